@@ -1,0 +1,35 @@
+# The two commands a fresh machine needs (README): `make demo` and `make test`.
+# Both install what is missing, build, and run; both are idempotent.
+
+SWIFT      ?= swift
+CONFIG     ?= release
+BUILD_ARGS  = -c $(CONFIG)
+BIN         = $(shell $(SWIFT) build $(BUILD_ARGS) --show-bin-path)
+
+# Debian packages the build, the tests, the demo and the benchmarks use.
+DEB_PACKAGES = libseccomp-dev libcap-dev pkg-config iproute2 iputils-ping tcpdump tshark \
+               iperf3 busybox-static bubblewrap slirp4netns nginx-light sockperf wrk socat \
+               curl dnsutils
+
+.PHONY: deps build test demo bench fuzz clean
+
+deps:
+	@./scripts/install-deps.sh $(DEB_PACKAGES)
+
+build: deps
+	$(SWIFT) build $(BUILD_ARGS)
+
+# Unit, property and interop tests (Swift Testing), then the shell end-to-end suites.
+test: deps
+	$(SWIFT) build $(BUILD_ARGS) --build-tests
+	$(SWIFT) test $(BUILD_ARGS) --skip-build
+	./scripts/e2e.sh "$(BIN)"
+
+demo: build
+	./scripts/demo.sh "$(BIN)/sandbox"
+
+bench: build
+	./scripts/bench.sh "$(BIN)"
+
+clean:
+	rm -rf .build

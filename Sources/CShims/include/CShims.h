@@ -1,0 +1,9 @@
+// CShims: C glue for what Glibc's Swift module hides. Small functions named by what they do,
+// no policy (the logic lives in Swift). One header per area of the system.
+#ifndef CSHIMS_H
+#define CSHIMS_H
+
+#include "packet_shims.h"    // FDBased: TPACKET rings, sockaddr_ll, mmsghdr, virtio_net_hdr
+#include "process_shims.h"   // Sandbox: clone/unshare/setns/pivot_root, the fork-to-exec child path
+
+#endif

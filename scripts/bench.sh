@@ -1,0 +1,9 @@
+#!/bin/bash
+# Runs every benchmark; each prints its figures beside a peer measured in the same run.
+set -euo pipefail
+BIN=${1:?usage: bench.sh BIN_DIR}
+for b in "$BIN"/bench-*; do
+    [ -x "$b" ] || continue
+    echo "== $(basename "$b")"
+    "$b"
+done
