@@ -40,6 +40,24 @@ public struct IPv4Packet {
         self.totalLength = totalLength
     }
 
+    /// A view over the datagram an ICMP error quotes (RFC 792: the IP header plus at least 8
+    /// bytes; RFC 1812 4.3.2.3 allows more). The quote is usually cut short of its total length,
+    /// so only the header must fit; `totalLength` is clamped to the quote and `payload` is what
+    /// of the rest was quoted.
+    @inlinable public init(quoted bytes: UnsafeRawBufferPointer) throws(WireError) {
+        guard bytes.count >= 20 else { throw .truncated }
+        let versionAndIHL = bytes.u8(Field.versionAndIHL)
+        guard versionAndIHL >> 4 == 4 else { throw .badVersion }
+        let headerLength = Int(versionAndIHL & 0x0F) * 4
+        guard headerLength >= 20 else { throw .badLength }
+        guard headerLength <= bytes.count else { throw .truncated }
+        let totalLength = Int(bytes.u16(Field.totalLength))
+        guard totalLength >= headerLength else { throw .badLength }
+        self.bytes = bytes
+        self.headerLength = headerLength
+        self.totalLength = Swift.min(totalLength, bytes.count)
+    }
+
     @inlinable public var dscpECN: UInt8 { bytes.u8(Field.dscpECN) }
     @inlinable public var identification: UInt16 { bytes.u16(Field.identification) }
     @inlinable var flagsAndFragmentOffset: UInt16 { bytes.u16(Field.flagsAndFragmentOffset) }
