@@ -36,6 +36,15 @@ targets += [
 
 // MARK: Netstack: the sans-IO TCP/IP stack, and its test kit
 targets += [
+    .target(name: "Netstack", dependencies: ["Wire", "Link"]),
+    // In-memory link pair, fake clock, lossy link: test doubles, never product code.
+    .target(name: "NetstackTesting", dependencies: ["Netstack", "Wire", "Link"]),
+    .testTarget(name: "NetstackTests", dependencies: ["Netstack", "NetstackTesting", "Wire", "Link"]),
+    // Counts malloc calls for bench-netstack (defines malloc & co. over glibc's __libc_*).
+    .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
+    .executableTarget(name: "bench-netstack",
+                      dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "CMallocCounter"],
+                      path: "Benchmarks/bench-netstack"),
 ]
 
 // MARK: UserNet: the user-mode gateway behind --net=user
