@@ -270,6 +270,12 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         public var moreAvailable: Bool
         /// An fd reached EOF or failed; `onClosed` was called (once, over the endpoint's life).
         public var closed: Bool
+
+        public init(framesRead: Int, moreAvailable: Bool, closed: Bool) {
+            self.framesRead = framesRead
+            self.moreAvailable = moreAvailable
+            self.closed = closed
+        }
     }
 
     /// External driver: reads every ready frame on every fd without blocking (up to
