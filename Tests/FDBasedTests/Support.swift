@@ -167,6 +167,9 @@ enum LibC {
 
     /// pipe2's O_DIRECT (x86-64 and arm64 value): a "packet mode" pipe, one write per read.
     static let packetModePipe: Int32 = 0o40000
+    /// <sched.h> CLONE_NEWNET and <linux/if_ether.h> ETH_P_ALL (GNU/Linux headers Swift does not import).
+    static let cloneNewNet: Int32 = 0x4000_0000
+    static let ethernetAllProtocols: UInt16 = 0x0003
 
     static func pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32 {
         typealias Function = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
