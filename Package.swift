@@ -32,6 +32,10 @@ targets += [
 
 // MARK: FDBased: the fd-based link endpoint (AF_PACKET rings, recvmmsg, readv)
 targets += [
+    .target(name: "FDBased", dependencies: ["Wire", "Link", "CShims"]),
+    .testTarget(name: "FDBasedTests", dependencies: ["FDBased", "Link", "Wire", "CShims"]),
+    .executableTarget(name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
+                      path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"]),
 ]
 
 // MARK: Netstack: the sans-IO TCP/IP stack, and its test kit
