@@ -40,7 +40,10 @@ public final class Stack {
     var routeTable = RouteTable()
     let reassembler: FragmentReassembler
     var icmpErrorLimiter: TokenBucket
+    /// Indexed by protocol number, for the per-packet demux.
     private var transportHandlers: [(any TransportProtocolHandler)?] = Array(repeating: nil, count: 256)
+    /// The same handlers as a short list, for timer sweeps.
+    private var registeredHandlers: [any TransportProtocolHandler] = []
     /// The built-in UDP.
     public private(set) lazy var udp = UDP(stack: self)
     var nextIdentification: UInt16 = 1
@@ -156,6 +159,8 @@ public final class Stack {
         let number = handler.protocolNumber
         guard number != .udp, number != .icmp else { return }
         transportHandlers[Int(number.rawValue)] = handler
+        registeredHandlers.removeAll { $0.protocolNumber == number }
+        registeredHandlers.append(handler)
     }
 
     func transportHandler(_ number: IPProtocol) -> (any TransportProtocolHandler)? {
@@ -179,8 +184,8 @@ public final class Stack {
         _ = reassembler.handleTimers(now: now) { expired in
             sendReassemblyTimeExceeded(expired)
         }
-        for handler in transportHandlers {
-            guard let handler, let deadline = handler.nextDeadline, deadline <= now else { continue }
+        for handler in registeredHandlers {
+            guard let deadline = handler.nextDeadline, deadline <= now else { continue }
             handler.handleTimers(now: now)
         }
         flush()
@@ -191,9 +196,7 @@ public final class Stack {
         var deadline = DeadlineAccumulator()
         for nic in nics { deadline.consider(nic.neighbours.nextDeadline) }
         deadline.consider(reassembler.nextDeadline)
-        for handler in transportHandlers {
-            if let handler { deadline.consider(handler.nextDeadline) }
-        }
+        for handler in registeredHandlers { deadline.consider(handler.nextDeadline) }
         return deadline.earliest
     }
 
