@@ -52,12 +52,14 @@ extension Stack {
         return false
     }
 
-    func sendARPRequest(for target: IPv4Address, on nic: NIC) {
+    /// Asks who has `target`: broadcast to resolve, unicast (`to`) to refresh a known entry
+    /// (RFC 1122 2.3.2.1 "unicast poll").
+    func sendARPRequest(for target: IPv4Address, on nic: NIC, to linkDestination: MACAddress = .broadcast) {
         guard let source = nic.sourceAddress(toward: target) else { return }
         let request = ARPRepr(operation: .request,
                               senderHardwareAddress: nic.linkAddress, senderProtocolAddress: source,
                               targetHardwareAddress: .zero, targetProtocolAddress: target)
-        sendARP(request, on: nic, to: .broadcast)
+        sendARP(request, on: nic, to: linkDestination)
         nic.counters.arpRequestsSent &+= 1
     }
 

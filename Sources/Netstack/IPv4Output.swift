@@ -31,8 +31,9 @@ extension Stack {
             linkDestination = MACAddress(rawValue: 0x0100_5E00_0000 | UInt64(request.destination.rawValue & 0x7F_FFFF))
         } else if !nic.capabilities.contains(.resolutionRequired) {
             linkDestination = .zero
-        } else if let mac = nic.neighbours.lookup(route.nextHop, now: now) {
+        } else if let (mac, refresh) = nic.neighbours.resolve(route.nextHop, now: now) {
             linkDestination = mac
+            if refresh { sendARPRequest(for: route.nextHop, on: nic, to: mac) }
         } else {
             try park(request, route: route, transportHeaderLength: transportHeaderLength, payload: payload,
                      gso: gso, writeTransportHeader: writeTransportHeader)
@@ -80,7 +81,8 @@ extension Stack {
                             identification: identification, dontFragment: request.dontFragment,
                             moreFragments: false, fragmentOffset: 0)
 
-        // One frame: the common case, and GSO super-frames the link segments itself.
+        // One frame: the common case, and GSO super-frames the link segments itself. A GSOInfo
+        // on a frame that fits goes down too: it may carry only a checksum-offload request.
         let fitsOneFrame = totalLength <= route.mtu
         let gsoAllowed = gso != nil && nic.capabilities.contains(.gso) && totalLength <= nic.gsoMaxSize
         if fitsOneFrame || gsoAllowed {
@@ -92,7 +94,7 @@ extension Stack {
             writeTransportHeader(UnsafeMutableRawBufferPointer(rebasing: txScratch[ipHeaderLength..<(ipHeaderLength + transportHeaderLength)]))
             let packet = OutboundPacket(protocolNumber: .ipv4, remoteLinkAddress: linkDestination,
                                         header: UnsafeRawBufferPointer(rebasing: txScratch[0..<(ipHeaderLength + transportHeaderLength)]),
-                                        payload: payload, gso: fitsOneFrame ? nil : gso)
+                                        payload: payload, gso: gso)
             do { try nic.write(packet) } catch { throw .link(error) }
             return
         }

@@ -1,6 +1,8 @@
 // The IPv4 neighbour cache (RFC 826 ARP; timers after RFC 1122 2.3.2.1 and Linux's defaults):
 // IPv4 address -> MAC address, with
 //   - entries that expire (`reachableTime`), so a host that changed its MAC is re-resolved;
+//     an entry in use is refreshed before it expires with a unicast request (as Linux's
+//     STALE/PROBE states do), so a busy flow never stalls behind a fresh resolution;
 //   - incomplete entries that re-send a request every `retransmitInterval` up to `maxProbes`
 //     times, then fail and drop what waited on them (RFC 1122 2.3.2.2: "The link layer SHOULD
 //     save (rather than discard) at least one (the latest) packet of each set of packets
@@ -60,7 +62,7 @@ public struct NeighbourEntry: Sendable, Equatable {
 struct NeighbourCache {
     private enum State {
         case incomplete(probesSent: Int, nextProbe: NetstackInstant, pending: [PendingDatagram])
-        case reachable(MACAddress, expires: NetstackInstant)
+        case reachable(MACAddress, expires: NetstackInstant, refreshSent: NetstackInstant?)
         case permanent(MACAddress)
     }
 
@@ -75,12 +77,21 @@ struct NeighbourCache {
 
     var count: Int { entries.count }
 
-    /// The link address to use now, if resolved and fresh.
-    func lookup(_ address: IPv4Address, now: NetstackInstant) -> MACAddress? {
+    /// The link address to use now, if resolved and fresh; also says when to send a unicast
+    /// refresh request, which is when the entry is within `maxProbes` retransmit intervals of expiring and no refresh
+    /// went out in the last interval.
+    mutating func resolve(_ address: IPv4Address, now: NetstackInstant) -> (mac: MACAddress, refresh: Bool)? {
         switch entries[address] {
-        case .reachable(let mac, let expires)? where now < expires: mac
-        case .permanent(let mac)?: mac
-        default: nil
+        case .reachable(let mac, let expires, let refreshSent)? where now < expires:
+            let window = configuration.retransmitInterval * configuration.maxProbes
+            guard now.advanced(by: window) >= expires else { return (mac, false) }
+            if let refreshSent, now < refreshSent.advanced(by: configuration.retransmitInterval) { return (mac, false) }
+            entries[address] = .reachable(mac, expires: expires, refreshSent: now)
+            return (mac, true)
+        case .permanent(let mac)?:
+            return (mac, false)
+        default:
+            return nil
         }
     }
 
@@ -105,11 +116,11 @@ struct NeighbourCache {
             return (false, [])
         case .some:
             let released = takePending(address)
-            entries[address] = .reachable(mac, expires: expires)
+            entries[address] = .reachable(mac, expires: expires, refreshSent: nil)
             return (true, released)
         case nil:
             guard create, makeRoom(now: now) else { return (false, []) }
-            entries[address] = .reachable(mac, expires: expires)
+            entries[address] = .reachable(mac, expires: expires, refreshSent: nil)
             return (true, [])
         }
     }
@@ -139,7 +150,7 @@ struct NeighbourCache {
             state = .incomplete(probesSent: 0, nextProbe: now, pending: [])
             isNew = true
         case .permanent?:
-            return .dropped(.neighbourUnresolved) // caller should have used lookup()
+            return .dropped(.neighbourUnresolved) // caller should have used resolve()
         case nil:
             guard makeRoom(now: now) else { return .dropped(.neighbourTableFull) }
             state = .incomplete(probesSent: 0, nextProbe: now, pending: [])
@@ -180,7 +191,7 @@ struct NeighbourCache {
         var expired: [IPv4Address] = []
         for (address, state) in entries {
             switch state {
-            case .reachable(_, let expires) where expires <= now:
+            case .reachable(_, let expires, _) where expires <= now:
                 expired.append(address)
             case .incomplete(let probes, let nextProbe, let pending) where nextProbe <= now:
                 if probes >= configuration.maxProbes {
@@ -208,7 +219,7 @@ struct NeighbourCache {
         var deadline = DeadlineAccumulator()
         for state in entries.values {
             switch state {
-            case .reachable(_, let expires): deadline.consider(expires)
+            case .reachable(_, let expires, _): deadline.consider(expires)
             case .incomplete(_, let nextProbe, _): deadline.consider(nextProbe)
             case .permanent: break
             }
@@ -220,7 +231,7 @@ struct NeighbourCache {
         entries.map { address, state in
             switch state {
             case .incomplete(let probes, let next, _): NeighbourEntry(address: address, state: .incomplete(probesSent: probes), deadline: next)
-            case .reachable(let mac, let expires): NeighbourEntry(address: address, state: .reachable(mac), deadline: expires)
+            case .reachable(let mac, let expires, _): NeighbourEntry(address: address, state: .reachable(mac), deadline: expires)
             case .permanent(let mac): NeighbourEntry(address: address, state: .permanent(mac), deadline: nil)
             }
         }.sorted { $0.address < $1.address }
@@ -239,7 +250,7 @@ struct NeighbourCache {
     private mutating func makeRoom(now: NetstackInstant) -> Bool {
         if entries.count < configuration.capacity { return true }
         let stale = entries.first { _, state in
-            if case .reachable(_, let expires) = state { return expires <= now }
+            if case .reachable(_, let expires, _) = state { return expires <= now }
             return false
         }
         if let stale { entries[stale.key] = nil; return true }

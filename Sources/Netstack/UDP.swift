@@ -29,6 +29,8 @@ extension UDPEndpointDelegate {
 public enum UDPOpenError: Error, Sendable, Equatable {
     case addressInUse
     case noEphemeralPort
+    /// `UDP.maxEndpoints` endpoints are open already.
+    case tooManyEndpoints
     /// A connected endpoint needs a route to its remote to pick its source address.
     case noRoute
 }
@@ -122,7 +124,7 @@ public final class UDP {
     public func open(localAddress: IPAddress? = nil, localPort: UInt16 = 0,
                      remoteAddress: IPAddress? = nil, remotePort: UInt16 = 0,
                      delegate: (any UDPEndpointDelegate)?) throws(UDPOpenError) -> UDPEndpoint {
-        guard endpointCount < maxEndpoints else { throw .addressInUse }
+        guard endpointCount < maxEndpoints else { throw .tooManyEndpoints }
         var local = localAddress
         if let remoteAddress, local == nil {
             guard let route = stack.route(to: remoteAddress) else { throw .noRoute }

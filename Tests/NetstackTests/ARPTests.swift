@@ -100,6 +100,33 @@ import Wire
         #expect(arp.targetProtocolAddress == peerIP)
     }
 
+    @Test func entryInUseIsRefreshedWithAUnicastRequestBeforeItExpires() throws {
+        var configuration = Stack.Configuration()
+        configuration.neighbour.reachableTime = .seconds(10)
+        let h = Harness(configuration: configuration)
+        h.receive(request(target: stackIP))
+        _ = h.written()
+        let endpoint = try h.stack.udp.open(localPort: 5000, delegate: nil)
+        h.advance(by: .seconds(6))
+        #expect(try send(endpoint, [1], to: peerIP, port: 7) == .sent)
+        #expect(h.written().count == 1)                     // outside the refresh window: no probe
+        h.advance(by: .seconds(2))                          // 2 s before expiry (window: 3 probes x 1 s)
+        #expect(try send(endpoint, [2], to: peerIP, port: 7) == .sent)
+        #expect(try send(endpoint, [3], to: peerIP, port: 7) == .sent)
+        let frames = h.written()
+        let probes = frames.compactMap { frame -> MACAddress? in
+            if case .arp(let arp, let destination) = frame, arp.operation == .request, arp.targetProtocolAddress == peerIP { return destination }
+            return nil
+        }
+        #expect(probes == [peerMAC])                        // one unicast poll, not one per packet
+        #expect(frames.compactMap(\.udp).map(\.payload) == [[2], [3]])
+        h.receive(FrameBuilder.arp(ARPRepr(operation: .reply, senderHardwareAddress: peerMAC, senderProtocolAddress: peerIP,
+                                           targetHardwareAddress: stackMAC, targetProtocolAddress: stackIP), destination: stackMAC))
+        h.advance(by: .seconds(5))                          // past the original expiry
+        #expect(h.stack.neighbourEntries(of: h.nic).map(\.state) == [.reachable(peerMAC)])
+        #expect(try send(endpoint, [4], to: peerIP, port: 7) == .sent)
+    }
+
     @Test func pendingQueueIsBoundedPerNeighbour() throws {
         var configuration = Stack.Configuration()
         configuration.neighbour.pendingPacketsPerNeighbour = 4
