@@ -11,13 +11,16 @@ import Wire
         let summaries = LinuxFrameTests.allFrames.map(\.summary)
         for needle in ["ARP, Request", "ARP, Reply", "ICMP echo request", "ICMP echo reply", "need to frag",
                        "time exceeded", "udp port 5001 unreachable", "Flags [S]", "Flags [S.]", "Flags [F.]",
-                       "sack 1", "sack 2", "sack 3", "UDP, length"] {
+                       "sack 1", "sack 2", "sack 3", "UDP, length", "IP6", "HBH", "DSTOPT", "frag (0|",
+                       "frag (1448|", "router solicitation", "router advertisement", "neighbor solicitation",
+                       "neighbor advertisement", "packet too big", "unreachable port", "ICMP6, echo request",
+                       "ICMP6, echo reply", "ICMP6, time exceeded"] {
             #expect(summaries.contains { $0.contains(needle) }, "no fixture for \(needle)")
         }
     }
 
-    @Test(arguments: LinuxFrameTests.allFrames.filter { !$0.summary.hasPrefix("IP6") })
-    func ethernetAndIPv4Frame(_ fixture: LinuxFrame) throws {
+    @Test(arguments: LinuxFrameTests.allFrames)
+    func linuxFrame(_ fixture: LinuxFrame) throws {
         let frame = fixture.frameBytes
         try frame.withUnsafeBytes { raw throws in
             let ethernet = try EthernetFrame(raw)
@@ -33,6 +36,8 @@ import Wire
                 try checkARP(ethernet.payload, fixture)
             case .ipv4:
                 try checkIPv4(ethernet.payload, fixture)
+            case .ipv6:
+                try checkIPv6(ethernet.payload, fixture)
             default:
                 Issue.record("unexpected EtherType in \(fixture.summary)")
             }
@@ -163,6 +168,127 @@ import Wire
         #expect(repr.payloadLength == segment.payload.count)
         try expectReemits(Array(bytes[0..<segment.headerLength])) {
             repr.emit(into: $0, payload: segment.payload, pseudoHeader: pseudo, checksum: .compute)
+        }
+    }
+}
+
+extension LinuxFrameTests {
+    func checkIPv6(_ bytes: UnsafeRawBufferPointer, _ fixture: LinuxFrame) throws {
+        let packet = try IPv6Packet(bytes)
+        #expect(UInt64(packet.trafficClass) == fixture.number("ipv6.tclass"))
+        #expect(UInt64(packet.flowLabel) == fixture.number("ipv6.flow"))
+        #expect(UInt64(packet.payloadLength) == fixture.number("ipv6.plen"))
+        #expect(UInt64(packet.nextHeader.rawValue) == fixture.number("ipv6.nxt"))
+        #expect(UInt64(packet.hopLimit) == fixture.number("ipv6.hlim"))
+        #expect(packet.source.description == fixture.value("ipv6.src"))
+        #expect(packet.destination.description == fixture.value("ipv6.dst"))
+        let repr = try IPv6Repr.parse(packet)
+        try expectReemits(Array(packet.header)) { repr.emit(into: $0) }
+
+        let (upper, offset, fragment) = try IPv6ExtensionWalk.walk(packet)
+        if let fragment {
+            #expect(UInt64(fragment.nextHeader.rawValue) == fixture.number("ipv6.fraghdr.nxt"))
+            #expect(UInt64(fragment.fragmentOffset / 8) == fixture.number("ipv6.fraghdr.offset"))
+            #expect(fragment.moreFragments == (fixture.number("ipv6.fraghdr.more") == 1))
+            #expect(UInt64(fragment.identification) == fixture.number("ipv6.fraghdr.ident"))
+            let header = Array(packet.payload[(offset - 8)..<offset])
+            try expectReemits(header) { fragment.emit(into: $0) }
+        } else {
+            #expect(fixture.value("ipv6.fraghdr.nxt") == nil)
+        }
+        if fixture.summary.contains("HBH") || fixture.summary.contains("DSTOPT") {
+            #expect(offset == 8, "one 8-byte extension header")
+        }
+        let whole = fragment == nil || (fragment?.fragmentOffset == 0 && fragment?.moreFragments == false)
+        let first = fragment == nil || fragment?.fragmentOffset == 0
+        let transport = UnsafeRawBufferPointer(rebasing: packet.payload[offset...])
+        let pseudo = PseudoHeader.v6(source: packet.source, destination: packet.destination)
+        switch upper {
+        case .icmpv6 where first:
+            try checkICMPv6(transport, fixture, packet, verify: whole)
+        case .icmpv6:
+            #expect(fixture.value("icmpv6.type") == nil)
+        case .udp:
+            try checkUDP(transport, fixture, pseudo)
+        case .tcp:
+            try checkTCP(transport, fixture, pseudo)
+        default:
+            Issue.record("unexpected upper layer \(upper) in \(fixture.summary)")
+        }
+    }
+
+    func checkICMPv6(_ bytes: UnsafeRawBufferPointer, _ fixture: LinuxFrame, _ packet: IPv6Packet, verify: Bool) throws {
+        let (repr, data) = try ICMPv6Repr.parse(bytes, source: packet.source, destination: packet.destination,
+                                                 verifyChecksum: verify)
+        let type = fixture.number("icmpv6.type"), code = fixture.number("icmpv6.code")
+        switch repr {
+        case let .echoRequest(identifier, sequence), let .echoReply(identifier, sequence):
+            #expect(type == 128 || type == 129)
+            #expect(UInt64(identifier) == fixture.number("icmpv6.echo.identifier"))
+            #expect(UInt64(sequence) == fixture.number("icmpv6.echo.sequence_number"))
+        case let .destinationUnreachable(unreachable):
+            #expect(type == 1 && UInt64(unreachable.rawValue) == code)
+            let quoted = try IPv6Packet(quoted: data)
+            #expect(quoted.destination.description == fixture.values("ipv6.dst").last)
+        case let .packetTooBig(mtu):
+            #expect(type == 2)
+            #expect(UInt64(mtu) == fixture.number("icmpv6.mtu"))
+            // Quoted as much as fits in 1280 bytes: the strict view refuses, the quoted view reads it.
+            #expect(throws: WireError.truncated) { try IPv6Packet(data) }
+            let quoted = try IPv6Packet(quoted: data)
+            #expect(quoted.destination.description == fixture.values("ipv6.dst").last)
+        case let .timeExceeded(exceeded):
+            #expect(type == 3 && UInt64(exceeded) == code)
+        case .parameterProblem:
+            Issue.record("no parameter problem was captured: \(fixture.summary)")
+        case let .ndp(ndp):
+            #expect(UInt64(ndp.type) == type)
+            #expect(data.isEmpty)
+            checkNDP(ndp, fixture)
+        case let .other(otherType, otherCode):
+            #expect(UInt64(otherType) == type && UInt64(otherCode) == code)
+            #expect(otherType == 143, "only MLDv2 reports are expected as other: \(fixture.summary)")
+        }
+        if verify {
+            #expect(bytes.count == repr.headerLength + data.count)
+            try expectReemits(Array(bytes[0..<repr.headerLength])) {
+                repr.emit(into: $0, data: data, source: packet.source, destination: packet.destination)
+            }
+        }
+    }
+
+    func checkNDP(_ ndp: NDPRepr, _ fixture: LinuxFrame) {
+        let linkAddress = fixture.value("icmpv6.opt.linkaddr")
+        switch ndp {
+        case let .routerSolicitation(rs):
+            #expect(rs.sourceLinkAddress?.description == linkAddress)
+        case let .routerAdvertisement(ra):
+            #expect(UInt64(ra.currentHopLimit) == fixture.number("icmpv6.nd.ra.cur_hop_limit"))
+            #expect(UInt64(ra.flags) == fixture.number("icmpv6.nd.ra.flag"))
+            #expect(UInt64(ra.routerLifetime) == fixture.number("icmpv6.nd.ra.router_lifetime"))
+            #expect(UInt64(ra.reachableTime) == fixture.number("icmpv6.nd.ra.reachable_time"))
+            #expect(UInt64(ra.retransTimer) == fixture.number("icmpv6.nd.ra.retrans_timer"))
+            #expect(ra.sourceLinkAddress?.description == linkAddress)
+            #expect(ra.mtu.map(UInt64.init) == fixture.number("icmpv6.opt.mtu"))
+            #expect(ra.prefixes.count == 1)
+            let prefix = ra.prefixes.first
+            #expect(prefix?.prefix.description == fixture.value("icmpv6.opt.prefix"))
+            #expect(prefix.map { UInt64($0.prefixLength) } == fixture.number("icmpv6.opt.prefix.length"))
+            #expect(prefix?.onLink == (fixture.number("icmpv6.opt.prefix.flag.l") == 1))
+            #expect(prefix?.autonomous == (fixture.number("icmpv6.opt.prefix.flag.a") == 1))
+            #expect(prefix.map { UInt64($0.validLifetime) } == fixture.number("icmpv6.opt.prefix.valid_lifetime"))
+            #expect(prefix.map { UInt64($0.preferredLifetime) } == fixture.number("icmpv6.opt.prefix.preferred_lifetime"))
+        case let .neighborSolicitation(ns):
+            #expect(ns.target.description == fixture.value("icmpv6.nd.ns.target_address"))
+            #expect(ns.sourceLinkAddress?.description == linkAddress)
+            // Linux's duplicate address detection probes carry a nonce (option 14).
+            #expect((ns.nonce != nil) == fixture.numbers("icmpv6.opt.type").contains(14))
+        case let .neighborAdvertisement(na):
+            #expect(na.target.description == fixture.value("icmpv6.nd.na.target_address"))
+            #expect(na.router == (fixture.number("icmpv6.nd.na.flag.r") == 1))
+            #expect(na.solicited == (fixture.number("icmpv6.nd.na.flag.s") == 1))
+            #expect(na.override == (fixture.number("icmpv6.nd.na.flag.o") == 1))
+            #expect(na.targetLinkAddress?.description == linkAddress)
         }
     }
 }
