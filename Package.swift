@@ -48,7 +48,7 @@ targets += [
     .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
     .executableTarget(name: "bench-netstack",
                       dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "CMallocCounter"],
-                      path: "Benchmarks/bench-netstack"),
+                      path: "Benchmarks/bench-netstack", exclude: ["README.md"]),
 ]
 
 // MARK: UserNet: the user-mode gateway behind --net=user
