@@ -112,8 +112,16 @@ final class KernelLab: @unchecked Sendable {
 
     /// An AF_PACKET socket bound to the stack's end of the veth, or -1.
     func stackPacketSocket() -> Int32 {
-        let link = stackLink
-        return Self.inNamespace(stackNamespace) {
+        packetSocket(namespace: stackNamespace, link: stackLink)
+    }
+
+    /// An AF_PACKET socket on the kernel's end (a raw sender of hostile frames), or -1.
+    func kernelPacketSocket() -> Int32 {
+        packetSocket(namespace: kernelNamespace, link: kernelLink)
+    }
+
+    private func packetSocket(namespace: String, link: String) -> Int32 {
+        Self.inNamespace(namespace) {
             let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), Int32(Native.ethernetAllProtocols.bigEndian))
             guard fd >= 0 else { return -1 }
             var address = sockaddr_ll()

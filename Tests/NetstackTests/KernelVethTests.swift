@@ -148,4 +148,58 @@ final class StackRunner: @unchecked Sendable, UDPEndpointDelegate {
         #expect(runner.stack.reassemblyStatistics.datagramsInProgress == 0)
         #expect(counters[drop: .udpBadChecksum] == 0)
     }
+
+    @Test func hostileFramesFromTheWireStayWithinCapsAndPingStillWorks() throws {
+        let lab = try KernelLab()
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let raw = lab.kernelPacketSocket()
+        try #require(raw >= 0)
+        defer { close(raw) }
+        let runner = try StackRunner(fd: fd, address: stackAddress)
+        runner.start()
+        defer { runner.stop() }
+        let stackMAC = runner.endpoint.linkAddress
+        var generator = SeededGenerator(seed: 99)
+        var frames: [[UInt8]] = []
+        for i in 0..<6000 {
+            if i % 2 == 0 {
+                // A fragment of one of many datagrams that never complete.
+                let id = UInt16.random(in: 0...4000, using: &generator)
+                let offset = Int.random(in: 0...60_000, using: &generator) & ~7
+                let packet = FrameBuilder.ipv4(source: IPv4Address(10, 0, 2, UInt8.random(in: 3...250, using: &generator)),
+                                               destination: stackAddress, protocolNumber: .udp,
+                                               payload: bytes(8 * Int.random(in: 1...150, using: &generator)),
+                                               identification: id, moreFragments: true, fragmentOffset: offset)
+                frames.append(FrameBuilder.ethernet(destination: stackMAC, source: MACAddress(0x02, 9, 9, 9, 9, 9),
+                                                    etherType: .ipv4, payload: packet))
+            } else {
+                // Random bytes behind a plausible Ethernet header.
+                let body = (0..<Int.random(in: 0...1400, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let type: EtherType = [.ipv4, .arp, EtherType(rawValue: 0x88B5)][i % 3]
+                frames.append(FrameBuilder.ethernet(destination: i % 5 == 0 ? .broadcast : stackMAC,
+                                                    source: MACAddress(0x02, 9, 9, 9, 9, 9), etherType: type, payload: body))
+            }
+        }
+        var sent = 0
+        for frame in frames {
+            if frame.withUnsafeBytes({ send(raw, $0.baseAddress, $0.count, 0) }) == frame.count { sent += 1 }
+        }
+        #expect(sent == frames.count)
+        let ping = try lab.inKernelNamespace(["ping", "-c", "5", "-i", "0.05", "-W", "5", "-q", "\(stackAddress)"])
+        runner.stop()
+        #expect(ping.output.contains("5 packets transmitted, 5 received"), "ping: \(ping.output)")
+        let stats = runner.stack.reassemblyStatistics
+        let caps = ReassemblyConfiguration()
+        #expect(stats.peakDatagramsInProgress <= caps.maxDatagrams)
+        #expect(stats.peakHeldBytes <= caps.maxHeldBytes)
+        #expect(stats.reservedBytes <= caps.memoryBound)
+        #expect(stats.completed == 0)
+        // The flood reached the stack and the datagram cap is what held it.
+        #expect(stats.evicted > 0)
+        let counters = runner.stack.counters(of: runner.nic)
+        #expect(counters.rxFrames > 1000)
+        #expect(counters.totalDrops > 0)
+        #expect(runner.stack.neighbourEntries(of: runner.nic).count <= NeighbourConfiguration().capacity)
+    }
 }
