@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "usernet_shims.h"
 
 #include <errno.h>
@@ -82,4 +83,9 @@ int usernet_read_error_queue(int fd, uint8_t *origin, uint8_t *icmp_type, uint8_
     }
     errno = ENOMSG;
     return -1;
+}
+
+int usernet_accept_nonblocking(int fd, struct sockaddr_storage *from) {
+    socklen_t len = sizeof *from;
+    return accept4(fd, (struct sockaddr *)from, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }

@@ -96,3 +96,38 @@ public final class HostPingSocket {
         }
     }
 }
+
+/// Opens ping sockets for the gateway and counts what happened, so "ping does not work here"
+/// shows up as a number (forbidden by ping_group_range) rather than as silence.
+public struct PingSocketOpener: Sendable {
+    public struct Counters: Sendable, Equatable {
+        public var opened: UInt64 = 0
+        public var forbidden: UInt64 = 0
+        public var failed: UInt64 = 0
+
+        public init(opened: UInt64 = 0, forbidden: UInt64 = 0, failed: UInt64 = 0) {
+            self.opened = opened
+            self.forbidden = forbidden
+            self.failed = failed
+        }
+    }
+
+    public private(set) var counters = Counters()
+
+    public init() {}
+
+    /// A socket for echo to `destination`, or nil (counted): the app's echo then goes
+    /// unanswered, as it would through a firewall that drops ICMP.
+    public mutating func open(destination: IPAddress) -> HostPingSocket? {
+        do {
+            let socket = try HostPingSocket(destination: destination)
+            counters.opened &+= 1
+            return socket
+        } catch .forbiddenByPingGroupRange {
+            counters.forbidden &+= 1
+        } catch {
+            counters.failed &+= 1
+        }
+        return nil
+    }
+}

@@ -160,11 +160,19 @@ import Wire
 
     @Test func pingSocketWorksOrIsReportedForbidden() throws {
         let destination = IPAddress.v4(IPv4Address(127, 0, 0, 1))
+        var opener = PingSocketOpener()
         if !pingSocketsAllowed() {
-            // This machine's ping_group_range excludes us: the open must say exactly that.
+            // This machine's ping_group_range excludes us: the open must say exactly that,
+            // and the opener must count it.
             #expect(throws: PingSocketError.forbiddenByPingGroupRange) { _ = try HostPingSocket(destination: destination) }
+            let refused = opener.open(destination: destination)
+            #expect(refused == nil)
+            #expect(opener.counters == PingSocketOpener.Counters(opened: 0, forbidden: 1, failed: 0))
             return
         }
+        let opened = opener.open(destination: destination)
+        #expect(opened != nil)
+        #expect(opener.counters.opened == 1)
         let ping = try HostPingSocket(destination: destination)
         var scratch = [UInt8](repeating: 0, count: 64)
         let data = Array("abcdefgh".utf8)

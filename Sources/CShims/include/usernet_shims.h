@@ -48,4 +48,8 @@ int usernet_socket_error(int fd);
 int usernet_read_error_queue(int fd, uint8_t *origin, uint8_t *icmp_type, uint8_t *icmp_code,
                              uint32_t *ee_errno);
 
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (accept4 is a GNU extension Swift's Glibc module
+/// hides). Fills `from`; returns the new fd or -1 (errno).
+int usernet_accept_nonblocking(int fd, struct sockaddr_storage *from);
+
 #endif
