@@ -83,3 +83,30 @@ import Wire
         #expect(table.isAdmitted(try #require(IPAddress("1.0.0.4")), by: domains[0], now: 11_000_000_001))
     }
 }
+
+@Suite struct FlowAdmissionTests {
+    @Test func admissionCombinesMappingPolicyAndReplies() throws {
+        var config = try NetworkConfiguration()
+        let policy = try EgressPolicy(arguments: [("--deny", "192.0.2.0/24:22"), ("--deny", "[2001:db8::/32]:25")])
+        let table = LearnedAddressTable()
+        let ssh = SocketAddress(.v4(IPv4Address(192, 0, 2, 7)), port: 22)
+        #expect(config.admit(ssh, transport: .tcp, policy: policy, learned: table, now: 0)
+            == .refuse(reply: .tcpReset, reason: "policy rule 1: --deny 192.0.2.0/24:22"))
+        let smtp6 = SocketAddress(try #require(IPAddress("2001:db8::1")), port: 25)
+        #expect(config.admit(smtp6, transport: .udp, policy: policy, learned: table, now: 0)
+            == .refuse(reply: .icmpUnreachable(.administrativelyProhibited), reason: "policy rule 2: --deny [2001:db8::/32]:25"))
+        let web = SocketAddress(.v4(IPv4Address(192, 0, 2, 7)), port: 443)
+        #expect(config.admit(web, transport: .tcp, policy: policy, learned: table, now: 0)
+            == .forward(web, PolicyDecision(verdict: .allow, ruleIndex: nil)))
+        #expect(config.admit(SocketAddress(.v4(config.dnsV4), port: 53), transport: .udp, policy: policy, learned: table, now: 0) == .dnsForwarder)
+        let gateway = SocketAddress(.v4(config.gatewayV4), port: 8080)
+        #expect(config.admit(gateway, transport: .tcp, policy: policy, learned: table, now: 0)
+            == .refuse(reply: .tcpReset, reason: "host-loopback-disabled"))
+        config.allowHostLoopback = true
+        // The policy sees the mapped host address, so loopback can still be fenced by rules.
+        let fenced = try EgressPolicy(arguments: [("--deny", "127.0.0.0/8:8080")])
+        #expect(config.admit(gateway, transport: .tcp, policy: fenced, learned: table, now: 0).verdict == .deny)
+        #expect(config.admit(gateway, transport: .tcp, policy: policy, learned: table, now: 0)
+            == .forward(SocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: 8080), PolicyDecision(verdict: .allow, ruleIndex: nil)))
+    }
+}
