@@ -53,6 +53,11 @@ targets += [
 
 // MARK: UserNet: the user-mode gateway behind --net=user
 targets += [
+    .target(name: "UserNet", dependencies: [
+        "Wire", "Link", "CShims",
+        .product(name: "HeapModule", package: "swift-collections"),
+    ]),
+    .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Wire", "CShims"]),
 ]
 
 // MARK: Sandbox: the launcher, and the CLI
@@ -70,6 +75,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: targets
 )
