@@ -60,7 +60,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         gsoMaxSize = options.gsoMaxSize
         linkAddress = options.address
         virtioHeaderLength = options.gsoMaxSize > 0 ? VirtioNetHeader.length : 0
-        linkHeaderLength = options.ethernetHeader ? FrameDecoder.ethernetHeaderLength : 0
+        linkHeaderLength = options.ethernetHeader ? EthernetRepr.headerLength : 0
         maxHeaderLength = linkHeaderLength
         var caps: LinkCapabilities = []
         if options.ethernetHeader { caps.insert(.resolutionRequired) }
@@ -224,9 +224,8 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
                                        into: UnsafeMutableRawBufferPointer(rebasing: frame[..<virtio]))
             }
             if link > 0 {
-                EthernetHeaderWriter.write(destination: packet.remoteLinkAddress, source: source,
-                                           etherType: packet.protocolNumber,
-                                           into: UnsafeMutableRawBufferPointer(rebasing: frame[virtio..<(virtio + link)]))
+                EthernetRepr(destination: packet.remoteLinkAddress, source: source, etherType: packet.protocolNumber)
+                    .emit(into: UnsafeMutableRawBufferPointer(rebasing: frame[virtio..<(virtio + link)]))
             }
             var offset = virtio + link
             if packet.header.count > 0 {

@@ -131,6 +131,23 @@ import Wire
         #expect(recorder.batchEnds == 3)
     }
 
+    @Test func vlanTaggedFrameDeliversTheInnerEtherType() throws {
+        let pair = SocketPair.seqpacket
+        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
+                                                          driver: .external))
+        defer { endpoint.close() }
+        let recorder = RecordingDispatcher()
+        endpoint.attach(recorder)
+        // 802.1Q tag VID 5, then IPv4.
+        let frame = Frames.mac(Frames.endpointMAC) + Frames.mac(Frames.peerMAC) + [0x81, 0x00, 0x00, 0x05, 0x08, 0x00, 0x45, 1]
+        pair.send(frame)
+        pair.send(Array(frame[0..<17]))   // tag cut short
+        _ = endpoint.dispatchAvailable()
+        #expect(recorder.packets == [Delivered(protocolNumber: .ipv4, linkHeader: Array(frame[0..<18]), network: [0x45, 1],
+                                               gso: nil, checksumVerified: false)])
+        #expect(endpoint.statistics.droppedShort == 1)
+    }
+
     @Test func withoutEthernetHeaderProtocolComesFromIPVersion() throws {
         let pair = SocketPair.seqpacket
         let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, ethernetHeader: false,
