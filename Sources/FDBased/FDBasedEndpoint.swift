@@ -53,6 +53,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         guard options.gsoMaxSize >= 0, options.gsoMaxSize <= 65535 + 14 else { throw .invalidOption("gsoMaxSize") }
         guard options.recvmmsgBatchSize > 0, options.recvmmsgBatchSize <= 1024 else { throw .invalidOption("recvmmsgBatchSize") }
         guard options.txBatchSize > 0, options.txBatchSize <= 1024 else { throw .invalidOption("txBatchSize") }
+        guard options.socketBufferSize >= 0 else { throw .invalidOption("socketBufferSize") }
         guard options.dispatchBudget > 0 else { throw .invalidOption("dispatchBudget") }
         guard options.ringSize > 0, options.ringBlockSize > 0 else { throw .invalidOption("ringSize") }
         self.options = options
@@ -86,6 +87,13 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             var socketType: Int32 = 0
             var isPacketSocket = false
             if isSocket {
+                if options.socketBufferSize > 0 {
+                    let size = Int32(clamping: options.socketBufferSize)
+                    try system { () throws(SystemCallError) in
+                        try SystemCalls.setSocketOption(fd, level: SOL_SOCKET, name: SO_RCVBUF, value: size, call: "setsockopt(SO_RCVBUF)")
+                        try SystemCalls.setSocketOption(fd, level: SOL_SOCKET, name: SO_SNDBUF, value: size, call: "setsockopt(SO_SNDBUF)")
+                    }
+                }
                 socketType = try system { () throws(SystemCallError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_TYPE, call: "getsockopt(SO_TYPE)") }
                 let domain = try system { () throws(SystemCallError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)") }
                 isPacketSocket = domain == AF_PACKET

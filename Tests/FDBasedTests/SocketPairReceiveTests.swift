@@ -74,8 +74,12 @@ import Wire
         let pair = SocketPair.seqpacket
         #expect(fcntl(pair.endpointSide, F_GETFL) & O_NONBLOCK == 0)
         do {
-            let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide]))
+            let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], socketBufferSize: 100_000))
             #expect(fcntl(pair.endpointSide, F_GETFL) & O_NONBLOCK != 0)
+            var size: Int32 = 0
+            var length = socklen_t(4)
+            getsockopt(pair.endpointSide, SOL_SOCKET, SO_RCVBUF, &size, &length)
+            #expect(size == 200_000)   // the kernel doubles what it is asked (socket(7))
             endpoint.close()
         }
         // Still open: the endpoint does not own it.
