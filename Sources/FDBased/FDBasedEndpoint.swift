@@ -40,6 +40,8 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
     private var threads: [DispatchThread] = []
     private var dispatcher: (any NetworkDispatcher)?
     private let closedReported: UnsafeMutablePointer<UInt32>
+    /// Scratch for the virtio_net_hdr and link header of a directly sent large frame.
+    private let directPrefix = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
     private var isClosed = false
 
     /// Opens the endpoint over `options.fds` (which it makes non-blocking and never closes).
@@ -149,6 +151,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         close()
         Glibc.close(stopEvent)
         closedReported.deallocate()
+        directPrefix.deallocate()
     }
 
     // MARK: Setup helpers
@@ -226,6 +229,10 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         let virtio = virtioHeaderLength
         let link = linkHeaderLength
         let source = linkAddress
+        if virtio + link + packet.length >= TransmitQueue.directSendThreshold {
+            try writeDirect(packet)
+            return
+        }
         try transmit.enqueue(length: virtio + link + packet.length) { frame in
             if virtio > 0 {
                 VirtioNetHeader.encode(packet.gso, linkHeaderLength: link,
@@ -244,6 +251,22 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
                 UnsafeMutableRawBufferPointer(rebasing: frame[offset...]).copyMemory(from: packet.payload)
             }
         }
+    }
+
+    /// Sends a large packet straight from the caller's buffers: the virtio_net_hdr and link
+    /// header come from a small scratch area, header and payload are referenced, not copied.
+    private func writeDirect(_ packet: OutboundPacket) throws(LinkError) {
+        let virtio = virtioHeaderLength
+        let link = linkHeaderLength
+        let prefix = UnsafeMutableRawBufferPointer(start: directPrefix, count: virtio + link)
+        if virtio > 0 {
+            VirtioNetHeader.encode(packet.gso, linkHeaderLength: link, into: UnsafeMutableRawBufferPointer(rebasing: prefix[..<virtio]))
+        }
+        if link > 0 {
+            EthernetRepr(destination: packet.remoteLinkAddress, source: linkAddress, etherType: packet.protocolNumber)
+                .emit(into: UnsafeMutableRawBufferPointer(rebasing: prefix[virtio...]))
+        }
+        try transmit.sendDirect(UnsafeRawBufferPointer(prefix), packet.header, packet.payload)
     }
 
     public func writePackets(_ packets: UnsafeBufferPointer<OutboundPacket>) -> (written: Int, error: LinkError?) {
