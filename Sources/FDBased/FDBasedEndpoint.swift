@@ -6,6 +6,9 @@
 // `pollableFileDescriptors` and calls `dispatchAvailable()` (DispatchDriver.external).
 // Transmit: frames are queued in a TX batch and sent with sendmmsg at `flush()`.
 //
+// Lifetime: call close() (or attach(nil)) before letting go of the endpoint: running receive
+// threads hold it.
+//
 // Threading: writePacket/writePackets/flush must not run concurrently (the stack serialises
 // them). attach/close are called by the owner, not from inside a delivery. With the external
 // driver, dispatchAvailable runs on the owner's thread, as do the deliveries.

@@ -27,6 +27,8 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
     @Test(arguments: ModeCase.all)
     func kernelFramesArriveIntact(_ modeCase: ModeCase) throws {
         let lab = try VethLab()
+        // Keep the namespaces until the end of the test (ARC could end `lab` at its last use).
+        defer { withExtendedLifetime(lab) {} }
         let fd = lab.outerPacketSocket()
         try #require(fd >= 0)
         defer { close(fd) }
@@ -81,6 +83,8 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
     @Test(arguments: [PacketDispatchMode.readv, .recvmmsg, .packetMMap])
     func endpointFramesReachAKernelSocket(mode: PacketDispatchMode) throws {
         let lab = try VethLab()
+        // Keep the namespaces until the end of the test (ARC could end `lab` at its last use).
+        defer { withExtendedLifetime(lab) {} }
         let fd = lab.outerPacketSocket()
         try #require(fd >= 0)
         defer { close(fd) }
@@ -108,6 +112,8 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
 
     @Test func severalPacketSocketsShareTheTrafficThroughFanout() throws {
         let lab = try VethLab()
+        // Keep the namespaces until the end of the test (ARC could end `lab` at its last use).
+        defer { withExtendedLifetime(lab) {} }
         let fds = [lab.outerPacketSocket(), lab.outerPacketSocket()]
         try #require(fds.allSatisfy { $0 >= 0 })
         defer { fds.forEach { close($0) } }
@@ -160,6 +166,8 @@ extension VethLab {
     /// GSO packet or is segmented on the way.
     @Test func gsoSuperFrameIsAcceptedAndArrivesWhole() throws {
         let lab = try VethLab(mtu: 1500)
+        // Keep the namespaces until the end of the test (ARC could end `lab` at its last use).
+        defer { withExtendedLifetime(lab) {} }
         let fd = lab.outerPacketSocket()
         let tap = lab.innerPacketSocket()
         try #require(fd >= 0 && tap >= 0)
