@@ -112,15 +112,18 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             let zeroLengthIsEOF = !(isSocket && socketType == Int32(SOCK_DGRAM.rawValue))
             switch options.dispatchMode {
             case .readv:
-                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF))
+                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF,
+                                           auxiliaryData: isPacketSocket))
                 modes.append(.readv)
             case .recvmmsg where !isSocket:
                 // recvmmsg needs a socket; any other fd (TUN) is read with readv.
-                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF))
+                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF,
+                                           auxiliaryData: false))
                 modes.append(.readv)
             case .recvmmsg:
                 readers.append(RecvmmsgReader(fd: fd, maxFrameLength: maxFrameLength,
-                                              batchSize: options.recvmmsgBatchSize, zeroLengthIsEOF: zeroLengthIsEOF))
+                                              batchSize: options.recvmmsgBatchSize, zeroLengthIsEOF: zeroLengthIsEOF,
+                                              auxiliaryData: isPacketSocket))
                 modes.append(.recvmmsg)
             case .packetMMap:
                 guard isPacketSocket else { throw .packetMMapNeedsPacketSocket(fd: fd) }
@@ -170,6 +173,11 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         // Best effort: kernels before 4.20 lack the option.
         try? SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: Int32(1),
                                          call: "setsockopt(PACKET_IGNORE_OUTGOING)")
+        // readv/recvmmsg learn through PACKET_AUXDATA that a frame made on this host (a veth
+        // peer's CHECKSUM_PARTIAL) carries only a pseudo-header checksum; the ring has it in
+        // tp_status. Without it such frames would look corrupt to the stack.
+        try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_AUXDATA, value: Int32(1),
+                                        call: "setsockopt(PACKET_AUXDATA)")
     }
 
     /// Puts every AF_PACKET fd in one PACKET_FANOUT_HASH group, so each flow is read by one
