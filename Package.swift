@@ -23,6 +23,8 @@ targets += [
 targets += [
     .target(name: "Wire"),
     .testTarget(name: "WireTests", dependencies: ["Wire"]),
+    // Checksum throughput and frame parse cost (scripts/bench.sh runs every bench-*).
+    .executableTarget(name: "bench-wire", dependencies: ["Wire"], path: "Benchmarks/bench-wire"),
 ]
 
 // MARK: Link: the LinkEndpoint / NetworkDispatcher seam between endpoints and the stack
