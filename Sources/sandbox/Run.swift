@@ -109,8 +109,14 @@ struct Run: ParsableCommand {
 
     /// Builds the validated configuration (no side effects).
     func makeConfiguration() throws(SandboxError) -> SandboxConfiguration {
+        // Everything from the first non-option on belongs to the program (docker's rule), so
+        // an unknown option before it arrives here first: refuse it rather than run it.
         var argv = command
-        if argv.first == "--" { argv.removeFirst() }
+        if argv.first == "--" {
+            argv.removeFirst()
+        } else if let first = argv.first, first.hasPrefix("-") {
+            throw .invalidArgument("unknown option \(first) (see `sandbox run --help`; put the program after `--`)")
+        }
         var config = SandboxConfiguration(command: argv)
         guard let mode = NetworkMode(rawValue: net) else {
             throw .invalidArgument("bad --net \(net): use user, none or host")
