@@ -160,7 +160,8 @@ static int do_mount_op(const struct sbx_mount_op *op) {
         if (mount("sysfs", op->target, "sysfs", op->flags | MS_RDONLY, NULL) == 0) return 0;
         // sysfs may only be mounted by the owner of the network namespace (--net=host in a
         // user namespace): show the host's, read-only.
-        if (errno != EPERM && errno != EACCES) return -1;
+        // EBUSY: the host's netns (--net=host) already has a read-write sysfs superblock.
+        if (errno != EPERM && errno != EACCES && errno != EBUSY) return -1;
         if (mount(op->source, op->target, NULL, MS_BIND | MS_REC, NULL) < 0) return -1;
         return make_readonly(op->target, 1);
     case SBX_MOUNT_DEVPTS: return mount("devpts", op->target, "devpts", op->flags, op->data);
@@ -478,10 +479,11 @@ int sbx_wexitstatus(int status) { return WEXITSTATUS(status); }
 int sbx_wifsignaled(int status) { return WIFSIGNALED(status); }
 int sbx_wtermsig(int status) { return WTERMSIG(status); }
 
-int sbx_open_pty(int *primary, int *replica) {
+int sbx_open_pty(int *primary, int *replica, char *name, size_t name_len) {
     int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) return -1;
     if (grantpt(fd) < 0 || unlockpt(fd) < 0) goto fail;
+    if (ptsname_r(fd, name, name_len) != 0) goto fail;
     int peer = ioctl(fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (peer < 0) goto fail;
     *primary = fd;

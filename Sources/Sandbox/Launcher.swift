@@ -67,8 +67,11 @@ public struct Launcher: Sendable {
         let insideUID = config.user?.uid ?? 0
         let insideGID = config.user?.gid ?? 0
         let rootMapped = hostUID == 0
+
+        let terminal = config.tty ? try TerminalRelay.open() : nil
+        defer { terminal?.close() }
         let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: config.volumes,
-                                          devptsGroup: rootMapped ? 5 : nil)
+                                          devptsGroup: rootMapped ? 5 : nil, console: terminal?.replicaPath)
 
         let arena = CArena()
         var spawn = sbx_spawn_config()
@@ -101,6 +104,7 @@ public struct Launcher: Sendable {
         spawn.search_path = arena.optionalString(config.environment.value(of: "PATH"))
         spawn.workdir = arena.optionalString(config.workdir)
         spawn.new_session = 1
+        spawn.tty_fd = terminal?.replicaFD ?? -1
         spawn.last_cap = try Self.lastCapability()
         spawn.cap_set_proc = cap_set_proc
         spawn.cap_drop_bound = cap_drop_bound
@@ -109,15 +113,6 @@ public struct Launcher: Sendable {
         defer { cap_free(UnsafeMutableRawPointer(emptyCaps)) }
         spawn.empty_caps = emptyCaps
 
-        var terminal: TerminalRelay?
-        if config.tty {
-            let relay = try TerminalRelay.open()
-            terminal = relay
-            spawn.tty_fd = relay.replicaFD
-        } else {
-            spawn.tty_fd = -1
-        }
-        defer { terminal?.close() }
 
         var filter = program?.bytes ?? []
         spawn.seccomp_filter_len = UInt32(program?.instructionCount ?? 0)
@@ -196,6 +191,11 @@ public struct Launcher: Sendable {
         if record.exec_failed != 0 { return .execFailed(path: path, errno: record.error) }
         // Show sandbox paths as the app will see them.
         if path.hasPrefix(MountPlan.newRoot + "/") { path = String(path.dropFirst(MountPlan.newRoot.count)) }
+        if step == "bind mount", record.error == EROFS {
+            // A volume whose mount point is missing from the read-only root cannot be created.
+            return .setupFailed(step: "create the volume mount point (the root file system is read-only: "
+                                + "use a path that exists in it, or one under /tmp)", path: path, errno: record.error)
+        }
         return .setupFailed(step: step, path: path, errno: record.error)
     }
 

@@ -61,7 +61,10 @@ public enum MountPlan {
     /// - Parameters:
     ///   - rootfs: the host directory to use as root; nil for the host's /.
     ///   - devptsGroup: the gid owning new ptys ("tty", 5) when it is mapped in the sandbox.
-    public static func operations(rootfs: String?, volumes: [VolumeMount], devptsGroup: UInt32?) -> [MountOperation] {
+    ///   - console: the host path of the app's terminal (`--tty`), bound to /dev/console so that
+    ///     ttyname() finds it (the sandbox's devpts is a new instance without it), as runc does.
+    public static func operations(rootfs: String?, volumes: [VolumeMount], devptsGroup: UInt32?,
+                                  console: String? = nil) -> [MountOperation] {
         var ops: [MountOperation] = []
         var root = MountOperation(.bind, source: oldRoot + (rootfs.map(VolumeMount.normalize) ?? ""), target: newRoot)
         if root.source == oldRoot + "/" { root.source = oldRoot }
@@ -77,6 +80,10 @@ public enum MountPlan {
         for device in devices {
             ops.append(MountOperation(.mkfile, target: newRoot + "/dev/" + device))
             ops.append(MountOperation(.bind, source: oldRoot + "/dev/" + device, target: newRoot + "/dev/" + device))
+        }
+        if let console {
+            ops.append(MountOperation(.mkfile, target: newRoot + "/dev/console"))
+            ops.append(MountOperation(.bind, source: oldRoot + console, target: newRoot + "/dev/console"))
         }
         ops.append(MountOperation(.mkdir, target: newRoot + "/dev/pts"))
         var ptsOptions = "newinstance,ptmxmode=0666,mode=0620"

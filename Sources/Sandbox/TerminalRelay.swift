@@ -10,15 +10,24 @@ final class TerminalRelay {
     private(set) var replicaFD: Int32
     private var savedTerminal: termios?
 
-    private init(primaryFD: Int32, replicaFD: Int32) {
+    /// The replica's path on the host (/dev/pts/N): bound to /dev/console inside, because the
+    /// sandbox's own devpts instance does not contain it.
+    let replicaPath: String
+
+    private init(primaryFD: Int32, replicaFD: Int32, replicaPath: String) {
         self.primaryFD = primaryFD
         self.replicaFD = replicaFD
+        self.replicaPath = replicaPath
     }
 
     static func open() throws(SandboxError) -> TerminalRelay {
         var primary: Int32 = -1, replica: Int32 = -1
-        guard sbx_open_pty(&primary, &replica) == 0 else { throw .systemCall(name: "posix_openpt", errno: errno, detail: "") }
-        let relay = TerminalRelay(primaryFD: primary, replicaFD: replica)
+        var name = [CChar](repeating: 0, count: 128)
+        guard sbx_open_pty(&primary, &replica, &name, name.count) == 0 else {
+            throw .systemCall(name: "posix_openpt", errno: errno, detail: "")
+        }
+        let path = String(decoding: name.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let relay = TerminalRelay(primaryFD: primary, replicaFD: replica, replicaPath: path)
         relay.copyWindowSize()
         return relay
     }
@@ -76,7 +85,11 @@ final class TerminalRelay {
             if fds[1].revents != 0 { outputOpen = pump(from: primaryFD, to: STDOUT_FILENO, &buffer) }
             if fds[2].revents != 0 {
                 inputOpen = pump(from: STDIN_FILENO, to: primaryFD, &buffer)
-                if !inputOpen { _ = Glibc.write(primaryFD, [4], 1) }  // EOF on stdin: send ^D (VEOF)
+                if !inputOpen {
+                    // EOF on stdin: the app's terminal gets VEOF (^D), so a reader sees end of file.
+                    var endOfTransmission: UInt8 = 4
+                    _ = Glibc.write(primaryFD, &endOfTransmission, 1)
+                }
             }
             if fds[0].revents != 0 {
                 // The sandbox is gone; take what is still buffered without blocking.

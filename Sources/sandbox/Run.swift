@@ -170,6 +170,11 @@ struct Run: ParsableCommand {
 
     /// Runs the sandbox; returns the exit status for the process.
     mutating func execute() -> Int32 {
+        // The program's arguments are captured verbatim, so `sandbox run --help` arrives here.
+        if let first = command.first, first == "--help" || first == "-h" {
+            print(Run.helpMessage())
+            return 0
+        }
         do {
             let config = try makeConfiguration()
             return try Launcher(configuration: config).run()

@@ -140,8 +140,9 @@ int sbx_wifsignaled(int status);
 int sbx_wtermsig(int status);
 
 /// Opens a new pseudo-terminal: `*primary` and its replica `*replica` (TIOCGPTPEER), both
-/// close-on-exec and neither becoming the caller's controlling terminal. 0 or -1 with errno.
-int sbx_open_pty(int *primary, int *replica);
+/// close-on-exec and neither becoming the caller's controlling terminal; the replica's path goes
+/// to `name` (NUL-terminated, at most `name_len` bytes). 0 or -1 with errno.
+int sbx_open_pty(int *primary, int *replica, char *name, size_t name_len);
 
 /// ioctl wrappers for the terminal relay (variadic ioctl is not callable from Swift).
 int sbx_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
