@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Glibc
 
 /// `--seccomp FILE`: an OCI runtime-spec seccomp profile (the JSON docker and podman use),
@@ -8,6 +9,35 @@ import Glibc
 /// conditions are honoured for what they can mean here: a rule that needs a capability is
 /// skipped (the app has none), and so is one for another architecture or a newer kernel.
 public enum OCISeccompProfile {
+    struct Profile: Decodable {
+        var defaultAction: String
+        var defaultErrnoRet: UInt32?
+        var syscalls: [SyscallRule]?
+    }
+
+    struct SyscallRule: Decodable {
+        var names: [String]?
+        var name: String?
+        var action: String
+        var errnoRet: UInt32?
+        var args: [Argument]?
+        var includes: Filter?
+        var excludes: Filter?
+    }
+
+    struct Argument: Decodable {
+        var index: UInt32
+        var value: UInt64
+        var valueTwo: UInt64?
+        var op: String
+    }
+
+    struct Filter: Decodable {
+        var caps: [String]?
+        var arches: [String]?
+        var minKernel: String?
+    }
+
     /// Upper bounds so a hostile file cannot make the compiler work without end.
     static let maximumBytes = 4 << 20
     static let maximumRules = 4096
@@ -22,74 +52,29 @@ public enum OCISeccompProfile {
     }
 
     public static func parse(_ bytes: [UInt8], source: String = "profile") throws(SandboxError) -> SeccompPolicy {
-        let root: JSONValue
-        do { root = try JSONValue.parse(bytes) } catch {
-            throw .invalidArgument("--seccomp \(source): not valid JSON: \(error)")
+        let profile: Profile
+        do { profile = try JSONDecoder().decode(Profile.self, from: Data(bytes)) } catch {
+            throw .invalidArgument("--seccomp \(source): not an OCI seccomp profile: \(error)")
         }
-        func bad(_ what: String) -> SandboxError { .invalidArgument("--seccomp \(source): not an OCI seccomp profile: \(what)") }
-        guard case .object = root else { throw bad("the top level is not an object") }
-        guard case .string(let defaultName)? = root["defaultAction"] else { throw bad("no defaultAction") }
-        let defaultErrno = try errnoValue(root["defaultErrnoRet"], source: source)
-        let defaultAction = try action(defaultName, errno: defaultErrno, source: source)
+        let defaultErrno = Int32(clamping: profile.defaultErrnoRet ?? UInt32(EPERM))
+        let defaultAction = try action(profile.defaultAction, errno: defaultErrno, source: source)
         var rules: [SeccompRule] = []
-        let entries: [JSONValue]
-        switch root["syscalls"] {
-        case nil, .null?: entries = []
-        case .array(let list)?: entries = list
-        default: throw bad("syscalls is not an array")
-        }
-        for entry in entries {
-            guard case .object = entry else { throw bad("a syscalls entry is not an object") }
-            if let includes = entry["includes"], !applies(includes) { continue }
-            if let excludes = entry["excludes"], strings(excludes["arches"]).contains(where: isNative) { continue }
-            guard case .string(let actionName)? = entry["action"] else { throw bad("a syscalls entry has no action") }
-            let ruleAction = try action(actionName, errno: try errnoValue(entry["errnoRet"], source: source), source: source)
+        for entry in profile.syscalls ?? [] {
+            if let includes = entry.includes, !applies(includes) { continue }
+            if let excludes = entry.excludes, excludes.arches?.contains(where: isNative) == true { continue }
+            let ruleAction = try action(entry.action, errno: Int32(clamping: entry.errnoRet ?? UInt32(EPERM)), source: source)
             var conditions: [SeccompCondition] = []
-            switch entry["args"] {
-            case nil, .null?: break
-            case .array(let arguments)?:
-                for argument in arguments {
-                    guard let index = unsigned(argument["index"]), index < 6 else { throw bad("an argument index is not 0...5") }
-                    guard let value = unsigned(argument["value"]) else { throw bad("an argument value is not a 64-bit unsigned number") }
-                    let valueTwo: UInt64
-                    switch argument["valueTwo"] {
-                    case nil, .null?: valueTwo = 0
-                    case let other?:
-                        guard let parsed = unsigned(other) else { throw bad("an argument valueTwo is not a 64-bit unsigned number") }
-                        valueTwo = parsed
-                    }
-                    guard case .string(let op)? = argument["op"] else { throw bad("an argument has no op") }
-                    conditions.append(SeccompCondition(argument: UInt32(index), op: try comparison(op, source: source), value, valueTwo))
-                }
-            default: throw bad("args is not an array")
+            for argument in entry.args ?? [] {
+                guard argument.index < 6 else { throw .invalidArgument("--seccomp \(source): argument index \(argument.index) out of range 0...5") }
+                conditions.append(SeccompCondition(argument: argument.index, op: try comparison(argument.op, source: source),
+                                                   argument.value, argument.valueTwo ?? 0))
             }
-            var names = strings(entry["names"])
-            if case .string(let single)? = entry["name"] { names.append(single) }
-            for name in names {
+            for name in (entry.names ?? []) + (entry.name.map { [$0] } ?? []) {
                 rules.append(SeccompRule(name, ruleAction, conditions))
                 guard rules.count <= maximumRules else { throw .invalidArgument("--seccomp \(source): more than \(maximumRules) rules") }
             }
         }
         return SeccompPolicy(defaultAction: defaultAction, rules: rules)
-    }
-
-    /// A JSON number that is a whole number in 0...UInt64.max, exactly.
-    static func unsigned(_ value: JSONValue?) -> UInt64? {
-        guard case .number(let text)? = value else { return nil }
-        return UInt64(text)
-    }
-
-    static func strings(_ value: JSONValue?) -> [String] {
-        guard case .array(let items)? = value else { return [] }
-        return items.compactMap { if case .string(let text) = $0 { return text } else { return nil } }
-    }
-
-    static func errnoValue(_ value: JSONValue?, source: String) throws(SandboxError) -> Int32 {
-        guard let value, value != .null else { return EPERM }
-        guard let number = unsigned(value), number <= 4095 else {
-            throw .invalidArgument("--seccomp \(source): errnoRet must be an errno number 0...4095")
-        }
-        return Int32(number)
     }
 
     static func action(_ name: String, errno: Int32, source: String) throws(SandboxError) -> SeccompAction {
@@ -118,11 +103,10 @@ public enum OCISeccompProfile {
         }
     }
 
-    static func applies(_ includes: JSONValue) -> Bool {
-        if !strings(includes["caps"]).isEmpty { return false }  // the app holds no capability
-        let arches = strings(includes["arches"])
-        if !arches.isEmpty, !arches.contains(where: isNative) { return false }
-        if case .string(let minimum)? = includes["minKernel"], !kernelAtLeast(minimum) { return false }
+    static func applies(_ includes: Filter) -> Bool {
+        if let caps = includes.caps, !caps.isEmpty { return false }  // the app holds no capability
+        if let arches = includes.arches, !arches.isEmpty, !arches.contains(where: isNative) { return false }
+        if let minimum = includes.minKernel, !kernelAtLeast(minimum) { return false }
         return true
     }
 
