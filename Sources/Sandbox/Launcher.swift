@@ -9,6 +9,11 @@ public struct SandboxChild: Sendable {
     public let pid: pid_t
     public let network: NetworkMode
     public let userNamespace: Bool
+    /// A NETLINK_ROUTE socket opened inside the sandbox's network namespace (when the launcher
+    /// was asked for one, and the sandbox has its own netns). Owned by the launcher: valid
+    /// during `prepare` only; dup it to keep it. Requests on it configure the app's netns even
+    /// rootless, because the launcher owns the sandbox's user namespace.
+    public let netlinkSocket: Int32?
 
     /// /proc/<pid>/ns/<kind>, e.g. "net" or "user": open it to join or configure a namespace.
     public func namespacePath(_ kind: String) -> String { "/proc/\(pid)/ns/\(kind)" }
@@ -27,8 +32,13 @@ public struct Launcher: Sendable {
     /// Runs after the namespaces exist and before the program starts.
     public var prepare: (@Sendable (SandboxChild) throws(SandboxError) -> Void)?
 
-    public init(configuration: SandboxConfiguration, prepare: (@Sendable (SandboxChild) throws(SandboxError) -> Void)? = nil) {
+    /// Whether `prepare` gets a `netlinkSocket` in the sandbox's network namespace.
+    public var wantsNetlinkSocket: Bool
+
+    public init(configuration: SandboxConfiguration, wantsNetlinkSocket: Bool = false,
+                prepare: (@Sendable (SandboxChild) throws(SandboxError) -> Void)? = nil) {
         self.configuration = configuration
+        self.wantsNetlinkSocket = wantsNetlinkSocket
         self.prepare = prepare
     }
 
@@ -120,6 +130,14 @@ public struct Launcher: Sendable {
         let cgroups = config.resources.isEmpty ? nil : try Cgroups.create(config.resources)
         defer { cgroups?.remove() }
 
+        // The network seam: a socketpair on which init sends back an rtnetlink socket.
+        var channel: [Int32] = [-1, -1]
+        if wantsNetlinkSocket && config.network != .host {
+            guard sbx_socketpair_cloexec(&channel) == 0 else { throw .systemCall(name: "socketpair", errno: errno, detail: "") }
+        }
+        defer { for fd in channel where fd >= 0 { SystemCalls.close(fd) } }
+        spawn.netlink_channel_fd = channel[1]
+
         var result = sbx_spawn_result()
         let spawned = filter.withUnsafeMutableBytes { bytes -> Int32 in
             spawn.seccomp_filter = UnsafeRawPointer(bytes.baseAddress)
@@ -134,7 +152,7 @@ public struct Launcher: Sendable {
             throw .systemCall(name: "clone", errno: code, detail: "")
         }
         terminal?.closeReplica()
-        let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace)
+        if channel[1] >= 0 { SystemCalls.close(channel[1]); channel[1] = -1 }
         var started = false
         defer {
             SystemCalls.close(result.error_fd)
@@ -144,6 +162,20 @@ public struct Launcher: Sendable {
                 _ = Self.wait(for: result.pid)
             }
         }
+
+        var netlinkSocket: Int32?
+        defer { if let netlinkSocket { SystemCalls.close(netlinkSocket) } }
+        if channel[0] >= 0 {
+            let fd = sbx_receive_fd(channel[0])
+            if fd < 0 {
+                // init failed before sending: its error record says why.
+                let report = (try? SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
+                if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
+                throw .systemCall(name: "recvmsg", errno: errno, detail: "(rtnetlink socket from the sandbox)")
+            }
+            netlinkSocket = fd
+        }
+        let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace, netlinkSocket: netlinkSocket)
 
         if userNamespace {
             let uidMap = rootMapped ? "0 0 4294967295\n" : "\(insideUID) \(hostUID) 1\n"

@@ -54,4 +54,25 @@ import Testing
         #expect(result.childNet.hasPrefix("net:["))
         #expect(result.ownNet != result.childNet)
     }
+
+    @Test func netlinkSocketComesFromTheSandboxNetns() throws {
+        let seen = Mutex<(domain: Int32, sameNetns: Bool)?>(nil)
+        let launcher = Launcher(configuration: configuration(["true"]), wantsNetlinkSocket: true) { child in
+            guard let socket = child.netlinkSocket else { return }
+            var domain: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            _ = getsockopt(socket, SOL_SOCKET, SO_DOMAIN, &domain, &length)
+            // SIOCGSKNS: the socket's network namespace, compared by inode with the child's.
+            let netnsFD = ioctl(socket, 0x894C)
+            defer { if netnsFD >= 0 { close(netnsFD) } }
+            var fromSocket = stat(), fromProc = stat()
+            let same = netnsFD >= 0 && fstat(netnsFD, &fromSocket) == 0 && stat(child.namespacePath("net"), &fromProc) == 0
+                && fromSocket.st_ino == fromProc.st_ino
+            seen.withLock { $0 = (domain, same) }
+        }
+        #expect(try launcher.run() == 0)
+        let result = try #require(seen.withLock { $0 })
+        #expect(result.domain == AF_NETLINK)
+        #expect(result.sameNetns)
+    }
 }

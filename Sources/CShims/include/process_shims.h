@@ -84,6 +84,12 @@ struct sbx_spawn_config {
     const char *search_path; ///< PATH used for the lookup (inside the sandbox)
     const char *workdir;     ///< NULL: "/"
 
+    /// The network seam: if >= 0, one end of a unix socketpair on which init sends (SCM_RIGHTS)
+    /// a NETLINK_ROUTE socket opened inside the new network namespace, before it waits for go.
+    /// The parent owns the sandbox's user namespace, so rtnetlink requests it sends on that
+    /// socket are allowed even rootless (eth0 address, routes, moving a veth end in).
+    int32_t netlink_channel_fd;
+
     /// Terminal: if `tty_fd` >= 0 the app gets it as controlling terminal and stdio.
     int32_t tty_fd;
     /// Without a tty the app runs in a new session (no TIOCSTI into the caller's terminal).
@@ -126,6 +132,13 @@ int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *re
 /// launcher to `pid` (a sigaction handler that calls kill(2), async-signal-safe). pid 0 restores
 /// the default dispositions.
 int sbx_forward_signals_to(pid_t pid);
+
+/// A close-on-exec unix SOCK_SEQPACKET socketpair (the netlink channel).
+int sbx_socketpair_cloexec(int fds[2]);
+
+/// Receives one descriptor sent with SCM_RIGHTS; returns it (close-on-exec), or -1 with errno
+/// (ECONNRESET if the peer closed without sending).
+int sbx_receive_fd(int channel);
 
 /// pipe2(2) with O_CLOEXEC (pipe2 is not exposed by Glibc's Swift module).
 int sbx_pipe_cloexec(int fds[2]);
