@@ -55,6 +55,9 @@ expect_match "lo is up" "UP" "$(S -- cat /sys/class/net/lo/operstate /sys/class/
 host_net=$(readlink /proc/self/ns/net)
 expect_eq "--net=host shares the host's netns" "$host_net" "$("$SANDBOX" run --net=host -- readlink /proc/self/ns/net)"
 [ "$(S -- readlink /proc/self/ns/net)" != "$host_net" ] && ok || bad "--net=none has its own netns"
+expect_eq "--userns on maps root to root" "0 0 4294967295" "$(S --userns on -- cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //')"
+[ "$(S --userns on -- readlink /proc/self/ns/user)" != "$(readlink /proc/self/ns/user)" ] && ok || bad "--userns on makes a user namespace"
+expect_eq "--userns on: no capabilities" "0000000000000000" "$(S --userns on -- awk '$1 == "CapEff:" {print $2}' /proc/self/status)"
 expect_eq "--user" "1234:5678" "$(S --user 1234:5678 -- sh -c 'echo $(id -u):$(id -g)')"
 expect_eq "environment is clean" "X PATH HOME" "$(X=1 S -e X=y -- sh -c 'echo $PATH >/dev/null; env | cut -d= -f1 | grep -vE "^(PWD|SHLVL|_)$" | sort -r | tr "\n" " " | sed "s/ $//"')"
 expect_eq "-e NAME passes the caller's value" "from-host" "$(FROMHOST=from-host S -e FROMHOST -- sh -c 'echo $FROMHOST')"

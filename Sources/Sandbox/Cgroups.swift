@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The cgroups a sandbox runs in, made for `--memory`, `--pids-limit` and `--cpus`.
 ///
@@ -30,7 +31,8 @@ public struct CgroupPlacement: Sendable {
 }
 
 public enum Cgroups {
-    nonisolated(unsafe) private static var counter = 0
+    /// Numbers this launcher's cgroups (a process may run several sandboxes).
+    private static let counter = Atomic<Int>(0)
 
     /// One mounted hierarchy: where it is mounted, its root inside the hierarchy, the
     /// controllers it carries (v1) and whether it is the unified v2 hierarchy.
@@ -91,8 +93,8 @@ public enum Cgroups {
         if limits.memoryBytes != nil { needed.append("memory") }
         if limits.pids != nil { needed.append("pids") }
         if limits.cpus != nil { needed.append("cpu") }
-        counter += 1
-        let name = "sandbox-\(getpid())-\(counter)"
+        let serial = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        let name = "sandbox-\(getpid())-\(serial)"
 
         if let directory = unifiedParent(mounts: mounts, memberships: memberships, needing: needed) {
             sweepStale(in: directory)

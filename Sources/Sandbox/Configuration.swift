@@ -130,15 +130,21 @@ enum HostnameRules {
     /// RFC 1123 host name: labels of letters, digits and hyphens, at most 63 bytes each and
     /// 64 in all (the kernel's limit for sethostname).
     static func validate(_ name: String) throws(SandboxError) {
-        let bytes = Array(name.utf8)
-        guard !bytes.isEmpty, bytes.count <= 64 else {
-            throw .invalidArgument("--hostname must be 1 to 64 characters, got \(bytes.count)")
+        let length = name.utf8.count
+        guard length >= 1, length <= 64 else {
+            throw .invalidArgument("--hostname must be 1 to 64 characters, got \(length)")
         }
-        for label in bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
-            let ok = !label.isEmpty && label.count <= 63
+        guard isValidName(name) else {
+            throw .invalidArgument("--hostname \(name) is not a valid host name (letters, digits, '-', '.')")
+        }
+    }
+
+    /// Dot-separated RFC 1123 labels: 1 to 63 letters, digits or inner hyphens each.
+    static func isValidName(_ name: String) -> Bool {
+        name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.count <= 63
                 && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
                 && label.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == UInt8(ascii: "-") }
-            if !ok { throw .invalidArgument("--hostname \(name) is not a valid host name (letters, digits, '-', '.')") }
         }
     }
 }

@@ -53,10 +53,9 @@ public struct UserNetOptions: Sendable, Equatable {
 
     public static func parseDomain(_ text: String) throws(SandboxError) -> String {
         let name = text.hasPrefix("*.") ? String(text.dropFirst(2)) : text
-        do { try HostnameRules.validate(name.count <= 64 ? name : String(name.prefix(64))) } catch {
+        guard name.utf8.count <= 253, HostnameRules.isValidName(name) else {
             throw .invalidArgument("bad --allow-domain \(text): expected a domain name such as example.com or *.example.com")
         }
-        guard name.utf8.count <= 253 else { throw .invalidArgument("bad --allow-domain \(text): longer than 253 bytes") }
         return text.lowercased()
     }
 }
