@@ -84,45 +84,11 @@ public struct Launcher: Sendable {
                                           devptsGroup: rootMapped ? 5 : nil, console: terminal?.replicaPath)
 
         let arena = CArena()
-        var spawn = sbx_spawn_config()
-        spawn.clone_flags = Self.cloneNewNS | Self.cloneNewPID | Self.cloneNewUTS | Self.cloneNewIPC
-            | (userNamespace ? Self.cloneNewUser : 0) | (config.network == .host ? 0 : Self.cloneNewNet)
-        spawn.unshare_cgroup = 1
-        spawn.set_app_ids = rootMapped && config.user != nil ? 1 : 0
-        spawn.app_uid = insideUID
-        spawn.app_gid = insideGID
-        spawn.set_groups = rootMapped ? 1 : 0
-        spawn.groups_count = 1
-        spawn.groups = arena.array([insideGID])
-        spawn.hostname = UnsafePointer(arena.string(config.hostname))
-        spawn.loopback_up = config.network == .host ? 0 : 1
-        spawn.stage_dir = UnsafePointer(arena.string(Self.stageDirectory))
-        let operations = mounts.map { op in
-            sbx_mount_op(kind: op.kind.rawValue, optional: op.optional ? 1 : 0, recursive: op.recursive ? 1 : 0,
-                         readonly: op.readOnly ? 1 : 0, create_target: op.createTarget ? 1 : 0, mode: op.mode,
-                         flags: op.flags, source: arena.optionalString(op.source),
-                         target: UnsafePointer(arena.string(op.target)), data: arena.optionalString(op.data))
-        }
-        spawn.mount_count = UInt32(operations.count)
-        spawn.mounts = arena.array(operations)
-        let rlimits = config.rlimits.map { sbx_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
-        spawn.rlimit_count = UInt32(rlimits.count)
-        spawn.rlimits = arena.array(rlimits)
-        spawn.path = UnsafePointer(arena.string(config.command[0]))
-        spawn.argv = arena.stringArray(config.command)
-        spawn.envp = arena.stringArray(config.environment.map { "\($0.name)=\($0.value)" })
-        spawn.search_path = arena.optionalString(config.environment.value(of: "PATH"))
-        spawn.workdir = arena.optionalString(config.workdir)
-        spawn.new_session = 1
-        spawn.tty_fd = terminal?.replicaFD ?? -1
-        spawn.last_cap = try Self.lastCapability()
-        spawn.cap_set_proc = cap_set_proc
-        spawn.cap_drop_bound = cap_drop_bound
-        spawn.cap_reset_ambient = cap_reset_ambient
+        var spawn = try Self.spawnConfiguration(config, userNamespace: userNamespace, rootMapped: rootMapped,
+                                                mounts: mounts, terminal: terminal, arena: arena)
         guard let emptyCaps = cap_init() else { throw .systemCall(name: "cap_init", errno: errno, detail: "") }
         defer { cap_free(UnsafeMutableRawPointer(emptyCaps)) }
         spawn.empty_caps = emptyCaps
-
 
         var filter = program?.bytes ?? []
         spawn.seccomp_filter_len = UInt32(program?.instructionCount ?? 0)
@@ -168,10 +134,11 @@ public struct Launcher: Sendable {
         if channel[0] >= 0 {
             let fd = sbx_receive_fd(channel[0])
             if fd < 0 {
+                let code = errno
                 // init failed before sending: its error record says why.
                 let report = (try? SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
                 if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
-                throw .systemCall(name: "recvmsg", errno: errno, detail: "(rtnetlink socket from the sandbox)")
+                throw .systemCall(name: "recvmsg", errno: code, detail: "(rtnetlink socket from the sandbox)")
             }
             netlinkSocket = fd
         }
@@ -196,12 +163,62 @@ public struct Launcher: Sendable {
         // The error pipe reaches EOF when the program was executed (close-on-exec), or carries
         // the record of the step that failed.
         let report = try SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")
-        if report.count == MemoryLayout<sbx_child_error>.size {
+        if !report.isEmpty {
             _ = Self.wait(for: child.pid)
+            // The record is written at once and is smaller than PIPE_BUF: a short one is a bug.
+            guard report.count == MemoryLayout<sbx_child_error>.size else {
+                throw .systemCall(name: "read", errno: EIO, detail: "error pipe (short record of \(report.count) bytes)")
+            }
             throw Self.childError(report)
         }
         if let terminal { terminal.relay(until: child.pid) }
         return Self.wait(for: child.pid)
+    }
+
+    /// The plain-data configuration the C child path runs from (everything but the capability
+    /// set, the seccomp program and the netlink channel, which the caller adds).
+    static func spawnConfiguration(_ config: SandboxConfiguration, userNamespace: Bool, rootMapped: Bool,
+                                   mounts: [MountOperation], terminal: TerminalRelay?,
+                                   arena: CArena) throws(SandboxError) -> sbx_spawn_config {
+        var spawn = sbx_spawn_config()
+        spawn.clone_flags = Self.cloneNewNS | Self.cloneNewPID | Self.cloneNewUTS | Self.cloneNewIPC
+            | (userNamespace ? Self.cloneNewUser : 0) | (config.network == .host ? 0 : Self.cloneNewNet)
+        spawn.unshare_cgroup = 1
+        spawn.set_app_ids = rootMapped && config.user != nil ? 1 : 0
+        spawn.app_uid = config.user?.uid ?? 0
+        spawn.app_gid = config.user?.gid ?? 0
+        spawn.set_groups = rootMapped ? 1 : 0
+        spawn.groups_count = 1
+        spawn.groups = arena.array([config.user?.gid ?? 0])
+        spawn.hostname = UnsafePointer(arena.string(config.hostname))
+        spawn.loopback_up = config.network == .host ? 0 : 1
+        spawn.stage_dir = UnsafePointer(arena.string(Self.stageDirectory))
+        let operations = mounts.map { op in
+            sbx_mount_op(kind: op.kind.rawValue, optional: op.optional ? 1 : 0, recursive: op.recursive ? 1 : 0,
+                         readonly: op.readOnly ? 1 : 0, create_target: op.createTarget ? 1 : 0, mode: op.mode,
+                         flags: op.flags, source: arena.optionalString(op.source),
+                         target: UnsafePointer(arena.string(op.target)), data: arena.optionalString(op.data))
+        }
+        spawn.mount_count = UInt32(operations.count)
+        spawn.mounts = arena.array(operations)
+        let rlimits = config.rlimits.map { sbx_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        spawn.rlimit_count = UInt32(rlimits.count)
+        spawn.rlimits = arena.array(rlimits)
+        spawn.path = UnsafePointer(arena.string(config.command[0]))
+        spawn.argv = arena.stringArray(config.command)
+        spawn.envp = arena.stringArray(config.environment.map { "\($0.name)=\($0.value)" })
+        spawn.search_path = arena.optionalString(config.environment.value(of: "PATH"))
+        spawn.workdir = arena.optionalString(config.workdir)
+        spawn.new_session = 1
+        spawn.tty_fd = terminal?.replicaFD ?? -1
+        spawn.last_cap = try Self.lastCapability()
+        spawn.cap_set_proc = cap_set_proc
+        spawn.cap_drop_bound = cap_drop_bound
+        spawn.cap_reset_ambient = cap_reset_ambient
+
+
+        spawn.netlink_channel_fd = -1
+        return spawn
     }
 
     /// Waits for `pid` and turns its status into an exit code (128+N for signal N).
