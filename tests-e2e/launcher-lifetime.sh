@@ -32,7 +32,7 @@ expect_eq "SIGKILL of the launcher leaves no process" "" "$left"
 # 100 runs in a row: nothing accumulates.
 snapshot() {
     echo "fds=$(ls /proc/$$/fd | wc -l) procs=$(ls -d /proc/[0-9]* | wc -l) mounts=$(wc -l < /proc/self/mountinfo)" \
-         "netns=$(lsns -n -t net | wc -l) cgroups=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'sandbox-*' 2>/dev/null | wc -l)"
+         "netns=$(lsns -n -t net | wc -l) links=$(ip -o link show | wc -l) cgroups=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'sandbox-*' 2>/dev/null | wc -l)"
 }
 before=$(snapshot)
 failures=0
@@ -41,6 +41,6 @@ expect_eq "100 runs succeed" 0 $failures
 after=$(snapshot)
 # Other helpers' processes come and go on this machine: compare everything but the process count
 # exactly, and the process count against what our own runs could have left.
-expect_eq "100 runs leak no fd, mount, netns or cgroup" "$(sed 's/procs=[0-9]* //' <<<"$before")" "$(sed 's/procs=[0-9]* //' <<<"$after")"
+expect_eq "100 runs leak no fd, mount, netns, link or cgroup" "$(sed 's/procs=[0-9]* //' <<<"$before")" "$(sed 's/procs=[0-9]* //' <<<"$after")"
 expect_eq "no sandbox process remains" "" "$(pgrep -f "sleep ${marker}")"
 finish
