@@ -93,7 +93,7 @@ extension Stack {
         }
         // RFC 8200 4.5: a reassembled payload above 65,535 bytes: Parameter Problem code 0
         // pointing at the Fragment Offset field.
-        if fragment.fragmentOffset + data.count > 65_535 - IPv6FragmentHeaderRepr.length {
+        if fragment.fragmentOffset + data.count > 65_535 {
             nic.counters.countDrop(.fragmentTooLarge)
             sendICMPv6Error(.parameterProblem(code: 0, pointer: UInt32(IPv6Packet.headerLength + headers.offset - 6)),
                             on: nic, invokingFrom: source, to: destination, wasMulticast: isMulticast, quote: invoking)

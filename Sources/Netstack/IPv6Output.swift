@@ -126,7 +126,9 @@ extension Stack {
         // RFC 8200 4.5: the source may fragment; the fragmentable part (everything after the
         // fixed header, as we add no other extension header) is cut into multiples of 8 bytes.
         let prefix = fixed + IPv6FragmentHeaderRepr.length
-        if request.dontFragment || gso != nil || dataLength > 65_535 - IPv6FragmentHeaderRepr.length
+        // The reassembled packet's payload length is what must fit 16 bits (the Fragment
+        // header is not part of it).
+        if request.dontFragment || gso != nil || dataLength > 65_535
             || mtu < prefix + 8 || transportHeaderLength > Self.scratchSize - prefix {
             nic.counters.countDrop(.messageTooLong)
             throw .messageTooLong(mtu: mtu)

@@ -12,7 +12,7 @@
 //     sends ICMP Time Exceeded when fragment zero came in.
 //   - Hard caps: `maxDatagrams` in reassembly at once, `maxFragmentsPerDatagram`,
 //     `maxHeldBytes` of fragment data in total, and 65,535 bytes per datagram (larger is the
-//     "ping of death"; for IPv6 the fragmentable part may not exceed 65,535 - 8). When a new datagram finds every slot taken, the one that started
+//     "ping of death"; for IPv6 the reassembled payload length). When a new datagram finds every slot taken, the one that started
 //     first is evicted, so a flood can delay legitimate reassembly but never grow memory.
 // Memory: one 64 KiB buffer per slot, allocated the first time the slot is used and kept for
 // reuse, so reassembly in steady state allocates nothing.
@@ -69,9 +69,9 @@ struct FragmentKey: Hashable {
     var identification: UInt32
 
     /// The largest reassembled payload of the family: an IPv4 total length of 65,535 less a
-    /// minimal header; an IPv6 payload length of 65,535 less the Fragment header.
+    /// minimal header; an IPv6 payload length of 65,535 (RFC 8200 4.5).
     var maxPayload: Int {
-        if case .v6 = source { return 65_535 - IPv6FragmentHeaderRepr.length }
+        if case .v6 = source { return 65_535 }
         return 65_535 - IPv4Repr.headerLength
     }
 }
