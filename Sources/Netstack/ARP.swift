@@ -1,6 +1,6 @@
 // ARP (RFC 826) on a NIC: answering requests for our addresses (and, by policy, for addresses
 // the gateway impersonates), learning from what we receive, asking for next hops, and the
-// neighbour timers.
+// neighbour timers (which send NDP solicitations for IPv6 entries, see NDP.swift).
 
 import Link
 import Wire

@@ -41,7 +41,7 @@ public struct NeighbourConfiguration: Sendable {
     public var retransmitInterval: Duration = .seconds(1)
     /// Requests sent before giving up on an address.
     public var maxProbes: Int = 3
-    /// Entries kept at most (resolved and unresolved together).
+    /// Entries kept at most (resolved and unresolved together, both families).
     public var capacity: Int = 512
     /// Packets kept per unresolved address (the oldest is dropped when full).
     public var pendingPacketsPerNeighbour: Int = 16
