@@ -95,7 +95,7 @@ extension Stack {
     public func addAddress(_ subnet: IPv6Subnet, to id: NICID) {
         guard let nic = nic(id), !nic.ipv6.addresses.contains(subnet) else { return }
         nic.ipv6.addresses.append(subnet)
-        routeTable.add(Route(destination: .v6(IPv6Subnet(subnet.network, prefixLength: subnet.prefixLength)), nic: id))
+        routeTable.add(Route(destination: .v6(IPv6Subnet(subnet.prefixBits, prefixLength: subnet.prefixLength)), nic: id))
     }
 
     /// The NIC's IPv6 addresses (the link-local one excluded).
@@ -153,7 +153,7 @@ extension Stack {
 
 extension IPv6Subnet {
     /// The prefix with the host bits cleared.
-    public var network: IPv6Address {
+    var prefixBits: IPv6Address {
         let highBits = min(64, prefixLength), lowBits = max(0, prefixLength - 64)
         let highMask: UInt64 = highBits == 0 ? 0 : UInt64.max << UInt64(64 - highBits)
         let lowMask: UInt64 = lowBits == 0 ? 0 : UInt64.max << UInt64(64 - lowBits)

@@ -127,7 +127,7 @@ extension Stack {
         guard let source = nic.ipv6.linkLocal else { return }
         let configuration = advertiser.configuration
         var prefixes = NDPPrefixes()
-        prefixes.append(NDPPrefixInformation(prefix: configuration.prefix.network, prefixLength: UInt8(configuration.prefix.prefixLength),
+        prefixes.append(NDPPrefixInformation(prefix: configuration.prefix.prefixBits, prefixLength: UInt8(configuration.prefix.prefixLength),
                                              validLifetime: Self.seconds(configuration.validLifetime),
                                              preferredLifetime: Self.seconds(configuration.preferredLifetime)))
         let advertisement = NDPRouterAdvertisement(
