@@ -21,6 +21,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case ipv6BadSource
     case ipv6NotForUs
     case ipv6HopLimitExceeded
+    /// Gateway mode: larger than the path MTU of the route toward the impersonated host.
+    case ipv6PacketTooBig
     /// A Routing header with segments left, or an option whose type says discard.
     case ipv6UnsupportedExtension
     case unknownProtocol

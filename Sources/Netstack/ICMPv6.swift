@@ -134,8 +134,11 @@ extension Stack {
     /// packet from its fixed header; at most `maxQuoteIPv6` bytes of it go out.
     /// `allowedForMulticast`: Packet Too Big and Parameter Problem code 2 may answer a
     /// multicast packet (2.4(e.2)).
+    /// `asRouter`: the error is the gateway's own, as the router on the path (hop limit,
+    /// packet too big), so it comes from the NIC's address rather than the destination's.
     func sendICMPv6Error(_ repr: ICMPv6Repr, on nic: NIC, invokingFrom source: IPv6Address, to destination: IPv6Address,
-                         wasMulticast: Bool, quote: UnsafeRawBufferPointer, allowedForMulticast: Bool = false) {
+                         wasMulticast: Bool, quote: UnsafeRawBufferPointer, allowedForMulticast: Bool = false,
+                         asRouter: Bool = false) {
         // (e.2) not about a packet to a multicast address; (e.6) nor to a source that does not
         // name a single node.
         if (wasMulticast || destination.isMulticast) && !allowedForMulticast { return }
@@ -151,7 +154,9 @@ extension Stack {
         }
         // (c) from the address the packet was sent to when it is one we answer for (our own, or
         // the host the gateway plays); else from one of the interface's addresses.
-        guard let errorSource = destination.isMulticast ? nic.ipv6.sourceAddress(toward: source) : destination else { return }
+        guard let errorSource = destination.isMulticast || asRouter ? nic.ipv6.sourceAddress(toward: source) : destination else {
+            return
+        }
         let data = quote.first(Self.maxQuoteIPv6)
         let request = IPv6SendRequest(source: errorSource, destination: source, protocolNumber: .icmpv6,
                                       hopLimit: configuration.defaultTTL, nic: nic.id)

@@ -1,5 +1,6 @@
 // IPv6 input: validation (RFC 8200 3; RFC 4291 2.7 for addresses), the "is it for us" decision
-// (our addresses, the groups we listen to, and in gateway mode any global unicast address),
+// (our addresses, the groups we listen to, and in gateway mode any global unicast address, with
+// the router's hop-limit and packet-too-big answers),
 // the extension-header walk with option processing (RFC 8200 4.2), reassembly through the
 // shared reassembler (RFC 8200 4.5, RFC 5722 overlaps, RFC 6946 atomic fragments, RFC 7112
 // first fragments), and the hand-off to ICMPv6, UDP or a registered transport.
@@ -54,8 +55,19 @@ extension Stack {
             nic.counters.countDrop(.ipv6HopLimitExceeded)
             if headers.fragment == nil || headers.fragment?.fragmentOffset == 0 {
                 sendICMPv6Error(.timeExceeded(code: 0), on: nic, invokingFrom: source, to: destination,
-                                wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength))
+                                wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
             }
+            return
+        }
+        // Likewise a packet larger than the MTU of the route toward the host it is for (a route
+        // with a path MTU set, e.g. by the gateway's owner) is one a router could not forward:
+        // RFC 4443 3.2 answers it with Packet Too Big. Fragments are each forwardable as they are.
+        if !isLocal && !isMulticast && headers.fragment == nil, let route = routeTable.lookup(destination),
+           let mtu = route.mtu, IPv6Packet.headerLength + ip.payloadLength > mtu {
+            nic.counters.countDrop(.ipv6PacketTooBig)
+            // RFC 8200 5: no link is below 1280, so neither is an MTU we report.
+            sendICMPv6Error(.packetTooBig(mtu: UInt32(max(1280, mtu))), on: nic, invokingFrom: source, to: destination,
+                            wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
             return
         }
         var info = IPPacketInfo(source: .v6(source), destination: .v6(destination), protocolNumber: headers.upperLayer,

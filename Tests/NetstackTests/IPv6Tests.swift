@@ -340,7 +340,24 @@ import Wire
         h.receiveUDP(to: remoteIP6, port: 33434, payload: bytes(8), hopLimit: 1)
         let errors = h.written()
         #expect(errors.compactMap(\.icmpv6).map(\.repr) == [.timeExceeded(code: 0)])
-        #expect(errors.first?.ipv6Header?.source == remoteIP6)
+        // From the gateway itself, the hop traceroute6 should show.
+        #expect(errors.first?.ipv6Header?.source == stackIP6)
         #expect(h.counters[drop: .ipv6HopLimitExceeded] == 1)
+    }
+
+    @Test func gatewayAnswersPacketTooBigAboveTheRoutesPathMTU() throws {
+        let hook = RecordingHook(verdict: .accept)
+        let h = Harness6.gateway(hook: hook)
+        h.learnPeer()
+        h.stack.addRoute(Route(destination: .v6(IPv6Subnet(v6("2001:db8::"), prefixLength: 32)), nic: h.nic, mtu: 1280))
+        h.receiveUDP(to: remoteIP6, port: 53, payload: bytes(1300))
+        let errors = h.written()
+        #expect(errors.compactMap(\.icmpv6).map(\.repr) == [.packetTooBig(mtu: 1280)])
+        #expect(errors.first?.ipv6Header?.source == stackIP6)
+        #expect(hook.flows.isEmpty)
+        #expect(h.counters[drop: .ipv6PacketTooBig] == 1)
+        // What fits is taken.
+        h.receiveUDP(to: remoteIP6, port: 53, payload: bytes(1200))
+        #expect(hook.recorder.datagrams.map(\.payload) == [bytes(1200)])
     }
 }
