@@ -23,6 +23,8 @@ targets += [
 targets += [
     .target(name: "Wire"),
     .testTarget(name: "WireTests", dependencies: ["Wire"]),
+    // Checksum throughput and frame parse cost (scripts/bench.sh runs every bench-*).
+    .executableTarget(name: "bench-wire", dependencies: ["Wire"], path: "Benchmarks/bench-wire"),
 ]
 
 // MARK: Link: the LinkEndpoint / NetworkDispatcher seam between endpoints and the stack
@@ -53,6 +55,11 @@ targets += [
 
 // MARK: UserNet: the user-mode gateway behind --net=user
 targets += [
+    .target(name: "UserNet", dependencies: [
+        "Wire", "Link", "CShims",
+        .product(name: "HeapModule", package: "swift-collections"),
+    ]),
+    .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Wire", "CShims"]),
 ]
 
 // MARK: Sandbox: the launcher, and the CLI
@@ -70,6 +77,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: targets
 )

@@ -1,0 +1,91 @@
+#define _GNU_SOURCE
+#include "usernet_shims.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+int usernet_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int usernet_epoll_wait(int epfd, struct usernet_ready_event *out, int capacity, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (capacity > 256) capacity = 256;
+    if (capacity < 1) { errno = EINVAL; return -1; }
+    int n = epoll_wait(epfd, evs, capacity, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        out[i].events = evs[i].events;
+        out[i].token = evs[i].data.u64;
+    }
+    return n;
+}
+
+int usernet_timerfd_arm_absolute(int fd, uint64_t deadline_ns) {
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.it_value.tv_sec = (time_t)(deadline_ns / 1000000000u);
+    spec.it_value.tv_nsec = (long)(deadline_ns % 1000000000u);
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL);
+}
+
+static uint64_t clock_ns(clockid_t clock) {
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t usernet_monotonic_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t usernet_realtime_now_ns(void) { return clock_ns(CLOCK_REALTIME); }
+
+int usernet_set_linger_zero(int fd) {
+    struct linger l = { .l_onoff = 1, .l_linger = 0 };
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+int usernet_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -1;
+    return err;
+}
+
+int usernet_read_error_queue(int fd, uint8_t *origin, uint8_t *icmp_type, uint8_t *icmp_code,
+                             uint32_t *ee_errno) {
+    char data[64];
+    char control[512];
+    struct sockaddr_storage from;
+    struct iovec iov = { .iov_base = data, .iov_len = sizeof data };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+            (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+            struct sock_extended_err ee;
+            memcpy(&ee, CMSG_DATA(c), sizeof ee);
+            *origin = ee.ee_origin;
+            *icmp_type = ee.ee_type;
+            *icmp_code = ee.ee_code;
+            *ee_errno = ee.ee_errno;
+            return 0;
+        }
+    }
+    errno = ENOMSG;
+    return -1;
+}
+
+int usernet_accept_nonblocking(int fd, struct sockaddr_storage *from) {
+    socklen_t len = sizeof *from;
+    return accept4(fd, (struct sockaddr *)from, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}

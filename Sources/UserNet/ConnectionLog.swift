@@ -1,0 +1,113 @@
+// `--log-connections FILE`: one JSON object per line for each finished (or refused) flow:
+// time, protocol, source, destination, verdict, bytes each way, duration. Written by hand
+// (the fields are few and fixed) so no encoder runs per flow; one write() per line.
+
+import CShims
+import Glibc
+
+public struct ConnectionRecord: Sendable, Equatable {
+    public var startNanoseconds: UInt64
+    public var transport: TransportProtocol
+    public var source: SocketAddress
+    public var destination: SocketAddress
+    /// "allow" or "deny".
+    public var verdict: PolicyVerdict
+    /// Why, when refused or failed: the rule, "host-loopback-disabled", "refused", ...
+    public var reason: String?
+    public var bytesFromApp: UInt64
+    public var bytesToApp: UInt64
+    public var durationNanoseconds: UInt64
+
+    public init(startNanoseconds: UInt64, transport: TransportProtocol, source: SocketAddress, destination: SocketAddress,
+                verdict: PolicyVerdict, reason: String? = nil, bytesFromApp: UInt64 = 0, bytesToApp: UInt64 = 0,
+                durationNanoseconds: UInt64 = 0) {
+        self.startNanoseconds = startNanoseconds
+        self.transport = transport
+        self.source = source
+        self.destination = destination
+        self.verdict = verdict
+        self.reason = reason
+        self.bytesFromApp = bytesFromApp
+        self.bytesToApp = bytesToApp
+        self.durationNanoseconds = durationNanoseconds
+    }
+
+    /// The JSON line (with its newline).
+    public var jsonLine: String {
+        var line = "{\"time\":\"\(Self.iso8601(startNanoseconds))\""
+        line += ",\"protocol\":\"\(transport)\""
+        line += ",\"source\":\(Self.quoted(source.description))"
+        line += ",\"destination\":\(Self.quoted(destination.description))"
+        line += ",\"verdict\":\"\(verdict.rawValue)\""
+        if let reason { line += ",\"reason\":\(Self.quoted(reason))" }
+        line += ",\"bytes_from_app\":\(bytesFromApp),\"bytes_to_app\":\(bytesToApp)"
+        line += ",\"duration_ms\":\(Self.milliseconds(durationNanoseconds))}\n"
+        return line
+    }
+
+    /// RFC 8259 7: escape quote, backslash and control characters.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    static func milliseconds(_ ns: UInt64) -> String {
+        let ms = ns / 1_000_000
+        let fraction = ns % 1_000_000 / 1_000
+        let digits = String(fraction)
+        return "\(ms)." + String(repeating: "0", count: 3 - digits.count) + digits
+    }
+
+    /// UTC, millisecond precision: 2026-11-24T17:00:00.123Z.
+    static func iso8601(_ ns: UInt64) -> String {
+        var seconds = time_t(ns / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let millis = Int(ns % 1_000_000_000 / 1_000_000)
+        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
+    }
+}
+
+public final class ConnectionLog {
+    public private(set) var recordsWritten: UInt64 = 0
+    public private(set) var recordsDropped: UInt64 = 0
+    private var fd: Int32
+
+    /// Opens `path` for appending (created 0600).
+    public init(path: String) throws(SystemCallError) {
+        fd = try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+    }
+
+    deinit { close() }
+
+    public func close() {
+        guard fd >= 0 else { return }
+        Syscall.close(fd)
+        fd = -1
+    }
+
+    public func append(_ record: ConnectionRecord) {
+        var line = record.jsonLine
+        let complete = line.withUTF8 { bytes -> Bool in
+            // O_APPEND makes each whole write land as one line even if others share the file.
+            guard fd >= 0, let result = try? Syscall.write(fd, UnsafeRawBufferPointer(bytes)) else { return false }
+            return result == .done(bytes.count)
+        }
+        if complete { recordsWritten &+= 1 } else { recordsDropped &+= 1 }
+    }
+}

@@ -1,0 +1,101 @@
+// Where an app flow really goes. The app sees a small world (gateway, DNS forwarder, the
+// Internet); this decides, before any policy rule, which host address a flow maps to and
+// which destinations are never reachable (host loopback, link-local) unless the user opted in.
+
+import Wire
+
+public enum TransportProtocol: UInt8, Sendable, Hashable, CustomStringConvertible {
+    case tcp = 6
+    case udp = 17
+    case icmp = 1
+
+    public var description: String {
+        switch self {
+        case .tcp: "tcp"
+        case .udp: "udp"
+        case .icmp: "icmp"
+        }
+    }
+}
+
+public enum MappedDestination: Sendable, Equatable {
+    /// Open a host socket to this address.
+    case host(SocketAddress)
+    /// The gateway's own DNS forwarder (the DNS address, port 53).
+    case dnsForwarder
+    /// Not reachable: answer the app at once.
+    case unreachable(UnreachableCause)
+}
+
+public enum UnreachableCause: Sendable, Equatable, CustomStringConvertible {
+    /// The gateway address (or 127.0.0.0/8, ::1) without --allow-host-loopback.
+    case hostLoopbackDisabled
+    /// 169.254.0.0/16 or fe80::/10 without the opt-in.
+    case linkLocal
+    /// Multicast, broadcast, unspecified: nothing to connect to.
+    case notUnicast
+    /// An address inside the app's own network that no one holds, or a port on the DNS
+    /// address other than 53.
+    case noSuchService
+
+    public var description: String {
+        switch self {
+        case .hostLoopbackDisabled: "host-loopback-disabled"
+        case .linkLocal: "link-local"
+        case .notUnicast: "not-unicast"
+        case .noSuchService: "no-such-service"
+        }
+    }
+
+    /// What the app gets: RST for TCP, ICMP unreachable otherwise (RFC 1812 5.2.7.1 code 13
+    /// for what policy forbids, port unreachable for a missing service).
+    public func reply(for transport: TransportProtocol) -> AppReply {
+        switch (self, transport) {
+        case (_, .tcp): .tcpReset
+        case (.noSuchService, _): .icmpUnreachable(.port)
+        case (.notUnicast, _): .icmpUnreachable(.host)
+        default: .icmpUnreachable(.administrativelyProhibited)
+        }
+    }
+}
+
+extension NetworkConfiguration {
+    /// Maps what the app addressed to what the gateway connects to. (The stack answers ICMP
+    /// echo to the gateway and DNS addresses itself; those never reach this.)
+    public func map(_ destination: SocketAddress, transport: TransportProtocol) -> MappedDestination {
+        let address = destination.address
+        switch address {
+        case .v4(let a):
+            if a.isUnspecified || a.isBroadcast || a.isMulticast { return .unreachable(.notUnicast) }
+            if a == dnsV4 { return dnsService(destination, transport) }
+            if a == gatewayV4 {
+                guard allowHostLoopback else { return .unreachable(.hostLoopbackDisabled) }
+                return .host(SocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: destination.port))
+            }
+            if ipv4Network.contains(address) {
+                // The directed broadcast and every unassigned host of the app's own network.
+                return .unreachable(.noSuchService)
+            }
+        case .v6(let a):
+            if a.isUnspecified || a.isMulticast { return .unreachable(.notUnicast) }
+            if a == dnsV6 { return dnsService(destination, transport) }
+            if a == gatewayV6 {
+                guard allowHostLoopback else { return .unreachable(.hostLoopbackDisabled) }
+                return .host(SocketAddress(.v6(.loopback), port: destination.port))
+            }
+            if ipv6Network.contains(address) { return .unreachable(.noSuchService) }
+        }
+        if address.isLoopback && !allowHostLoopback { return .unreachable(.hostLoopbackDisabled) }
+        if address.isLinkLocal && !allowLinkLocal { return .unreachable(.linkLocal) }
+        return .host(destination)
+    }
+
+    private func dnsService(_ destination: SocketAddress, _ transport: TransportProtocol) -> MappedDestination {
+        switch transport {
+        case .tcp, .udp: destination.port == 53 ? .dnsForwarder : .unreachable(.noSuchService)
+        // Echo to the gateway's own addresses is answered by the stack before any flow is
+        // mapped; anything that still gets here has no service behind it.
+        case .icmp: .unreachable(.noSuchService)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+// The host side of published ports: a listening TCP socket (or a bound UDP socket) per
+// `-p`, on the event loop. Each accepted connection is handed over with the client's address,
+// which the gateway keeps as the inward connection's source when it is not loopback.
+
+import CShims
+import Glibc
+
+public final class PortPublisher {
+    public struct Counters: Sendable, Equatable {
+        public var accepted: UInt64 = 0
+        public var acceptErrors: UInt64 = 0
+        public var datagrams: UInt64 = 0
+    }
+
+    public typealias AcceptHandler = (_ connection: HostTCPSocket, _ client: SocketAddress, _ port: PublishedPort) -> Void
+    public typealias DatagramHandler = (_ payload: UnsafeRawBufferPointer, _ client: SocketAddress, _ port: PublishedPort) -> Void
+
+    public let port: PublishedPort
+    public private(set) var counters = Counters()
+    private let loop: EventLoop
+    private var fd: Int32
+    private var registration: EventLoop.Registration?
+    private var receiveBuffer: UnsafeMutableRawBufferPointer?
+
+    /// Accepts per readiness report before yielding to the loop (fairness to other fds).
+    static let acceptBatch = 64
+
+    /// Listens on `port.hostSocketAddress` (TCP) and calls `onAccept` for each connection.
+    public init(tcp port: PublishedPort, loop: EventLoop, backlog: Int32 = 128, onAccept: @escaping AcceptHandler) throws(EventLoopError) {
+        self.port = port
+        self.loop = loop
+        fd = try Self.boundSocket(port, type: Int32(SOCK_STREAM.rawValue))
+        do { try Syscall.listen(fd, backlog: backlog) } catch {
+            Syscall.close(fd)
+            throw .system(error)
+        }
+        registration = try register { [unowned self] in self.acceptReady(onAccept) }
+    }
+
+    /// Binds `port.hostSocketAddress` (UDP) and calls `onDatagram` for each datagram.
+    public init(udp port: PublishedPort, loop: EventLoop, onDatagram: @escaping DatagramHandler) throws(EventLoopError) {
+        self.port = port
+        self.loop = loop
+        fd = try Self.boundSocket(port, type: Int32(SOCK_DGRAM.rawValue))
+        receiveBuffer = .allocate(byteCount: 65_535, alignment: 8)
+        registration = try register { [unowned self] in self.datagramsReady(onDatagram) }
+    }
+
+    deinit {
+        close()
+        receiveBuffer?.deallocate()
+    }
+
+    public func close() {
+        if let registration { loop.unregister(registration) }
+        registration = nil
+        if fd >= 0 { Syscall.close(fd) }
+        fd = -1
+    }
+
+    /// The bound address (the real port when `hostPort` was chosen by the kernel in tests).
+    public func localAddress() throws(SystemCallError) -> SocketAddress { try Syscall.localAddress(fd) }
+
+    private func register(_ ready: @escaping () -> Void) throws(EventLoopError) -> EventLoop.Registration {
+        do {
+            return try loop.register(fd: fd, interest: .read) { _ in ready() }
+        } catch {
+            Syscall.close(fd)
+            fd = -1
+            throw error
+        }
+    }
+
+    private static func boundSocket(_ port: PublishedPort, type: Int32) throws(EventLoopError) -> Int32 {
+        let address = port.hostSocketAddress
+        do throws(SystemCallError) {
+            let fd = try Syscall.socket(address.family, type, 0)
+            do throws(SystemCallError) {
+                try Syscall.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+                if !address.address.isV4 { try Syscall.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
+                try Syscall.bind(fd, address)
+            } catch {
+                Syscall.close(fd)
+                throw error
+            }
+            return fd
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    private func acceptReady(_ onAccept: AcceptHandler) {
+        for _ in 0..<Self.acceptBatch {
+            var storage = sockaddr_storage()
+            let client = usernet_accept_nonblocking(fd, &storage)
+            if client < 0 {
+                let code = errno
+                if code == EAGAIN || code == EWOULDBLOCK { return }
+                if code == EINTR || code == ECONNABORTED { continue }
+                // EMFILE and friends: count it; the pending connection stays queued.
+                counters.acceptErrors &+= 1
+                return
+            }
+            guard let from = SocketAddress(storage: storage) else {
+                Syscall.close(client)
+                continue
+            }
+            counters.accepted &+= 1
+            onAccept(HostTCPSocket(adopting: client), from, port)
+        }
+    }
+
+    private func datagramsReady(_ onDatagram: DatagramHandler) {
+        guard let buffer = receiveBuffer else { return }
+        for _ in 0..<Self.acceptBatch {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let n = withUnsafeMutablePointer(to: &storage) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0, &length)
+                }
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            guard let from = SocketAddress(storage: storage) else { continue }
+            counters.datagrams &+= 1
+            onDatagram(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), from, port)
+        }
+    }
+}

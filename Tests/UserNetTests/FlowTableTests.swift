@@ -1,0 +1,65 @@
+import Testing
+import UserNet
+import Wire
+
+@Suite struct FlowTableTests {
+    func key(_ port: UInt16, _ transport: TransportProtocol = .udp) -> FlowKey {
+        FlowKey(transport: transport, source: SocketAddress(.v4(IPv4Address(10, 0, 2, 100)), port: port),
+                destination: SocketAddress(.v4(IPv4Address(192, 0, 2, 1)), port: 53))
+    }
+
+    @Test func atTheFlowLimitNewFlowsAreRefusedAndOldOnesStay() throws {
+        var limits = FlowLimits()
+        limits.maxFlows = 2
+        var table = FlowTable<String>(limits: limits)
+        try table.insert(key(1), "a", now: 0)
+        try table.insert(key(2), "b", now: 0)
+        #expect(throws: FlowRefusal.tooManyFlows) { try table.insert(key(3), "c", now: 0) }
+        #expect(throws: FlowRefusal.alreadyExists) { try table.insert(key(1), "again", now: 0) }
+        #expect(table.counters.refusedTooManyFlows == 1)
+        #expect(table[key(1)] == "a" && table[key(2)] == "b" && table[key(3)] == nil)
+        #expect(table.remove(key(1)) == "a")
+        try table.insert(key(3), "c", now: 0)
+        #expect(table.count == 2 && table.counters.peakFlows == 2)
+    }
+
+    @Test func bufferBudgetsPerFlowAndInTotal() throws {
+        var limits = FlowLimits()
+        limits.perFlowBufferBytes = 100
+        limits.totalBufferBytes = 150
+        var table = FlowTable<Int>(limits: limits)
+        try table.insert(key(1), 1, now: 0)
+        try table.insert(key(2), 2, now: 0)
+        do { let granted = table.reserveBuffer(key(1), bytes: 100); #expect(granted) }
+        do { let granted = table.reserveBuffer(key(1), bytes: 1); #expect(!granted) }
+        #expect(table.counters.refusedFlowBudget == 1)
+        do { let granted = table.reserveBuffer(key(2), bytes: 50); #expect(granted) }
+        do { let granted = table.reserveBuffer(key(2), bytes: 1); #expect(!granted) }
+        #expect(table.counters.refusedTotalBudget == 1)
+        table.releaseBuffer(key(1), bytes: 30)
+        do { let granted = table.reserveBuffer(key(2), bytes: 30); #expect(granted) }
+        #expect(table.bufferedBytes == 150)
+        _ = table.remove(key(2))
+        #expect(table.bufferedBytes == 70, "removing a flow gives its bytes back")
+        table.releaseBuffer(key(1), bytes: 1000)
+        #expect(table.bufferedBytes == 0, "release never goes below zero")
+        do { let granted = table.reserveBuffer(key(9), bytes: 1); #expect(!granted, "unknown flows get nothing") }
+    }
+
+    @Test func idleFlowsExpireByProtocolTimeout() throws {
+        var table = FlowTable<Int>()
+        let second: UInt64 = 1_000_000_000
+        try table.insert(key(1, .udp), 1, now: 0)
+        try table.insert(key(2, .udp), 2, now: 0)
+        try table.insert(key(3, .tcp), 3, now: 0)
+        table.touch(key(2, .udp), now: 30 * second)
+        let expired = table.expireIdle(now: 60 * second)
+        #expect(expired.map(\.0) == [key(1, .udp)], "UDP idle 60 s by default; the touched one and TCP stay")
+        #expect(table.count == 2)
+        let later = table.expireIdle(now: 90 * second)
+        #expect(later.map(\.1) == [2])
+        #expect(table.counters.expired == 2)
+        let tcp = table.expireIdle(now: 7_440 * second)
+        #expect(tcp.map(\.1) == [3], "TCP after 2 h 4 min (RFC 5382)")
+    }
+}
