@@ -16,9 +16,10 @@ public final class Stack {
     public struct Configuration: Sendable {
         public var neighbour = NeighbourConfiguration()
         public var reassembly = ReassemblyConfiguration()
-        /// ICMP errors sent (unreachable, time exceeded), over all NICs.
+        /// ICMP and ICMPv6 errors sent (unreachable, time exceeded, ...), over all NICs and both
+        /// families together.
         public var icmpErrorRateLimit = RateLimit(perSecond: 1000, burst: 50)
-        /// TTL of datagrams the stack originates.
+        /// TTL (IPv4) and hop limit (IPv6) of datagrams the stack originates.
         public var defaultTTL: UInt8 = 64
         /// Answer for any unicast destination (see Gateway.swift).
         public var gatewayMode = false
@@ -53,7 +54,8 @@ public final class Stack {
 
     /// TX scratch: IPv4 header then transport header, for every packet the stack writes.
     let txScratch: UnsafeMutableRawBufferPointer
-    /// A second scratch for a transport header kept aside while fragmenting, and for ARP.
+    /// A second scratch for a transport header kept aside while fragmenting, for ARP, and for
+    /// the IPv6 fixed header of a first fragment on its way into reassembly.
     let auxScratch: UnsafeMutableRawBufferPointer
     /// ICMP error bodies (the quoted datagram): IPv4 at most 576 - 28 bytes (RFC 1812 4.3.2.3),
     /// IPv6 at most 1280 - 48 (RFC 4443 2.4(c)).
