@@ -55,6 +55,9 @@ import Wire
         }
         #expect(addresses.contains("inet6 fd00::"), "ip -6 addr: \(addresses)")
         #expect(addresses.contains("scope global dynamic"), "ip -6 addr: \(addresses)")
+        // The kernel's duplicate address detection (link-local and SLAAC address) found no
+        // false claim from the stack.
+        #expect(!addresses.contains("tentative") && !addresses.contains("dadfailed"), "ip -6 addr: \(addresses)")
         let routes = try lab.inKernelNamespace(["ip", "-6", "route", "show", "default"]).output
         let linkLocal = try #require(runner.stack.linkLocalAddress(of: runner.nic))
         #expect(routes.contains("via \(linkLocal)"), "ip -6 route: \(routes)")
