@@ -63,8 +63,9 @@ extension Stack {
         case .timeExceeded(let code):
             deliverICMPv6Error(.timeExceeded(code: code), reporter: source, quote: message.data, on: nic)
         case .parameterProblem(let code, _):
-            // RFC 4443 3.4: code 1 (unrecognised Next Header) is what ICMPv4 calls protocol
-            // unreachable; transports treat it as such (RFC 5461).
+            // Code 1 (unrecognised Next Header) says the destination does not speak the
+            // transport at all: the IPv6 form of ICMPv4's protocol unreachable, and a hard error
+            // for TCP like it (RFC 5461).
             let kind: TransportICMPError.Kind = code == 1 ? .destinationUnreachable(.protocolUnreachable) : .parameterProblem
             deliverICMPv6Error(kind, reporter: source, quote: message.data, on: nic)
         case .echoReply, .other:
@@ -179,8 +180,8 @@ extension Stack {
 }
 
 extension ICMPv4UnreachableCode {
-    /// The ICMPv4 code a transport sees for an ICMPv6 Destination Unreachable (the transport
-    /// seam speaks ICMPv4 codes for both families; RFC 4443 3.1 names the correspondences).
+    /// The ICMPv4 code a transport sees for an ICMPv6 Destination Unreachable: the transport
+    /// seam speaks ICMPv4 codes for both families, so each code maps to its nearest meaning.
     init(ipv6 code: ICMPv6UnreachableCode) {
         switch code {
         case .noRoute: self = .networkUnreachable
