@@ -360,4 +360,29 @@ import Wire
         h.receiveUDP(to: remoteIP6, port: 53, payload: bytes(1200))
         #expect(hook.recorder.datagrams.map(\.payload) == [bytes(1200)])
     }
+
+    // MARK: Two stacks
+
+    @Test func twoStacksResolveEachOtherByNDPAndExchangeFragmentedDatagrams() throws {
+        let (a, b) = MemoryLink.pair(mtu: 1500)
+        let client = Stack(), server = Stack()
+        let clientNIC = client.addNIC(a), serverNIC = server.addNIC(b)
+        client.addAddress(IPv6Subnet(peerIP6, prefixLength: 64), to: clientNIC)
+        server.addAddress(IPv6Subnet(stackIP6, prefixLength: 64), to: serverNIC)
+        let echo = UDPRecorder()
+        echo.echo = true
+        let received = UDPRecorder()
+        let serverEndpoint = try server.udp.open(localPort: 7, delegate: echo)
+        let clientEndpoint = try client.udp.open(localPort: 9000, delegate: received)
+        defer { serverEndpoint.close(); clientEndpoint.close() }
+        for size in [10, 1452, 1453, 9000, 65_527] {
+            _ = try send(clientEndpoint, bytes(size, seed: UInt8(size & 0xFF)), to: stackIP6, port: 7)
+            MemoryLink.pump(a, b)
+        }
+        #expect(received.datagrams.map(\.payload) == [10, 1452, 1453, 9000, 65_527].map { bytes($0, seed: UInt8($0 & 0xFF)) })
+        #expect(received.datagrams.allSatisfy { $0.source == .v6(stackIP6) && $0.port == 7 })
+        #expect(client.neighbourEntries(of: clientNIC).map(\.address) == [.v6(stackIP6)])
+        #expect(server.neighbourEntries(of: serverNIC).map(\.address) == [.v6(peerIP6)])
+        #expect(client.counters(of: clientNIC).neighbourSolicitationsSent == 1)
+    }
 }
