@@ -17,7 +17,9 @@
 // same hook; ICMPv6 echo flows have protocol `.icmpv6`); link-local destinations other than
 // the gateway's own are not. Neighbor Discovery answers only for the NIC's own addresses (its
 // link-local one, which the app learns as its default router from the router advertisements,
-// and e.g. fd00::2), and never answers a duplicate-address probe for anyone else's address.
+// and e.g. fd00::2) by default, or by `NeighbourSolicitationPolicy.anyInPrefix(excluding:)`
+// for every address of its prefix but the app's, like ARP's `.anyInSubnet`; it never answers a
+// duplicate-address probe for anyone else's address.
 
 import Wire
 

@@ -15,6 +15,7 @@ struct NICIPv6State {
     var addresses: [IPv6Subnet] = []
     /// Set when the NIC sends router advertisements (it is then a router on the link).
     var routerAdvertiser: RouterAdvertiser?
+    var solicitationPolicy: NeighbourSolicitationPolicy = .ownAddresses
 
     init(linkAddress: MACAddress, capabilities: LinkCapabilities) {
         linkLocal = capabilities.contains(.resolutionRequired) ? IPv6Address.linkLocal(for: linkAddress) : nil
@@ -34,8 +35,22 @@ struct NICIPv6State {
         if group == .allNodes { return true }
         if group == .allRouters { return isRouter }
         guard group.isSolicitedNodeMulticast else { return false }
+        // Impersonating a prefix means hearing every solicitation; NDP picks the targets.
+        if case .anyInPrefix = solicitationPolicy { return true }
         if let linkLocal, linkLocal.solicitedNodeMulticast == group { return true }
         for subnet in addresses where subnet.address.solicitedNodeMulticast == group { return true }
+        return false
+    }
+
+    /// Whether a neighbour solicitation for `target` is answered (see NeighbourSolicitationPolicy).
+    func answersSolicitation(for target: IPv6Address, fromDAD: Bool) -> Bool {
+        if hasAddress(target) { return true }
+        guard case .anyInPrefix(let excluded) = solicitationPolicy, !fromDAD, !excluded.contains(target) else { return false }
+        for subnet in addresses where subnet.contains(target) {
+            // RFC 4291 2.6.1: the prefix with a zero interface identifier is the subnet-router
+            // anycast address, not a host to play.
+            return target != subnet.prefixBits
+        }
         return false
     }
 
@@ -50,6 +65,17 @@ struct NICIPv6State {
     }
 
     var nextDeadline: NetstackInstant? { routerAdvertiser?.nextDeadline }
+}
+
+/// Which neighbour solicitations a NIC answers: the IPv6 twin of `ARPReplyPolicy` (see
+/// Gateway.swift).
+public enum NeighbourSolicitationPolicy: Sendable, Equatable {
+    /// Only for the NIC's own addresses (the default, in every mode).
+    case ownAddresses
+    /// Also for every other address in the NIC's IPv6 prefixes except these (the app's own)
+    /// and the subnet-router anycast address. Duplicate address detection probes are answered
+    /// only for own addresses, so the app's DAD never sees a false conflict.
+    case anyInPrefix(excluding: Set<IPv6Address>)
 }
 
 extension IPv6Address {
@@ -100,6 +126,10 @@ extension Stack {
 
     /// The NIC's IPv6 addresses (the link-local one excluded).
     public func ipv6Addresses(of id: NICID) -> [IPv6Subnet] { nic(id)?.ipv6.addresses ?? [] }
+
+    public func setNeighbourSolicitationPolicy(_ policy: NeighbourSolicitationPolicy, on id: NICID) {
+        nic(id)?.ipv6.solicitationPolicy = policy
+    }
 
     /// The NIC's link-local address; nil on links without link addresses.
     public func linkLocalAddress(of id: NICID) -> IPv6Address? { nic(id)?.ipv6.linkLocal }

@@ -1,4 +1,5 @@
-// Neighbor Discovery (RFC 4861) on a NIC: answering solicitations for our addresses, learning
+// Neighbor Discovery (RFC 4861) on a NIC: answering solicitations for our addresses (and, by
+// policy, for addresses the gateway impersonates in its prefix), learning
 // link addresses into the shared neighbour cache, asking for next hops, defending our
 // addresses against duplicate address detection while never claiming anyone else's (the app's
 // own DAD probes go unanswered, RFC 4862 5.4), and, on a NIC that advertises, answering router
@@ -50,7 +51,7 @@ extension Stack {
             return
         }
         let target = solicitation.target
-        guard nic.ipv6.hasAddress(target) else {
+        guard nic.ipv6.answersSolicitation(for: target, fromDAD: fromDAD) else {
             // Someone else's address, including the app's own DAD probes: never claimed.
             nic.counters.countDrop(.ndpNotForUs)
             return

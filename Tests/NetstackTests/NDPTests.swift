@@ -190,4 +190,24 @@ import Wire
         #expect(h.written().count == 1)
         #expect(h.counters.routerSolicitationsReceived == 5)
     }
+
+    // MARK: Impersonating the prefix
+
+    @Test func anyInPrefixPolicyAnswersForOtherHostsButNeverTheAppsOwnOrItsProbes() {
+        let h = Harness6.gateway()
+        h.stack.setNeighbourSolicitationPolicy(.anyInPrefix(excluding: [peerIP6]), on: h.nic)
+        let other = v6("fd00::5")
+        for target in [other, peerIP6, v6("fd00::"), v6("fd01::5")] {
+            h.receiveICMPv6(solicitation(for: target), to: target.solicitedNodeMulticast, hopLimit: 255,
+                            destinationMAC: target.solicitedNodeMulticast.multicastMAC)
+        }
+        // A DAD probe for an address the gateway would otherwise play.
+        h.receiveICMPv6(solicitation(for: other, sourceLink: nil), from: .any, to: other.solicitedNodeMulticast, hopLimit: 255,
+                        destinationMAC: other.solicitedNodeMulticast.multicastMAC)
+        let frames = h.written()
+        #expect(frames.compactMap(\.icmpv6).map(\.repr) == [.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(
+            solicited: true, override: true, target: other, targetLinkAddress: stackMAC)))])
+        #expect(frames.first?.ipv6Header?.source == other)
+        #expect(h.counters[drop: .ndpNotForUs] == 4)
+    }
 }
