@@ -42,6 +42,12 @@ targets += [
 targets += [
 ]
 
+// MARK: Netlink: rtnetlink client (veth, addresses, routes)
+targets += [
+    .target(name: "Netlink", dependencies: ["Wire", "CShims"]),
+    .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Wire"]),
+]
+
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     .executableTarget(name: "sandbox", dependencies: [

@@ -5,5 +5,6 @@
 
 #include "packet_shims.h"    // FDBased: TPACKET rings, sockaddr_ll, mmsghdr, virtio_net_hdr
 #include "process_shims.h"   // Sandbox: clone/unshare/setns/pivot_root, the fork-to-exec child path
+#include "netlink_shims.h"   // Netlink: rtnetlink UAPI (message types, attributes, flags)
 
 #endif
