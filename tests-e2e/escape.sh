@@ -23,10 +23,10 @@ ATTEMPTS=$(grep -c '^    { "' "$HERE/rootfs/src/escape.c")
 # check_run LABEL RC OUTPUT: exit status 0, a summary, one PASS line per asserted attempt.
 check_run() {
     local label=$1 rc=$2 output=$3
-    grep -E ' (FAIL)$' <<<"$output" | sed "s/^/  $label: /"
+    grep -E ' (FAIL)$' <<<"$output" | sed "s|^|  $label: |"
     [ "$rc" -eq 0 ] || fail "$label: escape exited $rc"
     grep -q '^summary ' <<<"$output" || fail "$label: no summary line (crashed?)"
-    grep '^summary ' <<<"$output" | sed "s/^/  $label: /"
+    grep '^summary ' <<<"$output" | sed "s|^|  $label: |"
 }
 
 # --- 1. unconfined ---------------------------------------------------------------------------
@@ -40,10 +40,20 @@ holes=$(sed -n 's/^summary .* succeeded=\([0-9]*\).*/\1/p' <<<"$open_out")
 [ "${holes:-0}" -ge 40 ] || fail "open: only ${holes:-0} attempts succeeded unconfined; the suite cannot see holes"
 
 # --- 2. confined -----------------------------------------------------------------------------
-if ! { [ -x "$SANDBOX" ] && "$SANDBOX" run --help 2>/dev/null | grep -q -- '--net' \
-        && "$SANDBOX" run --help 2>/dev/null | grep -q 'none'; }; then
+help=$([ -x "$SANDBOX" ] && "$SANDBOX" run --help 2>/dev/null)
+if ! { grep -q -- '--net' <<<"$help" && grep -q 'none' <<<"$help"; }; then
     echo "escape suite: launcher not built yet; ran unconfined half only"
-    [ "$FAILED" -eq 0 ] && echo "escape suite: unconfined half passed" || echo "escape suite: $FAILED failed"
+    [ "$FAILED" -eq 0 ] && echo "escape suite: unconfined half passed" || # Control: the same sandbox without its filter must let the filter-only attempts through (they
+# then fail the suite), so the PASSes above are the filter's work, not an accident of setup.
+out=$("$SANDBOX" run --net=none --seccomp unconfined -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || fail "control (--seccomp unconfined): escape exited $rc, expected 1 (holes seen)"
+for attempt in clone3 io_uring_setup socket_netlink_generic unshare_user personality_read_implies_exec; do
+    grep -q "^$attempt result=ok .* FAIL$" <<<"$out" || fail "control (--seccomp unconfined): $attempt did not get through"
+done
+grep '^summary ' <<<"$out" | sed "s|^|  control (--seccomp unconfined, holes expected): |"
+
+echo "escape suite: $FAILED failed"
     [ "$FAILED" -eq 0 ]
     exit
 fi
@@ -56,7 +66,7 @@ check_confined() {
     [ "$passes" -eq "$ATTEMPTS" ] || fail "$1: $passes of $ATTEMPTS attempts denied as expected"
 }
 
-out=$("$SANDBOX" run --net=none -v "$WORK:/escape:ro" -- /escape/escape 2>&1)
+out=$("$SANDBOX" run --net=none -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
 check_confined "confined (host / read-only)" $? "$out"
 
 # The same inside the busybox rootfs (rootfs/build.sh builds escape into /usr/local/bin).
@@ -68,8 +78,18 @@ else
 fi
 
 # As a non-root user inside: capability checks answer for a plain user too.
-out=$("$SANDBOX" run --net=none --user 1000:1000 -v "$WORK:/escape:ro" -- /escape/escape 2>&1)
+out=$("$SANDBOX" run --net=none --user 1000:1000 -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
 check_confined "confined (--user 1000:1000)" $? "$out"
+
+# Control: the same sandbox without its filter must let the filter-only attempts through (they
+# then fail the suite), so the PASSes above are the filter's work, not an accident of setup.
+out=$("$SANDBOX" run --net=none --seccomp unconfined -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || fail "control (--seccomp unconfined): escape exited $rc, expected 1 (holes seen)"
+for attempt in clone3 io_uring_setup socket_netlink_generic unshare_user personality_read_implies_exec; do
+    grep -q "^$attempt result=ok .* FAIL$" <<<"$out" || fail "control (--seccomp unconfined): $attempt did not get through"
+done
+grep '^summary ' <<<"$out" | sed "s|^|  control (--seccomp unconfined, holes expected): |"
 
 echo "escape suite: $FAILED failed"
 [ "$FAILED" -eq 0 ]
