@@ -17,8 +17,6 @@ FAILED=0
 fail() { FAILED=$((FAILED + 1)); echo "  FAIL: $*"; }
 
 gcc -static -O2 -Wall -o "$WORK/escape" "$HERE/rootfs/src/escape.c" || { echo "escape suite: cannot build escape.c"; exit 1; }
-ATTEMPTS=$(grep -c '^    { "' "$HERE/rootfs/src/escape.c")
-[ "$ATTEMPTS" -ge 40 ] || fail "only $ATTEMPTS attempts (issue 7 asks for at least 40)"
 
 # check_run LABEL RC OUTPUT: exit status 0, a summary, one PASS line per asserted attempt.
 check_run() {
@@ -35,6 +33,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 open_out=$(unshare -m -n -u -i -p --fork --mount-proc sh -c '"$0" --expect-open; exit $?' "$WORK/escape" 2>&1)
 check_run open $? "$open_out"
+ATTEMPTS=$(sed -n 's/^summary .* attempts=\([0-9]*\).*/\1/p' <<<"$open_out")
+[ "${ATTEMPTS:-0}" -ge 40 ] || fail "only ${ATTEMPTS:-0} attempts (issue 7 asks for at least 40)"
 holes=$(sed -n 's/^summary .* succeeded=\([0-9]*\).*/\1/p' <<<"$open_out")
 # Most attempts are plain successes for unconfined root; if they are not, the program is blind.
 [ "${holes:-0}" -ge 40 ] || fail "open: only ${holes:-0} attempts succeeded unconfined; the suite cannot see holes"
@@ -43,17 +43,7 @@ holes=$(sed -n 's/^summary .* succeeded=\([0-9]*\).*/\1/p' <<<"$open_out")
 help=$([ -x "$SANDBOX" ] && "$SANDBOX" run --help 2>/dev/null)
 if ! { grep -q -- '--net' <<<"$help" && grep -q 'none' <<<"$help"; }; then
     echo "escape suite: launcher not built yet; ran unconfined half only"
-    [ "$FAILED" -eq 0 ] && echo "escape suite: unconfined half passed" || # Control: the same sandbox without its filter must let the filter-only attempts through (they
-# then fail the suite), so the PASSes above are the filter's work, not an accident of setup.
-out=$("$SANDBOX" run --net=none --seccomp unconfined -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
-rc=$?
-[ "$rc" -eq 1 ] || fail "control (--seccomp unconfined): escape exited $rc, expected 1 (holes seen)"
-for attempt in clone3 io_uring_setup socket_netlink_generic unshare_user personality_read_implies_exec; do
-    grep -q "^$attempt result=ok .* FAIL$" <<<"$out" || fail "control (--seccomp unconfined): $attempt did not get through"
-done
-grep '^summary ' <<<"$out" | sed "s|^|  control (--seccomp unconfined, holes expected): |"
-
-echo "escape suite: $FAILED failed"
+    [ "$FAILED" -eq 0 ] && echo "escape suite: unconfined half passed" || echo "escape suite: $FAILED failed"
     [ "$FAILED" -eq 0 ]
     exit
 fi

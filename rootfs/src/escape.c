@@ -42,6 +42,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/quota.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -136,6 +137,8 @@ static int a_unshare_mnt(void) { return err(unshare(CLONE_NEWNS)); }
 static int a_unshare_pid(void) { return err(unshare(CLONE_NEWPID)); }
 static int a_unshare_uts(void) { return err(unshare(CLONE_NEWUTS)); }
 static int a_unshare_cgroup(void) { return err(unshare(CLONE_NEWCGROUP)); }
+static int a_unshare_ipc(void) { return err(unshare(CLONE_NEWIPC)); }
+static int a_unshare_time(void) { return err(unshare(CLONE_NEWTIME)); }
 
 // clone through the raw syscall (fork-like: no new stack, no CLONE_VM); the child exits at once.
 static int try_clone(unsigned long flags) {
@@ -147,6 +150,7 @@ static int try_clone(unsigned long flags) {
 }
 static int a_clone_newnet(void) { return try_clone(CLONE_NEWNET); }
 static int a_clone_newuser(void) { return try_clone(CLONE_NEWUSER); }
+static int a_clone_newpid(void) { return try_clone(CLONE_NEWPID); }
 static int a_clone_newns_high(void) { return try_clone(CLONE_NEWNS | (1UL << 32)); }
 
 static int a_clone3(void) {
@@ -300,6 +304,18 @@ static int a_adjtimex(void) {
     memset(&query, 0, sizeof query);   // modes 0: a read, changes nothing
     return err(syscall(SYS_adjtimex, &query));
 }
+static int a_clock_adjtime(void) {
+    struct timex query;
+    memset(&query, 0, sizeof query);   // modes 0: a read
+    return err(syscall(SYS_clock_adjtime, CLOCK_REALTIME, &query));
+}
+static int a_syslog(void) { return err(syscall(SYS_syslog, 10, NULL, 0)); }   // SYSLOG_ACTION_SIZE_BUFFER: a read
+static int a_quotactl(void) { return err(syscall(SYS_quotactl, QCMD(Q_GETFMT, USRQUOTA), "/escape-no-such-device", 0, NULL)); }
+#if defined(__x86_64__) || defined(__i386__)
+// I/O port access for the attempt's child only; nothing is read or written on a port.
+static int a_ioperm(void) { return err(syscall(SYS_ioperm, 0x80, 1, 1)); }
+static int a_iopl(void) { return err(syscall(SYS_iopl, 3)); }
+#endif
 static int a_open_by_handle_at(void) {
     struct { struct file_handle h; unsigned char bytes[16]; } handle;
     memset(&handle, 0, sizeof handle);
@@ -423,7 +439,7 @@ struct attempt {
 };
 
 #define EX1(e) { e }
-// The kernel of this machine (and many VMs) is built without modules and kexec; there the call
+// The kernel of this machine (and many VMs) is built without modules, kexec and ioperm; there a call
 // answers ENOSYS unconfined, which shows no hole and no filter, so both are accepted.
 #define OPEN_OR_ABSENT(e) { e, ENOSYS }
 // /proc/kcore and /proc/sysrq-trigger exist only with CONFIG_PROC_KCORE / CONFIG_MAGIC_SYSRQ.
@@ -461,8 +477,11 @@ static const struct attempt attempts[] = {
     { "unshare_pid", a_unshare_pid, EX1(EPERM), { RES_OK } },
     { "unshare_uts", a_unshare_uts, EX1(EPERM), { RES_OK } },
     { "unshare_cgroup", a_unshare_cgroup, EX1(EPERM), { RES_OK } },
+    { "unshare_ipc", a_unshare_ipc, EX1(EPERM), { RES_OK } },
+    { "unshare_time", a_unshare_time, EX1(EPERM), { RES_OK } },
     { "clone_newnet", a_clone_newnet, EX1(EPERM), { RES_OK } },
     { "clone_newuser", a_clone_newuser, EX1(EPERM), { RES_OK } },
+    { "clone_newpid", a_clone_newpid, EX1(EPERM), { RES_OK } },
     { "clone_newns_high_bits", a_clone_newns_high, EX1(EPERM), { ANY } },
     { "clone3", a_clone3, EX1(ENOSYS), { RES_OK } },
     // io_uring: ENOSYS, so nothing can be run past the filter
@@ -507,6 +526,13 @@ static const struct attempt attempts[] = {
     { "settimeofday", a_settimeofday, EX1(EPERM), { RES_OK } },
     { "clock_settime", a_clock_settime, EX1(EPERM), { EINVAL } },
     { "adjtimex", a_adjtimex, EX1(EPERM), { RES_OK } },
+    { "clock_adjtime", a_clock_adjtime, EX1(EPERM), { RES_OK } },
+    { "syslog", a_syslog, EX1(EPERM), { RES_OK } },
+    { "quotactl", a_quotactl, EX1(EPERM), { ANY } },
+#if defined(__x86_64__) || defined(__i386__)
+    { "ioperm", a_ioperm, EX1(EPERM), OPEN_OR_ABSENT(RES_OK) },
+    { "iopl", a_iopl, EX1(EPERM), OPEN_OR_ABSENT(RES_OK) },
+#endif
     { "open_by_handle_at", a_open_by_handle_at, EX1(EPERM), { ANY } },
     { "personality_read_implies_exec", a_personality, EX1(EPERM), { RES_OK } },
     { "ioctl_tiocsti", a_tiocsti, EX1(EPERM), { RES_OK } },
