@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CShims
 import Wire
 
@@ -14,7 +17,7 @@ public struct Link: Sendable, Equatable {
     public let kind: String?
 
     /// Administratively up (IFF_UP).
-    public var isUp: Bool { flags & 0x1 != 0 }
+    public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
 
     /// Size of `struct ifinfomsg`.
     static let headerSize = 16

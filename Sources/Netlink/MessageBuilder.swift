@@ -83,6 +83,7 @@ struct MessageBuilder {
     }
 
     /// An attribute that holds other attributes (and, for VETH_INFO_PEER, a family header).
+    /// rta_len is 16 bits; the nests built here hold a few names and integers, far below that.
     mutating func nested(_ type: UInt16, _ body: (inout MessageBuilder) -> Void) {
         let start = bytes.count
         append(UInt16(0))

@@ -29,6 +29,26 @@ import Wire
         #expect((details.first?["linkinfo"] as? [String: Any])?["info_kind"] as? String == "veth")
     }
 
+    /// The launcher's shape: a client in one namespace puts both ends elsewhere, the outside end
+    /// in the gateway's namespace and the inside end in the app's.
+    @Test func bothEndsArePlacedFromAThirdNamespace() throws {
+        let client = try TestNamespace()
+        defer { client.remove() }
+        let gateway = try TestNamespace()
+        defer { gateway.remove() }
+        let app = try TestNamespace()
+        defer { app.remove() }
+        let name = uniqueName("oa"), peer = uniqueName("ob")
+
+        let netlink = try RouteNetlink(in: .path(client.path))
+        try netlink.createVethPair(name: name, peerName: peer,
+                                   namespace: .path(gateway.path), peerNamespace: .path(app.path))
+        #expect(try client.linkNames() == ["lo"])
+        #expect(try gateway.linkNames().contains(name))
+        #expect(try app.linkNames().contains(peer))
+        expectKernel(.getLink, ENODEV) { _ = try netlink.index(of: name) }
+    }
+
     @Test func vethPeerIsPlacedByProcessAndMTUAppliesToBothEnds() throws {
         let a = try TestNamespace()
         defer { a.remove() }
