@@ -71,6 +71,15 @@ fi
 out=$("$SANDBOX" run --net=none --user 1000:1000 -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
 check_confined "confined (--user 1000:1000)" $? "$out"
 
+# With --net=user the app has an eth0, and the rtnetlink attempts aim at it (with --net=none they
+# fall back to lo). Run that too once the gateway exists.
+if "$SANDBOX" run --net=user -- true >/dev/null 2>&1; then
+    out=$("$SANDBOX" run --net=user -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
+    check_confined "confined (--net=user, eth0)" $? "$out"
+else
+    echo "  escape suite: --net=user not available yet; the eth0 attempts ran against lo"
+fi
+
 # Control: the same sandbox without its filter must let the filter-only attempts through (they
 # then fail the suite), so the PASSes above are the filter's work, not an accident of setup.
 out=$("$SANDBOX" run --net=none --seccomp unconfined -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
