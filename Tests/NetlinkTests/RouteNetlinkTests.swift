@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Netlink
 import Testing
 import Wire
@@ -198,6 +199,31 @@ import Wire
             #expect(error.errno == ENOENT)
             guard case .syscall = error else { Issue.record("unexpected \(error)"); return }
         }
+    }
+
+    /// Clients opened concurrently from many threads each land in their own namespace: the
+    /// helper thread's setns never leaks into another thread's socket.
+    @Test func concurrentClientsEachSeeTheirOwnNamespace() throws {
+        var namespaces: [TestNamespace] = []
+        defer { for namespace in namespaces { namespace.remove() } }
+        var expected: [String] = []
+        for _ in 0..<4 {
+            let namespace = try TestNamespace()
+            namespaces.append(namespace)
+            let name = uniqueName("ca")
+            try RouteNetlink(in: .path(namespace.path)).createVethPair(name: name, peerName: uniqueName("cb"))
+            expected.append(name)
+        }
+        let paths = namespaces.map(\.path), names = expected
+        let mismatches = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 40) { i in
+            let slot = i % paths.count
+            let seen = (try? RouteNetlink(in: .path(paths[slot])).links().map(\.name)) ?? []
+            if !seen.contains(names[slot]) || names.enumerated().contains(where: { $0.offset != slot && seen.contains($0.element) }) {
+                mismatches.withLock { $0 += 1 }
+            }
+        }
+        #expect(mismatches.withLock { $0 } == 0)
     }
 
     @Test func namespaceEntryLeavesTheCallerAndLeaksNoDescriptor() throws {
