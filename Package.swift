@@ -45,7 +45,7 @@ targets += [
 // MARK: Netlink: rtnetlink client (veth, addresses, routes)
 targets += [
     .target(name: "Netlink", dependencies: ["Wire", "CShims"]),
-    .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Wire"]),
+    .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Wire", "CShims"]),
 ]
 
 // MARK: Sandbox: the launcher, and the CLI

@@ -21,6 +21,11 @@ final class NetlinkSocket {
         fd = try NamespaceSocketOpener.openRouteSocket(in: namespace)
     }
 
+    /// Takes ownership of `fd`, which the caller has checked is a NETLINK_ROUTE socket.
+    init(owning fd: Int32) {
+        self.fd = fd
+    }
+
     deinit { close(fd) }
 
     enum ReplyShape {

@@ -55,6 +55,32 @@ enum NamespaceSocketOpener {
     static func openRouteSocketHere() throws(NetlinkError) -> Int32 {
         let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
         guard fd >= 0 else { throw .syscall(call: "socket(AF_NETLINK)", errno: errno) }
+        return try configure(fd, bind: true)
+    }
+
+    /// A close-on-exec duplicate of `socket`, configured like our own sockets, after checking
+    /// that it is a NETLINK_ROUTE socket. The caller keeps (and closes) the original.
+    static func duplicateRouteSocket(_ socket: Int32) throws(NetlinkError) -> Int32 {
+        func option(_ name: Int32) throws(NetlinkError) -> Int32 {
+            var value: Int32 = 0
+            var size = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(socket, SOL_SOCKET, name, &value, &size) == 0 else {
+                throw .syscall(call: "getsockopt(\(name == SO_DOMAIN ? "SO_DOMAIN" : "SO_PROTOCOL"))", errno: errno)
+            }
+            return value
+        }
+        guard try option(SO_DOMAIN) == AF_NETLINK, try option(SO_PROTOCOL) == NETLINK_ROUTE else {
+            throw .invalidArgument("descriptor \(socket) is not a NETLINK_ROUTE socket")
+        }
+        let fd = fcntl(socket, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else { throw .syscall(call: "fcntl(F_DUPFD_CLOEXEC)", errno: errno) }
+        // An unbound socket is bound on its first sendto (autobind); one already bound keeps
+        // its port id, so no bind here.
+        return try configure(fd, bind: false)
+    }
+
+    /// Socket options every client socket carries; closes `fd` on failure.
+    private static func configure(_ fd: Int32, bind shouldBind: Bool) throws(NetlinkError) -> Int32 {
         do throws(NetlinkError) {
             var one: Int32 = 1
             let size = socklen_t(MemoryLayout<Int32>.size)
@@ -66,6 +92,7 @@ enum NamespaceSocketOpener {
             guard setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
                 throw .syscall(call: "setsockopt(SO_RCVTIMEO)", errno: errno)
             }
+            guard shouldBind else { return fd }
             var address = sockaddr_nl()
             address.nl_family = sa_family_t(AF_NETLINK)
             let bound = withUnsafePointer(to: &address) {

@@ -22,6 +22,14 @@ public final class RouteNetlink {
         socket = try NetlinkSocket(in: namespace)
     }
 
+    /// A client over a NETLINK_ROUTE socket someone else opened, e.g. one the sandbox's init
+    /// made inside the app's namespace and passed back over SCM_RIGHTS (which also works
+    /// rootless, where setns into that namespace would not). The client works on a close-on-exec
+    /// duplicate: the caller keeps `socket` and closes it when it likes.
+    public init(duplicating socket: Int32) throws(NetlinkError) {
+        self.socket = NetlinkSocket(owning: try NamespaceSocketOpener.duplicateRouteSocket(socket))
+    }
+
     /// The socket's descriptor (close-on-exec; closed when the client is released).
     public var fileDescriptor: Int32 { socket.fd }
 

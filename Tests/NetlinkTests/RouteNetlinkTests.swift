@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 import Synchronization
 import Netlink
@@ -201,6 +202,33 @@ import Wire
         }
     }
 
+    /// A socket opened elsewhere (here: an unbound one made by a thread inside the namespace, as
+    /// the sandbox's init sends it) drives that namespace; the caller's descriptor stays its own.
+    @Test func clientOverAForeignSocketWorksInItsNamespace() throws {
+        let a = try TestNamespace()
+        defer { a.remove() }
+        let name = uniqueName("fa"), peer = uniqueName("fb")
+        let foreign = try unboundRouteSocket(in: a)
+        defer { close(foreign) }
+        do {
+            let netlink = try RouteNetlink(duplicating: foreign)
+            #expect(netlink.fileDescriptor != foreign)
+            try netlink.createVethPair(name: name, peerName: peer)
+            #expect(try netlink.link(named: peer).kind == "veth")
+        }
+        #expect(try a.linkNames().contains(name))
+        #expect(fcntl(foreign, F_GETFD) >= 0)   // still open after the client is gone
+
+        let notNetlink = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(notNetlink) }
+        do {
+            _ = try RouteNetlink(duplicating: notNetlink)
+            Issue.record("an AF_UNIX socket was accepted")
+        } catch {
+            guard case .invalidArgument = error else { Issue.record("unexpected \(error)"); return }
+        }
+    }
+
     /// Clients opened concurrently from many threads each land in their own namespace: the
     /// helper thread's setns never leaks into another thread's socket.
     @Test func concurrentClientsEachSeeTheirOwnNamespace() throws {
@@ -260,6 +288,27 @@ private func expectKernel(_ request: NetlinkRequestKind, _ errno: Int32,
             return
         }
     }
+}
+
+/// An unbound NETLINK_ROUTE socket made inside `namespace`, as the sandbox's init makes one: here
+/// by a thread of its own that joins the namespace, opens the socket and exits.
+func unboundRouteSocket(in namespace: TestNamespace) throws -> Int32 {
+    final class Box: @unchecked Sendable { var fd: Int32 = -1; var error: Int32 = 0 }
+    let box = Box()
+    let nsfd = open(namespace.path, O_RDONLY | O_CLOEXEC)
+    guard nsfd >= 0 else { throw CommandFailure(command: ["open", namespace.path], status: errno, output: "") }
+    defer { close(nsfd) }
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        defer { done.signal() }
+        guard netlink_shims_enter_network_namespace(nsfd) == 0 else { box.error = errno; return }
+        box.fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
+        if box.fd < 0 { box.error = errno }
+    }
+    thread.start()
+    done.wait()
+    guard box.fd >= 0 else { throw CommandFailure(command: ["socket in netns"], status: box.error, output: "") }
+    return box.fd
 }
 
 func inode(of path: String) throws -> UInt64 {
