@@ -25,7 +25,8 @@ public final class RouteNetlink {
     /// A client over a NETLINK_ROUTE socket someone else opened, e.g. one the sandbox's init
     /// made inside the app's namespace and passed back over SCM_RIGHTS (which also works
     /// rootless, where setns into that namespace would not). The client works on a close-on-exec
-    /// duplicate: the caller keeps `socket` and closes it when it likes.
+    /// duplicate: the caller keeps `socket` and closes it when it likes, but must not send on it
+    /// while the client lives (both descriptors are one socket: replies would interleave).
     public init(duplicating socket: Int32) throws(NetlinkError) {
         self.socket = NetlinkSocket(owning: try NamespaceSocketOpener.duplicateRouteSocket(socket))
     }
