@@ -46,6 +46,8 @@ targets += [
 targets += [
     .target(name: "Netlink", dependencies: ["Wire", "CShims"]),
     .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Wire", "CShims"]),
+    // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
+    .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"]),
 ]
 
 // MARK: Sandbox: the launcher, and the CLI
