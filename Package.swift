@@ -54,10 +54,10 @@ targets += [
 // MARK: UserNet: the user-mode gateway behind --net=user
 targets += [
     .target(name: "UserNet", dependencies: [
-        "Wire", "Link", "CShims",
+        "Wire", "Link", "Netstack", "FDBased", "CShims",
         .product(name: "HeapModule", package: "swift-collections"),
     ]),
-    .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Wire", "CShims"]),
+    .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Netstack", "FDBased", "Link", "Wire", "CShims"]),
 ]
 
 // MARK: Sandbox: the launcher, and the CLI

@@ -4,6 +4,7 @@
 // it fills (or on flush), so the hot path makes no syscall and no allocation per frame.
 
 import CShims
+import FDBased
 import Glibc
 
 public final class PcapWriter {

@@ -3,6 +3,7 @@
 // which the gateway keeps as the inward connection's source when it is not loopback.
 
 import CShims
+import FDBased
 import Glibc
 
 public final class PortPublisher {
