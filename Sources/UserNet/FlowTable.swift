@@ -35,18 +35,20 @@ public enum FlowRefusal: Error, Sendable, Equatable {
     case alreadyExists
 }
 
+public struct FlowTableCounters: Sendable, Equatable {
+    public var created: UInt64 = 0
+    public var removed: UInt64 = 0
+    public var expired: UInt64 = 0
+    public var refusedTooManyFlows: UInt64 = 0
+    /// Buffer reservations refused by the per-flow budget.
+    public var refusedFlowBudget: UInt64 = 0
+    /// Buffer reservations refused by the total budget.
+    public var refusedTotalBudget: UInt64 = 0
+    public var peakFlows: Int = 0
+}
+
 public struct FlowTable<Value> {
-    public struct Counters: Sendable, Equatable {
-        public var created: UInt64 = 0
-        public var removed: UInt64 = 0
-        public var expired: UInt64 = 0
-        public var refusedTooManyFlows: UInt64 = 0
-        /// Buffer reservations refused by the per-flow budget.
-        public var refusedFlowBudget: UInt64 = 0
-        /// Buffer reservations refused by the total budget.
-        public var refusedTotalBudget: UInt64 = 0
-        public var peakFlows: Int = 0
-    }
+    public typealias Counters = FlowTableCounters
 
     struct Entry {
         var value: Value
@@ -96,6 +98,15 @@ public struct FlowTable<Value> {
         bufferedBytes -= entry.bufferedBytes
         counters.removed &+= 1
         return entry.value
+    }
+
+    /// Removes and returns every flow (at shutdown).
+    public mutating func removeAll() -> [(FlowKey, Value)] {
+        let all = entries.map { ($0.key, $0.value.value) }
+        entries.removeAll()
+        bufferedBytes = 0
+        counters.removed &+= UInt64(all.count)
+        return all
     }
 
     /// Claims `bytes` of buffer for a flow; false (counted) if its own or the total budget
