@@ -36,6 +36,8 @@ targets += [
 
 // MARK: Netstack: the sans-IO TCP/IP stack, and its test kit
 targets += [
+    .target(name: "Netstack", dependencies: ["Wire", "Link"]),
+    .testTarget(name: "NetstackTests", dependencies: ["Netstack", "Wire"]),
 ]
 
 // MARK: UserNet: the user-mode gateway behind --net=user
