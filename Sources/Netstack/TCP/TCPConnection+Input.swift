@@ -473,3 +473,24 @@ extension TCPConnection {
         }
     }
 }
+
+extension TCPConnection {
+    /// Fills in a connection made by a listener whose handshake `ack` just completed
+    /// (passive SYN-RECEIVED -> ESTABLISHED).
+    func completePassiveOpen(irs: SeqNumber, peerOptions: TCPOptions, ack: TCPRepr, synAckSentAt: Int64?, now: Int64) {
+        negotiateOptions(fromSYN: peerOptions, now: now)
+        self.irs = irs
+        rcvNxt = irs &+ 1
+        lastAckSent = rcvNxt
+        advertisedRightEdge = rcvNxt &+ synWindow
+        sndUna = iss &+ 1
+        sndNxt = sndUna
+        sndMax = sndUna
+        sndWnd = Int(ack.window) << Int(sendShift)
+        maxSndWnd = sndWnd
+        sndWl1 = ack.sequenceNumber
+        sndWl2 = ack.acknowledgmentNumber
+        if let sentAt = synAckSentAt, !timestampsEnabled { rtt.sample(now - sentAt) }
+        restartKeepalive(now: now)
+    }
+}
