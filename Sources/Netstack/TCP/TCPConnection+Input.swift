@@ -119,8 +119,15 @@ extension TCPConnection {
 
     private func handleSynchronized(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: Int64,
                                     output: inout some TCPSegmentOutput) {
-        let flags = segment.flags
-        let seq = segment.sequenceNumber
+        var flags = segment.flags
+        var seq = segment.sequenceNumber
+        if state == .synReceived, flags.contains([.syn, .ack]), seq == irs {
+            // Simultaneous open, RFC 9293 figure 8 line 6: the peer's SYN,ACK
+            // "<SEQ=300><ACK=101><CTL=SYN,ACK>" moves SYN-RECEIVED to ESTABLISHED. Its SYN was
+            // already consumed, so treat it as the ACK that follows the SYN.
+            flags.remove(.syn)
+            seq = seq &+ 1
+        }
         var data = payload
         var fin = flags.contains(.fin)
         let segmentLength = data.count + (flags.contains(.syn) ? 1 : 0) + (fin ? 1 : 0)
