@@ -125,8 +125,9 @@ extension TCPConnection {
                 let nothingInFlight = sndMax == sndUna
                 // Nagle (RFC 9293 3.7.4): "If there is unacknowledged data ... then the sending
                 // TCP buffers all user data ... until the outstanding data has been acknowledged
-                // or until the TCP can send a full-sized segment".
-                let nagleAllows = noDelay || nothingInFlight
+                // or until the TCP can send a full-sized segment". Minshall's variant, as Linux:
+                // only an unacknowledged *small* segment holds the next small one back.
+                let nagleAllows = noDelay || nothingInFlight || smallSegmentEnd <= sndUna
                 let sws = (everything && nagleAllows) || (maxSndWnd > 0 && length >= maxSndWnd / 2 && nagleAllows)
                 if !sws { break }
             }
@@ -138,6 +139,7 @@ extension TCPConnection {
             if isRetransmission {
                 counters.retransmittedSegments += 1
             } else {
+                if length < sendMSS { smallSegmentEnd = sndNxt &+ length }
                 counters.bytesSent += length
                 if rttProbe == nil, !timestampsEnabled { rttProbe = (sndNxt, now) }
             }

@@ -43,6 +43,8 @@ public final class TCPConnection {
     var sendBufferStart: SeqNumber
     /// The user shut down the write side; a FIN follows the last buffered byte.
     var finQueued = false
+    /// End of the last sub-MSS segment sent (Nagle, Minshall's variant).
+    var smallSegmentEnd: SeqNumber
 
     // MARK: Receive sequence space
     var irs: SeqNumber
@@ -88,7 +90,7 @@ public final class TCPConnection {
     var keepaliveDeadline: Int64?
     var keepaliveProbesSent = 0
     var timeWaitDeadline: Int64?
-    var challengeAckWindowStart: Int64 = .min
+    var challengeAckWindowStart: Int64 = .min / 2
     var challengeAcksInWindow = 0
 
     // MARK: Congestion control and loss recovery
@@ -122,6 +124,7 @@ public final class TCPConnection {
         sndWl1 = iss
         sndWl2 = iss
         sendBufferStart = iss &+ 1
+        smallSegmentEnd = iss
         // RFC 9293 3.7.1: without an MSS option "the default ... 536" (IPv4), 1220 (IPv6).
         sendMSS = min(config.isIPv6 ? 1220 : 536, config.localMSS)
         sendBuffer = TCPByteRing(capacity: config.sendBufferSize)
