@@ -144,7 +144,7 @@ final class Harness {
     /// Writes bytes and lets the connection send.
     @discardableResult
     func write(_ bytes: [UInt8]) throws -> [Sent] {
-        let n = try bytes.withUnsafeBytes { b throws(TCPError) in try connection.write(b) }
+        let n = try tryWrite(connection, bytes).get()
         #expect(n == bytes.count)
         connection.poll(now: now, output: &out)
         return take()
@@ -159,4 +159,15 @@ final class Harness {
 
 func bytes(_ count: Int, start: UInt8 = 0) -> [UInt8] {
     (0 ..< count).map { UInt8(truncatingIfNeeded: Int(start) + $0) }
+}
+
+/// `write` as a Result (typed-throw closures inside #expect crash this compiler).
+func tryWrite(_ connection: TCPConnection, _ data: [UInt8]) -> Result<Int, TCPError> {
+    data.withUnsafeBytes { b in
+        do throws(TCPError) {
+            return .success(try connection.write(b))
+        } catch {
+            return .failure(error)
+        }
+    }
 }
