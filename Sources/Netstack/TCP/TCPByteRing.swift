@@ -74,6 +74,15 @@ struct TCPByteRing: ~Copyable {
         return UnsafeRawBufferPointer(rebasing: storage[physical ..< physical + n])
     }
 
+    /// `length` committed bytes from `offset` as one buffer: a view into the ring when they do
+    /// not wrap, else copied into `scratch` (which must hold `length` bytes).
+    func view(at offset: Int, length: Int, scratch: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer {
+        let direct = contiguous(at: offset, maxLength: length)
+        if direct.count == length || length > scratch.count { return direct }
+        let n = peek(into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<length]), at: offset)
+        return UnsafeRawBufferPointer(rebasing: scratch[..<n])
+    }
+
     mutating func drop(_ n: Int) {
         let n = min(n, count)
         head = (head + n) % storage.count

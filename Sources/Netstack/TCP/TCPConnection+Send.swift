@@ -101,10 +101,7 @@ extension TCPConnection {
 
             let peerRoom = Int(sndUna &+ sndWnd - sndNxt)
             let congestionRoom = congestion.cwnd - pipe
-            var length = min(max(available, 0), sendMSS, max(peerRoom, 0), max(congestionRoom, 0))
-            if length > 0 {
-                length = sendBuffer.contiguous(at: offset, maxLength: length).count
-            }
+            let length = min(max(available, 0), sendMSS, max(peerRoom, 0), max(congestionRoom, 0))
             let fin = finPending && offset + length == sendBuffer.count
 
             if length == 0, !fin {
@@ -134,7 +131,7 @@ extension TCPConnection {
             var flags: TCPFlags = [.ack]
             if fin { flags.insert(.fin) }
             if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
-            let payload = sendBuffer.contiguous(at: offset, maxLength: length)
+            let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
             emit(seq: sndNxt, flags: flags, payload: payload, now: now, output: &output)
             if isRetransmission {
                 counters.retransmittedSegments += 1
@@ -161,7 +158,7 @@ extension TCPConnection {
         guard offset >= 0 else { return 0 }
         var length = min(max(sendBuffer.count - offset, 0), sendMSS)
         if let limit { length = min(length, max(Int(limit - seq), 0)) }
-        let payload = sendBuffer.contiguous(at: offset, maxLength: length)
+        let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
         let fin = finQueued && seq &+ payload.count == finSequence && sndMax > finSequence
         guard !payload.isEmpty || fin else { return 0 }
         var flags: TCPFlags = [.ack]

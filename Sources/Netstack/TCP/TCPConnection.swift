@@ -39,6 +39,8 @@ public final class TCPConnection {
     var sendShift: UInt8 = 0
     var sendMSS: Int
     var sendBuffer: TCPByteRing
+    /// One segment's worth of bytes, for payloads that wrap around the end of `sendBuffer`.
+    let segmentScratch: UnsafeMutableRawBufferPointer
     /// Sequence number of the first byte held in `sendBuffer`.
     var sendBufferStart: SeqNumber
     /// The user shut down the write side; a FIN follows the last buffered byte.
@@ -128,6 +130,7 @@ public final class TCPConnection {
         // RFC 9293 3.7.1: without an MSS option "the default ... 536" (IPv4), 1220 (IPv6).
         sendMSS = min(config.isIPv6 ? 1220 : 536, config.localMSS)
         sendBuffer = TCPByteRing(capacity: config.sendBufferSize)
+        segmentScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(config.localMSS, 1), alignment: 16)
         irs = SeqNumber(rawValue: 0)
         rcvNxt = SeqNumber(rawValue: 0)
         receiveBuffer = TCPByteRing(capacity: config.receiveBufferSize)
@@ -145,7 +148,10 @@ public final class TCPConnection {
         autotuneEpochStart = now
     }
 
-    deinit { budget?.release(reservedBytes) }
+    deinit {
+        segmentScratch.deallocate()
+        budget?.release(reservedBytes)
+    }
 
     /// Active open (RFC 9293 OPEN call): sends the SYN and enters SYN-SENT.
     /// `iss` is the caller's choice (RFC 6528: a keyed hash of the four-tuple plus a clock).
