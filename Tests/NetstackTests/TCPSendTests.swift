@@ -135,3 +135,35 @@ import Wire
         #expect(budget.used == 0)
     }
 }
+
+@Suite struct TCPSendRingTests {
+    @Test func segmentWrappingTheSendRingIsSentWhole() throws {
+        var config = plainConfig()
+        config.sendBufferSize = 4096
+        let h = try Harness.established(config)
+        h.connection.noDelay = true
+        try h.write(bytes(3000))
+        h.segment(seq: peerISS + 1, ack: ourISS + 3001)
+        // The next 2000 bytes wrap around the 4 KiB ring: still one full MSS segment first.
+        let data = bytes(2000, start: 7)
+        let sent = try h.write(data)
+        #expect(sent.map(\.summary) == [
+            Seg(seq: ourISS + 3001, ack: peerISS + 1, flags: .ack, length: 1460),
+            Seg(seq: ourISS + 4461, ack: peerISS + 1, flags: [.ack, .psh], length: 540),
+        ])
+        #expect(sent.flatMap(\.payload) == data)
+    }
+
+    @Test func retransmissionAcrossTheRingWrapKeepsContent() throws {
+        var config = plainConfig()
+        config.sendBufferSize = 4096
+        let h = try Harness.established(config)
+        try h.write(bytes(3000))
+        h.segment(seq: peerISS + 1, ack: ourISS + 3001)
+        let data = bytes(1460, start: 99)
+        try h.write(data)
+        let again = h.advance(ms: 200)
+        #expect(again.map(\.summary) == [Seg(seq: ourISS + 3001, ack: peerISS + 1, flags: [.ack, .psh], length: 1460)])
+        #expect(again.first?.payload == data)
+    }
+}

@@ -42,9 +42,13 @@ struct TCPCongestionControl {
 
     var inSlowStart: Bool { cwnd < ssthresh }
 
+    /// Far above any window the 30-bit scaled window field can express; keeps an
+    /// application-limited connection's cwnd from growing without bound.
+    static let maximumWindow = 1 << 30
+
     /// New data was acknowledged outside loss recovery.
     mutating func onAck(ackedBytes: Int, now: Int64, smoothedRTT: Int64?) {
-        guard ackedBytes > 0 else { return }
+        guard ackedBytes > 0, cwnd < Self.maximumWindow else { return }
         if inSlowStart {
             // RFC 5681 + RFC 3465 (L = 2): "cwnd += min (N, SMSS)", allowing two segments.
             cwnd += min(ackedBytes, 2 * mss)
@@ -90,8 +94,8 @@ struct TCPCongestionControl {
             let target = min(max(Self.c * pow3(t + rttSeconds - k) + wMax, segments), 1.5 * segments)
             next = segments + (target - segments) / segments * acked
         }
-        next = max(next, segments)
-        cwnd = max(Int(next * Double(mss)), cwnd)
+        next = min(max(next, segments), Double(Self.maximumWindow / mss))
+        if next.isFinite { cwnd = max(Int(next * Double(mss)), cwnd) }
     }
 
     private func pow3(_ x: Double) -> Double { x * x * x }
