@@ -64,6 +64,10 @@ public struct GatewayCounters: Sendable {
     public var echoRequestsDropped: UInt64 = 0
     public var echoRepliesToApp: UInt64 = 0
     public var echoRepliesDropped: UInt64 = 0
+    public var tcp = TCPDemuxCounters()
+    public var tcpListener = TCPListenerCounters()
+    /// RSTs answering an app SYN (refused by policy, or by the host).
+    public var tcpResetsSent: UInt64 = 0
     public var ping = PingSocketOpener.Counters()
     public var dns = DNSForwarder.Counters()
     public var dnsAnswersDropped: UInt64 = 0

@@ -1,8 +1,8 @@
 // The gateway's core, owned by its one event-loop thread: the FDBased endpoint (external
 // driver) feeding the stack in gateway mode, the stack's timers on the loop, the new-flow
 // hook (FlowAdmission: mapping + policy), the flow table with idle expiry, and the pcap and
-// connection log. The per-protocol halves live beside it: GatewayUDP, GatewayICMP,
-// GatewayDNS.
+// connection log. The per-protocol halves live beside it: GatewayUDP, GatewayTCP,
+// GatewayICMP, GatewayDNS.
 //
 // One round of the loop: frames are drained from the ring (each delivery may open flows and
 // write to host sockets), host sockets hand their data to the stack, then `afterIteration`
@@ -35,6 +35,7 @@ final class GatewayEngine: GatewayFlowHook {
     var learned = LearnedAddressTable()
     var pingOpener = PingSocketOpener()
     var dns: GatewayDNS?
+    var tcp: GatewayTCP?
     var counters = GatewayCounters()
     /// Host datagrams are read into this, then sent to the app from it (one copy, no
     /// allocation per datagram): the largest UDP payload plus an ICMP echo header.
@@ -90,6 +91,9 @@ final class GatewayEngine: GatewayFlowHook {
                 linkRegistrations.append(try loop.register(fd: fd, interest: .read) { [unowned self] _ in self.linkReadable() })
             }
             dns = try GatewayDNS(engine: self, upstreams: dnsUpstreams)
+            let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
+            stack.register(tcp)
+            self.tcp = tcp
         } catch {
             for registration in linkRegistrations { loop.unregister(registration) }
             endpoint.close()
@@ -124,6 +128,7 @@ final class GatewayEngine: GatewayFlowHook {
     /// loop timer moved to the stack's next deadline.
     func endOfRound() {
         guard !isShutDown else { return }
+        tcp?.pumpDirty()
         stack.advance(to: Self.instant(EventLoop.now()))
         rearmStackTimer()
     }
@@ -185,8 +190,8 @@ final class GatewayEngine: GatewayFlowHook {
             case .udp: return openUDPFlow(flow, host: host, now: monotonic)
             case .icmp: return openEchoFlow(flow, host: host, now: monotonic)
             case .tcp:
-                counters.flowsFailed &+= 1
-                return .reject(.portUnreachable)
+                // TCP opens through GatewayTCP (it defers the SYN); the stack never asks.
+                return .drop
             }
         }
     }
@@ -257,6 +262,7 @@ final class GatewayEngine: GatewayFlowHook {
             connectionLog?.append(finished(flow.record, now: now))
         }
         dns?.close()
+        tcp?.close()
         stack.flush()
         for registration in linkRegistrations { loop.unregister(registration) }
         linkRegistrations = []
@@ -281,6 +287,8 @@ final class GatewayEngine: GatewayFlowHook {
         out.ping = pingOpener.counters
         out.dns = dns?.forwarder.counters ?? DNSForwarder.Counters()
         out.learnedAddresses = learned.count
+        out.tcp = tcp?.demux.counters ?? TCPDemuxCounters()
+        out.tcpListener = tcp?.listener.counters ?? TCPListenerCounters()
         out.pcapFrames = pcap?.counters.frames ?? 0
         out.pcapDropped = pcap?.counters.dropped ?? 0
         out.connectionLogRecords = connectionLog?.recordsWritten ?? 0

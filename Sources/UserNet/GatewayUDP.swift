@@ -4,7 +4,7 @@
 // engine's one receive buffer and sent to the app from there. ICMP errors the host gets
 // (IP_RECVERR) come back to the app as the same ICMP error from the address it addressed,
 // quoting a header rebuilt from the flow (RFC 792: IP header + first 8 data bytes; the app's
-// kernel matches on those addresses and ports).
+// kernel matches on those addresses and ports). The TCP side uses the same quote builder.
 
 import FDBased
 import Glibc
@@ -93,7 +93,8 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
             default:
                 continue
             }
-            engine.sendICMPError(repr, about: key, from: peer, to: app)
+            engine.sendICMPError(repr, protocolNumber: .udp, sourcePort: key.sourcePort, destinationPort: key.destinationPort,
+                                 word: UInt32(UDPRepr.headerLength) << 16, from: peer, to: app)
         }
     }
 }
@@ -132,17 +133,18 @@ extension GatewayEngine {
         return .accept
     }
 
-    /// Sends the app an ICMP error about its datagram of flow `key`, from `peer` (the address
-    /// the app addressed), quoting the IPv4 and UDP headers rebuilt from the flow.
-    func sendICMPError(_ repr: ICMPv4Repr, about key: FlowKey, from peer: IPv4Address, to app: IPv4Address) {
+    /// Sends the app an ICMP error about a datagram it sent on a flow, from `peer` (the
+    /// address the app addressed), quoting an IPv4 header and the first 8 transport bytes
+    /// rebuilt from the flow: the ports, then `word` (UDP length and checksum, or the TCP
+    /// sequence number).
+    func sendICMPError(_ repr: ICMPv4Repr, protocolNumber: IPProtocol, sourcePort: UInt16, destinationPort: UInt16,
+                       word: UInt32, from peer: IPv4Address, to app: IPv4Address) {
         let quote = quoteScratch
-        IPv4Repr(source: app, destination: peer, protocolNumber: .udp, payloadLength: UDPRepr.headerLength)
-            .emit(into: quote)
-        let udp = UnsafeMutableRawBufferPointer(rebasing: quote[IPv4Repr.headerLength...])
-        udp.storeBytes(of: key.sourcePort.bigEndian, toByteOffset: 0, as: UInt16.self)
-        udp.storeBytes(of: key.destinationPort.bigEndian, toByteOffset: 2, as: UInt16.self)
-        udp.storeBytes(of: UInt16(UDPRepr.headerLength).bigEndian, toByteOffset: 4, as: UInt16.self)
-        udp.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
+        IPv4Repr(source: app, destination: peer, protocolNumber: protocolNumber, payloadLength: 8).emit(into: quote)
+        let transport = UnsafeMutableRawBufferPointer(rebasing: quote[IPv4Repr.headerLength...])
+        transport.storeBytes(of: sourcePort.bigEndian, toByteOffset: 0, as: UInt16.self)
+        transport.storeBytes(of: destinationPort.bigEndian, toByteOffset: 2, as: UInt16.self)
+        transport.storeBytes(of: word.bigEndian, toByteOffset: 4, as: UInt32.self)
         let data = UnsafeRawBufferPointer(quote)
         let request = IPv4SendRequest(source: peer, destination: app, protocolNumber: .icmp)
         do {
