@@ -53,10 +53,15 @@ final class GatewayTCP: TransportProtocolHandler {
     let config: TCPConfig
     /// Host connects in flight, with the app's SYN that waits for their outcome.
     private var connecting: [TCPFlowID: TCPRepr] = [:]
-    /// Host sockets connected, waiting for the app to complete the handshake.
-    private var connected: [TCPFlowID: (socket: HostTCPSocket, record: ConnectionRecord)] = [:]
+    /// What waits for the app to complete a handshake: a connected host socket, or the DNS
+    /// forwarder (DNS over TCP to the DNS address is served here, not forwarded).
+    private enum Accepted {
+        case host(HostTCPSocket, ConnectionRecord)
+        case dns(ConnectionRecord)
+    }
+    private var connected: [TCPFlowID: Accepted] = [:]
     /// Flows whose connection reported readiness, pumped at the end of the round.
-    var dirty: [TCPFlow] = []
+    var dirty: [any PumpedTCPFlow] = []
     static let connectTimeout: UInt64 = 20_000_000_000
 
     init(engine: GatewayEngine, mtu: Int) {
@@ -136,10 +141,14 @@ final class GatewayTCP: TransportProtocolHandler {
             engine.logRefusal(key, transport: .tcp, verdict: .deny, reason: reason)
             reset(syn, flow: flow)
         case .dnsForwarder:
-            // DNS over TCP is not served yet: refused like a closed port.
-            engine.counters.flowsDenied &+= 1
-            engine.logRefusal(key, transport: .tcp, verdict: .deny, reason: "dns-over-tcp-unsupported")
-            reset(syn, flow: flow)
+            guard engine.dns != nil else {
+                reset(syn, flow: flow)
+                return
+            }
+            connected[flow] = .dns(engine.startRecord(key, transport: .tcp, now: monotonic))
+            var output = self.output
+            demux.deliver(syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, now: Self.now(),
+                          output: &output)
         case .forward(let host, _):
             guard engine.flows.count + connecting.count + connected.count < engine.flows.limits.maxFlows else {
                 engine.counters.flowsRefusedAtLimit &+= 1
@@ -161,7 +170,7 @@ final class GatewayTCP: TransportProtocolHandler {
         var output = self.output
         switch result {
         case .success(let socket):
-            connected[flow] = (socket, record)
+            connected[flow] = .host(socket, record)
             // Now the SYN-ACK: the listener takes the SYN as if it had just come.
             demux.deliver(syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, now: Self.now(),
                           output: &output)
@@ -196,9 +205,10 @@ final class GatewayTCP: TransportProtocolHandler {
         engine.counters.tcpResetsSent &+= 1
     }
 
-    /// The app completed a handshake: join its connection to the host socket.
+    /// The app completed a handshake: join its connection to the host socket (or to the DNS
+    /// forwarder).
     private func accepted(_ connection: TCPConnection) {
-        guard let (socket, record) = connected.removeValue(forKey: connection.flow),
+        guard let waiting = connected.removeValue(forKey: connection.flow),
               case .v4(let app) = connection.flow.remote.address, case .v4(let peer) = connection.flow.local.address else {
             var output = self.output
             connection.abort(now: Self.now(), output: &output)
@@ -206,20 +216,31 @@ final class GatewayTCP: TransportProtocolHandler {
         }
         let key = FlowKey(protocolNumber: .tcp, source: .v4(app), sourcePort: connection.flow.remote.port,
                           destination: .v4(peer), destinationPort: connection.flow.local.port)
-        let flow = TCPFlow(engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
+        let flow: any PumpedTCPFlow
+        var hostSocket: HostTCPSocket?
+        switch waiting {
+        case .host(let socket, let record):
+            flow = TCPFlow(engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
+            hostSocket = socket
+        case .dns(let record):
+            guard let dns = engine.dns else { return }
+            flow = DNSStreamFlow(engine: engine, tcp: self, dns: dns, key: key, connection: connection, record: record)
+        }
         guard engine.insert(flow, key: key, now: EventLoop.now()) else {
-            socket.abort()
+            hostSocket?.abort()
             var output = self.output
             connection.abort(now: Self.now(), output: &output)
             return
         }
-        do {
-            flow.registration = try engine.loop.register(fd: socket.fd, interest: .read) { [unowned flow] readiness in
-                flow.hostReady(readiness)
+        if let hostSocket, let tcpFlow = flow as? TCPFlow {
+            do {
+                tcpFlow.registration = try engine.loop.register(fd: hostSocket.fd, interest: .read) { [unowned tcpFlow] readiness in
+                    tcpFlow.hostReady(readiness)
+                }
+            } catch {
+                engine.finish(key)
+                return
             }
-        } catch {
-            engine.finish(key)
-            return
         }
         engine.counters.flowsAllowed &+= 1
         connection.onReadiness = { [unowned flow] _, _ in flow.markDirty() }
@@ -239,15 +260,24 @@ final class GatewayTCP: TransportProtocolHandler {
     }
 
     func close() {
-        for (_, pending) in connected { pending.socket.close() }
+        for (_, waiting) in connected { if case .host(let socket, _) = waiting { socket.close() } }
         connected.removeAll()
         connecting.removeAll()
         demux.stopListeningAny()
     }
 }
 
+/// A flow driven by its connection's readiness: marked during segment processing, pumped at
+/// the end of the round.
+protocol PumpedTCPFlow: GatewayFlow {
+    var isDirty: Bool { get set }
+    /// Queues the flow for `pump` at the end of the round (once).
+    func markDirty()
+    func pump()
+}
+
 /// One forwarded TCP connection: the app's connection in the stack and the host socket.
-final class TCPFlow: GatewayFlow {
+final class TCPFlow: PumpedTCPFlow {
     unowned let engine: GatewayEngine
     unowned let tcp: GatewayTCP
     let key: FlowKey
@@ -305,7 +335,9 @@ final class TCPFlow: GatewayFlow {
     func pump() {
         guard !closed else { return }
         if connection.isFinished {
-            // RST from the app (or its retransmissions ran out): the host peer gets RST too.
+            // RST from the app (or its retransmissions ran out): what arrived before it still
+            // goes to the host (best effort), then the host peer gets RST too.
+            if connection.error != nil { _ = appToHost(passingFIN: false) }
             end(abortingHost: connection.error != nil)
             return
         }
@@ -342,8 +374,9 @@ final class TCPFlow: GatewayFlow {
         engine.finish(key)
     }
 
-    /// Returns false when the host socket failed.
-    private func appToHost() -> Bool {
+    /// Returns false when the host socket failed. `passingFIN`: when the app's stream ended,
+    /// half-close the host socket (not when the stream ended with a RST).
+    private func appToHost(passingFIN: Bool = true) -> Bool {
         guard !appFinished else { return true }
         if !flushPending() { return false }
         guard pendingRange.isEmpty else { return true }
@@ -366,7 +399,7 @@ final class TCPFlow: GatewayFlow {
                 return true
             }
         }
-        if connection.isReadClosed {
+        if connection.isReadClosed && passingFIN {
             appFinished = true
             do { try host.shutdownWrite() } catch { return false }
         }

@@ -13,11 +13,14 @@ import Wire
 ///   9001 download source: sends DOWNLOAD_BYTES random bytes (their sha256 in download.sha256), closes
 ///   9002 echo: echoes until EOF, then closes
 ///   9003 reset: accepts, reads a little, then closes with RST (SO_LINGER 0)
+///   9005 observer: reads to EOF or error, appends "eof N" or "reset N" to observed.txt, and
+///        after an EOF still sends "bye" (data after the app's half-close)
+///   127.0.0.1:5353 a DNS-over-TCP server: every A query gets 198.51.100.1
 final class HostTCPServers: @unchecked Sendable {
     let process = Process()
     static let downloadBytes = 50 << 20
 
-    static let script = """
+    static let script = #"""
     import hashlib, os, socket, struct, sys, threading, http.server, functools
     host, directory, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
     def listener(port):
@@ -55,6 +58,46 @@ final class HostTCPServers: @unchecked Sendable {
         c.recv(100)
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
         c.close()
+    def observer(c):
+        n = 0; outcome = 'eof'
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b: break
+                n += len(b)
+        except ConnectionResetError:
+            outcome = 'reset'
+        with open(os.path.join(directory, 'observed.txt'), 'a') as f:
+            f.write('%s %d\n' % (outcome, n))
+        if outcome == 'eof':
+            c.sendall(b'bye')
+        c.close()
+    def dns(c):
+        def exact(n):
+            b = b''
+            while len(b) < n:
+                more = c.recv(n - len(b))
+                if not more: return None
+                b += more
+            return b
+        while True:
+            head = exact(2)
+            if head is None: break
+            q = exact(struct.unpack('!H', head)[0])
+            if q is None: break
+            end = 12
+            while q[end] != 0: end += 1 + q[end]
+            question = q[12:end + 5]
+            answer = q[:2] + b'\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00' + question
+            answer += b'\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04' + bytes([198, 51, 100, 1])
+            c.sendall(struct.pack('!H', len(answer)) + answer)
+        c.close()
+    serve(listener(9005), observer)
+    dns_listener = socket.socket()
+    dns_listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    dns_listener.bind(('127.0.0.1', 5353))
+    dns_listener.listen(64)
+    serve(dns_listener, dns)
     serve(listener(9000), sink)
     serve(listener(9001), source)
     serve(listener(9002), echo)
@@ -65,7 +108,7 @@ final class HostTCPServers: @unchecked Sendable {
     web = http.server.ThreadingHTTPServer((host, 8080), functools.partial(Quiet, directory=directory))
     print('ready', flush=True)
     web.serve_forever()
-    """
+    """#
 
     init(lab: GatewayLab) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -106,6 +149,8 @@ final class HostTCPServers: @unchecked Sendable {
     ///   parallel N    N connections at once to the echo port, each sends and reads back its
     ///                 own line; print "ok COUNT"
     ///   reset         send to the reset port, print how the connection ended
+    ///   abort         send 100 bytes to the observer, then close with RST (SO_LINGER 0)
+    ///   halfclose     send 100 bytes to the observer, half-close, print what comes back
     static let client = """
     import hashlib, os, socket, sys, errno, threading
     host, mode = sys.argv[1], sys.argv[2]
@@ -156,6 +201,19 @@ final class HostTCPServers: @unchecked Sendable {
         for t in ts: t.start()
         for t in ts: t.join()
         print('ok', len(ok))
+    elif mode == 'abort':
+        import struct
+        s = connect(9005); s.sendall(b'y' * 100)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        s.close(); print('aborted')
+    elif mode == 'halfclose':
+        s = connect(9005); s.sendall(b'z' * 100); s.shutdown(socket.SHUT_WR)
+        got = b''
+        while True:
+            b = s.recv(100)
+            if not b: break
+            got += b
+        print(got.decode())
     elif mode == 'reset':
         s = connect(9003)
         s.sendall(b'x' * 10)
@@ -166,8 +224,8 @@ final class HostTCPServers: @unchecked Sendable {
             print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
     """
 
-    func client(_ lab: GatewayLab, _ arguments: [String]) throws -> [String] {
-        let result = try lab.inApp(["python3", "-c", Self.client, "198.51.100.1"] + arguments)
+    func client(_ lab: GatewayLab, _ arguments: [String], host: String = "198.51.100.1") throws -> [String] {
+        let result = try lab.inApp(["python3", "-c", Self.client, host] + arguments)
         return result.output.split(separator: "\n").map(String.init)
     }
 
@@ -221,5 +279,34 @@ final class HostTCPServers: @unchecked Sendable {
         let download = try client(lab, ["download"])
         let expected = try String(contentsOfFile: lab.directory + "/download.sha256", encoding: .utf8)
         #expect(download == ["got \(expected) \(HostTCPServers.downloadBytes)"])
+    }
+
+    @Test func halfCloseAndResetFromTheAppUnreachableAndDNSOverTCP() throws {
+        let lab = try GatewayLab()
+        let servers = try HostTCPServers(lab: lab)
+        defer { servers.stop() }
+        let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:5353"]))
+        defer { gateway.stop() }
+
+        // The app half-closes: the host sees EOF after 100 bytes and can still answer.
+        #expect(try client(lab, ["halfclose"]) == ["bye"])
+        // The app resets: the host peer sees a reset too.
+        #expect(try client(lab, ["abort"]) == ["aborted"])
+        let observedPath = lab.directory + "/observed.txt"
+        var observed: [String] = []
+        for _ in 0..<200 where observed.count < 2 {
+            observed = ((try? String(contentsOfFile: observedPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            if observed.count < 2 { usleep(50_000) }
+        }
+        #expect(observed == ["eof 100", "reset 100"])
+
+        // No route on the host side: the app's connect fails at once with the ICMP answer.
+        #expect(try client(lab, ["connect", "80"], host: "203.0.113.1") == ["err ENETUNREACH"])
+
+        // DNS over TCP to the DNS address, forwarded over TCP to the host's resolver.
+        let dig = try lab.inApp(["dig", "+tcp", "+short", "+tries=1", "+time=5", "@10.0.2.3", "allowed.test", "A"])
+        #expect(dig.output.trimmingCharacters(in: .whitespacesAndNewlines) == "198.51.100.1")
+        let counters = try #require(gateway.counters())
+        #expect(counters.dns.tcpAnswers == 1)
     }
 }
