@@ -68,6 +68,10 @@ public struct GatewayCounters: Sendable {
     public var tcpListener = TCPListenerCounters()
     /// RSTs answering an app SYN (refused by policy, or by the host).
     public var tcpResetsSent: UInt64 = 0
+    /// Connections accepted on published TCP ports and carried to the app.
+    public var inboundConnections: UInt64 = 0
+    /// Published-port connections that could not be carried (IPv6 client, four-tuple in use).
+    public var inboundRefused: UInt64 = 0
     public var ping = PingSocketOpener.Counters()
     public var dns = DNSForwarder.Counters()
     public var dnsAnswersDropped: UInt64 = 0

@@ -43,6 +43,7 @@ final class GatewayEngine: GatewayFlowHook {
     /// The quoted IPv4 + UDP header of an ICMP error reflected to the app (GatewayUDP).
     let quoteScratch: UnsafeMutableRawBufferPointer
     private var linkRegistrations: [EventLoop.Registration] = []
+    private var publishers: [PortPublisher] = []
     private var stackTimer: (id: TimerID, deadline: UInt64)?
     private var housekeepingTimer: TimerID?
     private(set) var isShutDown = false
@@ -94,7 +95,14 @@ final class GatewayEngine: GatewayFlowHook {
             let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
             stack.register(tcp)
             self.tcp = tcp
+            for port in options.publishedPorts where port.transport == .tcp {
+                publishers.append(try PortPublisher(tcp: port, loop: loop) { [unowned tcp] socket, client, port in
+                    tcp.inbound(socket, from: client, to: port)
+                })
+            }
         } catch {
+            for publisher in publishers { publisher.close() }
+            dns?.close()
             for registration in linkRegistrations { loop.unregister(registration) }
             endpoint.close()
             receiveBuffer.deallocate()
@@ -261,6 +269,7 @@ final class GatewayEngine: GatewayFlowHook {
             flow.close()
             connectionLog?.append(finished(flow.record, now: now))
         }
+        for publisher in publishers { publisher.close() }
         dns?.close()
         tcp?.close()
         stack.flush()

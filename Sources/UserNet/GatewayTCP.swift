@@ -16,6 +16,8 @@
 //                  host socket's buffer fills and the peer's window closes when it stops
 //   half-close both ways (FIN -> shutdown(SHUT_WR); host EOF -> FIN), RST both ways (app RST
 //   -> abortive close with SO_LINGER 0; host ECONNRESET -> RST to the app).
+// Published ports run the same flow the other way round: a host listener accepts, the stack
+// connects to the app (a refusal from the app resets the host client).
 //
 // The connection's own readiness callback runs inside segment processing; it only marks the
 // flow, and the engine pumps marked flows at the end of the round (no re-entry into TCP).
@@ -245,6 +247,65 @@ final class GatewayTCP: TransportProtocolHandler {
         engine.counters.flowsAllowed &+= 1
         connection.onReadiness = { [unowned flow] _, _ in flow.markDirty() }
         flow.markDirty()
+    }
+
+    // MARK: Published ports (inward)
+
+    /// A connection accepted on a published port (`-p HOSTPORT:PORT`): the stack opens a
+    /// connection to the app's PORT. Its source is the client's real address, so the app sees
+    /// who called, except for a loopback client, which appears as the gateway address (the
+    /// app could not answer 127.0.0.1).
+    func inbound(_ socket: HostTCPSocket, from client: SocketAddress, to port: PublishedPort) {
+        let appAddress = engine.network.appV4
+        guard case .v4(var source) = client.address else {
+            // The stack speaks IPv4 only: an IPv6 client cannot be carried inward.
+            engine.counters.inboundRefused &+= 1
+            socket.abort()
+            return
+        }
+        if source.isLoopback { source = engine.network.gatewayV4 }
+        let flowID = TCPFlowID(local: TCPSocketAddress(.v4(source), client.port),
+                               remote: TCPSocketAddress(.v4(appAddress), port.appPort))
+        let key = FlowKey(protocolNumber: .tcp, source: .v4(appAddress), sourcePort: port.appPort,
+                          destination: .v4(source), destinationPort: client.port)
+        var record = engine.startRecord(key, transport: .tcp, now: EventLoop.now())
+        record.source = client
+        record.destination = SocketAddress(.v4(appAddress), port: port.appPort)
+        record.reason = "published \(port)"
+        // Two loopback clients with the same port would share a four-tuple toward the app.
+        guard demux.connections[flowID] == nil, engine.flows[key] == nil else {
+            engine.counters.inboundRefused &+= 1
+            socket.abort()
+            return
+        }
+        var random = SystemRandomNumberGenerator()
+        var output = self.output
+        let connection: TCPConnection
+        do {
+            connection = try TCPConnection.connect(flow: flowID, config: config, iss: SeqNumber(rawValue: random.next()),
+                                                   now: Self.now(), output: &output)
+        } catch {
+            engine.counters.inboundRefused &+= 1
+            socket.abort()
+            return
+        }
+        demux.register(connection)
+        let flow = TCPFlow(engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
+        guard engine.insert(flow, key: key, now: EventLoop.now()) else {
+            socket.abort()
+            connection.abort(now: Self.now(), output: &output)
+            return
+        }
+        do {
+            flow.registration = try engine.loop.register(fd: socket.fd, interest: .read) { [unowned flow] readiness in
+                flow.hostReady(readiness)
+            }
+        } catch {
+            engine.finish(key)
+            return
+        }
+        engine.counters.inboundConnections &+= 1
+        connection.onReadiness = { [unowned flow] _, _ in flow.markDirty() }
     }
 
     /// Pumps every flow whose connection changed during the round.

@@ -271,3 +271,38 @@ func enterNetworkNamespace(_ fd: Int32) -> Int32 {
     guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "setns") else { return -1 }
     return unsafeBitCast(symbol, to: Function.self)(fd, 0x4000_0000)
 }
+
+/// A python3 script running in a namespace until stopped (or the test ends). It must print
+/// "ready" once it listens; the initializer waits for that line.
+final class BackgroundScript: @unchecked Sendable {
+    let process = Process()
+
+    init(namespace: String, script: String, arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", namespace, "python3", "-c", script] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        // Wait for "ready" (or the end of its output, if it failed).
+        var seen = ""
+        while !seen.contains("ready") {
+            let data = pipe.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            seen += String(decoding: data, as: UTF8.self)
+        }
+        guard seen.contains("ready") else {
+            stop()
+            throw GatewayLab.Failure(description: "background script did not start: \(seen)")
+        }
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        // `ip netns exec` execs python in place: this pid is the script's.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
