@@ -116,14 +116,14 @@ final class GatewayLab: @unchecked Sendable {
     }
 
     /// A UDP exchange from the app: sends each payload size to `address`:`port` on one
-    /// connected socket and waits (5 s at most) for the echo. Prints one line per size:
+    /// connected socket and waits (`timeoutSeconds` at most) for the echo. Prints one line per size:
     /// "ok N" when the same bytes came back, or "err ERRNO-NAME".
-    func appUDPExchange(_ address: String, _ port: UInt16, sizes: [Int]) throws -> [String] {
+    func appUDPExchange(_ address: String, _ port: UInt16, sizes: [Int], timeoutSeconds: Int = 5) throws -> [String] {
         let script = """
         import socket, sys, errno, os
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IP, 11, 1)  # IP_RECVERR: every ICMP error reaches recv()
-        s.settimeout(5)
+        s.settimeout(int(sys.argv[4]))
         s.connect((sys.argv[1], int(sys.argv[2])))
         for n in [int(x) for x in sys.argv[3].split(',')]:
             data = os.urandom(n)
@@ -136,7 +136,8 @@ final class GatewayLab: @unchecked Sendable {
             except OSError as e:
                 print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
         """
-        let result = try inApp(["python3", "-c", script, address, "\(port)", sizes.map(String.init).joined(separator: ",")])
+        let result = try inApp(["python3", "-c", script, address, "\(port)", sizes.map(String.init).joined(separator: ","),
+                                "\(timeoutSeconds)"])
         return result.output.split(separator: "\n").map(String.init)
     }
 }

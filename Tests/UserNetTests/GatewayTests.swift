@@ -153,4 +153,51 @@ import Wire
         defer { second.stop() }
         #expect(try lab.appUDPExchange("10.0.2.2", Self.loopbackEchoPort, sizes: [1, 500]) == ["ok 1", "ok 500"])
     }
+
+    @Test func udpFlowsExpireWhenIdleAndTheFlowLimitRefusesOnlyNewFlows() throws {
+        let lab = try GatewayLab()
+        let servers = try servers(lab)
+        defer { servers.stop() }
+        let logPath = lab.directory + "/connections.jsonl"
+        let options = try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"], logConnections: logPath,
+                                         udpTimeoutSeconds: 1, maxFlows: 1)
+        let gateway = try lab.startGateway(options)
+        defer { gateway.stop() }
+
+        // A long-lived app socket holds the only flow; a second flow is refused (silently, no
+        // reply), and the first keeps working (well within its 1 s idle timeout).
+        let script = """
+            import socket, sys
+            a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.settimeout(5)
+            a.connect(('198.51.100.1', 7777))
+            a.send(b'first'); print(a.recv(100).decode())
+            b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.settimeout(0.3)
+            b.connect(('198.51.100.1', 7777))
+            b.send(b'second')
+            try:
+                print(b.recv(100).decode())
+            except socket.timeout:
+                print('no reply')
+            a.send(b'again'); print(a.recv(100).decode())
+            """
+        let output = try lab.inApp(["python3", "-c", script]).output
+        #expect(output.split(separator: "\n").map(String.init) == ["first", "no reply", "again"])
+        var counters = try #require(gateway.counters())
+        #expect(counters.flowsRefusedAtLimit == 1)
+        #expect(counters.activeFlows == 1)
+
+        // Idle for the 1 s timeout: the flow goes (checked by the once-a-second sweep).
+        for _ in 0..<100 where counters.activeFlows > 0 {
+            usleep(100_000)
+            counters = try #require(gateway.counters())
+        }
+        #expect(counters.flows.expired == 1)
+        #expect(counters.activeFlows == 0)
+        // And a new flow may open again.
+        #expect(try lab.appUDPExchange("198.51.100.1", Self.echoPort, sizes: [3]) == ["ok 3"])
+        gateway.stop()
+        let lines = logLines(logPath)
+        #expect(lines.contains { $0.contains("\"reason\":\"flow-limit\"") })
+        #expect(lines.contains { $0.contains("\"bytes_from_app\":10,\"bytes_to_app\":10") })
+    }
 }
