@@ -58,6 +58,8 @@ targets += [
         .product(name: "HeapModule", package: "swift-collections"),
     ]),
     .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Netstack", "FDBased", "Link", "Wire", "CShims"]),
+    // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
+    .executableTarget(name: "bench-gateway", dependencies: ["UserNet", "FDBased"], path: "Benchmarks/bench-gateway"),
 ]
 
 // MARK: Sandbox: the launcher, and the CLI
