@@ -1,12 +1,14 @@
 // bench-gateway: TCP throughput through the --net=user gateway, beside the kernel's own veth
-// measured in the same run (iperf3, both directions). Run as root, on an idle machine:
+// and slirp4netns (when installed) measured in the same run (iperf3, both directions). Run as
+// root, on an idle machine:
 //
 //     swift build -c release --product bench-gateway && .build/release/bench-gateway [seconds]
 //
 // Everything happens in throwaway namespaces (pid in the names), removed at the end:
 //   gateway:  app (eth0 10.0.2.100) = veth = gw (AF_PACKET, the gateway) ; host (198.51.100.1, iperf3 -s)
 //   kernel:   kapp (10.0.3.1) = veth = khost (10.0.3.2, iperf3 -s)
-// Both veths use MTU 65520, the gateway's default.
+//   slirp:    sapp (tap0 10.0.2.100, slirp4netns --configure) ; slirp4netns runs in host
+// Every link uses MTU 65520, the gateway's default.
 
 import FDBased
 import Foundation
@@ -15,7 +17,8 @@ import UserNet
 
 let seconds = CommandLine.arguments.count > 1 ? (Int(CommandLine.arguments[1]) ?? 5) : 5
 let pid = getpid()
-let names = (app: "bgw-app-\(pid)", gw: "bgw-gw-\(pid)", host: "bgw-host-\(pid)", kapp: "bgw-kapp-\(pid)", khost: "bgw-khost-\(pid)")
+let names = (app: "bgw-app-\(pid)", gw: "bgw-gw-\(pid)", host: "bgw-host-\(pid)", kapp: "bgw-kapp-\(pid)",
+             khost: "bgw-khost-\(pid)", sapp: "bgw-sapp-\(pid)")
 let gatewayLink = "bgw\(pid % 100_000)"
 var created: [String] = []
 var servers: [Process] = []
@@ -74,7 +77,7 @@ func run(_ arguments: [String]) throws -> String {
 
 do {
     defer { cleanup() }
-    for name in [names.app, names.gw, names.host, names.kapp, names.khost] { try namespace(name) }
+    for name in [names.app, names.gw, names.host, names.kapp, names.khost, names.sapp] { try namespace(name) }
     try run(["ip", "-n", names.app, "link", "add", "eth0", "mtu", "65520", "type", "veth", "peer", "name", gatewayLink,
              "mtu", "65520", "netns", names.gw])
     try run(["ip", "-n", names.app, "addr", "add", "10.0.2.100/24", "dev", "eth0"])
@@ -102,12 +105,31 @@ do {
     let kernelDown = try iperf(names.kapp, server: "10.0.3.2", reverse: true, serverNamespace: names.khost, bind: "10.0.3.2")
     let gatewayUp = try iperf(names.app, server: "198.51.100.1", reverse: false, serverNamespace: names.host, bind: "198.51.100.1")
     let gatewayDown = try iperf(names.app, server: "198.51.100.1", reverse: true, serverNamespace: names.host, bind: "198.51.100.1")
+    // slirp4netns, the peer the issue measures against, in the same conditions.
+    var slirp: (up: Double, down: Double)?
+    if (try? run(["which", "slirp4netns"])) != nil {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", names.host, "slirp4netns", "--configure", "--mtu=65520",
+                             "--disable-host-loopback", "--netns-type=path", "/run/netns/\(names.sapp)", "tap0"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        servers.append(process)
+        for _ in 0..<100 {
+            if let routes = try? run(["ip", "-n", names.sapp, "route", "show", "default"]), routes.contains("tap0") { break }
+            usleep(50_000)
+        }
+        slirp = (try iperf(names.sapp, server: "198.51.100.1", reverse: false, serverNamespace: names.host, bind: "198.51.100.1"),
+                 try iperf(names.sapp, server: "198.51.100.1", reverse: true, serverNamespace: names.host, bind: "198.51.100.1"))
+    }
     func row(_ name: String, _ up: Double, _ down: Double) -> String {
         name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%8.2f %8.2f", up, down)
     }
     print("iperf3 TCP, \(seconds) s each way, MTU 65520, Gbit/s")
     print("path".padding(toLength: 18, withPad: " ", startingAt: 0) + "      up     down")
     print(row("kernel veth", kernelUp, kernelDown))
+    if let slirp { print(row("slirp4netns", slirp.up, slirp.down)) }
     print(row("sandbox gateway", gatewayUp, gatewayDown))
     if let counters = gateway.counters() {
         let drops = counters.nic.nonZeroDrops.map { "\($0.0): \($0.1)" }.joined(separator: ", ")
