@@ -68,6 +68,8 @@ public struct GatewayCounters: Sendable {
     public var tcpListener = TCPListenerCounters()
     /// RSTs answering an app SYN (refused by policy, or by the host).
     public var tcpResetsSent: UInt64 = 0
+    /// Host connections closed because the app never completed its handshake.
+    public var tcpHandshakesAbandoned: UInt64 = 0
     /// Connections accepted on published TCP ports and carried to the app.
     public var inboundConnections: UInt64 = 0
     /// Published-port connections that could not be carried (IPv6 client, four-tuple in use).

@@ -61,7 +61,10 @@ final class GatewayTCP: TransportProtocolHandler {
         case host(HostTCPSocket, ConnectionRecord)
         case dns(ConnectionRecord)
     }
-    private var connected: [TCPFlowID: Accepted] = [:]
+    private var connected: [TCPFlowID: (accepted: Accepted, timer: TimerID?)] = [:]
+    /// How long a connected host socket waits for the app to finish its handshake: longer
+    /// than the listener's SYN-ACK retransmissions (1 + 2 + ... + 32 s, then 64 s) last.
+    static let handshakeTimeout: UInt64 = 130_000_000_000
     /// Flows whose connection reported readiness, pumped at the end of the round.
     var dirty: [any PumpedTCPFlow] = []
     static let connectTimeout: UInt64 = 20_000_000_000
@@ -143,11 +146,12 @@ final class GatewayTCP: TransportProtocolHandler {
             engine.logRefusal(key, transport: .tcp, verdict: .deny, reason: reason)
             reset(syn, flow: flow)
         case .dnsForwarder:
-            guard engine.dns != nil else {
+            guard engine.dns != nil, engine.flows.count + connecting.count + connected.count < engine.flows.limits.maxFlows else {
+                engine.counters.flowsRefusedAtLimit &+= 1
                 reset(syn, flow: flow)
                 return
             }
-            connected[flow] = .dns(engine.startRecord(key, transport: .tcp, now: monotonic))
+            awaitHandshake(flow, .dns(engine.startRecord(key, transport: .tcp, now: monotonic)))
             var output = self.output
             demux.deliver(syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, now: Self.now(),
                           output: &output)
@@ -172,7 +176,7 @@ final class GatewayTCP: TransportProtocolHandler {
         var output = self.output
         switch result {
         case .success(let socket):
-            connected[flow] = .host(socket, record)
+            awaitHandshake(flow, .host(socket, record))
             // Now the SYN-ACK: the listener takes the SYN as if it had just come.
             demux.deliver(syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, now: Self.now(),
                           output: &output)
@@ -200,6 +204,25 @@ final class GatewayTCP: TransportProtocolHandler {
         }
     }
 
+    private func awaitHandshake(_ flow: TCPFlowID, _ accepted: Accepted) {
+        let timer = try? engine.loop.scheduleTimer(after: Self.handshakeTimeout) { [unowned self] in
+            guard let (accepted, _) = self.connected.removeValue(forKey: flow) else { return }
+            // The app never completed the handshake (the listener gave up on it too).
+            self.engine.counters.tcpHandshakesAbandoned &+= 1
+            var record: ConnectionRecord
+            switch accepted {
+            case .host(let socket, let started):
+                socket.abort()
+                record = started
+            case .dns(let started):
+                record = started
+            }
+            record.reason = "handshake-timeout"
+            self.engine.connectionLog?.append(self.engine.finished(record, now: EventLoop.now()))
+        }
+        connected[flow] = (accepted, timer)
+    }
+
     private func reset(_ segment: TCPRepr, flow: TCPFlowID) {
         guard let reply = TCPConnection.resetReply(to: segment) else { return }
         var output = self.output
@@ -210,7 +233,7 @@ final class GatewayTCP: TransportProtocolHandler {
     /// The app completed a handshake: join its connection to the host socket (or to the DNS
     /// forwarder).
     private func accepted(_ connection: TCPConnection) {
-        guard let waiting = connected.removeValue(forKey: connection.flow),
+        guard let (waiting, timer) = connected.removeValue(forKey: connection.flow),
               case .v4(let app) = connection.flow.remote.address, case .v4(let peer) = connection.flow.local.address else {
             var output = self.output
             connection.abort(now: Self.now(), output: &output)
@@ -218,6 +241,7 @@ final class GatewayTCP: TransportProtocolHandler {
         }
         let key = FlowKey(protocolNumber: .tcp, source: .v4(app), sourcePort: connection.flow.remote.port,
                           destination: .v4(peer), destinationPort: connection.flow.local.port)
+        if let timer { engine.loop.cancelTimer(timer) }
         let flow: any PumpedTCPFlow
         var hostSocket: HostTCPSocket?
         switch waiting {
@@ -321,7 +345,10 @@ final class GatewayTCP: TransportProtocolHandler {
     }
 
     func close() {
-        for (_, waiting) in connected { if case .host(let socket, _) = waiting { socket.close() } }
+        for (_, waiting) in connected {
+            if let timer = waiting.timer { engine.loop.cancelTimer(timer) }
+            if case .host(let socket, _) = waiting.accepted { socket.close() }
+        }
         connected.removeAll()
         connecting.removeAll()
         demux.stopListeningAny()
