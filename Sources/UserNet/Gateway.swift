@@ -70,9 +70,11 @@ public struct GatewayCounters: Sendable {
     public var tcpResetsSent: UInt64 = 0
     /// Host connections closed because the app never completed its handshake.
     public var tcpHandshakesAbandoned: UInt64 = 0
-    /// Connections accepted on published TCP ports and carried to the app.
+    /// Connections accepted on published TCP ports, and UDP client flows on published UDP
+    /// ports, carried to the app.
     public var inboundConnections: UInt64 = 0
-    /// Published-port connections that could not be carried (IPv6 client, four-tuple in use).
+    /// Published-port connections or flows that could not be carried (IPv6 client, four-tuple
+    /// in use).
     public var inboundRefused: UInt64 = 0
     public var ping = PingSocketOpener.Counters()
     public var dns = DNSForwarder.Counters()

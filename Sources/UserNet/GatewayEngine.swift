@@ -95,10 +95,22 @@ final class GatewayEngine: GatewayFlowHook {
             let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
             stack.register(tcp)
             self.tcp = tcp
-            for port in options.publishedPorts where port.transport == .tcp {
-                publishers.append(try PortPublisher(tcp: port, loop: loop) { [unowned tcp] socket, client, port in
-                    tcp.inbound(socket, from: client, to: port)
-                })
+            for port in options.publishedPorts {
+                switch port.transport {
+                case .tcp:
+                    publishers.append(try PortPublisher(tcp: port, loop: loop) { [unowned tcp] socket, client, port in
+                        tcp.inbound(socket, from: client, to: port)
+                    })
+                case .udp:
+                    // The handler needs the publisher it belongs to (answers leave from its socket).
+                    let slot = PublisherSlot()
+                    let publisher = try PortPublisher(udp: port, loop: loop) { [unowned self] payload, client, _ in
+                        guard let publisher = slot.publisher else { return }
+                        self.inboundDatagram(payload, from: client, publisher: publisher)
+                    }
+                    slot.publisher = publisher
+                    publishers.append(publisher)
+                }
             }
         } catch {
             for publisher in publishers { publisher.close() }
@@ -305,4 +317,9 @@ final class GatewayEngine: GatewayFlowHook {
         out.linkClosed = linkClosed
         return out
     }
+}
+
+/// Lets a published UDP port's handler reach its own publisher (set right after creation).
+private final class PublisherSlot {
+    weak var publisher: PortPublisher?
 }

@@ -157,3 +157,93 @@ extension GatewayEngine {
         }
     }
 }
+
+/// A published UDP port's flow (`-p HOSTPORT:PORT/udp`): datagrams from one host client go to
+/// the app's PORT from a stack endpoint that stands for the client (its real address, or the
+/// gateway's for a loopback client), and the app's answers go back out of the published socket.
+final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
+    unowned let engine: GatewayEngine
+    unowned let publisher: PortPublisher
+    let key: FlowKey
+    let client: SocketAddress
+    var endpoint: UDPEndpoint?
+    var record: ConnectionRecord
+
+    init(engine: GatewayEngine, publisher: PortPublisher, key: FlowKey, client: SocketAddress, record: ConnectionRecord) {
+        self.engine = engine
+        self.publisher = publisher
+        self.key = key
+        self.client = client
+        self.record = record
+    }
+
+    func close() {
+        endpoint?.close()
+        endpoint = nil
+    }
+
+    /// Host client -> app.
+    func forward(_ payload: UnsafeRawBufferPointer) {
+        guard let endpoint else { return }
+        engine.flows.touch(key, now: EventLoop.now())
+        do {
+            try endpoint.send(payload)
+            record.bytesToApp &+= UInt64(payload.count)
+            engine.counters.udpDatagramsToApp &+= 1
+        } catch {
+            engine.counters.udpAppSendDropped &+= 1
+        }
+    }
+
+    /// App -> host client.
+    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
+                     port: UInt16, to destination: IPAddress, now: NetstackInstant) {
+        engine.flows.touch(key, now: now.nanoseconds)
+        if (try? publisher.send(payload, to: client)) == .done(payload.count) {
+            record.bytesFromApp &+= UInt64(payload.count)
+            engine.counters.udpDatagramsFromApp &+= 1
+        } else {
+            engine.counters.udpHostSendDropped &+= 1
+        }
+    }
+}
+
+extension GatewayEngine {
+    /// A datagram on a published UDP port: to the app, through its client's flow.
+    func inboundDatagram(_ payload: UnsafeRawBufferPointer, from client: SocketAddress, publisher: PortPublisher) {
+        guard case .v4(var source) = client.address else {
+            counters.inboundRefused &+= 1
+            return
+        }
+        if source.isLoopback { source = network.gatewayV4 }
+        let app = network.appV4
+        let appPort = publisher.port.appPort
+        let key = FlowKey(protocolNumber: .udp, source: .v4(app), sourcePort: appPort,
+                          destination: .v4(source), destinationPort: client.port)
+        if let flow = flows[key] as? InboundUDPFlow {
+            flow.forward(payload)
+            return
+        }
+        let now = EventLoop.now()
+        var record = startRecord(key, transport: .udp, now: now)
+        record.source = client
+        record.destination = SocketAddress(.v4(app), port: appPort)
+        record.reason = "published \(publisher.port)"
+        let flow = InboundUDPFlow(engine: self, publisher: publisher, key: key, client: client, record: record)
+        // A second loopback client with the same port would share the four-tuple: refused.
+        guard flows[key] == nil, insert(flow, key: key, now: now) else {
+            counters.inboundRefused &+= 1
+            return
+        }
+        do {
+            flow.endpoint = try stack.udp.open(localAddress: .v4(source), localPort: client.port, remoteAddress: .v4(app),
+                                               remotePort: appPort, delegate: flow)
+        } catch {
+            finish(key)
+            counters.inboundRefused &+= 1
+            return
+        }
+        counters.inboundConnections &+= 1
+        flow.forward(payload)
+    }
+}
