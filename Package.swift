@@ -56,10 +56,12 @@ targets += [
 // MARK: UserNet: the user-mode gateway behind --net=user
 targets += [
     .target(name: "UserNet", dependencies: [
-        "Wire", "Link", "CShims",
+        "Wire", "Link", "Netstack", "FDBased", "CShims",
         .product(name: "HeapModule", package: "swift-collections"),
     ]),
-    .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Wire", "CShims"]),
+    .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Netstack", "FDBased", "Link", "Wire", "CShims"]),
+    // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
+    .executableTarget(name: "bench-gateway", dependencies: ["UserNet", "FDBased"], path: "Benchmarks/bench-gateway"),
 ]
 
 // MARK: Netlink: rtnetlink client (veth, addresses, routes)

@@ -2,6 +2,11 @@
 #include "usernet_shims.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <string.h>
 #include <time.h>
 
@@ -88,4 +93,25 @@ int usernet_read_error_queue(int fd, uint8_t *origin, uint8_t *icmp_type, uint8_
 int usernet_accept_nonblocking(int fd, struct sockaddr_storage *from) {
     socklen_t len = sizeof *from;
     return accept4(fd, (struct sockaddr *)from, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int usernet_enter_network_namespace(int fd) {
+    return setns(fd, CLONE_NEWNET);
+}
+
+int usernet_open_packet_socket(int ifindex) {
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) return -1;
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_ALL);
+    address.sll_ifindex = ifindex;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 }

@@ -2,7 +2,7 @@
 // test) can tell a checksum failure from a full queue from a fragment flood hitting its cap.
 
 /// Why the stack dropped a frame or a packet.
-public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
+public enum DropReason: Int, CaseIterable, Sendable {
     // Link layer
     case linkHeaderMalformed
     case notOurLinkAddress
@@ -64,8 +64,6 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case neighbourTableFull
     case messageTooLong
     case linkWriteFailed
-
-    public var description: String { "\(self)" }
 }
 
 /// Traffic and drop counters of one NIC.

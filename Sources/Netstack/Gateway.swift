@@ -59,6 +59,17 @@ public enum FlowVerdict: Sendable, Equatable {
 /// Decides, per new flow, whether the gateway takes it (implemented by UserNet).
 public protocol GatewayFlowHook: AnyObject {
     func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict
+    /// An accepted echo request to an impersonated address. Return true when the hook sends
+    /// it on (a real echo to the real host; it answers later with `Stack.sendEchoReply`, or
+    /// never): the stack then answers nothing itself. False: the stack replies at once.
+    /// `data` is borrowed for the call only.
+    func stack(_ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
+               now: NetstackInstant) -> Bool
+}
+
+extension GatewayFlowHook {
+    public func stack(_ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
+                      now: NetstackInstant) -> Bool { false }
 }
 
 /// Which ARP requests a NIC answers.

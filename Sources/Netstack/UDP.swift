@@ -191,8 +191,9 @@ public final class UDP {
         }
         let ip = segment.ip
         var endpoint = lookup(local: ip.destination, localPort: repr.destinationPort, remote: ip.source, remotePort: repr.sourcePort)
-        if endpoint == nil && !ip.isLocalAddress && !ip.isBroadcast {
-            // Gateway mode: a datagram to an address we impersonate, for no endpoint yet.
+        if endpoint == nil && !ip.isBroadcast && (!ip.isLocalAddress || stack.isGatewayMode) {
+            // Gateway mode: a datagram for no endpoint yet, to an address we impersonate or to
+            // one of our own (the gateway may map its own address to a host service).
             let flow = FlowKey(protocolNumber: .udp, source: ip.source, sourcePort: repr.sourcePort,
                                destination: ip.destination, destinationPort: repr.destinationPort)
             switch stack.gatewayVerdict(for: flow, now: now) {

@@ -3,6 +3,7 @@
 // (the fields are few and fixed) so no encoder runs per flow; one write() per line.
 
 import CShims
+import FDBased
 import Glibc
 
 public struct ConnectionRecord: Sendable, Equatable {

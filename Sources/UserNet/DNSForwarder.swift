@@ -202,19 +202,24 @@ public final class DNSForwarder {
 
     /// Forwards one query that came over the app's TCP connection to the first upstream over
     /// TCP (answers too large for UDP need it); `reply` gets the answer message, unframed.
-    public func forwardOverTCP(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply) {
+    /// `failed` runs instead of `reply` when no answer will come (malformed query, too many
+    /// exchanges, upstream failure or timeout), so a caller holding state per query can let go.
+    public func forwardOverTCP(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply, failed: (() -> Void)? = nil) {
         counters.tcpQueries &+= 1
         guard let message = try? DNSMessage.parse(bytes), !message.header.isResponse,
               let question = message.questions.first, let framed = DNSStreamFramer.frame(bytes) else {
             counters.malformedQueries &+= 1
+            failed?()
             return
         }
         guard let upstream = configuration.upstreams.first, tcpExchanges < configuration.maxTCPExchanges else {
             counters.refusedTCPFull &+= 1
+            failed?()
             return
         }
         tcpExchanges += 1
         let exchange = TCPExchange(forwarder: self, id: message.header.id, question: question, framed: framed, reply: reply)
+        exchange.failed = failed
         let timeout = configuration.timeoutNanoseconds
         HostConnector.connect(to: upstream, on: loop, timeoutNanoseconds: timeout) { [loop] result in
             switch result {
@@ -243,6 +248,7 @@ private final class TCPExchange {
     var output: [UInt8]
     var framer = DNSStreamFramer()
     var reply: DNSForwarder.Reply?
+    var failed: (() -> Void)?
     var socket: HostTCPSocket?
     var registration: EventLoop.Registration?
     var timer: TimerID?
@@ -317,5 +323,8 @@ private final class TCPExchange {
         socket?.close()
         socket = nil
         forwarder?.tcpExchangeEnded(answer: answer)
+        let failed = self.failed
+        self.failed = nil
+        if answer == nil { failed?() }
     }
 }

@@ -7,6 +7,8 @@
 // it) gave the app through our forwarder, while that answer's TTL lasts; the flow keeps its
 // verdict for its whole life.
 
+import Wire
+
 public enum PolicyVerdict: String, Sendable, Equatable {
     case allow
     case deny
@@ -14,7 +16,7 @@ public enum PolicyVerdict: String, Sendable, Equatable {
 
 public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
     public enum Matcher: Sendable, Equatable {
-        case network(CIDR, PortSet)
+        case network(IPSubnet, PortSet)
         case domain(DNSName)
     }
 
@@ -94,8 +96,8 @@ public struct EgressPolicy: Sendable, Equatable {
                 portText = text[text.index(after: colon)...]
             }
         }
-        let cidr: CIDR
-        do { cidr = try CIDR(parsing: cidrText) } catch { throw .badNetwork(text, error) }
+        let cidr: IPSubnet
+        do { cidr = try IPSubnet(parsing: cidrText) } catch { throw .badNetwork(text, error) }
         var ports = PortSet.all
         if let portText {
             do { ports = try PortSet(parsing: portText) } catch { throw .badPorts(text, error) }
@@ -134,7 +136,7 @@ public struct EgressPolicy: Sendable, Equatable {
 public enum PolicyParseError: Error, Sendable, Equatable, CustomStringConvertible {
     case empty
     case badSyntax(String, String)
-    case badNetwork(String, CIDRError)
+    case badNetwork(String, SubnetParseError)
     case badPorts(String, PortSetError)
     case badDomain(String)
     case unknownFlag(String)

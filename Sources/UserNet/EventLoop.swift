@@ -11,6 +11,7 @@
 //   `afterIteration` (the place to flush the link's TX batch and ask the stack what is due).
 
 import CShims
+import FDBased
 import Glibc
 import Synchronization
 

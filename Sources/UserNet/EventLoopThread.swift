@@ -1,6 +1,7 @@
 // The default deployment: one loop on one dedicated thread. The loop is created on that thread
 // and never leaves it; the caller keeps only the Sendable handle, to stop and join it.
 
+import FDBased
 import Glibc
 
 public final class EventLoopThread: Sendable {

@@ -1,23 +1,11 @@
 // The gateway's flows, keyed by 5-tuple, with the limits that keep a hostile app from
 // exhausting the host: a maximum number of flows, a buffer budget per flow and in total, and
 // idle timeouts per protocol. At a limit a new flow is refused (and counted); flows that
-// already exist are never disturbed by it.
+// already exist are never disturbed by it. Keys are the stack's FlowKey (the app's view of
+// the flow: its address and port, and what it addressed).
 
-public struct FlowKey: Hashable, Sendable, CustomStringConvertible {
-    public var transport: TransportProtocol
-    /// The app's side.
-    public var source: SocketAddress
-    /// What the app addressed.
-    public var destination: SocketAddress
-
-    public init(transport: TransportProtocol, source: SocketAddress, destination: SocketAddress) {
-        self.transport = transport
-        self.source = source
-        self.destination = destination
-    }
-
-    public var description: String { "\(transport) \(source) -> \(destination)" }
-}
+import Netstack
+import Wire
 
 public struct FlowLimits: Sendable, Equatable {
     public var maxFlows = 65_536
@@ -33,11 +21,11 @@ public struct FlowLimits: Sendable, Equatable {
 
     public init() {}
 
-    public func idleTimeout(_ transport: TransportProtocol) -> UInt64 {
-        switch transport {
+    public func idleTimeout(_ protocolNumber: IPProtocol) -> UInt64 {
+        switch protocolNumber {
         case .tcp: tcpIdleNanoseconds
-        case .udp: udpIdleNanoseconds
         case .icmp: icmpIdleNanoseconds
+        default: udpIdleNanoseconds
         }
     }
 }
@@ -47,18 +35,20 @@ public enum FlowRefusal: Error, Sendable, Equatable {
     case alreadyExists
 }
 
+public struct FlowTableCounters: Sendable, Equatable {
+    public var created: UInt64 = 0
+    public var removed: UInt64 = 0
+    public var expired: UInt64 = 0
+    public var refusedTooManyFlows: UInt64 = 0
+    /// Buffer reservations refused by the per-flow budget.
+    public var refusedFlowBudget: UInt64 = 0
+    /// Buffer reservations refused by the total budget.
+    public var refusedTotalBudget: UInt64 = 0
+    public var peakFlows: Int = 0
+}
+
 public struct FlowTable<Value> {
-    public struct Counters: Sendable, Equatable {
-        public var created: UInt64 = 0
-        public var removed: UInt64 = 0
-        public var expired: UInt64 = 0
-        public var refusedTooManyFlows: UInt64 = 0
-        /// Buffer reservations refused by the per-flow budget.
-        public var refusedFlowBudget: UInt64 = 0
-        /// Buffer reservations refused by the total budget.
-        public var refusedTotalBudget: UInt64 = 0
-        public var peakFlows: Int = 0
-    }
+    public typealias Counters = FlowTableCounters
 
     struct Entry {
         var value: Value
@@ -110,6 +100,15 @@ public struct FlowTable<Value> {
         return entry.value
     }
 
+    /// Removes and returns every flow (at shutdown).
+    public mutating func removeAll() -> [(FlowKey, Value)] {
+        let all = entries.map { ($0.key, $0.value.value) }
+        entries.removeAll()
+        bufferedBytes = 0
+        counters.removed &+= UInt64(all.count)
+        return all
+    }
+
     /// Claims `bytes` of buffer for a flow; false (counted) if its own or the total budget
     /// would be exceeded. The caller then stops reading (closes the window) instead.
     public mutating func reserveBuffer(_ key: FlowKey, bytes: Int) -> Bool {
@@ -141,7 +140,7 @@ public struct FlowTable<Value> {
     /// host sockets). Call it from a periodic timer.
     public mutating func expireIdle(now: UInt64) -> [(FlowKey, Value)] {
         var expired: [(FlowKey, Value)] = []
-        for (key, entry) in entries where now &- entry.lastActivity >= limits.idleTimeout(key.transport) && now >= entry.lastActivity {
+        for (key, entry) in entries where now &- entry.lastActivity >= limits.idleTimeout(key.protocolNumber) && now >= entry.lastActivity {
             expired.append((key, entry.value))
         }
         for (key, _) in expired {

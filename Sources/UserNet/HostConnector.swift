@@ -2,6 +2,7 @@
 // timed out by the gateway's own deadline (the kernel's SYN retries take minutes; the app's
 // SYN should learn sooner). The completion runs exactly once, on the loop thread.
 
+import FDBased
 import Glibc
 
 public enum HostConnector {

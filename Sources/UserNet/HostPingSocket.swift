@@ -4,6 +4,8 @@
 // it forbids us, the gateway counts that and answers nothing. It never fabricates a reply:
 // a ping that "works" while the host cannot reach the target would lie to the app.
 
+import Wire
+import FDBased
 import Glibc
 
 public enum PingSocketError: Error, Sendable, Equatable {

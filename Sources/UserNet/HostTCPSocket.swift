@@ -4,6 +4,7 @@
 // half-close and abortive close.
 
 import CShims
+import FDBased
 import Glibc
 
 public final class HostTCPSocket {

@@ -3,6 +3,7 @@
 // error queue says which ICMP came back, which the gateway maps back to the app.
 
 import CShims
+import FDBased
 import Glibc
 
 public final class HostUDPSocket {

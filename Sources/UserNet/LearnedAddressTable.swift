@@ -2,6 +2,8 @@
 // each admitted until its TTL ends. Bounded: when full, expired entries go first; if none
 // expired, the new address is refused and counted (the app then meets the other rules).
 
+import Wire
+
 public struct LearnedAddressTable: Sendable {
     struct Entry: Sendable {
         var expiry: UInt64

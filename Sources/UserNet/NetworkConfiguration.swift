@@ -5,8 +5,8 @@ import Wire
 
 public struct NetworkConfiguration: Sendable, Equatable {
     /// The app's IPv4 network; the gateway is host .2, the DNS forwarder .3, the app .100.
-    public private(set) var ipv4Network: CIDR
-    public private(set) var ipv6Network: CIDR
+    public private(set) var ipv4Network: IPSubnet
+    public private(set) var ipv6Network: IPSubnet
     public private(set) var gatewayV4: IPv4Address
     public private(set) var dnsV4: IPv4Address
     public private(set) var appV4: IPv4Address
@@ -32,13 +32,13 @@ public struct NetworkConfiguration: Sendable, Equatable {
     public static let mtuRange = 1280...65521
 
     public init(cidr: String = defaultIPv4, ipv6: String = defaultIPv6, mtu: Int = defaultMTU) throws(ConfigurationError) {
-        let v4: CIDR
-        do { v4 = try CIDR(parsing: cidr) } catch { throw .badCIDR(cidr, error) }
+        let v4: IPSubnet
+        do { v4 = try IPSubnet(parsing: cidr) } catch { throw .badCIDR(cidr, error) }
         guard case .v4(let network4) = v4.network else { throw .cidrNotIPv4(cidr) }
         // The app sits at host 100, so the prefix must hold at least 128 addresses.
         guard v4.prefixLength <= 25 else { throw .cidrTooSmall(cidr) }
-        let v6: CIDR
-        do { v6 = try CIDR(parsing: ipv6) } catch { throw .badCIDR(ipv6, error) }
+        let v6: IPSubnet
+        do { v6 = try IPSubnet(parsing: ipv6) } catch { throw .badCIDR(ipv6, error) }
         guard case .v6(let network6) = v6.network, v6.prefixLength <= 64 else { throw .ipv6PrefixNot64(ipv6) }
         guard Self.mtuRange.contains(mtu) else { throw .mtuOutOfRange(mtu) }
         ipv4Network = v4
@@ -71,7 +71,7 @@ public struct NetworkConfiguration: Sendable, Equatable {
 }
 
 public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    case badCIDR(String, CIDRError)
+    case badCIDR(String, SubnetParseError)
     case cidrNotIPv4(String)
     case cidrTooSmall(String)
     case ipv6PrefixNot64(String)

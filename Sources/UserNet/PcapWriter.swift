@@ -4,6 +4,7 @@
 // it fills (or on flush), so the hot path makes no syscall and no allocation per frame.
 
 import CShims
+import FDBased
 import Glibc
 
 public final class PcapWriter {
@@ -51,19 +52,32 @@ public final class PcapWriter {
 
     /// Records one Ethernet frame seen at `timestampNanoseconds` (Unix time; default now).
     public func write(frame: UnsafeRawBufferPointer, timestampNanoseconds: UInt64 = usernet_realtime_now_ns()) {
+        write(frame, Self.empty, Self.empty, timestampNanoseconds: timestampNanoseconds)
+    }
+
+    /// Records one frame given in up to three consecutive pieces (link header, network header,
+    /// payload, as a stack holds an outbound packet), so the caller never assembles it.
+    public func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer,
+                      timestampNanoseconds: UInt64 = usernet_realtime_now_ns()) {
         guard fd >= 0 else { counters.dropped &+= 1; return }
-        let captured = min(frame.count, Self.snapLength)
-        if captured < frame.count { counters.truncated &+= 1 }
+        let length = first.count + second.count + third.count
+        let captured = min(length, Self.snapLength)
+        if captured < length { counters.truncated &+= 1 }
         if used + 16 + captured > buffer.count { flush() }
         // Record header, in the host byte order the magic number announces.
         let seconds = UInt32(truncatingIfNeeded: timestampNanoseconds / 1_000_000_000)
         let micros = UInt32(truncatingIfNeeded: timestampNanoseconds % 1_000_000_000 / 1_000)
         if used + 16 + captured > buffer.count {
             // Larger than the whole buffer: write it straight through.
-            var header = (seconds, micros, UInt32(captured), UInt32(frame.count))
+            var header = (seconds, micros, UInt32(captured), UInt32(length))
             do {
                 try withUnsafeBytes(of: &header) { (raw) throws(SystemCallError) in try writeFully(raw) }
-                try writeFully(UnsafeRawBufferPointer(rebasing: frame[0..<captured]))
+                var left = captured
+                for piece in [first, second, third] where left > 0 {
+                    let take = min(piece.count, left)
+                    if take > 0 { try writeFully(UnsafeRawBufferPointer(rebasing: piece[0..<take])) }
+                    left -= take
+                }
             } catch {
                 counters.dropped &+= 1
                 return
@@ -72,14 +86,27 @@ public final class PcapWriter {
             buffer.storeBytes(of: seconds, toByteOffset: used, as: UInt32.self)
             buffer.storeBytes(of: micros, toByteOffset: used + 4, as: UInt32.self)
             buffer.storeBytes(of: UInt32(captured), toByteOffset: used + 8, as: UInt32.self)
-            buffer.storeBytes(of: UInt32(frame.count), toByteOffset: used + 12, as: UInt32.self)
-            if captured > 0, let source = frame.baseAddress, let target = buffer.baseAddress {
-                (target + used + 16).copyMemory(from: source, byteCount: captured)
-            }
+            buffer.storeBytes(of: UInt32(length), toByteOffset: used + 12, as: UInt32.self)
+            var offset = used + 16
+            var left = captured
+            copy(first, at: &offset, left: &left)
+            copy(second, at: &offset, left: &left)
+            copy(third, at: &offset, left: &left)
             used += 16 + captured
         }
         counters.frames &+= 1
-        counters.bytes &+= UInt64(frame.count)
+        counters.bytes &+= UInt64(length)
+    }
+
+    private static var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+
+    private func copy(_ piece: UnsafeRawBufferPointer, at offset: inout Int, left: inout Int) {
+        let take = min(piece.count, left)
+        if take > 0, let source = piece.baseAddress, let target = buffer.baseAddress {
+            (target + offset).copyMemory(from: source, byteCount: take)
+        }
+        offset += take
+        left -= take
     }
 
     /// Writes what is buffered. The gateway calls this from an idle or periodic point.

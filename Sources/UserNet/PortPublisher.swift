@@ -3,6 +3,7 @@
 // which the gateway keeps as the inward connection's source when it is not loopback.
 
 import CShims
+import FDBased
 import Glibc
 
 public final class PortPublisher {
@@ -56,6 +57,22 @@ public final class PortPublisher {
         registration = nil
         if fd >= 0 { Syscall.close(fd) }
         fd = -1
+    }
+
+    /// Sends a datagram from the published UDP port to `client` (the app's answer to a
+    /// datagram that came in on it). A full socket buffer drops it, as UDP may.
+    public func send(_ payload: UnsafeRawBufferPointer, to client: SocketAddress) throws(SystemCallError) -> IOResult {
+        let fd = self.fd
+        return try client.withSockAddr { (sa, length) throws(SystemCallError) -> IOResult in
+            while true {
+                let n = sendto(fd, payload.baseAddress, payload.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), sa, length)
+                if n >= 0 { return .done(n) }
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
+                throw SystemCallError(call: "sendto", errno: code)
+            }
+        }
     }
 
     /// The bound address (the real port when `hostPort` was chosen by the kernel in tests).

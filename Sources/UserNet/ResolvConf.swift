@@ -1,6 +1,9 @@
 // The host's resolvers, read from resolv.conf (resolv.conf(5)): `nameserver ADDR` lines, at
 // most MAXNS (3) of them, as the C library does.
 
+import FDBased
+import Wire
+
 public enum ResolvConf {
     public static let maxNameservers = 3
     public static let defaultPath = "/etc/resolv.conf"

@@ -1,5 +1,6 @@
 // Reads a small configuration file whole, with a size bound (no Foundation needed).
 
+import FDBased
 import Glibc
 
 func readSmallFile(_ path: String, limit: Int) throws(SystemCallError) -> String {

@@ -4,6 +4,7 @@
 // because for a non-blocking fd it is an answer, not a failure.
 
 import CShims
+import FDBased
 import Glibc
 
 /// Runs `body` until it returns something other than -1 with EINTR.

@@ -43,19 +43,19 @@ import Wire
     }
 
     @Test func cidrContainsAndHosts() throws {
-        let net = try CIDR(parsing: "10.0.2.0/24")
+        let net = try IPSubnet(parsing: "10.0.2.0/24")
         #expect(net.contains(.v4(IPv4Address(10, 0, 2, 255))))
         #expect(!net.contains(.v4(IPv4Address(10, 0, 3, 0))))
         #expect(!net.contains(.v6(.loopback)))
         #expect(net.host(100) == .v4(IPv4Address(10, 0, 2, 100)))
         #expect(net.host(256) == nil)
-        let v6 = try CIDR(parsing: "2001:db8::/32")
+        let v6 = try IPSubnet(parsing: "2001:db8::/32")
         #expect(v6.contains(try #require(IPAddress("2001:db8:ffff::1"))))
         #expect(!v6.contains(try #require(IPAddress("2001:db9::1"))))
-        #expect(try CIDR(parsing: "0.0.0.0/0").contains(.v4(IPv4Address(8, 8, 8, 8))))
-        #expect(try CIDR(parsing: "::/0").contains(.v6(.loopback)))
-        #expect(try CIDR(parsing: "1.2.3.4").prefixLength == 32)
-        #expect(throws: CIDRError.badPrefixLength(-1)) { try CIDR(parsing: "1.2.3.4/+8") }
+        #expect(try IPSubnet(parsing: "0.0.0.0/0").contains(.v4(IPv4Address(8, 8, 8, 8))))
+        #expect(try IPSubnet(parsing: "::/0").contains(.v6(.loopback)))
+        #expect(try IPSubnet(parsing: "1.2.3.4").prefixLength == 32)
+        #expect(throws: SubnetParseError.badPrefixLength(-1)) { try IPSubnet(parsing: "1.2.3.4/+8") }
     }
 }
 

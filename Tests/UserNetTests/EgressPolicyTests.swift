@@ -22,11 +22,11 @@ import Wire
 
     @Test func rulesParseWithTypedErrors() throws {
         #expect(try EgressPolicy.parseNetworkRule("10.1.0.0/16:22", verdict: .deny)
-            == EgressRule(verdict: .deny, matcher: .network(try CIDR(parsing: "10.1.0.0/16"), try PortSet(parsing: "22"))))
+            == EgressRule(verdict: .deny, matcher: .network(try IPSubnet(parsing: "10.1.0.0/16"), try PortSet(parsing: "22"))))
         #expect(try EgressPolicy.parseNetworkRule("2001:db8::/32", verdict: .allow)
-            == EgressRule(verdict: .allow, matcher: .network(try CIDR(parsing: "2001:db8::/32"), .all)))
+            == EgressRule(verdict: .allow, matcher: .network(try IPSubnet(parsing: "2001:db8::/32"), .all)))
         #expect(try EgressPolicy.parseNetworkRule("[2001:db8::/32]:443,80", verdict: .allow)
-            == EgressRule(verdict: .allow, matcher: .network(try CIDR(parsing: "2001:db8::/32"), try PortSet(parsing: "80,443"))))
+            == EgressRule(verdict: .allow, matcher: .network(try IPSubnet(parsing: "2001:db8::/32"), try PortSet(parsing: "80,443"))))
         #expect(throws: PolicyParseError.badNetwork("10.0.0.1/8", .hostBitsSet)) { try EgressPolicy.parseNetworkRule("10.0.0.1/8", verdict: .deny) }
         #expect(throws: PolicyParseError.badPorts("10.0.0.0/8:http", .badPort("http"))) { try EgressPolicy.parseNetworkRule("10.0.0.0/8:http", verdict: .deny) }
         #expect(throws: PolicyParseError.badSyntax("[::1", "missing ']'")) { try EgressPolicy.parseNetworkRule("[::1", verdict: .deny) }

@@ -1,3 +1,4 @@
+import FDBased
 import Glibc
 import Synchronization
 import Testing

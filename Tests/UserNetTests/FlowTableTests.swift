@@ -1,11 +1,12 @@
 import Testing
+import Netstack
 import UserNet
 import Wire
 
 @Suite struct FlowTableTests {
-    func key(_ port: UInt16, _ transport: TransportProtocol = .udp) -> FlowKey {
-        FlowKey(transport: transport, source: SocketAddress(.v4(IPv4Address(10, 0, 2, 100)), port: port),
-                destination: SocketAddress(.v4(IPv4Address(192, 0, 2, 1)), port: 53))
+    func key(_ port: UInt16, _ transport: IPProtocol = .udp) -> FlowKey {
+        FlowKey(protocolNumber: transport, source: .v4(IPv4Address(10, 0, 2, 100)), sourcePort: port,
+                destination: .v4(IPv4Address(192, 0, 2, 1)), destinationPort: 53)
     }
 
     @Test func atTheFlowLimitNewFlowsAreRefusedAndOldOnesStay() throws {

@@ -52,4 +52,10 @@ int usernet_read_error_queue(int fd, uint8_t *origin, uint8_t *icmp_type, uint8_
 /// hides). Fills `from`; returns the new fd or -1 (errno).
 int usernet_accept_nonblocking(int fd, struct sockaddr_storage *from);
 
+/// setns(fd, CLONE_NEWNET) for the calling thread only (the gateway's thread makes its host
+/// sockets in the namespace it is in). Returns 0 or -1 (errno).
+int usernet_enter_network_namespace(int fd);
+/// An AF_PACKET/SOCK_RAW socket for every protocol (ETH_P_ALL), non-blocking and close-on-exec,
+/// bound to interface `ifindex`. Returns the fd or -1 (errno).
+int usernet_open_packet_socket(int ifindex);
 #endif

@@ -1,42 +1,7 @@
-// An IPv4 or IPv6 address, and an address with a port. The gateway handles both families with
-// one code path (policy, flows, DNS), so it needs the sum of Wire's two address types.
+// An IP address with a port: what a host socket binds or connects to, and its sockaddr form.
 
 import Glibc
 import Wire
-
-public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
-    case v4(IPv4Address)
-    case v6(IPv6Address)
-
-    /// Parses dotted-quad or RFC 4291 text; nil on anything else.
-    public init?(_ text: some StringProtocol) {
-        let s = String(text)
-        if let a = IPv4Address(s) { self = .v4(a) } else if let a = IPv6Address(s) { self = .v6(a) } else { return nil }
-    }
-
-    public var description: String {
-        switch self {
-        case .v4(let a): a.description
-        case .v6(let a): a.description
-        }
-    }
-
-    public var isV4: Bool { if case .v4 = self { true } else { false } }
-
-    public var isLoopback: Bool {
-        switch self {
-        case .v4(let a): a.isLoopback
-        case .v6(let a): a.isLoopback
-        }
-    }
-
-    public var isLinkLocal: Bool {
-        switch self {
-        case .v4(let a): a.isLinkLocal
-        case .v6(let a): a.isLinkLocal
-        }
-    }
-}
 
 /// An IP address and a port: what a host socket binds or connects to.
 public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {

@@ -1,0 +1,306 @@
+// The `--net=user` gateway as the launcher sees it: start it on the host end of the app's veth
+// (an AF_PACKET socket), read its counters, stop it. Everything else runs on the gateway's own
+// thread: one event loop (epoll + timerfd + eventfd) drives the packet ring, the stack and
+// every host socket (GatewayEngine). Nothing crosses threads but this object's mailbox.
+//
+//     let fd = try Gateway.openPacketSocket(interface: "veth-host")
+//     let gateway = try Gateway(options: options, packetSocket: fd)
+//     ...
+//     let counters = gateway.counters()
+//     gateway.stop()
+
+import CShims
+import FDBased
+import Glibc
+import Link
+import Netstack
+import Synchronization
+import Wire
+
+public enum GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The FDBased endpoint refused the fd or its options.
+    case link(FDBasedError)
+    /// The pcap or connection-log file could not be opened.
+    case file(SystemCallError)
+    case eventLoop(EventLoopError)
+    /// Reading /etc/resolv.conf (when no --dns was given) failed.
+    case resolvConf(SystemCallError)
+    /// setns into the host namespace, or opening the packet socket, failed.
+    case system(SystemCallError)
+
+    public var description: String {
+        switch self {
+        case .link(let e): "packet socket: \(e)"
+        case .file(let e): "output file: \(e)"
+        case .eventLoop(let e): "event loop: \(e)"
+        case .resolvConf(let e): "resolv.conf: \(e)"
+        case .system(let e): "\(e)"
+        }
+    }
+}
+
+/// What the gateway has done so far (a snapshot taken on its thread).
+public struct GatewayCounters: Sendable {
+    /// Frames and drops as the stack saw them on the veth.
+    public var nic = NICCounters()
+    /// The packet ring's own counters (kernel drops included).
+    public var link = FDBasedStatistics()
+    public var flows = FlowTableCounters()
+    public var activeFlows = 0
+    public var flowsAllowed: UInt64 = 0
+    public var flowsDenied: UInt64 = 0
+    /// Admitted by policy, but the host socket could not be made (or registered).
+    public var flowsFailed: UInt64 = 0
+    public var flowsRefusedAtLimit: UInt64 = 0
+    public var flowsOpened: UInt64 = 0
+    public var udpDatagramsFromApp: UInt64 = 0
+    public var udpDatagramsToApp: UInt64 = 0
+    /// App datagrams the host socket would not take (full buffer, or an error pending).
+    public var udpHostSendDropped: UInt64 = 0
+    public var udpAppSendDropped: UInt64 = 0
+    /// ICMP errors the host received for a flow and the gateway passed on to the app.
+    public var hostErrorsReflected: UInt64 = 0
+    public var echoRequestsForwarded: UInt64 = 0
+    public var echoRequestsDropped: UInt64 = 0
+    public var echoRepliesToApp: UInt64 = 0
+    public var echoRepliesDropped: UInt64 = 0
+    public var tcp = TCPDemuxCounters()
+    public var tcpListener = TCPListenerCounters()
+    /// RSTs answering an app SYN (refused by policy, or by the host).
+    public var tcpResetsSent: UInt64 = 0
+    /// Host connections closed because the app never completed its handshake.
+    public var tcpHandshakesAbandoned: UInt64 = 0
+    /// Connections accepted on published TCP ports, and UDP client flows on published UDP
+    /// ports, carried to the app.
+    public var inboundConnections: UInt64 = 0
+    /// Published-port connections or flows that could not be carried (IPv6 client, four-tuple
+    /// in use).
+    public var inboundRefused: UInt64 = 0
+    public var ping = PingSocketOpener.Counters()
+    public var dns = DNSForwarder.Counters()
+    public var dnsAnswersDropped: UInt64 = 0
+    public var learnedAddresses = 0
+    public var pcapFrames: UInt64 = 0
+    public var pcapDropped: UInt64 = 0
+    public var connectionLogRecords: UInt64 = 0
+    public var eventLoop = EventLoopCounters()
+    /// The app's end of the link went away (the ring reported EOF or a fatal error).
+    public var linkClosed = false
+
+    public init() {}
+}
+
+public final class Gateway: Sendable {
+    /// Plumbing the launcher decides (the user-facing knobs are in UserNetOptions).
+    public struct Settings: Sendable {
+        /// The gateway's MAC on the veth. slirp's 52:55:0a:00:02:02 by default.
+        public var linkAddress = MACAddress(0x52, 0x55, 0x0A, 0x00, 0x02, 0x02)
+        /// `.packetMMap` by default: only the ring reports the kernel's partial checksums on
+        /// veth (TP_STATUS_CSUMNOTREADY); readv/recvmmsg would see such datagrams as corrupt.
+        public var dispatchMode = PacketDispatchMode.packetMMap
+        /// When set, the gateway's thread enters this network namespace (an open
+        /// /proc/PID/ns/net or /run/netns/NAME fd; the caller keeps it) before opening any host
+        /// socket, so the app's flows leave from there.
+        public var hostNamespaceFD: Int32?
+        /// resolv.conf read for upstream resolvers when UserNetOptions has no --dns.
+        public var resolvConfPath = ResolvConf.defaultPath
+
+        public init() {}
+    }
+
+    private let thread: EventLoopThread
+    private let mailbox: Mailbox
+    private let packetSocket: Int32
+    private let stopped = Atomic<Bool>(false)
+
+    /// Starts the gateway on its own thread, over `packetSocket` (an AF_PACKET socket bound to
+    /// the host end of the app's veth; the gateway owns it from here and closes it in `stop`).
+    public init(options: UserNetOptions, packetSocket: Int32, settings: Settings = Settings()) throws(GatewayError) {
+        let upstreams: [SocketAddress]
+        if let configured = options.network.dnsUpstreams {
+            upstreams = configured
+        } else {
+            do { upstreams = try ResolvConf.upstreams(path: settings.resolvConfPath) } catch {
+                Glibc.close(packetSocket)
+                throw .resolvConf(error)
+            }
+        }
+        let mailbox = Mailbox()
+        let failure = SetupFailure()
+        do throws(EventLoopError) {
+            thread = try EventLoopThread { loop throws(EventLoopError) in
+                if let namespace = settings.hostNamespaceFD, usernet_enter_network_namespace(namespace) != 0 {
+                    failure.error = .system(SystemCallError(call: "setns", errno: errno))
+                    throw .system(SystemCallError(call: "setns", errno: errno))
+                }
+                let engine: GatewayEngine
+                do throws(GatewayError) {
+                    engine = try GatewayEngine(loop: loop, options: options, packetSocket: packetSocket,
+                                               linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode,
+                                               dnsUpstreams: upstreams)
+                } catch {
+                    failure.error = error
+                    throw .tooManyRegistrations
+                }
+                // The loop owns the engine through this closure; the engine is freed with the loop.
+                loop.afterIteration = {
+                    engine.endOfRound()
+                    mailbox.run(with: engine)
+                }
+            }
+        } catch {
+            Glibc.close(packetSocket)
+            throw failure.error ?? .eventLoop(error)
+        }
+        self.mailbox = mailbox
+        self.packetSocket = packetSocket
+    }
+
+    /// A snapshot of the counters; nil once stopped.
+    public func counters() -> GatewayCounters? {
+        onGatewayThread { $0.snapshot }
+    }
+
+    /// Runs `body` on the gateway's thread with its engine and returns the result (nil once
+    /// the gateway stopped).
+    func onGatewayThread<T: Sendable>(_ body: @escaping @Sendable (GatewayEngine) -> T) -> T? {
+        guard !stopped.load(ordering: .acquiring) else { return nil }
+        let result = ResultSlot<T>()
+        mailbox.post { engine in result.fill(body(engine)) }
+        thread.handle.wake()
+        return result.wait()
+    }
+
+    /// Closes every flow (each gets its connection-log line), flushes the pcap, stops the
+    /// thread and closes the packet socket. Idempotent; returns the final counters.
+    @discardableResult
+    public func stop() -> GatewayCounters? {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return nil }
+        let result = ResultSlot<GatewayCounters>()
+        let handle = thread.handle
+        mailbox.post { engine in
+            engine.shutDown()
+            result.fill(engine.snapshot)
+            handle.stop()
+        }
+        handle.wake()
+        let final = result.wait()
+        thread.stopAndJoin()
+        mailbox.cancelAll()
+        Glibc.close(packetSocket)
+        return final
+    }
+
+    deinit { stop() }
+
+    /// An AF_PACKET socket bound to `interface`, made inside the network namespace `namespaceFD`
+    /// when given (on a short-lived thread, so the caller's thread stays where it is). Ready
+    /// to hand to `init(options:packetSocket:)`.
+    public static func openPacketSocket(interface: String, namespaceFD: Int32? = nil) throws(GatewayError) -> Int32 {
+        let outcome = Mutex<(fd: Int32, error: SystemCallError?)>((-1, nil))
+        let work: @Sendable () -> Void = {
+            if let namespaceFD, usernet_enter_network_namespace(namespaceFD) != 0 {
+                let code = errno
+                outcome.withLock { $0 = (-1, SystemCallError(call: "setns", errno: code)) }
+                return
+            }
+            let index = if_nametoindex(interface)
+            guard index != 0 else {
+                let code = errno
+                outcome.withLock { $0 = (-1, SystemCallError(call: "if_nametoindex(\(interface))", errno: code)) }
+                return
+            }
+            let fd = usernet_open_packet_socket(Int32(index))
+            let code = errno
+            outcome.withLock { $0 = (fd, fd < 0 ? SystemCallError(call: "socket(AF_PACKET)", errno: code) : nil) }
+        }
+        if namespaceFD == nil {
+            work()
+        } else {
+            do { try runOnThread(work) } catch { throw .system(error) }
+        }
+        let (fd, error) = outcome.withLock { $0 }
+        if let error { throw .system(error) }
+        return fd
+    }
+
+    private static func runOnThread(_ work: @escaping @Sendable () -> Void) throws(SystemCallError) {
+        final class Job: @unchecked Sendable {
+            let work: @Sendable () -> Void
+            init(_ work: @escaping @Sendable () -> Void) { self.work = work }
+        }
+        let job = Unmanaged.passRetained(Job(work))
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<Job>.fromOpaque(raw).takeRetainedValue().work()
+            return nil
+        }, job.toOpaque())
+        guard rc == 0 else {
+            job.release()
+            throw SystemCallError(call: "pthread_create", errno: rc)
+        }
+        pthread_join(thread, nil)
+    }
+}
+
+/// Work handed to the gateway's thread; run at the end of its next round.
+private final class Mailbox: Sendable {
+    private let jobs = Mutex<[@Sendable (GatewayEngine) -> Void]>([])
+
+    func post(_ job: @escaping @Sendable (GatewayEngine) -> Void) {
+        jobs.withLock { $0.append(job) }
+    }
+
+    func run(with engine: GatewayEngine) {
+        let ready = jobs.withLock { queue -> [@Sendable (GatewayEngine) -> Void] in
+            guard !queue.isEmpty else { return [] }
+            defer { queue.removeAll() }
+            return queue
+        }
+        for job in ready { job(engine) }
+    }
+
+    /// Drops jobs posted after the loop ended (their callers see nil).
+    func cancelAll() { jobs.withLock { $0.removeAll() } }
+}
+
+/// Why the gateway's thread could not start, carried out of the loop's setup.
+private final class SetupFailure: @unchecked Sendable {
+    // Written by the gateway's thread before EventLoopThread's init returns (it waits for setup).
+    var error: GatewayError?
+}
+
+/// One value handed from the gateway's thread to a waiting caller.
+private final class ResultSlot<T: Sendable>: Sendable {
+    private let state = Mutex<T?>(nil)
+    private let semaphore = Semaphore()
+
+    func fill(_ value: T) {
+        state.withLock { $0 = value }
+        semaphore.signal()
+    }
+
+    /// Waits up to 10 s (a stopped loop never fills the slot).
+    func wait() -> T? {
+        semaphore.wait(seconds: 10)
+        return state.withLock { $0 }
+    }
+}
+
+/// A POSIX semaphore with a bounded wait.
+private final class Semaphore: @unchecked Sendable {
+    private let raw = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    init() { sem_init(raw, 0, 0) }
+    deinit {
+        sem_destroy(raw)
+        raw.deallocate()
+    }
+    func signal() { sem_post(raw) }
+    func wait(seconds: Int) {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        deadline.tv_sec += seconds
+        while sem_timedwait(raw, &deadline) != 0 && errno == EINTR {}
+    }
+}

@@ -1,0 +1,143 @@
+// The DNS address (10.0.2.3:53 by default): a stack UDP endpoint bound there hands each query
+// to the DNSForwarder, whose answer goes back from the same address and port. Every answer
+// first feeds the LearnedAddressTable, so `--allow-domain NAME` admits the addresses the app
+// just resolved for NAME (and only while their TTL lasts).
+
+import Netstack
+import Wire
+
+final class GatewayDNS: UDPEndpointDelegate {
+    unowned let engine: GatewayEngine
+    let forwarder: DNSForwarder
+    private var endpoint: UDPEndpoint?
+
+    init(engine: GatewayEngine, upstreams: [SocketAddress]) throws(EventLoopError) {
+        self.engine = engine
+        forwarder = try DNSForwarder(loop: engine.loop, configuration: DNSForwarder.Configuration(upstreams: upstreams))
+        let domains = engine.policy.allowedDomains
+        if !domains.isEmpty {
+            forwarder.onAnswer = { [unowned engine] answer in
+                engine.learned.learn(from: answer, allowedDomains: domains, now: EventLoop.now())
+            }
+        }
+        do {
+            endpoint = try engine.stack.udp.open(localAddress: .v4(engine.network.dnsV4), localPort: 53, delegate: self)
+        } catch {
+            forwarder.close()
+            throw .tooManyRegistrations
+        }
+    }
+
+    func close() {
+        endpoint?.close()
+        endpoint = nil
+        forwarder.close()
+    }
+
+    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
+                     port: UInt16, to destination: IPAddress, now: NetstackInstant) {
+        forwarder.forward(query: payload) { [weak endpoint, unowned engine] answer in
+            guard let endpoint, !endpoint.isClosed else { return }
+            if (try? endpoint.send(answer, to: source, port: port)) == nil { engine.counters.dnsAnswersDropped &+= 1 }
+        }
+    }
+}
+
+/// DNS over TCP from the app to the DNS address (RFC 7766): the stack's connection is served
+/// here; each framed query goes to the forwarder's TCP path, each answer comes back framed,
+/// in the order the answers arrive (RFC 7766 7 allows out-of-order answers).
+final class DNSStreamFlow: PumpedTCPFlow {
+    unowned let engine: GatewayEngine
+    unowned let tcp: GatewayTCP
+    unowned let dns: GatewayDNS
+    let key: FlowKey
+    let connection: TCPConnection
+    var record: ConnectionRecord
+    var isDirty = false
+    private var framer = DNSStreamFramer()
+    /// Framed answers not yet taken by the connection's send buffer (at most `maxInFlight`).
+    private var outgoing: [UInt8] = []
+    private var queriesInFlight = 0
+    private var closed = false
+    /// At most this many queries in flight per connection; further bytes wait in the TCP window.
+    static let maxInFlight = 16
+
+    init(engine: GatewayEngine, tcp: GatewayTCP, dns: GatewayDNS, key: FlowKey, connection: TCPConnection,
+         record: ConnectionRecord) {
+        self.engine = engine
+        self.tcp = tcp
+        self.dns = dns
+        self.key = key
+        self.connection = connection
+        self.record = record
+    }
+
+    func markDirty() {
+        guard !isDirty, !closed else { return }
+        isDirty = true
+        tcp.dirty.append(self)
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        connection.onReadiness = nil
+        if !connection.isFinished {
+            var output = tcp.output
+            connection.abort(now: GatewayTCP.now(), output: &output)
+        }
+    }
+
+    func pump() {
+        guard !closed else { return }
+        if connection.isFinished {
+            engine.finish(key)
+            return
+        }
+        engine.flows.touch(key, now: EventLoop.now())
+        let buffer = engine.receiveBuffer
+        while queriesInFlight < Self.maxInFlight, framer.bufferedByteCount < DNSStreamFramer.capacity,
+              connection.availableToRead > 0 {
+            let room = min(65_536, DNSStreamFramer.capacity - framer.bufferedByteCount)
+            let count = connection.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<room]))
+            guard count > 0 else { break }
+            record.bytesFromApp &+= UInt64(count)
+            let messages: [[UInt8]]
+            do { messages = try framer.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count])).messages } catch {
+                // Not DNS framing: end the connection (RFC 7766 leaves malformed streams to us).
+                var output = tcp.output
+                connection.abort(now: GatewayTCP.now(), output: &output)
+                engine.finish(key)
+                return
+            }
+            for message in messages {
+                queriesInFlight += 1
+                message.withUnsafeBytes { query in
+                    dns.forwarder.forwardOverTCP(query: query, reply: { [weak self] answer in
+                        self?.answered(answer)
+                    }, failed: { [weak self] in
+                        self?.answered(UnsafeRawBufferPointer(start: nil, count: 0))
+                    })
+                }
+            }
+        }
+        if !outgoing.isEmpty, connection.writableSpace > 0 {
+            let taken = outgoing.withUnsafeBytes { (try? connection.write($0)) ?? 0 }
+            record.bytesToApp &+= UInt64(taken)
+            outgoing.removeFirst(taken)
+        }
+        // The app closed its side and everything it asked was answered (or given up): close.
+        if connection.isReadClosed && queriesInFlight == 0 && outgoing.isEmpty {
+            connection.shutdownWrite()
+        }
+        var output = tcp.output
+        connection.poll(now: GatewayTCP.now(), output: &output)
+    }
+
+    /// Runs once per query: with the answer, or empty when none will come.
+    private func answered(_ answer: UnsafeRawBufferPointer) {
+        queriesInFlight -= 1
+        if answer.count > 0, let framed = DNSStreamFramer.frame(answer) { outgoing += framed }
+        markDirty()
+    }
+}

@@ -1,0 +1,325 @@
+// The gateway's core, owned by its one event-loop thread: the FDBased endpoint (external
+// driver) feeding the stack in gateway mode, the stack's timers on the loop, the new-flow
+// hook (FlowAdmission: mapping + policy), the flow table with idle expiry, and the pcap and
+// connection log. The per-protocol halves live beside it: GatewayUDP, GatewayTCP,
+// GatewayICMP, GatewayDNS.
+//
+// One round of the loop: frames are drained from the ring (each delivery may open flows and
+// write to host sockets), host sockets hand their data to the stack, then `afterIteration`
+// advances the stack's clock (its due timers), flushes every queued frame in one batch, and
+// re-arms the single loop timer to the stack's next deadline.
+
+import CShims
+import FDBased
+import Link
+import Netstack
+import Wire
+
+/// A flow the gateway holds: a UDP flow, or the echo flow of one ICMP identifier.
+protocol GatewayFlow: AnyObject {
+    var record: ConnectionRecord { get }
+    /// Releases the host socket and the stack endpoint (no log record: the engine writes it).
+    func close()
+}
+
+final class GatewayEngine: GatewayFlowHook {
+    let loop: EventLoop
+    let network: NetworkConfiguration
+    let policy: EgressPolicy
+    let stack: Stack
+    let endpoint: FDBasedEndpoint
+    let nic: NICID
+    let pcap: PcapWriter?
+    let connectionLog: ConnectionLog?
+    var flows: FlowTable<any GatewayFlow>
+    var learned = LearnedAddressTable()
+    var pingOpener = PingSocketOpener()
+    var dns: GatewayDNS?
+    var tcp: GatewayTCP?
+    var counters = GatewayCounters()
+    /// Host datagrams are read into this, then sent to the app from it (one copy, no
+    /// allocation per datagram): the largest UDP payload plus an ICMP echo header.
+    let receiveBuffer: UnsafeMutableRawBufferPointer
+    /// The quoted IPv4 + UDP header of an ICMP error reflected to the app (GatewayUDP).
+    let quoteScratch: UnsafeMutableRawBufferPointer
+    private var linkRegistrations: [EventLoop.Registration] = []
+    private var publishers: [PortPublisher] = []
+    private var stackTimer: (id: TimerID, deadline: UInt64)?
+    private var housekeepingTimer: TimerID?
+    private(set) var isShutDown = false
+    /// Set when the link failed (the app's end of the veth went away).
+    var linkClosed = false
+
+    static let housekeepingInterval: UInt64 = 1_000_000_000
+
+    init(loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
+         dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress]) throws(GatewayError) {
+        self.loop = loop
+        network = options.network
+        policy = options.policy
+        flows = FlowTable(limits: options.flowLimits)
+        let endpoint: FDBasedEndpoint
+        do {
+            endpoint = try FDBasedEndpoint(options: .init(fds: [packetSocket], mtu: options.network.mtu, address: linkAddress,
+                                                          dispatchMode: dispatchMode, driver: .external))
+        } catch {
+            throw .link(error)
+        }
+        self.endpoint = endpoint
+        do {
+            pcap = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) }
+            connectionLog = try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) }
+        } catch {
+            endpoint.close()
+            throw .file(error)
+        }
+        var configuration = Stack.Configuration()
+        configuration.gatewayMode = true
+        stack = Stack(configuration: configuration)
+        let link: any LinkEndpoint = pcap.map { CapturingLink(wrapping: endpoint, pcap: $0) } ?? endpoint
+        nic = stack.addNIC(link, name: "veth")
+        // The gateway and the DNS forwarder are addresses of our own (the app ARPs for both:
+        // the gateway as its next hop, the DNS address because it is on-link).
+        let prefix = options.network.ipv4Network.prefixLength
+        stack.addAddress(IPv4Subnet(options.network.gatewayV4, prefixLength: prefix), to: nic)
+        stack.addAddress(IPv4Subnet(options.network.dnsV4, prefixLength: prefix), to: nic)
+        receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
+        quoteScratch = .allocate(byteCount: IPv4Repr.headerLength + UDPRepr.headerLength, alignment: 8)
+        quoteScratch.initializeMemory(as: UInt8.self, repeating: 0)
+        stack.gatewayHook = self
+        do throws(EventLoopError) {
+            for fd in endpoint.pollableFileDescriptors {
+                linkRegistrations.append(try loop.register(fd: fd, interest: .read) { [unowned self] _ in self.linkReadable() })
+            }
+            dns = try GatewayDNS(engine: self, upstreams: dnsUpstreams)
+            let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
+            stack.register(tcp)
+            self.tcp = tcp
+            for port in options.publishedPorts {
+                switch port.transport {
+                case .tcp:
+                    publishers.append(try PortPublisher(tcp: port, loop: loop) { [unowned tcp] socket, client, port in
+                        tcp.inbound(socket, from: client, to: port)
+                    })
+                case .udp:
+                    // The handler needs the publisher it belongs to (answers leave from its socket).
+                    let slot = PublisherSlot()
+                    let publisher = try PortPublisher(udp: port, loop: loop) { [unowned self] payload, client, _ in
+                        guard let publisher = slot.publisher else { return }
+                        self.inboundDatagram(payload, from: client, publisher: publisher)
+                    }
+                    slot.publisher = publisher
+                    publishers.append(publisher)
+                }
+            }
+        } catch {
+            for publisher in publishers { publisher.close() }
+            dns?.close()
+            for registration in linkRegistrations { loop.unregister(registration) }
+            endpoint.close()
+            receiveBuffer.deallocate()
+            quoteScratch.deallocate()
+            throw .eventLoop(error)
+        }
+        stack.advance(to: Self.instant(EventLoop.now()))
+    }
+
+    deinit {
+        receiveBuffer.deallocate()
+        quoteScratch.deallocate()
+    }
+
+    static func instant(_ nanoseconds: UInt64) -> NetstackInstant { NetstackInstant(nanoseconds: nanoseconds) }
+
+    // MARK: The round
+
+    private func linkReadable() {
+        // Inbound processing reads the stack's clock: bring it up to now first.
+        stack.advance(to: Self.instant(EventLoop.now()))
+        let result = endpoint.dispatchAvailable()
+        if result.closed && !linkClosed {
+            linkClosed = true
+            for registration in linkRegistrations { loop.unregister(registration) }
+            linkRegistrations = []
+        }
+    }
+
+    /// Runs once per loop round: the stack's due timers, one flush of everything queued, and the
+    /// loop timer moved to the stack's next deadline.
+    func endOfRound() {
+        guard !isShutDown else { return }
+        tcp?.pumpDirty()
+        stack.advance(to: Self.instant(EventLoop.now()))
+        rearmStackTimer()
+    }
+
+    private func rearmStackTimer() {
+        let wanted = stack.nextDeadline?.nanoseconds
+        if let current = stackTimer, current.deadline == wanted { return }
+        if let current = stackTimer {
+            loop.cancelTimer(current.id)
+            stackTimer = nil
+        }
+        guard let wanted else { return }
+        // The timer only wakes the loop; `endOfRound` then runs what is due.
+        if let id = try? loop.scheduleTimer(at: wanted, {}) { stackTimer = (id, wanted) }
+    }
+
+    /// Idle expiry, learned-address expiry and the pcap buffer, once a second while any flow
+    /// is open (an idle gateway with no flows has no timer at all).
+    func ensureHousekeeping() {
+        guard housekeepingTimer == nil, !isShutDown else { return }
+        housekeepingTimer = try? loop.scheduleTimer(after: Self.housekeepingInterval) { [unowned self] in
+            self.housekeepingTimer = nil
+            self.housekeeping()
+        }
+    }
+
+    private func housekeeping() {
+        let now = EventLoop.now()
+        for (_, flow) in flows.expireIdle(now: now) {
+            flow.close()
+            connectionLog?.append(finished(flow.record, now: now))
+        }
+        learned.purgeExpired(now: now)
+        pcap?.flush()
+        if flows.count > 0 { ensureHousekeeping() }
+    }
+
+    // MARK: Flows
+
+    /// The gateway's decision for a new app flow (the stack asks on a first datagram, echo or SYN).
+    func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
+        if flow.protocolNumber == .icmp, flows[flow] != nil { return .accept }
+        guard let transport = TransportProtocol(rawValue: flow.protocolNumber.rawValue) else { return .drop }
+        let destination = SocketAddress(flow.destination, port: flow.destinationPort)
+        let monotonic = EventLoop.now()
+        let admission = network.admit(destination, transport: transport, policy: policy, learned: learned, now: monotonic)
+        switch admission {
+        case .refuse(let reply, let reason):
+            counters.flowsDenied &+= 1
+            logRefusal(flow, transport: transport, verdict: .deny, reason: reason)
+            return verdict(for: reply)
+        case .dnsForwarder:
+            // The forwarder's UDP endpoint is bound already, so a datagram for it never comes
+            // here; TCP DNS comes with TCP forwarding.
+            counters.flowsDenied &+= 1
+            return .reject(.portUnreachable)
+        case .forward(let host, _):
+            switch transport {
+            case .udp: return openUDPFlow(flow, host: host, now: monotonic)
+            case .icmp: return openEchoFlow(flow, host: host, now: monotonic)
+            case .tcp:
+                // TCP opens through GatewayTCP (it defers the SYN); the stack never asks.
+                return .drop
+            }
+        }
+    }
+
+    func stack(_ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
+               now: NetstackInstant) -> Bool {
+        forwardEcho(flow, sequence: sequence, data: data)
+    }
+
+    func verdict(for reply: AppReply) -> FlowVerdict {
+        switch reply {
+        case .tcpReset: .reject(.portUnreachable)
+        case .icmpUnreachable(let reason): .reject(ICMPv4UnreachableCode(rawValue: reason.icmpv4Code))
+        }
+    }
+
+    /// Adds an open flow to the table (refused and counted at the flow limit).
+    func insert(_ flow: any GatewayFlow, key: FlowKey, now: UInt64) -> Bool {
+        do {
+            try flows.insert(key, flow, now: now)
+        } catch {
+            counters.flowsRefusedAtLimit &+= 1
+            return false
+        }
+        counters.flowsOpened &+= 1
+        ensureHousekeeping()
+        return true
+    }
+
+    /// Ends a flow now (host socket error, app gone): closes it and logs it.
+    func finish(_ key: FlowKey) {
+        guard let flow = flows.remove(key) else { return }
+        flow.close()
+        connectionLog?.append(finished(flow.record, now: EventLoop.now()))
+    }
+
+    func finished(_ record: ConnectionRecord, now: UInt64) -> ConnectionRecord {
+        var record = record
+        record.durationNanoseconds = now &- record.durationNanoseconds
+        return record
+    }
+
+    func logRefusal(_ flow: FlowKey, transport: TransportProtocol, verdict: PolicyVerdict, reason: String) {
+        connectionLog?.append(ConnectionRecord(
+            startNanoseconds: usernet_realtime_now_ns(), transport: transport,
+            source: SocketAddress(flow.source, port: flow.sourcePort),
+            destination: SocketAddress(flow.destination, port: flow.destinationPort),
+            verdict: verdict, reason: reason))
+    }
+
+    /// A log record for a flow starting now. Until the flow ends, `durationNanoseconds` holds
+    /// its monotonic start (see `finished`).
+    func startRecord(_ flow: FlowKey, transport: TransportProtocol, now: UInt64) -> ConnectionRecord {
+        ConnectionRecord(startNanoseconds: usernet_realtime_now_ns(), transport: transport,
+                         source: SocketAddress(flow.source, port: flow.sourcePort),
+                         destination: SocketAddress(flow.destination, port: flow.destinationPort),
+                         verdict: .allow, durationNanoseconds: now)
+    }
+
+    // MARK: Shutdown and counters
+
+    /// Closes every flow (logging each), the DNS forwarder and the link; flushes the pcap.
+    func shutDown() {
+        guard !isShutDown else { return }
+        let now = EventLoop.now()
+        for (_, flow) in flows.removeAll() {
+            flow.close()
+            connectionLog?.append(finished(flow.record, now: now))
+        }
+        for publisher in publishers { publisher.close() }
+        dns?.close()
+        tcp?.close()
+        stack.flush()
+        for registration in linkRegistrations { loop.unregister(registration) }
+        linkRegistrations = []
+        if let timer = stackTimer { loop.cancelTimer(timer.id) }
+        if let timer = housekeepingTimer { loop.cancelTimer(timer) }
+        stackTimer = nil
+        housekeepingTimer = nil
+        endpoint.close()
+        pcap?.close()
+        connectionLog?.close()
+        // The hook is the one strong reference back to us; the loop's closures hold the rest.
+        stack.gatewayHook = nil
+        isShutDown = true
+    }
+
+    var snapshot: GatewayCounters {
+        var out = counters
+        out.nic = stack.counters(of: nic)
+        out.link = endpoint.statistics
+        out.flows = flows.counters
+        out.activeFlows = flows.count
+        out.ping = pingOpener.counters
+        out.dns = dns?.forwarder.counters ?? DNSForwarder.Counters()
+        out.learnedAddresses = learned.count
+        out.tcp = tcp?.demux.counters ?? TCPDemuxCounters()
+        out.tcpListener = tcp?.listener.counters ?? TCPListenerCounters()
+        out.pcapFrames = pcap?.counters.frames ?? 0
+        out.pcapDropped = pcap?.counters.dropped ?? 0
+        out.connectionLogRecords = connectionLog?.recordsWritten ?? 0
+        out.eventLoop = loop.counters
+        out.linkClosed = linkClosed
+        return out
+    }
+}
+
+/// Lets a published UDP port's handler reach its own publisher (set right after creation).
+private final class PublisherSlot {
+    weak var publisher: PortPublisher?
+}

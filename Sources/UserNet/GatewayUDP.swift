@@ -1,0 +1,249 @@
+// UDP flows: one connected host socket per app 5-tuple, and one stack endpoint bound to the
+// address and port the app addressed (connected to the app's), so the app sees the real peer.
+// App datagrams go straight from the ring to send(); host datagrams are read into the
+// engine's one receive buffer and sent to the app from there. ICMP errors the host gets
+// (IP_RECVERR) come back to the app as the same ICMP error from the address it addressed,
+// quoting a header rebuilt from the flow (RFC 792: IP header + first 8 data bytes; the app's
+// kernel matches on those addresses and ports). The TCP side uses the same quote builder.
+
+import FDBased
+import Glibc
+import Netstack
+import Wire
+
+final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
+    unowned let engine: GatewayEngine
+    let key: FlowKey
+    let host: HostUDPSocket
+    var endpoint: UDPEndpoint?
+    var registration: EventLoop.Registration?
+    var record: ConnectionRecord
+
+    init(engine: GatewayEngine, key: FlowKey, host: HostUDPSocket, now: UInt64) {
+        self.engine = engine
+        self.key = key
+        self.host = host
+        record = engine.startRecord(key, transport: .udp, now: now)
+    }
+
+    func close() {
+        if let registration { engine.loop.unregister(registration) }
+        registration = nil
+        endpoint?.close()
+        endpoint = nil
+        host.close()
+    }
+
+    // App -> host.
+    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
+                     port: UInt16, to destination: IPAddress, now: NetstackInstant) {
+        engine.flows.touch(key, now: now.nanoseconds)
+        do {
+            switch try host.send(payload) {
+            case .done:
+                record.bytesFromApp &+= UInt64(payload.count)
+                engine.counters.udpDatagramsFromApp &+= 1
+            case .wouldBlock:
+                // The host socket's buffer is full: UDP may drop, and we count it.
+                engine.counters.udpHostSendDropped &+= 1
+            }
+        } catch {
+            // An ICMP error from an earlier datagram surfaces here (ECONNREFUSED...); the error
+            // queue holds its details, reflected to the app.
+            engine.counters.udpHostSendDropped &+= 1
+            reflectHostErrors()
+        }
+    }
+
+    // Host -> app.
+    func hostReady(_ readiness: EventLoop.Readiness) {
+        if readiness.contains(.error) { reflectHostErrors() }
+        guard readiness.contains(.readable), let endpoint else { return }
+        let buffer = engine.receiveBuffer
+        // A budget per wake-up, so one busy flow cannot starve the others (level-triggered
+        // epoll reports the rest next round).
+        for _ in 0..<64 {
+            let result: IOResult
+            do { result = try host.receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<65_535])) } catch {
+                reflectHostErrors()
+                return
+            }
+            guard case .done(let count) = result else { return }
+            engine.flows.touch(key, now: EventLoop.now())
+            do {
+                try endpoint.send(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                record.bytesToApp &+= UInt64(count)
+                engine.counters.udpDatagramsToApp &+= 1
+            } catch {
+                engine.counters.udpAppSendDropped &+= 1
+            }
+        }
+    }
+
+    /// Drains the host socket's error queue, answering the app with each ICMP error.
+    private func reflectHostErrors() {
+        while let error = host.readError() {
+            guard !error.isV6, case .v4(let app) = key.source, case .v4(let peer) = key.destination else { continue }
+            let repr: ICMPv4Repr
+            switch error.type {
+            case ICMPv4Type.destinationUnreachable:
+                repr = .destinationUnreachable(code: ICMPv4UnreachableCode(rawValue: error.code), nextHopMTU: 0)
+            case ICMPv4Type.timeExceeded:
+                repr = .timeExceeded(code: error.code)
+            default:
+                continue
+            }
+            engine.sendICMPError(repr, protocolNumber: .udp, sourcePort: key.sourcePort, destinationPort: key.destinationPort,
+                                 word: UInt32(UDPRepr.headerLength) << 16, from: peer, to: app)
+        }
+    }
+}
+
+extension GatewayEngine {
+    /// Opens the host socket and the stack endpoint for a new UDP flow.
+    func openUDPFlow(_ key: FlowKey, host destination: SocketAddress, now: UInt64) -> FlowVerdict {
+        let host: HostUDPSocket
+        do {
+            host = try HostUDPSocket(connectingTo: destination)
+        } catch {
+            // connect() on UDP fails only for local reasons (no route, no such address family).
+            counters.flowsFailed &+= 1
+            let failure = ConnectFailure(errno: error.errno)
+            logRefusal(key, transport: .udp, verdict: .allow, reason: "host socket: \(error)")
+            return verdict(for: failure.appReply)
+        }
+        let flow = UDPFlow(engine: self, key: key, host: host, now: now)
+        guard insert(flow, key: key, now: now) else {
+            host.close()
+            logRefusal(key, transport: .udp, verdict: .deny, reason: "flow-limit")
+            return .drop
+        }
+        do {
+            flow.endpoint = try stack.udp.open(localAddress: key.destination, localPort: key.destinationPort,
+                                               remoteAddress: key.source, remotePort: key.sourcePort, delegate: flow)
+            flow.registration = try loop.register(fd: host.fd, interest: .read) { [unowned flow] readiness in
+                flow.hostReady(readiness)
+            }
+        } catch {
+            finish(key)
+            counters.flowsFailed &+= 1
+            return .drop
+        }
+        counters.flowsAllowed &+= 1
+        return .accept
+    }
+
+    /// Sends the app an ICMP error about a datagram it sent on a flow, from `peer` (the
+    /// address the app addressed), quoting an IPv4 header and the first 8 transport bytes
+    /// rebuilt from the flow: the ports, then `word` (UDP length and checksum, or the TCP
+    /// sequence number).
+    func sendICMPError(_ repr: ICMPv4Repr, protocolNumber: IPProtocol, sourcePort: UInt16, destinationPort: UInt16,
+                       word: UInt32, from peer: IPv4Address, to app: IPv4Address) {
+        let quote = quoteScratch
+        IPv4Repr(source: app, destination: peer, protocolNumber: protocolNumber, payloadLength: 8).emit(into: quote)
+        let transport = UnsafeMutableRawBufferPointer(rebasing: quote[IPv4Repr.headerLength...])
+        transport.storeBytes(of: sourcePort.bigEndian, toByteOffset: 0, as: UInt16.self)
+        transport.storeBytes(of: destinationPort.bigEndian, toByteOffset: 2, as: UInt16.self)
+        transport.storeBytes(of: word.bigEndian, toByteOffset: 4, as: UInt32.self)
+        let data = UnsafeRawBufferPointer(quote)
+        let request = IPv4SendRequest(source: peer, destination: app, protocolNumber: .icmp)
+        do {
+            try stack.sendIPv4(request, transportHeaderLength: repr.headerLength, payload: data) { header in
+                repr.emit(into: header, data: data)
+            }
+            counters.hostErrorsReflected &+= 1
+        } catch {
+            counters.udpAppSendDropped &+= 1
+        }
+    }
+}
+
+/// A published UDP port's flow (`-p HOSTPORT:PORT/udp`): datagrams from one host client go to
+/// the app's PORT from a stack endpoint that stands for the client (its real address, or the
+/// gateway's for a loopback client), and the app's answers go back out of the published socket.
+final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
+    unowned let engine: GatewayEngine
+    unowned let publisher: PortPublisher
+    let key: FlowKey
+    let client: SocketAddress
+    var endpoint: UDPEndpoint?
+    var record: ConnectionRecord
+
+    init(engine: GatewayEngine, publisher: PortPublisher, key: FlowKey, client: SocketAddress, record: ConnectionRecord) {
+        self.engine = engine
+        self.publisher = publisher
+        self.key = key
+        self.client = client
+        self.record = record
+    }
+
+    func close() {
+        endpoint?.close()
+        endpoint = nil
+    }
+
+    /// Host client -> app.
+    func forward(_ payload: UnsafeRawBufferPointer) {
+        guard let endpoint else { return }
+        engine.flows.touch(key, now: EventLoop.now())
+        do {
+            try endpoint.send(payload)
+            record.bytesToApp &+= UInt64(payload.count)
+            engine.counters.udpDatagramsToApp &+= 1
+        } catch {
+            engine.counters.udpAppSendDropped &+= 1
+        }
+    }
+
+    /// App -> host client.
+    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
+                     port: UInt16, to destination: IPAddress, now: NetstackInstant) {
+        engine.flows.touch(key, now: now.nanoseconds)
+        if (try? publisher.send(payload, to: client)) == .done(payload.count) {
+            record.bytesFromApp &+= UInt64(payload.count)
+            engine.counters.udpDatagramsFromApp &+= 1
+        } else {
+            engine.counters.udpHostSendDropped &+= 1
+        }
+    }
+}
+
+extension GatewayEngine {
+    /// A datagram on a published UDP port: to the app, through its client's flow.
+    func inboundDatagram(_ payload: UnsafeRawBufferPointer, from client: SocketAddress, publisher: PortPublisher) {
+        guard case .v4(var source) = client.address else {
+            counters.inboundRefused &+= 1
+            return
+        }
+        if source.isLoopback { source = network.gatewayV4 }
+        let app = network.appV4
+        let appPort = publisher.port.appPort
+        let key = FlowKey(protocolNumber: .udp, source: .v4(app), sourcePort: appPort,
+                          destination: .v4(source), destinationPort: client.port)
+        if let flow = flows[key] as? InboundUDPFlow {
+            flow.forward(payload)
+            return
+        }
+        let now = EventLoop.now()
+        var record = startRecord(key, transport: .udp, now: now)
+        record.source = client
+        record.destination = SocketAddress(.v4(app), port: appPort)
+        record.reason = "published \(publisher.port)"
+        let flow = InboundUDPFlow(engine: self, publisher: publisher, key: key, client: client, record: record)
+        // A second loopback client with the same port would share the four-tuple: refused.
+        guard flows[key] == nil, insert(flow, key: key, now: now) else {
+            counters.inboundRefused &+= 1
+            return
+        }
+        do {
+            flow.endpoint = try stack.udp.open(localAddress: .v4(source), localPort: client.port, remoteAddress: .v4(app),
+                                               remotePort: appPort, delegate: flow)
+        } catch {
+            finish(key)
+            counters.inboundRefused &+= 1
+            return
+        }
+        counters.inboundConnections &+= 1
+        flow.forward(payload)
+    }
+}
