@@ -74,12 +74,13 @@ targets += [
 
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
-    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap"]),
+    // --net=user: the launcher wires the veth over rtnetlink (Netlink) and runs the gateway (UserNet).
+    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap", "UserNet", "Netlink", "FDBased", "Wire"]),
     .executableTarget(name: "sandbox", dependencies: [
-        "Sandbox",
+        "Sandbox", "UserNet", "FDBased",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
-    .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
+    .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "UserNet", "Wire"]),
 ]
 
 let package = Package(

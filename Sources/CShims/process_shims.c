@@ -12,13 +12,17 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/mount.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -229,6 +233,21 @@ static pid_t raw_fork(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
 }
 
+/// Lets one group open ICMP echo sockets (SOCK_DGRAM, IPPROTO_ICMP) in the calling thread's
+/// network namespace: what `ping` uses without privilege. A new namespace allows nobody.
+static int allow_ping_group(uint32_t gid) {
+    int fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char text[32];
+    int length = snprintf(text, sizeof text, "%u %u\n", gid, gid);
+    ssize_t written;
+    do { written = write(fd, text, (size_t)length); } while (written < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return written == length ? 0 : -1;
+}
+
 static int loopback_up(void) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
@@ -372,6 +391,14 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int error_fd) 
         if (netlink < 0) fail(error_fd, errno, 0, "open rtnetlink socket in the sandbox's netns", "");
         if (send_fd(c->netlink_channel_fd, netlink) < 0) fail(error_fd, errno, 0, "send rtnetlink socket to the launcher", "");
         close(netlink);
+        if (c->outer_network_namespace) {
+            int outer[3];
+            if (sbx_open_outer_network(outer) < 0) fail(error_fd, errno, 0, "make the gateway's network namespace", "");
+            for (int i = 0; i < 3; i++) {
+                if (send_fd(c->netlink_channel_fd, outer[i]) < 0) fail(error_fd, errno, 0, "send the gateway's network namespace", "");
+                close(outer[i]);
+            }
+        }
         close(c->netlink_channel_fd);
     }
     char go = 0;
@@ -383,6 +410,8 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int error_fd) 
     if (c->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0) fail(error_fd, errno, 0, "unshare cgroup namespace", "");
     if (c->hostname != NULL && sethostname(c->hostname, strlen(c->hostname)) < 0)
         fail(error_fd, errno, 0, "sethostname", c->hostname);
+    // Before setup_root: /proc/sys is read-only in the sandbox's own /proc.
+    if (c->allow_ping && allow_ping_group(c->app_gid) < 0) fail(error_fd, errno, 0, "allow ping sockets", "/proc/sys/net/ipv4/ping_group_range");
     if (c->stage_dir != NULL) setup_root(c, error_fd);
     if (c->loopback_up && loopback_up() < 0) fail(error_fd, errno, 0, "bring lo up", "lo");
     for (uint32_t i = 0; i < c->rlimit_count; i++) {
@@ -497,6 +526,40 @@ int sbx_forward_signals_to(pid_t pid) {
     for (size_t i = 0; i < FORWARDED_COUNT; i++)
         if (sigaction(forwarded_signals[i], &sa, NULL) < 0) return -1;
     return 0;
+}
+
+int sbx_open_outer_network(int fds[3]) {
+    int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (original < 0) return -1;
+    if (unshare(CLONE_NEWNET) < 0) {
+        int saved = errno;
+        close(original);
+        errno = saved;
+        return -1;
+    }
+    fds[0] = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    fds[1] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    fds[2] = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int saved = errno;
+    // Back home first: the thread must never stay in the new namespace.
+    int returned = setns(original, CLONE_NEWNET);
+    if (returned < 0) saved = errno;
+    close(original);
+    if (returned < 0 || fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
+        for (int i = 0; i < 3; i++) if (fds[i] >= 0) close(fds[i]);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+int sbx_bind_packet_socket(int fd, int ifindex) {
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_ALL);
+    address.sll_ifindex = ifindex;
+    return bind(fd, (struct sockaddr *)&address, sizeof address);
 }
 
 int sbx_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -1,10 +1,17 @@
+import FDBased
+import UserNet
+
 /// Everything `sandbox run` was asked to do, validated. The CLI builds it; `Launcher` runs it.
-public struct SandboxConfiguration: Sendable, Equatable {
+public struct SandboxConfiguration: Sendable {
     /// The program and its arguments (argv[0] is looked up in PATH inside the sandbox).
     public var command: [String]
     public var network: NetworkMode = .user
-    /// Options of the user-mode gateway (only meaningful with `.user`).
-    public var userNet = UserNetOptions()
+    /// Options of the user-mode gateway (with `.user`); nil: the defaults.
+    public var userNet: UserNetOptions?
+    /// How the gateway reads frames from the veth (with `.user`).
+    public var gatewayDispatch = PacketDispatchMode.packetMMap
+    /// The user-mode network flags that were given, by name: refused with another --net mode.
+    public var userNetFlags: [String] = []
     /// The root file system: nil means the host's / (read-only).
     public var rootfs: String?
     public var volumes: [VolumeMount] = []
@@ -25,17 +32,20 @@ public struct SandboxConfiguration: Sendable, Equatable {
         self.command = command
     }
 
+    /// The gateway's options, the defaults when none were set.
+    public func userNetOptions() throws(SandboxError) -> UserNetOptions {
+        if let userNet { return userNet }
+        do { return try UserNetOptions() } catch { throw .invalidArgument(error.description) }
+    }
+
     /// Checks what can be checked before anything is created. Throws `.invalidArgument` or
     /// `.notAvailable` with a message for the user.
     public func validate() throws(SandboxError) {
         guard let program = command.first, !program.isEmpty else {
             throw .invalidArgument("no command given: use `sandbox run [OPTIONS] -- CMD [ARGS...]`")
         }
-        if network != .user, let flag = userNet.flagsInUse.first {
+        if network != .user, let flag = userNetFlags.first {
             throw .invalidArgument("\(flag) configures the user-mode network and needs --net=user (got --net=\(network.rawValue))")
-        }
-        if network == .user {
-            throw .notAvailable("--net=user is not available yet: the user-mode gateway (UserNet) is not built into this sandbox; use --net=none or --net=host")
         }
         if let workdir, !workdir.hasPrefix("/") {
             throw .invalidArgument("--workdir must be an absolute path inside the sandbox, got \(workdir)")

@@ -1,6 +1,8 @@
 import CCap
 import CShims
 import Glibc
+import Netlink
+import UserNet
 
 /// The sandbox's init as the parent sees it, between its creation and the program's start:
 /// its namespaces exist, nothing runs in them yet.
@@ -14,6 +16,8 @@ public struct SandboxChild: Sendable {
     /// during `prepare` only; dup it to keep it. Requests on it configure the app's netns even
     /// rootless, because the launcher owns the sandbox's user namespace.
     public let netlinkSocket: Int32?
+    /// With --net=user, the gateway once it runs (its counters, for instance).
+    public let gateway: Gateway?
 
     /// /proc/<pid>/ns/<kind>, e.g. "net" or "user": open it to join or configure a namespace.
     public func namespacePath(_ kind: String) -> String { "/proc/\(pid)/ns/\(kind)" }
@@ -78,9 +82,15 @@ public struct Launcher: Sendable {
         let insideGID = config.user?.gid ?? 0
         let rootMapped = hostUID == 0
 
+        let userNet = config.network == .user ? try config.userNetOptions() : nil
+        let networkFiles = try userNet.map { (options) throws(SandboxError) in
+            try NetworkFiles.create(network: options.network, hostname: config.hostname)
+        }
+        defer { networkFiles?.remove() }
+
         let terminal = config.tty ? try TerminalRelay.open() : nil
         defer { terminal?.close() }
-        let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: config.volumes,
+        let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: (networkFiles?.volumes ?? []) + config.volumes,
                                           devptsGroup: rootMapped ? 5 : nil, console: terminal?.replicaPath)
 
         let arena = CArena()
@@ -98,11 +108,12 @@ public struct Launcher: Sendable {
 
         // The network seam: a socketpair on which init sends back an rtnetlink socket.
         var channel: [Int32] = [-1, -1]
-        if wantsNetlinkSocket && config.network != .host {
+        if (wantsNetlinkSocket || userNet != nil) && config.network != .host {
             guard sbx_socketpair_cloexec(&channel) == 0 else { throw .systemCall(name: "socketpair", errno: errno, detail: "") }
         }
         defer { for fd in channel where fd >= 0 { SystemCalls.close(fd) } }
         spawn.netlink_channel_fd = channel[1]
+        spawn.outer_network_namespace = userNet != nil ? 1 : 0
 
         var result = sbx_spawn_result()
         let spawned = filter.withUnsafeMutableBytes { bytes -> Int32 in
@@ -129,29 +140,48 @@ public struct Launcher: Sendable {
             }
         }
 
-        var netlinkSocket: Int32?
-        defer { if let netlinkSocket { SystemCalls.close(netlinkSocket) } }
+        // What init sends: the rtnetlink socket of the app's namespace, then (--net=user) the
+        // gateway's namespace (OuterNetwork's three descriptors), in that order.
+        var received: [Int32] = []
+        defer { for fd in received { SystemCalls.close(fd) } }
         if channel[0] >= 0 {
-            let fd = sbx_receive_fd(channel[0])
-            if fd < 0 {
-                let code = errno
-                // init failed before sending: its error record says why.
-                let report = (try? SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
-                if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
-                throw .systemCall(name: "recvmsg", errno: code, detail: "(rtnetlink socket from the sandbox)")
+            for _ in 0..<(userNet != nil ? 4 : 1) {
+                let fd = sbx_receive_fd(channel[0])
+                if fd < 0 {
+                    let code = errno
+                    // init failed before sending: its error record says why.
+                    let report = (try? SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
+                    if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
+                    throw .systemCall(name: "recvmsg", errno: code, detail: "(network descriptors from the sandbox)")
+                }
+                received.append(fd)
             }
-            netlinkSocket = fd
         }
-        let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace, netlinkSocket: netlinkSocket)
+        let netlinkSocket = received.first
 
         if userNamespace {
             let uidMap = rootMapped ? "0 0 4294967295\n" : "\(insideUID) \(hostUID) 1\n"
             let gidMap = rootMapped ? "0 0 4294967295\n" : "\(insideGID) \(hostGID) 1\n"
-            try SystemCalls.writeFile("/proc/\(child.pid)/uid_map", uidMap)
-            if !rootMapped { try SystemCalls.writeFile("/proc/\(child.pid)/setgroups", "deny\n") }
-            try SystemCalls.writeFile("/proc/\(child.pid)/gid_map", gidMap)
+            try SystemCalls.writeFile("/proc/\(result.pid)/uid_map", uidMap)
+            if !rootMapped { try SystemCalls.writeFile("/proc/\(result.pid)/setgroups", "deny\n") }
+            try SystemCalls.writeFile("/proc/\(result.pid)/gid_map", gidMap)
         }
-        try cgroups?.add(pid: child.pid)
+        try cgroups?.add(pid: result.pid)
+
+        var gateway: Gateway?
+        defer { gateway?.stop() }
+        if let userNet, let netlinkSocket, received.count == 4 {
+            let outer = OuterNetwork(netlinkSocket: received[1], namespaceFD: received[2], packetSocket: received[3])
+            received.removeLast(3)  // start() owns them from here
+            let app: RouteNetlink
+            do { app = try RouteNetlink(duplicating: netlinkSocket) } catch {
+                outer.close()
+                throw .network("rtnetlink socket from the sandbox: \(error)")
+            }
+            gateway = try UserModeNetwork.start(app: app, outer: outer, options: userNet, dispatch: config.gatewayDispatch)
+        }
+        let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace,
+                                 netlinkSocket: netlinkSocket, gateway: gateway)
         try prepare?(child)
 
         _ = sbx_forward_signals_to(child.pid)
@@ -171,6 +201,8 @@ public struct Launcher: Sendable {
             }
             throw Self.childError(report)
         }
+        // The program runs: the sandbox's binds of these files are in place.
+        networkFiles?.remove()
         if let terminal { terminal.relay(until: child.pid) }
         return Self.wait(for: child.pid)
     }
@@ -192,6 +224,8 @@ public struct Launcher: Sendable {
         spawn.groups = arena.array([config.user?.gid ?? 0])
         spawn.hostname = UnsafePointer(arena.string(config.hostname))
         spawn.loopback_up = config.network == .host ? 0 : 1
+        // ping works through the gateway's echo forwarding (unprivileged ICMP sockets).
+        spawn.allow_ping = config.network == .user ? 1 : 0
         spawn.stage_dir = UnsafePointer(arena.string(Self.stageDirectory))
         let operations = mounts.map { op in
             sbx_mount_op(kind: op.kind.rawValue, optional: op.optional ? 1 : 0, recursive: op.recursive ? 1 : 0,
@@ -218,6 +252,7 @@ public struct Launcher: Sendable {
 
 
         spawn.netlink_channel_fd = -1
+        spawn.outer_network_namespace = 0
         return spawn
     }
 

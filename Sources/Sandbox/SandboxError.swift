@@ -16,6 +16,8 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
     case execFailed(path: String, errno: Int32)
     /// A resource limit cannot be enforced on this machine (no usable cgroup controller).
     case resourceControl(String)
+    /// The user-mode network could not be wired or its gateway started.
+    case network(String)
 
     public var exitCode: Int32 {
         switch self {
@@ -35,6 +37,7 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
                                 : "sandbox setup: \(step) \(path): \(errnoText(code))"
         case .execFailed(let path, let code): return "cannot execute \(path): \(errnoText(code))"
         case .resourceControl(let message): return message
+        case .network(let message): return message
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Sandbox
+import UserNet
 
 /// `sandbox run [OPTIONS] -- CMD [ARGS...]`.
 struct Run: ParsableCommand {
@@ -25,7 +26,7 @@ struct Run: ParsableCommand {
 
     // MARK: isolation and file system
 
-    @Option(help: ArgumentHelp("Network: user (a user-mode gateway; not available yet), none (only lo), or host (the host's network, no isolation).", valueName: "user|none|host"))
+    @Option(help: ArgumentHelp("Network: user (eth0 behind a user-mode gateway: every flow goes through it; see the flags below), none (only lo), or host (the host's network, no isolation).", valueName: "user|none|host"))
     var net: String = "user"
 
     @Option(help: ArgumentHelp("Root file system directory (bound read-only). Default: the host's / read-only.", valueName: "DIR"))
@@ -71,38 +72,8 @@ struct Run: ParsableCommand {
 
     // MARK: user-mode network (--net=user)
 
-    @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a sandbox port on the host (--net=user). Repeatable.", valueName: "[HOST_IP:]HOST_PORT:PORT[/tcp|/udp]"))
-    var publish: [String] = []
-
-    @Flag(help: "Let the program reach the host's loopback through the gateway (--net=user).")
-    var allowHostLoopback = false
-
-    @Option(help: ArgumentHelp("Allow egress to an address or network, optionally one port (--net=user). Repeatable.", valueName: "ADDR[/PREFIX][:PORT]"))
-    var allow: [String] = []
-
-    @Option(help: ArgumentHelp("Deny egress to an address or network, optionally one port (--net=user). Repeatable.", valueName: "ADDR[/PREFIX][:PORT]"))
-    var deny: [String] = []
-
-    @Option(help: ArgumentHelp("Allow egress to the addresses a domain resolves to through the DNS forwarder; *.example.com for subdomains (--net=user). Repeatable.", valueName: "DOMAIN"))
-    var allowDomain: [String] = []
-
-    @Option(help: ArgumentHelp("Upstream DNS server for the forwarder (--net=user). Repeatable.", valueName: "IP"))
-    var dns: [String] = []
-
-    @Option(help: ArgumentHelp("The sandbox's IPv4 network (--net=user). Default 10.0.2.0/24: gateway .2, DNS .3, app .100.", valueName: "A.B.C.D/N"))
-    var cidr: String?
-
-    @Option(help: ArgumentHelp("MTU of the sandbox's eth0 (--net=user), 1280 to 65520. Default 65520.", valueName: "BYTES"))
-    var mtu: String?
-
-    @Option(help: ArgumentHelp("Write every frame the gateway sees to a pcap file (--net=user).", valueName: "FILE"))
-    var pcap: String?
-
-    @Flag(help: "Log each connection the program opens, with the policy's verdict (--net=user).")
-    var logConnections = false
-
-    @Option(help: ArgumentHelp("How the gateway reads frames (--net=user): readv, recvmmsg or packet-mmap. Default packet-mmap.", valueName: "readv|recvmmsg|packet-mmap"))
-    var dispatch: String?
+    @OptionGroup(title: "User-mode network (--net=user)")
+    var userNet: UserNetFlags
 
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program and its arguments.", valueName: "CMD [ARGS...]"))
     var command: [String] = []
@@ -146,24 +117,11 @@ struct Run: ParsableCommand {
         if let cpus { config.resources.cpus = try ResourceLimits.parseCPUs(cpus) }
         for text in ulimit { config.rlimits.append(try ResourceLimit.parse(text)) }
 
-        var options = UserNetOptions()
-        for text in publish { options.publish.append(try PortMapping.parse(text)) }
-        options.allowHostLoopback = allowHostLoopback
-        for text in allow { options.allow.append(try EgressRule.parse(text, flag: "--allow")) }
-        for text in deny { options.deny.append(try EgressRule.parse(text, flag: "--deny")) }
-        for text in allowDomain { options.allowDomains.append(try UserNetOptions.parseDomain(text)) }
-        for text in dns { options.dnsServers.append(try UserNetOptions.parseDNS(text)) }
-        if let cidr { options.cidr = try IPv4Network.parse(cidr) }
-        if let mtu { options.mtu = try UserNetOptions.parseMTU(mtu) }
-        options.pcapPath = pcap
-        options.logConnections = logConnections
-        if let dispatch {
-            guard let parsed = DispatchMode(rawValue: dispatch) else {
-                throw .invalidArgument("bad --dispatch \(dispatch): use readv, recvmmsg or packet-mmap")
-            }
-            options.dispatch = parsed
+        config.userNetFlags = userNet.given
+        if mode == .user {
+            config.userNet = try userNet.options(arguments: CommandLine.arguments)
+            config.gatewayDispatch = try userNet.dispatchMode()
         }
-        config.userNet = options
         try config.validate()
         return config
     }

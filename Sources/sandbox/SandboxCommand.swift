@@ -13,7 +13,7 @@ struct SandboxCommand: ParsableCommand {
             125 when the sandbox could not be set up (bad arguments included); 126 when the \
             program could not be executed; 127 when it was not found.
             """,
-        subcommands: [Run.self, Version.self]
+        subcommands: [Run.self, Usernet.self, Version.self]
     )
 
     static let usageErrorStatus: Int32 = 125

@@ -22,6 +22,26 @@ import Testing
         #expect(try Launcher(configuration: configuration(["/bin/sh", "-c", "kill -KILL $$"])).run() == 128 + SIGKILL)
     }
 
+    /// --net=user: eth0 carries the app's address, the gateway answers on it, and the files
+    /// point at its DNS forwarder. The gateway runs on the veth's far end while the program
+    /// runs, and `prepare` sees it.
+    @Test func userNetworkWiresEth0ToTheGateway() throws {
+        var config = SandboxConfiguration(command: ["/bin/sh", "-c", """
+            ip -4 -o addr show dev eth0 | grep -q ' 10.0.2.100/24 ' || exit 11
+            ip route show default | grep -q 'via 10.0.2.2 dev eth0' || exit 12
+            grep -qx 'nameserver 10.0.2.3' /etc/resolv.conf || exit 13
+            grep -q '^10.0.2.100 sandbox' /etc/hosts || exit 14
+            [ "$(cat /sys/class/net/eth0/mtu)" = 65520 ] || exit 15
+            """])
+        config.network = .user
+        let sawGateway = Mutex(false)
+        let status = try Launcher(configuration: config) { child throws(SandboxError) in
+            sawGateway.withLock { $0 = child.gateway?.counters() != nil }
+        }.run()
+        #expect(status == 0)
+        #expect(sawGateway.withLock { $0 })
+    }
+
     @Test func missingProgramIsExecFailed() {
         #expect(throws: SandboxError.execFailed(path: "no-such-program-here", errno: ENOENT)) {
             try Launcher(configuration: configuration(["no-such-program-here"])).run()

@@ -67,6 +67,7 @@ struct sbx_spawn_config {
 
     const char *hostname;    ///< NULL: keep
     int32_t loopback_up;     ///< bring `lo` up (a new network namespace)
+    int32_t allow_ping;      ///< let app_gid open ICMP echo sockets (ping_group_range) in the new netns
 
     /// Mount plan. `stage_dir` (an existing host directory, e.g. "/tmp") gets a tmpfs that holds
     /// /newroot and /oldroot; NULL disables the mount namespace setup (no pivot_root).
@@ -89,6 +90,10 @@ struct sbx_spawn_config {
     /// The parent owns the sandbox's user namespace, so rtnetlink requests it sends on that
     /// socket are allowed even rootless (eth0 address, routes, moving a veth end in).
     int32_t netlink_channel_fd;
+    /// With the netlink channel: init also makes the gateway's outer network namespace (see
+    /// `sbx_open_outer_network`), inside the sandbox's user namespace so it works rootless, and
+    /// sends its three descriptors after the app's rtnetlink socket.
+    int32_t outer_network_namespace;
 
     /// Terminal: if `tty_fd` >= 0 the app gets it as controlling terminal and stdio.
     int32_t tty_fd;
@@ -139,6 +144,19 @@ int sbx_socketpair_cloexec(int fds[2]);
 /// Receives one descriptor sent with SCM_RIGHTS; returns it (close-on-exec), or -1 with errno
 /// (ECONNRESET if the peer closed without sending).
 int sbx_receive_fd(int channel);
+
+/// The far side of the app's veth: a fresh network namespace reachable only through the three
+/// descriptors written to `fds` (close-on-exec): [0] a NETLINK_ROUTE socket in it, [1] the
+/// namespace file itself (for IFLA_NET_NS_FD), [2] an AF_PACKET socket in it, not bound yet
+/// (protocol 0: it sees nothing until `sbx_bind_packet_socket`). The namespace lives exactly as
+/// long as these descriptors, so the kernel removes it (and the veth) when the last one closes,
+/// even if the launcher is killed. The calling thread unshares a network namespace and returns
+/// to its original one before this returns; it needs CAP_SYS_ADMIN and CAP_NET_RAW in its user
+/// namespace. Returns 0, or -1 with errno (nothing left open, the thread where it was).
+int sbx_open_outer_network(int fds[3]);
+
+/// Binds an AF_PACKET socket to interface `ifindex` for every protocol (ETH_P_ALL).
+int sbx_bind_packet_socket(int fd, int ifindex);
 
 /// pipe2(2) with O_CLOEXEC (pipe2 is not exposed by Glibc's Swift module).
 int sbx_pipe_cloexec(int fds[2]);

@@ -1,0 +1,164 @@
+// `--net=user`: the wiring between a network namespace and the user-mode gateway.
+//
+//     app netns                     gateway netns (owned by the sandbox)      launcher's netns
+//     eth0 10.0.2.100/24  <-veth->  gw0 (up, no address) <- AF_PACKET ring -> Gateway -> host sockets
+//
+// The gateway's namespace is made by whoever holds the privilege over the app's namespace
+// (the sandbox's init, inside the sandbox's user namespace, so this works rootless; or the
+// launcher itself as root for `sandbox usernet`) and is reachable only through three
+// descriptors (`OuterNetwork`). Only the packet socket lives on: it keeps the namespace, and
+// with it the veth, alive, so when the gateway closes it (or the launcher dies) the kernel
+// removes both ends. Nothing is named, nothing touches the launcher's own namespace but the
+// gateway's host sockets, which are made on the gateway's thread in the launcher's namespace.
+
+import CShims
+import FDBased
+import Glibc
+import Netlink
+import UserNet
+import Wire
+
+/// The gateway's side of the link before the veth exists: descriptors of a fresh network
+/// namespace (see `sbx_open_outer_network`). Owned: `close()` releases them.
+public struct OuterNetwork: Sendable {
+    /// NETLINK_ROUTE socket inside the gateway's namespace.
+    public let netlinkSocket: Int32
+    /// The namespace file, for IFLA_NET_NS_FD when creating the veth's peer there.
+    public let namespaceFD: Int32
+    /// An unbound AF_PACKET socket made inside the gateway's namespace.
+    public let packetSocket: Int32
+
+    public init(netlinkSocket: Int32, namespaceFD: Int32, packetSocket: Int32) {
+        self.netlinkSocket = netlinkSocket
+        self.namespaceFD = namespaceFD
+        self.packetSocket = packetSocket
+    }
+
+    /// Makes one from the calling thread (which needs CAP_SYS_ADMIN and CAP_NET_RAW: root); the
+    /// thread is back in its own namespace when this returns.
+    public static func make() throws(SandboxError) -> OuterNetwork {
+        var fds: [Int32] = [-1, -1, -1]
+        guard sbx_open_outer_network(&fds) == 0 else {
+            throw .systemCall(name: "unshare(CLONE_NEWNET)", errno: errno, detail: "(the gateway's network namespace; needs root)")
+        }
+        return OuterNetwork(netlinkSocket: fds[0], namespaceFD: fds[1], packetSocket: fds[2])
+    }
+
+    func close() {
+        for fd in [netlinkSocket, namespaceFD, packetSocket] { SystemCalls.close(fd) }
+    }
+}
+
+/// Creates the veth between an app namespace and a gateway namespace, configures the app's
+/// side, and starts the gateway on the other.
+public enum UserModeNetwork {
+    /// The interface the gateway reads in its own namespace.
+    public static let gatewayInterface = "gw0"
+
+    /// Wires `app` (an rtnetlink client in the app's namespace) to `outer` and starts the
+    /// gateway there. Takes ownership of `outer` (closed on every path; its packet socket goes
+    /// to the gateway). `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`).
+    public static func start(app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0",
+                             options: UserNetOptions, dispatch: PacketDispatchMode,
+                             bringLoopbackUp: Bool = false) throws(SandboxError) -> Gateway {
+        var packetSocketHandedOver = false
+        defer {
+            SystemCalls.close(outer.netlinkSocket)
+            SystemCalls.close(outer.namespaceFD)
+            if !packetSocketHandedOver { SystemCalls.close(outer.packetSocket) }
+        }
+        let network = options.network
+        do throws(NetlinkError) {
+            let gatewaySide = try RouteNetlink(duplicating: outer.netlinkSocket)
+            // Both ends are born in their own namespaces: the gateway's end never appears in
+            // the app's namespace or the launcher's.
+            try app.createVethPair(name: interface, peerName: gatewayInterface,
+                                   peerNamespace: .fileDescriptor(outer.namespaceFD), mtu: UInt32(network.mtu))
+            let gatewayIndex = try gatewaySide.index(of: gatewayInterface)
+            try gatewaySide.setLinkUp(index: gatewayIndex)
+            guard sbx_bind_packet_socket(outer.packetSocket, gatewayIndex) == 0 else {
+                throw .syscall(call: "bind(AF_PACKET, \(gatewayInterface))", errno: errno)
+            }
+
+            let appIndex = try app.index(of: interface)
+            if bringLoopbackUp { try app.setLinkUp(index: try app.index(of: "lo")) }
+            try app.addAddress(network.appV4, prefixLength: UInt8(network.ipv4Network.prefixLength), index: appIndex)
+            try app.setLinkUp(index: appIndex)
+            // IPv6 comes from the gateway's router advertisements (SLAAC in fd00::/64).
+            try app.addDefaultRoute(via: network.gatewayV4, index: appIndex)
+        } catch {
+            throw .network("wire the sandbox's network: \(error)")
+        }
+
+        var settings = Gateway.Settings()
+        settings.dispatchMode = dispatch
+        packetSocketHandedOver = true
+        do {
+            return try Gateway(options: options, packetSocket: outer.packetSocket, settings: settings)
+        } catch {
+            throw .network("start the gateway: \(error)")
+        }
+    }
+
+    /// `sandbox usernet --netns`: attaches a gateway to an existing network namespace (a path
+    /// such as /proc/PID/ns/net or /run/netns/NAME), as `slirp4netns --configure` does. Root only:
+    /// it joins that namespace to configure it and makes the gateway's namespace itself.
+    public static func attach(to namespace: NetworkNamespace, interface: String, options: UserNetOptions,
+                              dispatch: PacketDispatchMode) throws(SandboxError) -> Gateway {
+        let app: RouteNetlink
+        do { app = try RouteNetlink(in: namespace) } catch {
+            throw .network("open rtnetlink in the target namespace: \(error)")
+        }
+        let outer = try OuterNetwork.make()
+        return try start(app: app, outer: outer, interface: interface, options: options, dispatch: dispatch,
+                         bringLoopbackUp: true)
+    }
+}
+
+/// /etc/resolv.conf and /etc/hosts for a `--net=user` sandbox, written to a private directory
+/// of the launcher and bound read-only over the sandbox's files.
+struct NetworkFiles {
+    let directory: String
+
+    static func create(network: NetworkConfiguration, hostname: String) throws(SandboxError) -> NetworkFiles {
+        var template = Array("/tmp/sandbox-net-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.map { mkdtemp($0) } ?? nil
+        }
+        guard made != nil else { throw .systemCall(name: "mkdtemp", errno: errno, detail: "/tmp/sandbox-net-XXXXXX") }
+        let directory = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let files = NetworkFiles(directory: directory)
+        do {
+            try files.write("resolv.conf", "nameserver \(network.dnsV4)\nnameserver \(network.dnsV6)\n")
+            try files.write("hosts", """
+                127.0.0.1 localhost
+                ::1 localhost ip6-localhost ip6-loopback
+                \(network.appV4) \(hostname)
+                \(network.appV6) \(hostname)
+
+                """)
+        } catch {
+            files.remove()
+            throw error
+        }
+        return files
+    }
+
+    /// The read-only binds that put the files in place (before the user's own volumes, so a
+    /// `-v` over /etc/resolv.conf still wins).
+    var volumes: [VolumeMount] {
+        ["resolv.conf", "hosts"].map { VolumeMount(hostPath: directory + "/" + $0, sandboxPath: "/etc/" + $0, readOnly: true) }
+    }
+
+    private func write(_ name: String, _ text: String) throws(SandboxError) {
+        let fd = try SystemCalls.open(directory + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644)
+        defer { SystemCalls.close(fd) }
+        try SystemCalls.writeAll(fd, Array(text.utf8), name: name)
+    }
+
+    /// Removes the files and the directory (the sandbox keeps its binds). Idempotent.
+    func remove() {
+        for name in ["resolv.conf", "hosts"] { unlink(directory + "/" + name) }
+        rmdir(directory)
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import FDBased
+import Sandbox
+import UserNet
+
+/// The user-mode gateway's flags, shared by `sandbox run` (--net=user) and `sandbox usernet`.
+/// Only the raw strings are collected here: UserNetOptions parses and validates them, so the
+/// rules and their messages live in one place (UserNet).
+struct UserNetFlags: ParsableArguments {
+    @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a sandbox port on the host: connections to HOST_PORT are carried to the sandbox's PORT. No HOST_IP: every host address; IPv6 in brackets. Repeatable.", valueName: "[HOST_IP:]HOST_PORT:PORT[/tcp|/udp]"))
+    var publish: [String] = []
+
+    @Flag(help: "Let the sandbox reach the host's loopback: the gateway address (10.0.2.2) then maps to 127.0.0.1. Off by default: services on loopback trust their callers.")
+    var allowHostLoopback = false
+
+    @Flag(help: "Let the sandbox reach link-local addresses (169.254.0.0/16, fe80::/10; cloud metadata lives there). Off by default.")
+    var allowLinkLocal = false
+
+    @Option(help: ArgumentHelp("Allow egress to a network, optionally only some ports (e.g. 192.0.2.0/24:443, [2001:db8::/32]:80-90). --allow, --deny and --allow-domain are checked in the order given; the first match decides; no match: allowed. Repeatable.", valueName: "CIDR[:PORTS]"))
+    var allow: [String] = []
+
+    @Option(help: ArgumentHelp("Deny egress to a network, optionally only some ports. A denied TCP connection is reset at once; UDP gets ICMP administratively prohibited. Repeatable.", valueName: "CIDR[:PORTS]"))
+    var deny: [String] = []
+
+    @Option(help: ArgumentHelp("Allow egress to the addresses the DNS forwarder answered for this name (and names below it), while the answer lasts. Repeatable.", valueName: "NAME"))
+    var allowDomain: [String] = []
+
+    @Option(help: ArgumentHelp("Upstream DNS server for the forwarder at 10.0.2.3 (default: the host's /etc/resolv.conf). Repeatable; tried in order.", valueName: "IP|IP:PORT|[IPv6]:PORT"))
+    var dns: [String] = []
+
+    @Option(help: ArgumentHelp("The sandbox's IPv4 network (/25 or larger). Default 10.0.2.0/24: gateway .2, DNS .3, sandbox .100. IPv6: fd00::/64 by router advertisement.", valueName: "A.B.C.D/N"))
+    var cidr: String?
+
+    @Option(help: ArgumentHelp("MTU of the sandbox's eth0, 1280 to 65521. Default 65520.", valueName: "BYTES"))
+    var mtu: Int?
+
+    @Option(help: ArgumentHelp("Write every frame on the sandbox's link to a pcap file (tshark/wireshark read it).", valueName: "FILE"))
+    var pcap: String?
+
+    @Option(help: ArgumentHelp("Log each connection and flow as a JSON line: time, protocol, source, destination, verdict, bytes each way, duration.", valueName: "FILE"))
+    var logConnections: String?
+
+    @Option(help: ArgumentHelp("Idle timeout of a UDP flow in seconds. Default 60.", valueName: "SECONDS"))
+    var udpTimeout: Int?
+
+    @Option(help: ArgumentHelp("Most flows at once; beyond it new flows are refused, existing ones undisturbed. Default 65536.", valueName: "N"))
+    var maxFlows: Int?
+
+    @Option(help: ArgumentHelp("How the gateway reads frames: readv, recvmmsg or packet-mmap. Default packet-mmap.", valueName: "readv|recvmmsg|packet-mmap"))
+    var dispatch: String?
+
+    /// The flags that were given, by name (refused outside --net=user).
+    var given: [String] {
+        var names: [String] = []
+        if !publish.isEmpty { names.append("--publish") }
+        if allowHostLoopback { names.append("--allow-host-loopback") }
+        if allowLinkLocal { names.append("--allow-link-local") }
+        if !allow.isEmpty { names.append("--allow") }
+        if !deny.isEmpty { names.append("--deny") }
+        if !allowDomain.isEmpty { names.append("--allow-domain") }
+        if !dns.isEmpty { names.append("--dns") }
+        if cidr != nil { names.append("--cidr") }
+        if mtu != nil { names.append("--mtu") }
+        if pcap != nil { names.append("--pcap") }
+        if logConnections != nil { names.append("--log-connections") }
+        if udpTimeout != nil { names.append("--udp-timeout") }
+        if maxFlows != nil { names.append("--max-flows") }
+        if dispatch != nil { names.append("--dispatch") }
+        return names
+    }
+
+    /// Validated options. `arguments` is the command line, for the order of the policy flags
+    /// (first match wins, and argument-parser keeps each option's values apart).
+    func options(arguments: [String]) throws(SandboxError) -> UserNetOptions {
+        // Only as many policy flags as were parsed: a program's own `--allow` after its name
+        // (without `--`) is not ours.
+        let policy = Array(UserNetOptions.policyArguments(in: arguments).prefix(allow.count + deny.count + allowDomain.count))
+        do {
+            return try UserNetOptions(cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
+                                      dns: dns, policyArguments: policy, publish: publish, pcap: pcap,
+                                      logConnections: logConnections, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows)
+        } catch {
+            throw .invalidArgument(error.description)
+        }
+    }
+
+    func dispatchMode() throws(SandboxError) -> PacketDispatchMode {
+        switch dispatch {
+        case nil, "packet-mmap": return .packetMMap
+        case "readv": return .readv
+        case "recvmmsg": return .recvmmsg
+        case let other?: throw .invalidArgument("bad --dispatch \(other): use readv, recvmmsg or packet-mmap")
+        }
+    }
+}
