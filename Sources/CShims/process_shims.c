@@ -233,13 +233,11 @@ static pid_t raw_fork(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
 }
 
-/// Lets one group open ICMP echo sockets (SOCK_DGRAM, IPPROTO_ICMP) in the calling thread's
-/// network namespace: what `ping` uses without privilege. A new namespace allows nobody.
-static int allow_ping_group(uint32_t gid) {
-    int fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
+/// Writes a sysctl of the calling thread's network namespace (/proc/sys/net is per opener).
+static int write_net_sysctl(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    char text[32];
-    int length = snprintf(text, sizeof text, "%u %u\n", gid, gid);
+    ssize_t length = (ssize_t)strlen(text);
     ssize_t written;
     do { written = write(fd, text, (size_t)length); } while (written < 0 && errno == EINTR);
     int saved = errno;
@@ -411,7 +409,17 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int error_fd) 
     if (c->hostname != NULL && sethostname(c->hostname, strlen(c->hostname)) < 0)
         fail(error_fd, errno, 0, "sethostname", c->hostname);
     // Before setup_root: /proc/sys is read-only in the sandbox's own /proc.
-    if (c->allow_ping && allow_ping_group(c->app_gid) < 0) fail(error_fd, errno, 0, "allow ping sockets", "/proc/sys/net/ipv4/ping_group_range");
+    if (c->user_network_sysctls) {
+        // As docker does for a container's own namespace: the app's group may open ICMP echo
+        // sockets (unprivileged ping; a new namespace allows nobody), and any port may be
+        // bound (the namespace is the app's alone; a published port then needs no capability).
+        char range[32];
+        snprintf(range, sizeof range, "%u %u\n", c->app_gid, c->app_gid);
+        if (write_net_sysctl("/proc/sys/net/ipv4/ping_group_range", range) < 0)
+            fail(error_fd, errno, 0, "allow ping sockets", "/proc/sys/net/ipv4/ping_group_range");
+        if (write_net_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0\n") < 0)
+            fail(error_fd, errno, 0, "open low ports", "/proc/sys/net/ipv4/ip_unprivileged_port_start");
+    }
     if (c->stage_dir != NULL) setup_root(c, error_fd);
     if (c->loopback_up && loopback_up() < 0) fail(error_fd, errno, 0, "bring lo up", "lo");
     for (uint32_t i = 0; i < c->rlimit_count; i++) {

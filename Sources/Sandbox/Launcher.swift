@@ -224,8 +224,8 @@ public struct Launcher: Sendable {
         spawn.groups = arena.array([config.user?.gid ?? 0])
         spawn.hostname = UnsafePointer(arena.string(config.hostname))
         spawn.loopback_up = config.network == .host ? 0 : 1
-        // ping works through the gateway's echo forwarding (unprivileged ICMP sockets).
-        spawn.allow_ping = config.network == .user ? 1 : 0
+        // ping works through the gateway's echo forwarding; a published port may be below 1024.
+        spawn.user_network_sysctls = config.network == .user ? 1 : 0
         spawn.stage_dir = UnsafePointer(arena.string(Self.stageDirectory))
         let operations = mounts.map { op in
             sbx_mount_op(kind: op.kind.rawValue, optional: op.optional ? 1 : 0, recursive: op.recursive ? 1 : 0,

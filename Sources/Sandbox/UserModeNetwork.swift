@@ -84,7 +84,8 @@ public enum UserModeNetwork {
             if bringLoopbackUp { try app.setLinkUp(index: try app.index(of: "lo")) }
             try app.addAddress(network.appV4, prefixLength: UInt8(network.ipv4Network.prefixLength), index: appIndex)
             try app.setLinkUp(index: appIndex)
-            // IPv6 comes from the gateway's router advertisements (SLAAC in fd00::/64).
+            // IPv4 only: the gateway does not route IPv6 yet (no router advertisements), so
+            // eth0 keeps just its link-local address.
             try app.addDefaultRoute(via: network.gatewayV4, index: appIndex)
         } catch {
             throw .network("wire the sandbox's network: \(error)")
@@ -129,12 +130,12 @@ struct NetworkFiles {
         let directory = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let files = NetworkFiles(directory: directory)
         do {
-            try files.write("resolv.conf", "nameserver \(network.dnsV4)\nnameserver \(network.dnsV6)\n")
+            // IPv4 only: the gateway does not route IPv6 yet (no fd00::3 to ask).
+            try files.write("resolv.conf", "nameserver \(network.dnsV4)\n")
             try files.write("hosts", """
                 127.0.0.1 localhost
                 ::1 localhost ip6-localhost ip6-loopback
                 \(network.appV4) \(hostname)
-                \(network.appV6) \(hostname)
 
                 """)
         } catch {

@@ -67,7 +67,9 @@ struct sbx_spawn_config {
 
     const char *hostname;    ///< NULL: keep
     int32_t loopback_up;     ///< bring `lo` up (a new network namespace)
-    int32_t allow_ping;      ///< let app_gid open ICMP echo sockets (ping_group_range) in the new netns
+    /// --net=user: in the new netns, let app_gid open ICMP echo sockets (ping_group_range) and
+    /// let the app bind any port (ip_unprivileged_port_start 0), as docker does.
+    int32_t user_network_sysctls;
 
     /// Mount plan. `stage_dir` (an existing host directory, e.g. "/tmp") gets a tmpfs that holds
     /// /newroot and /oldroot; NULL disables the mount namespace setup (no pivot_root).

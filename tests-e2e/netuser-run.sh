@@ -1,0 +1,99 @@
+#!/bin/bash
+# sandbox run --net=user through the real CLI, with the host side in a throwaway namespace with
+# no uplink (the launcher itself runs there, so the gateway's host sockets do too).
+source "$(dirname "$0")/lib/netuser-common.bash"
+
+# The app's side of the link.
+out=$(SB -- ip -4 -o addr show dev eth0 2>&1)
+expect_match "eth0 has 10.0.2.100/24" " 10\.0\.2\.100/24 " "$out"
+expect_match "default route via the gateway" "default via 10\.0\.2\.2 dev eth0" "$(SB -- ip route 2>&1)"
+expect_eq "--net=user is the default" "10.0.2.100" "$(SB -- sh -c "ip -4 -o addr show dev eth0 | awk '{print \$4}' | cut -d/ -f1" 2>&1)"
+expect_eq "MTU 65520" "65520" "$(SB -- cat /sys/class/net/eth0/mtu 2>&1)"
+expect_eq "--mtu" "9000" "$(SB --mtu 9000 -- cat /sys/class/net/eth0/mtu 2>&1)"
+out=$(SB --cidr 10.9.0.0/24 -- sh -c 'ip -4 -o addr show dev eth0; ip route; cat /etc/resolv.conf' 2>&1)
+expect_match "--cidr moves the app" " 10\.9\.0\.100/24 " "$out"
+expect_match "--cidr moves the gateway" "default via 10\.9\.0\.2 " "$out"
+expect_match "--cidr moves the DNS forwarder" "nameserver 10\.9\.0\.3" "$out"
+expect_match "resolv.conf points at the forwarder" "^nameserver 10\.0\.2\.3" "$(SB -- cat /etc/resolv.conf 2>&1)"
+expect_match "hosts names the sandbox" "10\.0\.2\.100 box" "$(SB --hostname box -- cat /etc/hosts 2>&1)"
+check_no_leftovers "address checks"
+
+# ping: the gateway answers for itself; beyond it the host's ping sockets carry the echo (this
+# hostsim allows them; where ping_group_range forbids them the gateway answers nothing).
+SB -- ping -c 1 -W 5 10.0.2.2 >/dev/null 2>&1; expect_eq "ping the gateway" 0 $?
+SB -- ping -c 1 -W 5 "$HOST_ADDR" >/dev/null 2>&1; expect_eq "ping a host-side address" 0 $?
+
+# TCP out through the gateway, by address.
+expect_eq "curl to the host side" "hello-from-host" "$(SB -- curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)"
+expect_eq "wget to the host side" "hello-from-host" "$(SB -- wget -q -T 10 -O - "http://$HOST_ADDR:8000/" 2>&1)"
+
+# DNS through the forwarder at 10.0.2.3, to a server on hostsim's loopback.
+expect_eq "DNS query via 10.0.2.3" "$HOST_ADDR" "$(SB --dns 127.0.0.1:5353 -- dig +short +time=3 +tries=2 @10.0.2.3 web.example.test A 2>&1)"
+expect_eq "curl by name (resolv.conf -> forwarder)" "hello-from-host" \
+    "$(SB --dns 127.0.0.1:5353 -- curl -sS --max-time 10 "http://web.example.test:8000/" 2>&1)"
+
+# A refused port: the host's RST becomes the app's ECONNREFUSED, not a timeout.
+connect_errno() {  # prints the connect outcome as the app's kernel reports it
+    echo "import socket,sys
+s = socket.socket(); s.settimeout(10)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); print('connected')
+except OSError as e:
+    print(type(e).__name__)"
+}
+expect_eq "refused port -> ECONNREFUSED" "ConnectionRefusedError" "$(SB -- python3 -c "$(connect_errno)" "$HOST_ADDR" 9 2>&1)"
+
+# --deny: refused at once and logged.
+out=$(SB --deny "$HOST_ADDR/32:8000" --log-connections "$WORK/conn.jsonl" -- sh -c \
+    "curl -sS --max-time 10 http://$HOST_ADDR:8000/; echo rc=\$?; curl -sS --max-time 10 http://$HOST_ADDR:8001/ >/dev/null 2>&1; echo rc2=\$?" 2>&1)
+expect_match "denied destination -> refused" "rc=7" "$out"
+expect_eq "denied destination -> ECONNREFUSED" "ConnectionRefusedError" \
+    "$(SB --deny "$HOST_ADDR/32" -- python3 -c "$(connect_errno)" "$HOST_ADDR" 8000 2>&1)"
+expect_match "a port the rule does not cover is not denied (refused by the host)" "rc2=7" "$out"
+expect_match "deny logged" "\"verdict\":\"deny\".*$HOST_ADDR" "$(grep -F ":8000" "$WORK/conn.jsonl" 2>&1)"
+expect_match "allowed flow logged" "\"verdict\":\"allow\"" "$(grep -F ":8001" "$WORK/conn.jsonl" 2>&1)"
+out=$(SB --allow "$HOST_ADDR/32:8000" --deny 0.0.0.0/0 -- curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)
+expect_eq "first match wins (--allow one, then --deny all)" "hello-from-host" "$out"
+out=$(SB --deny 0.0.0.0/0 --allow "$HOST_ADDR/32:8000" -- sh -c "curl -sS --max-time 10 http://$HOST_ADDR:8000/; echo rc=\$?" 2>&1)
+expect_match "first match wins (--deny all, then --allow one)" "rc=7" "$out"
+
+# Host loopback: closed by default, open with the flag (the gateway address maps to 127.0.0.1).
+out=$(SB -- sh -c 'curl -sS --max-time 10 http://10.0.2.2:8001/; echo rc=$?' 2>&1)
+expect_match "host loopback unreachable by default" "rc=7" "$out"
+expect_eq "host loopback with --allow-host-loopback" "hello-from-loopback" \
+    "$(SB --allow-host-loopback -- curl -sS --max-time 10 http://10.0.2.2:8001/ 2>&1)"
+out=$(SB -- sh -c 'curl -sS --max-time 5 http://169.254.169.254/; echo rc=$?' 2>&1)
+expect_match "link-local blocked" "rc=7" "$out"
+check_no_leftovers "outbound runs"
+
+# A published port: hostsim's curl reaches a server inside the sandbox.
+ip netns exec "$HS" "$SANDBOX" run -p 8080:80 -- sh -c \
+    'mkdir -p /tmp/www && echo hello-from-app >/tmp/www/index.html && exec busybox httpd -f -p 80 -h /tmp/www' &
+launcher=$!
+got=""
+for _ in $(seq 100); do
+    got=$(HX curl -s --max-time 2 http://127.0.0.1:8080/ 2>/dev/null) && [ -n "$got" ] && break
+    sleep 0.1
+done
+expect_eq "-p 8080:80 from hostsim's loopback" "hello-from-app" "$got"
+expect_eq "-p 8080:80 from hostsim's address" "hello-from-app" "$(HX curl -s --max-time 5 "http://$HOST_ADDR:8080/" 2>&1)"
+kill -TERM "$launcher"; wait "$launcher"; rc=$?
+expect_eq "SIGTERM reaches the app (143)" 143 $rc
+check_no_leftovers "published port"
+
+# --pcap: tshark reads the capture, and it holds the HTTP exchange.
+SB --pcap "$WORK/run.pcap" -- curl -sS -o /dev/null --max-time 10 "http://$HOST_ADDR:8000/" 2>&1
+frames=$(tshark -r "$WORK/run.pcap" 2>/dev/null | wc -l)
+if [ "$frames" -gt 0 ]; then ok; else bad "pcap: tshark read no frames"; fi
+expect_match "pcap holds the HTTP request" "GET / HTTP/1.1" "$(tshark -r "$WORK/run.pcap" -Y http.request 2>/dev/null)"
+
+# Killing the launcher with SIGKILL leaves nothing either (the kernel tears the namespaces down).
+ip netns exec "$HS" "$SANDBOX" run -- sleep 60 &
+launcher=$!
+for _ in $(seq 50); do pgrep -P "$launcher" >/dev/null && break; sleep 0.1; done
+sleep 0.3
+kill -KILL "$launcher"; wait "$launcher" 2>/dev/null
+for _ in $(seq 50); do [ "$(pgrep -fc 'sleep 60$' || true)" = 0 ] && break; sleep 0.1; done
+check_no_leftovers "launcher SIGKILLed"
+
+finish
