@@ -52,9 +52,12 @@ targets += [
 
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
+    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap"]),
     .executableTarget(name: "sandbox", dependencies: [
+        "Sandbox",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
+    .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
 ]
 
 let package = Package(
