@@ -71,6 +71,17 @@ fi
 out=$("$SANDBOX" run --net=none --user 1000:1000 -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
 check_confined "confined (--user 1000:1000)" $? "$out"
 
+# With a user namespace (as root: --userns=on; rootless: always), where the app is root of its
+# own namespace and holds capabilities there unless the launcher drops them.
+out=$("$SANDBOX" run --net=none --userns=on -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
+check_confined "confined (--userns=on)" $? "$out"
+uid=54400
+while getent passwd $uid >/dev/null || pgrep -u $uid >/dev/null; do uid=$((uid + 1)); done
+cp "$SANDBOX" "$WORK/sandbox" && chmod 755 "$WORK/sandbox"
+out=$(setpriv --reuid $uid --regid $uid --clear-groups "$WORK/sandbox" run --net=none \
+        -v "$WORK:/tmp/escape-bin:ro" -- /tmp/escape-bin/escape 2>&1)
+check_confined "confined (rootless, uid $uid)" $? "$out"
+
 # With --net=user the app has an eth0, and the rtnetlink attempts aim at it (with --net=none they
 # fall back to lo). Run that too once the gateway exists.
 if "$SANDBOX" run --net=user -- true >/dev/null 2>&1; then
