@@ -40,7 +40,8 @@ final class GatewayEngine: GatewayFlowHook {
     /// Host datagrams are read into this, then sent to the app from it (one copy, no
     /// allocation per datagram): the largest UDP payload plus an ICMP echo header.
     let receiveBuffer: UnsafeMutableRawBufferPointer
-    /// The quoted IPv4 + UDP header of an ICMP error reflected to the app (GatewayUDP).
+    /// The quote (IPv4 header + 8 transport bytes) of an ICMP error the gateway sends the app
+    /// about one of its flows (GatewayUDP, GatewayTCP).
     let quoteScratch: UnsafeMutableRawBufferPointer
     private var linkRegistrations: [EventLoop.Registration] = []
     private var publishers: [PortPublisher] = []
@@ -117,8 +118,9 @@ final class GatewayEngine: GatewayFlowHook {
             dns?.close()
             for registration in linkRegistrations { loop.unregister(registration) }
             endpoint.close()
-            receiveBuffer.deallocate()
-            quoteScratch.deallocate()
+            // Fully initialized by now: deinit runs (and frees the buffers) once the cycle
+            // through the hook is broken.
+            stack.gatewayHook = nil
             throw .eventLoop(error)
         }
         stack.advance(to: Self.instant(EventLoop.now()))
@@ -150,6 +152,11 @@ final class GatewayEngine: GatewayFlowHook {
         guard !isShutDown else { return }
         tcp?.pumpDirty()
         stack.advance(to: Self.instant(EventLoop.now()))
+        // Timers may have changed connections (TIME-WAIT ended, retransmissions ran out).
+        if let tcp, !tcp.dirty.isEmpty {
+            tcp.pumpDirty()
+            stack.flush()
+        }
         rearmStackTimer()
     }
 
@@ -202,7 +209,7 @@ final class GatewayEngine: GatewayFlowHook {
             return verdict(for: reply)
         case .dnsForwarder:
             // The forwarder's UDP endpoint is bound already, so a datagram for it never comes
-            // here; TCP DNS comes with TCP forwarding.
+            // here, and GatewayTCP serves TCP to it.
             counters.flowsDenied &+= 1
             return .reject(.portUnreachable)
         case .forward(let host, _):
