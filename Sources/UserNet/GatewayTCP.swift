@@ -67,6 +67,7 @@ final class GatewayTCP: TransportProtocolHandler {
     static let handshakeTimeout: UInt64 = 130_000_000_000
     /// Flows whose connection reported readiness, pumped at the end of the round.
     var dirty: [any PumpedTCPFlow] = []
+    private var pumping: [any PumpedTCPFlow] = []
     static let connectTimeout: UInt64 = 20_000_000_000
 
     init(engine: GatewayEngine, mtu: Int) {
@@ -334,13 +335,23 @@ final class GatewayTCP: TransportProtocolHandler {
 
     /// Pumps every flow whose connection changed during the round.
     func pumpDirty() {
+        // Two arrays swapped, so neither is copied or reallocated in steady state. A pump may
+        // mark flows again (its own or others'): they go to the next pass.
+        var passes = 0
         while !dirty.isEmpty {
-            let batch = dirty
-            dirty.removeAll(keepingCapacity: true)
-            for flow in batch {
+            passes += 1
+            if passes > 16 {
+                // Flows that keep re-marking themselves wait for the next round, which a wake
+                // guarantees (bounded work per round).
+                engine.loop.handle.wake()
+                return
+            }
+            swap(&dirty, &pumping)
+            for flow in pumping {
                 flow.isDirty = false
                 flow.pump()
             }
+            pumping.removeAll(keepingCapacity: true)
         }
     }
 
