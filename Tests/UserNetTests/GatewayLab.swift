@@ -77,10 +77,10 @@ final class GatewayLab: @unchecked Sendable {
 
     /// Starts a gateway over the veth, its thread in the host namespace.
     func startGateway(_ options: UserNetOptions) throws -> Gateway {
-        let packetSocket = try Gateway.openPacketSocket(interface: gatewayLink, namespaceFD: try namespaceFD(gatewayNamespace))
         var settings = Gateway.Settings()
         settings.hostNamespaceFD = try namespaceFD(hostNamespace)
-        return try Gateway(options: options, packetSocket: packetSocket, settings: settings)
+        return try Gateway(options: options, interface: gatewayLink, interfaceNamespaceFD: try namespaceFD(gatewayNamespace),
+                           settings: settings)
     }
 
     /// Sets a sysctl in the host namespace (e.g. ping_group_range).

@@ -200,4 +200,18 @@ import Wire
         #expect(lines.contains { $0.contains("\"reason\":\"flow-limit\"") })
         #expect(lines.contains { $0.contains("\"bytes_from_app\":10,\"bytes_to_app\":10") })
     }
+
+    @Test func startingOnAMissingInterfaceFailsWithTheCallThatFailed() throws {
+        let options = try UserNetOptions(dns: ["127.0.0.1:53"])
+        do {
+            _ = try Gateway(options: options, interface: "gwt-missing0")
+            Issue.record("a gateway started on an interface that does not exist")
+        } catch {
+            guard case .system(let failure) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(failure.call.hasPrefix("if_nametoindex"))
+        }
+    }
 }
