@@ -23,6 +23,8 @@ targets += [
 targets += [
     .target(name: "Wire"),
     .testTarget(name: "WireTests", dependencies: ["Wire"]),
+    // Checksum throughput and frame parse cost (scripts/bench.sh runs every bench-*).
+    .executableTarget(name: "bench-wire", dependencies: ["Wire"], path: "Benchmarks/bench-wire"),
 ]
 
 // MARK: Link: the LinkEndpoint / NetworkDispatcher seam between endpoints and the stack
@@ -64,9 +66,12 @@ targets += [
 
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
+    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap"]),
     .executableTarget(name: "sandbox", dependencies: [
+        "Sandbox",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
+    .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
 ]
 
 let package = Package(
@@ -76,7 +81,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: targets

@@ -7,3 +7,4 @@ for b in "$BIN"/bench-*; do
     echo "== $(basename "$b")"
     "$b"
 done
+"$(dirname "$0")/../Benchmarks/bench-launcher.sh" "$BIN"

@@ -3,8 +3,9 @@
 // packet once warm, counted by the CMallocCounter interposer. Beside it, the peer measured in
 // the same run: the kernel's UDP echo over loopback (two sockets, one thread).
 //
-//   swift run -c release bench-netstack [--seconds S] [--size BYTES] [--mtu BYTES]
-// (a size above the MTU measures fragmentation and reassembly; packets then count datagrams)
+//   swift run -c release bench-netstack [--seconds S] [--size BYTES] [--mtu BYTES] [--ipv6]
+// (a size above the MTU measures fragmentation and reassembly; packets then count datagrams;
+// --ipv6 runs the echo over IPv6, fd00::100 to fd00::2, with NDP instead of ARP)
 
 import CMallocCounter
 import Glibc
@@ -22,14 +23,16 @@ func monotonicNanoseconds() -> UInt64 {
 var seconds = 2.0
 var size = 64
 var mtu = 65_520
+var ipv6 = false
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--seconds": seconds = arguments.next().flatMap(Double.init) ?? seconds
     case "--size": size = arguments.next().flatMap(Int.init) ?? size
     case "--mtu": mtu = arguments.next().flatMap(Int.init) ?? mtu
+    case "--ipv6": ipv6 = true
     default:
-        print("usage: bench-netstack [--seconds S] [--size BYTES] [--mtu BYTES]")
+        print("usage: bench-netstack [--seconds S] [--size BYTES] [--mtu BYTES] [--ipv6]")
         exit(2)
     }
 }
@@ -59,13 +62,17 @@ struct Figures {
     var roundTrips: Int
 }
 
-func benchStack(size: Int, mtu: Int, seconds: Double) -> Figures {
+func benchStack(size: Int, mtu: Int, ipv6: Bool, seconds: Double) -> Figures {
     let (a, b) = MemoryLink.pair(mtu: mtu, capacity: 128)
     let client = Stack(), server = Stack()
     let clientNIC = client.addNIC(a), serverNIC = server.addNIC(b)
     let clientIP = IPv4Address(10, 0, 2, 100), serverIP = IPv4Address(10, 0, 2, 2)
     client.addAddress(IPv4Subnet(clientIP, prefixLength: 24), to: clientNIC)
     server.addAddress(IPv4Subnet(serverIP, prefixLength: 24), to: serverNIC)
+    let serverIP6 = IPv6Address(high: 0xFD00 << 48, low: 2), clientIP6 = IPv6Address(high: 0xFD00 << 48, low: 0x100)
+    client.addAddress(IPv6Subnet(clientIP6, prefixLength: 64), to: clientNIC)
+    server.addAddress(IPv6Subnet(serverIP6, prefixLength: 64), to: serverNIC)
+    let destination: IPAddress = ipv6 ? .v6(serverIP6) : .v4(serverIP)
     let echo = Echo(), counter = Counter()
     guard let serverEndpoint = try? server.udp.open(localPort: 7, delegate: echo),
           let clientEndpoint = try? client.udp.open(localPort: 9000, delegate: counter) else {
@@ -77,11 +84,11 @@ func benchStack(size: Int, mtu: Int, seconds: Double) -> Figures {
     let buffer = UnsafeRawBufferPointer(payload)
 
     func roundTrip() {
-        _ = try? clientEndpoint.send(buffer, to: .v4(serverIP), port: 7)
+        _ = try? clientEndpoint.send(buffer, to: destination, port: 7)
         a.deliverToPeer()   // request to the server, which echoes into b's outbox
         b.deliverToPeer()   // reply to the client
     }
-    // Warm up: ARP both ways, dictionaries and buffers at their steady size.
+    // Warm up: ARP (or NDP) both ways, dictionaries and buffers at their steady size.
     for _ in 0..<1000 { roundTrip() }
     guard counter.replies == 1000 else {
         print("warm-up lost packets: \(counter.replies) of 1000 replies"); exit(1)
@@ -182,8 +189,8 @@ guard malloc_counter_allocations() > probeBefore else {
     print("malloc counter is not interposed; cannot count allocations"); exit(1)
 }
 
-let stackFigures = benchStack(size: size, mtu: mtu, seconds: seconds)
-print("netstack UDP echo, \(size)-byte payload, MTU \(mtu), in-memory link, client+server stacks on one thread:")
+let stackFigures = benchStack(size: size, mtu: mtu, ipv6: ipv6, seconds: seconds)
+print("netstack UDP\(ipv6 ? " over IPv6" : "") echo, \(size)-byte payload, MTU \(mtu), in-memory link, client+server stacks on one thread:")
 print("  \(Int(stackFigures.packetsPerSecond)) packets/s through each stack (\(stackFigures.roundTrips) round trips)")
 print("  \(decimal(stackFigures.allocationsPerPacket, places: 4)) heap allocations per packet (steady state, after 1000 warm-up round trips)")
 if let kernel = benchKernelLoopback(size: size, seconds: seconds) {

@@ -6,6 +6,9 @@
 // `pollableFileDescriptors` and calls `dispatchAvailable()` (DispatchDriver.external).
 // Transmit: frames are queued in a TX batch and sent with sendmmsg at `flush()`.
 //
+// Lifetime: call close() (or attach(nil)) before letting go of the endpoint: running receive
+// threads hold it.
+//
 // Threading: writePacket/writePackets/flush must not run concurrently (the stack serialises
 // them). attach/close are called by the owner, not from inside a delivery. With the external
 // driver, dispatchAvailable runs on the owner's thread, as do the deliveries.
@@ -40,6 +43,8 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
     private var threads: [DispatchThread] = []
     private var dispatcher: (any NetworkDispatcher)?
     private let closedReported: UnsafeMutablePointer<UInt32>
+    /// Scratch for the virtio_net_hdr and link header of a directly sent large frame.
+    private let directPrefix = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
     private var isClosed = false
 
     /// Opens the endpoint over `options.fds` (which it makes non-blocking and never closes).
@@ -53,6 +58,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         guard options.gsoMaxSize >= 0, options.gsoMaxSize <= 65535 + 14 else { throw .invalidOption("gsoMaxSize") }
         guard options.recvmmsgBatchSize > 0, options.recvmmsgBatchSize <= 1024 else { throw .invalidOption("recvmmsgBatchSize") }
         guard options.txBatchSize > 0, options.txBatchSize <= 1024 else { throw .invalidOption("txBatchSize") }
+        guard options.socketBufferSize >= 0 else { throw .invalidOption("socketBufferSize") }
         guard options.dispatchBudget > 0 else { throw .invalidOption("dispatchBudget") }
         guard options.ringSize > 0, options.ringBlockSize > 0 else { throw .invalidOption("ringSize") }
         self.options = options
@@ -60,7 +66,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         gsoMaxSize = options.gsoMaxSize
         linkAddress = options.address
         virtioHeaderLength = options.gsoMaxSize > 0 ? VirtioNetHeader.length : 0
-        linkHeaderLength = options.ethernetHeader ? FrameDecoder.ethernetHeaderLength : 0
+        linkHeaderLength = options.ethernetHeader ? EthernetRepr.headerLength : 0
         maxHeaderLength = linkHeaderLength
         var caps: LinkCapabilities = []
         if options.ethernetHeader { caps.insert(.resolutionRequired) }
@@ -86,6 +92,13 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             var socketType: Int32 = 0
             var isPacketSocket = false
             if isSocket {
+                if options.socketBufferSize > 0 {
+                    let size = Int32(clamping: options.socketBufferSize)
+                    try system { () throws(SystemCallError) in
+                        try SystemCalls.setSocketOption(fd, level: SOL_SOCKET, name: SO_RCVBUF, value: size, call: "setsockopt(SO_RCVBUF)")
+                        try SystemCalls.setSocketOption(fd, level: SOL_SOCKET, name: SO_SNDBUF, value: size, call: "setsockopt(SO_SNDBUF)")
+                    }
+                }
                 socketType = try system { () throws(SystemCallError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_TYPE, call: "getsockopt(SO_TYPE)") }
                 let domain = try system { () throws(SystemCallError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)") }
                 isPacketSocket = domain == AF_PACKET
@@ -99,15 +112,18 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             let zeroLengthIsEOF = !(isSocket && socketType == Int32(SOCK_DGRAM.rawValue))
             switch options.dispatchMode {
             case .readv:
-                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF))
+                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF,
+                                           auxiliaryData: isPacketSocket))
                 modes.append(.readv)
             case .recvmmsg where !isSocket:
                 // recvmmsg needs a socket; any other fd (TUN) is read with readv.
-                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF))
+                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF,
+                                           auxiliaryData: false))
                 modes.append(.readv)
             case .recvmmsg:
                 readers.append(RecvmmsgReader(fd: fd, maxFrameLength: maxFrameLength,
-                                              batchSize: options.recvmmsgBatchSize, zeroLengthIsEOF: zeroLengthIsEOF))
+                                              batchSize: options.recvmmsgBatchSize, zeroLengthIsEOF: zeroLengthIsEOF,
+                                              auxiliaryData: isPacketSocket))
                 modes.append(.recvmmsg)
             case .packetMMap:
                 guard isPacketSocket else { throw .packetMMapNeedsPacketSocket(fd: fd) }
@@ -141,6 +157,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         close()
         Glibc.close(stopEvent)
         closedReported.deallocate()
+        directPrefix.deallocate()
     }
 
     // MARK: Setup helpers
@@ -156,6 +173,11 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         // Best effort: kernels before 4.20 lack the option.
         try? SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: Int32(1),
                                          call: "setsockopt(PACKET_IGNORE_OUTGOING)")
+        // readv/recvmmsg learn through PACKET_AUXDATA that a frame made on this host (a veth
+        // peer's CHECKSUM_PARTIAL) carries only a pseudo-header checksum; the ring has it in
+        // tp_status. Without it such frames would look corrupt to the stack.
+        try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_AUXDATA, value: Int32(1),
+                                        call: "setsockopt(PACKET_AUXDATA)")
     }
 
     /// Puts every AF_PACKET fd in one PACKET_FANOUT_HASH group, so each flow is read by one
@@ -218,15 +240,18 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         let virtio = virtioHeaderLength
         let link = linkHeaderLength
         let source = linkAddress
+        if virtio + link + packet.length >= TransmitQueue.directSendThreshold {
+            try writeDirect(packet)
+            return
+        }
         try transmit.enqueue(length: virtio + link + packet.length) { frame in
             if virtio > 0 {
                 VirtioNetHeader.encode(packet.gso, linkHeaderLength: link,
                                        into: UnsafeMutableRawBufferPointer(rebasing: frame[..<virtio]))
             }
             if link > 0 {
-                EthernetHeaderWriter.write(destination: packet.remoteLinkAddress, source: source,
-                                           etherType: packet.protocolNumber,
-                                           into: UnsafeMutableRawBufferPointer(rebasing: frame[virtio..<(virtio + link)]))
+                EthernetRepr(destination: packet.remoteLinkAddress, source: source, etherType: packet.protocolNumber)
+                    .emit(into: UnsafeMutableRawBufferPointer(rebasing: frame[virtio..<(virtio + link)]))
             }
             var offset = virtio + link
             if packet.header.count > 0 {
@@ -237,6 +262,22 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
                 UnsafeMutableRawBufferPointer(rebasing: frame[offset...]).copyMemory(from: packet.payload)
             }
         }
+    }
+
+    /// Sends a large packet straight from the caller's buffers: the virtio_net_hdr and link
+    /// header come from a small scratch area, header and payload are referenced, not copied.
+    private func writeDirect(_ packet: OutboundPacket) throws(LinkError) {
+        let virtio = virtioHeaderLength
+        let link = linkHeaderLength
+        let prefix = UnsafeMutableRawBufferPointer(start: directPrefix, count: virtio + link)
+        if virtio > 0 {
+            VirtioNetHeader.encode(packet.gso, linkHeaderLength: link, into: UnsafeMutableRawBufferPointer(rebasing: prefix[..<virtio]))
+        }
+        if link > 0 {
+            EthernetRepr(destination: packet.remoteLinkAddress, source: linkAddress, etherType: packet.protocolNumber)
+                .emit(into: UnsafeMutableRawBufferPointer(rebasing: prefix[virtio...]))
+        }
+        try transmit.sendDirect(UnsafeRawBufferPointer(prefix), packet.header, packet.payload)
     }
 
     public func writePackets(_ packets: UnsafeBufferPointer<OutboundPacket>) -> (written: Int, error: LinkError?) {

@@ -10,8 +10,6 @@ struct FrameDecoder {
     let address: MACAddress
     let rxChecksumOffload: Bool
 
-    static let ethernetHeaderLength = 14
-
     /// Delivers `frame` (starting at the virtio_net_hdr when there is one) to `dispatcher`.
     /// `kernelChecksumTrusted` carries the ring's TP_STATUS_CSUM_VALID / CSUMNOTREADY.
     @inline(__always)
@@ -21,11 +19,31 @@ struct FrameDecoder {
             tally.droppedShort &+= 1
             return
         }
-        let linkHeaderLength = ethernetHeader ? Self.ethernetHeaderLength : 0
         let body = UnsafeRawBufferPointer(rebasing: frame[virtioHeaderLength...])
-        guard body.count > linkHeaderLength else {
-            tally.droppedShort &+= 1
-            return
+        let protocolNumber: EtherType
+        let linkHeaderLength: Int
+        if ethernetHeader {
+            // Wire's view skips one 802.1Q tag; a frame with no byte past its header is short.
+            guard let ethernet = try? EthernetFrame(body), body.count > ethernet.headerLength else {
+                tally.droppedShort &+= 1
+                return
+            }
+            let destination = ethernet.destination
+            if address != .zero && destination != address && destination.isUnicast {
+                tally.droppedOtherAddress &+= 1
+                return
+            }
+            protocolNumber = ethernet.etherType
+            linkHeaderLength = ethernet.headerLength
+        } else {
+            switch body.first.map({ $0 >> 4 }) {
+            case 4: protocolNumber = .ipv4
+            case 6: protocolNumber = .ipv6
+            default:
+                tally.droppedUnknownProtocol &+= 1
+                return
+            }
+            linkHeaderLength = 0
         }
         var gso: GSOInfo? = nil
         var trusted = rxChecksumOffload || kernelChecksumTrusted
@@ -36,23 +54,6 @@ struct FrameDecoder {
                 trusted = trusted || decoded.checksumTrusted
             } catch {
                 tally.droppedBadVirtioHeader &+= 1
-                return
-            }
-        }
-        let protocolNumber: EtherType
-        if ethernetHeader {
-            let destination = MACAddress(body[0], body[1], body[2], body[3], body[4], body[5])
-            if address != .zero && destination != address && destination.isUnicast {
-                tally.droppedOtherAddress &+= 1
-                return
-            }
-            protocolNumber = EtherType(rawValue: UInt16(body[12]) << 8 | UInt16(body[13]))
-        } else {
-            switch body[0] >> 4 {
-            case 4: protocolNumber = .ipv4
-            case 6: protocolNumber = .ipv6
-            default:
-                tally.droppedUnknownProtocol &+= 1
                 return
             }
         }

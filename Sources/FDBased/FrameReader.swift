@@ -1,6 +1,7 @@
 // The receive side of one fd, in one of the dispatch modes. A reader drains what is ready
 // without blocking and reports whether the fd would block, has more, or is finished.
 
+import CShims
 import Glibc
 import Link
 
@@ -34,4 +35,11 @@ enum ReadFailure {
         default: self = .fatal(.system(call: call, errno: errno))
         }
     }
+}
+
+/// The kernel's word on a frame's transport checksum, from a PACKET_AUXDATA status: valid, or
+/// not computed yet because the frame was made on this host (CHECKSUM_PARTIAL).
+@inline(__always)
+func kernelTrustsChecksum(_ status: UInt32) -> Bool {
+    status & UInt32(TP_STATUS_CSUM_VALID | TP_STATUS_CSUMNOTREADY) != 0
 }

@@ -82,6 +82,10 @@ extension FDBasedEndpoint {
         public var txBatchSize: Int
         /// Bytes of outbound frames the TX batch holds (raised to one maximal frame if smaller).
         public var txBufferSize: Int
+        /// SO_RCVBUF and SO_SNDBUF for socket fds (the kernel caps them at net.core.rmem_max /
+        /// wmem_max); 0 leaves the fds' own. The default AF_PACKET receive buffer (about 200 KiB)
+        /// holds only three 64 KiB frames for `.readv` / `.recvmmsg`.
+        public var socketBufferSize: Int
         /// Bytes of the PACKET_RX_RING (`.packetMMap`).
         public var ringSize: Int
         public var ringVersion: PacketRingVersion
@@ -103,6 +107,7 @@ extension FDBasedEndpoint {
                     dispatchBudget: Int = 1024,
                     txBatchSize: Int = 64,
                     txBufferSize: Int = 1 << 20,
+                    socketBufferSize: Int = 0,
                     ringSize: Int = 16 << 20,
                     ringVersion: PacketRingVersion = .v2,
                     ringBlockSize: Int = 1 << 20,
@@ -121,6 +126,7 @@ extension FDBasedEndpoint {
             self.dispatchBudget = dispatchBudget
             self.txBatchSize = txBatchSize
             self.txBufferSize = txBufferSize
+            self.socketBufferSize = socketBufferSize
             self.ringSize = ringSize
             self.ringVersion = ringVersion
             self.ringBlockSize = ringBlockSize

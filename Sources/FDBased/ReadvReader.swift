@@ -1,7 +1,9 @@
 // PacketDispatchMode.readv: one read per frame into one buffer that the delivery borrows.
 // (gVisor reads with readv into separate virtio-header and payload views; here the header and
-// frame share one contiguous buffer, so a single-iovec read is the same call.)
+// frame share one contiguous buffer, so a single-iovec read is the same call.) On an AF_PACKET
+// socket the read is a recvmsg, to get the PACKET_AUXDATA checksum status with the frame.
 
+import CShims
 import Glibc
 import Link
 
@@ -10,25 +12,58 @@ final class ReadvReader: FrameReader {
     /// A zero-length read is an empty datagram on SOCK_DGRAM, EOF on anything else.
     private let zeroLengthIsEOF: Bool
     private let buffer: UnsafeMutableRawBufferPointer
+    /// With PACKET_AUXDATA: the message header, its iovec and control buffer, built once.
+    private let message: UnsafeMutablePointer<msghdr>?
+    private let control: UnsafeMutableRawBufferPointer?
+    private let iov: UnsafeMutablePointer<iovec>
 
     /// `maxFrameLength` is the largest frame expected; one spare byte detects truncation.
-    init(fd: Int32, maxFrameLength: Int, zeroLengthIsEOF: Bool) {
+    init(fd: Int32, maxFrameLength: Int, zeroLengthIsEOF: Bool, auxiliaryData: Bool) {
         self.fd = fd
         self.zeroLengthIsEOF = zeroLengthIsEOF
         buffer = .allocate(byteCount: maxFrameLength + 1, alignment: 16)
+        iov = .allocate(capacity: 1)
+        iov.initialize(to: iovec(iov_base: buffer.baseAddress, iov_len: buffer.count))
+        if auxiliaryData {
+            let control = UnsafeMutableRawBufferPointer.allocate(byteCount: cshim_packet_auxdata_space(), alignment: 16)
+            var header = msghdr()
+            header.msg_iov = iov
+            header.msg_iovlen = 1
+            let message = UnsafeMutablePointer<msghdr>.allocate(capacity: 1)
+            message.initialize(to: header)
+            self.control = control
+            self.message = message
+        } else {
+            control = nil
+            message = nil
+        }
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        iov.deallocate()
+        control?.deallocate()
+        message?.deallocate()
+    }
+
+    @inline(__always)
+    private func readOne() -> (Int, checksumTrusted: Bool) {
+        guard let message, let control else { return (read(fd, buffer.baseAddress, buffer.count), false) }
+        message.pointee.msg_control = control.baseAddress
+        message.pointee.msg_controllen = control.count
+        let n = recvmsg(fd, message, Int32(MSG_DONTWAIT))
+        return (n, n > 0 && kernelTrustsChecksum(cshim_packet_auxdata_status(message)))
+    }
 
     func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
                tally: inout ReceiveTally) -> DrainOutcome {
         var remaining = budget
         while remaining > 0 {
-            let n = read(fd, buffer.baseAddress, buffer.count)
+            let (n, trusted) = readOne()
             if n < 0 {
                 let error = errno
                 if error == EINTR { continue }
-                switch ReadFailure(call: "read", errno: error) {
+                switch ReadFailure(call: message == nil ? "read" : "recvmsg", errno: error) {
                 case .wouldBlock: return .wouldBlock
                 case .transient: tally.readErrors &+= 1; remaining -= 1; continue
                 case .fatal(let failure): return .closed(failure)
@@ -44,7 +79,7 @@ final class ReadvReader: FrameReader {
                 tally.truncated &+= 1
                 continue
             }
-            decoder.deliver(UnsafeRawBufferPointer(rebasing: buffer[..<n]), kernelChecksumTrusted: false,
+            decoder.deliver(UnsafeRawBufferPointer(rebasing: buffer[..<n]), kernelChecksumTrusted: trusted,
                             to: dispatcher, tally: &tally)
         }
         return .budgetExhausted

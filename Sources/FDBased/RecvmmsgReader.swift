@@ -1,5 +1,6 @@
 // PacketDispatchMode.recvmmsg: up to `batchSize` frames per system call, each into its own
-// preallocated buffer; the message headers are built once and reused.
+// preallocated buffer; the message headers are built once and reused. On an AF_PACKET socket
+// each message also carries the PACKET_AUXDATA checksum status.
 
 import CShims
 import Glibc
@@ -13,8 +14,11 @@ final class RecvmmsgReader: FrameReader {
     private let buffers: UnsafeMutableRawPointer
     private let iovecs: UnsafeMutablePointer<iovec>
     private let messages: UnsafeMutablePointer<cshim_mmsghdr>
+    /// Per-message control buffers for PACKET_AUXDATA (0 bytes each without it).
+    private let controlLength: Int
+    private let controls: UnsafeMutableRawPointer
 
-    init(fd: Int32, maxFrameLength: Int, batchSize: Int, zeroLengthIsEOF: Bool) {
+    init(fd: Int32, maxFrameLength: Int, batchSize: Int, zeroLengthIsEOF: Bool, auxiliaryData: Bool) {
         self.fd = fd
         self.zeroLengthIsEOF = zeroLengthIsEOF
         self.batchSize = batchSize
@@ -24,6 +28,8 @@ final class RecvmmsgReader: FrameReader {
         buffers = .allocate(byteCount: bufferLength * batchSize, alignment: 16)
         iovecs = .allocate(capacity: batchSize)
         messages = .allocate(capacity: batchSize)
+        controlLength = auxiliaryData ? cshim_packet_auxdata_space() : 0
+        controls = .allocate(byteCount: max(1, controlLength * batchSize), alignment: 16)
         for i in 0..<batchSize {
             iovecs[i] = iovec(iov_base: buffers + i * bufferLength, iov_len: bufferLength)
             var header = msghdr()
@@ -37,6 +43,7 @@ final class RecvmmsgReader: FrameReader {
         buffers.deallocate()
         iovecs.deallocate()
         messages.deallocate()
+        controls.deallocate()
     }
 
     func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
@@ -44,6 +51,13 @@ final class RecvmmsgReader: FrameReader {
         var remaining = budget
         while remaining > 0 {
             let want = min(remaining, batchSize)
+            if controlLength > 0 {
+                // The kernel shrinks msg_controllen to what it wrote; give the room back.
+                for i in 0..<want {
+                    messages[i].msg_hdr.msg_control = controls + i * controlLength
+                    messages[i].msg_hdr.msg_controllen = controlLength
+                }
+            }
             let n = Int(cshim_recvmmsg(fd, messages, UInt32(want), Int32(MSG_DONTWAIT)))
             if n < 0 {
                 let error = errno
@@ -67,8 +81,9 @@ final class RecvmmsgReader: FrameReader {
                     tally.truncated &+= 1
                     continue
                 }
+                let trusted = controlLength > 0 && kernelTrustsChecksum(cshim_packet_auxdata_status(&messages[i].msg_hdr))
                 decoder.deliver(UnsafeRawBufferPointer(start: buffers + i * bufferLength, count: length),
-                                kernelChecksumTrusted: false, to: dispatcher, tally: &tally)
+                                kernelChecksumTrusted: trusted, to: dispatcher, tally: &tally)
             }
             if n < want { return .wouldBlock }
         }

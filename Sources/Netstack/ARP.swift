@@ -1,6 +1,6 @@
 // ARP (RFC 826) on a NIC: answering requests for our addresses (and, by policy, for addresses
 // the gateway impersonates), learning from what we receive, asking for next hops, and the
-// neighbour timers.
+// neighbour timers (which send NDP solicitations for IPv6 entries, see NDP.swift).
 
 import Link
 import Wire
@@ -22,7 +22,7 @@ extension Stack {
         // RFC 826 "Packet Reception": update an existing entry for the sender; add one only
         // when we are the target.
         if senderIsSane {
-            let (_, released) = nic.neighbours.learn(sender, arp.senderHardwareAddress, create: targetIsOurs, now: now)
+            let (_, released) = nic.neighbours.learn(.v4(sender), arp.senderHardwareAddress, create: targetIsOurs, now: now)
             sendReleased(released, on: nic, to: arp.senderHardwareAddress)
         }
         guard arp.operation == .request else { return }
@@ -73,7 +73,12 @@ extension Stack {
     func runNeighbourTimers(_ nic: NIC) {
         guard let deadline = nic.neighbours.nextDeadline, deadline <= now else { return }
         let actions = nic.neighbours.handleTimers(now: now)
-        for address in actions.probe { sendARPRequest(for: address, on: nic) }
+        for address in actions.probe {
+            switch address {
+            case .v4(let target): sendARPRequest(for: target, on: nic)
+            case .v6(let target): sendNeighbourSolicitation(for: target, on: nic)
+            }
+        }
         for (_, dropped) in actions.failed {
             for _ in 0..<dropped { nic.counters.countDrop(.neighbourUnresolved) }
         }
@@ -82,13 +87,20 @@ extension Stack {
     /// Sends the datagrams that waited for `mac`.
     func sendReleased(_ released: [PendingDatagram], on nic: NIC, to mac: MACAddress) {
         for datagram in released {
-            let route = ResolvedRoute(nic: nic, source: datagram.request.source, nextHop: datagram.request.destination,
-                                      mtu: datagram.mtu)
             datagram.transportHeader.withUnsafeBytes { header in
                 datagram.payload.withUnsafeBytes { payload in
-                    _ = try? emitIPv4(datagram.request, route: route, linkDestination: mac,
-                                      transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
-                        slot.copyMemory(from: header)
+                    switch datagram.request {
+                    case .v4(let request):
+                        let route = ResolvedRoute(nic: nic, source: request.source, nextHop: request.destination, mtu: datagram.mtu)
+                        _ = try? emitIPv4(request, route: route, linkDestination: mac,
+                                          transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
+                            slot.copyMemory(from: header)
+                        }
+                    case .v6(let request):
+                        _ = try? emitIPv6(request, nic: nic, mtu: datagram.mtu, linkDestination: mac,
+                                          transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
+                            slot.copyMemory(from: header)
+                        }
                     }
                 }
             }

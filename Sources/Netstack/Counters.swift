@@ -16,7 +16,15 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case ipv4BadSource
     case ipv4NotForUs
     case ipv4TTLExpired
-    case ipv6NotSupported
+    // IPv6 input
+    case ipv6Malformed
+    case ipv6BadSource
+    case ipv6NotForUs
+    case ipv6HopLimitExceeded
+    /// Gateway mode: larger than the path MTU of the route toward the impersonated host.
+    case ipv6PacketTooBig
+    /// A Routing header with segments left, or an option whose type says discard.
+    case ipv6UnsupportedExtension
     case unknownProtocol
     // Reassembly
     case fragmentOverlap
@@ -33,6 +41,15 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case icmpUnhandledType
     case icmpErrorNoOwner
     case icmpRateLimited
+    // Neighbor Discovery
+    /// Fails RFC 4861 validity checks (hop limit 255, DAD form, solicited flag to multicast).
+    case ndpInvalid
+    /// A solicitation for an address that is not ours (the app's own DAD probes land here).
+    case ndpNotForUs
+    /// An advertisement claiming one of our addresses.
+    case ndpDuplicateAddress
+    /// Router advertisements from others; router solicitations on a NIC that does not advertise.
+    case ndpIgnored
     // UDP
     case udpMalformed
     case udpBadChecksum
@@ -62,6 +79,12 @@ public struct NICCounters: Sendable {
     public var icmpErrorsDelivered: UInt64 = 0
     public var fragmentsSent: UInt64 = 0
     public var datagramsReassembled: UInt64 = 0
+    public var neighbourSolicitationsSent: UInt64 = 0
+    public var neighbourAdvertisementsSent: UInt64 = 0
+    public var routerSolicitationsReceived: UInt64 = 0
+    public var routerAdvertisementsSent: UInt64 = 0
+    /// DAD probes for one of our addresses answered (RFC 4861 7.2.4).
+    public var duplicateAddressProbesDefended: UInt64 = 0
     // Indexed by DropReason.rawValue; allocated once, mutated in place.
     private var drops: [UInt64] = Array(repeating: 0, count: DropReason.allCases.count)
 

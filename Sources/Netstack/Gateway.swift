@@ -12,11 +12,19 @@
 // case the app's own address and the network and broadcast addresses are never claimed, and
 // an ARP probe (sender address 0.0.0.0, RFC 5227) is only answered for our own addresses, so
 // the app's duplicate-address detection never sees a false conflict.
+//
+// IPv6 in gateway mode: every global unicast destination is impersonated the same way (with the
+// same hook; ICMPv6 echo flows have protocol `.icmpv6`); link-local destinations other than
+// the gateway's own are not. Neighbor Discovery answers only for the NIC's own addresses (its
+// link-local one, which the app learns as its default router from the router advertisements,
+// and e.g. fd00::2) by default, or by `NeighbourSolicitationPolicy.anyInPrefix(excluding:)`
+// for every address of its prefix but the app's, like ARP's `.anyInSubnet`; it never answers a
+// duplicate-address probe for anyone else's address.
 
 import Wire
 
 /// A flow from the app's point of view: `source` is the app, `destination` the host it wants.
-/// For ICMP echo the ports are the echo identifier and 0.
+/// For ICMP and ICMPv6 echo the ports are the echo identifier and 0.
 public struct FlowKey: Hashable, Sendable, CustomStringConvertible {
     public var protocolNumber: IPProtocol
     public var source: IPAddress

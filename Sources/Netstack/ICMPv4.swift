@@ -137,8 +137,12 @@ extension Stack {
     /// RFC 1122 3.3.2: a reassembly that timed out with fragment zero in hand is reported with
     /// Time Exceeded, code 1, from the address the datagram was sent to.
     func sendReassemblyTimeExceeded(_ expired: FragmentReassembler.Expired) {
+        guard case .v4(let source) = expired.source else {
+            sendReassemblyTimeExceededIPv6(expired)
+            return
+        }
         guard let quoted = try? IPv4Packet(quoted: expired.quote) else { return }
-        guard let nic = resolveRoute(expired.source)?.nic else { return }
+        guard let nic = resolveRoute(source)?.nic else { return }
         nic.counters.countDrop(.fragmentTimeout)
         sendICMPv4Error(.timeExceeded(code: 1), from: quoted.destination, on: nic,
                         originalHeader: quoted.header, originalPayload: quoted.payload,

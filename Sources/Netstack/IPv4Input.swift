@@ -47,8 +47,8 @@ extension Stack {
                                 ttl: ip.ttl, dscpECN: ip.dscpECN, nic: nic.id, isLocalAddress: isLocal,
                                 isBroadcast: isBroadcast, wasReassembled: false)
         if ip.moreFragments || ip.fragmentOffset != 0 {
-            let key = FragmentKey(source: source, destination: destination, protocolNumber: ip.protocolNumber.rawValue,
-                                  identification: ip.identification)
+            let key = FragmentKey(source: .v4(source), destination: .v4(destination), protocolNumber: ip.protocolNumber.rawValue,
+                                  identification: UInt32(ip.identification))
             switch reassembler.insert(key: key, header: ip.header, offset: ip.fragmentOffset, moreFragments: ip.moreFragments,
                                       data: ip.payload, now: now) {
             case .stored:

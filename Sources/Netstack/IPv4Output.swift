@@ -31,7 +31,7 @@ extension Stack {
             linkDestination = MACAddress(rawValue: 0x0100_5E00_0000 | UInt64(request.destination.rawValue & 0x7F_FFFF))
         } else if !nic.capabilities.contains(.resolutionRequired) {
             linkDestination = .zero
-        } else if let (mac, refresh) = nic.neighbours.resolve(route.nextHop, now: now) {
+        } else if let (mac, refresh) = nic.neighbours.resolve(.v4(route.nextHop), now: now) {
             linkDestination = mac
             if refresh { sendARPRequest(for: route.nextHop, on: nic, to: mac) }
         } else {
@@ -51,9 +51,9 @@ extension Stack {
         let nic = route.nic
         let header = UnsafeMutableRawBufferPointer(rebasing: auxScratch[0..<transportHeaderLength])
         writeTransportHeader(header)
-        let datagram = PendingDatagram(request: request, transportHeader: Array(header), payload: Array(payload),
+        let datagram = PendingDatagram(request: .v4(request), transportHeader: Array(header), payload: Array(payload),
                                        gso: gso, mtu: route.mtu)
-        switch nic.neighbours.enqueue(datagram, for: route.nextHop, now: now) {
+        switch nic.neighbours.enqueue(datagram, for: .v4(route.nextHop), now: now) {
         case .queuedSendRequest:
             sendARPRequest(for: route.nextHop, on: nic)
         case .queued:

@@ -1,4 +1,5 @@
-// A network interface: one link endpoint, its addresses, its neighbour cache and its counters.
+// A network interface: one link endpoint, its addresses (IPv4 here, IPv6 in NICIPv6State), its
+// neighbour cache and its counters.
 // It is the link's NetworkDispatcher and hands every frame to the stack.
 
 import Link
@@ -23,6 +24,7 @@ final class NIC: NetworkDispatcher {
     let gsoMaxSize: Int
 
     var addresses: [IPv4Subnet] = []
+    var ipv6: NICIPv6State
     var counters = NICCounters()
     var neighbours: NeighbourCache
     var arpPolicy: ARPReplyPolicy = .ownAddresses
@@ -39,6 +41,7 @@ final class NIC: NetworkDispatcher {
         capabilities = link.capabilities
         gsoMaxSize = link.gsoMaxSize
         self.neighbours = NeighbourCache(configuration: neighbours)
+        ipv6 = NICIPv6State(linkAddress: linkAddress, capabilities: capabilities)
     }
 
     func deliverNetworkPacket(_ protocolNumber: EtherType, _ packet: InboundPacket) {

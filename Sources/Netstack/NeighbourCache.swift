@@ -1,5 +1,6 @@
-// The IPv4 neighbour cache (RFC 826 ARP; timers after RFC 1122 2.3.2.1 and Linux's defaults):
-// IPv4 address -> MAC address, with
+// The neighbour cache of both families (RFC 826 ARP for IPv4, RFC 4861 Neighbor Discovery for
+// IPv6; timers after RFC 1122 2.3.2.1, RFC 4861 10 and Linux's defaults): IP address -> MAC
+// address, one table per NIC shared by both families (one capacity, one pending-bytes cap), with
 //   - entries that expire (`reachableTime`), so a host that changed its MAC is re-resolved;
 //     an entry in use is refreshed before it expires with a unicast request (as Linux's
 //     STALE/PROBE states do), so a busy flow never stalls behind a fresh resolution;
@@ -14,11 +15,15 @@
 import Link
 import Wire
 
-/// A datagram waiting for its next hop's link address: the IPv4 send request plus the
-/// transport header and payload it carries, copied (this path runs once per new neighbour,
-/// not per packet in steady state).
+/// A datagram waiting for its next hop's link address: the send request plus the transport
+/// header and payload it carries, copied (this path runs once per new neighbour, not per packet
+/// in steady state).
 struct PendingDatagram {
-    var request: IPv4SendRequest
+    enum Request {
+        case v4(IPv4SendRequest)
+        case v6(IPv6SendRequest)
+    }
+    var request: Request
     var transportHeader: [UInt8]
     var payload: [UInt8]
     var gso: GSOInfo?
@@ -32,11 +37,11 @@ struct PendingDatagram {
 public struct NeighbourConfiguration: Sendable {
     /// How long a resolved entry is trusted before it is resolved again.
     public var reachableTime: Duration = .seconds(60)
-    /// Time between ARP requests for an unresolved address.
+    /// Time between ARP requests / neighbour solicitations for an unresolved address.
     public var retransmitInterval: Duration = .seconds(1)
     /// Requests sent before giving up on an address.
     public var maxProbes: Int = 3
-    /// Entries kept at most (resolved and unresolved together).
+    /// Entries kept at most (resolved and unresolved together, both families).
     public var capacity: Int = 512
     /// Packets kept per unresolved address (the oldest is dropped when full).
     public var pendingPacketsPerNeighbour: Int = 16
@@ -46,6 +51,16 @@ public struct NeighbourConfiguration: Sendable {
     public init() {}
 }
 
+extension IPAddress {
+    /// Orders addresses for listings: IPv4 before IPv6, then numerically.
+    var sortKey: (UInt8, UInt64, UInt64) {
+        switch self {
+        case .v4(let a): (4, 0, UInt64(a.rawValue))
+        case .v6(let a): (6, a.high, a.low)
+        }
+    }
+}
+
 /// One entry as seen from outside (for inspection and tests).
 public struct NeighbourEntry: Sendable, Equatable {
     public enum State: Sendable, Equatable {
@@ -53,7 +68,7 @@ public struct NeighbourEntry: Sendable, Equatable {
         case reachable(MACAddress)
         case permanent(MACAddress)
     }
-    public var address: IPv4Address
+    public var address: IPAddress
     public var state: State
     /// When the entry next needs attention (expiry or next probe); nil for permanent entries.
     public var deadline: NetstackInstant?
@@ -67,7 +82,7 @@ struct NeighbourCache {
     }
 
     let configuration: NeighbourConfiguration
-    private var entries: [IPv4Address: State] = [:]
+    private var entries: [IPAddress: State] = [:]
     private(set) var pendingBytes = 0
 
     init(configuration: NeighbourConfiguration) {
@@ -80,7 +95,7 @@ struct NeighbourCache {
     /// The link address to use now, if resolved and fresh; also says when to send a unicast
     /// refresh request, which is when the entry is within `maxProbes` retransmit intervals of expiring and no refresh
     /// went out in the last interval.
-    mutating func resolve(_ address: IPv4Address, now: NetstackInstant) -> (mac: MACAddress, refresh: Bool)? {
+    mutating func resolve(_ address: IPAddress, now: NetstackInstant) -> (mac: MACAddress, refresh: Bool)? {
         switch entries[address] {
         case .reachable(let mac, let expires, let refreshSent)? where now < expires:
             let window = configuration.retransmitInterval * configuration.maxProbes
@@ -95,21 +110,22 @@ struct NeighbourCache {
         }
     }
 
-    mutating func addPermanent(_ address: IPv4Address, _ mac: MACAddress) -> [PendingDatagram] {
+    mutating func addPermanent(_ address: IPAddress, _ mac: MACAddress) -> [PendingDatagram] {
         let released = takePending(address)
         entries[address] = .permanent(mac)
         return released
     }
 
-    mutating func remove(_ address: IPv4Address) {
+    mutating func remove(_ address: IPAddress) {
         _ = takePending(address)
         entries[address] = nil
     }
 
-    /// Records `address -> mac` from an ARP packet. RFC 826: an existing entry is always
-    /// updated ("merge"); a new one is created only when `create` (the packet was addressed
-    /// to us). Returns the packets that were waiting for this address.
-    mutating func learn(_ address: IPv4Address, _ mac: MACAddress, create: Bool, now: NetstackInstant) -> (learned: Bool, released: [PendingDatagram]) {
+    /// Records `address -> mac` from an ARP packet or a Neighbor Discovery message. RFC 826: an
+    /// existing entry is always updated ("merge"); a new one is created only when `create` (the
+    /// packet was addressed to us; RFC 4861 7.2.3 likewise creates an entry from a solicitation
+    /// to us and 7.2.5 never from an advertisement). Returns the packets that were waiting.
+    mutating func learn(_ address: IPAddress, _ mac: MACAddress, create: Bool, now: NetstackInstant) -> (learned: Bool, released: [PendingDatagram]) {
         let expires = now.advanced(by: configuration.reachableTime)
         switch entries[address] {
         case .permanent?:
@@ -137,7 +153,7 @@ struct NeighbourCache {
     }
 
     /// Parks `datagram` until `address` resolves.
-    mutating func enqueue(_ datagram: PendingDatagram, for address: IPv4Address, now: NetstackInstant) -> EnqueueOutcome {
+    mutating func enqueue(_ datagram: PendingDatagram, for address: IPAddress, now: NetstackInstant) -> EnqueueOutcome {
         let size = datagram.byteCount
         guard size <= configuration.pendingBytesTotal else { return .dropped(.neighbourQueueFull) }
         var isNew = false
@@ -180,15 +196,15 @@ struct NeighbourCache {
     }
 
     struct TimerActions {
-        var probe: [IPv4Address] = []
+        var probe: [IPAddress] = []
         /// Addresses that failed to resolve, with how many packets were dropped for each.
-        var failed: [(IPv4Address, Int)] = []
+        var failed: [(IPAddress, Int)] = []
     }
 
     /// Expires entries and schedules probes due at `now`.
     mutating func handleTimers(now: NetstackInstant) -> TimerActions {
         var actions = TimerActions()
-        var expired: [IPv4Address] = []
+        var expired: [IPAddress] = []
         for (address, state) in entries {
             switch state {
             case .reachable(_, let expires, _) where expires <= now:
@@ -234,10 +250,10 @@ struct NeighbourCache {
             case .reachable(let mac, let expires, _): NeighbourEntry(address: address, state: .reachable(mac), deadline: expires)
             case .permanent(let mac): NeighbourEntry(address: address, state: .permanent(mac), deadline: nil)
             }
-        }.sorted { $0.address < $1.address }
+        }.sorted { $0.address.sortKey < $1.address.sortKey }
     }
 
-    private mutating func takePending(_ address: IPv4Address) -> [PendingDatagram] {
+    private mutating func takePending(_ address: IPAddress) -> [PendingDatagram] {
         guard case .incomplete(let probes, let next, let pending)? = entries[address], !pending.isEmpty else { return [] }
         entries[address] = .incomplete(probesSent: probes, nextProbe: next, pending: [])
         for datagram in pending { pendingBytes -= datagram.byteCount }

@@ -1,14 +1,18 @@
-// IPv4 fragment reassembly (RFC 791 section 3.2, RFC 815 for the hole bookkeeping), hardened
-// against hostile senders:
+// Fragment reassembly for both families (IPv4: RFC 791 section 3.2; IPv6: RFC 8200 section
+// 4.5; RFC 815 for the hole bookkeeping), hardened against hostile senders. One reassembler
+// serves both, so the caps below bound the two families together:
 //   - Overlapping fragments discard the whole datagram, and fragments of it that arrive later
-//     are dropped until its timer runs out (the rule RFC 5722 sets for IPv6, applied to IPv4
-//     because overlaps are how reassembly attacks evade inspection). An exact duplicate (same
+//     are dropped until its timer runs out (RFC 5722 section 4 for IPv6: "the entire datagram
+//     (and any constituent fragments, including those not yet received) MUST be silently
+//     discarded"; applied to IPv4 too because overlaps are how reassembly attacks evade
+//     inspection). An exact duplicate (same
 //     offset and length) is dropped alone: retransmitting networks produce them honestly.
-//   - A datagram is dropped after `timeout` (RFC 1122 3.3.2 recommends 60 s at most; Linux
-//     and the issue use 30 s). The caller sends ICMP Time Exceeded when fragment zero came in.
+//   - A datagram is dropped after `timeout` (IPv4: RFC 1122 3.3.2 recommends 60 s at most;
+//     Linux and the issue use 30 s) or `timeoutIPv6` (RFC 8200 4.5: 60 seconds). The caller
+//     sends ICMP Time Exceeded when fragment zero came in.
 //   - Hard caps: `maxDatagrams` in reassembly at once, `maxFragmentsPerDatagram`,
 //     `maxHeldBytes` of fragment data in total, and 65,535 bytes per datagram (larger is the
-//     "ping of death"). When a new datagram finds every slot taken, the one that started
+//     "ping of death"; for IPv6 the reassembled payload length). When a new datagram finds every slot taken, the one that started
 //     first is evicted, so a flood can delay legitimate reassembly but never grow memory.
 // Memory: one 64 KiB buffer per slot, allocated the first time the slot is used and kept for
 // reuse, so reassembly in steady state allocates nothing.
@@ -17,7 +21,11 @@ import Wire
 
 /// Tunables and caps of fragment reassembly.
 public struct ReassemblyConfiguration: Sendable {
+    /// IPv4 reassembly timeout.
     public var timeout: Duration = .seconds(30)
+    /// IPv6 reassembly timeout (RFC 8200 4.5: "within 60 seconds of the reception of the
+    /// first-arriving fragment").
+    public var timeoutIPv6: Duration = .seconds(60)
     /// Datagrams in reassembly at once; each holds one 64 KiB buffer.
     public var maxDatagrams: Int = 64
     /// Fragments accepted per datagram (65,507 bytes of UDP at MTU 576 take 120).
@@ -52,24 +60,31 @@ public struct ReassemblyStatistics: Sendable, Equatable {
     public var rejectedMalformed: UInt64 = 0
 }
 
-/// Identifies the datagram a fragment belongs to (RFC 791: source, destination, protocol, id).
+/// Identifies the datagram a fragment belongs to (RFC 791: source, destination, protocol, id;
+/// RFC 8200 4.5: source, destination, id, with `protocolNumber` 0).
 struct FragmentKey: Hashable {
-    var source: IPv4Address
-    var destination: IPv4Address
+    var source: IPAddress
+    var destination: IPAddress
     var protocolNumber: UInt8
-    var identification: UInt16
+    var identification: UInt32
+
+    /// The largest reassembled payload of the family: an IPv4 total length of 65,535 less a
+    /// minimal header; an IPv6 payload length of 65,535 (RFC 8200 4.5).
+    var maxPayload: Int {
+        if case .v6 = source { return 65_535 }
+        return 65_535 - IPv4Repr.headerLength
+    }
 }
 
 final class FragmentReassembler {
     static let bufferSize = 65_536
+    /// IPv4 header with options; for IPv6 the 40-byte fixed header is kept.
     static let maxHeaderLength = 60
-    /// The largest IPv4 payload: total length 65,535 less a minimal header.
-    static let maxPayload = 65_535 - 20
 
     struct Extent { var start: Int; var end: Int }
 
     private final class Slot {
-        var key = FragmentKey(source: .any, destination: .any, protocolNumber: 0, identification: 0)
+        var key = FragmentKey(source: .v4(.any), destination: .v4(.any), protocolNumber: 0, identification: 0)
         var inUse = false
         /// Overlap seen: fragments are swallowed until `deadline`.
         var discarded = false
@@ -132,8 +147,8 @@ final class FragmentReassembler {
         case dropped(DropReason)
     }
 
-    /// Adds one fragment. `header` is its IPv4 header as received (options included); `data`
-    /// its payload at byte `offset` of the datagram.
+    /// Adds one fragment. `header` is its IPv4 header as received (options included), or the
+    /// IPv6 fixed header; `data` its fragment data at byte `offset` of the datagram.
     func insert(key: FragmentKey, header: UnsafeRawBufferPointer, offset: Int, moreFragments: Bool,
                 data: UnsafeRawBufferPointer, now: NetstackInstant) -> Outcome {
         let end = offset + data.count
@@ -146,19 +161,20 @@ final class FragmentReassembler {
         if let found = find(key) {
             index = found
         } else {
-            if end > Self.maxPayload { statistics.rejectedTooLarge &+= 1; return .dropped(.fragmentTooLarge) }
+            if end > key.maxPayload { statistics.rejectedTooLarge &+= 1; return .dropped(.fragmentTooLarge) }
             guard let fresh = acquireSlot(now: now) else { return .dropped(.fragmentTotalCap) }
             index = fresh
             let slot = slots[index]
             slot.key = key
             slot.inUse = true
             slot.started = now
-            slot.deadline = now.advanced(by: configuration.timeout)
+            let isIPv6: Bool = if case .v6 = key.source { true } else { false }
+            slot.deadline = now.advanced(by: isIPv6 ? configuration.timeoutIPv6 : configuration.timeout)
             noteStarted()
         }
         let slot = slots[index]
         if slot.discarded { return .dropped(.fragmentOfDiscardedDatagram) }
-        if end > Self.maxPayload {
+        if end > key.maxPayload {
             statistics.rejectedTooLarge &+= 1
             discard(slot)
             return .dropped(.fragmentTooLarge)
@@ -235,11 +251,16 @@ final class FragmentReassembler {
     }
 
     /// A datagram that timed out with fragment zero present: what to quote in ICMP Time
-    /// Exceeded (header plus the first 8 bytes of data, RFC 792).
+    /// Exceeded (IPv4: header plus the first 8 bytes of data, RFC 792; IPv6: the fixed header
+    /// and as much of fragment zero as was kept, up to `ipv6QuoteData` bytes).
     struct Expired {
         var quote: UnsafeRawBufferPointer
-        var source: IPv4Address
+        var source: IPAddress
     }
+
+    /// Bytes of fragment zero quoted for an expired IPv6 datagram (RFC 4443 3.3 wants "as much
+    /// of invoking packet as possible"; the error sender trims to the minimum MTU).
+    static let ipv6QuoteData = 1232 - 40
 
     /// Drops datagrams whose time is up; calls `onExpired` for each that had fragment zero
     /// (the quote is valid during the call only).
@@ -250,7 +271,8 @@ final class FragmentReassembler {
                 expired += 1
                 statistics.timedOut &+= 1
                 if slot.headerLength > 0, slot.extentCount > 0, slot.extents[0].start == 0 {
-                    let quoted = min(8, slot.extents[0].end)
+                    let isIPv6: Bool = if case .v6 = slot.key.source { true } else { false }
+                    let quoted = min(isIPv6 ? Self.ipv6QuoteData : 8, slot.extents[0].end)
                     let quote = UnsafeMutableRawBufferPointer.allocate(byteCount: slot.headerLength + quoted, alignment: 8)
                     defer { quote.deallocate() }
                     quote.copyMemory(from: UnsafeRawBufferPointer(rebasing: slot.header[0..<slot.headerLength]))

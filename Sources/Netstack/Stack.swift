@@ -16,9 +16,10 @@ public final class Stack {
     public struct Configuration: Sendable {
         public var neighbour = NeighbourConfiguration()
         public var reassembly = ReassemblyConfiguration()
-        /// ICMP errors sent (unreachable, time exceeded), over all NICs.
+        /// ICMP and ICMPv6 errors sent (unreachable, time exceeded, ...), over all NICs and both
+        /// families together.
         public var icmpErrorRateLimit = RateLimit(perSecond: 1000, burst: 50)
-        /// TTL of datagrams the stack originates.
+        /// TTL (IPv4) and hop limit (IPv6) of datagrams the stack originates.
         public var defaultTTL: UInt8 = 64
         /// Answer for any unicast destination (see Gateway.swift).
         public var gatewayMode = false
@@ -47,14 +48,17 @@ public final class Stack {
     /// The built-in UDP.
     public private(set) lazy var udp = UDP(stack: self)
     var nextIdentification: UInt16 = 1
+    var nextIPv6Identification: UInt32 = 1
     /// Datagrams dropped for want of a route (no NIC to count them on).
     public internal(set) var noRouteDrops: UInt64 = 0
 
     /// TX scratch: IPv4 header then transport header, for every packet the stack writes.
     let txScratch: UnsafeMutableRawBufferPointer
-    /// A second scratch for a transport header kept aside while fragmenting, and for ARP.
+    /// A second scratch for a transport header kept aside while fragmenting, for ARP, and for
+    /// the IPv6 fixed header of a first fragment on its way into reassembly.
     let auxScratch: UnsafeMutableRawBufferPointer
-    /// ICMP error bodies (the quoted datagram), at most 576 - 28 bytes (RFC 1812 4.3.2.3).
+    /// ICMP error bodies (the quoted datagram): IPv4 at most 576 - 28 bytes (RFC 1812 4.3.2.3),
+    /// IPv6 at most 1280 - 48 (RFC 4443 2.4(c)).
     let quoteScratch: UnsafeMutableRawBufferPointer
     static let scratchSize = 256
     static let maxQuote = 576 - 28
@@ -65,7 +69,7 @@ public final class Stack {
         icmpErrorLimiter = TokenBucket(configuration.icmpErrorRateLimit)
         txScratch = .allocate(byteCount: Self.scratchSize, alignment: 8)
         auxScratch = .allocate(byteCount: Self.scratchSize, alignment: 8)
-        quoteScratch = .allocate(byteCount: Self.maxQuote, alignment: 8)
+        quoteScratch = .allocate(byteCount: max(Self.maxQuote, Self.maxQuoteIPv6), alignment: 8)
         txScratch.initializeMemory(as: UInt8.self, repeating: 0)
         auxScratch.initializeMemory(as: UInt8.self, repeating: 0)
         quoteScratch.initializeMemory(as: UInt8.self, repeating: 0)
@@ -120,12 +124,17 @@ public final class Stack {
     /// Pins `address -> mac` (never expires); sends whatever waited for it.
     public func addStaticNeighbour(_ address: IPv4Address, _ mac: MACAddress, on id: NICID) {
         guard let nic = nic(id) else { return }
-        let released = nic.neighbours.addPermanent(address, mac)
+        let released = nic.neighbours.addPermanent(.v4(address), mac)
         sendReleased(released, on: nic, to: mac)
     }
 
     /// Where a packet to `destination` would go.
     public func route(to destination: IPAddress) -> RouteInfo? {
+        if case .v6(let address) = destination {
+            guard let resolved = resolveRoute(address) else { return nil }
+            return RouteInfo(nic: resolved.nic.id, source: .v6(resolved.source), nextHop: .v6(resolved.nextHop),
+                             mtu: resolved.mtu, linkCapabilities: resolved.nic.capabilities, gsoMaxSize: resolved.nic.gsoMaxSize)
+        }
         guard case .v4(let address) = destination, let resolved = resolveRoute(address) else { return nil }
         return RouteInfo(nic: resolved.nic.id, source: .v4(resolved.source), nextHop: .v4(resolved.nextHop),
                          mtu: resolved.mtu, linkCapabilities: resolved.nic.capabilities, gsoMaxSize: resolved.nic.gsoMaxSize)
@@ -153,11 +162,11 @@ public final class Stack {
 
     // MARK: Transports
 
-    /// Plugs a transport in for its protocol number (replacing any earlier one). UDP and ICMP
-    /// are built in and cannot be replaced.
+    /// Plugs a transport in for its protocol number (replacing any earlier one). UDP, ICMP and
+    /// ICMPv6 are built in and cannot be replaced.
     public func register(_ handler: any TransportProtocolHandler) {
         let number = handler.protocolNumber
-        guard number != .udp, number != .icmp else { return }
+        guard number != .udp, number != .icmp, number != .icmpv6 else { return }
         transportHandlers[Int(number.rawValue)] = handler
         registeredHandlers.removeAll { $0.protocolNumber == number }
         registeredHandlers.append(handler)
@@ -171,7 +180,7 @@ public final class Stack {
     /// flow to a non-local address is dropped, and ICMP echo is accepted.
     public func gatewayVerdict(for flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
         guard isGatewayMode else { return .drop }
-        guard let hook = gatewayHook else { return flow.protocolNumber == .icmp ? .accept : .drop }
+        guard let hook = gatewayHook else { return flow.protocolNumber == .icmp || flow.protocolNumber == .icmpv6 ? .accept : .drop }
         return hook.stack(self, verdictFor: flow, now: now)
     }
 
@@ -180,7 +189,10 @@ public final class Stack {
     /// Sets the clock and runs every timer due by `now`, then flushes the links.
     public func advance(to instant: NetstackInstant) {
         if instant > now { now = instant }
-        for nic in nics { runNeighbourTimers(nic) }
+        for nic in nics {
+            runNeighbourTimers(nic)
+            runIPv6Timers(nic)
+        }
         _ = reassembler.handleTimers(now: now) { expired in
             sendReassemblyTimeExceeded(expired)
         }
@@ -194,7 +206,10 @@ public final class Stack {
     /// When `advance(to:)` next has work to do; nil when no timer is pending.
     public var nextDeadline: NetstackInstant? {
         var deadline = DeadlineAccumulator()
-        for nic in nics { deadline.consider(nic.neighbours.nextDeadline) }
+        for nic in nics {
+            deadline.consider(nic.neighbours.nextDeadline)
+            deadline.consider(nic.ipv6.nextDeadline)
+        }
         deadline.consider(reassembler.nextDeadline)
         for handler in registeredHandlers { deadline.consider(handler.nextDeadline) }
         return deadline.earliest
@@ -227,7 +242,7 @@ public final class Stack {
         switch protocolNumber {
         case .ipv4: receiveIPv4(on: nic, packet)
         case .arp: receiveARP(on: nic, packet.network)
-        case .ipv6: nic.counters.countDrop(.ipv6NotSupported)
+        case .ipv6: receiveIPv6(on: nic, packet)
         default: nic.counters.countDrop(.unknownEtherType)
         }
     }

@@ -44,6 +44,14 @@
 // untouched when the link advertises `.gso` (see `Stack.route(to:)` for MTU, GSO size and
 // offload capabilities before building segments). Sends made outside a delivery (from a timer
 // or from the owner) go out at the owner's next `Stack.flush()` / `advance(to:)`.
+//
+// IPv6 is the same seam: inbound segments carry `.v6` addresses in `segment.ip` (hop limit in
+// `ttl`, traffic class in `dscpECN`, a multicast destination as `isBroadcast`), ICMPv6 errors
+// arrive through `handleICMPError` with their codes given in ICMPv4 terms (Packet Too Big as
+// `fragmentationNeeded`, Parameter Problem code 1 as protocol unreachable), and a transport
+// sends with `Stack.sendIPv6(_:transportHeaderLength:payload:gso:writeTransportHeader:)`,
+// which mirrors `sendIPv4` (neighbour discovery instead of ARP; `IPv6SendRequest.dontFragment`
+// for path-MTU-driven transports, since IPv6 otherwise fragments at the source).
 
 import Link
 import Wire

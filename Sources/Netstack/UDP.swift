@@ -1,7 +1,8 @@
 // UDP (RFC 768): endpoints bound to an address and port or to the wildcard, connected or not;
 // checksum check and generation (a zero checksum is accepted over IPv4: "An all zero
-// transmitted checksum value means that the transmitter generated no checksum"); ICMP port
-// unreachable when no one listens (RFC 1122 4.1.3.1); gateway mode's new-flow hook.
+// transmitted checksum value means that the transmitter generated no checksum"; over IPv6 it
+// is mandatory both ways, RFC 8200 8.1); ICMP port unreachable when no one listens (RFC 1122
+// 4.1.3.1, RFC 4443 3.1); gateway mode's new-flow hook.
 //
 // Demultiplexing, most specific first: the connected 4-tuple, then (local address, port), then
 // (wildcard, port). Each is one dictionary lookup on a value key: no allocation per datagram.
@@ -229,7 +230,10 @@ public final class UDP {
 
     func send(_ payload: UnsafeRawBufferPointer, from localAddress: IPAddress?, port localPort: UInt16,
               to address: IPAddress, port remotePort: UInt16, ttl: UInt8, dontFragment: Bool) throws(SendError) -> SendOutcome {
-        guard case .v4(let destination) = address else { throw .noRoute }
+        guard case .v4(let destination) = address else {
+            return try sendIPv6(payload, from: localAddress, port: localPort, to: address, port: remotePort, ttl: ttl,
+                                dontFragment: dontFragment)
+        }
         guard payload.count <= 65_535 - IPv4Repr.headerLength - UDPRepr.headerLength else {
             throw .messageTooLong(mtu: 65_535)
         }
@@ -244,6 +248,30 @@ public final class UDP {
                                       dontFragment: dontFragment)
         return try stack.sendIPv4(request, transportHeaderLength: UDPRepr.headerLength, payload: payload) { header in
             repr.emit(into: header, payload: payload, pseudoHeader: .v4(source: source, destination: destination), checksum: .compute)
+        }
+    }
+
+    /// RFC 8200 8.1: over IPv6 the UDP checksum is mandatory, so it is always computed.
+    private func sendIPv6(_ payload: UnsafeRawBufferPointer, from localAddress: IPAddress?, port localPort: UInt16,
+                          to address: IPAddress, port remotePort: UInt16, ttl: UInt8, dontFragment: Bool) throws(SendError) -> SendOutcome {
+        guard case .v6(let destination) = address else { throw .noRoute }
+        guard payload.count <= 65_535 - UDPRepr.headerLength else { throw .messageTooLong(mtu: 65_535) }
+        var source = IPv6Address.any
+        switch localAddress {
+        case .v6(let bound)?: source = bound
+        case .v4?: throw .invalidArgument
+        case nil: break
+        }
+        if source.isUnspecified {
+            // The checksum covers the source, so pick it before the header is written.
+            guard let route = stack.resolveRoute(destination) else { throw .noRoute }
+            source = route.source
+        }
+        let repr = UDPRepr(sourcePort: localPort, destinationPort: remotePort, payloadLength: payload.count)
+        let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .udp, hopLimit: ttl,
+                                      dontFragment: dontFragment)
+        return try stack.sendIPv6(request, transportHeaderLength: UDPRepr.headerLength, payload: payload) { header in
+            repr.emit(into: header, payload: payload, pseudoHeader: .v6(source: source, destination: destination), checksum: .compute)
         }
     }
 }

@@ -52,6 +52,48 @@ public enum FrameBuilder {
         return header + data
     }
 
+    /// An IPv6 packet: fixed header, then `payload` (extension headers included, if any).
+    public static func ipv6(source: IPv6Address, destination: IPv6Address, nextHeader: IPProtocol, payload: [UInt8],
+                            hopLimit: UInt8 = 64) -> [UInt8] {
+        let repr = IPv6Repr(source: source, destination: destination, nextHeader: nextHeader, hopLimit: hopLimit,
+                            payloadLength: payload.count)
+        var packet = [UInt8](repeating: 0, count: IPv6Repr.headerLength)
+        packet.withUnsafeMutableBytes { repr.emit(into: $0) }
+        return packet + payload
+    }
+
+    /// An IPv6 Fragment header followed by `data` (one fragment of a packet's fragmentable part).
+    public static func ipv6Fragment(nextHeader: IPProtocol, offset: Int, more: Bool, identification: UInt32, data: [UInt8]) -> [UInt8] {
+        var header = [UInt8](repeating: 0, count: IPv6FragmentHeaderRepr.length)
+        header.withUnsafeMutableBytes {
+            IPv6FragmentHeaderRepr(nextHeader: nextHeader, fragmentOffset: offset, moreFragments: more,
+                                   identification: identification).emit(into: $0)
+        }
+        return header + data
+    }
+
+    /// A UDP datagram over IPv6 (header + payload) with its checksum.
+    public static func udp(source: IPv6Address, sourcePort: UInt16, destination: IPv6Address, destinationPort: UInt16,
+                           payload: [UInt8], checksum: ChecksumMode = .compute) -> [UInt8] {
+        var header = [UInt8](repeating: 0, count: UDPRepr.headerLength)
+        let repr = UDPRepr(sourcePort: sourcePort, destinationPort: destinationPort, payloadLength: payload.count)
+        header.withUnsafeMutableBytes { h in
+            payload.withUnsafeBytes { p in
+                repr.emit(into: h, payload: p, pseudoHeader: .v6(source: source, destination: destination), checksum: checksum)
+            }
+        }
+        return header + payload
+    }
+
+    /// An ICMPv6 message (header + data; the whole message for NDP) with its checksum.
+    public static func icmpv6(_ repr: ICMPv6Repr, data: [UInt8] = [], source: IPv6Address, destination: IPv6Address) -> [UInt8] {
+        var header = [UInt8](repeating: 0, count: repr.headerLength)
+        header.withUnsafeMutableBytes { h in
+            data.withUnsafeBytes { repr.emit(into: h, data: $0, source: source, destination: destination) }
+        }
+        return header + data
+    }
+
     /// Cuts an IPv4 datagram's payload into fragments of `chunk` bytes (a multiple of 8),
     /// returning each fragment's (offset, more fragments, bytes).
     public static func fragments(of payload: [UInt8], chunk: Int) -> [(offset: Int, more: Bool, bytes: [UInt8])] {
@@ -66,6 +108,8 @@ public enum FrameBuilder {
 public enum DecodedFrame: Equatable, Sendable {
     case arp(ARPRepr, ethernetDestination: MACAddress)
     case ipv4(IPv4Repr, payload: [UInt8], ethernetDestination: MACAddress)
+    /// `payload` is everything after the fixed header (extension headers included).
+    case ipv6(IPv6Repr, payload: [UInt8], ethernetDestination: MACAddress)
     case other
 
     public init(_ frame: [UInt8]) {
@@ -80,6 +124,9 @@ public enum DecodedFrame: Equatable, Sendable {
                     return .other
                 }
                 return .ipv4(repr, payload: Array(packet.payload), ethernetDestination: ethernet.destination)
+            case .ipv6:
+                guard let packet = try? IPv6Packet(ethernet.payload), let repr = try? IPv6Repr.parse(packet) else { return .other }
+                return .ipv6(repr, payload: Array(packet.payload), ethernetDestination: ethernet.destination)
             default:
                 return .other
             }
@@ -106,6 +153,39 @@ public enum DecodedFrame: Equatable, Sendable {
         return payload.withUnsafeBytes { bytes in
             guard let message = try? ICMPv4Repr.parse(bytes, verifyChecksum: true) else { return nil }
             return (message.repr, Array(message.data))
+        }
+    }
+
+    /// The fragment header and fragment data, when this is an IPv6 fragment (the Fragment
+    /// header right after the fixed header).
+    public var ipv6Fragment: (header: IPv6FragmentHeaderRepr, data: [UInt8])? {
+        guard case .ipv6(let ip, let payload, _) = self, ip.nextHeader == .fragment else { return nil }
+        return payload.withUnsafeBytes { bytes in
+            guard let header = try? IPv6FragmentHeaderRepr.parse(bytes) else { return nil }
+            return (header, Array(payload[IPv6FragmentHeaderRepr.length...]))
+        }
+    }
+
+    /// The ICMPv6 message and its data, when this is an unfragmented ICMPv6 packet with a valid
+    /// checksum and no extension headers.
+    public var icmpv6: (repr: ICMPv6Repr, data: [UInt8])? {
+        guard case .ipv6(let ip, let payload, _) = self, ip.nextHeader == .icmpv6 else { return nil }
+        return payload.withUnsafeBytes { bytes in
+            guard let message = try? ICMPv6Repr.parse(bytes, source: ip.source, destination: ip.destination, verifyChecksum: true) else {
+                return nil
+            }
+            return (message.repr, Array(message.data))
+        }
+    }
+
+    /// The UDP header and payload, when this is an unfragmented UDP-over-IPv6 packet with a valid
+    /// (mandatory) checksum.
+    public var udp6: (repr: UDPRepr, payload: [UInt8])? {
+        guard case .ipv6(let ip, let payload, _) = self, ip.nextHeader == .udp else { return nil }
+        return payload.withUnsafeBytes { bytes in
+            guard let datagram = try? UDPDatagram(bytes),
+                  let repr = try? UDPRepr.parse(datagram, checksum: .v6(source: ip.source, destination: ip.destination)) else { return nil }
+            return (repr, Array(datagram.payload))
         }
     }
 }

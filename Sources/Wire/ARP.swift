@@ -12,15 +12,15 @@ public enum ARPOperation: UInt16, Sendable, Hashable {
 /// fields are only read through `ARPRepr.parse`, which checks the Ethernet/IPv4 sizes.
 public struct ARPPacket {
     @usableFromInline enum Field {
-        @usableFromInline static let hardwareType = 0
-        @usableFromInline static let protocolType = 2
-        @usableFromInline static let hardwareLength = 4
-        @usableFromInline static let protocolLength = 5
-        @usableFromInline static let operation = 6
-        @usableFromInline static let senderHardwareAddress = 8
-        @usableFromInline static let senderProtocolAddress = 14
-        @usableFromInline static let targetHardwareAddress = 18
-        @usableFromInline static let targetProtocolAddress = 24
+        @inlinable static var hardwareType: Int { 0 }
+        @inlinable static var protocolType: Int { 2 }
+        @inlinable static var hardwareLength: Int { 4 }
+        @inlinable static var protocolLength: Int { 5 }
+        @inlinable static var operation: Int { 6 }
+        @inlinable static var senderHardwareAddress: Int { 8 }
+        @inlinable static var senderProtocolAddress: Int { 14 }
+        @inlinable static var targetHardwareAddress: Int { 18 }
+        @inlinable static var targetProtocolAddress: Int { 24 }
     }
 
     public let bytes: UnsafeRawBufferPointer
@@ -46,7 +46,7 @@ public struct ARPRepr: Sendable, Hashable {
     public var targetProtocolAddress: IPv4Address
 
     /// Bytes of an Ethernet/IPv4 ARP packet.
-    public static let length = 28
+    @inlinable public static var length: Int { 28 }
 
     @inlinable public init(operation: ARPOperation, senderHardwareAddress: MACAddress, senderProtocolAddress: IPv4Address,
                            targetHardwareAddress: MACAddress, targetProtocolAddress: IPv4Address) {

@@ -14,8 +14,8 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
             | UInt64(b3) << 16 | UInt64(b4) << 8 | UInt64(b5)
     }
 
-    public static let broadcast = MACAddress(rawValue: 0xFFFF_FFFF_FFFF)
-    public static let zero = MACAddress(rawValue: 0)
+    @inlinable public static var broadcast: MACAddress { MACAddress(rawValue: 0xFFFF_FFFF_FFFF) }
+    @inlinable public static var zero: MACAddress { MACAddress(rawValue: 0) }
 
     /// The I/G bit: set for group (multicast and broadcast) addresses.
     public var isMulticast: Bool { rawValue & (1 << 40) != 0 }
@@ -54,8 +54,8 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
         rawValue = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
     }
 
-    public static let any = IPv4Address(rawValue: 0)
-    public static let broadcast = IPv4Address(rawValue: 0xFFFF_FFFF)
+    @inlinable public static var any: IPv4Address { IPv4Address(rawValue: 0) }
+    @inlinable public static var broadcast: IPv4Address { IPv4Address(rawValue: 0xFFFF_FFFF) }
 
     public var isUnspecified: Bool { rawValue == 0 }
     public var isBroadcast: Bool { rawValue == 0xFFFF_FFFF }
@@ -93,8 +93,8 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
         self.low = low
     }
 
-    public static let any = IPv6Address(high: 0, low: 0)
-    public static let loopback = IPv6Address(high: 0, low: 1)
+    @inlinable public static var any: IPv6Address { IPv6Address(high: 0, low: 0) }
+    @inlinable public static var loopback: IPv6Address { IPv6Address(high: 0, low: 1) }
 
     public var isUnspecified: Bool { high == 0 && low == 0 }
     public var isLoopback: Bool { self == .loopback }
@@ -158,10 +158,10 @@ public struct EtherType: RawRepresentable, Hashable, Sendable, CustomStringConve
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public static let ipv4 = EtherType(rawValue: 0x0800)
-    public static let arp = EtherType(rawValue: 0x0806)
-    public static let vlan = EtherType(rawValue: 0x8100)
-    public static let ipv6 = EtherType(rawValue: 0x86DD)
+    @inlinable public static var ipv4: EtherType { EtherType(rawValue: 0x0800) }
+    @inlinable public static var arp: EtherType { EtherType(rawValue: 0x0806) }
+    @inlinable public static var vlan: EtherType { EtherType(rawValue: 0x8100) }
+    @inlinable public static var ipv6: EtherType { EtherType(rawValue: 0x86DD) }
 
     public var description: String {
         switch self {

@@ -91,50 +91,68 @@ public struct InternetChecksum: Sendable, Hashable {
     }
 
     /// The sum of `bytes` as native-order 16-bit words, the odd last byte padded with zero,
-    /// not folded. Reads 32 bytes per round with unaligned 64-bit loads; each load is split in
-    /// two 32-bit halves added into 64-bit accumulators, so no carry is ever lost (2^32 adds
-    /// fit before an accumulator could overflow).
+    /// as a 64-bit ones'-complement value (fold it to 16 bits). Reads 32 bytes per round with
+    /// unaligned 64-bit loads into two add-with-carry chains; the carries out of bit 63 are
+    /// counted and added back at the end (end-around carry), which keeps the 16-bit sum because
+    /// 2^64 = 1 modulo 0xffff.
     @inlinable
     static func nativeSum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         guard let base = bytes.baseAddress else { return 0 }
         let count = bytes.count
-        var a0: UInt64 = 0, a1: UInt64 = 0, a2: UInt64 = 0, a3: UInt64 = 0
+        var a0: UInt64 = 0, a1: UInt64 = 0
+        var carries0: UInt64 = 0, carries1: UInt64 = 0
         var offset = 0
-        while count - offset >= 32 {
-            let w0 = base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            let w1 = base.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
-            let w2 = base.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)
-            let w3 = base.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self)
-            a0 &+= (w0 & 0xFFFF_FFFF) &+ (w0 >> 32)
-            a1 &+= (w1 & 0xFFFF_FFFF) &+ (w1 >> 32)
-            a2 &+= (w2 & 0xFFFF_FFFF) &+ (w2 >> 32)
-            a3 &+= (w3 & 0xFFFF_FFFF) &+ (w3 >> 32)
+        var overflow: Bool
+        while count &- offset >= 32 {
+            (a0, overflow) = a0.addingReportingOverflow(base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            carries0 &+= overflow ? 1 : 0
+            (a1, overflow) = a1.addingReportingOverflow(base.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self))
+            carries1 &+= overflow ? 1 : 0
+            (a0, overflow) = a0.addingReportingOverflow(base.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self))
+            carries0 &+= overflow ? 1 : 0
+            (a1, overflow) = a1.addingReportingOverflow(base.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self))
+            carries1 &+= overflow ? 1 : 0
             offset &+= 32
         }
-        while count - offset >= 8 {
-            let w = base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            a0 &+= (w & 0xFFFF_FFFF) &+ (w >> 32)
+        var total = addWithCarry(addWithCarry(a0, a1), carries0 &+ carries1)
+        while count &- offset >= 8 {
+            total = addWithCarry(total, base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
             offset &+= 8
         }
-        while count - offset >= 2 {
-            a1 &+= UInt64(base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-            offset &+= 2
-        }
         if offset < count {
-            // The last byte is the first (wire-high) byte of a word whose second byte is zero.
-            let last = base.load(fromByteOffset: offset, as: UInt8.self)
-            a2 &+= UInt64(UInt16(bigEndian: UInt16(last) << 8))
+            // The last 1...7 bytes at the start of a zeroed word: an odd last byte becomes the
+            // first (wire-high) byte of a word whose second byte is zero.
+            let remaining = count &- offset
+            var tail: UInt64 = 0
+            #if _endian(little)
+            // Lower addresses are lower bits: place 4-, 2- and 1-byte pieces upward.
+            var shift: UInt64 = 0
+            if remaining & 4 != 0 {
+                tail = UInt64(base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+                offset &+= 4
+                shift = 32
+            }
+            if remaining & 2 != 0 {
+                tail |= UInt64(base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) << shift
+                offset &+= 2
+                shift &+= 16
+            }
+            if remaining & 1 != 0 {
+                tail |= UInt64(base.load(fromByteOffset: offset, as: UInt8.self)) << shift
+            }
+            #else
+            withUnsafeMutableBytes(of: &tail) { $0.baseAddress?.copyMemory(from: base + offset, byteCount: remaining) }
+            #endif
+            total = addWithCarry(total, tail)
         }
-        // Native 32-bit halves hold two native 16-bit words each; fold32 keeps their sum.
-        return UInt64(fold32(a0)) &+ UInt64(fold32(a1)) &+ UInt64(fold32(a2)) &+ UInt64(fold32(a3))
+        return total
     }
 
-    /// Folds to 32 bits with end-around carry, preserving the ones'-complement 16-bit sum.
+    /// Ones'-complement 64-bit addition: the carry out of bit 63 comes back in at bit 0.
     @inlinable @inline(__always)
-    static func fold32(_ value: UInt64) -> UInt32 {
-        var s = (value & 0xFFFF_FFFF) &+ (value >> 32)
-        s = (s & 0xFFFF_FFFF) &+ (s >> 32)
-        return UInt32(truncatingIfNeeded: s)
+    static func addWithCarry(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return sum &+ (overflow ? 1 : 0)
     }
 }
 

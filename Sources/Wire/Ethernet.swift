@@ -9,11 +9,11 @@
 /// network layer's own length field says where its packet ends.
 public struct EthernetFrame {
     @usableFromInline enum Field {
-        @usableFromInline static let destination = 0
-        @usableFromInline static let source = 6
-        @usableFromInline static let etherType = 12
-        @usableFromInline static let vlanTCI = 14
-        @usableFromInline static let innerEtherType = 16
+        @inlinable static var destination: Int { 0 }
+        @inlinable static var source: Int { 6 }
+        @inlinable static var etherType: Int { 12 }
+        @inlinable static var vlanTCI: Int { 14 }
+        @inlinable static var innerEtherType: Int { 16 }
     }
 
     /// The whole frame.
@@ -57,7 +57,7 @@ public struct EthernetRepr: Sendable, Hashable {
     public var vlanPriority: UInt8
 
     /// The length of an untagged header.
-    public static let headerLength = 14
+    @inlinable public static var headerLength: Int { 14 }
 
     @inlinable public init(destination: MACAddress, source: MACAddress, etherType: EtherType,
                            vlanID: UInt16? = nil, vlanPriority: UInt8 = 0) {

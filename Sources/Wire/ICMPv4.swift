@@ -10,25 +10,25 @@ public struct ICMPv4UnreachableCode: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt8
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let networkUnreachable = ICMPv4UnreachableCode(rawValue: 0)
-    public static let hostUnreachable = ICMPv4UnreachableCode(rawValue: 1)
-    public static let protocolUnreachable = ICMPv4UnreachableCode(rawValue: 2)
-    public static let portUnreachable = ICMPv4UnreachableCode(rawValue: 3)
-    public static let fragmentationNeeded = ICMPv4UnreachableCode(rawValue: 4)
-    public static let sourceRouteFailed = ICMPv4UnreachableCode(rawValue: 5)
-    public static let destinationNetworkUnknown = ICMPv4UnreachableCode(rawValue: 6)
-    public static let destinationHostUnknown = ICMPv4UnreachableCode(rawValue: 7)
-    public static let networkAdministrativelyProhibited = ICMPv4UnreachableCode(rawValue: 9)
-    public static let hostAdministrativelyProhibited = ICMPv4UnreachableCode(rawValue: 10)
-    public static let communicationAdministrativelyProhibited = ICMPv4UnreachableCode(rawValue: 13)
+    @inlinable public static var networkUnreachable: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 0) }
+    @inlinable public static var hostUnreachable: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 1) }
+    @inlinable public static var protocolUnreachable: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 2) }
+    @inlinable public static var portUnreachable: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 3) }
+    @inlinable public static var fragmentationNeeded: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 4) }
+    @inlinable public static var sourceRouteFailed: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 5) }
+    @inlinable public static var destinationNetworkUnknown: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 6) }
+    @inlinable public static var destinationHostUnknown: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 7) }
+    @inlinable public static var networkAdministrativelyProhibited: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 9) }
+    @inlinable public static var hostAdministrativelyProhibited: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 10) }
+    @inlinable public static var communicationAdministrativelyProhibited: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 13) }
 }
 
 /// ICMPv4 message types this module names.
 public enum ICMPv4Type {
-    public static let echoReply: UInt8 = 0
-    public static let destinationUnreachable: UInt8 = 3
-    public static let echoRequest: UInt8 = 8
-    public static let timeExceeded: UInt8 = 11
+    @inlinable public static var echoReply: UInt8 { 0 }
+    @inlinable public static var destinationUnreachable: UInt8 { 3 }
+    @inlinable public static var echoRequest: UInt8 { 8 }
+    @inlinable public static var timeExceeded: UInt8 { 11 }
 }
 
 /// An ICMPv4 message header as values; the message body travels beside it as `data`.

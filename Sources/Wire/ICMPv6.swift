@@ -11,23 +11,23 @@ public struct ICMPv6UnreachableCode: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt8
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let noRoute = ICMPv6UnreachableCode(rawValue: 0)
-    public static let administrativelyProhibited = ICMPv6UnreachableCode(rawValue: 1)
-    public static let beyondScope = ICMPv6UnreachableCode(rawValue: 2)
-    public static let addressUnreachable = ICMPv6UnreachableCode(rawValue: 3)
-    public static let portUnreachable = ICMPv6UnreachableCode(rawValue: 4)
-    public static let sourcePolicyFailed = ICMPv6UnreachableCode(rawValue: 5)
-    public static let rejectRoute = ICMPv6UnreachableCode(rawValue: 6)
+    @inlinable public static var noRoute: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 0) }
+    @inlinable public static var administrativelyProhibited: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 1) }
+    @inlinable public static var beyondScope: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 2) }
+    @inlinable public static var addressUnreachable: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 3) }
+    @inlinable public static var portUnreachable: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 4) }
+    @inlinable public static var sourcePolicyFailed: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 5) }
+    @inlinable public static var rejectRoute: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 6) }
 }
 
 /// ICMPv6 message types this module names.
 public enum ICMPv6Type {
-    public static let destinationUnreachable: UInt8 = 1
-    public static let packetTooBig: UInt8 = 2
-    public static let timeExceeded: UInt8 = 3
-    public static let parameterProblem: UInt8 = 4
-    public static let echoRequest: UInt8 = 128
-    public static let echoReply: UInt8 = 129
+    @inlinable public static var destinationUnreachable: UInt8 { 1 }
+    @inlinable public static var packetTooBig: UInt8 { 2 }
+    @inlinable public static var timeExceeded: UInt8 { 3 }
+    @inlinable public static var parameterProblem: UInt8 { 4 }
+    @inlinable public static var echoRequest: UInt8 { 128 }
+    @inlinable public static var echoReply: UInt8 { 129 }
 }
 
 /// An ICMPv6 message as values; the body travels beside it as `data` (empty for NDP, whose

@@ -3,15 +3,15 @@ public struct IPProtocol: RawRepresentable, Hashable, Sendable, CustomStringConv
     public let rawValue: UInt8
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let hopByHop = IPProtocol(rawValue: 0)
-    public static let icmp = IPProtocol(rawValue: 1)
-    public static let tcp = IPProtocol(rawValue: 6)
-    public static let udp = IPProtocol(rawValue: 17)
-    public static let routing = IPProtocol(rawValue: 43)
-    public static let fragment = IPProtocol(rawValue: 44)
-    public static let icmpv6 = IPProtocol(rawValue: 58)
-    public static let noNextHeader = IPProtocol(rawValue: 59)
-    public static let destinationOptions = IPProtocol(rawValue: 60)
+    @inlinable public static var hopByHop: IPProtocol { IPProtocol(rawValue: 0) }
+    @inlinable public static var icmp: IPProtocol { IPProtocol(rawValue: 1) }
+    @inlinable public static var tcp: IPProtocol { IPProtocol(rawValue: 6) }
+    @inlinable public static var udp: IPProtocol { IPProtocol(rawValue: 17) }
+    @inlinable public static var routing: IPProtocol { IPProtocol(rawValue: 43) }
+    @inlinable public static var fragment: IPProtocol { IPProtocol(rawValue: 44) }
+    @inlinable public static var icmpv6: IPProtocol { IPProtocol(rawValue: 58) }
+    @inlinable public static var noNextHeader: IPProtocol { IPProtocol(rawValue: 59) }
+    @inlinable public static var destinationOptions: IPProtocol { IPProtocol(rawValue: 60) }
 
     public var description: String {
         switch self {

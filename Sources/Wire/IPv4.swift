@@ -9,16 +9,16 @@
 /// padding) are excluded from `payload`.
 public struct IPv4Packet {
     @usableFromInline enum Field {
-        @usableFromInline static let versionAndIHL = 0
-        @usableFromInline static let dscpECN = 1
-        @usableFromInline static let totalLength = 2
-        @usableFromInline static let identification = 4
-        @usableFromInline static let flagsAndFragmentOffset = 6
-        @usableFromInline static let ttl = 8
-        @usableFromInline static let protocolNumber = 9
-        @usableFromInline static let checksum = 10
-        @usableFromInline static let source = 12
-        @usableFromInline static let destination = 16
+        @inlinable static var versionAndIHL: Int { 0 }
+        @inlinable static var dscpECN: Int { 1 }
+        @inlinable static var totalLength: Int { 2 }
+        @inlinable static var identification: Int { 4 }
+        @inlinable static var flagsAndFragmentOffset: Int { 6 }
+        @inlinable static var ttl: Int { 8 }
+        @inlinable static var protocolNumber: Int { 9 }
+        @inlinable static var checksum: Int { 10 }
+        @inlinable static var source: Int { 12 }
+        @inlinable static var destination: Int { 16 }
     }
 
     /// The buffer the packet was read from (may extend past `totalLength`).
@@ -101,7 +101,7 @@ public struct IPv4Repr: Sendable, Hashable {
     public var fragmentOffset: Int
 
     /// The length of the header `emit` writes.
-    public static let headerLength = 20
+    @inlinable public static var headerLength: Int { 20 }
 
     @inlinable public init(source: IPv4Address, destination: IPv4Address, protocolNumber: IPProtocol,
                            payloadLength: Int, ttl: UInt8 = 64, dscpECN: UInt8 = 0, identification: UInt16 = 0,

@@ -7,15 +7,15 @@
 /// buffer (an error, never clamped); bytes past it (link padding) are excluded from `payload`.
 public struct IPv6Packet {
     @usableFromInline enum Field {
-        @usableFromInline static let versionClassFlow = 0
-        @usableFromInline static let payloadLength = 4
-        @usableFromInline static let nextHeader = 6
-        @usableFromInline static let hopLimit = 7
-        @usableFromInline static let source = 8
-        @usableFromInline static let destination = 24
+        @inlinable static var versionClassFlow: Int { 0 }
+        @inlinable static var payloadLength: Int { 4 }
+        @inlinable static var nextHeader: Int { 6 }
+        @inlinable static var hopLimit: Int { 7 }
+        @inlinable static var source: Int { 8 }
+        @inlinable static var destination: Int { 24 }
     }
 
-    public static let headerLength = 40
+    @inlinable public static var headerLength: Int { 40 }
 
     public let bytes: UnsafeRawBufferPointer
     /// Bytes after the fixed header (extension headers included).
@@ -65,7 +65,7 @@ public struct IPv6Repr: Sendable, Hashable {
     /// Bytes after the fixed header.
     public var payloadLength: Int
 
-    public static let headerLength = 40
+    @inlinable public static var headerLength: Int { 40 }
 
     @inlinable public init(source: IPv6Address, destination: IPv6Address, nextHeader: IPProtocol,
                            hopLimit: UInt8 = 64, trafficClass: UInt8 = 0, flowLabel: UInt32 = 0, payloadLength: Int) {

@@ -14,7 +14,7 @@ public struct IPv6FragmentHeaderRepr: Sendable, Hashable {
     public var moreFragments: Bool
     public var identification: UInt32
 
-    public static let length = 8
+    @inlinable public static var length: Int { 8 }
 
     @inlinable public init(nextHeader: IPProtocol, fragmentOffset: Int, moreFragments: Bool, identification: UInt32) {
         self.nextHeader = nextHeader
@@ -48,7 +48,7 @@ public struct IPv6FragmentHeaderRepr: Sendable, Hashable {
 public enum IPv6ExtensionWalk {
     /// More extension headers than this is `.malformed`: RFC 8200 4.1 recommends an order with
     /// each type at most once (destination options twice), so a real packet has at most six.
-    public static let maximumHeaders = 8
+    @inlinable public static var maximumHeaders: Int { 8 }
 
     /// Walks the packet's extension headers. Returns the upper-layer protocol, its offset within
     /// `packet.payload`, and the Fragment header if one was met.

@@ -9,11 +9,11 @@
 
 /// NDP option types (RFC 4861 4.6, RFC 3971 5.3.2 for the nonce).
 public enum NDPOptionType {
-    public static let sourceLinkLayerAddress: UInt8 = 1
-    public static let targetLinkLayerAddress: UInt8 = 2
-    public static let prefixInformation: UInt8 = 3
-    public static let mtu: UInt8 = 5
-    public static let nonce: UInt8 = 14
+    @inlinable public static var sourceLinkLayerAddress: UInt8 { 1 }
+    @inlinable public static var targetLinkLayerAddress: UInt8 { 2 }
+    @inlinable public static var prefixInformation: UInt8 { 3 }
+    @inlinable public static var mtu: UInt8 { 5 }
+    @inlinable public static var nonce: UInt8 { 14 }
 }
 
 /// The Prefix Information option (RFC 4861 4.6.2).
@@ -41,7 +41,7 @@ public struct NDPPrefixInformation: Sendable, Hashable {
 /// Up to four prefixes stored inline (no heap). Further Prefix Information options in one RA
 /// are ignored; an RA carrying more is not something this gateway needs to follow.
 public struct NDPPrefixes: RandomAccessCollection, Hashable, Sendable {
-    public static let capacity = 4
+    @inlinable public static var capacity: Int { 4 }
     @usableFromInline var storage: (NDPPrefixInformation?, NDPPrefixInformation?, NDPPrefixInformation?, NDPPrefixInformation?)
     @usableFromInline var storedCount: Int
 
@@ -163,10 +163,10 @@ public enum NDPRepr: Sendable, Hashable {
     case neighborSolicitation(NDPNeighborSolicitation)
     case neighborAdvertisement(NDPNeighborAdvertisement)
 
-    public static let routerSolicitationType: UInt8 = 133
-    public static let routerAdvertisementType: UInt8 = 134
-    public static let neighborSolicitationType: UInt8 = 135
-    public static let neighborAdvertisementType: UInt8 = 136
+    @inlinable public static var routerSolicitationType: UInt8 { 133 }
+    @inlinable public static var routerAdvertisementType: UInt8 { 134 }
+    @inlinable public static var neighborSolicitationType: UInt8 { 135 }
+    @inlinable public static var neighborAdvertisementType: UInt8 { 136 }
 
     /// Parses the ICMPv6 message `bytes` (type at offset 0) of an NDP type; nil for other types.
     /// The code must be 0 and the fixed part must fit (RFC 4861 6.1.1, 7.1.1 validity checks;

@@ -9,29 +9,29 @@ public struct TCPFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt8
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let fin = TCPFlags(rawValue: 0x01)
-    public static let syn = TCPFlags(rawValue: 0x02)
-    public static let rst = TCPFlags(rawValue: 0x04)
-    public static let psh = TCPFlags(rawValue: 0x08)
-    public static let ack = TCPFlags(rawValue: 0x10)
-    public static let urg = TCPFlags(rawValue: 0x20)
-    public static let ece = TCPFlags(rawValue: 0x40)
-    public static let cwr = TCPFlags(rawValue: 0x80)
+    @inlinable public static var fin: TCPFlags { TCPFlags(rawValue: 0x01) }
+    @inlinable public static var syn: TCPFlags { TCPFlags(rawValue: 0x02) }
+    @inlinable public static var rst: TCPFlags { TCPFlags(rawValue: 0x04) }
+    @inlinable public static var psh: TCPFlags { TCPFlags(rawValue: 0x08) }
+    @inlinable public static var ack: TCPFlags { TCPFlags(rawValue: 0x10) }
+    @inlinable public static var urg: TCPFlags { TCPFlags(rawValue: 0x20) }
+    @inlinable public static var ece: TCPFlags { TCPFlags(rawValue: 0x40) }
+    @inlinable public static var cwr: TCPFlags { TCPFlags(rawValue: 0x80) }
 }
 
 /// A view over a TCP segment (header, options and payload: the whole IP payload). The init
 /// checks data offset >= 5 and that the header fits the buffer.
 public struct TCPSegment {
     @usableFromInline enum Field {
-        @usableFromInline static let sourcePort = 0
-        @usableFromInline static let destinationPort = 2
-        @usableFromInline static let sequenceNumber = 4
-        @usableFromInline static let acknowledgmentNumber = 8
-        @usableFromInline static let dataOffset = 12
-        @usableFromInline static let flags = 13
-        @usableFromInline static let window = 14
-        @usableFromInline static let checksum = 16
-        @usableFromInline static let urgentPointer = 18
+        @inlinable static var sourcePort: Int { 0 }
+        @inlinable static var destinationPort: Int { 2 }
+        @inlinable static var sequenceNumber: Int { 4 }
+        @inlinable static var acknowledgmentNumber: Int { 8 }
+        @inlinable static var dataOffset: Int { 12 }
+        @inlinable static var flags: Int { 13 }
+        @inlinable static var window: Int { 14 }
+        @inlinable static var checksum: Int { 16 }
+        @inlinable static var urgentPointer: Int { 18 }
     }
 
     public let bytes: UnsafeRawBufferPointer

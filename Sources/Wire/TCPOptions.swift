@@ -14,7 +14,7 @@ public struct SACKBlock: Hashable, Sendable {
 /// Up to four SACK blocks stored inline (no heap), the most a SACK option can carry in 40
 /// bytes of option space (RFC 2018 section 3).
 public struct SACKBlocks: RandomAccessCollection, Hashable, Sendable {
-    public static let capacity = 4
+    @inlinable public static var capacity: Int { 4 }
 
     @usableFromInline var storage: (SACKBlock, SACKBlock, SACKBlock, SACKBlock)
     @usableFromInline var storedCount: Int
@@ -73,13 +73,13 @@ public struct SACKBlocks: RandomAccessCollection, Hashable, Sendable {
 
 /// TCP option kinds (IANA "TCP Option Kind Numbers").
 public enum TCPOptionKind {
-    public static let endOfList: UInt8 = 0
-    public static let noOperation: UInt8 = 1
-    public static let maximumSegmentSize: UInt8 = 2
-    public static let windowScale: UInt8 = 3
-    public static let sackPermitted: UInt8 = 4
-    public static let sack: UInt8 = 5
-    public static let timestamp: UInt8 = 8
+    @inlinable public static var endOfList: UInt8 { 0 }
+    @inlinable public static var noOperation: UInt8 { 1 }
+    @inlinable public static var maximumSegmentSize: UInt8 { 2 }
+    @inlinable public static var windowScale: UInt8 { 3 }
+    @inlinable public static var sackPermitted: UInt8 { 4 }
+    @inlinable public static var sack: UInt8 { 5 }
+    @inlinable public static var timestamp: UInt8 { 8 }
 }
 
 /// The TCP options the stack uses, as values. Unknown options are skipped on parse and not
@@ -119,13 +119,14 @@ public struct TCPOptions: Sendable, Hashable {
     }
 
     /// Room for options in a TCP header (data offset 15 words minus the fixed 5).
-    public static let maximumLength = 40
+    @inlinable public static var maximumLength: Int { 40 }
 
     /// Parses an option list. RFC 9293 3.1: EOL ends the list, NOP is one byte, every other
     /// option carries a length byte covering kind and length; unknown kinds are skipped by that
     /// length. A length below 2 or past the end, or a known option with the wrong length, is
     /// `.malformed` (RFC 9293 3.2: "must be prepared to handle an illegal option length").
-    @inlinable public static func parse(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> TCPOptions {
+    @inlinable @inline(__always)
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> TCPOptions {
         var options = TCPOptions()
         var offset = 0
         // Each round consumes at least one byte, so the loop is bounded by the buffer length.

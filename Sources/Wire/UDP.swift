@@ -33,7 +33,7 @@ public struct UDPRepr: Sendable, Hashable {
     public var destinationPort: UInt16
     public var payloadLength: Int
 
-    public static let headerLength = 8
+    @inlinable public static var headerLength: Int { 8 }
 
     @inlinable public init(sourcePort: UInt16, destinationPort: UInt16, payloadLength: Int) {
         self.sourcePort = sourcePort

@@ -89,8 +89,8 @@ final class ClosedRecorder: Sendable {
     }
 
     @Test func fatalReadErrorCallsOnClosedWithTheError() throws {
-        // A socket shut down for reading by the peer side's close is EOF; a listening stream
-        // socket read with read(2) is ENOTCONN, a fatal error.
+        // read(2) on a stream socket that was never connected fails (EINVAL, or ENOTCONN on
+        // other kernels): not EAGAIN, not transient, so fatal.
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { Glibc.close(fd) }
         let closed = ClosedRecorder()

@@ -74,8 +74,12 @@ import Wire
         let pair = SocketPair.seqpacket
         #expect(fcntl(pair.endpointSide, F_GETFL) & O_NONBLOCK == 0)
         do {
-            let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide]))
+            let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], socketBufferSize: 100_000))
             #expect(fcntl(pair.endpointSide, F_GETFL) & O_NONBLOCK != 0)
+            var size: Int32 = 0
+            var length = socklen_t(4)
+            getsockopt(pair.endpointSide, SOL_SOCKET, SO_RCVBUF, &size, &length)
+            #expect(size == 200_000)   // the kernel doubles what it is asked (socket(7))
             endpoint.close()
         }
         // Still open: the endpoint does not own it.
@@ -129,6 +133,23 @@ import Wire
         #expect(recorder.packets.map { $0.network[0] } == (0..<25).map(UInt8.init))
         #expect(endpoint.dispatchAvailable().framesRead == 0)
         #expect(recorder.batchEnds == 3)
+    }
+
+    @Test func vlanTaggedFrameDeliversTheInnerEtherType() throws {
+        let pair = SocketPair.seqpacket
+        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
+                                                          driver: .external))
+        defer { endpoint.close() }
+        let recorder = RecordingDispatcher()
+        endpoint.attach(recorder)
+        // 802.1Q tag VID 5, then IPv4.
+        let frame = Frames.mac(Frames.endpointMAC) + Frames.mac(Frames.peerMAC) + [0x81, 0x00, 0x00, 0x05, 0x08, 0x00, 0x45, 1]
+        pair.send(frame)
+        pair.send(Array(frame[0..<17]))   // tag cut short
+        _ = endpoint.dispatchAvailable()
+        #expect(recorder.packets == [Delivered(protocolNumber: .ipv4, linkHeader: Array(frame[0..<18]), network: [0x45, 1],
+                                               gso: nil, checksumVerified: false)])
+        #expect(endpoint.statistics.droppedShort == 1)
     }
 
     @Test func withoutEthernetHeaderProtocolComesFromIPVersion() throws {

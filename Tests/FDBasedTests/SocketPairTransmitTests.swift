@@ -31,6 +31,29 @@ import Wire
         #expect(stats.sentBytes == UInt64(packets.reduce(0) { $0 + $1.count + 14 }))
     }
 
+    @Test(arguments: [false, true])
+    func largeFrameIsSentAtOnceAfterWhatWasQueued(virtio: Bool) throws {
+        let pair = SocketPair.seqpacket
+        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 65520, address: Frames.endpointMAC,
+                                                          gsoMaxSize: virtio ? 65535 : 0, driver: .external))
+        defer { endpoint.close() }
+        let prefix = virtio ? 10 : 0
+        let large = [0x45] + (0..<30_000).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        try endpoint.write([0x45, 1])
+        try endpoint.write(large)
+        try endpoint.write([0x45, 2])
+        // The large frame went out at once, behind the queued small one; the last waits for flush.
+        #expect(pair.receive().map { Array($0[(prefix + 14)...]) } == [0x45, 1])
+        let frame = try #require(pair.receive())
+        #expect(Array(frame[0..<prefix]) == Array(repeating: 0, count: prefix))
+        #expect(Array(frame[prefix..<(prefix + 14)]) == Frames.mac(Frames.peerMAC) + Frames.mac(Frames.endpointMAC) + [8, 0])
+        #expect(Array(frame[(prefix + 14)...]) == large)
+        #expect(pair.receive() == nil)
+        try endpoint.flush()
+        #expect(pair.receive().map { Array($0[(prefix + 14)...]) } == [0x45, 2])
+        #expect(endpoint.statistics.sent == 3)
+    }
+
     @Test func fullBatchIsSentWithoutFlush() throws {
         let pair = SocketPair.seqpacket
         let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, driver: .external,

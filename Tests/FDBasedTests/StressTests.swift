@@ -13,6 +13,8 @@ import Wire
         let program = try ReferenceProgram.build()
         defer { unlink(program) }
         let lab = try VethLab()
+        // Keep the namespaces until the end of the test (ARC could end `lab` at its last use).
+        defer { withExtendedLifetime(lab) {} }
         let fd = lab.outerPacketSocket()
         try #require(fd >= 0)
         defer { close(fd) }

@@ -179,7 +179,10 @@ enum ReferenceProgram {
             .deletingLastPathComponent().appendingPathComponent("Benchmarks/bench-fdbased/reference.c").path
         let n = counter.withLock { value in value += 1; return value }
         let output = "/tmp/fdbased-reference-\(getpid())-\(n)"
-        try VethLab.run(["cc", "-O2", "-o", output, source])
+        // cc when the machine has one, else the clang that ships with the Swift toolchain.
+        do { try VethLab.run(["cc", "-O2", "-o", output, source]) } catch {
+            try VethLab.run(["clang", "-O2", "-o", output, source])
+        }
         return output
     }
 }

@@ -23,7 +23,9 @@ final class KernelLab: @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    init(mtu: Int = 1500) throws {
+    /// With `ipv6` the kernel namespace keeps IPv6, as a host that autoconfigures from router
+    /// advertisements (accept_ra on, forwarding off); the stack's namespace never runs IPv6.
+    init(mtu: Int = 1500, ipv6: Bool = false) throws {
         let n = Self.counter.withLock { value in value += 1; return value }
         let pid = getpid()
         kernelNamespace = "nsk-\(pid)-\(n)"
@@ -34,13 +36,24 @@ final class KernelLab: @unchecked Sendable {
             for name in [kernelNamespace, stackNamespace] {
                 try Self.run(["ip", "netns", "add", name])
                 created.append(name)
-                try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                              "net.ipv6.conf.default.disable_ipv6=1"])
+                if ipv6 && name == kernelNamespace {
+                    // Set on `default` before the veth exists, so its end inherits them.
+                    try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0",
+                                  "net.ipv6.conf.default.accept_ra=1", "net.ipv6.conf.default.disable_ipv6=0"])
+                } else {
+                    try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                                  "net.ipv6.conf.default.disable_ipv6=1"])
+                }
             }
             try Self.run(["ip", "-n", kernelNamespace, "link", "add", kernelLink, "mtu", "\(mtu)", "type", "veth",
                           "peer", "name", stackLink, "mtu", "\(mtu)", "netns", stackNamespace])
             try Self.run(["ip", "-n", kernelNamespace, "addr", "add", "\(kernelAddress)/24", "dev", kernelLink])
             try Self.run(["ip", "-n", kernelNamespace, "link", "set", kernelLink, "up"])
+            if ipv6 {
+                // The veth end was born in the kernel namespace: make sure the stack's end never
+                // runs kernel IPv6 (its RS/NS/DAD would reach the stack's packet socket).
+                try Self.run(["ip", "netns", "exec", stackNamespace, "sysctl", "-qw", "net.ipv6.conf.\(stackLink).disable_ipv6=1"])
+            }
             try Self.run(["ip", "-n", stackNamespace, "link", "set", stackLink, "up"])
         } catch {
             for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }

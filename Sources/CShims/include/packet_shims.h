@@ -49,6 +49,11 @@ static inline uint32_t cshim_flag_load(const uint32_t *flag) {
     return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
 }
 
+/// Bytes of control buffer that hold one PACKET_AUXDATA message.
+size_t cshim_packet_auxdata_space(void);
+/// The tp_status of the PACKET_AUXDATA control message in `message`, or 0 when there is none.
+uint32_t cshim_packet_auxdata_status(const struct msghdr *message);
+
 /// Sizes of the ring headers, rounded as the kernel lays them out (TPACKET_ALIGN).
 size_t cshim_tpacket2_header_length(void);
 size_t cshim_tpacket3_header_length(void);

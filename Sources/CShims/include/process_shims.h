@@ -1,4 +1,164 @@
-// Shims for the launcher (Sandbox). Filled by the launcher work.
+// Shims for the launcher (Sandbox): the fork-to-exec child path.
+//
+// Why C: the launcher is a multi-threaded Swift process. Between clone() and execve() the child
+// may only run async-signal-safe code (another thread may have held the malloc lock at the
+// moment of the clone), so the whole child path lives here. It is driven by a plain-data
+// `sbx_spawn_config` that Swift builds beforehand (strings, the mount plan, the compiled seccomp
+// BPF program, an empty libcap capability set). The C code holds no policy: it executes the plan
+// it is handed, step by step, and reports the first failing step through a pipe.
 #ifndef CSHIMS_PROCESS_H
 #define CSHIMS_PROCESS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct _cap_struct;  // libcap's cap_t points to this
+
+/// One step of the mount plan, executed in order by the sandbox's init before pivot_root.
+/// Paths are absolute in the staging root: the host tree is under /oldroot, the new root
+/// under /newroot.
+enum sbx_mount_kind {
+    SBX_MOUNT_BIND = 1,     ///< bind `source` on `target` (`recursive`), then read-only if `readonly`
+    SBX_MOUNT_TMPFS = 2,    ///< tmpfs on `target` with `data` (e.g. "mode=1777")
+    SBX_MOUNT_PROC = 3,     ///< a proc for the sandbox's pid namespace on `target`
+    SBX_MOUNT_SYSFS = 4,    ///< read-only sysfs on `target`; if the kernel refuses, bind `source` read-only
+    SBX_MOUNT_DEVPTS = 5,   ///< a new devpts instance on `target` with `data`
+    SBX_MOUNT_MKDIR = 6,    ///< mkdir -p `target` (mode `mode`)
+    SBX_MOUNT_MKFILE = 7,   ///< create an empty regular file `target` (a bind mount point)
+    SBX_MOUNT_SYMLINK = 8,  ///< symlink `target` -> `source`
+    SBX_MOUNT_READONLY = 9, ///< make the mount at `target` (and below, if `recursive`) read-only
+    SBX_MOUNT_MASK = 10,    ///< hide `target`: /dev/null (`source`) over a file, empty read-only tmpfs over a directory
+};
+
+struct sbx_mount_op {
+    int32_t kind;           ///< enum sbx_mount_kind
+    int32_t optional;       ///< a missing source or target (ENOENT) skips the step instead of failing
+    int32_t recursive;      ///< MS_REC / AT_RECURSIVE
+    int32_t readonly;       ///< for BIND: make the new mount read-only (recursively if `recursive`)
+    int32_t create_target;  ///< for BIND: create `target` (dir or file, as `source` is) when missing
+    uint32_t mode;          ///< for MKDIR
+    unsigned long flags;    ///< extra MS_* flags (MS_NOSUID, MS_NODEV, MS_NOEXEC) for new file systems
+    const char *source;
+    const char *target;
+    const char *data;
+};
+
+struct sbx_rlimit {
+    int32_t resource;       ///< RLIMIT_*
+    uint64_t soft;
+    uint64_t hard;
+};
+
+/// Everything the child path needs, built by Swift before the clone. Plain data only.
+struct sbx_spawn_config {
+    /// CLONE_NEW* flags for the sandbox's init (CLONE_NEWCGROUP is unshared by init after the
+    /// parent has moved it into its cgroup, so the cgroup namespace is rooted there).
+    uint64_t clone_flags;
+    int32_t unshare_cgroup;
+
+    /// Identity of the app. If `set_app_ids`, the app switches to app_uid/app_gid (in a user
+    /// namespace: after the parent wrote the id maps) and, if `set_groups`, to `groups`.
+    int32_t set_app_ids;
+    uint32_t app_uid;
+    uint32_t app_gid;
+    int32_t set_groups;      ///< setgroups is allowed (false in a rootless user namespace)
+    uint32_t groups_count;
+    const uint32_t *groups;
+
+    const char *hostname;    ///< NULL: keep
+    int32_t loopback_up;     ///< bring `lo` up (a new network namespace)
+
+    /// Mount plan. `stage_dir` (an existing host directory, e.g. "/tmp") gets a tmpfs that holds
+    /// /newroot and /oldroot; NULL disables the mount namespace setup (no pivot_root).
+    const char *stage_dir;
+    uint32_t mount_count;
+    const struct sbx_mount_op *mounts;
+
+    uint32_t rlimit_count;
+    const struct sbx_rlimit *rlimits;
+
+    /// The program: `path` is resolved against PATH inside the sandbox when it has no '/'.
+    const char *path;
+    char *const *argv;       ///< NULL-terminated
+    char *const *envp;       ///< NULL-terminated
+    const char *search_path; ///< PATH used for the lookup (inside the sandbox)
+    const char *workdir;     ///< NULL: "/"
+
+    /// The network seam: if >= 0, one end of a unix socketpair on which init sends (SCM_RIGHTS)
+    /// a NETLINK_ROUTE socket opened inside the new network namespace, before it waits for go.
+    /// The parent owns the sandbox's user namespace, so rtnetlink requests it sends on that
+    /// socket are allowed even rootless (eth0 address, routes, moving a veth end in).
+    int32_t netlink_channel_fd;
+
+    /// Terminal: if `tty_fd` >= 0 the app gets it as controlling terminal and stdio.
+    int32_t tty_fd;
+    /// Without a tty the app runs in a new session (no TIOCSTI into the caller's terminal).
+    int32_t new_session;
+
+    /// Capabilities, through libcap: an empty set (cap_init()) allocated by the parent and the
+    /// three libcap calls the child makes. They come in as pointers so that CShims itself does
+    /// not link libcap (FDBased uses CShims too); the Sandbox module passes libcap's functions.
+    struct _cap_struct *empty_caps;
+    int (*cap_set_proc)(struct _cap_struct *caps);
+    int (*cap_drop_bound)(int cap);
+    int (*cap_reset_ambient)(void);
+    int32_t last_cap;        ///< highest capability number the kernel knows (CAP_LAST_CAP)
+
+    /// The seccomp filter, compiled by libseccomp in the parent (struct sock_filter array).
+    const void *seccomp_filter;
+    uint32_t seccomp_filter_len; ///< number of instructions; 0: no filter (--seccomp unconfined)
+};
+
+/// What the child reports when a step fails (written once to the error pipe).
+struct sbx_child_error {
+    int32_t error;          ///< errno
+    int32_t exec_failed;    ///< 1: execve of the program failed (exit 126/127), 0: setup failed
+    char step[48];
+    char path[208];
+};
+
+struct sbx_spawn_result {
+    pid_t pid;              ///< the sandbox's init, in the caller's pid namespace
+    int go_fd;              ///< write one byte to start the sandbox; close without writing to abort
+    int error_fd;           ///< read a struct sbx_child_error, or EOF once the program was executed
+};
+
+/// Clones the sandbox's init. It waits on `go_fd` until the parent has written id maps, moved it
+/// into cgroups and configured its network namespace, then sets up and execs the program as its
+/// only child. Returns 0, or -1 with errno.
+int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *result);
+
+/// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH received by the
+/// launcher to `pid` (a sigaction handler that calls kill(2), async-signal-safe). pid 0 restores
+/// the default dispositions.
+int sbx_forward_signals_to(pid_t pid);
+
+/// A close-on-exec unix SOCK_SEQPACKET socketpair (the netlink channel).
+int sbx_socketpair_cloexec(int fds[2]);
+
+/// Receives one descriptor sent with SCM_RIGHTS; returns it (close-on-exec), or -1 with errno
+/// (ECONNRESET if the peer closed without sending).
+int sbx_receive_fd(int channel);
+
+/// pipe2(2) with O_CLOEXEC (pipe2 is not exposed by Glibc's Swift module).
+int sbx_pipe_cloexec(int fds[2]);
+
+/// pidfd_open(2) (not exposed by Glibc's Swift module).
+int sbx_pidfd_open(pid_t pid);
+
+/// The exit status word helpers Glibc's Swift module does not import (macros).
+int sbx_wifexited(int status);
+int sbx_wexitstatus(int status);
+int sbx_wifsignaled(int status);
+int sbx_wtermsig(int status);
+
+/// Opens a new pseudo-terminal: `*primary` and its replica `*replica` (TIOCGPTPEER), both
+/// close-on-exec and neither becoming the caller's controlling terminal; the replica's path goes
+/// to `name` (NUL-terminated, at most `name_len` bytes). 0 or -1 with errno.
+int sbx_open_pty(int *primary, int *replica, char *name, size_t name_len);
+
+/// ioctl wrappers for the terminal relay (variadic ioctl is not callable from Swift).
+int sbx_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+int sbx_set_winsize(int fd, unsigned short rows, unsigned short cols);
+
 #endif

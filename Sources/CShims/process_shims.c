@@ -1,0 +1,569 @@
+// The launcher's child path: clone -> wait for the parent -> mounts -> pivot_root -> init, which
+// forks the program -> drop capabilities -> NO_NEW_PRIVS -> seccomp -> execve.
+//
+// Everything after the clone is async-signal-safe: raw syscalls and stack buffers only, no
+// malloc, no stdio, no locks (the parent is a multi-threaded Swift process). glibc's fork() is
+// avoided on purpose (it runs atfork handlers that take malloc locks); the raw clone syscall
+// gives plain fork semantics.
+#define _GNU_SOURCE
+#include "process_shims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/filter.h>
+#include <linux/mount.h>
+#include <linux/netlink.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+// MARK: error reporting (one fixed-size record on the error pipe, then _exit)
+
+static size_t bounded_copy(char *dst, size_t cap, const char *src) {
+    size_t i = 0;
+    if (src != NULL) {
+        for (; i + 1 < cap && src[i] != '\0'; i++) dst[i] = src[i];
+    }
+    dst[i] = '\0';
+    return i;
+}
+
+static void write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+__attribute__((noreturn))
+static void fail(int error_fd, int err, int exec_failed, const char *step, const char *path) {
+    struct sbx_child_error record;
+    memset(&record, 0, sizeof record);
+    record.error = err;
+    record.exec_failed = exec_failed;
+    bounded_copy(record.step, sizeof record.step, step);
+    bounded_copy(record.path, sizeof record.path, path);
+    write_all(error_fd, &record, sizeof record);
+    if (exec_failed) _exit(err == ENOENT ? 127 : 126);
+    _exit(125);
+}
+
+// MARK: file system helpers
+
+static int mkdir_p(const char *path, mode_t mode) {
+    char buf[PATH_MAX];
+    size_t len = bounded_copy(buf, sizeof buf, path);
+    if (len == 0 || len + 1 >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char saved = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, mode) < 0 && errno != EEXIST) return -1;
+            buf[i] = saved;
+        }
+    }
+    return 0;
+}
+
+static int make_file(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0) return errno == EEXIST ? 0 : -1;
+    close(fd);
+    return 0;
+}
+
+static int parent_dir_of(const char *path, char *out, size_t cap) {
+    size_t len = bounded_copy(out, cap, path);
+    while (len > 1 && out[len - 1] != '/') len--;
+    if (len > 1) len--;  // drop the trailing slash, keep "/" itself
+    out[len] = '\0';
+    return 0;
+}
+
+/// Read-only (and nosuid, nodev) for a mount, or a whole subtree with `recursive`.
+/// mount_setattr(2) does a subtree atomically; the MS_REMOUNT fallback (kernels before 5.12)
+/// handles only the top mount and must repeat the flags the kernel may have locked.
+static int make_readonly(const char *target, int recursive) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if (syscall(SYS_mount_setattr, AT_FDCWD, target, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr) == 0)
+        return 0;
+    if (errno != ENOSYS) return -1;
+    struct statvfs vfs;
+    if (statvfs(target, &vfs) < 0) return -1;
+    unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+    if (vfs.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (vfs.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (vfs.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (vfs.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    return mount(NULL, target, NULL, flags, NULL);
+}
+
+static int do_bind(const struct sbx_mount_op *op) {
+    if (op->create_target) {
+        struct stat src, dst;
+        if (stat(op->source, &src) < 0) return -1;
+        if (stat(op->target, &dst) < 0) {
+            if (errno != ENOENT) return -1;
+            if (S_ISDIR(src.st_mode)) {
+                if (mkdir_p(op->target, 0755) < 0) return -1;
+            } else {
+                char parent[PATH_MAX];
+                parent_dir_of(op->target, parent, sizeof parent);
+                if (mkdir_p(parent, 0755) < 0 || make_file(op->target) < 0) return -1;
+            }
+        }
+    }
+    if (mount(op->source, op->target, NULL, MS_BIND | (op->recursive ? MS_REC : 0), NULL) < 0) return -1;
+    if (op->readonly) return make_readonly(op->target, op->recursive);
+    return 0;
+}
+
+static int do_mask(const struct sbx_mount_op *op) {
+    struct stat st;
+    if (stat(op->target, &st) < 0) return -1;
+    if (S_ISDIR(st.st_mode))
+        return mount("tmpfs", op->target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555");
+    return mount(op->source, op->target, NULL, MS_BIND, NULL);
+}
+
+static int do_mount_op(const struct sbx_mount_op *op) {
+    switch (op->kind) {
+    case SBX_MOUNT_BIND: return do_bind(op);
+    case SBX_MOUNT_TMPFS: return mount("tmpfs", op->target, "tmpfs", op->flags, op->data);
+    case SBX_MOUNT_PROC: return mount("proc", op->target, "proc", op->flags, NULL);
+    case SBX_MOUNT_SYSFS:
+        if (mount("sysfs", op->target, "sysfs", op->flags | MS_RDONLY, NULL) == 0) return 0;
+        // sysfs may only be mounted by the owner of the network namespace (--net=host in a
+        // user namespace): show the host's, read-only.
+        // EBUSY: the host's netns (--net=host) already has a read-write sysfs superblock.
+        if (errno != EPERM && errno != EACCES && errno != EBUSY) return -1;
+        if (mount(op->source, op->target, NULL, MS_BIND | MS_REC, NULL) < 0) return -1;
+        return make_readonly(op->target, 1);
+    case SBX_MOUNT_DEVPTS: return mount("devpts", op->target, "devpts", op->flags, op->data);
+    case SBX_MOUNT_MKDIR: return mkdir_p(op->target, op->mode);
+    case SBX_MOUNT_MKFILE: return make_file(op->target);
+    case SBX_MOUNT_SYMLINK: return (symlink(op->source, op->target) < 0 && errno != EEXIST) ? -1 : 0;
+    case SBX_MOUNT_READONLY: return make_readonly(op->target, op->recursive);
+    case SBX_MOUNT_MASK: return do_mask(op);
+    default: errno = EINVAL; return -1;
+    }
+}
+
+static const char *mount_step_name(int kind) {
+    switch (kind) {
+    case SBX_MOUNT_BIND: return "bind mount";
+    case SBX_MOUNT_TMPFS: return "mount tmpfs";
+    case SBX_MOUNT_PROC: return "mount proc";
+    case SBX_MOUNT_SYSFS: return "mount sysfs";
+    case SBX_MOUNT_DEVPTS: return "mount devpts";
+    case SBX_MOUNT_MKDIR: return "mkdir";
+    case SBX_MOUNT_MKFILE: return "create mount point";
+    case SBX_MOUNT_SYMLINK: return "symlink";
+    case SBX_MOUNT_READONLY: return "remount read-only";
+    case SBX_MOUNT_MASK: return "mask path";
+    default: return "mount step";
+    }
+}
+
+/// Builds the new root under a tmpfs on `stage_dir` and pivots into it. The host tree stays
+/// reachable as /oldroot until the final pivot_root, then is detached.
+static void setup_root(const struct sbx_spawn_config *c, int error_fd) {
+    char newroot[PATH_MAX], oldroot[PATH_MAX];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(error_fd, errno, 0, "make / private", "/");
+    if (mount("tmpfs", c->stage_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+        fail(error_fd, errno, 0, "mount staging tmpfs", c->stage_dir);
+    size_t n = bounded_copy(newroot, sizeof newroot, c->stage_dir);
+    bounded_copy(newroot + n, sizeof newroot - n, "/newroot");
+    n = bounded_copy(oldroot, sizeof oldroot, c->stage_dir);
+    bounded_copy(oldroot + n, sizeof oldroot - n, "/oldroot");
+    if (mkdir(newroot, 0755) < 0) fail(error_fd, errno, 0, "mkdir", newroot);
+    if (mkdir(oldroot, 0755) < 0) fail(error_fd, errno, 0, "mkdir", oldroot);
+    if (syscall(SYS_pivot_root, c->stage_dir, oldroot) < 0) fail(error_fd, errno, 0, "pivot_root to staging", c->stage_dir);
+    if (chdir("/") < 0) fail(error_fd, errno, 0, "chdir", "/");
+
+    for (uint32_t i = 0; i < c->mount_count; i++) {
+        const struct sbx_mount_op *op = &c->mounts[i];
+        if (do_mount_op(op) < 0) {
+            if (op->optional && errno == ENOENT) continue;
+            fail(error_fd, errno, 0, mount_step_name(op->kind), op->target);
+        }
+    }
+
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
+    // drops the whole host tree from this mount namespace.
+    if (chdir("/newroot") < 0) fail(error_fd, errno, 0, "chdir", "/newroot");
+    if (syscall(SYS_pivot_root, ".", ".") < 0) fail(error_fd, errno, 0, "pivot_root", "/newroot");
+    if (umount2(".", MNT_DETACH) < 0) fail(error_fd, errno, 0, "detach old root", "/");
+    if (chdir("/") < 0) fail(error_fd, errno, 0, "chdir", "/");
+}
+
+// MARK: process helpers
+
+static pid_t raw_fork(unsigned long flags) {
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+
+static int loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    bounded_copy(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/// Empties the bounding and ambient sets (needs CAP_SETPCAP, so before any uid change), then
+/// switches identity. The permitted/effective/inheritable sets are emptied by `drop_caps_and_confine`.
+static void drop_bounding_and_ambient(const struct sbx_spawn_config *c, int error_fd) {
+    for (int cap = 0; cap <= c->last_cap; cap++) {
+        if (c->cap_drop_bound(cap) < 0 && errno != EINVAL) fail(error_fd, errno, 0, "drop bounding capability", "");
+    }
+    if (c->cap_reset_ambient() < 0 && errno != EINVAL) fail(error_fd, errno, 0, "clear ambient capabilities", "");
+}
+
+static void drop_caps_and_confine(const struct sbx_spawn_config *c, int error_fd) {
+    if (c->cap_set_proc(c->empty_caps) < 0) fail(error_fd, errno, 0, "drop capabilities", "");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set no_new_privs", "");
+    if (c->seccomp_filter_len > 0) {
+        struct sock_fprog prog;
+        prog.len = (unsigned short)c->seccomp_filter_len;
+        prog.filter = (struct sock_filter *)c->seccomp_filter;
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) fail(error_fd, errno, 0, "load seccomp filter", "");
+    }
+}
+
+/// execvp without malloc: tries each PATH entry, and reports EACCES if some candidate existed
+/// but could not be executed (as execvp does).
+static int exec_program(const struct sbx_spawn_config *c) {
+    const char *name = c->path;
+    if (strchr(name, '/') != NULL) return execve(name, c->argv, c->envp);
+    char candidate[PATH_MAX];
+    int saw_eacces = 0;
+    const char *p = c->search_path != NULL ? c->search_path : "/usr/local/bin:/usr/bin:/bin";
+    while (1) {
+        const char *end = strchr(p, ':');
+        size_t dirlen = end != NULL ? (size_t)(end - p) : strlen(p);
+        size_t namelen = strlen(name);
+        if (dirlen + namelen + 2 <= sizeof candidate) {
+            size_t n = 0;
+            if (dirlen == 0) candidate[n++] = '.';
+            else { memcpy(candidate, p, dirlen); n = dirlen; }
+            candidate[n++] = '/';
+            memcpy(candidate + n, name, namelen + 1);
+            execve(candidate, c->argv, c->envp);
+            if (errno == EACCES) saw_eacces = 1;
+            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV && errno != ETIMEDOUT)
+                return -1;
+        }
+        if (end == NULL) break;
+        p = end + 1;
+    }
+    errno = saw_eacces ? EACCES : ENOENT;
+    return -1;
+}
+
+static int send_fd(int channel, int fd) {
+    char byte = 'N';
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(channel, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
+static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+#define FORWARDED_COUNT (sizeof forwarded_signals / sizeof forwarded_signals[0])
+
+static void ignore_signal(int sig) { (void)sig; }
+
+__attribute__((noreturn))
+static void run_app(const struct sbx_spawn_config *c, int error_fd) {
+    // Back to a clean signal state: init's handlers and mask must not reach the program.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < FORWARDED_COUNT; i++) sigaction(forwarded_signals[i], &dfl, NULL);
+    sigaction(SIGCHLD, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set parent-death signal", "");
+    if (c->tty_fd >= 0) {
+        if (setsid() < 0) fail(error_fd, errno, 0, "setsid", "");
+        if (ioctl(c->tty_fd, TIOCSCTTY, 0) < 0) fail(error_fd, errno, 0, "set controlling terminal", "");
+        for (int fd = 0; fd <= 2; fd++)
+            if (dup2(c->tty_fd, fd) < 0) fail(error_fd, errno, 0, "dup2 terminal", "");
+        if (c->tty_fd > 2) close(c->tty_fd);
+    } else if (c->new_session) {
+        if (setsid() < 0) fail(error_fd, errno, 0, "setsid", "");
+    }
+
+    drop_bounding_and_ambient(c, error_fd);
+    if (c->set_app_ids) {
+        if (c->set_groups && setgroups(c->groups_count, (const gid_t *)c->groups) < 0) fail(error_fd, errno, 0, "setgroups", "");
+        if (setresgid(c->app_gid, c->app_gid, c->app_gid) < 0) fail(error_fd, errno, 0, "setresgid", "");
+        if (setresuid(c->app_uid, c->app_uid, c->app_uid) < 0) fail(error_fd, errno, 0, "setresuid", "");
+    }
+    const char *workdir = c->workdir != NULL ? c->workdir : "/";
+    if (chdir(workdir) < 0) fail(error_fd, errno, 0, "chdir to working directory", workdir);
+    // No descriptor of the launcher beyond stdio may reach the program.
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(error_fd, errno, 0, "close_range", "");
+    drop_caps_and_confine(c, error_fd);
+    exec_program(c);
+    fail(error_fd, errno, 1, "execute", c->path);
+}
+
+/// PID 1 of the sandbox: starts the program, forwards signals to it, reaps every zombie, and
+/// exits with the program's status (128+N for a signal) as soon as the program is gone; the
+/// kernel then kills whatever is left in the pid namespace.
+__attribute__((noreturn))
+static void run_init(const struct sbx_spawn_config *c, int go_fd, int error_fd) {
+    // If the launcher dies from here on, so does the sandbox (and with it the pid namespace).
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set parent-death signal", "");
+    if (c->netlink_channel_fd >= 0) {
+        int netlink = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (netlink < 0) fail(error_fd, errno, 0, "open rtnetlink socket in the sandbox's netns", "");
+        if (send_fd(c->netlink_channel_fd, netlink) < 0) fail(error_fd, errno, 0, "send rtnetlink socket to the launcher", "");
+        close(netlink);
+        close(c->netlink_channel_fd);
+    }
+    char go = 0;
+    ssize_t got;
+    do { got = read(go_fd, &go, 1); } while (got < 0 && errno == EINTR);
+    if (got != 1) _exit(125);  // the launcher aborted or died before saying go
+    close(go_fd);
+
+    if (c->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0) fail(error_fd, errno, 0, "unshare cgroup namespace", "");
+    if (c->hostname != NULL && sethostname(c->hostname, strlen(c->hostname)) < 0)
+        fail(error_fd, errno, 0, "sethostname", c->hostname);
+    if (c->stage_dir != NULL) setup_root(c, error_fd);
+    if (c->loopback_up && loopback_up() < 0) fail(error_fd, errno, 0, "bring lo up", "lo");
+    for (uint32_t i = 0; i < c->rlimit_count; i++) {
+        struct rlimit rl = { .rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard };
+        if (setrlimit(c->rlimits[i].resource, &rl) < 0) fail(error_fd, errno, 0, "setrlimit", "");
+    }
+
+    // pid 1 only receives signals it has a handler for: install no-op handlers, block them,
+    // and take them synchronously with sigwaitinfo.
+    sigset_t waited;
+    sigemptyset(&waited);
+    struct sigaction noop;
+    memset(&noop, 0, sizeof noop);
+    noop.sa_handler = ignore_signal;
+    for (size_t i = 0; i < FORWARDED_COUNT; i++) {
+        sigaddset(&waited, forwarded_signals[i]);
+        sigaction(forwarded_signals[i], &noop, NULL);
+    }
+    sigaddset(&waited, SIGCHLD);
+    sigaction(SIGCHLD, &noop, NULL);
+    sigprocmask(SIG_BLOCK, &waited, NULL);
+
+    pid_t app = raw_fork(0);
+    if (app < 0) fail(error_fd, errno, 0, "fork program", "");
+    if (app == 0) run_app(c, error_fd);
+
+    // The program holds the error pipe until execve (close-on-exec): init lets go of it so the
+    // launcher sees EOF exactly when the program started.
+    close(error_fd);
+    if (c->tty_fd >= 0) close(c->tty_fd);
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        for (int fd = 0; fd <= 2; fd++) dup2(devnull, fd);
+        close(devnull);
+    }
+    // init needs no privilege from here on: same confinement as the program.
+    for (int cap = 0; cap <= c->last_cap; cap++) c->cap_drop_bound(cap);
+    c->cap_set_proc(c->empty_caps);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (c->seccomp_filter_len > 0) {
+        struct sock_fprog prog = { .len = (unsigned short)c->seccomp_filter_len, .filter = (struct sock_filter *)c->seccomp_filter };
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+    }
+
+    while (1) {
+        siginfo_t info;
+        int sig = sigwaitinfo(&waited, &info);
+        if (sig < 0) continue;  // EINTR
+        if (sig != SIGCHLD) {
+            kill(app, sig);
+            continue;
+        }
+        int status;
+        pid_t reaped;
+        while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
+            if (reaped != app) continue;
+            if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+            if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+        }
+    }
+}
+
+int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *result) {
+    int go[2], err[2];
+    if (pipe2(go, O_CLOEXEC) < 0) return -1;
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        int saved = errno;
+        close(go[0]); close(go[1]);
+        errno = saved;
+        return -1;
+    }
+    pid_t pid = raw_fork((unsigned long)config->clone_flags);
+    if (pid < 0) {
+        int saved = errno;
+        close(go[0]); close(go[1]); close(err[0]); close(err[1]);
+        errno = saved;
+        return -1;
+    }
+    if (pid == 0) {
+        close(go[1]);
+        close(err[0]);
+        run_init(config, go[0], err[1]);
+    }
+    close(go[0]);
+    close(err[1]);
+    result->pid = pid;
+    result->go_fd = go[1];
+    result->error_fd = err[0];
+    return 0;
+}
+
+// MARK: launcher-side helpers
+
+static volatile sig_atomic_t forward_target = 0;
+
+static void forward_signal(int sig) {
+    int saved = errno;
+    pid_t target = (pid_t)forward_target;
+    if (target > 0) kill(target, sig);
+    errno = saved;
+}
+
+int sbx_forward_signals_to(pid_t pid) {
+    forward_target = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pid > 0 ? forward_signal : SIG_DFL;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < FORWARDED_COUNT; i++)
+        if (sigaction(forwarded_signals[i], &sa, NULL) < 0) return -1;
+    return 0;
+}
+
+int sbx_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int sbx_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
+
+int sbx_receive_fd(int channel) {
+    char byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n;
+    do { n = recvmsg(channel, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    if (n == 0 || cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
+        cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
+        errno = ECONNRESET;
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+    return fd;
+}
+
+int sbx_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int sbx_wifexited(int status) { return WIFEXITED(status); }
+int sbx_wexitstatus(int status) { return WEXITSTATUS(status); }
+int sbx_wifsignaled(int status) { return WIFSIGNALED(status); }
+int sbx_wtermsig(int status) { return WTERMSIG(status); }
+
+int sbx_open_pty(int *primary, int *replica, char *name, size_t name_len) {
+    int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (grantpt(fd) < 0 || unlockpt(fd) < 0) goto fail;
+    if (ptsname_r(fd, name, name_len) != 0) goto fail;
+    int peer = ioctl(fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (peer < 0) goto fail;
+    *primary = fd;
+    *replica = peer;
+    return 0;
+fail: {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+}
+
+int sbx_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) < 0) return -1;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}
+
+int sbx_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}

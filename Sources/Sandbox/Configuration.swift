@@ -1,0 +1,150 @@
+/// Everything `sandbox run` was asked to do, validated. The CLI builds it; `Launcher` runs it.
+public struct SandboxConfiguration: Sendable, Equatable {
+    /// The program and its arguments (argv[0] is looked up in PATH inside the sandbox).
+    public var command: [String]
+    public var network: NetworkMode = .user
+    /// Options of the user-mode gateway (only meaningful with `.user`).
+    public var userNet = UserNetOptions()
+    /// The root file system: nil means the host's / (read-only).
+    public var rootfs: String?
+    public var volumes: [VolumeMount] = []
+    /// The app's environment, in order. The launcher's own environment is not passed on.
+    public var environment: [EnvironmentVariable] = EnvironmentVariable.defaults
+    public var workdir: String?
+    public var hostname: String = "sandbox"
+    public var tty = false
+    /// Identity inside the sandbox; nil means root (uid 0) inside.
+    public var user: UserSpec?
+    /// Whether to make a user namespace. Without root there is always one.
+    public var userNamespace: UserNamespaceMode = .auto
+    public var resources = ResourceLimits()
+    public var rlimits: [ResourceLimit] = []
+    public var seccomp: SeccompChoice = .default
+
+    public init(command: [String]) {
+        self.command = command
+    }
+
+    /// Checks what can be checked before anything is created. Throws `.invalidArgument` or
+    /// `.notAvailable` with a message for the user.
+    public func validate() throws(SandboxError) {
+        guard let program = command.first, !program.isEmpty else {
+            throw .invalidArgument("no command given: use `sandbox run [OPTIONS] -- CMD [ARGS...]`")
+        }
+        if network != .user, let flag = userNet.flagsInUse.first {
+            throw .invalidArgument("\(flag) configures the user-mode network and needs --net=user (got --net=\(network.rawValue))")
+        }
+        if network == .user {
+            throw .notAvailable("--net=user is not available yet: the user-mode gateway (UserNet) is not built into this sandbox; use --net=none or --net=host")
+        }
+        if let workdir, !workdir.hasPrefix("/") {
+            throw .invalidArgument("--workdir must be an absolute path inside the sandbox, got \(workdir)")
+        }
+        if let rootfs, !rootfs.hasPrefix("/") {
+            throw .invalidArgument("--rootfs must be an absolute path, got \(rootfs)")
+        }
+        try HostnameRules.validate(hostname)
+    }
+}
+
+public enum NetworkMode: String, Sendable, CaseIterable, Equatable {
+    /// A fresh network namespace whose only way out is the user-mode gateway.
+    case user
+    /// A fresh network namespace with only `lo`.
+    case none
+    /// The host's network namespace (no network isolation).
+    case host
+}
+
+public enum UserNamespaceMode: String, Sendable, CaseIterable, Equatable {
+    /// A user namespace when not root; none when root (the app still has no capabilities).
+    case auto
+    /// Always a user namespace (as root: the identity mapping, so capabilities are namespaced).
+    case on
+}
+
+public enum SeccompChoice: Sendable, Equatable {
+    case `default`
+    case unconfined
+    /// An OCI seccomp profile (JSON) at this path.
+    case profile(String)
+
+    public static func parse(_ text: String) -> SeccompChoice {
+        switch text {
+        case "default": return .default
+        case "unconfined": return .unconfined
+        default: return .profile(text)
+        }
+    }
+}
+
+public struct EnvironmentVariable: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    /// What every sandbox starts with (as docker does), before -e.
+    public static let defaults = [
+        EnvironmentVariable(name: "PATH", value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        EnvironmentVariable(name: "HOME", value: "/"),
+    ]
+
+    /// `K=V`, or `K` alone to pass the launcher's value of K (as docker -e does; dropped if unset).
+    public static func parse(_ text: String, lookup: (String) -> String?) throws(SandboxError) -> EnvironmentVariable? {
+        let name: Substring
+        let value: String?
+        if let eq = text.firstIndex(of: "=") {
+            name = text[..<eq]
+            value = String(text[text.index(after: eq)...])
+        } else {
+            name = Substring(text)
+            value = lookup(text)
+        }
+        guard !name.isEmpty, !name.contains("\0"), value?.contains("\0") != true else {
+            throw .invalidArgument("bad --env \(text): expected NAME=VALUE or NAME")
+        }
+        return value.map { EnvironmentVariable(name: String(name), value: $0) }
+    }
+}
+
+extension Array where Element == EnvironmentVariable {
+    /// Sets `variable`, replacing an earlier value of the same name in place.
+    public mutating func set(_ variable: EnvironmentVariable) {
+        if let index = firstIndex(where: { $0.name == variable.name }) {
+            self[index] = variable
+        } else {
+            append(variable)
+        }
+    }
+
+    public func value(of name: String) -> String? {
+        first(where: { $0.name == name })?.value
+    }
+}
+
+enum HostnameRules {
+    /// RFC 1123 host name: labels of letters, digits and hyphens, at most 63 bytes each and
+    /// 64 in all (the kernel's limit for sethostname).
+    static func validate(_ name: String) throws(SandboxError) {
+        let length = name.utf8.count
+        guard length >= 1, length <= 64 else {
+            throw .invalidArgument("--hostname must be 1 to 64 characters, got \(length)")
+        }
+        guard isValidName(name) else {
+            throw .invalidArgument("--hostname \(name) is not a valid host name (letters, digits, '-', '.')")
+        }
+    }
+
+    /// Dot-separated RFC 1123 labels: 1 to 63 letters, digits or inner hyphens each.
+    static func isValidName(_ name: String) -> Bool {
+        name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.count <= 63
+                && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
+                && label.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == UInt8(ascii: "-") }
+        }
+    }
+}

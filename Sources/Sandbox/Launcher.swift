@@ -1,0 +1,265 @@
+import CCap
+import CShims
+import Glibc
+
+/// The sandbox's init as the parent sees it, between its creation and the program's start:
+/// its namespaces exist, nothing runs in them yet.
+public struct SandboxChild: Sendable {
+    /// The sandbox's init, in the launcher's pid namespace.
+    public let pid: pid_t
+    public let network: NetworkMode
+    public let userNamespace: Bool
+    /// A NETLINK_ROUTE socket opened inside the sandbox's network namespace (when the launcher
+    /// was asked for one, and the sandbox has its own netns). Owned by the launcher: valid
+    /// during `prepare` only; dup it to keep it. Requests on it configure the app's netns even
+    /// rootless, because the launcher owns the sandbox's user namespace.
+    public let netlinkSocket: Int32?
+
+    /// /proc/<pid>/ns/<kind>, e.g. "net" or "user": open it to join or configure a namespace.
+    public func namespacePath(_ kind: String) -> String { "/proc/\(pid)/ns/\(kind)" }
+}
+
+/// Runs one sandbox to completion.
+///
+/// The parent (this process) compiles the seccomp filter and the mount plan, creates cgroups,
+/// then clones the sandbox's init through the C child path (`sbx_spawn`). The init waits on a
+/// pipe while the parent writes its id maps, moves it into its cgroups and calls `prepare`
+/// (where the network half configures the app's network namespace); then the parent says go.
+/// Setup and exec failures come back through a second pipe; the program's exit status is
+/// passed through (128+N when a signal ended it).
+public struct Launcher: Sendable {
+    public var configuration: SandboxConfiguration
+    /// Runs after the namespaces exist and before the program starts.
+    public var prepare: (@Sendable (SandboxChild) throws(SandboxError) -> Void)?
+
+    /// Whether `prepare` gets a `netlinkSocket` in the sandbox's network namespace.
+    public var wantsNetlinkSocket: Bool
+
+    public init(configuration: SandboxConfiguration, wantsNetlinkSocket: Bool = false,
+                prepare: (@Sendable (SandboxChild) throws(SandboxError) -> Void)? = nil) {
+        self.configuration = configuration
+        self.wantsNetlinkSocket = wantsNetlinkSocket
+        self.prepare = prepare
+    }
+
+    /// Staging directory on the host: a tmpfs goes over it inside the sandbox's mount
+    /// namespace only (as bubblewrap does with /tmp).
+    static let stageDirectory = "/tmp"
+
+    // CLONE_* values (linux/sched.h; the macros are not imported into Swift).
+    static let cloneNewNS: UInt64 = 0x0002_0000, cloneNewCgroup: UInt64 = 0x0200_0000
+    static let cloneNewUTS: UInt64 = 0x0400_0000, cloneNewIPC: UInt64 = 0x0800_0000
+    static let cloneNewUser: UInt64 = 0x1000_0000, cloneNewPID: UInt64 = 0x2000_0000
+    static let cloneNewNet: UInt64 = 0x4000_0000
+
+    /// Runs the program and returns its exit status.
+    public func run() throws(SandboxError) -> Int32 {
+        let config = configuration
+        try config.validate()
+        let hostUID = geteuid(), hostGID = getegid()
+        let userNamespace = hostUID != 0 || config.userNamespace == .on
+
+        let program: SeccompProgram?
+        switch config.seccomp {
+        case .unconfined: program = nil
+        case .default: program = try SeccompCompiler.compile(DefaultSeccompPolicy.policy)
+        case .profile(let path): program = try SeccompCompiler.compile(OCISeccompProfile.load(path: path))
+        }
+
+        if let rootfs = config.rootfs, !SystemCalls.isDirectory(rootfs) {
+            throw .invalidArgument("--rootfs \(rootfs) is not a directory")
+        }
+        for volume in config.volumes where !SystemCalls.fileExists(volume.hostPath) {
+            throw .invalidArgument("--volume: \(volume.hostPath) does not exist on the host")
+        }
+
+        // Rootless, only the caller's own ids exist inside: the app runs as the one mapped id.
+        let insideUID = config.user?.uid ?? 0
+        let insideGID = config.user?.gid ?? 0
+        let rootMapped = hostUID == 0
+
+        let terminal = config.tty ? try TerminalRelay.open() : nil
+        defer { terminal?.close() }
+        let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: config.volumes,
+                                          devptsGroup: rootMapped ? 5 : nil, console: terminal?.replicaPath)
+
+        let arena = CArena()
+        var spawn = try Self.spawnConfiguration(config, userNamespace: userNamespace, rootMapped: rootMapped,
+                                                mounts: mounts, terminal: terminal, arena: arena)
+        guard let emptyCaps = cap_init() else { throw .systemCall(name: "cap_init", errno: errno, detail: "") }
+        defer { cap_free(UnsafeMutableRawPointer(emptyCaps)) }
+        spawn.empty_caps = emptyCaps
+
+        var filter = program?.bytes ?? []
+        spawn.seccomp_filter_len = UInt32(program?.instructionCount ?? 0)
+
+        let cgroups = config.resources.isEmpty ? nil : try Cgroups.create(config.resources)
+        defer { cgroups?.remove() }
+
+        // The network seam: a socketpair on which init sends back an rtnetlink socket.
+        var channel: [Int32] = [-1, -1]
+        if wantsNetlinkSocket && config.network != .host {
+            guard sbx_socketpair_cloexec(&channel) == 0 else { throw .systemCall(name: "socketpair", errno: errno, detail: "") }
+        }
+        defer { for fd in channel where fd >= 0 { SystemCalls.close(fd) } }
+        spawn.netlink_channel_fd = channel[1]
+
+        var result = sbx_spawn_result()
+        let spawned = filter.withUnsafeMutableBytes { bytes -> Int32 in
+            spawn.seccomp_filter = UnsafeRawPointer(bytes.baseAddress)
+            return sbx_spawn(&spawn, &result)
+        }
+        guard spawned == 0 else {
+            let code = errno
+            if code == EPERM || code == EACCES || code == ENOSPC, userNamespace {
+                throw .systemCall(name: "clone", errno: code,
+                                  detail: "(user namespaces: is unprivileged user namespace creation allowed? see /proc/sys/user/max_user_namespaces)")
+            }
+            throw .systemCall(name: "clone", errno: code, detail: "")
+        }
+        terminal?.closeReplica()
+        if channel[1] >= 0 { SystemCalls.close(channel[1]); channel[1] = -1 }
+        var started = false
+        defer {
+            SystemCalls.close(result.error_fd)
+            if !started {
+                SystemCalls.close(result.go_fd)
+                kill(result.pid, SIGKILL)
+                _ = Self.wait(for: result.pid)
+            }
+        }
+
+        var netlinkSocket: Int32?
+        defer { if let netlinkSocket { SystemCalls.close(netlinkSocket) } }
+        if channel[0] >= 0 {
+            let fd = sbx_receive_fd(channel[0])
+            if fd < 0 {
+                let code = errno
+                // init failed before sending: its error record says why.
+                let report = (try? SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
+                if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
+                throw .systemCall(name: "recvmsg", errno: code, detail: "(rtnetlink socket from the sandbox)")
+            }
+            netlinkSocket = fd
+        }
+        let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace, netlinkSocket: netlinkSocket)
+
+        if userNamespace {
+            let uidMap = rootMapped ? "0 0 4294967295\n" : "\(insideUID) \(hostUID) 1\n"
+            let gidMap = rootMapped ? "0 0 4294967295\n" : "\(insideGID) \(hostGID) 1\n"
+            try SystemCalls.writeFile("/proc/\(child.pid)/uid_map", uidMap)
+            if !rootMapped { try SystemCalls.writeFile("/proc/\(child.pid)/setgroups", "deny\n") }
+            try SystemCalls.writeFile("/proc/\(child.pid)/gid_map", gidMap)
+        }
+        try cgroups?.add(pid: child.pid)
+        try prepare?(child)
+
+        _ = sbx_forward_signals_to(child.pid)
+        defer { _ = sbx_forward_signals_to(0) }
+        try SystemCalls.writeAll(result.go_fd, [1], name: "go pipe")
+        SystemCalls.close(result.go_fd)
+        started = true
+
+        // The error pipe reaches EOF when the program was executed (close-on-exec), or carries
+        // the record of the step that failed.
+        let report = try SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")
+        if !report.isEmpty {
+            _ = Self.wait(for: child.pid)
+            // The record is written at once and is smaller than PIPE_BUF: a short one is a bug.
+            guard report.count == MemoryLayout<sbx_child_error>.size else {
+                throw .systemCall(name: "read", errno: EIO, detail: "error pipe (short record of \(report.count) bytes)")
+            }
+            throw Self.childError(report)
+        }
+        if let terminal { terminal.relay(until: child.pid) }
+        return Self.wait(for: child.pid)
+    }
+
+    /// The plain-data configuration the C child path runs from (everything but the capability
+    /// set, the seccomp program and the netlink channel, which the caller adds).
+    static func spawnConfiguration(_ config: SandboxConfiguration, userNamespace: Bool, rootMapped: Bool,
+                                   mounts: [MountOperation], terminal: TerminalRelay?,
+                                   arena: CArena) throws(SandboxError) -> sbx_spawn_config {
+        var spawn = sbx_spawn_config()
+        spawn.clone_flags = Self.cloneNewNS | Self.cloneNewPID | Self.cloneNewUTS | Self.cloneNewIPC
+            | (userNamespace ? Self.cloneNewUser : 0) | (config.network == .host ? 0 : Self.cloneNewNet)
+        spawn.unshare_cgroup = 1
+        spawn.set_app_ids = rootMapped && config.user != nil ? 1 : 0
+        spawn.app_uid = config.user?.uid ?? 0
+        spawn.app_gid = config.user?.gid ?? 0
+        spawn.set_groups = rootMapped ? 1 : 0
+        spawn.groups_count = 1
+        spawn.groups = arena.array([config.user?.gid ?? 0])
+        spawn.hostname = UnsafePointer(arena.string(config.hostname))
+        spawn.loopback_up = config.network == .host ? 0 : 1
+        spawn.stage_dir = UnsafePointer(arena.string(Self.stageDirectory))
+        let operations = mounts.map { op in
+            sbx_mount_op(kind: op.kind.rawValue, optional: op.optional ? 1 : 0, recursive: op.recursive ? 1 : 0,
+                         readonly: op.readOnly ? 1 : 0, create_target: op.createTarget ? 1 : 0, mode: op.mode,
+                         flags: op.flags, source: arena.optionalString(op.source),
+                         target: UnsafePointer(arena.string(op.target)), data: arena.optionalString(op.data))
+        }
+        spawn.mount_count = UInt32(operations.count)
+        spawn.mounts = arena.array(operations)
+        let rlimits = config.rlimits.map { sbx_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        spawn.rlimit_count = UInt32(rlimits.count)
+        spawn.rlimits = arena.array(rlimits)
+        spawn.path = UnsafePointer(arena.string(config.command[0]))
+        spawn.argv = arena.stringArray(config.command)
+        spawn.envp = arena.stringArray(config.environment.map { "\($0.name)=\($0.value)" })
+        spawn.search_path = arena.optionalString(config.environment.value(of: "PATH"))
+        spawn.workdir = arena.optionalString(config.workdir)
+        spawn.new_session = 1
+        spawn.tty_fd = terminal?.replicaFD ?? -1
+        spawn.last_cap = try Self.lastCapability()
+        spawn.cap_set_proc = cap_set_proc
+        spawn.cap_drop_bound = cap_drop_bound
+        spawn.cap_reset_ambient = cap_reset_ambient
+
+
+        spawn.netlink_channel_fd = -1
+        return spawn
+    }
+
+    /// Waits for `pid` and turns its status into an exit code (128+N for signal N).
+    static func wait(for pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return 125 }
+        }
+        if sbx_wifexited(status) != 0 { return sbx_wexitstatus(status) }
+        if sbx_wifsignaled(status) != 0 { return 128 + sbx_wtermsig(status) }
+        return 125
+    }
+
+    static func childError(_ bytes: [UInt8]) -> SandboxError {
+        var record = sbx_child_error()
+        withUnsafeMutableBytes(of: &record) { $0.copyBytes(from: bytes.prefix($0.count)) }
+        let step = withUnsafeBytes(of: record.step) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        var path = withUnsafeBytes(of: record.path) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        if record.exec_failed != 0 { return .execFailed(path: path, errno: record.error) }
+        // Show sandbox paths as the app will see them.
+        if path.hasPrefix(MountPlan.newRoot + "/") { path = String(path.dropFirst(MountPlan.newRoot.count)) }
+        if step == "bind mount", record.error == EROFS {
+            // A volume whose mount point is missing from the read-only root cannot be created.
+            return .setupFailed(step: "create the volume mount point (the root file system is read-only: "
+                                + "use a path that exists in it, or one under /tmp)", path: path, errno: record.error)
+        }
+        return .setupFailed(step: step, path: path, errno: record.error)
+    }
+
+    /// The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap).
+    static func lastCapability() throws(SandboxError) -> Int32 {
+        let text = try SystemCalls.readText("/proc/sys/kernel/cap_last_cap")
+        guard let value = Int32(text.trimmingWhitespace()), value >= 0, value < 64 else {
+            throw .systemCall(name: "read", errno: EINVAL, detail: "/proc/sys/kernel/cap_last_cap")
+        }
+        return value
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}

@@ -1,0 +1,125 @@
+import CShims
+
+/// One step of the sandbox's mount setup, executed in order by the C child path
+/// (`sbx_mount_op`). Paths are absolute in the staging root: the host under `MountPlan.oldRoot`,
+/// the sandbox's root under `MountPlan.newRoot`.
+public struct MountOperation: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Int32, Sendable {
+        case bind = 1, tmpfs, proc, sysfs, devpts, mkdir, mkfile, symlink, readOnly, mask
+    }
+
+    public var kind: Kind
+    public var source: String?
+    public var target: String
+    public var data: String?
+    public var flags: UInt = 0
+    public var mode: UInt32 = 0o755
+    public var recursive = false
+    public var readOnly = false
+    public var createTarget = false
+    /// A missing source or target skips the step (masks of paths this kernel does not have).
+    public var optional = false
+
+    public init(_ kind: Kind, source: String? = nil, target: String, data: String? = nil, flags: UInt = 0) {
+        self.kind = kind
+        self.source = source
+        self.target = target
+        self.data = data
+        self.flags = flags
+    }
+
+    public var description: String {
+        "\(kind) \(source.map { "\($0) -> " } ?? "")\(target)\(data.map { " [\($0)]" } ?? "")\(readOnly ? " ro" : "")\(recursive ? " rec" : "")\(optional ? " optional" : "")"
+    }
+}
+
+/// The mount plan: what `sandbox run` shows the app as its file system.
+///
+/// The root is the host's / (or `--rootfs`) bound read-only, with a private tmpfs /tmp, a proc
+/// for the sandbox's pid namespace, a minimal /dev, /sys read-only, the OCI runtime spec's
+/// default masked and read-only paths, then the volumes.
+public enum MountPlan {
+    public static let oldRoot = "/oldroot"
+    public static let newRoot = "/newroot"
+
+    /// Device nodes bound from the host's /dev (the set the OCI runtime spec requires).
+    public static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
+
+    /// OCI runtime spec defaults (runc's config): hidden from the app.
+    public static let maskedPaths = [
+        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+        "/sys/firmware", "/sys/devices/virtual/powercap",
+    ]
+
+    /// OCI runtime spec defaults: visible but read-only.
+    public static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+    // MS_NOSUID, MS_NODEV, MS_NOEXEC (linux/mount.h; the macros are not imported into Swift).
+    static let nosuid: UInt = 2, nodev: UInt = 4, noexec: UInt = 8
+
+    /// - Parameters:
+    ///   - rootfs: the host directory to use as root; nil for the host's /.
+    ///   - devptsGroup: the gid owning new ptys ("tty", 5) when it is mapped in the sandbox.
+    ///   - console: the host path of the app's terminal (`--tty`), bound to /dev/console so that
+    ///     ttyname() finds it (the sandbox's devpts is a new instance without it), as runc does.
+    public static func operations(rootfs: String?, volumes: [VolumeMount], devptsGroup: UInt32?,
+                                  console: String? = nil) -> [MountOperation] {
+        var ops: [MountOperation] = []
+        var root = MountOperation(.bind, source: oldRoot + (rootfs.map(VolumeMount.normalize) ?? ""), target: newRoot)
+        if root.source == oldRoot + "/" { root.source = oldRoot }
+        root.recursive = true
+        root.readOnly = true
+        ops.append(root)
+
+        var tmp = MountOperation(.tmpfs, target: newRoot + "/tmp", data: "mode=1777", flags: nosuid | nodev)
+        tmp.optional = true
+        ops.append(tmp)
+
+        ops.append(MountOperation(.tmpfs, target: newRoot + "/dev", data: "mode=0755", flags: nosuid | noexec))
+        for device in devices {
+            ops.append(MountOperation(.mkfile, target: newRoot + "/dev/" + device))
+            ops.append(MountOperation(.bind, source: oldRoot + "/dev/" + device, target: newRoot + "/dev/" + device))
+        }
+        if let console {
+            ops.append(MountOperation(.mkfile, target: newRoot + "/dev/console"))
+            ops.append(MountOperation(.bind, source: oldRoot + console, target: newRoot + "/dev/console"))
+        }
+        ops.append(MountOperation(.mkdir, target: newRoot + "/dev/pts"))
+        var ptsOptions = "newinstance,ptmxmode=0666,mode=0620"
+        if let group = devptsGroup { ptsOptions += ",gid=\(group)" }
+        ops.append(MountOperation(.devpts, target: newRoot + "/dev/pts", data: ptsOptions, flags: nosuid | noexec))
+        ops.append(MountOperation(.symlink, source: "pts/ptmx", target: newRoot + "/dev/ptmx"))
+        ops.append(MountOperation(.mkdir, target: newRoot + "/dev/shm"))
+        ops.append(MountOperation(.tmpfs, target: newRoot + "/dev/shm", data: "mode=1777", flags: nosuid | nodev | noexec))
+        for (link, destination) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                    ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+            ops.append(MountOperation(.symlink, source: destination, target: newRoot + "/dev/" + link))
+        }
+
+        ops.append(MountOperation(.proc, target: newRoot + "/proc", flags: nosuid | nodev | noexec))
+        ops.append(MountOperation(.sysfs, source: oldRoot + "/sys", target: newRoot + "/sys", flags: nosuid | nodev | noexec))
+
+        for path in maskedPaths {
+            var mask = MountOperation(.mask, source: newRoot + "/dev/null", target: newRoot + path)
+            mask.optional = true
+            ops.append(mask)
+        }
+        for path in readOnlyPaths {
+            var bind = MountOperation(.bind, source: newRoot + path, target: newRoot + path)
+            bind.recursive = true
+            bind.readOnly = true
+            bind.optional = true
+            ops.append(bind)
+        }
+
+        for volume in volumes {
+            var bind = MountOperation(.bind, source: oldRoot + volume.hostPath, target: newRoot + volume.sandboxPath)
+            bind.recursive = true
+            bind.readOnly = volume.readOnly
+            bind.createTarget = true
+            ops.append(bind)
+        }
+        return ops
+    }
+}

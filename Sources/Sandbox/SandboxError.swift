@@ -1,0 +1,46 @@
+import Glibc
+
+/// Everything that can stop a sandbox from starting. Each case knows the exit status the CLI
+/// reports, following docker and podman: 125 for the sandbox itself, 126 for a program that
+/// cannot be executed, 127 for one that does not exist.
+public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// A bad argument or configuration value (what was wrong, said for the user).
+    case invalidArgument(String)
+    /// A feature that is declared but not built yet; never pretended.
+    case notAvailable(String)
+    /// A system call in the launcher failed.
+    case systemCall(name: String, errno: Int32, detail: String)
+    /// A step of the sandbox's setup failed inside the child (reported through the error pipe).
+    case setupFailed(step: String, path: String, errno: Int32)
+    /// The program could not be executed.
+    case execFailed(path: String, errno: Int32)
+    /// A resource limit cannot be enforced on this machine (no usable cgroup controller).
+    case resourceControl(String)
+
+    public var exitCode: Int32 {
+        switch self {
+        case .execFailed(_, let code): return code == ENOENT ? 127 : 126
+        default: return 125
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .invalidArgument(let message): return message
+        case .notAvailable(let message): return message
+        case .systemCall(let name, let code, let detail):
+            return detail.isEmpty ? "\(name): \(errnoText(code))" : "\(name) \(detail): \(errnoText(code))"
+        case .setupFailed(let step, let path, let code):
+            return path.isEmpty ? "sandbox setup: \(step): \(errnoText(code))"
+                                : "sandbox setup: \(step) \(path): \(errnoText(code))"
+        case .execFailed(let path, let code): return "cannot execute \(path): \(errnoText(code))"
+        case .resourceControl(let message): return message
+        }
+    }
+}
+
+/// "No such file or directory (errno 2)".
+func errnoText(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "errno \(code)" }
+    return "\(String(cString: text)) (errno \(code))"
+}

@@ -1,0 +1,78 @@
+import Glibc
+import Sandbox
+import Synchronization
+import Testing
+
+/// Real sandboxes started from this (multi-threaded) test process: the child path must work
+/// here exactly as from the CLI. Serialized: the launcher owns the process's signal forwarding
+/// while a sandbox runs.
+@Suite(.serialized) struct LauncherTests {
+    func configuration(_ command: [String]) -> SandboxConfiguration {
+        var config = SandboxConfiguration(command: command)
+        config.network = .none
+        return config
+    }
+
+    @Test func exitStatusPassesThrough() throws {
+        #expect(try Launcher(configuration: configuration(["/bin/sh", "-c", "exit 7"])).run() == 7)
+        #expect(try Launcher(configuration: configuration(["true"])).run() == 0)
+    }
+
+    @Test func signalBecomes128PlusN() throws {
+        #expect(try Launcher(configuration: configuration(["/bin/sh", "-c", "kill -KILL $$"])).run() == 128 + SIGKILL)
+    }
+
+    @Test func missingProgramIsExecFailed() {
+        #expect(throws: SandboxError.execFailed(path: "no-such-program-here", errno: ENOENT)) {
+            try Launcher(configuration: configuration(["no-such-program-here"])).run()
+        }
+    }
+
+    @Test func missingWorkdirIsASetupFailure() {
+        var config = configuration(["true"])
+        config.workdir = "/no/such/dir"
+        #expect(throws: SandboxError.setupFailed(step: "chdir to working directory", path: "/no/such/dir", errno: ENOENT)) {
+            try Launcher(configuration: config).run()
+        }
+    }
+
+    @Test func prepareRunsWithTheNamespacesBeforeTheProgram() throws {
+        let seen = Mutex<(pid: pid_t, ownNet: String, childNet: String)?>(nil)
+        let launcher = Launcher(configuration: configuration(["/bin/sh", "-c", "test -e /tmp/never-inside || exit 9"])) { child in
+            // The program has not started: nothing but init exists in the pid namespace yet.
+            var buffer = [CChar](repeating: 0, count: 256)
+            let ownLength = readlink("/proc/self/ns/net", &buffer, 255)
+            let own = ownLength > 0 ? String(decoding: buffer[0..<ownLength].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            let childLength = readlink(child.namespacePath("net"), &buffer, 255)
+            let theirs = childLength > 0 ? String(decoding: buffer[0..<childLength].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            seen.withLock { $0 = (child.pid, own, theirs) }
+        }
+        #expect(try launcher.run() == 9)
+        let result = try #require(seen.withLock { $0 })
+        #expect(result.pid > 0)
+        #expect(result.ownNet.hasPrefix("net:["))
+        #expect(result.childNet.hasPrefix("net:["))
+        #expect(result.ownNet != result.childNet)
+    }
+
+    @Test func netlinkSocketComesFromTheSandboxNetns() throws {
+        let seen = Mutex<(domain: Int32, sameNetns: Bool)?>(nil)
+        let launcher = Launcher(configuration: configuration(["true"]), wantsNetlinkSocket: true) { child in
+            guard let socket = child.netlinkSocket else { return }
+            var domain: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            _ = getsockopt(socket, SOL_SOCKET, SO_DOMAIN, &domain, &length)
+            // SIOCGSKNS: the socket's network namespace, compared by inode with the child's.
+            let netnsFD = ioctl(socket, 0x894C)
+            defer { if netnsFD >= 0 { close(netnsFD) } }
+            var fromSocket = stat(), fromProc = stat()
+            let same = netnsFD >= 0 && fstat(netnsFD, &fromSocket) == 0 && stat(child.namespacePath("net"), &fromProc) == 0
+                && fromSocket.st_ino == fromProc.st_ino
+            seen.withLock { $0 = (domain, same) }
+        }
+        #expect(try launcher.run() == 0)
+        let result = try #require(seen.withLock { $0 })
+        #expect(result.domain == AF_NETLINK)
+        #expect(result.sameNetns)
+    }
+}

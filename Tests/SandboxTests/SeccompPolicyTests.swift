@@ -1,0 +1,182 @@
+import Glibc
+import Sandbox
+import Testing
+
+@Suite struct MaskedCoverTests {
+    @Test(arguments: [
+        Set<UInt64>([1, 2, 10, 16]), Set<UInt64>([0]), Set<UInt64>([0, 8, 0x20000, 0x20008, 0xffff_ffff]), Set<UInt64>(),
+    ])
+    func coversExactlyTheComplement(_ allowed: Set<UInt64>) {
+        let patterns = MaskedCover.complement(of: allowed)
+        #expect(patterns.count <= max(1, 32 * allowed.count))
+        // Every value in the low 16 bits, and a spread of larger ones, each with and without
+        // high bits set: denied exactly when its low 32 bits are not allowed.
+        var samples = Array(UInt64(0)...0xffff)
+        samples += [0x1_0000, 0x2_0008, 0x2_0000, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff]
+        for low in samples {
+            for high: UInt64 in [0, 1 << 32, 0xffff_ffff_0000_0000] {
+                let value = low | high
+                let denied = patterns.contains { $0.matches(value) }
+                #expect(denied == !allowed.contains(low & 0xffff_ffff), "value \(String(value, radix: 16))")
+            }
+        }
+    }
+
+    @Test func patternsStayInTheLow32Bits() {
+        for pattern in MaskedCover.complement(of: [1, 2, 10, 16]) {
+            #expect(pattern.mask & 0xffff_ffff_0000_0000 == 0)
+            #expect(pattern.value & ~pattern.mask == 0)
+        }
+    }
+}
+
+@Suite struct DefaultSeccompPolicyTests {
+    let policy = DefaultSeccompPolicy.policy
+
+    func verdict(_ syscall: String, _ arguments: [UInt64] = []) -> SeccompAction {
+        DefaultSeccompPolicy.verdict(policy, syscall: syscall, arguments: arguments)
+    }
+
+    @Test func defaultIsAllow() {
+        #expect(policy.defaultAction == .allow)
+        #expect(verdict("read") == .allow)
+        #expect(verdict("openat") == .allow)
+    }
+
+    @Test func socketFamilies() {
+        let stream = UInt64(SOCK_STREAM.rawValue), dgram = UInt64(SOCK_DGRAM.rawValue)
+        for family in [AF_UNIX, AF_INET, AF_INET6] {
+            #expect(verdict("socket", [UInt64(family), stream, 0]) == .allow)
+        }
+        #expect(verdict("socket", [UInt64(AF_NETLINK), dgram, 0]) == .allow)  // NETLINK_ROUTE
+        for family in [AF_PACKET, 40 /* AF_VSOCK */, 38 /* AF_ALG */, 15 /* AF_KEY */, 0, 45, 46, 255] {
+            #expect(verdict("socket", [UInt64(family), dgram, 0]) == .errno(EAFNOSUPPORT), "family \(family)")
+        }
+        // High bits set: the kernel reads the low 32 bits, and so must the filter.
+        #expect(verdict("socket", [(1 << 32) | UInt64(AF_PACKET), dgram, 0]) == .errno(EAFNOSUPPORT))
+        #expect(verdict("socket", [0xdead_beef_0000_0000 | UInt64(AF_NETLINK), dgram, 9]) == .errno(EAFNOSUPPORT))
+    }
+
+    @Test func netlinkOnlyRoute() {
+        #expect(verdict("socket", [UInt64(AF_NETLINK), 3, 9 /* NETLINK_AUDIT */]) == .errno(EAFNOSUPPORT))
+        #expect(verdict("socket", [UInt64(AF_NETLINK), 3, 16 /* NETLINK_GENERIC */]) == .errno(EAFNOSUPPORT))
+        #expect(verdict("socket", [UInt64(AF_NETLINK), 3, (1 << 32) | 9]) == .errno(EAFNOSUPPORT))
+        #expect(verdict("socket", [UInt64(AF_NETLINK), 3, 1 << 32]) == .allow)  // low 32 bits: NETLINK_ROUTE
+    }
+
+    @Test func noRawOrPacketInetSockets() {
+        let raw = UInt64(SOCK_RAW.rawValue), packet = UInt64(SOCK_PACKET.rawValue)
+        let flags = UInt64(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
+        for family in [UInt64(AF_INET), UInt64(AF_INET6), (1 << 32) | UInt64(AF_INET)] {
+            #expect(verdict("socket", [family, raw, 1]) == .errno(EPERM))
+            #expect(verdict("socket", [family, raw | flags, 1]) == .errno(EPERM))
+            #expect(verdict("socket", [family, packet, 0]) == .errno(EPERM))
+            #expect(verdict("socket", [family, UInt64(SOCK_DGRAM.rawValue) | flags, 0]) == .allow)
+        }
+        #expect(verdict("socket", [UInt64(AF_UNIX), raw, 0]) == .allow)  // harmless: the kernel has no raw unix sockets
+    }
+
+    @Test func namespaceCreationAndJoining() {
+        for flag in DefaultSeccompPolicy.newNamespaceFlags {
+            #expect(verdict("unshare", [flag]) == .errno(EPERM))
+            #expect(verdict("clone", [flag | 0x11 /* SIGCHLD */]) == .errno(EPERM))
+        }
+        #expect(verdict("unshare", [0x80 /* CLONE_NEWTIME */]) == .errno(EPERM))
+        #expect(verdict("unshare", [0x400 /* CLONE_FILES */]) == .allow)
+        #expect(verdict("clone", [0x003d_0f00 /* glibc pthread_create flags */]) == .allow)
+        #expect(verdict("clone", [0x0120_0011 /* glibc fork */]) == .allow)
+        #expect(verdict("setns", [3, 0]) == .errno(EPERM))
+        #expect(verdict("clone3") == .errno(ENOSYS))
+    }
+
+    @Test func deniedAndUnavailableCalls() {
+        for name in ["mount", "umount2", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+                     "pivot_root", "chroot", "ptrace", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open",
+                     "userfaultfd", "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "init_module",
+                     "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "settimeofday",
+                     "clock_settime", "adjtimex", "open_by_handle_at"] {
+            #expect(verdict(name) == .errno(EPERM), "\(name)")
+        }
+        for name in ["io_uring_setup", "io_uring_enter", "io_uring_register", "clone3"] {
+            #expect(verdict(name) == .errno(ENOSYS), "\(name)")
+        }
+    }
+
+    @Test func terminalInjection() {
+        #expect(verdict("ioctl", [0, 0x5412]) == .errno(EPERM))
+        #expect(verdict("ioctl", [0, (1 << 32) | 0x5412]) == .errno(EPERM))
+        #expect(verdict("ioctl", [0, 0x541C]) == .errno(EPERM))
+        #expect(verdict("ioctl", [0, 0x5401 /* TCGETS */]) == .allow)
+    }
+
+    @Test func personality() {
+        for safe: UInt64 in [0, 8, 0x20000, 0x20008, 0xffff_ffff] { #expect(verdict("personality", [safe]) == .allow) }
+        for unsafe: UInt64 in [0x0040_0000 /* ADDR_NO_RANDOMIZE */, 0x0100_0000 /* READ_IMPLIES_EXEC */, 1, 0x1_0000_0001] {
+            #expect(verdict("personality", [unsafe]) == .errno(EPERM))
+        }
+    }
+
+    @Test func compilesForTheNativeArchitecture() throws {
+        let program = try SeccompCompiler.compile(policy)
+        #expect(program.instructionCount > 50)
+        #expect(program.instructionCount <= 4096)
+        #expect(program.bytes.count == program.instructionCount * 8)
+        // Every rule's syscall exists on this architecture except those that never did here.
+        #expect(Set(program.unknownSyscalls).isSubset(of: ["nfsservctl", "uselib"]) )
+    }
+
+    @Test func unknownSyscallsAreReportedNotFatal() throws {
+        let program = try SeccompCompiler.compile(SeccompPolicy(defaultAction: .allow, rules: [
+            SeccompRule("no_such_syscall_xyz", .errno(EPERM)), SeccompRule("mount", .errno(EPERM)),
+        ]))
+        #expect(program.unknownSyscalls == ["no_such_syscall_xyz"])
+    }
+}
+
+@Suite struct OCISeccompProfileTests {
+    @Test func dockerStyleProfile() throws {
+        let json = """
+        {
+          "defaultAction": "SCMP_ACT_ERRNO",
+          "defaultErrnoRet": 38,
+          "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+          "syscalls": [
+            {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm64"]}}
+          ]
+        }
+        """
+        let policy = try OCISeccompProfile.parse(Array(json.utf8))
+        #expect(policy.defaultAction == .errno(38))
+        #expect(policy.rules(for: "read") == [SeccompRule("read", .allow)])
+        #expect(policy.rules(for: "personality") == [SeccompRule("personality", .allow, [SeccompCondition(argument: 0, op: .equal, 8)])])
+        #expect(policy.rules(for: "clone").first?.conditions == [SeccompCondition(argument: 0, op: .maskedEqual, 2_114_060_288, 0)])
+        #expect(policy.rules(for: "mount").isEmpty)       // needs a capability the app never has
+        #expect(policy.rules(for: "arch_prctl").isEmpty)  // another architecture
+        #expect(policy.rules(for: "kill") == [SeccompRule("kill", .errno(1))])
+        let program = try SeccompCompiler.compile(policy)
+        #expect(program.instructionCount > 5)
+    }
+
+    @Test(arguments: [
+        "", "{", "[]", "{\"syscalls\": []}",
+        "{\"defaultAction\": \"SCMP_ACT_WHATEVER\"}",
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_NOPE\"}]}",
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 9, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}]}]}",
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_SORTOF\"}]}]}",
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 0, \"value\": -1, \"op\": \"SCMP_CMP_EQ\"}]}]}",
+    ])
+    func rejectsMalformedProfiles(_ json: String) {
+        #expect(throws: SandboxError.self) { try OCISeccompProfile.parse(Array(json.utf8)) }
+    }
+
+    @Test func missingFileIsAnArgumentError() {
+        #expect(throws: SandboxError.self) { try OCISeccompProfile.load(path: "/nonexistent/profile.json") }
+    }
+}

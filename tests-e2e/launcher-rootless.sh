@@ -1,0 +1,30 @@
+#!/bin/bash
+# A rootless run: an unused uid (no account needed) with unprivileged user namespaces.
+source "$(dirname "$0")/lib/launcher-common.bash"
+uid=54321
+while getent passwd $uid >/dev/null || pgrep -u $uid >/dev/null; do uid=$((uid + 1)); done
+cp "$SANDBOX" "$WORK/sandbox" && chmod 755 "$WORK/sandbox"
+R() { setpriv --reuid $uid --regid $uid --clear-groups "$WORK/sandbox" run --net=none "$@"; }
+
+expect_eq "rootless run" "hello" "$(R -- echo hello)"
+expect_eq "root inside, the caller outside" "0 $uid 1" "$(R -- cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //')"
+expect_eq "uid 0 inside" 0 "$(R -- id -u)"
+expect_eq "--user inside a rootless sandbox" "1000" "$(R --user 1000 -- id -u)"
+expect_eq "capabilities empty" "0000000000000000" "$(R -- awk '$1 == "CapEff:" {print $2}' /proc/self/status)"
+expect_eq "seccomp on" 2 "$(R -- awk '$1 == "Seccomp:" {print $2}' /proc/self/status)"
+expect_eq "exit status passes through" 3 "$(R -- sh -c 'exit 3'; echo $?)"
+expect_eq "hostname" "sandbox" "$(R -- hostname)"
+expect_eq "own pid namespace" 2 "$(R -- sh -c 'echo $$')"
+R -- touch /etc/rootless-should-not-exist 2>/dev/null; expect_eq "root read-only" 1 $?
+# Root's files stay root's: a volume owned by root is not writable by the mapped user.
+mkdir -p "$WORK/rootvol" && chmod 755 "$WORK/rootvol"
+R -v "$WORK/rootvol:/tmp/v" -- sh -c 'echo x > /tmp/v/f' 2>/dev/null; expect_eq "host root's directory not writable" 2 $?
+mkdir -p "$WORK/uservol" && chown $uid:$uid "$WORK/uservol"
+R -v "$WORK/uservol:/tmp/v" -- sh -c 'echo mine > /tmp/v/f'
+expect_eq "own directory writable" "mine" "$(cat "$WORK/uservol/f" 2>/dev/null)"
+expect_eq "file owned by the caller" "$uid" "$(stat -c %u "$WORK/uservol/f" 2>/dev/null)"
+# cgroups are root's here: a clear refusal, exit 125.
+out=$(R --memory 64m -- true 2>&1); rc=$?
+expect_eq "rootless --memory without a delegated cgroup -> 125" 125 $rc
+expect_match "and it says why" "cgroup" "$out"
+finish

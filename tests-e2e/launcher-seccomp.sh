@@ -1,0 +1,41 @@
+#!/bin/bash
+# The seccomp filter and capabilities as the app meets them: each attempt by the probe program
+# must fail with its errno; allowed calls must still work; --seccomp unconfined and an OCI
+# profile change the answers (which shows the probe can see a hole).
+source "$(dirname "$0")/lib/launcher-common.bash"
+build_probe
+mkdir -p "$WORK/bin" && cp "$PROBE" "$WORK/bin/probe"
+P() { "$SANDBOX" run --net=none -v "$WORK/bin:/tmp/bin:ro" "$@"; }
+
+declare -A expected=(
+    [packet]=EAFNOSUPPORT [packet-highbits]=EAFNOSUPPORT [vsock]=EAFNOSUPPORT [alg]=EAFNOSUPPORT
+    [netlink-audit]=EAFNOSUPPORT [inet-raw]=EPERM [inet6-packet]=EPERM
+    [inet-stream]=OK [inet6-dgram]=OK [unix]=OK [netlink-route]=OK
+    [unshare-user]=EPERM [unshare-net]=EPERM [clone-newnet]=EPERM [setns]=EPERM
+    [clone3]=ENOSYS [io_uring]=ENOSYS
+    [mount]=EPERM [umount]=EPERM [chroot]=EPERM [ptrace]=EPERM [bpf]=EPERM [keyctl]=EPERM
+    [tiocsti]=EPERM [personality]=EPERM
+)
+for name in "${!expected[@]}"; do
+    expect_eq "seccomp: $name" "${expected[$name]}" "$(P -- /tmp/bin/probe "$name" 2>&1)"
+done
+# A syscall through the x32 ABI is a foreign ABI: the process is killed (SIGSYS, 128+31).
+P -- /tmp/bin/probe x32 >/dev/null 2>&1; expect_eq "x32 ABI kills" 159 $?
+
+# The same attempts without the filter get the kernel's own answers, not the filter's.
+expect_eq "unconfined: clone3 reaches the kernel (not ENOSYS)" "EINVAL" "$(P --seccomp unconfined -- /tmp/bin/probe clone3)"
+expect_eq "unconfined: AF_PACKET reaches the kernel (no CAP_NET_RAW)" "EPERM" "$(P --seccomp unconfined -- /tmp/bin/probe packet)"
+expect_eq "unconfined: unshare(CLONE_NEWUSER) is a hole the probe sees" "OK" \
+    "$(P --seccomp unconfined -- /tmp/bin/probe unshare-user)"
+
+# An OCI profile: allow everything but socket, which answers EACCES (13).
+cat > "$WORK/profile.json" <<'JSON'
+{"defaultAction": "SCMP_ACT_ALLOW",
+ "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+JSON
+expect_eq "OCI profile applies" "EACCES" "$(P --seccomp "$WORK/profile.json" -- /tmp/bin/probe unix)"
+expect_eq "OCI profile replaces the default (clone3 reaches the kernel)" "EINVAL" "$(P --seccomp "$WORK/profile.json" -- /tmp/bin/probe clone3)"
+echo '{"defaultAction": "SCMP_ACT_SOMETIMES"}' > "$WORK/bad.json"
+P --seccomp "$WORK/bad.json" -- true 2>/dev/null; expect_eq "bad OCI profile -> 125" 125 $?
+
+finish
