@@ -197,6 +197,12 @@ final class GatewayEngine: GatewayFlowHook {
 
     /// The gateway's decision for a new app flow (the stack asks on a first datagram, echo or SYN).
     func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
+        // The stack speaks IPv6 now, but the gateway does not serve it yet (no addresses or
+        // router advertisements on the veth): counted, never half-served.
+        guard case .v4 = flow.destination else {
+            counters.ipv6FlowsDropped &+= 1
+            return .drop
+        }
         if flow.protocolNumber == .icmp, flows[flow] != nil { return .accept }
         guard let transport = TransportProtocol(rawValue: flow.protocolNumber.rawValue) else { return .drop }
         let destination = SocketAddress(flow.destination, port: flow.destinationPort)

@@ -109,6 +109,11 @@ final class GatewayTCP: TransportProtocolHandler {
             return .dropped(.ipv4Malformed)
         }
         guard !segment.ip.isBroadcast else { return .dropped(.ipv4NotForUs) }
+        guard case .v4 = segment.ip.source else {
+            // IPv6 is not served by the gateway yet (see GatewayEngine's hook).
+            engine.counters.ipv6FlowsDropped &+= 1
+            return .dropped(.gatewayDropped)
+        }
         let flow = TCPFlowID(local: TCPSocketAddress(Self.address(segment.ip.destination), repr.destinationPort),
                              remote: TCPSocketAddress(Self.address(segment.ip.source), repr.sourcePort))
         let tcpNow = Self.now()
