@@ -32,12 +32,23 @@ targets += [
 
 // MARK: FDBased: the fd-based link endpoint (AF_PACKET rings, recvmmsg, readv)
 targets += [
+    .target(name: "FDBased", dependencies: ["Wire", "Link", "CShims"]),
+    .testTarget(name: "FDBasedTests", dependencies: ["FDBased", "Link", "Wire", "CShims"]),
+    .executableTarget(name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
+                      path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"]),
 ]
 
 // MARK: Netstack: the sans-IO TCP/IP stack, and its test kit
 targets += [
     .target(name: "Netstack", dependencies: ["Wire", "Link"]),
-    .testTarget(name: "NetstackTests", dependencies: ["Netstack", "Wire"]),
+    // In-memory link pair, fake clock, lossy link: test doubles, never product code.
+    .target(name: "NetstackTesting", dependencies: ["Netstack", "Wire", "Link"]),
+    .testTarget(name: "NetstackTests", dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims"]),
+    // Counts malloc calls for bench-netstack (defines malloc & co. over glibc's __libc_*).
+    .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
+    .executableTarget(name: "bench-netstack",
+                      dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "CMallocCounter"],
+                      path: "Benchmarks/bench-netstack", exclude: ["README.md"]),
 ]
 
 // MARK: UserNet: the user-mode gateway behind --net=user

@@ -6,8 +6,8 @@ import Wire
 
 @Suite struct TCPCloseTests {
     /// ESTABLISHED, then our FIN sent: FIN-WAIT-1.
-    static func finWait1() throws -> Harness {
-        let h = try Harness.established()
+    static func finWait1() throws -> TCPHarness {
+        let h = try TCPHarness.established()
         h.connection.shutdownWrite()
         #expect(h.connection.state == .finWait1)
         #expect(h.advance(ms: 0).map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.ack, .fin])])
@@ -53,7 +53,7 @@ import Wire
     @Test func timeWaitDurationIsConfigurable() throws {
         var config = plainConfig()
         config.timeWaitDuration = .seconds(60)
-        let h = try Harness.established(config)
+        let h = try TCPHarness.established(config)
         h.connection.shutdownWrite()
         h.advance(ms: 0)
         h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin])
@@ -79,7 +79,7 @@ import Wire
     }
 
     @Test func passiveCloseThroughLastAck() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .fin])
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 2, flags: .ack)])
         #expect(h.connection.state == .closeWait)
@@ -93,36 +93,36 @@ import Wire
     }
 
     @Test func halfClosedConnectionStillSends() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .fin])
-        let sent = try h.write(bytes(100))
+        let sent = try h.write(tcpBytes(100))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 2, flags: [.ack, .psh], length: 100)])
     }
 
     @Test func dataAndFinShareASegment() throws {
-        let h = try Harness.established()
-        _ = tryWrite(h.connection, bytes(100))
+        let h = try TCPHarness.established()
+        _ = tryWrite(h.connection, tcpBytes(100))
         h.connection.shutdownWrite()
         let sent = h.advance(ms: 0)
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.ack, .psh, .fin], length: 100)])
     }
 
     @Test func outOfOrderFinWaitsForTheHole() throws {
-        let h = try Harness.established()
-        let early = h.segment(seq: peerISS + 101, ack: ourISS + 1, flags: [.ack, .fin], payload: bytes(50, start: 100))
+        let h = try TCPHarness.established()
+        let early = h.segment(seq: peerISS + 101, ack: ourISS + 1, flags: [.ack, .fin], payload: tcpBytes(50, start: 100))
         #expect(early.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.connection.state == .established)
-        let fill = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(100))
+        let fill = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(100))
         #expect(fill.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 152, flags: .ack)])
         #expect(h.connection.state == .closeWait)
-        #expect(h.read() == bytes(150))
+        #expect(h.read() == tcpBytes(150))
         #expect(h.connection.isReadClosed)
     }
 
     @Test func dataAfterPeerFinIsIgnored() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .fin])
-        h.segment(seq: peerISS + 2, ack: ourISS + 1, payload: bytes(10))
+        h.segment(seq: peerISS + 2, ack: ourISS + 1, payload: tcpBytes(10))
         #expect(h.read().isEmpty)
     }
 

@@ -89,7 +89,7 @@ import Wire
     @Test func handshakeAckCarryingDataIsDelivered() throws {
         let f = Fixture()
         let synAck = try #require(f.syn(Self.flow()))
-        let (connection, _) = f.complete(Self.flow(), synAck: synAck, payload: bytes(100))
+        let (connection, _) = f.complete(Self.flow(), synAck: synAck, payload: tcpBytes(100))
         #expect(connection?.availableToRead == 100)
     }
 
@@ -101,7 +101,7 @@ import Wire
         let (connection, _) = f.complete(Self.flow(), synAck: synAck)
         let c = try #require(connection)
         #expect(c.maximumSegmentSize == 1000)
-        _ = tryWrite(c, bytes(2500))
+        _ = tryWrite(c, tcpBytes(2500))
         c.poll(now: f.now, output: &f.out)
         #expect(f.out.take().map(\.summary) == [
             Seg(seq: synAck.seq + 1, ack: peerISS + 1, flags: .ack, length: 1000),
@@ -237,7 +237,7 @@ import Wire
         demux.deliver(Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 1, flags: .ack), payload: empty,
                       flow: Self.flow(), now: .zero, output: &out)
         #expect(demux.connections.count == 1)
-        let data = bytes(10)
+        let data = tcpBytes(10)
         data.withUnsafeBytes {
             demux.deliver(Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 1, flags: .ack, payload: 10),
                           payload: $0, flow: Self.flow(), now: .zero, output: &out)

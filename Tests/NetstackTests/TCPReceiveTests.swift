@@ -14,31 +14,31 @@ import Wire
     }
 
     @Test func inOrderDataDelaysAckAtMost40ms() throws {
-        let h = try Harness.established()
-        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(100)).isEmpty)
+        let h = try TCPHarness.established()
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(100)).isEmpty)
         #expect(h.advance(ms: 39).isEmpty)
         #expect(h.advance(ms: 1).map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 101, flags: .ack)])
-        #expect(h.read() == bytes(100))
+        #expect(h.read() == tcpBytes(100))
     }
 
     @Test func secondFullSegmentAcksImmediately() throws {
-        let h = try Harness.established()
-        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(1460)).isEmpty)
-        let sent = h.segment(seq: peerISS + 1461, ack: ourISS + 1, payload: bytes(1460))
+        let h = try TCPHarness.established()
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(1460)).isEmpty)
+        let sent = h.segment(seq: peerISS + 1461, ack: ourISS + 1, payload: tcpBytes(1460))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 2921, flags: .ack)])
         #expect(h.advance(ms: 100).isEmpty)
     }
 
     @Test func outOfOrderSegmentAcksImmediately() throws {
-        let h = try Harness.established()
-        let sent = h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: bytes(100))
+        let h = try TCPHarness.established()
+        let sent = h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: tcpBytes(100))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.read().isEmpty)
     }
 
     @Test func fillingHoleAcksImmediatelyAndDeliversInOrder() throws {
-        let h = try Harness.established()
-        let data = bytes(300)
+        let h = try TCPHarness.established()
+        let data = tcpBytes(300)
         h.segment(seq: peerISS + 201, ack: ourISS + 1, payload: Array(data[200...]))
         h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: Array(data[100 ..< 200]))
         let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: Array(data[..<100]))
@@ -47,78 +47,78 @@ import Wire
     }
 
     @Test func duplicateSegmentIsAcked() throws {
-        let h = try Harness.established()
-        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(100))
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(100))
+        let h = try TCPHarness.established()
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(100))
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(100))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 101, flags: .ack)])
-        #expect(h.read() == bytes(100))
+        #expect(h.read() == tcpBytes(100))
     }
 
     @Test func overlappingSegmentDeliversOnlyNewBytes() throws {
-        let h = try Harness.established()
-        let data = bytes(150)
+        let h = try TCPHarness.established()
+        let data = tcpBytes(150)
         h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: Array(data[..<100]))
         #expect(h.segment(seq: peerISS + 51, ack: ourISS + 1, payload: Array(data[50...])).isEmpty)
         #expect(h.read() == data)
     }
 
     @Test func segmentBeyondWindowIsTrimmed() throws {
-        let h = try Harness.established(Self.smallWindowConfig())
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(5000))
+        let h = try TCPHarness.established(Self.smallWindowConfig())
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(5000))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 4097, flags: .ack)])
         #expect(sent.first?.window == 0)
-        #expect(h.read() == bytes(4096))
+        #expect(h.read() == tcpBytes(4096))
     }
 
     @Test func zeroWindowRejectsDataButProcessesAck() throws {
-        let h = try Harness.established(Self.smallWindowConfig())
-        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(4096))
-        let out = try h.write(bytes(10))
+        let h = try TCPHarness.established(Self.smallWindowConfig())
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(4096))
+        let out = try h.write(tcpBytes(10))
         #expect(out.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 4097, flags: [.ack, .psh], length: 10)])
         // "special allowance should be made to accept valid ACKs": data refused, ACK used.
-        let sent = h.segment(seq: peerISS + 4097, ack: ourISS + 11, payload: bytes(10))
+        let sent = h.segment(seq: peerISS + 4097, ack: ourISS + 11, payload: tcpBytes(10))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 11, ack: peerISS + 4097, flags: .ack)])
         #expect(sent.first?.window == 0)
         #expect(h.connection.unacknowledgedBytes == 0)
     }
 
     @Test func zeroLengthSegmentInZeroWindowNeedsExactSequence() throws {
-        let h = try Harness.established(Self.smallWindowConfig())
-        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(4096))
+        let h = try TCPHarness.established(Self.smallWindowConfig())
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(4096))
         #expect(h.segment(seq: peerISS + 4097, ack: ourISS + 1).isEmpty)
         let sent = h.segment(seq: peerISS + 4098, ack: ourISS + 1)
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 4097, flags: .ack)])
     }
 
     @Test func zeroLengthSegmentInsideWindowAccepted() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         #expect(h.segment(seq: peerISS + 1001, ack: ourISS + 1).isEmpty)
         #expect(h.connection.counters.unacceptableSegments == 0)
     }
 
     @Test func segmentBeforeWindowIsUnacceptable() throws {
-        let h = try Harness.established()
-        let sent = h.segment(seq: peerISS - 10, ack: ourISS + 1, payload: bytes(5))
+        let h = try TCPHarness.established()
+        let sent = h.segment(seq: peerISS - 10, ack: ourISS + 1, payload: tcpBytes(5))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.connection.counters.unacceptableSegments == 1)
     }
 
     @Test func segmentFarBeyondWindowIsUnacceptable() throws {
-        let h = try Harness.established()
-        let sent = h.segment(seq: peerISS + 100_000, ack: ourISS + 1, payload: bytes(5))
+        let h = try TCPHarness.established()
+        let sent = h.segment(seq: peerISS + 100_000, ack: ourISS + 1, payload: tcpBytes(5))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.read().isEmpty)
     }
 
     @Test func segmentWithoutAckBitDropped() throws {
-        let h = try Harness.established()
-        #expect(h.segment(seq: peerISS + 1, flags: [], payload: bytes(10)).isEmpty)
+        let h = try TCPHarness.established()
+        #expect(h.segment(seq: peerISS + 1, flags: [], payload: tcpBytes(10)).isEmpty)
         #expect(h.read().isEmpty)
     }
 
     @Test func readOpensWindowAndSendsUpdate() throws {
-        let h = try Harness.established(Self.smallWindowConfig())
-        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(4096))
+        let h = try TCPHarness.established(Self.smallWindowConfig())
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(4096))
         #expect(h.read().count == 4096)
         let sent = h.advance(ms: 0)
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 4097, flags: .ack)])
@@ -126,8 +126,8 @@ import Wire
     }
 
     @Test func smallReadDoesNotSendWindowUpdate() throws {
-        let h = try Harness.established(Self.smallWindowConfig())
-        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(4096))
+        let h = try TCPHarness.established(Self.smallWindowConfig())
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(4096))
         var buffer = [UInt8](repeating: 0, count: 100)
         _ = buffer.withUnsafeMutableBytes { h.connection.read(into: $0) }
         // Receiver SWS avoidance: 100 bytes of room is less than min(RCV.BUFF/2, MSS).
@@ -137,18 +137,18 @@ import Wire
     @Test func outOfOrderTableFullDropsAndCounts() throws {
         var config = plainConfig()
         config.maximumOutOfOrderRanges = 2
-        let h = try Harness.established(config)
-        h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: bytes(10))
-        h.segment(seq: peerISS + 201, ack: ourISS + 1, payload: bytes(10))
-        let sent = h.segment(seq: peerISS + 301, ack: ourISS + 1, payload: bytes(10))
+        let h = try TCPHarness.established(config)
+        h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: tcpBytes(10))
+        h.segment(seq: peerISS + 201, ack: ourISS + 1, payload: tcpBytes(10))
+        let sent = h.segment(seq: peerISS + 301, ack: ourISS + 1, payload: tcpBytes(10))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.connection.counters.outOfOrderDropped == 1)
     }
 
     @Test func urgentDataDeliveredInline() throws {
-        let h = try Harness.established()
-        h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .urg], payload: bytes(20))
-        #expect(h.read() == bytes(20))
+        let h = try TCPHarness.established()
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .urg], payload: tcpBytes(20))
+        #expect(h.read() == tcpBytes(20))
     }
 
     @Test func receiveWindowAutotuningGrows() throws {
@@ -156,14 +156,14 @@ import Wire
         config.receiveBufferSize = 1 << 20
         config.initialReceiveWindow = 16 * 1024
         config.windowScaling = true
-        let h = try Harness.established(config, peerOptions: options(mss: 1460, windowScale: 7))
+        let h = try TCPHarness.established(config, peerOptions: options(mss: 1460, windowScale: 7))
         var sequence = peerISS + 1
         var lastWindow = 16 * 1024
         for _ in 0 ..< 20 {
             // A sender that fills whatever window we advertise, once per (100 ms) round trip.
             let rightEdge = sequence + UInt32(lastWindow)
             while sequence + 1460 <= rightEdge {
-                let sent = h.segment(seq: sequence, ack: ourISS + 1, payload: bytes(1460))
+                let sent = h.segment(seq: sequence, ack: ourISS + 1, payload: tcpBytes(1460))
                 sequence += 1460
                 if let w = sent.last?.window { lastWindow = Int(w) << 5 }
             }

@@ -13,9 +13,9 @@ import Wire
     }
 
     /// Four full segments in flight: 1001..<6841.
-    static func fourSegmentsInFlight(_ config: TCPConfig = plainConfig(), sack: Bool = false) throws -> Harness {
-        let h = try Harness.established(config, peerOptions: options(mss: 1460, sackPermitted: sack))
-        #expect(try h.write(bytes(5840)).count == 4)
+    static func fourSegmentsInFlight(_ config: TCPConfig = plainConfig(), sack: Bool = false) throws -> TCPHarness {
+        let h = try TCPHarness.established(config, peerOptions: options(mss: 1460, sackPermitted: sack))
+        #expect(try h.write(tcpBytes(5840)).count == 4)
         return h
     }
 
@@ -72,22 +72,22 @@ import Wire
         // RFC 6582: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS).
         #expect(h.connection.congestionWindow == 2920)
         // Out of recovery, three more duplicates trigger a new fast retransmit.
-        try h.write(bytes(5840))
+        try h.write(tcpBytes(5840))
         for _ in 0 ..< 2 { h.segment(seq: peerISS + 1, ack: ourISS + 5841) }
         #expect(h.connection.counters.fastRetransmits == 1)
     }
 
     @Test func sackNegotiatedOnlyWhenBothOffer() throws {
-        let h = try Harness.established(Self.sackConfig(), peerOptions: options(mss: 1460))
-        let sent = h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: bytes(10))
+        let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460))
+        let sent = h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: tcpBytes(10))
         #expect(sent.first?.repr.options.sackBlocks.isEmpty == true)
     }
 
     @Test func outOfOrderAckCarriesSackMostRecentFirst() throws {
-        let h = try Harness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
-        let first = h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: bytes(100))
+        let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
+        let first = h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: tcpBytes(100))
         #expect(first.first.map { Array($0.repr.options.sackBlocks) } == [SACKBlock(left: seq(peerISS + 101), right: seq(peerISS + 201))])
-        let second = h.segment(seq: peerISS + 301, ack: ourISS + 1, payload: bytes(100))
+        let second = h.segment(seq: peerISS + 301, ack: ourISS + 1, payload: tcpBytes(100))
         // RFC 2018: the block holding the segment that triggered this ACK comes first.
         #expect(second.first.map { Array($0.repr.options.sackBlocks) } == [
             SACKBlock(left: seq(peerISS + 301), right: seq(peerISS + 401)),
@@ -96,8 +96,8 @@ import Wire
     }
 
     @Test func sackRecoveryRetransmitsTheHole() throws {
-        let h = try Harness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
-        #expect(try h.write(bytes(8760)).count == 6)
+        let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
+        #expect(try h.write(tcpBytes(8760)).count == 6)
         #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 2921)])).isEmpty)
         #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 4381)])).isEmpty)
         // RFC 6675 IsLost(SND.UNA): more than (DupThresh - 1) * SMSS bytes SACKed above it.
@@ -106,8 +106,8 @@ import Wire
     }
 
     @Test func sackRecoveryRetransmitsEveryLostHole() throws {
-        let h = try Harness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
-        #expect(try h.write(bytes(8760)).count == 6)
+        let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
+        #expect(try h.write(tcpBytes(8760)).count == 6)
         let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1,
                              options: options(sack: [(ourISS + 1461, ourISS + 2921), (ourISS + 4381, ourISS + 8761)]))
         #expect(sent.map(\.summary) == [
@@ -117,8 +117,8 @@ import Wire
     }
 
     @Test func sackedDataSkippedAfterTimeout() throws {
-        let h = try Harness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
-        try h.write(bytes(4380))
+        let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
+        try h.write(tcpBytes(4380))
         h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 2921)]))
         #expect(h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460)])
         // After the ACK, the SACKed middle segment is not resent.
@@ -127,8 +127,8 @@ import Wire
     }
 
     @Test func dsackBlockIsTolerated() throws {
-        let h = try Harness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
-        try h.write(bytes(2920))
+        let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
+        try h.write(tcpBytes(2920))
         // RFC 2883: the first block reports a duplicate below the cumulative ACK.
         let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1461, options: options(sack: [(ourISS + 1, ourISS + 1461)]))
         #expect(sent.isEmpty)
@@ -138,8 +138,8 @@ import Wire
     }
 
     @Test func bogusSackBeyondSentDataIgnored() throws {
-        let h = try Harness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
-        try h.write(bytes(1460))
+        let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
+        try h.write(tcpBytes(1460))
         let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 100_000, ourISS + 200_000)]))
         #expect(sent.isEmpty)
         #expect(h.connection.counters.fastRetransmits == 0)

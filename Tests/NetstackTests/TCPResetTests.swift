@@ -6,14 +6,14 @@ import Wire
 
 @Suite struct TCPResetTests {
     @Test func establishedRstWithExactSequenceResets() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         #expect(h.segment(seq: peerISS + 1, flags: .rst).isEmpty)
         #expect(h.connection.state == .closed)
         #expect(h.connection.error == .connectionReset)
     }
 
     @Test func establishedRstInWindowSendsChallengeAck() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         let sent = h.segment(seq: peerISS + 2, flags: .rst)
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.connection.state == .established)
@@ -21,21 +21,21 @@ import Wire
     }
 
     @Test func establishedRstOutsideWindowIgnored() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         #expect(h.segment(seq: peerISS + 100_000, flags: .rst).isEmpty)
         #expect(h.segment(seq: peerISS - 1, flags: .rst).isEmpty)
         #expect(h.connection.state == .established)
     }
 
     @Test func establishedSynSendsChallengeAck() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         let sent = h.segment(seq: peerISS + 10, flags: .syn)
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.connection.state == .established)
     }
 
     @Test func establishedOldSynIsAcked() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         let sent = h.segment(seq: peerISS, flags: .syn)
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.connection.state == .established)
@@ -44,7 +44,7 @@ import Wire
     @Test func challengeAcksAreRateLimited() throws {
         var config = plainConfig()
         config.challengeAckLimitPerSecond = 2
-        let h = try Harness.established(config)
+        let h = try TCPHarness.established(config)
         #expect(h.segment(seq: peerISS + 2, flags: .rst).count == 1)
         #expect(h.segment(seq: peerISS + 3, flags: .rst).count == 1)
         #expect(h.segment(seq: peerISS + 4, flags: .rst).isEmpty)
@@ -54,28 +54,28 @@ import Wire
     }
 
     @Test func ackForUnsentDataIsAckedAndDropped() throws {
-        let h = try Harness.established()
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 500, payload: bytes(10))
+        let h = try TCPHarness.established()
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 500, payload: tcpBytes(10))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.read().isEmpty)
     }
 
     @Test func ackTooOldIsAckedAndDropped() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         // RFC 5961 5.2: below SND.UNA - MAX.SND.WND.
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS &+ 1 &- 70_000, payload: bytes(10))
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS &+ 1 &- 70_000, payload: tcpBytes(10))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.read().isEmpty)
     }
 
     @Test func oldButPlausibleAckKeepsData() throws {
-        let h = try Harness.established()
-        #expect(h.segment(seq: peerISS + 1, ack: ourISS - 10, payload: bytes(10)).isEmpty)
-        #expect(h.read() == bytes(10))
+        let h = try TCPHarness.established()
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS - 10, payload: tcpBytes(10)).isEmpty)
+        #expect(h.read() == tcpBytes(10))
     }
 
     @Test func abortSendsReset() throws {
-        let h = try Harness.established()
+        let h = try TCPHarness.established()
         h.connection.abort(now: h.now, output: &h.out)
         #expect(h.take().map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.rst, .ack])])
         #expect(h.connection.state == .closed)
@@ -83,8 +83,8 @@ import Wire
     }
 
     @Test func closeWithUnreadDataSendsReset() throws {
-        let h = try Harness.established()
-        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: bytes(10))
+        let h = try TCPHarness.established()
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(10))
         h.connection.close(now: h.now, output: &h.out)
         #expect(h.take().map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 11, flags: [.rst, .ack])])
         #expect(h.connection.state == .closed)

@@ -90,7 +90,7 @@ func options(mss: UInt16? = nil, windowScale: UInt8? = nil, sackPermitted: Bool 
 }
 
 /// A connection under test plus the scripted peer's view.
-final class Harness {
+final class TCPHarness {
     var now = TCPInstant.zero
     var out = Capture()
     let connection: TCPConnection
@@ -98,18 +98,18 @@ final class Harness {
     init(connection: TCPConnection) { self.connection = connection }
 
     /// Active open: returns the harness with the SYN already captured (call `take()`).
-    static func active(_ config: TCPConfig = plainConfig(), budget: TCPMemoryBudget? = nil) throws -> Harness {
+    static func active(_ config: TCPConfig = plainConfig(), budget: TCPMemoryBudget? = nil) throws -> TCPHarness {
         var out = Capture()
         let c = try TCPConnection.connect(flow: testFlow, config: config, iss: seq(ourISS), now: .zero,
                                           budget: budget, output: &out)
-        let h = Harness(connection: c)
+        let h = TCPHarness(connection: c)
         h.out = out
         return h
     }
 
     /// ESTABLISHED via an active open against a peer announcing `peerOptions`.
     static func established(_ config: TCPConfig = plainConfig(), peerOptions: TCPOptions = options(mss: 1460),
-                            peerWindow: UInt16 = 65535) throws -> Harness {
+                            peerWindow: UInt16 = 65535) throws -> TCPHarness {
         let h = try active(config)
         _ = h.take()
         let reply = h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], window: peerWindow, options: peerOptions)
@@ -157,7 +157,7 @@ final class Harness {
     }
 }
 
-func bytes(_ count: Int, start: UInt8 = 0) -> [UInt8] {
+func tcpBytes(_ count: Int, start: UInt8 = 0) -> [UInt8] {
     (0 ..< count).map { UInt8(truncatingIfNeeded: Int(start) + $0) }
 }
 

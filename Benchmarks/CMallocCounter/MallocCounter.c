@@ -1,0 +1,34 @@
+// Interposes the allocator entry points to count calls. The executable's definitions win over
+// libc's at dynamic link time, so every allocation in the process (Swift runtime included) is
+// counted. Relaxed atomics: the count is read after the measured loop, on the same thread.
+#include "CMallocCounter.h"
+#include <errno.h>
+#include <stddef.h>
+
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *pointer, size_t size);
+extern void *__libc_memalign(size_t alignment, size_t size);
+extern void __libc_free(void *pointer);
+
+static uint64_t allocations;
+
+static inline void count(void) { __atomic_fetch_add(&allocations, 1, __ATOMIC_RELAXED); }
+
+uint64_t malloc_counter_allocations(void) { return __atomic_load_n(&allocations, __ATOMIC_RELAXED); }
+
+void *malloc(size_t size) { count(); return __libc_malloc(size); }
+void *calloc(size_t count_, size_t size) { count(); return __libc_calloc(count_, size); }
+void *realloc(void *pointer, size_t size) { count(); return __libc_realloc(pointer, size); }
+void free(void *pointer) { __libc_free(pointer); }
+void *memalign(size_t alignment, size_t size) { count(); return __libc_memalign(alignment, size); }
+void *aligned_alloc(size_t alignment, size_t size) { count(); return __libc_memalign(alignment, size); }
+
+int posix_memalign(void **out, size_t alignment, size_t size) {
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return EINVAL;
+    count();
+    void *pointer = __libc_memalign(alignment, size);
+    if (pointer == NULL) return ENOMEM;
+    *out = pointer;
+    return 0;
+}

@@ -1,0 +1,404 @@
+// FDBasedEndpoint: a LinkEndpoint over one or more boundary-preserving fds (AF_PACKET socket,
+// TUN device, SEQPACKET/DGRAM socketpair), after gVisor's pkg/tcpip/link/fdbased.
+//
+// Receive: one FrameReader per fd in the chosen PacketDispatchMode. Either `attach(_:)` starts
+// a thread per fd (DispatchDriver.dispatcherThreads), or the owner of an event loop polls
+// `pollableFileDescriptors` and calls `dispatchAvailable()` (DispatchDriver.external).
+// Transmit: frames are queued in a TX batch and sent with sendmmsg at `flush()`.
+//
+// Threading: writePacket/writePackets/flush must not run concurrently (the stack serialises
+// them). attach/close are called by the owner, not from inside a delivery. With the external
+// driver, dispatchAvailable runs on the owner's thread, as do the deliveries.
+
+import CShims
+import Glibc
+import Link
+import Wire
+
+public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
+    public let mtu: Int
+    public let capabilities: LinkCapabilities
+    public let maxHeaderLength: Int
+    public let linkAddress: MACAddress
+    public let gsoMaxSize: Int
+    /// The mode each fd is read in (`.recvmmsg` on a non-socket becomes `.readv`).
+    public let effectiveDispatchModes: [PacketDispatchMode]
+    /// The fds to register for readability with the external driver (one per fd; empty for an
+    /// endpoint that does not receive, such as the one inside InjectableEndpoint).
+    public let pollableFileDescriptors: [Int32]
+
+    private let options: Options
+    private let counters = CounterStorage()
+    private let decoder: FrameDecoder
+    private let transmit: TransmitQueue
+    private let virtioHeaderLength: Int
+    private let linkHeaderLength: Int
+    private var readers: [any FrameReader]
+    private var readerFinished: [Bool]
+    private let packetSocketFDs: [Int32]
+    private let stopEvent: Int32
+    private var threads: [DispatchThread] = []
+    private var dispatcher: (any NetworkDispatcher)?
+    private let closedReported: UnsafeMutablePointer<UInt32>
+    private var isClosed = false
+
+    /// Opens the endpoint over `options.fds` (which it makes non-blocking and never closes).
+    public convenience init(options: Options) throws(FDBasedError) {
+        try self.init(options: options, receives: true)
+    }
+
+    init(options: Options, receives: Bool) throws(FDBasedError) {
+        guard !options.fds.isEmpty else { throw .noFileDescriptors }
+        guard options.mtu > 0, options.mtu <= 65535 else { throw .invalidOption("mtu") }
+        guard options.gsoMaxSize >= 0, options.gsoMaxSize <= 65535 + 14 else { throw .invalidOption("gsoMaxSize") }
+        guard options.recvmmsgBatchSize > 0, options.recvmmsgBatchSize <= 1024 else { throw .invalidOption("recvmmsgBatchSize") }
+        guard options.txBatchSize > 0, options.txBatchSize <= 1024 else { throw .invalidOption("txBatchSize") }
+        guard options.dispatchBudget > 0 else { throw .invalidOption("dispatchBudget") }
+        guard options.ringSize > 0, options.ringBlockSize > 0 else { throw .invalidOption("ringSize") }
+        self.options = options
+        mtu = options.mtu
+        gsoMaxSize = options.gsoMaxSize
+        linkAddress = options.address
+        virtioHeaderLength = options.gsoMaxSize > 0 ? VirtioNetHeader.length : 0
+        linkHeaderLength = options.ethernetHeader ? FrameDecoder.ethernetHeaderLength : 0
+        maxHeaderLength = linkHeaderLength
+        var caps: LinkCapabilities = []
+        if options.ethernetHeader { caps.insert(.resolutionRequired) }
+        if options.gsoMaxSize > 0 { caps.insert(.gso) }
+        if options.txChecksumOffload { caps.insert(.txChecksumOffload) }
+        if options.rxChecksumOffload { caps.insert(.rxChecksumOffload) }
+        capabilities = caps
+        decoder = FrameDecoder(virtioHeaderLength: virtioHeaderLength, ethernetHeader: options.ethernetHeader,
+                               address: options.address, rxChecksumOffload: options.rxChecksumOffload)
+        let maxNetworkLength = max(options.mtu, options.gsoMaxSize)
+        let virtioHeaderLength = virtioHeaderLength
+        // 4 spare bytes for an 802.1Q tag.
+        let maxFrameLength = virtioHeaderLength + linkHeaderLength + 4 + maxNetworkLength
+
+        var readers: [any FrameReader] = []
+        var modes: [PacketDispatchMode] = []
+        var packetFDs: [Int32] = []
+        var firstIsSocket = false
+        for (index, fd) in options.fds.enumerated() {
+            try system { () throws(SystemCallError) in try SystemCalls.setNonBlocking(fd) }
+            let isSocket = try system { () throws(SystemCallError) in try SystemCalls.isSocket(fd) }
+            if index == 0 { firstIsSocket = isSocket }
+            var socketType: Int32 = 0
+            var isPacketSocket = false
+            if isSocket {
+                socketType = try system { () throws(SystemCallError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_TYPE, call: "getsockopt(SO_TYPE)") }
+                let domain = try system { () throws(SystemCallError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)") }
+                isPacketSocket = domain == AF_PACKET
+            }
+            if isPacketSocket {
+                packetFDs.append(fd)
+                try system { () throws(SystemCallError) in try FDBasedEndpoint.preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0) }
+            }
+            guard receives else { continue }
+            // A zero-length read is an empty datagram only on SOCK_DGRAM.
+            let zeroLengthIsEOF = !(isSocket && socketType == Int32(SOCK_DGRAM.rawValue))
+            switch options.dispatchMode {
+            case .readv:
+                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF))
+                modes.append(.readv)
+            case .recvmmsg where !isSocket:
+                // recvmmsg needs a socket; any other fd (TUN) is read with readv.
+                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF))
+                modes.append(.readv)
+            case .recvmmsg:
+                readers.append(RecvmmsgReader(fd: fd, maxFrameLength: maxFrameLength,
+                                              batchSize: options.recvmmsgBatchSize, zeroLengthIsEOF: zeroLengthIsEOF))
+                modes.append(.recvmmsg)
+            case .packetMMap:
+                guard isPacketSocket else { throw .packetMMapNeedsPacketSocket(fd: fd) }
+                let ring = try system { () throws(SystemCallError) in try MappedPacketRing(fd: fd, version: options.ringVersion,
+                                                virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength,
+                                                ringSize: options.ringSize, blockSize: options.ringBlockSize,
+                                                blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds) }
+                switch options.ringVersion {
+                case .v2: readers.append(PacketRingV2Reader(ring: ring))
+                case .v3: readers.append(PacketRingV3Reader(ring: ring))
+                }
+                modes.append(.packetMMap)
+            }
+        }
+        if receives && packetFDs.count > 1 {
+            try system { () throws(SystemCallError) in try FDBasedEndpoint.joinFanoutGroup(packetFDs) }
+        }
+        self.readers = readers
+        readerFinished = Array(repeating: false, count: readers.count)
+        effectiveDispatchModes = modes
+        pollableFileDescriptors = readers.map(\.fd)
+        packetSocketFDs = packetFDs
+        transmit = TransmitQueue(fd: options.fds[0], isSocket: firstIsSocket, batchSize: options.txBatchSize,
+                                 bufferSize: max(options.txBufferSize, maxFrameLength + 16), counters: counters)
+        stopEvent = try system { () throws(SystemCallError) in try SystemCalls.eventFD() }
+        closedReported = .allocate(capacity: 1)
+        closedReported.initialize(to: 0)
+    }
+
+    deinit {
+        close()
+        Glibc.close(stopEvent)
+        closedReported.deallocate()
+    }
+
+    // MARK: Setup helpers
+
+    /// Options every AF_PACKET fd gets before its ring is set up.
+    private static func preparePacketSocket(_ fd: Int32, virtioHeader: Bool) throws(SystemCallError) {
+        if virtioHeader {
+            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VNET_HDR, value: Int32(1),
+                                            call: "setsockopt(PACKET_VNET_HDR)")
+        }
+        // A NIC does not receive what is sent out of it: without this the socket would also
+        // read frames that the host side (or another socket) transmits on the interface.
+        // Best effort: kernels before 4.20 lack the option.
+        try? SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: Int32(1),
+                                         call: "setsockopt(PACKET_IGNORE_OUTGOING)")
+    }
+
+    /// Puts every AF_PACKET fd in one PACKET_FANOUT_HASH group, so each flow is read by one
+    /// fd. Group ids are per network namespace; a taken id is retried with another (bounded).
+    private static func joinFanoutGroup(_ fds: [Int32]) throws(SystemCallError) {
+        func join(_ fd: Int32, _ argument: Int32) throws(SystemCallError) {
+            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_FANOUT, value: argument,
+                                            call: "setsockopt(PACKET_FANOUT)")
+        }
+        var lastError = SystemCallError(call: "setsockopt(PACKET_FANOUT)", errno: EADDRINUSE)
+        for _ in 0..<16 {
+            let id = UInt32.random(in: 1...0xFFFF)
+            let argument = Int32(bitPattern: id | UInt32(PACKET_FANOUT_HASH) << 16)
+            do throws(SystemCallError) {
+                try join(fds[0], argument)
+            } catch {
+                // An id held by a group with other settings fails with EINVAL or EADDRINUSE.
+                guard error.errno == EADDRINUSE || error.errno == EINVAL else { throw error }
+                lastError = error
+                continue
+            }
+            for fd in fds.dropFirst() { try join(fd, argument) }
+            return
+        }
+        throw lastError
+    }
+
+    // MARK: LinkEndpoint
+
+    public var isAttached: Bool { dispatcher != nil }
+
+    /// Starts delivering to `dispatcher` (replacing any previous one), or stops with nil.
+    /// With `.dispatcherThreads` this starts or joins the receive threads; with `.external`
+    /// it only sets where `dispatchAvailable()` delivers.
+    public func attach(_ dispatcher: (any NetworkDispatcher)?) {
+        stopThreads()
+        self.dispatcher = isClosed ? nil : dispatcher
+        guard self.dispatcher != nil, options.driver == .dispatcherThreads else { return }
+        for index in readers.indices where !readerFinished[index] {
+            do {
+                threads.append(try DispatchThread { [self] in self.receiveLoop(index) })
+            } catch {
+                reportClosed(error.linkError)
+                stopThreads()
+                return
+            }
+        }
+    }
+
+    public func writePacket(_ packet: OutboundPacket) throws(LinkError) {
+        guard !isClosed else { throw .closed }
+        let isGSO = packet.gso.map { $0.kind != .none } ?? false
+        if isGSO {
+            guard gsoMaxSize > 0 else { counters.add(.sendRejected, 1); throw .notSupported }
+            guard packet.length <= gsoMaxSize else { counters.add(.sendRejected, 1); throw .messageTooLong }
+        } else if packet.length > mtu {
+            counters.add(.sendRejected, 1)
+            throw .messageTooLong
+        }
+        let virtio = virtioHeaderLength
+        let link = linkHeaderLength
+        let source = linkAddress
+        try transmit.enqueue(length: virtio + link + packet.length) { frame in
+            if virtio > 0 {
+                VirtioNetHeader.encode(packet.gso, linkHeaderLength: link,
+                                       into: UnsafeMutableRawBufferPointer(rebasing: frame[..<virtio]))
+            }
+            if link > 0 {
+                EthernetHeaderWriter.write(destination: packet.remoteLinkAddress, source: source,
+                                           etherType: packet.protocolNumber,
+                                           into: UnsafeMutableRawBufferPointer(rebasing: frame[virtio..<(virtio + link)]))
+            }
+            var offset = virtio + link
+            if packet.header.count > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: frame[offset...]).copyMemory(from: packet.header)
+                offset += packet.header.count
+            }
+            if packet.payload.count > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: frame[offset...]).copyMemory(from: packet.payload)
+            }
+        }
+    }
+
+    public func writePackets(_ packets: UnsafeBufferPointer<OutboundPacket>) -> (written: Int, error: LinkError?) {
+        for (index, packet) in packets.enumerated() {
+            do { try writePacket(packet) } catch { return (index, error) }
+        }
+        return (packets.count, nil)
+    }
+
+    public func flush() throws(LinkError) {
+        guard !isClosed else { throw .closed }
+        try transmit.flush()
+    }
+
+    /// Sends `frame` as it is (virtio_net_hdr, if the endpoint uses one, and link header
+    /// included), after whatever is queued; then flushes.
+    public func writeRawFrame(_ frame: UnsafeRawBufferPointer) throws(LinkError) {
+        guard !isClosed else { throw .closed }
+        guard frame.count > 0, frame.count <= transmit.arenaSize else { throw .messageTooLong }
+        try transmit.enqueue(length: frame.count) { $0.copyMemory(from: frame) }
+        try transmit.flush()
+    }
+
+    // MARK: External driver
+
+    /// What one `dispatchAvailable()` call did.
+    public struct DispatchResult: Sendable, Equatable {
+        /// Frames read (delivered or counted as dropped).
+        public var framesRead: Int
+        /// A budget ran out: frames may still be ready (level-triggered polling reports them).
+        public var moreAvailable: Bool
+        /// An fd reached EOF or failed; `onClosed` was called (once, over the endpoint's life).
+        public var closed: Bool
+
+        public init(framesRead: Int, moreAvailable: Bool, closed: Bool) {
+            self.framesRead = framesRead
+            self.moreAvailable = moreAvailable
+            self.closed = closed
+        }
+    }
+
+    /// External driver: reads every ready frame on every fd without blocking (up to
+    /// `Options.dispatchBudget` per fd), delivers it, calls `deliveryBatchEnded()` once per fd
+    /// that delivered, and returns. Call it when a `pollableFileDescriptors` fd is readable.
+    public func dispatchAvailable() -> DispatchResult {
+        var result = DispatchResult(framesRead: 0, moreAvailable: false, closed: false)
+        for index in readers.indices {
+            let one = dispatchAvailable(readerAt: index)
+            result.framesRead += one.framesRead
+            result.moreAvailable = result.moreAvailable || one.moreAvailable
+            result.closed = result.closed || one.closed
+        }
+        return result
+    }
+
+    /// External driver: like `dispatchAvailable()`, for the fd at `pollableFileDescriptors[index]`.
+    public func dispatchAvailable(readerAt index: Int) -> DispatchResult {
+        var result = DispatchResult(framesRead: 0, moreAvailable: false, closed: false)
+        guard readers.indices.contains(index), !readerFinished[index], let dispatcher else { return result }
+        let (outcome, frames) = drain(readers[index], into: dispatcher)
+        result.framesRead = frames
+        switch outcome {
+        case .wouldBlock: break
+        case .budgetExhausted: result.moreAvailable = true
+        case .closed(let error):
+            readerFinished[index] = true
+            reportClosed(error)
+            result.closed = true
+        }
+        return result
+    }
+
+    // MARK: Statistics and close
+
+    /// The counters, with kernel drops (PACKET_STATISTICS) refreshed now.
+    public var statistics: FDBasedStatistics {
+        refreshKernelDrops()
+        return counters.snapshot
+    }
+
+    /// Stops the receive threads, sends what is queued, and unmaps the rings. The fds stay
+    /// open (the caller owns them). Does not call `onClosed`. Idempotent.
+    public func close() {
+        guard !isClosed else { return }
+        stopThreads()
+        try? transmit.flush()
+        refreshKernelDrops()
+        isClosed = true
+        dispatcher = nil
+        readers = []
+        readerFinished = []
+    }
+
+    // MARK: Internals
+
+    private func drain(_ reader: any FrameReader, into dispatcher: any NetworkDispatcher) -> (DrainOutcome, Int) {
+        var tally = ReceiveTally()
+        let outcome = reader.drain(budget: options.dispatchBudget, decoder: decoder, dispatcher: dispatcher, tally: &tally)
+        if tally.received > 0 { dispatcher.deliveryBatchEnded() }
+        counters.add(tally)
+        let frames = tally.received &+ tally.droppedShort &+ tally.droppedOtherAddress &+ tally.droppedBadVirtioHeader
+            &+ tally.droppedUnknownProtocol &+ tally.truncated
+        return (outcome, Int(frames))
+    }
+
+    /// One dispatcher thread: drain, then sleep in poll(2) on the fd and the stop eventfd.
+    private func receiveLoop(_ index: Int) {
+        guard let dispatcher else { return }
+        let reader = readers[index]
+        var fds = [pollfd(fd: reader.fd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: stopEvent, events: Int16(POLLIN), revents: 0)]
+        var timeout: Int32 = 0
+        while true {
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let ready = poll(&fds, 2, timeout)
+            if ready < 0 {
+                let error = errno
+                if error == EINTR { continue }
+                reportClosed(.system(call: "poll", errno: error))
+                return
+            }
+            if fds[1].revents != 0 { return }
+            switch drain(reader, into: dispatcher).0 {
+            case .wouldBlock: timeout = -1
+            case .budgetExhausted: timeout = 0
+            case .closed(let error):
+                readerFinished[index] = true
+                reportClosed(error)
+                return
+            }
+        }
+    }
+
+    private func stopThreads() {
+        guard !threads.isEmpty else { return }
+        SystemCalls.signalEventFD(stopEvent)
+        for thread in threads { thread.join() }
+        threads = []
+        var value: UInt64 = 0
+        _ = read(stopEvent, &value, 8)
+    }
+
+    private func reportClosed(_ error: LinkError) {
+        if cshim_flag_exchange(closedReported, 1) == 0 {
+            options.onClosed?(error)
+        }
+    }
+
+    private func refreshKernelDrops() {
+        for fd in packetSocketFDs {
+            // struct tpacket_stats_v3 (tpacket_stats is its prefix); reading resets the kernel's count.
+            var stats = tpacket_stats_v3()
+            var length = socklen_t(MemoryLayout<tpacket_stats_v3>.size)
+            if getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &length) == 0 {
+                counters.add(.kernelDropped, UInt64(stats.tp_drops))
+            }
+        }
+    }
+}
+
+/// Runs a setup step, turning its system-call failure into FDBasedError.system.
+private func system<T>(_ body: () throws(SystemCallError) -> T) throws(FDBasedError) -> T {
+    do { return try body() } catch { throw .system(error) }
+}

@@ -1,0 +1,37 @@
+// The receive side of one fd, in one of the dispatch modes. A reader drains what is ready
+// without blocking and reports whether the fd would block, has more, or is finished.
+
+import Glibc
+import Link
+
+enum DrainOutcome {
+    /// Nothing more is ready (the fd would block / the ring is empty).
+    case wouldBlock
+    /// The budget ran out with frames possibly still ready.
+    case budgetExhausted
+    /// EOF (`.closed`) or a fatal error.
+    case closed(LinkError)
+}
+
+protocol FrameReader: AnyObject {
+    var fd: Int32 { get }
+    /// Reads and delivers up to `budget` frames. Bad frames are tallied, never fatal.
+    func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
+               tally: inout ReceiveTally) -> DrainOutcome
+}
+
+/// What a failed read means for the loop.
+enum ReadFailure {
+    case wouldBlock
+    case transient
+    case fatal(LinkError)
+
+    init(call: String, errno: Int32) {
+        switch errno {
+        case EAGAIN, EWOULDBLOCK: self = .wouldBlock
+        // Memory pressure in the kernel: the next read may well succeed.
+        case ENOBUFS, ENOMEM: self = .transient
+        default: self = .fatal(.system(call: call, errno: errno))
+        }
+    }
+}

@@ -1,0 +1,77 @@
+// PacketDispatchMode.recvmmsg: up to `batchSize` frames per system call, each into its own
+// preallocated buffer; the message headers are built once and reused.
+
+import CShims
+import Glibc
+import Link
+
+final class RecvmmsgReader: FrameReader {
+    let fd: Int32
+    private let zeroLengthIsEOF: Bool
+    private let batchSize: Int
+    private let bufferLength: Int
+    private let buffers: UnsafeMutableRawPointer
+    private let iovecs: UnsafeMutablePointer<iovec>
+    private let messages: UnsafeMutablePointer<cshim_mmsghdr>
+
+    init(fd: Int32, maxFrameLength: Int, batchSize: Int, zeroLengthIsEOF: Bool) {
+        self.fd = fd
+        self.zeroLengthIsEOF = zeroLengthIsEOF
+        self.batchSize = batchSize
+        // One spare byte per buffer, so a frame that fills it exactly is not mistaken for
+        // a truncated one when MSG_TRUNC is not reported.
+        bufferLength = (maxFrameLength + 16) & ~15
+        buffers = .allocate(byteCount: bufferLength * batchSize, alignment: 16)
+        iovecs = .allocate(capacity: batchSize)
+        messages = .allocate(capacity: batchSize)
+        for i in 0..<batchSize {
+            iovecs[i] = iovec(iov_base: buffers + i * bufferLength, iov_len: bufferLength)
+            var header = msghdr()
+            header.msg_iov = iovecs + i
+            header.msg_iovlen = 1
+            messages[i] = cshim_mmsghdr(msg_hdr: header, msg_len: 0)
+        }
+    }
+
+    deinit {
+        buffers.deallocate()
+        iovecs.deallocate()
+        messages.deallocate()
+    }
+
+    func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
+               tally: inout ReceiveTally) -> DrainOutcome {
+        var remaining = budget
+        while remaining > 0 {
+            let want = min(remaining, batchSize)
+            let n = Int(cshim_recvmmsg(fd, messages, UInt32(want), Int32(MSG_DONTWAIT)))
+            if n < 0 {
+                let error = errno
+                if error == EINTR { continue }
+                switch ReadFailure(call: "recvmmsg", errno: error) {
+                case .wouldBlock: return .wouldBlock
+                case .transient: tally.readErrors &+= 1; remaining -= 1; continue
+                case .fatal(let failure): return .closed(failure)
+                }
+            }
+            if n == 0 { return zeroLengthIsEOF ? .closed(.closed) : .wouldBlock }
+            remaining -= n
+            for i in 0..<n {
+                let length = Int(messages[i].msg_len)
+                if length == 0 {
+                    if zeroLengthIsEOF { return .closed(.closed) }
+                    tally.droppedShort &+= 1
+                    continue
+                }
+                if messages[i].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 || length >= bufferLength {
+                    tally.truncated &+= 1
+                    continue
+                }
+                decoder.deliver(UnsafeRawBufferPointer(start: buffers + i * bufferLength, count: length),
+                                kernelChecksumTrusted: false, to: dispatcher, tally: &tally)
+            }
+            if n < want { return .wouldBlock }
+        }
+        return .budgetExhausted
+    }
+}

@@ -1,0 +1,102 @@
+// The TX batch: outbound frames are assembled (virtio_net_hdr, Ethernet header, packet) into
+// one preallocated arena and sent together with sendmmsg at flush() or when the batch fills.
+// An fd that is not a socket (TUN) gets one write per frame instead.
+//
+// PACKET_TX_RING was measured against this (bench-fdbased, "TX"); sendmmsg from the arena was
+// kept: see Benchmarks/bench-fdbased/README.md.
+//
+// Not thread-safe: the writer (the stack's thread) serialises writePacket/flush.
+
+import CShims
+import Glibc
+import Link
+
+final class TransmitQueue {
+    let fd: Int32
+    private let useSendmmsg: Bool
+    private let counters: CounterStorage
+    private let capacity: Int
+    private let arena: UnsafeMutableRawBufferPointer
+    private let iovecs: UnsafeMutablePointer<iovec>
+    private let messages: UnsafeMutablePointer<cshim_mmsghdr>
+    private(set) var count = 0
+    private var used = 0
+
+    init(fd: Int32, isSocket: Bool, batchSize: Int, bufferSize: Int, counters: CounterStorage) {
+        self.fd = fd
+        useSendmmsg = isSocket
+        self.counters = counters
+        capacity = batchSize
+        arena = .allocate(byteCount: bufferSize, alignment: 16)
+        iovecs = .allocate(capacity: batchSize)
+        messages = .allocate(capacity: batchSize)
+        for i in 0..<batchSize {
+            iovecs[i] = iovec(iov_base: nil, iov_len: 0)
+            var header = msghdr()
+            header.msg_iov = iovecs + i
+            header.msg_iovlen = 1
+            messages[i] = cshim_mmsghdr(msg_hdr: header, msg_len: 0)
+        }
+    }
+
+    deinit {
+        arena.deallocate()
+        iovecs.deallocate()
+        messages.deallocate()
+    }
+
+    /// Reserves `length` bytes for the next frame, flushing first when the batch or the arena
+    /// is full, lets `fill` write the frame, and queues it. The caller checked that `length`
+    /// fits an empty arena.
+    @inline(__always)
+    func enqueue(length: Int, fill: (UnsafeMutableRawBufferPointer) -> Void) throws(LinkError) {
+        if count == capacity || used + length > arena.count { try flush() }
+        let frame = UnsafeMutableRawBufferPointer(rebasing: arena[used..<(used + length)])
+        fill(frame)
+        iovecs[count] = iovec(iov_base: frame.baseAddress, iov_len: length)
+        count += 1
+        used = (used + length + 15) & ~15
+        if used > arena.count { used = arena.count }
+        if capacity == 1 { try flush() }
+    }
+
+    var arenaSize: Int { arena.count }
+
+    /// Sends every queued frame. Frames the kernel refuses are counted and the first error is
+    /// thrown after the rest were tried; when the fd would block the remainder is dropped
+    /// (counted) and `.queueFull` is thrown, like a NIC whose queue is full.
+    func flush() throws(LinkError) {
+        guard count > 0 else { return }
+        defer { count = 0; used = 0 }
+        var index = 0
+        var firstError: LinkError? = nil
+        var sentBytes = 0
+        while index < count {
+            let n: Int
+            if useSendmmsg {
+                n = Int(cshim_sendmmsg(fd, messages + index, UInt32(count - index), Int32(MSG_DONTWAIT | MSG_NOSIGNAL)))
+            } else {
+                n = write(fd, iovecs[index].iov_base, iovecs[index].iov_len) < 0 ? -1 : 1
+            }
+            if n > 0 {
+                for i in index..<(index + n) { sentBytes += iovecs[i].iov_len }
+                counters.add(.sent, UInt64(n))
+                index += n
+                continue
+            }
+            let error = n == 0 ? EAGAIN : errno
+            if error == EINTR { continue }
+            if error == EAGAIN || error == EWOULDBLOCK || error == ENOBUFS {
+                counters.add(.sendDroppedWouldBlock, UInt64(count - index))
+                firstError = firstError ?? .queueFull
+                break
+            }
+            counters.add(.sendFailed, 1)
+            firstError = firstError ?? (error == EMSGSIZE ? .messageTooLong
+                                        : .system(call: useSendmmsg ? "sendmmsg" : "write", errno: error))
+            index += 1
+        }
+        counters.add(.sentBytes, UInt64(sentBytes))
+        if let firstError { throw firstError }
+    }
+}

@@ -1,0 +1,315 @@
+// IPv4 fragment reassembly (RFC 791 section 3.2, RFC 815 for the hole bookkeeping), hardened
+// against hostile senders:
+//   - Overlapping fragments discard the whole datagram, and fragments of it that arrive later
+//     are dropped until its timer runs out (the rule RFC 5722 sets for IPv6, applied to IPv4
+//     because overlaps are how reassembly attacks evade inspection). An exact duplicate (same
+//     offset and length) is dropped alone: retransmitting networks produce them honestly.
+//   - A datagram is dropped after `timeout` (RFC 1122 3.3.2 recommends 60 s at most; Linux
+//     and the issue use 30 s). The caller sends ICMP Time Exceeded when fragment zero came in.
+//   - Hard caps: `maxDatagrams` in reassembly at once, `maxFragmentsPerDatagram`,
+//     `maxHeldBytes` of fragment data in total, and 65,535 bytes per datagram (larger is the
+//     "ping of death"). When a new datagram finds every slot taken, the one that started
+//     first is evicted, so a flood can delay legitimate reassembly but never grow memory.
+// Memory: one 64 KiB buffer per slot, allocated the first time the slot is used and kept for
+// reuse, so reassembly in steady state allocates nothing.
+
+import Wire
+
+/// Tunables and caps of fragment reassembly.
+public struct ReassemblyConfiguration: Sendable {
+    public var timeout: Duration = .seconds(30)
+    /// Datagrams in reassembly at once; each holds one 64 KiB buffer.
+    public var maxDatagrams: Int = 64
+    /// Fragments accepted per datagram (65,507 bytes of UDP at MTU 576 take 120).
+    public var maxFragmentsPerDatagram: Int = 128
+    /// Fragment bytes held over all datagrams.
+    public var maxHeldBytes: Int = 4 << 20
+
+    public init() {}
+
+    /// Upper bound of the memory reassembly may reserve: buffers plus bookkeeping.
+    public var memoryBound: Int {
+        maxDatagrams * (FragmentReassembler.bufferSize + maxFragmentsPerDatagram * MemoryLayout<FragmentReassembler.Extent>.stride
+                        + FragmentReassembler.maxHeaderLength)
+    }
+}
+
+/// What reassembly has done, for tests and operators.
+public struct ReassemblyStatistics: Sendable, Equatable {
+    public var datagramsInProgress = 0
+    public var peakDatagramsInProgress = 0
+    public var heldBytes = 0
+    public var peakHeldBytes = 0
+    /// Bytes of buffers allocated (kept for reuse): `slots used so far * 64 KiB` and bookkeeping.
+    public var reservedBytes = 0
+    public var completed: UInt64 = 0
+    public var timedOut: UInt64 = 0
+    public var overlaps: UInt64 = 0
+    public var duplicates: UInt64 = 0
+    public var evicted: UInt64 = 0
+    public var rejectedTooLarge: UInt64 = 0
+    public var rejectedTooManyFragments: UInt64 = 0
+    public var rejectedMalformed: UInt64 = 0
+}
+
+/// Identifies the datagram a fragment belongs to (RFC 791: source, destination, protocol, id).
+struct FragmentKey: Hashable {
+    var source: IPv4Address
+    var destination: IPv4Address
+    var protocolNumber: UInt8
+    var identification: UInt16
+}
+
+final class FragmentReassembler {
+    static let bufferSize = 65_536
+    static let maxHeaderLength = 60
+    /// The largest IPv4 payload: total length 65,535 less a minimal header.
+    static let maxPayload = 65_535 - 20
+
+    struct Extent { var start: Int; var end: Int }
+
+    private final class Slot {
+        var key = FragmentKey(source: .any, destination: .any, protocolNumber: 0, identification: 0)
+        var inUse = false
+        /// Overlap seen: fragments are swallowed until `deadline`.
+        var discarded = false
+        var deadline = NetstackInstant.zero
+        var started = NetstackInstant.zero
+        /// Set by the last fragment (MF clear): the payload length of the datagram.
+        var totalLength: Int? = nil
+        var heldBytes = 0
+        var extentCount = 0
+        /// Header of fragment zero (for the reassembled datagram and for ICMP quotes).
+        var headerLength = 0
+        let data: UnsafeMutableRawBufferPointer
+        let header: UnsafeMutableRawBufferPointer
+        let extents: UnsafeMutableBufferPointer<Extent>
+
+        init(maxFragments: Int) {
+            data = .allocate(byteCount: FragmentReassembler.bufferSize, alignment: 8)
+            header = .allocate(byteCount: FragmentReassembler.maxHeaderLength, alignment: 8)
+            extents = .allocate(capacity: maxFragments)
+        }
+
+        deinit {
+            data.deallocate()
+            header.deallocate()
+            extents.deallocate()
+        }
+
+        func reset() {
+            inUse = false; discarded = false; totalLength = nil
+            heldBytes = 0; extentCount = 0; headerLength = 0
+        }
+
+        var isComplete: Bool {
+            guard let totalLength, extentCount > 0, extents[0].start == 0 else { return false }
+            var covered = 0
+            for i in 0..<extentCount {
+                guard extents[i].start == covered else { return false }
+                covered = extents[i].end
+            }
+            return covered == totalLength
+        }
+    }
+
+    let configuration: ReassemblyConfiguration
+    private var slots: [Slot] = []
+    private(set) var statistics = ReassemblyStatistics()
+
+    init(configuration: ReassemblyConfiguration) {
+        self.configuration = configuration
+        slots.reserveCapacity(configuration.maxDatagrams)
+    }
+
+    enum Outcome {
+        /// Stored; the datagram is not complete yet.
+        case stored
+        /// Complete: `header` (fragment zero's, flags still as received) and `payload` are
+        /// valid until `release(slot)`.
+        case complete(slot: Int, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer)
+        /// Dropped, with the reason to count.
+        case dropped(DropReason)
+    }
+
+    /// Adds one fragment. `header` is its IPv4 header as received (options included); `data`
+    /// its payload at byte `offset` of the datagram.
+    func insert(key: FragmentKey, header: UnsafeRawBufferPointer, offset: Int, moreFragments: Bool,
+                data: UnsafeRawBufferPointer, now: NetstackInstant) -> Outcome {
+        let end = offset + data.count
+        // RFC 791: every fragment but the last carries a multiple of 8 bytes.
+        if moreFragments && (data.count == 0 || data.count % 8 != 0) {
+            statistics.rejectedMalformed &+= 1
+            return .dropped(.fragmentMalformed)
+        }
+        let index: Int
+        if let found = find(key) {
+            index = found
+        } else {
+            if end > Self.maxPayload { statistics.rejectedTooLarge &+= 1; return .dropped(.fragmentTooLarge) }
+            guard let fresh = acquireSlot(now: now) else { return .dropped(.fragmentTotalCap) }
+            index = fresh
+            let slot = slots[index]
+            slot.key = key
+            slot.inUse = true
+            slot.started = now
+            slot.deadline = now.advanced(by: configuration.timeout)
+            noteStarted()
+        }
+        let slot = slots[index]
+        if slot.discarded { return .dropped(.fragmentOfDiscardedDatagram) }
+        if end > Self.maxPayload {
+            statistics.rejectedTooLarge &+= 1
+            discard(slot)
+            return .dropped(.fragmentTooLarge)
+        }
+        // The last fragment fixes the length; anything past it, or a second different
+        // last fragment, is an inconsistent (hostile) datagram.
+        if !moreFragments {
+            if let total = slot.totalLength, total != end { statistics.rejectedMalformed &+= 1; discard(slot); return .dropped(.fragmentMalformed) }
+            if slot.extentCount > 0 && slot.extents[slot.extentCount - 1].end > end {
+                statistics.rejectedMalformed &+= 1; discard(slot); return .dropped(.fragmentMalformed)
+            }
+        } else if let total = slot.totalLength, end > total {
+            statistics.rejectedMalformed &+= 1; discard(slot); return .dropped(.fragmentMalformed)
+        }
+        // Find where the fragment goes, checking for overlap with its neighbours.
+        var position = 0
+        while position < slot.extentCount && slot.extents[position].start < offset { position += 1 }
+        if position < slot.extentCount && slot.extents[position].start == offset && slot.extents[position].end == end {
+            statistics.duplicates &+= 1
+            return .dropped(.fragmentDuplicate)
+        }
+        let overlapsBefore = position > 0 && slot.extents[position - 1].end > offset
+        let overlapsAfter = position < slot.extentCount && slot.extents[position].start < end
+        if overlapsBefore || overlapsAfter {
+            statistics.overlaps &+= 1
+            discard(slot)
+            return .dropped(.fragmentOverlap)
+        }
+        if slot.extentCount >= configuration.maxFragmentsPerDatagram {
+            statistics.rejectedTooManyFragments &+= 1
+            discard(slot)
+            return .dropped(.fragmentPerDatagramCap)
+        }
+        // The byte cap: evict other datagrams, oldest first, until this fragment fits.
+        while statistics.heldBytes + data.count > configuration.maxHeldBytes {
+            guard let victim = oldestSlot(excluding: index) else {
+                discard(slot)
+                return .dropped(.fragmentTotalCap)
+            }
+            statistics.evicted &+= 1
+            release(victim)
+        }
+        if data.count > 0 {
+            slot.data.baseAddress.unsafelyUnwrapped.advanced(by: offset)
+                .copyMemory(from: data.baseAddress.unsafelyUnwrapped, byteCount: data.count)
+        }
+        var i = slot.extentCount
+        while i > position { slot.extents[i] = slot.extents[i - 1]; i -= 1 }
+        slot.extents[position] = Extent(start: offset, end: end)
+        slot.extentCount += 1
+        slot.heldBytes += data.count
+        statistics.heldBytes += data.count
+        statistics.peakHeldBytes = max(statistics.peakHeldBytes, statistics.heldBytes)
+        if offset == 0 {
+            let length = min(header.count, Self.maxHeaderLength)
+            UnsafeMutableRawBufferPointer(rebasing: slot.header[0..<length]).copyMemory(from: UnsafeRawBufferPointer(rebasing: header[0..<length]))
+            slot.headerLength = length
+        }
+        if !moreFragments { slot.totalLength = end }
+        guard slot.isComplete, let total = slot.totalLength else { return .stored }
+        statistics.completed &+= 1
+        return .complete(slot: index,
+                         header: UnsafeRawBufferPointer(rebasing: slot.header[0..<slot.headerLength]),
+                         payload: UnsafeRawBufferPointer(rebasing: slot.data[0..<total]))
+    }
+
+    /// Frees a slot after its complete datagram was delivered.
+    func release(_ index: Int) {
+        let slot = slots[index]
+        guard slot.inUse else { return }
+        statistics.heldBytes -= slot.heldBytes
+        statistics.datagramsInProgress -= 1
+        slot.reset()
+    }
+
+    /// A datagram that timed out with fragment zero present: what to quote in ICMP Time
+    /// Exceeded (header plus the first 8 bytes of data, RFC 792).
+    struct Expired {
+        var quote: UnsafeRawBufferPointer
+        var source: IPv4Address
+    }
+
+    /// Drops datagrams whose time is up; calls `onExpired` for each that had fragment zero
+    /// (the quote is valid during the call only).
+    func handleTimers(now: NetstackInstant, onExpired: (Expired) -> Void) -> Int {
+        var expired = 0
+        for (index, slot) in slots.enumerated() where slot.inUse && slot.deadline <= now {
+            if !slot.discarded {
+                expired += 1
+                statistics.timedOut &+= 1
+                if slot.headerLength > 0, slot.extentCount > 0, slot.extents[0].start == 0 {
+                    let quoted = min(8, slot.extents[0].end)
+                    let quote = UnsafeMutableRawBufferPointer.allocate(byteCount: slot.headerLength + quoted, alignment: 8)
+                    defer { quote.deallocate() }
+                    quote.copyMemory(from: UnsafeRawBufferPointer(rebasing: slot.header[0..<slot.headerLength]))
+                    UnsafeMutableRawBufferPointer(rebasing: quote[slot.headerLength...])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: slot.data[0..<quoted]))
+                    onExpired(Expired(quote: UnsafeRawBufferPointer(quote), source: slot.key.source))
+                }
+            }
+            release(index)
+        }
+        return expired
+    }
+
+    var nextDeadline: NetstackInstant? {
+        var deadline = DeadlineAccumulator()
+        for slot in slots where slot.inUse { deadline.consider(slot.deadline) }
+        return deadline.earliest
+    }
+
+    private func find(_ key: FragmentKey) -> Int? {
+        for (index, slot) in slots.enumerated() where slot.inUse && slot.key == key { return index }
+        return nil
+    }
+
+    private func acquireSlot(now: NetstackInstant) -> Int? {
+        for (index, slot) in slots.enumerated() where !slot.inUse { return index }
+        if slots.count < configuration.maxDatagrams {
+            slots.append(Slot(maxFragments: configuration.maxFragmentsPerDatagram))
+            statistics.reservedBytes += Self.bufferSize + Self.maxHeaderLength
+                + configuration.maxFragmentsPerDatagram * MemoryLayout<Extent>.stride
+            return slots.count - 1
+        }
+        guard let victim = oldestSlot(excluding: nil) else { return nil }
+        statistics.evicted &+= 1
+        release(victim)
+        return victim
+    }
+
+    private func oldestSlot(excluding: Int?) -> Int? {
+        var best: Int? = nil
+        for (index, slot) in slots.enumerated() where slot.inUse && index != excluding {
+            if let b = best, slots[b].started <= slot.started { continue }
+            best = index
+        }
+        return best
+    }
+
+    /// Forgets a datagram's bytes but keeps its key until its deadline, so that its remaining
+    /// fragments are dropped rather than starting a new reassembly.
+    private func discard(_ slot: Slot) {
+        statistics.heldBytes -= slot.heldBytes
+        slot.heldBytes = 0
+        slot.extentCount = 0
+        slot.totalLength = nil
+        slot.discarded = true
+    }
+
+    private func noteStarted() {
+        statistics.datagramsInProgress += 1
+        statistics.peakDatagramsInProgress = max(statistics.peakDatagramsInProgress, statistics.datagramsInProgress)
+    }
+}

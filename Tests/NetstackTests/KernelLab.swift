@@ -1,0 +1,172 @@
+// A throwaway pair of network namespaces joined by a veth pair, for tests against the Linux
+// kernel: the "kernel" namespace holds one end with the app's address (10.0.2.100/24), the
+// "stack" namespace holds the other end, read and written by the Swift stack through an
+// AF_PACKET socket (the FDBased endpoint). Neither namespace has any other link, so nothing
+// can leak out. Names carry the pid and a counter; both namespaces (and the veth with them)
+// are deleted in deinit, which every test reaches on every path.
+
+import CShims
+import Foundation
+import Glibc
+import Synchronization
+import Wire
+
+final class KernelLab: @unchecked Sendable {
+    private static let counter = Mutex(0)
+
+    let kernelNamespace: String
+    let stackNamespace: String
+    let kernelLink: String
+    let stackLink: String
+    let kernelAddress = IPv4Address(10, 0, 2, 100)
+    private var created: [String] = []
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    init(mtu: Int = 1500) throws {
+        let n = Self.counter.withLock { value in value += 1; return value }
+        let pid = getpid()
+        kernelNamespace = "nsk-\(pid)-\(n)"
+        stackNamespace = "nss-\(pid)-\(n)"
+        kernelLink = "nsk\(pid % 100_000)x\(n)"
+        stackLink = "nss\(pid % 100_000)x\(n)"
+        do {
+            for name in [kernelNamespace, stackNamespace] {
+                try Self.run(["ip", "netns", "add", name])
+                created.append(name)
+                try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                              "net.ipv6.conf.default.disable_ipv6=1"])
+            }
+            try Self.run(["ip", "-n", kernelNamespace, "link", "add", kernelLink, "mtu", "\(mtu)", "type", "veth",
+                          "peer", "name", stackLink, "mtu", "\(mtu)", "netns", stackNamespace])
+            try Self.run(["ip", "-n", kernelNamespace, "addr", "add", "\(kernelAddress)/24", "dev", kernelLink])
+            try Self.run(["ip", "-n", kernelNamespace, "link", "set", kernelLink, "up"])
+            try Self.run(["ip", "-n", stackNamespace, "link", "set", stackLink, "up"])
+        } catch {
+            for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
+            throw error
+        }
+    }
+
+    deinit {
+        for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let output = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw Failure(description: "\(arguments.joined(separator: " ")) failed: \(output)")
+        }
+        return output
+    }
+
+    /// Runs a command inside the kernel namespace; returns its output and exit status.
+    func inKernelNamespace(_ arguments: [String]) throws -> (output: String, status: Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", kernelNamespace] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (String(decoding: data, as: UTF8.self), process.terminationStatus)
+    }
+
+    /// Runs `body` on a fresh thread inside namespace `name` (setns changes only the calling
+    /// thread; sockets keep the namespace they were made in).
+    static func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () -> T) -> T? {
+        let slot = ResultSlot<T>()
+        runInNamespace(name) { slot.value = body() }
+        return slot.value
+    }
+
+    /// The non-generic part: a C thread callback cannot capture a generic context.
+    private static func runInNamespace(_ name: String, _ work: @escaping @Sendable () -> Void) {
+        let job = NamespaceJob(work, name)
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { argument in
+            guard let argument else { return nil }
+            let job = Unmanaged<NamespaceJob>.fromOpaque(argument).takeUnretainedValue()
+            let nsfd = open("/run/netns/\(job.namespace)", O_RDONLY | O_CLOEXEC)
+            guard nsfd >= 0 else { return nil }
+            defer { close(nsfd) }
+            guard Native.setns(nsfd, Native.cloneNewNet) == 0 else { return nil }
+            job.work()
+            return nil
+        }, Unmanaged.passUnretained(job).toOpaque())
+        guard started == 0 else { return }
+        pthread_join(thread, nil)
+    }
+
+    /// An AF_PACKET socket bound to the stack's end of the veth, or -1.
+    func stackPacketSocket() -> Int32 {
+        packetSocket(namespace: stackNamespace, link: stackLink)
+    }
+
+    /// An AF_PACKET socket on the kernel's end (a raw sender of hostile frames), or -1.
+    func kernelPacketSocket() -> Int32 {
+        packetSocket(namespace: kernelNamespace, link: kernelLink)
+    }
+
+    private func packetSocket(namespace: String, link: String) -> Int32 {
+        Self.inNamespace(namespace) {
+            let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), Int32(Native.ethernetAllProtocols.bigEndian))
+            guard fd >= 0 else { return -1 }
+            var address = sockaddr_ll()
+            address.sll_family = UInt16(AF_PACKET)
+            address.sll_protocol = Native.ethernetAllProtocols.bigEndian
+            address.sll_ifindex = Int32(if_nametoindex(link))
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_ll>.size)) }
+            }
+            guard address.sll_ifindex != 0, bound == 0 else { close(fd); return -1 }
+            return fd
+        } ?? -1
+    }
+}
+
+/// What a namespace thread runs.
+private final class NamespaceJob: @unchecked Sendable {
+    let work: @Sendable () -> Void
+    let namespace: String
+    init(_ work: @escaping @Sendable () -> Void, _ namespace: String) { self.work = work; self.namespace = namespace }
+}
+
+/// Where a namespace thread leaves its result (read after the join).
+private final class ResultSlot<T>: @unchecked Sendable {
+    var value: T?
+}
+
+/// GNU bits the Glibc module does not export.
+enum Native {
+    nonisolated(unsafe) private static let handle = dlopen(nil, RTLD_NOW)
+    /// <sched.h> CLONE_NEWNET, <linux/if_ether.h> ETH_P_ALL.
+    static let cloneNewNet: Int32 = 0x4000_0000
+    static let ethernetAllProtocols: UInt16 = 0x0003
+    /// SOCK_DGRAM (the Glibc overlay hides it once CShims pulls in <sys/socket.h>).
+    static let datagramSocket: Int32 = 2
+
+    static func setns(_ fd: Int32, _ type: Int32) -> Int32 {
+        typealias Function = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(handle, "setns") else { return -1 }
+        return unsafeBitCast(symbol, to: Function.self)(fd, type)
+    }
+
+    static func monotonicNow() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}
