@@ -38,7 +38,7 @@ struct TCPSipHash {
         return v0 ^ v1 ^ v2 ^ v3
     }
 
-    mutating func combine(_ address: TCPIPAddress) {
+    mutating func combine(_ address: IPAddress) {
         switch address {
         case .v4(let a): combine(UInt64(a.rawValue))
         case .v6(let a): combine(a.high); combine(a.low)
