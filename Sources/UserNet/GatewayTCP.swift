@@ -21,6 +21,12 @@
 //
 // The connection's own readiness callback runs inside segment processing; it only marks the
 // flow, and the engine pumps marked flows at the end of the round (no re-entry into TCP).
+//
+// Why not Netstack's TCPTransport: its gateway path answers an accepted SYN at once (the hook
+// verdict is synchronous) and leaves SYNs to the stack's own addresses to the demux; the
+// gateway must hold the SYN until the host connect settles, and serves 10.0.2.2 (host
+// loopback, when allowed) and 10.0.2.3:53 (DNS) too. So this handler takes the stack's TCP
+// seam itself and uses the same core (TCPDemux, TCPListener, TCPConnection).
 
 import FDBased
 import Glibc
@@ -89,13 +95,6 @@ final class GatewayTCP: TransportProtocolHandler {
 
     static func now() -> TCPInstant { TCPInstant(nanoseconds: Int64(clamping: EventLoop.now())) }
 
-    static func address(_ address: IPAddress) -> TCPIPAddress {
-        switch address {
-        case .v4(let a): .v4(a)
-        case .v6(let a): .v6(a)
-        }
-    }
-
     // MARK: TransportProtocolHandler
 
     func handleSegment(_ segment: InboundSegment, now: NetstackInstant) -> SegmentVerdict {
@@ -114,8 +113,8 @@ final class GatewayTCP: TransportProtocolHandler {
             engine.counters.ipv6FlowsDropped &+= 1
             return .dropped(.gatewayDropped)
         }
-        let flow = TCPFlowID(local: TCPSocketAddress(Self.address(segment.ip.destination), repr.destinationPort),
-                             remote: TCPSocketAddress(Self.address(segment.ip.source), repr.sourcePort))
+        let flow = TCPFlowID(local: TCPSocketAddress(segment.ip.destination, repr.destinationPort),
+                             remote: TCPSocketAddress(segment.ip.source, repr.sourcePort))
         let tcpNow = Self.now()
         var output = self.output
         let isNewSYN = repr.flags.contains(.syn) && !repr.flags.contains(.ack) && !repr.flags.contains(.rst)

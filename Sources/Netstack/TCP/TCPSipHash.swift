@@ -3,6 +3,8 @@
 // Hasher is seeded per process (so not reproducible in tests) and no package here offers a
 // keyed SipHash over integers without allocation.
 
+import Wire
+
 struct TCPSipHash {
     private var v0: UInt64, v1: UInt64, v2: UInt64, v3: UInt64
     private var length: UInt64 = 0
