@@ -76,8 +76,6 @@ public struct GatewayCounters: Sendable {
     /// Published-port connections or flows that could not be carried (IPv6 client, four-tuple
     /// in use).
     public var inboundRefused: UInt64 = 0
-    /// New IPv6 flows from the app, dropped: the gateway serves IPv4 only so far.
-    public var ipv6FlowsDropped: UInt64 = 0
     public var ping = PingSocketOpener.Counters()
     public var dns = DNSForwarder.Counters()
     public var dnsAnswersDropped: UInt64 = 0

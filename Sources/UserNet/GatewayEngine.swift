@@ -84,6 +84,15 @@ final class GatewayEngine: GatewayFlowHook {
         let prefix = options.network.ipv4Network.prefixLength
         stack.addAddress(IPv4Subnet(options.network.gatewayV4, prefixLength: prefix), to: nic)
         stack.addAddress(IPv4Subnet(options.network.dnsV4, prefixLength: prefix), to: nic)
+        // IPv6: the same two roles in the /64, and router advertisements so the app autoconfigures
+        // an address and takes us as its default router (RFC 4861 6.2, RFC 4862).
+        if case .v6(let prefix6) = options.network.ipv6Network {
+            stack.addAddress(IPv6Subnet(options.network.gatewayV6, prefixLength: 64), to: nic)
+            stack.addAddress(IPv6Subnet(options.network.dnsV6, prefixLength: 64), to: nic)
+            var advertisements = RouterAdvertisementConfiguration(prefix: IPv6Subnet(prefix6.network, prefixLength: 64))
+            advertisements.mtu = options.network.mtu
+            stack.enableRouterAdvertisements(on: nic, advertisements)
+        }
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
         quoteScratch = .allocate(byteCount: IPv4Repr.headerLength + UDPRepr.headerLength, alignment: 8)
         quoteScratch.initializeMemory(as: UInt8.self, repeating: 0)
@@ -197,14 +206,14 @@ final class GatewayEngine: GatewayFlowHook {
 
     /// The gateway's decision for a new app flow (the stack asks on a first datagram, echo or SYN).
     func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
-        // The stack speaks IPv6 now, but the gateway does not serve it yet (no addresses or
-        // router advertisements on the veth): counted, never half-served.
-        guard case .v4 = flow.destination else {
-            counters.ipv6FlowsDropped &+= 1
-            return .drop
+        let isEcho = flow.protocolNumber == .icmp || flow.protocolNumber == .icmpv6
+        if isEcho, flows[flow] != nil { return .accept }
+        let transport: TransportProtocol
+        switch flow.protocolNumber {
+        case .udp: transport = .udp
+        case .icmp, .icmpv6: transport = .icmp
+        default: return .drop
         }
-        if flow.protocolNumber == .icmp, flows[flow] != nil { return .accept }
-        guard let transport = TransportProtocol(rawValue: flow.protocolNumber.rawValue) else { return .drop }
         let destination = SocketAddress(flow.destination, port: flow.destinationPort)
         let monotonic = EventLoop.now()
         let admission = network.admit(destination, transport: transport, policy: policy, learned: learned, now: monotonic)

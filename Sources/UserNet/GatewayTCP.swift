@@ -39,12 +39,22 @@ struct StackTCPOutput: TCPSegmentOutput {
     var failures = 0
 
     mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID) {
-        guard case .v4(let source) = flow.local.address, case .v4(let destination) = flow.remote.address else { return }
-        let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp)
         do {
-            try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
-                segment.emit(into: header, payload: payload, pseudoHeader: .v4(source: source, destination: destination),
-                             checksum: .compute)
+            switch (flow.local.address, flow.remote.address) {
+            case (.v4(let source), .v4(let destination)):
+                let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp)
+                try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
+                    segment.emit(into: header, payload: payload, pseudoHeader: .v4(source: source, destination: destination),
+                                 checksum: .compute)
+                }
+            case (.v6(let source), .v6(let destination)):
+                let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .tcp)
+                try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
+                    segment.emit(into: header, payload: payload, pseudoHeader: .v6(source: source, destination: destination),
+                                 checksum: .compute)
+                }
+            default:
+                failures += 1
             }
         } catch {
             failures += 1
@@ -79,7 +89,8 @@ final class GatewayTCP: TransportProtocolHandler {
     init(engine: GatewayEngine, mtu: Int) {
         self.engine = engine
         var config = TCPConfig()
-        config.mtu = mtu
+        // One listener serves both families: size segments for IPv6's 20 extra header bytes.
+        config.mtu = mtu - 20
         config.noDelay = true
         self.config = config
         var random = SystemRandomNumberGenerator()
@@ -108,11 +119,6 @@ final class GatewayTCP: TransportProtocolHandler {
             return .dropped(.ipv4Malformed)
         }
         guard !segment.ip.isBroadcast else { return .dropped(.ipv4NotForUs) }
-        guard case .v4 = segment.ip.source else {
-            // IPv6 is not served by the gateway yet (see GatewayEngine's hook).
-            engine.counters.ipv6FlowsDropped &+= 1
-            return .dropped(.gatewayDropped)
-        }
         let flow = TCPFlowID(local: TCPSocketAddress(segment.ip.destination, repr.destinationPort),
                              remote: TCPSocketAddress(segment.ip.source, repr.sourcePort))
         let tcpNow = Self.now()
@@ -198,7 +204,11 @@ final class GatewayTCP: TransportProtocolHandler {
             case .tcpReset:
                 reset(syn, flow: flow)
             case .icmpUnreachable(let reason):
-                guard case .v4(let app) = key.source, case .v4(let peer) = key.destination else { return }
+                guard case .v4(let app) = key.source, case .v4(let peer) = key.destination else {
+                    // ICMPv6 errors are not built here yet: an IPv6 app is refused with RST.
+                    reset(syn, flow: flow)
+                    return
+                }
                 let code = ICMPv4UnreachableCode(rawValue: reason.icmpv4Code)
                 // The quote carries the SYN's ports and sequence number (what the app's TCP
                 // checks, RFC 5927 4.1).
@@ -238,15 +248,14 @@ final class GatewayTCP: TransportProtocolHandler {
     /// The app completed a handshake: join its connection to the host socket (or to the DNS
     /// forwarder).
     private func accepted(_ connection: TCPConnection) {
-        guard let (waiting, timer) = connected.removeValue(forKey: connection.flow),
-              case .v4(let app) = connection.flow.remote.address, case .v4(let peer) = connection.flow.local.address else {
+        guard let (waiting, timer) = connected.removeValue(forKey: connection.flow) else {
             var output = self.output
             connection.abort(now: Self.now(), output: &output)
             return
         }
-        let key = FlowKey(protocolNumber: .tcp, source: .v4(app), sourcePort: connection.flow.remote.port,
-                          destination: .v4(peer), destinationPort: connection.flow.local.port)
         if let timer { engine.loop.cancelTimer(timer) }
+        let key = FlowKey(protocolNumber: .tcp, source: connection.flow.remote.address, sourcePort: connection.flow.remote.port,
+                          destination: connection.flow.local.address, destinationPort: connection.flow.local.port)
         let flow: any PumpedTCPFlow
         var hostSocket: HostTCPSocket?
         switch waiting {
