@@ -62,6 +62,14 @@ targets += [
     .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Wire", "CShims"]),
 ]
 
+// MARK: Netlink: rtnetlink client (veth, addresses, routes)
+targets += [
+    .target(name: "Netlink", dependencies: ["Wire", "CShims"]),
+    .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Wire", "CShims"]),
+    // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
+    .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"]),
+]
+
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap"]),
