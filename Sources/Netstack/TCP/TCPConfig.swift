@@ -1,0 +1,124 @@
+// Tunables of one TCP connection or listener. Defaults follow Linux where it matters on the wire.
+
+public struct TCPConfig: Sendable {
+    /// Send ring, allocated once per connection: the most unacknowledged + unsent data held.
+    public var sendBufferSize = 256 * 1024
+    /// Receive ring, allocated once per connection: the largest window ever advertised.
+    public var receiveBufferSize = 256 * 1024
+    /// Receive-window auto-tuning starts the advertised window here and grows it toward
+    /// `receiveBufferSize` while the application drains at least that much per RTT.
+    public var initialReceiveWindow = 64 * 1024
+    /// The route MTU; our MSS is clamped to it ("MTU - 40" for IPv4, "- 60" for IPv6).
+    public var mtu = 1500
+    public var isIPv6 = false
+    public var congestionControl: TCPCongestionControlAlgorithm = .cubic
+    public var windowScaling = true
+    public var timestamps = true
+    public var selectiveAcknowledgments = true
+    /// Disables Nagle's algorithm (TCP_NODELAY).
+    public var noDelay = false
+    public var minimumRTO: Duration = .milliseconds(200)
+    public var maximumRTO: Duration = .seconds(120)
+    public var initialRTO: Duration = .seconds(1)
+    /// Retransmissions of one segment before the connection is given up (Linux tcp_retries2).
+    public var maximumRetransmissions = 15
+    /// SYN / SYN-ACK retransmissions before giving up (Linux tcp_syn_retries).
+    public var maximumSynRetransmissions = 6
+    /// RFC 9293 3.8.6.3: "an ACK ... MUST NOT be excessively delayed; in particular, the delay
+    /// MUST be less than 0.5 seconds"; we use 40 ms like Linux's quick-ack floor.
+    public var delayedAckTimeout: Duration = .milliseconds(40)
+    /// Twice the maximum segment lifetime. RFC 9293 suggests 2 * 2 min; a user-mode gateway
+    /// owns its port space, so a short default (like Linux's 60 s, shorter still) is safe.
+    public var timeWaitDuration: Duration = .seconds(1)
+    public var keepalive: TCPKeepalive? = nil
+    /// Most out-of-order byte ranges held in the receive ring; more are dropped and counted.
+    public var maximumOutOfOrderRanges = 32
+    /// Most SACK ranges remembered per connection on the sending side.
+    public var maximumScoreboardRanges = 32
+    /// Challenge ACKs per second (RFC 5961 section 7 rate limit).
+    public var challengeAckLimitPerSecond = 100
+
+    public init() {}
+
+    /// The MSS we advertise and never exceed.
+    public var localMSS: Int { max(mtu - (isIPv6 ? 60 : 40), 88) }
+}
+
+/// Keepalive (RFC 9293 section 3.8.4): off by default, as the RFC requires.
+public struct TCPKeepalive: Sendable, Hashable {
+    public var idle: Duration
+    public var interval: Duration
+    public var probes: Int
+
+    public init(idle: Duration = .seconds(7200), interval: Duration = .seconds(75), probes: Int = 9) {
+        self.idle = idle
+        self.interval = interval
+        self.probes = probes
+    }
+}
+
+/// The connection states of RFC 9293 section 3.3.2.
+public enum TCPState: Sendable, Hashable, CustomStringConvertible {
+    case closed
+    case synSent
+    case synReceived
+    case established
+    case finWait1
+    case finWait2
+    case closeWait
+    case closing
+    case lastAck
+    case timeWait
+
+    public var description: String {
+        switch self {
+        case .closed: "CLOSED"
+        case .synSent: "SYN-SENT"
+        case .synReceived: "SYN-RECEIVED"
+        case .established: "ESTABLISHED"
+        case .finWait1: "FIN-WAIT-1"
+        case .finWait2: "FIN-WAIT-2"
+        case .closeWait: "CLOSE-WAIT"
+        case .closing: "CLOSING"
+        case .lastAck: "LAST-ACK"
+        case .timeWait: "TIME-WAIT"
+        }
+    }
+
+    /// "synchronized" states of RFC 9293 (everything after the handshake).
+    public var isSynchronized: Bool {
+        switch self {
+        case .closed, .synSent, .synReceived: false
+        default: true
+        }
+    }
+}
+
+/// Why a connection ended abnormally.
+public enum TCPError: Error, Sendable, Hashable {
+    /// The peer reset the connection (ECONNRESET), or refused it in SYN-SENT (ECONNREFUSED).
+    case connectionReset
+    case connectionRefused
+    /// Retransmissions or keepalive probes ran out (ETIMEDOUT).
+    case timedOut
+    /// We aborted it (RST sent).
+    case aborted
+    /// The memory budget refused the connection's buffers.
+    case noBufferSpace
+    /// A write after shutdown, or before/after the connection could carry data.
+    case notWritable
+}
+
+/// What a connection can do now, reported to the readiness callback.
+public struct TCPReadiness: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// Bytes are waiting in the receive buffer, or the peer finished sending (read returns 0).
+    public static let readable = TCPReadiness(rawValue: 1 << 0)
+    /// The send buffer has room.
+    public static let writable = TCPReadiness(rawValue: 1 << 1)
+    /// The handshake completed.
+    public static let connected = TCPReadiness(rawValue: 1 << 2)
+    /// The connection is fully closed (or failed: see `error`).
+    public static let closed = TCPReadiness(rawValue: 1 << 3)
+}

@@ -1,0 +1,503 @@
+// Segment arrival (RFC 9293 section 3.10.7 "SEGMENT ARRIVES"), with the RFC 5961 hardening
+// (challenge ACKs) and RFC 7323 PAWS. Each branch quotes the sentence it implements.
+
+import Wire
+
+extension TCPConnection {
+    /// Processes one inbound segment for this connection, then sends whatever is due.
+    public func handle(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: TCPInstant,
+                       output: inout some TCPSegmentOutput) {
+        let t = now.nanoseconds
+        counters.segmentsReceived += 1
+        switch state {
+        case .closed:
+            return
+        case .synSent:
+            handleInSynSent(segment, now: t, output: &output)
+        default:
+            handleSynchronized(segment, payload: payload, now: t, output: &output)
+        }
+        guard state != .closed else { return }
+        transmit(now: t, output: &output)
+        notifyReadiness()
+    }
+
+    // MARK: SYN-SENT
+
+    private func handleInSynSent(_ segment: TCPRepr, now: Int64, output: inout some TCPSegmentOutput) {
+        let flags = segment.flags
+        if flags.contains(.ack) {
+            // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is set,
+            // if so drop the segment and return) <SEQ=SEG.ACK><CTL=RST>".
+            if segment.acknowledgmentNumber <= iss || segment.acknowledgmentNumber > sndMax {
+                if let reset = TCPConnection.resetReply(to: segment) {
+                    output.send(reset, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
+                    counters.segmentsSent += 1
+                }
+                return
+            }
+        }
+        if flags.contains(.rst) {
+            // "If the ACK was acceptable, then signal to the user 'error: connection reset',
+            // drop the segment, enter CLOSED state ... Otherwise (no ACK), drop the segment".
+            if flags.contains(.ack) { enterClosed(error: .connectionRefused) }
+            return
+        }
+        guard flags.contains(.syn) else { return }
+        negotiateOptions(fromSYN: segment.options, now: now)
+        // "RCV.NXT is set to SEG.SEQ+1, IRS is set to SEG.SEQ."
+        irs = segment.sequenceNumber
+        rcvNxt = irs &+ 1
+        lastAckSent = rcvNxt
+        advertisedRightEdge = rcvNxt &+ synWindow
+        // "The window field in a SYN (i.e., a <SYN> or <SYN,ACK>) segment itself is never
+        // scaled" (RFC 7323 section 2.2).
+        sndWnd = Int(segment.window)
+        maxSndWnd = sndWnd
+        sndWl1 = segment.sequenceNumber
+        sndWl2 = segment.acknowledgmentNumber
+        if flags.contains(.ack) {
+            // "SND.UNA should be advanced to equal SEG.ACK ... If SND.UNA > ISS (our SYN has
+            // been ACKed), change the connection state to ESTABLISHED, form an ACK segment".
+            sndUna = segment.acknowledgmentNumber
+            if let probe = rttProbe, sndUna > probe.sequence {
+                rtt.sample(now - probe.sentAt)
+            }
+            rttProbe = nil
+            retransmitCount = 0
+            retransmitDeadline = nil
+            state = .established
+            ackNow = true
+            restartKeepalive(now: now)
+        } else {
+            // "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment
+            // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it." (simultaneous open)
+            state = .synReceived
+            sndNxt = iss
+        }
+    }
+
+    /// Applies the peer's SYN options (RFC 9293 3.7.1, RFC 7323, RFC 2018).
+    func negotiateOptions(fromSYN options: TCPOptions, now: Int64) {
+        if let mss = options.mss {
+            // "the maximum size of a segment that TCP really sends, the 'effective send MSS,'
+            // MUST be the smaller of the send MSS ... and the largest ... the interface" allows.
+            sendMSS = max(min(Int(mss), config.localMSS), 64)
+        }
+        congestion.setMSS(sendMSS)
+        peerOfferedWindowScale = options.windowScale != nil
+        if config.windowScaling, let shift = options.windowScale {
+            // "If a Window Scale option is received with a shift.cnt value larger than 14, the
+            // TCP SHOULD log the error but MUST use 14 instead" (RFC 7323 section 2.3).
+            sendShift = min(shift, 14)
+            receiveShift = TCPConnection.windowShift(forBuffer: config.receiveBufferSize)
+        } else {
+            sendShift = 0
+            receiveShift = 0
+        }
+        sackEnabled = config.selectiveAcknowledgments && options.sackPermitted
+        if config.timestamps, let ts = options.timestamp {
+            timestampsEnabled = true
+            tsRecent = ts.value
+            tsRecentTime = now
+        } else {
+            timestampsEnabled = false
+        }
+    }
+
+    /// The smallest shift letting the 16-bit field cover the whole buffer, at most 14.
+    static func windowShift(forBuffer size: Int) -> UInt8 {
+        var shift: UInt8 = 0
+        while shift < 14, (size >> Int(shift)) > 65535 { shift += 1 }
+        return shift
+    }
+
+    /// The window carried (unscaled) in our SYN or SYN-ACK.
+    var synWindow: Int { min(receiveWindowLimit, 65535, receiveBuffer.capacity) }
+
+    // MARK: Synchronized states (and SYN-RECEIVED)
+
+    private func handleSynchronized(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: Int64,
+                                    output: inout some TCPSegmentOutput) {
+        var flags = segment.flags
+        var seq = segment.sequenceNumber
+        if state == .synReceived, flags.contains([.syn, .ack]), seq == irs {
+            // Simultaneous open, RFC 9293 figure 8 line 6: the peer's SYN,ACK
+            // "<SEQ=300><ACK=101><CTL=SYN,ACK>" moves SYN-RECEIVED to ESTABLISHED. Its SYN was
+            // already consumed, so treat it as the ACK that follows the SYN.
+            flags.remove(.syn)
+            seq = seq &+ 1
+        }
+        var data = payload
+        var fin = flags.contains(.fin)
+        let segmentLength = data.count + (flags.contains(.syn) ? 1 : 0) + (fin ? 1 : 0)
+
+        // RFC 7323 5.3 R1: "If SEG.TSval < TS.Recent and the RST bit is off: If the connection
+        // has been idle more than 24 days, save SEG.TSval in variable TS.Recent, else the
+        // segment is not acceptable; follow the steps below for an unacceptable segment."
+        if timestampsEnabled, !flags.contains(.rst), let ts = segment.options.timestamp,
+           Int32(bitPattern: ts.value &- tsRecent) < 0 {
+            if now - tsRecentTime > 24 * 86_400 * 1_000_000_000 {
+                tsRecent = ts.value
+            } else {
+                counters.pawsRejected += 1
+                ackNow = true
+                return
+            }
+        }
+
+        // First: the four-case acceptability test.
+        let receiveWindow = max(Int(advertisedRightEdge - rcvNxt), 0)
+        if !isAcceptable(seq: seq, length: segmentLength, window: receiveWindow) {
+            counters.unacceptableSegments += 1
+            // "If the RCV.WND is zero, no segments will be acceptable, but special allowance
+            // should be made to accept valid ACKs, URGs, and RSTs."
+            let zeroWindowAllowance = receiveWindow == 0 && seq == rcvNxt && !flags.contains(.rst)
+            // "If an incoming segment is not acceptable, an acknowledgment should be sent in
+            // reply (unless the RST bit is set, if so drop the segment and return)".
+            if !flags.contains(.rst) { ackNow = true }
+            // TIME-WAIT: "Acknowledge it, and restart the 2 MSL timeout."
+            if state == .timeWait, fin { timeWaitDeadline = now &+ config.timeWaitDuration.tcpNanoseconds }
+            guard zeroWindowAllowance else { return }
+            data = UnsafeRawBufferPointer(start: nil, count: 0)
+            fin = false
+        }
+
+        // Second: the RST bit (RFC 5961 section 3.2).
+        if flags.contains(.rst) {
+            if seq == rcvNxt {
+                // "If the RST bit is set and the sequence number exactly matches the next
+                // expected sequence number (RCV.NXT), then TCP MUST reset the connection."
+                switch state {
+                case .synReceived:
+                    // "If this connection was initiated with an active OPEN (i.e., came from
+                    // SYN-SENT state), then the connection was refused".
+                    enterClosed(error: .connectionRefused)
+                case .established, .finWait1, .finWait2, .closeWait:
+                    enterClosed(error: .connectionReset)
+                default:
+                    // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete the TCB".
+                    enterClosed(error: nil)
+                }
+            } else {
+                // "If the RST bit is set and the sequence number does not exactly match ...
+                // but is within the current receive window, TCP MUST send an ACK (challenge ACK)".
+                challengeAck(now: now)
+            }
+            return
+        }
+
+        // RFC 7323 5.3 R3: "If SEG.TSval >= TS.Recent and SEG.SEQ <= Last.ACK.sent then SEG.TSval
+        // is copied to TS.Recent".
+        if timestampsEnabled, let ts = segment.options.timestamp,
+           Int32(bitPattern: ts.value &- tsRecent) >= 0, seq <= lastAckSent {
+            tsRecent = ts.value
+            tsRecentTime = now
+        }
+        restartKeepalive(now: now)
+
+        // Fourth: the SYN bit. RFC 5961 4.2: "If the SYN bit is set, irrespective of the
+        // sequence number, TCP MUST send an ACK (also referred to as challenge ACK) to the remote
+        // peer ... After sending the acknowledgment, TCP MUST drop the unacceptable segment".
+        if flags.contains(.syn) {
+            challengeAck(now: now)
+            return
+        }
+
+        // Fifth: the ACK field. "if the ACK bit is off, drop the segment and return".
+        guard flags.contains(.ack) else { return }
+        let ack = segment.acknowledgmentNumber
+        // RFC 5961 5.2: acceptable only if "(SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT"; "If
+        // the ACK acknowledges something not yet sent (SEG.ACK > SND.NXT) then send an ACK, drop
+        // the segment, and return"; below the range, "send an ACK, drop the segment".
+        if ack > sndMax || ack < sndUna &+ (-maxSndWnd) {
+            challengeAck(now: now)
+            return
+        }
+        if state == .synReceived {
+            // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
+            // processing ... If the segment acknowledgment is not acceptable, form a reset
+            // segment <SEQ=SEG.ACK><CTL=RST>".
+            guard sndUna < ack else {
+                if let reset = TCPConnection.resetReply(to: segment) {
+                    output.send(reset, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
+                    counters.segmentsSent += 1
+                }
+                return
+            }
+            state = finQueued ? .finWait1 : .established
+            sndWnd = Int(segment.window) << Int(sendShift)
+            maxSndWnd = max(maxSndWnd, sndWnd)
+            sndWl1 = seq
+            sndWl2 = ack
+        }
+        processAcknowledgment(segment, hasData: !data.isEmpty || fin, now: now, output: &output)
+        guard state != .closed else { return }
+
+        // Seventh: the segment text, in ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2 only ("this
+        // should not occur since a FIN has been received" in the others: ignore).
+        // Sixth (URG) is tolerated: urgent bytes are delivered inline like SO_OOBINLINE.
+        if !data.isEmpty {
+            switch state {
+            case .established, .finWait1, .finWait2:
+                receiveData(seq: seq, data: data, now: now)
+            default:
+                break
+            }
+        }
+
+        // Eighth: the FIN bit, possibly ahead of a hole (held until the hole fills).
+        if fin, state != .timeWait, peerFinSequence == nil {
+            let finSequence = seq &+ data.count
+            if finSequence <= advertisedRightEdge { peerFinSequence = finSequence }
+        }
+        consumeFinIfReached(now: now)
+    }
+
+    /// RFC 9293 3.10.7.4, the four cases of "Segment Length / Receive Window / Test".
+    func isAcceptable(seq: SeqNumber, length: Int, window: Int) -> Bool {
+        let windowEnd = rcvNxt &+ window
+        func inWindow(_ s: SeqNumber) -> Bool { rcvNxt <= s && s < windowEnd }
+        switch (length, window) {
+        case (0, 0): return seq == rcvNxt
+        case (0, _): return inWindow(seq)
+        case (_, 0): return false
+        default: return inWindow(seq) || inWindow(seq &+ (length - 1))
+        }
+    }
+
+    /// RFC 5961 section 7: challenge ACKs are rate limited ("the number of challenge ACKs
+    /// sent per unit time SHOULD be limited").
+    func challengeAck(now: Int64) {
+        if now - challengeAckWindowStart >= 1_000_000_000 {
+            challengeAckWindowStart = now
+            challengeAcksInWindow = 0
+        }
+        guard challengeAcksInWindow < config.challengeAckLimitPerSecond else {
+            counters.challengeAcksSuppressed += 1
+            return
+        }
+        challengeAcksInWindow += 1
+        counters.challengeAcksSent += 1
+        ackNow = true
+    }
+
+    func restartKeepalive(now: Int64) {
+        keepaliveProbesSent = 0
+        if let keepalive = config.keepalive { keepaliveDeadline = now &+ keepalive.idle.tcpNanoseconds }
+    }
+
+    /// Our FIN is queued, sent, and acknowledged.
+    var ourFinAcknowledged: Bool {
+        finQueued && sendBuffer.isEmpty && sndUna == sendBufferStart &+ 1
+    }
+
+    // MARK: ACK processing
+
+    private func processAcknowledgment(_ segment: TCPRepr, hasData: Bool, now: Int64,
+                                       output: inout some TCPSegmentOutput) {
+        let ack = segment.acknowledgmentNumber
+        let seq = segment.sequenceNumber
+        let window = Int(segment.window) << Int(sendShift)
+
+        if sackEnabled {
+            // RFC 2018 blocks above SND.UNA; D-SACK blocks (RFC 2883, at or below the ACK) and
+            // blocks beyond what we sent are ignored.
+            for block in segment.options.sackBlocks
+            where block.left < block.right && block.left >= ack && block.right <= sndMax {
+                scoreboard.insert(block.left, block.right)
+            }
+        }
+
+        if ack > sndUna {
+            // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK. Any segments on the
+            // retransmission queue that are thereby entirely acknowledged are removed."
+            let acked = Int(ack - sndUna)
+            if ack > sendBufferStart {
+                let bytes = min(Int(ack - sendBufferStart), sendBuffer.count)
+                sendBuffer.drop(bytes)
+                sendBufferStart = sendBufferStart &+ bytes
+            }
+            sndUna = ack
+            if sndNxt < sndUna { sndNxt = sndUna }
+            scoreboard.removeBelow(sndUna)
+            sampleRTT(segment, now: now)
+            retransmitCount = 0
+            // RFC 6298 5.2: "When all outstanding data has been acknowledged, turn off the
+            // retransmission timer." 5.3: "When an ACK is received that acknowledges new data,
+            // restart the retransmission timer".
+            retransmitDeadline = sndUna == sndMax ? nil : now &+ rtt.rto
+            persistDeadline = nil
+
+            if let recover = recoveryPoint {
+                if ack >= recover {
+                    // RFC 6582 3.2 step 3 "full acknowledgment": leave fast recovery.
+                    recoveryPoint = nil
+                    duplicateAcks = 0
+                    congestion.onRecoveryExit(flightSize: Int(sndMax - sndUna))
+                } else if !sackEnabled {
+                    // "partial acknowledgment": "retransmit the first unacknowledged segment ...
+                    // deflate the congestion window by the amount of new data acknowledged ...
+                    // then add back SMSS bytes".
+                    retransmit(at: sndUna, limit: nil, now: now, output: &output)
+                    congestion.deflate(by: acked)
+                    congestion.inflate(by: sendMSS)
+                } else if highRetransmitted < sndUna {
+                    highRetransmitted = sndUna
+                }
+            } else {
+                duplicateAcks = 0
+                congestion.onAck(ackedBytes: acked, now: now, smoothedRTT: rtt.smoothed)
+            }
+        } else if ack == sndUna, !hasData, window == sndWnd, sndMax > sndUna {
+            // RFC 5681 section 2 "DUPLICATE ACKNOWLEDGMENT": no data, same window, outstanding
+            // data, ACK equal to the greatest seen.
+            counters.duplicateAcksReceived += 1
+            duplicateAcks += 1
+            if recoveryPoint != nil {
+                // RFC 6582 3.2 step 4: "For each additional duplicate ACK received ...
+                // increment cwnd by SMSS."
+                if !sackEnabled { congestion.inflate(by: sendMSS) }
+            } else if duplicateAcks >= 3 || (sackEnabled && scoreboard.bytes(above: sndUna) > 2 * sendMSS) {
+                enterFastRecovery(now: now, output: &output)
+            }
+        }
+
+        // "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <-
+        // SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."
+        if sndWl1 < seq || (sndWl1 == seq && sndWl2 <= ack) {
+            sndWnd = window
+            maxSndWnd = max(maxSndWnd, window)
+            sndWl1 = seq
+            sndWl2 = ack
+            if window > 0 { persistDeadline = nil }
+        }
+
+        guard ourFinAcknowledged else { return }
+        switch state {
+        case .finWait1:
+            // "if the FIN segment is now acknowledged, then enter FIN-WAIT-2".
+            state = .finWait2
+        case .closing:
+            // "if the ACK acknowledges our FIN, then enter the TIME-WAIT state".
+            enterTimeWait(now: now)
+        case .lastAck:
+            // "If our FIN is now acknowledged, delete the TCB, enter the CLOSED state".
+            enterClosed(error: nil)
+        default:
+            break
+        }
+    }
+
+    private func sampleRTT(_ segment: TCPRepr, now: Int64) {
+        if timestampsEnabled, let ts = segment.options.timestamp, ts.echo != 0 {
+            // RFC 7323 section 4.2: RTT from the echoed timestamp of an ACK advancing SND.UNA.
+            let ms = Int64(timestampValue(now) &- ts.echo)
+            if ms >= 0, ms < 600_000 { rtt.sample(ms * 1_000_000) }
+            rttProbe = nil
+        } else if let probe = rttProbe, sndUna > probe.sequence {
+            rtt.sample(now - probe.sentAt)
+            rttProbe = nil
+        }
+    }
+
+    // MARK: Data and FIN
+
+    private func receiveData(seq originalSeq: SeqNumber, data originalData: UnsafeRawBufferPointer, now: Int64) {
+        var seq = originalSeq
+        var data = originalData
+        if seq < rcvNxt {
+            let skip = Int(rcvNxt - seq)
+            guard skip < data.count else { ackNow = true; return }
+            data = UnsafeRawBufferPointer(rebasing: data[skip...])
+            seq = rcvNxt
+        }
+        // Trim to the advertised window ("segments with higher beginning sequence numbers
+        // may be held"; text beyond the window is dropped).
+        let room = Int(advertisedRightEdge - seq)
+        guard room > 0 else { ackNow = true; return }
+        if data.count > room { data = UnsafeRawBufferPointer(rebasing: data[..<room]) }
+
+        if seq == rcvNxt {
+            let n = receiveBuffer.write(data, at: receiveBuffer.count)
+            receiveBuffer.commit(n)
+            rcvNxt = rcvNxt &+ n
+            counters.bytesReceived += n
+            let filledHole = !outOfOrder.isEmpty
+            while let right = outOfOrder.popContiguous(from: rcvNxt) {
+                let extra = Int(right - rcvNxt)
+                receiveBuffer.commit(extra)
+                counters.bytesReceived += extra
+                rcvNxt = right
+            }
+            if filledHole {
+                // RFC 5681 4.2: "an immediate ACK SHOULD be generated when a segment
+                // fills in all or part of a gap in the sequence space".
+                ackNow = true
+            } else {
+                // RFC 9293 3.8.6.3: "an ACK SHOULD be generated for at least every second
+                // full-sized segment"; otherwise delayed, at most `delayedAckTimeout`.
+                bytesSinceAck += n
+                if bytesSinceAck >= 2 * min(sendMSS, config.localMSS) {
+                    ackNow = true
+                } else if delayedAckDeadline == nil {
+                    delayedAckDeadline = now &+ config.delayedAckTimeout.tcpNanoseconds
+                }
+            }
+        } else {
+            // Out of order: held in the ring past the in-order bytes, tracked in a bounded table.
+            let n = receiveBuffer.write(data, at: receiveBuffer.count + Int(seq - rcvNxt))
+            if n > 0, outOfOrder.insert(seq, seq &+ n) {
+                latestOutOfOrder = seq
+            } else {
+                counters.outOfOrderDropped += 1
+            }
+            // RFC 5681 4.2: "A TCP receiver SHOULD send an immediate duplicate ACK when an
+            // out-of-order segment arrives."
+            ackNow = true
+        }
+    }
+
+    func consumeFinIfReached(now: Int64) {
+        guard !finReceived, let finSequence = peerFinSequence, finSequence == rcvNxt else { return }
+        // "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN".
+        rcvNxt = rcvNxt &+ 1
+        finReceived = true
+        ackNow = true
+        switch state {
+        case .synReceived, .established:
+            // "Enter the CLOSE-WAIT state."
+            state = .closeWait
+        case .finWait1:
+            // "If our FIN has been ACKed ... then enter TIME-WAIT ... otherwise, enter the
+            // CLOSING state."
+            if ourFinAcknowledged { enterTimeWait(now: now) } else { state = .closing }
+        case .finWait2:
+            // "Enter the TIME-WAIT state. Start the time-wait timer".
+            enterTimeWait(now: now)
+        default:
+            break
+        }
+    }
+}
+
+extension TCPConnection {
+    /// Fills in a connection made by a listener whose handshake `ack` just completed
+    /// (passive SYN-RECEIVED -> ESTABLISHED).
+    func completePassiveOpen(irs: SeqNumber, peerOptions: TCPOptions, ack: TCPRepr, synAckSentAt: Int64?, now: Int64) {
+        negotiateOptions(fromSYN: peerOptions, now: now)
+        self.irs = irs
+        rcvNxt = irs &+ 1
+        lastAckSent = rcvNxt
+        advertisedRightEdge = rcvNxt &+ synWindow
+        sndUna = iss &+ 1
+        sndNxt = sndUna
+        sndMax = sndUna
+        sndWnd = Int(ack.window) << Int(sendShift)
+        maxSndWnd = sndWnd
+        sndWl1 = ack.sequenceNumber
+        sndWl2 = ack.acknowledgmentNumber
+        if let sentAt = synAckSentAt, !timestampsEnabled { rtt.sample(now - sentAt) }
+        restartKeepalive(now: now)
+    }
+}

@@ -1,0 +1,284 @@
+// Segment departure: SYN / SYN-ACK, new data under the peer's window and the congestion window
+// (Nagle, sender-side SWS avoidance), FIN, loss-recovery retransmissions (RFC 6582 NewReno,
+// RFC 6675 SACK), pure ACKs and window updates.
+
+import Wire
+
+extension TCPConnection {
+    /// Sends everything that is due now.
+    func transmit(now: Int64, output: inout some TCPSegmentOutput) {
+        switch state {
+        case .closed:
+            return
+        case .synSent, .synReceived:
+            if sndNxt == iss { sendSYN(now: now, output: &output) }
+            if ackNow, state == .synReceived { sendAck(now: now, output: &output) }
+            return
+        case .timeWait, .finWait2:
+            break
+        case .established, .closeWait, .finWait1, .closing, .lastAck:
+            if recoveryPoint != nil, sackEnabled { sendSACKRecoveryRetransmissions(now: now, output: &output) }
+            sendData(now: now, output: &output)
+        }
+        if !ackNow, windowUpdateDue { ackNow = true }
+        if ackNow { sendAck(now: now, output: &output) }
+    }
+
+    // MARK: Handshake
+
+    private func sendSYN(now: Int64, output: inout some TCPSegmentOutput) {
+        var options = TCPOptions()
+        options.mss = UInt16(clamping: config.localMSS)
+        let isSynAck = state == .synReceived
+        // RFC 7323 1.3: "A TCP MAY send the WS option in a <SYN,ACK> segment only if it has
+        // received a WS option in the corresponding <SYN>"; likewise SACK-permitted and TS.
+        if config.windowScaling, !isSynAck || peerOfferedWindowScale {
+            options.windowScale = TCPConnection.windowShift(forBuffer: config.receiveBufferSize)
+        }
+        if config.selectiveAcknowledgments, !isSynAck || sackEnabled { options.sackPermitted = true }
+        if config.timestamps, !isSynAck || timestampsEnabled {
+            options.timestamp = (timestampValue(now), isSynAck ? tsRecent : 0)
+        }
+        let flags: TCPFlags = isSynAck ? [.syn, .ack] : [.syn]
+        let segment = TCPRepr(sourcePort: flow.local.port, destinationPort: flow.remote.port,
+                              sequenceNumber: iss, acknowledgmentNumber: isSynAck ? rcvNxt : SeqNumber(rawValue: 0),
+                              flags: flags, window: UInt16(synWindow), urgentPointer: 0, options: options,
+                              payloadLength: 0)
+        output.send(segment, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
+        counters.segmentsSent += 1
+        if sndMax == iss {
+            rttProbe = (iss, now)
+        } else {
+            counters.retransmittedSegments += 1
+            rttProbe = nil
+        }
+        sndNxt = iss &+ 1
+        if sndMax < sndNxt { sndMax = sndNxt }
+        if isSynAck {
+            ackNow = false
+            lastAckSent = rcvNxt
+        }
+        if retransmitDeadline == nil { retransmitDeadline = now &+ rtt.rto }
+    }
+
+    // MARK: Data
+
+    /// Payload bytes per segment: the MSS "excluding TCP options" (RFC 6691), so the options
+    /// this segment carries (timestamps, SACK blocks) come out of it, as Linux's
+    /// tcp_current_mss does; otherwise a full segment would exceed the route MTU.
+    var effectiveMSS: Int {
+        var options = timestampsEnabled ? 12 : 0
+        if sackEnabled, !outOfOrder.isEmpty {
+            options += 4 + 8 * min(outOfOrder.count, timestampsEnabled ? 3 : 4)
+        }
+        return max(sendMSS - options, 1)
+    }
+
+    /// Sequence number of our FIN (valid once `finQueued`).
+    var finSequence: SeqNumber { sendBufferStart &+ sendBuffer.count }
+
+    /// Bytes in flight for window accounting: RFC 6675 "pipe" during SACK recovery, else
+    /// SND.NXT - SND.UNA.
+    var pipe: Int {
+        guard recoveryPoint != nil, sackEnabled, let highestSacked = scoreboard.highestRight else {
+            return Int(sndNxt - sndUna)
+        }
+        // Unsacked bytes above the highest SACK are still in flight; holes below it count only
+        // once retransmitted (they are presumed lost).
+        var inFlight = max(Int(sndMax - highestSacked), 0)
+        var cursor = sndUna
+        for range in scoreboard.ranges {
+            let holeEnd = range.left
+            if cursor < holeEnd, cursor < highRetransmitted {
+                inFlight += Int(min(holeEnd, highRetransmitted) - cursor)
+            }
+            cursor = range.right
+        }
+        return inFlight
+    }
+
+    private func sendData(now: Int64, output: inout some TCPSegmentOutput) {
+        while true {
+            // After an RTO, skip what the peer already SACKed (RFC 6675 section 5.1).
+            if sndNxt < sndMax, let sacked = scoreboard.range(containing: sndNxt) {
+                sndNxt = min(sacked.right, sndMax)
+                continue
+            }
+            let offset = Int(sndNxt - sendBufferStart)
+            let available = sendBuffer.count - offset
+            let finPending = finQueued && sndNxt <= finSequence
+            guard available > 0 || finPending else { break }
+            let isRetransmission = sndNxt < sndMax
+
+            let peerRoom = Int(sndUna &+ sndWnd - sndNxt)
+            let congestionRoom = congestion.cwnd - pipe
+            let segmentSize = effectiveMSS
+            let length = min(max(available, 0), segmentSize, max(peerRoom, 0), max(congestionRoom, 0))
+            let fin = finPending && offset + length == sendBuffer.count
+
+            if length == 0, !fin {
+                // Peer window closed with nothing in flight: start the persist timer
+                // (RFC 9293 3.8.6.1 zero-window probing).
+                if peerRoom <= 0, sndMax == sndUna, persistDeadline == nil, available > 0 {
+                    persistBackoff = rtt.rto
+                    persistDeadline = now &+ persistBackoff
+                }
+                break
+            }
+            if fin, length == 0, peerRoom < 0 { break }
+            if !isRetransmission, length < segmentSize, !fin {
+                // Sender SWS avoidance (RFC 9293 3.8.6.2.1): send only "(1) a maximum-sized
+                // segment ..., (2) ... all data queued ... when no unacked data, or (3) at
+                // least a fraction Fs of the maximum window".
+                let everything = length == available
+                let nothingInFlight = sndMax == sndUna
+                // Nagle (RFC 9293 3.7.4): "If there is unacknowledged data ... then the sending
+                // TCP buffers all user data ... until the outstanding data has been acknowledged
+                // or until the TCP can send a full-sized segment". Minshall's variant, as Linux:
+                // only an unacknowledged *small* segment holds the next small one back.
+                let nagleAllows = noDelay || nothingInFlight || smallSegmentEnd <= sndUna
+                let sws = (everything && nagleAllows) || (maxSndWnd > 0 && length >= maxSndWnd / 2 && nagleAllows)
+                if !sws { break }
+            }
+            var flags: TCPFlags = [.ack]
+            if fin { flags.insert(.fin) }
+            if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
+            let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
+            emit(seq: sndNxt, flags: flags, payload: payload, now: now, output: &output)
+            if isRetransmission {
+                counters.retransmittedSegments += 1
+            } else {
+                if length < segmentSize { smallSegmentEnd = sndNxt &+ length }
+                counters.bytesSent += length
+                if rttProbe == nil, !timestampsEnabled { rttProbe = (sndNxt, now) }
+            }
+            sndNxt = sndNxt &+ (length + (fin ? 1 : 0))
+            if sndMax < sndNxt { sndMax = sndNxt }
+            // RFC 6298 5.1: "Every time a packet containing data is sent (including a
+            // retransmission), if the timer is not running, start it running".
+            if retransmitDeadline == nil { retransmitDeadline = now &+ rtt.rto }
+            persistDeadline = nil
+            if fin { break }
+        }
+    }
+
+    /// Retransmits one segment starting at `seq` (at most up to `limit`), regardless of the
+    /// congestion window (fast retransmit and partial ACKs need exactly this).
+    @discardableResult
+    func retransmit(at seq: SeqNumber, limit: SeqNumber?, now: Int64, output: inout some TCPSegmentOutput) -> Int {
+        let offset = Int(seq - sendBufferStart)
+        guard offset >= 0 else { return 0 }
+        var length = min(max(sendBuffer.count - offset, 0), effectiveMSS)
+        if let limit { length = min(length, max(Int(limit - seq), 0)) }
+        let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
+        let fin = finQueued && seq &+ payload.count == finSequence && sndMax > finSequence
+        guard !payload.isEmpty || fin else { return 0 }
+        var flags: TCPFlags = [.ack]
+        if fin { flags.insert(.fin) }
+        emit(seq: seq, flags: flags, payload: payload, now: now, output: &output)
+        counters.retransmittedSegments += 1
+        // Karn: "RTT samples MUST NOT be made using segments that were retransmitted".
+        rttProbe = nil
+        let end = seq &+ (payload.count + (fin ? 1 : 0))
+        if highRetransmitted < end { highRetransmitted = end }
+        if retransmitDeadline == nil { retransmitDeadline = now &+ rtt.rto }
+        return payload.count + (fin ? 1 : 0)
+    }
+
+    /// RFC 6675 section 5 steps 4.1-4.3: fast retransmit on entering loss recovery.
+    func enterFastRecovery(now: Int64, output: inout some TCPSegmentOutput) {
+        counters.fastRetransmits += 1
+        // "RecoveryPoint = HighData"; "ssthresh = cwnd = (FlightSize / 2)" (per the CC).
+        recoveryPoint = sndMax
+        congestion.onFastRetransmit(flightSize: Int(sndMax - sndUna))
+        highRetransmitted = sndUna
+        // "Retransmit the first data segment presumed dropped".
+        retransmit(at: sndUna, limit: scoreboard.ranges.first?.left, now: now, output: &output)
+        if !sackEnabled {
+            // RFC 6582 3.2 step 2: "set cwnd to ssthresh plus 3*SMSS".
+            congestion.inflate(by: 3 * sendMSS)
+        }
+    }
+
+    /// RFC 6675 NextSeg rule (1): retransmit holes presumed lost ("IsLost (S2)": more than
+    /// (DupThresh - 1) * SMSS bytes SACKed above them) while pipe < cwnd.
+    private func sendSACKRecoveryRetransmissions(now: Int64, output: inout some TCPSegmentOutput) {
+        var guardCount = scoreboard.count * 64 + 64
+        while pipe < congestion.cwnd, guardCount > 0 {
+            guardCount -= 1
+            var candidate = max(highRetransmitted, sndUna)
+            if let sacked = scoreboard.range(containing: candidate) { candidate = sacked.right }
+            guard let holeEnd = scoreboard.ranges.first(where: { $0.left > candidate })?.left,
+                  scoreboard.bytes(above: candidate) > 2 * sendMSS else { return }
+            if retransmit(at: candidate, limit: holeEnd, now: now, output: &output) == 0 { return }
+        }
+    }
+
+    // MARK: ACKs and windows
+
+    private func sendAck(now: Int64, output: inout some TCPSegmentOutput) {
+        emit(seq: sndNxt, flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
+    }
+
+    /// The receive window we could offer now, rounded down to our scale.
+    private var offerableWindow: Int {
+        let space = min(receiveBuffer.free, max(receiveWindowLimit - receiveBuffer.count, 0))
+        let capped = min(space, 65535 << Int(receiveShift))
+        return (capped >> Int(receiveShift)) << Int(receiveShift)
+    }
+
+    /// Receiver SWS avoidance (RFC 9293 3.8.6.2.2): move the right edge only when "the
+    /// increase ... is at least min(Fr*RCV.BUFF, Eff.snd.MSS)"; and send a window update when
+    /// the window at least doubled (as Linux does) after the application read.
+    private var windowUpdateDue: Bool {
+        guard state == .established || state == .finWait1 || state == .finWait2 else { return false }
+        let current = max(Int(advertisedRightEdge - rcvNxt), 0)
+        let offer = offerableWindow
+        let threshold = min(receiveBuffer.capacity / 2, sendMSS)
+        return offer - current >= threshold && offer >= 2 * current
+    }
+
+    /// The window field for a non-SYN segment; moves the advertised right edge (never left).
+    private func advertiseWindow() -> UInt16 {
+        let offer = offerableWindow
+        let current = max(Int(advertisedRightEdge - rcvNxt), 0)
+        let threshold = min(receiveBuffer.capacity / 2, sendMSS)
+        if offer > current, offer - current >= threshold {
+            advertisedRightEdge = rcvNxt &+ offer
+        }
+        let window = max(Int(advertisedRightEdge - rcvNxt), 0)
+        return UInt16(clamping: window >> Int(receiveShift))
+    }
+
+    /// Builds and sends one non-SYN segment carrying the current ACK, window and options.
+    func emit(seq: SeqNumber, flags: TCPFlags, payload: UnsafeRawBufferPointer, now: Int64,
+              output: inout some TCPSegmentOutput) {
+        var options = TCPOptions()
+        var sackRoom = 4
+        if timestampsEnabled {
+            options.timestamp = (timestampValue(now), tsRecent)
+            sackRoom = 3
+        }
+        if sackEnabled, !outOfOrder.isEmpty {
+            // RFC 2018 section 4: "The first SACK block ... MUST specify the contiguous block of
+            // data containing the segment which triggered this ACK"; then the others.
+            var blocks = SACKBlocks()
+            let latest = latestOutOfOrder.flatMap { outOfOrder.range(containing: $0) }
+            if let latest { blocks.append(SACKBlock(left: latest.left, right: latest.right)) }
+            for range in outOfOrder.ranges where blocks.count < sackRoom && range != latest {
+                blocks.append(SACKBlock(left: range.left, right: range.right))
+            }
+            options.sackBlocks = blocks
+        }
+        let segment = TCPRepr(sourcePort: flow.local.port, destinationPort: flow.remote.port,
+                              sequenceNumber: seq, acknowledgmentNumber: rcvNxt, flags: flags,
+                              window: advertiseWindow(), urgentPointer: 0, options: options,
+                              payloadLength: payload.count)
+        output.send(segment, payload: payload, flow: flow)
+        counters.segmentsSent += 1
+        lastAckSent = rcvNxt
+        ackNow = false
+        delayedAckDeadline = nil
+        bytesSinceAck = 0
+    }
+}

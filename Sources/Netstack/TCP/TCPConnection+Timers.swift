@@ -1,0 +1,117 @@
+// Timers: retransmission (RFC 6298), delayed ACK, persist (zero-window probing), keepalive,
+// TIME-WAIT, and receive-window auto-tuning. All driven by `poll(now:output:)`; the owner
+// calls it when `nextDeadline` passes and after user reads/writes.
+
+import Wire
+
+extension TCPConnection {
+    /// Runs expired timers and sends whatever is due.
+    public func poll(now: TCPInstant, output: inout some TCPSegmentOutput) {
+        let t = now.nanoseconds
+        guard state != .closed else { return }
+        if let deadline = timeWaitDeadline, t >= deadline {
+            // "When the time-wait timeout expires ... delete the TCB, enter the CLOSED state".
+            enterClosed(error: nil)
+            return
+        }
+        if let deadline = retransmitDeadline, t >= deadline {
+            retransmissionTimeout(now: t)
+            if state == .closed { return }
+        }
+        if let deadline = persistDeadline, t >= deadline {
+            sendZeroWindowProbe(now: t, output: &output)
+        }
+        if let deadline = keepaliveDeadline, t >= deadline {
+            keepaliveTimeout(now: t, output: &output)
+            if state == .closed { return }
+        }
+        if let deadline = delayedAckDeadline, t >= deadline {
+            ackNow = true
+        }
+        autotuneReceiveWindow(now: t)
+        transmit(now: t, output: &output)
+        notifyReadiness()
+    }
+
+    /// RFC 6298 section 5.4-5.6 on expiry: retransmit the earliest unacknowledged segment,
+    /// back off, restart the timer. Congestion response per RFC 5681 section 3.1.
+    private func retransmissionTimeout(now: Int64) {
+        retransmitCount += 1
+        let limit = state.isSynchronized ? config.maximumRetransmissions : config.maximumSynRetransmissions
+        guard retransmitCount <= limit else {
+            enterClosed(error: .timedOut)
+            return
+        }
+        counters.retransmissionTimeouts += 1
+        // "The host MUST set RTO <- RTO * 2 ("back off the timer")."
+        rtt.backOff()
+        if state.isSynchronized {
+            congestion.onRetransmissionTimeout(flightSize: Int(sndMax - sndUna))
+        }
+        recoveryPoint = nil
+        duplicateAcks = 0
+        // Keep SACK information for one timeout (RFC 6675 5.1 lets the sender skip SACKed data);
+        // a second consecutive timeout forgets it in case the receiver reneged (RFC 2018 s. 8).
+        if retransmitCount > 1 { scoreboard.removeAll() }
+        highRetransmitted = sndUna
+        // Go back N: resend from the earliest unacknowledged byte.
+        sndNxt = sndUna
+        rttProbe = nil
+        // "Start the retransmission timer, such that it expires after RTO seconds".
+        retransmitDeadline = now &+ rtt.rto
+    }
+
+    /// Zero-window probe. Like Linux (tcp_xmit_probe_skb) we send an out-of-window ACK
+    /// (SEQ = SND.UNA - 1), which every receiver must answer with its current window (RFC 9293
+    /// 3.10.7.4 "an acknowledgment should be sent in reply"), without consuming sequence space.
+    private func sendZeroWindowProbe(now: Int64, output: inout some TCPSegmentOutput) {
+        guard sndWnd == 0, sndMax == sndUna else {
+            persistDeadline = nil
+            return
+        }
+        counters.zeroWindowProbesSent += 1
+        emit(seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
+        // RFC 9293 3.8.6.1: "the transmitting host SHOULD send the first zero-window probe when
+        // a zero window has existed for the retransmission timeout period ... and SHOULD
+        // increase exponentially the interval between successive probes."
+        persistBackoff = min(persistBackoff * 2, rtt.maximum)
+        persistDeadline = now &+ persistBackoff
+    }
+
+    /// RFC 9293 3.8.4: keepalive probes carry "SEG.SEQ = SND.NXT-1" and no data; a connection
+    /// whose probes go unanswered is dropped.
+    private func keepaliveTimeout(now: Int64, output: inout some TCPSegmentOutput) {
+        guard let keepalive = config.keepalive,
+              state == .established || state == .closeWait || state == .finWait2 else {
+            keepaliveDeadline = nil
+            return
+        }
+        guard sndMax == sndUna, Int(sndNxt - sendBufferStart) >= sendBuffer.count else {
+            // Data in flight: the retransmission timer watches the peer instead.
+            keepaliveDeadline = now &+ keepalive.idle.tcpNanoseconds
+            return
+        }
+        if keepaliveProbesSent >= keepalive.probes {
+            abort(now: TCPInstant(nanoseconds: now), output: &output)
+            error = .timedOut
+            return
+        }
+        keepaliveProbesSent += 1
+        counters.keepaliveProbesSent += 1
+        emit(seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
+        keepaliveDeadline = now &+ keepalive.interval.tcpNanoseconds
+    }
+
+    /// Receive-window auto-tuning (in the spirit of Linux's tcp_rcv_space_adjust): once per
+    /// RTT, if the application drained at least half the current limit, double the limit, up to
+    /// the receive buffer.
+    func autotuneReceiveWindow(now: Int64) {
+        let period = rtt.smoothed ?? 100_000_000
+        guard now - autotuneEpochStart >= period else { return }
+        if autotuneBytes >= receiveWindowLimit / 2 {
+            receiveWindowLimit = min(receiveBuffer.capacity, max(receiveWindowLimit * 2, autotuneBytes * 2))
+        }
+        autotuneBytes = 0
+        autotuneEpochStart = now
+    }
+}

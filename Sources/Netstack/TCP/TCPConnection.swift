@@ -1,0 +1,333 @@
+// One TCP connection: its sequence-space variables (RFC 9293 section 3.3.1), buffers, timers and
+// the user-facing API. The protocol logic is split by concern across extensions:
+//   TCPConnection+Input.swift   segment arrival: acceptability, RST/SYN/ACK/data/FIN processing
+//   TCPConnection+Send.swift    segment departure: data, Nagle, SWS, recovery retransmissions
+//   TCPConnection+Timers.swift  RTO, delayed ACK, persist, keepalive, TIME-WAIT
+//
+// Sans-IO: every entry point that may send takes `now` and an output sink; nothing here reads a
+// clock or makes a syscall. After the user reads or writes, call `poll(now:output:)` so window
+// updates and new data go out.
+
+import Wire
+
+public final class TCPConnection {
+    public let flow: TCPFlowID
+    public let config: TCPConfig
+    public internal(set) var state: TCPState
+    /// Set when the connection ended abnormally.
+    public internal(set) var error: TCPError?
+    public internal(set) var counters = TCPConnectionCounters()
+    /// Disables Nagle's algorithm when true (TCP_NODELAY).
+    public var noDelay: Bool
+    /// Called with the readiness bits that newly became true (edge-triggered).
+    public var onReadiness: ((TCPConnection, TCPReadiness) -> Void)?
+
+    private let budget: TCPMemoryBudget?
+    private let reservedBytes: Int
+
+    // MARK: Send sequence space
+    let iss: SeqNumber
+    var sndUna: SeqNumber
+    var sndNxt: SeqNumber
+    /// Highest sequence number sent plus one (SND.NXT before a go-back-N retransmission).
+    var sndMax: SeqNumber
+    var sndWnd = 0
+    var maxSndWnd = 0
+    var sndWl1: SeqNumber
+    var sndWl2: SeqNumber
+    /// Shift applied to windows the peer advertises (its Window Scale option).
+    var sendShift: UInt8 = 0
+    var sendMSS: Int
+    var sendBuffer: TCPByteRing
+    /// One segment's worth of bytes, for payloads that wrap around the end of `sendBuffer`.
+    let segmentScratch: UnsafeMutableRawBufferPointer
+    /// Sequence number of the first byte held in `sendBuffer`.
+    var sendBufferStart: SeqNumber
+    /// The user shut down the write side; a FIN follows the last buffered byte.
+    var finQueued = false
+    /// End of the last sub-MSS segment sent (Nagle, Minshall's variant).
+    var smallSegmentEnd: SeqNumber
+
+    // MARK: Receive sequence space
+    var irs: SeqNumber
+    var rcvNxt: SeqNumber
+    var receiveBuffer: TCPByteRing
+    var outOfOrder: TCPSequenceRanges
+    /// Left edge of the most recent out-of-order arrival, reported first in SACK (RFC 2018).
+    var latestOutOfOrder: SeqNumber?
+    /// Sequence number of the peer's FIN once seen, even ahead of a hole.
+    var peerFinSequence: SeqNumber?
+    /// The peer's FIN has been consumed in order: reads end after the buffered bytes.
+    var finReceived = false
+    /// Shift applied to the windows we advertise.
+    var receiveShift: UInt8 = 0
+    /// RCV.NXT + RCV.WND as last advertised; never moves left (RFC 9293 3.8.6.2.2).
+    var advertisedRightEdge: SeqNumber
+    /// Receive-window auto-tuning: the window may not exceed this; it grows with the drain rate.
+    var receiveWindowLimit: Int
+    var autotuneEpochStart: Int64 = 0
+    var autotuneBytes = 0
+    /// In-order bytes received since we last sent an ACK (delayed-ACK accounting).
+    var bytesSinceAck = 0
+
+    // MARK: Options
+    var timestampsEnabled = false
+    var tsRecent: UInt32 = 0
+    var tsRecentTime: Int64 = 0
+    var lastAckSent: SeqNumber
+    /// Added to our millisecond clock in TSval, so timestamps do not expose the clock origin.
+    let tsOffset: UInt32
+    var sackEnabled = false
+    /// What the peer's SYN offered (kept for the SYN-ACK of a simultaneous open).
+    var peerOfferedWindowScale = false
+
+    // MARK: Timers (nanoseconds on the caller's clock)
+    var rtt: TCPRTTEstimator
+    var retransmitDeadline: Int64?
+    var retransmitCount = 0
+    var rttProbe: (sequence: SeqNumber, sentAt: Int64)?
+    var delayedAckDeadline: Int64?
+    var persistDeadline: Int64?
+    var persistBackoff: Int64 = 0
+    var keepaliveDeadline: Int64?
+    var keepaliveProbesSent = 0
+    var timeWaitDeadline: Int64?
+    var challengeAckWindowStart: Int64 = .min / 2
+    var challengeAcksInWindow = 0
+
+    // MARK: Congestion control and loss recovery
+    var congestion: TCPCongestionControl
+    var duplicateAcks = 0
+    /// RFC 6582 "recover": set while in fast recovery.
+    var recoveryPoint: SeqNumber?
+    /// RFC 6675 HighRxt: highest sequence retransmitted in this recovery.
+    var highRetransmitted: SeqNumber
+    /// SACK scoreboard: what the peer reported holding above SND.UNA.
+    var scoreboard: TCPSequenceRanges
+
+    // MARK: Pending output
+    var ackNow = false
+    var lastReadiness: TCPReadiness = []
+
+    init(flow: TCPFlowID, config: TCPConfig, iss: SeqNumber, state: TCPState, now: Int64,
+         budget: TCPMemoryBudget?) throws(TCPError) {
+        let bytes = config.sendBufferSize + config.receiveBufferSize
+        if let budget, !budget.reserve(bytes) { throw .noBufferSpace }
+        self.budget = budget
+        reservedBytes = bytes
+        self.flow = flow
+        self.config = config
+        self.state = state
+        noDelay = config.noDelay
+        self.iss = iss
+        sndUna = iss
+        sndNxt = iss
+        sndMax = iss
+        sndWl1 = iss
+        sndWl2 = iss
+        sendBufferStart = iss &+ 1
+        smallSegmentEnd = iss
+        // RFC 9293 3.7.1: without an MSS option "the default ... 536" (IPv4), 1220 (IPv6).
+        sendMSS = min(config.isIPv6 ? 1220 : 536, config.localMSS)
+        sendBuffer = TCPByteRing(capacity: config.sendBufferSize)
+        segmentScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(config.localMSS, 1), alignment: 16)
+        irs = SeqNumber(rawValue: 0)
+        rcvNxt = SeqNumber(rawValue: 0)
+        receiveBuffer = TCPByteRing(capacity: config.receiveBufferSize)
+        outOfOrder = TCPSequenceRanges(limit: config.maximumOutOfOrderRanges)
+        advertisedRightEdge = SeqNumber(rawValue: 0)
+        receiveWindowLimit = min(config.initialReceiveWindow, config.receiveBufferSize)
+        lastAckSent = SeqNumber(rawValue: 0)
+        tsOffset = iss.rawValue
+        rtt = TCPRTTEstimator(initial: config.initialRTO.tcpNanoseconds,
+                              minimum: config.minimumRTO.tcpNanoseconds,
+                              maximum: config.maximumRTO.tcpNanoseconds)
+        congestion = TCPCongestionControl(algorithm: config.congestionControl, mss: sendMSS)
+        highRetransmitted = iss
+        scoreboard = TCPSequenceRanges(limit: config.maximumScoreboardRanges)
+        autotuneEpochStart = now
+    }
+
+    deinit {
+        segmentScratch.deallocate()
+        budget?.release(reservedBytes)
+    }
+
+    /// Active open (RFC 9293 OPEN call): sends the SYN and enters SYN-SENT.
+    /// `iss` is the caller's choice (RFC 6528: a keyed hash of the four-tuple plus a clock).
+    public static func connect(flow: TCPFlowID, config: TCPConfig = TCPConfig(), iss: SeqNumber,
+                               now: TCPInstant, budget: TCPMemoryBudget? = nil,
+                               output: inout some TCPSegmentOutput) throws(TCPError) -> TCPConnection {
+        let connection = try TCPConnection(flow: flow, config: config, iss: iss, state: .synSent,
+                                           now: now.nanoseconds, budget: budget)
+        connection.transmit(now: now.nanoseconds, output: &output)
+        return connection
+    }
+
+    // MARK: User API
+
+    /// Bytes waiting to be read.
+    public var availableToRead: Int { receiveBuffer.count }
+    /// Room in the send buffer.
+    public var writableSpace: Int { canWrite ? sendBuffer.free : 0 }
+    /// Bytes written but not yet acknowledged by the peer.
+    public var unacknowledgedBytes: Int { sendBuffer.count }
+    /// The peer sent FIN and every byte before it has been read: reads return 0 from now on.
+    public var isReadClosed: Bool { (finReceived && receiveBuffer.isEmpty) || state == .closed }
+    /// Nothing more will happen on this connection; the owner may drop it.
+    public var isFinished: Bool { state == .closed }
+    /// The MSS we send with (after negotiation).
+    public var maximumSegmentSize: Int { sendMSS }
+    public var congestionWindow: Int { congestion.cwnd }
+    public var slowStartThreshold: Int { congestion.ssthresh }
+    /// Current RTO (RFC 6298), after backoff.
+    public var retransmissionTimeout: Duration { .nanoseconds(rtt.rto) }
+    public var smoothedRTT: Duration? { rtt.smoothed.map { .nanoseconds($0) } }
+    /// The window the peer allows us, scaled.
+    public var peerWindow: Int { sndWnd }
+
+    private var canWrite: Bool {
+        !finQueued && (state == .established || state == .closeWait || state == .synSent || state == .synReceived)
+    }
+
+    /// Copies received bytes into `buffer`; returns how many (0: nothing yet, or end of stream
+    /// when `isReadClosed`). Call `poll` afterwards so an opened window is advertised.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let n = receiveBuffer.read(into: buffer)
+        autotuneBytes += n
+        notifyReadiness()
+        return n
+    }
+
+    /// Queues bytes for sending; returns how many were taken (0: buffer full, wait for
+    /// `.writable`). Throws when the write side is shut or the connection failed.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(TCPError) -> Int {
+        if let error { throw error }
+        guard canWrite else { throw .notWritable }
+        let n = sendBuffer.append(bytes)
+        notifyReadiness()
+        return n
+    }
+
+    /// Half-close (RFC 9293 CLOSE in ESTABLISHED/CLOSE-WAIT): a FIN follows the queued data.
+    /// "Queue this until all preceding SENDs have been segmentized, then form a FIN segment and
+    /// send it. In any case, enter FIN-WAIT-1 state." Call `poll` to send it.
+    public func shutdownWrite() {
+        switch state {
+        case .established, .synReceived:
+            finQueued = true
+            state = .finWait1
+        case .closeWait:
+            finQueued = true
+            state = .lastAck
+        case .synSent:
+            // "Delete the TCB and return 'error: closing' responses to any queued SENDs".
+            enterClosed(error: nil)
+        default:
+            break
+        }
+    }
+
+    /// Full close. With unread data the connection is reset, as RFC 2525 section 2.17 and Linux
+    /// do ("a TCP SHOULD send a RST if data is received ... after a close"); else a half-close.
+    public func close(now: TCPInstant, output: inout some TCPSegmentOutput) {
+        if !receiveBuffer.isEmpty, state.isSynchronized {
+            abort(now: now, output: &output)
+            return
+        }
+        shutdownWrite()
+        transmit(now: now.nanoseconds, output: &output)
+    }
+
+    /// ABORT (RFC 9293 3.10.5): "Send a reset segment: <SEQ=SND.NXT><CTL=RST>" and forget.
+    public func abort(now: TCPInstant, output: inout some TCPSegmentOutput) {
+        switch state {
+        case .synReceived, .established, .finWait1, .finWait2, .closeWait:
+            var options = TCPOptions()
+            if timestampsEnabled { options.timestamp = (timestampValue(now.nanoseconds), tsRecent) }
+            let reset = TCPRepr(sourcePort: flow.local.port, destinationPort: flow.remote.port,
+                                sequenceNumber: sndMax, acknowledgmentNumber: rcvNxt, flags: [.rst, .ack],
+                                window: 0, urgentPointer: 0, options: options, payloadLength: 0)
+            output.send(reset, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
+            counters.segmentsSent += 1
+        default:
+            break
+        }
+        enterClosed(error: .aborted)
+    }
+
+    /// The earliest instant `poll` has work to do, or nil when no timer runs.
+    public var nextDeadline: TCPInstant? {
+        var earliest: Int64?
+        func consider(_ deadline: Int64?) {
+            if let deadline { earliest = min(earliest ?? deadline, deadline) }
+        }
+        consider(retransmitDeadline)
+        consider(delayedAckDeadline)
+        consider(persistDeadline)
+        consider(keepaliveDeadline)
+        consider(timeWaitDeadline)
+        return earliest.map(TCPInstant.init(nanoseconds:))
+    }
+
+    // MARK: Shared helpers
+
+    func enterClosed(error: TCPError?) {
+        if self.error == nil { self.error = error }
+        state = .closed
+        retransmitDeadline = nil
+        delayedAckDeadline = nil
+        persistDeadline = nil
+        keepaliveDeadline = nil
+        timeWaitDeadline = nil
+        notifyReadiness()
+    }
+
+    func enterTimeWait(now: Int64) {
+        state = .timeWait
+        retransmitDeadline = nil
+        persistDeadline = nil
+        keepaliveDeadline = nil
+        timeWaitDeadline = now &+ config.timeWaitDuration.tcpNanoseconds
+        notifyReadiness()
+    }
+
+    /// Our TSval: a millisecond clock plus a per-connection offset (RFC 7323 section 5.4).
+    func timestampValue(_ now: Int64) -> UInt32 {
+        UInt32(truncatingIfNeeded: now / 1_000_000) &+ tsOffset
+    }
+
+    var currentReadiness: TCPReadiness {
+        var r: TCPReadiness = []
+        if !receiveBuffer.isEmpty || finReceived || state == .closed { r.insert(.readable) }
+        if canWrite, state.isSynchronized, sendBuffer.free >= min(sendMSS, sendBuffer.capacity) { r.insert(.writable) }
+        if state.isSynchronized { r.insert(.connected) }
+        if state == .closed { r.insert(.closed) }
+        return r
+    }
+
+    func notifyReadiness() {
+        let now = currentReadiness
+        let fresh = now.subtracting(lastReadiness)
+        lastReadiness = now
+        if !fresh.isEmpty, let onReadiness { onReadiness(self, fresh) }
+    }
+
+    /// The segment answering one that reached no connection (RFC 9293 3.10.7.1): "If the ACK bit
+    /// is off, sequence number zero is used, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. If the
+    /// ACK bit is on, <SEQ=SEG.ACK><CTL=RST>". Nil for an incoming RST ("discarded").
+    public static func resetReply(to segment: TCPRepr) -> TCPRepr? {
+        guard !segment.flags.contains(.rst) else { return nil }
+        if segment.flags.contains(.ack) {
+            return TCPRepr(sourcePort: segment.destinationPort, destinationPort: segment.sourcePort,
+                           sequenceNumber: segment.acknowledgmentNumber, acknowledgmentNumber: SeqNumber(rawValue: 0),
+                           flags: [.rst], window: 0, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
+        }
+        var length = segment.payloadLength
+        if segment.flags.contains(.syn) { length += 1 }
+        if segment.flags.contains(.fin) { length += 1 }
+        return TCPRepr(sourcePort: segment.destinationPort, destinationPort: segment.sourcePort,
+                       sequenceNumber: SeqNumber(rawValue: 0), acknowledgmentNumber: segment.sequenceNumber &+ length,
+                       flags: [.rst, .ack], window: 0, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
+    }
+}

@@ -1,0 +1,47 @@
+// Counters for everything that hit a bound or a rule, per connection and stack-wide, and the
+// memory budget that caps the bytes all connections' rings may take.
+
+/// Per-connection counters; read them with `TCPConnection.counters`.
+public struct TCPConnectionCounters: Sendable, Hashable {
+    public var segmentsReceived = 0
+    public var segmentsSent = 0
+    public var bytesReceived = 0
+    public var bytesSent = 0
+    public var retransmittedSegments = 0
+    public var retransmissionTimeouts = 0
+    public var fastRetransmits = 0
+    public var duplicateAcksReceived = 0
+    public var unacceptableSegments = 0
+    public var pawsRejected = 0
+    public var challengeAcksSent = 0
+    public var challengeAcksSuppressed = 0
+    /// Out-of-order data dropped because the range table was full.
+    public var outOfOrderDropped = 0
+    public var zeroWindowProbesSent = 0
+    public var keepaliveProbesSent = 0
+    public init() {}
+}
+
+/// A shared cap on ring-buffer bytes across connections, with counters. Single-threaded, like
+/// the stack that owns it.
+public final class TCPMemoryBudget {
+    public let limit: Int
+    public private(set) var used = 0
+    public private(set) var peak = 0
+    public private(set) var refusals = 0
+
+    public init(limit: Int) { self.limit = limit }
+
+    /// Reserves `bytes`, or counts a refusal and returns false.
+    public func reserve(_ bytes: Int) -> Bool {
+        guard bytes <= limit - used else {
+            refusals += 1
+            return false
+        }
+        used += bytes
+        peak = max(peak, used)
+        return true
+    }
+
+    public func release(_ bytes: Int) { used = max(used - bytes, 0) }
+}

@@ -1,0 +1,37 @@
+// The one way a TCP connection or listener sends: it hands a finished TCP header value and a
+// borrowed payload to a sink. The stack's sink adds the IP header and writes to the link; the
+// tests' sink records the segments so a test can assert exactly what went out.
+
+import Wire
+
+/// Address and port of one side of a flow.
+public struct TCPSocketAddress: Hashable, Sendable, CustomStringConvertible {
+    public var address: IPAddress
+    public var port: UInt16
+
+    public init(_ address: IPAddress, _ port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    public var description: String { "\(address):\(port)" }
+}
+
+/// The four-tuple naming a connection, seen from our side.
+public struct TCPFlowID: Hashable, Sendable, CustomStringConvertible {
+    public var local: TCPSocketAddress
+    public var remote: TCPSocketAddress
+
+    public init(local: TCPSocketAddress, remote: TCPSocketAddress) {
+        self.local = local
+        self.remote = remote
+    }
+
+    public var description: String { "\(local)<->\(remote)" }
+}
+
+/// Where outgoing segments go. `payload` is borrowed for the duration of the call only;
+/// `segment.payloadLength == payload.count`.
+public protocol TCPSegmentOutput {
+    mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID)
+}

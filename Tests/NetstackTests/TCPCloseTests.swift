@@ -1,0 +1,136 @@
+// Connection teardown: active, passive and simultaneous close, half-close, TIME-WAIT.
+
+import Netstack
+import Testing
+import Wire
+
+@Suite struct TCPCloseTests {
+    /// ESTABLISHED, then our FIN sent: FIN-WAIT-1.
+    static func finWait1() throws -> TCPHarness {
+        let h = try TCPHarness.established()
+        h.connection.shutdownWrite()
+        #expect(h.connection.state == .finWait1)
+        #expect(h.advance(ms: 0).map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.ack, .fin])])
+        return h
+    }
+
+    @Test func activeCloseReachesTimeWait() throws {
+        let h = try Self.finWait1()
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 2).isEmpty)
+        #expect(h.connection.state == .finWait2)
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin])
+        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 2, ack: peerISS + 2, flags: .ack)])
+        #expect(h.connection.state == .timeWait)
+        #expect(h.connection.isReadClosed)
+    }
+
+    @Test func finWait1FinWithAckGoesToTimeWait() throws {
+        let h = try Self.finWait1()
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin])
+        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 2, ack: peerISS + 2, flags: .ack)])
+        #expect(h.connection.state == .timeWait)
+    }
+
+    @Test func simultaneousCloseGoesThroughClosing() throws {
+        let h = try Self.finWait1()
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .fin])
+        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 2, ack: peerISS + 2, flags: .ack)])
+        #expect(h.connection.state == .closing)
+        #expect(h.segment(seq: peerISS + 2, ack: ourISS + 2).isEmpty)
+        #expect(h.connection.state == .timeWait)
+    }
+
+    @Test func timeWaitExpiresAfterTwoMSL() throws {
+        let h = try Self.finWait1()
+        h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin])
+        #expect(h.advance(ms: 999).isEmpty)
+        #expect(h.connection.state == .timeWait)
+        #expect(h.advance(ms: 1).isEmpty)
+        #expect(h.connection.state == .closed)
+        #expect(h.connection.error == nil)
+    }
+
+    @Test func timeWaitDurationIsConfigurable() throws {
+        var config = plainConfig()
+        config.timeWaitDuration = .seconds(60)
+        let h = try TCPHarness.established(config)
+        h.connection.shutdownWrite()
+        h.advance(ms: 0)
+        h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin])
+        #expect(h.connection.nextDeadline == h.now + .seconds(60))
+    }
+
+    @Test func timeWaitReacknowledgesRetransmittedFin() throws {
+        let h = try Self.finWait1()
+        h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin])
+        h.advance(ms: 500)
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin])
+        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 2, ack: peerISS + 2, flags: .ack)])
+        // "restart the 2 MSL timeout".
+        #expect(h.advance(ms: 999).isEmpty)
+        #expect(h.connection.state == .timeWait)
+        h.advance(ms: 1)
+        #expect(h.connection.state == .closed)
+    }
+
+    @Test func finRetransmittedOnTimeout() throws {
+        let h = try Self.finWait1()
+        #expect(h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.ack, .fin])])
+    }
+
+    @Test func passiveCloseThroughLastAck() throws {
+        let h = try TCPHarness.established()
+        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .fin])
+        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 2, flags: .ack)])
+        #expect(h.connection.state == .closeWait)
+        #expect(h.connection.isReadClosed)
+        h.connection.close(now: h.now, output: &h.out)
+        #expect(h.take().map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 2, flags: [.ack, .fin])])
+        #expect(h.connection.state == .lastAck)
+        #expect(h.segment(seq: peerISS + 2, ack: ourISS + 2).isEmpty)
+        #expect(h.connection.state == .closed)
+        #expect(h.connection.error == nil)
+    }
+
+    @Test func halfClosedConnectionStillSends() throws {
+        let h = try TCPHarness.established()
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .fin])
+        let sent = try h.write(tcpBytes(100))
+        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 2, flags: [.ack, .psh], length: 100)])
+    }
+
+    @Test func dataAndFinShareASegment() throws {
+        let h = try TCPHarness.established()
+        _ = tryWrite(h.connection, tcpBytes(100))
+        h.connection.shutdownWrite()
+        let sent = h.advance(ms: 0)
+        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.ack, .psh, .fin], length: 100)])
+    }
+
+    @Test func outOfOrderFinWaitsForTheHole() throws {
+        let h = try TCPHarness.established()
+        let early = h.segment(seq: peerISS + 101, ack: ourISS + 1, flags: [.ack, .fin], payload: tcpBytes(50, start: 100))
+        #expect(early.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
+        #expect(h.connection.state == .established)
+        let fill = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(100))
+        #expect(fill.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 152, flags: .ack)])
+        #expect(h.connection.state == .closeWait)
+        #expect(h.read() == tcpBytes(150))
+        #expect(h.connection.isReadClosed)
+    }
+
+    @Test func dataAfterPeerFinIsIgnored() throws {
+        let h = try TCPHarness.established()
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .fin])
+        h.segment(seq: peerISS + 2, ack: ourISS + 1, payload: tcpBytes(10))
+        #expect(h.read().isEmpty)
+    }
+
+    @Test func resetInClosingStateClosesWithoutError() throws {
+        let h = try Self.finWait1()
+        h.segment(seq: peerISS + 1, ack: ourISS + 1, flags: [.ack, .fin])
+        h.segment(seq: peerISS + 2, flags: .rst)
+        #expect(h.connection.state == .closed)
+        #expect(h.connection.error == nil)
+    }
+}
