@@ -64,6 +64,14 @@ targets += [
     .executableTarget(name: "bench-gateway", dependencies: ["UserNet", "FDBased"], path: "Benchmarks/bench-gateway"),
 ]
 
+// MARK: Netlink: rtnetlink client (veth, addresses, routes)
+targets += [
+    .target(name: "Netlink", dependencies: ["Wire", "CShims"]),
+    .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Wire", "CShims"]),
+    // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
+    .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"]),
+]
+
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap"]),
