@@ -36,7 +36,11 @@ extension Stack {
                 let flow = FlowKey(protocolNumber: .icmpv6, source: info.source, sourcePort: identifier,
                                    destination: info.destination, destinationPort: 0)
                 switch gatewayVerdict(for: flow, now: now) {
-                case .accept: break
+                case .accept:
+                    if let hook = gatewayHook,
+                       hook.stack(self, forwardEchoRequest: flow, sequence: sequence, data: message.data, now: now) {
+                        return
+                    }
                 case .drop:
                     nic.counters.countDrop(.gatewayDropped)
                     return

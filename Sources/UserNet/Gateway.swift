@@ -3,8 +3,8 @@
 // thread: one event loop (epoll + timerfd + eventfd) drives the packet ring, the stack and
 // every host socket (GatewayEngine). Nothing crosses threads but this object's mailbox.
 //
-//     let fd = try Gateway.openPacketSocket(interface: "veth-host")
-//     let gateway = try Gateway(options: options, packetSocket: fd)
+//     let gateway = try Gateway(options: options, interface: "veth-host")
+//       (or: Gateway(options:packetSocket:) with an AF_PACKET socket opened elsewhere)
 //     ...
 //     let counters = gateway.counters()
 //     gateway.stop()
@@ -154,6 +154,14 @@ public final class Gateway: Sendable {
         }
         self.mailbox = mailbox
         self.packetSocket = packetSocket
+    }
+
+    /// Opens the AF_PACKET socket on `interface` (inside `interfaceNamespaceFD` when given)
+    /// and starts the gateway on it.
+    public convenience init(options: UserNetOptions, interface: String, interfaceNamespaceFD: Int32? = nil,
+                            settings: Settings = Settings()) throws(GatewayError) {
+        let packetSocket = try Self.openPacketSocket(interface: interface, namespaceFD: interfaceNamespaceFD)
+        try self.init(options: options, packetSocket: packetSocket, settings: settings)
     }
 
     /// A snapshot of the counters; nil once stopped.

@@ -1,4 +1,4 @@
-// The DNS address (10.0.2.3:53 by default): a stack UDP endpoint bound there hands each query
+// The DNS address (10.0.2.3:53 and fd00::3 by default): a stack UDP endpoint bound there hands each query
 // to the DNSForwarder, whose answer goes back from the same address and port. Every answer
 // first feeds the LearnedAddressTable, so `--allow-domain NAME` admits the addresses the app
 // just resolved for NAME (and only while their TTL lasts).
@@ -9,7 +9,8 @@ import Wire
 final class GatewayDNS: UDPEndpointDelegate {
     unowned let engine: GatewayEngine
     let forwarder: DNSForwarder
-    private var endpoint: UDPEndpoint?
+    /// The forwarder's endpoints on the DNS address, IPv4 and IPv6.
+    private var endpoints: [UDPEndpoint] = []
 
     init(engine: GatewayEngine, upstreams: [SocketAddress]) throws(EventLoopError) {
         self.engine = engine
@@ -21,16 +22,19 @@ final class GatewayDNS: UDPEndpointDelegate {
             }
         }
         do {
-            endpoint = try engine.stack.udp.open(localAddress: .v4(engine.network.dnsV4), localPort: 53, delegate: self)
+            for address in [IPAddress.v4(engine.network.dnsV4), .v6(engine.network.dnsV6)] {
+                endpoints.append(try engine.stack.udp.open(localAddress: address, localPort: 53, delegate: self))
+            }
         } catch {
+            for endpoint in endpoints { endpoint.close() }
             forwarder.close()
             throw .tooManyRegistrations
         }
     }
 
     func close() {
-        endpoint?.close()
-        endpoint = nil
+        for endpoint in endpoints { endpoint.close() }
+        endpoints = []
         forwarder.close()
     }
 

@@ -40,7 +40,8 @@ final class GatewayEngine: GatewayFlowHook {
     /// Host datagrams are read into this, then sent to the app from it (one copy, no
     /// allocation per datagram): the largest UDP payload plus an ICMP echo header.
     let receiveBuffer: UnsafeMutableRawBufferPointer
-    /// The quoted IPv4 + UDP header of an ICMP error reflected to the app (GatewayUDP).
+    /// The quote (IPv4 header + 8 transport bytes) of an ICMP error the gateway sends the app
+    /// about one of its flows (GatewayUDP, GatewayTCP).
     let quoteScratch: UnsafeMutableRawBufferPointer
     private var linkRegistrations: [EventLoop.Registration] = []
     private var publishers: [PortPublisher] = []
@@ -83,6 +84,15 @@ final class GatewayEngine: GatewayFlowHook {
         let prefix = options.network.ipv4Network.prefixLength
         stack.addAddress(IPv4Subnet(options.network.gatewayV4, prefixLength: prefix), to: nic)
         stack.addAddress(IPv4Subnet(options.network.dnsV4, prefixLength: prefix), to: nic)
+        // IPv6: the same two roles in the /64, and router advertisements so the app autoconfigures
+        // an address and takes us as its default router (RFC 4861 6.2, RFC 4862).
+        if case .v6(let prefix6) = options.network.ipv6Network {
+            stack.addAddress(IPv6Subnet(options.network.gatewayV6, prefixLength: 64), to: nic)
+            stack.addAddress(IPv6Subnet(options.network.dnsV6, prefixLength: 64), to: nic)
+            var advertisements = RouterAdvertisementConfiguration(prefix: IPv6Subnet(prefix6.network, prefixLength: 64))
+            advertisements.mtu = options.network.mtu
+            stack.enableRouterAdvertisements(on: nic, advertisements)
+        }
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
         quoteScratch = .allocate(byteCount: IPv4Repr.headerLength + UDPRepr.headerLength, alignment: 8)
         quoteScratch.initializeMemory(as: UInt8.self, repeating: 0)
@@ -117,8 +127,9 @@ final class GatewayEngine: GatewayFlowHook {
             dns?.close()
             for registration in linkRegistrations { loop.unregister(registration) }
             endpoint.close()
-            receiveBuffer.deallocate()
-            quoteScratch.deallocate()
+            // Fully initialized by now: deinit runs (and frees the buffers) once the cycle
+            // through the hook is broken.
+            stack.gatewayHook = nil
             throw .eventLoop(error)
         }
         stack.advance(to: Self.instant(EventLoop.now()))
@@ -150,6 +161,11 @@ final class GatewayEngine: GatewayFlowHook {
         guard !isShutDown else { return }
         tcp?.pumpDirty()
         stack.advance(to: Self.instant(EventLoop.now()))
+        // Timers may have changed connections (TIME-WAIT ended, retransmissions ran out).
+        if let tcp, !tcp.dirty.isEmpty {
+            tcp.pumpDirty()
+            stack.flush()
+        }
         rearmStackTimer()
     }
 
@@ -190,8 +206,14 @@ final class GatewayEngine: GatewayFlowHook {
 
     /// The gateway's decision for a new app flow (the stack asks on a first datagram, echo or SYN).
     func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
-        if flow.protocolNumber == .icmp, flows[flow] != nil { return .accept }
-        guard let transport = TransportProtocol(rawValue: flow.protocolNumber.rawValue) else { return .drop }
+        let isEcho = flow.protocolNumber == .icmp || flow.protocolNumber == .icmpv6
+        if isEcho, flows[flow] != nil { return .accept }
+        let transport: TransportProtocol
+        switch flow.protocolNumber {
+        case .udp: transport = .udp
+        case .icmp, .icmpv6: transport = .icmp
+        default: return .drop
+        }
         let destination = SocketAddress(flow.destination, port: flow.destinationPort)
         let monotonic = EventLoop.now()
         let admission = network.admit(destination, transport: transport, policy: policy, learned: learned, now: monotonic)
@@ -202,7 +224,7 @@ final class GatewayEngine: GatewayFlowHook {
             return verdict(for: reply)
         case .dnsForwarder:
             // The forwarder's UDP endpoint is bound already, so a datagram for it never comes
-            // here; TCP DNS comes with TCP forwarding.
+            // here, and GatewayTCP serves TCP to it.
             counters.flowsDenied &+= 1
             return .reject(.portUnreachable)
         case .forward(let host, _):

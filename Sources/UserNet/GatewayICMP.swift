@@ -29,7 +29,6 @@ final class EchoFlow: GatewayFlow {
     }
 
     func hostReady() {
-        guard case .v4(let app) = key.source, case .v4(let peer) = key.destination else { return }
         let buffer = engine.receiveBuffer
         for _ in 0..<64 {
             let received: HostPingSocket.Received
@@ -43,8 +42,16 @@ final class EchoFlow: GatewayFlow {
                 engine.flows.touch(key, now: EventLoop.now())
                 let data = UnsafeRawBufferPointer(rebasing: buffer[8..<(8 + reply.dataLength)])
                 do {
-                    try engine.stack.sendEchoReply(from: peer, to: app, identifier: key.sourcePort, sequence: reply.sequence,
-                                                   data: data)
+                    switch (key.destination, key.source) {
+                    case (.v4(let peer), .v4(let app)):
+                        try engine.stack.sendEchoReply(from: peer, to: app, identifier: key.sourcePort, sequence: reply.sequence,
+                                                       data: data)
+                    case (.v6(let peer), .v6(let app)):
+                        try engine.stack.sendEchoReply(from: peer, to: app, identifier: key.sourcePort, sequence: reply.sequence,
+                                                       data: data)
+                    default:
+                        continue
+                    }
                     record.bytesToApp &+= UInt64(8 + reply.dataLength)
                     engine.counters.echoRepliesToApp &+= 1
                 } catch {

@@ -21,6 +21,12 @@
 //
 // The connection's own readiness callback runs inside segment processing; it only marks the
 // flow, and the engine pumps marked flows at the end of the round (no re-entry into TCP).
+//
+// Why not Netstack's TCPTransport: its gateway path answers an accepted SYN at once (the hook
+// verdict is synchronous) and leaves SYNs to the stack's own addresses to the demux; the
+// gateway must hold the SYN until the host connect settles, and serves 10.0.2.2 (host
+// loopback, when allowed) and 10.0.2.3:53 (DNS) too. So this handler takes the stack's TCP
+// seam itself and uses the same core (TCPDemux, TCPListener, TCPConnection).
 
 import FDBased
 import Glibc
@@ -33,12 +39,22 @@ struct StackTCPOutput: TCPSegmentOutput {
     var failures = 0
 
     mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID) {
-        guard case .v4(let source) = flow.local.address, case .v4(let destination) = flow.remote.address else { return }
-        let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp)
         do {
-            try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
-                segment.emit(into: header, payload: payload, pseudoHeader: .v4(source: source, destination: destination),
-                             checksum: .compute)
+            switch (flow.local.address, flow.remote.address) {
+            case (.v4(let source), .v4(let destination)):
+                let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp)
+                try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
+                    segment.emit(into: header, payload: payload, pseudoHeader: .v4(source: source, destination: destination),
+                                 checksum: .compute)
+                }
+            case (.v6(let source), .v6(let destination)):
+                let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .tcp)
+                try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
+                    segment.emit(into: header, payload: payload, pseudoHeader: .v6(source: source, destination: destination),
+                                 checksum: .compute)
+                }
+            default:
+                failures += 1
             }
         } catch {
             failures += 1
@@ -67,12 +83,14 @@ final class GatewayTCP: TransportProtocolHandler {
     static let handshakeTimeout: UInt64 = 130_000_000_000
     /// Flows whose connection reported readiness, pumped at the end of the round.
     var dirty: [any PumpedTCPFlow] = []
+    private var pumping: [any PumpedTCPFlow] = []
     static let connectTimeout: UInt64 = 20_000_000_000
 
     init(engine: GatewayEngine, mtu: Int) {
         self.engine = engine
         var config = TCPConfig()
-        config.mtu = mtu
+        // One listener serves both families: size segments for IPv6's 20 extra header bytes.
+        config.mtu = mtu - 20
         config.noDelay = true
         self.config = config
         var random = SystemRandomNumberGenerator()
@@ -88,13 +106,6 @@ final class GatewayTCP: TransportProtocolHandler {
 
     static func now() -> TCPInstant { TCPInstant(nanoseconds: Int64(clamping: EventLoop.now())) }
 
-    static func address(_ address: IPAddress) -> TCPIPAddress {
-        switch address {
-        case .v4(let a): .v4(a)
-        case .v6(let a): .v6(a)
-        }
-    }
-
     // MARK: TransportProtocolHandler
 
     func handleSegment(_ segment: InboundSegment, now: NetstackInstant) -> SegmentVerdict {
@@ -108,8 +119,8 @@ final class GatewayTCP: TransportProtocolHandler {
             return .dropped(.ipv4Malformed)
         }
         guard !segment.ip.isBroadcast else { return .dropped(.ipv4NotForUs) }
-        let flow = TCPFlowID(local: TCPSocketAddress(Self.address(segment.ip.destination), repr.destinationPort),
-                             remote: TCPSocketAddress(Self.address(segment.ip.source), repr.sourcePort))
+        let flow = TCPFlowID(local: TCPSocketAddress(segment.ip.destination, repr.destinationPort),
+                             remote: TCPSocketAddress(segment.ip.source, repr.sourcePort))
         let tcpNow = Self.now()
         var output = self.output
         let isNewSYN = repr.flags.contains(.syn) && !repr.flags.contains(.ack) && !repr.flags.contains(.rst)
@@ -193,7 +204,11 @@ final class GatewayTCP: TransportProtocolHandler {
             case .tcpReset:
                 reset(syn, flow: flow)
             case .icmpUnreachable(let reason):
-                guard case .v4(let app) = key.source, case .v4(let peer) = key.destination else { return }
+                guard case .v4(let app) = key.source, case .v4(let peer) = key.destination else {
+                    // ICMPv6 errors are not built here yet: an IPv6 app is refused with RST.
+                    reset(syn, flow: flow)
+                    return
+                }
                 let code = ICMPv4UnreachableCode(rawValue: reason.icmpv4Code)
                 // The quote carries the SYN's ports and sequence number (what the app's TCP
                 // checks, RFC 5927 4.1).
@@ -233,15 +248,14 @@ final class GatewayTCP: TransportProtocolHandler {
     /// The app completed a handshake: join its connection to the host socket (or to the DNS
     /// forwarder).
     private func accepted(_ connection: TCPConnection) {
-        guard let (waiting, timer) = connected.removeValue(forKey: connection.flow),
-              case .v4(let app) = connection.flow.remote.address, case .v4(let peer) = connection.flow.local.address else {
+        guard let (waiting, timer) = connected.removeValue(forKey: connection.flow) else {
             var output = self.output
             connection.abort(now: Self.now(), output: &output)
             return
         }
-        let key = FlowKey(protocolNumber: .tcp, source: .v4(app), sourcePort: connection.flow.remote.port,
-                          destination: .v4(peer), destinationPort: connection.flow.local.port)
         if let timer { engine.loop.cancelTimer(timer) }
+        let key = FlowKey(protocolNumber: .tcp, source: connection.flow.remote.address, sourcePort: connection.flow.remote.port,
+                          destination: connection.flow.local.address, destinationPort: connection.flow.local.port)
         let flow: any PumpedTCPFlow
         var hostSocket: HostTCPSocket?
         switch waiting {
@@ -334,13 +348,23 @@ final class GatewayTCP: TransportProtocolHandler {
 
     /// Pumps every flow whose connection changed during the round.
     func pumpDirty() {
+        // Two arrays swapped, so neither is copied or reallocated in steady state. A pump may
+        // mark flows again (its own or others'): they go to the next pass.
+        var passes = 0
         while !dirty.isEmpty {
-            let batch = dirty
-            dirty.removeAll(keepingCapacity: true)
-            for flow in batch {
+            passes += 1
+            if passes > 16 {
+                // Flows that keep re-marking themselves wait for the next round, which a wake
+                // guarantees (bounded work per round).
+                engine.loop.handle.wake()
+                return
+            }
+            swap(&dirty, &pumping)
+            for flow in pumping {
                 flow.isDirty = false
                 flow.pump()
             }
+            pumping.removeAll(keepingCapacity: true)
         }
     }
 

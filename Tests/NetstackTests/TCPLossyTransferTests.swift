@@ -99,7 +99,7 @@ struct ChannelOutput: TCPSegmentOutput {
 }
 
 /// One side's application: writes its source, reads into its sink, shuts down when done.
-final class Endpoint {
+final class TransferEndpoint {
     let source: [UInt8]
     var written = 0
     var received: [UInt8] = []
@@ -152,8 +152,8 @@ final class Endpoint {
         var generator = SplitMix64(state: 42)
         let clientData = (0 ..< profile.bytesEachWay).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
         let serverData = (0 ..< profile.bytesEachWay).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-        let client = Endpoint(source: clientData)
-        let server = Endpoint(source: serverData)
+        let client = TransferEndpoint(source: clientData)
+        let server = TransferEndpoint(source: serverData)
 
         let clientFlow = TCPFlowID(local: TCPSocketAddress(.v4(LossyChannel.clientIP), 40000),
                                    remote: TCPSocketAddress(.v4(LossyChannel.serverIP), 80))

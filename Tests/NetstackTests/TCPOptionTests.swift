@@ -135,4 +135,12 @@ import Wire
         #expect(last.first?.repr.options.sackBlocks.count == 3)
         #expect(last.first?.repr.options.sackBlocks.first == SACKBlock(left: seq(peerISS + 901), right: seq(peerISS + 1001)))
     }
+
+    @Test func fullSegmentLeavesRoomForTimestampOption() throws {
+        let h = try Self.timestampHarness()
+        let sent = try h.write(tcpBytes(3000))
+        // RFC 6691: the MSS excludes options; 12 bytes of timestamps come out of each segment.
+        #expect(sent.map(\.payload.count) == [1448, 1448, 104])
+        #expect(sent.allSatisfy { $0.repr.headerLength + $0.payload.count <= 1460 + 20 })
+    }
 }

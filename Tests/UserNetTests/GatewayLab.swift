@@ -29,7 +29,9 @@ final class GatewayLab: @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    init(mtu: Int = 65520) throws {
+    /// `ipv6`: the app and host namespaces keep IPv6 (the app gets fd00::100/64 and learns the
+    /// gateway from its router advertisements; the host side also holds 2001:db8::1).
+    init(mtu: Int = 65520, ipv6: Bool = false) throws {
         let n = Self.counter.withLock { value in value += 1; return value }
         let pid = getpid()
         appNamespace = "gwt-app-\(pid)-\(n)"
@@ -42,8 +44,10 @@ final class GatewayLab: @unchecked Sendable {
                 try Self.run(["ip", "netns", "add", name])
                 created.append(name)
                 try Self.run(["ip", "-n", name, "link", "set", "lo", "up"])
-                try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                              "net.ipv6.conf.default.disable_ipv6=1"])
+                if !ipv6 || name == gatewayNamespace {
+                    try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                                  "net.ipv6.conf.default.disable_ipv6=1"])
+                }
             }
             try Self.run(["ip", "-n", appNamespace, "link", "add", "eth0", "mtu", "\(mtu)", "type", "veth",
                           "peer", "name", gatewayLink, "mtu", "\(mtu)", "netns", gatewayNamespace])
@@ -54,6 +58,10 @@ final class GatewayLab: @unchecked Sendable {
             // A host address that is not loopback (this kernel has no dummy links), alone: the
             // rest of its /24 stays unrouted.
             try Self.run(["ip", "-n", hostNamespace, "addr", "add", "\(Self.hostAddress)/32", "dev", "lo"])
+            if ipv6 {
+                try Self.run(["ip", "-n", hostNamespace, "addr", "add", "2001:db8::1/128", "dev", "lo", "nodad"])
+                try Self.run(["ip", "-n", appNamespace, "addr", "add", "fd00::100/64", "dev", "eth0", "nodad"])
+            }
             try Self.run(["mkdir", "-p", directory])
         } catch {
             for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
@@ -77,10 +85,10 @@ final class GatewayLab: @unchecked Sendable {
 
     /// Starts a gateway over the veth, its thread in the host namespace.
     func startGateway(_ options: UserNetOptions) throws -> Gateway {
-        let packetSocket = try Gateway.openPacketSocket(interface: gatewayLink, namespaceFD: try namespaceFD(gatewayNamespace))
         var settings = Gateway.Settings()
         settings.hostNamespaceFD = try namespaceFD(hostNamespace)
-        return try Gateway(options: options, packetSocket: packetSocket, settings: settings)
+        return try Gateway(options: options, interface: gatewayLink, interfaceNamespaceFD: try namespaceFD(gatewayNamespace),
+                           settings: settings)
     }
 
     /// Sets a sysctl in the host namespace (e.g. ping_group_range).

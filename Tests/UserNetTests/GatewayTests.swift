@@ -200,4 +200,80 @@ import Wire
         #expect(lines.contains { $0.contains("\"reason\":\"flow-limit\"") })
         #expect(lines.contains { $0.contains("\"bytes_from_app\":10,\"bytes_to_app\":10") })
     }
+
+    @Test func startingOnAMissingInterfaceFailsWithTheCallThatFailed() throws {
+        let options = try UserNetOptions(dns: ["127.0.0.1:53"])
+        do {
+            _ = try Gateway(options: options, interface: "gwt-missing0")
+            Issue.record("a gateway started on an interface that does not exist")
+        } catch {
+            guard case .system(let failure) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(failure.call.hasPrefix("if_nametoindex"))
+        }
+    }
+
+    @Test func ipv6UDPTCPDNSAndPingThroughTheGateway() throws {
+        let lab = try GatewayLab(ipv6: true)
+        let servers = try servers(lab)
+        defer { servers.stop() }
+        try lab.hostSysctl("net.ipv4.ping_group_range=0 2147483647")
+        let echo = try BackgroundScript(namespace: lab.hostNamespace, script: """
+            import socket, threading
+            u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(('2001:db8::1', 7777))
+            def udp():
+                while True:
+                    data, peer = u.recvfrom(70000); u.sendto(data, peer)
+            threading.Thread(target=udp, daemon=True).start()
+            t = socket.socket(socket.AF_INET6); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            t.bind(('2001:db8::1', 9002)); t.listen(16)
+            def serve(c):
+                while True:
+                    b = c.recv(65536)
+                    if not b: break
+                    c.sendall(b)
+                c.close()
+            print('ready', flush=True)
+            while True:
+                c, _ = t.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+            """, arguments: [])
+        defer { echo.stop() }
+        let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"]))
+        defer { gateway.stop() }
+        // The app's route to the world: learned from the gateway's router advertisements.
+        var route = ""
+        for _ in 0..<100 where !route.contains("default") {
+            route = (try? lab.inApp(["ip", "-6", "route", "show", "default"]).output) ?? ""
+            if !route.contains("default") { usleep(100_000) }
+        }
+        #expect(route.contains("default via fe80::"))
+
+        let client = """
+            import hashlib, os, socket
+            u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.settimeout(5)
+            u.connect(('2001:db8::1', 7777))
+            for n in (1, 1400, 9000):
+                data = os.urandom(n); u.send(data)
+                print('udp ok %d' % n if u.recv(70000) == data else 'udp mismatch')
+            data = os.urandom(4 << 20)
+            t = socket.create_connection(('2001:db8::1', 9002), timeout=30)
+            t.sendall(data); t.shutdown(socket.SHUT_WR)
+            h = hashlib.sha256()
+            while True:
+                b = t.recv(1 << 20)
+                if not b: break
+                h.update(b)
+            print('tcp ok' if h.digest() == hashlib.sha256(data).digest() else 'tcp mismatch')
+            """
+        let output = try lab.inApp(["python3", "-c", client]).output
+        #expect(output.split(separator: "\n").map(String.init) == ["udp ok 1", "udp ok 1400", "udp ok 9000", "tcp ok"])
+        let dig = try lab.inApp(["dig", "+short", "+tries=1", "+time=5", "@fd00::3", "allowed.test", "A"])
+        #expect(dig.output.trimmingCharacters(in: .whitespacesAndNewlines) == "198.51.100.1")
+        let ping = try lab.inApp(["ping", "-6", "-c", "3", "-i", "0.2", "-W", "5", "2001:db8::1"])
+        #expect(ping.status == 0 && ping.output.contains("3 received"))
+        let counters = try #require(gateway.counters())
+        #expect(counters.echoRepliesToApp == 3)
+    }
 }

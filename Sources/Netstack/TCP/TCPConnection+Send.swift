@@ -63,6 +63,17 @@ extension TCPConnection {
 
     // MARK: Data
 
+    /// Payload bytes per segment: the MSS "excluding TCP options" (RFC 6691), so the options
+    /// this segment carries (timestamps, SACK blocks) come out of it, as Linux's
+    /// tcp_current_mss does; otherwise a full segment would exceed the route MTU.
+    var effectiveMSS: Int {
+        var options = timestampsEnabled ? 12 : 0
+        if sackEnabled, !outOfOrder.isEmpty {
+            options += 4 + 8 * min(outOfOrder.count, timestampsEnabled ? 3 : 4)
+        }
+        return max(sendMSS - options, 1)
+    }
+
     /// Sequence number of our FIN (valid once `finQueued`).
     var finSequence: SeqNumber { sendBufferStart &+ sendBuffer.count }
 
@@ -101,7 +112,8 @@ extension TCPConnection {
 
             let peerRoom = Int(sndUna &+ sndWnd - sndNxt)
             let congestionRoom = congestion.cwnd - pipe
-            let length = min(max(available, 0), sendMSS, max(peerRoom, 0), max(congestionRoom, 0))
+            let segmentSize = effectiveMSS
+            let length = min(max(available, 0), segmentSize, max(peerRoom, 0), max(congestionRoom, 0))
             let fin = finPending && offset + length == sendBuffer.count
 
             if length == 0, !fin {
@@ -114,7 +126,7 @@ extension TCPConnection {
                 break
             }
             if fin, length == 0, peerRoom < 0 { break }
-            if !isRetransmission, length < sendMSS, !fin {
+            if !isRetransmission, length < segmentSize, !fin {
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): send only "(1) a maximum-sized
                 // segment ..., (2) ... all data queued ... when no unacked data, or (3) at
                 // least a fraction Fs of the maximum window".
@@ -136,7 +148,7 @@ extension TCPConnection {
             if isRetransmission {
                 counters.retransmittedSegments += 1
             } else {
-                if length < sendMSS { smallSegmentEnd = sndNxt &+ length }
+                if length < segmentSize { smallSegmentEnd = sndNxt &+ length }
                 counters.bytesSent += length
                 if rttProbe == nil, !timestampsEnabled { rttProbe = (sndNxt, now) }
             }
@@ -156,7 +168,7 @@ extension TCPConnection {
     func retransmit(at seq: SeqNumber, limit: SeqNumber?, now: Int64, output: inout some TCPSegmentOutput) -> Int {
         let offset = Int(seq - sendBufferStart)
         guard offset >= 0 else { return 0 }
-        var length = min(max(sendBuffer.count - offset, 0), sendMSS)
+        var length = min(max(sendBuffer.count - offset, 0), effectiveMSS)
         if let limit { length = min(length, max(Int(limit - seq), 0)) }
         let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
         let fin = finQueued && seq &+ payload.count == finSequence && sndMax > finSequence

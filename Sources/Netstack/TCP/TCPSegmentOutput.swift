@@ -4,25 +4,12 @@
 
 import Wire
 
-/// IPv4 or IPv6 address of a TCP flow endpoint.
-public enum TCPIPAddress: Hashable, Sendable, CustomStringConvertible {
-    case v4(IPv4Address)
-    case v6(IPv6Address)
-
-    public var description: String {
-        switch self {
-        case .v4(let a): a.description
-        case .v6(let a): "[\(a)]"
-        }
-    }
-}
-
 /// Address and port of one side of a flow.
 public struct TCPSocketAddress: Hashable, Sendable, CustomStringConvertible {
-    public var address: TCPIPAddress
+    public var address: IPAddress
     public var port: UInt16
 
-    public init(_ address: TCPIPAddress, _ port: UInt16) {
+    public init(_ address: IPAddress, _ port: UInt16) {
         self.address = address
         self.port = port
     }

@@ -3,6 +3,8 @@
 // Hasher is seeded per process (so not reproducible in tests) and no package here offers a
 // keyed SipHash over integers without allocation.
 
+import Wire
+
 struct TCPSipHash {
     private var v0: UInt64, v1: UInt64, v2: UInt64, v3: UInt64
     private var length: UInt64 = 0
@@ -38,7 +40,7 @@ struct TCPSipHash {
         return v0 ^ v1 ^ v2 ^ v3
     }
 
-    mutating func combine(_ address: TCPIPAddress) {
+    mutating func combine(_ address: IPAddress) {
         switch address {
         case .v4(let a): combine(UInt64(a.rawValue))
         case .v6(let a): combine(a.high); combine(a.low)
