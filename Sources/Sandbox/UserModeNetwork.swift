@@ -84,8 +84,8 @@ public enum UserModeNetwork {
             if bringLoopbackUp { try app.setLinkUp(index: try app.index(of: "lo")) }
             try app.addAddress(network.appV4, prefixLength: UInt8(network.ipv4Network.prefixLength), index: appIndex)
             try app.setLinkUp(index: appIndex)
-            // IPv4 only: the gateway does not route IPv6 yet (no router advertisements), so
-            // eth0 keeps just its link-local address.
+            // IPv6 comes from the gateway's router advertisements: SLAAC in fd00::/64 and the
+            // default route (the kernel's own, accept_ra is on in a new namespace).
             try app.addDefaultRoute(via: network.gatewayV4, index: appIndex)
         } catch {
             throw .network("wire the sandbox's network: \(error)")
@@ -116,7 +116,8 @@ public enum UserModeNetwork {
     }
 }
 
-/// /etc/resolv.conf and /etc/hosts for a `--net=user` sandbox, written to a private directory
+/// /etc/resolv.conf and /etc/hosts for a `--net=user` sandbox (the app's IPv6 address is its
+/// SLAAC choice, so only the IPv4 one is named), written to a private directory
 /// of the launcher and bound read-only over the sandbox's files.
 struct NetworkFiles {
     let directory: String
@@ -130,8 +131,7 @@ struct NetworkFiles {
         let directory = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let files = NetworkFiles(directory: directory)
         do {
-            // IPv4 only: the gateway does not route IPv6 yet (no fd00::3 to ask).
-            try files.write("resolv.conf", "nameserver \(network.dnsV4)\n")
+            try files.write("resolv.conf", "nameserver \(network.dnsV4)\nnameserver \(network.dnsV6)\n")
             try files.write("hosts", """
                 127.0.0.1 localhost
                 ::1 localhost ip6-localhost ip6-loopback

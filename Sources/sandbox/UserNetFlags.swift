@@ -28,7 +28,7 @@ struct UserNetFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Upstream DNS server for the forwarder at 10.0.2.3 (default: the host's /etc/resolv.conf). Repeatable; tried in order.", valueName: "IP|IP:PORT|[IPv6]:PORT"))
     var dns: [String] = []
 
-    @Option(help: ArgumentHelp("The sandbox's IPv4 network (/25 or larger). Default 10.0.2.0/24: gateway .2, DNS .3, sandbox .100.", valueName: "A.B.C.D/N"))
+    @Option(help: ArgumentHelp("The sandbox's IPv4 network (/25 or larger). Default 10.0.2.0/24: gateway .2, DNS .3, sandbox .100. IPv6: fd00::/64 by router advertisement (gateway fd00::2, DNS fd00::3).", valueName: "A.B.C.D/N"))
     var cidr: String?
 
     @Option(help: ArgumentHelp("MTU of the sandbox's eth0, 1280 to 65521. Default 65520.", valueName: "BYTES"))

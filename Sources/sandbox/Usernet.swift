@@ -13,7 +13,8 @@ struct Usernet: ParsableCommand {
         discussion: """
             Creates a veth pair whose inside end (eth0 by default) appears in the target \
             namespace, configures it (address 10.0.2.100/24 or the --cidr equivalent, the MTU, \
-            up; lo up; default route via the gateway 10.0.2.2; IPv4 only for now) and runs the gateway on the other end until SIGINT or SIGTERM. The \
+            up; lo up; default route via the gateway 10.0.2.2; IPv6 by the gateway's router \
+            advertisements in fd00::/64) and runs the gateway on the other end until SIGINT or SIGTERM. The \
             other end lives in a network namespace of its own that exists only while this \
             command runs: nothing is added to this host's namespace, and when the command ends \
             (even killed) the kernel removes the veth. Point the namespace's resolv.conf at \
