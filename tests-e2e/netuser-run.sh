@@ -92,6 +92,17 @@ frames=$(tshark -r "$WORK/run.pcap" 2>/dev/null | wc -l)
 if [ "$frames" -gt 0 ]; then ok; else bad "pcap: tshark read no frames"; fi
 expect_match "pcap holds the HTTP request" "GET / HTTP/1.1" "$(tshark -r "$WORK/run.pcap" -Y http.request 2>/dev/null)"
 
+# Rootless: the same network as an unprivileged user (the gateway's namespace is made inside
+# the sandbox's user namespace).
+cp "$SANDBOX" "$WORK/sandbox-rootless"; chmod 755 "$WORK/sandbox-rootless"
+rootless_uid=$((54000 + $$ % 1000))
+out=$(ip netns exec "$HS" setpriv --reuid $rootless_uid --regid $rootless_uid --clear-groups \
+    "$WORK/sandbox-rootless" run -- sh -c "id -u; ip -4 -o addr show dev eth0; curl -sS --max-time 10 http://$HOST_ADDR:8000/; ping -c 1 -W 5 10.0.2.2 >/dev/null && echo ping=ok" 2>&1)
+expect_match "rootless: eth0 10.0.2.100" " 10\.0\.2\.100/24 " "$out"
+expect_match "rootless: curl through the gateway" "hello-from-host" "$out"
+expect_match "rootless: ping the gateway" "ping=ok" "$out"
+check_no_leftovers "rootless run"
+
 # Killing the launcher with SIGKILL leaves nothing either (the kernel tears the namespaces down).
 ip netns exec "$HS" "$SANDBOX" run -- sleep 60 &
 launcher=$!
