@@ -29,6 +29,8 @@ public struct SandboxChild: Sendable {
 /// then clones the sandbox's init through the C child path (`sbx_spawn`). The init waits on a
 /// pipe while the parent writes its id maps, moves it into its cgroups and calls `prepare`
 /// (where the network half configures the app's network namespace); then the parent says go.
+/// With --net=user the launcher itself wires the app's eth0 to a gateway before `prepare`
+/// (UserModeNetwork) and stops the gateway when the program is gone.
 /// Setup and exec failures come back through a second pipe; the program's exit status is
 /// passed through (128+N when a signal ended it).
 public struct Launcher: Sendable {
@@ -170,7 +172,8 @@ public struct Launcher: Sendable {
 
         var gateway: Gateway?
         defer { gateway?.stop() }
-        if let userNet, let netlinkSocket, received.count == 4 {
+        if let userNet {
+            guard let netlinkSocket, received.count == 4 else { throw .network("the sandbox sent no network descriptors") }
             let outer = OuterNetwork(netlinkSocket: received[1], namespaceFD: received[2], packetSocket: received[3])
             received.removeLast(3)  // start() owns them from here
             let app: RouteNetlink
