@@ -89,6 +89,9 @@ public final class EventLoopThread: Sendable {
         pthread_mutex_unlock(&start.mutex)
         guard let loop else { return }
         do { try loop.run() } catch { start.runError = error }
+        // Whatever `afterIteration` captured (the gateway's engine, which holds the loop) would
+        // otherwise keep the loop and its epoll, timerfd and eventfd alive forever.
+        loop.afterIteration = nil
         // The loop (and every closure registered on it) dies on its own thread.
         start.loop = nil
     }

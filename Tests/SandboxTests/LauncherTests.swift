@@ -42,6 +42,24 @@ import Testing
         #expect(sawGateway.withLock { $0 })
     }
 
+    /// Every descriptor the network wiring takes (rtnetlink sockets, the gateway's namespace,
+    /// its packet socket, the gateway's own) is released when the run ends.
+    @Test func userNetworkRunsLeakNoDescriptors() throws {
+        func openDescriptors() -> Int {
+            guard let directory = opendir("/proc/self/fd") else { return -1 }
+            defer { closedir(directory) }
+            var count = 0
+            while readdir(directory) != nil { count += 1 }
+            return count
+        }
+        var config = SandboxConfiguration(command: ["true"])
+        config.network = .user
+        #expect(try Launcher(configuration: config).run() == 0)
+        let before = openDescriptors()
+        for _ in 0..<10 { #expect(try Launcher(configuration: config).run() == 0) }
+        #expect(openDescriptors() == before)
+    }
+
     @Test func missingProgramIsExecFailed() {
         #expect(throws: SandboxError.execFailed(path: "no-such-program-here", errno: ENOENT)) {
             try Launcher(configuration: configuration(["no-such-program-here"])).run()
