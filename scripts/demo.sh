@@ -34,9 +34,6 @@ ip netns exec "$HS" ip link add hs0 type veth peer name hs1
 ip netns exec "$HS" ip addr add "$HOST_ADDR/24" dev hs0
 ip netns exec "$HS" ip link set hs0 up
 ip netns exec "$HS" ip link set hs1 up
-# A route for the gateway's DNS forwarder (it connects to the resolvers of /etc/resolv.conf); it
-# ends in hs1, so nothing goes anywhere.
-ip netns exec "$HS" ip route add default dev hs0
 mkdir "$WORK/www"
 echo "hello from the host side ($(date -u +%H:%M:%S))" >"$WORK/www/index.html"
 ip netns exec "$HS" /usr/bin/python3 -m http.server 8000 --bind "$HOST_ADDR" --directory "$WORK/www" >/dev/null 2>&1 &

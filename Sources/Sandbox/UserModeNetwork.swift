@@ -95,10 +95,27 @@ public enum UserModeNetwork {
         settings.dispatchMode = dispatch
         packetSocketHandedOver = true
         do {
-            return try Gateway(options: options, packetSocket: outer.packetSocket, settings: settings)
+            return try Gateway(options: try withRoutableResolvers(options), packetSocket: outer.packetSocket, settings: settings)
         } catch {
             throw .network("start the gateway: \(error)")
         }
+    }
+
+    /// The gateway connects one UDP socket to each upstream resolver as it starts, and a
+    /// resolver it has no route to (an offline host; a namespace with only loopback) would stop
+    /// it from starting at all. So the resolvers taken from the host's resolv.conf are probed the
+    /// same way here (connect, from the namespace the gateway's sockets use) and the unroutable
+    /// ones are left out: the sandbox starts, and names fail to resolve there as they do on the
+    /// host. Resolvers given with --dns are kept as given (a mistake there should be an error).
+    static func withRoutableResolvers(_ options: UserNetOptions) throws(GatewayError) -> UserNetOptions {
+        guard options.network.dnsUpstreams == nil else { return options }
+        let configured: [SocketAddress]
+        do { configured = try ResolvConf.upstreams() } catch { throw .resolvConf(error) }
+        var adjusted = options
+        adjusted.network.dnsUpstreams = configured.filter { upstream in
+            (try? HostUDPSocket(connectingTo: upstream)) != nil
+        }
+        return adjusted
     }
 
     /// `sandbox usernet --netns`: attaches a gateway to an existing network namespace (a path

@@ -24,9 +24,8 @@ HX ip link add hs0 type veth peer name hs1
 HX ip addr add "$HOST_ADDR/24" dev hs0
 HX ip link set hs0 up
 HX ip link set hs1 up
-# A default route into that dead end: the gateway's DNS forwarder connects a UDP socket to the
-# machine's resolver from /etc/resolv.conf at start (when no --dns is given), which needs a route.
-HX ip route add default dev hs0
+# No default route: the machine's resolver (from /etc/resolv.conf) is unroutable here, which
+# the launcher must survive (it leaves such resolvers out of the gateway's upstreams).
 # The gateway forwards the app's pings through unprivileged ICMP sockets, which need this.
 HX sysctl -qw net.ipv4.ping_group_range="0 2147483647"
 
