@@ -94,7 +94,7 @@ final class GatewayEngine: GatewayFlowHook {
             stack.enableRouterAdvertisements(on: nic, advertisements)
         }
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
-        quoteScratch = .allocate(byteCount: IPv4Repr.headerLength + UDPRepr.headerLength, alignment: 8)
+        quoteScratch = .allocate(byteCount: IPv6Repr.headerLength + 8, alignment: 8)
         quoteScratch.initializeMemory(as: UInt8.self, repeating: 0)
         stack.gatewayHook = self
         do throws(EventLoopError) {

@@ -204,11 +204,14 @@ final class GatewayTCP: TransportProtocolHandler {
             case .tcpReset:
                 reset(syn, flow: flow)
             case .icmpUnreachable(let reason):
-                guard case .v4(let app) = key.source, case .v4(let peer) = key.destination else {
-                    // ICMPv6 errors are not built here yet: an IPv6 app is refused with RST.
-                    reset(syn, flow: flow)
+                if case .v6(let app) = key.source, case .v6(let peer) = key.destination {
+                    engine.sendICMPv6Error(.destinationUnreachable(code: ICMPv6UnreachableCode(rawValue: reason.icmpv6Code)),
+                                           protocolNumber: .tcp, sourcePort: key.sourcePort,
+                                           destinationPort: key.destinationPort, word: syn.sequenceNumber.rawValue,
+                                           from: peer, to: app)
                     return
                 }
+                guard case .v4(let app) = key.source, case .v4(let peer) = key.destination else { return }
                 let code = ICMPv4UnreachableCode(rawValue: reason.icmpv4Code)
                 // The quote carries the SYN's ports and sequence number (what the app's TCP
                 // checks, RFC 5927 4.1).

@@ -83,6 +83,17 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
     /// Drains the host socket's error queue, answering the app with each ICMP error.
     private func reflectHostErrors() {
         while let error = host.readError() {
+            if error.isV6, case .v6(let app) = key.source, case .v6(let peer) = key.destination {
+                let repr: ICMPv6Repr
+                switch error.type {
+                case ICMPv6Type.destinationUnreachable: repr = .destinationUnreachable(code: ICMPv6UnreachableCode(rawValue: error.code))
+                case ICMPv6Type.timeExceeded: repr = .timeExceeded(code: error.code)
+                default: continue
+                }
+                engine.sendICMPv6Error(repr, protocolNumber: .udp, sourcePort: key.sourcePort, destinationPort: key.destinationPort,
+                                       word: UInt32(UDPRepr.headerLength) << 16, from: peer, to: app)
+                continue
+            }
             guard !error.isV6, case .v4(let app) = key.source, case .v4(let peer) = key.destination else { continue }
             let repr: ICMPv4Repr
             switch error.type {
@@ -145,11 +156,33 @@ extension GatewayEngine {
         transport.storeBytes(of: sourcePort.bigEndian, toByteOffset: 0, as: UInt16.self)
         transport.storeBytes(of: destinationPort.bigEndian, toByteOffset: 2, as: UInt16.self)
         transport.storeBytes(of: word.bigEndian, toByteOffset: 4, as: UInt32.self)
-        let data = UnsafeRawBufferPointer(quote)
+        let data = UnsafeRawBufferPointer(rebasing: quote[0..<(IPv4Repr.headerLength + 8)])
         let request = IPv4SendRequest(source: peer, destination: app, protocolNumber: .icmp)
         do {
             try stack.sendIPv4(request, transportHeaderLength: repr.headerLength, payload: data) { header in
                 repr.emit(into: header, data: data)
+            }
+            counters.hostErrorsReflected &+= 1
+        } catch {
+            counters.udpAppSendDropped &+= 1
+        }
+    }
+
+    /// The ICMPv6 twin of `sendICMPError` (RFC 4443 3: the quote is the invoking packet's
+    /// IPv6 header and its first transport bytes, rebuilt from the flow).
+    func sendICMPv6Error(_ repr: ICMPv6Repr, protocolNumber: IPProtocol, sourcePort: UInt16, destinationPort: UInt16,
+                         word: UInt32, from peer: IPv6Address, to app: IPv6Address) {
+        let quote = quoteScratch
+        IPv6Repr(source: app, destination: peer, nextHeader: protocolNumber, payloadLength: 8).emit(into: quote)
+        let transport = UnsafeMutableRawBufferPointer(rebasing: quote[IPv6Repr.headerLength..<(IPv6Repr.headerLength + 8)])
+        transport.storeBytes(of: sourcePort.bigEndian, toByteOffset: 0, as: UInt16.self)
+        transport.storeBytes(of: destinationPort.bigEndian, toByteOffset: 2, as: UInt16.self)
+        transport.storeBytes(of: word.bigEndian, toByteOffset: 4, as: UInt32.self)
+        let data = UnsafeRawBufferPointer(rebasing: quote[0..<(IPv6Repr.headerLength + 8)])
+        let request = IPv6SendRequest(source: peer, destination: app, protocolNumber: .icmpv6)
+        do {
+            try stack.sendIPv6(request, transportHeaderLength: repr.headerLength, payload: data) { header in
+                repr.emit(into: header, data: data, source: peer, destination: app)
             }
             counters.hostErrorsReflected &+= 1
         } catch {

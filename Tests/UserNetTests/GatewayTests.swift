@@ -266,9 +266,25 @@ import Wire
                 if not b: break
                 h.update(b)
             print('tcp ok' if h.digest() == hashlib.sha256(data).digest() else 'tcp mismatch')
+            import errno
+            u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.settimeout(5)
+            u.setsockopt(socket.IPPROTO_IPV6, 25, 1)  # IPV6_RECVERR
+            u.connect(('2001:db8::1', 9)); u.send(b'x')
+            try:
+                u.recv(10); print('udp answered')
+            except OSError as e:
+                print('udp ' + errno.errorcode.get(e.errno, str(e.errno)))
+            try:
+                socket.create_connection(('2001:db8::2', 80), timeout=10); print('tcp connected')
+            except socket.timeout:
+                print('tcp timeout')
+            except OSError as e:
+                print('tcp ' + errno.errorcode.get(e.errno, str(e.errno)))
             """
         let output = try lab.inApp(["python3", "-c", client]).output
-        #expect(output.split(separator: "\n").map(String.init) == ["udp ok 1", "udp ok 1400", "udp ok 9000", "tcp ok"])
+        // Then the host's ICMPv6 errors, reflected: port unreachable, and no route for a connect.
+        #expect(output.split(separator: "\n").map(String.init)
+                == ["udp ok 1", "udp ok 1400", "udp ok 9000", "tcp ok", "udp ECONNREFUSED", "tcp ENETUNREACH"])
         let dig = try lab.inApp(["dig", "+short", "+tries=1", "+time=5", "@fd00::3", "allowed.test", "A"])
         #expect(dig.output.trimmingCharacters(in: .whitespacesAndNewlines) == "198.51.100.1")
         let ping = try lab.inApp(["ping", "-6", "-c", "3", "-i", "0.2", "-W", "5", "2001:db8::1"])
