@@ -86,6 +86,22 @@ kill -TERM "$launcher"; wait "$launcher"; rc=$?
 expect_eq "SIGTERM reaches the app (143)" 143 $rc
 check_no_leftovers "published port"
 
+# The source address the app sees on a published port: the client's own when it is not loopback.
+ip netns exec "$HS" "$SANDBOX" run -p 8081:81 -- python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("", 81)); s.listen()
+while True:
+    c, peer = s.accept(); c.sendall(peer[0].encode()); c.close()' &
+launcher=$!
+got=""
+for _ in $(seq 100); do
+    got=$(HX socat -T 5 - "TCP:$HOST_ADDR:8081" </dev/null 2>/dev/null) && [ -n "$got" ] && break
+    sleep 0.1
+done
+expect_eq "published port: the app sees the client's address" "$HOST_ADDR" "$got"
+kill -TERM "$launcher"; wait "$launcher" 2>/dev/null
+check_no_leftovers "published port, source address"
+
 # --pcap: tshark reads the capture, and it holds the HTTP exchange.
 SB --pcap "$WORK/run.pcap" -- curl -sS -o /dev/null --max-time 10 "http://$HOST_ADDR:8000/" 2>&1
 frames=$(tshark -r "$WORK/run.pcap" 2>/dev/null | wc -l)
