@@ -30,6 +30,9 @@ SB -- ping -c 1 -W 5 "$HOST_ADDR" >/dev/null 2>&1; expect_eq "ping a host-side a
 
 # TCP out through the gateway, by address.
 expect_eq "curl to the host side" "hello-from-host" "$(SB -- curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)"
+for mode in readv recvmmsg; do
+    expect_eq "curl with --dispatch $mode" "hello-from-host" "$(SB --dispatch $mode -- curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)"
+done
 expect_eq "wget to the host side" "hello-from-host" "$(SB -- wget -q -T 10 -O - "http://$HOST_ADDR:8000/" 2>&1)"
 
 # DNS through the forwarder at 10.0.2.3, to a server on hostsim's loopback.

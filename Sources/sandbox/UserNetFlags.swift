@@ -80,6 +80,8 @@ struct UserNetFlags: ParsableArguments {
                                       dns: dns, policyArguments: policy, publish: publish, pcap: pcap,
                                       logConnections: logConnections, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows)
         } catch {
+            // The policy parser names the rule, not the flag it came with.
+            if case .policy(let reason) = error { throw .invalidArgument("bad --allow/--deny/--allow-domain rule \(reason)") }
             throw .invalidArgument(error.description)
         }
     }
