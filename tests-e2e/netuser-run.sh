@@ -65,6 +65,12 @@ expect_eq "first match wins (--allow one, then --deny all)" "hello-from-host" "$
 out=$(SB --deny 0.0.0.0/0 --allow "$HOST_ADDR/32:8000" -- sh -c "curl -sS --max-time 10 http://$HOST_ADDR:8000/; echo rc=\$?" 2>&1)
 expect_match "first match wins (--deny all, then --allow one)" "rc=7" "$out"
 
+# --allow-domain: an address is admitted once the forwarder answered it for that name.
+out=$(SB --dns 127.0.0.1:5353 --allow-domain web.example.test --deny 0.0.0.0/0 -- sh -c \
+    "curl -sS --max-time 10 http://$HOST_ADDR:8000/ >/dev/null 2>&1; echo before=\$?; curl -sS --max-time 10 http://web.example.test:8000/" 2>&1)
+expect_match "--allow-domain: the address is denied before the name was resolved" "before=7" "$out"
+expect_match "--allow-domain: allowed by name" "hello-from-host" "$out"
+
 # Host loopback: closed by default, open with the flag (the gateway address maps to 127.0.0.1).
 out=$(SB -- sh -c 'curl -sS --max-time 10 http://10.0.2.2:8001/; echo rc=$?' 2>&1)
 expect_match "host loopback unreachable by default" "rc=7" "$out"
