@@ -3,7 +3,7 @@
 // checked against a shared pattern, at MTU 1500 and 65520; then the kernel closing (FIN),
 // resetting (SO_LINGER 0) and stalling its reads (zero window) mid-stream.
 //
-// SANDBOX_TCP_INTEROP_BYTES sets the bulk size per direction (default 64 MiB; the full
+// SANDBOX_TCP_INTEROP_BYTES sets the bulk size per direction (default 256 MiB; the full
 // figure is 1 GiB: SANDBOX_TCP_INTEROP_BYTES=1073741824).
 
 import FDBased
@@ -219,7 +219,7 @@ final class ClientApplication: TCPKernelApplication {
     static let stackAddress = IPv4Address(10, 0, 2, 2)
     static let pattern = TCPPattern()
     static var bulkBytes: Int {
-        ProcessInfo.processInfo.environment["SANDBOX_TCP_INTEROP_BYTES"].flatMap(Int.init) ?? 64 << 20
+        ProcessInfo.processInfo.environment["SANDBOX_TCP_INTEROP_BYTES"].flatMap(Int.init) ?? 256 << 20
     }
 
     static func config(mtu: Int) -> TCPConfig {
