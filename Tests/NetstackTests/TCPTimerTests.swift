@@ -132,6 +132,22 @@ import Wire
         #expect(h.connection.state == .established)
     }
 
+    @Test func windowSmallerThanASegmentIsProbedWithWhatFits() throws {
+        // The peer's window shrinks below one segment with nothing in flight: sender SWS
+        // avoidance holds the data back and no ACK will come, so the persist timer sends what
+        // fits (RFC 9293 3.8.6.2.1's override timeout; Linux's tcp_write_wakeup).
+        let h = try TCPHarness.established(peerWindow: 60000)
+        #expect(try h.write(tcpBytes(2920)).count == 2)
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 2921, window: 500).isEmpty)
+        #expect(try h.write(tcpBytes(5000)).isEmpty)
+        #expect(h.connection.nextDeadline == h.now + .milliseconds(200))
+        #expect(h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: .ack, length: 500)])
+        #expect(h.connection.counters.zeroWindowProbesSent == 1)
+        // The window is now closed: ordinary zero-window probes follow.
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 3421, window: 0).isEmpty)
+        #expect(h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 3420, ack: peerISS + 1, flags: .ack, length: 0)])
+    }
+
     @Test func windowOpeningResumesSending() throws {
         let h = try TCPHarness.established(peerWindow: 0)
         try h.write(tcpBytes(100))

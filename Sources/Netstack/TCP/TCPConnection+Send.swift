@@ -138,8 +138,19 @@ extension TCPConnection {
                 // only an unacknowledged *small* segment holds the next small one back.
                 let nagleAllows = noDelay || nothingInFlight || smallSegmentEnd <= sndUna
                 let sws = (everything && nagleAllows) || (maxSndWnd > 0 && length >= maxSndWnd / 2 && nagleAllows)
-                if !sws { break }
+                if !sws, !windowProbeDue {
+                    // Held back by a window smaller than a segment with nothing in flight: no
+                    // ACK will come to reopen it, so the persist timer must (RFC 9293
+                    // 3.8.6.2.1: "the sender ... SHOULD ... send a segment ... when the
+                    // override timeout occurs"; Linux's tcp_write_wakeup does the same).
+                    if sndMax == sndUna, peerRoom < available, persistDeadline == nil {
+                        persistBackoff = rtt.rto
+                        persistDeadline = now &+ persistBackoff
+                    }
+                    break
+                }
             }
+            windowProbeDue = false
             var flags: TCPFlags = [.ack]
             if fin { flags.insert(.fin) }
             if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }

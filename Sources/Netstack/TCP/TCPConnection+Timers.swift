@@ -30,6 +30,7 @@ extension TCPConnection {
         }
         autotuneReceiveWindow(now: t)
         transmit(now: t, output: &output)
+        windowProbeDue = false
         notifyReadiness()
     }
 
@@ -64,13 +65,20 @@ extension TCPConnection {
     /// Zero-window probe. Like Linux (tcp_xmit_probe_skb) we send an out-of-window ACK
     /// (SEQ = SND.UNA - 1), which every receiver must answer with its current window (RFC 9293
     /// 3.10.7.4 "an acknowledgment should be sent in reply"), without consuming sequence space.
+    ///
+    /// A window that is open but smaller than a segment (sender SWS avoidance holds the data
+    /// back) is probed with the data that fits instead (`windowProbeDue`; `transmit` follows).
     private func sendZeroWindowProbe(now: Int64, output: inout some TCPSegmentOutput) {
-        guard sndWnd == 0, sndMax == sndUna else {
+        guard sndMax == sndUna else {
             persistDeadline = nil
             return
         }
         counters.zeroWindowProbesSent += 1
-        emit(seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
+        if sndWnd > 0 {
+            windowProbeDue = true
+        } else {
+            emit(seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
+        }
         // RFC 9293 3.8.6.1: "the transmitting host SHOULD send the first zero-window probe when
         // a zero window has existed for the retransmission timeout period ... and SHOULD
         // increase exponentially the interval between successive probes."

@@ -89,6 +89,9 @@ public final class TCPConnection {
     var delayedAckDeadline: Int64?
     var persistDeadline: Int64?
     var persistBackoff: Int64 = 0
+    /// The persist timer fired on a window too small for a segment: the next `sendData`
+    /// sends what fits anyway (the SWS override).
+    var windowProbeDue = false
     var keepaliveDeadline: Int64?
     var keepaliveProbesSent = 0
     var timeWaitDeadline: Int64?

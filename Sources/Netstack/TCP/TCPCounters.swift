@@ -17,6 +17,7 @@ public struct TCPConnectionCounters: Sendable, Hashable {
     public var challengeAcksSuppressed = 0
     /// Out-of-order data dropped because the range table was full.
     public var outOfOrderDropped = 0
+    /// Persist-timer probes: of a zero window, or of one too small for a segment.
     public var zeroWindowProbesSent = 0
     public var keepaliveProbesSent = 0
     public init() {}

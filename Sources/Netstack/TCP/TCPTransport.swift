@@ -1,6 +1,6 @@
 // TCP plugged into the stack (TransportProtocol.swift's seam): parses inbound segments with
 // Wire, hands them to the demux with the flow seen from our side, and sends what the
-// connections emit through `Stack.sendIPv4`, building the TCP header in the stack's TX scratch
+// connections emit through `Stack.sendIPv4` or `Stack.sendIPv6`, building the TCP header in the stack's TX scratch
 // space (no copy, no allocation).
 //
 // Gateway mode: a SYN to an address we impersonate, for which no connection or listener exists,
@@ -35,7 +35,7 @@ public final class TCPTransport: TransportProtocolHandler {
 
     public var protocolNumber: IPProtocol { .tcp }
 
-    /// The sink that turns segments into IPv4 packets.
+    /// The sink that turns segments into IP packets.
     public var output: TCPStackOutput { TCPStackOutput(transport: self) }
 
     public func handleSegment(_ segment: InboundSegment, now: NetstackInstant) -> SegmentVerdict {
@@ -116,15 +116,25 @@ public final class TCPTransport: TransportProtocolHandler {
     public func routeMTU(to destination: IPAddress) -> Int? { stack.route(to: destination)?.mtu }
 
     fileprivate func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID) {
-        guard case .v4(let source) = flow.local.address, case .v4(let destination) = flow.remote.address else {
-            counters.sendFailures += 1
-            return
-        }
-        let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
-        let pseudo = PseudoHeader.v4(source: source, destination: destination)
         do {
-            _ = try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
-                segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: .compute)
+            switch (flow.local.address, flow.remote.address) {
+            case (.v4(let source), .v4(let destination)):
+                let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
+                let pseudo = PseudoHeader.v4(source: source, destination: destination)
+                _ = try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
+                    segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: .compute)
+                }
+            case (.v6(let source), .v6(let destination)):
+                // TCP does its own path-MTU sizing (MSS from the route MTU): the stack must
+                // never fragment what it sends (RFC 8200 5: only the source fragments, and a
+                // transport that sizes its segments asks it not to).
+                let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
+                let pseudo = PseudoHeader.v6(source: source, destination: destination)
+                _ = try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
+                    segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: .compute)
+                }
+            default:
+                counters.sendFailures += 1
             }
         } catch {
             counters.sendFailures += 1
@@ -132,7 +142,7 @@ public final class TCPTransport: TransportProtocolHandler {
     }
 }
 
-/// Sends TCP segments as IPv4 packets through the stack.
+/// Sends TCP segments as IPv4 or IPv6 packets (by the flow's family) through the stack.
 public struct TCPStackOutput: TCPSegmentOutput {
     fileprivate unowned let transport: TCPTransport
 

@@ -1,0 +1,386 @@
+// The Swift TCP against Linux's over a real veth (KernelLab's two namespaces): kernel client to
+// Swift listener and Swift client to kernel listener, bulk transfers both ways with every byte
+// checked against a shared pattern, at MTU 1500 and 65520; then the kernel closing (FIN),
+// resetting (SO_LINGER 0) and stalling its reads (zero window) mid-stream.
+//
+// SANDBOX_TCP_INTEROP_BYTES sets the bulk size per direction (default 256 MiB; the full
+// figure is 1 GiB: SANDBOX_TCP_INTEROP_BYTES=1073741824).
+
+import FDBased
+import Foundation
+import Glibc
+import Link
+import Netstack
+import Synchronization
+import Testing
+import Wire
+
+/// What the Swift side of one interop run does, called on the stack's thread after every
+/// dispatch. `isDone` stops the run.
+protocol TCPKernelApplication: AnyObject {
+    func run(_ transport: TCPTransport, now: TCPInstant)
+    var isDone: Bool { get }
+}
+
+/// A stack with TCP over an FDBased endpoint (`.packetMMap`, external driver) on its own
+/// thread: poll the fd until the next TCP deadline, advance the clock, dispatch, run the
+/// application, flush. Everything on the stack happens on that thread until `stop()` returns.
+final class TCPStackRunner: @unchecked Sendable {
+    let stack: Stack
+    let endpoint: FDBasedEndpoint
+    let tcp: TCPTransport
+    let nic: NICID
+    let fd: Int32
+    let application: any TCPKernelApplication
+    private let stopping = Atomic<Bool>(false)
+    private let finished = Atomic<Bool>(false)
+    private var thread = pthread_t()
+    private var running = false
+
+    init(fd: Int32, address: IPv4Address, mtu: Int, application: any TCPKernelApplication) throws {
+        self.fd = fd
+        self.application = application
+        endpoint = try FDBasedEndpoint(options: .init(fds: [fd], mtu: mtu, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
+                                                       dispatchMode: .packetMMap, driver: .external,
+                                                       ringSize: 16 << 20))
+        stack = Stack()
+        nic = stack.addNIC(endpoint, name: "veth")
+        stack.addAddress(IPv4Subnet(address, prefixLength: 24), to: nic)
+        tcp = TCPTransport(stack: stack)
+        stack.advance(to: NetstackInstant(nanoseconds: Native.monotonicNow()))
+    }
+
+    var isDone: Bool { finished.load(ordering: .acquiring) }
+
+    func start() {
+        let started = pthread_create(&thread, nil, { argument in
+            guard let argument else { return nil }
+            Unmanaged<TCPStackRunner>.fromOpaque(argument).takeUnretainedValue().loop()
+            return nil
+        }, Unmanaged.passUnretained(self).toOpaque())
+        running = started == 0
+    }
+
+    private func loop() {
+        var pollfd = Glibc.pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var now = Native.monotonicNow()
+        while !stopping.load(ordering: .acquiring) {
+            var timeout: Int32 = 10
+            if let deadline = tcp.nextDeadline {
+                let wait = deadline.nanoseconds > now ? (deadline.nanoseconds - now) / 1_000_000 : 0
+                timeout = Int32(min(UInt64(timeout), wait))
+            }
+            let ready = poll(&pollfd, 1, timeout)
+            now = Native.monotonicNow()
+            stack.advance(to: NetstackInstant(nanoseconds: now))
+            if ready > 0 { _ = endpoint.dispatchAvailable() }
+            application.run(tcp, now: TCPInstant(nanoseconds: Int64(now)))
+            tcp.flushConnections(now: NetstackInstant(nanoseconds: now))
+            stack.flush()
+            if application.isDone { finished.store(true, ordering: .releasing) }
+        }
+    }
+
+    /// Waits (on the calling thread) until the application is done, at most `limit`.
+    func waitUntilDone(limit: Duration) {
+        let end = Native.monotonicNow() + UInt64(limit.components.seconds) * 1_000_000_000
+        while !isDone, Native.monotonicNow() < end { usleep(10_000) }
+    }
+
+    func stop() {
+        guard running else { return }
+        stopping.store(true, ordering: .releasing)
+        pthread_join(thread, nil)
+        running = false
+        endpoint.close()
+    }
+
+    deinit {
+        stop()
+        close(fd)
+    }
+}
+
+/// The Swift end of a transfer: writes `sendTotal` pattern bytes once `startSending` says so,
+/// then shuts down writing; reads to EOF checking every byte.
+final class PatternEndpoint {
+    let pattern: TCPPattern
+    let sendTotal: Int
+    var connection: TCPConnection?
+    var sent = 0
+    var received = 0
+    var mismatchAt: Int?
+    var sawEOF = false
+    /// `sent` when EOF was first seen.
+    var sentAtEOF: Int?
+    /// Whether to start writing only after reading EOF (the echo-back side).
+    let sendAfterEOF: Bool
+    var shutDown = false
+    private var buffer = [UInt8](repeating: 0, count: 65_536)
+
+    init(pattern: TCPPattern, sendTotal: Int, sendAfterEOF: Bool) {
+        self.pattern = pattern
+        self.sendTotal = sendTotal
+        self.sendAfterEOF = sendAfterEOF
+    }
+
+    func pump() {
+        guard let c = connection else { return }
+        while mismatchAt == nil {
+            let n = buffer.withUnsafeMutableBytes { c.read(into: $0) }
+            if n == 0 { break }
+            let ok = buffer.withUnsafeBytes { pattern.matches(UnsafeRawBufferPointer(rebasing: $0[..<n]), at: received) }
+            if !ok { mismatchAt = received }
+            received += n
+        }
+        if c.isReadClosed, !sawEOF {
+            sawEOF = true
+            sentAtEOF = sent
+        }
+        guard !sendAfterEOF || sawEOF else { return }
+        while sent < sendTotal {
+            let n = pattern.withBytes(at: sent, limit: sendTotal - sent) { bytes -> Int in
+                do throws(TCPError) { return try c.write(bytes) } catch { return 0 }
+            }
+            if n == 0 { break }
+            sent += n
+        }
+        if sent == sendTotal, !shutDown, c.state == .established || c.state == .closeWait {
+            c.shutdownWrite()
+            shutDown = true
+        }
+    }
+}
+
+/// The Swift side as a listener on port 5001: accept one connection, run it through `endpoint`.
+final class ListenerApplication: TCPKernelApplication {
+    let listener: TCPListener
+    let endpoint: PatternEndpoint
+    init(config: TCPConfig, endpoint: PatternEndpoint) {
+        listener = TCPListener(config: config, secret: (21, 23))
+        self.endpoint = endpoint
+    }
+    var registered = false
+    func run(_ transport: TCPTransport, now: TCPInstant) {
+        if !registered { transport.demux.listen(listener, port: 5001); registered = true }
+        if endpoint.connection == nil { endpoint.connection = listener.accept() }
+        endpoint.pump()
+    }
+    var isDone: Bool {
+        guard let c = endpoint.connection else { return false }
+        return c.state == .closed || c.state == .timeWait
+    }
+}
+
+/// The Swift side as a client of the kernel's listener on 10.0.2.100:5001; it redials (from a
+/// new port) while the kernel is not listening yet.
+final class ClientApplication: TCPKernelApplication {
+    let config: TCPConfig
+    let endpoint: PatternEndpoint
+    let local: IPv4Address
+    let remote: IPv4Address
+    var port: UInt16 = 40_000
+    var attempts = 0
+    /// Closes the connection (our FIN) once the peer's FIN arrived and everything was sent.
+    let closeAfterEOF: Bool
+    init(config: TCPConfig, endpoint: PatternEndpoint, local: IPv4Address, remote: IPv4Address, closeAfterEOF: Bool = false) {
+        self.config = config
+        self.endpoint = endpoint
+        self.local = local
+        self.remote = remote
+        self.closeAfterEOF = closeAfterEOF
+    }
+    func run(_ transport: TCPTransport, now: TCPInstant) {
+        if endpoint.connection == nil || (endpoint.connection?.error == .connectionRefused && attempts < 200) {
+            if let old = endpoint.connection { transport.demux.remove(old.flow) }
+            attempts += 1
+            port &+= 1
+            let flow = TCPFlowID(local: TCPSocketAddress(.v4(local), port), remote: TCPSocketAddress(.v4(remote), 5001))
+            var output = transport.output
+            guard let connection = try? TCPConnection.connect(flow: flow, config: config, iss: SeqNumber(rawValue: UInt32(port) &* 2_654_435_761),
+                                                             now: now, output: &output) else { return }
+            transport.demux.register(connection)
+            endpoint.connection = connection
+            return
+        }
+        endpoint.pump()
+        if closeAfterEOF, endpoint.sawEOF, let c = endpoint.connection, c.state == .closeWait, endpoint.sent == endpoint.sendTotal {
+            var output = transport.output
+            c.close(now: now, output: &output)
+        }
+    }
+    var isDone: Bool {
+        guard let c = endpoint.connection else { return false }
+        return c.state == .closed && c.error != .connectionRefused || c.state == .timeWait
+    }
+}
+
+@Suite(.serialized) struct TCPKernelTests {
+    static let stackAddress = IPv4Address(10, 0, 2, 2)
+    static let pattern = TCPPattern()
+    static var bulkBytes: Int {
+        ProcessInfo.processInfo.environment["SANDBOX_TCP_INTEROP_BYTES"].flatMap(Int.init) ?? 256 << 20
+    }
+
+    static func config(mtu: Int) -> TCPConfig {
+        var config = TCPConfig()
+        config.mtu = mtu
+        config.sendBufferSize = 4 << 20
+        config.receiveBufferSize = 4 << 20
+        return config
+    }
+
+    /// A lab whose kernel end sends no GSO super-frames (the stack reads plain frames), and
+    /// the stack runner on the other end.
+    static func lab(mtu: Int) throws -> KernelLab {
+        let lab = try KernelLab(mtu: mtu)
+        try KernelLab.run(["ip", "-n", lab.kernelNamespace, "link", "set", lab.kernelLink, "gso_max_segs", "1"])
+        return lab
+    }
+
+    /// Starts the kernel peer; returns its process and output pipe.
+    static func startPeer(_ lab: KernelLab, _ arguments: [String]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", lab.kernelNamespace, "timeout", "600", "/usr/bin/python3", "-c",
+                             TCPKernelPeer.script] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        return (process, pipe)
+    }
+
+    static func finish(_ peer: (Process, Pipe)) -> String {
+        let data = peer.1.fileHandleForReading.readDataToEndOfFile()
+        peer.0.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test(arguments: [1500, 65520])
+    func kernelClientToSwiftListenerBothWays(mtu: Int) throws {
+        let lab = try Self.lab(mtu: mtu)
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let total = Self.bulkBytes
+        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: true)
+        let app = ListenerApplication(config: Self.config(mtu: mtu), endpoint: endpoint)
+        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: mtu, application: app)
+        runner.start()
+        defer { runner.stop() }
+        let peer = try Self.startPeer(lab, ["client", "\(Self.stackAddress)", "5001", "\(total)"])
+        let output = Self.finish(peer)
+        runner.waitUntilDone(limit: .seconds(30))
+        runner.stop()
+        #expect(output == "OK received=\(total) sent=\(total)")
+        #expect(endpoint.received == total)
+        #expect(endpoint.mismatchAt == nil)
+        #expect(endpoint.sent == total)
+        #expect(app.isDone)
+        let connection = try #require(endpoint.connection)
+        #expect(connection.error == nil)
+        #expect(connection.maximumSegmentSize == mtu - 40)
+        #expect(runner.tcp.counters.sendFailures == 0)
+        #expect(runner.tcp.counters.badChecksum == 0)
+    }
+
+    @Test(arguments: [1500, 65520])
+    func swiftClientToKernelListenerBothWays(mtu: Int) throws {
+        let lab = try Self.lab(mtu: mtu)
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let total = Self.bulkBytes
+        let peer = try Self.startPeer(lab, ["serve", "5001", "\(total)"])
+        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let app = ClientApplication(config: Self.config(mtu: mtu), endpoint: endpoint, local: Self.stackAddress,
+                                    remote: lab.kernelAddress, closeAfterEOF: false)
+        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: mtu, application: app)
+        runner.start()
+        defer { runner.stop() }
+        let output = Self.finish(peer)
+        runner.waitUntilDone(limit: .seconds(30))
+        runner.stop()
+        #expect(output == "OK received=\(total) sent=\(total)")
+        #expect(endpoint.received == total)
+        #expect(endpoint.mismatchAt == nil)
+        #expect(app.isDone)
+        let connection = try #require(endpoint.connection)
+        #expect(connection.error == nil)
+        #expect(runner.tcp.counters.sendFailures == 0)
+    }
+
+    /// The kernel shuts down its writing half (FIN) while our data still streams in: we see
+    /// EOF mid-stream, keep sending to the end, and everything arrives.
+    @Test func kernelSendsFinMidStream() throws {
+        let lab = try Self.lab(mtu: 1500)
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let total = 16 << 20
+        let peer = try Self.startPeer(lab, ["fin", "5001", "\(1 << 20)"])
+        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
+                                    remote: lab.kernelAddress, closeAfterEOF: true)
+        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
+        runner.start()
+        defer { runner.stop() }
+        let output = Self.finish(peer)
+        runner.waitUntilDone(limit: .seconds(30))
+        runner.stop()
+        #expect(output == "OK received=\(total) sent=0")
+        #expect(endpoint.sawEOF)
+        #expect((endpoint.sentAtEOF ?? total) < total, "EOF came after everything was written")
+        #expect(endpoint.sent == total)
+        let connection = try #require(endpoint.connection)
+        #expect(connection.error == nil)
+        #expect(connection.state == .closed || connection.state == .timeWait)
+    }
+
+    /// The kernel closes with SO_LINGER 0 mid-stream: its RST ends our connection with
+    /// `connectionReset`, and nothing is left registered.
+    @Test func kernelResetsMidStream() throws {
+        let lab = try Self.lab(mtu: 1500)
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let total = 1 << 40
+        let peer = try Self.startPeer(lab, ["reset", "5001", "\(1 << 20)"])
+        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
+                                    remote: lab.kernelAddress)
+        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
+        runner.start()
+        defer { runner.stop() }
+        let output = Self.finish(peer)
+        runner.waitUntilDone(limit: .seconds(30))
+        runner.stop()
+        #expect(output == "OK received=\(1 << 20) sent=0")
+        let connection = try #require(endpoint.connection)
+        #expect(connection.state == .closed)
+        #expect(connection.error == .connectionReset)
+        #expect(endpoint.sent > 1 << 20)
+        #expect(runner.tcp.demux.connections.isEmpty)
+    }
+
+    /// The kernel stops reading for a while with a small receive buffer: its window closes, we
+    /// probe it (RFC 9293 3.8.6.1) and resume when it reopens; every byte arrives in order.
+    @Test func kernelStallsItsReadsAndWeProbeTheZeroWindow() throws {
+        let lab = try Self.lab(mtu: 1500)
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let total = 8 << 20
+        let peer = try Self.startPeer(lab, ["stall", "5001", "\(1 << 20)", "2"])
+        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
+                                    remote: lab.kernelAddress, closeAfterEOF: true)
+        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
+        runner.start()
+        defer { runner.stop() }
+        let output = Self.finish(peer)
+        runner.waitUntilDone(limit: .seconds(30))
+        runner.stop()
+        #expect(output == "OK received=\(total) sent=0")
+        let connection = try #require(endpoint.connection)
+        #expect(connection.counters.zeroWindowProbesSent > 0)
+        #expect(connection.error == nil)
+        #expect(endpoint.sent == total)
+    }
+}
