@@ -138,6 +138,8 @@ final class PatternEndpoint {
             sentAtEOF = sent
         }
         guard !sendAfterEOF || sawEOF else { return }
+        // Bytes written in SYN-SENT would go with a refused attempt; write once connected.
+        guard c.state == .established || c.state == .closeWait else { return }
         while sent < sendTotal {
             let n = pattern.withBytes(at: sent, limit: sendTotal - sent) { bytes -> Int in
                 do throws(TCPError) { return try c.write(bytes) } catch { return 0 }
@@ -181,6 +183,9 @@ final class ClientApplication: TCPKernelApplication {
     let remote: IPv4Address
     var port: UInt16 = 40_000
     var attempts = 0
+    /// A refused attempt (the kernel peer is not listening yet; a loaded machine starts python
+    /// slowly) is retried 50 ms later, for up to 20 s.
+    var nextAttempt = TCPInstant.zero
     /// Closes the connection (our FIN) once the peer's FIN arrived and everything was sent.
     let closeAfterEOF: Bool
     init(config: TCPConfig, endpoint: PatternEndpoint, local: IPv4Address, remote: IPv4Address, closeAfterEOF: Bool = false) {
@@ -191,7 +196,9 @@ final class ClientApplication: TCPKernelApplication {
         self.closeAfterEOF = closeAfterEOF
     }
     func run(_ transport: TCPTransport, now: TCPInstant) {
-        if endpoint.connection == nil || (endpoint.connection?.error == .connectionRefused && attempts < 200) {
+        if endpoint.connection == nil || (endpoint.connection?.error == .connectionRefused && attempts < 400) {
+            guard now >= nextAttempt else { return }
+            nextAttempt = now + .milliseconds(50)
             if let old = endpoint.connection { transport.demux.remove(old.flow) }
             attempts += 1
             port &+= 1
