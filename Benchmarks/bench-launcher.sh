@@ -19,14 +19,22 @@ median_ms() {
     printf '%s\n' "${samples[@]}" | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }'
 }
 
-printf '%-52s %10s\n' "command ($RUNS runs, median)" "wall ms"
-printf '%-52s %10s\n' "sandbox run --net=none -- /bin/true" "$(median_ms "$SANDBOX" run --net=none -- /bin/true)"
-printf '%-52s %10s\n' "sandbox run --net=none --seccomp unconfined" "$(median_ms "$SANDBOX" run --net=none --seccomp unconfined -- /bin/true)"
+row() { printf '%-52s %10s\n' "$1" "$2"; }
+none=$(median_ms "$SANDBOX" run --net=none -- /bin/true)
+user=$(median_ms "$SANDBOX" run --net=user -- /bin/true)
+row "command ($RUNS runs, median)" "wall ms"
+row "sandbox run --net=none -- /bin/true" "$none"
+row "sandbox run --net=user -- /bin/true" "$user"
+row "sandbox run --net=none --seccomp unconfined" "$(median_ms "$SANDBOX" run --net=none --seccomp unconfined -- /bin/true)"
 if command -v bwrap >/dev/null; then
-    printf '%-52s %10s\n' "bwrap --unshare-all --ro-bind / / /bin/true" "$(median_ms bwrap --unshare-all --ro-bind / / /bin/true)"
+    bwrap=$(median_ms bwrap --unshare-all --ro-bind / / /bin/true)
+    row "bwrap --unshare-all --ro-bind / / /bin/true" "$bwrap"
 else
-    printf '%-52s %10s\n' "bwrap (not installed)" "-"
+    bwrap=""
+    row "bwrap (not installed)" "-"
 fi
-printf '%-52s %10s\n' "unshare -n true" "$(median_ms unshare -n true)"
-printf '%-52s %10s\n' "/bin/true (process start alone)" "$(median_ms /bin/true)"
-echo "sandbox run --net=user: not available yet (UserNet not wired in)"
+row "unshare -n true" "$(median_ms unshare -n true)"
+row "/bin/true (process start alone)" "$(median_ms /bin/true)"
+# The launcher's goals: --net=none at most 2x bwrap, --net=user at most 25 ms.
+[ -n "$bwrap" ] && awk -v n="$none" -v b="$bwrap" 'BEGIN { printf "--net=none / bwrap: %.2fx (goal <= 2x)\n", n / b }'
+awk -v u="$user" 'BEGIN { printf "--net=user: %.2f ms (goal <= 25 ms)\n", u }'

@@ -381,7 +381,7 @@ static void run_app(const struct sbx_spawn_config *c, int error_fd) {
 /// exits with the program's status (128+N for a signal) as soon as the program is gone; the
 /// kernel then kills whatever is left in the pid namespace.
 __attribute__((noreturn))
-static void run_init(const struct sbx_spawn_config *c, int go_fd, int error_fd) {
+static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, int error_fd) {
     // If the launcher dies from here on, so does the sandbox (and with it the pid namespace).
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set parent-death signal", "");
     if (c->netlink_channel_fd >= 0) {
@@ -442,6 +442,13 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int error_fd) 
     sigaction(SIGCHLD, &noop, NULL);
     sigprocmask(SIG_BLOCK, &waited, NULL);
 
+    // The launcher configured the network meanwhile (the gateway's packet ring takes a few ms
+    // of RCU grace periods to set up; overlapping it with the mounts above halves start-up).
+    char ready = 0;
+    do { got = read(ready_fd, &ready, 1); } while (got < 0 && errno == EINTR);
+    if (got != 1) _exit(125);  // the launcher aborted or died before the network was ready
+    close(ready_fd);
+
     pid_t app = raw_fork(0);
     if (app < 0) fail(error_fd, errno, 0, "fork program", "");
     if (app == 0) run_app(c, error_fd);
@@ -485,35 +492,45 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int error_fd) 
 }
 
 int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *result) {
-    int go[2], err[2];
-    if (pipe2(go, O_CLOEXEC) < 0) return -1;
-    if (pipe2(err, O_CLOEXEC) < 0) {
-        int saved = errno;
-        close(go[0]); close(go[1]);
-        errno = saved;
-        return -1;
-    }
+    int go[2] = { -1, -1 }, ready[2] = { -1, -1 }, err[2] = { -1, -1 };
+    // `ready` is a socket pair so the launcher can say ready with MSG_NOSIGNAL: init may have
+    // died of a setup error meanwhile, and that must not raise SIGPIPE in the launcher.
+    if (pipe2(go, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ready) < 0
+        || pipe2(err, O_CLOEXEC) < 0) goto failed;
     pid_t pid = raw_fork((unsigned long)config->clone_flags);
-    if (pid < 0) {
-        int saved = errno;
-        close(go[0]); close(go[1]); close(err[0]); close(err[1]);
-        errno = saved;
-        return -1;
-    }
+    if (pid < 0) goto failed;
     if (pid == 0) {
         close(go[1]);
+        close(ready[1]);
         close(err[0]);
-        run_init(config, go[0], err[1]);
+        run_init(config, go[0], ready[0], err[1]);
     }
     close(go[0]);
+    close(ready[0]);
     close(err[1]);
     result->pid = pid;
     result->go_fd = go[1];
+    result->ready_fd = ready[1];
     result->error_fd = err[0];
     return 0;
+failed:;
+    int saved = errno;
+    int *ends[] = { go, ready, err };
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++)
+            if (ends[i][j] >= 0) close(ends[i][j]);
+    errno = saved;
+    return -1;
 }
 
 // MARK: launcher-side helpers
+
+int sbx_send_ready(int ready_fd) {
+    static const char byte = 1;
+    ssize_t n;
+    do { n = send(ready_fd, &byte, 1, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
 
 static volatile sig_atomic_t forward_target = 0;
 

@@ -27,8 +27,9 @@ public struct SandboxChild: Sendable {
 ///
 /// The parent (this process) compiles the seccomp filter and the mount plan, creates cgroups,
 /// then clones the sandbox's init through the C child path (`sbx_spawn`). The init waits on a
-/// pipe while the parent writes its id maps, moves it into its cgroups and calls `prepare`
-/// (where the network half configures the app's network namespace); then the parent says go.
+/// pipe while the parent writes its id maps and moves it into its cgroups; then the parent
+/// says go, and init sets up its root while the parent calls `prepare` (where the network half
+/// configures the app's network namespace). Init starts the program once the parent says ready.
 /// With --net=user the launcher itself wires the app's eth0 to a gateway before `prepare`
 /// (UserModeNetwork) and stops the gateway when the program is gone.
 /// Setup and exec failures come back through a second pipe; the program's exit status is
@@ -136,7 +137,8 @@ public struct Launcher: Sendable {
         defer {
             SystemCalls.close(result.error_fd)
             if !started {
-                SystemCalls.close(result.go_fd)
+                if result.go_fd >= 0 { SystemCalls.close(result.go_fd) }
+                SystemCalls.close(result.ready_fd)
                 kill(result.pid, SIGKILL)
                 _ = Self.wait(for: result.pid)
             }
@@ -169,6 +171,10 @@ public struct Launcher: Sendable {
             try SystemCalls.writeFile("/proc/\(result.pid)/gid_map", gidMap)
         }
         try cgroups?.add(pid: result.pid)
+        // Init sets up its root while the network is wired; it starts the program on `ready_fd`.
+        try SystemCalls.writeAll(result.go_fd, [1], name: "go pipe")
+        SystemCalls.close(result.go_fd)
+        result.go_fd = -1
 
         var gateway: Gateway?
         defer { gateway?.stop() }
@@ -189,8 +195,11 @@ public struct Launcher: Sendable {
 
         _ = sbx_forward_signals_to(child.pid)
         defer { _ = sbx_forward_signals_to(0) }
-        try SystemCalls.writeAll(result.go_fd, [1], name: "go pipe")
-        SystemCalls.close(result.go_fd)
+        if sbx_send_ready(result.ready_fd) < 0, errno != EPIPE, errno != ECONNRESET {
+            throw .systemCall(name: "send", errno: errno, detail: "(ready channel to the sandbox's init)")
+        }
+        // On EPIPE init failed during its setup: the error pipe below carries why.
+        SystemCalls.close(result.ready_fd)
         started = true
 
         // The error pipe reaches EOF when the program was executed (close-on-exec), or carries

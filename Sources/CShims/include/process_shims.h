@@ -126,14 +126,20 @@ struct sbx_child_error {
 
 struct sbx_spawn_result {
     pid_t pid;              ///< the sandbox's init, in the caller's pid namespace
-    int go_fd;              ///< write one byte to start the sandbox; close without writing to abort
+    int go_fd;              ///< write one byte to start the sandbox's setup; close without writing to abort
+    int ready_fd;           ///< write one byte to start the program; close without writing to abort
     int error_fd;           ///< read a struct sbx_child_error, or EOF once the program was executed
 };
 
-/// Clones the sandbox's init. It waits on `go_fd` until the parent has written id maps, moved it
-/// into cgroups and configured its network namespace, then sets up and execs the program as its
-/// only child. Returns 0, or -1 with errno.
+/// Clones the sandbox's init. It waits on `go_fd` until the parent has written id maps and moved
+/// it into cgroups, then sets up its root, hostname and limits while the parent configures its
+/// network; it waits on `ready_fd` before it forks and execs the program as its only child.
+/// Returns 0, or -1 with errno.
 int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *result);
+
+/// Tells init to start the program (one byte on `ready_fd`, without SIGPIPE). Returns 0, or -1
+/// with errno (EPIPE: init already exited, its error record says why).
+int sbx_send_ready(int ready_fd);
 
 /// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH received by the
 /// launcher to `pid` (a sigaction handler that calls kill(2), async-signal-safe). pid 0 restores
