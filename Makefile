@@ -11,13 +11,18 @@ DEB_PACKAGES = libseccomp-dev libcap-dev pkg-config iproute2 iputils-ping tcpdum
                iperf3 busybox-static bubblewrap slirp4netns nginx-light sockperf wrk socat \
                curl dnsutils gcc libc6-dev python3 util-linux
 
+# The peers only the benchmarks run: pasta (passt) beside slirp4netns, gVisor's runsc beside bwrap.
+BENCH_PACKAGES = passt runsc
+
 .PHONY: deps build test demo bench fuzz clean
 
 deps:
 	@./scripts/install-deps.sh $(DEB_PACKAGES)
 
+# The Swift runtime linked statically: the dynamic loader's symbol lookups were a third of
+# `sandbox run`'s start-up (bench-launcher: 2.5x bwrap dynamic, 1.8x static).
 build: deps
-	$(SWIFT) build $(BUILD_ARGS)
+	$(SWIFT) build $(BUILD_ARGS) --static-swift-stdlib
 
 # Unit, property and interop tests (Swift Testing), then the shell end-to-end suites.
 test: deps
@@ -30,6 +35,7 @@ demo: build
 	./scripts/demo.sh "$(BIN)/sandbox"
 
 bench: build
+	@./scripts/install-deps.sh $(BENCH_PACKAGES)
 	./scripts/bench.sh "$(BIN)"
 
 clean:

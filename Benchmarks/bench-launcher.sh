@@ -1,6 +1,6 @@
 #!/bin/bash
 # Start-up cost of a sandbox: median wall time of `sandbox run --net=none -- /bin/true` beside
-# bubblewrap and unshare, measured in the same run. Usage: bench-launcher.sh BIN_DIR [RUNS]
+# bubblewrap, gVisor's runsc and unshare, measured in the same run. Usage: bench-launcher.sh BIN_DIR [RUNS]
 set -euo pipefail
 BIN=${1:?usage: bench-launcher.sh BIN_DIR [RUNS]}
 RUNS=${2:-50}
@@ -32,6 +32,11 @@ if command -v bwrap >/dev/null; then
 else
     bwrap=""
     row "bwrap (not installed)" "-"
+fi
+if command -v runsc >/dev/null; then
+    row "runsc --network=none do /bin/true (gVisor)" "$(median_ms runsc --network=none do /bin/true)"
+else
+    row "runsc (not installed)" "-"
 fi
 row "unshare -n true" "$(median_ms unshare -n true)"
 row "/bin/true (process start alone)" "$(median_ms /bin/true)"
