@@ -83,10 +83,14 @@ public enum UserModeNetwork {
             let appIndex = try app.index(of: interface)
             if bringLoopbackUp { try app.setLinkUp(index: try app.index(of: "lo")) }
             try app.addAddress(network.appV4, prefixLength: UInt8(network.ipv4Network.prefixLength), index: appIndex)
+            // IPv6 works from the program's first instruction: a fixed address without
+            // duplicate address detection (nobody else is on this link) and a default route.
+            // Left to router advertisements alone, the kernel solicits one only after its
+            // link-local address passed DAD, and IPv6 was unreachable for the first second.
+            try app.addAddress(network.appV6, prefixLength: 64, index: appIndex, skipDuplicateAddressDetection: true)
             try app.setLinkUp(index: appIndex)
-            // IPv6 comes from the gateway's router advertisements: SLAAC in fd00::/64 and the
-            // default route (the kernel's own, accept_ra is on in a new namespace).
             try app.addDefaultRoute(via: network.gatewayV4, index: appIndex)
+            try app.addDefaultRoute(via: network.gatewayV6, index: appIndex)
         } catch {
             throw .network("wire the sandbox's network: \(error)")
         }
