@@ -12,7 +12,7 @@ mkdir "$WORK/www"
 echo "hello from the service on the host side's loopback" >"$WORK/www/index.html"
 background "$PY" -m http.server 8000 --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1
 # The name resolves to the gateway address: from inside the sandbox, that is the host's loopback.
-background "$PY" "$EXAMPLE_DIR/dns.py" 127.0.0.1 5353 "$NAME=10.0.2.2"
+background "$PY" "$EXAMPLE_DIR/../lib/dns.py" 127.0.0.1 5353 "$NAME=10.0.2.2"
 wait_for_http http://127.0.0.1:8000/
 echo "   DNS: $NAME -> 10.0.2.2 (every other name: NXDOMAIN)"
 
