@@ -19,24 +19,25 @@ exec busybox httpd -f -p 80 -h /tmp/www
 background "$SANDBOX" run --net=user -p 8080:80 -- sh -c "$APP"
 launcher=$LAST_PID
 
-# fetch URL: curl from the host side until the sandbox answers (or the sandbox is gone).
+# fetch URL: curl from the host side until the sandbox answers; fails when the sandbox is gone
+# or never answers (the caller says so: `fail` in a $(...) would end only that subshell).
 fetch() {
     local page _
     for _ in $(seq 150); do
-        kill -0 "$launcher" 2>/dev/null || fail "the sandbox exited early"
+        kill -0 "$launcher" 2>/dev/null || return 1
         page=$(HX curl -sS --max-time 2 "$1" 2>/dev/null) && [ -n "$page" ] && { echo "$page"; return 0; }
         sleep 0.1
     done
-    fail "no answer at $1"
+    return 1
 }
 
 step "host side: curl http://127.0.0.1:8080/ (the published port)"
-page=$(fetch http://127.0.0.1:8080/)
+page=$(fetch http://127.0.0.1:8080/) || fail "no answer at http://127.0.0.1:8080/ (is the sandbox still running?)"
 echo "   got: $page"
 [[ "$page" == "hello from inside the sandbox (hostname sandbox)" ]] || fail "unexpected page: $page"
 
 step "host side: curl http://$HOST_ADDR:8080/ (no HOST_IP in -p: every host-side address)"
-page=$(fetch "http://$HOST_ADDR:8080/")
+page=$(fetch "http://$HOST_ADDR:8080/") || fail "no answer at http://$HOST_ADDR:8080/"
 echo "   got: $page"
 [[ "$page" == "hello from inside the sandbox"* ]] || fail "unexpected page: $page"
 
