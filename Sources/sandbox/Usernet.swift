@@ -30,7 +30,7 @@ struct Usernet: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("The network namespace: a namespace file (/proc/PID/ns/net, /run/netns/NAME) or the pid of a process in it.", valueName: "PATH|PID"))
+    @Option(help: ArgumentHelp("The network namespace: a namespace file (/proc/PID/ns/net, /run/netns/NAME) or the pid of a process in it. Required.", valueName: "PATH|PID"))
     var netns: String
 
     @Option(help: ArgumentHelp("Name of the interface made in the target namespace.", valueName: "NAME"))
