@@ -25,7 +25,7 @@ struct UserNetFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Allow egress to the addresses the DNS forwarder answered for this name (and names below it), while the answer lasts. Repeatable. Default: none.", valueName: "NAME"))
     var allowDomain: [String] = []
 
-    @Option(help: ArgumentHelp("Upstream DNS server for the forwarder at 10.0.2.3 (default: the host's /etc/resolv.conf). Repeatable; tried in order.", valueName: "IP|IP:PORT|[IPv6]:PORT"))
+    @Option(help: ArgumentHelp("Upstream DNS server for the forwarder at 10.0.2.3; a port other than 53 as IP:PORT. Repeatable; tried in order. Default: the nameservers in the host's /etc/resolv.conf that have a route from here.", valueName: "IP|IP:PORT|[IPv6]:PORT"))
     var dns: [String] = []
 
     @Option(help: ArgumentHelp("The sandbox's IPv4 network (/25 or larger). Default 10.0.2.0/24: gateway .2, DNS .3, sandbox .100. IPv6: fd00::/64 by router advertisement (gateway fd00::2, DNS fd00::3).", valueName: "A.B.C.D/N"))
