@@ -8,8 +8,14 @@ allowed=0
 # attempt WHAT CMD...: run CMD; it must fail. Prints the line of its errors that says why.
 attempt() {
     what=$1; shift
-    if out=$("$@" 2>&1); then
+    out=$("$@" 2>&1)
+    status=$?
+    if [ "$status" = 0 ]; then
         echo "  ALLOWED  $what"
+        allowed=$((allowed + 1))
+    elif [ "$status" = 126 ] || [ "$status" = 127 ]; then
+        # The tool itself is missing: that proves nothing either way.
+        echo "  MISSING  $what: $1 cannot run here"
         allowed=$((allowed + 1))
     else
         why=$(printf '%s\n' "$out" | grep -m 1 -iE 'not permitted|denied|read-only|not implemented' || printf '%s\n' "$out" | tail -n 1)
