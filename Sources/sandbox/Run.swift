@@ -32,10 +32,10 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Root file system directory (bound read-only). Default: the host's / read-only.", valueName: "DIR"))
     var rootfs: String?
 
-    @Option(name: [.short, .customLong("volume")], help: ArgumentHelp("Bind a host path into the sandbox, read-write or read-only (:ro). Repeatable.", valueName: "HOST:PATH[:ro]"))
+    @Option(name: [.short, .customLong("volume")], help: ArgumentHelp("Bind a host path into the sandbox, read-write or read-only (:ro). Repeatable. Default: none.", valueName: "HOST:PATH[:ro]"))
     var volumes: [String] = []
 
-    @Option(name: [.short, .customLong("env")], help: ArgumentHelp("Set an environment variable; NAME alone passes this process's value. Repeatable. The program starts from PATH and HOME only.", valueName: "NAME=VALUE"))
+    @Option(name: [.short, .customLong("env")], help: ArgumentHelp("Set an environment variable; NAME alone passes this process's value. Repeatable. Default: the program gets only PATH and HOME (and TERM with --tty).", valueName: "NAME=VALUE"))
     var env: [String] = []
 
     @Option(name: [.short, .long], help: ArgumentHelp("Working directory inside the sandbox (absolute). Default: /.", valueName: "DIR"))
@@ -44,7 +44,7 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Host name inside the sandbox.", valueName: "NAME"))
     var hostname: String = "sandbox"
 
-    @Flag(name: [.short, .long], help: "Give the program a pseudo-terminal (its controlling terminal and stdio), relayed to this terminal.")
+    @Flag(name: [.short, .long], help: "Give the program a pseudo-terminal (its controlling terminal and stdio), relayed to this terminal. Off by default: the program gets this process's stdin, stdout and stderr.")
     var tty = false
 
     @Option(help: ArgumentHelp("Numeric user and group inside the sandbox. Default: 0:0 (root without capabilities).", valueName: "UID[:GID]"))
@@ -58,16 +58,16 @@ struct Run: ParsableCommand {
 
     // MARK: resources
 
-    @Option(help: ArgumentHelp("Memory limit through cgroups (v2 if delegated, else v1), e.g. 512m or 2g; swap beyond it is not allowed.", valueName: "SIZE"))
+    @Option(help: ArgumentHelp("Memory limit through cgroups (v2 if delegated, else v1), e.g. 512m or 2g; swap beyond it is not allowed. Default: no limit.", valueName: "SIZE"))
     var memory: String?
 
-    @Option(help: ArgumentHelp("Maximum number of processes and threads, through the pids cgroup.", valueName: "N"))
+    @Option(help: ArgumentHelp("Maximum number of processes and threads, through the pids cgroup. Default: no limit.", valueName: "N"))
     var pidsLimit: String?
 
-    @Option(help: ArgumentHelp("CPU time as a number of CPUs (e.g. 1.5), through the cpu cgroup.", valueName: "N"))
+    @Option(help: ArgumentHelp("CPU time as a number of CPUs (e.g. 1.5), through the cpu cgroup. Default: no limit.", valueName: "N"))
     var cpus: String?
 
-    @Option(help: ArgumentHelp("Set a resource limit (setrlimit), e.g. nofile=1024:4096. NAME: cpu fsize data stack core rss nproc nofile memlock as locks sigpending msgqueue nice rtprio rttime. Repeatable.", valueName: "NAME=SOFT[:HARD]"))
+    @Option(help: ArgumentHelp("Set a resource limit (setrlimit), e.g. nofile=1024:4096. NAME: cpu fsize data stack core rss nproc nofile memlock as locks sigpending msgqueue nice rtprio rttime. Repeatable. Default: the limits this process has.", valueName: "NAME=SOFT[:HARD]"))
     var ulimit: [String] = []
 
     // MARK: user-mode network (--net=user)
@@ -128,9 +128,15 @@ struct Run: ParsableCommand {
 
     /// Runs the sandbox; returns the exit status for the process.
     mutating func execute() -> Int32 {
-        // The program's arguments are captured verbatim, so `sandbox run --help` arrives here.
+        // The program's arguments are captured verbatim, so `sandbox run --help` and
+        // `sandbox run --version` arrive here. Help as `sandbox help run` gives it: from the
+        // root, so it lists the --version every subcommand inherits.
         if let first = command.first, first == "--help" || first == "-h" {
-            print(Run.helpMessage())
+            print(SandboxCommand.helpMessage(for: Run.self))
+            return 0
+        }
+        if command.first == "--version" {
+            print(BuildInfo.versionLine)
             return 0
         }
         do {

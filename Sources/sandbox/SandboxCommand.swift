@@ -12,7 +12,14 @@ struct SandboxCommand: ParsableCommand {
             Exit status of `sandbox run`: the program's own status; 128+N when signal N ended it; \
             125 when the sandbox could not be set up (bad arguments included); 126 when the \
             program could not be executed; 127 when it was not found.
+
+            Examples:
+              sandbox run -- sh -c 'id; hostname; ip addr'
+              sandbox run -p 8080:80 -- busybox httpd -f -p 80
+              sandbox run --allow 192.0.2.0/24:443 --deny 0.0.0.0/0 -- ./app
+              sandbox run --net=none --memory 512m --pids-limit 100 -v "$PWD:/tmp/src:ro" -- ls /tmp/src
             """,
+        version: BuildInfo.versionLine,
         subcommands: [Run.self, Usernet.self, Version.self]
     )
 
@@ -34,15 +41,6 @@ struct SandboxCommand: ParsableCommand {
         }
     }
 }
-
-struct Version: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the version.")
-    func run() {
-        print("sandbox \(sandboxVersion)")
-    }
-}
-
-let sandboxVersion = "0.1.0-dev"
 
 enum FileHandleStderr {
     static func write(_ text: String) {

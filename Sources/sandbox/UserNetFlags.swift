@@ -7,7 +7,7 @@ import UserNet
 /// Only the raw strings are collected here: UserNetOptions parses and validates them, so the
 /// rules and their messages live in one place (UserNet).
 struct UserNetFlags: ParsableArguments {
-    @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a sandbox port on the host: connections to HOST_PORT are carried to the sandbox's PORT. No HOST_IP: every host address; IPv6 in brackets. Repeatable.", valueName: "[HOST_IP:]HOST_PORT:PORT[/tcp|/udp]"))
+    @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a sandbox port on the host: connections to HOST_PORT are carried to the sandbox's PORT. No HOST_IP: every host address; IPv6 in brackets. Repeatable. Default: none.", valueName: "[HOST_IP:]HOST_PORT:PORT[/tcp|/udp]"))
     var publish: [String] = []
 
     @Flag(help: "Let the sandbox reach the host's loopback: the gateway address (10.0.2.2) then maps to 127.0.0.1. Off by default: services on loopback trust their callers.")
@@ -16,16 +16,16 @@ struct UserNetFlags: ParsableArguments {
     @Flag(help: "Let the sandbox reach link-local addresses (169.254.0.0/16, fe80::/10; cloud metadata lives there). Off by default.")
     var allowLinkLocal = false
 
-    @Option(help: ArgumentHelp("Allow egress to a network, optionally only some ports (e.g. 192.0.2.0/24:443, [2001:db8::/32]:80-90). --allow, --deny and --allow-domain are checked in the order given; the first match decides; no match: allowed. Repeatable.", valueName: "CIDR[:PORTS]"))
+    @Option(help: ArgumentHelp("Allow egress to a network, optionally only some ports (e.g. 192.0.2.0/24:443, [2001:db8::/32]:80-90). --allow, --deny and --allow-domain are checked in the order given; the first match decides; no match: allowed. Repeatable. Default: no rules, every destination allowed.", valueName: "CIDR[:PORTS]"))
     var allow: [String] = []
 
-    @Option(help: ArgumentHelp("Deny egress to a network, optionally only some ports. A denied TCP connection is reset at once; UDP gets ICMP administratively prohibited. Repeatable.", valueName: "CIDR[:PORTS]"))
+    @Option(help: ArgumentHelp("Deny egress to a network, optionally only some ports. A denied TCP connection is reset at once; UDP gets ICMP administratively prohibited. Repeatable. Default: none.", valueName: "CIDR[:PORTS]"))
     var deny: [String] = []
 
-    @Option(help: ArgumentHelp("Allow egress to the addresses the DNS forwarder answered for this name (and names below it), while the answer lasts. Repeatable.", valueName: "NAME"))
+    @Option(help: ArgumentHelp("Allow egress to the addresses the DNS forwarder answered for this name (and names below it), while the answer lasts. Repeatable. Default: none.", valueName: "NAME"))
     var allowDomain: [String] = []
 
-    @Option(help: ArgumentHelp("Upstream DNS server for the forwarder at 10.0.2.3 (default: the host's /etc/resolv.conf). Repeatable; tried in order.", valueName: "IP|IP:PORT|[IPv6]:PORT"))
+    @Option(help: ArgumentHelp("Upstream DNS server for the forwarder at 10.0.2.3; a port other than 53 as IP:PORT. Repeatable; tried in order. Default: the nameservers in the host's /etc/resolv.conf that have a route from here.", valueName: "IP|IP:PORT|[IPv6]:PORT"))
     var dns: [String] = []
 
     @Option(help: ArgumentHelp("The sandbox's IPv4 network (/25 or larger). Default 10.0.2.0/24: gateway .2, DNS .3, sandbox .100. IPv6: fd00::/64 by router advertisement (gateway fd00::2, DNS fd00::3).", valueName: "A.B.C.D/N"))
@@ -34,10 +34,10 @@ struct UserNetFlags: ParsableArguments {
     @Option(help: ArgumentHelp("MTU of the sandbox's eth0, 1280 to 65521. Default 65520.", valueName: "BYTES"))
     var mtu: Int?
 
-    @Option(help: ArgumentHelp("Write every frame on the sandbox's link to a pcap file (tshark/wireshark read it).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Write every frame on the sandbox's link to a pcap file (tshark/wireshark read it). Default: no capture.", valueName: "FILE"))
     var pcap: String?
 
-    @Option(help: ArgumentHelp("Log each connection and flow as a JSON line: time, protocol, source, destination, verdict, bytes each way, duration.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Log each connection and flow as a JSON line: time, protocol, source, destination, verdict, bytes each way, duration. Default: no log.", valueName: "FILE"))
     var logConnections: String?
 
     @Option(help: ArgumentHelp("Idle timeout of a UDP flow in seconds. Default 60.", valueName: "SECONDS"))

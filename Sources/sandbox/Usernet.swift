@@ -14,7 +14,8 @@ struct Usernet: ParsableCommand {
             Creates a veth pair whose inside end (eth0 by default) appears in the target \
             namespace, configures it (address 10.0.2.100/24 or the --cidr equivalent, the MTU, \
             up; lo up; default route via the gateway 10.0.2.2; IPv6 by the gateway's router \
-            advertisements in fd00::/64) and runs the gateway on the other end until SIGINT or SIGTERM. The \
+            advertisements in fd00::/64) and runs the gateway on the other end until SIGINT, SIGTERM or \
+            SIGHUP. The \
             other end lives in a network namespace of its own that exists only while this \
             command runs: nothing is added to this host's namespace, and when the command ends \
             (even killed) the kernel removes the veth. Point the namespace's resolv.conf at \
@@ -30,7 +31,7 @@ struct Usernet: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("The network namespace: a namespace file (/proc/PID/ns/net, /run/netns/NAME) or the pid of a process in it.", valueName: "PATH|PID"))
+    @Option(help: ArgumentHelp("The network namespace: a namespace file (/proc/PID/ns/net, /run/netns/NAME) or the pid of a process in it. Required.", valueName: "PATH|PID"))
     var netns: String
 
     @Option(help: ArgumentHelp("Name of the interface made in the target namespace.", valueName: "NAME"))
@@ -71,7 +72,7 @@ struct Usernet: ParsableCommand {
         let network = options.network
         print("sandbox usernet: \(interface) \(network.appV4)/\(network.ipv4Network.prefixLength) in \(netns); "
               + "gateway \(network.gatewayV4), DNS \(network.dnsV4); "
-              + "\(options.publishedPorts.count) published port(s). SIGINT or SIGTERM stops.")
+              + "\(options.publishedPorts.count) published port(s). SIGINT, SIGTERM or SIGHUP stops.")
         fflush(nil)
         var received: Int32 = 0
         while sigwait(&stopSignals, &received) != 0 {}

@@ -1,0 +1,61 @@
+#!/bin/bash
+# The CLI's help and version: every flag of `run` and `usernet` is listed (exactly the set
+# below: a new flag must be added here, and so gets its help reviewed), every option's help
+# states its default, help is the same however it is asked for, and the version is printed
+# the same way by `sandbox version` and `sandbox --version`.
+source "$(dirname "$0")/lib/launcher-common.bash"
+
+# help_flags TEXT: the long flags that start an option entry, sorted, one line.
+help_flags() { grep -oE '^  (-[a-z], )?--[a-z-]+' <<<"$1" | grep -oE -- '--[a-z-]+' | sort | tr '\n' ' ' | sed 's/ $//'; }
+
+# undocumented_defaults TEXT: the option entries (flag and its wrapped description) whose
+# help does not state a default; -h/--help and --version have none to state.
+undocumented_defaults() {
+    awk '
+        function check() { if (entry != "" && entry !~ /(--help|--version)/ && tolower(entry) !~ /default|required/) print flag }
+        /^  -/ { check(); entry = $0; match($0, /--[a-z-]+/); flag = substr($0, RSTART, RLENGTH); next }
+        /^                          / && entry != "" { entry = entry " " $0; next }
+        { check(); entry = "" }
+        END { check() }
+    ' <<<"$1" | tr '\n' ' ' | sed 's/ $//'
+}
+
+RUN_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --help --hostname --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
+GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
+USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
+
+run_help=$("$SANDBOX" run --help); expect_eq "run --help exits 0" 0 $?
+expect_eq "run --help lists exactly run's flags" "$RUN_FLAGS" "$(help_flags "$run_help")"
+expect_eq "run --help states every default" "" "$(undocumented_defaults "$run_help")"
+expect_eq "run -h is run --help" "$run_help" "$("$SANDBOX" run -h)"
+expect_eq "help run is run --help" "$run_help" "$("$SANDBOX" help run)"
+expect_eq "--help after an option is run --help" "$run_help" "$("$SANDBOX" run --net=none --help)"
+expect_match "run --help gives the usage" "USAGE: sandbox run \[OPTIONS\] \[--\] CMD" "$run_help"
+expect_match "run --help gives the exit statuses" "125 when the sandbox" "$run_help"
+
+usernet_help=$("$SANDBOX" usernet --help); expect_eq "usernet --help exits 0" 0 $?
+expect_eq "usernet --help lists exactly usernet's flags" "$USERNET_FLAGS" "$(help_flags "$usernet_help")"
+expect_eq "usernet --help states every default" "" "$(undocumented_defaults "$usernet_help")"
+expect_eq "help usernet is usernet --help" "$usernet_help" "$("$SANDBOX" help usernet)"
+
+top_help=$("$SANDBOX" --help); expect_eq "--help exits 0" 0 $?
+for sub in run usernet version; do
+    expect_match "--help lists the $sub subcommand" "
+  $sub  " "$top_help"
+done
+expect_match "--help lists --version" "--version" "$top_help"
+expect_eq "help is --help" "$top_help" "$("$SANDBOX" help)"
+# The examples in the top-level help run as shown (those that need no program of ours).
+expect_eq "top-level help example: id" "uid=0(root) gid=0(root) groups=0(root)" \
+    "$("$SANDBOX" run -- sh -c 'id; hostname; ip addr' | head -n 1)"
+expect_match "top-level help example: a read-only volume with limits" "Package.swift" \
+    "$(cd "$HERE/.." && "$SANDBOX" run --net=none --memory 512m --pids-limit 100 -v "$PWD:/tmp/src:ro" -- ls /tmp/src)"
+
+version=$("$SANDBOX" version); expect_eq "version exits 0" 0 $?
+expect_match "version: name, semantic version, Swift version" "^sandbox [0-9]+\.[0-9]+\.[0-9]+[-+.a-z0-9]* \(Swift [0-9]+\.[0-9]+( or later)?\)$" "$version"
+expect_eq "--version is version" "$version" "$("$SANDBOX" --version)"; expect_eq "--version exits 0" 0 $?
+expect_eq "run --version is version" "$version" "$("$SANDBOX" run --version)"
+expect_eq "usernet --version is version" "$version" "$("$SANDBOX" usernet --version)"
+expect_eq "version --help exits 0" 0 "$("$SANDBOX" version --help >/dev/null; echo $?)"
+"$SANDBOX" version extra >/dev/null 2>&1; expect_eq "version with an argument -> 125" 125 $?
+finish
