@@ -9,7 +9,7 @@ BIN         = $(shell $(SWIFT) build $(BUILD_ARGS) --show-bin-path)
 # Debian packages the build, the tests, the demo and the benchmarks use.
 DEB_PACKAGES = libseccomp-dev libcap-dev pkg-config iproute2 iputils-ping tcpdump tshark \
                iperf3 busybox-static bubblewrap slirp4netns nginx-light sockperf wrk socat \
-               curl dnsutils gcc libc6-dev python3 util-linux
+               curl dnsutils gcc libc6-dev python3 util-linux strace
 
 # The peers only the benchmarks run: pasta (passt) beside slirp4netns, gVisor's runsc beside bwrap.
 BENCH_PACKAGES = passt runsc
