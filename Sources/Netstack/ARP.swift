@@ -92,20 +92,20 @@ extension Stack {
     /// Sends the datagrams that waited for `mac`.
     func sendReleased(_ released: [PendingDatagram], on nic: NIC, to mac: MACAddress) {
         for datagram in released {
-            datagram.transportHeader.withUnsafeBytes { header in
-                datagram.payload.withUnsafeBytes { payload in
-                    switch datagram.request {
-                    case .v4(let request):
-                        _ = try? emitIPv4(request, nic: nic, mtu: datagram.mtu, linkDestination: mac,
-                                          transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
-                            slot.copyMemory(from: header)
-                        }
-                    case .v6(let request):
-                        _ = try? emitIPv6(request, nic: nic, mtu: datagram.mtu, linkDestination: mac,
-                                          transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
-                            slot.copyMemory(from: header)
-                        }
-                    }
+            switch datagram.request {
+            case .v4(let request): sendReleased(request, datagram, on: nic, to: mac)
+            case .v6(let request): sendReleased(request, datagram, on: nic, to: mac)
+            }
+        }
+    }
+
+    private func sendReleased<Request: IPFamilySendRequest>(_ request: Request, _ datagram: PendingDatagram,
+                                                            on nic: NIC, to mac: MACAddress) {
+        datagram.transportHeader.withUnsafeBytes { header in
+            datagram.payload.withUnsafeBytes { payload in
+                _ = try? request.emit(on: self, nic: nic, mtu: datagram.mtu, linkDestination: mac,
+                                      transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
+                    slot.copyMemory(from: header)
                 }
             }
         }

@@ -8,7 +8,58 @@
 import Link
 import Wire
 
+/// What the shared send path needs from a family's send request (`IPv4SendRequest`,
+/// `IPv6SendRequest`): its route, the link address of a group destination, how it parks, and
+/// its own header emission. `Stack.send` is specialised per family, so nothing is boxed.
+protocol IPFamilySendRequest {
+    associatedtype Address
+    static var ipHeaderLength: Int { get }
+    var source: Address { get set }
+    /// The request as the neighbour queue keeps it.
+    var parked: PendingDatagram.Request { get }
+    static func ipAddress(_ address: Address) -> IPAddress
+    func resolveRoute(on stack: Stack) -> Stack.ResolvedRoute<Address>?
+    /// The link address of a broadcast or multicast destination (no resolution); nil for unicast.
+    func groupLinkDestination(on nic: NIC) -> MACAddress?
+    /// Builds the header(s) and writes the datagram, fragmenting when it exceeds `mtu`.
+    func emit(on stack: Stack, nic: NIC, mtu: Int, linkDestination: MACAddress, transportHeaderLength: Int,
+              payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+              writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError)
+}
+
 extension Stack {
+    /// `sendIPv4` and `sendIPv6`: route, source, next-hop link address (or park), emit.
+    @inline(__always)
+    func send<Request: IPFamilySendRequest>(_ request: Request, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
+                                            gso: GSOInfo?,
+                                            writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) -> SendOutcome {
+        guard transportHeaderLength >= 0, transportHeaderLength <= Self.scratchSize - Request.ipHeaderLength else {
+            throw .invalidArgument
+        }
+        guard let route = request.resolveRoute(on: self) else {
+            noRouteDrops &+= 1
+            throw .noRoute
+        }
+        var request = request
+        request.source = route.source
+        let nic = route.nic
+        let linkDestination: MACAddress
+        if let group = request.groupLinkDestination(on: nic) {
+            linkDestination = group
+        } else if let mac = unicastLinkDestination(nextHop: Request.ipAddress(route.nextHop), on: nic) {
+            linkDestination = mac
+        } else {
+            try park(request.parked, nextHop: Request.ipAddress(route.nextHop), on: nic, mtu: route.mtu,
+                     transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+                     writeTransportHeader: writeTransportHeader)
+            return .queuedForResolution
+        }
+        try request.emit(on: self, nic: nic, mtu: route.mtu, linkDestination: linkDestination,
+                         transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+                         writeTransportHeader: writeTransportHeader)
+        return .sent
+    }
+
     /// The link address to send a unicast datagram to via `nextHop`: all zeros on a link that
     /// resolves nothing, the cached neighbour entry (sending the unicast refresh request when
     /// it is due), or nil when the datagram has to wait for resolution (see `park`).

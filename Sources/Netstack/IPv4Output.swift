@@ -13,34 +13,8 @@ extension Stack {
     public func sendIPv4(_ request: IPv4SendRequest, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
                          gso: GSOInfo? = nil,
                          writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) -> SendOutcome {
-        guard transportHeaderLength >= 0, transportHeaderLength <= Self.scratchSize - IPv4Repr.headerLength else {
-            throw .invalidArgument
-        }
-        guard let route = resolveRoute(request.destination, preferredSource: request.source) else {
-            noRouteDrops &+= 1
-            throw .noRoute
-        }
-        var request = request
-        request.source = route.source
-        let nic = route.nic
-        let linkDestination: MACAddress
-        if request.destination.isBroadcast || nic.isBroadcast(request.destination) {
-            linkDestination = .broadcast
-        } else if request.destination.isMulticast {
-            // RFC 1112 6.4: 01-00-5E plus the low 23 bits of the group address.
-            linkDestination = MACAddress(rawValue: 0x0100_5E00_0000 | UInt64(request.destination.rawValue & 0x7F_FFFF))
-        } else if let mac = unicastLinkDestination(nextHop: .v4(route.nextHop), on: nic) {
-            linkDestination = mac
-        } else {
-            try park(.v4(request), nextHop: .v4(route.nextHop), on: nic, mtu: route.mtu,
-                     transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                     writeTransportHeader: writeTransportHeader)
-            return .queuedForResolution
-        }
-        try emitIPv4(request, nic: nic, mtu: route.mtu, linkDestination: linkDestination,
-                     transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                     writeTransportHeader: writeTransportHeader)
-        return .sent
+        try send(request, transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+                 writeTransportHeader: writeTransportHeader)
     }
 
     /// Builds the header(s) and writes the datagram, fragmenting when it exceeds `mtu`.
@@ -80,5 +54,29 @@ extension Stack {
             repr.moreFragments = end < dataLength
             repr.emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[0..<ipHeaderLength]))
         }
+    }
+}
+
+extension IPv4SendRequest: IPFamilySendRequest {
+    static var ipHeaderLength: Int { IPv4Repr.headerLength }
+    var parked: PendingDatagram.Request { .v4(self) }
+    static func ipAddress(_ address: IPv4Address) -> IPAddress { .v4(address) }
+
+    func resolveRoute(on stack: Stack) -> Stack.ResolvedRoute<IPv4Address>? {
+        stack.resolveRoute(destination, preferredSource: source)
+    }
+
+    func groupLinkDestination(on nic: NIC) -> MACAddress? {
+        if destination.isBroadcast || nic.isBroadcast(destination) { return .broadcast }
+        // RFC 1112 6.4: 01-00-5E plus the low 23 bits of the group address.
+        if destination.isMulticast { return MACAddress(rawValue: 0x0100_5E00_0000 | UInt64(destination.rawValue & 0x7F_FFFF)) }
+        return nil
+    }
+
+    func emit(on stack: Stack, nic: NIC, mtu: Int, linkDestination: MACAddress, transportHeaderLength: Int,
+              payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+              writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) {
+        try stack.emitIPv4(self, nic: nic, mtu: mtu, linkDestination: linkDestination, transportHeaderLength: transportHeaderLength,
+                           payload: payload, gso: gso, writeTransportHeader: writeTransportHeader)
     }
 }

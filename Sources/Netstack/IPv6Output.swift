@@ -46,31 +46,8 @@ extension Stack {
     public func sendIPv6(_ request: IPv6SendRequest, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
                          gso: GSOInfo? = nil,
                          writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) -> SendOutcome {
-        guard transportHeaderLength >= 0, transportHeaderLength <= Self.scratchSize - IPv6Repr.headerLength else {
-            throw .invalidArgument
-        }
-        guard let route = resolveRoute(request.destination, preferredSource: request.source, scope: request.nic) else {
-            noRouteDrops &+= 1
-            throw .noRoute
-        }
-        var request = request
-        request.source = route.source
-        let nic = route.nic
-        let linkDestination: MACAddress
-        if request.destination.isMulticast {
-            linkDestination = request.destination.multicastMAC
-        } else if let mac = unicastLinkDestination(nextHop: .v6(route.nextHop), on: nic) {
-            linkDestination = mac
-        } else {
-            try park(.v6(request), nextHop: .v6(route.nextHop), on: nic, mtu: route.mtu,
-                     transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                     writeTransportHeader: writeTransportHeader)
-            return .queuedForResolution
-        }
-        try emitIPv6(request, nic: nic, mtu: route.mtu, linkDestination: linkDestination,
-                     transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                     writeTransportHeader: writeTransportHeader)
-        return .sent
+        try send(request, transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+                 writeTransportHeader: writeTransportHeader)
     }
 
     /// Builds the header(s) and writes the datagram, fragmenting when it exceeds `mtu`.
@@ -115,5 +92,27 @@ extension Stack {
                                    identification: identification)
                 .emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[fixed..<prefix]))
         }
+    }
+}
+
+extension IPv6SendRequest: IPFamilySendRequest {
+    static var ipHeaderLength: Int { IPv6Repr.headerLength }
+    var parked: PendingDatagram.Request { .v6(self) }
+    static func ipAddress(_ address: IPv6Address) -> IPAddress { .v6(address) }
+
+    func resolveRoute(on stack: Stack) -> Stack.ResolvedRoute<IPv6Address>? {
+        stack.resolveRoute(destination, preferredSource: source, scope: nic)
+    }
+
+    /// RFC 2464 7: a multicast destination maps to 33:33 and the group's low 32 bits.
+    func groupLinkDestination(on nic: NIC) -> MACAddress? {
+        destination.isMulticast ? destination.multicastMAC : nil
+    }
+
+    func emit(on stack: Stack, nic: NIC, mtu: Int, linkDestination: MACAddress, transportHeaderLength: Int,
+              payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+              writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) {
+        try stack.emitIPv6(self, nic: nic, mtu: mtu, linkDestination: linkDestination, transportHeaderLength: transportHeaderLength,
+                           payload: payload, gso: gso, writeTransportHeader: writeTransportHeader)
     }
 }
