@@ -49,21 +49,14 @@ extension Stack {
         if ip.moreFragments || ip.fragmentOffset != 0 {
             let key = FragmentKey(source: .v4(source), destination: .v4(destination), protocolNumber: ip.protocolNumber.rawValue,
                                   identification: UInt32(ip.identification))
-            switch reassembler.insert(key: key, header: ip.header, offset: ip.fragmentOffset, moreFragments: ip.moreFragments,
-                                      data: ip.payload, now: now) {
-            case .stored:
-                return
-            case .dropped(let reason):
-                nic.counters.countDrop(reason)
-                return
-            case .complete(let slot, let header, let payload):
-                defer { reassembler.release(slot) }
+            reassemble(key, header: ip.header, offset: ip.fragmentOffset, moreFragments: ip.moreFragments,
+                       data: ip.payload, on: nic) { header, payload in
                 nic.counters.datagramsReassembled &+= 1
                 info.wasReassembled = true
                 // The link's checksum verdict covered only the last fragment.
                 deliverTransport(on: nic, info, header: header, payload: payload, checksumVerified: false, gso: nil)
-                return
             }
+            return
         }
         deliverTransport(on: nic, info, header: ip.header, payload: ip.payload,
                          checksumVerified: packet.checksumVerified, gso: packet.gso)

@@ -127,15 +127,8 @@ extension Stack {
         }
         let key = FragmentKey(source: .v6(source), destination: .v6(destination), protocolNumber: 0,
                               identification: fragment.identification)
-        switch reassembler.insert(key: key, header: header, offset: fragment.fragmentOffset, moreFragments: fragment.moreFragments,
-                                  data: data, now: now) {
-        case .stored:
-            return
-        case .dropped(let reason):
-            nic.counters.countDrop(reason)
-            return
-        case .complete(let slot, let header, let payload):
-            defer { reassembler.release(slot) }
+        reassemble(key, header: header, offset: fragment.fragmentOffset, moreFragments: fragment.moreFragments,
+                   data: data, on: nic) { header, payload in
             guard header.count >= IPv6Packet.headerLength,
                   case .success(let inner) = walkExtensionHeaders(firstHeader: IPProtocol(rawValue: header[6]), in: payload),
                   inner.fragment == nil else {
