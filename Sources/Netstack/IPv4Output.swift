@@ -1,5 +1,7 @@
-// IPv4 output: route, next-hop link address (or park the datagram behind ARP), header,
-// fragmentation above the MTU (RFC 791 3.2 "Fragmentation"; RFC 1122 3.3.3), and the write.
+// IPv4 output: what is IPv4's own in sending (the route lookup, the link address of broadcast
+// and multicast destinations, the header, fragmentation above the MTU: RFC 791 3.2
+// "Fragmentation"; RFC 1122 3.3.3); the steps shared with IPv6 (neighbour cache or parking
+// behind ARP, the frame write, the fragment loop) are in IPOutput.swift.
 // The IPv4 header and the transport header are built in one preallocated scratch buffer and
 // the payload is handed to the link by reference: nothing is allocated or copied per packet.
 

@@ -1,6 +1,8 @@
-// IPv6 output: route (or the link of a link-scoped destination), next-hop link address (a
-// multicast mapping, or park the datagram behind Neighbor Discovery), the fixed header, source
-// fragmentation with a Fragment header above the MTU (RFC 8200 4.5), and the write. As for
+// IPv6 output: what is IPv6's own in sending (the route, or the link of a link-scoped
+// destination; the multicast link address; the fixed header; source fragmentation with a
+// Fragment header above the MTU, RFC 8200 4.5); the steps shared with IPv4 (neighbour cache or
+// parking behind Neighbor Discovery, the frame write, the fragment loop) are in
+// IPOutput.swift. As for
 // IPv4, the headers are built in the stack's preallocated TX scratch and the payload is handed
 // to the link by reference: nothing is allocated or copied per packet.
 
