@@ -27,16 +27,12 @@ final class RecvmmsgReader: FrameReader {
         bufferLength = (maxFrameLength + 16) & ~15
         buffers = .allocate(byteCount: bufferLength * batchSize, alignment: 16)
         iovecs = .allocate(capacity: batchSize)
-        messages = .allocate(capacity: batchSize)
-        controlLength = auxiliaryData ? cshim_packet_auxdata_space() : 0
-        controls = .allocate(byteCount: max(1, controlLength * batchSize), alignment: 16)
         for i in 0..<batchSize {
             iovecs[i] = iovec(iov_base: buffers + i * bufferLength, iov_len: bufferLength)
-            var header = msghdr()
-            header.msg_iov = iovecs + i
-            header.msg_iovlen = 1
-            messages[i] = cshim_mmsghdr(msg_hdr: header, msg_len: 0)
         }
+        messages = .allocateMessages(over: iovecs, count: batchSize)
+        controlLength = auxiliaryData ? cshim_packet_auxdata_space() : 0
+        controls = .allocate(byteCount: max(1, controlLength * batchSize), alignment: 16)
     }
 
     deinit {

@@ -31,14 +31,8 @@ final class TransmitQueue {
         capacity = batchSize
         arena = .allocate(byteCount: bufferSize, alignment: 16)
         iovecs = .allocate(capacity: batchSize)
-        messages = .allocate(capacity: batchSize)
-        for i in 0..<batchSize {
-            iovecs[i] = iovec(iov_base: nil, iov_len: 0)
-            var header = msghdr()
-            header.msg_iov = iovecs + i
-            header.msg_iovlen = 1
-            messages[i] = cshim_mmsghdr(msg_hdr: header, msg_len: 0)
-        }
+        iovecs.initialize(repeating: iovec(iov_base: nil, iov_len: 0), count: batchSize)
+        messages = .allocateMessages(over: iovecs, count: batchSize)
     }
 
     deinit {

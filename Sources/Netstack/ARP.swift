@@ -70,15 +70,20 @@ extension Stack {
                                       header: UnsafeRawBufferPointer(buffer)))
     }
 
+    /// Asks for `address`'s link address the way its family does: an ARP request or a neighbour
+    /// solicitation; to its broadcast or solicited-node group to resolve, unicast (`to`) to
+    /// refresh a known entry.
+    func sendResolutionRequest(for address: IPAddress, on nic: NIC, to linkDestination: MACAddress? = nil) {
+        switch address {
+        case .v4(let target): sendARPRequest(for: target, on: nic, to: linkDestination ?? .broadcast)
+        case .v6(let target): sendNeighbourSolicitation(for: target, on: nic, to: linkDestination)
+        }
+    }
+
     func runNeighbourTimers(_ nic: NIC) {
         guard let deadline = nic.neighbours.nextDeadline, deadline <= now else { return }
         let actions = nic.neighbours.handleTimers(now: now)
-        for address in actions.probe {
-            switch address {
-            case .v4(let target): sendARPRequest(for: target, on: nic)
-            case .v6(let target): sendNeighbourSolicitation(for: target, on: nic)
-            }
-        }
+        for address in actions.probe { sendResolutionRequest(for: address, on: nic) }
         for (_, dropped) in actions.failed {
             for _ in 0..<dropped { nic.counters.countDrop(.neighbourUnresolved) }
         }
@@ -87,21 +92,20 @@ extension Stack {
     /// Sends the datagrams that waited for `mac`.
     func sendReleased(_ released: [PendingDatagram], on nic: NIC, to mac: MACAddress) {
         for datagram in released {
-            datagram.transportHeader.withUnsafeBytes { header in
-                datagram.payload.withUnsafeBytes { payload in
-                    switch datagram.request {
-                    case .v4(let request):
-                        let route = ResolvedRoute(nic: nic, source: request.source, nextHop: request.destination, mtu: datagram.mtu)
-                        _ = try? emitIPv4(request, route: route, linkDestination: mac,
-                                          transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
-                            slot.copyMemory(from: header)
-                        }
-                    case .v6(let request):
-                        _ = try? emitIPv6(request, nic: nic, mtu: datagram.mtu, linkDestination: mac,
-                                          transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
-                            slot.copyMemory(from: header)
-                        }
-                    }
+            switch datagram.request {
+            case .v4(let request): sendReleased(request, datagram, on: nic, to: mac)
+            case .v6(let request): sendReleased(request, datagram, on: nic, to: mac)
+            }
+        }
+    }
+
+    private func sendReleased<Request: IPFamilySendRequest>(_ request: Request, _ datagram: PendingDatagram,
+                                                            on nic: NIC, to mac: MACAddress) {
+        datagram.transportHeader.withUnsafeBytes { header in
+            datagram.payload.withUnsafeBytes { payload in
+                _ = try? request.emit(on: self, nic: nic, mtu: datagram.mtu, linkDestination: mac,
+                                      transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
+                    slot.copyMemory(from: header)
                 }
             }
         }

@@ -20,24 +20,15 @@ extension Stack {
                 nic.counters.countDrop(.icmpUnhandledType)
                 return
             }
-            if !info.isLocalAddress && !info.isBroadcast {
-                let flow = FlowKey(protocolNumber: .icmp, source: info.source, sourcePort: identifier,
-                                   destination: info.destination, destinationPort: 0)
-                switch gatewayVerdict(for: flow, now: now) {
-                case .accept:
-                    if let hook = gatewayHook,
-                       hook.stack(self, forwardEchoRequest: flow, sequence: sequence, data: message.data, now: now) {
-                        return
-                    }
-                case .drop:
-                    nic.counters.countDrop(.gatewayDropped)
-                    return
-                case .reject(let code):
-                    nic.counters.countDrop(.gatewayRejected)
-                    sendICMPv4Error(.destinationUnreachable(code: code, nextHopMTU: 0), from: destination, on: nic,
-                                    originalHeader: header, originalPayload: payload, originalIsBroadcast: false)
-                    return
-                }
+            switch admitEchoRequest(.icmp, info, identifier: identifier, sequence: sequence, data: message.data, on: nic) {
+            case .reply:
+                break
+            case .done:
+                return
+            case .reject(let code):
+                sendICMPv4Error(.destinationUnreachable(code: code, nextHopMTU: 0), from: destination, on: nic,
+                                originalHeader: header, originalPayload: payload, originalIsBroadcast: false)
+                return
             }
             // RFC 1122 3.2.2.6: the reply carries the request's identifier, sequence and data;
             // its source is the address the request was sent to (a broadcast is answered from
@@ -50,13 +41,15 @@ extension Stack {
         case .destinationUnreachable(let code, let mtu):
             let kind: TransportICMPError.Kind = code == .fragmentationNeeded
                 ? .fragmentationNeeded(nextHopMTU: Int(mtu)) : .destinationUnreachable(code)
-            deliverICMPError(kind, reporter: source, quote: message.data, on: nic)
+            deliverICMPv4Error(kind, reporter: source, quote: message.data, on: nic)
         case .timeExceeded(let code):
-            deliverICMPError(.timeExceeded(code: code), reporter: source, quote: message.data, on: nic)
+            deliverICMPv4Error(.timeExceeded(code: code), reporter: source, quote: message.data, on: nic)
+        // For these types Wire hands over the data from byte 4; the quote follows the 4-byte
+        // pointer (Parameter Problem) or unused (Source Quench) field (RFC 792).
         case .other(let type, _) where type == 12: // Parameter Problem
-            deliverICMPError(.parameterProblem, reporter: source, quote: message.data.count >= 4 ? UnsafeRawBufferPointer(rebasing: message.data[4...]) : message.data, on: nic)
+            deliverICMPv4Error(.parameterProblem, reporter: source, quote: message.data.dropping(4), on: nic)
         case .other(let type, _) where type == 4: // Source Quench (deprecated by RFC 6633, still passed on)
-            deliverICMPError(.sourceQuench, reporter: source, quote: message.data.count >= 4 ? UnsafeRawBufferPointer(rebasing: message.data[4...]) : message.data, on: nic)
+            deliverICMPv4Error(.sourceQuench, reporter: source, quote: message.data.dropping(4), on: nic)
         case .echoReply, .other:
             nic.counters.countDrop(.icmpUnhandledType)
         }
@@ -74,26 +67,15 @@ extension Stack {
         }
     }
 
-    /// Finds the transport that sent the quoted datagram and tells it.
-    private func deliverICMPError(_ kind: TransportICMPError.Kind, reporter: IPv4Address, quote: UnsafeRawBufferPointer, on nic: NIC) {
+    /// Reads the quoted IPv4 datagram and tells the transport that sent it.
+    private func deliverICMPv4Error(_ kind: TransportICMPError.Kind, reporter: IPv4Address, quote: UnsafeRawBufferPointer, on nic: NIC) {
         guard let quoted = try? IPv4Packet(quoted: quote), quoted.payload.count >= 8 else {
             nic.counters.countDrop(.icmpMalformed)
             return
         }
-        let error = TransportICMPError(kind: kind, reporter: .v4(reporter), quotedSource: .v4(quoted.source),
-                                       quotedDestination: .v4(quoted.destination), quotedProtocol: quoted.protocolNumber,
-                                       quotedTransport: quoted.payload)
-        let owned: Bool
-        switch quoted.protocolNumber {
-        case .udp: owned = udp.handleICMPError(error, now: now)
-        case .icmp: owned = false // errors about our own ICMP messages have no one to tell
-        default: owned = transportHandler(quoted.protocolNumber)?.handleICMPError(error, now: now) ?? false
-        }
-        if owned {
-            nic.counters.icmpErrorsDelivered &+= 1
-        } else {
-            nic.counters.countDrop(.icmpErrorNoOwner)
-        }
+        deliverICMPError(TransportICMPError(kind: kind, reporter: .v4(reporter), quotedSource: .v4(quoted.source),
+                                            quotedDestination: .v4(quoted.destination), quotedProtocol: quoted.protocolNumber,
+                                            quotedTransport: quoted.payload), on: nic)
     }
 
     /// Sends an ICMP error about a datagram we received, unless RFC 1122 3.2.2 forbids it or the

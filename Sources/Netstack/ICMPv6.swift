@@ -32,25 +32,16 @@ extension Stack {
         case .ndp(let ndp):
             receiveNDP(ndp, on: nic, info)
         case .echoRequest(let identifier, let sequence):
-            if !info.isLocalAddress && !info.isBroadcast {
-                let flow = FlowKey(protocolNumber: .icmpv6, source: info.source, sourcePort: identifier,
-                                   destination: info.destination, destinationPort: 0)
-                switch gatewayVerdict(for: flow, now: now) {
-                case .accept:
-                    if let hook = gatewayHook,
-                       hook.stack(self, forwardEchoRequest: flow, sequence: sequence, data: message.data, now: now) {
-                        return
-                    }
-                case .drop:
-                    nic.counters.countDrop(.gatewayDropped)
-                    return
-                case .reject(let code):
-                    nic.counters.countDrop(.gatewayRejected)
-                    sendICMPv6Error(.destinationUnreachable(code: ICMPv6UnreachableCode(gatewayCode: code)), on: nic,
-                                    invokingFrom: source, to: destination, wasMulticast: false,
-                                    quote: Self.join(invoking, bytes, into: quoteScratch))
-                    return
-                }
+            switch admitEchoRequest(.icmpv6, info, identifier: identifier, sequence: sequence, data: message.data, on: nic) {
+            case .reply:
+                break
+            case .done:
+                return
+            case .reject(let code):
+                sendICMPv6Error(.destinationUnreachable(code: ICMPv6UnreachableCode(gatewayCode: code)), on: nic,
+                                invokingFrom: source, to: destination, wasMulticast: false,
+                                quote: Self.join(invoking, bytes, into: quoteScratch))
+                return
             }
             // RFC 4443 4.2: the reply carries the request's identifier, sequence and data; to a
             // multicast request it comes from a unicast address of the receiving interface.
@@ -99,7 +90,8 @@ extension Stack {
         }
     }
 
-    /// Finds the transport that sent the quoted packet and tells it.
+    /// Reads the quoted IPv6 packet (past its extension headers) and tells the transport that
+    /// sent it.
     private func deliverICMPv6Error(_ kind: TransportICMPError.Kind, reporter: IPv6Address, quote: UnsafeRawBufferPointer,
                                     on nic: NIC) {
         guard let quoted = try? IPv6Packet(quoted: quote),
@@ -107,20 +99,9 @@ extension Stack {
             nic.counters.countDrop(.icmpMalformed)
             return
         }
-        let error = TransportICMPError(kind: kind, reporter: .v6(reporter), quotedSource: .v6(quoted.source),
-                                       quotedDestination: .v6(quoted.destination), quotedProtocol: transport.protocolNumber,
-                                       quotedTransport: transport.bytes)
-        let owned: Bool
-        switch transport.protocolNumber {
-        case .udp: owned = udp.handleICMPError(error, now: now)
-        case .icmpv6: owned = false // errors about our own ICMPv6 messages have no one to tell
-        default: owned = transportHandler(transport.protocolNumber)?.handleICMPError(error, now: now) ?? false
-        }
-        if owned {
-            nic.counters.icmpErrorsDelivered &+= 1
-        } else {
-            nic.counters.countDrop(.icmpErrorNoOwner)
-        }
+        deliverICMPError(TransportICMPError(kind: kind, reporter: .v6(reporter), quotedSource: .v6(quoted.source),
+                                            quotedDestination: .v6(quoted.destination), quotedProtocol: transport.protocolNumber,
+                                            quotedTransport: transport.bytes), on: nic)
     }
 
     /// The upper-layer header of a quoted packet, past its extension headers; nil when the

@@ -49,21 +49,14 @@ extension Stack {
         if ip.moreFragments || ip.fragmentOffset != 0 {
             let key = FragmentKey(source: .v4(source), destination: .v4(destination), protocolNumber: ip.protocolNumber.rawValue,
                                   identification: UInt32(ip.identification))
-            switch reassembler.insert(key: key, header: ip.header, offset: ip.fragmentOffset, moreFragments: ip.moreFragments,
-                                      data: ip.payload, now: now) {
-            case .stored:
-                return
-            case .dropped(let reason):
-                nic.counters.countDrop(reason)
-                return
-            case .complete(let slot, let header, let payload):
-                defer { reassembler.release(slot) }
+            reassemble(key, header: ip.header, offset: ip.fragmentOffset, moreFragments: ip.moreFragments,
+                       data: ip.payload, on: nic) { header, payload in
                 nic.counters.datagramsReassembled &+= 1
                 info.wasReassembled = true
                 // The link's checksum verdict covered only the last fragment.
                 deliverTransport(on: nic, info, header: header, payload: payload, checksumVerified: false, gso: nil)
-                return
             }
+            return
         }
         deliverTransport(on: nic, info, header: ip.header, payload: ip.payload,
                          checksumVerified: packet.checksumVerified, gso: packet.gso)
@@ -72,32 +65,13 @@ extension Stack {
     /// Hands a whole datagram to its transport and answers what the transport asks for.
     func deliverTransport(on nic: NIC, _ info: IPPacketInfo, header: UnsafeRawBufferPointer,
                           payload: UnsafeRawBufferPointer, checksumVerified: Bool, gso: GSOInfo?) {
-        let verdict: SegmentVerdict
-        switch info.protocolNumber {
-        case .icmp:
+        if info.protocolNumber == .icmp {
             receiveICMPv4(on: nic, info, header: header, payload: payload, checksumVerified: checksumVerified)
             return
-        case .udp:
-            verdict = udp.handle(InboundSegment(ip: info, bytes: payload, checksumVerified: checksumVerified, gso: gso), now: now)
-        default:
-            if let handler = transportHandler(info.protocolNumber) {
-                verdict = handler.handleSegment(InboundSegment(ip: info, bytes: payload, checksumVerified: checksumVerified, gso: gso),
-                                                now: now)
-            } else {
-                verdict = .unreachable(.protocolUnreachable)
-            }
         }
-        switch verdict {
-        case .consumed:
-            break
-        case .dropped(let reason):
-            nic.counters.countDrop(reason)
-        case .unreachable(let code):
-            nic.counters.countDrop(code == .protocolUnreachable ? .unknownProtocol
-                                   : code == .portUnreachable ? .udpNoListener : .gatewayRejected)
-            guard case .v4(let local) = info.destination else { return }
-            sendICMPv4Error(.destinationUnreachable(code: code, nextHopMTU: 0), from: local, on: nic,
-                            originalHeader: header, originalPayload: payload, originalIsBroadcast: info.isBroadcast)
-        }
+        let segment = InboundSegment(ip: info, bytes: payload, checksumVerified: checksumVerified, gso: gso)
+        guard let code = deliverSegment(segment, on: nic), case .v4(let local) = info.destination else { return }
+        sendICMPv4Error(.destinationUnreachable(code: code, nextHopMTU: 0), from: local, on: nic,
+                        originalHeader: header, originalPayload: payload, originalIsBroadcast: info.isBroadcast)
     }
 }

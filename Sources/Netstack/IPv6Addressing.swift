@@ -136,21 +136,12 @@ extension Stack {
 
     /// Pins `address -> mac` (never expires); sends whatever waited for it.
     public func addStaticNeighbour(_ address: IPv6Address, _ mac: MACAddress, on id: NICID) {
-        guard let nic = nic(id) else { return }
-        let released = nic.neighbours.addPermanent(.v6(address), mac)
-        sendReleased(released, on: nic, to: mac)
-    }
-
-    struct ResolvedRoute6 {
-        var nic: NIC
-        var source: IPv6Address
-        var nextHop: IPv6Address
-        var mtu: Int
+        addStaticNeighbour(.v6(address), mac, on: id)
     }
 
     /// Link-local and multicast destinations have no route: they leave on `scope` (or the
     /// first NIC with IPv6) toward the destination itself (RFC 4007: their zone is the link).
-    func resolveRoute(_ destination: IPv6Address, preferredSource: IPv6Address? = nil, scope: NICID? = nil) -> ResolvedRoute6? {
+    func resolveRoute(_ destination: IPv6Address, preferredSource: IPv6Address? = nil, scope: NICID? = nil) -> ResolvedRoute<IPv6Address>? {
         let nic: NIC
         var nextHop = destination
         var routeSource: IPv6Address?
@@ -177,7 +168,7 @@ extension Stack {
             source = routeSource ?? nic.ipv6.sourceAddress(toward: destination)
         }
         guard let source else { return nil }
-        return ResolvedRoute6(nic: nic, source: source, nextHop: nextHop, mtu: min(routeMTU ?? nic.mtu, nic.mtu))
+        return ResolvedRoute(nic: nic, source: source, nextHop: nextHop, mtu: min(routeMTU ?? nic.mtu, nic.mtu))
     }
 }
 

@@ -127,15 +127,8 @@ extension Stack {
         }
         let key = FragmentKey(source: .v6(source), destination: .v6(destination), protocolNumber: 0,
                               identification: fragment.identification)
-        switch reassembler.insert(key: key, header: header, offset: fragment.fragmentOffset, moreFragments: fragment.moreFragments,
-                                  data: data, now: now) {
-        case .stored:
-            return
-        case .dropped(let reason):
-            nic.counters.countDrop(reason)
-            return
-        case .complete(let slot, let header, let payload):
-            defer { reassembler.release(slot) }
+        reassemble(key, header: header, offset: fragment.fragmentOffset, moreFragments: fragment.moreFragments,
+                   data: data, on: nic) { header, payload in
             guard header.count >= IPv6Packet.headerLength,
                   case .success(let inner) = walkExtensionHeaders(firstHeader: IPProtocol(rawValue: header[6]), in: payload),
                   inner.fragment == nil else {
@@ -162,7 +155,6 @@ extension Stack {
             nic.counters.countDrop(.ipv6BadSource)
             return
         }
-        let verdict: SegmentVerdict
         switch info.protocolNumber {
         case .icmpv6:
             receiveICMPv6(on: nic, info, invoking: invoking, message: upperLayer, checksumVerified: checksumVerified)
@@ -170,35 +162,21 @@ extension Stack {
         case .noNextHeader:
             // RFC 8200 4.7: nothing follows; the packet is done.
             return
-        case .udp:
-            verdict = udp.handle(InboundSegment(ip: info, bytes: upperLayer, checksumVerified: checksumVerified, gso: gso), now: now)
         default:
-            if let handler = transportHandler(info.protocolNumber) {
-                verdict = handler.handleSegment(InboundSegment(ip: info, bytes: upperLayer, checksumVerified: checksumVerified, gso: gso),
-                                                now: now)
-            } else {
-                verdict = .unreachable(.protocolUnreachable)
-            }
-        }
-        switch verdict {
-        case .consumed:
             break
-        case .dropped(let reason):
-            nic.counters.countDrop(reason)
-        case .unreachable(let code):
-            nic.counters.countDrop(code == .protocolUnreachable ? .unknownProtocol
-                                   : code == .portUnreachable ? .udpNoListener : .gatewayRejected)
-            let quote = Self.join(invoking, upperLayer, into: quoteScratch)
-            let error: ICMPv6Repr
-            if code == .protocolUnreachable {
-                // RFC 8200 4: an unrecognised Next Header is Parameter Problem code 1, pointing
-                // at the field. For a reassembled packet that is the fixed header's own field.
-                error = .parameterProblem(code: 1, pointer: UInt32(Self.nextHeaderFieldOffset(in: invoking)))
-            } else {
-                error = .destinationUnreachable(code: ICMPv6UnreachableCode(gatewayCode: code))
-            }
-            sendICMPv6Error(error, on: nic, invokingFrom: source, to: destination, wasMulticast: info.isBroadcast, quote: quote)
         }
+        let segment = InboundSegment(ip: info, bytes: upperLayer, checksumVerified: checksumVerified, gso: gso)
+        guard let code = deliverSegment(segment, on: nic) else { return }
+        let quote = Self.join(invoking, upperLayer, into: quoteScratch)
+        let error: ICMPv6Repr
+        if code == .protocolUnreachable {
+            // RFC 8200 4: an unrecognised Next Header is Parameter Problem code 1, pointing
+            // at the field. For a reassembled packet that is the fixed header's own field.
+            error = .parameterProblem(code: 1, pointer: UInt32(Self.nextHeaderFieldOffset(in: invoking)))
+        } else {
+            error = .destinationUnreachable(code: ICMPv6UnreachableCode(gatewayCode: code))
+        }
+        sendICMPv6Error(error, on: nic, invokingFrom: source, to: destination, wasMulticast: info.isBroadcast, quote: quote)
     }
 
     /// The offset, from the fixed header, of the Next Header field naming the upper layer:

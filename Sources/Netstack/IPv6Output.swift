@@ -1,6 +1,8 @@
-// IPv6 output: route (or the link of a link-scoped destination), next-hop link address (a
-// multicast mapping, or park the datagram behind Neighbor Discovery), the fixed header, source
-// fragmentation with a Fragment header above the MTU (RFC 8200 4.5), and the write. As for
+// IPv6 output: what is IPv6's own in sending (the route, or the link of a link-scoped
+// destination; the multicast link address; the fixed header; source fragmentation with a
+// Fragment header above the MTU, RFC 8200 4.5); the steps shared with IPv4 (neighbour cache or
+// parking behind Neighbor Discovery, the frame write, the fragment loop) are in
+// IPOutput.swift. As for
 // IPv4, the headers are built in the stack's preallocated TX scratch and the payload is handed
 // to the link by reference: nothing is allocated or copied per packet.
 
@@ -46,55 +48,8 @@ extension Stack {
     public func sendIPv6(_ request: IPv6SendRequest, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
                          gso: GSOInfo? = nil,
                          writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) -> SendOutcome {
-        guard transportHeaderLength >= 0, transportHeaderLength <= Self.scratchSize - IPv6Repr.headerLength else {
-            throw .invalidArgument
-        }
-        guard let route = resolveRoute(request.destination, preferredSource: request.source, scope: request.nic) else {
-            noRouteDrops &+= 1
-            throw .noRoute
-        }
-        var request = request
-        request.source = route.source
-        let nic = route.nic
-        let linkDestination: MACAddress
-        if request.destination.isMulticast {
-            linkDestination = request.destination.multicastMAC
-        } else if !nic.capabilities.contains(.resolutionRequired) {
-            linkDestination = .zero
-        } else if let (mac, refresh) = nic.neighbours.resolve(.v6(route.nextHop), now: now) {
-            linkDestination = mac
-            if refresh { sendNeighbourSolicitation(for: route.nextHop, on: nic, to: mac) }
-        } else {
-            try park(request, route: route, transportHeaderLength: transportHeaderLength, payload: payload,
-                     gso: gso, writeTransportHeader: writeTransportHeader)
-            return .queuedForResolution
-        }
-        try emitIPv6(request, nic: nic, mtu: route.mtu, linkDestination: linkDestination,
-                     transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                     writeTransportHeader: writeTransportHeader)
-        return .sent
-    }
-
-    /// Copies the datagram into the neighbour queue and solicits the next hop.
-    private func park(_ request: IPv6SendRequest, route: ResolvedRoute6, transportHeaderLength: Int,
-                      payload: UnsafeRawBufferPointer, gso: GSOInfo?,
-                      writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) {
-        let nic = route.nic
-        let header = UnsafeMutableRawBufferPointer(rebasing: auxScratch[0..<transportHeaderLength])
-        writeTransportHeader(header)
-        let datagram = PendingDatagram(request: .v6(request), transportHeader: Array(header), payload: Array(payload),
-                                       gso: gso, mtu: route.mtu)
-        switch nic.neighbours.enqueue(datagram, for: .v6(route.nextHop), now: now) {
-        case .queuedSendRequest:
-            sendNeighbourSolicitation(for: route.nextHop, on: nic)
-        case .queued:
-            break
-        case .queuedDroppingOlder(let count):
-            for _ in 0..<count { nic.counters.countDrop(.neighbourQueueFull) }
-        case .dropped(let reason):
-            nic.counters.countDrop(reason)
-            throw .resolutionQueueFull
-        }
+        try send(request, transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+                 writeTransportHeader: writeTransportHeader)
     }
 
     /// Builds the header(s) and writes the datagram, fragmenting when it exceeds `mtu`.
@@ -106,21 +61,13 @@ extension Stack {
         var repr = IPv6Repr(source: request.source, destination: request.destination, nextHeader: request.protocolNumber,
                             hopLimit: request.hopLimit, trafficClass: request.trafficClass, flowLabel: request.flowLabel,
                             payloadLength: dataLength)
-        // One frame: the common case, and GSO super-frames the link segments itself.
-        let fitsOneFrame = fixed + dataLength <= mtu
-        let gsoAllowed = gso != nil && nic.capabilities.contains(.gso) && fixed + dataLength <= nic.gsoMaxSize
-        if fitsOneFrame || gsoAllowed {
+        if leavesAsOneFrame(length: fixed + dataLength, mtu: mtu, gso: gso, on: nic) {
             // No jumbograms (RFC 2675): the payload length field is all there is.
-            guard dataLength <= 65_535 else {
-                nic.counters.countDrop(.messageTooLong)
-                throw .messageTooLong(mtu: mtu)
-            }
+            guard dataLength <= 65_535 else { throw messageTooLong(on: nic, mtu: mtu) }
             repr.emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[0..<fixed]))
-            writeTransportHeader(UnsafeMutableRawBufferPointer(rebasing: txScratch[fixed..<(fixed + transportHeaderLength)]))
-            let packet = OutboundPacket(protocolNumber: .ipv6, remoteLinkAddress: linkDestination,
-                                        header: UnsafeRawBufferPointer(rebasing: txScratch[0..<(fixed + transportHeaderLength)]),
-                                        payload: payload, gso: gso)
-            do { try nic.write(packet) } catch { throw .link(error) }
+            try writeFrame(.ipv6, on: nic, to: linkDestination, ipHeaderLength: fixed,
+                           transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+                           writeTransportHeader: writeTransportHeader)
             return
         }
         // RFC 8200 4.5: the source may fragment; the fragmentable part (everything after the
@@ -130,41 +77,44 @@ extension Stack {
         // header is not part of it).
         if request.dontFragment || gso != nil || dataLength > 65_535
             || mtu < prefix + 8 || transportHeaderLength > Self.scratchSize - prefix {
-            nic.counters.countDrop(.messageTooLong)
-            throw .messageTooLong(mtu: mtu)
+            throw messageTooLong(on: nic, mtu: mtu)
         }
-        let transportHeader = UnsafeMutableRawBufferPointer(rebasing: auxScratch[0..<transportHeaderLength])
-        writeTransportHeader(transportHeader)
         // RFC 8200 4.5 (and RFC 7739): the identification must differ from that of any other
         // fragmented packet sent recently with the same addresses; one counter for all does it.
         let identification = nextIPv6Identification
         nextIPv6Identification &+= 1
         repr.nextHeader = .fragment
-        let chunk = (mtu - prefix) & ~7
-        var offset = 0
-        while offset < dataLength {
-            let end = min(offset + chunk, dataLength)
+        // Each fragment: the fixed header, then a Fragment header with its piece's offset.
+        try writeFragments(.ipv6, on: nic, to: linkDestination, prefixLength: prefix,
+                           chunk: (mtu - prefix) & ~7, transportHeaderLength: transportHeaderLength,
+                           payload: payload, writeTransportHeader: writeTransportHeader) { offset, end in
             repr.payloadLength = IPv6FragmentHeaderRepr.length + end - offset
             repr.emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[0..<fixed]))
             IPv6FragmentHeaderRepr(nextHeader: request.protocolNumber, fragmentOffset: offset, moreFragments: end < dataLength,
                                    identification: identification)
                 .emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[fixed..<prefix]))
-            // The part of [offset, end) inside the transport header goes into the header buffer.
-            var headerEnd = prefix
-            if offset < transportHeaderLength {
-                let count = min(end, transportHeaderLength) - offset
-                UnsafeMutableRawBufferPointer(rebasing: txScratch[prefix..<(prefix + count)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: transportHeader[offset..<(offset + count)]))
-                headerEnd += count
-            }
-            let payloadStart = max(offset, transportHeaderLength) - transportHeaderLength
-            let payloadEnd = max(end, transportHeaderLength) - transportHeaderLength
-            let packet = OutboundPacket(protocolNumber: .ipv6, remoteLinkAddress: linkDestination,
-                                        header: UnsafeRawBufferPointer(rebasing: txScratch[0..<headerEnd]),
-                                        payload: UnsafeRawBufferPointer(rebasing: payload[payloadStart..<payloadEnd]))
-            do { try nic.write(packet) } catch { throw .link(error) }
-            nic.counters.fragmentsSent &+= 1
-            offset = end
         }
+    }
+}
+
+extension IPv6SendRequest: IPFamilySendRequest {
+    static var ipHeaderLength: Int { IPv6Repr.headerLength }
+    var parked: PendingDatagram.Request { .v6(self) }
+    static func ipAddress(_ address: IPv6Address) -> IPAddress { .v6(address) }
+
+    func resolveRoute(on stack: Stack) -> Stack.ResolvedRoute<IPv6Address>? {
+        stack.resolveRoute(destination, preferredSource: source, scope: nic)
+    }
+
+    /// RFC 2464 7: a multicast destination maps to 33:33 and the group's low 32 bits.
+    func groupLinkDestination(on nic: NIC) -> MACAddress? {
+        destination.isMulticast ? destination.multicastMAC : nil
+    }
+
+    func emit(on stack: Stack, nic: NIC, mtu: Int, linkDestination: MACAddress, transportHeaderLength: Int,
+              payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+              writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) {
+        try stack.emitIPv6(self, nic: nic, mtu: mtu, linkDestination: linkDestination, transportHeaderLength: transportHeaderLength,
+                           payload: payload, gso: gso, writeTransportHeader: writeTransportHeader)
     }
 }

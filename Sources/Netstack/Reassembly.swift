@@ -335,3 +335,22 @@ final class FragmentReassembler {
         statistics.peakDatagramsInProgress = max(statistics.peakDatagramsInProgress, statistics.datagramsInProgress)
     }
 }
+
+extension Stack {
+    /// Gives one fragment of either family to the reassembler, counting a drop on `nic`. When
+    /// it completes its datagram, `whole` gets the reassembled header and payload, which stay
+    /// valid only during the call (the slot is released after it).
+    func reassemble(_ key: FragmentKey, header: UnsafeRawBufferPointer, offset: Int, moreFragments: Bool,
+                    data: UnsafeRawBufferPointer, on nic: NIC,
+                    whole: (_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Void) {
+        switch reassembler.insert(key: key, header: header, offset: offset, moreFragments: moreFragments, data: data, now: now) {
+        case .stored:
+            break
+        case .dropped(let reason):
+            nic.counters.countDrop(reason)
+        case .complete(let slot, let header, let payload):
+            defer { reassembler.release(slot) }
+            whole(header, payload)
+        }
+    }
+}

@@ -123,31 +123,39 @@ public final class Stack {
 
     /// Pins `address -> mac` (never expires); sends whatever waited for it.
     public func addStaticNeighbour(_ address: IPv4Address, _ mac: MACAddress, on id: NICID) {
+        addStaticNeighbour(.v4(address), mac, on: id)
+    }
+
+    /// Both families' `addStaticNeighbour`: the neighbour cache is shared.
+    func addStaticNeighbour(_ address: IPAddress, _ mac: MACAddress, on id: NICID) {
         guard let nic = nic(id) else { return }
-        let released = nic.neighbours.addPermanent(.v4(address), mac)
+        let released = nic.neighbours.addPermanent(address, mac)
         sendReleased(released, on: nic, to: mac)
     }
 
     /// Where a packet to `destination` would go.
     public func route(to destination: IPAddress) -> RouteInfo? {
-        if case .v6(let address) = destination {
-            guard let resolved = resolveRoute(address) else { return nil }
-            return RouteInfo(nic: resolved.nic.id, source: .v6(resolved.source), nextHop: .v6(resolved.nextHop),
-                             mtu: resolved.mtu, linkCapabilities: resolved.nic.capabilities, gsoMaxSize: resolved.nic.gsoMaxSize)
+        switch destination {
+        case .v4(let address): resolveRoute(address)?.info(IPAddress.v4)
+        case .v6(let address): resolveRoute(address)?.info(IPAddress.v6)
         }
-        guard case .v4(let address) = destination, let resolved = resolveRoute(address) else { return nil }
-        return RouteInfo(nic: resolved.nic.id, source: .v4(resolved.source), nextHop: .v4(resolved.nextHop),
-                         mtu: resolved.mtu, linkCapabilities: resolved.nic.capabilities, gsoMaxSize: resolved.nic.gsoMaxSize)
     }
 
-    struct ResolvedRoute {
+    /// Where a datagram of either family goes: the NIC, the source address picked, the next hop
+    /// and the path MTU.
+    struct ResolvedRoute<Address> {
         var nic: NIC
-        var source: IPv4Address
-        var nextHop: IPv4Address
+        var source: Address
+        var nextHop: Address
         var mtu: Int
+
+        func info(_ family: (Address) -> IPAddress) -> RouteInfo {
+            RouteInfo(nic: nic.id, source: family(source), nextHop: family(nextHop), mtu: mtu,
+                      linkCapabilities: nic.capabilities, gsoMaxSize: nic.gsoMaxSize)
+        }
     }
 
-    func resolveRoute(_ destination: IPv4Address, preferredSource: IPv4Address? = nil) -> ResolvedRoute? {
+    func resolveRoute(_ destination: IPv4Address, preferredSource: IPv4Address? = nil) -> ResolvedRoute<IPv4Address>? {
         guard let route = routeTable.lookup(destination), let nic = nic(route.nic) else { return nil }
         let nextHop = route.gateway?.ipv4 ?? destination
         let source: IPv4Address?

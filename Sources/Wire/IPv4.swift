@@ -27,11 +27,7 @@ public struct IPv4Packet {
     public let totalLength: Int
 
     @inlinable public init(_ bytes: UnsafeRawBufferPointer) throws(WireError) {
-        guard bytes.count >= 20 else { throw .truncated }
-        let versionAndIHL = bytes.u8(Field.versionAndIHL)
-        guard versionAndIHL >> 4 == 4 else { throw .badVersion }
-        let headerLength = Int(versionAndIHL & 0x0F) * 4
-        guard headerLength >= 20 else { throw .badLength }
+        let headerLength = try Self.checkedHeaderLength(bytes)
         let totalLength = Int(bytes.u16(Field.totalLength))
         guard totalLength >= headerLength else { throw .badLength }
         guard totalLength <= bytes.count else { throw .truncated }
@@ -45,17 +41,25 @@ public struct IPv4Packet {
     /// so only the header must fit; `totalLength` is clamped to the quote and `payload` is what
     /// of the rest was quoted.
     @inlinable public init(quoted bytes: UnsafeRawBufferPointer) throws(WireError) {
-        guard bytes.count >= 20 else { throw .truncated }
-        let versionAndIHL = bytes.u8(Field.versionAndIHL)
-        guard versionAndIHL >> 4 == 4 else { throw .badVersion }
-        let headerLength = Int(versionAndIHL & 0x0F) * 4
-        guard headerLength >= 20 else { throw .badLength }
+        let headerLength = try Self.checkedHeaderLength(bytes)
         guard headerLength <= bytes.count else { throw .truncated }
         let totalLength = Int(bytes.u16(Field.totalLength))
         guard totalLength >= headerLength else { throw .badLength }
         self.bytes = bytes
         self.headerLength = headerLength
         self.totalLength = Swift.min(totalLength, bytes.count)
+    }
+
+    /// What both views check first: a fixed header's worth of bytes, version 4, and an IHL of
+    /// at least 5 words. Returns the header length in bytes (not yet checked against the buffer).
+    @inlinable @inline(__always)
+    static func checkedHeaderLength(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Int {
+        guard bytes.count >= 20 else { throw .truncated }
+        let versionAndIHL = bytes.u8(Field.versionAndIHL)
+        guard versionAndIHL >> 4 == 4 else { throw .badVersion }
+        let headerLength = Int(versionAndIHL & 0x0F) * 4
+        guard headerLength >= 20 else { throw .badLength }
+        return headerLength
     }
 
     @inlinable public var dscpECN: UInt8 { bytes.u8(Field.dscpECN) }
