@@ -116,20 +116,31 @@ final class PatternEndpoint {
     /// Whether to start writing only after reading EOF (the echo-back side).
     let sendAfterEOF: Bool
     var shutDown = false
+    /// SHA-256 of every byte written and read, compared with the kernel peer's.
+    let sentDigest: SHA256Hasher
+    let receivedDigest: SHA256Hasher
     private var buffer = [UInt8](repeating: 0, count: 65_536)
 
-    init(pattern: TCPPattern, sendTotal: Int, sendAfterEOF: Bool) {
+    init(pattern: TCPPattern, sendTotal: Int, sendAfterEOF: Bool) throws {
+        sentDigest = try SHA256Hasher()
+        receivedDigest = try SHA256Hasher()
         self.pattern = pattern
         self.sendTotal = sendTotal
         self.sendAfterEOF = sendAfterEOF
     }
 
     func pump() {
-        guard let c = connection else { return }
+        // Nothing is written before the handshake completes: a refused dial (the kernel not
+        // listening yet) would take queued bytes with it, and the redial starts from offset 0.
+        guard let c = connection, c.state != .synSent, c.error != .connectionRefused else { return }
         while mismatchAt == nil {
             let n = buffer.withUnsafeMutableBytes { c.read(into: $0) }
             if n == 0 { break }
-            let ok = buffer.withUnsafeBytes { pattern.matches(UnsafeRawBufferPointer(rebasing: $0[..<n]), at: received) }
+            let ok = buffer.withUnsafeBytes { all in
+                let data = UnsafeRawBufferPointer(rebasing: all[..<n])
+                receivedDigest.update(data)
+                return pattern.matches(data, at: received)
+            }
             if !ok { mismatchAt = received }
             received += n
         }
@@ -140,7 +151,10 @@ final class PatternEndpoint {
         guard !sendAfterEOF || sawEOF else { return }
         while sent < sendTotal {
             let n = pattern.withBytes(at: sent, limit: sendTotal - sent) { bytes -> Int in
-                do throws(TCPError) { return try c.write(bytes) } catch { return 0 }
+                let written: Int
+                do throws(TCPError) { written = try c.write(bytes) } catch { written = 0 }
+                sentDigest.update(UnsafeRawBufferPointer(rebasing: bytes[..<written]))
+                return written
             }
             if n == 0 { break }
             sent += n
@@ -173,7 +187,7 @@ final class ListenerApplication: TCPKernelApplication {
 }
 
 /// The Swift side as a client of the kernel's listener on 10.0.2.100:5001; it redials (from a
-/// new port) while the kernel is not listening yet.
+/// new port, every 20 ms, for up to 20 s) while the kernel is not listening yet.
 final class ClientApplication: TCPKernelApplication {
     let config: TCPConfig
     let endpoint: PatternEndpoint
@@ -181,6 +195,7 @@ final class ClientApplication: TCPKernelApplication {
     let remote: IPv4Address
     var port: UInt16 = 40_000
     var attempts = 0
+    var lastDial: TCPInstant?
     /// Closes the connection (our FIN) once the peer's FIN arrived and everything was sent.
     let closeAfterEOF: Bool
     init(config: TCPConfig, endpoint: PatternEndpoint, local: IPv4Address, remote: IPv4Address, closeAfterEOF: Bool = false) {
@@ -191,7 +206,9 @@ final class ClientApplication: TCPKernelApplication {
         self.closeAfterEOF = closeAfterEOF
     }
     func run(_ transport: TCPTransport, now: TCPInstant) {
-        if endpoint.connection == nil || (endpoint.connection?.error == .connectionRefused && attempts < 200) {
+        if endpoint.connection == nil || (endpoint.connection?.error == .connectionRefused && attempts < 1000) {
+            if let last = lastDial, now.nanoseconds - last.nanoseconds < 20_000_000 { return }
+            lastDial = now
             if let old = endpoint.connection { transport.demux.remove(old.flow) }
             attempts += 1
             port &+= 1
@@ -257,13 +274,26 @@ final class ClientApplication: TCPKernelApplication {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The peer's report of a bulk run ("OK received=N sent=N" then both SHA-256 digests)
+    /// against what the Swift side wrote and read, byte-checked against the pattern on the way.
+    static func expectMatchingTransfer(output: String, total: Int, endpoint: PatternEndpoint,
+                                       sourceLocation: SourceLocation = #_sourceLocation) {
+        let lines = output.split(separator: "\n").map(String.init)
+        #expect(lines.first == "OK received=\(total) sent=\(total)", "peer: \(output)", sourceLocation: sourceLocation)
+        #expect(endpoint.received == total, sourceLocation: sourceLocation)
+        #expect(endpoint.sent == total, sourceLocation: sourceLocation)
+        #expect(endpoint.mismatchAt == nil, sourceLocation: sourceLocation)
+        let ours = "received_sha256=\(endpoint.sentDigest.hexDigest()) sent_sha256=\(endpoint.receivedDigest.hexDigest())"
+        #expect(lines.count == 2 && lines[1] == ours, "peer: \(output)", sourceLocation: sourceLocation)
+    }
+
     @Test(arguments: [1500, 65520])
     func kernelClientToSwiftListenerBothWays(mtu: Int) throws {
         let lab = try Self.lab(mtu: mtu)
         let fd = lab.stackPacketSocket()
         try #require(fd >= 0)
         let total = Self.bulkBytes
-        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: true)
+        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: true)
         let app = ListenerApplication(config: Self.config(mtu: mtu), endpoint: endpoint)
         let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: mtu, application: app)
         runner.start()
@@ -272,10 +302,7 @@ final class ClientApplication: TCPKernelApplication {
         let output = Self.finish(peer)
         runner.waitUntilDone(limit: .seconds(30))
         runner.stop()
-        #expect(output == "OK received=\(total) sent=\(total)")
-        #expect(endpoint.received == total)
-        #expect(endpoint.mismatchAt == nil)
-        #expect(endpoint.sent == total)
+        Self.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
         #expect(app.isDone)
         let connection = try #require(endpoint.connection)
         #expect(connection.error == nil)
@@ -291,7 +318,7 @@ final class ClientApplication: TCPKernelApplication {
         try #require(fd >= 0)
         let total = Self.bulkBytes
         let peer = try Self.startPeer(lab, ["serve", "5001", "\(total)"])
-        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
         let app = ClientApplication(config: Self.config(mtu: mtu), endpoint: endpoint, local: Self.stackAddress,
                                     remote: lab.kernelAddress, closeAfterEOF: false)
         let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: mtu, application: app)
@@ -300,9 +327,7 @@ final class ClientApplication: TCPKernelApplication {
         let output = Self.finish(peer)
         runner.waitUntilDone(limit: .seconds(30))
         runner.stop()
-        #expect(output == "OK received=\(total) sent=\(total)")
-        #expect(endpoint.received == total)
-        #expect(endpoint.mismatchAt == nil)
+        Self.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
         #expect(app.isDone)
         let connection = try #require(endpoint.connection)
         #expect(connection.error == nil)
@@ -317,7 +342,7 @@ final class ClientApplication: TCPKernelApplication {
         try #require(fd >= 0)
         let total = 16 << 20
         let peer = try Self.startPeer(lab, ["fin", "5001", "\(1 << 20)"])
-        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
         let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
                                     remote: lab.kernelAddress, closeAfterEOF: true)
         let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
@@ -343,7 +368,7 @@ final class ClientApplication: TCPKernelApplication {
         try #require(fd >= 0)
         let total = 1 << 40
         let peer = try Self.startPeer(lab, ["reset", "5001", "\(1 << 20)"])
-        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
         let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
                                     remote: lab.kernelAddress)
         let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
@@ -368,7 +393,7 @@ final class ClientApplication: TCPKernelApplication {
         try #require(fd >= 0)
         let total = 8 << 20
         let peer = try Self.startPeer(lab, ["stall", "5001", "\(1 << 20)", "2"])
-        let endpoint = PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
         let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
                                     remote: lab.kernelAddress, closeAfterEOF: true)
         let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
