@@ -45,7 +45,10 @@ targets += [
     .target(name: "Netstack", dependencies: ["Wire", "Link"]),
     // In-memory link pair, fake clock, lossy link: test doubles, never product code.
     .target(name: "NetstackTesting", dependencies: ["Netstack", "Wire", "Link"]),
-    .testTarget(name: "NetstackTests", dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims"]),
+    .testTarget(name: "NetstackTests", dependencies: [
+        "Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims",
+        .product(name: "HeapModule", package: "swift-collections"),
+    ]),
     // Counts malloc calls for bench-netstack (defines malloc & co. over glibc's __libc_*).
     .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
     .executableTarget(name: "bench-netstack",
