@@ -54,6 +54,9 @@ targets += [
     .executableTarget(name: "bench-netstack",
                       dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "CMallocCounter"],
                       path: "Benchmarks/bench-netstack", exclude: ["README.md"]),
+    // Bulk TCP: the Swift stack vs Linux over a veth, beside kernel-to-kernel (throwaway netns, root).
+    .executableTarget(name: "bench-tcp", dependencies: ["Netstack", "FDBased", "Link", "Wire", "UserNet"],
+                      path: "Benchmarks/bench-tcp"),
 ]
 
 // MARK: UserNet: the user-mode gateway behind --net=user
