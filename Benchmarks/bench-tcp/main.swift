@@ -24,6 +24,7 @@ import Foundation
 import Glibc
 import Link
 import Netstack
+import Synchronization
 import UserNet
 import Wire
 
@@ -38,6 +39,11 @@ let swiftAddress = IPv4Address(10, 0, 2, 2)
 let stackKernelAddress = "10.0.2.3"
 nonisolated(unsafe) var created: [String] = []
 nonisolated(unsafe) var peers: [Process] = []
+/// Pids of running peers, for the signal handler (which runs on another thread).
+final class PeerRegistry: Sendable {
+    let pids = Mutex<Set<Int32>>([])
+}
+let peerPIDs = PeerRegistry()
 
 struct Failure: Error, CustomStringConvertible { var description: String }
 
@@ -57,8 +63,9 @@ func run(_ arguments: [String]) throws -> String {
     return output
 }
 
+/// Peers run under timeout(1), which passes SIGTERM on to python3 (a SIGKILL would orphan it).
 func cleanup() {
-    for peer in peers where peer.isRunning { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
+    for peer in peers where peer.isRunning { kill(peer.processIdentifier, SIGTERM); peer.waitUntilExit() }
     peers.removeAll()
     for name in created { _ = try? run(["ip", "netns", "del", name]) }
     created.removeAll()
@@ -110,6 +117,7 @@ func startPeer(_ namespace: String, _ arguments: [String]) throws -> (Process, P
     process.standardError = pipe
     try process.run()
     peers.append(process)
+    peerPIDs.pids.withLock { _ = $0.insert(process.processIdentifier) }
     return (process, pipe)
 }
 
@@ -118,6 +126,7 @@ func finish(_ peer: (Process, Pipe)) throws -> (bytes: Double, seconds: Double) 
     let text = String(decoding: peer.1.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     peer.0.waitUntilExit()
     peers.removeAll { $0 === peer.0 }
+    peerPIDs.pids.withLock { _ = $0.remove(peer.0.processIdentifier) }
     let fields = text.split(whereSeparator: \.isWhitespace)
     guard peer.0.terminationStatus == 0, fields.count == 2, let bytes = Double(fields[0]), let time = Double(fields[1]), time > 0 else {
         throw Failure(description: "peer: \(text)")
@@ -221,9 +230,10 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
                 lastByte = now
                 received += n
             }
-            if c.isReadClosed, c.state == .closeWait {
-                if sends { if sendUntil.map({ now >= $0 }) == true { var output = tcp.output; c.close(now: instant, output: &output) } }
-                else { var output = tcp.output; c.close(now: instant, output: &output) }
+            // Close once the peer's FIN is in and (when sending) our time is up.
+            if c.isReadClosed, c.state == .closeWait, !sends || sendUntil.map({ now >= $0 }) == true {
+                var output = tcp.output
+                c.close(now: instant, output: &output)
             }
             if c.state == .closed || c.state == .timeWait { closed = true }
         }
@@ -263,6 +273,22 @@ func kernelCase(sends: Bool) throws -> Measurement {
     let cpu = cpuSeconds(RUSAGE_CHILDREN.rawValue) - childrenBefore
     let (bytes, elapsed) = sends ? listened : dialed
     return Measurement(gbits: bytes * 8 / elapsed / 1e9, cpuPerGB: cpu / (bytes / 1e9))
+}
+
+// Ctrl-C or kill: the namespaces go too (the main thread may be anywhere; deleting twice is harmless).
+signal(SIGINT, SIG_IGN)
+signal(SIGTERM, SIG_IGN)
+// The handler runs on a dispatch thread: it captures values, never the main actor's globals.
+let stopSignals = [SIGINT, SIGTERM].map { [peerPIDs, kernelNamespace, stackNamespace] number in
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+    source.setEventHandler { @Sendable in
+        for pid in peerPIDs.pids.withLock({ $0 }) { kill(pid, SIGTERM) }
+        for name in [kernelNamespace, stackNamespace] { _ = try? run(["ip", "netns", "del", name]) }
+        print("bench-tcp: interrupted")
+        exit(130)
+    }
+    source.resume()
+    return source
 }
 
 do {
