@@ -37,11 +37,12 @@ final class TCPStackRunner: @unchecked Sendable {
     private var thread = pthread_t()
     private var running = false
 
-    init(fd: Int32, address: IPv4Address, mtu: Int, application: any TCPKernelApplication) throws {
+    /// `gsoMaxSize` > 0 takes the kernel's GSO super-frames (virtio_net_hdr) instead of plain frames.
+    init(fd: Int32, address: IPv4Address, mtu: Int, gsoMaxSize: Int = 0, application: any TCPKernelApplication) throws {
         self.fd = fd
         self.application = application
         endpoint = try FDBasedEndpoint(options: .init(fds: [fd], mtu: mtu, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
-                                                       dispatchMode: .packetMMap, driver: .external,
+                                                       gsoMaxSize: gsoMaxSize, dispatchMode: .packetMMap, driver: .external,
                                                        ringSize: 16 << 20))
         stack = Stack()
         nic = stack.addNIC(endpoint, name: "veth")
@@ -247,11 +248,13 @@ final class ClientApplication: TCPKernelApplication {
         return config
     }
 
-    /// A lab whose kernel end sends no GSO super-frames (the stack reads plain frames), and
-    /// the stack runner on the other end.
-    static func lab(mtu: Int) throws -> KernelLab {
+    /// A lab whose kernel end sends no GSO super-frames (the stack reads plain frames) unless
+    /// `gso`, and the stack runner on the other end.
+    static func lab(mtu: Int, gso: Bool = false) throws -> KernelLab {
         let lab = try KernelLab(mtu: mtu)
-        try KernelLab.run(["ip", "-n", lab.kernelNamespace, "link", "set", lab.kernelLink, "gso_max_segs", "1"])
+        if !gso {
+            try KernelLab.run(["ip", "-n", lab.kernelNamespace, "link", "set", lab.kernelLink, "gso_max_segs", "1"])
+        }
         return lab
     }
 
@@ -332,6 +335,33 @@ final class ClientApplication: TCPKernelApplication {
         let connection = try #require(endpoint.connection)
         #expect(connection.error == nil)
         #expect(runner.tcp.counters.sendFailures == 0)
+    }
+
+    /// The veth as Linux sets it up (GSO on) and our endpoint taking virtio_net_hdr super-frames,
+    /// as bench-tcp runs: the kernel hands us segments of up to 64 KB at MTU 1500, which the
+    /// stack takes whole (they were never on a wire); what we send stays within the MTU.
+    @Test func kernelSendsGSOSuperFramesToSwiftListener() throws {
+        let lab = try Self.lab(mtu: 1500, gso: true)
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let total = 64 << 20
+        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: true)
+        let app = ListenerApplication(config: Self.config(mtu: 1500), endpoint: endpoint)
+        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, gsoMaxSize: 65535, application: app)
+        runner.start()
+        defer { runner.stop() }
+        let peer = try Self.startPeer(lab, ["client", "\(Self.stackAddress)", "5001", "\(total)"])
+        let output = Self.finish(peer)
+        runner.waitUntilDone(limit: .seconds(30))
+        runner.stop()
+        Self.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
+        #expect(app.isDone)
+        #expect(endpoint.connection?.error == nil)
+        #expect(endpoint.connection?.maximumSegmentSize == 1460)
+        // Super-frames came in: fewer frames than 1448-byte segments would need.
+        #expect(runner.endpoint.statistics.received < UInt64(total / 1448))
+        #expect(runner.tcp.counters.badChecksum == 0)
+        #expect(runner.endpoint.statistics.sendRejected == 0)
     }
 
     /// The kernel shuts down its writing half (FIN) while our data still streams in: we see
