@@ -337,16 +337,19 @@ final class ClientApplication: TCPKernelApplication {
         #expect(runner.tcp.counters.sendFailures == 0)
     }
 
-    /// The veth as Linux sets it up (GSO on) and our endpoint taking virtio_net_hdr super-frames,
-    /// as bench-tcp runs: the kernel hands us segments of up to 64 KB at MTU 1500, which the
-    /// stack takes whole (they were never on a wire); what we send stays within the MTU.
-    @Test func kernelSendsGSOSuperFramesToSwiftListener() throws {
+    /// The veth as Linux sets it up (GSO on) and our endpoint speaking virtio_net_hdr, as
+    /// bench-tcp runs: the kernel hands us segments of up to 64 KB at MTU 1500, which the stack
+    /// takes whole (they were never on a wire), and we send ours with segmentation offload,
+    /// up to 64 KB for the kernel to cut at our MSS.
+    @Test func gsoSuperFramesBothWaysWithKernelClient() throws {
         let lab = try Self.lab(mtu: 1500, gso: true)
         let fd = lab.stackPacketSocket()
         try #require(fd >= 0)
         let total = 64 << 20
         let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: true)
-        let app = ListenerApplication(config: Self.config(mtu: 1500), endpoint: endpoint)
+        var config = Self.config(mtu: 1500)
+        config.segmentationOffloadSize = 65535 - 100
+        let app = ListenerApplication(config: config, endpoint: endpoint)
         let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, gsoMaxSize: 65535, application: app)
         runner.start()
         defer { runner.stop() }
@@ -361,7 +364,10 @@ final class ClientApplication: TCPKernelApplication {
         // Super-frames came in: fewer frames than 1448-byte segments would need.
         #expect(runner.endpoint.statistics.received < UInt64(total / 1448))
         #expect(runner.tcp.counters.badChecksum == 0)
+        #expect(runner.tcp.counters.sendFailures == 0)
         #expect(runner.endpoint.statistics.sendRejected == 0)
+        // Offloaded segments went down: fewer frames than 1460-byte segments would need.
+        #expect(runner.endpoint.statistics.sent < UInt64(total / 1460))
     }
 
     /// The kernel shuts down its writing half (FIN) while our data still streams in: we see
