@@ -45,12 +45,18 @@ targets += [
     .target(name: "Netstack", dependencies: ["Wire", "Link"]),
     // In-memory link pair, fake clock, lossy link: test doubles, never product code.
     .target(name: "NetstackTesting", dependencies: ["Netstack", "Wire", "Link"]),
-    .testTarget(name: "NetstackTests", dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims"]),
+    .testTarget(name: "NetstackTests", dependencies: [
+        "Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims",
+        .product(name: "HeapModule", package: "swift-collections"),
+    ]),
     // Counts malloc calls for bench-netstack (defines malloc & co. over glibc's __libc_*).
     .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
     .executableTarget(name: "bench-netstack",
                       dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "CMallocCounter"],
                       path: "Benchmarks/bench-netstack", exclude: ["README.md"]),
+    // Bulk TCP: the Swift stack vs Linux over a veth, beside kernel-to-kernel (throwaway netns, root).
+    .executableTarget(name: "bench-tcp", dependencies: ["Netstack", "FDBased", "Link", "Wire", "UserNet"],
+                      path: "Benchmarks/bench-tcp"),
 ]
 
 // MARK: UserNet: the user-mode gateway behind --net=user

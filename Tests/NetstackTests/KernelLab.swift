@@ -83,6 +83,19 @@ final class KernelLab: @unchecked Sendable {
         return output
     }
 
+    /// Starts `process` with no signal blocked. posix_spawn (under Foundation's Process) hands
+    /// the child the calling thread's signal mask, and Swift Testing's worker threads block most
+    /// signals: a long-running child started from one (tcpdump) would ignore SIGINT/SIGTERM
+    /// for good. The calling thread's mask is restored afterwards.
+    static func runWithSignalsUnblocked(_ process: Process) throws {
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try process.run()
+    }
+
     /// Runs a command inside the kernel namespace; returns its output and exit status.
     func inKernelNamespace(_ arguments: [String]) throws -> (output: String, status: Int32) {
         let process = Process()

@@ -7,20 +7,21 @@ import Foundation
 
 enum TCPKernelPeer {
     /// Modes (argv[1]):
-    ///   client HOST PORT N       connect, send N, shut down writing, read to EOF (verified)
-    ///   serve PORT N             accept one, read to EOF (verified), send N, close
+    ///   client HOST PORT N       connect, send N, shut down writing, read to EOF (SHA-256)
+    ///   serve PORT N             accept one, read to EOF (SHA-256), send N, close
     ///   fin PORT K               accept one, after K bytes read shut down writing (FIN), read on to EOF
     ///   reset PORT K             accept one, read K bytes, close with SO_LINGER 0 (RST)
     ///   stall PORT K SECONDS     accept one (small SO_RCVBUF), read K, sleep, read on to EOF
-    /// Prints one line: "OK received=<bytes> sent=<bytes>" or "FAIL <why>".
+    /// Prints one line: "OK received=<bytes> sent=<bytes>" or "FAIL <why>"; client and serve
+    /// add a second, "received_sha256=<hex> sent_sha256=<hex>" (hashlib over the bytes moved).
     static let script = #"""
-import socket, sys, struct, time
+import hashlib, socket, sys, struct, time
 P = 65521
 block = bytes(((i * 131) + (i >> 9)) & 255 for i in range(P))
 big = block * 6
 CHUNK = 262144
 
-def verify_read(sock, limit=None):
+def verify_read(sock, limit=None, digest=None):
     buf = bytearray(CHUNK)
     mv = memoryview(buf)
     off = 0
@@ -29,20 +30,28 @@ def verify_read(sock, limit=None):
         n = sock.recv_into(buf, want)
         if n == 0:
             break
-        o = off % P
-        if bytes(mv[:n]) != big[o:o + n]:
-            print("FAIL mismatch near offset %d" % off, flush=True)
-            sys.exit(3)
+        if digest is not None:
+            # The digest, compared with the Swift side's, checks every byte; the pattern
+            # check (which says where) would double the peer's CPU time on bulk runs.
+            digest.update(mv[:n])
+        else:
+            o = off % P
+            if bytes(mv[:n]) != big[o:o + n]:
+                print("FAIL mismatch near offset %d" % off, flush=True)
+                sys.exit(3)
         off += n
     return off
 
-def send_pattern(sock, total):
+def send_pattern(sock, total, digest=None):
     view = memoryview(big)
     off = 0
     while off < total:
         o = off % P
         n = min(CHUNK, total - off)
-        off += sock.send(view[o:o + n])
+        k = sock.send(view[o:o + n])
+        if digest is not None:
+            digest.update(view[o:o + k])
+        off += k
     return off
 
 def accept_one(port, rcvbuf=None):
@@ -70,17 +79,21 @@ try:
                 time.sleep(0.05)
         if s is None:
             print("FAIL connect", flush=True); sys.exit(2)
-        sent = send_pattern(s, int(sys.argv[4]))
+        sd, rd = hashlib.sha256(), hashlib.sha256()
+        sent = send_pattern(s, int(sys.argv[4]), sd)
         s.shutdown(socket.SHUT_WR)
-        got = verify_read(s)
+        got = verify_read(s, None, rd)
         s.close()
         print("OK received=%d sent=%d" % (got, sent), flush=True)
+        print("received_sha256=%s sent_sha256=%s" % (rd.hexdigest(), sd.hexdigest()), flush=True)
     elif mode == "serve":
         s = accept_one(int(sys.argv[2]))
-        got = verify_read(s)
-        sent = send_pattern(s, int(sys.argv[3]))
+        sd, rd = hashlib.sha256(), hashlib.sha256()
+        got = verify_read(s, None, rd)
+        sent = send_pattern(s, int(sys.argv[3]), sd)
         s.close()
         print("OK received=%d sent=%d" % (got, sent), flush=True)
+        print("received_sha256=%s sent_sha256=%s" % (rd.hexdigest(), sd.hexdigest()), flush=True)
     elif mode == "fin":
         s = accept_one(int(sys.argv[2]))
         first = verify_read(s, int(sys.argv[3]))

@@ -40,6 +40,35 @@ import Wire
         #expect(sent.flatMap(\.payload) == tcpBytes(3000))
     }
 
+    /// Segmentation offload: whole MSS multiples go down as one segment, marked with the MSS
+    /// for the link to cut at; the short remainder follows as an ordinary segment.
+    @Test func segmentationOffloadSendsWholeSegmentsAsOne() throws {
+        var config = plainConfig()
+        config.segmentationOffloadSize = 65536
+        let h = try TCPHarness.established(config)
+        let sent = try h.write(tcpBytes(3000))
+        #expect(sent.map(\.summary) == [
+            Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 2920),
+            Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: [.ack, .psh], length: 80),
+        ])
+        #expect(sent.map(\.segmentSize) == [1460, nil])
+        #expect(sent.flatMap(\.payload) == tcpBytes(3000))
+    }
+
+    /// The congestion window still rules: the initial window (RFC 6928, ten segments) goes
+    /// down as one offloaded segment and nothing more until an ACK.
+    @Test func segmentationOffloadStaysWithinTheCongestionWindow() throws {
+        var config = plainConfig()
+        config.segmentationOffloadSize = 65536
+        let h = try TCPHarness.established(config)
+        let sent = try h.write(tcpBytes(40000))
+        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 14600)])
+        #expect(sent.first?.segmentSize == 1460)
+        let next = h.segment(seq: peerISS + 1, ack: ourISS + 14601)
+        #expect(next.map(\.payload.count).reduce(0, +) > 14600)
+        #expect(next.allSatisfy { $0.payload.count % 1460 == 0 && ($0.payload.count == 1460 || $0.segmentSize == 1460) })
+    }
+
     @Test func senderSWSAvoidanceRespectsPeerWindow() throws {
         let h = try TCPHarness.established(peerWindow: 2000)
         // 540 bytes fit the rest of the window, but that is less than half the largest window

@@ -10,6 +10,8 @@ struct Sent {
     var repr: TCPRepr
     var payload: [UInt8]
     var flow: TCPFlowID
+    /// Set when the segment went down for the link to cut (segmentation offload).
+    var segmentSize: Int? = nil
 
     var seq: UInt32 { repr.sequenceNumber.rawValue }
     var ack: UInt32 { repr.acknowledgmentNumber.rawValue }
@@ -48,6 +50,10 @@ struct Capture: TCPSegmentOutput {
     mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID) {
         #expect(segment.payloadLength == payload.count)
         sent.append(Sent(repr: segment, payload: Array(payload), flow: flow))
+    }
+    mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int) {
+        #expect(segment.payloadLength == payload.count)
+        sent.append(Sent(repr: segment, payload: Array(payload), flow: flow, segmentSize: segmentSize))
     }
     mutating func take() -> [Sent] {
         defer { sent.removeAll() }

@@ -10,6 +10,12 @@ public struct TCPConfig: Sendable {
     public var initialReceiveWindow = 64 * 1024
     /// The route MTU; our MSS is clamped to it ("MTU - 40" for IPv4, "- 60" for IPv6).
     public var mtu = 1500
+    /// Segmentation offload (TSO over GSO): new data goes down in segments of up to this many
+    /// payload bytes (whole multiples of the MSS), which the link cuts into MSS-sized segments
+    /// (`TCPSegmentOutput.send(_:payload:flow:segmentSize:)`). 0, the default, never sends
+    /// more than the MSS in one segment. Set it only for a route whose link advertises
+    /// `LinkCapabilities.gso` with a `gsoMaxSize` of at least this plus 100 bytes (IPv6 and TCP headers).
+    public var segmentationOffloadSize = 0
     public var isIPv6 = false
     public var congestionControl: TCPCongestionControlAlgorithm = .cubic
     public var windowScaling = true

@@ -113,7 +113,14 @@ extension TCPConnection {
             let peerRoom = Int(sndUna &+ sndWnd - sndNxt)
             let congestionRoom = congestion.cwnd - pipe
             let segmentSize = effectiveMSS
-            let length = min(max(available, 0), segmentSize, max(peerRoom, 0), max(congestionRoom, 0))
+            var length = min(max(available, 0), segmentSize, max(peerRoom, 0), max(congestionRoom, 0))
+            if !isRetransmission, length == segmentSize, config.segmentationOffloadSize > segmentSize {
+                // Segmentation offload: as many whole segments as windows and data allow in one
+                // go, as with TSO on Linux; a remainder below one MSS waits for the next
+                // round, under Nagle and SWS avoidance like any short segment.
+                let burst = min(max(available, 0), config.segmentationOffloadSize, max(peerRoom, 0), max(congestionRoom, 0))
+                length = burst - burst % segmentSize
+            }
             let fin = finPending && offset + length == sendBuffer.count
 
             if length == 0, !fin {
@@ -155,7 +162,8 @@ extension TCPConnection {
             if fin { flags.insert(.fin) }
             if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
             let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
-            emit(seq: sndNxt, flags: flags, payload: payload, now: now, output: &output)
+            emit(seq: sndNxt, flags: flags, payload: payload, now: now, output: &output,
+                 segmentSize: length > segmentSize ? segmentSize : nil)
             if isRetransmission {
                 counters.retransmittedSegments += 1
             } else {
@@ -262,8 +270,9 @@ extension TCPConnection {
     }
 
     /// Builds and sends one non-SYN segment carrying the current ACK, window and options.
+    /// `segmentSize`: the payload is larger, for the link to cut (segmentation offload).
     func emit(seq: SeqNumber, flags: TCPFlags, payload: UnsafeRawBufferPointer, now: Int64,
-              output: inout some TCPSegmentOutput) {
+              output: inout some TCPSegmentOutput, segmentSize: Int? = nil) {
         var options = TCPOptions()
         var sackRoom = 4
         if timestampsEnabled {
@@ -285,7 +294,11 @@ extension TCPConnection {
                               sequenceNumber: seq, acknowledgmentNumber: rcvNxt, flags: flags,
                               window: advertiseWindow(), urgentPointer: 0, options: options,
                               payloadLength: payload.count)
-        output.send(segment, payload: payload, flow: flow)
+        if let segmentSize {
+            output.send(segment, payload: payload, flow: flow, segmentSize: segmentSize)
+        } else {
+            output.send(segment, payload: payload, flow: flow)
+        }
         counters.segmentsSent += 1
         lastAckSent = rcvNxt
         ackNow = false

@@ -133,7 +133,8 @@ public final class TCPConnection {
         // RFC 9293 3.7.1: without an MSS option "the default ... 536" (IPv4), 1220 (IPv6).
         sendMSS = min(config.isIPv6 ? 1220 : 536, config.localMSS)
         sendBuffer = TCPByteRing(capacity: config.sendBufferSize)
-        segmentScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(config.localMSS, 1), alignment: 16)
+        segmentScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(config.localMSS, config.segmentationOffloadSize, 1),
+                                                                alignment: 16)
         irs = SeqNumber(rawValue: 0)
         rcvNxt = SeqNumber(rawValue: 0)
         receiveBuffer = TCPByteRing(capacity: config.receiveBufferSize)

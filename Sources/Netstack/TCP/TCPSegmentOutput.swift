@@ -34,4 +34,14 @@ public struct TCPFlowID: Hashable, Sendable, CustomStringConvertible {
 /// `segment.payloadLength == payload.count`.
 public protocol TCPSegmentOutput {
     mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID)
+    /// A segment with more than `segmentSize` payload bytes (only with
+    /// `TCPConfig.segmentationOffloadSize`): the link is to cut it into segments of
+    /// `segmentSize` payload bytes each, copying the header (GSO). By default it goes as is.
+    mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int)
+}
+
+extension TCPSegmentOutput {
+    public mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int) {
+        send(segment, payload: payload, flow: flow)
+    }
 }

@@ -7,6 +7,7 @@
 // asks `Stack.gatewayVerdict`; on `.accept` it goes to `gatewayListener` (the "accept for any
 // destination" listener); `.reject` answers with a RST, `.drop` with nothing.
 
+import Link
 import Wire
 
 public struct TCPTransportCounters: Sendable, Hashable {
@@ -115,14 +116,24 @@ public final class TCPTransport: TransportProtocolHandler {
     /// The route MTU for a destination, for `TCPConfig.mtu` (MSS clamping).
     public func routeMTU(to destination: IPAddress) -> Int? { stack.route(to: destination)?.mtu }
 
-    fileprivate func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID) {
+    /// `segmentSize`: the payload is larger and the link cuts it (GSO, `TCPConfig.segmentationOffloadSize`);
+    /// the checksum is then left partial for it to complete per segment (virtio_net_hdr).
+    fileprivate func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int? = nil) {
+        func offload(_ kind: GSOInfo.Kind, ipHeaderLength: Int) -> GSOInfo? {
+            guard let segmentSize, payload.count > segmentSize else { return nil }
+            // The TCP checksum field sits 16 bytes into the TCP header (RFC 9293 3.1).
+            return GSOInfo(kind: kind, headerLength: UInt16(ipHeaderLength + segment.headerLength),
+                           segmentSize: UInt16(clamping: segmentSize), checksumStart: UInt16(ipHeaderLength),
+                           checksumOffset: 16, needsChecksum: true)
+        }
         do {
             switch (flow.local.address, flow.remote.address) {
             case (.v4(let source), .v4(let destination)):
                 let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
                 let pseudo = PseudoHeader.v4(source: source, destination: destination)
-                _ = try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
-                    segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: .compute)
+                let gso = offload(.tcpv4, ipHeaderLength: IPv4Repr.headerLength)
+                _ = try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload, gso: gso) { header in
+                    segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: gso == nil ? .compute : .partial)
                 }
             case (.v6(let source), .v6(let destination)):
                 // TCP does its own path-MTU sizing (MSS from the route MTU): the stack must
@@ -130,8 +141,9 @@ public final class TCPTransport: TransportProtocolHandler {
                 // transport that sizes its segments asks it not to).
                 let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
                 let pseudo = PseudoHeader.v6(source: source, destination: destination)
-                _ = try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
-                    segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: .compute)
+                let gso = offload(.tcpv6, ipHeaderLength: 40)
+                _ = try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload, gso: gso) { header in
+                    segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: gso == nil ? .compute : .partial)
                 }
             default:
                 counters.sendFailures += 1
@@ -148,6 +160,10 @@ public struct TCPStackOutput: TCPSegmentOutput {
 
     public mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID) {
         transport.send(segment, payload: payload, flow: flow)
+    }
+
+    public mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int) {
+        transport.send(segment, payload: payload, flow: flow, segmentSize: segmentSize)
     }
 }
 
