@@ -83,18 +83,22 @@ public final class TCPConnection {
 
     // MARK: Timers (nanoseconds on the caller's clock)
     var rtt: TCPRTTEstimator
-    var retransmitDeadline: Int64?
+    var retransmitDeadline: Int64? { didSet { timerArmed(retransmitDeadline) } }
     var retransmitCount = 0
     var rttProbe: (sequence: SeqNumber, sentAt: Int64)?
-    var delayedAckDeadline: Int64?
-    var persistDeadline: Int64?
+    var delayedAckDeadline: Int64? { didSet { timerArmed(delayedAckDeadline) } }
+    var persistDeadline: Int64? { didSet { timerArmed(persistDeadline) } }
     var persistBackoff: Int64 = 0
     /// The persist timer fired on a window too small for a segment: the next `sendData`
     /// sends what fits anyway (the SWS override).
     var windowProbeDue = false
-    var keepaliveDeadline: Int64?
+    var keepaliveDeadline: Int64? { didSet { timerArmed(keepaliveDeadline) } }
     var keepaliveProbesSent = 0
-    var timeWaitDeadline: Int64?
+    var timeWaitDeadline: Int64? { didSet { timerArmed(timeWaitDeadline) } }
+    /// The demux that runs this connection's timers, and the earliest deadline its schedule
+    /// holds for it (never later than `nextDeadline`; nil when nothing is scheduled).
+    weak var timerScheduler: TCPDemux?
+    var scheduledDeadline: Int64?
     var challengeAckWindowStart: Int64 = .min / 2
     var challengeAcksInWindow = 0
 
@@ -275,6 +279,16 @@ public final class TCPConnection {
 
     // MARK: Shared helpers
 
+    /// A timer was set: tell the demux only when it fires before what is scheduled already
+    /// (a timer moved later needs nothing: the earlier entry wakes the connection, which then
+    /// schedules its real next deadline).
+    @inline(__always)
+    func timerArmed(_ deadline: Int64?) {
+        guard let deadline else { return }
+        if let scheduledDeadline, scheduledDeadline <= deadline { return }
+        timerScheduler?.schedule(self, at: deadline)
+    }
+
     func enterClosed(error: TCPError?) {
         if self.error == nil { self.error = error }
         state = .closed
@@ -283,6 +297,9 @@ public final class TCPConnection {
         persistDeadline = nil
         keepaliveDeadline = nil
         timeWaitDeadline = nil
+        // Due at once: the demux's next `pollDue` drops the closed connection (it may have
+        // closed outside the demux, by `abort` or a user call).
+        timerArmed(.min)
         notifyReadiness()
     }
 
