@@ -126,6 +126,17 @@ final class GatewayTCP: TransportProtocolHandler {
         let tcpNow = Self.now()
         var output = self.output
         let isNewSYN = repr.flags.contains(.syn) && !repr.flags.contains(.ack) && !repr.flags.contains(.rst)
+        if isNewSYN, let previous = demux.connections[flow], previous.acceptsNewIncarnation(repr) {
+            // The app reuses a port whose last connection waits in TIME-WAIT here (the gateway
+            // closes actively whenever the host side ends first): the old incarnation goes,
+            // silently (ABORT in TIME-WAIT sends nothing), and the SYN opens a new flow.
+            // Answering it from TIME-WAIT would cost the app a reset and a SYN retry.
+            demux.remove(flow)
+            previous.abort(now: tcpNow, output: &output)
+            engine.finish(FlowKey(protocolNumber: .tcp, source: segment.ip.source, sourcePort: repr.sourcePort,
+                                  destination: segment.ip.destination, destinationPort: repr.destinationPort))
+            engine.counters.tcpTimeWaitReused &+= 1
+        }
         if isNewSYN, demux.connections[flow] == nil, connected[flow] == nil {
             // A repeated SYN while the host connect runs: the answer is still coming.
             if connecting[flow] == nil { admit(repr, flow: flow, ip: segment.ip) }

@@ -246,6 +246,22 @@ public final class TCPConnection {
         transmit(now: now.nanoseconds, output: &output)
     }
 
+    /// Whether `syn` may reopen this connection's four-tuple while it sits in TIME-WAIT: only
+    /// when it cannot be an old duplicate of this incarnation. RFC 6191 section 2: with
+    /// timestamps, "the timestamp of the SYN is larger than the last timestamp seen in the
+    /// previous incarnation"; without, RFC 1122 4.2.2.13: "its sequence number is larger than
+    /// the largest sequence number used in the previous incarnation". The owner then drops
+    /// this connection and treats the SYN as new (Linux does the same), instead of answering
+    /// it with an ACK the peer must reset and retry after.
+    public func acceptsNewIncarnation(_ syn: TCPRepr) -> Bool {
+        guard state == .timeWait, syn.flags.contains(.syn), syn.flags.isDisjoint(with: [.ack, .rst]) else { return false }
+        if timestampsEnabled {
+            guard let timestamp = syn.options.timestamp else { return false }
+            return Int32(bitPattern: timestamp.value &- tsRecent) > 0
+        }
+        return syn.sequenceNumber > rcvNxt
+    }
+
     /// ABORT (RFC 9293 3.10.5): "Send a reset segment: <SEQ=SND.NXT><CTL=RST>" and forget.
     public func abort(now: TCPInstant, output: inout some TCPSegmentOutput) {
         switch state {
