@@ -149,4 +149,41 @@ final class HostHalfCloser: @unchecked Sendable {
         }
         #expect(recorded == "after-fin 5000\n")
     }
+
+    /// The host ends first, so the gateway closes actively and keeps the four-tuple in
+    /// TIME-WAIT; the app (which closed passively) reuses its port at once, and its SYN opens
+    /// a new connection (RFC 6191) rather than being answered from TIME-WAIT.
+    @Test func aSYNReopensAFourTupleInTimeWait() throws {
+        let lab = try GatewayLab()
+        let server = try HostHalfCloser(lab: lab)
+        defer { server.stop() }
+        let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:53"]))
+        defer { gateway.stop() }
+
+        let client = """
+        import socket, sys, time
+        got = []
+        for attempt in range(2):
+            for _ in range(40):
+                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.settimeout(20); s.bind(('', 41234))
+                try:
+                    s.connect((sys.argv[1], 9006)); break
+                except OSError:
+                    s.close(); time.sleep(0.05)
+            data = b''
+            while True:
+                b = s.recv(100)
+                if not b: break
+                data += b
+            s.sendall(b'x' * 10); s.close()
+            got.append(data.decode())
+            time.sleep(0.1)
+        print(' '.join(got))
+        """
+        let result = try lab.inApp(["python3", "-c", client, "\(GatewayLab.hostAddress)"])
+        #expect(result.output == "greeting greeting\n")
+        let counters = try #require(gateway.counters())
+        #expect(counters.tcpTimeWaitReused == 1)
+    }
 }
