@@ -203,12 +203,22 @@ public final class EventLoop {
         }
     }
 
+    /// Changes what a registration listens for and who hears it, in one EPOLL_CTL_MOD (a host
+    /// socket handed from its connect to its flow keeps its place in the epoll set).
+    public func setInterest(_ registration: Registration, _ interest: Interest,
+                            handler: @escaping Handler) throws(SystemCallError) {
+        try setInterest(registration, interest)
+        slots[Int(registration.slot)].handler = handler
+    }
+
     /// Stops watching; safe to call from the registration's own handler. Unknown or already
-    /// removed registrations are ignored.
-    public func unregister(_ registration: Registration) {
+    /// removed registrations are ignored. `closingFD`: the caller closes the fd right away
+    /// (and holds no duplicate of it), which removes it from the epoll set by itself, so the
+    /// EPOLL_CTL_DEL is skipped (one syscall less per connection).
+    public func unregister(_ registration: Registration, closingFD: Bool = false) {
         guard let fd = liveFD(registration) else { return }
         // ENOENT/EBADF here mean the fd was closed first, which already removed it from epoll.
-        _ = usernet_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
+        if !closingFD { _ = usernet_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0) }
         let index = Int(registration.slot)
         slots[index].fd = -1
         slots[index].handler = nil

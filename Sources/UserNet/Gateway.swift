@@ -70,6 +70,8 @@ public struct GatewayCounters: Sendable {
     public var tcpResetsSent: UInt64 = 0
     /// Host connections closed because the app never completed its handshake.
     public var tcpHandshakesAbandoned: UInt64 = 0
+    /// App SYNs that reopened a four-tuple still in TIME-WAIT here (RFC 6191).
+    public var tcpTimeWaitReused: UInt64 = 0
     /// Connections accepted on published TCP ports, and UDP client flows on published UDP
     /// ports, carried to the app.
     public var inboundConnections: UInt64 = 0

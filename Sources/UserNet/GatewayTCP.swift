@@ -74,7 +74,9 @@ final class GatewayTCP: TransportProtocolHandler {
     /// What waits for the app to complete a handshake: a connected host socket, or the DNS
     /// forwarder (DNS over TCP to the DNS address is served here, not forwarded).
     private enum Accepted {
-        case host(HostTCPSocket, ConnectionRecord)
+        /// The registration is the connect's, parked (no interest) until the flow takes it;
+        /// nil once the host stirred meanwhile (then the flow registers anew).
+        case host(HostTCPSocket, ConnectionRecord, EventLoop.Registration?)
         case dns(ConnectionRecord)
     }
     private var connected: [TCPFlowID: (accepted: Accepted, timer: TimerID?)] = [:]
@@ -124,6 +126,17 @@ final class GatewayTCP: TransportProtocolHandler {
         let tcpNow = Self.now()
         var output = self.output
         let isNewSYN = repr.flags.contains(.syn) && !repr.flags.contains(.ack) && !repr.flags.contains(.rst)
+        if isNewSYN, let previous = demux.connections[flow], previous.acceptsNewIncarnation(repr) {
+            // The app reuses a port whose last connection waits in TIME-WAIT here (the gateway
+            // closes actively whenever the host side ends first): the old incarnation goes,
+            // silently (ABORT in TIME-WAIT sends nothing), and the SYN opens a new flow.
+            // Answering it from TIME-WAIT would cost the app a reset and a SYN retry.
+            demux.remove(flow)
+            previous.abort(now: tcpNow, output: &output)
+            engine.finish(FlowKey(protocolNumber: .tcp, source: segment.ip.source, sourcePort: repr.sourcePort,
+                                  destination: segment.ip.destination, destinationPort: repr.destinationPort))
+            engine.counters.tcpTimeWaitReused &+= 1
+        }
         if isNewSYN, demux.connections[flow] == nil, connected[flow] == nil {
             // A repeated SYN while the host connect runs: the answer is still coming.
             if connecting[flow] == nil { admit(repr, flow: flow, ip: segment.ip) }
@@ -141,7 +154,7 @@ final class GatewayTCP: TransportProtocolHandler {
 
     func handleTimers(now: NetstackInstant) {
         var output = self.output
-        demux.poll(now: Self.now(), output: &output)
+        demux.pollDue(now: Self.now(), output: &output)
     }
 
     // MARK: Opening
@@ -175,19 +188,26 @@ final class GatewayTCP: TransportProtocolHandler {
             }
             connecting[flow] = syn
             let record = engine.startRecord(key, transport: .tcp, now: monotonic)
-            HostConnector.connect(to: host, on: engine.loop, timeoutNanoseconds: Self.connectTimeout) { [unowned self] result in
+            HostConnector.connectKeepingRegistration(to: host, on: engine.loop,
+                                                     timeoutNanoseconds: Self.connectTimeout) { [unowned self] result in
                 self.hostConnectFinished(result, flow: flow, key: key, record: record)
             }
         }
     }
 
-    private func hostConnectFinished(_ result: Result<HostTCPSocket, HostConnectError>, flow: TCPFlowID, key: FlowKey,
-                                     record: ConnectionRecord) {
-        guard let syn = connecting.removeValue(forKey: flow) else { return }
+    private func hostConnectFinished(_ result: Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>,
+                                     flow: TCPFlowID, key: FlowKey, record: ConnectionRecord) {
+        guard let syn = connecting.removeValue(forKey: flow) else {
+            if case .success(let (socket, registration)) = result {
+                if let registration { engine.loop.unregister(registration, closingFD: true) }
+                socket.close()
+            }
+            return
+        }
         var output = self.output
         switch result {
-        case .success(let socket):
-            awaitHandshake(flow, .host(socket, record))
+        case .success(let (socket, registration)):
+            awaitHandshake(flow, .host(socket, record, park(registration, flow: flow)))
             // Now the SYN-ACK: the listener takes the SYN as if it had just come.
             demux.deliver(syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, now: Self.now(),
                           output: &output)
@@ -229,7 +249,8 @@ final class GatewayTCP: TransportProtocolHandler {
             self.engine.counters.tcpHandshakesAbandoned &+= 1
             var record: ConnectionRecord
             switch accepted {
-            case .host(let socket, let started):
+            case .host(let socket, let started, let registration):
+                if let registration { self.engine.loop.unregister(registration, closingFD: true) }
                 socket.abort()
                 record = started
             case .dns(let started):
@@ -239,6 +260,27 @@ final class GatewayTCP: TransportProtocolHandler {
             self.engine.connectionLog?.append(self.engine.finished(record, now: EventLoop.now()))
         }
         connected[flow] = (accepted, timer)
+    }
+
+    /// Keeps a connected host socket in the epoll set while the app finishes its handshake,
+    /// listening for nothing (EPOLLERR/EPOLLHUP still come): the flow then sets its interest in
+    /// one EPOLL_CTL_MOD. If the host stirs first, the socket leaves the set (a level-triggered
+    /// report nobody consumes would spin the loop) and the flow registers it anew.
+    private func park(_ registration: EventLoop.Registration?, flow: TCPFlowID) -> EventLoop.Registration? {
+        guard let registration else { return nil }
+        do {
+            try engine.loop.setInterest(registration, []) { [unowned self] _ in self.hostStirredBeforeHandshake(flow) }
+            return registration
+        } catch {
+            engine.loop.unregister(registration)
+            return nil
+        }
+    }
+
+    private func hostStirredBeforeHandshake(_ flow: TCPFlowID) {
+        guard let waiting = connected[flow], case .host(let socket, let record, let registration?) = waiting.accepted else { return }
+        engine.loop.unregister(registration)
+        connected[flow] = (.host(socket, record, nil), waiting.timer)
     }
 
     private func reset(_ segment: TCPRepr, flow: TCPFlowID) {
@@ -261,24 +303,32 @@ final class GatewayTCP: TransportProtocolHandler {
                           destination: connection.flow.local.address, destinationPort: connection.flow.local.port)
         let flow: any PumpedTCPFlow
         var hostSocket: HostTCPSocket?
+        var parked: EventLoop.Registration?
         switch waiting {
-        case .host(let socket, let record):
+        case .host(let socket, let record, let registration):
             flow = TCPFlow(engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
             hostSocket = socket
+            parked = registration
         case .dns(let record):
             guard let dns = engine.dns else { return }
             flow = DNSStreamFlow(engine: engine, tcp: self, dns: dns, key: key, connection: connection, record: record)
         }
         guard engine.insert(flow, key: key, now: EventLoop.now()) else {
+            if let parked { engine.loop.unregister(parked, closingFD: true) }
             hostSocket?.abort()
             var output = self.output
             connection.abort(now: Self.now(), output: &output)
             return
         }
         if let hostSocket, let tcpFlow = flow as? TCPFlow {
+            let handler: EventLoop.Handler = { [unowned tcpFlow] readiness in tcpFlow.hostReady(readiness) }
             do {
-                tcpFlow.registration = try engine.loop.register(fd: hostSocket.fd, interest: .read) { [unowned tcpFlow] readiness in
-                    tcpFlow.hostReady(readiness)
+                if let parked {
+                    // Registered before the flow existed (the connect's): the flow's handler now.
+                    tcpFlow.registration = parked
+                    try engine.loop.setInterest(parked, .read, handler: handler)
+                } else {
+                    tcpFlow.registration = try engine.loop.register(fd: hostSocket.fd, interest: .read, handler: handler)
                 }
             } catch {
                 engine.finish(key)
@@ -374,7 +424,10 @@ final class GatewayTCP: TransportProtocolHandler {
     func close() {
         for (_, waiting) in connected {
             if let timer = waiting.timer { engine.loop.cancelTimer(timer) }
-            if case .host(let socket, _) = waiting.accepted { socket.close() }
+            if case .host(let socket, _, let registration) = waiting.accepted {
+                if let registration { engine.loop.unregister(registration, closingFD: true) }
+                socket.close()
+            }
         }
         connected.removeAll()
         connecting.removeAll()
@@ -410,6 +463,8 @@ final class TCPFlow: PumpedTCPFlow {
     private var appFinished = false
     /// The host sent FIN; the connection got shutdownWrite.
     private var hostFinished = false
+    /// epoll reported the host peer's FIN (EPOLLRDHUP) or an error: read on to the EOF.
+    private var hostHungUp = false
     private var closed = false
 
     init(engine: GatewayEngine, tcp: GatewayTCP, key: FlowKey, host: HostTCPSocket, connection: TCPConnection,
@@ -433,7 +488,7 @@ final class TCPFlow: PumpedTCPFlow {
     func close() {
         guard !closed else { return }
         closed = true
-        unregister()
+        unregister(closingFD: true)
         connection.onReadiness = nil
         if !connection.isFinished {
             var output = tcp.output
@@ -443,6 +498,7 @@ final class TCPFlow: PumpedTCPFlow {
     }
 
     func hostReady(_ readiness: EventLoop.Readiness) {
+        if !readiness.isDisjoint(with: [.hangup, .error]) { hostHungUp = true }
         pump()
     }
 
@@ -469,22 +525,23 @@ final class TCPFlow: PumpedTCPFlow {
         if appFinished && hostFinished && pendingRange.isEmpty {
             // Both directions are done: the host socket goes; the connection finishes its
             // close (ACKs, TIME-WAIT) on its own and reports `.closed`.
-            unregister()
+            unregister(closingFD: true)
             host.close()
             return
         }
         updateInterest()
     }
 
-    private func unregister() {
-        if let registration { engine.loop.unregister(registration) }
+    /// `closingFD`: the host socket closes right after (see `EventLoop.unregister`).
+    private func unregister(closingFD: Bool = false) {
+        if let registration { engine.loop.unregister(registration, closingFD: closingFD) }
         registration = nil
     }
 
     /// Ends the flow: the host socket is closed (with RST when asked) before the engine drops
     /// the flow and logs it.
     private func end(abortingHost: Bool) {
-        unregister()
+        unregister(closingFD: true)
         if abortingHost { host.abort() } else { host.close() }
         engine.finish(key)
     }
@@ -516,7 +573,11 @@ final class TCPFlow: PumpedTCPFlow {
         }
         if connection.isReadClosed && passingFIN {
             appFinished = true
-            do { try host.shutdownWrite() } catch { return false }
+            // When the host's stream has ended too (its EOF read, nothing left unread), `pump`
+            // closes the socket next, and close(2) sends the FIN: no shutdown(2) needed.
+            if !hostFinished {
+                do { try host.shutdownWrite() } catch { return false }
+            }
         }
         return true
     }
@@ -564,6 +625,10 @@ final class TCPFlow: PumpedTCPFlow {
                     record.bytesToApp &+= UInt64(taken)
                     // `space` was the room in the send buffer, so it takes everything.
                     if taken < count { return false }
+                    // A short read emptied the socket: the next read would only say EAGAIN.
+                    // epoll is level-triggered, so bytes arriving later are reported again;
+                    // only a hung-up peer's EOF is worth reading for now.
+                    if count < space && !hostHungUp { return true }
                 } catch {
                     return false
                 }

@@ -83,18 +83,22 @@ public final class TCPConnection {
 
     // MARK: Timers (nanoseconds on the caller's clock)
     var rtt: TCPRTTEstimator
-    var retransmitDeadline: Int64?
+    var retransmitDeadline: Int64? { didSet { timerArmed(retransmitDeadline) } }
     var retransmitCount = 0
     var rttProbe: (sequence: SeqNumber, sentAt: Int64)?
-    var delayedAckDeadline: Int64?
-    var persistDeadline: Int64?
+    var delayedAckDeadline: Int64? { didSet { timerArmed(delayedAckDeadline) } }
+    var persistDeadline: Int64? { didSet { timerArmed(persistDeadline) } }
     var persistBackoff: Int64 = 0
     /// The persist timer fired on a window too small for a segment: the next `sendData`
     /// sends what fits anyway (the SWS override).
     var windowProbeDue = false
-    var keepaliveDeadline: Int64?
+    var keepaliveDeadline: Int64? { didSet { timerArmed(keepaliveDeadline) } }
     var keepaliveProbesSent = 0
-    var timeWaitDeadline: Int64?
+    var timeWaitDeadline: Int64? { didSet { timerArmed(timeWaitDeadline) } }
+    /// The demux that runs this connection's timers, and the earliest deadline its schedule
+    /// holds for it (never later than `nextDeadline`; nil when nothing is scheduled).
+    weak var timerScheduler: TCPDemux?
+    var scheduledDeadline: Int64?
     var challengeAckWindowStart: Int64 = .min / 2
     var challengeAcksInWindow = 0
 
@@ -243,6 +247,22 @@ public final class TCPConnection {
         transmit(now: now.nanoseconds, output: &output)
     }
 
+    /// Whether `syn` may reopen this connection's four-tuple while it sits in TIME-WAIT: only
+    /// when it cannot be an old duplicate of this incarnation. RFC 6191 section 2: with
+    /// timestamps, "the timestamp of the SYN is larger than the last timestamp seen in the
+    /// previous incarnation"; without, RFC 1122 4.2.2.13: "its sequence number is larger than
+    /// the largest sequence number used in the previous incarnation". The owner then drops
+    /// this connection and treats the SYN as new (Linux does the same), instead of answering
+    /// it with an ACK the peer must reset and retry after.
+    public func acceptsNewIncarnation(_ syn: TCPRepr) -> Bool {
+        guard state == .timeWait, syn.flags.contains(.syn), syn.flags.isDisjoint(with: [.ack, .rst]) else { return false }
+        if timestampsEnabled {
+            guard let timestamp = syn.options.timestamp else { return false }
+            return Int32(bitPattern: timestamp.value &- tsRecent) > 0
+        }
+        return syn.sequenceNumber > rcvNxt
+    }
+
     /// ABORT (RFC 9293 3.10.5): "Send a reset segment: <SEQ=SND.NXT><CTL=RST>" and forget.
     public func abort(now: TCPInstant, output: inout some TCPSegmentOutput) {
         switch state {
@@ -276,6 +296,16 @@ public final class TCPConnection {
 
     // MARK: Shared helpers
 
+    /// A timer was set: tell the demux only when it fires before what is scheduled already
+    /// (a timer moved later needs nothing: the earlier entry wakes the connection, which then
+    /// schedules its real next deadline).
+    @inline(__always)
+    func timerArmed(_ deadline: Int64?) {
+        guard let deadline else { return }
+        if let scheduledDeadline, scheduledDeadline <= deadline { return }
+        timerScheduler?.schedule(self, at: deadline)
+    }
+
     func enterClosed(error: TCPError?) {
         if self.error == nil { self.error = error }
         state = .closed
@@ -284,6 +314,9 @@ public final class TCPConnection {
         persistDeadline = nil
         keepaliveDeadline = nil
         timeWaitDeadline = nil
+        // Due at once: the demux's next `pollDue` drops the closed connection (it may have
+        // closed outside the demux, by `abort` or a user call).
+        timerArmed(.min)
         notifyReadiness()
     }
 

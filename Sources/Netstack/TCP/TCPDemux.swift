@@ -1,6 +1,10 @@
 // Routes inbound TCP segments to connections and listeners, answers strays with RST, and drives
 // every connection's timers. The stack's IP layer calls `deliver` with a parsed header and the
 // flow seen from our side (local = the packet's destination).
+//
+// Timers: the connections report timers that move earlier (TCPConnection.timerArmed) into a
+// heap (TCPTimerHeap), so `nextDeadline` and `pollDue` cost O(log n) per due connection, not a
+// scan of every connection: under connection churn most connections sit in TIME-WAIT.
 
 import Wire
 
@@ -19,6 +23,10 @@ public final class TCPDemux {
     private var portListeners: [UInt16: TCPListener] = [:]
     private var anyListener: TCPListener?
     public private(set) var counters = TCPDemuxCounters()
+    private var timers = TCPTimerHeap()
+    /// While `pollDue` runs: its `now`. A timer a connection sets at or before it waits for the
+    /// next call (each call polls a connection at most once, so it always ends).
+    private var pollingNow: Int64?
 
     public init() {}
 
@@ -34,8 +42,15 @@ public final class TCPDemux {
     public func stopListeningAny() { anyListener = nil }
 
     /// Tracks a connection made with `TCPConnection.connect`.
-    public func register(_ connection: TCPConnection) { connections[connection.flow] = connection }
-    public func remove(_ flow: TCPFlowID) { connections[flow] = nil }
+    public func register(_ connection: TCPConnection) {
+        if let previous = connections[connection.flow], previous !== connection { forget(previous) }
+        connections[connection.flow] = connection
+        adopt(connection)
+    }
+
+    public func remove(_ flow: TCPFlowID) {
+        if let connection = connections.removeValue(forKey: flow) { forget(connection) }
+    }
 
     public func deliver(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
                         now: TCPInstant, output: inout some TCPSegmentOutput) {
@@ -50,6 +65,7 @@ public final class TCPDemux {
             if let connection = listener.handle(segment, payload: payload, flow: flow, now: now, output: &output) {
                 counters.connectionsAccepted += 1
                 connections[flow] = connection
+                adopt(connection)
             }
             return
         }
@@ -62,13 +78,47 @@ public final class TCPDemux {
         }
     }
 
-    /// Runs every due timer. O(connections); call when `nextDeadline` passes and after a batch
-    /// of user reads/writes.
+    /// Polls every connection (O(connections)): for owners that read or wrote on many
+    /// connections and want window updates and new data sent. Timers alone need `pollDue`.
     public func poll(now: TCPInstant, output: inout some TCPSegmentOutput) {
+        var finished: [TCPFlowID] = []
         for (flow, connection) in connections {
             connection.poll(now: now, output: &output)
-            if connection.isFinished { removeFinished(flow) }
+            if connection.isFinished { finished.append(flow) }
         }
+        for flow in finished { removeFinished(flow) }
+        // Every connection ran: the entries now due were served, so they move to each
+        // connection's real next deadline (else `nextDeadline` would keep naming the past).
+        runDueTimers(now: now, output: &output, polling: false)
+        pollListeners(now: now, output: &output)
+    }
+
+    /// Runs the timers that are due: only the connections whose schedule says so (and the
+    /// listeners' SYN-ACK retransmissions). Call it when `nextDeadline` passes.
+    public func pollDue(now: TCPInstant, output: inout some TCPSegmentOutput) {
+        runDueTimers(now: now, output: &output, polling: true)
+        pollListeners(now: now, output: &output)
+    }
+
+    /// Takes the due entries off the schedule; `polling`: polls their connections first.
+    private func runDueTimers(now: TCPInstant, output: inout some TCPSegmentOutput, polling: Bool) {
+        let t = now.nanoseconds
+        pollingNow = t
+        defer { pollingNow = nil }
+        while let top = timers.first, top.deadline <= t {
+            timers.removeFirst()
+            guard let connection = connections[top.flow], connection.scheduledDeadline == top.deadline else { continue }
+            connection.scheduledDeadline = nil
+            if polling { connection.poll(now: now, output: &output) }
+            if connection.isFinished {
+                removeFinished(top.flow)
+            } else if connection.scheduledDeadline == nil, let next = connection.nextDeadline {
+                schedule(connection, at: next.nanoseconds)
+            }
+        }
+    }
+
+    private func pollListeners(now: TCPInstant, output: inout some TCPSegmentOutput) {
         for listener in listeners.values { listener.poll(now: now, output: &output) }
         for listener in portListeners.values { listener.poll(now: now, output: &output) }
         anyListener?.poll(now: now, output: &output)
@@ -77,15 +127,59 @@ public final class TCPDemux {
     public var nextDeadline: TCPInstant? {
         var earliest: TCPInstant?
         func consider(_ d: TCPInstant?) { if let d { earliest = min(earliest ?? d, d) } }
-        for connection in connections.values { consider(connection.nextDeadline) }
+        consider(nextConnectionDeadline().map(TCPInstant.init(nanoseconds:)))
         for listener in listeners.values { consider(listener.nextDeadline) }
         for listener in portListeners.values { consider(listener.nextDeadline) }
         consider(anyListener?.nextDeadline)
         return earliest
     }
 
+    /// The earliest live entry of the schedule, dropping stale ones on the way.
+    private func nextConnectionDeadline() -> Int64? {
+        while let top = timers.first {
+            if let connection = connections[top.flow], connection.scheduledDeadline == top.deadline { return top.deadline }
+            timers.removeFirst()
+        }
+        return nil
+    }
+
+    // MARK: Timer schedule
+
+    /// Called by a connection whose timer moved before its scheduled deadline.
+    func schedule(_ connection: TCPConnection, at deadline: Int64) {
+        var deadline = deadline
+        if let pollingNow, deadline <= pollingNow { deadline = pollingNow &+ 1 }
+        connection.scheduledDeadline = deadline
+        timers.insert(.init(deadline: deadline, flow: connection.flow))
+        // Stale entries surface and go in time; rebuild when they outnumber the live ones, so
+        // timers that keep moving earlier cannot grow the heap without bound.
+        if timers.count > 64, timers.count > 2 * connections.count {
+            var live: [TCPTimerHeap.Entry] = []
+            live.reserveCapacity(connections.count)
+            for (flow, connection) in connections {
+                if let scheduled = connection.scheduledDeadline { live.append(.init(deadline: scheduled, flow: flow)) }
+            }
+            timers.rebuild(live)
+        }
+    }
+
+    private func adopt(_ connection: TCPConnection) {
+        connection.timerScheduler = self
+        connection.scheduledDeadline = nil
+        if connection.isFinished {
+            schedule(connection, at: .min)
+        } else if let next = connection.nextDeadline {
+            schedule(connection, at: next.nanoseconds)
+        }
+    }
+
+    private func forget(_ connection: TCPConnection) {
+        connection.timerScheduler = nil
+        connection.scheduledDeadline = nil
+    }
+
     private func removeFinished(_ flow: TCPFlowID) {
-        connections[flow] = nil
+        if let connection = connections.removeValue(forKey: flow) { forget(connection) }
         counters.connectionsRemoved += 1
     }
 }

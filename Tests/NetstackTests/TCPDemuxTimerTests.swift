@@ -1,0 +1,52 @@
+// The demux's timer schedule (TCPTimerHeap): `pollDue` runs only the connections whose timers
+// are due, `nextDeadline` names the earliest live one, and a connection that closed outside
+// the demux (a user abort) is dropped by the next `pollDue`.
+
+import Netstack
+import Testing
+import Wire
+
+@Suite struct TCPDemuxTimerTests {
+    static func flow(_ port: UInt16) -> TCPFlowID {
+        TCPFlowID(local: TCPSocketAddress(peerAddress.address, port), remote: ourAddress)
+    }
+
+    @Test func pollDueRunsOnlyDueConnectionsAndDropsClosedOnes() throws {
+        let demux = TCPDemux()
+        var out = Capture()
+        var connections: [TCPConnection] = []
+        for i in 0..<100 {
+            // Staggered starts: connection i sends its SYN at i ms, so its SYN timer fires i ms
+            // after the first one's.
+            let connection = try TCPConnection.connect(flow: Self.flow(40_000 + UInt16(i)), iss: SeqNumber(rawValue: 1000),
+                                                       now: .milliseconds(Int64(i)), output: &out)
+            demux.register(connection)
+            connections.append(connection)
+        }
+        #expect(out.take().count == 100)
+        let first = try #require(connections[0].nextDeadline)
+        #expect(demux.nextDeadline == first)
+
+        // Just before the first SYN timer: nothing runs.
+        demux.pollDue(now: TCPInstant(nanoseconds: first.nanoseconds - 1), output: &out)
+        #expect(out.take().isEmpty)
+
+        // Aborted by its user (outside the demux): gone at the next pollDue, nothing else ran.
+        connections[50].abort(now: .milliseconds(100), output: &out)
+        _ = out.take()
+        demux.pollDue(now: .milliseconds(100), output: &out)
+        #expect(demux.connections[Self.flow(40_050)] == nil)
+        #expect(demux.connections.count == 99)
+        #expect(out.take().isEmpty)
+
+        // Ten SYN timers are due: exactly those ten connections retransmit their SYN.
+        let tenth = try #require(connections[9].nextDeadline)
+        demux.pollDue(now: tenth, output: &out)
+        let resent = out.take()
+        #expect(resent.count == 10)
+        #expect(Set(resent.map(\.flow)) == Set((0..<10).map { Self.flow(40_000 + UInt16($0)) }))
+        #expect(resent.allSatisfy { $0.repr.flags.contains(.syn) })
+        // The next deadline is the eleventh connection's (the first ten backed off).
+        #expect(demux.nextDeadline == connections[10].nextDeadline)
+    }
+}
