@@ -7,4 +7,7 @@ for b in "$BIN"/bench-*; do
     echo "== $(basename "$b")"
     "$b"
 done
+echo "== bench-launcher.sh"
 "$(dirname "$0")/../Benchmarks/bench-launcher.sh" "$BIN"
+echo "== bench-gateway.sh"
+"$(dirname "$0")/../Benchmarks/bench-gateway.sh" "$BIN/sandbox"
