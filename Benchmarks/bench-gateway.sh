@@ -3,6 +3,7 @@
 # machine, printed as a markdown table (the README quotes it):
 #   kernel veth        the limit: two namespaces joined by a veth pair, no user-space hop
 #   slirp4netns        the established user-mode peer (tap0, MTU 65520)
+#   pasta              passt's namespace mode, the newer user-mode peer (MTU 65520)
 #   sandbox --net=user this project's gateway (`sandbox run --net=user --allow-host-loopback`)
 # Columns: iperf3 upload and download (Gbit/s), sockperf TCP ping-pong average latency (us), and
 # wrk -t1 -c32 with `Connection: close` (connections/s: one request per connection), then the
@@ -13,12 +14,12 @@
 # namespace and process made here is removed on every exit path.
 #
 # usage (root): Benchmarks/bench-gateway.sh [SANDBOX_BIN]   (default .build/release/sandbox)
-# env: T=seconds per iperf3/wrk run (5); ROWS="kernel slirp sandbox" and
+# env: T=seconds per iperf3/wrk run (5); ROWS="kernel slirp pasta sandbox" and
 #      COLUMNS="up down lat conn" pick a subset; SANDBOX_ARGS adds options to `sandbox run`.
 # Not part of `make test`: it measures, it does not assert.
 set -u
 T=${T:-5}
-ROWS=${ROWS:-kernel slirp sandbox}
+ROWS=${ROWS:-kernel slirp pasta sandbox}
 COLUMNS=${COLUMNS:-up down lat conn}
 SANDBOX=${1:-.build/release/sandbox}
 SANDBOX_ARGS=${SANDBOX_ARGS:-}
@@ -27,6 +28,7 @@ for tool in ip iperf3 sockperf wrk nginx python3; do
     command -v "$tool" >/dev/null || { echo "bench-gateway: $tool is not installed" >&2; exit 1; }
 done
 case " $ROWS " in *" slirp "*) command -v slirp4netns >/dev/null || { echo "bench-gateway: slirp4netns is not installed" >&2; exit 1; } ;; esac
+case " $ROWS " in *" pasta "*) command -v pasta >/dev/null || { echo "bench-gateway: pasta is not installed (apt-get install passt)" >&2; exit 1; } ;; esac
 case " $ROWS " in *" sandbox "*) [ -x "$SANDBOX" ] || { echo "bench-gateway: no sandbox binary at $SANDBOX (swift build -c release --product sandbox)" >&2; exit 1; } ;; esac
 [ "$(id -u)" = 0 ] || { echo "bench-gateway: run as root (it makes namespaces)" >&2; exit 1; }
 
@@ -34,6 +36,7 @@ HOSTNS=bgw-host-$$
 KERNNS=bgw-kern-$$
 WORK=$(mktemp -d /tmp/bench-gateway.XXXXXX)
 SLIRP_HOLDER=
+PASTA_HOLDER=
 
 cleanup() {
     # Everything started here runs in the host-side namespace (servers, slirp4netns, the
@@ -41,6 +44,7 @@ cleanup() {
     local pids
     pids=$(ip netns pids "$HOSTNS" 2>/dev/null; ip netns pids "$KERNNS" 2>/dev/null)
     [ -n "$SLIRP_HOLDER" ] && pids="$pids $SLIRP_HOLDER"
+    [ -n "$PASTA_HOLDER" ] && pids="$pids $PASTA_HOLDER"
     # shellcheck disable=SC2086
     [ -n "${pids// /}" ] && kill $pids 2>/dev/null
     sleep 0.3
@@ -66,6 +70,9 @@ ip -n "$HOSTNS" link set "bgwh$$" mtu 65520 up
 ip -n "$KERNNS" link set "bgwk$$" mtu 65520 up
 ip -n "$HOSTNS" addr add 10.77.0.1/24 dev "bgwh$$"
 ip -n "$KERNNS" addr add 10.77.0.2/24 dev "bgwk$$"
+# pasta copies the host side's addresses and default route into its namespace, and maps the
+# route's gateway (10.77.0.254, nobody) to the host side's loopback.
+ip -n "$HOSTNS" route add default via 10.77.0.254 dev "bgwh$$"
 
 # Servers: nginx answers "ok" to every request; one iperf3 server per row and direction (a
 # server takes one test at a time); sockperf answers ping-pong.
@@ -75,7 +82,7 @@ events { worker_connections 8192; }
 http { access_log off; server { listen 8080 backlog=4096; location / { return 200 "ok\n"; } } }
 EOF
 ip netns exec "$HOSTNS" nginx -c "$WORK/nginx.conf" &
-for port in 5401 5402 5403 5404 5405 5406; do
+for port in 5401 5402 5403 5404 5405 5406 5407 5408; do
     ip netns exec "$HOSTNS" iperf3 -s -p "$port" >/dev/null 2>&1 &
 done
 ip netns exec "$HOSTNS" sockperf server --tcp -p 11112 >/dev/null 2>&1 &
@@ -126,11 +133,21 @@ for row in $ROWS; do
         ip netns exec "$HOSTNS" slirp4netns --configure --mtu=65520 "$SLIRP_HOLDER" tap0 >/dev/null 2>&1 &
         sleep 1
         measure_row slirp "nsenter -t $SLIRP_HOLDER -n" 10.0.2.2 5403 5404 ;;
+    pasta)
+        # As root pasta keeps uid 0 (--runas 0) without capabilities: it joins a namespace
+        # whose user namespace root owns, and opens /dev/net/tun (0600) there as its owner.
+        ip netns exec "$HOSTNS" unshare -Urn sleep infinity &
+        PASTA_HOLDER=$!
+        sleep 0.3
+        ip netns exec "$HOSTNS" pasta --runas 0 --quiet --config-net -4 -m 65520 "$PASTA_HOLDER" >/dev/null 2>&1 \
+            || fail "pasta did not start"
+        sleep 0.5
+        measure_row pasta "nsenter -t $PASTA_HOLDER -n" 10.77.0.254 5407 5408 ;;
     sandbox)
         # shellcheck disable=SC2086
         measure_row sandbox "ip netns exec $HOSTNS $SANDBOX run --net=user --allow-host-loopback $SANDBOX_ARGS --" \
             10.0.2.2 5405 5406 ;;
-    *) fail "unknown row $row (kernel, slirp, sandbox)" ;;
+    *) fail "unknown row $row (kernel, slirp, pasta, sandbox)" ;;
     esac
 done
 
@@ -140,7 +157,7 @@ ratio() { # $1 value, $2 slirp's value
 try: print("%.2fx" % (float(sys.argv[1]) / float(sys.argv[2])))
 except Exception: print("-")' "$1" "$2"
 }
-label() { case $1 in kernel) echo "kernel veth" ;; slirp) echo "slirp4netns" ;; sandbox) echo "sandbox --net=user" ;; esac; }
+label() { case $1 in kernel) echo "kernel veth" ;; slirp) echo "slirp4netns" ;; pasta) echo "pasta" ;; sandbox) echo "sandbox --net=user" ;; esac; }
 heading() { case $1 in up) echo "up Gbit/s" ;; down) echo "down Gbit/s" ;; lat) echo "latency us" ;; conn) echo "conn/s" ;; esac; }
 
 echo "bench-gateway, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, Linux $(uname -r), T=${T}s, MTU 65520"
