@@ -35,7 +35,7 @@ targets += [
 // MARK: FDBased: the fd-based link endpoint (AF_PACKET rings, recvmmsg, readv)
 targets += [
     .target(name: "FDBased", dependencies: ["Wire", "Link", "CShims"]),
-    .testTarget(name: "FDBasedTests", dependencies: ["FDBased", "Link", "Wire", "CShims"]),
+    .testTarget(name: "FDBasedTests", dependencies: ["FDBased", "Link", "Wire", "CShims", "NetstackTesting"]),
     .executableTarget(name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
                       path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"]),
 ]
@@ -43,7 +43,8 @@ targets += [
 // MARK: Netstack: the sans-IO TCP/IP stack, and its test kit
 targets += [
     .target(name: "Netstack", dependencies: ["Wire", "Link"]),
-    // In-memory link pair, fake clock, lossy link: test doubles, never product code.
+    // In-memory link pair, fake clock, lossy link, throwaway netns/veth labs: test doubles and
+    // test set-up, never linked by product code.
     .target(name: "NetstackTesting", dependencies: ["Netstack", "Wire", "Link"]),
     .testTarget(name: "NetstackTests", dependencies: [
         "Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims",
@@ -55,7 +56,7 @@ targets += [
                       dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "CMallocCounter"],
                       path: "Benchmarks/bench-netstack", exclude: ["README.md"]),
     // Bulk TCP: the Swift stack vs Linux over a veth, beside kernel-to-kernel (throwaway netns, root).
-    .executableTarget(name: "bench-tcp", dependencies: ["Netstack", "FDBased", "Link", "Wire", "UserNet"],
+    .executableTarget(name: "bench-tcp", dependencies: ["Netstack", "NetstackTesting", "FDBased", "Link", "Wire", "UserNet"],
                       path: "Benchmarks/bench-tcp"),
 ]
 
@@ -65,9 +66,11 @@ targets += [
         "Wire", "Link", "Netstack", "FDBased", "CShims",
         .product(name: "HeapModule", package: "swift-collections"),
     ]),
-    .testTarget(name: "UserNetTests", dependencies: ["UserNet", "Netstack", "FDBased", "Link", "Wire", "CShims"]),
+    .testTarget(name: "UserNetTests", dependencies: [
+        "UserNet", "Netstack", "NetstackTesting", "FDBased", "Link", "Wire", "CShims",
+    ]),
     // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
-    .executableTarget(name: "bench-gateway", dependencies: ["UserNet", "FDBased"], path: "Benchmarks/bench-gateway"),
+    .executableTarget(name: "bench-gateway", dependencies: ["UserNet", "FDBased", "NetstackTesting"], path: "Benchmarks/bench-gateway"),
 ]
 
 // MARK: Netlink: rtnetlink client (veth, addresses, routes)

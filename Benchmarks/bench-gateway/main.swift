@@ -13,6 +13,7 @@
 import FDBased
 import Foundation
 import Glibc
+import NetstackTesting
 import UserNet
 
 let seconds = CommandLine.arguments.count > 1 ? (Int(CommandLine.arguments[1]) ?? 5) : 5
@@ -20,32 +21,11 @@ let pid = getpid()
 let names = (app: "bgw-app-\(pid)", gw: "bgw-gw-\(pid)", host: "bgw-host-\(pid)", kapp: "bgw-kapp-\(pid)",
              khost: "bgw-khost-\(pid)", sapp: "bgw-sapp-\(pid)")
 let gatewayLink = "bgw\(pid % 100_000)"
-var created: [String] = []
+/// Owns the namespaces (and the veths in them): `cleanup` removes them on every path.
+let lab = NamespaceLab()
 var servers: [Process] = []
 
 struct Failure: Error, CustomStringConvertible { var description: String }
-
-@discardableResult
-func run(_ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else { throw Failure(description: "\(arguments.joined(separator: " ")): \(output)") }
-    return output
-}
-
-@MainActor func namespace(_ name: String) throws {
-    try run(["ip", "netns", "add", name])
-    created.append(name)
-    try run(["ip", "-n", name, "link", "set", "lo", "up"])
-}
 
 @MainActor func startServer(_ ns: String, bind: String) throws {
     let process = Process()
@@ -63,7 +43,7 @@ func run(_ arguments: [String]) throws -> String {
     try startServer(serverNamespace, bind: bind)
     var arguments = ["ip", "netns", "exec", ns, "iperf3", "-c", server, "-t", "\(seconds)", "-J"]
     if reverse { arguments.append("-R") }
-    let json = try run(arguments)
+    let json = try NamespaceLab.run(arguments)
     guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
           let end = object["end"] as? [String: Any], let sum = end["sum_received"] as? [String: Any],
           let bits = sum["bits_per_second"] as? Double else { throw Failure(description: "iperf3 output: \(json.prefix(300))") }
@@ -72,25 +52,22 @@ func run(_ arguments: [String]) throws -> String {
 
 @MainActor func cleanup() {
     for server in servers where server.isRunning { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
-    for name in created { _ = try? run(["ip", "netns", "del", name]) }
+    lab.removeAll()
 }
 
 do {
     defer { cleanup() }
-    for name in [names.app, names.gw, names.host, names.kapp, names.khost, names.sapp] { try namespace(name) }
-    try run(["ip", "-n", names.app, "link", "add", "eth0", "mtu", "65520", "type", "veth", "peer", "name", gatewayLink,
-             "mtu", "65520", "netns", names.gw])
-    try run(["ip", "-n", names.app, "addr", "add", "10.0.2.100/24", "dev", "eth0"])
-    try run(["ip", "-n", names.app, "link", "set", "eth0", "up"])
-    try run(["ip", "-n", names.app, "route", "add", "default", "via", "10.0.2.2"])
-    try run(["ip", "-n", names.gw, "link", "set", gatewayLink, "up"])
-    try run(["ip", "-n", names.host, "addr", "add", "198.51.100.1/32", "dev", "lo"])
-    try run(["ip", "-n", names.kapp, "link", "add", "eth0", "mtu", "65520", "type", "veth", "peer", "name", "eth0",
-             "mtu", "65520", "netns", names.khost])
-    try run(["ip", "-n", names.kapp, "addr", "add", "10.0.3.1/24", "dev", "eth0"])
-    try run(["ip", "-n", names.khost, "addr", "add", "10.0.3.2/24", "dev", "eth0"])
-    try run(["ip", "-n", names.kapp, "link", "set", "eth0", "up"])
-    try run(["ip", "-n", names.khost, "link", "set", "eth0", "up"])
+    for name in [names.app, names.gw, names.host, names.kapp, names.khost, names.sapp] {
+        try lab.addNamespace(name, loopbackUp: true)
+    }
+    try lab.addVeth("eth0", in: names.app, peer: gatewayLink, in: names.gw, mtu: 65520)
+    try lab.bringUp("eth0", in: names.app, addresses: ["10.0.2.100/24"])
+    try NamespaceLab.run(["ip", "-n", names.app, "route", "add", "default", "via", "10.0.2.2"])
+    try lab.bringUp(gatewayLink, in: names.gw)
+    try NamespaceLab.run(["ip", "-n", names.host, "addr", "add", "198.51.100.1/32", "dev", "lo"])
+    try lab.addVeth("eth0", in: names.kapp, peer: "eth0", in: names.khost, mtu: 65520)
+    try lab.bringUp("eth0", in: names.kapp, addresses: ["10.0.3.1/24"])
+    try lab.bringUp("eth0", in: names.khost, addresses: ["10.0.3.2/24"])
 
     let gwFD = open("/run/netns/\(names.gw)", O_RDONLY | O_CLOEXEC)
     let hostFD = open("/run/netns/\(names.host)", O_RDONLY | O_CLOEXEC)
@@ -107,7 +84,7 @@ do {
     let gatewayDown = try iperf(names.app, server: "198.51.100.1", reverse: true, serverNamespace: names.host, bind: "198.51.100.1")
     // slirp4netns, the peer the issue measures against, in the same conditions.
     var slirp: (up: Double, down: Double)?
-    if (try? run(["which", "slirp4netns"])) != nil {
+    if (try? NamespaceLab.run(["which", "slirp4netns"])) != nil {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["ip", "netns", "exec", names.host, "slirp4netns", "--configure", "--mtu=65520",
@@ -117,7 +94,7 @@ do {
         try process.run()
         servers.append(process)
         for _ in 0..<100 {
-            if let routes = try? run(["ip", "-n", names.sapp, "route", "show", "default"]), routes.contains("tap0") { break }
+            if let routes = try? NamespaceLab.run(["ip", "-n", names.sapp, "route", "show", "default"]), routes.contains("tap0") { break }
             usleep(50_000)
         }
         slirp = (try iperf(names.sapp, server: "198.51.100.1", reverse: false, serverNamespace: names.host, bind: "198.51.100.1"),

@@ -29,6 +29,7 @@ import Foundation
 import Glibc
 import Link
 import Netstack
+import NetstackTesting
 import Synchronization
 import UserNet
 import Wire
@@ -42,7 +43,8 @@ let stackLink = "bts\(pid % 100_000)"
 let kernelAddress = IPv4Address(10, 0, 2, 100)
 let swiftAddress = IPv4Address(10, 0, 2, 2)
 let stackKernelAddress = "10.0.2.3"
-nonisolated(unsafe) var created: [String] = []
+/// Owns the namespaces (and the veth): `cleanup` and the signal handler remove them.
+let lab = NamespaceLab()
 nonisolated(unsafe) var peers: [Process] = []
 /// Pids of running peers, for the signal handler (which runs on another thread).
 final class PeerRegistry: Sendable {
@@ -52,28 +54,11 @@ let peerPIDs = PeerRegistry()
 
 struct Failure: Error, CustomStringConvertible { var description: String }
 
-@discardableResult
-func run(_ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else { throw Failure(description: "\(arguments.joined(separator: " ")): \(output)") }
-    return output
-}
-
 /// Peers run under timeout(1), which passes SIGTERM on to python3 (a SIGKILL would orphan it).
 func cleanup() {
     for peer in peers where peer.isRunning { kill(peer.processIdentifier, SIGTERM); peer.waitUntilExit() }
     peers.removeAll()
-    for name in created { _ = try? run(["ip", "netns", "del", name]) }
-    created.removeAll()
+    lab.removeAll()
 }
 
 /// The Linux end: one python3 process in a namespace. Modes:
@@ -268,8 +253,8 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
 
 /// Kernel to kernel on the same veth with iperf3 at both ends.
 func iperfCase(sends: Bool) throws -> Measurement {
-    try run(["ip", "-n", stackNamespace, "addr", "add", "\(stackKernelAddress)/24", "dev", stackLink])
-    defer { _ = try? run(["ip", "-n", stackNamespace, "addr", "flush", "dev", stackLink]) }
+    try NamespaceLab.run(["ip", "-n", stackNamespace, "addr", "add", "\(stackKernelAddress)/24", "dev", stackLink])
+    defer { _ = try? NamespaceLab.run(["ip", "-n", stackNamespace, "addr", "flush", "dev", stackLink]) }
     let childrenBefore = cpuSeconds(RUSAGE_CHILDREN.rawValue)
     let server = Process()
     server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -290,7 +275,7 @@ func iperfCase(sends: Bool) throws -> Measurement {
     var json = ""
     for _ in 0 ..< 50 {
         do {
-            json = try run(["ip", "netns", "exec", stackNamespace, "iperf3", "-c", "\(kernelAddress)", "-t", "\(seconds)", "-J"]
+            json = try NamespaceLab.run(["ip", "netns", "exec", stackNamespace, "iperf3", "-c", "\(kernelAddress)", "-t", "\(seconds)", "-J"]
                 + (sends ? [] : ["-R"]))
         } catch {
             json = "\(error)"
@@ -310,8 +295,8 @@ func iperfCase(sends: Bool) throws -> Measurement {
 
 /// Kernel to kernel on the same veth with the Swift cases' python3 peer at both ends.
 func kernelCase(sends: Bool) throws -> Measurement {
-    try run(["ip", "-n", stackNamespace, "addr", "add", "\(stackKernelAddress)/24", "dev", stackLink])
-    defer { _ = try? run(["ip", "-n", stackNamespace, "addr", "flush", "dev", stackLink]) }
+    try NamespaceLab.run(["ip", "-n", stackNamespace, "addr", "add", "\(stackKernelAddress)/24", "dev", stackLink])
+    defer { _ = try? NamespaceLab.run(["ip", "-n", stackNamespace, "addr", "flush", "dev", stackLink]) }
     let childrenBefore = cpuSeconds(RUSAGE_CHILDREN.rawValue)
     // `sends`: the stack namespace's end sends, as the Swift stack does in its `sends` case.
     let listener = try startPeer(kernelNamespace, sends ? ["listen", "5001", "sink"] : ["listen", "5001", "source", "\(seconds)"])
@@ -328,11 +313,11 @@ func kernelCase(sends: Bool) throws -> Measurement {
 signal(SIGINT, SIG_IGN)
 signal(SIGTERM, SIG_IGN)
 // The handler runs on a dispatch thread: it captures values, never the main actor's globals.
-let stopSignals = [SIGINT, SIGTERM].map { [peerPIDs, kernelNamespace, stackNamespace] number in
+let stopSignals = [SIGINT, SIGTERM].map { [peerPIDs, lab] number in
     let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
     source.setEventHandler { @Sendable in
         for pid in peerPIDs.pids.withLock({ $0 }) { kill(pid, SIGTERM) }
-        for name in [kernelNamespace, stackNamespace] { _ = try? run(["ip", "netns", "del", name]) }
+        lab.removeAll()
         print("bench-tcp: interrupted")
         exit(130)
     }
@@ -342,21 +327,17 @@ let stopSignals = [SIGINT, SIGTERM].map { [peerPIDs, kernelNamespace, stackNames
 
 do {
     defer { cleanup() }
-    for name in [kernelNamespace, stackNamespace] {
-        try run(["ip", "netns", "add", name])
-        created.append(name)
-        try run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
-    }
-    try run(["ip", "-n", kernelNamespace, "link", "add", kernelLink, "type", "veth", "peer", "name", stackLink, "netns", stackNamespace])
-    try run(["ip", "-n", kernelNamespace, "addr", "add", "\(kernelAddress)/24", "dev", kernelLink])
-    try run(["ip", "-n", kernelNamespace, "link", "set", kernelLink, "up"])
-    try run(["ip", "-n", stackNamespace, "link", "set", stackLink, "up"])
+    for name in [kernelNamespace, stackNamespace] { try lab.addNamespace(name, sysctls: NamespaceLab.ipv6Off) }
+    // No MTU here: each round below sets it on both ends.
+    try lab.addVeth(kernelLink, in: kernelNamespace, peer: stackLink, in: stackNamespace)
+    try lab.bringUp(kernelLink, in: kernelNamespace, addresses: ["\(kernelAddress)/24"])
+    try lab.bringUp(stackLink, in: stackNamespace)
     print("bulk TCP over a veth, \(seconds) s per case; Gbit/s at the receiver; CPU s/GB of all processes taking part")
     print("kernel-to-kernel on the same veth: with iperf3, and with the python3 peers; ratio = Swift / the faster of the two")
     print("MTU    direction        Swift Gbit/s  iperf3 Gbit/s  py Gbit/s  ratio   Swift CPU s/GB  iperf3 CPU s/GB")
     for mtu in [1500, 65520] {
         for (namespace, link) in [(kernelNamespace, kernelLink), (stackNamespace, stackLink)] {
-            try run(["ip", "-n", namespace, "link", "set", link, "mtu", "\(mtu)"])
+            try NamespaceLab.run(["ip", "-n", namespace, "link", "set", link, "mtu", "\(mtu)"])
         }
         for sends in [true, false] {
             let kernel = try iperfCase(sends: sends)

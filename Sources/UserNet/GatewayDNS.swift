@@ -62,7 +62,7 @@ final class DNSStreamFlow: PumpedTCPFlow {
     /// Framed answers not yet taken by the connection's send buffer (at most `maxInFlight`).
     private var outgoing: [UInt8] = []
     private var queriesInFlight = 0
-    private var closed = false
+    private(set) var isClosed = false
     /// At most this many queries in flight per connection; further bytes wait in the TCP window.
     static let maxInFlight = 16
 
@@ -76,24 +76,15 @@ final class DNSStreamFlow: PumpedTCPFlow {
         self.record = record
     }
 
-    func markDirty() {
-        guard !isDirty, !closed else { return }
-        isDirty = true
-        tcp.dirty.append(self)
-    }
-
     func close() {
-        guard !closed else { return }
-        closed = true
+        guard !isClosed else { return }
+        isClosed = true
         connection.onReadiness = nil
-        if !connection.isFinished {
-            var output = tcp.output
-            connection.abort(now: GatewayTCP.now(), output: &output)
-        }
+        abortUnfinishedConnection()
     }
 
     func pump() {
-        guard !closed else { return }
+        guard !isClosed else { return }
         if connection.isFinished {
             engine.finish(key)
             return

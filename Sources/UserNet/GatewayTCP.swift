@@ -438,10 +438,29 @@ final class GatewayTCP: TransportProtocolHandler {
 /// A flow driven by its connection's readiness: marked during segment processing, pumped at
 /// the end of the round.
 protocol PumpedTCPFlow: GatewayFlow {
+    var tcp: GatewayTCP { get }
+    /// The app's connection in the stack.
+    var connection: TCPConnection { get }
     var isDirty: Bool { get set }
-    /// Queues the flow for `pump` at the end of the round (once).
-    func markDirty()
+    /// `close` ran: the flow is never queued again.
+    var isClosed: Bool { get }
     func pump()
+}
+
+extension PumpedTCPFlow {
+    /// Queues the flow for `pump` at the end of the round (once).
+    func markDirty() {
+        guard !isDirty, !isClosed else { return }
+        isDirty = true
+        tcp.dirty.append(self)
+    }
+
+    /// For `close`: resets the app's connection unless it already finished.
+    func abortUnfinishedConnection() {
+        guard !connection.isFinished else { return }
+        var output = tcp.output
+        connection.abort(now: GatewayTCP.now(), output: &output)
+    }
 }
 
 /// One forwarded TCP connection: the app's connection in the stack and the host socket.
@@ -465,7 +484,7 @@ final class TCPFlow: PumpedTCPFlow {
     private var hostFinished = false
     /// epoll reported the host peer's FIN (EPOLLRDHUP) or an error: read on to the EOF.
     private var hostHungUp = false
-    private var closed = false
+    private(set) var isClosed = false
 
     init(engine: GatewayEngine, tcp: GatewayTCP, key: FlowKey, host: HostTCPSocket, connection: TCPConnection,
          record: ConnectionRecord) {
@@ -479,21 +498,12 @@ final class TCPFlow: PumpedTCPFlow {
 
     deinit { pending?.deallocate() }
 
-    func markDirty() {
-        guard !isDirty, !closed else { return }
-        isDirty = true
-        tcp.dirty.append(self)
-    }
-
     func close() {
-        guard !closed else { return }
-        closed = true
+        guard !isClosed else { return }
+        isClosed = true
         unregister(closingFD: true)
         connection.onReadiness = nil
-        if !connection.isFinished {
-            var output = tcp.output
-            connection.abort(now: GatewayTCP.now(), output: &output)
-        }
+        abortUnfinishedConnection()
         host.close()
     }
 
@@ -504,7 +514,7 @@ final class TCPFlow: PumpedTCPFlow {
 
     /// Moves what can move both ways, then sends what the connection queued.
     func pump() {
-        guard !closed else { return }
+        guard !isClosed else { return }
         if connection.isFinished {
             // RST from the app (or its retransmissions ran out): what arrived before it still
             // goes to the host (best effort), then the host peer gets RST too.

@@ -1,19 +1,18 @@
 // A throwaway pair of network namespaces joined by a veth pair: the "inner" namespace is the
 // kernel side (it has an address and sends real ARP/ICMP/UDP), the "outer" one holds the end
-// the endpoint reads with AF_PACKET. Names carry the pid and a counter; both namespaces (and
-// with them the veth pair) are deleted on deinit, which every test reaches through `defer` or
-// scope exit, also when an expectation fails.
+// the endpoint reads with AF_PACKET. A NamespaceLab makes them (names with the pid and a
+// counter) and deletes both (and with them the veth pair) when the VethLab goes, which every
+// test reaches through `defer` or scope exit, also when an expectation fails.
 
 import CShims
 import FDBased
 import Foundation
 import Glibc
+import NetstackTesting
 import Synchronization
 import Wire
 
 final class VethLab: @unchecked Sendable {
-    private static let counter = Mutex(0)
-
     let inner: String
     let outer: String
     let innerLink: String
@@ -22,72 +21,33 @@ final class VethLab: @unchecked Sendable {
     /// An address on the link that nobody holds: the endpoint plays it.
     let endpointAddress: IPv4Address
     let innerMAC: MACAddress
-    private var created: [String] = []
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
+    /// Owns the namespaces: they go with it, also when this initializer throws.
+    private let lab: NamespaceLab
 
     init(mtu: Int = 1500) throws {
-        let n = Self.counter.withLock { value in value += 1; return value }
-        let pid = getpid()
-        inner = "fdb-\(pid)-\(n)-in"
-        outer = "fdb-\(pid)-\(n)-out"
-        innerLink = "fdi\(pid % 100_000)x\(n)"
-        outerLink = "fdo\(pid % 100_000)x\(n)"
-        let third = UInt8(truncatingIfNeeded: n % 250 + 1)
+        let lab = NamespaceLab()
+        self.lab = lab
+        inner = "fdb-\(lab.tag)-in"
+        outer = "fdb-\(lab.tag)-out"
+        innerLink = "fdi\(lab.shortTag)"
+        outerLink = "fdo\(lab.shortTag)"
+        let third = UInt8(truncatingIfNeeded: lab.number % 250 + 1)
         innerAddress = IPv4Address(10, 213, third, 1)
         endpointAddress = IPv4Address(10, 213, third, 2)
-        do {
-            for name in [inner, outer] {
-                try Self.run(["ip", "netns", "add", name])
-                created.append(name)
-                // No IPv6 chatter (router solicitations, DAD) on the link: the tests count frames.
-                try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                              "net.ipv6.conf.default.disable_ipv6=1"])
-            }
-            try Self.run(["ip", "-n", inner, "link", "add", innerLink, "mtu", "\(mtu)", "type", "veth",
-                          "peer", "name", outerLink, "mtu", "\(mtu)", "netns", outer])
-            try Self.run(["ip", "-n", inner, "addr", "add", "\(innerAddress)/24", "dev", innerLink])
-            try Self.run(["ip", "-n", inner, "link", "set", innerLink, "up"])
-            try Self.run(["ip", "-n", outer, "link", "set", outerLink, "up"])
-            let text = try Self.run(["ip", "netns", "exec", inner, "cat", "/sys/class/net/\(innerLink)/address"])
-            guard let mac = MACAddress(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw Failure(description: "cannot read the MAC of \(innerLink): \(text)")
-            }
-            innerMAC = mac
-        } catch {
-            for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
-            throw error
+        for name in [inner, outer] { try lab.addNamespace(name, sysctls: NamespaceLab.ipv6Off) }
+        try lab.addVeth(innerLink, in: inner, peer: outerLink, in: outer, mtu: mtu)
+        try lab.bringUp(innerLink, in: inner, addresses: ["\(innerAddress)/24"])
+        try lab.bringUp(outerLink, in: outer)
+        let text = try lab.exec(in: inner, ["cat", "/sys/class/net/\(innerLink)/address"])
+        guard let mac = MACAddress(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw NamespaceLab.Failure(description: "cannot read the MAC of \(innerLink): \(text)")
         }
-    }
-
-    deinit {
-        for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
-    }
-
-    /// Runs a command to completion; throws with its output when it fails.
-    @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "\(arguments.joined(separator: " ")) failed: \(output)")
-        }
-        return output
+        innerMAC = mac
     }
 
     @discardableResult
     func inInner(_ arguments: [String]) throws -> String {
-        try Self.run(["ip", "netns", "exec", inner] + arguments)
+        try lab.exec(in: inner, arguments)
     }
 
     /// Runs `body` on a fresh thread that has entered namespace `name` (setns affects only the
@@ -163,8 +123,7 @@ final class VethLab: @unchecked Sendable {
     /// Link-level counters of a link, read inside its namespace.
     func linkCounter(inner isInner: Bool, _ name: String) throws -> UInt64 {
         let link = isInner ? innerLink : outerLink
-        let text = try Self.run(["ip", "netns", "exec", isInner ? inner : outer, "cat",
-                                 "/sys/class/net/\(link)/statistics/\(name)"])
+        let text = try lab.exec(in: isInner ? inner : outer, ["cat", "/sys/class/net/\(link)/statistics/\(name)"])
         return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }
@@ -180,8 +139,8 @@ enum ReferenceProgram {
         let n = counter.withLock { value in value += 1; return value }
         let output = "/tmp/fdbased-reference-\(getpid())-\(n)"
         // cc when the machine has one, else the clang that ships with the Swift toolchain.
-        do { try VethLab.run(["cc", "-O2", "-o", output, source]) } catch {
-            try VethLab.run(["clang", "-O2", "-o", output, source])
+        do { try NamespaceLab.run(["cc", "-O2", "-o", output, source]) } catch {
+            try NamespaceLab.run(["clang", "-O2", "-o", output, source])
         }
         return output
     }

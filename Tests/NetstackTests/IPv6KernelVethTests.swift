@@ -32,7 +32,7 @@ import Wire
     @Test func hundredKernelPingsOverIPv6AreAllAnswered() throws {
         let (lab, runner) = try start()
         defer { runner.stop() }
-        try KernelLab.run(["ip", "-n", lab.kernelNamespace, "-6", "addr", "add", "\(kernelAddress)/64", "dev", lab.kernelLink, "nodad"])
+        try NamespaceLab.run(["ip", "-n", lab.kernelNamespace, "-6", "addr", "add", "\(kernelAddress)/64", "dev", lab.kernelLink, "nodad"])
         let result = try lab.inKernelNamespace(["ping", "-6", "-c", "100", "-i", "0.01", "-W", "5", "-q", "\(stackAddress)"])
         runner.stop()
         #expect(result.status == 0, "ping: \(result.output)")
@@ -71,7 +71,7 @@ import Wire
     @Test func udpEchoOverIPv6WithAKernelClientIncludingFragmentedSizes() throws {
         let (lab, runner) = try start()
         defer { runner.stop() }
-        try KernelLab.run(["ip", "-n", lab.kernelNamespace, "-6", "addr", "add", "\(kernelAddress)/64", "dev", lab.kernelLink, "nodad"])
+        try NamespaceLab.run(["ip", "-n", lab.kernelNamespace, "-6", "addr", "add", "\(kernelAddress)/64", "dev", lab.kernelLink, "nodad"])
         // 1452 is the largest unfragmented payload at MTU 1500 (1500 - 40 - 8); 65,527 the
         // largest UDP payload over IPv6.
         var sizes = Array(stride(from: 1, through: 65_527, by: 2_039))

@@ -2,85 +2,46 @@
 // kernel: the "kernel" namespace holds one end with the app's address (10.0.2.100/24), the
 // "stack" namespace holds the other end, read and written by the Swift stack through an
 // AF_PACKET socket (the FDBased endpoint). Neither namespace has any other link, so nothing
-// can leak out. Names carry the pid and a counter; both namespaces (and the veth with them)
-// are deleted in deinit, which every test reaches on every path.
+// can leak out. A NamespaceLab makes them (names with the pid and a counter) and deletes both
+// (and the veth with them) when the KernelLab goes, which every test reaches on every path.
 
 import CShims
 import Foundation
 import Glibc
-import Synchronization
+import NetstackTesting
 import Wire
 
 final class KernelLab: @unchecked Sendable {
-    private static let counter = Mutex(0)
-
     let kernelNamespace: String
     let stackNamespace: String
     let kernelLink: String
     let stackLink: String
     let kernelAddress = IPv4Address(10, 0, 2, 100)
-    private var created: [String] = []
-
-    struct Failure: Error, CustomStringConvertible { var description: String }
+    /// Owns the namespaces: they go with it, also when this initializer throws.
+    private let lab: NamespaceLab
 
     /// With `ipv6` the kernel namespace keeps IPv6, as a host that autoconfigures from router
     /// advertisements (accept_ra on, forwarding off); the stack's namespace never runs IPv6.
     init(mtu: Int = 1500, ipv6: Bool = false) throws {
-        let n = Self.counter.withLock { value in value += 1; return value }
-        let pid = getpid()
-        kernelNamespace = "nsk-\(pid)-\(n)"
-        stackNamespace = "nss-\(pid)-\(n)"
-        kernelLink = "nsk\(pid % 100_000)x\(n)"
-        stackLink = "nss\(pid % 100_000)x\(n)"
-        do {
-            for name in [kernelNamespace, stackNamespace] {
-                try Self.run(["ip", "netns", "add", name])
-                created.append(name)
-                if ipv6 && name == kernelNamespace {
-                    // Set on `default` before the veth exists, so its end inherits them.
-                    try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0",
-                                  "net.ipv6.conf.default.accept_ra=1", "net.ipv6.conf.default.disable_ipv6=0"])
-                } else {
-                    try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                                  "net.ipv6.conf.default.disable_ipv6=1"])
-                }
-            }
-            try Self.run(["ip", "-n", kernelNamespace, "link", "add", kernelLink, "mtu", "\(mtu)", "type", "veth",
-                          "peer", "name", stackLink, "mtu", "\(mtu)", "netns", stackNamespace])
-            try Self.run(["ip", "-n", kernelNamespace, "addr", "add", "\(kernelAddress)/24", "dev", kernelLink])
-            try Self.run(["ip", "-n", kernelNamespace, "link", "set", kernelLink, "up"])
-            if ipv6 {
-                // The veth end was born in the kernel namespace: make sure the stack's end never
-                // runs kernel IPv6 (its RS/NS/DAD would reach the stack's packet socket).
-                try Self.run(["ip", "netns", "exec", stackNamespace, "sysctl", "-qw", "net.ipv6.conf.\(stackLink).disable_ipv6=1"])
-            }
-            try Self.run(["ip", "-n", stackNamespace, "link", "set", stackLink, "up"])
-        } catch {
-            for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
-            throw error
+        let lab = NamespaceLab()
+        self.lab = lab
+        kernelNamespace = "nsk-\(lab.tag)"
+        stackNamespace = "nss-\(lab.tag)"
+        kernelLink = "nsk\(lab.shortTag)"
+        stackLink = "nss\(lab.shortTag)"
+        // Set on `default` before the veth exists, so its end inherits them.
+        let kernelIPv6 = ["net.ipv6.conf.all.forwarding=0", "net.ipv6.conf.default.accept_ra=1",
+                          "net.ipv6.conf.default.disable_ipv6=0"]
+        try lab.addNamespace(kernelNamespace, sysctls: ipv6 ? kernelIPv6 : NamespaceLab.ipv6Off)
+        try lab.addNamespace(stackNamespace, sysctls: NamespaceLab.ipv6Off)
+        try lab.addVeth(kernelLink, in: kernelNamespace, peer: stackLink, in: stackNamespace, mtu: mtu)
+        try lab.bringUp(kernelLink, in: kernelNamespace, addresses: ["\(kernelAddress)/24"])
+        if ipv6 {
+            // The veth end was born in the kernel namespace: make sure the stack's end never
+            // runs kernel IPv6 (its RS/NS/DAD would reach the stack's packet socket).
+            try lab.exec(in: stackNamespace, ["sysctl", "-qw", "net.ipv6.conf.\(stackLink).disable_ipv6=1"])
         }
-    }
-
-    deinit {
-        for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
-    }
-
-    @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "\(arguments.joined(separator: " ")) failed: \(output)")
-        }
-        return output
+        try lab.bringUp(stackLink, in: stackNamespace)
     }
 
     /// Starts `process` with no signal blocked. posix_spawn (under Foundation's Process) hands
@@ -98,16 +59,7 @@ final class KernelLab: @unchecked Sendable {
 
     /// Runs a command inside the kernel namespace; returns its output and exit status.
     func inKernelNamespace(_ arguments: [String]) throws -> (output: String, status: Int32) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", kernelNamespace] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (String(decoding: data, as: UTF8.self), process.terminationStatus)
+        try NamespaceLab.execute(["ip", "netns", "exec", kernelNamespace] + arguments)
     }
 
     /// Runs `body` on a fresh thread inside namespace `name` (setns changes only the calling

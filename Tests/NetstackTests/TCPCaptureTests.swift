@@ -14,6 +14,7 @@
 
 import Foundation
 import Glibc
+import NetstackTesting
 import Testing
 import Wire
 
@@ -86,7 +87,7 @@ struct CapturedFrame: CustomStringConvertible {
                       "tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
                       "tcp.analysis.spurious_retransmission", "tcp.analysis.out_of_order",
                       "tcp.analysis.lost_segment", "tcp.analysis.zero_window"]
-        let text = try KernelLab.run(["tshark", "-r", path, "-Y", "tcp", "-T", "fields", "-E", "occurrence=f"]
+        let text = try NamespaceLab.run(["tshark", "-r", path, "-Y", "tcp", "-T", "fields", "-E", "occurrence=f"]
             + fields.flatMap { ["-e", $0] })
         return text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
@@ -113,7 +114,7 @@ final class PacketCapture {
         logPath = directory.appendingPathComponent("tcpdump.log").path
         guard FileManager.default.createFile(atPath: logPath, contents: nil),
               let log = FileHandle(forWritingAtPath: logPath) else {
-            throw KernelLab.Failure(description: "cannot create \(logPath)")
+            throw NamespaceLab.Failure(description: "cannot create \(logPath)")
         }
         defer { try? log.close() }
         // Headers only (-s 128), a 64 MiB capture buffer so tcpdump itself drops nothing,
@@ -128,7 +129,7 @@ final class PacketCapture {
         for _ in 0 ..< 1000 where process.isRunning && !printed().contains("listening on") { usleep(10_000) }
         guard printed().contains("listening on") else {
             let text = stop()
-            throw KernelLab.Failure(description: "tcpdump did not start: \(text)")
+            throw NamespaceLab.Failure(description: "tcpdump did not start: \(text)")
         }
     }
 

@@ -11,6 +11,7 @@ import Foundation
 import Glibc
 import Link
 import Netstack
+import NetstackTesting
 import Synchronization
 import Testing
 import Wire
@@ -253,7 +254,7 @@ final class ClientApplication: TCPKernelApplication {
     static func lab(mtu: Int, gso: Bool = false) throws -> KernelLab {
         let lab = try KernelLab(mtu: mtu)
         if !gso {
-            try KernelLab.run(["ip", "-n", lab.kernelNamespace, "link", "set", lab.kernelLink, "gso_max_segs", "1"])
+            try NamespaceLab.run(["ip", "-n", lab.kernelNamespace, "link", "set", lab.kernelLink, "gso_max_segs", "1"])
         }
         return lab
     }

@@ -6,79 +6,64 @@
 //   host  the "host side": lo, also holding 198.51.100.1/32 (TEST-NET-2); no uplink.
 //         The gateway's thread enters it, so every host socket it opens lives here, and the
 //         test's servers (UDP echo, a tiny DNS server) run here too.
-// Names carry the pid and a counter (tests run in parallel).
+// A NamespaceLab makes them, names with the pid and a counter (tests run in parallel).
 
 import Foundation
 import Glibc
+import NetstackTesting
 import Synchronization
 import UserNet
 import Wire
 
 final class GatewayLab: @unchecked Sendable {
-    private static let counter = Mutex(0)
-
     let appNamespace: String
     let gatewayNamespace: String
     let hostNamespace: String
     let gatewayLink: String
     let directory: String
-    private var created: [String] = []
+    /// Owns the namespaces: they go with it, also when this initializer throws.
+    private let lab: NamespaceLab
     private var openFDs: [Int32] = []
 
     static let hostAddress = IPv4Address(198, 51, 100, 1)
 
-    struct Failure: Error, CustomStringConvertible { var description: String }
-
     /// `ipv6`: the app and host namespaces keep IPv6 (the app gets fd00::100/64 and learns the
     /// gateway from its router advertisements; the host side also holds 2001:db8::1).
     init(mtu: Int = 65520, ipv6: Bool = false) throws {
-        let n = Self.counter.withLock { value in value += 1; return value }
-        let pid = getpid()
-        appNamespace = "gwt-app-\(pid)-\(n)"
-        gatewayNamespace = "gwt-gw-\(pid)-\(n)"
-        hostNamespace = "gwt-host-\(pid)-\(n)"
-        gatewayLink = "gwv\(pid % 100_000)x\(n)"
-        directory = "/tmp/gwt-\(pid)-\(n)"
-        do {
-            for name in [appNamespace, gatewayNamespace, hostNamespace] {
-                try Self.run(["ip", "netns", "add", name])
-                created.append(name)
-                try Self.run(["ip", "-n", name, "link", "set", "lo", "up"])
-                if !ipv6 || name == gatewayNamespace {
-                    try Self.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                                  "net.ipv6.conf.default.disable_ipv6=1"])
-                }
-            }
-            try Self.run(["ip", "-n", appNamespace, "link", "add", "eth0", "mtu", "\(mtu)", "type", "veth",
-                          "peer", "name", gatewayLink, "mtu", "\(mtu)", "netns", gatewayNamespace])
-            try Self.run(["ip", "-n", appNamespace, "addr", "add", "10.0.2.100/24", "dev", "eth0"])
-            try Self.run(["ip", "-n", appNamespace, "link", "set", "eth0", "up"])
-            try Self.run(["ip", "-n", appNamespace, "route", "add", "default", "via", "10.0.2.2"])
-            try Self.run(["ip", "-n", gatewayNamespace, "link", "set", gatewayLink, "up"])
-            // A host address that is not loopback (this kernel has no dummy links), alone: the
-            // rest of its /24 stays unrouted.
-            try Self.run(["ip", "-n", hostNamespace, "addr", "add", "\(Self.hostAddress)/32", "dev", "lo"])
-            if ipv6 {
-                try Self.run(["ip", "-n", hostNamespace, "addr", "add", "2001:db8::1/128", "dev", "lo", "nodad"])
-                try Self.run(["ip", "-n", appNamespace, "addr", "add", "fd00::100/64", "dev", "eth0", "nodad"])
-            }
-            try Self.run(["mkdir", "-p", directory])
-        } catch {
-            for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
-            throw error
+        let lab = NamespaceLab()
+        self.lab = lab
+        appNamespace = "gwt-app-\(lab.tag)"
+        gatewayNamespace = "gwt-gw-\(lab.tag)"
+        hostNamespace = "gwt-host-\(lab.tag)"
+        gatewayLink = "gwv\(lab.shortTag)"
+        directory = "/tmp/gwt-\(lab.tag)"
+        for name in [appNamespace, gatewayNamespace, hostNamespace] {
+            let keepsIPv6 = ipv6 && name != gatewayNamespace
+            try lab.addNamespace(name, loopbackUp: true, sysctls: keepsIPv6 ? [] : NamespaceLab.ipv6Off)
         }
+        try lab.addVeth("eth0", in: appNamespace, peer: gatewayLink, in: gatewayNamespace, mtu: mtu)
+        try lab.bringUp("eth0", in: appNamespace, addresses: ["10.0.2.100/24"])
+        try NamespaceLab.run(["ip", "-n", appNamespace, "route", "add", "default", "via", "10.0.2.2"])
+        try lab.bringUp(gatewayLink, in: gatewayNamespace)
+        // A host address that is not loopback (this kernel has no dummy links), alone: the
+        // rest of its /24 stays unrouted.
+        try NamespaceLab.run(["ip", "-n", hostNamespace, "addr", "add", "\(Self.hostAddress)/32", "dev", "lo"])
+        if ipv6 {
+            try NamespaceLab.run(["ip", "-n", hostNamespace, "addr", "add", "2001:db8::1/128", "dev", "lo", "nodad"])
+            try NamespaceLab.run(["ip", "-n", appNamespace, "addr", "add", "fd00::100/64", "dev", "eth0", "nodad"])
+        }
+        try NamespaceLab.run(["mkdir", "-p", directory])
     }
 
     deinit {
         for fd in openFDs { close(fd) }
-        for name in created { _ = try? Self.run(["ip", "netns", "del", name]) }
-        _ = try? Self.run(["rm", "-rf", directory])
+        _ = try? NamespaceLab.run(["rm", "-rf", directory])
     }
 
     /// An fd for the namespace (kept open until the lab goes).
     func namespaceFD(_ name: String) throws -> Int32 {
         let fd = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(description: "open /run/netns/\(name): errno \(errno)") }
+        guard fd >= 0 else { throw NamespaceLab.Failure(description: "open /run/netns/\(name): errno \(errno)") }
         openFDs.append(fd)
         return fd
     }
@@ -93,34 +78,12 @@ final class GatewayLab: @unchecked Sendable {
 
     /// Sets a sysctl in the host namespace (e.g. ping_group_range).
     func hostSysctl(_ assignment: String) throws {
-        try Self.run(["ip", "netns", "exec", hostNamespace, "sysctl", "-qw", assignment])
-    }
-
-    @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
-        let result = try execute(arguments)
-        guard result.status == 0 else {
-            throw Failure(description: "\(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)")
-        }
-        return result.output
-    }
-
-    static func execute(_ arguments: [String]) throws -> (output: String, status: Int32) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (String(decoding: data, as: UTF8.self), process.terminationStatus)
+        try lab.exec(in: hostNamespace, ["sysctl", "-qw", assignment])
     }
 
     /// Runs a command in the app namespace; returns its output and exit status.
     func inApp(_ arguments: [String]) throws -> (output: String, status: Int32) {
-        try Self.execute(["ip", "netns", "exec", appNamespace] + arguments)
+        try NamespaceLab.execute(["ip", "netns", "exec", appNamespace] + arguments)
     }
 
     /// A UDP exchange from the app: sends each payload size to `address`:`port` on one
@@ -174,14 +137,14 @@ final class HostServers: @unchecked Sendable {
             Unmanaged<HostServers>.fromOpaque(argument).takeUnretainedValue().serve()
             return nil
         }, Unmanaged.passUnretained(self).toOpaque())
-        guard rc == 0 else { throw GatewayLab.Failure(description: "pthread_create: \(rc)") }
+        guard rc == 0 else { throw NamespaceLab.Failure(description: "pthread_create: \(rc)") }
         running = true
         // Wait until the sockets are bound (or failed).
         while true {
             if let count = ready.withLock({ $0 }) {
                 guard count == echo.count + 1 else {
                     stop()
-                    throw GatewayLab.Failure(description: "host servers: \(count) of \(echo.count + 1) sockets bound")
+                    throw NamespaceLab.Failure(description: "host servers: \(count) of \(echo.count + 1) sockets bound")
                 }
                 break
             }
@@ -302,7 +265,7 @@ final class BackgroundScript: @unchecked Sendable {
         }
         guard seen.contains("ready") else {
             stop()
-            throw GatewayLab.Failure(description: "background script did not start: \(seen)")
+            throw NamespaceLab.Failure(description: "background script did not start: \(seen)")
         }
     }
 

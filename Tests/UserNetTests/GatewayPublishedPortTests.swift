@@ -3,6 +3,7 @@
 
 import Foundation
 import Glibc
+import NetstackTesting
 import Testing
 import UserNet
 import Wire
@@ -45,7 +46,7 @@ import Wire
                 print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
             """
         func fromHost(_ address: String, _ port: String) throws -> String {
-            try GatewayLab.run(["ip", "netns", "exec", lab.hostNamespace, "python3", "-c", hostClient, address, port])
+            try NamespaceLab.run(["ip", "netns", "exec", lab.hostNamespace, "python3", "-c", hostClient, address, port])
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
         // A non-loopback client keeps its address; a loopback one appears as the gateway.
@@ -61,7 +62,7 @@ import Wire
             print(s.recvfrom(100)[0].decode())
             """
         func udpFromHost(_ address: String) throws -> String {
-            try GatewayLab.run(["ip", "netns", "exec", lab.hostNamespace, "python3", "-c", udpClient, address])
+            try NamespaceLab.run(["ip", "netns", "exec", lab.hostNamespace, "python3", "-c", udpClient, address])
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
         #expect(try udpFromHost("198.51.100.1") == "seen 198.51.100.1 ping")

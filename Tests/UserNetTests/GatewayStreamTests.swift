@@ -4,6 +4,7 @@
 
 import Foundation
 import Glibc
+import NetstackTesting
 import Testing
 import UserNet
 
@@ -29,7 +30,7 @@ final class HostIperfServer: @unchecked Sendable {
         }
         guard seen.contains("Server listening") else {
             stop()
-            throw GatewayLab.Failure(description: "iperf3 -s did not start: \(seen)")
+            throw NamespaceLab.Failure(description: "iperf3 -s did not start: \(seen)")
         }
         // The server reports each test on stdout: keep draining it so it never blocks.
         pipe.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }

@@ -3,6 +3,7 @@
 
 import Foundation
 import Glibc
+import NetstackTesting
 import Testing
 import UserNet
 import Wire
@@ -64,7 +65,7 @@ import Wire
         // and tshark reads the same number.
         #expect(final.pcapFrames == final.nic.rxFrames + final.nic.txFrames)
         #expect(final.pcapDropped == 0)
-        let tshark = try GatewayLab.run(["tshark", "-r", pcapPath, "-T", "fields", "-e", "frame.number"])
+        let tshark = try NamespaceLab.run(["tshark", "-r", pcapPath, "-T", "fields", "-e", "frame.number"])
         // (tshark's stderr, merged in, may carry a "running as root" note: count frame numbers.)
         let frameNumbers = tshark.split(separator: "\n").filter { UInt64($0) != nil }
         #expect(UInt64(frameNumbers.count) == final.pcapFrames)
