@@ -525,6 +525,39 @@ failed:;
 
 // MARK: launcher-side helpers
 
+int sbx_close_in_background(int fd) {
+    int release[2];
+    if (pipe2(release, O_CLOEXEC) < 0) return -1;
+    pid_t middle = raw_fork(0);
+    if (middle < 0) {
+        int saved = errno;
+        close(release[0]); close(release[1]);
+        errno = saved;
+        return -1;
+    }
+    if (middle == 0) {
+        // The grandchild is adopted by init (or the nearest subreaper), so nobody here waits
+        // for its exit; the middle process is reaped at once below.
+        if (raw_fork(0) != 0) _exit(0);
+        // Keep only `fd` and the read end; wait until the caller has closed its copy of `fd`
+        // (EOF on the pipe), so that this process drops the last reference.
+        unsigned low = (unsigned)(fd < release[0] ? fd : release[0]);
+        unsigned high = (unsigned)(fd < release[0] ? release[0] : fd);
+        if (low > 0) syscall(SYS_close_range, 0U, low - 1, 0U);
+        if (high > low + 1) syscall(SYS_close_range, low + 1, high - 1, 0U);
+        syscall(SYS_close_range, high + 1, ~0U, 0U);
+        char byte;
+        while (read(release[0], &byte, 1) < 0 && errno == EINTR) {}
+        _exit(0);
+    }
+    close(release[0]);
+    int status;
+    while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {}
+    close(fd);
+    close(release[1]);
+    return 0;
+}
+
 int sbx_send_ready(int ready_fd) {
     static const char byte = 1;
     ssize_t n;

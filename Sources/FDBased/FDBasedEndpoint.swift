@@ -130,7 +130,8 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
                 let ring = try system { () throws(SystemCallError) in try MappedPacketRing(fd: fd, version: options.ringVersion,
                                                 virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength,
                                                 ringSize: options.ringSize, blockSize: options.ringBlockSize,
-                                                blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds) }
+                                                blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds,
+                                                detachOnDeinit: options.detachesRingOnClose) }
                 switch options.ringVersion {
                 case .v2: readers.append(PacketRingV2Reader(ring: ring))
                 case .v3: readers.append(PacketRingV3Reader(ring: ring))
@@ -358,8 +359,9 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         return counters.snapshot
     }
 
-    /// Stops the receive threads, sends what is queued, and unmaps the rings. The fds stay
-    /// open (the caller owns them). Does not call `onClosed`. Idempotent.
+    /// Stops the receive threads, sends what is queued, and unmaps the rings (detaching them
+    /// from the fds unless `Options.detachesRingOnClose` is false). The fds stay open (the
+    /// caller owns them). Does not call `onClosed`. Idempotent.
     public func close() {
         guard !isClosed else { return }
         stopThreads()

@@ -92,6 +92,11 @@ extension FDBasedEndpoint {
         /// TPACKET_V3 only: bytes per block and the block retire timeout.
         public var ringBlockSize: Int
         public var ringBlockTimeoutMilliseconds: Int
+        /// Whether `close()` detaches the PACKET_RX_RING from the fd, leaving the fd as it was
+        /// given (the default: the caller owns it). An owner that closes the fd right after can
+        /// say false: the kernel frees the ring with the socket, and detaching it first costs an
+        /// RCU grace period of its own (10-15 ms, synchronize_net in packet_set_ring).
+        public var detachesRingOnClose = true
 
         public init(fds: [Int32],
                     mtu: Int = 65520,

@@ -73,10 +73,13 @@ final class MappedPacketRing {
     let geometry: PacketRingGeometry
     let base: UnsafeMutableRawPointer
     private let version: PacketRingVersion
+    /// Options.detachesRingOnClose.
+    private let detachOnDeinit: Bool
 
     init(fd: Int32, version: PacketRingVersion, virtioHeaderLength: Int, maxNetworkLength: Int,
-         ringSize: Int, blockSize: Int, blockTimeoutMilliseconds: Int) throws(SystemCallError) {
+         ringSize: Int, blockSize: Int, blockTimeoutMilliseconds: Int, detachOnDeinit: Bool) throws(SystemCallError) {
         self.fd = fd
+        self.detachOnDeinit = detachOnDeinit
         let page = SystemCalls.pageSize
         switch version {
         case .v2:
@@ -116,7 +119,7 @@ final class MappedPacketRing {
 
     deinit {
         munmap(base, geometry.mappedLength)
-        MappedPacketRing.releaseRing(fd: fd, version: version)
+        if detachOnDeinit { MappedPacketRing.releaseRing(fd: fd, version: version) }
     }
 
     /// Frees the kernel's ring (a zero-sized request), so the fd we do not own is left as we

@@ -187,7 +187,10 @@ public struct Launcher: Sendable {
                 outer.close()
                 throw .network("rtnetlink socket from the sandbox: \(error)")
             }
-            gateway = try UserModeNetwork.start(app: app, outer: outer, options: userNet, dispatch: config.gatewayDispatch)
+            // The app's namespace, and with it eth0, goes with the program; the gateway's empty
+            // namespace may linger the few ms its packet socket takes to release.
+            gateway = try UserModeNetwork.start(app: app, outer: outer, options: userNet, dispatch: config.gatewayDispatch,
+                                                releaseInBackground: true)
         }
         let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace,
                                  netlinkSocket: netlinkSocket, gateway: gateway)

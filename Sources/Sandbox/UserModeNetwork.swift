@@ -57,10 +57,11 @@ public enum UserModeNetwork {
 
     /// Wires `app` (an rtnetlink client in the app's namespace) to `outer` and starts the
     /// gateway there. Takes ownership of `outer` (closed on every path; its packet socket goes
-    /// to the gateway). `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`).
+    /// to the gateway). `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`);
+    /// `releaseInBackground` is Gateway.Settings.releasesPacketSocketInBackground.
     public static func start(app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0",
                              options: UserNetOptions, dispatch: PacketDispatchMode,
-                             bringLoopbackUp: Bool = false) throws(SandboxError) -> Gateway {
+                             bringLoopbackUp: Bool = false, releaseInBackground: Bool = false) throws(SandboxError) -> Gateway {
         var packetSocketHandedOver = false
         defer {
             SystemCalls.close(outer.netlinkSocket)
@@ -97,6 +98,7 @@ public enum UserModeNetwork {
 
         var settings = Gateway.Settings()
         settings.dispatchMode = dispatch
+        settings.releasesPacketSocketInBackground = releaseInBackground
         packetSocketHandedOver = true
         do {
             return try Gateway(options: try withRoutableResolvers(options), packetSocket: outer.packetSocket, settings: settings)

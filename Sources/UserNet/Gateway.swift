@@ -106,6 +106,12 @@ public final class Gateway: Sendable {
         public var hostNamespaceFD: Int32?
         /// resolv.conf read for upstream resolvers when UserNetOptions has no --dns.
         public var resolvConfPath = ResolvConf.defaultPath
+        /// Whether `stop()` lets a throwaway process drop the last reference to the packet
+        /// socket. Releasing an AF_PACKET socket waits for two RCU grace periods (20-30 ms
+        /// here, most of a short `sandbox run`); in the background, the socket's namespace and
+        /// its veth outlive `stop()` by that much. Off by default: then they are gone when
+        /// `stop()` returns.
+        public var releasesPacketSocketInBackground = false
 
         public init() {}
     }
@@ -113,6 +119,7 @@ public final class Gateway: Sendable {
     private let thread: EventLoopThread
     private let mailbox: Mailbox
     private let packetSocket: Int32
+    private let releasesPacketSocketInBackground: Bool
     private let stopped = Atomic<Bool>(false)
 
     /// Starts the gateway on its own thread, over `packetSocket` (an AF_PACKET socket bound to
@@ -156,6 +163,7 @@ public final class Gateway: Sendable {
         }
         self.mailbox = mailbox
         self.packetSocket = packetSocket
+        releasesPacketSocketInBackground = settings.releasesPacketSocketInBackground
     }
 
     /// Opens the AF_PACKET socket on `interface` (inside `interfaceNamespaceFD` when given)
@@ -197,7 +205,7 @@ public final class Gateway: Sendable {
         let final = result.wait()
         thread.stopAndJoin()
         mailbox.cancelAll()
-        Glibc.close(packetSocket)
+        if !releasesPacketSocketInBackground || !closeInBackground(packetSocket) { Glibc.close(packetSocket) }
         return final
     }
 

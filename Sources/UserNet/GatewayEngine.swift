@@ -61,8 +61,11 @@ final class GatewayEngine: GatewayFlowHook {
         flows = FlowTable(limits: options.flowLimits)
         let endpoint: FDBasedEndpoint
         do {
-            endpoint = try FDBasedEndpoint(options: .init(fds: [packetSocket], mtu: options.network.mtu, address: linkAddress,
-                                                          dispatchMode: dispatchMode, driver: .external))
+            var endpointOptions = FDBasedEndpoint.Options(fds: [packetSocket], mtu: options.network.mtu, address: linkAddress,
+                                                          dispatchMode: dispatchMode, driver: .external)
+            // The gateway closes the packet socket when it stops: the kernel frees the ring then.
+            endpointOptions.detachesRingOnClose = false
+            endpoint = try FDBasedEndpoint(options: endpointOptions)
         } catch {
             throw .link(error)
         }

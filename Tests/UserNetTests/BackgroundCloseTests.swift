@@ -1,0 +1,23 @@
+import Glibc
+import Testing
+import UserNet
+
+/// `closeInBackground` (Gateway.Settings.releasesPacketSocketInBackground): the caller's
+/// descriptor is closed when it returns, and the last reference goes with a throwaway process
+/// soon after (the peer of a socket pair sees EOF).
+@Suite struct BackgroundCloseTests {
+    @Test func closesHereAndReleasesTheLastReferenceElsewhere() throws {
+        var pair: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0)
+        defer { close(pair[1]) }
+        #expect(closeInBackground(pair[0]))
+        // Closed in this process at once...
+        #expect(fcntl(pair[0], F_GETFD) == -1 && errno == EBADF)
+        // ...and the socket itself is released once the throwaway process exits: EOF on the
+        // peer (a poll bounded at 10 s so a hang fails instead of blocking the suite).
+        var pollfd = Glibc.pollfd(fd: pair[1], events: Int16(POLLIN), revents: 0)
+        #expect(poll(&pollfd, 1, 10_000) == 1)
+        var byte: UInt8 = 0
+        #expect(read(pair[1], &byte, 1) == 0)
+    }
+}
