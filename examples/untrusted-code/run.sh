@@ -23,9 +23,10 @@ step "for contrast: the same script outside the sandbox, as root, in throwaway n
 # unshare gives it namespaces of its own (mount, network, UTS, pid), so what it does there
 # vanishes with it, and scratch file systems over /etc, /tmp and /mnt (in that private mount
 # namespace only) take its writes: nothing reaches the machine. As root, every attempt succeeds.
+# The script's text is read first: the scratch /tmp would hide a checkout that lives there.
 out=$(unshare -m -n -u -p --fork --mount-proc sh -c \
-      'for dir in /etc /tmp /mnt; do mount -t tmpfs scratch "$dir" || exit 99; done; sh "$0"' \
-      "$EXAMPLE_DIR/untrusted.sh" 2>&1)
+      'for dir in /etc /tmp /mnt; do mount -t tmpfs scratch "$dir" || exit 99; done; sh -c "$1"' \
+      untrusted "$(cat "$EXAMPLE_DIR/untrusted.sh")" 2>&1)
 [ $? != 99 ] || fail "cannot make the scratch file systems for the unconfined run"
 echo "$out"
 open=$(grep -c '^  ALLOWED  ' <<<"$out")
