@@ -44,6 +44,11 @@ done
 expect_eq "NoNewPrivs" 1 "$(awk '$1 == "NoNewPrivs:" {print $2}' <<<"$status")"
 expect_eq "Seccomp filter mode" 2 "$(awk '$1 == "Seccomp:" {print $2}' <<<"$status")"
 expect_eq "--seccomp unconfined" 0 "$(S --seccomp unconfined -- awk '$1 == "Seccomp:" {print $2}' /proc/self/status)"
+# init (pid 1) gets the filter with the ready message and loads it right after the program
+# starts, and drops every capability: poll its status for up to 2 s.
+init_view='for i in $(seq 40); do s=$(awk '"'"'$1 == "Seccomp:" {print $2}'"'"' /proc/1/status); [ "$s" = 2 ] && break; sleep 0.05; done
+echo "$s $(awk '"'"'$1 == "CapEff:" {print $2}'"'"' /proc/1/status)"'
+expect_eq "init under the seccomp filter, no capabilities" "2 0000000000000000" "$(S -- sh -c "$init_view")"
 # Only the sandbox's processes: init (1), the shell (2), and ls.
 pids=$(S -- sh -c 'ls /proc | grep -c "^[0-9]"')
 expect_eq "/proc shows only the sandbox (init, sh, ls, grep)" 4 "$pids"

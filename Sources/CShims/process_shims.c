@@ -41,16 +41,7 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-// MARK: error reporting (one fixed-size record on the error pipe, then _exit)
-
-static size_t bounded_copy(char *dst, size_t cap, const char *src) {
-    size_t i = 0;
-    if (src != NULL) {
-        for (; i + 1 < cap && src[i] != '\0'; i++) dst[i] = src[i];
-    }
-    dst[i] = '\0';
-    return i;
-}
+// MARK: whole reads and writes
 
 static void write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
@@ -61,6 +52,43 @@ static void write_all(int fd, const void *buf, size_t len) {
         p += n;
         len -= (size_t)n;
     }
+}
+
+/// Reads exactly `len` bytes; -1 on EOF or error.
+static int read_exact(int fd, void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/// Sends all of `buf` on a stream socket without raising SIGPIPE; -1 with errno on failure.
+static int send_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+// MARK: error reporting (one fixed-size record on the error pipe, then _exit)
+
+static size_t bounded_copy(char *dst, size_t cap, const char *src) {
+    size_t i = 0;
+    if (src != NULL) {
+        for (; i + 1 < cap && src[i] != '\0'; i++) dst[i] = src[i];
+    }
+    dst[i] = '\0';
+    return i;
 }
 
 __attribute__((noreturn))
@@ -272,15 +300,11 @@ static void drop_bounding_and_ambient(const struct sbx_spawn_config *c, int erro
     if (c->cap_reset_ambient() < 0 && errno != EINVAL) fail(error_fd, errno, 0, "clear ambient capabilities", "");
 }
 
-static void drop_caps_and_confine(const struct sbx_spawn_config *c, int error_fd) {
+static void drop_caps_and_confine(const struct sbx_spawn_config *c, struct sock_fprog *filter, int error_fd) {
     if (c->cap_set_proc(c->empty_caps) < 0) fail(error_fd, errno, 0, "drop capabilities", "");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set no_new_privs", "");
-    if (c->seccomp_filter_len > 0) {
-        struct sock_fprog prog;
-        prog.len = (unsigned short)c->seccomp_filter_len;
-        prog.filter = (struct sock_filter *)c->seccomp_filter;
-        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) fail(error_fd, errno, 0, "load seccomp filter", "");
-    }
+    if (filter->len > 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, filter, 0, 0) < 0)
+        fail(error_fd, errno, 0, "load seccomp filter", "");
 }
 
 /// execvp without malloc: tries each PATH entry, and reports EACCES if some candidate existed
@@ -340,7 +364,7 @@ static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUS
 static void ignore_signal(int sig) { (void)sig; }
 
 __attribute__((noreturn))
-static void run_app(const struct sbx_spawn_config *c, int error_fd) {
+static void run_app(const struct sbx_spawn_config *c, struct sock_fprog *filter, int error_fd) {
     // Back to a clean signal state: init's handlers and mask must not reach the program.
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -372,9 +396,20 @@ static void run_app(const struct sbx_spawn_config *c, int error_fd) {
     if (chdir(workdir) < 0) fail(error_fd, errno, 0, "chdir to working directory", workdir);
     // No descriptor of the launcher beyond stdio may reach the program.
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(error_fd, errno, 0, "close_range", "");
-    drop_caps_and_confine(c, error_fd);
+    drop_caps_and_confine(c, filter, error_fd);
     exec_program(c);
     fail(error_fd, errno, 1, "execute", c->path);
+}
+
+struct app_start {
+    const struct sbx_spawn_config *config;
+    struct sock_fprog *filter;
+    int error_fd;
+};
+
+static int app_entry(void *argument) {
+    struct app_start *start = argument;
+    run_app(start->config, start->filter, start->error_fd);
 }
 
 /// PID 1 of the sandbox: starts the program, forwards signals to it, reaps every zombie, and
@@ -442,16 +477,23 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, 
     sigaction(SIGCHLD, &noop, NULL);
     sigprocmask(SIG_BLOCK, &waited, NULL);
 
-    // The launcher configured the network meanwhile (the gateway's packet ring takes a few ms
-    // of RCU grace periods to set up; overlapping it with the mounts above halves start-up).
-    char ready = 0;
-    do { got = read(ready_fd, &ready, 1); } while (got < 0 && errno == EINTR);
-    if (got != 1) _exit(125);  // the launcher aborted or died before the network was ready
+    // The launcher configured the network and compiled the seccomp filter meanwhile (the
+    // gateway's packet ring takes a few ms of RCU grace periods to set up, libseccomp most of
+    // a millisecond: both overlap the mounts above). EOF: the launcher aborted or died.
+    static struct sock_filter instructions[BPF_MAXINSNS];
+    uint32_t count = 0;
+    if (read_exact(ready_fd, &count, sizeof count) < 0 || count > BPF_MAXINSNS
+        || read_exact(ready_fd, instructions, count * sizeof instructions[0]) < 0) _exit(125);
     close(ready_fd);
+    struct sock_fprog filter = { .len = (unsigned short)count, .filter = instructions };
 
-    pid_t app = raw_fork(0);
-    if (app < 0) fail(error_fd, errno, 0, "fork program", "");
-    if (app == 0) run_app(c, error_fd);
+    // Started as posix_spawn does: in init's memory until its execve (CLONE_VM|CLONE_VFORK;
+    // init sleeps meanwhile), so no page tables are copied for a process about to replace
+    // them. The program's path only writes its own stack, errno and the error pipe.
+    static char app_stack[64 * 1024] __attribute__((aligned(16)));
+    struct app_start start = { .config = c, .filter = &filter, .error_fd = error_fd };
+    pid_t app = clone(app_entry, app_stack + sizeof app_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+    if (app < 0) fail(error_fd, errno, 0, "start program", "");
 
     // The program holds the error pipe until execve (close-on-exec): init lets go of it so the
     // launcher sees EOF exactly when the program started.
@@ -468,10 +510,7 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, 
     c->cap_set_proc(c->empty_caps);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    if (c->seccomp_filter_len > 0) {
-        struct sock_fprog prog = { .len = (unsigned short)c->seccomp_filter_len, .filter = (struct sock_filter *)c->seccomp_filter };
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
-    }
+    if (filter.len > 0) prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter, 0, 0);
 
     while (1) {
         siginfo_t info;
@@ -497,10 +536,18 @@ int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *re
     // died of a setup error meanwhile, and that must not raise SIGPIPE in the launcher.
     if (pipe2(go, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ready) < 0
         || pipe2(err, O_CLOEXEC) < 0) goto failed;
+    if (config->go_at_once) {
+        // Waiting in the pipe before init reads: no wake-up to wait for (a tenth of a ms or
+        // more when the other CPU sleeps).
+        static const char go_byte = 1;
+        if (write(go[1], &go_byte, 1) != 1) goto failed;
+        close(go[1]);
+        go[1] = -1;
+    }
     pid_t pid = raw_fork((unsigned long)config->clone_flags);
     if (pid < 0) goto failed;
     if (pid == 0) {
-        close(go[1]);
+        if (go[1] >= 0) close(go[1]);
         close(ready[1]);
         close(err[0]);
         run_init(config, go[0], ready[0], err[1]);
@@ -558,11 +605,13 @@ int sbx_close_in_background(int fd) {
     return 0;
 }
 
-int sbx_send_ready(int ready_fd) {
-    static const char byte = 1;
-    ssize_t n;
-    do { n = send(ready_fd, &byte, 1, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
-    return n == 1 ? 0 : -1;
+int sbx_send_ready(int ready_fd, const void *filter, uint32_t instructions) {
+    if (instructions > BPF_MAXINSNS) {
+        errno = E2BIG;
+        return -1;
+    }
+    if (send_all(ready_fd, &instructions, sizeof instructions) < 0) return -1;
+    return send_all(ready_fd, filter, instructions * sizeof(struct sock_filter));
 }
 
 static volatile sig_atomic_t forward_target = 0;

@@ -25,11 +25,12 @@ public struct SandboxChild: Sendable {
 
 /// Runs one sandbox to completion.
 ///
-/// The parent (this process) compiles the seccomp filter and the mount plan, creates cgroups,
-/// then clones the sandbox's init through the C child path (`sbx_spawn`). The init waits on a
-/// pipe while the parent writes its id maps and moves it into its cgroups; then the parent
-/// says go, and init sets up its root while the parent calls `prepare` (where the network half
-/// configures the app's network namespace). Init starts the program once the parent says ready.
+/// The parent (this process) builds the mount plan, creates cgroups, then clones the sandbox's
+/// init through the C child path (`sbx_spawn`). The init waits on a pipe while the parent
+/// writes its id maps and moves it into its cgroups; then the parent says go, and init sets up
+/// its root while the parent compiles the seccomp filter and calls `prepare` (where the network
+/// half configures the app's network namespace). Init starts the program once the parent says
+/// ready, sending the filter with it.
 /// With --net=user the launcher itself wires the app's eth0 to a gateway before `prepare`
 /// (UserModeNetwork) and stops the gateway when the program is gone.
 /// Setup and exec failures come back through a second pipe; the program's exit status is
@@ -66,12 +67,9 @@ public struct Launcher: Sendable {
         let hostUID = geteuid(), hostGID = getegid()
         let userNamespace = hostUID != 0 || config.userNamespace == .on
 
-        let program: SeccompProgram?
-        switch config.seccomp {
-        case .unconfined: program = nil
-        case .default: program = try SeccompCompiler.compile(DefaultSeccompPolicy.policy)
-        case .profile(let path): program = try SeccompCompiler.compile(OCISeccompProfile.load(path: path))
-        }
+        // A profile is read now, so a bad one is refused before anything starts.
+        var profilePolicy: SeccompPolicy?
+        if case .profile(let path) = config.seccomp { profilePolicy = try OCISeccompProfile.load(path: path) }
 
         if let rootfs = config.rootfs, !SystemCalls.isDirectory(rootfs) {
             throw .invalidArgument("--rootfs \(rootfs) is not a directory")
@@ -103,11 +101,9 @@ public struct Launcher: Sendable {
         defer { cap_free(UnsafeMutableRawPointer(emptyCaps)) }
         spawn.empty_caps = emptyCaps
 
-        var filter = program?.bytes ?? []
-        spawn.seccomp_filter_len = UInt32(program?.instructionCount ?? 0)
-
         let cgroups = config.resources.isEmpty ? nil : try Cgroups.create(config.resources)
         defer { cgroups?.remove() }
+        spawn.go_at_once = !userNamespace && cgroups == nil ? 1 : 0
 
         // The network seam: a socketpair on which init sends back an rtnetlink socket.
         var channel: [Int32] = [-1, -1]
@@ -119,11 +115,7 @@ public struct Launcher: Sendable {
         spawn.outer_network_namespace = userNet != nil ? 1 : 0
 
         var result = sbx_spawn_result()
-        let spawned = filter.withUnsafeMutableBytes { bytes -> Int32 in
-            spawn.seccomp_filter = UnsafeRawPointer(bytes.baseAddress)
-            return sbx_spawn(&spawn, &result)
-        }
-        guard spawned == 0 else {
+        guard sbx_spawn(&spawn, &result) == 0 else {
             let code = errno
             if code == EPERM || code == EACCES || code == ENOSPC, userNamespace {
                 throw .systemCall(name: "clone", errno: code,
@@ -172,9 +164,18 @@ public struct Launcher: Sendable {
         }
         try cgroups?.add(pid: result.pid)
         // Init sets up its root while the network is wired; it starts the program on `ready_fd`.
-        try SystemCalls.writeAll(result.go_fd, [1], name: "go pipe")
-        SystemCalls.close(result.go_fd)
-        result.go_fd = -1
+        if result.go_fd >= 0 {
+            try SystemCalls.writeAll(result.go_fd, [1], name: "go pipe")
+            SystemCalls.close(result.go_fd)
+            result.go_fd = -1
+        }
+        // libseccomp takes most of a millisecond: here it runs while init mounts its root.
+        let program: SeccompProgram?
+        if let profilePolicy {
+            program = try SeccompCompiler.compile(profilePolicy)
+        } else {
+            program = config.seccomp == .default ? try SeccompCompiler.compile(DefaultSeccompPolicy.policy) : nil
+        }
 
         var gateway: Gateway?
         defer { gateway?.stop() }
@@ -198,7 +199,10 @@ public struct Launcher: Sendable {
 
         _ = sbx_forward_signals_to(child.pid)
         defer { _ = sbx_forward_signals_to(0) }
-        if sbx_send_ready(result.ready_fd) < 0, errno != EPIPE, errno != ECONNRESET {
+        let sent = (program?.bytes ?? []).withUnsafeBytes {
+            sbx_send_ready(result.ready_fd, $0.baseAddress, UInt32(program?.instructionCount ?? 0))
+        }
+        if sent < 0, errno != EPIPE, errno != ECONNRESET {
             throw .systemCall(name: "send", errno: errno, detail: "(ready channel to the sandbox's init)")
         }
         // On EPIPE init failed during its setup: the error pipe below carries why.

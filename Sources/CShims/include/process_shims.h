@@ -97,6 +97,10 @@ struct sbx_spawn_config {
     /// sends its three descriptors after the app's rtnetlink socket.
     int32_t outer_network_namespace;
 
+    /// The parent has nothing to do before init's setup (no id maps to write, no cgroups to
+    /// join): init gets its go at once, without a round trip through the parent.
+    int32_t go_at_once;
+
     /// Terminal: if `tty_fd` >= 0 the app gets it as controlling terminal and stdio.
     int32_t tty_fd;
     /// Without a tty the app runs in a new session (no TIOCSTI into the caller's terminal).
@@ -110,10 +114,8 @@ struct sbx_spawn_config {
     int (*cap_drop_bound)(int cap);
     int (*cap_reset_ambient)(void);
     int32_t last_cap;        ///< highest capability number the kernel knows (CAP_LAST_CAP)
-
-    /// The seccomp filter, compiled by libseccomp in the parent (struct sock_filter array).
-    const void *seccomp_filter;
-    uint32_t seccomp_filter_len; ///< number of instructions; 0: no filter (--seccomp unconfined)
+    // The seccomp filter is not here: the parent compiles it while init sets up its root, and
+    // sends it with the ready message (sbx_send_ready).
 };
 
 /// What the child reports when a step fails (written once to the error pipe).
@@ -126,8 +128,8 @@ struct sbx_child_error {
 
 struct sbx_spawn_result {
     pid_t pid;              ///< the sandbox's init, in the caller's pid namespace
-    int go_fd;              ///< write one byte to start the sandbox's setup; close without writing to abort
-    int ready_fd;           ///< write one byte to start the program; close without writing to abort
+    int go_fd;              ///< write one byte to start the sandbox's setup; close without writing to abort (-1 with go_at_once)
+    int ready_fd;           ///< sbx_send_ready starts the program; close without sending to abort
     int error_fd;           ///< read a struct sbx_child_error, or EOF once the program was executed
 };
 
@@ -144,9 +146,11 @@ int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *re
 /// Returns 0 (`fd` is closed here), or -1 with errno (nothing was closed).
 int sbx_close_in_background(int fd);
 
-/// Tells init to start the program (one byte on `ready_fd`, without SIGPIPE). Returns 0, or -1
-/// with errno (EPIPE: init already exited, its error record says why).
-int sbx_send_ready(int ready_fd);
+/// Tells init to start the program under `filter` (`instructions` struct sock_filter entries,
+/// at most 4096; 0: no filter), sent on `ready_fd` without SIGPIPE. Init loads the filter on
+/// itself and on the program. Returns 0, or -1 with errno (EPIPE: init already exited, its
+/// error record says why; E2BIG: the filter is longer than the kernel accepts).
+int sbx_send_ready(int ready_fd, const void *filter, uint32_t instructions);
 
 /// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH received by the
 /// launcher to `pid` (a sigaction handler that calls kill(2), async-signal-safe). pid 0 restores
