@@ -6,6 +6,7 @@ import UserNet
 /// `sandbox run [OPTIONS] -- CMD [ARGS...]`.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a program in a sandbox.",
         usage: "sandbox run [OPTIONS] [--] CMD [ARGS...]",
         discussion: """

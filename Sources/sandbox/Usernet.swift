@@ -8,6 +8,7 @@ import UserNet
 /// made (as `slirp4netns --configure PID tap0`).
 struct Usernet: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "usernet",
         abstract: "Attach the user-mode gateway to an existing network namespace.",
         usage: "sandbox usernet --netns PATH|PID [OPTIONS]",
         discussion: """

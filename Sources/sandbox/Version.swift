@@ -26,6 +26,7 @@ enum BuildInfo {
 
 struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "version",
         abstract: "Print the version and the Swift version it was built with (as --version does).")
 
     func run() {
