@@ -13,7 +13,7 @@
 # machine; the user-mode peers reach it at 10.0.2.2 (their host-loopback address). Every
 # namespace and process made here is removed on every exit path.
 #
-# usage (root): Benchmarks/bench-gateway.sh [SANDBOX_BIN]   (default .build/release/sandbox)
+# usage (root): Benchmarks/bench-gateway.sh [SANDBOX_BIN]   (default .build/static/release/sandbox)
 # env: T=seconds per iperf3/wrk run (5); ROWS="kernel slirp pasta sandbox" and
 #      COLUMNS="up down lat conn" pick a subset; SANDBOX_ARGS adds options to `sandbox run`.
 # Not part of `make test`: it measures, it does not assert.
@@ -21,7 +21,7 @@ set -u
 T=${T:-5}
 ROWS=${ROWS:-kernel slirp pasta sandbox}
 COLUMNS=${COLUMNS:-up down lat conn}
-SANDBOX=${1:-.build/release/sandbox}
+SANDBOX=${1:-.build/static/release/sandbox}
 SANDBOX_ARGS=${SANDBOX_ARGS:-}
 
 for tool in ip iperf3 sockperf wrk nginx python3; do

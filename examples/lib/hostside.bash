@@ -5,7 +5,7 @@
 set -uo pipefail
 EXAMPLE=$(basename "$(cd "$(dirname "$0")" && pwd)")
 SANDBOX=${1:-}
-if [ -z "$SANDBOX" ]; then echo "usage: $0 SANDBOX_BIN   (e.g. .build/release/sandbox)" >&2; exit 2; fi
+if [ -z "$SANDBOX" ]; then echo "usage: $0 SANDBOX_BIN   (e.g. .build/static/release/sandbox)" >&2; exit 2; fi
 [ -x "$SANDBOX" ] || { echo "$EXAMPLE: no sandbox binary at $SANDBOX" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "$EXAMPLE: run as root (it makes a throwaway network namespace for the host side)" >&2; exit 1; }
 SANDBOX=$(readlink -f "$SANDBOX")
