@@ -386,7 +386,6 @@ static void run_app(const struct sbx_spawn_config *c, struct sock_fprog *filter,
         if (setsid() < 0) fail(error_fd, errno, 0, "setsid", "");
     }
 
-    drop_bounding_and_ambient(c, error_fd);
     if (c->set_app_ids) {
         if (c->set_groups && setgroups(c->groups_count, (const gid_t *)c->groups) < 0) fail(error_fd, errno, 0, "setgroups", "");
         if (setresgid(c->app_gid, c->app_gid, c->app_gid) < 0) fail(error_fd, errno, 0, "setresgid", "");
@@ -461,6 +460,11 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, 
         struct rlimit rl = { .rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard };
         if (setrlimit(c->rlimits[i].resource, &rl) < 0) fail(error_fd, errno, 0, "setrlimit", "");
     }
+    // Emptied once, here, while the launcher may still be compiling the filter: the program
+    // inherits both sets empty. Neither limits what init and the program still do before
+    // exec with their effective capabilities (setresuid, TIOCSCTTY); those go with
+    // cap_set_proc right before the filter.
+    drop_bounding_and_ambient(c, error_fd);
 
     // pid 1 only receives signals it has a handler for: install no-op handlers, block them,
     // and take them synchronously with sigwaitinfo.
@@ -506,7 +510,6 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, 
         close(devnull);
     }
     // init needs no privilege from here on: same confinement as the program.
-    for (int cap = 0; cap <= c->last_cap; cap++) c->cap_drop_bound(cap);
     c->cap_set_proc(c->empty_caps);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
