@@ -5,15 +5,20 @@ source "$(dirname "$0")/lib/launcher-common.bash"
 S() { "$SANDBOX" run --net=none "$@"; }
 marker="4$$$RANDOM"  # a unique sleep length, to find our processes from outside
 
+# until_running PATTERN: waits (up to 5 s) for a process matching PATTERN, so that a signal is
+# sent once the app is in place rather than after a guessed delay (a busy kernel, say one
+# still tearing down other suites' network namespaces, can hold a clone for a while).
+until_running() { for _ in $(seq 100); do pgrep -f "$1" >/dev/null && return 0; sleep 0.05; done; return 1; }
+
 # SIGTERM and SIGINT to the launcher reach the app.
 # Started directly (not through a shell function) so that $! is the launcher itself.
 "$SANDBOX" run --net=none -- sleep "${marker}1" & launcher=$!
-sleep 0.3; kill -TERM $launcher; wait $launcher
+until_running "^sleep ${marker}1"; kill -TERM $launcher; wait $launcher
 expect_eq "SIGTERM forwarded -> 143" 143 $?
 # A non-interactive shell starts background jobs with SIGINT ignored; the launcher installs its
-# own handler and the app gets the default disposition back.
+# own handler and the app gets the default disposition back. The sleep starts after the trap.
 "$SANDBOX" run --net=none -- sh -c "trap 'exit 7' INT; sleep ${marker}2 & wait" & launcher=$!
-sleep 0.3; kill -INT $launcher; wait $launcher
+until_running "^sleep ${marker}2"; kill -INT $launcher; wait $launcher
 expect_eq "SIGINT forwarded to the app's handler" 7 $?
 
 # Orphans are reaped by init: no zombie remains while the app still runs.
@@ -22,8 +27,7 @@ expect_eq "init reaps orphans" 0 "$zombies"
 
 # SIGKILL of the launcher: the sandbox's processes die with it.
 "$SANDBOX" run --net=none -- sh -c "sleep ${marker}3 & sleep ${marker}4" & launcher=$!
-for _ in $(seq 50); do pgrep -f "sleep ${marker}4" >/dev/null && break; sleep 0.05; done
-pgrep -f "sleep ${marker}4" >/dev/null && ok || bad "the sandbox did not start"
+until_running "^sleep ${marker}4" && ok || bad "the sandbox did not start"
 kill -KILL $launcher; wait $launcher 2>/dev/null
 left=""
 for _ in $(seq 50); do left=$(pgrep -f "sleep ${marker}[34]"); [ -z "$left" ] && break; sleep 0.05; done
