@@ -278,6 +278,34 @@ final class ClientApplication: TCPKernelApplication {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// One run of our client against the kernel peer in `peerArguments` (listening on 5001):
+    /// the client sends `total` bytes of the pattern; returns once the peer has reported and
+    /// the runner has stopped. The lab lives as long as the result.
+    struct ClientRun {
+        let lab: KernelLab
+        let output: String
+        let endpoint: PatternEndpoint
+        let app: ClientApplication
+        let runner: TCPStackRunner
+    }
+
+    static func runClient(mtu: Int, total: Int, peer peerArguments: [String], closeAfterEOF: Bool = false) throws -> ClientRun {
+        let lab = try Self.lab(mtu: mtu)
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let peer = try Self.startPeer(lab, peerArguments)
+        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
+        let app = ClientApplication(config: Self.config(mtu: mtu), endpoint: endpoint, local: Self.stackAddress,
+                                    remote: lab.kernelAddress, closeAfterEOF: closeAfterEOF)
+        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: mtu, application: app)
+        runner.start()
+        defer { runner.stop() }
+        let output = Self.finish(peer)
+        runner.waitUntilDone(limit: .seconds(30))
+        runner.stop()
+        return ClientRun(lab: lab, output: output, endpoint: endpoint, app: app, runner: runner)
+    }
+
     /// The peer's report of a bulk run ("OK received=N sent=N" then both SHA-256 digests)
     /// against what the Swift side wrote and read, byte-checked against the pattern on the way.
     static func expectMatchingTransfer(output: String, total: Int, endpoint: PatternEndpoint,
@@ -317,20 +345,9 @@ final class ClientApplication: TCPKernelApplication {
 
     @Test(arguments: [1500, 65520])
     func swiftClientToKernelListenerBothWays(mtu: Int) throws {
-        let lab = try Self.lab(mtu: mtu)
-        let fd = lab.stackPacketSocket()
-        try #require(fd >= 0)
         let total = Self.bulkBytes
-        let peer = try Self.startPeer(lab, ["serve", "5001", "\(total)"])
-        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
-        let app = ClientApplication(config: Self.config(mtu: mtu), endpoint: endpoint, local: Self.stackAddress,
-                                    remote: lab.kernelAddress, closeAfterEOF: false)
-        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: mtu, application: app)
-        runner.start()
-        defer { runner.stop() }
-        let output = Self.finish(peer)
-        runner.waitUntilDone(limit: .seconds(30))
-        runner.stop()
+        let run = try Self.runClient(mtu: mtu, total: total, peer: ["serve", "5001", "\(total)"])
+        let (output, endpoint, app, runner) = (run.output, run.endpoint, run.app, run.runner)
         Self.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
         #expect(app.isDone)
         let connection = try #require(endpoint.connection)
@@ -374,20 +391,9 @@ final class ClientApplication: TCPKernelApplication {
     /// The kernel shuts down its writing half (FIN) while our data still streams in: we see
     /// EOF mid-stream, keep sending to the end, and everything arrives.
     @Test func kernelSendsFinMidStream() throws {
-        let lab = try Self.lab(mtu: 1500)
-        let fd = lab.stackPacketSocket()
-        try #require(fd >= 0)
         let total = 16 << 20
-        let peer = try Self.startPeer(lab, ["fin", "5001", "\(1 << 20)"])
-        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
-        let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
-                                    remote: lab.kernelAddress, closeAfterEOF: true)
-        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
-        runner.start()
-        defer { runner.stop() }
-        let output = Self.finish(peer)
-        runner.waitUntilDone(limit: .seconds(30))
-        runner.stop()
+        let run = try Self.runClient(mtu: 1500, total: total, peer: ["fin", "5001", "\(1 << 20)"], closeAfterEOF: true)
+        let (output, endpoint) = (run.output, run.endpoint)
         #expect(output == "OK received=\(total) sent=0")
         #expect(endpoint.sawEOF)
         #expect((endpoint.sentAtEOF ?? total) < total, "EOF came after everything was written")
@@ -400,20 +406,9 @@ final class ClientApplication: TCPKernelApplication {
     /// The kernel closes with SO_LINGER 0 mid-stream: its RST ends our connection with
     /// `connectionReset`, and nothing is left registered.
     @Test func kernelResetsMidStream() throws {
-        let lab = try Self.lab(mtu: 1500)
-        let fd = lab.stackPacketSocket()
-        try #require(fd >= 0)
         let total = 1 << 40
-        let peer = try Self.startPeer(lab, ["reset", "5001", "\(1 << 20)"])
-        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
-        let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
-                                    remote: lab.kernelAddress)
-        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
-        runner.start()
-        defer { runner.stop() }
-        let output = Self.finish(peer)
-        runner.waitUntilDone(limit: .seconds(30))
-        runner.stop()
+        let run = try Self.runClient(mtu: 1500, total: total, peer: ["reset", "5001", "\(1 << 20)"])
+        let (output, endpoint, runner) = (run.output, run.endpoint, run.runner)
         #expect(output == "OK received=\(1 << 20) sent=0")
         let connection = try #require(endpoint.connection)
         #expect(connection.state == .closed)
@@ -425,20 +420,9 @@ final class ClientApplication: TCPKernelApplication {
     /// The kernel stops reading for a while with a small receive buffer: its window closes, we
     /// probe it (RFC 9293 3.8.6.1) and resume when it reopens; every byte arrives in order.
     @Test func kernelStallsItsReadsAndWeProbeTheZeroWindow() throws {
-        let lab = try Self.lab(mtu: 1500)
-        let fd = lab.stackPacketSocket()
-        try #require(fd >= 0)
         let total = 8 << 20
-        let peer = try Self.startPeer(lab, ["stall", "5001", "\(1 << 20)", "2"])
-        let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
-        let app = ClientApplication(config: Self.config(mtu: 1500), endpoint: endpoint, local: Self.stackAddress,
-                                    remote: lab.kernelAddress, closeAfterEOF: true)
-        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, application: app)
-        runner.start()
-        defer { runner.stop() }
-        let output = Self.finish(peer)
-        runner.waitUntilDone(limit: .seconds(30))
-        runner.stop()
+        let run = try Self.runClient(mtu: 1500, total: total, peer: ["stall", "5001", "\(1 << 20)", "2"], closeAfterEOF: true)
+        let (output, endpoint) = (run.output, run.endpoint)
         #expect(output == "OK received=\(total) sent=0")
         let connection = try #require(endpoint.connection)
         #expect(connection.counters.zeroWindowProbesSent > 0)
