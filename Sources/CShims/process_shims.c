@@ -171,6 +171,9 @@ static int do_bind(const struct sbx_mount_op *op) {
             }
         }
     }
+    // An idmapped volume comes ready (ids, nosuid, nodev, read-only) from the launcher.
+    if (op->source_fd >= 0)
+        return (int)syscall(SYS_move_mount, op->source_fd, "", AT_FDCWD, op->target, MOVE_MOUNT_F_EMPTY_PATH);
     if (mount(op->source, op->target, NULL, MS_BIND | (op->recursive ? MS_REC : 0), NULL) < 0) return -1;
     if (op->readonly) return make_readonly(op->target, op->recursive);
     return 0;
@@ -438,6 +441,16 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, 
     do { got = read(go_fd, &go, 1); } while (got < 0 && errno == EINTR);
     if (got != 1) _exit(125);  // the launcher aborted or died before saying go
     close(go_fd);
+    // The maps are written now. In a user namespace whose ids are a host range, init still
+    // holds the launcher's host ids, which are unmapped there: become the namespace's root
+    // (its capabilities stay, see capabilities(7) on setuid to 0 in a user namespace).
+    if (c->become_namespace_root) {
+        if (setresgid(0, 0, 0) < 0) fail(error_fd, errno, 0, "setresgid", "");
+        if (setresuid(0, 0, 0) < 0) fail(error_fd, errno, 0, "setresuid", "");
+        // A change of credentials clears the parent-death signal: arm it again. Should the
+        // launcher die before this, the ready pipe's EOF still ends init before the program.
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set parent-death signal", "");
+    }
 
     if (c->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0) fail(error_fd, errno, 0, "unshare cgroup namespace", "");
     if (c->hostname != NULL && sethostname(c->hostname, strlen(c->hostname)) < 0)

@@ -67,10 +67,15 @@ public enum NetworkMode: String, Sendable, CaseIterable, Equatable {
 }
 
 public enum UserNamespaceMode: String, Sendable, CaseIterable, Equatable {
-    /// A user namespace when not root; none when root (the app still has no capabilities).
+    /// Always a user namespace. As root, its ids 0-65535 map to an unprivileged host range of
+    /// the sandbox's own (`HostIDRange`); as non-root, to the caller's own ids.
     case auto
-    /// Always a user namespace (as root: the identity mapping, so capabilities are namespaced).
+    /// As root: the identity mapping (capabilities are namespaced, but file access is the
+    /// host's root's). Unsafe for untrusted code.
     case on
+    /// As root: no user namespace; the app is host uid 0 without capabilities. Unsafe for
+    /// untrusted code (host root's files, host root's unix sockets). As non-root, as `auto`.
+    case host
 }
 
 public enum SeccompChoice: Sendable, Equatable {

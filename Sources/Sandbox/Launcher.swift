@@ -65,7 +65,13 @@ public struct Launcher: Sendable {
         let config = configuration
         try config.validate()
         let hostUID = geteuid(), hostGID = getegid()
-        let userNamespace = hostUID != 0 || config.userNamespace == .on
+        let userNamespace = hostUID != 0 || config.userNamespace != .host
+        // As root by default the app's ids are an unprivileged host range of its own.
+        let idRange = hostUID == 0 && config.userNamespace == .auto ? try HostIDRange.reserve() : nil
+        defer { withExtendedLifetime(idRange) {} }  // its lock is the slot: held until the run ends
+        if idRange != nil, let user = config.user, user.uid >= HostIDRange.size || user.gid >= HostIDRange.size {
+            throw .invalidArgument("--user \(user.uid):\(user.gid): ids inside the sandbox are 0-\(HostIDRange.size - 1)")
+        }
 
         // A profile is read now, so a bad one is refused before anything starts.
         var profilePolicy: SeccompPolicy?
@@ -91,7 +97,13 @@ public struct Launcher: Sendable {
 
         let terminal = config.tty ? try TerminalRelay.open() : nil
         defer { terminal?.close() }
-        let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: (networkFiles?.volumes ?? []) + config.volumes,
+        // The app's root (inside uid 0, tty group 5) owns its terminal, as with runc's console.
+        if let idRange, let terminal { _ = fchown(terminal.replicaFD, idRange.first, idRange.first + 5) }
+        let volumeTrees = try idRange.map { (range) throws(SandboxError) in try IdmappedVolumes.open(config.volumes, range: range) }
+        defer { withExtendedLifetime(volumeTrees) {} }  // the clone inherits the descriptors
+        let networkVolumes = networkFiles?.volumes ?? []
+        let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
+                                          volumeTrees: Array(repeating: -1, count: networkVolumes.count) + (volumeTrees?.treeFDs ?? []),
                                           devptsGroup: rootMapped ? 5 : nil, console: terminal?.replicaPath)
 
         let arena = CArena()
@@ -104,6 +116,7 @@ public struct Launcher: Sendable {
         let cgroups = config.resources.isEmpty ? nil : try Cgroups.create(config.resources)
         defer { cgroups?.remove() }
         spawn.go_at_once = !userNamespace && cgroups == nil ? 1 : 0
+        spawn.become_namespace_root = idRange != nil ? 1 : 0
 
         // The network seam: a socketpair on which init sends back an rtnetlink socket.
         var channel: [Int32] = [-1, -1]
@@ -156,8 +169,8 @@ public struct Launcher: Sendable {
         let netlinkSocket = received.first
 
         if userNamespace {
-            let uidMap = rootMapped ? "0 0 4294967295\n" : "\(insideUID) \(hostUID) 1\n"
-            let gidMap = rootMapped ? "0 0 4294967295\n" : "\(insideGID) \(hostGID) 1\n"
+            let uidMap = idRange?.mapLine ?? (rootMapped ? "0 0 4294967295\n" : "\(insideUID) \(hostUID) 1\n")
+            let gidMap = idRange?.mapLine ?? (rootMapped ? "0 0 4294967295\n" : "\(insideGID) \(hostGID) 1\n")
             try SystemCalls.writeFile("/proc/\(result.pid)/uid_map", uidMap)
             if !rootMapped { try SystemCalls.writeFile("/proc/\(result.pid)/setgroups", "deny\n") }
             try SystemCalls.writeFile("/proc/\(result.pid)/gid_map", gidMap)
@@ -250,7 +263,8 @@ public struct Launcher: Sendable {
             sbx_mount_op(kind: op.kind.rawValue, optional: op.optional ? 1 : 0, recursive: op.recursive ? 1 : 0,
                          readonly: op.readOnly ? 1 : 0, create_target: op.createTarget ? 1 : 0, mode: op.mode,
                          flags: op.flags, source: arena.optionalString(op.source),
-                         target: UnsafePointer(arena.string(op.target)), data: arena.optionalString(op.data))
+                         target: UnsafePointer(arena.string(op.target)), data: arena.optionalString(op.data),
+                         source_fd: op.sourceFD)
         }
         spawn.mount_count = UInt32(operations.count)
         spawn.mounts = arena.array(operations)

@@ -19,6 +19,8 @@ public struct MountOperation: Sendable, Equatable, CustomStringConvertible {
     public var createTarget = false
     /// A missing source or target skips the step (masks of paths this kernel does not have).
     public var optional = false
+    /// For a bind: a detached mount to attach instead of `source` (an idmapped volume), or -1.
+    public var sourceFD: Int32 = -1
 
     public init(_ kind: Kind, source: String? = nil, target: String, data: String? = nil, flags: UInt = 0) {
         self.kind = kind
@@ -63,8 +65,10 @@ public enum MountPlan {
     ///   - devptsGroup: the gid owning new ptys ("tty", 5) when it is mapped in the sandbox.
     ///   - console: the host path of the app's terminal (`--tty`), bound to /dev/console so that
     ///     ttyname() finds it (the sandbox's devpts is a new instance without it), as runc does.
-    public static func operations(rootfs: String?, volumes: [VolumeMount], devptsGroup: UInt32?,
-                                  console: String? = nil) -> [MountOperation] {
+    ///   - volumeTrees: for each volume, a detached mount to attach instead (`IdmappedVolumes`), or
+    ///     -1 for a plain bind; empty: plain binds only.
+    public static func operations(rootfs: String?, volumes: [VolumeMount], volumeTrees: [Int32] = [],
+                                  devptsGroup: UInt32?, console: String? = nil) -> [MountOperation] {
         var ops: [MountOperation] = []
         var root = MountOperation(.bind, source: oldRoot + (rootfs.map(VolumeMount.normalize) ?? ""), target: newRoot)
         if root.source == oldRoot + "/" { root.source = oldRoot }
@@ -113,8 +117,9 @@ public enum MountPlan {
             ops.append(bind)
         }
 
-        for volume in volumes {
+        for (index, volume) in volumes.enumerated() {
             var bind = MountOperation(.bind, source: oldRoot + volume.hostPath, target: newRoot + volume.sandboxPath)
+            bind.sourceFD = volumeTrees.indices.contains(index) ? volumeTrees[index] : -1
             bind.recursive = true
             bind.readOnly = volume.readOnly
             bind.createTarget = true

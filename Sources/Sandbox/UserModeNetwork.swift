@@ -152,6 +152,9 @@ struct NetworkFiles {
         }
         guard made != nil else { throw .systemCall(name: "mkdtemp", errno: errno, detail: "/tmp/sandbox-net-XXXXXX") }
         let directory = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // The sandbox's root is an unprivileged host uid by default: it must reach these public
+        // files (mkdtemp makes the directory 0700).
+        _ = chmod(directory, 0o755)
         let files = NetworkFiles(directory: directory)
         do {
             try files.write("resolv.conf", "nameserver \(network.dnsV4)\nnameserver \(network.dnsV6)\n")

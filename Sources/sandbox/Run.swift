@@ -51,7 +51,7 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Numeric user and group inside the sandbox. Default: 0:0 (root without capabilities).", valueName: "UID[:GID]"))
     var user: String?
 
-    @Option(help: ArgumentHelp("User namespace when running as root: auto (none; as non-root there always is one) or on (identity-mapped, so capabilities are namespaced).", valueName: "auto|on"))
+    @Option(help: ArgumentHelp("User namespace: auto (always one; as root its ids map to an unprivileged host range of the sandbox's own), on (as root: identity-mapped, the host root's file access; unsafe) or host (as root: none, the app is host uid 0; unsafe for untrusted code).", valueName: "auto|on|host"))
     var userns: String = "auto"
 
     @Option(help: ArgumentHelp("Seccomp policy: default (the built-in filter), unconfined (no filter), or the path of an OCI seccomp profile (JSON).", valueName: "default|unconfined|FILE"))
@@ -109,7 +109,7 @@ struct Run: ParsableCommand {
         config.tty = tty
         config.user = try user.map { (text) throws(SandboxError) in try UserSpec.parse(text) }
         guard let namespaceMode = UserNamespaceMode(rawValue: userns) else {
-            throw .invalidArgument("bad --userns \(userns): use auto or on")
+            throw .invalidArgument("bad --userns \(userns): use auto, on or host")
         }
         config.userNamespace = namespaceMode
         config.seccomp = SeccompChoice.parse(seccomp)

@@ -5,6 +5,7 @@
 
 #include "packet_shims.h"    // FDBased: TPACKET rings, sockaddr_ll, mmsghdr, virtio_net_hdr
 #include "process_shims.h"   // Sandbox: clone/unshare/setns/pivot_root, the fork-to-exec child path
+#include "idmap_shims.h"     // Sandbox: idmapped volumes for the default user namespace
 #include "usernet_shims.h"   // UserNet: epoll/timerfd/eventfd helpers, socket options, error queue
 #include "netlink_shims.h"   // Netlink: rtnetlink UAPI (message types, attributes, flags)
 

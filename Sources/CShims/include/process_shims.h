@@ -41,6 +41,7 @@ struct sbx_mount_op {
     const char *source;
     const char *target;
     const char *data;
+    int32_t source_fd;      ///< for BIND: a detached mount (open_tree) to attach instead of `source`; -1: none
 };
 
 struct sbx_rlimit {
@@ -59,6 +60,7 @@ struct sbx_spawn_config {
     /// Identity of the app. If `set_app_ids`, the app switches to app_uid/app_gid (in a user
     /// namespace: after the parent wrote the id maps) and, if `set_groups`, to `groups`.
     int32_t set_app_ids;
+    int32_t become_namespace_root; ///< after go: setresuid/setresgid(0) in the new user namespace
     uint32_t app_uid;
     uint32_t app_gid;
     int32_t set_groups;      ///< setgroups is allowed (false in a rootless user namespace)
