@@ -100,6 +100,12 @@ echo rootfs-marker > "$WORK/root/etc/marker"
 expect_eq "--rootfs" "rootfs-marker" "$(S --rootfs "$WORK/root" -- cat /etc/marker)"
 for d in bin lib lib64 usr; do umount "$WORK/root/$d" 2>/dev/null; done
 
+# Init: PID 1 is non-dumpable, so the program (same uid, no capabilities) cannot read its
+# memory or environment through /proc; the program itself can (the control: /proc works).
+out=$(S -- sh -c 'cat /proc/1/environ >/dev/null 2>&1; echo init=$?; cat /proc/self/environ >/dev/null 2>&1; echo self=$?')
+expect_match "init is not dumpable: /proc/1/environ refused" "init=1" "$out"
+expect_match "the program's own /proc/self/environ reads" "self=0" "$out"
+
 # Terminal: -t gives the program a pty as controlling terminal.
 out=$(script -qec "$SANDBOX run --net=none -t -- sh -c 'tty; test -t 0 && echo stdin-is-tty'" /dev/null | tr -d '\r')
 expect_match "-t gives a terminal ttyname() can name" "/dev/console" "$out"

@@ -414,11 +414,44 @@ static int app_entry(void *argument) {
     run_app(start->config, start->filter, start->error_fd);
 }
 
+/// Init keeps only the error pipe: the launcher's descriptors and stdio belong to the program.
+static void release_descriptors(const struct sbx_spawn_config *c, int error_fd) {
+    if (c->tty_fd >= 0 && c->tty_fd != error_fd) close(c->tty_fd);
+    if (error_fd > 3) syscall(SYS_close_range, 3U, (unsigned)error_fd - 1, 0U);
+    syscall(SYS_close_range, (unsigned)error_fd + 1, ~0U, 0U);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        for (int fd = 0; fd <= 2; fd++) dup2(devnull, fd);
+        close(devnull);
+    }
+}
+
+/// Init needs no privilege once the program runs: the program's confinement (dumpable 0 and
+/// NO_NEW_PRIVS were set when init started). Every step is checked: if one fails, the program
+/// is killed before the launcher hears it started, and the run fails closed (exit 125).
+static void confine_init(const struct sbx_spawn_config *c, struct sock_fprog *filter, pid_t app, int error_fd) {
+    const char *step = NULL;
+    if (c->cap_set_proc(c->empty_caps) < 0) step = "drop init's capabilities";
+    else if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) { errno = EPERM; step = "check init is non-dumpable"; }
+    else if (filter->len > 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, filter, 0, 0) < 0) step = "load init's seccomp filter";
+    if (step == NULL) return;
+    int saved = errno;
+    kill(app, SIGKILL);
+    fail(error_fd, saved, 0, step, "");
+}
+
 /// PID 1 of the sandbox: starts the program, forwards signals to it, reaps every zombie, and
 /// exits with the program's status (128+N for a signal) as soon as the program is gone; the
 /// kernel then kills whatever is left in the pid namespace.
 __attribute__((noreturn))
 static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, int error_fd) {
+    // First, before init holds anything worth stealing (the netlink channel, capabilities in
+    // the new user namespace): no ptrace attach and /proc/<pid> owned by root from here on.
+    // The mm flag is inherited by the program's clone (its execve then resets it, as the
+    // kernel does for any exec). NO_NEW_PRIVS goes before any seccomp filter, here or in the
+    // program; init never executes anything, so it limits nothing of its own setup.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail(error_fd, errno, 0, "make init non-dumpable", "");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set no_new_privs on init", "");
     // If the launcher dies from here on, so does the sandbox (and with it the pid namespace).
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set parent-death signal", "");
     if (c->netlink_channel_fd >= 0) {
@@ -512,21 +545,11 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, 
     pid_t app = clone(app_entry, app_stack + sizeof app_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
     if (app < 0) fail(error_fd, errno, 0, "start program", "");
 
-    // The program holds the error pipe until execve (close-on-exec): init lets go of it so the
-    // launcher sees EOF exactly when the program started.
+    release_descriptors(c, error_fd);
+    confine_init(c, &filter, app, error_fd);
+    // The program holds the error pipe until execve (close-on-exec), init until it is confined:
+    // the launcher sees EOF once both hold, or the record of the step that failed.
     close(error_fd);
-    if (c->tty_fd >= 0) close(c->tty_fd);
-    syscall(SYS_close_range, 3U, ~0U, 0U);
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull >= 0) {
-        for (int fd = 0; fd <= 2; fd++) dup2(devnull, fd);
-        close(devnull);
-    }
-    // init needs no privilege from here on: same confinement as the program.
-    c->cap_set_proc(c->empty_caps);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    if (filter.len > 0) prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter, 0, 0);
 
     while (1) {
         siginfo_t info;
