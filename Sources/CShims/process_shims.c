@@ -445,13 +445,6 @@ static void confine_init(const struct sbx_spawn_config *c, struct sock_fprog *fi
 /// kernel then kills whatever is left in the pid namespace.
 __attribute__((noreturn))
 static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, int error_fd) {
-    // First, before init holds anything worth stealing (the netlink channel, capabilities in
-    // the new user namespace): no ptrace attach and /proc/<pid> owned by root from here on.
-    // The mm flag is inherited by the program's clone (its execve then resets it, as the
-    // kernel does for any exec). NO_NEW_PRIVS goes before any seccomp filter, here or in the
-    // program; init never executes anything, so it limits nothing of its own setup.
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail(error_fd, errno, 0, "make init non-dumpable", "");
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set no_new_privs on init", "");
     // If the launcher dies from here on, so does the sandbox (and with it the pid namespace).
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set parent-death signal", "");
     if (c->netlink_channel_fd >= 0) {
@@ -484,6 +477,13 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, 
         // launcher die before this, the ready pipe's EOF still ends init before the program.
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set parent-death signal", "");
     }
+    // Once the id maps are written (a non-dumpable child's /proc/<pid>/uid_map is root's, so a
+    // rootless launcher could not write it before) and after the last change of credentials
+    // (which resets the flag to fs.suid_dumpable): no ptrace attach, /proc/<pid> root's. The
+    // flag is inherited by the program's clone (its execve then resets it, as for any exec).
+    // NO_NEW_PRIVS goes before any seccomp filter, here or in the program.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail(error_fd, errno, 0, "make init non-dumpable", "");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(error_fd, errno, 0, "set no_new_privs on init", "");
 
     if (c->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0) fail(error_fd, errno, 0, "unshare cgroup namespace", "");
     if (c->hostname != NULL && sethostname(c->hostname, strlen(c->hostname)) < 0)
