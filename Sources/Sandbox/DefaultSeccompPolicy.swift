@@ -1,10 +1,14 @@
 import Glibc
 
-/// The built-in seccomp policy (`--seccomp default`): everything is allowed except what lets a
-/// program leave or weaken the sandbox, reach the kernel's rarely-audited corners, or change the
-/// host. Each denial answers an errno (never a silent allow, never a kill a libc cannot handle):
-/// EPERM for privileged operations, EAFNOSUPPORT for socket families, ENOSYS where libc is
-/// expected to fall back to an older call (clone3 -> clone, io_uring -> plain syscalls).
+/// The built-in seccomp policy (`--seccomp default`): an allow-list. The calls programs need
+/// are allowed (`SeccompAllowList`, and the argument rules below); every other call answers
+/// ENOSYS, the answer of a kernel that lacks it, so libc falls back and a syscall added by a
+/// future kernel stays closed until reviewed. Calls that would let a program leave or weaken
+/// the sandbox answer an errno it can understand: EPERM for privileged operations,
+/// EAFNOSUPPORT for socket families.
+///
+/// Where a call is allowed only for some arguments, the allow rules and the deny rules match
+/// disjoint sets of arguments, so no verdict depends on which rule libseccomp checks first.
 public enum DefaultSeccompPolicy {
     /// Denied outright with EPERM.
     public static let deniedSyscalls = [
@@ -23,6 +27,13 @@ public enum DefaultSeccompPolicy {
         "open_by_handle_at",
         // joining a namespace by fd
         "setns",
+        // ptrace-like: another process's descriptors, memory layout or pages; the local
+        // descriptor table (16-bit segments, a classic kernel attack surface)
+        "pidfd_getfd", "kcmp", "process_madvise", "move_pages", "migrate_pages", "modify_ldt",
+        // file system wide notifications (CAP_SYS_ADMIN, and a view past the mount namespace)
+        "fanotify_init", "fanotify_mark",
+        // the rest of the new mount API, and the mount tree queries
+        "open_tree_attr", "listmount", "statmount",
     ]
 
     /// Answered with ENOSYS so that libc falls back: clone3 cannot be filtered on its flags (they
@@ -60,22 +71,43 @@ public enum DefaultSeccompPolicy {
     static let socketTypeMask: UInt64 = 0xf  // SOCK_TYPE_MASK: the type without SOCK_NONBLOCK/CLOEXEC
 
     public static var policy: SeccompPolicy {
-        var rules: [SeccompRule] = []
-        let eperm = SeccompAction.errno(EPERM)
-        rules += deniedSyscalls.map { SeccompRule($0, eperm) }
-        rules += unavailableSyscalls.map { SeccompRule($0, .errno(ENOSYS)) }
+        var rules = SeccompAllowList.syscalls.map { SeccompRule($0, .allow) }
+        rules += deniedSyscalls.map { SeccompRule($0, .errno(EPERM)) }
+        rules += namespaceRules() + socketRules() + ioctlRules() + personalityRules() + FileModeRules.rules()
+        return SeccompPolicy(defaultAction: .errno(ENOSYS), rules: rules)
+    }
 
+    /// clone and unshare: allowed when no CLONE_NEW* bit is set, EPERM for each one that is.
+    static func namespaceRules() -> [SeccompRule] {
+        let eperm = SeccompAction.errno(EPERM)
+        let cloneBits = newNamespaceFlags.reduce(0, |)
+        var rules = [
+            SeccompRule("clone", .allow, [.masked(0, mask: cloneBits, equals: 0)]),
+            SeccompRule("unshare", .allow, [.masked(0, mask: cloneBits | cloneNewTime, equals: 0)]),
+        ]
         for flag in newNamespaceFlags {
             rules.append(SeccompRule("unshare", eperm, [.masked(0, mask: flag, equals: flag)]))
             rules.append(SeccompRule("clone", eperm, [.masked(0, mask: flag, equals: flag)]))
         }
         rules.append(SeccompRule("unshare", eperm, [.masked(0, mask: cloneNewTime, equals: cloneNewTime)]))
+        return rules
+    }
 
-        // socket(family, type, protocol): families outside the allowed set, compared on the
-        // low 32 bits (see MaskedCover).
+    /// socket(family, type, protocol) and socketpair: the allowed families on the low 32 bits
+    /// (see MaskedCover), everything else EAFNOSUPPORT; on inet only stream, datagram and
+    /// seqpacket sockets (SOCK_RAW and SOCK_PACKET: EPERM; other types fall to ENOSYS).
+    static func socketRules() -> [SeccompRule] {
         let eafnosupport = SeccompAction.errno(EAFNOSUPPORT)
+        var rules: [SeccompRule] = [
+            SeccompRule("socket", .allow, [.masked(0, mask: low32, equals: UInt64(AF_UNIX))]),
+            SeccompRule("socket", .allow, [.masked(0, mask: low32, equals: UInt64(AF_NETLINK)), .masked(2, mask: low32, equals: 0)]),
+            SeccompRule("socketpair", .allow, [.masked(0, mask: low32, equals: UInt64(AF_UNIX))]),
+        ]
         for pattern in MaskedCover.complement(of: allowedSocketFamilies) {
             rules.append(SeccompRule("socket", eafnosupport, [.masked(0, mask: pattern.mask, equals: pattern.value)]))
+        }
+        for pattern in MaskedCover.complement(of: [UInt64(AF_UNIX)]) {
+            rules.append(SeccompRule("socketpair", eafnosupport, [.masked(0, mask: pattern.mask, equals: pattern.value)]))
         }
         for pattern in MaskedCover.complement(of: allowedNetlinkProtocols) {
             rules.append(SeccompRule("socket", eafnosupport, [
@@ -83,23 +115,41 @@ public enum DefaultSeccompPolicy {
                 .masked(2, mask: pattern.mask, equals: pattern.value),
             ]))
         }
-        // No raw IP or link-level packets: SOCK_RAW and SOCK_PACKET on AF_INET and AF_INET6.
+        let inetTypes = [UInt64(SOCK_STREAM.rawValue), UInt64(SOCK_DGRAM.rawValue), UInt64(SOCK_SEQPACKET.rawValue)]
         for family in [AF_INET, AF_INET6] {
+            for type in inetTypes {
+                rules.append(SeccompRule("socket", .allow, [
+                    .masked(0, mask: low32, equals: UInt64(family)), .masked(1, mask: socketTypeMask, equals: type),
+                ]))
+            }
             for type in [UInt64(SOCK_RAW.rawValue), UInt64(SOCK_PACKET.rawValue)] {
-                rules.append(SeccompRule("socket", eperm, [
-                    .masked(0, mask: low32, equals: UInt64(family)),
-                    .masked(1, mask: socketTypeMask, equals: type),
+                rules.append(SeccompRule("socket", .errno(EPERM), [
+                    .masked(0, mask: low32, equals: UInt64(family)), .masked(1, mask: socketTypeMask, equals: type),
                 ]))
             }
         }
+        return rules
+    }
 
-        for (_, request) in deniedIoctls {
-            rules.append(SeccompRule("ioctl", eperm, [.masked(1, mask: low32, equals: request)]))
+    /// ioctl: every request but the terminal-injection ones (compared on the low 32 bits).
+    static func ioctlRules() -> [SeccompRule] {
+        let denied = Set(deniedIoctls.map(\.request))
+        var rules = MaskedCover.complement(of: denied).map {
+            SeccompRule("ioctl", .allow, [.masked(1, mask: $0.mask, equals: $0.value)])
         }
+        for request in denied {
+            rules.append(SeccompRule("ioctl", .errno(EPERM), [.masked(1, mask: low32, equals: request)]))
+        }
+        return rules
+    }
+
+    /// personality: the harmless values allowed, every other EPERM.
+    static func personalityRules() -> [SeccompRule] {
+        var rules = allowedPersonalities.map { SeccompRule("personality", .allow, [.masked(0, mask: low32, equals: $0)]) }
         for pattern in MaskedCover.complement(of: allowedPersonalities) {
-            rules.append(SeccompRule("personality", eperm, [.masked(0, mask: pattern.mask, equals: pattern.value)]))
+            rules.append(SeccompRule("personality", .errno(EPERM), [.masked(0, mask: pattern.mask, equals: pattern.value)]))
         }
-        return SeccompPolicy(defaultAction: .allow, rules: rules)
+        return rules
     }
 
     /// What the policy answers for a call (first matching rule, else the default): the table's

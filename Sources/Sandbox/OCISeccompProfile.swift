@@ -70,8 +70,10 @@ public enum OCISeccompProfile {
                                                    argument.value, argument.valueTwo ?? 0))
             }
             for name in (entry.names ?? []) + (entry.name.map { [$0] } ?? []) {
-                rules.append(SeccompRule(name, ruleAction, conditions))
-                guard rules.count <= maximumRules else { throw .invalidArgument("--seccomp \(source): more than \(maximumRules) rules") }
+                for alternative in IntArgumentMasking.alternatives(name, conditions) {
+                    rules.append(SeccompRule(name, ruleAction, alternative))
+                    guard rules.count <= maximumRules else { throw .invalidArgument("--seccomp \(source): more than \(maximumRules) rules") }
+                }
             }
         }
         return SeccompPolicy(defaultAction: defaultAction, rules: rules)
