@@ -58,6 +58,11 @@ expect_match "lo is up" "UP" "$(S -- cat /sys/class/net/lo/operstate /sys/class/
 host_net=$(readlink /proc/self/ns/net)
 expect_eq "--net=host shares the host's netns" "$host_net" "$("$SANDBOX" run --net=host -- readlink /proc/self/ns/net)"
 [ "$(S -- readlink /proc/self/ns/net)" != "$host_net" ] && ok || bad "--net=none has its own netns"
+# --net=host cannot mount a sysfs of its own: it shows the host's /sys alone, not the mounts
+# below it (the host's cgroup hierarchies here).
+if [ -n "$(ls /sys/fs/cgroup)" ]; then
+    expect_eq "--net=host: no host mount below /sys" "" "$("$SANDBOX" run --net=host -- ls /sys/fs/cgroup)"
+fi
 expect_eq "--userns on maps root to root" "0 0 4294967295" "$(S --userns on -- cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //')"
 [ "$(S --userns on -- readlink /proc/self/ns/user)" != "$(readlink /proc/self/ns/user)" ] && ok || bad "--userns on makes a user namespace"
 expect_eq "--userns on: no capabilities" "0000000000000000" "$(S --userns on -- awk '$1 == "CapEff:" {print $2}' /proc/self/status)"

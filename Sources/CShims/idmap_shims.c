@@ -84,3 +84,18 @@ int sbx_open_idmapped_tree(const char *path, int userns_fd, int readonly) {
     if (tree < 0 && errno == EINVAL) tree = idmap_tree(path, userns_fd, readonly, 0);
     return tree;
 }
+
+int sbx_open_readonly_tree(const char *path) {
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) return -1;
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+        int saved = errno;
+        close(tree);
+        errno = saved;
+        return -1;
+    }
+    return tree;
+}

@@ -198,6 +198,11 @@ static int do_mount_op(const struct sbx_mount_op *op) {
         // user namespace): show the host's, read-only.
         // EBUSY: the host's netns (--net=host) already has a read-write sysfs superblock.
         if (errno != EPERM && errno != EACCES && errno != EBUSY) return -1;
+        // As root the launcher prepared the host's /sys alone, without the mounts below it
+        // (cgroup, debugfs, securityfs, bpf, ...), read-only (sbx_open_readonly_tree).
+        if (op->source_fd >= 0)
+            return (int)syscall(SYS_move_mount, op->source_fd, "", AT_FDCWD, op->target, MOVE_MOUNT_F_EMPTY_PATH);
+        // Rootless, only a recursive bind is allowed (the submounts are locked to it).
         if (mount(op->source, op->target, NULL, MS_BIND | MS_REC, NULL) < 0) return -1;
         return make_readonly(op->target, 1);
     case SBX_MOUNT_DEVPTS: return mount("devpts", op->target, "devpts", op->flags, op->data);
@@ -388,6 +393,8 @@ static void run_app(const struct sbx_spawn_config *c, struct sock_fprog *filter,
     } else if (c->new_session) {
         if (setsid() < 0) fail(error_fd, errno, 0, "setsid", "");
     }
+    for (int fd = 0; fd <= 2; fd++)
+        if (c->stdio_fds[fd] >= 0 && dup2(c->stdio_fds[fd], fd) < 0) fail(error_fd, errno, 0, "dup2 standard descriptor", "");
 
     if (c->set_app_ids) {
         if (c->set_groups && setgroups(c->groups_count, (const gid_t *)c->groups) < 0) fail(error_fd, errno, 0, "setgroups", "");

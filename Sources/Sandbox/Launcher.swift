@@ -97,14 +97,21 @@ public struct Launcher: Sendable {
 
         let terminal = config.tty ? try TerminalRelay.open() : nil
         defer { terminal?.close() }
+        let stdioRelay = config.tty ? nil : try StdioRelay.forTerminals()
+        defer { stdioRelay?.close() }
         // The app's root (inside uid 0, tty group 5) owns its terminal, as with runc's console.
         if let idRange, let terminal { _ = fchown(terminal.replicaFD, idRange.first, idRange.first + 5) }
         let volumeTrees = try idRange.map { (range) throws(SandboxError) in try IdmappedVolumes.open(config.volumes, range: range) }
         defer { withExtendedLifetime(volumeTrees) {} }  // the clone inherits the descriptors
+        // --net=host: no sysfs of our own can be mounted (the host's netns is not the
+        // sandbox's); as root, show the host's /sys without the mounts below it.
+        let hostSysfs = config.network == .host && hostUID == 0 ? sbx_open_readonly_tree("/sys") : -1
+        defer { if hostSysfs >= 0 { SystemCalls.close(hostSysfs) } }
         let networkVolumes = networkFiles?.volumes ?? []
         let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
                                           volumeTrees: Array(repeating: -1, count: networkVolumes.count) + (volumeTrees?.treeFDs ?? []),
-                                          devptsGroup: rootMapped ? 5 : nil, console: terminal?.replicaPath)
+                                          hostSysfsTree: hostSysfs, devptsGroup: rootMapped ? 5 : nil,
+                                          console: terminal?.replicaPath)
 
         let arena = CArena()
         var spawn = try Self.spawnConfiguration(config, userNamespace: userNamespace, rootMapped: rootMapped,
@@ -112,6 +119,7 @@ public struct Launcher: Sendable {
         guard let emptyCaps = cap_init() else { throw .systemCall(name: "cap_init", errno: errno, detail: "") }
         defer { cap_free(UnsafeMutableRawPointer(emptyCaps)) }
         spawn.empty_caps = emptyCaps
+        if let ends = stdioRelay?.programEnds { spawn.stdio_fds = (ends[0], ends[1], ends[2]) }
 
         let cgroups = config.resources.isEmpty ? nil : try Cgroups.create(config.resources)
         defer { cgroups?.remove() }
@@ -137,6 +145,7 @@ public struct Launcher: Sendable {
             throw .systemCall(name: "clone", errno: code, detail: "")
         }
         terminal?.closeReplica()
+        stdioRelay?.closeProgramEnds()
         if channel[1] >= 0 { SystemCalls.close(channel[1]); channel[1] = -1 }
         var started = false
         defer {
@@ -236,6 +245,7 @@ public struct Launcher: Sendable {
         // The program runs: the sandbox's binds of these files are in place.
         networkFiles?.remove()
         if let terminal { terminal.relay(until: child.pid) }
+        if let stdioRelay { stdioRelay.relay(until: child.pid) }
         return Self.wait(for: child.pid)
     }
 
@@ -278,6 +288,7 @@ public struct Launcher: Sendable {
         spawn.workdir = arena.optionalString(config.workdir)
         spawn.new_session = 1
         spawn.tty_fd = terminal?.replicaFD ?? -1
+        spawn.stdio_fds = (-1, -1, -1)
         spawn.last_cap = try Self.lastCapability()
         spawn.cap_set_proc = cap_set_proc
         spawn.cap_drop_bound = cap_drop_bound

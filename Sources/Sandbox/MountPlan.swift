@@ -67,8 +67,9 @@ public enum MountPlan {
     ///     ttyname() finds it (the sandbox's devpts is a new instance without it), as runc does.
     ///   - volumeTrees: for each volume, a detached mount to attach instead (`IdmappedVolumes`), or
     ///     -1 for a plain bind; empty: plain binds only.
+    ///   - hostSysfsTree: with --net=host as root, the host's /sys alone (no submounts), or -1.
     public static func operations(rootfs: String?, volumes: [VolumeMount], volumeTrees: [Int32] = [],
-                                  devptsGroup: UInt32?, console: String? = nil) -> [MountOperation] {
+                                  hostSysfsTree: Int32 = -1, devptsGroup: UInt32?, console: String? = nil) -> [MountOperation] {
         var ops: [MountOperation] = []
         var root = MountOperation(.bind, source: oldRoot + (rootfs.map(VolumeMount.normalize) ?? ""), target: newRoot)
         if root.source == oldRoot + "/" { root.source = oldRoot }
@@ -102,7 +103,9 @@ public enum MountPlan {
         }
 
         ops.append(MountOperation(.proc, target: newRoot + "/proc", flags: nosuid | nodev | noexec))
-        ops.append(MountOperation(.sysfs, source: oldRoot + "/sys", target: newRoot + "/sys", flags: nosuid | nodev | noexec))
+        var sysfs = MountOperation(.sysfs, source: oldRoot + "/sys", target: newRoot + "/sys", flags: nosuid | nodev | noexec)
+        sysfs.sourceFD = hostSysfsTree
+        ops.append(sysfs)
 
         for path in maskedPaths {
             var mask = MountOperation(.mask, source: newRoot + "/dev/null", target: newRoot + path)

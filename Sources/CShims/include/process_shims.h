@@ -105,6 +105,8 @@ struct sbx_spawn_config {
 
     /// Terminal: if `tty_fd` >= 0 the app gets it as controlling terminal and stdio.
     int32_t tty_fd;
+    /// Without a terminal: descriptors to put at the program's 0, 1, 2 (-1: keep the launcher's).
+    int32_t stdio_fds[3];
     /// Without a tty the app runs in a new session (no TIOCSTI into the caller's terminal).
     int32_t new_session;
 
