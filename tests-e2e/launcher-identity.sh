@@ -27,10 +27,11 @@ expect_eq "default run: uid 0 inside" "0" "$("$SANDBOX" run --net=none -- id -u)
 uid=$(host_uid_of_run --userns host)
 expect_eq "--userns host: the app is host uid 0 (what the default avoids)" "0" "$uid"
 
-"$SANDBOX" run --net=none -- cat /etc/shadow >/dev/null 2>&1
-[ $? -ne 0 ] && ok || bad "default run reads /etc/shadow"
-"$SANDBOX" run --net=none --userns host -- cat /etc/shadow >/dev/null 2>&1
-expect_eq "--userns host reads /etc/shadow (the hole the default closes)" 0 $?
+# /etc/shadow through a root that shows the host's whole /etc (the default root hides it as well).
+"$SANDBOX" run --net=none --rootfs / -- cat /etc/shadow >/dev/null 2>&1
+[ $? -ne 0 ] && ok || bad "the app's root reads the host's /etc/shadow"
+"$SANDBOX" run --net=none --rootfs / --userns host -- cat /etc/shadow >/dev/null 2>&1
+expect_eq "--userns host reads /etc/shadow (the hole the default identity closes)" 0 $?
 
 mkdir "$WORK/vol"
 "$SANDBOX" run --net=none -v "$WORK/vol:/tmp/vol" -- sh -c 'echo data > /tmp/vol/file'

@@ -7,6 +7,7 @@
 // gives plain fork semantics.
 #define _GNU_SOURCE
 #include "process_shims.h"
+#include "mount_shims.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +32,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -104,133 +104,6 @@ static void fail(int error_fd, int err, int exec_failed, const char *step, const
     _exit(125);
 }
 
-// MARK: file system helpers
-
-static int mkdir_p(const char *path, mode_t mode) {
-    char buf[PATH_MAX];
-    size_t len = bounded_copy(buf, sizeof buf, path);
-    if (len == 0 || len + 1 >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char saved = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, mode) < 0 && errno != EEXIST) return -1;
-            buf[i] = saved;
-        }
-    }
-    return 0;
-}
-
-static int make_file(const char *path) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd < 0) return errno == EEXIST ? 0 : -1;
-    close(fd);
-    return 0;
-}
-
-static int parent_dir_of(const char *path, char *out, size_t cap) {
-    size_t len = bounded_copy(out, cap, path);
-    while (len > 1 && out[len - 1] != '/') len--;
-    if (len > 1) len--;  // drop the trailing slash, keep "/" itself
-    out[len] = '\0';
-    return 0;
-}
-
-/// Read-only (and nosuid, nodev) for a mount, or a whole subtree with `recursive`.
-/// mount_setattr(2) does a subtree atomically; the MS_REMOUNT fallback (kernels before 5.12)
-/// handles only the top mount and must repeat the flags the kernel may have locked.
-static int make_readonly(const char *target, int recursive) {
-    struct mount_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    if (syscall(SYS_mount_setattr, AT_FDCWD, target, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr) == 0)
-        return 0;
-    if (errno != ENOSYS) return -1;
-    struct statvfs vfs;
-    if (statvfs(target, &vfs) < 0) return -1;
-    unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
-    if (vfs.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-    if (vfs.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-    if (vfs.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-    if (vfs.f_flag & ST_RELATIME) flags |= MS_RELATIME;
-    return mount(NULL, target, NULL, flags, NULL);
-}
-
-static int do_bind(const struct sbx_mount_op *op) {
-    if (op->create_target) {
-        struct stat src, dst;
-        if (stat(op->source, &src) < 0) return -1;
-        if (stat(op->target, &dst) < 0) {
-            if (errno != ENOENT) return -1;
-            if (S_ISDIR(src.st_mode)) {
-                if (mkdir_p(op->target, 0755) < 0) return -1;
-            } else {
-                char parent[PATH_MAX];
-                parent_dir_of(op->target, parent, sizeof parent);
-                if (mkdir_p(parent, 0755) < 0 || make_file(op->target) < 0) return -1;
-            }
-        }
-    }
-    // An idmapped volume comes ready (ids, nosuid, nodev, read-only) from the launcher.
-    if (op->source_fd >= 0)
-        return (int)syscall(SYS_move_mount, op->source_fd, "", AT_FDCWD, op->target, MOVE_MOUNT_F_EMPTY_PATH);
-    if (mount(op->source, op->target, NULL, MS_BIND | (op->recursive ? MS_REC : 0), NULL) < 0) return -1;
-    if (op->readonly) return make_readonly(op->target, op->recursive);
-    return 0;
-}
-
-static int do_mask(const struct sbx_mount_op *op) {
-    struct stat st;
-    if (stat(op->target, &st) < 0) return -1;
-    if (S_ISDIR(st.st_mode))
-        return mount("tmpfs", op->target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555");
-    return mount(op->source, op->target, NULL, MS_BIND, NULL);
-}
-
-static int do_mount_op(const struct sbx_mount_op *op) {
-    switch (op->kind) {
-    case SBX_MOUNT_BIND: return do_bind(op);
-    case SBX_MOUNT_TMPFS: return mount("tmpfs", op->target, "tmpfs", op->flags, op->data);
-    case SBX_MOUNT_PROC: return mount("proc", op->target, "proc", op->flags, NULL);
-    case SBX_MOUNT_SYSFS:
-        if (mount("sysfs", op->target, "sysfs", op->flags | MS_RDONLY, NULL) == 0) return 0;
-        // sysfs may only be mounted by the owner of the network namespace (--net=host in a
-        // user namespace): show the host's, read-only.
-        // EBUSY: the host's netns (--net=host) already has a read-write sysfs superblock.
-        if (errno != EPERM && errno != EACCES && errno != EBUSY) return -1;
-        // As root the launcher prepared the host's /sys alone, without the mounts below it
-        // (cgroup, debugfs, securityfs, bpf, ...), read-only (sbx_open_readonly_tree).
-        if (op->source_fd >= 0)
-            return (int)syscall(SYS_move_mount, op->source_fd, "", AT_FDCWD, op->target, MOVE_MOUNT_F_EMPTY_PATH);
-        // Rootless, only a recursive bind is allowed (the submounts are locked to it).
-        if (mount(op->source, op->target, NULL, MS_BIND | MS_REC, NULL) < 0) return -1;
-        return make_readonly(op->target, 1);
-    case SBX_MOUNT_DEVPTS: return mount("devpts", op->target, "devpts", op->flags, op->data);
-    case SBX_MOUNT_MKDIR: return mkdir_p(op->target, op->mode);
-    case SBX_MOUNT_MKFILE: return make_file(op->target);
-    case SBX_MOUNT_SYMLINK: return (symlink(op->source, op->target) < 0 && errno != EEXIST) ? -1 : 0;
-    case SBX_MOUNT_READONLY: return make_readonly(op->target, op->recursive);
-    case SBX_MOUNT_MASK: return do_mask(op);
-    default: errno = EINVAL; return -1;
-    }
-}
-
-static const char *mount_step_name(int kind) {
-    switch (kind) {
-    case SBX_MOUNT_BIND: return "bind mount";
-    case SBX_MOUNT_TMPFS: return "mount tmpfs";
-    case SBX_MOUNT_PROC: return "mount proc";
-    case SBX_MOUNT_SYSFS: return "mount sysfs";
-    case SBX_MOUNT_DEVPTS: return "mount devpts";
-    case SBX_MOUNT_MKDIR: return "mkdir";
-    case SBX_MOUNT_MKFILE: return "create mount point";
-    case SBX_MOUNT_SYMLINK: return "symlink";
-    case SBX_MOUNT_READONLY: return "remount read-only";
-    case SBX_MOUNT_MASK: return "mask path";
-    default: return "mount step";
-    }
-}
-
 /// Builds the new root under a tmpfs on `stage_dir` and pivots into it. The host tree stays
 /// reachable as /oldroot until the final pivot_root, then is detached.
 static void setup_root(const struct sbx_spawn_config *c, int error_fd) {
@@ -249,9 +122,9 @@ static void setup_root(const struct sbx_spawn_config *c, int error_fd) {
 
     for (uint32_t i = 0; i < c->mount_count; i++) {
         const struct sbx_mount_op *op = &c->mounts[i];
-        if (do_mount_op(op) < 0) {
+        if (sbx_run_mount_op(op) < 0) {
             if (op->optional && errno == ENOENT) continue;
-            fail(error_fd, errno, 0, mount_step_name(op->kind), op->target);
+            fail(error_fd, errno, 0, sbx_mount_step_name(op->kind), op->target);
         }
     }
 

@@ -62,7 +62,7 @@ public struct Launcher: Sendable {
 
     /// Runs the program and returns its exit status.
     public func run() throws(SandboxError) -> Int32 {
-        let config = configuration
+        var config = configuration
         try config.validate()
         let hostUID = geteuid(), hostGID = getegid()
         let userNamespace = hostUID != 0 || config.userNamespace != .host
@@ -107,11 +107,20 @@ public struct Launcher: Sendable {
         // sandbox's); as root, show the host's /sys without the mounts below it.
         let hostSysfs = config.network == .host && hostUID == 0 ? sbx_open_readonly_tree("/sys") : -1
         defer { if hostSysfs >= 0 { SystemCalls.close(hostSysfs) } }
+        // The default root: the launcher's directory is bound and is where the app starts.
+        let host = config.rootfs == nil ? HostRoot.scan() : nil
+        var start = MountPlan.StartDirectory()
+        if let host, let cwd = Self.currentDirectory() {
+            start = MountPlan.startDirectory(current: cwd, homes: host.homes, volumes: config.volumes,
+                                             workdirGiven: config.workdir != nil)
+            if let notice = start.notice { try? SystemCalls.writeAll(2, Array((notice + "\n").utf8), name: "stderr") }
+            if let workdir = start.workdir { config.workdir = workdir }
+        }
         let networkVolumes = networkFiles?.volumes ?? []
         let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
                                           volumeTrees: Array(repeating: -1, count: networkVolumes.count) + (volumeTrees?.treeFDs ?? []),
                                           hostSysfsTree: hostSysfs, devptsGroup: rootMapped ? 5 : nil,
-                                          console: terminal?.replicaPath)
+                                          console: terminal?.replicaPath, host: host, currentDirectory: start.bind)
 
         let arena = CArena()
         var spawn = try Self.spawnConfiguration(config, userNamespace: userNamespace, rootMapped: rootMapped,
@@ -324,7 +333,18 @@ public struct Launcher: Sendable {
             return .setupFailed(step: "create the volume mount point (the root file system is read-only: "
                                 + "use a path that exists in it, or one under /tmp)", path: path, errno: record.error)
         }
+        if record.error == ELOOP {
+            // The child refuses a mount point behind a symlink that does not resolve in the root.
+            return .setupFailed(step: step + " (a symlink on the path dangles or leads out of the root file system)",
+                                path: path, errno: record.error)
+        }
         return .setupFailed(step: step, path: path, errno: record.error)
+    }
+
+    static func currentDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap).

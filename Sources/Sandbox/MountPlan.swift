@@ -37,9 +37,12 @@ public struct MountOperation: Sendable, Equatable, CustomStringConvertible {
 
 /// The mount plan: what `sandbox run` shows the app as its file system.
 ///
-/// The root is the host's / (or `--rootfs`) bound read-only, with a private tmpfs /tmp, a proc
-/// for the sandbox's pid namespace, a minimal /dev, /sys read-only, the OCI runtime spec's
-/// default masked and read-only paths, then the volumes.
+/// The root is an allow-list of the host (`allowListRoot`: its programs, libraries and /etc
+/// without what "other" may not read, fresh /run, /tmp, /var/tmp, on a tmpfs made read-only
+/// last) or `--rootfs` bound read-only with a private /tmp; then a proc for the sandbox's pid
+/// namespace, a minimal /dev, /sys read-only, the OCI runtime spec's default masked and
+/// read-only paths, the current directory (read-only) and the volumes. Every bind is nosuid and
+/// nodev (device nodes: nosuid only).
 public enum MountPlan {
     public static let oldRoot = "/oldroot"
     public static let newRoot = "/newroot"
@@ -58,37 +61,51 @@ public enum MountPlan {
     public static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
     // MS_NOSUID, MS_NODEV, MS_NOEXEC (linux/mount.h; the macros are not imported into Swift).
-    static let nosuid: UInt = 2, nodev: UInt = 4, noexec: UInt = 8
+    // For a bind they are the mount attributes set on the clone before it is attached.
+    public static let nosuid: UInt = 2, nodev: UInt = 4, noexec: UInt = 8
 
     /// - Parameters:
-    ///   - rootfs: the host directory to use as root; nil for the host's /.
+    ///   - rootfs: the host directory to use as root; nil for the default root, the host's
+    ///     allow-list (`HostRoot`).
     ///   - devptsGroup: the gid owning new ptys ("tty", 5) when it is mapped in the sandbox.
     ///   - console: the host path of the app's terminal (`--tty`), bound to /dev/console so that
     ///     ttyname() finds it (the sandbox's devpts is a new instance without it), as runc does.
     ///   - volumeTrees: for each volume, a detached mount to attach instead (`IdmappedVolumes`), or
     ///     -1 for a plain bind; empty: plain binds only.
     ///   - hostSysfsTree: with --net=host as root, the host's /sys alone (no submounts), or -1.
+    ///   - host: what the default root takes from the host; nil reads it now.
+    ///   - currentDirectory: a host directory bound read-only at its own path (the launcher's
+    ///     working directory, see `currentDirectoryBind`).
     public static func operations(rootfs: String?, volumes: [VolumeMount], volumeTrees: [Int32] = [],
-                                  hostSysfsTree: Int32 = -1, devptsGroup: UInt32?, console: String? = nil) -> [MountOperation] {
-        var ops: [MountOperation] = []
-        var root = MountOperation(.bind, source: oldRoot + (rootfs.map(VolumeMount.normalize) ?? ""), target: newRoot)
-        if root.source == oldRoot + "/" { root.source = oldRoot }
-        root.recursive = true
-        root.readOnly = true
-        ops.append(root)
-
-        var tmp = MountOperation(.tmpfs, target: newRoot + "/tmp", data: "mode=1777", flags: nosuid | nodev)
-        tmp.optional = true
-        ops.append(tmp)
+                                  hostSysfsTree: Int32 = -1, devptsGroup: UInt32?, console: String? = nil,
+                                  host: HostRoot? = nil, currentDirectory: String? = nil) -> [MountOperation] {
+        var ops: [MountOperation]
+        var defaultRoot: HostRoot?
+        if let rootfs {
+            var root = MountOperation(.bind, source: oldRoot + VolumeMount.normalize(rootfs), target: newRoot, flags: nosuid | nodev)
+            if root.source == oldRoot + "/" { root.source = oldRoot }
+            root.recursive = true
+            root.readOnly = true
+            ops = [root]
+            var tmp = MountOperation(.tmpfs, target: newRoot + "/tmp", data: "mode=1777", flags: nosuid | nodev)
+            tmp.optional = true
+            ops.append(tmp)
+        } else {
+            let scanned = host ?? HostRoot.scan()
+            defaultRoot = scanned
+            ops = allowListRoot(scanned)
+        }
 
         ops.append(MountOperation(.tmpfs, target: newRoot + "/dev", data: "mode=0755", flags: nosuid | noexec))
         for device in devices {
             ops.append(MountOperation(.mkfile, target: newRoot + "/dev/" + device))
-            ops.append(MountOperation(.bind, source: oldRoot + "/dev/" + device, target: newRoot + "/dev/" + device))
+            // Device nodes: nosuid but not nodev (they must open).
+            ops.append(MountOperation(.bind, source: oldRoot + "/dev/" + device, target: newRoot + "/dev/" + device,
+                                      flags: nosuid | noexec))
         }
         if let console {
             ops.append(MountOperation(.mkfile, target: newRoot + "/dev/console"))
-            ops.append(MountOperation(.bind, source: oldRoot + console, target: newRoot + "/dev/console"))
+            ops.append(MountOperation(.bind, source: oldRoot + console, target: newRoot + "/dev/console", flags: nosuid | noexec))
         }
         ops.append(MountOperation(.mkdir, target: newRoot + "/dev/pts"))
         var ptsOptions = "newinstance,ptmxmode=0666,mode=0620"
@@ -112,21 +129,39 @@ public enum MountPlan {
             mask.optional = true
             ops.append(mask)
         }
+        for path in defaultRoot?.hiddenEtc ?? [] {
+            var mask = MountOperation(.mask, source: newRoot + "/dev/null", target: newRoot + path)
+            mask.optional = true
+            ops.append(mask)
+        }
         for path in readOnlyPaths {
-            var bind = MountOperation(.bind, source: newRoot + path, target: newRoot + path)
+            var bind = MountOperation(.bind, source: newRoot + path, target: newRoot + path, flags: nosuid | nodev)
             bind.recursive = true
             bind.readOnly = true
             bind.optional = true
             ops.append(bind)
         }
 
+        if let directory = currentDirectory {
+            var bind = MountOperation(.bind, source: oldRoot + directory, target: newRoot + directory, flags: nosuid | nodev)
+            bind.recursive = true
+            bind.readOnly = true
+            bind.createTarget = true
+            ops.append(bind)
+        }
+
         for (index, volume) in volumes.enumerated() {
-            var bind = MountOperation(.bind, source: oldRoot + volume.hostPath, target: newRoot + volume.sandboxPath)
+            var bind = MountOperation(.bind, source: oldRoot + volume.hostPath, target: newRoot + volume.sandboxPath,
+                                      flags: nosuid | nodev)
             bind.sourceFD = volumeTrees.indices.contains(index) ? volumeTrees[index] : -1
             bind.recursive = true
             bind.readOnly = volume.readOnly
             bind.createTarget = true
             ops.append(bind)
+        }
+        if defaultRoot != nil {
+            // Last: every mount point (volumes, the current directory) is made by now.
+            ops.append(MountOperation(.readOnly, target: newRoot))
         }
         return ops
     }

@@ -16,7 +16,8 @@ struct _cap_struct;  // libcap's cap_t points to this
 
 /// One step of the mount plan, executed in order by the sandbox's init before pivot_root.
 /// Paths are absolute in the staging root: the host tree is under /oldroot, the new root
-/// under /newroot.
+/// under /newroot. Paths under /newroot are resolved inside it (openat2 RESOLVE_IN_ROOT):
+/// no symlink leads a step out of the new root (mount_shims.c).
 enum sbx_mount_kind {
     SBX_MOUNT_BIND = 1,     ///< bind `source` on `target` (`recursive`), then read-only if `readonly`
     SBX_MOUNT_TMPFS = 2,    ///< tmpfs on `target` with `data` (e.g. "mode=1777")
@@ -37,7 +38,7 @@ struct sbx_mount_op {
     int32_t readonly;       ///< for BIND: make the new mount read-only (recursively if `recursive`)
     int32_t create_target;  ///< for BIND: create `target` (dir or file, as `source` is) when missing
     uint32_t mode;          ///< for MKDIR
-    unsigned long flags;    ///< extra MS_* flags (MS_NOSUID, MS_NODEV, MS_NOEXEC) for new file systems
+    unsigned long flags;    ///< extra MS_* flags (MS_NOSUID, MS_NODEV, MS_NOEXEC): for new file systems, and for BIND set on the clone before it is attached
     const char *source;
     const char *target;
     const char *data;

@@ -1,0 +1,74 @@
+#!/bin/bash
+# Issue 13, root file system and mounts. The default root shows the host's programs and
+# libraries, not its secrets or daemons; each check is shown possible on the host itself (the
+# "unconfined" half) and denied in a default run. A hostile --rootfs whose mount points are
+# symlinks out of the root creates nothing on the host.
+source "$(dirname "$0")/lib/launcher-common.bash"
+[ "$(id -u)" -eq 0 ] || { echo "launcher-mounts: needs root"; exit 1; }
+SANDBOX=$(realpath "$SANDBOX")  # the checks below run it from other directories
+R() { "$SANDBOX" run --net=none "$@"; }
+RUNDIR=$(mktemp -d /run/sandbox-e2e-mounts.XXXXXX)
+SERVER=""
+CLEANUPS+=('[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$RUNDIR" /etc/sbx-hostile-a /tmp/sbx-hostile-b')
+
+# Two unix sockets a host daemon could offer: root-only and world-connectable.
+python3 - "$RUNDIR" <<'PY' &
+import os, socket, sys, time
+d = sys.argv[1]
+socks = []
+for name, mode in (("root-only.sock", 0o600), ("world.sock", 0o666)):
+    s = socket.socket(socket.AF_UNIX); s.bind(os.path.join(d, name)); os.chmod(os.path.join(d, name), mode); s.listen(8)
+    socks.append(s)
+time.sleep(120)
+PY
+SERVER=$!
+for i in $(seq 1 50); do [ -S "$RUNDIR/world.sock" ] && break; sleep 0.05; done
+
+connect() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print("connected")' "$1" 2>&1 | tail -1; }
+expect_eq "host: the world-connectable socket connects" "connected" "$(connect "$RUNDIR/world.sock")"
+out=$(R -- python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' "$RUNDIR/world.sock" 2>&1)
+expect_match "sandbox: /run is fresh, the host's socket is not there" "FileNotFoundError" "$out"
+expect_eq "sandbox: /run and /var/run are empty" "" "$(R -- sh -c 'ls -A /run; ls -A /var/run/')"
+
+[ -s /etc/shadow ] && ok || bad "host: /etc/shadow has content"
+expect_eq "sandbox: /etc/shadow is hidden" "" "$(R -- cat /etc/shadow 2>/dev/null)"
+[ -d /root ] && ok || bad "host: /root exists"
+for path in /root /home /var/lib /var/log /mnt /media /srv; do
+    R -- test -e "$path" && bad "sandbox: $path is visible" || ok
+done
+expect_eq "sandbox: programs and libraries are there" "ok" "$(R -- sh -c 'test -x /usr/bin/env && test -d /lib && echo ok')"
+R -- touch /usr/x 2>/dev/null && bad "sandbox: the root is writable" || ok
+
+# The launcher's directory: bound read-only and the starting point; not at / or a home.
+mkdir -p "$WORK/project" && echo data > "$WORK/project/file"
+expect_eq "cwd is bound and is the working directory" "$WORK/project data" \
+    "$(cd "$WORK/project" && R -- sh -c 'echo $(pwd) $(cat file)')"
+(cd "$WORK/project" && R -- touch newfile 2>/dev/null) && bad "the cwd bind is writable" || ok
+expect_eq "from /: the program starts at /" "/" "$(cd / && R -- pwd 2>/dev/null)"
+[ "$(cd / && R -- pwd 2>&1 >/dev/null | wc -l)" -eq 1 ] && ok || bad "from /: not exactly one line on stderr"
+expect_eq "-w overrides the start directory" "/tmp" "$(cd "$WORK/project" && R -w /tmp -- pwd)"
+
+# A writable volume: nosuid, nodev, and no set-id bit from the app.
+mkdir "$WORK/vol"
+R -v "$WORK/vol:/vol" -- sh -c 'grep " /vol " /proc/self/mountinfo' | grep -q nosuid && ok || bad "the volume is not nosuid"
+R -v "$WORK/vol:/vol" -- sh -c 'grep " /vol " /proc/self/mountinfo' | grep -q nodev && ok || bad "the volume is not nodev"
+R -v "$WORK/vol:/vol" -- sh -c 'cp /bin/true /vol/t; chmod 4755 /vol/t' 2>/dev/null
+[ -e "$WORK/vol/t" ] && [ ! -u "$WORK/vol/t" ] && ok || bad "a set-uid file appeared on the host"
+cp /bin/true "$WORK/vol/t2" && chmod 4755 "$WORK/vol/t2" && [ -u "$WORK/vol/t2" ] && ok || bad "host: chmod 4755 is possible"
+
+# A hostile root file system: mount points that are symlinks out of it.
+ROOTFS="$WORK/hostile"
+mkdir -p "$ROOTFS"/{bin,d} && cp /bin/busybox "$ROOTFS/bin/sh" 2>/dev/null || cp "$(command -v busybox)" "$ROOTFS/bin/sh"
+ln -s /oldroot/etc/sbx-hostile-a "$ROOTFS/conf-a"
+ln -s ../../oldroot/tmp/sbx-hostile-b "$ROOTFS/conf-b"
+ln -s /oldroot/tmp "$ROOTFS/d/up"
+echo volume > "$WORK/volfile"
+for target in /conf-a /conf-b /d/up/sbx-hostile-c; do
+    R --rootfs "$ROOTFS" -v "$WORK/volfile:$target" -- /bin/sh -c true 2>/dev/null
+    rc=$?
+    [ "$rc" -eq 125 ] && ok || bad "hostile rootfs $target: exit $rc, expected 125"
+done
+for leak in /etc/sbx-hostile-a /tmp/sbx-hostile-b /tmp/sbx-hostile-c; do
+    [ -e "$leak" ] && bad "hostile rootfs created $leak on the host" || ok
+done
+finish
