@@ -38,4 +38,14 @@ expect_eq "OCI profile replaces the default (clone3 reaches the kernel)" "EINVAL
 echo '{"defaultAction": "SCMP_ACT_SOMETIMES"}' > "$WORK/bad.json"
 P --seccomp "$WORK/bad.json" -- true 2>/dev/null; expect_eq "bad OCI profile -> 125" 125 $?
 
+# The compiled built-in filter is cached (SeccompCache): one program for every run of this
+# binary, the same rule for rule in each process, and a cached program still confines.
+if [ "$(id -u)" -eq 0 ]; then
+    "$SANDBOX" run --net=none -- true; "$SANDBOX" run --net=none -- true
+    before=$(ls /run/sandbox/seccomp | wc -l)
+    "$SANDBOX" run --net=none -- true; "$SANDBOX" run --net=none -- true
+    expect_eq "two more runs add no cached program" "$before" "$(ls /run/sandbox/seccomp | wc -l)"
+    expect_eq "a run from the cache is confined" "EPERM" "$(P -- /tmp/bin/probe mount)"
+fi
+
 finish

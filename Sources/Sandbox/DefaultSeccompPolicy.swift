@@ -137,7 +137,7 @@ public enum DefaultSeccompPolicy {
         var rules = MaskedCover.complement(of: denied).map {
             SeccompRule("ioctl", .allow, [.masked(1, mask: $0.mask, equals: $0.value)])
         }
-        for request in denied {
+        for request in denied.sorted() {  // sorted: the same policy, rule for rule, every run (SeccompCache)
             rules.append(SeccompRule("ioctl", .errno(EPERM), [.masked(1, mask: low32, equals: request)]))
         }
         return rules
@@ -145,7 +145,7 @@ public enum DefaultSeccompPolicy {
 
     /// personality: the harmless values allowed, every other EPERM.
     static func personalityRules() -> [SeccompRule] {
-        var rules = allowedPersonalities.map { SeccompRule("personality", .allow, [.masked(0, mask: low32, equals: $0)]) }
+        var rules = allowedPersonalities.sorted().map { SeccompRule("personality", .allow, [.masked(0, mask: low32, equals: $0)]) }
         for pattern in MaskedCover.complement(of: allowedPersonalities) {
             rules.append(SeccompRule("personality", .errno(EPERM), [.masked(0, mask: pattern.mask, equals: pattern.value)]))
         }

@@ -108,7 +108,7 @@ public struct Launcher: Sendable {
         let hostSysfs = config.network == .host && hostUID == 0 ? sbx_open_readonly_tree("/sys") : -1
         defer { if hostSysfs >= 0 { SystemCalls.close(hostSysfs) } }
         // The default root: the launcher's directory is bound and is where the app starts.
-        let host = config.rootfs == nil ? HostRoot.scan() : nil
+        let host = config.rootfs == nil ? HostRoot.scan(walkEtc: hostUID == 0 && idRange == nil) : nil
         var start = MountPlan.StartDirectory()
         if let host, let cwd = Self.currentDirectory() {
             start = MountPlan.startDirectory(current: cwd, homes: host.homes, volumes: config.volumes,
@@ -200,12 +200,13 @@ public struct Launcher: Sendable {
             SystemCalls.close(result.go_fd)
             result.go_fd = -1
         }
-        // libseccomp takes most of a millisecond: here it runs while init mounts its root.
+        // libseccomp needs milliseconds for the allow-list: a cached program (SeccompCache) is
+        // read instead when there is one; either way this runs while init mounts its root.
         let program: SeccompProgram?
         if let profilePolicy {
-            program = try SeccompCompiler.compile(profilePolicy)
+            program = try SeccompCache.program(for: profilePolicy)
         } else {
-            program = config.seccomp == .default ? try SeccompCompiler.compile(DefaultSeccompPolicy.policy) : nil
+            program = config.seccomp == .default ? try SeccompCache.program(for: DefaultSeccompPolicy.policy) : nil
         }
 
         var gateway: Gateway?

@@ -262,3 +262,27 @@ import Testing
         #expect(throws: SandboxError.self) { try OCISeccompProfile.load(path: "/nonexistent/profile.json") }
     }
 }
+
+@Suite struct SeccompCacheTests {
+    /// The cache key must be the same for the same policy in every process (Set iteration
+    /// order is seeded per process, so a policy built from sets must not depend on it) and
+    /// change with any rule.
+    @Test func fingerprintIsStableAndSensitive() {
+        let policy = DefaultSeccompPolicy.policy
+        #expect(SeccompCache.fingerprint(policy) == SeccompCache.fingerprint(DefaultSeccompPolicy.policy))
+        #expect(policy.rules == DefaultSeccompPolicy.policy.rules)
+        var changed = policy
+        changed.rules[changed.rules.count - 1].conditions[0].second ^= 1
+        #expect(SeccompCache.fingerprint(changed) != SeccompCache.fingerprint(policy))
+        changed = policy
+        changed.defaultAction = .errno(EPERM)
+        #expect(SeccompCache.fingerprint(changed) != SeccompCache.fingerprint(policy))
+    }
+
+    @Test func aCachedProgramIsTheCompiledOne() throws {
+        let policy = DefaultSeccompPolicy.policy
+        let compiled = try SeccompCompiler.compile(policy)
+        #expect(try SeccompCache.program(for: policy).bytes == compiled.bytes)
+        #expect(try SeccompCache.program(for: policy).bytes == compiled.bytes)  // the second from the cache
+    }
+}
