@@ -61,14 +61,16 @@ int sbx_mapping_user_namespace(const char *uid_map, const char *gid_map) {
     return fd;
 }
 
-static int idmap_tree(const char *path, int userns_fd, int readonly, unsigned int recursive) {
+/// A detached copy of the tree at `path` (open_tree OPEN_TREE_CLONE, with `recursive`
+/// AT_RECURSIVE) with `attr` set on it (through `userns_fd` for MOUNT_ATTR_IDMAP, else -1).
+static int detached_tree(const char *path, unsigned int recursive, unsigned long long attr, int userns_fd) {
     int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive);
     if (tree < 0) return -1;
-    struct mount_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
-    attr.userns_fd = (unsigned long long)userns_fd;
-    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | recursive, &attr, sizeof attr) < 0) {
+    struct mount_attr settings;
+    memset(&settings, 0, sizeof settings);
+    settings.attr_set = attr;
+    if (userns_fd >= 0) settings.userns_fd = (unsigned long long)userns_fd;
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | recursive, &settings, sizeof settings) < 0) {
         int saved = errno;
         close(tree);
         errno = saved;
@@ -78,24 +80,14 @@ static int idmap_tree(const char *path, int userns_fd, int readonly, unsigned in
 }
 
 int sbx_open_idmapped_tree(const char *path, int userns_fd, int readonly) {
-    int tree = idmap_tree(path, userns_fd, readonly, AT_RECURSIVE);
+    unsigned long long attr = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
+    int tree = detached_tree(path, AT_RECURSIVE, attr, userns_fd);
     // A submount whose file system cannot be idmapped (proc, a FUSE mount) fails the recursive
     // form: then the volume is the top mount alone, as a non-recursive bind would be.
-    if (tree < 0 && errno == EINVAL) tree = idmap_tree(path, userns_fd, readonly, 0);
+    if (tree < 0 && errno == EINVAL) tree = detached_tree(path, 0, attr, userns_fd);
     return tree;
 }
 
 int sbx_open_readonly_tree(const char *path) {
-    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-    if (tree < 0) return -1;
-    struct mount_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
-        int saved = errno;
-        close(tree);
-        errno = saved;
-        return -1;
-    }
-    return tree;
+    return detached_tree(path, 0, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, -1);
 }

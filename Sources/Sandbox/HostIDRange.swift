@@ -16,7 +16,6 @@ final class HostIDRange {
     static let base: UInt32 = 0x8000_0000
     /// The last slot would reach (uid_t)-1, which means "no id" to the kernel.
     static let slots: UInt32 = (UInt32.max - base) / size
-    static let lockDirectory = "/run/sandbox/ids"
 
     let first: UInt32
     private let lockFD: Int32
@@ -32,9 +31,11 @@ final class HostIDRange {
     var mapLine: String { "0 \(first) \(Self.size)\n" }
 
     /// Takes the first free slot, probing from one picked by the pid so that concurrent
-    /// launchers rarely contend for the same lock.
+    /// launchers rarely contend for the same lock. Root only (the caller maps the range).
     static func reserve() throws(SandboxError) -> HostIDRange {
-        try makeLockDirectory()
+        guard let lockDirectory = try StateDirectory.subdirectory("ids") else {
+            throw .systemCall(name: "mkdir", errno: EINVAL, detail: "(no state directory for id-range locks)")
+        }
         let start = UInt32(truncatingIfNeeded: getpid()) % slots
         for probe in 0..<slots {
             let slot = (start + probe) % slots
@@ -45,13 +46,5 @@ final class HostIDRange {
             if code != EWOULDBLOCK { throw .systemCall(name: "flock", errno: code, detail: "\(lockDirectory)/\(slot)") }
         }
         throw .invalidArgument("every host id range is in use (\(slots) sandboxes run): use --userns host")
-    }
-
-    private static func makeLockDirectory() throws(SandboxError) {
-        for (path, mode) in [("/run/sandbox", mode_t(0o711)), (lockDirectory, mode_t(0o700))] {
-            if mkdir(path, mode) < 0, errno != EEXIST {
-                throw .systemCall(name: "mkdir", errno: errno, detail: path)
-            }
-        }
     }
 }

@@ -55,16 +55,8 @@ public enum SeccompCache {
     }
 
     private static func openDirectory() -> Int32? {
-        let base: String
-        if geteuid() == 0 {
-            base = "/run/sandbox"
-        } else if let runtime = getenv("XDG_RUNTIME_DIR"), runtime.pointee == UInt8(ascii: "/") {
-            base = String(cString: runtime) + "/sandbox"
-        } else {
-            return nil
-        }
-        for path in [base, base + "/seccomp"] where mkdir(path, 0o700) < 0 && errno != EEXIST { return nil }
-        let fd = Glibc.open(base + "/seccomp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard let path = try? StateDirectory.subdirectory("seccomp") else { return nil }
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {

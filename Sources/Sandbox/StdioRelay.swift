@@ -76,7 +76,7 @@ final class StdioRelay {
                 return
             }
             for index in 1...2 where fds[index].revents != 0 {
-                if !copyOut(index, &buffer) { closeLauncherEnd(index) }
+                if !copyOnce(from: launcherEnds[index], to: Int32(index), &buffer) { closeLauncherEnd(index) }
             }
             if fds[3].revents != 0, !input.read(from: STDIN_FILENO) { closeLauncherEnd(0) }
             if !input.isEmpty || fds[4].revents != 0, launcherEnds[0] >= 0, !input.write(to: launcherEnds[0]) {
@@ -84,7 +84,9 @@ final class StdioRelay {
             }
             if fds[0].revents != 0 {
                 // The sandbox is gone: take what is still in the pipes (they do not block).
-                for index in 1...2 { while launcherEnds[index] >= 0, copyOut(index, &buffer) {} }
+                for index in 1...2 where launcherEnds[index] >= 0 {
+                    while copyOnce(from: launcherEnds[index], to: Int32(index), &buffer) {}
+                }
                 return
             }
         }
@@ -93,16 +95,6 @@ final class StdioRelay {
     private func closeLauncherEnd(_ index: Int) {
         if launcherEnds[index] >= 0 { SystemCalls.close(launcherEnds[index]) }
         launcherEnds[index] = -1
-    }
-
-    /// One read from the program's stdout or stderr pipe to the launcher's own descriptor;
-    /// false at EOF, on an error, or when nothing is left (EAGAIN).
-    private func copyOut(_ index: Int, _ buffer: inout [UInt8]) -> Bool {
-        let got = buffer.withUnsafeMutableBytes { Glibc.read(launcherEnds[index], $0.baseAddress, $0.count) }
-        if got < 0 { return errno == EINTR }
-        if got == 0 { return false }
-        do { try SystemCalls.writeAll(Int32(index), Array(buffer[0..<got]), name: "standard output relay") } catch { return false }
-        return true
     }
 }
 

@@ -82,9 +82,9 @@ final class TerminalRelay {
                 if errno == EINTR { copyWindowSize(); continue }
                 return
             }
-            if fds[1].revents != 0 { outputOpen = pump(from: primaryFD, to: STDOUT_FILENO, &buffer) }
+            if fds[1].revents != 0 { outputOpen = copyOnce(from: primaryFD, to: STDOUT_FILENO, &buffer) }
             if fds[2].revents != 0 {
-                inputOpen = pump(from: STDIN_FILENO, to: primaryFD, &buffer)
+                inputOpen = copyOnce(from: STDIN_FILENO, to: primaryFD, &buffer)
                 if !inputOpen {
                     // EOF on stdin: the app's terminal gets VEOF (^D), so a reader sees end of file.
                     var endOfTransmission: UInt8 = 4
@@ -95,18 +95,19 @@ final class TerminalRelay {
                 // The sandbox is gone; take what is still buffered without blocking.
                 let flags = fcntl(primaryFD, F_GETFL)
                 _ = fcntl(primaryFD, F_SETFL, flags | O_NONBLOCK)
-                while pump(from: primaryFD, to: STDOUT_FILENO, &buffer) {}
+                while copyOnce(from: primaryFD, to: STDOUT_FILENO, &buffer) {}
                 return
             }
         }
     }
+}
 
-    /// Copies one read's worth; false at EOF or error (EIO: the app side closed).
-    private func pump(from source: Int32, to destination: Int32, _ buffer: inout [UInt8]) -> Bool {
-        let got = buffer.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress, $0.count) }
-        if got < 0 { return errno == EINTR }
-        if got == 0 { return false }
-        do { try SystemCalls.writeAll(destination, Array(buffer[0..<got]), name: "terminal") } catch { return false }
-        return true
-    }
+/// Copies one read's worth from `source` to `destination` (both relays use it); false at EOF,
+/// on an error (EIO: a pty's other side closed), or when a non-blocking source is empty.
+func copyOnce(from source: Int32, to destination: Int32, _ buffer: inout [UInt8]) -> Bool {
+    let got = buffer.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress, $0.count) }
+    if got < 0 { return errno == EINTR }
+    if got == 0 { return false }
+    do { try SystemCalls.writeAll(destination, Array(buffer[0..<got]), name: "terminal relay") } catch { return false }
+    return true
 }
