@@ -110,8 +110,10 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
 
     public static func < (a: Self, b: Self) -> Bool { (a.high, a.low) < (b.high, b.low) }
 
-    /// RFC 5952 text: lowercase, longest run of two or more zero groups compressed.
+    /// RFC 5952 text: lowercase, longest run of two or more zero groups compressed; an
+    /// IPv4-mapped address in mixed notation (RFC 5952 5: `::ffff:192.0.2.1`).
     public var description: String {
+        if let embedded = ipv4Mapped { return "::ffff:\(embedded)" }
         let groups = (0..<8).map(group)
         var bestStart = -1, bestLength = 0, runStart = -1
         for i in 0...8 {
@@ -127,8 +129,14 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
         return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)
     }
 
-    /// Parses RFC 4291 text form without an embedded IPv4 part; returns nil on anything else.
+    /// Parses RFC 4291 2.2 text, including a trailing dotted quad (`::ffff:192.0.2.1`, form 3);
+    /// returns nil on anything else.
     public init?(_ text: String) {
+        var text = text
+        if let dot = text.firstIndex(of: "."), let colon = text[..<dot].lastIndex(of: ":") {
+            guard let embedded = IPv4Address(String(text[text.index(after: colon)...])) else { return nil }
+            text = text[...colon] + String(embedded.rawValue >> 16, radix: 16) + ":" + String(embedded.rawValue & 0xFFFF, radix: 16)
+        }
         let halves = text.split(separator: "::", omittingEmptySubsequences: false).map(String.init)
         guard halves.count <= 2 else { return nil }
         func groups(_ s: String) -> [UInt16]? {

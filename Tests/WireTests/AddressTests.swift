@@ -37,6 +37,23 @@ import Wire
         #expect(IPv6Address(text) == nil)
     }
 
+    @Test(arguments: ["1.2.3.4", "::1.2.3", "::1.2.3.4.5", "::ffff:1.2.3.256", "1:2:3:4:5:6:7:1.2.3.4", "::1.2.3.4:5"])
+    func ipv6RejectsMalformedEmbeddedIPv4(_ text: String) {
+        #expect(IPv6Address(text) == nil)
+    }
+
+    @Test func ipv6CarriesEmbeddedIPv4() {
+        #expect(IPv6Address("::ffff:127.0.0.1") == IPv6Address("::ffff:7f00:1"))
+        #expect(IPv6Address("::ffff:127.0.0.1")?.ipv4Mapped == IPv4Address(127, 0, 0, 1))
+        #expect(IPv6Address("::ffff:7f00:1")?.description == "::ffff:127.0.0.1", "RFC 5952 5")
+        #expect(IPv6Address("::10.0.0.1")?.ipv4Compatible == IPv4Address(10, 0, 0, 1))
+        #expect(IPv6Address("::1")?.ipv4Compatible == nil && IPv6Address("::")?.ipv4Compatible == nil)
+        #expect(IPv6Address("64:ff9b::192.0.2.5")?.nat64WellKnown == IPv4Address(192, 0, 2, 5))
+        #expect(IPv6Address("64:ff9b:1::1")?.isNAT64LocalUse == true)
+        #expect(IPv6Address("64:ff9b::1:0:0:1")?.nat64WellKnown == nil, "outside the /96")
+        #expect(IPv6Address("2001:db8::ffff:1.2.3.4")?.ipv4Mapped == nil)
+    }
+
     @Test func ipv6Classifies() {
         #expect(IPv6Address("fe80::1")?.isLinkLocal == true)
         #expect(IPv6Address("ff02::1")?.isMulticast == true)
