@@ -1,6 +1,8 @@
 // Where an app flow really goes. The app sees a small world (gateway, DNS forwarder, the
 // Internet); this decides, before any policy rule, which host address a flow maps to and
-// which destinations are never reachable (host loopback, link-local) unless the user opted in.
+// which destinations are never reachable unless the user opted in: host loopback, link-local,
+// the metadata services and the host's own addresses (they reach the same services as
+// loopback). An IPv6 destination that carries an IPv4 address is mapped as that address.
 
 import Wire
 
@@ -37,6 +39,13 @@ public enum UnreachableCause: Sendable, Equatable, CustomStringConvertible {
     /// An address inside the app's own network that no one holds, or a port on the DNS
     /// address other than 53.
     case noSuchService
+    /// A cloud metadata address (SpecialAddresses.metadata): only an explicit --allow opens it.
+    case metadata
+    /// An address of the host's own interfaces: --allow-host-loopback or an explicit --allow.
+    case hostAddress
+    /// An IPv4-compatible (::a.b.c.d) or local-use NAT64 address, or a NAT64 address of a
+    /// protected IPv4 destination: nothing the host would reach through it can be judged.
+    case embeddedIPv4
 
     public var description: String {
         switch self {
@@ -44,6 +53,17 @@ public enum UnreachableCause: Sendable, Equatable, CustomStringConvertible {
         case .linkLocal: "link-local"
         case .notUnicast: "not-unicast"
         case .noSuchService: "no-such-service"
+        case .metadata: "metadata-service"
+        case .hostAddress: "host-address"
+        case .embeddedIPv4: "embedded-ipv4"
+        }
+    }
+
+    /// The causes an explicit `--allow` rule naming the destination lifts (FlowAdmission).
+    public var isOpenedByExplicitAllow: Bool {
+        switch self {
+        case .metadata, .hostAddress: true
+        default: false
         }
     }
 
@@ -78,6 +98,23 @@ extension NetworkConfiguration {
             }
         case .v6(let a):
             if a.isUnspecified || a.isMulticast { return .unreachable(.notUnicast) }
+            if let embedded = a.ipv4Mapped {
+                // What a dual-stack host socket would reach: that IPv4 address, so it is mapped,
+                // protected and judged as one (and the host socket is IPv4).
+                return map(SocketAddress(.v4(embedded), port: destination.port), transport: transport)
+            }
+            if a.ipv4Compatible != nil || a.isNAT64LocalUse { return .unreachable(.embeddedIPv4) }
+            if let embedded = a.nat64WellKnown {
+                // A NAT64 turns it into `embedded`: refused where that IPv4 address would be
+                // (and always for loopback: a NAT64 never reaches the host's).
+                if embedded.isLoopback { return .unreachable(allowHostLoopback ? .embeddedIPv4 : .hostLoopbackDisabled) }
+                let inner = SocketAddress(.v4(embedded), port: destination.port)
+                switch map(inner, transport: transport) {
+                case .host(let reached) where reached == inner: return .host(destination)
+                case .unreachable(let cause) where cause != .noSuchService: return .unreachable(cause)
+                default: return .unreachable(.embeddedIPv4)
+                }
+            }
             if a == dnsV6 { return dnsService(destination, transport) }
             if a == gatewayV6 {
                 guard allowHostLoopback else { return .unreachable(.hostLoopbackDisabled) }
@@ -86,8 +123,19 @@ extension NetworkConfiguration {
             if ipv6Network.contains(address) { return .unreachable(.noSuchService) }
         }
         if address.isLoopback && !allowHostLoopback { return .unreachable(.hostLoopbackDisabled) }
+        if SpecialAddresses.metadata.contains(address) { return .unreachable(.metadata) }
         if address.isLinkLocal && !allowLinkLocal { return .unreachable(.linkLocal) }
+        if hostAddresses.contains(address) && !allowHostLoopback { return .unreachable(.hostAddress) }
         return .host(destination)
+    }
+
+    /// The address policy rules judge `destination` (a mapped host address) by: the IPv4
+    /// address a NAT64 address carries, else the address itself.
+    public func judgedAddress(_ destination: SocketAddress) -> SocketAddress {
+        if case .v6(let a) = destination.address, let embedded = a.nat64WellKnown {
+            return SocketAddress(.v4(embedded), port: destination.port)
+        }
+        return destination
     }
 
     private func dnsService(_ destination: SocketAddress, _ transport: TransportProtocol) -> MappedDestination {

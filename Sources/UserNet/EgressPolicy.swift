@@ -1,43 +1,13 @@
-// The egress policy: `--allow CIDR[:PORTS]`, `--deny CIDR[:PORTS]` and `--allow-domain NAME`,
-// checked in the order given; the first rule that matches decides, and a flow no rule matches
-// is allowed. (The protected destinations, host loopback and link-local, are closed earlier by
-// NetworkConfiguration.map unless their own flags open them.)
+// The egress policy: `--allow`, `--deny` and `--allow-domain` rules (EgressRule), checked in the
+// order given; the first rule that matches decides, and a flow no rule matches is allowed.
+// (The protected destinations are closed earlier by NetworkConfiguration.map unless their own
+// flags, or an explicit --allow, open them: FlowAdmission.)
 //
-// A domain rule matches a destination address that a DNS answer for that name (or a name below
-// it) gave the app through our forwarder, while that answer's TTL lasts; the flow keeps its
-// verdict for its whole life.
+// A domain rule matches a destination address that a DNS answer for a name the rule's pattern
+// covers gave the app through our forwarder, on the rule's ports, while that answer's TTL
+// lasts (LearnedAddressTable); the flow keeps its verdict for its whole life.
 
 import Wire
-
-public enum PolicyVerdict: String, Sendable, Equatable {
-    case allow
-    case deny
-}
-
-public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
-    public enum Matcher: Sendable, Equatable {
-        case network(IPSubnet, PortSet)
-        case domain(DNSName)
-    }
-
-    public var verdict: PolicyVerdict
-    public var matcher: Matcher
-
-    public init(verdict: PolicyVerdict, matcher: Matcher) {
-        self.verdict = verdict
-        self.matcher = matcher
-    }
-
-    public var description: String {
-        switch matcher {
-        case .network(let cidr, let ports):
-            let portText = ports == .all ? "" : ":\(ports)"
-            return cidr.network.isV4 || ports == .all ? "--\(verdict.rawValue) \(cidr)\(portText)" : "--\(verdict.rawValue) [\(cidr)]\(portText)"
-        case .domain(let name):
-            return "--allow-domain \(name)"
-        }
-    }
-}
 
 public struct PolicyDecision: Sendable, Equatable {
     public var verdict: PolicyVerdict
@@ -61,73 +31,76 @@ public struct EgressPolicy: Sendable, Equatable {
     }
 
     /// Builds the policy from the flags in command-line order, e.g.
-    /// `[("--deny", "0.0.0.0/0"), ("--allow-domain", "example.com")]`.
+    /// `[("--deny", "all"), ("--allow-domain", "example.com:443")]`.
     public init(arguments: [(flag: String, value: String)]) throws(PolicyParseError) {
         guard arguments.count <= Self.maxRules else { throw .tooManyRules(arguments.count) }
         var rules: [EgressRule] = []
         for (flag, value) in arguments {
             switch flag {
-            case "--allow", "allow": rules.append(try Self.parseNetworkRule(value, verdict: .allow))
-            case "--deny", "deny": rules.append(try Self.parseNetworkRule(value, verdict: .deny))
-            case "--allow-domain", "allow-domain": rules.append(try Self.parseDomainRule(value))
+            case "--allow", "allow": rules.append(try EgressRule.parseNetwork(value, verdict: .allow))
+            case "--deny", "deny": rules.append(try EgressRule.parseNetwork(value, verdict: .deny))
+            case "--allow-domain", "allow-domain": rules.append(try EgressRule.parseDomain(value))
             default: throw .unknownFlag(flag)
             }
         }
         self.rules = rules
     }
 
-    /// Parses `CIDR[:PORTS]`. IPv6 with ports needs brackets: `[2001:db8::/32]:443`.
-    public static func parseNetworkRule(_ text: String, verdict: PolicyVerdict) throws(PolicyParseError) -> EgressRule {
-        guard !text.isEmpty else { throw .empty }
-        var cidrText = Substring(text)
-        var portText: Substring?
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw .badSyntax(text, "missing ']'") }
-            cidrText = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            if !rest.isEmpty {
-                guard rest.hasPrefix(":") else { throw .badSyntax(text, "expected ':PORTS' after ']'") }
-                portText = rest.dropFirst()
-            }
-        } else if text.contains(".") {
-            // IPv4: the first ':' starts the ports.
-            if let colon = text.firstIndex(of: ":") {
-                cidrText = text[..<colon]
-                portText = text[text.index(after: colon)...]
-            }
+    /// True when some rule denies a whole family (`--deny all`, `--deny 0.0.0.0/0`, `--deny
+    /// ::/0`): then the app is fenced, and the DNS forwarder answers only names a domain rule
+    /// can use (anything else would be a tunnel out through the resolver).
+    public var isRestrictive: Bool {
+        rules.contains { $0.verdict == .deny && ($0.coversWholeFamily(of: .v4(.any)) || $0.coversWholeFamily(of: .v6(.any))) }
+    }
+
+    /// The start-up warning for a policy that fences one family and leaves the other open.
+    public var openFamilyWarning: String? {
+        let v4 = wholeFamilyVerdict(.v4(.any))
+        let v6 = wholeFamilyVerdict(.v6(.any))
+        guard v4 != v6 else { return nil }
+        let (closed, open, rule) = v4 == .deny ? ("IPv4", "IPv6", "::/0") : ("IPv6", "IPv4", "0.0.0.0/0")
+        return "the policy denies all of \(closed) but leaves \(open) open; use --deny all (or add --deny \(rule))"
+    }
+
+    /// The verdict of the first rule that covers a whole family, else the default.
+    private func wholeFamilyVerdict(_ family: IPAddress) -> PolicyVerdict {
+        rules.first { $0.coversWholeFamily(of: family) }?.verdict ?? .allow
+    }
+
+    /// The rules whose pattern covers `name`, by index (what a DNS answer for it may teach).
+    public func domainRules(covering name: DNSName) -> [Int] {
+        rules.indices.filter { index in
+            if case .domain(let pattern, _) = rules[index].matcher { pattern.matches(name) } else { false }
         }
-        let cidr: IPSubnet
-        do { cidr = try IPSubnet(parsing: cidrText) } catch { throw .badNetwork(text, error) }
-        var ports = PortSet.all
-        if let portText {
-            do { ports = try PortSet(parsing: portText) } catch { throw .badPorts(text, error) }
+    }
+
+    /// True when an `--allow` rule narrower than a whole family names `destination`: what opens
+    /// a protected destination (metadata, the host's addresses) or a private DNS answer.
+    public func explicitlyAllows(_ destination: SocketAddress) -> Bool {
+        rules.contains { rule in
+            guard rule.verdict == .allow, case .network(let cidr, let ports) = rule.matcher else { return false }
+            return cidr.prefixLength > 0 && cidr.contains(destination.address) && ports.contains(destination.port)
         }
-        return EgressRule(verdict: verdict, matcher: .network(cidr, ports))
     }
 
-    public static func parseDomainRule(_ text: String) throws(PolicyParseError) -> EgressRule {
-        guard let name = DNSName(text), !name.labels.isEmpty else { throw .badDomain(text) }
-        return EgressRule(verdict: .allow, matcher: .domain(name))
+    /// Same, for any port (a DNS answer carries an address, not a port).
+    public func explicitlyAllowsAddress(_ address: IPAddress) -> Bool {
+        rules.contains { rule in
+            guard rule.verdict == .allow, case .network(let cidr, _) = rule.matcher else { return false }
+            return cidr.prefixLength > 0 && cidr.contains(address)
+        }
     }
 
-    /// The domains whose answers the forwarder must feed to the learned-address table.
-    public var allowedDomains: [DNSName] {
-        rules.compactMap { if case .domain(let name) = $0.matcher { name } else { nil } }
-    }
-
-    /// Decides a new flow to `destination` (the mapped host address and port).
+    /// Decides a new flow to `destination` (the address policy judges the mapped host address by).
     public func evaluate(_ destination: SocketAddress, learned: LearnedAddressTable, now: UInt64) -> PolicyDecision {
-        for (index, rule) in rules.enumerated() {
+        for (index, rule) in rules.enumerated() where rule.ports.contains(destination.port) {
+            let matches: Bool
             switch rule.matcher {
-            case .network(let cidr, let ports):
-                if cidr.contains(destination.address) && ports.contains(destination.port) {
-                    return PolicyDecision(verdict: rule.verdict, ruleIndex: index)
-                }
-            case .domain(let domain):
-                if learned.isAdmitted(destination.address, by: domain, now: now) {
-                    return PolicyDecision(verdict: rule.verdict, ruleIndex: index)
-                }
+            case .network(let cidr, _): matches = cidr.contains(destination.address)
+            case .anyAddress: matches = true
+            case .domain: matches = learned.isAdmitted(destination.address, byRule: index, now: now)
             }
+            if matches { return PolicyDecision(verdict: rule.verdict, ruleIndex: index) }
         }
         return PolicyDecision(verdict: .allow, ruleIndex: nil)
     }
@@ -138,17 +111,17 @@ public enum PolicyParseError: Error, Sendable, Equatable, CustomStringConvertibl
     case badSyntax(String, String)
     case badNetwork(String, SubnetParseError)
     case badPorts(String, PortSetError)
-    case badDomain(String)
+    case badDomain(String, String)
     case unknownFlag(String)
     case tooManyRules(Int)
 
     public var description: String {
         switch self {
-        case .empty: "empty rule; expected CIDR[:PORTS]"
+        case .empty: "empty rule; expected CIDR[:PORTS] or all[:PORTS]"
         case .badSyntax(let text, let why): "'\(text)': \(why) (expected CIDR[:PORTS], IPv6 as [CIDR]:PORTS)"
-        case .badNetwork(let text, let error): "'\(text)': \(error)"
+        case .badNetwork(let text, let error): "'\(text)': \(error) (expected CIDR[:PORTS], all[:PORTS], IPv6 as [CIDR]:PORTS)"
         case .badPorts(let text, let error): "'\(text)': \(error)"
-        case .badDomain(let text): "'\(text)' is not a domain name"
+        case .badDomain(let text, let why): "--allow-domain '\(text)': \(why) (expected NAME[:PORTS] or *.NAME[:PORTS])"
         case .unknownFlag(let flag): "unknown policy flag \(flag)"
         case .tooManyRules(let n): "\(n) policy rules; at most \(EgressPolicy.maxRules)"
         }

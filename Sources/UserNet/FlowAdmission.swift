@@ -23,13 +23,20 @@ extension NetworkConfiguration {
     /// administratively prohibited (UDP, ICMP), per the issue and RFC 1812 5.2.7.1.
     public func admit(_ destination: SocketAddress, transport: TransportProtocol, policy: EgressPolicy,
                       learned: LearnedAddressTable, now: UInt64) -> FlowAdmission {
-        switch map(destination, transport: transport) {
+        var mapped = map(destination, transport: transport)
+        // A protected destination an `--allow` rule names exactly (not `all`, not a /0) is opened:
+        // the user asked for that address, which is what "explicit" means here.
+        if case .unreachable(let cause) = mapped, cause.isOpenedByExplicitAllow {
+            let reached = destination.address.ipv6?.ipv4Mapped.map { SocketAddress(.v4($0), port: destination.port) } ?? destination
+            if policy.explicitlyAllows(judgedAddress(reached)) { mapped = .host(reached) }
+        }
+        switch mapped {
         case .dnsForwarder:
             return .dnsForwarder
         case .unreachable(let cause):
             return .refuse(reply: cause.reply(for: transport), reason: cause.description)
         case .host(let host):
-            let decision = policy.evaluate(host, learned: learned, now: now)
+            let decision = policy.evaluate(judgedAddress(host), learned: learned, now: now)
             switch decision.verdict {
             case .allow:
                 return .forward(host, decision)

@@ -81,6 +81,10 @@ public struct GatewayCounters: Sendable {
     public var ping = PingSocketOpener.Counters()
     public var dns = DNSForwarder.Counters()
     public var dnsAnswersDropped: UInt64 = 0
+    /// Queries the forwarder refused without asking upstream (a restrictive policy).
+    public var dnsQueriesRefused: UInt64 = 0
+    /// Queries for names the sandbox owns, answered by the forwarder itself.
+    public var dnsQueriesAnsweredLocally: UInt64 = 0
     public var learnedAddresses = 0
     public var pcapFrames: UInt64 = 0
     public var pcapDropped: UInt64 = 0
@@ -142,6 +146,10 @@ public final class Gateway: Sendable {
                     failure.error = .system(SystemCallError(call: "setns", errno: errno))
                     throw .system(SystemCallError(call: "setns", errno: errno))
                 }
+                // Read here, in the namespace the host sockets use: these are the addresses a
+                // host socket of the gateway would reach the host itself at.
+                var options = options
+                options.network.hostAddresses.formUnion(HostAddresses.snapshot())
                 let engine: GatewayEngine
                 do throws(GatewayError) {
                     engine = try GatewayEngine(loop: loop, options: options, packetSocket: packetSocket,

@@ -23,6 +23,12 @@ public struct NetworkConfiguration: Sendable, Equatable {
     public var allowLinkLocal = false
     /// Upstream resolvers for the DNS forwarder; nil means /etc/resolv.conf.
     public var dnsUpstreams: [SocketAddress]?
+    /// The addresses of the host's own interfaces (a snapshot taken as the gateway starts,
+    /// HostAddresses): protected like loopback, since services bound to 0.0.0.0 answer there.
+    public var hostAddresses: Set<IPAddress> = []
+    /// The sandbox's host name, answered by the DNS forwarder itself (LocalNames); nil when
+    /// the gateway serves a namespace it did not name (`sandbox usernet`).
+    public var hostname: String?
 
     public static let defaultIPv4 = "10.0.2.0/24"
     public static let defaultIPv6 = "fd00::/64"

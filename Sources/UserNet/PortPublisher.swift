@@ -94,7 +94,6 @@ public final class PortPublisher {
             let fd = try Syscall.socket(address.family, type, 0)
             do throws(SystemCallError) {
                 try Syscall.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-                if !address.address.isV4 { try Syscall.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
                 try Syscall.bind(fd, address)
             } catch {
                 Syscall.close(fd)

@@ -78,9 +78,17 @@ enum Syscall {
         }
     }
 
+    /// Every AF_INET6 host socket is IPV6_V6ONLY: an IPv6 socket must never reach an IPv4
+    /// destination through a mapped address (the policy judged it as IPv6).
     static func socket(_ domain: Int32, _ type: Int32, _ proto: Int32) throws(SystemCallError) -> Int32 {
         let flags = Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
-        return try retryingEINTR("socket") { Glibc.socket(domain, type | flags, proto) }
+        let fd = try retryingEINTR("socket") { Glibc.socket(domain, type | flags, proto) }
+        guard domain == AF_INET6 else { return fd }
+        do { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, call: "setsockopt(IPV6_V6ONLY)") } catch {
+            close(fd)
+            throw error
+        }
+        return fd
     }
 
     static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, call: String = "setsockopt") throws(SystemCallError) {

@@ -73,13 +73,18 @@ import Wire
         #expect(config.map(v4(127, 0, 0, 1, 22), transport: .tcp) == .host(v4(127, 0, 0, 1, 22)))
     }
 
-    @Test func linkLocalIsClosedUnlessAllowed() throws {
+    @Test func linkLocalIsClosedUnlessAllowedAndMetadataStaysClosed() throws {
         var config = try NetworkConfiguration()
         let metadata = v4(169, 254, 169, 254, 80)
-        #expect(config.map(metadata, transport: .tcp) == .unreachable(.linkLocal))
+        let other = v4(169, 254, 1, 1, 80)
+        #expect(config.map(metadata, transport: .tcp) == .unreachable(.metadata))
+        #expect(config.map(other, transport: .tcp) == .unreachable(.linkLocal))
         #expect(config.map(SocketAddress(try #require(IPAddress("fe80::1")), port: 80), transport: .udp) == .unreachable(.linkLocal))
         config.allowLinkLocal = true
-        #expect(config.map(metadata, transport: .tcp) == .host(metadata))
+        #expect(config.map(other, transport: .tcp) == .host(other))
+        #expect(config.map(metadata, transport: .tcp) == .unreachable(.metadata), "--allow-link-local does not open metadata")
+        #expect(config.map(SocketAddress(try #require(IPAddress("fd00:ec2::254")), port: 80), transport: .tcp) == .unreachable(.metadata))
+        #expect(config.map(v4(100, 100, 100, 200, 80), transport: .tcp) == .unreachable(.metadata))
     }
 
     @Test func dnsAddressIsTheForwarderOnPort53Only() throws {

@@ -68,8 +68,17 @@ final class GatewayLab: @unchecked Sendable {
         return fd
     }
 
-    /// Starts a gateway over the veth, its thread in the host namespace.
-    func startGateway(_ options: UserNetOptions) throws -> Gateway {
+    /// Starts a gateway over the veth, its thread in the host namespace. The host namespace's
+    /// 198.51.100.1 and 2001:db8::1 stand for the Internet, but they are addresses of the
+    /// namespace the gateway's sockets live in, which the gateway protects as the host's own;
+    /// unless `openHostAddresses` is false they are opened as a user would, with an explicit
+    /// `--allow` each (appended, so the test's own rules still come first).
+    func startGateway(_ options: UserNetOptions, openHostAddresses: Bool = true) throws -> Gateway {
+        var options = options
+        if openHostAddresses {
+            options.policy.rules += [try EgressRule.parseNetwork("\(Self.hostAddress)/32", verdict: .allow),
+                                     try EgressRule.parseNetwork("2001:db8::1/128", verdict: .allow)]
+        }
         var settings = Gateway.Settings()
         settings.hostNamespaceFD = try namespaceFD(hostNamespace)
         return try Gateway(options: options, interface: gatewayLink, interfaceNamespaceFD: try namespaceFD(gatewayNamespace),

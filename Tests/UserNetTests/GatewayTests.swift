@@ -118,7 +118,7 @@ import Wire
         let lines = logLines(logPath)
         #expect(lines.contains { $0.contains("198.51.100.1:7777") && $0.contains("\"verdict\":\"deny\"")
                 && $0.contains("policy rule 1") })
-        #expect(lines.contains { $0.contains("169.254.169.254:80") && $0.contains("\"reason\":\"link-local\"") })
+        #expect(lines.contains { $0.contains("169.254.169.254:80") && $0.contains("\"reason\":\"metadata-service\"") })
         #expect(lines.contains { $0.contains("10.0.2.2:7778") && $0.contains("\"reason\":\"host-loopback-disabled\"") })
     }
 

@@ -25,7 +25,7 @@ import Wire
 
     @Test func eachBadOptionSaysWhichAndWhy() {
         #expect(throws: UserNetOptionsError.configuration(.mtuOutOfRange(100))) { try UserNetOptions(mtu: 100) }
-        #expect(throws: UserNetOptionsError.policy(.badDomain("a..b"))) { try UserNetOptions(policyArguments: [("--allow-domain", "a..b")]) }
+        #expect(throws: UserNetOptionsError.policy(.badDomain("a..b", "empty label"))) { try UserNetOptions(policyArguments: [("--allow-domain", "a..b")]) }
         #expect(throws: UserNetOptionsError.publish(.badSyntax("80"))) { try UserNetOptions(publish: ["80"]) }
         #expect(throws: UserNetOptionsError.duplicatePublish("127.0.0.1:8080:81")) {
             try UserNetOptions(publish: ["127.0.0.1:8080:80", "127.0.0.1:8080:81"])
