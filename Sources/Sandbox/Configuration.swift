@@ -34,8 +34,13 @@ public struct SandboxConfiguration: Sendable {
 
     /// The gateway's options, the defaults when none were set.
     public func userNetOptions() throws(SandboxError) -> UserNetOptions {
-        if let userNet { return userNet }
-        do { return try UserNetOptions() } catch { throw .invalidArgument(error.description) }
+        var options: UserNetOptions
+        if let userNet { options = userNet } else {
+            do { options = try UserNetOptions() } catch { throw .invalidArgument(error.description) }
+        }
+        // The forwarder answers the sandbox's own name itself (LocalNames).
+        options.network.hostname = hostname
+        return options
     }
 
     /// Checks what can be checked before anything is created. Throws `.invalidArgument` or

@@ -139,9 +139,10 @@ public enum UserModeNetwork {
     }
 }
 
-/// /etc/resolv.conf and /etc/hosts for a `--net=user` sandbox (the app's IPv6 address is its
-/// SLAAC choice, so only the IPv4 one is named), written to a private directory
-/// of the launcher and bound read-only over the sandbox's files.
+/// /etc/resolv.conf and /etc/hosts for a `--net=user` sandbox (both families: the host name
+/// names the app's addresses, host.sandbox.internal the gateway's, as the DNS forwarder
+/// answers them), written to a private directory of the launcher and bound read-only over the
+/// sandbox's files.
 struct NetworkFiles {
     let directory: String
 
@@ -162,6 +163,9 @@ struct NetworkFiles {
                 127.0.0.1 localhost
                 ::1 localhost ip6-localhost ip6-loopback
                 \(network.appV4) \(hostname)
+                \(network.appV6) \(hostname)
+                \(network.gatewayV4) \(LocalNames.gatewayName)
+                \(network.gatewayV6) \(LocalNames.gatewayName)
 
                 """)
         } catch {

@@ -1,5 +1,6 @@
 // `--log-connections FILE`: one JSON object per line for each finished (or refused) flow:
-// time, protocol, source, destination, verdict, bytes each way, duration. Written by hand
+// time, protocol, source, destination, verdict, bytes each way, duration; and one per DNS
+// query (DNSQueryRecord). Written by hand
 // (the fields are few and fixed) so no encoder runs per flow; one write() per line.
 
 import CShims
@@ -102,8 +103,12 @@ public final class ConnectionLog {
         fd = -1
     }
 
-    public func append(_ record: ConnectionRecord) {
-        var line = record.jsonLine
+    public func append(_ record: ConnectionRecord) { append(line: record.jsonLine) }
+
+    public func append(_ record: DNSQueryRecord) { append(line: record.jsonLine) }
+
+    private func append(line text: String) {
+        var line = text
         let complete = line.withUTF8 { bytes -> Bool in
             // O_APPEND makes each whole write land as one line even if others share the file.
             guard fd >= 0, let result = try? Syscall.write(fd, UnsafeRawBufferPointer(bytes)) else { return false }

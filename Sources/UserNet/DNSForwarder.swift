@@ -6,7 +6,9 @@
 // upstream we asked (connected socket), with an ID we are waiting for and the same question.
 // A query that times out is retried on the next upstream, then dropped (the app's resolver
 // retries on its own schedule). TCP: one host connection per query, framed per RFC 7766.
-// Every answer is handed to `onAnswer` first, which is how --allow-domain learns addresses.
+// Each query ends once: `reply` gets the answer with its parsed message (which is how
+// --allow-domain learns addresses and the connection log names them), or `failed` runs.
+// Which names may be forwarded at all is the caller's decision (DNSQueryPolicy).
 
 import Glibc
 
@@ -42,13 +44,17 @@ public final class DNSForwarder {
         public var refusedTCPFull: UInt64 = 0
     }
 
-    /// Gets the answer bytes (ID restored to the app's); they are borrowed for the call.
-    public typealias Reply = (UnsafeRawBufferPointer) -> Void
+    /// An accepted answer: its bytes (ID restored to the app's, borrowed for the call) and
+    /// what they parse to.
+    public struct Answer {
+        public let bytes: UnsafeRawBufferPointer
+        public let message: DNSMessage
+    }
+
+    public typealias Reply = (Answer) -> Void
 
     public let configuration: Configuration
     public private(set) var counters = Counters()
-    /// Sees every accepted answer before the app does.
-    public var onAnswer: ((DNSMessage) -> Void)?
 
     private struct Pending {
         var originalID: UInt16
@@ -58,6 +64,7 @@ public final class DNSForwarder {
         var triesLeft: Int
         var timer: TimerID?
         var reply: Reply
+        var failed: (() -> Void)?
     }
 
     private struct PendingKey: Hashable {
@@ -115,20 +122,23 @@ public final class DNSForwarder {
 
     // MARK: UDP
 
-    /// Forwards one query datagram from the app; `reply` runs once if an answer comes.
-    public func forward(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply) {
+    /// Forwards one query datagram from the app; `reply` runs once if an answer comes, else
+    /// `failed` runs once (malformed, no room, or no upstream answered in time).
+    public func forward(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply, failed: (() -> Void)? = nil) {
         counters.queries &+= 1
         guard let message = try? DNSMessage.parse(bytes), !message.header.isResponse,
               message.header.opcode == 0, let question = message.questions.first else {
             counters.malformedQueries &+= 1
+            failed?()
             return
         }
         guard !sockets.isEmpty, pending.count < configuration.maxPendingQueries else {
             counters.refusedPendingFull &+= 1
+            failed?()
             return
         }
         let entry = Pending(originalID: message.header.id, question: question, query: Array(bytes),
-                            upstream: 0, triesLeft: sockets.count, timer: nil, reply: reply)
+                            upstream: 0, triesLeft: sockets.count, timer: nil, reply: reply, failed: failed)
         send(entry)
     }
 
@@ -153,6 +163,7 @@ public final class DNSForwarder {
             return
         }
         counters.unanswered &+= 1
+        entry.failed?()
     }
 
     private func timedOut(_ key: PendingKey) {
@@ -192,10 +203,9 @@ public final class DNSForwarder {
         pending.removeValue(forKey: key)
         if let timer = entry.timer { loop.cancelTimer(timer) }
         counters.answers &+= 1
-        onAnswer?(message)
         answer[0] = UInt8(entry.originalID >> 8)
         answer[1] = UInt8(entry.originalID & 0xFF)
-        entry.reply(UnsafeRawBufferPointer(answer))
+        entry.reply(Answer(bytes: UnsafeRawBufferPointer(answer), message: message))
     }
 
     // MARK: TCP
@@ -231,9 +241,8 @@ public final class DNSForwarder {
 
     fileprivate func tcpExchangeEnded(answer: DNSMessage?) {
         tcpExchanges -= 1
-        if let answer {
+        if answer != nil {
             counters.tcpAnswers &+= 1
-            onAnswer?(answer)
         } else {
             counters.tcpFailures &+= 1
         }
@@ -310,7 +319,7 @@ private final class TCPExchange {
               message.header.id == id, message.questions.first == question else { return finish(nil) }
         let reply = self.reply
         finish(message)
-        answer.withUnsafeBytes { reply?($0) }
+        answer.withUnsafeBytes { reply?(DNSForwarder.Answer(bytes: $0, message: message)) }
     }
 
     func finish(_ answer: DNSMessage?) {

@@ -1,26 +1,31 @@
-// The DNS address (10.0.2.3:53 and fd00::3 by default): a stack UDP endpoint bound there hands each query
-// to the DNSForwarder, whose answer goes back from the same address and port. Every answer
-// first feeds the LearnedAddressTable, so `--allow-domain NAME` admits the addresses the app
-// just resolved for NAME (and only while their TTL lasts).
+// The DNS address (10.0.2.3:53 and fd00::3 by default): a stack UDP endpoint bound there, and
+// DNSStreamFlow for TCP, hand each query to `resolve`: DNSQueryPolicy decides whether it is
+// answered here (the sandbox's own names), refused here (a name a restrictive policy does not
+// let out) or forwarded (DNSForwarder). A forwarded answer first feeds the LearnedAddressTable,
+// so `--allow-domain NAME` admits the addresses the app just resolved for NAME (while their
+// TTL lasts); every query is a line of the connection log.
 
+import CShims
 import Netstack
 import Wire
 
 final class GatewayDNS: UDPEndpointDelegate {
+    struct Counters: Sendable, Equatable {
+        var refused: UInt64 = 0
+        var answeredLocally: UInt64 = 0
+    }
+
     unowned let engine: GatewayEngine
     let forwarder: DNSForwarder
+    let queryPolicy: DNSQueryPolicy
+    private(set) var counters = Counters()
     /// The forwarder's endpoints on the DNS address, IPv4 and IPv6.
     private var endpoints: [UDPEndpoint] = []
 
     init(engine: GatewayEngine, upstreams: [SocketAddress]) throws(EventLoopError) {
         self.engine = engine
         forwarder = try DNSForwarder(loop: engine.loop, configuration: DNSForwarder.Configuration(upstreams: upstreams))
-        let domains = engine.policy.allowedDomains
-        if !domains.isEmpty {
-            forwarder.onAnswer = { [unowned engine] answer in
-                engine.learned.learn(from: answer, allowedDomains: domains, now: EventLoop.now())
-            }
-        }
+        queryPolicy = DNSQueryPolicy(policy: engine.policy, names: LocalNames(network: engine.network))
         do {
             for address in [IPAddress.v4(engine.network.dnsV4), .v6(engine.network.dnsV6)] {
                 endpoints.append(try engine.stack.udp.open(localAddress: address, localPort: 53, delegate: self))
@@ -40,9 +45,57 @@ final class GatewayDNS: UDPEndpointDelegate {
 
     func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
                      port: UInt16, to destination: IPAddress, now: NetstackInstant) {
-        forwarder.forward(query: payload) { [weak endpoint, unowned engine] answer in
+        resolve(payload, from: SocketAddress(source, port: port), over: .udp, reply: { [weak endpoint, unowned engine] answer in
             guard let endpoint, !endpoint.isClosed else { return }
             if (try? endpoint.send(answer, to: source, port: port)) == nil { engine.counters.dnsAnswersDropped &+= 1 }
+        }, failed: {})
+    }
+
+    /// Runs `reply` once with the answer for `query`, or `failed` once when none will come.
+    func resolve(_ query: UnsafeRawBufferPointer, from source: SocketAddress, over transport: TransportProtocol,
+                 reply: @escaping (UnsafeRawBufferPointer) -> Void, failed: @escaping () -> Void) {
+        guard let message = try? DNSMessage.parse(query), !message.header.isResponse, let question = message.questions.first else {
+            // Not a query: the forwarder counts it as malformed and sends nothing.
+            return forward(query, transport: transport, reply: { _ in }, failed: failed)
+        }
+        var record = DNSQueryRecord(timeNanoseconds: usernet_realtime_now_ns(), source: source, transport: transport,
+                                    question: question, outcome: .forwarded)
+        let code: DNSResponseCode
+        var addresses: [IPAddress] = []
+        switch queryPolicy.decide(message) {
+        case .forward:
+            return forward(query, transport: transport, reply: { [unowned self] answer in
+                let lesson = engine.learned.learn(from: answer.message, policy: engine.policy, network: engine.network,
+                                                  now: EventLoop.now())
+                record.answers = answer.message.addresses(for: question.name).map(\.address)
+                record.refusedAnswers = lesson.refused
+                engine.connectionLog?.append(record)
+                reply(answer.bytes)
+            }, failed: { [unowned self] in
+                record.outcome = .unanswered
+                engine.connectionLog?.append(record)
+                failed()
+            })
+        case .answerLocally(let localCode, let localAddresses):
+            counters.answeredLocally &+= 1
+            (code, addresses, record.outcome) = (localCode, localAddresses, .local)
+        case .refuse(let reason):
+            counters.refused &+= 1
+            (code, record.outcome, record.reason) = (.refused, .refused, reason)
+        }
+        record.answers = addresses
+        engine.connectionLog?.append(record)
+        guard let answer = DNSResponseWriter.response(toQuery: query, code: code, authoritative: record.outcome == .local,
+                                                      addresses: addresses) else { return failed() }
+        answer.withUnsafeBytes { reply($0) }
+    }
+
+    private func forward(_ query: UnsafeRawBufferPointer, transport: TransportProtocol,
+                         reply: @escaping DNSForwarder.Reply, failed: @escaping () -> Void) {
+        if transport == .tcp {
+            forwarder.forwardOverTCP(query: query, reply: reply, failed: failed)
+        } else {
+            forwarder.forward(query: query, reply: reply, failed: failed)
         }
     }
 }
@@ -108,7 +161,7 @@ final class DNSStreamFlow: PumpedTCPFlow {
             for message in messages {
                 queriesInFlight += 1
                 message.withUnsafeBytes { query in
-                    dns.forwarder.forwardOverTCP(query: query, reply: { [weak self] answer in
+                    dns.resolve(query, from: SocketAddress(key.source, port: key.sourcePort), over: .tcp, reply: { [weak self] answer in
                         self?.answered(answer)
                     }, failed: { [weak self] in
                         self?.answered(UnsafeRawBufferPointer(start: nil, count: 0))

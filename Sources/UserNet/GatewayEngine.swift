@@ -332,6 +332,8 @@ final class GatewayEngine: GatewayFlowHook {
         out.activeFlows = flows.count
         out.ping = pingOpener.counters
         out.dns = dns?.forwarder.counters ?? DNSForwarder.Counters()
+        out.dnsQueriesRefused = dns?.counters.refused ?? 0
+        out.dnsQueriesAnsweredLocally = dns?.counters.answeredLocally ?? 0
         out.learnedAddresses = learned.count
         out.tcp = tcp?.demux.counters ?? TCPDemuxCounters()
         out.tcpListener = tcp?.listener.counters ?? TCPListenerCounters()

@@ -10,19 +10,19 @@ struct UserNetFlags: ParsableArguments {
     @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a sandbox port on the host: connections to HOST_PORT are carried to the sandbox's PORT. No HOST_IP: every host address; IPv6 in brackets. Repeatable. Default: none.", valueName: "[HOST_IP:]HOST_PORT:PORT[/tcp|/udp]"))
     var publish: [String] = []
 
-    @Flag(help: "Let the sandbox reach the host's loopback: the gateway address (10.0.2.2) then maps to 127.0.0.1. Off by default: services on loopback trust their callers.")
+    @Flag(help: "Let the sandbox reach the host's loopback and the host's own addresses: the gateway address (10.0.2.2, host.sandbox.internal) then maps to 127.0.0.1. Off by default: services on loopback trust their callers.")
     var allowHostLoopback = false
 
-    @Flag(help: "Let the sandbox reach link-local addresses (169.254.0.0/16, fe80::/10; cloud metadata lives there). Off by default.")
+    @Flag(help: "Let the sandbox reach link-local addresses (169.254.0.0/16, fe80::/10). The metadata services (169.254.169.254, fd00:ec2::254, 100.100.100.200) stay closed unless an --allow names them. Off by default.")
     var allowLinkLocal = false
 
-    @Option(help: ArgumentHelp("Allow egress to a network, optionally only some ports (e.g. 192.0.2.0/24:443, [2001:db8::/32]:80-90). --allow, --deny and --allow-domain are checked in the order given; the first match decides; no match: allowed. Repeatable. Default: no rules, every destination allowed.", valueName: "CIDR[:PORTS]"))
+    @Option(help: ArgumentHelp("Allow egress to a network, optionally only some ports (e.g. 192.0.2.0/24:443, [2001:db8::/32]:80-90; `all` is every address of both families). --allow, --deny and --allow-domain are checked in the order given; the first match decides; no match: allowed. An --allow naming a metadata or host address opens it. Repeatable. Default: no rules, every destination allowed.", valueName: "CIDR[:PORTS]|all[:PORTS]"))
     var allow: [String] = []
 
-    @Option(help: ArgumentHelp("Deny egress to a network, optionally only some ports. A denied TCP connection is reset at once; UDP gets ICMP administratively prohibited. Repeatable. Default: none.", valueName: "CIDR[:PORTS]"))
+    @Option(help: ArgumentHelp("Deny egress to a network, optionally only some ports; `--deny all` fences both families (and then DNS answers only --allow-domain names). A denied TCP connection is reset at once; UDP gets ICMP administratively prohibited. Repeatable. Default: none.", valueName: "CIDR[:PORTS]|all[:PORTS]"))
     var deny: [String] = []
 
-    @Option(help: ArgumentHelp("Allow egress to the addresses the DNS forwarder answered for this name (and names below it), while the answer lasts. Repeatable. Default: none.", valueName: "NAME"))
+    @Option(help: ArgumentHelp("Allow egress to the addresses the DNS forwarder answered for this name (*.NAME: the names below it), on PORTS only, while the answer's TTL lasts (at least 30 s). Answers in private space or on the host are not admitted. Repeatable. Default: none.", valueName: "NAME[:PORTS]"))
     var allowDomain: [String] = []
 
     @Option(help: ArgumentHelp("Upstream DNS server for the forwarder at 10.0.2.3; a port other than 53 as IP:PORT. Repeatable; tried in order. Default: the nameservers in the host's /etc/resolv.conf that have a route from here.", valueName: "IP|IP:PORT|[IPv6]:PORT"))
@@ -37,7 +37,7 @@ struct UserNetFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Write every frame on the sandbox's link to a pcap file (tshark/wireshark read it). Default: no capture.", valueName: "FILE"))
     var pcap: String?
 
-    @Option(help: ArgumentHelp("Log each connection and flow as a JSON line: time, protocol, source, destination, verdict, bytes each way, duration. Default: no log.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Log each connection and flow as a JSON line: time, protocol, source, destination, verdict, bytes each way, duration; and each DNS query: name, type, verdict, answers. Default: no log.", valueName: "FILE"))
     var logConnections: String?
 
     @Option(help: ArgumentHelp("Idle timeout of a UDP flow in seconds. Default 60.", valueName: "SECONDS"))
@@ -76,9 +76,11 @@ struct UserNetFlags: ParsableArguments {
         // (without `--`) is not ours.
         let policy = Array(UserNetOptions.policyArguments(in: arguments).prefix(allow.count + deny.count + allowDomain.count))
         do {
-            return try UserNetOptions(cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
-                                      dns: dns, policyArguments: policy, publish: publish, pcap: pcap,
-                                      logConnections: logConnections, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows)
+            let options = try UserNetOptions(cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
+                                             dns: dns, policyArguments: policy, publish: publish, pcap: pcap,
+                                             logConnections: logConnections, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows)
+            if let warning = options.policy.openFamilyWarning { FileHandleStderr.write("sandbox: warning: \(warning)\n") }
+            return options
         } catch {
             // The policy parser names the rule, not the flag it came with.
             if case .policy(let reason) = error { throw .invalidArgument("bad --allow/--deny/--allow-domain rule \(reason)") }

@@ -126,11 +126,15 @@ final class SilentUDPPeer {
         let server = try LoopbackDNSServer(loop: loop)
         let dns = try forwarder(loop, [server.address])
         var learned = LearnedAddressTable()
-        let domains = [try #require(DNSName("example.com"))]
-        dns.onAnswer = { learned.learn(from: $0, allowedDomains: domains, now: 0) }
+        let policy = try EgressPolicy(arguments: [("--allow-domain", "*.example.com")])
+        let network = try NetworkConfiguration()
         var reply: [UInt8]?
         DNSTestMessages.query(id: 0x1234, name: "www.example.com").withUnsafeBytes { query in
-            dns.forward(query: query) { reply = Array($0); loop.handle.stop() }
+            dns.forward(query: query) { answer in
+                reply = Array(answer.bytes)
+                learned.learn(from: answer.message, policy: policy, network: network, now: 0)
+                loop.handle.stop()
+            }
         }
         try loop.run()
         let message = try #require(reply).withUnsafeBytes { try DNSMessage.parse($0) }
@@ -139,7 +143,7 @@ final class SilentUDPPeer {
         #expect(dns.counters.answers == 1 && dns.counters.queries == 1)
         #expect(dns.pendingCount == 0)
         #expect(loop.timerCount == 0, "the answered query's timer is cancelled")
-        #expect(learned.isAdmitted(.v4(IPv4Address(192, 0, 2, 1)), by: domains[0], now: 1))
+        #expect(learned.isAdmitted(.v4(IPv4Address(192, 0, 2, 1)), byRule: 0, now: 1))
         dns.close()
     }
 
@@ -150,7 +154,7 @@ final class SilentUDPPeer {
         let dns = try forwarder(loop, [silent.address, server.address], timeout: 200_000_000)
         var reply: [UInt8]?
         DNSTestMessages.query(id: 77, name: "a.test").withUnsafeBytes { query in
-            dns.forward(query: query) { reply = Array($0); loop.handle.stop() }
+            dns.forward(query: query) { reply = Array($0.bytes); loop.handle.stop() }
         }
         try loop.run()
         #expect(reply != nil)
@@ -212,10 +216,9 @@ final class SilentUDPPeer {
         let server = try LoopbackDNSServer(loop: loop)
         let dns = try forwarder(loop, [server.address])
         var answers: [DNSMessage] = []
-        dns.onAnswer = { answers.append($0) }
         var reply: [UInt8]?
         DNSTestMessages.query(id: 0x4242, name: "tcp.example.com").withUnsafeBytes { query in
-            dns.forwardOverTCP(query: query) { reply = Array($0); loop.handle.stop() }
+            dns.forwardOverTCP(query: query) { reply = Array($0.bytes); answers.append($0.message); loop.handle.stop() }
         }
         try loop.run()
         let message = try #require(reply).withUnsafeBytes { try DNSMessage.parse($0) }
