@@ -1,7 +1,8 @@
 #!/bin/bash
 # The main job: a sandbox with networking, end to end, in a throwaway "host" network namespace
 # with no uplink (nothing leaves this machine):
-#   1. a web server runs on the host side (198.51.100.1:8000);
+#   1. a web server runs on a "remote" side one link from the host side (198.51.100.2:8000;
+#      the host side's own addresses are host services, which the gateway keeps closed);
 #   2. `sandbox run --net=user -p 8080:8000` starts a program that fetches from it through the
 #      user-mode gateway, then serves what it got on its own port 8000;
 #   3. the host side fetches that page through the published port 8080.
@@ -13,7 +14,9 @@ SANDBOX=${1:?usage: demo.sh SANDBOX_BIN}
 SANDBOX=$(readlink -f "$SANDBOX")
 
 HS="sandbox-demo-$$"
+RS="sandbox-demo-remote-$$"
 HOST_ADDR=198.51.100.1
+REMOTE_ADDR=198.51.100.2
 WORK=$(mktemp -d /tmp/sandbox-demo.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
@@ -21,25 +24,29 @@ cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
     ip netns del "$HS" 2>/dev/null
+    ip netns del "$RS" 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 fail() { echo "demo: FAILED: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
 
-step "host side: network namespace $HS (no uplink), web server on $HOST_ADDR:8000"
+step "host side: network namespace $HS ($HOST_ADDR, no uplink); remote side $RS with a web server on $REMOTE_ADDR:8000"
 ip netns add "$HS" || fail "cannot make a network namespace"
+ip netns add "$RS" || fail "cannot make a network namespace"
 ip netns exec "$HS" ip link set lo up
-ip netns exec "$HS" ip link add hs0 type veth peer name hs1
+ip netns exec "$RS" ip link set lo up
+ip netns exec "$HS" ip link add hs0 type veth peer name hs1 netns "$RS"
 ip netns exec "$HS" ip addr add "$HOST_ADDR/24" dev hs0
+ip netns exec "$RS" ip addr add "$REMOTE_ADDR/24" dev hs1
 ip netns exec "$HS" ip link set hs0 up
-ip netns exec "$HS" ip link set hs1 up
+ip netns exec "$RS" ip link set hs1 up
 mkdir "$WORK/www"
-echo "hello from the host side ($(date -u +%H:%M:%S))" >"$WORK/www/index.html"
-ip netns exec "$HS" /usr/bin/python3 -m http.server 8000 --bind "$HOST_ADDR" --directory "$WORK/www" >/dev/null 2>&1 &
+echo "hello from the remote side ($(date -u +%H:%M:%S))" >"$WORK/www/index.html"
+ip netns exec "$RS" /usr/bin/python3 -m http.server 8000 --bind "$REMOTE_ADDR" --directory "$WORK/www" >/dev/null 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do ip netns exec "$HS" curl -s -o /dev/null "http://$HOST_ADDR:8000/" && break; sleep 0.1; done
-ip netns exec "$HS" curl -s -o /dev/null "http://$HOST_ADDR:8000/" || fail "the host-side web server did not start"
+for _ in $(seq 100); do ip netns exec "$HS" curl -s -o /dev/null "http://$REMOTE_ADDR:8000/" && break; sleep 0.1; done
+ip netns exec "$HS" curl -s -o /dev/null "http://$REMOTE_ADDR:8000/" || fail "the remote web server did not start"
 echo "   serving: $(cat "$WORK/www/index.html")"
 
 step "sandbox run --net=user -p 8080:8000: inside, fetch from the host side, then serve it on port 8000"
@@ -47,7 +54,7 @@ step "sandbox run --net=user -p 8080:8000: inside, fetch from the host side, the
 APP='
 echo "   [sandbox] eth0: $(ip -4 -o addr show dev eth0 | awk "{print \$4}"), default via $(ip route show default | awk "{print \$3}")"
 mkdir -p /tmp/www
-if curl -sS --max-time 10 -o /tmp/www/index.html "http://'"$HOST_ADDR"':8000/"; then
+if curl -sS --max-time 10 -o /tmp/www/index.html "http://'"$REMOTE_ADDR"':8000/"; then
     echo "   [sandbox] fetched through the gateway: $(cat /tmp/www/index.html)"
 else
     echo "   [sandbox] fetch failed"; exit 3
@@ -71,7 +78,7 @@ for _ in $(seq 150); do
 done
 [ -n "$page" ] || fail "no answer on the published port"
 echo "   got: $page"
-[[ "$page" == "served from inside the sandbox; it fetched: hello from the host side"* ]] || fail "unexpected page: $page"
+[[ "$page" == "served from inside the sandbox; it fetched: hello from the remote side"* ]] || fail "unexpected page: $page"
 
 step "stop the sandbox (SIGTERM is forwarded to the program)"
 kill -TERM "$launcher"

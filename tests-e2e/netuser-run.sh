@@ -30,17 +30,17 @@ check_no_leftovers "address checks"
 # ping: the gateway answers for itself; beyond it the host's ping sockets carry the echo (this
 # hostsim allows them; where ping_group_range forbids them the gateway answers nothing).
 SB -- ping -c 1 -W 5 10.0.2.2 >/dev/null 2>&1; expect_eq "ping the gateway" 0 $?
-SB -- ping -c 1 -W 5 "$HOST_ADDR" >/dev/null 2>&1; expect_eq "ping a host-side address" 0 $?
+SB -- ping -c 1 -W 5 "$REMOTE_ADDR" >/dev/null 2>&1; expect_eq "ping a remote address" 0 $?
 
 # TCP out through the gateway, by address.
-expect_eq "curl to the host side" "hello-from-host" "$(SB -- curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)"
+expect_eq "curl to the host side" "hello-from-host" "$(SB -- curl -sS --max-time 10 "http://$REMOTE_ADDR:8000/" 2>&1)"
 for mode in readv recvmmsg; do
-    expect_eq "curl with --dispatch $mode" "hello-from-host" "$(SB --dispatch $mode -- curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)"
+    expect_eq "curl with --dispatch $mode" "hello-from-host" "$(SB --dispatch $mode -- curl -sS --max-time 10 "http://$REMOTE_ADDR:8000/" 2>&1)"
 done
-expect_eq "wget to the host side" "hello-from-host" "$(SB -- wget -q -T 10 -O - "http://$HOST_ADDR:8000/" 2>&1)"
+expect_eq "wget to the host side" "hello-from-host" "$(SB -- wget -q -T 10 -O - "http://$REMOTE_ADDR:8000/" 2>&1)"
 
 # DNS through the forwarder at 10.0.2.3, to a server on hostsim's loopback.
-expect_eq "DNS query via 10.0.2.3" "$HOST_ADDR" "$(SB --dns 127.0.0.1:5353 -- dig +short +time=3 +tries=2 @10.0.2.3 web.example.test A 2>&1)"
+expect_eq "DNS query via 10.0.2.3" "$REMOTE_ADDR" "$(SB --dns 127.0.0.1:5353 -- dig +short +time=3 +tries=2 @10.0.2.3 web.example.test A 2>&1)"
 expect_eq "curl by name (resolv.conf -> forwarder)" "hello-from-host" \
     "$(SB --dns 127.0.0.1:5353 -- curl -sS --max-time 10 "http://web.example.test:8000/" 2>&1)"
 
@@ -53,25 +53,25 @@ try:
 except OSError as e:
     print(type(e).__name__)"
 }
-expect_eq "refused port -> ECONNREFUSED" "ConnectionRefusedError" "$(SB -- python3 -c "$(connect_errno)" "$HOST_ADDR" 9 2>&1)"
+expect_eq "refused port -> ECONNREFUSED" "ConnectionRefusedError" "$(SB -- python3 -c "$(connect_errno)" "$REMOTE_ADDR" 9 2>&1)"
 
 # --deny: refused at once and logged.
-out=$(SB --deny "$HOST_ADDR/32:8000" --log-connections "$WORK/conn.jsonl" -- sh -c \
-    "curl -sS --max-time 10 http://$HOST_ADDR:8000/; echo rc=\$?; curl -sS --max-time 10 http://$HOST_ADDR:8001/ >/dev/null 2>&1; echo rc2=\$?" 2>&1)
+out=$(SB --deny "$REMOTE_ADDR/32:8000" --log-connections "$WORK/conn.jsonl" -- sh -c \
+    "curl -sS --max-time 10 http://$REMOTE_ADDR:8000/; echo rc=\$?; curl -sS --max-time 10 http://$REMOTE_ADDR:8001/ >/dev/null 2>&1; echo rc2=\$?" 2>&1)
 expect_match "denied destination -> refused" "rc=7" "$out"
 expect_eq "denied destination -> ECONNREFUSED" "ConnectionRefusedError" \
-    "$(SB --deny "$HOST_ADDR/32" -- python3 -c "$(connect_errno)" "$HOST_ADDR" 8000 2>&1)"
+    "$(SB --deny "$REMOTE_ADDR/32" -- python3 -c "$(connect_errno)" "$REMOTE_ADDR" 8000 2>&1)"
 expect_match "a port the rule does not cover is not denied (refused by the host)" "rc2=7" "$out"
-expect_match "deny logged" "\"verdict\":\"deny\".*$HOST_ADDR" "$(grep -F ":8000" "$WORK/conn.jsonl" 2>&1)"
+expect_match "deny logged" "\"verdict\":\"deny\".*$REMOTE_ADDR" "$(grep -F ":8000" "$WORK/conn.jsonl" 2>&1)"
 expect_match "allowed flow logged" "\"verdict\":\"allow\"" "$(grep -F ":8001" "$WORK/conn.jsonl" 2>&1)"
-out=$(SB --allow "$HOST_ADDR/32:8000" --deny 0.0.0.0/0 -- curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)
+out=$(SB --allow "$REMOTE_ADDR/32:8000" --deny all -- curl -sS --max-time 10 "http://$REMOTE_ADDR:8000/" 2>&1)
 expect_eq "first match wins (--allow one, then --deny all)" "hello-from-host" "$out"
-out=$(SB --deny 0.0.0.0/0 --allow "$HOST_ADDR/32:8000" -- sh -c "curl -sS --max-time 10 http://$HOST_ADDR:8000/; echo rc=\$?" 2>&1)
+out=$(SB --deny all --allow "$REMOTE_ADDR/32:8000" -- sh -c "curl -sS --max-time 10 http://$REMOTE_ADDR:8000/; echo rc=\$?" 2>&1)
 expect_match "first match wins (--deny all, then --allow one)" "rc=7" "$out"
 
 # --allow-domain: an address is admitted once the forwarder answered it for that name.
-out=$(SB --dns 127.0.0.1:5353 --allow-domain web.example.test --deny 0.0.0.0/0 -- sh -c \
-    "curl -sS --max-time 10 http://$HOST_ADDR:8000/ >/dev/null 2>&1; echo before=\$?; curl -sS --max-time 10 http://web.example.test:8000/" 2>&1)
+out=$(SB --dns 127.0.0.1:5353 --allow-domain web.example.test --deny all -- sh -c \
+    "curl -sS --max-time 10 http://$REMOTE_ADDR:8000/ >/dev/null 2>&1; echo before=\$?; curl -sS --max-time 10 http://web.example.test:8000/" 2>&1)
 expect_match "--allow-domain: the address is denied before the name was resolved" "before=7" "$out"
 expect_match "--allow-domain: allowed by name" "hello-from-host" "$out"
 
@@ -116,7 +116,7 @@ kill -TERM "$launcher"; wait "$launcher" 2>/dev/null
 check_no_leftovers "published port, source address"
 
 # --pcap: tshark reads the capture, and it holds the HTTP exchange.
-SB --pcap "$WORK/run.pcap" -- curl -sS -o /dev/null --max-time 10 "http://$HOST_ADDR:8000/" 2>&1
+SB --pcap "$WORK/run.pcap" -- curl -sS -o /dev/null --max-time 10 "http://$REMOTE_ADDR:8000/" 2>&1
 frames=$(tshark -r "$WORK/run.pcap" 2>/dev/null | wc -l)
 if [ "$frames" -gt 0 ]; then ok; else bad "pcap: tshark read no frames"; fi
 expect_match "pcap holds the HTTP request" "GET / HTTP/1.1" "$(tshark -r "$WORK/run.pcap" -Y http.request 2>/dev/null)"
@@ -126,7 +126,7 @@ expect_match "pcap holds the HTTP request" "GET / HTTP/1.1" "$(tshark -r "$WORK/
 cp "$SANDBOX" "$WORK/sandbox-rootless"; chmod 755 "$WORK/sandbox-rootless"
 rootless_uid=$((54000 + $$ % 1000))
 out=$(ip netns exec "$HS" setpriv --reuid $rootless_uid --regid $rootless_uid --clear-groups \
-    "$WORK/sandbox-rootless" run -- sh -c "id -u; ip -4 -o addr show dev eth0; curl -sS --max-time 10 http://$HOST_ADDR:8000/; ping -c 1 -W 5 10.0.2.2 >/dev/null && echo ping=ok" 2>&1)
+    "$WORK/sandbox-rootless" run -- sh -c "id -u; ip -4 -o addr show dev eth0; curl -sS --max-time 10 http://$REMOTE_ADDR:8000/; ping -c 1 -W 5 10.0.2.2 >/dev/null && echo ping=ok" 2>&1)
 expect_match "rootless: eth0 10.0.2.100" " 10\.0\.2\.100/24 " "$out"
 expect_match "rootless: curl through the gateway" "hello-from-host" "$out"
 expect_match "rootless: ping the gateway" "ping=ok" "$out"

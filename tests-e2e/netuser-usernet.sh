@@ -19,7 +19,7 @@ attach_and_check() {
     expect_match "$label: eth0 10.0.2.100/24" " 10\.0\.2\.100/24 " "$(IN ip -4 -o addr show dev eth0 2>&1)"
     expect_match "$label: default route" "default via 10\.0\.2\.2 dev eth0" "$(IN ip route 2>&1)"
     expect_match "$label: lo up" "LOOPBACK,UP" "$(IN ip link show lo 2>&1)"
-    expect_eq "$label: curl through the gateway" "hello-from-host" "$(IN curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)"
+    expect_eq "$label: curl through the gateway" "hello-from-host" "$(IN curl -sS --max-time 10 "http://$REMOTE_ADDR:8000/" 2>&1)"
     kill -TERM "$gateway"; wait "$gateway"; expect_eq "$label: SIGTERM stops it cleanly" 0 $?
     expect_match "$label: says what it attached" "eth0 10\.0\.2\.100/24" "$(cat "$WORK/usernet.out")"
     expect_eq "$label: the veth is gone with the gateway" "lo" "$(IN ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | tr '\n' ' ' | sed 's/ $//')"

@@ -1,7 +1,9 @@
 # Shared by examples/*/run.sh: argument and root checks, a throwaway "host side" network
-# namespace with no uplink (nothing an example does leaves this machine), and cleanup of
-# everything made, on every path. A run.sh sources this with its own arguments, then calls
-# hostside_up.
+# namespace with no uplink (nothing an example does leaves this machine), optionally a
+# "remote side" one veth away that stands for the Internet, and cleanup of everything made,
+# on every path. A run.sh sources this with its own arguments, then calls hostside_up (and
+# remote_up). The gateway protects the host side's own addresses like its loopback, so servers
+# a sandbox should reach as "the Internet" live on the remote side.
 set -uo pipefail
 EXAMPLE=$(basename "$(cd "$(dirname "$0")" && pwd)")
 SANDBOX=${1:-}
@@ -14,6 +16,7 @@ EXAMPLE_DIR=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 
 HS="sandbox-ex-$EXAMPLE-$$"
+RS="sandbox-rx-$EXAMPLE-$$"
 WORK=$(mktemp -d "/tmp/sandbox-example-$EXAMPLE.XXXXXX")
 chmod 755 "$WORK"
 BG_PIDS=()
@@ -21,6 +24,7 @@ cleanup() {
     local pid
     for pid in "${BG_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
     ip netns del "$HS" 2>/dev/null
+    ip netns del "$RS" 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,11 +35,13 @@ fail() { echo "$EXAMPLE: FAILED: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
 ok() { printf '\n%s: OK\n' "$EXAMPLE"; }
 
-# In the host-side namespace.
+# In the host-side namespace; in the remote one.
 HX() { ip netns exec "$HS" "$@"; }
+RX() { ip netns exec "$RS" "$@"; }
 
-# hostside_up ADDR...: the namespace with lo up and a veth pair (hs0, hs1) kept inside it, the
-# given addresses on hs0. No default route: there is no way out of this machine.
+# hostside_up ADDR...: the namespace with lo up and a veth pair (hs0, hs1), the given
+# addresses (the host's own) on hs0; hs1 waits for remote_up. No default route: there is no
+# way out of this machine.
 hostside_up() {
     local addr
     ip netns add "$HS" || fail "cannot make the network namespace $HS"
@@ -46,11 +52,29 @@ hostside_up() {
     HX ip link set hs1 up
 }
 
+# remote_up ADDR...: the remote side, hs1 moved into it with the given addresses (in the /24
+# of the host side's, so they are on-link from there).
+remote_up() {
+    local addr
+    ip netns add "$RS" || fail "cannot make the network namespace $RS"
+    RX ip link set lo up
+    HX ip link set hs1 netns "$RS"
+    for addr in "$@"; do RX ip addr add "$addr/24" dev hs1; done
+    RX ip link set hs1 up
+}
+
 # background CMD...: start CMD in the host-side namespace, stopped by cleanup; LAST_PID is its
 # pid. `ip netns exec` execs in place, so $! is CMD itself (a function run with & would be a
 # subshell instead, and killing it would leave CMD running).
 background() {
     ip netns exec "$HS" "$@" &
+    LAST_PID=$!
+    BG_PIDS+=("$LAST_PID")
+}
+
+# remote_background CMD...: the same on the remote side.
+remote_background() {
+    ip netns exec "$RS" "$@" &
     LAST_PID=$!
     BG_PIDS+=("$LAST_PID")
 }
