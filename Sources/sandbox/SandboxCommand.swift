@@ -16,7 +16,7 @@ struct SandboxCommand: ParsableCommand {
             Examples:
               sandbox run -- sh -c 'id; hostname; ip addr'
               sandbox run -p 8080:80 -- busybox httpd -f -p 80
-              sandbox run --allow 192.0.2.0/24:443 --deny 0.0.0.0/0 -- ./app
+              sandbox run --allow 192.0.2.0/24:443 --deny all -- ./app
               sandbox run --net=none --memory 512m --pids-limit 100 -v "$PWD:/tmp/src:ro" -- ls /tmp/src
             """,
         version: BuildInfo.versionLine,
