@@ -126,8 +126,8 @@ public final class DNSForwarder {
     /// `failed` runs once (malformed, no room, or no upstream answered in time).
     public func forward(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply, failed: (() -> Void)? = nil) {
         counters.queries &+= 1
-        guard let message = try? DNSMessage.parse(bytes), !message.header.isResponse,
-              message.header.opcode == 0, let question = message.questions.first else {
+        guard let message = try? DNSMessage.parse(bytes), !message.header.isResponse, message.header.opcode == 0,
+              let question = message.questions.first, DNSResponseWriter.endOfFirstQuestion(bytes) != nil else {
             counters.malformedQueries &+= 1
             failed?()
             return
@@ -217,7 +217,8 @@ public final class DNSForwarder {
     public func forwardOverTCP(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply, failed: (() -> Void)? = nil) {
         counters.tcpQueries &+= 1
         guard let message = try? DNSMessage.parse(bytes), !message.header.isResponse,
-              let question = message.questions.first, let framed = DNSStreamFramer.frame(bytes) else {
+              let question = message.questions.first, DNSResponseWriter.endOfFirstQuestion(bytes) != nil,
+              let framed = DNSStreamFramer.frame(bytes) else {
             counters.malformedQueries &+= 1
             failed?()
             return

@@ -50,18 +50,19 @@ public enum DNSResponseWriter {
         return out
     }
 
-    /// Offset just past QNAME, QTYPE and QCLASS of the first question.
-    static func endOfFirstQuestion(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    /// Offset just past QNAME, QTYPE and QCLASS of the first question; nil when the name is
+    /// cut short or holds a compression pointer. Nothing precedes the first name of a query but
+    /// the header, so a pointer there can only point into the header, whose ID the forwarder
+    /// rewrites: upstream would read another name than the policy judged (found by fuzzing).
+    public static func endOfFirstQuestion(_ bytes: UnsafeRawBufferPointer) -> Int? {
         var offset = DNSHeader.length
         while offset < bytes.count {
             let length = Int(bytes[offset])
             if length == 0 { offset += 1; break }
-            // A pointer ends the name (RFC 1035 4.1.4); a query's first name should not hold one.
-            if length & 0xC0 == 0xC0 { offset += 2; break }
             guard length <= 63 else { return nil }
             offset += 1 + length
         }
-        guard offset + 4 <= bytes.count else { return nil }
+        guard offset <= bytes.count, bytes[offset - 1] == 0, offset + 4 <= bytes.count else { return nil }
         return offset + 4
     }
 

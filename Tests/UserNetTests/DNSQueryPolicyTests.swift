@@ -50,6 +50,23 @@ import Wire
         #expect([UInt8](repeating: 0, count: 14).withUnsafeBytes { DNSResponseWriter.response(toQuery: $0, code: .refused, authoritative: false) } == nil)
     }
 
+    /// Fuzzing found it: a first question name that is a pointer into the header parses to a
+    /// name built from the query's ID, which the forwarder rewrites, so upstream would read
+    /// another name than the policy judged. Such a query is malformed: no answer, nothing sent.
+    @Test func aQuestionNamePointingIntoTheHeaderIsMalformed() throws {
+        let query: [UInt8] = [0x02, 0x4C, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0,
+                              0x00, 0x00, 0x00, 0x7E, 0x01, 0x00, 0x00, 0xC3, 0x00, 0x00, 0xC0, 0x01, 0x01, 0x01, 0x01, 0x00, 0xE8]
+        #expect(query.withUnsafeBytes { DNSResponseWriter.endOfFirstQuestion($0) } == nil)
+        let compressed = DNSTestMessages.query(id: 1, name: "a.example.com").prefix(DNSHeader.length) + [0xC0, 0x00, 0x00, 0x01, 0x00, 0x01]
+        #expect(Array(compressed).withUnsafeBytes { DNSResponseWriter.response(toQuery: $0, code: .refused, authoritative: false) } == nil)
+        let loop = try EventLoop()
+        let dns = try DNSForwarder(loop: loop, configuration: DNSForwarder.Configuration(upstreams: [try dest("127.0.0.1", 9)]))
+        var failed = 0
+        Array(compressed).withUnsafeBytes { dns.forward(query: $0, reply: { _ in }, failed: { failed += 1 }) }
+        #expect(failed == 1 && dns.counters.malformedQueries == 1 && dns.pendingCount == 0)
+        dns.close()
+    }
+
     @Test func queryRecordsAreOneJSONLineEach() throws {
         let question = DNSQuestion(name: try #require(DNSName("a.example.com")), type: .aaaa, recordClass: 1)
         var record = DNSQueryRecord(timeNanoseconds: 0, source: try dest("10.0.2.100", 40000), transport: .udp,
