@@ -49,3 +49,8 @@ bench: build
 
 clean:
 	rm -rf .build
+
+# Every fuzz target for FUZZ_SECONDS each (scripts/fuzz.sh --list).
+FUZZ_SECONDS ?= 600
+fuzz:
+	@for target in $$(scripts/fuzz.sh --list | awk '{print $$1}'); do scripts/fuzz.sh $$target $(FUZZ_SECONDS) || exit 1; done

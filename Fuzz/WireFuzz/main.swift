@@ -1,4 +1,4 @@
-// libFuzzer entry for the Wire parsers. Built by scripts/fuzz-wire.sh together with
+// libFuzzer entry for the Wire parsers. Built by scripts/fuzz.sh (target wire) together with
 // Sources/Wire/*.swift and Tests/WireTests/ParseEverything.swift into one module (-D WIRE_FUZZ),
 // with -sanitize=fuzzer,address: AddressSanitizer turns any out-of-bounds read into a crash,
 // and a re-emit inconsistency is reported as a crash with its description.
