@@ -16,7 +16,8 @@ public struct ResourceLimits: Sendable, Equatable {
     public var isEmpty: Bool { memoryBytes == nil && pids == nil && cpus == nil }
 
     /// `512m`, `1g`, `65536`, `100k` (binary multiples, as docker): bytes.
-    public static func parseMemory(_ text: String) throws(SandboxError) -> UInt64 {
+    /// A size like 512m (binary multiples), for `flag`; at least `minimum` bytes.
+    public static func parseMemory(_ text: String, flag: String = "--memory", minimum: UInt64 = 4 << 20) throws(SandboxError) -> UInt64 {
         var digits = Substring(text.lowercased())
         // Accepted spellings: 512, 512b, 512k, 512kb, 512kib (binary multiples throughout).
         if digits.hasSuffix("ib") { digits = digits.dropLast(2) } else if digits.hasSuffix("b") { digits = digits.dropLast() }
@@ -27,16 +28,16 @@ public struct ResourceLimits: Sendable, Equatable {
             case "m": multiplier = 1 << 20
             case "g": multiplier = 1 << 30
             case "t": multiplier = 1 << 40
-            default: throw .invalidArgument("bad --memory \(text): use a number with an optional unit b, k, m, g or t")
+            default: throw .invalidArgument("bad \(flag) \(text): use a number with an optional unit b, k, m, g or t")
             }
             digits = digits.dropLast()
         }
         guard let value = UInt64(digits), value > 0 else {
-            throw .invalidArgument("bad --memory \(text): use a positive number with an optional unit b, k, m, g or t")
+            throw .invalidArgument("bad \(flag) \(text): use a positive number with an optional unit b, k, m, g or t")
         }
         let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
-        guard !overflow else { throw .invalidArgument("bad --memory \(text): too large") }
-        guard bytes >= 4 << 20 else { throw .invalidArgument("bad --memory \(text): the minimum is 4m") }
+        guard !overflow else { throw .invalidArgument("bad \(flag) \(text): too large") }
+        guard bytes >= minimum else { throw .invalidArgument("bad \(flag) \(text): the minimum is \(minimum >> 20)m") }
         return bytes
     }
 

@@ -1,6 +1,6 @@
 // The gateway's flows, keyed by 5-tuple, with the limits that keep a hostile app from
-// exhausting the host: a maximum number of flows, a buffer budget per flow and in total, and
-// idle timeouts per protocol. At a limit a new flow is refused (and counted); flows that
+// exhausting the host: a maximum number of flows, a memory budget for the TCP flows' buffers
+// (GatewayTCP holds it), and idle timeouts per protocol. At a limit a new flow is refused (and counted); flows that
 // already exist are never disturbed by it. Keys are the stack's FlowKey (the app's view of
 // the flow: its address and port, and what it addressed).
 
@@ -9,9 +9,10 @@ import Wire
 
 public struct FlowLimits: Sendable, Equatable {
     public var maxFlows = 65_536
-    /// Bytes one flow may hold in gateway buffers (what its host socket has not taken yet).
-    public var perFlowBufferBytes = 4 << 20
-    public var totalBufferBytes = 256 << 20
+    /// Bytes every TCP flow's send and receive rings may take together (`--flow-memory`):
+    /// 512 KiB a flow today, so 256 MiB holds 512 flows at once. Without it `--max-flows
+    /// 65536` would let an app pin 32 GiB.
+    public var flowMemoryBytes = 256 << 20
     /// RFC 4787 REQ-5 asks at least 2 minutes for UDP mappings; slirp-style gateways use
     /// shorter ones because the app re-creates them by sending. 60 s, configurable.
     public var udpIdleNanoseconds: UInt64 = 60_000_000_000
@@ -40,10 +41,6 @@ public struct FlowTableCounters: Sendable, Equatable {
     public var removed: UInt64 = 0
     public var expired: UInt64 = 0
     public var refusedTooManyFlows: UInt64 = 0
-    /// Buffer reservations refused by the per-flow budget.
-    public var refusedFlowBudget: UInt64 = 0
-    /// Buffer reservations refused by the total budget.
-    public var refusedTotalBudget: UInt64 = 0
     public var peakFlows: Int = 0
 }
 
@@ -53,12 +50,10 @@ public struct FlowTable<Value> {
     struct Entry {
         var value: Value
         var lastActivity: UInt64
-        var bufferedBytes: Int
     }
 
     public let limits: FlowLimits
     public private(set) var counters = Counters()
-    public private(set) var bufferedBytes = 0
     private var entries: [FlowKey: Entry] = [:]
 
     public init(limits: FlowLimits = FlowLimits()) {
@@ -78,7 +73,7 @@ public struct FlowTable<Value> {
             counters.refusedTooManyFlows &+= 1
             throw .tooManyFlows
         }
-        entries[key] = Entry(value: value, lastActivity: now, bufferedBytes: 0)
+        entries[key] = Entry(value: value, lastActivity: now)
         counters.created &+= 1
         counters.peakFlows = max(counters.peakFlows, entries.count)
     }
@@ -91,11 +86,10 @@ public struct FlowTable<Value> {
         return true
     }
 
-    /// Removes a flow, releasing its buffer bytes.
+    /// Removes a flow.
     @discardableResult
     public mutating func remove(_ key: FlowKey) -> Value? {
         guard let entry = entries.removeValue(forKey: key) else { return nil }
-        bufferedBytes -= entry.bufferedBytes
         counters.removed &+= 1
         return entry.value
     }
@@ -104,37 +98,9 @@ public struct FlowTable<Value> {
     public mutating func removeAll() -> [(FlowKey, Value)] {
         let all = entries.map { ($0.key, $0.value.value) }
         entries.removeAll()
-        bufferedBytes = 0
         counters.removed &+= UInt64(all.count)
         return all
     }
-
-    /// Claims `bytes` of buffer for a flow; false (counted) if its own or the total budget
-    /// would be exceeded. The caller then stops reading (closes the window) instead.
-    public mutating func reserveBuffer(_ key: FlowKey, bytes: Int) -> Bool {
-        guard bytes >= 0, let entry = entries[key] else { return false }
-        guard entry.bufferedBytes + bytes <= limits.perFlowBufferBytes else {
-            counters.refusedFlowBudget &+= 1
-            return false
-        }
-        guard bufferedBytes + bytes <= limits.totalBufferBytes else {
-            counters.refusedTotalBudget &+= 1
-            return false
-        }
-        entries[key]?.bufferedBytes += bytes
-        bufferedBytes += bytes
-        return true
-    }
-
-    /// Returns buffer bytes a flow no longer holds.
-    public mutating func releaseBuffer(_ key: FlowKey, bytes: Int) {
-        guard let entry = entries[key] else { return }
-        let released = min(max(bytes, 0), entry.bufferedBytes)
-        entries[key]?.bufferedBytes -= released
-        bufferedBytes -= released
-    }
-
-    public func bufferedBytes(of key: FlowKey) -> Int { entries[key]?.bufferedBytes ?? 0 }
 
     /// Removes and returns flows idle past their protocol's timeout (the caller closes their
     /// host sockets). Call it from a periodic timer.
@@ -144,7 +110,7 @@ public struct FlowTable<Value> {
             expired.append((key, entry.value))
         }
         for (key, _) in expired {
-            if let entry = entries.removeValue(forKey: key) { bufferedBytes -= entry.bufferedBytes }
+            entries.removeValue(forKey: key)
         }
         counters.expired &+= UInt64(expired.count)
         return expired

@@ -52,6 +52,11 @@ public struct GatewayCounters: Sendable {
     /// Admitted by policy, but the host socket could not be made (or registered).
     public var flowsFailed: UInt64 = 0
     public var flowsRefusedAtLimit: UInt64 = 0
+    /// New TCP flows refused because their buffers would exceed `--flow-memory`.
+    public var flowsRefusedAtMemoryBudget: UInt64 = 0
+    /// Bytes the TCP connections' rings hold now, and at most so far.
+    public var tcpBufferBytes = 0
+    public var tcpBufferBytesPeak = 0
     public var flowsOpened: UInt64 = 0
     public var udpDatagramsFromApp: UInt64 = 0
     public var udpDatagramsToApp: UInt64 = 0

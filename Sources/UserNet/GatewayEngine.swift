@@ -337,6 +337,8 @@ final class GatewayEngine: GatewayFlowHook {
         out.learnedAddresses = learned.count
         out.tcp = tcp?.demux.counters ?? TCPDemuxCounters()
         out.tcpListener = tcp?.listener.counters ?? TCPListenerCounters()
+        out.tcpBufferBytes = tcp?.budget.used ?? 0
+        out.tcpBufferBytesPeak = tcp?.budget.peak ?? 0
         out.pcapFrames = pcap?.counters.frames ?? 0
         out.pcapDropped = pcap?.counters.dropped ?? 0
         out.connectionLogRecords = connectionLog?.recordsWritten ?? 0

@@ -69,6 +69,9 @@ final class GatewayTCP: TransportProtocolHandler {
     let demux = TCPDemux()
     let listener: TCPListener
     let config: TCPConfig
+    /// Caps the bytes every connection's rings may take together (`--flow-memory`).
+    let budget: TCPMemoryBudget
+    var connectionBufferBytes: Int { config.sendBufferSize + config.receiveBufferSize }
     /// Host connects in flight, with the app's SYN that waits for their outcome.
     private var connecting: [TCPFlowID: TCPRepr] = [:]
     /// What waits for the app to complete a handshake: a connected host socket, or the DNS
@@ -96,8 +99,9 @@ final class GatewayTCP: TransportProtocolHandler {
         config.noDelay = true
         self.config = config
         var random = SystemRandomNumberGenerator()
+        budget = TCPMemoryBudget(limit: engine.flows.limits.flowMemoryBytes)
         listener = TCPListener(config: config, synBacklog: 4096, acceptBacklog: 4096,
-                               secret: (random.next(), random.next()))
+                               secret: (random.next(), random.next()), budget: budget)
         listener.onAcceptable = { [unowned self] listener in
             while let connection = listener.accept() { self.accepted(connection) }
         }
@@ -183,6 +187,15 @@ final class GatewayTCP: TransportProtocolHandler {
             guard engine.flows.count + connecting.count + connected.count < engine.flows.limits.maxFlows else {
                 engine.counters.flowsRefusedAtLimit &+= 1
                 engine.logRefusal(key, transport: .tcp, verdict: .deny, reason: "flow-limit")
+                reset(syn, flow: flow)
+                return
+            }
+            // Refused before a host connection exists: the flow's rings would not fit the
+            // --flow-memory budget (what the flows already hold, and those still connecting).
+            let pending = (connecting.count + connected.count) * connectionBufferBytes
+            guard budget.used + pending + connectionBufferBytes <= budget.limit else {
+                engine.counters.flowsRefusedAtMemoryBudget &+= 1
+                engine.logRefusal(key, transport: .tcp, verdict: .deny, reason: "flow-memory-budget")
                 reset(syn, flow: flow)
                 return
             }
@@ -374,7 +387,7 @@ final class GatewayTCP: TransportProtocolHandler {
         let connection: TCPConnection
         do {
             connection = try TCPConnection.connect(flow: flowID, config: config, iss: SeqNumber(rawValue: random.next()),
-                                                   now: Self.now(), output: &output)
+                                                   now: Self.now(), budget: budget, output: &output)
         } catch {
             engine.counters.inboundRefused &+= 1
             socket.abort()

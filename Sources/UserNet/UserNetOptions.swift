@@ -17,7 +17,7 @@ public struct UserNetOptions: Sendable {
     public init(cidr: String? = nil, mtu: Int? = nil, allowHostLoopback: Bool = false, allowLinkLocal: Bool = false,
                 dns: [String] = [], policyArguments: [(flag: String, value: String)] = [], publish: [String] = [],
                 pcap: String? = nil, logConnections: String? = nil,
-                udpTimeoutSeconds: Int? = nil, maxFlows: Int? = nil) throws(UserNetOptionsError) {
+                udpTimeoutSeconds: Int? = nil, maxFlows: Int? = nil, flowMemoryBytes: Int? = nil) throws(UserNetOptionsError) {
         do {
             network = try NetworkConfiguration(cidr: cidr ?? NetworkConfiguration.defaultIPv4,
                                                mtu: mtu ?? NetworkConfiguration.defaultMTU)
@@ -52,6 +52,13 @@ public struct UserNetOptions: Sendable {
         if let maxFlows {
             guard (1...1_048_576).contains(maxFlows) else { throw .outOfRange("--max-flows", maxFlows, 1...1_048_576) }
             limits.maxFlows = maxFlows
+        }
+        if let flowMemoryBytes {
+            // At least one flow's rings; at most what a 64-bit budget counter means sensibly.
+            guard (1 << 20...1 << 36).contains(flowMemoryBytes) else {
+                throw .outOfRange("--flow-memory", flowMemoryBytes, 1 << 20...1 << 36)
+            }
+            limits.flowMemoryBytes = flowMemoryBytes
         }
         flowLimits = limits
     }

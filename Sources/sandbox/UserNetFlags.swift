@@ -46,6 +46,9 @@ struct UserNetFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Most flows at once; beyond it new flows are refused, existing ones undisturbed. Default 65536.", valueName: "N"))
     var maxFlows: Int?
 
+    @Option(help: ArgumentHelp("Memory all TCP flows' buffers may take together (512 KiB a flow); beyond it new TCP flows are refused with a reset, logged and counted. Default 256m.", valueName: "SIZE"))
+    var flowMemory: String?
+
     @Option(help: ArgumentHelp("How the gateway reads frames: readv, recvmmsg or packet-mmap. Default packet-mmap.", valueName: "readv|recvmmsg|packet-mmap"))
     var dispatch: String?
 
@@ -65,6 +68,7 @@ struct UserNetFlags: ParsableArguments {
         if logConnections != nil { names.append("--log-connections") }
         if udpTimeout != nil { names.append("--udp-timeout") }
         if maxFlows != nil { names.append("--max-flows") }
+        if flowMemory != nil { names.append("--flow-memory") }
         if dispatch != nil { names.append("--dispatch") }
         return names
     }
@@ -75,10 +79,14 @@ struct UserNetFlags: ParsableArguments {
         // Only as many policy flags as were parsed: a program's own `--allow` after its name
         // (without `--`) is not ours.
         let policy = Array(UserNetOptions.policyArguments(in: arguments).prefix(allow.count + deny.count + allowDomain.count))
+        let flowMemoryBytes = try flowMemory.map { text throws(SandboxError) in
+            Int(clamping: try ResourceLimits.parseMemory(text, flag: "--flow-memory", minimum: 1 << 20))
+        }
         do {
             let options = try UserNetOptions(cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
                                              dns: dns, policyArguments: policy, publish: publish, pcap: pcap,
-                                             logConnections: logConnections, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows)
+                                             logConnections: logConnections, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows,
+                                             flowMemoryBytes: flowMemoryBytes)
             if let warning = options.policy.openFamilyWarning { FileHandleStderr.write("sandbox: warning: \(warning)\n") }
             return options
         } catch {

@@ -40,6 +40,28 @@ import Wire
         #expect(h.connection.state == .timeWait)
     }
 
+    /// RFC 9293 3.6.1: TIME-WAIT only re-ACKs a retransmitted FIN, so the rings go back to the
+    /// budget as it begins; data the user has not read yet keeps the receive ring until read.
+    @Test func timeWaitGivesTheBuffersBackToTheBudget() throws {
+        let budget = TCPMemoryBudget(limit: 1 << 20)
+        let h = try TCPHarness.active(budget: budget)
+        let reserved = budget.used
+        #expect(reserved == plainConfig().sendBufferSize + plainConfig().receiveBufferSize)
+        _ = h.take()
+        h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460))
+        h.connection.shutdownWrite()
+        _ = h.advance(ms: 0)
+        h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin], payload: tcpBytes(100))
+        #expect(h.connection.state == .timeWait)
+        #expect(budget.used == reserved, "100 bytes unread: the receive ring stays")
+        #expect(h.read() == tcpBytes(100))
+        #expect(budget.used == 0)
+        // A retransmitted FIN is still answered with the same ACK.
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin], payload: tcpBytes(100)).map(\.summary)
+            == [Seg(seq: ourISS + 2, ack: peerISS + 102, flags: .ack)])
+        #expect(budget.used == 0 && budget.peak == reserved)
+    }
+
     @Test func timeWaitExpiresAfterTwoMSL() throws {
         let h = try Self.finWait1()
         h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin])

@@ -24,29 +24,6 @@ import Wire
         #expect(table.count == 2 && table.counters.peakFlows == 2)
     }
 
-    @Test func bufferBudgetsPerFlowAndInTotal() throws {
-        var limits = FlowLimits()
-        limits.perFlowBufferBytes = 100
-        limits.totalBufferBytes = 150
-        var table = FlowTable<Int>(limits: limits)
-        try table.insert(key(1), 1, now: 0)
-        try table.insert(key(2), 2, now: 0)
-        do { let granted = table.reserveBuffer(key(1), bytes: 100); #expect(granted) }
-        do { let granted = table.reserveBuffer(key(1), bytes: 1); #expect(!granted) }
-        #expect(table.counters.refusedFlowBudget == 1)
-        do { let granted = table.reserveBuffer(key(2), bytes: 50); #expect(granted) }
-        do { let granted = table.reserveBuffer(key(2), bytes: 1); #expect(!granted) }
-        #expect(table.counters.refusedTotalBudget == 1)
-        table.releaseBuffer(key(1), bytes: 30)
-        do { let granted = table.reserveBuffer(key(2), bytes: 30); #expect(granted) }
-        #expect(table.bufferedBytes == 150)
-        _ = table.remove(key(2))
-        #expect(table.bufferedBytes == 70, "removing a flow gives its bytes back")
-        table.releaseBuffer(key(1), bytes: 1000)
-        #expect(table.bufferedBytes == 0, "release never goes below zero")
-        do { let granted = table.reserveBuffer(key(9), bytes: 1); #expect(!granted, "unknown flows get nothing") }
-    }
-
     @Test func idleFlowsExpireByProtocolTimeout() throws {
         var table = FlowTable<Int>()
         let second: UInt64 = 1_000_000_000

@@ -158,6 +158,13 @@ final class HostTCPServers: @unchecked Sendable {
             print('timeout')
         except OSError as e:
             print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
+    elif mode == 'hold':
+        held = []
+        for i in range(int(sys.argv[3])):
+            try:
+                s = connect(9002, timeout=10); s.sendall(b'x'); s.recv(1); held.append(s); print('ok')
+            except OSError as e:
+                print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
     elif mode == 'parallel':
         n = int(sys.argv[3]); ok = []; lock = threading.Lock()
         socks = []
@@ -239,6 +246,32 @@ final class HostTCPServers: @unchecked Sendable {
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(log.contains("198.51.100.1:9999\",\"verdict\":\"deny\""))
         #expect(log.contains("198.51.100.1:8080\",\"verdict\":\"allow\""))
+    }
+
+    /// --flow-memory: two flows' rings fit in 1 MiB; the third is refused with a reset before
+    /// any host connection, counted and logged; once the two are gone a new flow fits again.
+    @Test func theFlowMemoryBudgetRefusesNewFlowsAndCounts() throws {
+        let lab = try GatewayLab()
+        let servers = try HostTCPServers(lab: lab)
+        defer { servers.stop() }
+        let logPath = lab.directory + "/connections.jsonl"
+        let options = try UserNetOptions(dns: ["127.0.0.1:53"], logConnections: logPath, flowMemoryBytes: 1 << 20)
+        let gateway = try lab.startGateway(options)
+        defer { gateway.stop() }
+        #expect(try client(lab, ["hold", "3"]) == ["ok", "ok", "err ECONNREFUSED"])
+        var again: [String] = []
+        for _ in 0..<50 {
+            again = try client(lab, ["connect", "9002"])
+            if again == ["ok"] { break }
+            usleep(100_000)
+        }
+        #expect(again == ["ok"], "the closed flows gave their memory back")
+        let counters = try #require(gateway.counters())
+        #expect(counters.flowsRefusedAtMemoryBudget == 1)
+        #expect(counters.tcpBufferBytesPeak == 1 << 20)
+        gateway.stop()
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("\"verdict\":\"deny\",\"reason\":\"flow-memory-budget\""))
     }
 
     @Test func fiftyMegabytesEachWay() throws {

@@ -23,7 +23,8 @@ public final class TCPConnection {
     public var onReadiness: ((TCPConnection, TCPReadiness) -> Void)?
 
     private let budget: TCPMemoryBudget?
-    private let reservedBytes: Int
+    /// What the rings hold against the budget; 0 once TIME-WAIT gave them back.
+    private var reservedBytes: Int
 
     // MARK: Send sequence space
     let iss: SeqNumber
@@ -203,6 +204,7 @@ public final class TCPConnection {
     public func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let n = receiveBuffer.read(into: buffer)
         autotuneBytes += n
+        releaseBuffersInTimeWait()
         notifyReadiness()
         return n
     }
@@ -326,7 +328,20 @@ public final class TCPConnection {
         persistDeadline = nil
         keepaliveDeadline = nil
         timeWaitDeadline = now &+ config.timeWaitDuration.tcpNanoseconds
+        releaseBuffersInTimeWait()
         notifyReadiness()
+    }
+
+    /// TIME-WAIT keeps sequence state only (RFC 9293 3.6.1: it exists to re-ACK a lost final
+    /// ACK and absorb old duplicates), as Linux keeps a small tcp_timewait_sock: every byte we
+    /// sent was acknowledged, so the rings go back to the budget, the receive ring once the
+    /// user has read it all.
+    func releaseBuffersInTimeWait() {
+        guard state == .timeWait, reservedBytes > 0, receiveBuffer.isEmpty else { return }
+        sendBuffer = TCPByteRing(capacity: 0)
+        receiveBuffer = TCPByteRing(capacity: 0)
+        budget?.release(reservedBytes)
+        reservedBytes = 0
     }
 
     /// Our TSval: a millisecond clock plus a per-connection offset (RFC 7323 section 5.4).
