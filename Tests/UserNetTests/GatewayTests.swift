@@ -122,6 +122,24 @@ import Wire
         #expect(lines.contains { $0.contains("10.0.2.2:7778") && $0.contains("\"reason\":\"host-loopback-disabled\"") })
     }
 
+    /// The host namespace's own addresses are the host's services: closed like its loopback
+    /// (read from the namespace the gateway's sockets use), opened by --allow-host-loopback.
+    @Test func theHostsOwnAddressesAreClosedByDefault() throws {
+        let lab = try GatewayLab()
+        let servers = try servers(lab)
+        defer { servers.stop() }
+        let logPath = lab.directory + "/connections.jsonl"
+        let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"], logConnections: logPath),
+                                           openHostAddresses: false)
+        #expect(try lab.appUDPExchange("198.51.100.1", Self.echoPort, sizes: [10]) == ["err EHOSTUNREACH"])
+        gateway.stop()
+        #expect(logLines(logPath).contains { $0.contains("198.51.100.1:\(Self.echoPort)") && $0.contains("\"reason\":\"host-address\"") })
+        let opened = try lab.startGateway(try UserNetOptions(allowHostLoopback: true, dns: ["127.0.0.1:\(Self.dnsPort)"]),
+                                          openHostAddresses: false)
+        defer { opened.stop() }
+        #expect(try lab.appUDPExchange("198.51.100.1", Self.echoPort, sizes: [10]) == ["ok 10"])
+    }
+
     @Test func hostLoopbackAndAllowDomainWhenAllowed() throws {
         let lab = try GatewayLab()
         let servers = try servers(lab)

@@ -187,3 +187,11 @@ import Wire
         #expect(Array(buffer[8..<16]) == data)
     }
 }
+
+@Suite struct HostAddressesTests {
+    @Test func theSnapshotHoldsThisNamespacesAddresses() {
+        let addresses = HostAddresses.snapshot()
+        #expect(addresses.contains(.v4(IPv4Address(127, 0, 0, 1))), "loopback is an interface address")
+        #expect(addresses.allSatisfy { !$0.isV4 || $0.ipv4 != IPv4Address.any })
+    }
+}
