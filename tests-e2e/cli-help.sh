@@ -20,7 +20,7 @@ undocumented_defaults() {
     ' <<<"$1" | tr '\n' ' ' | sed 's/ $//'
 }
 
-RUN_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --help --hostname --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
+RUN_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --flow-memory --help --hostname --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
 GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
 USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
 
@@ -58,4 +58,20 @@ expect_eq "run --version is version" "$version" "$("$SANDBOX" run --version)"
 expect_eq "usernet --version is version" "$version" "$("$SANDBOX" usernet --version)"
 expect_eq "version --help exits 0" 0 "$("$SANDBOX" version --help >/dev/null; echo $?)"
 "$SANDBOX" version extra >/dev/null 2>&1; expect_eq "version with an argument -> 125" 125 $?
+
+# Messages: one "sandbox:" prefix, a suggestion for a misspelt command, negative numbers read
+# as values (and refused by their own rule), no empty line after a usernet error.
+out=$("$SANDBOX" runn -- true 2>&1); rc=$?
+expect_eq "misspelt command -> 125" 125 $rc
+expect_match "misspelt command: did you mean" "^sandbox: unknown command 'runn'; did you mean 'run'\?" "$out"
+expect_eq "one sandbox: prefix, no Error:" "0" "$(grep -c 'Error:' <<<"$("$SANDBOX" frobnicate 2>&1)")"
+expect_match "a negative --pids-limit is a value, refused by its range" "^sandbox: bad --pids-limit -5: use a whole number" \
+    "$("$SANDBOX" run --pids-limit -5 -- true 2>&1)"
+expect_match "a negative --mtu is a value" "^sandbox: --mtu -1: must be within" "$("$SANDBOX" run --mtu -1 -- true 2>&1)"
+out=$("$SANDBOX" usernet --netns not-a-namespace 2>&1); rc=$?
+expect_eq "usernet error -> 125" 125 $rc
+expect_eq "usernet error: one line" "sandbox usernet: bad --netns not-a-namespace: expected a namespace file path or a pid" "$out"
+out=$("$SANDBOX" run --allow-domain 'foo.*.example' --deny all -- true 2>&1); rc=$?
+expect_eq "malformed --allow-domain -> 125" 125 $rc
+expect_match "malformed --allow-domain names the flag and why" "--allow-domain 'foo\.\*\.example': '\*' may only be the whole first label" "$out"
 finish

@@ -59,13 +59,13 @@ struct Run: ParsableCommand {
 
     // MARK: resources
 
-    @Option(help: ArgumentHelp("Memory limit through cgroups (v2 if delegated, else v1), e.g. 512m or 2g; swap beyond it is not allowed. Default: no limit.", valueName: "SIZE"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory limit through cgroups (v2 if delegated, else v1), e.g. 512m or 2g; swap beyond it is not allowed. Default: no limit.", valueName: "SIZE"))
     var memory: String?
 
-    @Option(help: ArgumentHelp("Maximum number of processes and threads, through the pids cgroup. Default: no limit.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Maximum number of processes and threads, through the pids cgroup. Default: no limit.", valueName: "N"))
     var pidsLimit: String?
 
-    @Option(help: ArgumentHelp("CPU time as a number of CPUs (e.g. 1.5), through the cpu cgroup. Default: no limit.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("CPU time as a number of CPUs (e.g. 1.5), through the cpu cgroup. Default: no limit.", valueName: "N"))
     var cpus: String?
 
     @Option(help: ArgumentHelp("Set a resource limit (setrlimit), e.g. nofile=1024:4096. NAME: cpu fsize data stack core rss nproc nofile memlock as locks sigpending msgqueue nice rtprio rttime. Repeatable. Default: the limits this process has.", valueName: "NAME=SOFT[:HARD]"))

@@ -43,10 +43,40 @@ struct SandboxCommand: ParsableCommand {
         } catch {
             // --help, --version and friends exit cleanly through ArgumentParser.
             if exitCode(for: error) == .success { exit(withError: error) }
-            let message = fullMessage(for: error)
-            FileHandleStderr.write("sandbox: \(message)\n")
+            // A subcommand that already said why (usernet) exits with its own status, silently.
+            if let exit = error as? ExitCode { Glibc.exit(exit.rawValue) }
+            FileHandleStderr.write("sandbox: \(message(for: error))\n")
             Glibc.exit(usageErrorStatus)
         }
+    }
+
+    /// ArgumentParser's message without its own "Error: " (we print one prefix, `sandbox:`),
+    /// and a suggestion when the first word is a misspelt subcommand.
+    static func message(for error: any Error) -> String {
+        var text = fullMessage(for: error)
+        if text.hasPrefix("Error: ") { text.removeFirst("Error: ".count) }
+        let names = configuration.subcommands.map { $0._commandName }
+        if let word = CommandLine.arguments.dropFirst().first, !word.hasPrefix("-"), !names.contains(word),
+           let close = names.min(by: { editDistance($0, word) < editDistance($1, word) }), editDistance(close, word) <= 2 {
+            return "unknown command '\(word)'; did you mean '\(close)'?\n  See 'sandbox --help' for the commands."
+        }
+        return text
+    }
+
+    /// Levenshtein distance, for the suggestion above (names are a few bytes long).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 }
 

@@ -31,7 +31,7 @@ struct UserNetFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The sandbox's IPv4 network (/25 or larger). Default 10.0.2.0/24: gateway .2, DNS .3, sandbox .100. IPv6: fd00::/64 by router advertisement (gateway fd00::2, DNS fd00::3).", valueName: "A.B.C.D/N"))
     var cidr: String?
 
-    @Option(help: ArgumentHelp("MTU of the sandbox's eth0, 1280 to 65521. Default 65520.", valueName: "BYTES"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("MTU of the sandbox's eth0, 1280 to 65521. Default 65520.", valueName: "BYTES"))
     var mtu: Int?
 
     @Option(help: ArgumentHelp("Write every frame on the sandbox's link to a pcap file (tshark/wireshark read it). Default: no capture.", valueName: "FILE"))
@@ -40,10 +40,10 @@ struct UserNetFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Log each connection and flow as a JSON line: time, protocol, source, destination, verdict, bytes each way, duration; and each DNS query: name, type, verdict, answers. Default: no log.", valueName: "FILE"))
     var logConnections: String?
 
-    @Option(help: ArgumentHelp("Idle timeout of a UDP flow in seconds. Default 60.", valueName: "SECONDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Idle timeout of a UDP flow in seconds. Default 60.", valueName: "SECONDS"))
     var udpTimeout: Int?
 
-    @Option(help: ArgumentHelp("Most flows at once; beyond it new flows are refused, existing ones undisturbed. Default 65536.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Most flows at once; beyond it new flows are refused, existing ones undisturbed. Default 65536.", valueName: "N"))
     var maxFlows: Int?
 
     @Option(help: ArgumentHelp("Memory all TCP flows' buffers may take together (512 KiB a flow); beyond it new TCP flows are refused with a reset, logged and counted. Default 256m.", valueName: "SIZE"))
