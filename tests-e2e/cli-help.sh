@@ -21,7 +21,7 @@ undocumented_defaults() {
 }
 
 RUN_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --flow-memory --help --hostname --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
-GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
+GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --flow-memory --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
 USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
 
 run_help=$("$SANDBOX" run --help); expect_eq "run --help exits 0" 0 $?
