@@ -20,7 +20,7 @@ undocumented_defaults() {
     ' <<<"$1" | tr '\n' ' ' | sed 's/ $//'
 }
 
-RUN_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --flow-memory --help --hostname --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
+RUN_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --flow-memory --help --hostname --interactive --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rm --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
 GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --flow-memory --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
 USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
 
@@ -74,4 +74,7 @@ expect_eq "usernet error: one line" "sandbox usernet: bad --netns not-a-namespac
 out=$("$SANDBOX" run --allow-domain 'foo.*.example' --deny all -- true 2>&1); rc=$?
 expect_eq "malformed --allow-domain -> 125" 125 $rc
 expect_match "malformed --allow-domain names the flag and why" "--allow-domain 'foo\.\*\.example': '\*' may only be the whole first label" "$out"
+# docker's habits: -i, -it and --rm are accepted (stdin is always the program's; a run keeps nothing).
+expect_eq "-i passes stdin" "piped" "$(echo piped | "$SANDBOX" run -i --rm --net=none -- cat 2>&1)"
+expect_eq "-it and --rm are accepted" "0" "$("$SANDBOX" run -it --rm --net=none -- true </dev/null >/dev/null 2>&1; echo $?)"
 finish

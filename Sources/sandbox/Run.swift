@@ -48,6 +48,12 @@ struct Run: ParsableCommand {
     @Flag(name: [.short, .long], help: "Give the program a pseudo-terminal (its controlling terminal and stdio), relayed to this terminal. Off by default: the program gets this process's stdin, stdout and stderr.")
     var tty = false
 
+    @Flag(name: [.short, .long], help: "Keep stdin open for the program (docker's -i; `-it` with -t). Accepted for docker and podman habits: the program always gets this process's stdin (the default).")
+    var interactive = false
+
+    @Flag(help: "Remove the sandbox when it exits (docker's --rm). Accepted for habit: by default a run leaves nothing behind anyway (no container, state or image is kept).")
+    var rm = false
+
     @Option(help: ArgumentHelp("Numeric user and group inside the sandbox. Default: 0:0 (root without capabilities).", valueName: "UID[:GID]"))
     var user: String?
 
