@@ -20,7 +20,7 @@ undocumented_defaults() {
     ' <<<"$1" | tr '\n' ' ' | sed 's/ $//'
 }
 
-RUN_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --flow-memory --help --hostname --interactive --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rm --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
+RUN_FLAGS="--add-host --allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --env-file --flow-memory --help --hostname --interactive --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rm --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
 GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --flow-memory --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
 USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
 
@@ -77,4 +77,15 @@ expect_match "malformed --allow-domain names the flag and why" "--allow-domain '
 # docker's habits: -i, -it and --rm are accepted (stdin is always the program's; a run keeps nothing).
 expect_eq "-i passes stdin" "piped" "$(echo piped | "$SANDBOX" run -i --rm --net=none -- cat 2>&1)"
 expect_eq "-it and --rm are accepted" "0" "$("$SANDBOX" run -it --rm --net=none -- true </dev/null >/dev/null 2>&1; echo $?)"
+# --env-file (docker's format) and --add-host (host-gateway: the gateway's addresses).
+printf 'A=1\n# a comment\n\nB=two words\nC="kept"\n' >"$WORK/env"
+expect_eq "--env-file, --env wins" '9|two words|"kept"' "$("$SANDBOX" run --net=none --env-file "$WORK/env" -e A=9 -- sh -c 'echo "$A|$B|$C"')"
+printf 'BAD LINE=\n' >"$WORK/env-bad"
+expect_match "--env-file names the line" "bad --env-file .*env-bad line 1" "$("$SANDBOX" run --net=none --env-file "$WORK/env-bad" -- true 2>&1)"
+hosts=$("$SANDBOX" run --add-host db:192.0.2.9 --add-host gw:host-gateway --add-host v6:[2001:db8::5] -- cat /etc/hosts)
+expect_match "--add-host NAME:IP" "192\.0\.2\.9 db" "$hosts"
+expect_match "--add-host NAME:host-gateway" "10\.0\.2\.2 gw.fd00::2 gw" "$(tr '\n' ' ' <<<"$hosts")"
+expect_match "--add-host with IPv6 in brackets" "2001:db8::5 v6" "$hosts"
+"$SANDBOX" run --net=none --add-host x:1.2.3.4 -- true 2>/dev/null; expect_eq "--add-host needs --net=user -> 125" 125 $?
+expect_match "bad --add-host says the form" "expected NAME:IP" "$("$SANDBOX" run --add-host bad -- true 2>&1)"
 finish

@@ -20,6 +20,8 @@ public struct SandboxConfiguration: Sendable {
     public var workdir: String?
     public var hostname: String = "sandbox"
     public var tty = false
+    /// `--add-host` entries for /etc/hosts (--net=user).
+    public var extraHosts: [ExtraHost] = []
     /// Identity inside the sandbox; nil means root (uid 0) inside.
     public var user: UserSpec?
     /// Whether to make a user namespace. Without root there is always one.
@@ -48,6 +50,9 @@ public struct SandboxConfiguration: Sendable {
     public func validate() throws(SandboxError) {
         guard let program = command.first, !program.isEmpty else {
             throw .invalidArgument("no command given: use `sandbox run [OPTIONS] -- CMD [ARGS...]`")
+        }
+        if network != .user, !extraHosts.isEmpty {
+            throw .invalidArgument("--add-host writes the sandbox's /etc/hosts and needs --net=user (got --net=\(network.rawValue))")
         }
         if network != .user, let flag = userNetFlags.first {
             throw .invalidArgument("\(flag) configures the user-mode network and needs --net=user (got --net=\(network.rawValue))")

@@ -91,7 +91,7 @@ public struct Launcher: Sendable {
 
         let userNet = config.network == .user ? try config.userNetOptions() : nil
         let networkFiles = try userNet.map { (options) throws(SandboxError) in
-            try NetworkFiles.create(network: options.network, hostname: config.hostname)
+            try NetworkFiles.create(network: options.network, hostname: config.hostname, extraHosts: config.extraHosts)
         }
         defer { networkFiles?.remove() }
 

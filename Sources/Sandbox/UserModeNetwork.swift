@@ -146,7 +146,7 @@ public enum UserModeNetwork {
 struct NetworkFiles {
     let directory: String
 
-    static func create(network: NetworkConfiguration, hostname: String) throws(SandboxError) -> NetworkFiles {
+    static func create(network: NetworkConfiguration, hostname: String, extraHosts: [ExtraHost] = []) throws(SandboxError) -> NetworkFiles {
         var template = Array("/tmp/sandbox-net-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in
             buffer.baseAddress.map { mkdtemp($0) } ?? nil
@@ -167,7 +167,7 @@ struct NetworkFiles {
                 \(network.gatewayV4) \(LocalNames.gatewayName)
                 \(network.gatewayV6) \(LocalNames.gatewayName)
 
-                """)
+                """ + extraHosts.flatMap { $0.hostsLines(in: network) }.map { $0 + "\n" }.joined())
         } catch {
             files.remove()
             throw error

@@ -39,6 +39,12 @@ struct Run: ParsableCommand {
     @Option(name: [.short, .customLong("env")], help: ArgumentHelp("Set an environment variable; NAME alone passes this process's value. Repeatable. Default: the program gets only PATH and HOME (and TERM with --tty).", valueName: "NAME=VALUE"))
     var env: [String] = []
 
+    @Option(help: ArgumentHelp("Read environment variables from a file, one NAME=VALUE (or NAME) a line, taken literally; '#' starts a comment line. Repeatable; --env wins. Default: none.", valueName: "FILE"))
+    var envFile: [String] = []
+
+    @Option(help: ArgumentHelp("Add a line to the sandbox's /etc/hosts (--net=user); IP may be host-gateway, the gateway's addresses. Repeatable. Default: none.", valueName: "NAME:IP"))
+    var addHost: [String] = []
+
     @Option(name: [.short, .long], help: ArgumentHelp("Working directory inside the sandbox (absolute). Default: /.", valueName: "DIR"))
     var workdir: String?
 
@@ -102,6 +108,11 @@ struct Run: ParsableCommand {
         config.network = mode
         config.rootfs = rootfs
         for text in volumes { config.volumes.append(try VolumeMount.parse(text)) }
+        let lookup = { (name: String) in getenv(name).map { String(cString: $0) } }
+        for path in envFile {
+            for variable in try EnvironmentFile.variables(in: path, lookup: lookup) { config.environment.set(variable) }
+        }
+        config.extraHosts = try addHost.map { (text) throws(SandboxError) in try ExtraHost.parse(text) }
         for text in env {
             if let variable = try EnvironmentVariable.parse(text, lookup: { name in getenv(name).map { String(cString: $0) } }) {
                 config.environment.set(variable)
