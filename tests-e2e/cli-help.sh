@@ -20,7 +20,7 @@ undocumented_defaults() {
     ' <<<"$1" | tr '\n' ' ' | sed 's/ $//'
 }
 
-RUN_FLAGS="--add-host --allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --env --env-file --flow-memory --help --hostname --interactive --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rm --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
+RUN_FLAGS="--add-host --allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --dispatch --dns --dns-option --dns-search --env --env-file --flow-memory --help --hostname --interactive --log-connections --max-flows --memory --mtu --net --pcap --pids-limit --publish --rm --rootfs --seccomp --tty --udp-timeout --ulimit --user --userns --version --volume --workdir"
 GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --flow-memory --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
 USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
 
@@ -88,4 +88,13 @@ expect_match "--add-host NAME:host-gateway" "10\.0\.2\.2 gw.fd00::2 gw" "$(tr '\
 expect_match "--add-host with IPv6 in brackets" "2001:db8::5 v6" "$hosts"
 "$SANDBOX" run --net=none --add-host x:1.2.3.4 -- true 2>/dev/null; expect_eq "--add-host needs --net=user -> 125" 125 $?
 expect_match "bad --add-host says the form" "expected NAME:IP" "$("$SANDBOX" run --add-host bad -- true 2>&1)"
+# resolv.conf: the host's search and options carried over; --dns-search / --dns-option replace them.
+host_search=$(awk '$1 == "search" {line = $0} END {print line}' /etc/resolv.conf)
+resolv=$("$SANDBOX" run -- cat /etc/resolv.conf)
+if [ -n "$host_search" ]; then expect_match "the host's search domains carried over" "$host_search" "$resolv"; else ok; fi
+resolv=$("$SANDBOX" run --dns-search a.example --dns-search b.example --dns-option ndots:2 -- cat /etc/resolv.conf)
+expect_match "--dns-search" "search a\.example b\.example" "$resolv"
+expect_match "--dns-option" "options ndots:2" "$resolv"
+expect_eq "--dns-search . leaves none" "0" "$("$SANDBOX" run --dns-search . -- grep -c '^search' /etc/resolv.conf)"
+expect_match "a bad --dns-search is refused" "bad --dns-search a b" "$("$SANDBOX" run --dns-search 'a b' -- true 2>&1)"
 finish

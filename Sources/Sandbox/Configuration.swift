@@ -22,6 +22,8 @@ public struct SandboxConfiguration: Sendable {
     public var tty = false
     /// `--add-host` entries for /etc/hosts (--net=user).
     public var extraHosts: [ExtraHost] = []
+    /// `--dns-search`, `--dns-option` for /etc/resolv.conf (--net=user).
+    public var resolver = ResolverFile()
     /// Identity inside the sandbox; nil means root (uid 0) inside.
     public var user: UserSpec?
     /// Whether to make a user namespace. Without root there is always one.
@@ -53,6 +55,9 @@ public struct SandboxConfiguration: Sendable {
         }
         if network != .user, !extraHosts.isEmpty {
             throw .invalidArgument("--add-host writes the sandbox's /etc/hosts and needs --net=user (got --net=\(network.rawValue))")
+        }
+        if network != .user, resolver != ResolverFile() {
+            throw .invalidArgument("--dns-search and --dns-option write the sandbox's resolv.conf and need --net=user (got --net=\(network.rawValue))")
         }
         if network != .user, let flag = userNetFlags.first {
             throw .invalidArgument("\(flag) configures the user-mode network and needs --net=user (got --net=\(network.rawValue))")

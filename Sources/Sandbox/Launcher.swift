@@ -91,7 +91,8 @@ public struct Launcher: Sendable {
 
         let userNet = config.network == .user ? try config.userNetOptions() : nil
         let networkFiles = try userNet.map { (options) throws(SandboxError) in
-            try NetworkFiles.create(network: options.network, hostname: config.hostname, extraHosts: config.extraHosts)
+            try NetworkFiles.create(network: options.network, hostname: config.hostname, extraHosts: config.extraHosts,
+                                    resolver: config.resolver)
         }
         defer { networkFiles?.remove() }
 

@@ -146,7 +146,8 @@ public enum UserModeNetwork {
 struct NetworkFiles {
     let directory: String
 
-    static func create(network: NetworkConfiguration, hostname: String, extraHosts: [ExtraHost] = []) throws(SandboxError) -> NetworkFiles {
+    static func create(network: NetworkConfiguration, hostname: String, extraHosts: [ExtraHost] = [],
+                       resolver: ResolverFile = ResolverFile()) throws(SandboxError) -> NetworkFiles {
         var template = Array("/tmp/sandbox-net-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in
             buffer.baseAddress.map { mkdtemp($0) } ?? nil
@@ -158,7 +159,7 @@ struct NetworkFiles {
         _ = chmod(directory, 0o755)
         let files = NetworkFiles(directory: directory)
         do {
-            try files.write("resolv.conf", "nameserver \(network.dnsV4)\nnameserver \(network.dnsV6)\n")
+            try files.write("resolv.conf", resolver.text(network: network, host: ResolvConf.text()))
             try files.write("hosts", """
                 127.0.0.1 localhost
                 ::1 localhost ip6-localhost ip6-loopback

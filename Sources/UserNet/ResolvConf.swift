@@ -1,5 +1,6 @@
-// The host's resolvers, read from resolv.conf (resolv.conf(5)): `nameserver ADDR` lines, at
-// most MAXNS (3) of them, as the C library does.
+// The host's resolv.conf (resolv.conf(5)): its `nameserver ADDR` lines (at most MAXNS, 3, as
+// the C library does), the gateway's upstreams; and its `search` and `options`, which the
+// sandbox's own resolv.conf carries over (the last of each keyword wins, as in libc).
 
 import FDBased
 import Wire
@@ -21,6 +22,19 @@ public enum ResolvConf {
         }
         return out
     }
+
+    /// The words of the last `keyword` line (`search`, `options`) in `text`; empty if none.
+    public static func words(of keyword: String, in text: String) -> [String] {
+        var out: [String] = []
+        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if fields.first.map(String.init) == keyword { out = fields.dropFirst().map(String.init) }
+        }
+        return out
+    }
+
+    /// Reads `path` (bounded to 64 KiB), or nil when it cannot be read.
+    public static func text(path: String = defaultPath) -> String? { try? readSmallFile(path, limit: 65_536) }
 
     /// Reads `path` (bounded to 64 KiB) and returns its nameservers on port 53.
     public static func upstreams(path: String = defaultPath) throws(SystemCallError) -> [SocketAddress] {

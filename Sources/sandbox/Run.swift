@@ -42,6 +42,12 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Read environment variables from a file, one NAME=VALUE (or NAME) a line, taken literally; '#' starts a comment line. Repeatable; --env wins. Default: none.", valueName: "FILE"))
     var envFile: [String] = []
 
+    @Option(help: ArgumentHelp("A search domain for the sandbox's resolv.conf (--net=user); `.` alone for none. Repeatable. Default: the host's search domains.", valueName: "DOMAIN"))
+    var dnsSearch: [String] = []
+
+    @Option(help: ArgumentHelp("A resolv.conf option for the sandbox (--net=user), e.g. ndots:2. Repeatable. Default: the host's options.", valueName: "OPTION"))
+    var dnsOption: [String] = []
+
     @Option(help: ArgumentHelp("Add a line to the sandbox's /etc/hosts (--net=user); IP may be host-gateway, the gateway's addresses. Repeatable. Default: none.", valueName: "NAME:IP"))
     var addHost: [String] = []
 
@@ -113,6 +119,7 @@ struct Run: ParsableCommand {
             for variable in try EnvironmentFile.variables(in: path, lookup: lookup) { config.environment.set(variable) }
         }
         config.extraHosts = try addHost.map { (text) throws(SandboxError) in try ExtraHost.parse(text) }
+        config.resolver = ResolverFile(search: try ResolverFile.parseSearch(dnsSearch), options: try ResolverFile.parseOptions(dnsOption))
         for text in env {
             if let variable = try EnvironmentVariable.parse(text, lookup: { name in getenv(name).map { String(cString: $0) } }) {
                 config.environment.set(variable)

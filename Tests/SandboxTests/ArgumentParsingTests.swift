@@ -1,6 +1,7 @@
 import Glibc
 import Sandbox
 import Testing
+import UserNet
 import Wire
 
 @Suite struct ArgumentParsingTests {
@@ -105,5 +106,24 @@ import Wire
         #expect(SandboxError.execFailed(path: "x", errno: EACCES).exitCode == 126)
         #expect(SandboxError.setupFailed(step: "mount", path: "/x", errno: EPERM).exitCode == 125)
         #expect(SandboxError.invalidArgument("x").exitCode == 125)
+    }
+}
+
+@Suite struct ResolverFileTests {
+    let host = "nameserver 10.0.0.1\nsearch old.example\noptions rotate\nsearch corp.example lab.example\noptions ndots:3 edns0\n"
+
+    @Test func theHostsLastSearchAndOptionsLinesAreCarriedOver() throws {
+        let text = ResolverFile().text(network: try NetworkConfiguration(), host: host)
+        #expect(text == "nameserver 10.0.2.3\nnameserver fd00::3\nsearch corp.example lab.example\noptions ndots:3 edns0\n")
+        #expect(ResolverFile().text(network: try NetworkConfiguration(), host: nil) == "nameserver 10.0.2.3\nnameserver fd00::3\n")
+    }
+
+    @Test func flagsReplaceTheHostsAndAreValidated() throws {
+        let file = ResolverFile(search: try ResolverFile.parseSearch(["a.example"]), options: try ResolverFile.parseOptions(["ndots:1"]))
+        #expect(file.text(network: try NetworkConfiguration(), host: host).hasSuffix("search a.example\noptions ndots:1\n"))
+        #expect(try ResolverFile.parseSearch(["."]) == [])
+        #expect(try ResolverFile.parseSearch([]) == nil)
+        #expect(throws: SandboxError.self) { try ResolverFile.parseSearch(["a b"]) }
+        #expect(throws: SandboxError.self) { try ResolverFile.parseOptions(["nd ots"]) }
     }
 }
