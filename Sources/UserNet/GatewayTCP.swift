@@ -91,8 +91,9 @@ final class GatewayTCP: TransportProtocolHandler {
     init(engine: GatewayEngine, mtu: Int) {
         self.engine = engine
         var config = TCPConfig()
-        // One listener serves both families: size segments for IPv6's 20 extra header bytes.
-        config.mtu = mtu - 20
+        // One listener serves both families; each connection takes its MSS from its own
+        // family (MTU - 40 on IPv4, MTU - 60 on IPv6: TCPConfig.localMSS(for:)).
+        config.mtu = mtu
         config.noDelay = true
         self.config = config
         var random = SystemRandomNumberGenerator()
