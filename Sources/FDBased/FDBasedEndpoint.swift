@@ -47,6 +47,16 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
     private let directPrefix = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
     private var isClosed = false
 
+    /// The largest network-layer packet an AF_PACKET socket may be handed whatever the MTU. The
+    /// kernel gives a packet socket each skb as the interface received it, and a veth passes its
+    /// peer's TSO/GSO super-frames on unsegmented: up to the peer's gso_max_size (65536 unless
+    /// raised for BIG TCP; `ip -d link` shows it), one IP packet of many MSS-sized segments. GRO
+    /// builds them up to gro_max_size (65536 too). A ring slot or read buffer sized for the MTU
+    /// cuts such a frame short (tpacket_rcv: snaplen = tp_frame_size - tp_mac), and a cut frame
+    /// is lost: a kernel TCP sender at MTU 1500 then got through only its single-segment skbs,
+    /// one per retransmission timeout.
+    public static let superFrameNetworkLength = 65_536
+
     /// Opens the endpoint over `options.fds` (which it makes non-blocking and never closes).
     public convenience init(options: Options) throws(FDBasedError) {
         try self.init(options: options, receives: true)
@@ -65,7 +75,11 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         mtu = options.mtu
         gsoMaxSize = options.gsoMaxSize
         linkAddress = options.address
-        virtioHeaderLength = options.gsoMaxSize > 0 ? VirtioNetHeader.length : 0
+        // Receiving super-frames on packet sockets takes the virtio_net_hdr too: it is how the
+        // kernel says what a super-frame is (TCP: one large segment, delivered as such; UDP
+        // GSO: many datagrams, which must not be delivered as one, see FrameDecoder).
+        let superFrameHeader = options.receivesSuperFrames && receives && Self.allPacketSockets(options.fds)
+        virtioHeaderLength = options.gsoMaxSize > 0 || superFrameHeader ? VirtioNetHeader.length : 0
         linkHeaderLength = options.ethernetHeader ? EthernetRepr.headerLength : 0
         maxHeaderLength = linkHeaderLength
         var caps: LinkCapabilities = []
@@ -78,7 +92,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
                                address: options.address, rxChecksumOffload: options.rxChecksumOffload)
         let maxNetworkLength = max(options.mtu, options.gsoMaxSize)
         let virtioHeaderLength = virtioHeaderLength
-        // 4 spare bytes for an 802.1Q tag.
+        // 4 spare bytes for an 802.1Q tag. (What this endpoint sends; receive sizes per fd below.)
         let maxFrameLength = virtioHeaderLength + linkHeaderLength + 4 + maxNetworkLength
 
         var readers: [any FrameReader] = []
@@ -109,35 +123,16 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             }
             guard receives else { continue }
             // A zero-length read is an empty datagram only on SOCK_DGRAM.
-            let zeroLengthIsEOF = !(isSocket && socketType == Int32(SOCK_DGRAM.rawValue))
-            switch options.dispatchMode {
-            case .readv:
-                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF,
-                                           auxiliaryData: isPacketSocket))
-                modes.append(.readv)
-            case .recvmmsg where !isSocket:
-                // recvmmsg needs a socket; any other fd (TUN) is read with readv.
-                readers.append(ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: zeroLengthIsEOF,
-                                           auxiliaryData: false))
-                modes.append(.readv)
-            case .recvmmsg:
-                readers.append(RecvmmsgReader(fd: fd, maxFrameLength: maxFrameLength,
-                                              batchSize: options.recvmmsgBatchSize, zeroLengthIsEOF: zeroLengthIsEOF,
-                                              auxiliaryData: isPacketSocket))
-                modes.append(.recvmmsg)
-            case .packetMMap:
-                guard isPacketSocket else { throw .packetMMapNeedsPacketSocket(fd: fd) }
-                let ring = try system { () throws(SystemCallError) in try MappedPacketRing(fd: fd, version: options.ringVersion,
-                                                virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength,
-                                                ringSize: options.ringSize, blockSize: options.ringBlockSize,
-                                                blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds,
-                                                detachOnDeinit: options.detachesRingOnClose) }
-                switch options.ringVersion {
-                case .v2: readers.append(PacketRingV2Reader(ring: ring))
-                case .v3: readers.append(PacketRingV3Reader(ring: ring))
-                }
-                modes.append(.packetMMap)
-            }
+            let kind = ReceivedFD(fd: fd, isSocket: isSocket, isPacketSocket: isPacketSocket,
+                                  zeroLengthIsEOF: !(isSocket && socketType == Int32(SOCK_DGRAM.rawValue)))
+            // A packet socket sees each skb as the interface got it, super-frames included.
+            let networkLength = isPacketSocket && options.receivesSuperFrames
+                ? max(maxNetworkLength, Self.superFrameNetworkLength) : maxNetworkLength
+            let reader = try Self.makeReader(kind, options: options, virtioHeaderLength: virtioHeaderLength,
+                                             maxNetworkLength: networkLength,
+                                             maxFrameLength: virtioHeaderLength + linkHeaderLength + 4 + networkLength)
+            readers.append(reader.reader)
+            modes.append(reader.mode)
         }
         if receives && packetFDs.count > 1 {
             try system { () throws(SystemCallError) in try FDBasedEndpoint.joinFanoutGroup(packetFDs) }
@@ -162,6 +157,52 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
     }
 
     // MARK: Setup helpers
+
+    /// What the reader of one fd needs to know about it.
+    private struct ReceivedFD {
+        var fd: Int32
+        var isSocket: Bool
+        var isPacketSocket: Bool
+        var zeroLengthIsEOF: Bool
+    }
+
+    /// The reader for one fd in `options.dispatchMode`, and the mode it really reads in.
+    private static func makeReader(_ received: ReceivedFD, options: Options, virtioHeaderLength: Int, maxNetworkLength: Int,
+                                   maxFrameLength: Int) throws(FDBasedError) -> (reader: any FrameReader, mode: PacketDispatchMode) {
+        let fd = received.fd
+        switch options.dispatchMode {
+        case .readv:
+            return (ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: received.zeroLengthIsEOF,
+                                auxiliaryData: received.isPacketSocket), .readv)
+        case .recvmmsg where !received.isSocket:
+            // recvmmsg needs a socket; any other fd (TUN) is read with readv.
+            return (ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: received.zeroLengthIsEOF,
+                                auxiliaryData: false), .readv)
+        case .recvmmsg:
+            return (RecvmmsgReader(fd: fd, maxFrameLength: maxFrameLength, batchSize: options.recvmmsgBatchSize,
+                                   zeroLengthIsEOF: received.zeroLengthIsEOF, auxiliaryData: received.isPacketSocket), .recvmmsg)
+        case .packetMMap:
+            guard received.isPacketSocket else { throw .packetMMapNeedsPacketSocket(fd: fd) }
+            let ring = try system { () throws(SystemCallError) in
+                try MappedPacketRing(fd: fd, version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
+                                     maxNetworkLength: maxNetworkLength, ringSize: options.ringSize,
+                                     blockSize: options.ringBlockSize,
+                                     blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds,
+                                     detachOnDeinit: options.detachesRingOnClose)
+            }
+            switch options.ringVersion {
+            case .v2: return (PacketRingV2Reader(ring: ring), .packetMMap)
+            case .v3: return (PacketRingV3Reader(ring: ring), .packetMMap)
+            }
+        }
+    }
+
+    /// Every fd is an AF_PACKET socket (an fd that is not a socket is not).
+    private static func allPacketSockets(_ fds: [Int32]) -> Bool {
+        fds.allSatisfy { fd in
+            (try? SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)")) == AF_PACKET
+        }
+    }
 
     /// Options every AF_PACKET fd gets before its ring is set up.
     private static func preparePacketSocket(_ fd: Int32, virtioHeader: Bool) throws(SystemCallError) {

@@ -58,11 +58,23 @@ extension FDBasedEndpoint {
         /// unicast frames (frames for another unicast MAC are counted and skipped). `.zero`
         /// disables the filter.
         public var address: MACAddress
-        /// Largest GSO super-frame accepted and delivered; 0 disables GSO. When non-zero every
+        /// Largest GSO super-frame sent and received; 0 disables GSO on transmit. When non-zero every
         /// frame on the fd is preceded by a 10-byte struct virtio_net_hdr: the endpoint enables
         /// PACKET_VNET_HDR on AF_PACKET fds itself; other fds (TUN with IFF_VNET_HDR, test
-        /// socketpairs) must already carry the header.
+        /// socketpairs) must already carry the header. (AF_PACKET fds take the header for
+        /// `receivesSuperFrames` as well.)
         public var gsoMaxSize: Int
+        /// AF_PACKET fds: size ring slots and read buffers for a kernel super-frame of
+        /// `FDBasedEndpoint.superFrameNetworkLength` bytes, not just for `mtu` (see there why a
+        /// veth hands such frames over at any MTU), and read them with a virtio_net_hdr
+        /// (PACKET_VNET_HDR, also when `gsoMaxSize` is 0: outbound frames then carry an empty
+        /// one) so each super-frame says what it is. A TCP super-frame is delivered as the one
+        /// large segment it is (`InboundPacket.gso` set), as GRO would; UDP GSO batches, which
+        /// are many datagrams, are not delivered as one (counted `droppedBadVirtioHeader`).
+        /// False only for an interface known to do no offload: it saves ring memory at a small
+        /// MTU (a 16 MiB ring holds about 250 such slots, against 10,000 of MTU 1500), at the
+        /// price of dropping (and counting as `truncated`) every frame over the MTU.
+        public var receivesSuperFrames = true
         public var dispatchMode: PacketDispatchMode
         public var driver: DispatchDriver
         /// Advertise `.txChecksumOffload`: outbound transport checksums may be left partial and

@@ -61,8 +61,9 @@ extension Stack {
         }
         // Likewise a packet larger than the MTU of the route toward the host it is for (a route
         // with a path MTU set, e.g. by the gateway's owner) is one a router could not forward:
-        // RFC 4443 3.2 answers it with Packet Too Big. Fragments are each forwardable as they are.
-        if !isLocal && !isMulticast && headers.fragment == nil, let route = routeTable.lookup(destination),
+        // RFC 4443 3.2 answers it with Packet Too Big. Fragments are each forwardable as they are,
+        // and so is a link's GSO super-frame: it stands for segments the sender cut to its MSS.
+        if !isLocal && !isMulticast && headers.fragment == nil && packet.gso == nil, let route = routeTable.lookup(destination),
            let mtu = route.mtu, IPv6Packet.headerLength + ip.payloadLength > mtu {
             nic.counters.countDrop(.ipv6PacketTooBig)
             // RFC 8200 5: no link is below 1280, so neither is an MTU we report.

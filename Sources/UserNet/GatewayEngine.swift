@@ -52,6 +52,8 @@ final class GatewayEngine: GatewayFlowHook {
     var linkClosed = false
 
     static let housekeepingInterval: UInt64 = 1_000_000_000
+    /// Largest TCP super-segment sent to the app's veth (its gso_max_size is 65536).
+    static let gsoMaxSize = 65_535
 
     init(loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
          dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress]) throws(GatewayError) {
@@ -62,7 +64,8 @@ final class GatewayEngine: GatewayFlowHook {
         let endpoint: FDBasedEndpoint
         do {
             var endpointOptions = FDBasedEndpoint.Options(fds: [packetSocket], mtu: options.network.mtu, address: linkAddress,
-                                                          dispatchMode: dispatchMode, driver: .external)
+                                                          gsoMaxSize: Self.gsoMaxSize, dispatchMode: dispatchMode,
+                                                          driver: .external)
             // The gateway closes the packet socket when it stops: the kernel frees the ring then.
             endpointOptions.detachesRingOnClose = false
             endpoint = try FDBasedEndpoint(options: endpointOptions)

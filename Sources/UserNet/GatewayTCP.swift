@@ -33,35 +33,6 @@ import Glibc
 import Netstack
 import Wire
 
-/// Sends the TCP core's segments through the stack (IPv4 header, route, link).
-struct StackTCPOutput: TCPSegmentOutput {
-    unowned let stack: Stack
-    var failures = 0
-
-    mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID) {
-        do {
-            switch (flow.local.address, flow.remote.address) {
-            case (.v4(let source), .v4(let destination)):
-                let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp)
-                try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
-                    segment.emit(into: header, payload: payload, pseudoHeader: .v4(source: source, destination: destination),
-                                 checksum: .compute)
-                }
-            case (.v6(let source), .v6(let destination)):
-                let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .tcp)
-                try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload) { header in
-                    segment.emit(into: header, payload: payload, pseudoHeader: .v6(source: source, destination: destination),
-                                 checksum: .compute)
-                }
-            default:
-                failures += 1
-            }
-        } catch {
-            failures += 1
-        }
-    }
-}
-
 /// The stack's TCP handler in gateway mode.
 final class GatewayTCP: TransportProtocolHandler {
     unowned let engine: GatewayEngine
@@ -94,9 +65,13 @@ final class GatewayTCP: TransportProtocolHandler {
     init(engine: GatewayEngine, mtu: Int) {
         self.engine = engine
         var config = TCPConfig()
-        // One listener serves both families: size segments for IPv6's 20 extra header bytes.
-        config.mtu = mtu - 20
+        // One listener serves both families; each connection takes its MSS from its own
+        // family (MTU - 40 on IPv4, MTU - 60 on IPv6: TCPConfig.localMSS(for:)).
+        config.mtu = mtu
         config.noDelay = true
+        // Downloads leave in super-segments the kernel cuts at the app's MSS (GSO: the packet
+        // socket speaks virtio_net_hdr, FDBasedEndpoint.Options.gsoMaxSize), not a frame each.
+        config.segmentationOffloadSize = GatewayEngine.gsoMaxSize - 100
         self.config = config
         var random = SystemRandomNumberGenerator()
         budget = TCPMemoryBudget(limit: engine.flows.limits.flowMemoryBytes)

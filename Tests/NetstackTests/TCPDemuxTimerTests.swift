@@ -49,4 +49,26 @@ import Wire
         // The next deadline is the eleventh connection's (the first ten backed off).
         #expect(demux.nextDeadline == connections[10].nextDeadline)
     }
+
+    /// The stack-wide retransmission counters sum every connection the demux held, those
+    /// still held and those gone: what a guard reads to say "no RTO on a clean link".
+    @Test func retransmissionTimeoutsAreSummedOverLiveAndDepartedConnections() throws {
+        let demux = TCPDemux()
+        var out = Capture()
+        let a = try TCPConnection.connect(flow: Self.flow(41_000), iss: seq(1000), now: .zero, output: &out)
+        let b = try TCPConnection.connect(flow: Self.flow(41_001), iss: seq(1000), now: .zero, output: &out)
+        demux.register(a)
+        demux.register(b)
+        #expect(demux.counters.retransmissionTimeouts == 0)
+        // RFC 6298 5.4-5.6 (and 9293 3.8.1's SYN retransmission): the initial RTO of 1 s passes,
+        // each SYN goes again.
+        let deadline = try #require(a.nextDeadline)
+        demux.pollDue(now: deadline, output: &out)
+        #expect(out.take().filter { $0.repr.flags.contains(.syn) }.count == 4)
+        #expect(demux.counters.retransmissionTimeouts == 2)
+        #expect(demux.counters.retransmittedSegments == a.counters.retransmittedSegments + b.counters.retransmittedSegments)
+        // One connection leaves the demux: its timeouts stay counted.
+        demux.remove(a.flow)
+        #expect(demux.counters.retransmissionTimeouts == 2)
+    }
 }

@@ -42,9 +42,14 @@ final class TCPStackRunner: @unchecked Sendable {
     init(fd: Int32, address: IPv4Address, mtu: Int, gsoMaxSize: Int = 0, application: any TCPKernelApplication) throws {
         self.fd = fd
         self.application = application
-        endpoint = try FDBasedEndpoint(options: .init(fds: [fd], mtu: mtu, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
-                                                       gsoMaxSize: gsoMaxSize, dispatchMode: .packetMMap, driver: .external,
-                                                       ringSize: 16 << 20))
+        var options = FDBasedEndpoint.Options(fds: [fd], mtu: mtu, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
+                                              gsoMaxSize: gsoMaxSize, dispatchMode: .packetMMap, driver: .external,
+                                              ringSize: 16 << 20)
+        // Without `gsoMaxSize` the lab caps the kernel's GSO at one segment (`lab(mtu:gso:)`), so
+        // no super-frame comes: MTU-sized slots keep the ring ~40 times deeper for the ACK storm
+        // of a 16 MB download (64 KiB slots dropped thousands of its ACKs and, at times, the FIN).
+        options.receivesSuperFrames = gsoMaxSize > 0
+        endpoint = try FDBasedEndpoint(options: options)
         stack = Stack()
         nic = stack.addNIC(endpoint, name: "veth")
         stack.addAddress(IPv4Subnet(address, prefixLength: 24), to: nic)

@@ -34,7 +34,6 @@ import Wire
         server.addAddress(IPv6Subnet(serverIP, prefixLength: 64), to: server.addNIC(linkB))
         var config = TCPConfig()
         config.mtu = 1500
-        config.isIPv6 = true
         let result = try Self.transfer(client: (client, linkA, .v6(clientIP)), server: (server, linkB, .v6(serverIP)), config: config)
         #expect(result == 1440)
     }

@@ -8,7 +8,8 @@ public struct TCPConfig: Sendable {
     /// Receive-window auto-tuning starts the advertised window here and grows it toward
     /// `receiveBufferSize` while the application drains at least that much per RTT.
     public var initialReceiveWindow = 64 * 1024
-    /// The route MTU; our MSS is clamped to it ("MTU - 40" for IPv4, "- 60" for IPv6).
+    /// The route MTU, the same for both families (the IP header in it is not); our MSS is
+    /// derived from it per connection (`localMSS(for:)`).
     public var mtu = 1500
     /// Segmentation offload (TSO over GSO): new data goes down in segments of up to this many
     /// payload bytes (whole multiples of the MSS), which the link cuts into MSS-sized segments
@@ -16,7 +17,6 @@ public struct TCPConfig: Sendable {
     /// more than the MSS in one segment. Set it only for a route whose link advertises
     /// `LinkCapabilities.gso` with a `gsoMaxSize` of at least this plus 100 bytes (IPv6 and TCP headers).
     public var segmentationOffloadSize = 0
-    public var isIPv6 = false
     public var congestionControl: TCPCongestionControlAlgorithm = .cubic
     public var windowScaling = true
     public var timestamps = true
@@ -46,8 +46,13 @@ public struct TCPConfig: Sendable {
 
     public init() {}
 
-    /// The MSS we advertise and never exceed.
-    public var localMSS: Int { max(mtu - (isIPv6 ? 60 : 40), 88) }
+    /// The MSS we advertise and never exceed on a connection of `flow`'s family. RFC 9293
+    /// 3.7.1 (after RFC 879 and RFC 6691): "the MSS value to be sent in an MSS option should be
+    /// equal to the effective MTU minus the fixed IP and TCP headers": MTU - 40 on IPv4 (20 + 20
+    /// bytes: 1460 at MTU 1500, as Linux sends), MTU - 60 on IPv6 (40 + 20: 1440).
+    public func localMSS(for flow: TCPFlowID) -> Int {
+        max(mtu - (flow.isIPv6 ? 60 : 40), 88)
+    }
 }
 
 /// Keepalive (RFC 9293 section 3.8.4): off by default, as the RFC requires.

@@ -82,7 +82,7 @@ extension TCPConnection {
         if let mss = options.mss {
             // "the maximum size of a segment that TCP really sends, the 'effective send MSS,'
             // MUST be the smaller of the send MSS ... and the largest ... the interface" allows.
-            sendMSS = max(min(Int(mss), config.localMSS), 64)
+            sendMSS = max(min(Int(mss), localMSS), 64)
         }
         congestion.setMSS(sendMSS)
         peerOfferedWindowScale = options.windowScale != nil
@@ -438,7 +438,7 @@ extension TCPConnection {
                 // RFC 9293 3.8.6.3: "an ACK SHOULD be generated for at least every second
                 // full-sized segment"; otherwise delayed, at most `delayedAckTimeout`.
                 bytesSinceAck += n
-                if bytesSinceAck >= 2 * min(sendMSS, config.localMSS) {
+                if bytesSinceAck >= 2 * min(sendMSS, localMSS) {
                     ackNow = true
                 } else if delayedAckDeadline == nil {
                     delayedAckDeadline = now &+ config.delayedAckTimeout.tcpNanoseconds

@@ -28,7 +28,7 @@ extension TCPConnection {
 
     private func sendSYN(now: Int64, output: inout some TCPSegmentOutput) {
         var options = TCPOptions()
-        options.mss = UInt16(clamping: config.localMSS)
+        options.mss = UInt16(clamping: localMSS)
         let isSynAck = state == .synReceived
         // RFC 7323 1.3: "A TCP MAY send the WS option in a <SYN,ACK> segment only if it has
         // received a WS option in the corresponding <SYN>"; likewise SACK-permitted and TS.

@@ -39,6 +39,8 @@ public final class TCPConnection {
     /// Shift applied to windows the peer advertises (its Window Scale option).
     var sendShift: UInt8 = 0
     var sendMSS: Int
+    /// The MSS we advertise (TCPConfig.localMSS(for:) of this connection's family).
+    let localMSS: Int
     var sendBuffer: TCPByteRing
     /// One segment's worth of bytes, for payloads that wrap around the end of `sendBuffer`.
     let segmentScratch: UnsafeMutableRawBufferPointer
@@ -136,9 +138,10 @@ public final class TCPConnection {
         sendBufferStart = iss &+ 1
         smallSegmentEnd = iss
         // RFC 9293 3.7.1: without an MSS option "the default ... 536" (IPv4), 1220 (IPv6).
-        sendMSS = min(config.isIPv6 ? 1220 : 536, config.localMSS)
+        localMSS = config.localMSS(for: flow)
+        sendMSS = min(flow.isIPv6 ? 1220 : 536, localMSS)
         sendBuffer = TCPByteRing(capacity: config.sendBufferSize)
-        segmentScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(config.localMSS, config.segmentationOffloadSize, 1),
+        segmentScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(localMSS, config.segmentationOffloadSize, 1),
                                                                 alignment: 16)
         irs = SeqNumber(rawValue: 0)
         rcvNxt = SeqNumber(rawValue: 0)

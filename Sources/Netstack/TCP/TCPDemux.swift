@@ -14,6 +14,11 @@ public struct TCPDemuxCounters: Sendable, Hashable {
     public var resetsForStrays = 0
     public var connectionsAccepted = 0
     public var connectionsRemoved = 0
+    /// Summed over every connection the demux holds or held: retransmission timeouts that
+    /// fired (RFC 6298 5.4-5.6) and segments sent again for any reason. On a clean link the
+    /// first stays 0: a loss the ACK clock cannot repair costs a whole RTO (200 ms at least).
+    public var retransmissionTimeouts = 0
+    public var retransmittedSegments = 0
     public init() {}
 }
 
@@ -22,7 +27,14 @@ public final class TCPDemux {
     private var listeners: [TCPSocketAddress: TCPListener] = [:]
     private var portListeners: [UInt16: TCPListener] = [:]
     private var anyListener: TCPListener?
-    public private(set) var counters = TCPDemuxCounters()
+    /// The counters, with the per-connection sums taken now (O(connections): for snapshots).
+    public var counters: TCPDemuxCounters {
+        var sum = tally
+        for connection in connections.values { Self.add(connection.counters, to: &sum) }
+        return sum
+    }
+    /// Counted as it happens, and the sums of connections no longer held.
+    private var tally = TCPDemuxCounters()
     private var timers = TCPTimerHeap()
     /// While `pollDue` runs: its `now`. A timer a connection sets at or before it waits for the
     /// next call (each call polls a connection at most once, so it always ends).
@@ -55,15 +67,17 @@ public final class TCPDemux {
     public func deliver(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
                         now: TCPInstant, output: inout some TCPSegmentOutput) {
         if let connection = connections[flow], connection.state != .closed {
-            counters.segmentsDelivered += 1
+            tally.segmentsDelivered += 1
             connection.handle(segment, payload: payload, now: now, output: &output)
             if connection.isFinished { removeFinished(flow) }
             return
         }
         if let listener = listeners[flow.local] ?? portListeners[flow.local.port] ?? anyListener {
-            counters.segmentsToListeners += 1
+            tally.segmentsToListeners += 1
             if let connection = listener.handle(segment, payload: payload, flow: flow, now: now, output: &output) {
-                counters.connectionsAccepted += 1
+                tally.connectionsAccepted += 1
+                // A CLOSED connection still held under this four-tuple goes (its sums kept).
+                if let previous = connections[flow] { forget(previous) }
                 connections[flow] = connection
                 adopt(connection)
             }
@@ -73,7 +87,7 @@ public final class TCPDemux {
         // incoming segment containing a RST is discarded. An incoming segment not containing a
         // RST causes a RST to be sent in response."
         if let reset = TCPConnection.resetReply(to: segment) {
-            counters.resetsForStrays += 1
+            tally.resetsForStrays += 1
             output.send(reset, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
         }
     }
@@ -173,13 +187,20 @@ public final class TCPDemux {
         }
     }
 
+    /// Lets go of a connection leaving `connections`; its sums stay in the counters.
     private func forget(_ connection: TCPConnection) {
         connection.timerScheduler = nil
         connection.scheduledDeadline = nil
+        Self.add(connection.counters, to: &tally)
+    }
+
+    private static func add(_ connection: TCPConnectionCounters, to sum: inout TCPDemuxCounters) {
+        sum.retransmissionTimeouts += connection.retransmissionTimeouts
+        sum.retransmittedSegments += connection.retransmittedSegments
     }
 
     private func removeFinished(_ flow: TCPFlowID) {
         if let connection = connections.removeValue(forKey: flow) { forget(connection) }
-        counters.connectionsRemoved += 1
+        tally.connectionsRemoved += 1
     }
 }

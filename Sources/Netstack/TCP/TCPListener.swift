@@ -208,7 +208,7 @@ public final class TCPListener {
                             output: inout some TCPSegmentOutput) {
         var options = TCPOptions()
         let peer = entry.peerOptions
-        options.mss = UInt16(clamping: cookie ? Self.cookieMSS[Self.cookieMSSIndex(for: Int(peer.mss ?? 536))] : config.localMSS)
+        options.mss = UInt16(clamping: cookie ? Self.cookieMSS[Self.cookieMSSIndex(for: Int(peer.mss ?? 536))] : config.localMSS(for: flow))
         // Cookies keep no state, so they carry no WS/SACK/TS (the options would be forgotten).
         if !cookie {
             if config.windowScaling, peer.windowScale != nil {

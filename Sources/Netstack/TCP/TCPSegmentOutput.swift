@@ -28,6 +28,11 @@ public struct TCPFlowID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(local)<->\(remote)" }
+
+    /// The connection runs over IPv6 (both ends are of one family).
+    public var isIPv6: Bool {
+        if case .v6 = local.address { true } else { false }
+    }
 }
 
 /// Where outgoing segments go. `payload` is borrowed for the duration of the call only;
