@@ -10,9 +10,9 @@ import Wire
 public struct FlowLimits: Sendable, Equatable {
     public var maxFlows = 65_536
     /// Bytes every TCP flow's send and receive rings may take together (`--flow-memory`):
-    /// 512 KiB a flow today, so 256 MiB holds 512 flows at once. Without it `--max-flows
-    /// 65536` would let an app pin 32 GiB.
-    public var flowMemoryBytes = 256 << 20
+    /// 512 KiB a flow today, so 1 GiB holds 2048 flows at once (a build's or a browser's
+    /// parallel connections fit). Without it `--max-flows 65536` would let an app pin 32 GiB.
+    public var flowMemoryBytes = 1 << 30
     /// RFC 4787 REQ-5 asks at least 2 minutes for UDP mappings; slirp-style gateways use
     /// shorter ones because the app re-creates them by sending. 60 s, configurable.
     public var udpIdleNanoseconds: UInt64 = 60_000_000_000

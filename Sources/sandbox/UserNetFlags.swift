@@ -46,7 +46,7 @@ struct UserNetFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Most flows at once; beyond it new flows are refused, existing ones undisturbed. Default 65536.", valueName: "N"))
     var maxFlows: Int?
 
-    @Option(help: ArgumentHelp("Memory all TCP flows' buffers may take together (512 KiB a flow); beyond it new TCP flows are refused with a reset, logged and counted. Default 256m.", valueName: "SIZE"))
+    @Option(help: ArgumentHelp("Memory all TCP flows' buffers may take together (512 KiB a flow); beyond it new TCP flows are refused with a reset, logged and counted. Default 1g (2048 flows).", valueName: "SIZE"))
     var flowMemory: String?
 
     @Option(help: ArgumentHelp("How the gateway reads frames: readv, recvmmsg or packet-mmap. Default packet-mmap.", valueName: "readv|recvmmsg|packet-mmap"))
