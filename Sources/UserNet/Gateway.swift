@@ -121,6 +121,9 @@ public final class Gateway: Sendable {
         /// its veth outlive `stop()` by that much. Off by default: then they are gone when
         /// `stop()` returns.
         public var releasesPacketSocketInBackground = false
+        /// Files and published-port sockets opened beforehand (by a more privileged process);
+        /// nil: the gateway opens them itself from the options' paths and ports.
+        public var resources: GatewayResources?
 
         public init() {}
     }
@@ -159,7 +162,7 @@ public final class Gateway: Sendable {
                 do throws(GatewayError) {
                     engine = try GatewayEngine(loop: loop, options: options, packetSocket: packetSocket,
                                                linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode,
-                                               dnsUpstreams: upstreams)
+                                               dnsUpstreams: upstreams, resources: settings.resources)
                 } catch {
                     failure.error = error
                     throw .tooManyRegistrations

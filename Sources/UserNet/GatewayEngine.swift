@@ -54,7 +54,8 @@ final class GatewayEngine: GatewayFlowHook {
     static let housekeepingInterval: UInt64 = 1_000_000_000
 
     init(loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
-         dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress]) throws(GatewayError) {
+         dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress],
+         resources: GatewayResources? = nil) throws(GatewayError) {
         self.loop = loop
         network = options.network
         policy = options.policy
@@ -71,8 +72,14 @@ final class GatewayEngine: GatewayFlowHook {
         }
         self.endpoint = endpoint
         do {
-            pcap = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) }
-            connectionLog = try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) }
+            // Opened beforehand (GatewayResources) when this runs confined, where no path resolves.
+            if let resources {
+                pcap = try resources.pcapFD.map { fd throws(SystemCallError) in try PcapWriter(fd: fd) }
+                connectionLog = resources.connectionLogFD.map { ConnectionLog(fd: $0) }
+            } else {
+                pcap = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) }
+                connectionLog = try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) }
+            }
         } catch {
             endpoint.close()
             throw .file(error)
@@ -108,16 +115,18 @@ final class GatewayEngine: GatewayFlowHook {
             let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
             stack.register(tcp)
             self.tcp = tcp
-            for port in options.publishedPorts {
+            for (index, port) in options.publishedPorts.enumerated() {
+                let socket: Int32
+                if let resources { socket = resources.publishedPortFDs[index] } else { socket = try PortPublisher.openSocket(for: port) }
                 switch port.transport {
                 case .tcp:
-                    publishers.append(try PortPublisher(tcp: port, loop: loop) { [unowned tcp] socket, client, port in
+                    publishers.append(try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
                         tcp.inbound(socket, from: client, to: port)
                     })
                 case .udp:
                     // The handler needs the publisher it belongs to (answers leave from its socket).
                     let slot = PublisherSlot()
-                    let publisher = try PortPublisher(udp: port, loop: loop) { [unowned self] payload, client, _ in
+                    let publisher = try PortPublisher(udp: port, socket: socket, loop: loop) { [unowned self] payload, client, _ in
                         guard let publisher = slot.publisher else { return }
                         self.inboundDatagram(payload, from: client, publisher: publisher)
                     }
