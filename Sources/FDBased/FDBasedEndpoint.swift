@@ -105,7 +105,9 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             }
             if isPacketSocket {
                 packetFDs.append(fd)
-                try system { () throws(SystemCallError) in try FDBasedEndpoint.preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0) }
+                if !options.packetSocketsPrepared {
+                    try system { () throws(SystemCallError) in try FDBasedEndpoint.preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0) }
+                }
             }
             guard receives else { continue }
             // A zero-length read is an empty datagram only on SOCK_DGRAM.
@@ -131,7 +133,8 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
                                                 virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength,
                                                 ringSize: options.ringSize, blockSize: options.ringBlockSize,
                                                 blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds,
-                                                detachOnDeinit: options.detachesRingOnClose) }
+                                                detachOnDeinit: options.detachesRingOnClose,
+                                                configured: options.packetSocketsPrepared) }
                 switch options.ringVersion {
                 case .v2: readers.append(PacketRingV2Reader(ring: ring))
                 case .v3: readers.append(PacketRingV3Reader(ring: ring))
@@ -164,6 +167,25 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
     // MARK: Setup helpers
 
     /// Options every AF_PACKET fd gets before its ring is set up.
+    /// What the endpoint's init does to its AF_PACKET fds before reading them (socket options,
+    /// and the PACKET_RX_RING for `.packetMMap`), done ahead: set `packetSocketsPrepared` in
+    /// the same options for the endpoint. On a socket not yet bound, the ring's set-up costs no
+    /// RCU grace period.
+    public static func preparePacketSockets(options: Options) throws(FDBasedError) {
+        let virtioHeaderLength = options.gsoMaxSize > 0 ? VirtioNetHeader.length : 0
+        for fd in options.fds {
+            try system { () throws(SystemCallError) in
+                try preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0)
+                guard options.dispatchMode == .packetMMap else { return }
+                let geometry = MappedPacketRing.geometry(version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
+                                                         maxNetworkLength: max(options.mtu, options.gsoMaxSize),
+                                                         ringSize: options.ringSize, blockSize: options.ringBlockSize)
+                try MappedPacketRing.configure(fd: fd, version: options.ringVersion, geometry: geometry,
+                                               blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds)
+            }
+        }
+    }
+
     private static func preparePacketSocket(_ fd: Int32, virtioHeader: Bool) throws(SystemCallError) {
         if virtioHeader {
             try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VNET_HDR, value: Int32(1),

@@ -34,6 +34,8 @@ struct GatewayHandoff: Equatable {
     /// The test hook `--debug-gateway-forbidden-syscall`: once running, the gateway makes one
     /// syscall outside its allow-list (sync), so a test sees the kernel kill it.
     var forbiddenSyscallAfterStart: Bool
+    /// The launcher set up the packet socket (Gateway.preparePacketSocket) before binding it.
+    var packetSocketPrepared = false
     var seccompProgram: [UInt8]
 
     /// Where the resources sit among the descriptors the process received.
@@ -51,7 +53,8 @@ struct GatewayHandoff: Equatable {
         let settings = [
             "dispatch=\(Self.name(of: dispatch))", "pcap=\(hasPcap ? 1 : 0)", "log=\(hasConnectionLog ? 1 : 0)",
             "ports=\(publishedPorts)", "nofile=\(openFiles)", "groups=\(dropGroups ? 1 : 0)",
-            "last-cap=\(lastCapability)", "forbidden-syscall=\(forbiddenSyscallAfterStart ? 1 : 0)", "--",
+            "last-cap=\(lastCapability)", "forbidden-syscall=\(forbiddenSyscallAfterStart ? 1 : 0)",
+            "prepared=\(packetSocketPrepared ? 1 : 0)", "--",
         ]
         var out: [UInt8] = []
         for text in settings + flags { out += Array(text.utf8) + [0] }
@@ -103,6 +106,7 @@ struct GatewayHandoff: Equatable {
         dropGroups = settings["groups"] == "1"
         lastCapability = lastCap
         forbiddenSyscallAfterStart = settings["forbidden-syscall"] == "1"
+        packetSocketPrepared = settings["prepared"] == "1"
         seccompProgram = Array(bytes[end...])
     }
 

@@ -31,6 +31,9 @@ public enum GatewayMain {
             // error is reported with the same words as on the command line.
             let options: UserNetOptions
             do { options = try UserNetOptions(flags: handoff.flags) } catch { throw .invalidArgument(error.description) }
+            guard options.publishedPorts.count == handoff.publishedPorts else {
+                throw .network("the launcher sent \(handoff.publishedPorts) published-port sockets for \(options.publishedPorts.count) ports")
+            }
             // The gateway closes its copy of the packet socket when it stops; the original stays
             // open until this process exits, so the kernel's slow release of the socket (two RCU
             // grace periods) happens after the final counters went out, while nobody waits.
@@ -43,6 +46,7 @@ public enum GatewayMain {
             var settings = Gateway.Settings()
             settings.dispatchMode = handoff.dispatch
             settings.resources = handoff.resources
+            settings.packetSocketPrepared = handoff.packetSocketPrepared
             do { gateway = try Gateway(options: options, packetSocket: packetSocket, settings: settings) } catch {
                 throw .network("start the gateway: \(error)")
             }

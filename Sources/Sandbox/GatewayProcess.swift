@@ -36,27 +36,30 @@ public final class GatewayProcess: Sendable {
     static let cloneFlags: UInt64 = Launcher.cloneNewUser | Launcher.cloneNewNS | Launcher.cloneNewIPC
         | Launcher.cloneNewUTS | Launcher.cloneNewPID
 
-    private init(monitor: GatewayMonitor, control: Int32) {
+    private let handover: GatewayHandover
+
+    private init(monitor: GatewayMonitor, control: Int32, handover: GatewayHandover) {
         self.monitor = monitor
         self.control = Mutex(control)
+        self.handover = handover
     }
 
-    /// Opens what needs privileges, starts the process over `packetSocket` (always consumed:
-    /// the launcher's copy is closed on every path) and returns without waiting for it to be
-    /// ready (`waitUntilReady`), so its start overlaps the sandbox's.
+    /// Opens what needs privileges, starts the process over `packetSocket` (it gets a copy; the
+    /// caller keeps and closes its own, and may bind it at once) and returns without waiting
+    /// for it to be ready (`waitUntilReady`), so its start overlaps the sandbox's.
     static func start(options: UserNetOptions, packetSocket: Int32, dispatch: PacketDispatchMode,
                       launch: Launch) throws(SandboxError) -> GatewayProcess {
-        defer { SystemCalls.close(packetSocket) }
         let resources: GatewayResources
         do { resources = try GatewayResources.open(for: options) } catch { throw .network("start the gateway: \(error)") }
         defer { resources.close() }  // the gateway's process has its own copies
         let program = try SeccompCache.program(for: GatewaySeccompPolicy.policy)
         let root = geteuid() == 0
-        let handoff = GatewayHandoff(flags: options.flags, dispatch: dispatch, resources: resources,
+        var handoff = GatewayHandoff(flags: options.flags, dispatch: dispatch, resources: resources,
                                      openFiles: openFileLimit(options), dropGroups: root,
                                      lastCapability: try Launcher.lastCapability(),
                                      forbiddenSyscallAfterStart: launch.forbiddenSyscallAfterStart,
                                      seccompProgram: program.bytes)
+        handoff.packetSocketPrepared = true
         let pipes = try Pipes()
         defer { pipes.closeAll() }
         let fds = [pipes.handoff[0], pipes.status[1], pipes.control[0], packetSocket] + resources.all
@@ -65,14 +68,16 @@ public final class GatewayProcess: Sendable {
         do {
             try writeIDMaps(pid: pid, root: root)
             try SystemCalls.writeAll(pipes.sync[1], [1], name: "gateway sync pipe")
-            try SystemCalls.writeAll(pipes.handoff[1], handoff.encoded, name: "gateway handoff")
         } catch {
             kill(pid, SIGKILL)
             _ = GatewayMonitor.reap(pid)
             throw error
         }
+        // The ring, then the handoff, while the process execs (GatewayHandover).
+        let socketCopy = fcntl(packetSocket, F_DUPFD_CLOEXEC, 0)
+        let handover = GatewayHandover.start(handoff, packetSocket: socketCopy, pipeFD: pipes.take(\.handoff, 1), options: options)
         let monitor = GatewayMonitor(pid: pid, statusFD: pipes.take(\.status, 0))
-        let process = GatewayProcess(monitor: monitor, control: pipes.take(\.control, 1))
+        let process = GatewayProcess(monitor: monitor, control: pipes.take(\.control, 1), handover: handover)
         try monitor.start()
         return process
     }
@@ -82,7 +87,10 @@ public final class GatewayProcess: Sendable {
         var spec = sbx_gateway_spawn()
         spec.path = UnsafePointer(arena.string(executable))
         spec.argv = arena.stringArray([GatewayMain.processName, GatewayMain.subcommand])
-        spec.envp = arena.stringArray([])
+        // Nothing of the launcher's environment. Without the Swift runtime's crash handler a
+        // crash shows as its own signal: the handler would try to start swift-backtrace, which
+        // the filter kills as SIGSYS.
+        spec.envp = arena.stringArray(["SWIFT_BACKTRACE=enable=no"])
         spec.fds = arena.array(fds)
         spec.fd_count = UInt32(fds.count)
         spec.sync_fd = syncFD
@@ -112,7 +120,12 @@ public final class GatewayProcess: Sendable {
     // MARK: The launcher's side of a running gateway
 
     /// Waits until the gateway is confined and serving; throws why not.
-    public func waitUntilReady() throws(SandboxError) { try monitor.waitUntilReady() }
+    public func waitUntilReady() throws(SandboxError) {
+        do { try monitor.waitUntilReady() } catch {
+            // A failed handover is the cause; the gateway only saw its settings missing.
+            throw handover.error ?? error
+        }
+    }
 
     /// A snapshot of its counters; nil once stopped (or dead).
     public func counters() -> GatewayStatistics? {

@@ -56,21 +56,28 @@ public enum UserModeNetwork {
     /// The interface the gateway reads in its own namespace.
     public static let gatewayInterface = "gw0"
 
-    /// Wires `app` (an rtnetlink client in the app's namespace) to `outer` and starts the
-    /// gateway's confined process there (GatewayProcess; not yet waited for). Takes ownership
-    /// of `outer` (closed on every path; its packet socket goes to the gateway).
-    /// `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`).
+    /// Starts the gateway's confined process on `outer`'s packet socket (GatewayProcess; not yet
+    /// waited for), then wires `app` (an rtnetlink client in the app's namespace) to it. Takes
+    /// ownership of `outer` (closed on every path; the gateway's process holds its own copy of
+    /// the packet socket). `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`).
     public static func start(app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0",
                              options: UserNetOptions, dispatch: PacketDispatchMode,
                              bringLoopbackUp: Bool = false,
                              launch: GatewayProcess.Launch = .init()) throws(SandboxError) -> GatewayProcess {
-        var packetSocketHandedOver = false
-        defer {
-            SystemCalls.close(outer.netlinkSocket)
-            SystemCalls.close(outer.namespaceFD)
-            if !packetSocketHandedOver { SystemCalls.close(outer.packetSocket) }
-        }
-        let network = options.network
+        defer { outer.close() }
+        let resolved: UserNetOptions
+        do { resolved = try withRoutableResolvers(options) } catch { throw .network("start the gateway: \(error)") }
+        // First, so that its exec, isolation and ring set-up overlap the wiring below: the
+        // packet socket is bound afterwards, and sees no frame until then. Should the wiring
+        // fail, the process is stopped as `gateway` goes.
+        let gateway = try GatewayProcess.start(options: resolved, packetSocket: outer.packetSocket, dispatch: dispatch, launch: launch)
+        try wire(app: app, outer: outer, interface: interface, network: options.network, bringLoopbackUp: bringLoopbackUp)
+        return gateway
+    }
+
+    /// The veth with its gateway end bound to the packet socket, and the app's end configured.
+    private static func wire(app: RouteNetlink, outer: OuterNetwork, interface: String, network: NetworkConfiguration,
+                             bringLoopbackUp: Bool) throws(SandboxError) {
         do throws(NetlinkError) {
             let gatewaySide = try RouteNetlink(duplicating: outer.netlinkSocket)
             // Both ends are born in their own namespaces: the gateway's end never appears in
@@ -97,11 +104,6 @@ public enum UserModeNetwork {
         } catch {
             throw .network("wire the sandbox's network: \(error)")
         }
-
-        let resolved: UserNetOptions
-        do { resolved = try withRoutableResolvers(options) } catch { throw .network("start the gateway: \(error)") }
-        packetSocketHandedOver = true
-        return try GatewayProcess.start(options: resolved, packetSocket: outer.packetSocket, dispatch: dispatch, launch: launch)
     }
 
     /// The gateway connects one UDP socket to each upstream resolver as it starts, and a

@@ -124,6 +124,8 @@ public final class Gateway: Sendable {
         /// Files and published-port sockets opened beforehand (by a more privileged process);
         /// nil: the gateway opens them itself from the options' paths and ports.
         public var resources: GatewayResources?
+        /// `Gateway.preparePacketSocket` already ran on the packet socket with these settings.
+        public var packetSocketPrepared = false
 
         public init() {}
     }
@@ -162,7 +164,8 @@ public final class Gateway: Sendable {
                 do throws(GatewayError) {
                     engine = try GatewayEngine(loop: loop, options: options, packetSocket: packetSocket,
                                                linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode,
-                                               dnsUpstreams: upstreams, resources: settings.resources)
+                                               dnsUpstreams: upstreams, resources: settings.resources,
+                                               packetSocketPrepared: settings.packetSocketPrepared)
                 } catch {
                     failure.error = error
                     throw .tooManyRegistrations
@@ -180,6 +183,17 @@ public final class Gateway: Sendable {
         self.mailbox = mailbox
         self.packetSocket = packetSocket
         releasesPacketSocketInBackground = settings.releasesPacketSocketInBackground
+    }
+
+    /// Sets up the packet socket for a gateway that `settings` (with `packetSocketPrepared`)
+    /// will start on it later, perhaps in another process: socket options and, for
+    /// `.packetMMap`, the ring. Done before the socket is bound, the ring costs the kernel no
+    /// RCU grace period (10-15 ms here), which it does once frames flow.
+    public static func preparePacketSocket(_ packetSocket: Int32, options: UserNetOptions,
+                                           settings: Settings) throws(GatewayError) {
+        let endpointOptions = GatewayEngine.endpointOptions(packetSocket: packetSocket, mtu: options.network.mtu,
+                                                            linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode)
+        do { try FDBasedEndpoint.preparePacketSockets(options: endpointOptions) } catch { throw .link(error) }
     }
 
     /// Opens the AF_PACKET socket on `interface` (inside `interfaceNamespaceFD` when given)

@@ -55,17 +55,16 @@ final class GatewayEngine: GatewayFlowHook {
 
     init(loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
          dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress],
-         resources: GatewayResources? = nil) throws(GatewayError) {
+         resources: GatewayResources? = nil, packetSocketPrepared: Bool = false) throws(GatewayError) {
         self.loop = loop
         network = options.network
         policy = options.policy
         flows = FlowTable(limits: options.flowLimits)
         let endpoint: FDBasedEndpoint
         do {
-            var endpointOptions = FDBasedEndpoint.Options(fds: [packetSocket], mtu: options.network.mtu, address: linkAddress,
-                                                          dispatchMode: dispatchMode, driver: .external)
-            // The gateway closes the packet socket when it stops: the kernel frees the ring then.
-            endpointOptions.detachesRingOnClose = false
+            var endpointOptions = Self.endpointOptions(packetSocket: packetSocket, mtu: options.network.mtu,
+                                                       linkAddress: linkAddress, dispatchMode: dispatchMode)
+            endpointOptions.packetSocketsPrepared = packetSocketPrepared
             endpoint = try FDBasedEndpoint(options: endpointOptions)
         } catch {
             throw .link(error)
@@ -150,6 +149,17 @@ final class GatewayEngine: GatewayFlowHook {
     deinit {
         receiveBuffer.deallocate()
         quoteScratch.deallocate()
+    }
+
+    /// The link endpoint's options: one place, so that `Gateway.preparePacketSocket` sets up
+    /// exactly the ring the engine maps.
+    static func endpointOptions(packetSocket: Int32, mtu: Int, linkAddress: MACAddress,
+                                dispatchMode: PacketDispatchMode) -> FDBasedEndpoint.Options {
+        var options = FDBasedEndpoint.Options(fds: [packetSocket], mtu: mtu, address: linkAddress,
+                                              dispatchMode: dispatchMode, driver: .external)
+        // The gateway closes the packet socket when it stops: the kernel frees the ring then.
+        options.detachesRingOnClose = false
+        return options
     }
 
     static func instant(_ nanoseconds: UInt64) -> NetstackInstant { NetstackInstant(nanoseconds: nanoseconds) }
