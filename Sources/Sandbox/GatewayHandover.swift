@@ -25,24 +25,11 @@ final class GatewayHandover: @unchecked Sendable {
         self.options = options
     }
 
-    /// Starts the thread; nil and both descriptors closed if it could not start (the caller
-    /// then does the work itself with `run`).
+    /// Starts the thread (or, if no thread can start, does the work before returning).
     static func start(_ handoff: GatewayHandoff, packetSocket: Int32, pipeFD: Int32,
                       options: UserNetOptions) -> GatewayHandover {
         let handover = GatewayHandover(handoff: handoff, packetSocket: packetSocket, pipeFD: pipeFD, options: options)
-        let context = Unmanaged.passRetained(handover).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<GatewayHandover>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, context)
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            Unmanaged<GatewayHandover>.fromOpaque(context).release()
-            handover.run()
-        }
+        if startDetachedThread({ handover.run() }) != 0 { handover.run() }
         return handover
     }
 

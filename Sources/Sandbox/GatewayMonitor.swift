@@ -32,18 +32,8 @@ final class GatewayMonitor: @unchecked Sendable {
 
     /// Starts the reading thread (detached: it ends when the gateway's process has been reaped).
     func start() throws(SandboxError) {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<GatewayMonitor>.fromOpaque(raw).takeRetainedValue().readUntilExit()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<GatewayMonitor>.fromOpaque(context).release()
-            throw .systemCall(name: "pthread_create", errno: rc, detail: "(the gateway's monitor)")
-        }
-        pthread_detach(thread)
+        let rc = startDetachedThread { self.readUntilExit() }
+        guard rc == 0 else { throw .systemCall(name: "pthread_create", errno: rc, detail: "(the gateway's monitor)") }
     }
 
     private func readUntilExit() {
