@@ -42,7 +42,7 @@ check_confined() {
 
 # A run: the gateway serves (curl through it) while we look at it from outside.
 ip netns exec "$HS" "$SANDBOX" run --max-flows 1000 -- sh -c \
-    "curl -sS --max-time 10 http://$HOST_ADDR:8000/; sleep 3" >"$WORK/run-curl.out" 2>&1 &
+    "curl -sS --max-time 10 http://$REMOTE_ADDR:8000/; sleep 3" >"$WORK/run-curl.out" 2>&1 &
 launcher=$!
 gw=$(gateway_of "$launcher")
 check_confined "run" "$gw" 65534 "$launcher"
@@ -59,7 +59,7 @@ check_no_leftovers "confined run"
 # Connection churn (wrk, 32 at a time, one request each): the load under which glibc first
 # shrinks a thread's heap and lazily opens /proc/sys/vm/overcommit_memory, which once killed
 # the gateway. The allow-list answers that open with ENOENT; the run must end as the app does.
-out=$(SB -- wrk -t1 -c32 -d2 -H 'Connection: close' "http://$HOST_ADDR:8000/" 2>&1); rc=$?
+out=$(SB -- wrk -t1 -c32 -d2 -H 'Connection: close' "http://$REMOTE_ADDR:8000/" 2>&1); rc=$?
 expect_eq "connection churn: exit 0" 0 $rc
 expect_match "connection churn: wrk got answers" "Requests/sec: +[0-9]" "$out"
 check_no_leftovers "connection churn"
@@ -110,7 +110,7 @@ usernet=$!
 gw=$(gateway_of "$usernet")
 check_confined "usernet" "$gw" 65534 "$usernet"
 expect_eq "usernet: curl through the confined gateway" "hello-from-host" \
-    "$(nsenter -t "$target" -n curl -sS --max-time 10 "http://$HOST_ADDR:8000/" 2>&1)"
+    "$(nsenter -t "$target" -n curl -sS --max-time 10 "http://$REMOTE_ADDR:8000/" 2>&1)"
 kill -TERM "$usernet"; wait "$usernet"; expect_eq "usernet: SIGTERM stops it cleanly" 0 $?
 expect_match "usernet: final counters from the gateway's process" "stopped \(SIGTERM\); [1-9][0-9]* flows" "$(cat "$WORK/usernet.out")"
 out=$(ip netns exec "$HS" timeout 20 "$SANDBOX" usernet --netns "$target" --debug-gateway-forbidden-syscall 2>&1); rc=$?
@@ -122,7 +122,7 @@ check_no_leftovers "usernet"
 cp "$SANDBOX" "$WORK/sandbox-rootless"; chmod 755 "$WORK/sandbox-rootless"
 rootless_uid=$((55000 + $$ % 1000))
 ip netns exec "$HS" setpriv --reuid $rootless_uid --regid $rootless_uid --clear-groups \
-    "$WORK/sandbox-rootless" run --max-flows 1000 -- sh -c "curl -sS --max-time 10 http://$HOST_ADDR:8000/ >/dev/null; sleep 3" &
+    "$WORK/sandbox-rootless" run --max-flows 1000 -- sh -c "curl -sS --max-time 10 http://$REMOTE_ADDR:8000/ >/dev/null; sleep 3" &
 launcher=$!
 gw=$(gateway_of "$launcher")
 check_confined "rootless" "$gw" "$rootless_uid" "$launcher"

@@ -29,8 +29,11 @@ public enum GatewayMain {
             handoff = try readHandoff()
             // Parsed while the process may still read files: nothing here does, but a parse
             // error is reported with the same words as on the command line.
-            let options: UserNetOptions
+            var options: UserNetOptions
             do { options = try UserNetOptions(flags: handoff.flags) } catch { throw .invalidArgument(error.description) }
+            // The host's own addresses, protected like loopback: read here, in the namespace the
+            // host sockets use, while a netlink socket is still allowed (getifaddrs).
+            options.network.hostAddresses.formUnion(HostAddresses.snapshot())
             guard options.publishedPorts.count == handoff.publishedPorts else {
                 throw .network("the launcher sent \(handoff.publishedPorts) published-port sockets for \(options.publishedPorts.count) ports")
             }
@@ -47,6 +50,7 @@ public enum GatewayMain {
             settings.dispatchMode = handoff.dispatch
             settings.resources = handoff.resources
             settings.packetSocketPrepared = handoff.packetSocketPrepared
+            settings.snapshotsHostAddresses = false
             do { gateway = try Gateway(options: options, packetSocket: packetSocket, settings: settings) } catch {
                 throw .network("start the gateway: \(error)")
             }

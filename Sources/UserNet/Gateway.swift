@@ -126,6 +126,10 @@ public final class Gateway: Sendable {
         public var resources: GatewayResources?
         /// `Gateway.preparePacketSocket` already ran on the packet socket with these settings.
         public var packetSocketPrepared = false
+        /// Whether the gateway's thread reads the host's addresses (HostAddresses) as it starts.
+        /// A caller that cannot make a netlink socket there (the confined gateway process)
+        /// takes the snapshot beforehand into `options.network.hostAddresses` and says false.
+        public var snapshotsHostAddresses = true
 
         public init() {}
     }
@@ -159,7 +163,7 @@ public final class Gateway: Sendable {
                 // Read here, in the namespace the host sockets use: these are the addresses a
                 // host socket of the gateway would reach the host itself at.
                 var options = options
-                options.network.hostAddresses.formUnion(HostAddresses.snapshot())
+                if settings.snapshotsHostAddresses { options.network.hostAddresses.formUnion(HostAddresses.snapshot()) }
                 let engine: GatewayEngine
                 do throws(GatewayError) {
                     engine = try GatewayEngine(loop: loop, options: options, packetSocket: packetSocket,

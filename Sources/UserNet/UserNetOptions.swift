@@ -63,9 +63,12 @@ public struct UserNetOptions: Sendable {
             limits.flowMemoryBytes = flowMemoryBytes
         }
         flowLimits = limits
+        // Every parameter must reach `flags` too: the gateway's own process rebuilds these
+        // options from them (UserNetOptionsFlags.swift), and a knob left out there would
+        // silently fall back to its default in the gateway.
         givenFlags = Self.flags(cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
                                 policyArguments: policyArguments, publish: publish,
-                                udpTimeoutSeconds: udpTimeoutSeconds, maxFlows: maxFlows)
+                                udpTimeoutSeconds: udpTimeoutSeconds, maxFlows: maxFlows, flowMemoryBytes: flowMemoryBytes)
     }
 
     /// The policy flags in `arguments` (argv), in order, as `--flag VALUE` or `--flag=VALUE`.

@@ -3,12 +3,14 @@
 // port type. File paths are not among them: that process receives the files open
 // (GatewayResources). The upstream resolvers are written as they are now, after the launcher
 // dropped the unroutable ones (`--no-dns` for none left), so the gateway never reads
-// resolv.conf itself.
+// resolv.conf itself. So is the sandbox's host name (set after parsing, for the forwarder's
+// own answers).
 
 extension UserNetOptions {
     /// Flags that `init(flags:)` turns back into these options (without pcap/log paths).
     public var flags: [String] {
         var out = givenFlags
+        if let hostname = network.hostname { out += ["--hostname", hostname] }
         if let upstreams = network.dnsUpstreams {
             if upstreams.isEmpty { out.append("--no-dns") }
             for upstream in upstreams { out += ["--dns", upstream.description] }
@@ -18,7 +20,7 @@ extension UserNetOptions {
 
     /// Parses what `flags` made. Unknown flags are refused (the two ends are one build).
     public init(flags: [String]) throws(UserNetOptionsError) {
-        var cidr: String?, mtu: Int?, udpTimeout: Int?, maxFlows: Int?
+        var cidr: String?, mtu: Int?, udpTimeout: Int?, maxFlows: Int?, flowMemory: Int?, hostname: String?
         var hostLoopback = false, linkLocal = false, noDNS = false
         var dns: [String] = [], publish: [String] = []
         var policy: [(flag: String, value: String)] = []
@@ -40,6 +42,8 @@ extension UserNetOptions {
             case "--mtu": mtu = try number()
             case "--udp-timeout": udpTimeout = try number()
             case "--max-flows": maxFlows = try number()
+            case "--flow-memory": flowMemory = try number()
+            case "--hostname": hostname = try value()
             case "--allow-host-loopback": hostLoopback = true
             case "--allow-link-local": linkLocal = true
             case "--no-dns": noDNS = true
@@ -51,13 +55,15 @@ extension UserNetOptions {
             index += 1
         }
         try self.init(cidr: cidr, mtu: mtu, allowHostLoopback: hostLoopback, allowLinkLocal: linkLocal, dns: dns,
-                      policyArguments: policy, publish: publish, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows)
+                      policyArguments: policy, publish: publish, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows,
+                      flowMemoryBytes: flowMemory)
         if noDNS { network.dnsUpstreams = [] }
+        network.hostname = hostname
     }
 
     static func flags(cidr: String?, mtu: Int?, allowHostLoopback: Bool, allowLinkLocal: Bool,
                       policyArguments: [(flag: String, value: String)], publish: [String],
-                      udpTimeoutSeconds: Int?, maxFlows: Int?) -> [String] {
+                      udpTimeoutSeconds: Int?, maxFlows: Int?, flowMemoryBytes: Int?) -> [String] {
         var out: [String] = []
         if let cidr { out += ["--cidr", cidr] }
         if let mtu { out += ["--mtu", String(mtu)] }
@@ -67,6 +73,7 @@ extension UserNetOptions {
         for text in publish { out += ["--publish", text] }
         if let udpTimeoutSeconds { out += ["--udp-timeout", String(udpTimeoutSeconds)] }
         if let maxFlows { out += ["--max-flows", String(maxFlows)] }
+        if let flowMemoryBytes { out += ["--flow-memory", String(flowMemoryBytes)] }
         return out
     }
 }

@@ -8,9 +8,13 @@ import UserNet
             cidr: "10.9.0.0/24", mtu: 9000, allowHostLoopback: true, allowLinkLocal: true, dns: ["127.0.0.1:5353", "[::1]:53"],
             policyArguments: [("--allow", "192.0.2.0/24:443"), ("--deny", "0.0.0.0/0"), ("--allow-domain", "example.com")],
             publish: ["8080:80", "127.0.0.1:5353:53/udp"], pcap: "/tmp/x.pcap", logConnections: "/tmp/x.jsonl",
-            udpTimeoutSeconds: 30, maxFlows: 1000)
-        let back = try UserNetOptions(flags: options.flags)
-        #expect(back.flags == options.flags)
+            udpTimeoutSeconds: 30, maxFlows: 1000, flowMemoryBytes: 64 << 20)
+        var named = options
+        named.network.hostname = "box"
+        let back = try UserNetOptions(flags: named.flags)
+        #expect(back.network.hostname == "box")
+        #expect(back.flowLimits.flowMemoryBytes == 64 << 20)
+        #expect(back.flags == named.flags)
         #expect(back.network.mtu == 9000)
         #expect(back.network.allowHostLoopback && back.network.allowLinkLocal)
         #expect(back.network.dnsUpstreams?.map(\.description) == ["127.0.0.1:5353", "[::1]:53"])
