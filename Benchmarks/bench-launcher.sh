@@ -5,6 +5,9 @@
 # The commands take turns, one run each per round, so that whatever else the machine is doing
 # (a kernel still tearing down an earlier test's namespaces, say) weighs on every column alike
 # and the ratios hold even when the absolute figures move.
+#
+# BASELINE=PATH (another build's sandbox binary) adds its --net=none and --net=user runs to the
+# same turns, for a before/after figure of one change.
 set -euo pipefail
 BIN=${1:?usage: bench-launcher.sh BIN_DIR [RUNS]}
 RUNS=${2:-50}
@@ -14,6 +17,10 @@ labels=() commands=()
 add() { labels+=("$1"); commands+=("$2"); }
 add "sandbox run --net=none -- /bin/true" "'$SANDBOX' run --net=none -- /bin/true"
 add "sandbox run --net=user -- /bin/true" "'$SANDBOX' run --net=user -- /bin/true"
+if [ -n "${BASELINE:-}" ]; then
+    add "baseline run --net=none -- /bin/true" "'$BASELINE' run --net=none -- /bin/true"
+    add "baseline run --net=user -- /bin/true" "'$BASELINE' run --net=user -- /bin/true"
+fi
 add "sandbox run --net=none --seccomp unconfined" "'$SANDBOX' run --net=none --seccomp unconfined -- /bin/true"
 if command -v bwrap >/dev/null; then
     add "bwrap --unshare-all --ro-bind / / /bin/true" "bwrap --unshare-all --ro-bind / / /bin/true"

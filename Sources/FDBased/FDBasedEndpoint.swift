@@ -78,8 +78,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         // Receiving super-frames on packet sockets takes the virtio_net_hdr too: it is how the
         // kernel says what a super-frame is (TCP: one large segment, delivered as such; UDP
         // GSO: many datagrams, which must not be delivered as one, see FrameDecoder).
-        let superFrameHeader = options.receivesSuperFrames && receives && Self.allPacketSockets(options.fds)
-        virtioHeaderLength = options.gsoMaxSize > 0 || superFrameHeader ? VirtioNetHeader.length : 0
+        virtioHeaderLength = Self.virtioHeaderLength(options, receives: receives)
         linkHeaderLength = options.ethernetHeader ? EthernetRepr.headerLength : 0
         maxHeaderLength = linkHeaderLength
         var caps: LinkCapabilities = []
@@ -119,15 +118,15 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             }
             if isPacketSocket {
                 packetFDs.append(fd)
-                try system { () throws(SystemCallError) in try FDBasedEndpoint.preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0) }
+                if !options.packetSocketsPrepared {
+                    try system { () throws(SystemCallError) in try FDBasedEndpoint.preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0) }
+                }
             }
             guard receives else { continue }
             // A zero-length read is an empty datagram only on SOCK_DGRAM.
             let kind = ReceivedFD(fd: fd, isSocket: isSocket, isPacketSocket: isPacketSocket,
                                   zeroLengthIsEOF: !(isSocket && socketType == Int32(SOCK_DGRAM.rawValue)))
-            // A packet socket sees each skb as the interface got it, super-frames included.
-            let networkLength = isPacketSocket && options.receivesSuperFrames
-                ? max(maxNetworkLength, Self.superFrameNetworkLength) : maxNetworkLength
+            let networkLength = isPacketSocket ? Self.packetNetworkLength(options) : maxNetworkLength
             let reader = try Self.makeReader(kind, options: options, virtioHeaderLength: virtioHeaderLength,
                                              maxNetworkLength: networkLength,
                                              maxFrameLength: virtioHeaderLength + linkHeaderLength + 4 + networkLength)
@@ -188,7 +187,8 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
                                      maxNetworkLength: maxNetworkLength, ringSize: options.ringSize,
                                      blockSize: options.ringBlockSize,
                                      blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds,
-                                     detachOnDeinit: options.detachesRingOnClose)
+                                     detachOnDeinit: options.detachesRingOnClose,
+                                     configured: options.packetSocketsPrepared)
             }
             switch options.ringVersion {
             case .v2: return (PacketRingV2Reader(ring: ring), .packetMMap)
@@ -205,6 +205,42 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
     }
 
     /// Options every AF_PACKET fd gets before its ring is set up.
+    /// What the endpoint's init does to its AF_PACKET fds before reading them (socket options,
+    /// and the PACKET_RX_RING for `.packetMMap`), done ahead: set `packetSocketsPrepared` in
+    /// the same options for the endpoint. On a socket not yet bound, the ring's set-up costs no
+    /// RCU grace period.
+    public static func preparePacketSockets(options: Options) throws(FDBasedError) {
+        // The same header and sizes the endpoint's init computes: the ring it maps must be the
+        // one configured here.
+        let virtioHeaderLength = virtioHeaderLength(options, receives: true)
+        for fd in options.fds {
+            try system { () throws(SystemCallError) in
+                try preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0)
+                guard options.dispatchMode == .packetMMap else { return }
+                let geometry = MappedPacketRing.geometry(version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
+                                                         maxNetworkLength: packetNetworkLength(options),
+                                                         ringSize: options.ringSize, blockSize: options.ringBlockSize)
+                try MappedPacketRing.configure(fd: fd, version: options.ringVersion, geometry: geometry,
+                                               blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds)
+            }
+        }
+    }
+
+    /// Receiving super-frames on packet sockets takes the virtio_net_hdr too: it is how the
+    /// kernel says what a super-frame is (TCP: one large segment, delivered as such; UDP GSO:
+    /// many datagrams, which must not be delivered as one, see FrameDecoder).
+    private static func virtioHeaderLength(_ options: Options, receives: Bool) -> Int {
+        let superFrameHeader = options.receivesSuperFrames && receives && allPacketSockets(options.fds)
+        return options.gsoMaxSize > 0 || superFrameHeader ? VirtioNetHeader.length : 0
+    }
+
+    /// The largest network packet a packet socket's reader takes: each skb as the interface
+    /// got it, super-frames included.
+    private static func packetNetworkLength(_ options: Options) -> Int {
+        let maxNetworkLength = max(options.mtu, options.gsoMaxSize)
+        return options.receivesSuperFrames ? max(maxNetworkLength, superFrameNetworkLength) : maxNetworkLength
+    }
+
     private static func preparePacketSocket(_ fd: Int32, virtioHeader: Bool) throws(SystemCallError) {
         if virtioHeader {
             try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VNET_HDR, value: Int32(1),

@@ -109,6 +109,10 @@ extension FDBasedEndpoint {
         /// say false: the kernel frees the ring with the socket, and detaching it first costs an
         /// RCU grace period of its own (10-15 ms, synchronize_net in packet_set_ring).
         public var detachesRingOnClose = true
+        /// Whether `FDBasedEndpoint.preparePacketSockets(options:)` already ran on the fds with
+        /// these options (in a more privileged process, or before the socket was bound, when
+        /// setting up a ring needs no RCU grace period): the endpoint then only maps the ring.
+        public var packetSocketsPrepared = false
 
         public init(fds: [Int32],
                     mtu: Int = 65520,

@@ -76,36 +76,19 @@ final class MappedPacketRing {
     /// Options.detachesRingOnClose.
     private let detachOnDeinit: Bool
 
+    /// Sets up the ring on `fd` (PACKET_VERSION, PACKET_RX_RING) and maps it. `configured`:
+    /// someone did the set-up already with `configure` and the same arguments (another
+    /// process, before the socket was bound: then the kernel needs no RCU grace period for
+    /// it); only the mapping is left.
     init(fd: Int32, version: PacketRingVersion, virtioHeaderLength: Int, maxNetworkLength: Int,
-         ringSize: Int, blockSize: Int, blockTimeoutMilliseconds: Int, detachOnDeinit: Bool) throws(SystemCallError) {
+         ringSize: Int, blockSize: Int, blockTimeoutMilliseconds: Int, detachOnDeinit: Bool,
+         configured: Bool = false) throws(SystemCallError) {
         self.fd = fd
         self.detachOnDeinit = detachOnDeinit
-        let page = SystemCalls.pageSize
-        switch version {
-        case .v2:
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VERSION,
-                                            value: Int32(TPACKET_V2.rawValue), call: "setsockopt(PACKET_VERSION)")
-            let frame = PacketRingGeometry.frameSize(headerLength: cshim_tpacket2_header_length(),
-                                                     virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength)
-            geometry = .v2(frameSize: frame, ringSize: ringSize, pageSize: page)
-            let request = tpacket_req(tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
-                                      tp_frame_size: UInt32(geometry.frameSize),
-                                      tp_frame_nr: UInt32(geometry.framesPerBlock * geometry.blockCount))
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_RX_RING, value: request,
-                                            call: "setsockopt(PACKET_RX_RING)")
-        case .v3:
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VERSION,
-                                            value: Int32(TPACKET_V3.rawValue), call: "setsockopt(PACKET_VERSION)")
-            let frame = PacketRingGeometry.frameSize(headerLength: cshim_tpacket3_header_length(),
-                                                     virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength)
-            geometry = .v3(frameSize: frame, ringSize: ringSize, blockSize: blockSize, pageSize: page)
-            let request = tpacket_req3(tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
-                                       tp_frame_size: UInt32(geometry.frameSize),
-                                       tp_frame_nr: UInt32(geometry.framesPerBlock * geometry.blockCount),
-                                       tp_retire_blk_tov: UInt32(max(1, blockTimeoutMilliseconds)),
-                                       tp_sizeof_priv: 0, tp_feature_req_word: 0)
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_RX_RING, value: request,
-                                            call: "setsockopt(PACKET_RX_RING)")
+        geometry = Self.geometry(version: version, virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength,
+                                 ringSize: ringSize, blockSize: blockSize)
+        if !configured {
+            try Self.configure(fd: fd, version: version, geometry: geometry, blockTimeoutMilliseconds: blockTimeoutMilliseconds)
         }
         let mapped = mmap(nil, geometry.mappedLength, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         guard let mapped, mapped != MAP_FAILED else {
@@ -115,6 +98,45 @@ final class MappedPacketRing {
         }
         base = mapped
         self.version = version
+    }
+
+    static func geometry(version: PacketRingVersion, virtioHeaderLength: Int, maxNetworkLength: Int,
+                         ringSize: Int, blockSize: Int) -> PacketRingGeometry {
+        let page = SystemCalls.pageSize
+        switch version {
+        case .v2:
+            let frame = PacketRingGeometry.frameSize(headerLength: cshim_tpacket2_header_length(),
+                                                     virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength)
+            return .v2(frameSize: frame, ringSize: ringSize, pageSize: page)
+        case .v3:
+            let frame = PacketRingGeometry.frameSize(headerLength: cshim_tpacket3_header_length(),
+                                                     virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength)
+            return .v3(frameSize: frame, ringSize: ringSize, blockSize: blockSize, pageSize: page)
+        }
+    }
+
+    static func configure(fd: Int32, version: PacketRingVersion, geometry: PacketRingGeometry,
+                          blockTimeoutMilliseconds: Int) throws(SystemCallError) {
+        switch version {
+        case .v2:
+            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VERSION,
+                                            value: Int32(TPACKET_V2.rawValue), call: "setsockopt(PACKET_VERSION)")
+            let request = tpacket_req(tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
+                                      tp_frame_size: UInt32(geometry.frameSize),
+                                      tp_frame_nr: UInt32(geometry.framesPerBlock * geometry.blockCount))
+            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_RX_RING, value: request,
+                                            call: "setsockopt(PACKET_RX_RING)")
+        case .v3:
+            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VERSION,
+                                            value: Int32(TPACKET_V3.rawValue), call: "setsockopt(PACKET_VERSION)")
+            let request = tpacket_req3(tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
+                                       tp_frame_size: UInt32(geometry.frameSize),
+                                       tp_frame_nr: UInt32(geometry.framesPerBlock * geometry.blockCount),
+                                       tp_retire_blk_tov: UInt32(max(1, blockTimeoutMilliseconds)),
+                                       tp_sizeof_priv: 0, tp_feature_req_word: 0)
+            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_RX_RING, value: request,
+                                            call: "setsockopt(PACKET_RX_RING)")
+        }
     }
 
     deinit {

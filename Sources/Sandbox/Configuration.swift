@@ -10,6 +10,8 @@ public struct SandboxConfiguration: Sendable {
     public var userNet: UserNetOptions?
     /// How the gateway reads frames from the veth (with `.user`).
     public var gatewayDispatch = PacketDispatchMode.packetMMap
+    /// How the gateway's confined process is started (with `.user`).
+    public var gatewayLaunch = GatewayProcess.Launch()
     /// The user-mode network flags that were given, by name: refused with another --net mode.
     public var userNetFlags: [String] = []
     /// The root file system: nil means the host's / (read-only).

@@ -16,8 +16,8 @@ public struct SandboxChild: Sendable {
     /// during `prepare` only; dup it to keep it. Requests on it configure the app's netns even
     /// rootless, because the launcher owns the sandbox's user namespace.
     public let netlinkSocket: Int32?
-    /// With --net=user, the gateway once it runs (its counters, for instance).
-    public let gateway: Gateway?
+    /// With --net=user, the gateway's process (its counters, for instance).
+    public let gateway: GatewayProcess?
 
     /// /proc/<pid>/ns/<kind>, e.g. "net" or "user": open it to join or configure a namespace.
     public func namespacePath(_ kind: String) -> String { "/proc/\(pid)/ns/\(kind)" }
@@ -31,8 +31,9 @@ public struct SandboxChild: Sendable {
 /// its root while the parent compiles the seccomp filter and calls `prepare` (where the network
 /// half configures the app's network namespace). Init starts the program once the parent says
 /// ready, sending the filter with it.
-/// With --net=user the launcher itself wires the app's eth0 to a gateway before `prepare`
-/// (UserModeNetwork) and stops the gateway when the program is gone.
+/// With --net=user the launcher itself wires the app's eth0 to the gateway's confined process
+/// before `prepare` (UserModeNetwork, GatewayProcess), fails closed if that process dies while
+/// the program runs, and stops it when the program is gone.
 /// Setup and exec failures come back through a second pipe; the program's exit status is
 /// passed through (128+N when a signal ended it).
 public struct Launcher: Sendable {
@@ -210,7 +211,7 @@ public struct Launcher: Sendable {
             program = config.seccomp == .default ? try SeccompCache.program(for: DefaultSeccompPolicy.policy) : nil
         }
 
-        var gateway: Gateway?
+        var gateway: GatewayProcess?
         defer { gateway?.stop() }
         if let userNet {
             guard let netlinkSocket, received.count == 4 else { throw .network("the sandbox sent no network descriptors") }
@@ -224,12 +225,17 @@ public struct Launcher: Sendable {
             // The app's namespace, and with it eth0, goes with the program; the gateway's empty
             // namespace may linger the few ms its packet socket takes to release.
             gateway = try UserModeNetwork.start(app: app, outer: outer, options: userNet, dispatch: config.gatewayDispatch,
-                                                releaseInBackground: true)
+                                                launch: config.gatewayLaunch)
         }
         let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace,
                                  netlinkSocket: netlinkSocket, gateway: gateway)
         try prepare?(child)
 
+        let initHandle = try gateway.map { (gateway) throws(SandboxError) in try Self.failClosed(gateway, initPID: child.pid) }
+        defer {
+            gateway?.stop()  // first: once it returns, the death handler cannot use the pidfd
+            initHandle.map { SystemCalls.close($0) }
+        }
         _ = sbx_forward_signals_to(child.pid)
         defer { _ = sbx_forward_signals_to(0) }
         let sent = (program?.bytes ?? []).withUnsafeBytes {
@@ -257,7 +263,21 @@ public struct Launcher: Sendable {
         networkFiles?.remove()
         if let terminal { terminal.relay(until: child.pid) }
         if let stdioRelay { stdioRelay.relay(until: child.pid) }
-        return Self.wait(for: child.pid)
+        let status = Self.wait(for: child.pid)
+        if let reason = gateway?.deathReason { throw .gatewayDied(reason) }
+        return status
+    }
+
+    /// Waits until the gateway's process is confined and serving, then arms the fail-closed
+    /// path: if it dies while the program runs, the sandbox's init (and with it the program)
+    /// is killed, and `run` reports the gateway's death (exit 125). Returns the pidfd that
+    /// names init (close it after the run): a pidfd never signals a recycled pid.
+    static func failClosed(_ gateway: GatewayProcess, initPID: pid_t) throws(SandboxError) -> Int32 {
+        try gateway.waitUntilReady()
+        let handle = sbx_pidfd_open(initPID)
+        guard handle >= 0 else { throw .systemCall(name: "pidfd_open", errno: errno, detail: "(the sandbox's init)") }
+        gateway.onDeath { _ in _ = sbx_pidfd_send_signal(handle, SIGKILL) }
+        return handle
     }
 
     /// The plain-data configuration the C child path runs from (everything but the capability

@@ -18,6 +18,9 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
     case resourceControl(String)
     /// The user-mode network could not be wired or its gateway started.
     case network(String)
+    /// The gateway's process died during the run (why, e.g. "signal 31 SIGSYS"); the app was
+    /// stopped with it (fail closed).
+    case gatewayDied(String)
 
     public var exitCode: Int32 {
         switch self {
@@ -38,6 +41,7 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
         case .execFailed(let path, let code): return "cannot execute \(path): \(errnoText(code))"
         case .resourceControl(let message): return message
         case .network(let message): return message
+        case .gatewayDied(let reason): return "the gateway died (\(reason)); stopping the sandbox"
         }
     }
 }

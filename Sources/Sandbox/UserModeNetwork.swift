@@ -7,9 +7,10 @@
 // (the sandbox's init, inside the sandbox's user namespace, so this works rootless; or the
 // launcher itself as root for `sandbox usernet`) and is reachable only through three
 // descriptors (`OuterNetwork`). Only the packet socket lives on: it keeps the namespace, and
-// with it the veth, alive, so when the gateway closes it (or the launcher dies) the kernel
-// removes both ends. Nothing is named, nothing touches the launcher's own namespace but the
-// gateway's host sockets, which are made on the gateway's thread in the launcher's namespace.
+// with it the veth, alive, so when the gateway's process ends (or the launcher dies, taking it
+// along) the kernel removes both ends. Nothing is named, nothing touches the launcher's own
+// namespace but the gateway's host sockets, which its confined process (GatewayProcess) makes
+// in the launcher's network namespace.
 
 import CShims
 import FDBased
@@ -55,20 +56,28 @@ public enum UserModeNetwork {
     /// The interface the gateway reads in its own namespace.
     public static let gatewayInterface = "gw0"
 
-    /// Wires `app` (an rtnetlink client in the app's namespace) to `outer` and starts the
-    /// gateway there. Takes ownership of `outer` (closed on every path; its packet socket goes
-    /// to the gateway). `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`);
-    /// `releaseInBackground` is Gateway.Settings.releasesPacketSocketInBackground.
+    /// Starts the gateway's confined process on `outer`'s packet socket (GatewayProcess; not yet
+    /// waited for), then wires `app` (an rtnetlink client in the app's namespace) to it. Takes
+    /// ownership of `outer` (closed on every path; the gateway's process holds its own copy of
+    /// the packet socket). `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`).
     public static func start(app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0",
                              options: UserNetOptions, dispatch: PacketDispatchMode,
-                             bringLoopbackUp: Bool = false, releaseInBackground: Bool = false) throws(SandboxError) -> Gateway {
-        var packetSocketHandedOver = false
-        defer {
-            SystemCalls.close(outer.netlinkSocket)
-            SystemCalls.close(outer.namespaceFD)
-            if !packetSocketHandedOver { SystemCalls.close(outer.packetSocket) }
-        }
-        let network = options.network
+                             bringLoopbackUp: Bool = false,
+                             launch: GatewayProcess.Launch = .init()) throws(SandboxError) -> GatewayProcess {
+        defer { outer.close() }
+        let resolved: UserNetOptions
+        do { resolved = try withRoutableResolvers(options) } catch { throw .network("start the gateway: \(error)") }
+        // First, so that its exec, isolation and ring set-up overlap the wiring below: the
+        // packet socket is bound afterwards, and sees no frame until then. Should the wiring
+        // fail, the process is stopped as `gateway` goes.
+        let gateway = try GatewayProcess.start(options: resolved, packetSocket: outer.packetSocket, dispatch: dispatch, launch: launch)
+        try wire(app: app, outer: outer, interface: interface, network: options.network, bringLoopbackUp: bringLoopbackUp)
+        return gateway
+    }
+
+    /// The veth with its gateway end bound to the packet socket, and the app's end configured.
+    private static func wire(app: RouteNetlink, outer: OuterNetwork, interface: String, network: NetworkConfiguration,
+                             bringLoopbackUp: Bool) throws(SandboxError) {
         do throws(NetlinkError) {
             let gatewaySide = try RouteNetlink(duplicating: outer.netlinkSocket)
             // Both ends are born in their own namespaces: the gateway's end never appears in
@@ -95,16 +104,6 @@ public enum UserModeNetwork {
         } catch {
             throw .network("wire the sandbox's network: \(error)")
         }
-
-        var settings = Gateway.Settings()
-        settings.dispatchMode = dispatch
-        settings.releasesPacketSocketInBackground = releaseInBackground
-        packetSocketHandedOver = true
-        do {
-            return try Gateway(options: try withRoutableResolvers(options), packetSocket: outer.packetSocket, settings: settings)
-        } catch {
-            throw .network("start the gateway: \(error)")
-        }
     }
 
     /// The gateway connects one UDP socket to each upstream resolver as it starts, and a
@@ -128,14 +127,16 @@ public enum UserModeNetwork {
     /// such as /proc/PID/ns/net or /run/netns/NAME), as `slirp4netns --configure` does. Root only:
     /// it joins that namespace to configure it and makes the gateway's namespace itself.
     public static func attach(to namespace: NetworkNamespace, interface: String, options: UserNetOptions,
-                              dispatch: PacketDispatchMode) throws(SandboxError) -> Gateway {
+                              dispatch: PacketDispatchMode, launch: GatewayProcess.Launch = .init()) throws(SandboxError) -> GatewayProcess {
         let app: RouteNetlink
         do { app = try RouteNetlink(in: namespace) } catch {
             throw .network("open rtnetlink in the target namespace: \(error)")
         }
         let outer = try OuterNetwork.make()
-        return try start(app: app, outer: outer, interface: interface, options: options, dispatch: dispatch,
-                         bringLoopbackUp: true)
+        let gateway = try start(app: app, outer: outer, interface: interface, options: options, dispatch: dispatch,
+                                bringLoopbackUp: true, launch: launch)
+        try gateway.waitUntilReady()
+        return gateway
     }
 }
 

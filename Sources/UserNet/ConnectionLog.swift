@@ -91,8 +91,18 @@ public final class ConnectionLog {
     private var fd: Int32
 
     /// Opens `path` for appending (created 0600).
-    public init(path: String) throws(SystemCallError) {
-        fd = try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+    public convenience init(path: String) throws(SystemCallError) {
+        self.init(fd: try Self.openFile(path))
+    }
+
+    /// Opens a log file for `init(fd:)`, which may run in another process.
+    public static func openFile(_ path: String) throws(SystemCallError) -> Int32 {
+        try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+    }
+
+    /// Appends to `fd` (open with O_APPEND; owned from here).
+    public init(fd: Int32) {
+        self.fd = fd
     }
 
     deinit { close() }

@@ -121,6 +121,15 @@ public final class Gateway: Sendable {
         /// its veth outlive `stop()` by that much. Off by default: then they are gone when
         /// `stop()` returns.
         public var releasesPacketSocketInBackground = false
+        /// Files and published-port sockets opened beforehand (by a more privileged process);
+        /// nil: the gateway opens them itself from the options' paths and ports.
+        public var resources: GatewayResources?
+        /// `Gateway.preparePacketSocket` already ran on the packet socket with these settings.
+        public var packetSocketPrepared = false
+        /// Whether the gateway's thread reads the host's addresses (HostAddresses) as it starts.
+        /// A caller that cannot make a netlink socket there (the confined gateway process)
+        /// takes the snapshot beforehand into `options.network.hostAddresses` and says false.
+        public var snapshotsHostAddresses = true
 
         public init() {}
     }
@@ -154,12 +163,13 @@ public final class Gateway: Sendable {
                 // Read here, in the namespace the host sockets use: these are the addresses a
                 // host socket of the gateway would reach the host itself at.
                 var options = options
-                options.network.hostAddresses.formUnion(HostAddresses.snapshot())
+                if settings.snapshotsHostAddresses { options.network.hostAddresses.formUnion(HostAddresses.snapshot()) }
                 let engine: GatewayEngine
                 do throws(GatewayError) {
                     engine = try GatewayEngine(loop: loop, options: options, packetSocket: packetSocket,
                                                linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode,
-                                               dnsUpstreams: upstreams)
+                                               dnsUpstreams: upstreams, resources: settings.resources,
+                                               packetSocketPrepared: settings.packetSocketPrepared)
                 } catch {
                     failure.error = error
                     throw .tooManyRegistrations
@@ -177,6 +187,17 @@ public final class Gateway: Sendable {
         self.mailbox = mailbox
         self.packetSocket = packetSocket
         releasesPacketSocketInBackground = settings.releasesPacketSocketInBackground
+    }
+
+    /// Sets up the packet socket for a gateway that `settings` (with `packetSocketPrepared`)
+    /// will start on it later, perhaps in another process: socket options and, for
+    /// `.packetMMap`, the ring. Done before the socket is bound, the ring costs the kernel no
+    /// RCU grace period (10-15 ms here), which it does once frames flow.
+    public static func preparePacketSocket(_ packetSocket: Int32, options: UserNetOptions,
+                                           settings: Settings) throws(GatewayError) {
+        let endpointOptions = GatewayEngine.endpointOptions(packetSocket: packetSocket, mtu: options.network.mtu,
+                                                            linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode)
+        do { try FDBasedEndpoint.preparePacketSockets(options: endpointOptions) } catch { throw .link(error) }
     }
 
     /// Opens the AF_PACKET socket on `interface` (inside `interfaceNamespaceFD` when given)

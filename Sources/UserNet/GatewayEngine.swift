@@ -56,26 +56,31 @@ final class GatewayEngine: GatewayFlowHook {
     static let gsoMaxSize = 65_535
 
     init(loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
-         dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress]) throws(GatewayError) {
+         dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress],
+         resources: GatewayResources? = nil, packetSocketPrepared: Bool = false) throws(GatewayError) {
         self.loop = loop
         network = options.network
         policy = options.policy
         flows = FlowTable(limits: options.flowLimits)
         let endpoint: FDBasedEndpoint
         do {
-            var endpointOptions = FDBasedEndpoint.Options(fds: [packetSocket], mtu: options.network.mtu, address: linkAddress,
-                                                          gsoMaxSize: Self.gsoMaxSize, dispatchMode: dispatchMode,
-                                                          driver: .external)
-            // The gateway closes the packet socket when it stops: the kernel frees the ring then.
-            endpointOptions.detachesRingOnClose = false
+            var endpointOptions = Self.endpointOptions(packetSocket: packetSocket, mtu: options.network.mtu,
+                                                       linkAddress: linkAddress, dispatchMode: dispatchMode)
+            endpointOptions.packetSocketsPrepared = packetSocketPrepared
             endpoint = try FDBasedEndpoint(options: endpointOptions)
         } catch {
             throw .link(error)
         }
         self.endpoint = endpoint
         do {
-            pcap = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) }
-            connectionLog = try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) }
+            // Opened beforehand (GatewayResources) when this runs confined, where no path resolves.
+            if let resources {
+                pcap = try resources.pcapFD.map { fd throws(SystemCallError) in try PcapWriter(fd: fd) }
+                connectionLog = resources.connectionLogFD.map { ConnectionLog(fd: $0) }
+            } else {
+                pcap = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) }
+                connectionLog = try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) }
+            }
         } catch {
             endpoint.close()
             throw .file(error)
@@ -111,16 +116,18 @@ final class GatewayEngine: GatewayFlowHook {
             let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
             stack.register(tcp)
             self.tcp = tcp
-            for port in options.publishedPorts {
+            for (index, port) in options.publishedPorts.enumerated() {
+                let socket: Int32
+                if let resources { socket = resources.publishedPortFDs[index] } else { socket = try PortPublisher.openSocket(for: port) }
                 switch port.transport {
                 case .tcp:
-                    publishers.append(try PortPublisher(tcp: port, loop: loop) { [unowned tcp] socket, client, port in
+                    publishers.append(try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
                         tcp.inbound(socket, from: client, to: port)
                     })
                 case .udp:
                     // The handler needs the publisher it belongs to (answers leave from its socket).
                     let slot = PublisherSlot()
-                    let publisher = try PortPublisher(udp: port, loop: loop) { [unowned self] payload, client, _ in
+                    let publisher = try PortPublisher(udp: port, socket: socket, loop: loop) { [unowned self] payload, client, _ in
                         guard let publisher = slot.publisher else { return }
                         self.inboundDatagram(payload, from: client, publisher: publisher)
                     }
@@ -144,6 +151,17 @@ final class GatewayEngine: GatewayFlowHook {
     deinit {
         receiveBuffer.deallocate()
         quoteScratch.deallocate()
+    }
+
+    /// The link endpoint's options: one place, so that `Gateway.preparePacketSocket` sets up
+    /// exactly the ring the engine maps.
+    static func endpointOptions(packetSocket: Int32, mtu: Int, linkAddress: MACAddress,
+                                dispatchMode: PacketDispatchMode) -> FDBasedEndpoint.Options {
+        var options = FDBasedEndpoint.Options(fds: [packetSocket], mtu: mtu, address: linkAddress, gsoMaxSize: gsoMaxSize,
+                                              dispatchMode: dispatchMode, driver: .external)
+        // The gateway closes the packet socket when it stops: the kernel frees the ring then.
+        options.detachesRingOnClose = false
+        return options
     }
 
     static func instant(_ nanoseconds: UInt64) -> NetstackInstant { NetstackInstant(nanoseconds: nanoseconds) }

@@ -32,8 +32,19 @@ public final class PcapWriter {
     public private(set) var fileSize = 0
 
     /// Creates (truncates) `path` with mode 0600 and writes the global header.
-    public init(path: String, bufferSize: Int = 1 << 20) throws(SystemCallError) {
-        fd = try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+    public convenience init(path: String, bufferSize: Int = 1 << 20) throws(SystemCallError) {
+        try self.init(fd: try Self.openFile(path), bufferSize: bufferSize)
+    }
+
+    /// Opens (truncates) a capture file for `init(fd:)`, which may run in another process.
+    public static func openFile(_ path: String) throws(SystemCallError) -> Int32 {
+        try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+    }
+
+    /// Writes the global header to `fd` (an empty file open for writing; owned from here, and
+    /// closed if this throws).
+    public init(fd: Int32, bufferSize: Int = 1 << 20) throws(SystemCallError) {
+        self.fd = fd
         buffer = .allocate(byteCount: max(bufferSize, 16 + 64), alignment: 8)
         var header = (UInt32(0xA1B2_C3D4), UInt16(2), UInt16(4), Int32(0), UInt32(0), UInt32(Self.snapLength), Self.linkTypeEthernet)
         do {

@@ -27,24 +27,44 @@ public final class PortPublisher {
     static let acceptBatch = 64
 
     /// Listens on `port.hostSocketAddress` (TCP) and calls `onAccept` for each connection.
-    public init(tcp port: PublishedPort, loop: EventLoop, backlog: Int32 = 128, onAccept: @escaping AcceptHandler) throws(EventLoopError) {
+    public convenience init(tcp port: PublishedPort, loop: EventLoop, backlog: Int32 = 128, onAccept: @escaping AcceptHandler) throws(EventLoopError) {
+        try self.init(tcp: port, socket: try Self.openSocket(for: port, backlog: backlog), loop: loop, onAccept: onAccept)
+    }
+
+    /// Serves a socket `openSocket(for:)` made (perhaps in another process, before the gateway
+    /// gave up the privilege to bind low ports): owned from here, closed on every path.
+    public init(tcp port: PublishedPort, socket: Int32, loop: EventLoop, onAccept: @escaping AcceptHandler) throws(EventLoopError) {
         self.port = port
         self.loop = loop
-        fd = try Self.boundSocket(port, type: Int32(SOCK_STREAM.rawValue))
-        do { try Syscall.listen(fd, backlog: backlog) } catch {
-            Syscall.close(fd)
-            throw .system(error)
-        }
+        fd = socket
         registration = try register { [unowned self] in self.acceptReady(onAccept) }
     }
 
     /// Binds `port.hostSocketAddress` (UDP) and calls `onDatagram` for each datagram.
-    public init(udp port: PublishedPort, loop: EventLoop, onDatagram: @escaping DatagramHandler) throws(EventLoopError) {
+    public convenience init(udp port: PublishedPort, loop: EventLoop, onDatagram: @escaping DatagramHandler) throws(EventLoopError) {
+        try self.init(udp: port, socket: try Self.openSocket(for: port), loop: loop, onDatagram: onDatagram)
+    }
+
+    /// Serves a UDP socket `openSocket(for:)` made; owned from here.
+    public init(udp port: PublishedPort, socket: Int32, loop: EventLoop, onDatagram: @escaping DatagramHandler) throws(EventLoopError) {
         self.port = port
         self.loop = loop
-        fd = try Self.boundSocket(port, type: Int32(SOCK_DGRAM.rawValue))
+        fd = socket
         receiveBuffer = .allocate(byteCount: 65_535, alignment: 8)
         registration = try register { [unowned self] in self.datagramsReady(onDatagram) }
+    }
+
+    /// The host socket of one published port: bound to `port.hostSocketAddress`, and listening
+    /// when it is TCP. The caller owns it (until it hands it to an init above).
+    public static func openSocket(for port: PublishedPort, backlog: Int32 = 128) throws(EventLoopError) -> Int32 {
+        let fd = try boundSocket(port, type: Int32((port.transport == .tcp ? SOCK_STREAM : SOCK_DGRAM).rawValue))
+        if port.transport == .tcp {
+            do { try Syscall.listen(fd, backlog: backlog) } catch {
+                Syscall.close(fd)
+                throw .system(error)
+            }
+        }
+        return fd
     }
 
     deinit {

@@ -11,6 +11,8 @@ public struct UserNetOptions: Sendable {
     public var pcapPath: String?
     public var connectionLogPath: String?
     public var flowLimits: FlowLimits
+    /// The flags these options came from, minus the file paths (see `flags`).
+    var givenFlags: [String] = []
 
     public static let policyFlags: Set<String> = ["--allow", "--deny", "--allow-domain"]
 
@@ -61,6 +63,12 @@ public struct UserNetOptions: Sendable {
             limits.flowMemoryBytes = flowMemoryBytes
         }
         flowLimits = limits
+        // Every parameter must reach `flags` too: the gateway's own process rebuilds these
+        // options from them (UserNetOptionsFlags.swift), and a knob left out there would
+        // silently fall back to its default in the gateway.
+        givenFlags = Self.flags(cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
+                                policyArguments: policyArguments, publish: publish,
+                                udpTimeoutSeconds: udpTimeoutSeconds, maxFlows: maxFlows, flowMemoryBytes: flowMemoryBytes)
     }
 
     /// The policy flags in `arguments` (argv), in order, as `--flag VALUE` or `--flag=VALUE`.
@@ -89,6 +97,8 @@ public enum UserNetOptionsError: Error, Sendable, Equatable, CustomStringConvert
     case publish(PublishedPortError)
     case duplicatePublish(String)
     case outOfRange(String, Int, ClosedRange<Int>)
+    /// `init(flags:)` met something `flags` never writes.
+    case badFlags(String)
 
     public var description: String {
         switch self {
@@ -97,6 +107,7 @@ public enum UserNetOptionsError: Error, Sendable, Equatable, CustomStringConvert
         case .publish(let e): e.description
         case .duplicatePublish(let t): "-p \(t): that host port is already published"
         case .outOfRange(let flag, let n, let range): "\(flag) \(n): must be within \(range.lowerBound)...\(range.upperBound)"
+        case .badFlags(let text): "gateway flags: unexpected \(text)"
         }
     }
 }

@@ -146,6 +146,7 @@ struct Run: ParsableCommand {
         if mode == .user {
             config.userNet = try userNet.options(arguments: CommandLine.arguments)
             config.gatewayDispatch = try userNet.dispatchMode()
+            config.gatewayLaunch = userNet.launch
         }
         try config.validate()
         return config

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Sandbox
 
 /// The CLI entry point. Argument errors exit 125 (as docker and podman do), not
 /// ArgumentParser's 64, so a caller can tell "the sandbox refused" from "the app said 64".
@@ -32,6 +33,9 @@ struct SandboxCommand: ParsableCommand {
             // Whatever it refuses is parsed again from the top, for the messages and exit
             // statuses the user expects.
             let arguments = CommandLine.arguments.dropFirst()
+            // The gateway's own process (GatewayProcess re-executes this binary): not a command
+            // for users, and it must not parse anything before it has confined itself.
+            if arguments.first == GatewayMain.subcommand { GatewayMain.run() }
             if arguments.first == "run", var run = try? Run.parse(Array(arguments.dropFirst())) {
                 Glibc.exit(run.execute())
             }

@@ -52,6 +52,18 @@ struct UserNetFlags: ParsableArguments {
     @Option(help: ArgumentHelp("How the gateway reads frames: readv, recvmmsg or packet-mmap. Default packet-mmap.", valueName: "readv|recvmmsg|packet-mmap"))
     var dispatch: String?
 
+    // A test hook, hidden from --help: the gateway's process makes one syscall outside its
+    // seccomp allow-list once it runs, so tests can watch it die and the sandbox fail closed.
+    @Flag(help: ArgumentHelp("Test hook: the gateway calls a forbidden syscall after it starts.", visibility: .private))
+    var debugGatewayForbiddenSyscall = false
+
+    /// How the gateway's process is started.
+    var launch: GatewayProcess.Launch {
+        var launch = GatewayProcess.Launch()
+        launch.forbiddenSyscallAfterStart = debugGatewayForbiddenSyscall
+        return launch
+    }
+
     /// The flags that were given, by name (refused outside --net=user).
     var given: [String] {
         var names: [String] = []
@@ -70,6 +82,7 @@ struct UserNetFlags: ParsableArguments {
         if maxFlows != nil { names.append("--max-flows") }
         if flowMemory != nil { names.append("--flow-memory") }
         if dispatch != nil { names.append("--dispatch") }
+        if debugGatewayForbiddenSyscall { names.append("--debug-gateway-forbidden-syscall") }
         return names
     }
 

@@ -69,7 +69,11 @@ struct Usernet: ParsableCommand {
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, signal) }
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-        let gateway = try UserModeNetwork.attach(to: namespace, interface: interface, options: options, dispatch: dispatch)
+        let gateway = try UserModeNetwork.attach(to: namespace, interface: interface, options: options, dispatch: dispatch,
+                                                 launch: userNet.launch)
+        // Fail closed: a dead gateway ends this command (exit 125) instead of leaving the
+        // namespace with a silently dead network. The signal wakes the sigwait below.
+        gateway.onDeath { _ in kill(getpid(), SIGTERM) }
         let network = options.network
         print("sandbox usernet: \(interface) \(network.appV4)/\(network.ipv4Network.prefixLength) in \(netns); "
               + "gateway \(network.gatewayV4), DNS \(network.dnsV4); "
@@ -77,7 +81,9 @@ struct Usernet: ParsableCommand {
         fflush(nil)
         var received: Int32 = 0
         while sigwait(&stopSignals, &received) != 0 {}
-        let counters = gateway.stop()
+        if let reason = gateway.deathReason { throw .gatewayDied(reason) }
+        // The veth goes with the gateway's process: this command ends once it has.
+        let counters = gateway.stop(untilExit: true)
         if let counters {
             print("sandbox usernet: stopped (\(received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "SIGHUP")); "
                   + "\(counters.flowsOpened) flows, \(counters.flowsDenied) denied, \(counters.inboundConnections) inbound")

@@ -13,6 +13,21 @@ import Testing
         return config
     }
 
+    /// --net=user from a test: the gateway's process re-executes a `sandbox` binary, and this
+    /// test process is not one, so it runs the one built beside it.
+    func userNetConfiguration(_ command: [String]) -> SandboxConfiguration {
+        var config = SandboxConfiguration(command: command)
+        config.network = .user
+        var path = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &path, path.count - 1)
+        let me = String(decoding: path.prefix(max(0, length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var directory = me
+        while let last = directory.last, last != "/" { directory.removeLast() }
+        // swift test runs .build/<triple>/<config>/<Package>PackageTests.xctest; `sandbox` is there.
+        config.gatewayLaunch.executable = directory + "sandbox"
+        return config
+    }
+
     @Test func exitStatusPassesThrough() throws {
         #expect(try Launcher(configuration: configuration(["/bin/sh", "-c", "exit 7"])).run() == 7)
         #expect(try Launcher(configuration: configuration(["true"])).run() == 0)
@@ -26,14 +41,13 @@ import Testing
     /// point at its DNS forwarder. The gateway runs on the veth's far end while the program
     /// runs, and `prepare` sees it.
     @Test func userNetworkWiresEth0ToTheGateway() throws {
-        var config = SandboxConfiguration(command: ["/bin/sh", "-c", """
+        let config = userNetConfiguration(["/bin/sh", "-c", """
             ip -4 -o addr show dev eth0 | grep -q ' 10.0.2.100/24 ' || exit 11
             ip route show default | grep -q 'via 10.0.2.2 dev eth0' || exit 12
             grep -qx 'nameserver 10.0.2.3' /etc/resolv.conf || exit 13
             grep -q '^10.0.2.100 sandbox' /etc/hosts || exit 14
             [ "$(cat /sys/class/net/eth0/mtu)" = 65520 ] || exit 15
             """])
-        config.network = .user
         let sawGateway = Mutex(false)
         let status = try Launcher(configuration: config) { child throws(SandboxError) in
             sawGateway.withLock { $0 = child.gateway?.counters() != nil }
@@ -60,8 +74,7 @@ import Testing
             }
             return count
         }
-        var config = SandboxConfiguration(command: ["true"])
-        config.network = .user
+        let config = userNetConfiguration(["true"])
         let runs = 24
         let before = epollInstances()
         for _ in 0..<runs { #expect(try Launcher(configuration: config).run() == 0) }

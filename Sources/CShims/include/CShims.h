@@ -7,6 +7,7 @@
 #include "process_shims.h"   // Sandbox: clone/unshare/setns/pivot_root, the fork-to-exec child path
 #include "idmap_shims.h"     // Sandbox: idmapped volumes for the default user namespace
 #include "usernet_shims.h"   // UserNet: epoll/timerfd/eventfd helpers, socket options, error queue
+#include "gateway_shims.h"   // Sandbox: the gateway's confined process (clone, isolation, privileges)
 #include "netlink_shims.h"   // Netlink: rtnetlink UAPI (message types, attributes, flags)
 
 #endif

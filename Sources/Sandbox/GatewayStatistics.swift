@@ -1,0 +1,57 @@
+// The gateway's counters as the launcher sees them now that the gateway is another process:
+// the figures a caller prints (`sandbox usernet` on stop) or a test checks, carried over the
+// status pipe as one text line (`name=value` pairs), not the whole GatewayCounters tree.
+
+import UserNet
+
+public struct GatewayStatistics: Sendable, Equatable {
+    public var flowsOpened: UInt64 = 0
+    public var flowsDenied: UInt64 = 0
+    public var flowsFailed: UInt64 = 0
+    public var flowsRefusedAtLimit: UInt64 = 0
+    public var activeFlows: UInt64 = 0
+    public var inboundConnections: UInt64 = 0
+    public var inboundRefused: UInt64 = 0
+    public var echoRequestsForwarded: UInt64 = 0
+    public var pcapFrames: UInt64 = 0
+    public var connectionLogRecords: UInt64 = 0
+
+    public init() {}
+
+    init(_ counters: GatewayCounters) {
+        flowsOpened = counters.flowsOpened
+        flowsDenied = counters.flowsDenied
+        flowsFailed = counters.flowsFailed
+        flowsRefusedAtLimit = counters.flowsRefusedAtLimit
+        activeFlows = UInt64(counters.activeFlows)
+        inboundConnections = counters.inboundConnections
+        inboundRefused = counters.inboundRefused
+        echoRequestsForwarded = counters.echoRequestsForwarded
+        pcapFrames = counters.pcapFrames
+        connectionLogRecords = counters.connectionLogRecords
+    }
+
+    private static var fields: [(String, WritableKeyPath<GatewayStatistics, UInt64>)] {
+        [
+        ("flows-opened", \.flowsOpened), ("flows-denied", \.flowsDenied), ("flows-failed", \.flowsFailed),
+        ("flows-refused-at-limit", \.flowsRefusedAtLimit), ("active-flows", \.activeFlows),
+        ("inbound", \.inboundConnections), ("inbound-refused", \.inboundRefused),
+        ("echo-forwarded", \.echoRequestsForwarded), ("pcap-frames", \.pcapFrames),
+        ("log-records", \.connectionLogRecords),
+        ]
+    }
+
+    /// `flows-opened=3 flows-denied=0 ...`
+    var line: String {
+        Self.fields.map { "\($0.0)=\(self[keyPath: $0.1])" }.joined(separator: " ")
+    }
+
+    /// Parses `line`; unknown names are skipped (nothing but our own build writes it).
+    init(line: Substring) {
+        for pair in line.split(separator: " ") {
+            guard let equals = pair.firstIndex(of: "="), let value = UInt64(pair[pair.index(after: equals)...]),
+                  let field = Self.fields.first(where: { $0.0 == pair[..<equals] }) else { continue }
+            self[keyPath: field.1] = value
+        }
+    }
+}

@@ -1,0 +1,52 @@
+// What the gateway needs the launcher's privileges for, opened before it gives them up: the
+// pcap and connection-log files (paths resolve in the launcher's file system, which the
+// confined gateway no longer sees) and the published ports' host sockets (a port below 1024
+// needs CAP_NET_BIND_SERVICE). The confined gateway process receives these descriptors and
+// never opens a path or binds a port itself.
+
+import FDBased
+import Glibc
+
+public struct GatewayResources: Sendable, Equatable {
+    public var pcapFD: Int32?
+    public var connectionLogFD: Int32?
+    /// One socket per `UserNetOptions.publishedPorts` entry, in that order: bound, and
+    /// listening when TCP.
+    public var publishedPortFDs: [Int32]
+
+    public init(pcapFD: Int32? = nil, connectionLogFD: Int32? = nil, publishedPortFDs: [Int32] = []) {
+        self.pcapFD = pcapFD
+        self.connectionLogFD = connectionLogFD
+        self.publishedPortFDs = publishedPortFDs
+    }
+
+    /// Opens everything `options` asks for; on failure closes what it opened.
+    public static func open(for options: UserNetOptions) throws(GatewayError) -> GatewayResources {
+        var resources = GatewayResources()
+        do throws(SystemCallError) {
+            resources.pcapFD = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter.openFile(path) }
+            resources.connectionLogFD = try options.connectionLogPath.map { path throws(SystemCallError) in
+                try ConnectionLog.openFile(path)
+            }
+        } catch {
+            resources.close()
+            throw .file(error)
+        }
+        for port in options.publishedPorts {
+            do {
+                resources.publishedPortFDs.append(try PortPublisher.openSocket(for: port))
+            } catch {
+                resources.close()
+                throw .eventLoop(error)
+            }
+        }
+        return resources
+    }
+
+    /// Every descriptor, in a fixed order (pcap, log, ports): how they are handed on.
+    public var all: [Int32] { [pcapFD, connectionLogFD].compactMap { $0 } + publishedPortFDs }
+
+    public func close() {
+        for fd in all { Glibc.close(fd) }
+    }
+}
