@@ -56,6 +56,20 @@ wait "$launcher"; expect_eq "run with the confined gateway: exit 0" 0 $?
 expect_eq "run: curl through the confined gateway" "hello-from-host" "$(cat "$WORK/run-curl.out")"
 check_no_leftovers "confined run"
 
+# With --memory the gateway is charged to the sandbox's cgroup: its buffers count against the
+# limit the user set, like the app's (the sandbox's init, the launcher's other child, is there).
+# nsenter, not `ip netns exec`: that remounts /sys, and with it the cgroup hierarchies.
+nsenter --net=/run/netns/"$HS" "$SANDBOX" run --memory 256m --pids-limit 200 -- sleep 3 &
+launcher=$!
+gw=$(gateway_of "$launcher")
+sandbox_init=$(pgrep -P "$launcher" | grep -vx "$gw" | head -1)
+memory_of() { grep -E '^[0-9]+:(memory)?:' "/proc/$1/cgroup" | sed 's/^[0-9]*://' | sort | tr '\n' ' '; }
+expect_match "the sandbox's init is in a sandbox cgroup" "sandbox-" "$(memory_of "$sandbox_init")"
+expect_eq "the gateway is in the sandbox's cgroup (--memory covers it)" "$(memory_of "$sandbox_init")" "$(memory_of "$gw")"
+if [[ "$(memory_of "$launcher")" != *sandbox-* ]]; then ok; else bad "the launcher is in the sandbox's cgroup"; fi
+wait "$launcher"; expect_eq "run with --memory: exit 0" 0 $?
+check_no_leftovers "confined run with --memory"
+
 # Connection churn (wrk, 32 at a time, one request each): the load under which glibc first
 # shrinks a thread's heap and lazily opens /proc/sys/vm/overcommit_memory, which once killed
 # the gateway. The allow-list answers that open with ENOENT; the run must end as the app does.

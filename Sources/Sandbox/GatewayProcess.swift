@@ -47,8 +47,10 @@ public final class GatewayProcess: Sendable {
     /// Opens what needs privileges, starts the process over `packetSocket` (it gets a copy; the
     /// caller keeps and closes its own, and may bind it at once) and returns without waiting
     /// for it to be ready (`waitUntilReady`), so its start overlaps the sandbox's.
+    /// `cgroups`: the sandbox's, which the gateway joins before it runs, so that `--memory` and
+    /// `--pids-limit` cover its buffers and threads as well as the app's.
     static func start(options: UserNetOptions, packetSocket: Int32, dispatch: PacketDispatchMode,
-                      launch: Launch) throws(SandboxError) -> GatewayProcess {
+                      cgroups: CgroupPlacement? = nil, launch: Launch) throws(SandboxError) -> GatewayProcess {
         let resources: GatewayResources
         do { resources = try GatewayResources.open(for: options) } catch { throw .network("start the gateway: \(error)") }
         defer { resources.close() }  // the gateway's process has its own copies
@@ -67,6 +69,7 @@ public final class GatewayProcess: Sendable {
         guard pid > 0 else { throw .systemCall(name: "clone", errno: errno, detail: "(the gateway's process)") }
         do {
             try writeIDMaps(pid: pid, root: root)
+            try cgroups?.add(pid: pid)
             try SystemCalls.writeAll(pipes.sync[1], [1], name: "gateway sync pipe")
         } catch {
             kill(pid, SIGKILL)

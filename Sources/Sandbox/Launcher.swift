@@ -225,7 +225,7 @@ public struct Launcher: Sendable {
             // The app's namespace, and with it eth0, goes with the program; the gateway's empty
             // namespace may linger the few ms its packet socket takes to release.
             gateway = try UserModeNetwork.start(app: app, outer: outer, options: userNet, dispatch: config.gatewayDispatch,
-                                                launch: config.gatewayLaunch)
+                                                cgroups: cgroups, launch: config.gatewayLaunch)
         }
         let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace,
                                  netlinkSocket: netlinkSocket, gateway: gateway)

@@ -62,7 +62,7 @@ public enum UserModeNetwork {
     /// the packet socket). `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`).
     public static func start(app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0",
                              options: UserNetOptions, dispatch: PacketDispatchMode,
-                             bringLoopbackUp: Bool = false,
+                             bringLoopbackUp: Bool = false, cgroups: CgroupPlacement? = nil,
                              launch: GatewayProcess.Launch = .init()) throws(SandboxError) -> GatewayProcess {
         defer { outer.close() }
         let resolved: UserNetOptions
@@ -70,7 +70,8 @@ public enum UserModeNetwork {
         // First, so that its exec, isolation and ring set-up overlap the wiring below: the
         // packet socket is bound afterwards, and sees no frame until then. Should the wiring
         // fail, the process is stopped as `gateway` goes.
-        let gateway = try GatewayProcess.start(options: resolved, packetSocket: outer.packetSocket, dispatch: dispatch, launch: launch)
+        let gateway = try GatewayProcess.start(options: resolved, packetSocket: outer.packetSocket, dispatch: dispatch,
+                                               cgroups: cgroups, launch: launch)
         try wire(app: app, outer: outer, interface: interface, network: options.network, bringLoopbackUp: bringLoopbackUp)
         return gateway
     }
