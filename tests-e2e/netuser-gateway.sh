@@ -110,15 +110,7 @@ kill -INT "$launcher"; wait "$launcher"
 expect_eq "SIGINT to the launcher: the app's 130" 130 $?
 
 # sandbox usernet: the same confinement, and the same fail-closed exit.
-ip netns exec "$HS" unshare -n sleep 60 &
-target=$!
-SERVER_PIDS+=($target)
-for _ in $(seq 50); do
-    [ "$(readlink /proc/$target/ns/net)" != "$(ip netns exec "$HS" readlink /proc/self/ns/net)" ] \
-        && [ "$(readlink /proc/$target/exe)" = "$(readlink -f "$(command -v sleep)")" ] && break
-    sleep 0.1
-done
-[ "$(readlink /proc/$target/exe)" = "$(readlink -f "$(command -v sleep)")" ] || { echo "target $target is not the sleep"; exit 1; }
+usernet_target 60
 ip netns exec "$HS" "$SANDBOX" usernet --netns "$target" --max-flows 1000 -p 8090:80 >"$WORK/usernet.out" 2>&1 &
 usernet=$!
 gw=$(gateway_of "$usernet")

@@ -146,10 +146,7 @@ expect_match "host.sandbox.internal reaches host loopback with the flag" "hello-
 
 # 7. Raw IPv6 frames from the app's namespace (standalone usernet: the test may send anything)
 # at IPv4-in-IPv6 forms of host loopback, and routing headers.
-ip netns exec "$HS" unshare -n sleep 120 &
-target=$!
-SERVER_PIDS+=($target)
-for _ in $(seq 50); do [ "$(readlink /proc/$target/ns/net)" != "$(ip netns exec "$HS" readlink /proc/self/ns/net)" ] && break; sleep 0.1; done
+usernet_target 120
 IN() { nsenter -t "$target" -n "$@"; }
 raw_run() {  # raw_run LABEL [usernet flags...] -- then reads the raw attempts from RAW_ATTEMPTS
     ip netns exec "$HS" "$SANDBOX" usernet --netns "$target" "$@" --log-connections "$WORK/raw.jsonl" >/dev/null 2>&1 &

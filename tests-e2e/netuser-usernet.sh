@@ -3,17 +3,7 @@
 # `unshare -n sleep` process inside hostsim), as slirp4netns --configure does.
 source "$(dirname "$0")/lib/netuser-common.bash"
 
-ip netns exec "$HS" unshare -n sleep 120 &
-target=$!
-SERVER_PIDS+=($target)
-# The target must be the unshared sleep, never a namespace we did not make. Wait for both:
-# unshare changes the namespace a moment before it execs sleep (a loaded machine showed it).
-for _ in $(seq 50); do
-    [ "$(readlink /proc/$target/ns/net)" != "$(ip netns exec "$HS" readlink /proc/self/ns/net)" ] \
-        && [ "$(readlink /proc/$target/exe)" = "$(readlink -f "$(command -v sleep)")" ] && break
-    sleep 0.1
-done
-[ "$(readlink /proc/$target/exe)" = "$(readlink -f "$(command -v sleep)")" ] || { echo "target $target is not the sleep"; exit 1; }
+usernet_target 120
 IN() { nsenter -t "$target" -n "$@"; }
 
 attach_and_check() {

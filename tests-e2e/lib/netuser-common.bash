@@ -94,3 +94,21 @@ check_no_leftovers() {
     expect_eq "$what: no launcher left" "0" "$(pgrep -fc "^$SANDBOX (run|usernet)" || true)"
     expect_eq "$what: no generated files left" "0" "$(find /tmp -maxdepth 1 -name 'sandbox-net-*' -newer "$WORK/dns.py" | wc -l)"
 }
+
+# usernet_target SECONDS: an `unshare -n sleep` inside hostsim, the namespace `sandbox usernet`
+# attaches to; sets $target (killed by cleanup). It must be the unshared sleep, never a
+# namespace we did not make: wait for both, since unshare changes the namespace a moment before
+# it execs sleep (a loaded machine showed it).
+usernet_target() {
+    ip netns exec "$HS" unshare -n sleep "$1" &
+    target=$!
+    SERVER_PIDS+=($target)
+    local sleep_exe _
+    sleep_exe=$(readlink -f "$(command -v sleep)")
+    for _ in $(seq 50); do
+        [ "$(readlink /proc/$target/ns/net)" != "$(ip netns exec "$HS" readlink /proc/self/ns/net)" ] \
+            && [ "$(readlink /proc/$target/exe)" = "$sleep_exe" ] && break
+        sleep 0.1
+    done
+    [ "$(readlink /proc/$target/exe)" = "$sleep_exe" ] || { echo "target $target is not the sleep"; exit 1; }
+}
