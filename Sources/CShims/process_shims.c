@@ -35,6 +35,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -244,6 +245,26 @@ static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUS
 
 static void ignore_signal(int sig) { (void)sig; }
 
+/// CLOCK_MONOTONIC now plus `ms` milliseconds.
+static struct timespec time_after(int32_t ms) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) { t.tv_sec += 1; t.tv_nsec -= 1000000000L; }
+    return t;
+}
+
+/// What is left until `deadline` (tv_sec < 0 once it has passed).
+static struct timespec time_until(struct timespec deadline) {
+    struct timespec now, left;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    left.tv_sec = deadline.tv_sec - now.tv_sec;
+    left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
+    if (left.tv_nsec < 0) { left.tv_sec -= 1; left.tv_nsec += 1000000000L; }
+    return left;
+}
+
 __attribute__((noreturn))
 static void run_app(const struct sbx_spawn_config *c, struct sock_fprog *filter, int error_fd) {
     // Back to a clean signal state: init's handlers and mask must not reach the program.
@@ -431,12 +452,31 @@ static void run_init(const struct sbx_spawn_config *c, int go_fd, int ready_fd, 
     // the launcher sees EOF once both hold, or the record of the step that failed.
     close(error_fd);
 
+    // --stop-timeout: armed by the first SIGTERM or SIGINT passed on, as docker stop does.
+    struct timespec stop_deadline = { 0, 0 };
+    int stopping = 0;
     while (1) {
         siginfo_t info;
-        int sig = sigwaitinfo(&waited, &info);
+        int sig;
+        if (stopping == 1) {
+            struct timespec left = time_until(stop_deadline);
+            sig = left.tv_sec < 0 ? -1 : sigtimedwait(&waited, &info, &left);
+            if (sig < 0 && (left.tv_sec < 0 || errno == EAGAIN)) {
+                // As pid 1 of the sandbox's pid namespace: every other process in it.
+                kill(-1, SIGKILL);
+                stopping = 2;
+                continue;
+            }
+        } else {
+            sig = sigwaitinfo(&waited, &info);
+        }
         if (sig < 0) continue;  // EINTR
         if (sig != SIGCHLD) {
             kill(app, sig);
+            if ((sig == SIGTERM || sig == SIGINT) && stopping == 0 && c->stop_timeout_ms >= 0) {
+                stop_deadline = time_after(c->stop_timeout_ms);
+                stopping = 1;
+            }
             continue;
         }
         int status;

@@ -22,6 +22,8 @@ public struct SandboxConfiguration: Sendable {
     public var workdir: String?
     public var hostname: String = "sandbox"
     public var tty = false
+    /// `--stop-timeout`: seconds between a forwarded SIGTERM/SIGINT and SIGKILL; nil never.
+    public var stopTimeoutSeconds: Int? = 10
     /// `--add-host` entries for /etc/hosts (--net=user).
     public var extraHosts: [ExtraHost] = []
     /// `--dns-search`, `--dns-option` for /etc/resolv.conf (--net=user).

@@ -318,6 +318,7 @@ public struct Launcher: Sendable {
         spawn.search_path = arena.optionalString(config.environment.value(of: "PATH"))
         spawn.workdir = arena.optionalString(config.workdir)
         spawn.new_session = 1
+        spawn.stop_timeout_ms = config.stopTimeoutSeconds.map { Int32($0) * 1000 } ?? -1
         spawn.tty_fd = terminal?.replicaFD ?? -1
         spawn.stdio_fds = (-1, -1, -1)
         spawn.last_cap = try Self.lastCapability()

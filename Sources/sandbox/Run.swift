@@ -63,6 +63,9 @@ struct Run: ParsableCommand {
     @Flag(name: [.short, .long], help: "Keep stdin open for the program (docker's -i; `-it` with -t). Accepted for docker and podman habits: the program always gets this process's stdin (the default).")
     var interactive = false
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between passing SIGTERM or SIGINT on to the program and killing what is left of the sandbox (SIGKILL, exit 137), as docker stop does; -1: never. Default: 10.", valueName: "SECONDS"))
+    var stopTimeout: Int = 10
+
     @Flag(help: "Remove the sandbox when it exits (docker's --rm). Accepted for habit: by default a run leaves nothing behind anyway (no container, state or image is kept).")
     var rm = false
 
@@ -131,6 +134,10 @@ struct Run: ParsableCommand {
         config.workdir = workdir
         config.hostname = hostname
         config.tty = tty
+        guard (-1...86_400).contains(stopTimeout) else {
+            throw .invalidArgument("bad --stop-timeout \(stopTimeout): use 0 to 86400 seconds, or -1 for never")
+        }
+        config.stopTimeoutSeconds = stopTimeout < 0 ? nil : stopTimeout
         config.user = try user.map { (text) throws(SandboxError) in try UserSpec.parse(text) }
         guard let namespaceMode = UserNamespaceMode(rawValue: userns) else {
             throw .invalidArgument("bad --userns \(userns): use auto, on or host")

@@ -110,6 +110,9 @@ struct sbx_spawn_config {
     int32_t stdio_fds[3];
     /// Without a tty the app runs in a new session (no TIOCSTI into the caller's terminal).
     int32_t new_session;
+    /// After init forwards SIGTERM or SIGINT, what is left in the sandbox is killed (SIGKILL)
+    /// this many milliseconds later (`--stop-timeout`); negative: never.
+    int32_t stop_timeout_ms;
 
     /// Capabilities, through libcap: an empty set (cap_init()) allocated by the parent and the
     /// three libcap calls the child makes. They come in as pointers so that CShims itself does
