@@ -77,17 +77,16 @@ public struct EgressPolicy: Sendable, Equatable {
     /// True when an `--allow` rule narrower than a whole family names `destination`: what opens
     /// a protected destination (metadata, the host's addresses) or a private DNS answer.
     public func explicitlyAllows(_ destination: SocketAddress) -> Bool {
-        rules.contains { rule in
-            guard rule.verdict == .allow, case .network(let cidr, let ports) = rule.matcher else { return false }
-            return cidr.prefixLength > 0 && cidr.contains(destination.address) && ports.contains(destination.port)
-        }
+        explicitlyAllows(destination.address, port: destination.port)
     }
 
-    /// Same, for any port (a DNS answer carries an address, not a port).
-    public func explicitlyAllowsAddress(_ address: IPAddress) -> Bool {
+    /// Same, on any of the rule's ports when `port` is nil (a DNS answer carries no port).
+    public func explicitlyAllowsAddress(_ address: IPAddress) -> Bool { explicitlyAllows(address, port: nil) }
+
+    private func explicitlyAllows(_ address: IPAddress, port: UInt16?) -> Bool {
         rules.contains { rule in
-            guard rule.verdict == .allow, case .network(let cidr, _) = rule.matcher else { return false }
-            return cidr.prefixLength > 0 && cidr.contains(address)
+            guard rule.verdict == .allow, case .network(let cidr, let ports) = rule.matcher else { return false }
+            return cidr.prefixLength > 0 && cidr.contains(address) && (port.map(ports.contains) ?? true)
         }
     }
 
