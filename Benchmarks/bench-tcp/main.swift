@@ -229,7 +229,7 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
             }
             if c.state == .closed || c.state == .timeWait { closed = true }
         }
-        tcp.flushConnections(now: NetstackInstant(nanoseconds: now))
+        tcp.pollAllConnections(now: NetstackInstant(nanoseconds: now))
         stack.flush()
         if closed || connection?.error != nil && connection?.error != .connectionRefused { break }
     }

@@ -54,6 +54,10 @@ public enum FlowVerdict: Sendable, Equatable {
     case reject(ICMPv4UnreachableCode)
     /// Refuse silently.
     case drop
+    /// TCP only: the hook decides later (it opens the host side first). The transport holds
+    /// the SYN and answers it when the hook calls `TCPTransport.resolve(_:with:now:)`. Any
+    /// other protocol treats it as `.drop`.
+    case deferred
 }
 
 /// Decides, per new flow, whether the gateway takes it (implemented by UserNet).

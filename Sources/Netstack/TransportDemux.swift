@@ -72,7 +72,7 @@ extension Stack {
                 return .done
             }
             return .reply
-        case .drop:
+        case .drop, .deferred:
             nic.counters.countDrop(.gatewayDropped)
             return .done
         case .reject(let code):

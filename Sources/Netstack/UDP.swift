@@ -201,7 +201,7 @@ public final class UDP {
                 endpoint = lookup(local: ip.destination, localPort: repr.destinationPort, remote: ip.source, remotePort: repr.sourcePort)
             case .reject(let code):
                 return .unreachable(code)
-            case .drop:
+            case .drop, .deferred:
                 return .dropped(.gatewayDropped)
             }
         }

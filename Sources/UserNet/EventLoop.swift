@@ -113,6 +113,9 @@ public final class EventLoop {
     /// Runs once after every round of handlers and timers: flush batched writes here and
     /// re-arm the stack's timer from its "next timer due".
     public var afterIteration: (() -> Void)?
+    /// The monotonic time (ns) the current round began, read once when the wait returned: the
+    /// one `now` every handler of the round shares.
+    public private(set) var roundStart: UInt64 = EventLoop.now()
 
     private let epollFD: Int32
     private let timerFD: Int32
@@ -277,6 +280,7 @@ public final class EventLoop {
         let count = try retryingEINTR("epoll_wait") {
             usernet_epoll_wait(epollFD, ready, Int32(Self.readyCapacity), blocking ? -1 : 0)
         }
+        roundStart = Self.now()
         counters.iterations &+= 1
         for i in 0..<Int(count) {
             let event = ready[i]

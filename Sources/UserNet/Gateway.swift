@@ -70,6 +70,7 @@ public struct GatewayCounters: Sendable {
     public var echoRepliesToApp: UInt64 = 0
     public var echoRepliesDropped: UInt64 = 0
     public var tcp = TCPDemuxCounters()
+    public var tcpTransport = TCPTransportCounters()
     public var tcpListener = TCPListenerCounters()
     /// RSTs answering an app SYN (refused by policy, or by the host).
     public var tcpResetsSent: UInt64 = 0

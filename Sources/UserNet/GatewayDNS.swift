@@ -66,7 +66,7 @@ final class GatewayDNS: UDPEndpointDelegate {
         case .forward:
             return forward(query, transport: transport, reply: { [unowned self] answer in
                 let lesson = engine.learned.learn(from: answer.message, policy: engine.policy, network: engine.network,
-                                                  now: EventLoop.now())
+                                                  now: engine.now.nanoseconds)
                 record.answers = answer.message.addresses(for: question.name).map(\.address)
                 record.refusedAnswers = lesson.refused
                 engine.connectionLog?.append(record)
@@ -142,7 +142,7 @@ final class DNSStreamFlow: PumpedTCPFlow {
             engine.finish(key)
             return
         }
-        engine.flows.touch(key, now: EventLoop.now())
+        engine.flows.touch(key, now: engine.now.nanoseconds)
         let buffer = engine.receiveBuffer
         while queriesInFlight < Self.maxInFlight, framer.bufferedByteCount < DNSStreamFramer.capacity,
               connection.availableToRead > 0 {
@@ -154,7 +154,7 @@ final class DNSStreamFlow: PumpedTCPFlow {
             do { messages = try framer.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count])).messages } catch {
                 // Not DNS framing: end the connection (RFC 7766 leaves malformed streams to us).
                 var output = tcp.output
-                connection.abort(now: GatewayTCP.now(), output: &output)
+                connection.abort(now: tcp.now, output: &output)
                 engine.finish(key)
                 return
             }
@@ -179,7 +179,7 @@ final class DNSStreamFlow: PumpedTCPFlow {
             connection.shutdownWrite()
         }
         var output = tcp.output
-        connection.poll(now: GatewayTCP.now(), output: &output)
+        connection.poll(now: tcp.now, output: &output)
     }
 
     /// Runs once per query: with the answer, or empty when none will come.

@@ -40,9 +40,6 @@ final class GatewayEngine: GatewayFlowHook {
     /// Host datagrams are read into this, then sent to the app from it (one copy, no
     /// allocation per datagram): the largest UDP payload plus an ICMP echo header.
     let receiveBuffer: UnsafeMutableRawBufferPointer
-    /// The quote (IPv4 header + 8 transport bytes) of an ICMP error the gateway sends the app
-    /// about one of its flows (GatewayUDP, GatewayTCP).
-    let quoteScratch: UnsafeMutableRawBufferPointer
     private var linkRegistrations: [EventLoop.Registration] = []
     private var publishers: [PortPublisher] = []
     private var stackTimer: (id: TimerID, deadline: UInt64)?
@@ -105,8 +102,6 @@ final class GatewayEngine: GatewayFlowHook {
             stack.enableRouterAdvertisements(on: nic, advertisements)
         }
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
-        quoteScratch = .allocate(byteCount: IPv6Repr.headerLength + 8, alignment: 8)
-        quoteScratch.initializeMemory(as: UInt8.self, repeating: 0)
         stack.gatewayHook = self
         do throws(EventLoopError) {
             for fd in endpoint.pollableFileDescriptors {
@@ -114,7 +109,6 @@ final class GatewayEngine: GatewayFlowHook {
             }
             dns = try GatewayDNS(engine: self, upstreams: dnsUpstreams)
             let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
-            stack.register(tcp)
             self.tcp = tcp
             for (index, port) in options.publishedPorts.enumerated() {
                 let socket: Int32
@@ -145,12 +139,11 @@ final class GatewayEngine: GatewayFlowHook {
             stack.gatewayHook = nil
             throw .eventLoop(error)
         }
-        stack.advance(to: Self.instant(EventLoop.now()))
+        stack.advance(to: now)
     }
 
     deinit {
         receiveBuffer.deallocate()
-        quoteScratch.deallocate()
     }
 
     /// The link endpoint's options: one place, so that `Gateway.preparePacketSocket` sets up
@@ -164,13 +157,15 @@ final class GatewayEngine: GatewayFlowHook {
         return options
     }
 
-    static func instant(_ nanoseconds: UInt64) -> NetstackInstant { NetstackInstant(nanoseconds: nanoseconds) }
+    /// The round's one `now` (EventLoop.roundStart), for the stack, its connections and the
+    /// flow table alike.
+    var now: NetstackInstant { NetstackInstant(nanoseconds: loop.roundStart) }
 
     // MARK: The round
 
     private func linkReadable() {
         // Inbound processing reads the stack's clock: bring it up to now first.
-        stack.advance(to: Self.instant(EventLoop.now()))
+        stack.advance(to: now)
         let result = endpoint.dispatchAvailable()
         if result.closed && !linkClosed {
             linkClosed = true
@@ -184,7 +179,7 @@ final class GatewayEngine: GatewayFlowHook {
     func endOfRound() {
         guard !isShutDown else { return }
         tcp?.pumpDirty()
-        stack.advance(to: Self.instant(EventLoop.now()))
+        stack.advance(to: now)
         // Timers may have changed connections (TIME-WAIT ended, retransmissions ran out).
         if let tcp, !tcp.dirty.isEmpty {
             tcp.pumpDirty()
@@ -216,7 +211,7 @@ final class GatewayEngine: GatewayFlowHook {
     }
 
     private func housekeeping() {
-        let now = EventLoop.now()
+        let now = self.now.nanoseconds
         for (_, flow) in flows.expireIdle(now: now) {
             flow.close()
             connectionLog?.append(finished(flow.record, now: now))
@@ -236,10 +231,11 @@ final class GatewayEngine: GatewayFlowHook {
         switch flow.protocolNumber {
         case .udp: transport = .udp
         case .icmp, .icmpv6: transport = .icmp
+        case .tcp: return tcp?.verdict(for: flow) ?? .drop
         default: return .drop
         }
         let destination = SocketAddress(flow.destination, port: flow.destinationPort)
-        let monotonic = EventLoop.now()
+        let monotonic = now.nanoseconds
         let admission = network.admit(destination, transport: transport, policy: policy, learned: learned, now: monotonic)
         switch admission {
         case .refuse(let reply, let reason):
@@ -256,7 +252,7 @@ final class GatewayEngine: GatewayFlowHook {
             case .udp: return openUDPFlow(flow, host: host, now: monotonic)
             case .icmp: return openEchoFlow(flow, host: host, now: monotonic)
             case .tcp:
-                // TCP opens through GatewayTCP (it defers the SYN); the stack never asks.
+                // Answered by GatewayTCP above.
                 return .drop
             }
         }
@@ -291,7 +287,7 @@ final class GatewayEngine: GatewayFlowHook {
     func finish(_ key: FlowKey) {
         guard let flow = flows.remove(key) else { return }
         flow.close()
-        connectionLog?.append(finished(flow.record, now: EventLoop.now()))
+        connectionLog?.append(finished(flow.record, now: now.nanoseconds))
     }
 
     func finished(_ record: ConnectionRecord, now: UInt64) -> ConnectionRecord {
@@ -322,7 +318,7 @@ final class GatewayEngine: GatewayFlowHook {
     /// Closes every flow (logging each), the DNS forwarder and the link; flushes the pcap.
     func shutDown() {
         guard !isShutDown else { return }
-        let now = EventLoop.now()
+        let now = self.now.nanoseconds
         for (_, flow) in flows.removeAll() {
             flow.close()
             connectionLog?.append(finished(flow.record, now: now))
@@ -356,7 +352,9 @@ final class GatewayEngine: GatewayFlowHook {
         out.dnsQueriesRefused = dns?.counters.refused ?? 0
         out.dnsQueriesAnsweredLocally = dns?.counters.answeredLocally ?? 0
         out.learnedAddresses = learned.count
-        out.tcp = tcp?.demux.counters ?? TCPDemuxCounters()
+        out.tcp = tcp?.transport.demux.counters ?? TCPDemuxCounters()
+        out.tcpTransport = tcp?.transport.counters ?? TCPTransportCounters()
+        out.tcpTimeWaitReused = UInt64(out.tcpTransport.timeWaitReused)
         out.tcpListener = tcp?.listener.counters ?? TCPListenerCounters()
         out.tcpBufferBytes = tcp?.budget.used ?? 0
         out.tcpBufferBytesPeak = tcp?.budget.peak ?? 0

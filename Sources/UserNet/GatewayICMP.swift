@@ -39,7 +39,7 @@ final class EchoFlow: GatewayFlow {
             case .ignored:
                 continue
             case .reply(let reply):
-                engine.flows.touch(key, now: EventLoop.now())
+                engine.flows.touch(key, now: engine.now.nanoseconds)
                 let data = UnsafeRawBufferPointer(rebasing: buffer[8..<(8 + reply.dataLength)])
                 do {
                     switch (key.destination, key.source) {
@@ -90,7 +90,7 @@ extension GatewayEngine {
     /// stack must not answer) whenever the flow exists, sent or not.
     func forwardEcho(_ key: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer) -> Bool {
         guard let flow = flows[key] as? EchoFlow else { return true }
-        flows.touch(key, now: EventLoop.now())
+        flows.touch(key, now: now.nanoseconds)
         let scratch = UnsafeMutableRawBufferPointer(rebasing: receiveBuffer[0..<min(receiveBuffer.count, 8 + data.count)])
         if (try? flow.socket.sendEcho(sequence: sequence, data: data, scratch: scratch)) == .done(8 + data.count) {
             flow.record.bytesFromApp &+= UInt64(8 + data.count)

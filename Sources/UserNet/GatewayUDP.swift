@@ -69,7 +69,7 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
                 return
             }
             guard case .done(let count) = result else { return }
-            engine.flows.touch(key, now: EventLoop.now())
+            engine.flows.touch(key, now: engine.now.nanoseconds)
             do {
                 try endpoint.send(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 record.bytesToApp &+= UInt64(count)
@@ -83,18 +83,17 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
     /// Drains the host socket's error queue, answering the app with each ICMP error.
     private func reflectHostErrors() {
         while let error = host.readError() {
-            if error.isV6, case .v6(let app) = key.source, case .v6(let peer) = key.destination {
+            if error.isV6, case .v6 = key.source {
                 let repr: ICMPv6Repr
                 switch error.type {
                 case ICMPv6Type.destinationUnreachable: repr = .destinationUnreachable(code: ICMPv6UnreachableCode(rawValue: error.code))
                 case ICMPv6Type.timeExceeded: repr = .timeExceeded(code: error.code)
                 default: continue
                 }
-                engine.sendICMPv6Error(repr, protocolNumber: .udp, sourcePort: key.sourcePort, destinationPort: key.destinationPort,
-                                       word: UInt32(UDPRepr.headerLength) << 16, from: peer, to: app)
+                reflect(engine.stack.sendICMPv6Error(repr, about: key, word: Self.quotedUDPWord))
                 continue
             }
-            guard !error.isV6, case .v4(let app) = key.source, case .v4(let peer) = key.destination else { continue }
+            guard !error.isV6, case .v4 = key.source else { continue }
             let repr: ICMPv4Repr
             switch error.type {
             case ICMPv4Type.destinationUnreachable:
@@ -104,9 +103,16 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
             default:
                 continue
             }
-            engine.sendICMPError(repr, protocolNumber: .udp, sourcePort: key.sourcePort, destinationPort: key.destinationPort,
-                                 word: UInt32(UDPRepr.headerLength) << 16, from: peer, to: app)
+            reflect(engine.stack.sendICMPv4Error(repr, about: key, word: Self.quotedUDPWord))
         }
+    }
+
+    /// The quote's UDP length and checksum: a header-only datagram, checksum 0 (the app's
+    /// stack matches errors on the ports).
+    private static let quotedUDPWord = UInt32(UDPRepr.headerLength) << 16
+
+    private func reflect(_ sent: Bool) {
+        if sent { engine.counters.hostErrorsReflected &+= 1 } else { engine.counters.udpAppSendDropped &+= 1 }
     }
 }
 
@@ -143,52 +149,6 @@ extension GatewayEngine {
         counters.flowsAllowed &+= 1
         return .accept
     }
-
-    /// Sends the app an ICMP error about a datagram it sent on a flow, from `peer` (the
-    /// address the app addressed), quoting an IPv4 header and the first 8 transport bytes
-    /// rebuilt from the flow: the ports, then `word` (UDP length and checksum, or the TCP
-    /// sequence number).
-    func sendICMPError(_ repr: ICMPv4Repr, protocolNumber: IPProtocol, sourcePort: UInt16, destinationPort: UInt16,
-                       word: UInt32, from peer: IPv4Address, to app: IPv4Address) {
-        let quote = quoteScratch
-        IPv4Repr(source: app, destination: peer, protocolNumber: protocolNumber, payloadLength: 8).emit(into: quote)
-        let transport = UnsafeMutableRawBufferPointer(rebasing: quote[IPv4Repr.headerLength...])
-        transport.storeBytes(of: sourcePort.bigEndian, toByteOffset: 0, as: UInt16.self)
-        transport.storeBytes(of: destinationPort.bigEndian, toByteOffset: 2, as: UInt16.self)
-        transport.storeBytes(of: word.bigEndian, toByteOffset: 4, as: UInt32.self)
-        let data = UnsafeRawBufferPointer(rebasing: quote[0..<(IPv4Repr.headerLength + 8)])
-        let request = IPv4SendRequest(source: peer, destination: app, protocolNumber: .icmp)
-        do {
-            try stack.sendIPv4(request, transportHeaderLength: repr.headerLength, payload: data) { header in
-                repr.emit(into: header, data: data)
-            }
-            counters.hostErrorsReflected &+= 1
-        } catch {
-            counters.udpAppSendDropped &+= 1
-        }
-    }
-
-    /// The ICMPv6 twin of `sendICMPError` (RFC 4443 3: the quote is the invoking packet's
-    /// IPv6 header and its first transport bytes, rebuilt from the flow).
-    func sendICMPv6Error(_ repr: ICMPv6Repr, protocolNumber: IPProtocol, sourcePort: UInt16, destinationPort: UInt16,
-                         word: UInt32, from peer: IPv6Address, to app: IPv6Address) {
-        let quote = quoteScratch
-        IPv6Repr(source: app, destination: peer, nextHeader: protocolNumber, payloadLength: 8).emit(into: quote)
-        let transport = UnsafeMutableRawBufferPointer(rebasing: quote[IPv6Repr.headerLength..<(IPv6Repr.headerLength + 8)])
-        transport.storeBytes(of: sourcePort.bigEndian, toByteOffset: 0, as: UInt16.self)
-        transport.storeBytes(of: destinationPort.bigEndian, toByteOffset: 2, as: UInt16.self)
-        transport.storeBytes(of: word.bigEndian, toByteOffset: 4, as: UInt32.self)
-        let data = UnsafeRawBufferPointer(rebasing: quote[0..<(IPv6Repr.headerLength + 8)])
-        let request = IPv6SendRequest(source: peer, destination: app, protocolNumber: .icmpv6)
-        do {
-            try stack.sendIPv6(request, transportHeaderLength: repr.headerLength, payload: data) { header in
-                repr.emit(into: header, data: data, source: peer, destination: app)
-            }
-            counters.hostErrorsReflected &+= 1
-        } catch {
-            counters.udpAppSendDropped &+= 1
-        }
-    }
 }
 
 /// A published UDP port's flow (`-p HOSTPORT:PORT/udp`): datagrams from one host client go to
@@ -218,7 +178,7 @@ final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
     /// Host client -> app.
     func forward(_ payload: UnsafeRawBufferPointer) {
         guard let endpoint else { return }
-        engine.flows.touch(key, now: EventLoop.now())
+        engine.flows.touch(key, now: engine.now.nanoseconds)
         do {
             try endpoint.send(payload)
             record.bytesToApp &+= UInt64(payload.count)
@@ -257,7 +217,7 @@ extension GatewayEngine {
             flow.forward(payload)
             return
         }
-        let now = EventLoop.now()
+        let now = self.now.nanoseconds
         var record = startRecord(key, transport: .udp, now: now)
         record.source = client
         record.destination = SocketAddress(.v4(app), port: appPort)

@@ -82,7 +82,7 @@ final class TCPStackRunner: @unchecked Sendable {
             stack.advance(to: NetstackInstant(nanoseconds: now))
             if ready > 0 { _ = endpoint.dispatchAvailable() }
             application.run(tcp, now: TCPInstant(nanoseconds: Int64(now)))
-            tcp.flushConnections(now: NetstackInstant(nanoseconds: now))
+            tcp.pollAllConnections(now: NetstackInstant(nanoseconds: now))
             stack.flush()
             if application.isDone { finished.store(true, ordering: .releasing) }
         }

@@ -49,6 +49,11 @@ public final class TCPDemux {
     /// Receives every SYN no other listener took, whatever its destination (transparent
     /// gateway: "accept for any destination").
     public func listenAny(_ listener: TCPListener) { anyListener = listener }
+    /// Whether a listener of its own (not the any-destination one) takes SYNs to `local`.
+    public func hasListener(for local: TCPSocketAddress) -> Bool {
+        listeners[local] != nil || portListeners[local.port] != nil
+    }
+    public var anyDestinationListener: TCPListener? { anyListener }
     public func stopListening(on address: TCPSocketAddress) { listeners[address] = nil }
     public func stopListening(port: UInt16) { portListeners[port] = nil }
     public func stopListeningAny() { anyListener = nil }

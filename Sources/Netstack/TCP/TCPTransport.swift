@@ -1,11 +1,11 @@
 // TCP plugged into the stack (TransportProtocol.swift's seam): parses inbound segments with
 // Wire, hands them to the demux with the flow seen from our side, and sends what the
-// connections emit through `Stack.sendIPv4` or `Stack.sendIPv6`, building the TCP header in the stack's TX scratch
-// space (no copy, no allocation).
+// connections emit through `Stack.sendIPv4` or `Stack.sendIPv6`, building the TCP header in
+// the stack's TX scratch space (no copy, no allocation). The one segment sink of the stack:
+// plain hosts and the gateway send through it alike.
 //
-// Gateway mode: a SYN to an address we impersonate, for which no connection or listener exists,
-// asks `Stack.gatewayVerdict`; on `.accept` it goes to `gatewayListener` (the "accept for any
-// destination" listener); `.reject` answers with a RST, `.drop` with nothing.
+// Gateway mode (TCPTransport+Admission.swift): a SYN that no connection or listener of our
+// own takes is put to the stack's gateway hook, which may answer at once or defer.
 
 import Link
 import Wire
@@ -14,19 +14,34 @@ public struct TCPTransportCounters: Sendable, Hashable {
     public var segmentsReceived = 0
     public var malformed = 0
     public var badChecksum = 0
+    /// RFC 1122 4.2.3.10: segments to a broadcast address, discarded.
+    public var broadcastDiscarded = 0
     public var sendFailures = 0
+    /// Gateway SYNs refused with a RST, ICMP Destination Unreachable, or silently.
     public var gatewayRejected = 0
+    public var gatewayUnreachable = 0
     public var gatewayDropped = 0
+    /// Gateway SYNs held while the hook decided (`FlowVerdict.deferred`).
+    public var synsHeld = 0
+    /// Repeats of a held SYN (the app's retransmissions), dropped: the answer is coming.
+    public var heldSYNRepeats = 0
+    /// SYNs dropped because `maxHeldSYNs` were held already.
+    public var heldSYNOverflows = 0
+    /// TIME-WAIT connections given up for a new incarnation of their four-tuple (RFC 6191).
+    public var timeWaitReused = 0
     public var icmpErrors = 0
     public init() {}
 }
 
 public final class TCPTransport: TransportProtocolHandler {
     public let demux = TCPDemux()
-    /// Receives SYNs the gateway hook accepted, for any destination.
-    public var gatewayListener: TCPListener?
-    public private(set) var counters = TCPTransportCounters()
-    private unowned let stack: Stack
+    public internal(set) var counters = TCPTransportCounters()
+    /// Bounds the SYNs held for a deferred gateway verdict; more are dropped (counted), as a
+    /// full SYN queue drops them.
+    public var maxHeldSYNs = 4096
+    /// SYNs whose gateway verdict is deferred, by flow (TCPTransport+Admission.swift).
+    var heldSYNs: [TCPFlowID: TCPRepr] = [:]
+    unowned let stack: Stack
 
     /// Creates the transport and registers it with `stack`.
     public init(stack: Stack) {
@@ -51,40 +66,37 @@ public final class TCPTransport: TransportProtocolHandler {
             if error == .badChecksum { counters.badChecksum += 1 } else { counters.malformed += 1 }
             return .consumed
         }
-        let ip = segment.ip
-        let flow = TCPFlowID(local: TCPSocketAddress(ip.destination, repr.destinationPort),
-                             remote: TCPSocketAddress(ip.source, repr.sourcePort))
-        let tcpNow = TCPInstant(stack: now)
+        // RFC 1122 4.2.3.10: "A TCP implementation MUST silently discard an incoming SYN
+        // segment that is addressed to a broadcast or multicast address"; no connection can
+        // have such an address either.
+        guard !segment.ip.isBroadcast else {
+            counters.broadcastDiscarded += 1
+            return .consumed
+        }
+        let flow = TCPFlowID(local: TCPSocketAddress(segment.ip.destination, repr.destinationPort),
+                             remote: TCPSocketAddress(segment.ip.source, repr.sourcePort))
         var sink = output
-        if !ip.isLocalAddress, repr.flags.contains(.syn), !repr.flags.contains(.ack),
-           demux.connections[flow] == nil, let listener = gatewayListener {
-            let key = FlowKey(protocolNumber: .tcp, source: ip.source, sourcePort: repr.sourcePort,
-                              destination: ip.destination, destinationPort: repr.destinationPort)
-            switch stack.gatewayVerdict(for: key, now: now) {
-            case .accept:
-                if let connection = listener.handle(repr, payload: parsed.payload, flow: flow, now: tcpNow, output: &sink) {
-                    demux.register(connection)
-                }
-            case .reject:
-                counters.gatewayRejected += 1
-                if let reset = TCPConnection.resetReply(to: repr) {
-                    sink.send(reset, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
-                }
-            case .drop:
-                counters.gatewayDropped += 1
+        if repr.isOpeningSYN {
+            reopenTimeWait(flow, for: repr, now: now, output: &sink)
+            if admitsThroughGateway(flow) {
+                admit(repr, payload: parsed.payload, flow: flow, now: now, output: &sink)
+                return .consumed
             }
-            return .consumed
         }
-        if !ip.isLocalAddress, demux.connections[flow] == nil, let listener = gatewayListener,
-           !repr.flags.contains(.syn) {
-            // The ACK completing a gateway handshake, or a stray for an impersonated address.
-            if let connection = listener.handle(repr, payload: parsed.payload, flow: flow, now: tcpNow, output: &sink) {
-                demux.register(connection)
-            }
-            return .consumed
-        }
-        demux.deliver(repr, payload: parsed.payload, flow: flow, now: tcpNow, output: &sink)
+        demux.deliver(repr, payload: parsed.payload, flow: flow, now: TCPInstant(stack: now), output: &sink)
         return .consumed
+    }
+
+    /// A SYN for a four-tuple whose last connection waits in TIME-WAIT here, and that cannot
+    /// be an old duplicate (`TCPConnection.acceptsNewIncarnation`): the old incarnation goes,
+    /// silently (ABORT in TIME-WAIT sends nothing), and the SYN opens a new connection, as
+    /// Linux does. Answering it from TIME-WAIT would cost the peer a reset and a SYN retry.
+    private func reopenTimeWait(_ flow: TCPFlowID, for syn: TCPRepr, now: NetstackInstant,
+                                output: inout TCPStackOutput) {
+        guard let previous = demux.connections[flow], previous.acceptsNewIncarnation(syn) else { return }
+        demux.remove(flow)
+        previous.abort(now: TCPInstant(stack: now), output: &output)
+        counters.timeWaitReused += 1
     }
 
     public func handleICMPError(_ error: TransportICMPError, now: NetstackInstant) -> Bool {
@@ -103,14 +115,17 @@ public final class TCPTransport: TransportProtocolHandler {
         demux.nextDeadline.map { NetstackInstant(nanoseconds: UInt64(max($0.nanoseconds, 0))) }
     }
 
+    /// Runs the connections whose timers are due (and the listeners' SYN-ACK retransmissions).
     public func handleTimers(now: NetstackInstant) {
         var sink = output
-        demux.poll(now: TCPInstant(stack: now), output: &sink)
+        demux.pollDue(now: TCPInstant(stack: now), output: &sink)
     }
 
-    /// Runs the connections after the owner read or wrote (window updates, new data).
-    public func flushConnections(now: NetstackInstant) {
-        handleTimers(now: now)
+    /// Runs every connection (O(connections)): for owners that read or wrote on many
+    /// connections and want their window updates and new data sent now.
+    public func pollAllConnections(now: NetstackInstant) {
+        var sink = output
+        demux.poll(now: TCPInstant(stack: now), output: &sink)
     }
 
     /// The route MTU for a destination, for `TCPConfig.mtu` (MSS clamping).
@@ -141,7 +156,7 @@ public final class TCPTransport: TransportProtocolHandler {
                 // transport that sizes its segments asks it not to).
                 let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
                 let pseudo = PseudoHeader.v6(source: source, destination: destination)
-                let gso = offload(.tcpv6, ipHeaderLength: 40)
+                let gso = offload(.tcpv6, ipHeaderLength: IPv6Repr.headerLength)
                 _ = try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload, gso: gso) { header in
                     segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: gso == nil ? .compute : .partial)
                 }
@@ -172,4 +187,9 @@ extension TCPInstant {
     public init(stack instant: NetstackInstant) {
         self.init(nanoseconds: Int64(clamping: instant.nanoseconds))
     }
+}
+
+extension TCPRepr {
+    /// A SYN that opens a connection (no ACK, no RST).
+    var isOpeningSYN: Bool { flags.contains(.syn) && flags.isDisjoint(with: [.ack, .rst]) }
 }

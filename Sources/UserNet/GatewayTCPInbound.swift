@@ -1,0 +1,60 @@
+// Published TCP ports run the forwarded flow the other way round: a host listener
+// (PortPublisher) accepts, and the stack connects to the app's port; a refusal from the app
+// resets the host client.
+
+import Netstack
+import Wire
+
+extension GatewayTCP {
+    /// A connection accepted on a published port (`-p HOSTPORT:PORT`): the stack opens a
+    /// connection to the app's PORT. Its source is the client's real address, so the app sees
+    /// who called, except for a loopback client, which appears as the gateway address (the
+    /// app could not answer 127.0.0.1).
+    func inbound(_ socket: HostTCPSocket, from client: SocketAddress, to port: PublishedPort) {
+        let appAddress = engine.network.appV4
+        guard case .v4(var source) = client.address else {
+            // Carried to the app's IPv4 address only: an IPv6 client is refused.
+            engine.counters.inboundRefused &+= 1
+            socket.abort()
+            return
+        }
+        if source.isLoopback { source = engine.network.gatewayV4 }
+        let flowID = TCPFlowID(local: TCPSocketAddress(.v4(source), client.port),
+                               remote: TCPSocketAddress(.v4(appAddress), port.appPort))
+        let key = FlowKey(protocolNumber: .tcp, source: .v4(appAddress), sourcePort: port.appPort,
+                          destination: .v4(source), destinationPort: client.port)
+        var record = engine.startRecord(key, transport: .tcp, now: engine.now.nanoseconds)
+        record.source = client
+        record.destination = SocketAddress(.v4(appAddress), port: port.appPort)
+        record.reason = "published \(port)"
+        // Two loopback clients with the same port would share a four-tuple toward the app.
+        guard transport.demux.connections[flowID] == nil, engine.flows[key] == nil,
+              let connection = connect(flowID) else {
+            engine.counters.inboundRefused &+= 1
+            socket.abort()
+            return
+        }
+        let flow = TCPFlow(engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
+        guard engine.insert(flow, key: key, now: engine.now.nanoseconds) else {
+            socket.abort()
+            abort(connection)
+            return
+        }
+        guard flow.watchHost(taking: nil) else {
+            engine.finish(key)
+            return
+        }
+        engine.counters.inboundConnections &+= 1
+        connection.onReadiness = { [unowned flow] _, _ in flow.markDirty() }
+    }
+
+    /// Opens the stack's connection to the app (its SYN goes out now).
+    private func connect(_ flow: TCPFlowID) -> TCPConnection? {
+        var random = SystemRandomNumberGenerator()
+        var output = self.output
+        guard let connection = try? TCPConnection.connect(flow: flow, config: config, iss: SeqNumber(rawValue: random.next()),
+                                                          now: now, budget: budget, output: &output) else { return nil }
+        transport.demux.register(connection)
+        return connection
+    }
+}
