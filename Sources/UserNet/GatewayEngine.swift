@@ -22,12 +22,15 @@ protocol GatewayFlow: AnyObject {
     func close()
 }
 
-final class GatewayEngine: GatewayFlowHook {
-    let loop: EventLoop
+/// The gateway's core, for one event-loop thread: `Gateway` runs one on its own thread over
+/// the veth's packet socket; tests drive one over an in-memory link with a scripted host side.
+public final class GatewayEngine: GatewayFlowHook {
+    public let loop: EventLoop
     let network: NetworkConfiguration
     let policy: EgressPolicy
-    let stack: Stack
-    let endpoint: FDBasedEndpoint
+    public let stack: Stack
+    let link: any GatewayLink
+    let hostConnector: any HostTCPConnecting
     let nic: NICID
     let pcap: PcapWriter?
     let connectionLog: ConnectionLog?
@@ -52,13 +55,53 @@ final class GatewayEngine: GatewayFlowHook {
     /// Largest TCP super-segment sent to the app's veth (its gso_max_size is 65536).
     static let gsoMaxSize = 65_535
 
-    init(loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
-         dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress],
-         resources: GatewayResources? = nil, packetSocketPrepared: Bool = false) throws(GatewayError) {
+    /// The gateway over `link`, the app's side of the network. `hostConnector` opens the host
+    /// side of forwarded TCP flows (real sockets, unless a test scripts the outcomes).
+    public init(loop: EventLoop, options: UserNetOptions, link: any GatewayLink, dnsUpstreams: [SocketAddress],
+                resources: GatewayResources? = nil,
+                hostConnector: any HostTCPConnecting = SocketHostConnector()) throws(GatewayError) {
         self.loop = loop
         network = options.network
         policy = options.policy
         flows = FlowTable(limits: options.flowLimits)
+        self.link = link
+        self.hostConnector = hostConnector
+        do {
+            let records = try Self.openRecords(options, resources: resources)
+            pcap = records.pcap
+            connectionLog = records.connectionLog
+        } catch {
+            link.close()
+            throw .file(error)
+        }
+        (stack, nic) = Self.makeStack(options.network, link: pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link)
+        receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
+        stack.gatewayHook = self
+        do throws(EventLoopError) {
+            for fd in link.pollableFileDescriptors {
+                linkRegistrations.append(try loop.register(fd: fd, interest: .read) { [unowned self] _ in self.linkReadable() })
+            }
+            dns = try GatewayDNS(engine: self, upstreams: dnsUpstreams)
+            let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
+            self.tcp = tcp
+            try publish(options.publishedPorts, resources: resources, tcp: tcp)
+        } catch {
+            for publisher in publishers { publisher.close() }
+            dns?.close()
+            for registration in linkRegistrations { loop.unregister(registration) }
+            link.close()
+            // Fully initialized by now: deinit runs (and frees the buffers) once the cycle
+            // through the hook is broken.
+            stack.gatewayHook = nil
+            throw .eventLoop(error)
+        }
+        stack.advance(to: now)
+    }
+
+    /// The gateway over the AF_PACKET socket on the host end of the app's veth.
+    convenience init(loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
+                     dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress],
+                     resources: GatewayResources? = nil, packetSocketPrepared: Bool = false) throws(GatewayError) {
         let endpoint: FDBasedEndpoint
         do {
             var endpointOptions = Self.endpointOptions(packetSocket: packetSocket, mtu: options.network.mtu,
@@ -68,78 +111,65 @@ final class GatewayEngine: GatewayFlowHook {
         } catch {
             throw .link(error)
         }
-        self.endpoint = endpoint
-        do {
-            // Opened beforehand (GatewayResources) when this runs confined, where no path resolves.
-            if let resources {
-                pcap = try resources.pcapFD.map { fd throws(SystemCallError) in try PcapWriter(fd: fd) }
-                connectionLog = resources.connectionLogFD.map { ConnectionLog(fd: $0) }
-            } else {
-                pcap = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) }
-                connectionLog = try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) }
-            }
-        } catch {
-            endpoint.close()
-            throw .file(error)
+        try self.init(loop: loop, options: options, link: endpoint, dnsUpstreams: dnsUpstreams, resources: resources)
+    }
+
+    /// The pcap and the connection log: opened beforehand (GatewayResources) when this runs
+    /// confined, where no path resolves.
+    private static func openRecords(_ options: UserNetOptions, resources: GatewayResources?)
+        throws(SystemCallError) -> (pcap: PcapWriter?, connectionLog: ConnectionLog?) {
+        if let resources {
+            return (try resources.pcapFD.map { fd throws(SystemCallError) in try PcapWriter(fd: fd) },
+                    resources.connectionLogFD.map { ConnectionLog(fd: $0) })
         }
+        return (try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) },
+                try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) })
+    }
+
+    /// A gateway-mode stack with one NIC on `link`, holding the gateway's addresses.
+    private static func makeStack(_ network: NetworkConfiguration, link: any LinkEndpoint) -> (Stack, NICID) {
         var configuration = Stack.Configuration()
         configuration.gatewayMode = true
-        stack = Stack(configuration: configuration)
-        let link: any LinkEndpoint = pcap.map { CapturingLink(wrapping: endpoint, pcap: $0) } ?? endpoint
-        nic = stack.addNIC(link, name: "veth")
+        let stack = Stack(configuration: configuration)
+        let nic = stack.addNIC(link, name: "veth")
         // The gateway and the DNS forwarder are addresses of our own (the app ARPs for both:
         // the gateway as its next hop, the DNS address because it is on-link).
-        let prefix = options.network.ipv4Network.prefixLength
-        stack.addAddress(IPv4Subnet(options.network.gatewayV4, prefixLength: prefix), to: nic)
-        stack.addAddress(IPv4Subnet(options.network.dnsV4, prefixLength: prefix), to: nic)
+        let prefix = network.ipv4Network.prefixLength
+        stack.addAddress(IPv4Subnet(network.gatewayV4, prefixLength: prefix), to: nic)
+        stack.addAddress(IPv4Subnet(network.dnsV4, prefixLength: prefix), to: nic)
         // IPv6: the same two roles in the /64, and router advertisements so the app autoconfigures
         // an address and takes us as its default router (RFC 4861 6.2, RFC 4862).
-        if case .v6(let prefix6) = options.network.ipv6Network {
-            stack.addAddress(IPv6Subnet(options.network.gatewayV6, prefixLength: 64), to: nic)
-            stack.addAddress(IPv6Subnet(options.network.dnsV6, prefixLength: 64), to: nic)
+        if case .v6(let prefix6) = network.ipv6Network {
+            stack.addAddress(IPv6Subnet(network.gatewayV6, prefixLength: 64), to: nic)
+            stack.addAddress(IPv6Subnet(network.dnsV6, prefixLength: 64), to: nic)
             var advertisements = RouterAdvertisementConfiguration(prefix: IPv6Subnet(prefix6.network, prefixLength: 64))
-            advertisements.mtu = options.network.mtu
+            advertisements.mtu = network.mtu
             stack.enableRouterAdvertisements(on: nic, advertisements)
         }
-        receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
-        stack.gatewayHook = self
-        do throws(EventLoopError) {
-            for fd in endpoint.pollableFileDescriptors {
-                linkRegistrations.append(try loop.register(fd: fd, interest: .read) { [unowned self] _ in self.linkReadable() })
-            }
-            dns = try GatewayDNS(engine: self, upstreams: dnsUpstreams)
-            let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
-            self.tcp = tcp
-            for (index, port) in options.publishedPorts.enumerated() {
-                let socket: Int32
-                if let resources { socket = resources.publishedPortFDs[index] } else { socket = try PortPublisher.openSocket(for: port) }
-                switch port.transport {
-                case .tcp:
-                    publishers.append(try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
-                        tcp.inbound(socket, from: client, to: port)
-                    })
-                case .udp:
-                    // The handler needs the publisher it belongs to (answers leave from its socket).
-                    let slot = PublisherSlot()
-                    let publisher = try PortPublisher(udp: port, socket: socket, loop: loop) { [unowned self] payload, client, _ in
-                        guard let publisher = slot.publisher else { return }
-                        self.inboundDatagram(payload, from: client, publisher: publisher)
-                    }
-                    slot.publisher = publisher
-                    publishers.append(publisher)
+        return (stack, nic)
+    }
+
+    /// Listens on every published port (`-p`), from the sockets opened beforehand when given.
+    private func publish(_ ports: [PublishedPort], resources: GatewayResources?, tcp: GatewayTCP) throws(EventLoopError) {
+        for (index, port) in ports.enumerated() {
+            let socket: Int32
+            if let resources { socket = resources.publishedPortFDs[index] } else { socket = try PortPublisher.openSocket(for: port) }
+            switch port.transport {
+            case .tcp:
+                publishers.append(try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
+                    tcp.inbound(socket, from: client, to: port)
+                })
+            case .udp:
+                // The handler needs the publisher it belongs to (answers leave from its socket).
+                let slot = PublisherSlot()
+                let publisher = try PortPublisher(udp: port, socket: socket, loop: loop) { [unowned self] payload, client, _ in
+                    guard let publisher = slot.publisher else { return }
+                    self.inboundDatagram(payload, from: client, publisher: publisher)
                 }
+                slot.publisher = publisher
+                publishers.append(publisher)
             }
-        } catch {
-            for publisher in publishers { publisher.close() }
-            dns?.close()
-            for registration in linkRegistrations { loop.unregister(registration) }
-            endpoint.close()
-            // Fully initialized by now: deinit runs (and frees the buffers) once the cycle
-            // through the hook is broken.
-            stack.gatewayHook = nil
-            throw .eventLoop(error)
         }
-        stack.advance(to: now)
     }
 
     deinit {
@@ -166,8 +196,7 @@ final class GatewayEngine: GatewayFlowHook {
     private func linkReadable() {
         // Inbound processing reads the stack's clock: bring it up to now first.
         stack.advance(to: now)
-        let result = endpoint.dispatchAvailable()
-        if result.closed && !linkClosed {
+        if link.dispatchWaiting() && !linkClosed {
             linkClosed = true
             for registration in linkRegistrations { loop.unregister(registration) }
             linkRegistrations = []
@@ -176,7 +205,7 @@ final class GatewayEngine: GatewayFlowHook {
 
     /// Runs once per loop round: the stack's due timers, one flush of everything queued, and the
     /// loop timer moved to the stack's next deadline.
-    func endOfRound() {
+    public func endOfRound() {
         guard !isShutDown else { return }
         tcp?.pumpDirty()
         stack.advance(to: now)
@@ -224,7 +253,7 @@ final class GatewayEngine: GatewayFlowHook {
     // MARK: Flows
 
     /// The gateway's decision for a new app flow (the stack asks on a first datagram, echo or SYN).
-    func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
+    public func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
         let isEcho = flow.protocolNumber == .icmp || flow.protocolNumber == .icmpv6
         if isEcho, flows[flow] != nil { return .accept }
         let transport: TransportProtocol
@@ -258,7 +287,7 @@ final class GatewayEngine: GatewayFlowHook {
         }
     }
 
-    func stack(_ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
+    public func stack(_ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
                now: NetstackInstant) -> Bool {
         forwardEcho(flow, sequence: sequence, data: data)
     }
@@ -316,7 +345,7 @@ final class GatewayEngine: GatewayFlowHook {
     // MARK: Shutdown and counters
 
     /// Closes every flow (logging each), the DNS forwarder and the link; flushes the pcap.
-    func shutDown() {
+    public func shutDown() {
         guard !isShutDown else { return }
         let now = self.now.nanoseconds
         for (_, flow) in flows.removeAll() {
@@ -333,7 +362,7 @@ final class GatewayEngine: GatewayFlowHook {
         if let timer = housekeepingTimer { loop.cancelTimer(timer) }
         stackTimer = nil
         housekeepingTimer = nil
-        endpoint.close()
+        link.close()
         pcap?.close()
         connectionLog?.close()
         // The hook is the one strong reference back to us; the loop's closures hold the rest.
@@ -341,10 +370,10 @@ final class GatewayEngine: GatewayFlowHook {
         isShutDown = true
     }
 
-    var snapshot: GatewayCounters {
+    public var snapshot: GatewayCounters {
         var out = counters
         out.nic = stack.counters(of: nic)
-        out.link = endpoint.statistics
+        out.link = link.statistics
         out.flows = flows.counters
         out.activeFlows = flows.count
         out.ping = pingOpener.counters

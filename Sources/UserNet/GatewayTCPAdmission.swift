@@ -82,8 +82,7 @@ extension GatewayTCP {
             if let refusal = refusalAtLimits(key) { return refusal }
             pending[flow] = .connecting
             let record = engine.startRecord(key, transport: .tcp, now: started)
-            HostConnector.connectKeepingRegistration(to: host, on: engine.loop,
-                                                     timeoutNanoseconds: Self.connectTimeout) { [unowned self] result in
+            engine.hostConnector.connect(to: host, on: engine.loop, timeoutNanoseconds: Self.connectTimeout) { [unowned self] result in
                 self.hostConnectFinished(result, flow: flow, record: record)
             }
             return .deferred

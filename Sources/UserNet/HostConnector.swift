@@ -5,6 +5,27 @@
 import FDBased
 import Glibc
 
+/// Opens the host side of a forwarded TCP flow: `SocketHostConnector` with real sockets, or a
+/// test's double that scripts the outcome (connected, refused, unreachable, and when).
+public protocol HostTCPConnecting {
+    /// Starts connecting to `destination`; `completion` runs exactly once, on the loop thread,
+    /// perhaps before this returns. On success it gets the socket and, when the connect had to
+    /// wait, its registration (see `HostConnector.connectKeepingRegistration`).
+    func connect(to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64,
+                 completion: @escaping (Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>) -> Void)
+}
+
+/// Non-blocking connects of real host sockets, driven on the loop (`HostConnector`).
+public struct SocketHostConnector: HostTCPConnecting {
+    public init() {}
+
+    public func connect(to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64,
+                        completion: @escaping (Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>) -> Void) {
+        HostConnector.connectKeepingRegistration(to: destination, on: loop, timeoutNanoseconds: timeoutNanoseconds,
+                                                 completion: completion)
+    }
+}
+
 public enum HostConnector {
     /// Starts connecting to `destination`; `completion` gets the connected socket (now owned
     /// by the caller, not registered anywhere) or the reason it failed.
