@@ -19,6 +19,11 @@ targets += [
     .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
 ]
 
+// MARK: Test support shared by every test target: the "needs root" trait
+targets += [
+    .target(name: "TestPrivileges", path: "Tests/TestPrivileges"),
+]
+
 // MARK: Wire: packet formats (zero-copy views + validated Reprs, checksums)
 targets += [
     .target(name: "Wire"),
@@ -35,7 +40,7 @@ targets += [
 // MARK: FDBased: the fd-based link endpoint (AF_PACKET rings, recvmmsg, readv)
 targets += [
     .target(name: "FDBased", dependencies: ["Wire", "Link", "CShims"]),
-    .testTarget(name: "FDBasedTests", dependencies: ["FDBased", "Link", "Wire", "CShims", "NetstackTesting"]),
+    .testTarget(name: "FDBasedTests", dependencies: ["TestPrivileges", "FDBased", "Link", "Wire", "CShims", "NetstackTesting"]),
     .executableTarget(name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
                       path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"]),
 ]
@@ -47,6 +52,7 @@ targets += [
     // test set-up, never linked by product code.
     .target(name: "NetstackTesting", dependencies: ["Netstack", "Wire", "Link"]),
     .testTarget(name: "NetstackTests", dependencies: [
+        "TestPrivileges",
         "Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims",
         .product(name: "HeapModule", package: "swift-collections"),
     ]),
@@ -67,6 +73,7 @@ targets += [
         .product(name: "HeapModule", package: "swift-collections"),
     ]),
     .testTarget(name: "UserNetTests", dependencies: [
+        "TestPrivileges",
         "UserNet", "Netstack", "NetstackTesting", "FDBased", "Link", "Wire", "CShims",
     ]),
     // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
@@ -76,7 +83,7 @@ targets += [
 // MARK: Netlink: rtnetlink client (veth, addresses, routes)
 targets += [
     .target(name: "Netlink", dependencies: ["Wire", "CShims"]),
-    .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Wire", "CShims"]),
+    .testTarget(name: "NetlinkTests", dependencies: ["TestPrivileges", "Netlink", "Wire", "CShims"]),
     // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
     .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"]),
 ]
@@ -89,7 +96,7 @@ targets += [
         "Sandbox", "UserNet", "FDBased",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
-    .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "UserNet", "Wire"]),
+    .testTarget(name: "SandboxTests", dependencies: ["TestPrivileges", "Sandbox", "UserNet", "Wire"]),
 ]
 
 let package = Package(

@@ -4,9 +4,10 @@ import FDBased
 import Foundation
 import Glibc
 import Testing
+import TestPrivileges
 import Wire
 
-@Suite struct StressTests {
+@Suite(.tags(.root), .needsRoot) struct StressTests {
     static let frames = 10_000_000
 
     @Test func tenMillionFramesThroughPacketMMapAreAllAccountedFor() throws {

@@ -6,9 +6,10 @@ import FDBased
 import Glibc
 import Link
 import Testing
+import TestPrivileges
 import Wire
 
-@Suite struct VethSuperFrameTests {
+@Suite(.tags(.root), .needsRoot) struct VethSuperFrameTests {
     /// The inner end writes one GSO TCPv4 super-frame (4 segments of 1000 bytes, 4040 bytes of
     /// IP packet at MTU 1500); the outer endpoint, at MTU 1500 with no virtio_net_hdr, delivers
     /// it whole, as the one IP packet it is, in every dispatch mode.

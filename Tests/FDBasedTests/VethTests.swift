@@ -5,6 +5,7 @@ import FDBased
 import Glibc
 import Link
 import Testing
+import TestPrivileges
 import Wire
 
 struct ModeCase: CustomTestStringConvertible, Sendable {
@@ -21,7 +22,7 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
     ]
 }
 
-@Suite struct VethTests {
+@Suite(.tags(.root), .needsRoot) struct VethTests {
     static let endpointMAC = MACAddress(0x02, 0, 0, 0, 0, 0x01)
 
     @Test(arguments: ModeCase.all)
@@ -160,7 +161,7 @@ extension VethLab {
     }
 }
 
-@Suite struct VethGSOTests {
+@Suite(.tags(.root), .needsRoot) struct VethGSOTests {
     /// A TCP super-frame written with a virtio_net_hdr (GSO TCPv4, NEEDS_CSUM) is taken by the
     /// kernel and every payload byte reaches the other end of the veth, whether it travels as one
     /// GSO packet or is segmented on the way.

@@ -1,11 +1,12 @@
 import CShims
 import Foundation
-import Synchronization
 import Netlink
+import Synchronization
 import Testing
+import TestPrivileges
 import Wire
 
-@Suite struct RouteNetlinkTests {
+@Suite(.tags(.root), .needsRoot) struct RouteNetlinkTests {
     @Test func vethPeerIsCreatedInsideAnotherNamespace() throws {
         let a = try TestNamespace()
         defer { a.remove() }

@@ -9,9 +9,10 @@ import Link
 import Netstack
 import NetstackTesting
 import Testing
+import TestPrivileges
 import Wire
 
-@Suite(.serialized) struct IPv6KernelVethTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct IPv6KernelVethTests {
     let stackAddress4 = IPv4Address(10, 0, 2, 2)
     let stackAddress = v6("fd00::2")
     let kernelAddress = v6("fd00::100")

@@ -10,6 +10,7 @@ import Netstack
 import NetstackTesting
 import Synchronization
 import Testing
+import TestPrivileges
 import Wire
 
 /// The endpoint reads the ring (`.packetMMap`): a kernel socket's UDP over veth carries only a
@@ -79,7 +80,7 @@ final class StackRunner: @unchecked Sendable, UDPEndpointDelegate {
     }
 }
 
-@Suite(.serialized) struct KernelVethTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct KernelVethTests {
     let stackAddress = IPv4Address(10, 0, 2, 2)
 
     @Test func hundredKernelPingsAreAllAnswered() throws {

@@ -1,9 +1,10 @@
 import NetstackTesting
 import Testing
+import TestPrivileges
 
 /// The namespace lab every kernel test and benchmark stands on: what it makes is gone when it
 /// goes, also after a step of its set-up failed.
-@Suite struct NamespaceLabTests {
+@Suite(.tags(.root), .needsRoot) struct NamespaceLabTests {
     static func namespaceExists(_ name: String) throws -> Bool {
         // `ip netns list` prints "NAME" or "NAME (id: N)" per line.
         try NamespaceLab.run(["ip", "netns", "list"]).split(separator: "\n")

@@ -16,9 +16,10 @@ import Foundation
 import Glibc
 import NetstackTesting
 import Testing
+import TestPrivileges
 import Wire
 
-@Suite(.serialized) struct TCPCaptureTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct TCPCaptureTests {
     @Test func capturedTransferHasNoRetransmissionsOrWindowErrors() throws {
         let lab = try TCPKernelTests.lab(mtu: 1500)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tcp-capture-\(getpid())-\(UInt32.random(in: 0 ... .max))")

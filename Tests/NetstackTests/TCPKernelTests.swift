@@ -14,6 +14,7 @@ import Netstack
 import NetstackTesting
 import Synchronization
 import Testing
+import TestPrivileges
 import Wire
 
 /// What the Swift side of one interop run does, called on the stack's thread after every
@@ -239,7 +240,7 @@ final class ClientApplication: TCPKernelApplication {
     }
 }
 
-@Suite(.serialized) struct TCPKernelTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct TCPKernelTests {
     static let stackAddress = IPv4Address(10, 0, 2, 2)
     static let pattern = TCPPattern()
     static var bulkBytes: Int {

@@ -2,11 +2,12 @@ import Glibc
 import Sandbox
 import Synchronization
 import Testing
+import TestPrivileges
 
 /// Real sandboxes started from this (multi-threaded) test process: the child path must work
 /// here exactly as from the CLI. Serialized: the launcher owns the process's signal forwarding
 /// while a sandbox runs.
-@Suite(.serialized) struct LauncherTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct LauncherTests {
     func configuration(_ command: [String]) -> SandboxConfiguration {
         var config = SandboxConfiguration(command: command)
         config.network = .none

@@ -5,10 +5,11 @@ import Foundation
 import Glibc
 import NetstackTesting
 import Testing
+import TestPrivileges
 import UserNet
 import Wire
 
-@Suite(.serialized) struct GatewayPublishedPortTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct GatewayPublishedPortTests {
     @Test func publishedPortsCarryHostClientsToTheApp() throws {
         let lab = try GatewayLab()
         // The app's server: tells each client the address it sees, then closes.

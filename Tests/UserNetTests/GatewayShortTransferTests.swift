@@ -9,6 +9,7 @@ import Foundation
 import Glibc
 import NetstackTesting
 import Testing
+import TestPrivileges
 import UserNet
 
 /// A host server on 9007: a 9-byte request ('U' or 'D', then the size, 8 bytes big-endian).
@@ -61,7 +62,7 @@ final class HostTransferServer: @unchecked Sendable {
     func stop() { server.stop() }
 }
 
-@Suite(.serialized) struct GatewayShortTransferTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct GatewayShortTransferTests {
     /// The app's side: each transfer on a new connection; prints "up N ok|bad" and "down N ok|bad"
     /// (ok: the SHA-256 of what arrived is that of what was sent).
     static let client = #"""

@@ -6,6 +6,7 @@ import Foundation
 import Glibc
 import NetstackTesting
 import Testing
+import TestPrivileges
 import UserNet
 
 /// `iperf3 -s` in the lab's host namespace, bound to the host address; killed on stop.
@@ -84,7 +85,7 @@ final class HostHalfCloser: @unchecked Sendable {
     func stop() { server.stop() }
 }
 
-@Suite(.serialized) struct GatewayStreamTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct GatewayStreamTests {
     /// Bytes iperf3 reports the receiver got, from its JSON; nil when it did not run.
     static func receivedBytes(_ json: String) -> Int? {
         guard let start = json.firstIndex(of: "{"),

@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestPrivileges
 import UserNet
 import Wire
 
@@ -118,7 +119,7 @@ final class HostTCPServers: @unchecked Sendable {
     func stop() { server.stop() }
 }
 
-@Suite(.serialized) struct GatewayTCPTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct GatewayTCPTests {
     /// An app-side TCP client (python3). Modes:
     ///   upload N      send N random bytes, half-close, print "sent SHA" and "got SHA"
     ///   download      read to EOF, print "got SHA BYTES"

@@ -5,10 +5,11 @@ import Foundation
 import Glibc
 import NetstackTesting
 import Testing
+import TestPrivileges
 import UserNet
 import Wire
 
-@Suite(.serialized) struct GatewayEndToEndTests {
+@Suite(.serialized, .tags(.root), .needsRoot) struct GatewayEndToEndTests {
     static let echoPort: UInt16 = 7777
     static let loopbackEchoPort: UInt16 = 7778
     static let dnsPort: UInt16 = 5353

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestPrivileges
 import UserNet
 import Wire
 
@@ -39,7 +40,7 @@ func udpFrame(payload: [UInt8], id: UInt16) -> [UInt8] {
     return frame
 }
 
-@Suite struct PcapTests {
+@Suite(.tags(.root), .needsRoot) struct PcapTests {
     @Test func tsharkReadsWhatWeWrote() throws {
         let path = scratchPath("capture.pcap")
         defer { unlink(path) }
