@@ -189,7 +189,7 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
         let now = monotonicNow()
         stack.advance(to: NetstackInstant(nanoseconds: now))
         if ready > 0 { _ = endpoint.dispatchAvailable() }
-        let instant = TCPInstant(nanoseconds: Int64(now))
+        let instant = NetstackInstant(nanoseconds: now)
         // The kernel may not listen yet: redial from a new port every 20 ms while refused.
         if connection == nil || (connection?.error == .connectionRefused && now - lastDial > 20_000_000) {
             if let old = connection { tcp.demux.remove(old.flow) }

@@ -31,11 +31,29 @@ public struct NetstackInstant: Hashable, Comparable, Sendable, CustomStringConve
         nanoseconds > earlier.nanoseconds ? .nanoseconds(Int64(clamping: nanoseconds - earlier.nanoseconds)) : .zero
     }
 
-    public var description: String { "\(nanoseconds)ns" }
+    @inlinable public static func milliseconds(_ ms: UInt64) -> NetstackInstant {
+        NetstackInstant(nanoseconds: ms &* 1_000_000)
+    }
+
+    /// `advanced(by:)` as an operator.
+    @inlinable public static func + (instant: Self, duration: Duration) -> NetstackInstant { instant.advanced(by: duration) }
+
+    /// The signed time from `b` to `a` (negative when `b` is later).
+    @inlinable public static func - (a: Self, b: Self) -> Duration {
+        .nanoseconds(Int64(bitPattern: a.nanoseconds &- b.nanoseconds))
+    }
+
+    /// The instant as the TCP core's signed arithmetic uses it (deadlines, RTT samples).
+    @inlinable var signedNanoseconds: Int64 { Int64(clamping: nanoseconds) }
+
+    /// From the TCP core's signed nanoseconds; an instant before the origin is the origin.
+    @inlinable init(signedNanoseconds: Int64) { nanoseconds = UInt64(max(signedNanoseconds, 0)) }
+
+    public var description: String { "t+\(Double(nanoseconds) / 1e6)ms" }
 }
 
 extension Duration {
-    /// Whole nanoseconds, clamped to Int64.
+    /// Whole nanoseconds, clamped to Int64 (the one conversion the stack's timers use).
     @usableFromInline var nanosecondsSaturating: Int64 {
         let (seconds, attoseconds) = components
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)

@@ -57,7 +57,7 @@ final class GatewayTCP {
     }
 
     var output: TCPStackOutput { transport.output }
-    var now: TCPInstant { TCPInstant(stack: engine.now) }
+    var now: NetstackInstant { engine.now }
 
     /// Flows open or opening, against `FlowLimits.maxFlows`.
     var flowCount: Int { engine.flows.count + pending.count }

@@ -19,7 +19,7 @@ import Wire
             // Staggered starts: connection i sends its SYN at i ms, so its SYN timer fires i ms
             // after the first one's.
             let connection = try TCPConnection.connect(flow: Self.flow(40_000 + UInt16(i)), iss: SeqNumber(rawValue: 1000),
-                                                       now: .milliseconds(Int64(i)), output: &out)
+                                                       now: .milliseconds(UInt64(i)), output: &out)
             demux.register(connection)
             connections.append(connection)
         }
@@ -28,7 +28,7 @@ import Wire
         #expect(demux.nextDeadline == first)
 
         // Just before the first SYN timer: nothing runs.
-        demux.pollDue(now: TCPInstant(nanoseconds: first.nanoseconds - 1), output: &out)
+        demux.pollDue(now: NetstackInstant(nanoseconds: first.nanoseconds - 1), output: &out)
         #expect(out.take().isEmpty)
 
         // Aborted by its user (outside the demux): gone at the next pollDue, nothing else ran.

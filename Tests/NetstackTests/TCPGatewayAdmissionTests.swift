@@ -263,7 +263,7 @@ import Wire
         let inward = TCPFlowID(local: TCPSocketAddress(.v4(Self.remote), 5555), remote: TCPSocketAddress(.v4(Self.app), 8080))
         var output = h.tcp.output
         let connection = try TCPConnection.connect(flow: inward, config: config, iss: SeqNumber(rawValue: 1000),
-                                                   now: TCPInstant(stack: h.clock.now), output: &output)
+                                                   now: h.clock.now, output: &output)
         h.tcp.demux.register(connection)
         h.stack.flush()
         let (ip, syn) = try #require(h.link.takeWrittenFrames().map(DecodedFrame.init).compactMap(Self.tcp).only)

@@ -126,7 +126,7 @@ import Wire
         #expect(h.advance(ms: 1).map(\.summary) == [Seg(seq: ourISS, flags: .syn)])
         #expect(h.advance(ms: 1999).isEmpty)
         #expect(h.advance(ms: 1).map(\.summary) == [Seg(seq: ourISS, flags: .syn)])
-        #expect(h.connection.nextDeadline == TCPInstant.milliseconds(7000))
+        #expect(h.connection.nextDeadline == NetstackInstant.milliseconds(7000))
     }
 
     @Test func synSentTimesOutAfterSynRetries() throws {

@@ -20,7 +20,7 @@ import Wire
 /// What the Swift side of one interop run does, called on the stack's thread after every
 /// dispatch. `isDone` stops the run.
 protocol TCPKernelApplication: AnyObject {
-    func run(_ transport: TCPTransport, now: TCPInstant)
+    func run(_ transport: TCPTransport, now: NetstackInstant)
     var isDone: Bool { get }
 }
 
@@ -82,7 +82,7 @@ final class TCPStackRunner: @unchecked Sendable {
             now = Native.monotonicNow()
             stack.advance(to: NetstackInstant(nanoseconds: now))
             if ready > 0 { _ = endpoint.dispatchAvailable() }
-            application.run(tcp, now: TCPInstant(nanoseconds: Int64(now)))
+            application.run(tcp, now: NetstackInstant(nanoseconds: now))
             tcp.pollAllConnections(now: NetstackInstant(nanoseconds: now))
             stack.flush()
             if application.isDone { finished.store(true, ordering: .releasing) }
@@ -183,7 +183,7 @@ final class ListenerApplication: TCPKernelApplication {
         self.endpoint = endpoint
     }
     var registered = false
-    func run(_ transport: TCPTransport, now: TCPInstant) {
+    func run(_ transport: TCPTransport, now: NetstackInstant) {
         if !registered { transport.demux.listen(listener, port: 5001); registered = true }
         if endpoint.connection == nil { endpoint.connection = listener.accept() }
         endpoint.pump()
@@ -203,7 +203,7 @@ final class ClientApplication: TCPKernelApplication {
     let remote: IPv4Address
     var port: UInt16 = 40_000
     var attempts = 0
-    var lastDial: TCPInstant?
+    var lastDial: NetstackInstant?
     /// Closes the connection (our FIN) once the peer's FIN arrived and everything was sent.
     let closeAfterEOF: Bool
     init(config: TCPConfig, endpoint: PatternEndpoint, local: IPv4Address, remote: IPv4Address, closeAfterEOF: Bool = false) {
@@ -213,7 +213,7 @@ final class ClientApplication: TCPKernelApplication {
         self.remote = remote
         self.closeAfterEOF = closeAfterEOF
     }
-    func run(_ transport: TCPTransport, now: TCPInstant) {
+    func run(_ transport: TCPTransport, now: NetstackInstant) {
         if endpoint.connection == nil || (endpoint.connection?.error == .connectionRefused && attempts < 1000) {
             if let last = lastDial, now.nanoseconds - last.nanoseconds < 20_000_000 { return }
             lastDial = now

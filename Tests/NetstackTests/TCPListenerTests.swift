@@ -20,7 +20,7 @@ import Wire
     final class Fixture {
         let listener: TCPListener
         var out = Capture()
-        var now = TCPInstant.zero
+        var now = NetstackInstant.zero
 
         init(config: TCPConfig = plainConfig(), synBacklog: Int = 16, acceptBacklog: Int = 16,
              budget: TCPMemoryBudget? = nil) {

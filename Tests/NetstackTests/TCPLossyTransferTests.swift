@@ -218,7 +218,7 @@ final class TransferEndpoint {
                         ? .v4(source: LossyChannel.clientIP, destination: LossyChannel.serverIP)
                         : .v4(source: LossyChannel.serverIP, destination: LossyChannel.clientIP)
                     let repr = try TCPRepr.parse(segment, checksum: pseudo)
-                    let now = TCPInstant(nanoseconds: channel.now)
+                    let now = NetstackInstant(nanoseconds: UInt64(channel.now))
                     if packet.toServer {
                         serverDemux.deliver(repr, payload: segment.payload, flow: serverFlow, now: now, output: &toClient)
                     } else {
@@ -229,7 +229,7 @@ final class TransferEndpoint {
             if server.connection == nil { server.connection = listener.accept() }
             client.pump()
             server.pump()
-            let now = TCPInstant(nanoseconds: channel.now)
+            let now = NetstackInstant(nanoseconds: UInt64(channel.now))
             client.connection?.poll(now: now, output: &toServer)
             serverDemux.poll(now: now, output: &toClient)
 
@@ -238,7 +238,7 @@ final class TransferEndpoint {
             if done { break }
             var next = channel.nextDelivery
             for deadline in [client.connection?.nextDeadline, serverDemux.nextDeadline] {
-                if let d = deadline?.nanoseconds { next = min(next ?? d, d) }
+                if let d = deadline.map({ Int64($0.nanoseconds) }) { next = min(next ?? d, d) }
             }
             guard let next else { break }
             channel.now = max(next, channel.now + 1)

@@ -55,7 +55,7 @@ import Wire
         let flow = TCPFlowID(local: TCPSocketAddress(clientIP, 40000), remote: TCPSocketAddress(serverIP, 80))
         var out = clientTCP.output
         let connection = try TCPConnection.connect(flow: flow, config: config, iss: SeqNumber(rawValue: 77),
-                                                   now: TCPInstant(stack: clock.now), output: &out)
+                                                   now: clock.now, output: &out)
         clientTCP.demux.register(connection)
         clientStack.flush()
 

@@ -97,7 +97,7 @@ func options(mss: UInt16? = nil, windowScale: UInt8? = nil, sackPermitted: Bool 
 
 /// A connection under test plus the scripted peer's view.
 final class TCPHarness {
-    var now = TCPInstant.zero
+    var now = NetstackInstant.zero
     var out = Capture()
     let connection: TCPConnection
 

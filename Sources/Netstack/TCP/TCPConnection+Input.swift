@@ -5,9 +5,9 @@ import Wire
 
 extension TCPConnection {
     /// Processes one inbound segment for this connection, then sends whatever is due.
-    public func handle(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: TCPInstant,
+    public func handle(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: NetstackInstant,
                        output: inout some TCPSegmentOutput) {
-        let t = now.nanoseconds
+        let t = now.signedNanoseconds
         counters.segmentsReceived += 1
         switch state {
         case .closed:
@@ -157,7 +157,7 @@ extension TCPConnection {
             // reply (unless the RST bit is set, if so drop the segment and return)".
             if !flags.contains(.rst) { ackNow = true }
             // TIME-WAIT: "Acknowledge it, and restart the 2 MSL timeout."
-            if state == .timeWait, fin { timeWaitDeadline = now &+ config.timeWaitDuration.tcpNanoseconds }
+            if state == .timeWait, fin { timeWaitDeadline = now &+ config.timeWaitDuration.nanosecondsSaturating }
             guard zeroWindowAllowance else { return }
             data = UnsafeRawBufferPointer(start: nil, count: 0)
             fin = false
@@ -284,7 +284,7 @@ extension TCPConnection {
 
     func restartKeepalive(now: Int64) {
         keepaliveProbesSent = 0
-        if let keepalive = config.keepalive { keepaliveDeadline = now &+ keepalive.idle.tcpNanoseconds }
+        if let keepalive = config.keepalive { keepaliveDeadline = now &+ keepalive.idle.nanosecondsSaturating }
     }
 
     /// Our FIN is queued, sent, and acknowledged.
@@ -441,7 +441,7 @@ extension TCPConnection {
                 if bytesSinceAck >= 2 * min(sendMSS, localMSS) {
                     ackNow = true
                 } else if delayedAckDeadline == nil {
-                    delayedAckDeadline = now &+ config.delayedAckTimeout.tcpNanoseconds
+                    delayedAckDeadline = now &+ config.delayedAckTimeout.nanosecondsSaturating
                 }
             }
         } else {

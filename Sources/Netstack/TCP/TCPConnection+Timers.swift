@@ -6,8 +6,8 @@ import Wire
 
 extension TCPConnection {
     /// Runs expired timers and sends whatever is due.
-    public func poll(now: TCPInstant, output: inout some TCPSegmentOutput) {
-        let t = now.nanoseconds
+    public func poll(now: NetstackInstant, output: inout some TCPSegmentOutput) {
+        let t = now.signedNanoseconds
         guard state != .closed else { return }
         if let deadline = timeWaitDeadline, t >= deadline {
             // "When the time-wait timeout expires ... delete the TCB, enter the CLOSED state".
@@ -96,18 +96,18 @@ extension TCPConnection {
         }
         guard sndMax == sndUna, Int(sndNxt - sendBufferStart) >= sendBuffer.count else {
             // Data in flight: the retransmission timer watches the peer instead.
-            keepaliveDeadline = now &+ keepalive.idle.tcpNanoseconds
+            keepaliveDeadline = now &+ keepalive.idle.nanosecondsSaturating
             return
         }
         if keepaliveProbesSent >= keepalive.probes {
-            abort(now: TCPInstant(nanoseconds: now), output: &output)
+            abort(now: NetstackInstant(signedNanoseconds: now), output: &output)
             error = .timedOut
             return
         }
         keepaliveProbesSent += 1
         counters.keepaliveProbesSent += 1
         emit(seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
-        keepaliveDeadline = now &+ keepalive.interval.tcpNanoseconds
+        keepaliveDeadline = now &+ keepalive.interval.nanosecondsSaturating
     }
 
     /// Receive-window auto-tuning (in the spirit of Linux's tcp_rcv_space_adjust): once per

@@ -151,9 +151,9 @@ public final class TCPConnection {
         receiveWindowLimit = min(config.initialReceiveWindow, config.receiveBufferSize)
         lastAckSent = SeqNumber(rawValue: 0)
         tsOffset = iss.rawValue
-        rtt = TCPRTTEstimator(initial: config.initialRTO.tcpNanoseconds,
-                              minimum: config.minimumRTO.tcpNanoseconds,
-                              maximum: config.maximumRTO.tcpNanoseconds)
+        rtt = TCPRTTEstimator(initial: config.initialRTO.nanosecondsSaturating,
+                              minimum: config.minimumRTO.nanosecondsSaturating,
+                              maximum: config.maximumRTO.nanosecondsSaturating)
         congestion = TCPCongestionControl(algorithm: config.congestionControl, mss: sendMSS)
         highRetransmitted = iss
         scoreboard = TCPSequenceRanges(limit: config.maximumScoreboardRanges)
@@ -168,11 +168,11 @@ public final class TCPConnection {
     /// Active open (RFC 9293 OPEN call): sends the SYN and enters SYN-SENT.
     /// `iss` is the caller's choice (RFC 6528: a keyed hash of the four-tuple plus a clock).
     public static func connect(flow: TCPFlowID, config: TCPConfig = TCPConfig(), iss: SeqNumber,
-                               now: TCPInstant, budget: TCPMemoryBudget? = nil,
+                               now: NetstackInstant, budget: TCPMemoryBudget? = nil,
                                output: inout some TCPSegmentOutput) throws(TCPError) -> TCPConnection {
         let connection = try TCPConnection(flow: flow, config: config, iss: iss, state: .synSent,
-                                           now: now.nanoseconds, budget: budget)
-        connection.transmit(now: now.nanoseconds, output: &output)
+                                           now: now.signedNanoseconds, budget: budget)
+        connection.transmit(now: now.signedNanoseconds, output: &output)
         return connection
     }
 
@@ -243,13 +243,13 @@ public final class TCPConnection {
 
     /// Full close. With unread data the connection is reset, as RFC 2525 section 2.17 and Linux
     /// do ("a TCP SHOULD send a RST if data is received ... after a close"); else a half-close.
-    public func close(now: TCPInstant, output: inout some TCPSegmentOutput) {
+    public func close(now: NetstackInstant, output: inout some TCPSegmentOutput) {
         if !receiveBuffer.isEmpty, state.isSynchronized {
             abort(now: now, output: &output)
             return
         }
         shutdownWrite()
-        transmit(now: now.nanoseconds, output: &output)
+        transmit(now: now.signedNanoseconds, output: &output)
     }
 
     /// Whether `syn` may reopen this connection's four-tuple while it sits in TIME-WAIT: only
@@ -269,11 +269,11 @@ public final class TCPConnection {
     }
 
     /// ABORT (RFC 9293 3.10.5): "Send a reset segment: <SEQ=SND.NXT><CTL=RST>" and forget.
-    public func abort(now: TCPInstant, output: inout some TCPSegmentOutput) {
+    public func abort(now: NetstackInstant, output: inout some TCPSegmentOutput) {
         switch state {
         case .synReceived, .established, .finWait1, .finWait2, .closeWait:
             var options = TCPOptions()
-            if timestampsEnabled { options.timestamp = (timestampValue(now.nanoseconds), tsRecent) }
+            if timestampsEnabled { options.timestamp = (timestampValue(now.signedNanoseconds), tsRecent) }
             let reset = TCPRepr(sourcePort: flow.local.port, destinationPort: flow.remote.port,
                                 sequenceNumber: sndMax, acknowledgmentNumber: rcvNxt, flags: [.rst, .ack],
                                 window: 0, urgentPointer: 0, options: options, payloadLength: 0)
@@ -286,7 +286,7 @@ public final class TCPConnection {
     }
 
     /// The earliest instant `poll` has work to do, or nil when no timer runs.
-    public var nextDeadline: TCPInstant? {
+    public var nextDeadline: NetstackInstant? {
         var earliest: Int64?
         func consider(_ deadline: Int64?) {
             if let deadline { earliest = min(earliest ?? deadline, deadline) }
@@ -296,7 +296,7 @@ public final class TCPConnection {
         consider(persistDeadline)
         consider(keepaliveDeadline)
         consider(timeWaitDeadline)
-        return earliest.map(TCPInstant.init(nanoseconds:))
+        return earliest.map(NetstackInstant.init(signedNanoseconds:))
     }
 
     // MARK: Shared helpers
@@ -330,7 +330,7 @@ public final class TCPConnection {
         retransmitDeadline = nil
         persistDeadline = nil
         keepaliveDeadline = nil
-        timeWaitDeadline = now &+ config.timeWaitDuration.tcpNanoseconds
+        timeWaitDeadline = now &+ config.timeWaitDuration.nanosecondsSaturating
         releaseBuffersInTimeWait()
         notifyReadiness()
     }

@@ -70,7 +70,7 @@ public final class TCPDemux {
     }
 
     public func deliver(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
-                        now: TCPInstant, output: inout some TCPSegmentOutput) {
+                        now: NetstackInstant, output: inout some TCPSegmentOutput) {
         if let connection = connections[flow], connection.state != .closed {
             tally.segmentsDelivered += 1
             connection.handle(segment, payload: payload, now: now, output: &output)
@@ -99,7 +99,7 @@ public final class TCPDemux {
 
     /// Polls every connection (O(connections)): for owners that read or wrote on many
     /// connections and want window updates and new data sent. Timers alone need `pollDue`.
-    public func poll(now: TCPInstant, output: inout some TCPSegmentOutput) {
+    public func poll(now: NetstackInstant, output: inout some TCPSegmentOutput) {
         var finished: [TCPFlowID] = []
         for (flow, connection) in connections {
             connection.poll(now: now, output: &output)
@@ -114,14 +114,14 @@ public final class TCPDemux {
 
     /// Runs the timers that are due: only the connections whose schedule says so (and the
     /// listeners' SYN-ACK retransmissions). Call it when `nextDeadline` passes.
-    public func pollDue(now: TCPInstant, output: inout some TCPSegmentOutput) {
+    public func pollDue(now: NetstackInstant, output: inout some TCPSegmentOutput) {
         runDueTimers(now: now, output: &output, polling: true)
         pollListeners(now: now, output: &output)
     }
 
     /// Takes the due entries off the schedule; `polling`: polls their connections first.
-    private func runDueTimers(now: TCPInstant, output: inout some TCPSegmentOutput, polling: Bool) {
-        let t = now.nanoseconds
+    private func runDueTimers(now: NetstackInstant, output: inout some TCPSegmentOutput, polling: Bool) {
+        let t = now.signedNanoseconds
         pollingNow = t
         defer { pollingNow = nil }
         while let top = timers.first, top.deadline <= t {
@@ -132,21 +132,21 @@ public final class TCPDemux {
             if connection.isFinished {
                 removeFinished(top.flow)
             } else if connection.scheduledDeadline == nil, let next = connection.nextDeadline {
-                schedule(connection, at: next.nanoseconds)
+                schedule(connection, at: next.signedNanoseconds)
             }
         }
     }
 
-    private func pollListeners(now: TCPInstant, output: inout some TCPSegmentOutput) {
+    private func pollListeners(now: NetstackInstant, output: inout some TCPSegmentOutput) {
         for listener in listeners.values { listener.poll(now: now, output: &output) }
         for listener in portListeners.values { listener.poll(now: now, output: &output) }
         anyListener?.poll(now: now, output: &output)
     }
 
-    public var nextDeadline: TCPInstant? {
-        var earliest: TCPInstant?
-        func consider(_ d: TCPInstant?) { if let d { earliest = min(earliest ?? d, d) } }
-        consider(nextConnectionDeadline().map(TCPInstant.init(nanoseconds:)))
+    public var nextDeadline: NetstackInstant? {
+        var earliest: NetstackInstant?
+        func consider(_ d: NetstackInstant?) { if let d { earliest = min(earliest ?? d, d) } }
+        consider(nextConnectionDeadline().map(NetstackInstant.init(signedNanoseconds:)))
         for listener in listeners.values { consider(listener.nextDeadline) }
         for listener in portListeners.values { consider(listener.nextDeadline) }
         consider(anyListener?.nextDeadline)
@@ -188,7 +188,7 @@ public final class TCPDemux {
         if connection.isFinished {
             schedule(connection, at: .min)
         } else if let next = connection.nextDeadline {
-            schedule(connection, at: next.nanoseconds)
+            schedule(connection, at: next.signedNanoseconds)
         }
     }
 

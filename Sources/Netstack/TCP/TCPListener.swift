@@ -75,8 +75,8 @@ public final class TCPListener {
     /// connection when this segment completed a handshake (it is also queued for `accept`).
     @discardableResult
     public func handle(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
-                       now: TCPInstant, output: inout some TCPSegmentOutput) -> TCPConnection? {
-        let t = now.nanoseconds
+                       now: NetstackInstant, output: inout some TCPSegmentOutput) -> TCPConnection? {
+        let t = now.signedNanoseconds
         let flags = segment.flags
         if flags.contains(.rst) {
             // LISTEN: "An incoming RST segment could not be valid ... should be ignored"; for a
@@ -111,7 +111,7 @@ public final class TCPListener {
         if halfOpen.count < synBacklog {
             // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ, ... ISS should be selected and a
             // SYN segment sent of the form <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>".
-            let rto = config.initialRTO.tcpNanoseconds
+            let rto = config.initialRTO.nanosecondsSaturating
             let entry = HalfOpen(iss: initialSequenceNumber(flow: flow, now: t), irs: segment.sequenceNumber,
                                  peerOptions: segment.options, firstSentAt: t, deadline: t &+ rto,
                                  retransmits: 0, rto: rto)
@@ -132,8 +132,8 @@ public final class TCPListener {
     }
 
     /// SYN-ACK retransmission (RFC 6298 5.7 backoff for the SYN-ACK) and expiry.
-    public func poll(now: TCPInstant, output: inout some TCPSegmentOutput) {
-        let t = now.nanoseconds
+    public func poll(now: NetstackInstant, output: inout some TCPSegmentOutput) {
+        let t = now.signedNanoseconds
         for (flow, var entry) in halfOpen where entry.deadline <= t {
             if entry.retransmits >= config.maximumSynRetransmissions {
                 halfOpen[flow] = nil
@@ -141,7 +141,7 @@ public final class TCPListener {
                 continue
             }
             entry.retransmits += 1
-            entry.rto = min(entry.rto * 2, config.maximumRTO.tcpNanoseconds)
+            entry.rto = min(entry.rto * 2, config.maximumRTO.nanosecondsSaturating)
             entry.deadline = t &+ entry.rto
             counters.synAckRetransmitted += 1
             halfOpen[flow] = entry
@@ -149,10 +149,10 @@ public final class TCPListener {
         }
     }
 
-    public var nextDeadline: TCPInstant? {
+    public var nextDeadline: NetstackInstant? {
         var earliest: Int64?
         for entry in halfOpen.values { earliest = min(earliest ?? entry.deadline, entry.deadline) }
-        return earliest.map(TCPInstant.init(nanoseconds:))
+        return earliest.map(NetstackInstant.init(signedNanoseconds:))
     }
 
     // MARK: Handshake completion
@@ -197,7 +197,7 @@ public final class TCPListener {
                                        synAckSentAt: entry.retransmits == 0 && !fromCookie ? entry.firstSentAt : nil,
                                        now: now)
         acceptQueue.append(connection)
-        connection.handle(segment, payload: payload, now: TCPInstant(nanoseconds: now), output: &output)
+        connection.handle(segment, payload: payload, now: NetstackInstant(signedNanoseconds: now), output: &output)
         onAcceptable?(self)
         return connection
     }

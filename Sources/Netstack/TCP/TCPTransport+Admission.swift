@@ -63,7 +63,7 @@ extension TCPTransport {
                         now: NetstackInstant, output: inout TCPStackOutput) {
         switch verdict {
         case .accept:
-            demux.deliver(syn, payload: payload, flow: flow, now: TCPInstant(stack: now), output: &output)
+            demux.deliver(syn, payload: payload, flow: flow, now: now, output: &output)
         case .reject(.portUnreachable):
             counters.gatewayRejected += 1
             if let reset = TCPConnection.resetReply(to: syn) {

@@ -83,7 +83,7 @@ public final class TCPTransport: TransportProtocolHandler {
                 return .consumed
             }
         }
-        demux.deliver(repr, payload: parsed.payload, flow: flow, now: TCPInstant(stack: now), output: &sink)
+        demux.deliver(repr, payload: parsed.payload, flow: flow, now: now, output: &sink)
         return .consumed
     }
 
@@ -95,7 +95,7 @@ public final class TCPTransport: TransportProtocolHandler {
                                 output: inout TCPStackOutput) {
         guard let previous = demux.connections[flow], previous.acceptsNewIncarnation(syn) else { return }
         demux.remove(flow)
-        previous.abort(now: TCPInstant(stack: now), output: &output)
+        previous.abort(now: now, output: &output)
         counters.timeWaitReused += 1
     }
 
@@ -112,20 +112,20 @@ public final class TCPTransport: TransportProtocolHandler {
     }
 
     public var nextDeadline: NetstackInstant? {
-        demux.nextDeadline.map { NetstackInstant(nanoseconds: UInt64(max($0.nanoseconds, 0))) }
+        demux.nextDeadline
     }
 
     /// Runs the connections whose timers are due (and the listeners' SYN-ACK retransmissions).
     public func handleTimers(now: NetstackInstant) {
         var sink = output
-        demux.pollDue(now: TCPInstant(stack: now), output: &sink)
+        demux.pollDue(now: now, output: &sink)
     }
 
     /// Runs every connection (O(connections)): for owners that read or wrote on many
     /// connections and want their window updates and new data sent now.
     public func pollAllConnections(now: NetstackInstant) {
         var sink = output
-        demux.poll(now: TCPInstant(stack: now), output: &sink)
+        demux.poll(now: now, output: &sink)
     }
 
     /// The route MTU for a destination, for `TCPConfig.mtu` (MSS clamping).
@@ -179,13 +179,6 @@ public struct TCPStackOutput: TCPSegmentOutput {
 
     public mutating func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int) {
         transport.send(segment, payload: payload, flow: flow, segmentSize: segmentSize)
-    }
-}
-
-extension TCPInstant {
-    /// The stack's clock in TCP's terms.
-    public init(stack instant: NetstackInstant) {
-        self.init(nanoseconds: Int64(clamping: instant.nanoseconds))
     }
 }
 
