@@ -9,7 +9,7 @@ import Glibc
 
 public struct ConnectionRecord: Sendable, Equatable {
     public var startNanoseconds: UInt64
-    public var transport: TransportProtocol
+    public var transport: FlowTransport
     public var source: SocketAddress
     public var destination: SocketAddress
     /// "allow" or "deny".
@@ -20,7 +20,7 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var bytesToApp: UInt64
     public var durationNanoseconds: UInt64
 
-    public init(startNanoseconds: UInt64, transport: TransportProtocol, source: SocketAddress, destination: SocketAddress,
+    public init(startNanoseconds: UInt64, transport: FlowTransport, source: SocketAddress, destination: SocketAddress,
                 verdict: PolicyVerdict, reason: String? = nil, bytesFromApp: UInt64 = 0, bytesToApp: UInt64 = 0,
                 durationNanoseconds: UInt64 = 0) {
         self.startNanoseconds = startNanoseconds

@@ -19,7 +19,7 @@ public struct DNSQueryRecord: Sendable, Equatable {
 
     public var timeNanoseconds: UInt64
     public var source: SocketAddress
-    public var transport: TransportProtocol
+    public var transport: FlowTransport
     public var name: DNSName
     public var type: DNSRecordType
     public var outcome: Outcome
@@ -27,7 +27,7 @@ public struct DNSQueryRecord: Sendable, Equatable {
     public var answers: [IPAddress] = []
     public var refusedAnswers: [IPAddress] = []
 
-    public init(timeNanoseconds: UInt64, source: SocketAddress, transport: TransportProtocol, question: DNSQuestion,
+    public init(timeNanoseconds: UInt64, source: SocketAddress, transport: FlowTransport, question: DNSQuestion,
                 outcome: Outcome, reason: String? = nil) {
         self.timeNanoseconds = timeNanoseconds
         self.source = source

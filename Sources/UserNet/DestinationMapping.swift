@@ -6,7 +6,7 @@
 
 import Wire
 
-public enum TransportProtocol: UInt8, Sendable, Hashable, CustomStringConvertible {
+public enum FlowTransport: UInt8, Sendable, Hashable, CustomStringConvertible {
     case tcp = 6
     case udp = 17
     case icmp = 1
@@ -69,7 +69,7 @@ public enum UnreachableCause: Sendable, Equatable, CustomStringConvertible {
 
     /// What the app gets: RST for TCP, ICMP unreachable otherwise (RFC 1812 5.2.7.1 code 13
     /// for what policy forbids, port unreachable for a missing service).
-    public func reply(for transport: TransportProtocol) -> AppReply {
+    public func reply(for transport: FlowTransport) -> AppReply {
         switch (self, transport) {
         case (_, .tcp): .tcpReset
         case (.noSuchService, _): .icmpUnreachable(.port)
@@ -82,7 +82,7 @@ public enum UnreachableCause: Sendable, Equatable, CustomStringConvertible {
 extension NetworkConfiguration {
     /// Maps what the app addressed to what the gateway connects to. (The stack answers ICMP
     /// echo to the gateway and DNS addresses itself; those never reach this.)
-    public func map(_ destination: SocketAddress, transport: TransportProtocol) -> MappedDestination {
+    public func map(_ destination: SocketAddress, transport: FlowTransport) -> MappedDestination {
         let address = destination.address
         switch address {
         case .v4(let a):
@@ -138,7 +138,7 @@ extension NetworkConfiguration {
         return destination
     }
 
-    private func dnsService(_ destination: SocketAddress, _ transport: TransportProtocol) -> MappedDestination {
+    private func dnsService(_ destination: SocketAddress, _ transport: FlowTransport) -> MappedDestination {
         switch transport {
         case .tcp, .udp: destination.port == 53 ? .dnsForwarder : .unreachable(.noSuchService)
         // Echo to the gateway's own addresses is answered by the stack before any flow is

@@ -21,7 +21,7 @@ public enum FlowAdmission: Sendable, Equatable {
 extension NetworkConfiguration {
     /// Decides a new flow from the app to `destination`. Denied flows get RST (TCP) or ICMP
     /// administratively prohibited (UDP, ICMP), per the issue and RFC 1812 5.2.7.1.
-    public func admit(_ destination: SocketAddress, transport: TransportProtocol, policy: EgressPolicy,
+    public func admit(_ destination: SocketAddress, transport: FlowTransport, policy: EgressPolicy,
                       learned: LearnedAddressTable, now: UInt64) -> FlowAdmission {
         var mapped = map(destination, transport: transport)
         // A protected destination an `--allow` rule names exactly (not `all`, not a /0) is opened:

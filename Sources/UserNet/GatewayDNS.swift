@@ -52,7 +52,7 @@ final class GatewayDNS: UDPEndpointDelegate {
     }
 
     /// Runs `reply` once with the answer for `query`, or `failed` once when none will come.
-    func resolve(_ query: UnsafeRawBufferPointer, from source: SocketAddress, over transport: TransportProtocol,
+    func resolve(_ query: UnsafeRawBufferPointer, from source: SocketAddress, over transport: FlowTransport,
                  reply: @escaping (UnsafeRawBufferPointer) -> Void, failed: @escaping () -> Void) {
         guard let message = try? DNSMessage.parse(query), !message.header.isResponse, let question = message.questions.first else {
             // Not a query: the forwarder counts it as malformed and sends nothing.
@@ -90,7 +90,7 @@ final class GatewayDNS: UDPEndpointDelegate {
         answer.withUnsafeBytes { reply($0) }
     }
 
-    private func forward(_ query: UnsafeRawBufferPointer, transport: TransportProtocol,
+    private func forward(_ query: UnsafeRawBufferPointer, transport: FlowTransport,
                          reply: @escaping DNSForwarder.Reply, failed: @escaping () -> Void) {
         if transport == .tcp {
             forwarder.forwardOverTCP(query: query, reply: reply, failed: failed)

@@ -256,7 +256,7 @@ public final class GatewayEngine: GatewayFlowHook {
     public func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
         let isEcho = flow.protocolNumber == .icmp || flow.protocolNumber == .icmpv6
         if isEcho, flows[flow] != nil { return .accept }
-        let transport: TransportProtocol
+        let transport: FlowTransport
         switch flow.protocolNumber {
         case .udp: transport = .udp
         case .icmp, .icmpv6: transport = .icmp
@@ -325,7 +325,7 @@ public final class GatewayEngine: GatewayFlowHook {
         return record
     }
 
-    func logRefusal(_ flow: FlowKey, transport: TransportProtocol, verdict: PolicyVerdict, reason: String) {
+    func logRefusal(_ flow: FlowKey, transport: FlowTransport, verdict: PolicyVerdict, reason: String) {
         connectionLog?.append(ConnectionRecord(
             startNanoseconds: usernet_realtime_now_ns(), transport: transport,
             source: SocketAddress(flow.source, port: flow.sourcePort),
@@ -335,7 +335,7 @@ public final class GatewayEngine: GatewayFlowHook {
 
     /// A log record for a flow starting now. Until the flow ends, `durationNanoseconds` holds
     /// its monotonic start (see `finished`).
-    func startRecord(_ flow: FlowKey, transport: TransportProtocol, now: UInt64) -> ConnectionRecord {
+    func startRecord(_ flow: FlowKey, transport: FlowTransport, now: UInt64) -> ConnectionRecord {
         ConnectionRecord(startNanoseconds: usernet_realtime_now_ns(), transport: transport,
                          source: SocketAddress(flow.source, port: flow.sourcePort),
                          destination: SocketAddress(flow.destination, port: flow.destinationPort),

@@ -65,23 +65,6 @@ public final class HostTCPSocket {
         try Syscall.recv(fd, buffer)
     }
 
-    /// Copies queued bytes without consuming them; `discard(_:)` drops them once acknowledged.
-    public func peek(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
-        try Syscall.recv(fd, buffer, flags: Int32(MSG_PEEK))
-    }
-
-    /// Drops `count` bytes from the receive queue (MSG_TRUNC with a null buffer: no copy).
-    public func discard(_ count: Int) throws(SystemCallError) -> IOResult {
-        while true {
-            let n = Glibc.recv(fd, nil, count, Int32(MSG_TRUNC) | Int32(MSG_DONTWAIT))
-            if n >= 0 { return .done(n) }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
-            throw SystemCallError(call: "recv", errno: code)
-        }
-    }
-
     public func write(_ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult {
         try Syscall.send(fd, bytes)
     }

@@ -95,7 +95,7 @@ struct Run: ParsableCommand {
     // MARK: user-mode network (--net=user)
 
     @OptionGroup(title: "User-mode network (--net=user)")
-    var userNet: UserNetFlags
+    var userNet: GatewayFlags
 
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program and its arguments.", valueName: "CMD [ARGS...]"))
     var command: [String] = []

@@ -21,7 +21,7 @@ struct SandboxCommand: ParsableCommand {
               sandbox run --net=none --memory 512m --pids-limit 100 -v "$PWD:/tmp/src:ro" -- ls /tmp/src
             """,
         version: BuildInfo.versionLine,
-        subcommands: [Run.self, Usernet.self, Version.self]
+        subcommands: [Run.self, UsernetCommand.self, Version.self]
     )
 
     static let usageErrorStatus: Int32 = 125

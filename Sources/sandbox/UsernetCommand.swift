@@ -6,7 +6,7 @@ import UserNet
 
 /// `sandbox usernet --netns PATH|PID [flags]`: the gateway alone, for a namespace someone else
 /// made (as `slirp4netns --configure PID tap0`).
-struct Usernet: ParsableCommand {
+struct UsernetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "usernet",
         abstract: "Attach the user-mode gateway to an existing network namespace.",
@@ -39,7 +39,7 @@ struct Usernet: ParsableCommand {
     var interface: String = "eth0"
 
     @OptionGroup(title: "Gateway")
-    var userNet: UserNetFlags
+    var userNet: GatewayFlags
 
     func run() throws {
         do {

@@ -6,7 +6,7 @@ import UserNet
 /// The user-mode gateway's flags, shared by `sandbox run` (--net=user) and `sandbox usernet`.
 /// Only the raw strings are collected here: UserNetOptions parses and validates them, so the
 /// rules and their messages live in one place (UserNet).
-struct UserNetFlags: ParsableArguments {
+struct GatewayFlags: ParsableArguments {
     @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a sandbox port on the host: connections to HOST_PORT are carried to the sandbox's PORT. No HOST_IP: every host address; IPv6 in brackets. Repeatable. Default: none.", valueName: "[HOST_IP:]HOST_PORT:PORT[/tcp|/udp]"))
     var publish: [String] = []
 
