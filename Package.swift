@@ -19,6 +19,12 @@ targets += [
     .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
 ]
 
+// MARK: Posix: the one syscall room (EINTR-retrying wrapper, PosixError, IOResult, small files)
+targets += [
+    .target(name: "Posix"),
+    .testTarget(name: "PosixTests", dependencies: ["Posix"]),
+]
+
 // MARK: Wire: packet formats (zero-copy views + validated Reprs, checksums)
 targets += [
     .target(name: "Wire"),
