@@ -35,13 +35,13 @@ targets += [
 
 // MARK: Link: the LinkEndpoint / NetworkDispatcher seam between endpoints and the stack
 targets += [
-    .target(name: "Link", dependencies: ["Wire"]),
+    .target(name: "Link", dependencies: ["Wire", "Posix"]),
 ]
 
 // MARK: FDBased: the fd-based link endpoint (AF_PACKET rings, recvmmsg, readv)
 targets += [
-    .target(name: "FDBased", dependencies: ["Wire", "Link", "CShims"]),
-    .testTarget(name: "FDBasedTests", dependencies: ["FDBased", "Link", "Wire", "CShims", "NetstackTesting"]),
+    .target(name: "FDBased", dependencies: ["Wire", "Link", "Posix", "CShims"]),
+    .testTarget(name: "FDBasedTests", dependencies: ["FDBased", "Link", "Posix", "Wire", "CShims", "NetstackTesting"]),
     .executableTarget(name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
                       path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"]),
 ]
@@ -69,11 +69,11 @@ targets += [
 // MARK: UserNet: the user-mode gateway behind --net=user
 targets += [
     .target(name: "UserNet", dependencies: [
-        "Wire", "Link", "Netstack", "FDBased", "CShims",
+        "Wire", "Link", "Netstack", "FDBased", "Posix", "CShims",
         .product(name: "HeapModule", package: "swift-collections"),
     ]),
     .testTarget(name: "UserNetTests", dependencies: [
-        "UserNet", "Netstack", "NetstackTesting", "FDBased", "Link", "Wire", "CShims",
+        "UserNet", "Netstack", "NetstackTesting", "FDBased", "Posix", "Link", "Wire", "CShims",
     ]),
     // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
     .executableTarget(name: "bench-gateway", dependencies: ["UserNet", "FDBased", "NetstackTesting"], path: "Benchmarks/bench-gateway"),
@@ -81,7 +81,7 @@ targets += [
 
 // MARK: Netlink: rtnetlink client (veth, addresses, routes)
 targets += [
-    .target(name: "Netlink", dependencies: ["Wire", "CShims"]),
+    .target(name: "Netlink", dependencies: ["Wire", "Posix", "CShims"]),
     .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Wire", "CShims"]),
     // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
     .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"]),
@@ -90,7 +90,7 @@ targets += [
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     // --net=user: the launcher wires the veth over rtnetlink (Netlink) and runs the gateway (UserNet).
-    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap", "UserNet", "Netlink", "FDBased", "Wire"]),
+    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap", "UserNet", "Netlink", "FDBased", "Posix", "Wire"]),
     .executableTarget(name: "sandbox", dependencies: [
         "Sandbox", "UserNet", "FDBased",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -16,6 +16,7 @@ import CShims
 import FDBased
 import Glibc
 import Netlink
+import Posix
 import UserNet
 import Wire
 
@@ -88,7 +89,7 @@ public enum UserModeNetwork {
             let gatewayIndex = try gatewaySide.index(of: gatewayInterface)
             try gatewaySide.setLinkUp(index: gatewayIndex)
             guard sbx_bind_packet_socket(outer.packetSocket, gatewayIndex) == 0 else {
-                throw .syscall(call: "bind(AF_PACKET, \(gatewayInterface))", errno: errno)
+                throw .system(PosixError(call: "bind(AF_PACKET, \(gatewayInterface))", errno: errno))
             }
 
             let appIndex = try app.index(of: interface)

@@ -4,7 +4,7 @@
 // (the fields are few and fixed) so no encoder runs per flow; one write() per line.
 
 import CShims
-import FDBased
+import Posix
 import Glibc
 
 public struct ConnectionRecord: Sendable, Equatable {
@@ -91,12 +91,12 @@ public final class ConnectionLog {
     private var fd: Int32
 
     /// Opens `path` for appending (created 0600).
-    public convenience init(path: String) throws(SystemCallError) {
+    public convenience init(path: String) throws(PosixError) {
         self.init(fd: try Self.openFile(path))
     }
 
     /// Opens a log file for `init(fd:)`, which may run in another process.
-    public static func openFile(_ path: String) throws(SystemCallError) -> Int32 {
+    public static func openFile(_ path: String) throws(PosixError) -> Int32 {
         try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
     }
 

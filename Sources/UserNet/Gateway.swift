@@ -11,6 +11,7 @@
 
 import CShims
 import FDBased
+import Posix
 import Glibc
 import Link
 import Netstack
@@ -21,12 +22,12 @@ public enum GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The FDBased endpoint refused the fd or its options.
     case link(FDBasedError)
     /// The pcap or connection-log file could not be opened.
-    case file(SystemCallError)
+    case file(PosixError)
     case eventLoop(EventLoopError)
     /// Reading /etc/resolv.conf (when no --dns was given) failed.
-    case resolvConf(SystemCallError)
+    case resolvConf(PosixError)
     /// setns into the host namespace, or opening the packet socket, failed.
-    case system(SystemCallError)
+    case system(PosixError)
 
     public var description: String {
         switch self {
@@ -157,8 +158,8 @@ public final class Gateway: Sendable {
         do throws(EventLoopError) {
             thread = try EventLoopThread { loop throws(EventLoopError) in
                 if let namespace = settings.hostNamespaceFD, usernet_enter_network_namespace(namespace) != 0 {
-                    failure.error = .system(SystemCallError(call: "setns", errno: errno))
-                    throw .system(SystemCallError(call: "setns", errno: errno))
+                    failure.error = .system(PosixError(call: "setns", errno: errno))
+                    throw .system(PosixError(call: "setns", errno: errno))
                 }
                 // Read here, in the namespace the host sockets use: these are the addresses a
                 // host socket of the gateway would reach the host itself at.
@@ -249,22 +250,22 @@ public final class Gateway: Sendable {
     /// when given (on a short-lived thread, so the caller's thread stays where it is). Ready
     /// to hand to `init(options:packetSocket:)`.
     public static func openPacketSocket(interface: String, namespaceFD: Int32? = nil) throws(GatewayError) -> Int32 {
-        let outcome = Mutex<(fd: Int32, error: SystemCallError?)>((-1, nil))
+        let outcome = Mutex<(fd: Int32, error: PosixError?)>((-1, nil))
         let work: @Sendable () -> Void = {
             if let namespaceFD, usernet_enter_network_namespace(namespaceFD) != 0 {
                 let code = errno
-                outcome.withLock { $0 = (-1, SystemCallError(call: "setns", errno: code)) }
+                outcome.withLock { $0 = (-1, PosixError(call: "setns", errno: code)) }
                 return
             }
             let index = if_nametoindex(interface)
             guard index != 0 else {
                 let code = errno
-                outcome.withLock { $0 = (-1, SystemCallError(call: "if_nametoindex(\(interface))", errno: code)) }
+                outcome.withLock { $0 = (-1, PosixError(call: "if_nametoindex(\(interface))", errno: code)) }
                 return
             }
             let fd = usernet_open_packet_socket(Int32(index))
             let code = errno
-            outcome.withLock { $0 = (fd, fd < 0 ? SystemCallError(call: "socket(AF_PACKET)", errno: code) : nil) }
+            outcome.withLock { $0 = (fd, fd < 0 ? PosixError(call: "socket(AF_PACKET)", errno: code) : nil) }
         }
         if namespaceFD == nil {
             work()
@@ -276,7 +277,7 @@ public final class Gateway: Sendable {
         return fd
     }
 
-    private static func runOnThread(_ work: @escaping @Sendable () -> Void) throws(SystemCallError) {
+    private static func runOnThread(_ work: @escaping @Sendable () -> Void) throws(PosixError) {
         final class Job: @unchecked Sendable {
             let work: @Sendable () -> Void
             init(_ work: @escaping @Sendable () -> Void) { self.work = work }
@@ -290,7 +291,7 @@ public final class Gateway: Sendable {
         }, job.toOpaque())
         guard rc == 0 else {
             job.release()
-            throw SystemCallError(call: "pthread_create", errno: rc)
+            throw PosixError(call: "pthread_create", errno: rc)
         }
         pthread_join(thread, nil)
     }

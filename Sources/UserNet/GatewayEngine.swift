@@ -11,6 +11,7 @@
 
 import CShims
 import FDBased
+import Posix
 import Link
 import Netstack
 import Wire
@@ -75,11 +76,11 @@ final class GatewayEngine: GatewayFlowHook {
         do {
             // Opened beforehand (GatewayResources) when this runs confined, where no path resolves.
             if let resources {
-                pcap = try resources.pcapFD.map { fd throws(SystemCallError) in try PcapWriter(fd: fd) }
+                pcap = try resources.pcapFD.map { fd throws(PosixError) in try PcapWriter(fd: fd) }
                 connectionLog = resources.connectionLogFD.map { ConnectionLog(fd: $0) }
             } else {
-                pcap = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) }
-                connectionLog = try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) }
+                pcap = try options.pcapPath.map { path throws(PosixError) in try PcapWriter(path: path) }
+                connectionLog = try options.connectionLogPath.map { path throws(PosixError) in try ConnectionLog(path: path) }
             }
         } catch {
             endpoint.close()

@@ -4,7 +4,7 @@
 // needs CAP_NET_BIND_SERVICE). The confined gateway process receives these descriptors and
 // never opens a path or binds a port itself.
 
-import FDBased
+import Posix
 import Glibc
 
 public struct GatewayResources: Sendable, Equatable {
@@ -23,9 +23,9 @@ public struct GatewayResources: Sendable, Equatable {
     /// Opens everything `options` asks for; on failure closes what it opened.
     public static func open(for options: UserNetOptions) throws(GatewayError) -> GatewayResources {
         var resources = GatewayResources()
-        do throws(SystemCallError) {
-            resources.pcapFD = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter.openFile(path) }
-            resources.connectionLogFD = try options.connectionLogPath.map { path throws(SystemCallError) in
+        do throws(PosixError) {
+            resources.pcapFD = try options.pcapPath.map { path throws(PosixError) in try PcapWriter.openFile(path) }
+            resources.connectionLogFD = try options.connectionLogPath.map { path throws(PosixError) in
                 try ConnectionLog.openFile(path)
             }
         } catch {

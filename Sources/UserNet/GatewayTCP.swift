@@ -28,7 +28,7 @@
 // loopback, when allowed) and 10.0.2.3:53 (DNS) too. So this handler takes the stack's TCP
 // seam itself and uses the same core (TCPDemux, TCPListener, TCPConnection).
 
-import FDBased
+import Posix
 import Glibc
 import Netstack
 import Wire

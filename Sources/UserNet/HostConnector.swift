@@ -2,7 +2,7 @@
 // timed out by the gateway's own deadline (the kernel's SYN retries take minutes; the app's
 // SYN should learn sooner). The completion runs exactly once, on the loop thread.
 
-import FDBased
+import Posix
 import Glibc
 
 public enum HostConnector {
@@ -99,7 +99,7 @@ public enum HostConnector {
             case .system(let e): e.errno
             case .tooManyRegistrations, .tooManyTimers: ENOBUFS
             }
-            settle(.failure(.system(SystemCallError(call: "epoll_ctl", errno: errno))))
+            settle(.failure(.system(PosixError(call: "epoll_ctl", errno: errno))))
         }
     }
 }

@@ -5,13 +5,13 @@
 // a ping that "works" while the host cannot reach the target would lie to the app.
 
 import Wire
-import FDBased
+import Posix
 import Glibc
 
 public enum PingSocketError: Error, Sendable, Equatable {
     /// EACCES/EPERM: our group is outside net.ipv4.ping_group_range.
     case forbiddenByPingGroupRange
-    case system(SystemCallError)
+    case system(PosixError)
 }
 
 public final class HostPingSocket {
@@ -42,7 +42,7 @@ public final class HostPingSocket {
         }
         let fd = self.fd
         do {
-            _ = try SocketAddress(destination, port: 0).withSockAddr { (sa, len) throws(SystemCallError) in
+            _ = try SocketAddress(destination, port: 0).withSockAddr { (sa, len) throws(PosixError) in
                 try retryingEINTR("connect") { Glibc.connect(fd, sa, len) }
             }
         } catch {
@@ -61,9 +61,9 @@ public final class HostPingSocket {
 
     /// Sends an echo request with `sequence` and `data`. The identifier is the socket's and
     /// the kernel computes the checksum; `scratch` must hold 8 + data.count bytes.
-    public func sendEcho(sequence: UInt16, data: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func sendEcho(sequence: UInt16, data: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         let length = 8 + data.count
-        guard scratch.count >= length else { throw SystemCallError(call: "send", errno: EMSGSIZE) }
+        guard scratch.count >= length else { throw PosixError(call: "send", errno: EMSGSIZE) }
         // RFC 792 echo: type 8 (ICMPv6: 128, RFC 4443 4.1), code 0, checksum, identifier, sequence.
         scratch[0] = destination.isV4 ? 8 : 128
         scratch[1] = 0
@@ -85,7 +85,7 @@ public final class HostPingSocket {
 
     /// Receives one message: an echo reply (type 0, or 129 for ICMPv6) gives its sequence and
     /// data length; the message, header first, is in `buffer`.
-    public func receiveReply(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> Received {
+    public func receiveReply(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> Received {
         switch try Syscall.recv(fd, buffer) {
         case .wouldBlock:
             return .wouldBlock

@@ -4,7 +4,7 @@
 // half-close and abortive close.
 
 import CShims
-import FDBased
+import Posix
 import Glibc
 
 public final class HostTCPSocket {
@@ -27,7 +27,7 @@ public final class HostTCPSocket {
     }
 
     /// Starts a non-blocking connect. An immediate failure (a refused loopback port, no route)
-    /// comes back as `ConnectFailure`; resource errors as `SystemCallError`.
+    /// comes back as `ConnectFailure`; resource errors as `PosixError`.
     public static func connect(to destination: SocketAddress, noDelay: Bool = true)
         throws(HostConnectError) -> (socket: HostTCPSocket, start: ConnectStart)
     {
@@ -46,7 +46,7 @@ public final class HostTCPSocket {
             case EINTR: continue
             case EINPROGRESS: return (socket, .inProgress)
             case EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL, EAFNOSUPPORT:
-                throw .system(SystemCallError(call: "connect", errno: code))
+                throw .system(PosixError(call: "connect", errno: code))
             default:
                 throw .failed(ConnectFailure(errno: code))
             }
@@ -61,33 +61,33 @@ public final class HostTCPSocket {
         return .failure(ConnectFailure(errno: pending < 0 ? errno : pending))
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.recv(fd, buffer)
     }
 
     /// Copies queued bytes without consuming them; `discard(_:)` drops them once acknowledged.
-    public func peek(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func peek(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.recv(fd, buffer, flags: Int32(MSG_PEEK))
     }
 
     /// Drops `count` bytes from the receive queue (MSG_TRUNC with a null buffer: no copy).
-    public func discard(_ count: Int) throws(SystemCallError) -> IOResult {
+    public func discard(_ count: Int) throws(PosixError) -> IOResult {
         while true {
             let n = Glibc.recv(fd, nil, count, Int32(MSG_TRUNC) | Int32(MSG_DONTWAIT))
             if n >= 0 { return .done(n) }
             let code = errno
             if code == EINTR { continue }
             if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
-            throw SystemCallError(call: "recv", errno: code)
+            throw PosixError(call: "recv", errno: code)
         }
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.send(fd, bytes)
     }
 
     /// Half-close: our FIN to the host peer (the app sent FIN). Reads keep working.
-    public func shutdownWrite() throws(SystemCallError) {
+    public func shutdownWrite() throws(PosixError) {
         try Syscall.shutdown(fd, Int32(SHUT_WR))
     }
 
@@ -105,12 +105,12 @@ public final class HostTCPSocket {
         close()
     }
 
-    public func localAddress() throws(SystemCallError) -> SocketAddress { try Syscall.localAddress(fd) }
+    public func localAddress() throws(PosixError) -> SocketAddress { try Syscall.localAddress(fd) }
 }
 
 public enum HostConnectError: Error, Sendable, Equatable {
     /// The destination answered (or the kernel knew) that it cannot be reached.
     case failed(ConnectFailure)
     /// We could not even try (out of fds, memory, ...).
-    case system(SystemCallError)
+    case system(PosixError)
 }

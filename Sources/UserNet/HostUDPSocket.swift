@@ -3,7 +3,7 @@
 // error queue says which ICMP came back, which the gateway maps back to the app.
 
 import CShims
-import FDBased
+import Posix
 import Glibc
 
 public final class HostUDPSocket {
@@ -21,7 +21,7 @@ public final class HostUDPSocket {
     }
 
     /// Opens a socket connected to `destination` (connect on UDP sends nothing).
-    public init(connectingTo destination: SocketAddress) throws(SystemCallError) {
+    public init(connectingTo destination: SocketAddress) throws(PosixError) {
         self.destination = destination
         fd = try Syscall.socket(destination.family, Int32(SOCK_DGRAM.rawValue), 0)
         do {
@@ -31,7 +31,7 @@ public final class HostUDPSocket {
                 try Syscall.setOption(fd, Int32(IPPROTO_IPV6), IPV6_RECVERR, 1)
             }
             let fd = self.fd
-            _ = try destination.withSockAddr { (sa, len) throws(SystemCallError) in
+            _ = try destination.withSockAddr { (sa, len) throws(PosixError) in
                 try retryingEINTR("connect") { Glibc.connect(fd, sa, len) }
             }
         } catch {
@@ -50,12 +50,12 @@ public final class HostUDPSocket {
 
     /// Sends one datagram. An ICMP error from an earlier datagram may surface here as
     /// ECONNREFUSED etc.; the caller then reads `readError()`.
-    public func send(_ datagram: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func send(_ datagram: UnsafeRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.send(fd, datagram)
     }
 
     /// Receives one datagram (truncated to the buffer; returns the bytes copied).
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.recv(fd, buffer)
     }
 
@@ -74,5 +74,5 @@ public final class HostUDPSocket {
         }
     }
 
-    public func localAddress() throws(SystemCallError) -> SocketAddress { try Syscall.localAddress(fd) }
+    public func localAddress() throws(PosixError) -> SocketAddress { try Syscall.localAddress(fd) }
 }

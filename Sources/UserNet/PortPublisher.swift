@@ -3,7 +3,7 @@
 // which the gateway keeps as the inward connection's source when it is not loopback.
 
 import CShims
-import FDBased
+import Posix
 import Glibc
 
 public final class PortPublisher {
@@ -81,22 +81,22 @@ public final class PortPublisher {
 
     /// Sends a datagram from the published UDP port to `client` (the app's answer to a
     /// datagram that came in on it). A full socket buffer drops it, as UDP may.
-    public func send(_ payload: UnsafeRawBufferPointer, to client: SocketAddress) throws(SystemCallError) -> IOResult {
+    public func send(_ payload: UnsafeRawBufferPointer, to client: SocketAddress) throws(PosixError) -> IOResult {
         let fd = self.fd
-        return try client.withSockAddr { (sa, length) throws(SystemCallError) -> IOResult in
+        return try client.withSockAddr { (sa, length) throws(PosixError) -> IOResult in
             while true {
                 let n = sendto(fd, payload.baseAddress, payload.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), sa, length)
                 if n >= 0 { return .done(n) }
                 let code = errno
                 if code == EINTR { continue }
                 if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
-                throw SystemCallError(call: "sendto", errno: code)
+                throw PosixError(call: "sendto", errno: code)
             }
         }
     }
 
     /// The bound address (the real port when `hostPort` was chosen by the kernel in tests).
-    public func localAddress() throws(SystemCallError) -> SocketAddress { try Syscall.localAddress(fd) }
+    public func localAddress() throws(PosixError) -> SocketAddress { try Syscall.localAddress(fd) }
 
     private func register(_ ready: @escaping () -> Void) throws(EventLoopError) -> EventLoop.Registration {
         do {
@@ -110,9 +110,9 @@ public final class PortPublisher {
 
     private static func boundSocket(_ port: PublishedPort, type: Int32) throws(EventLoopError) -> Int32 {
         let address = port.hostSocketAddress
-        do throws(SystemCallError) {
+        do throws(PosixError) {
             let fd = try Syscall.socket(address.family, type, 0)
-            do throws(SystemCallError) {
+            do throws(PosixError) {
                 try Syscall.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
                 try Syscall.bind(fd, address)
             } catch {

@@ -2,7 +2,7 @@
 // the C library does), the gateway's upstreams; and its `search` and `options`, which the
 // sandbox's own resolv.conf carries over (the last of each keyword wins, as in libc).
 
-import FDBased
+import Posix
 import Wire
 
 public enum ResolvConf {
@@ -37,7 +37,7 @@ public enum ResolvConf {
     public static func text(path: String = defaultPath) -> String? { try? readSmallFile(path, limit: 65_536) }
 
     /// Reads `path` (bounded to 64 KiB) and returns its nameservers on port 53.
-    public static func upstreams(path: String = defaultPath) throws(SystemCallError) -> [SocketAddress] {
+    public static func upstreams(path: String = defaultPath) throws(PosixError) -> [SocketAddress] {
         let text = try readSmallFile(path, limit: 65_536)
         return nameservers(in: text).map { SocketAddress($0, port: 53) }
     }

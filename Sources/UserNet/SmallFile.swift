@@ -1,9 +1,9 @@
 // Reads a small configuration file whole, with a size bound (no Foundation needed).
 
-import FDBased
+import Posix
 import Glibc
 
-func readSmallFile(_ path: String, limit: Int) throws(SystemCallError) -> String {
+func readSmallFile(_ path: String, limit: Int) throws(PosixError) -> String {
     let fd = try retryingEINTR("open") { open(path, O_RDONLY | O_CLOEXEC) }
     defer { Syscall.close(fd) }
     let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
