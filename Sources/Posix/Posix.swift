@@ -38,3 +38,15 @@ public enum Posix {
         _ = Glibc.close(fd)
     }
 }
+
+extension Posix {
+    /// read(2) into `buffer`; on a non-blocking fd EAGAIN is `.wouldBlock`.
+    public static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
+        try io("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// write(2) from `buffer`; on a non-blocking fd EAGAIN is `.wouldBlock`.
+    public static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(PosixError) -> IOResult {
+        try io("write") { Glibc.write(fd, buffer.baseAddress, buffer.count) }
+    }
+}

@@ -11,8 +11,8 @@
 //   `afterIteration` (the place to flush the link's TX batch and ask the stack what is due).
 
 import CShims
-import Posix
 import Glibc
+import Posix
 import Synchronization
 
 public enum EventLoopError: Error, Sendable, Equatable {
@@ -44,10 +44,10 @@ public final class EventLoopHandle: Sendable {
 
     init() throws(PosixError) {
         let flags = Int32(EFD_NONBLOCK | EFD_CLOEXEC)
-        eventFD = try retryingEINTR("eventfd") { eventfd(0, flags) }
+        eventFD = try Posix.call("eventfd") { eventfd(0, flags) }
     }
 
-    deinit { Syscall.close(eventFD) }
+    deinit { Posix.close(eventFD) }
 
     /// Makes `run` return after the handlers of the current round; takes effect at once even
     /// when the loop is blocked in epoll_wait.
@@ -62,7 +62,7 @@ public final class EventLoopHandle: Sendable {
     public func wake() {
         var one: UInt64 = 1
         // EAGAIN means the counter is already non-zero: the loop will wake anyway.
-        _ = withUnsafeBytes(of: &one) { try? Syscall.write(eventFD, $0) }
+        _ = withUnsafeBytes(of: &one) { try? Posix.write(eventFD, $0) }
     }
 }
 
@@ -127,25 +127,25 @@ public final class EventLoop {
         self.maxRegistrations = max(1, maxRegistrations)
         timers = TimerQueue(capacity: maxTimers)
         let handle = try EventLoopHandle()
-        let epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        let epollFD = try Posix.call("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         let timerFD: Int32
         do throws(PosixError) {
             let flags = Int32(TFD_NONBLOCK | TFD_CLOEXEC)
-            timerFD = try retryingEINTR("timerfd_create") { timerfd_create(CLOCK_MONOTONIC, flags) }
+            timerFD = try Posix.call("timerfd_create") { timerfd_create(CLOCK_MONOTONIC, flags) }
         } catch {
-            Syscall.close(epollFD)
+            Posix.close(epollFD)
             throw error
         }
         do throws(PosixError) {
-            _ = try retryingEINTR("epoll_ctl") {
+            _ = try Posix.call("epoll_ctl") {
                 usernet_epoll_ctl(epollFD, EPOLL_CTL_ADD, handle.eventFD, EPOLLIN.rawValue, Self.wakeToken)
             }
-            _ = try retryingEINTR("epoll_ctl") {
+            _ = try Posix.call("epoll_ctl") {
                 usernet_epoll_ctl(epollFD, EPOLL_CTL_ADD, timerFD, EPOLLIN.rawValue, Self.timerToken)
             }
         } catch {
-            Syscall.close(timerFD)
-            Syscall.close(epollFD)
+            Posix.close(timerFD)
+            Posix.close(epollFD)
             throw error
         }
         self.handle = handle
@@ -156,8 +156,8 @@ public final class EventLoop {
 
     deinit {
         ready.deallocate()
-        Syscall.close(timerFD)
-        Syscall.close(epollFD)
+        Posix.close(timerFD)
+        Posix.close(epollFD)
     }
 
     /// CLOCK_MONOTONIC in nanoseconds: the time base of every timer here.
@@ -182,7 +182,7 @@ public final class EventLoop {
         slots[index].generation &+= 1
         let registration = Registration(slot: slot, generation: slots[index].generation)
         do throws(PosixError) {
-            _ = try retryingEINTR("epoll_ctl") {
+            _ = try Posix.call("epoll_ctl") {
                 usernet_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, Self.epollEvents(interest), registration.token)
             }
         } catch {
@@ -198,7 +198,7 @@ public final class EventLoop {
     /// Changes what a registration listens for (e.g. add `.write` while output is pending).
     public func setInterest(_ registration: Registration, _ interest: Interest) throws(PosixError) {
         guard let fd = liveFD(registration) else { throw PosixError(call: "epoll_ctl", errno: ENOENT) }
-        _ = try retryingEINTR("epoll_ctl") {
+        _ = try Posix.call("epoll_ctl") {
             usernet_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, Self.epollEvents(interest), registration.token)
         }
     }
@@ -274,7 +274,7 @@ public final class EventLoop {
     /// One round: wait (or not) for readiness, dispatch, fire due timers, run `afterIteration`.
     public func runOnce(blocking: Bool) throws(PosixError) {
         try armTimerFD()
-        let count = try retryingEINTR("epoll_wait") {
+        let count = try Posix.call("epoll_wait") {
             usernet_epoll_wait(epollFD, ready, Int32(Self.readyCapacity), blocking ? -1 : 0)
         }
         counters.iterations &+= 1
@@ -325,12 +325,12 @@ public final class EventLoop {
         // A deadline in the past must still fire: 0 would disarm, so use 1 ns after boot.
         let effective = wanted == 0 ? 0 : max(wanted, 1)
         guard effective != armedDeadline else { return }
-        _ = try retryingEINTR("timerfd_settime") { usernet_timerfd_arm_absolute(timerFD, effective) }
+        _ = try Posix.call("timerfd_settime") { usernet_timerfd_arm_absolute(timerFD, effective) }
         armedDeadline = effective
     }
 
     private func drain(_ fd: Int32) {
         var value: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &value) { try? Syscall.read(fd, $0) }
+        _ = withUnsafeMutableBytes(of: &value) { try? Posix.read(fd, $0) }
     }
 }

@@ -1,8 +1,8 @@
 // The default deployment: one loop on one dedicated thread. The loop is created on that thread
 // and never leaves it; the caller keeps only the Sendable handle, to stop and join it.
 
-import Posix
 import Glibc
+import Posix
 
 public final class EventLoopThread: Sendable {
     public let handle: EventLoopHandle

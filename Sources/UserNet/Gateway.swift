@@ -11,10 +11,10 @@
 
 import CShims
 import FDBased
-import Posix
 import Glibc
 import Link
 import Netstack
+import Posix
 import Synchronization
 import Wire
 
@@ -149,7 +149,7 @@ public final class Gateway: Sendable {
             upstreams = configured
         } else {
             do { upstreams = try ResolvConf.upstreams(path: settings.resolvConfPath) } catch {
-                Glibc.close(packetSocket)
+                Posix.close(packetSocket)
                 throw .resolvConf(error)
             }
         }
@@ -157,9 +157,11 @@ public final class Gateway: Sendable {
         let failure = SetupFailure()
         do throws(EventLoopError) {
             thread = try EventLoopThread { loop throws(EventLoopError) in
-                if let namespace = settings.hostNamespaceFD, usernet_enter_network_namespace(namespace) != 0 {
-                    failure.error = .system(PosixError(call: "setns", errno: errno))
-                    throw .system(PosixError(call: "setns", errno: errno))
+                if let namespace = settings.hostNamespaceFD {
+                    do throws(PosixError) { _ = try Posix.call("setns") { usernet_enter_network_namespace(namespace) } } catch {
+                        failure.error = .system(error)
+                        throw .system(error)
+                    }
                 }
                 // Read here, in the namespace the host sockets use: these are the addresses a
                 // host socket of the gateway would reach the host itself at.
@@ -182,7 +184,7 @@ public final class Gateway: Sendable {
                 }
             }
         } catch {
-            Glibc.close(packetSocket)
+            Posix.close(packetSocket)
             throw failure.error ?? .eventLoop(error)
         }
         self.mailbox = mailbox
@@ -240,7 +242,7 @@ public final class Gateway: Sendable {
         let final = result.wait()
         thread.stopAndJoin()
         mailbox.cancelAll()
-        if !releasesPacketSocketInBackground || !closeInBackground(packetSocket) { Glibc.close(packetSocket) }
+        if !releasesPacketSocketInBackground || !closeInBackground(packetSocket) { Posix.close(packetSocket) }
         return final
     }
 
@@ -252,20 +254,15 @@ public final class Gateway: Sendable {
     public static func openPacketSocket(interface: String, namespaceFD: Int32? = nil) throws(GatewayError) -> Int32 {
         let outcome = Mutex<(fd: Int32, error: PosixError?)>((-1, nil))
         let work: @Sendable () -> Void = {
-            if let namespaceFD, usernet_enter_network_namespace(namespaceFD) != 0 {
-                let code = errno
-                outcome.withLock { $0 = (-1, PosixError(call: "setns", errno: code)) }
-                return
+            do throws(PosixError) {
+                if let namespaceFD { _ = try Posix.call("setns") { usernet_enter_network_namespace(namespaceFD) } }
+                let index = if_nametoindex(interface)
+                guard index != 0 else { throw PosixError(call: "if_nametoindex(\(interface))", errno: errno) }
+                let fd = try Posix.call("socket(AF_PACKET)") { usernet_open_packet_socket(Int32(index)) }
+                outcome.withLock { $0 = (fd, nil) }
+            } catch {
+                outcome.withLock { $0 = (-1, error) }
             }
-            let index = if_nametoindex(interface)
-            guard index != 0 else {
-                let code = errno
-                outcome.withLock { $0 = (-1, PosixError(call: "if_nametoindex(\(interface))", errno: code)) }
-                return
-            }
-            let fd = usernet_open_packet_socket(Int32(index))
-            let code = errno
-            outcome.withLock { $0 = (fd, fd < 0 ? PosixError(call: "socket(AF_PACKET)", errno: code) : nil) }
         }
         if namespaceFD == nil {
             work()
@@ -354,6 +351,6 @@ private final class Semaphore: @unchecked Sendable {
         var deadline = timespec()
         clock_gettime(CLOCK_REALTIME, &deadline)
         deadline.tv_sec += seconds
-        while sem_timedwait(raw, &deadline) != 0 && errno == EINTR {}
+        _ = try? Posix.call("sem_timedwait") { sem_timedwait(raw, &deadline) }  // ETIMEDOUT: waited enough
     }
 }

@@ -11,9 +11,9 @@
 
 import CShims
 import FDBased
-import Posix
 import Link
 import Netstack
+import Posix
 import Wire
 
 /// A flow the gateway holds: a UDP flow, or the echo flow of one ICMP identifier.

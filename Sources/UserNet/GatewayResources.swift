@@ -4,8 +4,8 @@
 // needs CAP_NET_BIND_SERVICE). The confined gateway process receives these descriptors and
 // never opens a path or binds a port itself.
 
-import Posix
 import Glibc
+import Posix
 
 public struct GatewayResources: Sendable, Equatable {
     public var pcapFD: Int32?
@@ -47,6 +47,6 @@ public struct GatewayResources: Sendable, Equatable {
     public var all: [Int32] { [pcapFD, connectionLogFD].compactMap { $0 } + publishedPortFDs }
 
     public func close() {
-        for fd in all { Glibc.close(fd) }
+        for fd in all { Posix.close(fd) }
     }
 }

@@ -28,9 +28,9 @@
 // loopback, when allowed) and 10.0.2.3:53 (DNS) too. So this handler takes the stack's TCP
 // seam itself and uses the same core (TCPDemux, TCPListener, TCPConnection).
 
-import Posix
 import Glibc
 import Netstack
+import Posix
 import Wire
 
 /// The stack's TCP handler in gateway mode.

@@ -2,8 +2,8 @@
 // timed out by the gateway's own deadline (the kernel's SYN retries take minutes; the app's
 // SYN should learn sooner). The completion runs exactly once, on the loop thread.
 
-import Posix
 import Glibc
+import Posix
 
 public enum HostConnector {
     /// Starts connecting to `destination`; `completion` gets the connected socket (now owned

@@ -4,9 +4,9 @@
 // it forbids us, the gateway counts that and answers nothing. It never fabricates a reply:
 // a ping that "works" while the host cannot reach the target would lie to the app.
 
-import Wire
-import Posix
 import Glibc
+import Posix
+import Wire
 
 public enum PingSocketError: Error, Sendable, Equatable {
     /// EACCES/EPERM: our group is outside net.ipv4.ping_group_range.
@@ -40,13 +40,8 @@ public final class HostPingSocket {
             if error.errno == EACCES || error.errno == EPERM { throw .forbiddenByPingGroupRange }
             throw .system(error)
         }
-        let fd = self.fd
-        do {
-            _ = try SocketAddress(destination, port: 0).withSockAddr { (sa, len) throws(PosixError) in
-                try retryingEINTR("connect") { Glibc.connect(fd, sa, len) }
-            }
-        } catch {
-            Syscall.close(fd)
+        do { try Syscall.connect(fd, SocketAddress(destination, port: 0)) } catch {
+            Posix.close(fd)
             throw .system(error)
         }
     }
@@ -55,7 +50,7 @@ public final class HostPingSocket {
 
     public func close() {
         guard fd >= 0 else { return }
-        Syscall.close(fd)
+        Posix.close(fd)
         fd = -1
     }
 

@@ -4,8 +4,8 @@
 // half-close and abortive close.
 
 import CShims
-import Posix
 import Glibc
+import Posix
 
 public final class HostTCPSocket {
     public private(set) var fd: Int32

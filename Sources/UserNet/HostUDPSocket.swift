@@ -3,8 +3,8 @@
 // error queue says which ICMP came back, which the gateway maps back to the app.
 
 import CShims
-import Posix
 import Glibc
+import Posix
 
 public final class HostUDPSocket {
     public private(set) var fd: Int32
@@ -30,12 +30,9 @@ public final class HostUDPSocket {
             } else {
                 try Syscall.setOption(fd, Int32(IPPROTO_IPV6), IPV6_RECVERR, 1)
             }
-            let fd = self.fd
-            _ = try destination.withSockAddr { (sa, len) throws(PosixError) in
-                try retryingEINTR("connect") { Glibc.connect(fd, sa, len) }
-            }
+            try Syscall.connect(fd, destination)
         } catch {
-            Syscall.close(fd)
+            Posix.close(fd)
             throw error
         }
     }
@@ -44,7 +41,7 @@ public final class HostUDPSocket {
 
     public func close() {
         guard fd >= 0 else { return }
-        Syscall.close(fd)
+        Posix.close(fd)
         fd = -1
     }
 
@@ -64,13 +61,11 @@ public final class HostUDPSocket {
         var origin: UInt8 = 0, type: UInt8 = 0, code: UInt8 = 0
         var code32: UInt32 = 0
         while true {
-            if usernet_read_error_queue(fd, &origin, &type, &code, &code32) == 0 {
-                let isV6 = origin == UInt8(SO_EE_ORIGIN_ICMP6)
-                guard isV6 || origin == UInt8(SO_EE_ORIGIN_ICMP) else { continue }
-                return ICMPError(isV6: isV6, type: type, code: code, errno: Int32(bitPattern: code32))
-            }
-            if errno == EINTR { continue }
-            return nil
+            let read = try? Posix.call("recvmsg(MSG_ERRQUEUE)") { usernet_read_error_queue(fd, &origin, &type, &code, &code32) }
+            guard read != nil else { return nil }
+            let isV6 = origin == UInt8(SO_EE_ORIGIN_ICMP6)
+            guard isV6 || origin == UInt8(SO_EE_ORIGIN_ICMP) else { continue }
+            return ICMPError(isV6: isV6, type: type, code: code, errno: Int32(bitPattern: code32))
         }
     }
 

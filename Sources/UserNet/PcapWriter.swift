@@ -4,8 +4,8 @@
 // it fills (or on flush), so the hot path makes no syscall and no allocation per frame.
 
 import CShims
-import Posix
 import Glibc
+import Posix
 
 public final class PcapWriter {
     public struct Counters: Sendable, Equatable {
@@ -38,7 +38,7 @@ public final class PcapWriter {
 
     /// Opens (truncates) a capture file for `init(fd:)`, which may run in another process.
     public static func openFile(_ path: String) throws(PosixError) -> Int32 {
-        try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+        try Posix.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
     }
 
     /// Writes the global header to `fd` (an empty file open for writing; owned from here, and
@@ -50,7 +50,7 @@ public final class PcapWriter {
         do {
             try withUnsafeBytes(of: &header) { (raw) throws(PosixError) in try writeFully(raw) }
         } catch {
-            Syscall.close(fd)
+            Posix.close(fd)
             buffer.deallocate()
             throw error
         }
@@ -141,7 +141,7 @@ public final class PcapWriter {
     public func close() {
         guard fd >= 0 else { return }
         flush()
-        Syscall.close(fd)
+        Posix.close(fd)
         fd = -1
     }
 
@@ -150,7 +150,7 @@ public final class PcapWriter {
         while offset < bytes.count {
             let result: IOResult
             do {
-                result = try Syscall.write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                result = try Posix.write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]))
             } catch {
                 counters.writeErrors &+= 1
                 throw error
