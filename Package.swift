@@ -2,7 +2,11 @@
 // The layout follows the architecture (README, "Architecture"):
 //
 //   Wire  <-  Link  <-  Netstack  <-  UserNet  <-  Sandbox  <-  sandbox (CLI)
-//                   <-  FDBased   <-
+//                   <-  FDBased   <-     ^            ^
+//                                      Netlink -------'
+//
+//   Posix (EINTR-retrying syscall wrapper, PosixError, IOResult, small files; libc only) sits
+//   under Link, FDBased, Netlink, UserNet, Sandbox and the CLI: every system call goes through it.
 //
 // Arrows point one way: nothing low imports anything high. Each area keeps its targets in its
 // own block below.
@@ -92,7 +96,7 @@ targets += [
     // --net=user: the launcher wires the veth over rtnetlink (Netlink) and runs the gateway (UserNet).
     .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap", "UserNet", "Netlink", "FDBased", "Posix", "Wire"]),
     .executableTarget(name: "sandbox", dependencies: [
-        "Sandbox", "UserNet", "FDBased",
+        "Sandbox", "UserNet", "FDBased", "Posix",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
     .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "UserNet", "Wire"]),
