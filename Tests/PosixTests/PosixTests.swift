@@ -46,6 +46,19 @@ import Testing
         #expect(byte == 42)
     }
 
+    @Test func readAndWriteAnswerWithIOResult() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { fds.forEach(Posix.close) }
+        #expect(fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0)
+        var bytes: [UInt8] = [1, 2, 3]
+        #expect(try bytes.withUnsafeMutableBytes { try Posix.read(fds[0], $0) } == .wouldBlock)
+        #expect(try bytes.withUnsafeBytes { try Posix.write(fds[1], $0) } == .done(3))
+        bytes = [0, 0, 0, 0]
+        #expect(try bytes.withUnsafeMutableBytes { try Posix.read(fds[0], $0) } == .done(3))
+        #expect(bytes == [1, 2, 3, 0])
+    }
+
     @Test func ioThrowsWhatIsNotEAGAIN() {
         #expect(throws: PosixError(call: "read", errno: EBADF)) {
             var byte: UInt8 = 0
