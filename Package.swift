@@ -2,7 +2,11 @@
 // The layout follows the architecture (README, "Architecture"):
 //
 //   Wire  <-  Link  <-  Netstack  <-  UserNet  <-  Sandbox  <-  sandbox (CLI)
-//                   <-  FDBased   <-
+//                   <-  FDBased   <-     ^            ^
+//                                      Netlink -------'
+//
+//   Posix (EINTR-retrying syscall wrapper, PosixError, IOResult, small files; libc only) sits
+//   under Link, FDBased, Netlink, UserNet, Sandbox and the CLI: every system call goes through it.
 //
 // Arrows point one way: nothing low imports anything high. Each area keeps its targets in its
 // own block below.
@@ -24,6 +28,12 @@ targets += [
     .target(name: "TestPrivileges", path: "Tests/TestPrivileges"),
 ]
 
+// MARK: Posix: the one syscall room (EINTR-retrying wrapper, PosixError, IOResult, small files)
+targets += [
+    .target(name: "Posix"),
+    .testTarget(name: "PosixTests", dependencies: ["Posix"]),
+]
+
 // MARK: Wire: packet formats (zero-copy views + validated Reprs, checksums)
 targets += [
     .target(name: "Wire"),
@@ -34,13 +44,13 @@ targets += [
 
 // MARK: Link: the LinkEndpoint / NetworkDispatcher seam between endpoints and the stack
 targets += [
-    .target(name: "Link", dependencies: ["Wire"]),
+    .target(name: "Link", dependencies: ["Wire", "Posix"]),
 ]
 
 // MARK: FDBased: the fd-based link endpoint (AF_PACKET rings, recvmmsg, readv)
 targets += [
-    .target(name: "FDBased", dependencies: ["Wire", "Link", "CShims"]),
-    .testTarget(name: "FDBasedTests", dependencies: ["TestPrivileges", "FDBased", "Link", "Wire", "CShims", "NetstackTesting"]),
+    .target(name: "FDBased", dependencies: ["Wire", "Link", "Posix", "CShims"]),
+    .testTarget(name: "FDBasedTests", dependencies: ["TestPrivileges", "FDBased", "Link", "Posix", "Wire", "CShims", "NetstackTesting"]),
     .executableTarget(name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
                       path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"]),
 ]
@@ -69,12 +79,12 @@ targets += [
 // MARK: UserNet: the user-mode gateway behind --net=user
 targets += [
     .target(name: "UserNet", dependencies: [
-        "Wire", "Link", "Netstack", "FDBased", "CShims",
+        "Wire", "Link", "Netstack", "FDBased", "Posix", "CShims",
         .product(name: "HeapModule", package: "swift-collections"),
     ]),
     .testTarget(name: "UserNetTests", dependencies: [
         "TestPrivileges",
-        "UserNet", "Netstack", "NetstackTesting", "FDBased", "Link", "Wire", "CShims",
+        "UserNet", "Netstack", "NetstackTesting", "FDBased", "Posix", "Link", "Wire", "CShims",
     ]),
     // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
     .executableTarget(name: "bench-gateway", dependencies: ["UserNet", "FDBased", "NetstackTesting"], path: "Benchmarks/bench-gateway"),
@@ -82,7 +92,7 @@ targets += [
 
 // MARK: Netlink: rtnetlink client (veth, addresses, routes)
 targets += [
-    .target(name: "Netlink", dependencies: ["Wire", "CShims"]),
+    .target(name: "Netlink", dependencies: ["Wire", "Posix", "CShims"]),
     .testTarget(name: "NetlinkTests", dependencies: ["TestPrivileges", "Netlink", "Wire", "CShims"]),
     // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
     .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"]),
@@ -91,9 +101,9 @@ targets += [
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     // --net=user: the launcher wires the veth over rtnetlink (Netlink) and runs the gateway (UserNet).
-    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap", "UserNet", "Netlink", "FDBased", "Wire"]),
+    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap", "UserNet", "Netlink", "FDBased", "Posix", "Wire"]),
     .executableTarget(name: "sandbox", dependencies: [
-        "Sandbox", "UserNet", "FDBased",
+        "Sandbox", "UserNet", "FDBased", "Posix",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
     .testTarget(name: "SandboxTests", dependencies: ["TestPrivileges", "Sandbox", "UserNet", "Wire"]),

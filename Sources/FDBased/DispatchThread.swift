@@ -2,6 +2,7 @@
 // in poll(2), which must not happen on the cooperative pool.
 
 import Glibc
+import Posix
 
 final class DispatchThread {
     private final class Body {
@@ -11,7 +12,7 @@ final class DispatchThread {
 
     private let handle: pthread_t
 
-    init(_ run: @escaping @Sendable () -> Void) throws(SystemCallError) {
+    init(_ run: @escaping @Sendable () -> Void) throws(PosixError) {
         let body = Unmanaged.passRetained(Body(run)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { argument in
@@ -22,7 +23,7 @@ final class DispatchThread {
         }, body)
         guard result == 0 else {
             Unmanaged<Body>.fromOpaque(body).release()
-            throw SystemCallError(call: "pthread_create", errno: result)
+            throw PosixError(call: "pthread_create", errno: result)
         }
         handle = thread
     }

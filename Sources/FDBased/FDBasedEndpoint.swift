@@ -16,6 +16,7 @@
 import CShims
 import Glibc
 import Link
+import Posix
 import Wire
 
 public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
@@ -99,27 +100,27 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         var packetFDs: [Int32] = []
         var firstIsSocket = false
         for (index, fd) in options.fds.enumerated() {
-            try system { () throws(SystemCallError) in try SystemCalls.setNonBlocking(fd) }
-            let isSocket = try system { () throws(SystemCallError) in try SystemCalls.isSocket(fd) }
+            try system { () throws(PosixError) in try SystemCalls.setNonBlocking(fd) }
+            let isSocket = try system { () throws(PosixError) in try SystemCalls.isSocket(fd) }
             if index == 0 { firstIsSocket = isSocket }
             var socketType: Int32 = 0
             var isPacketSocket = false
             if isSocket {
                 if options.socketBufferSize > 0 {
                     let size = Int32(clamping: options.socketBufferSize)
-                    try system { () throws(SystemCallError) in
+                    try system { () throws(PosixError) in
                         try SystemCalls.setSocketOption(fd, level: SOL_SOCKET, name: SO_RCVBUF, value: size, call: "setsockopt(SO_RCVBUF)")
                         try SystemCalls.setSocketOption(fd, level: SOL_SOCKET, name: SO_SNDBUF, value: size, call: "setsockopt(SO_SNDBUF)")
                     }
                 }
-                socketType = try system { () throws(SystemCallError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_TYPE, call: "getsockopt(SO_TYPE)") }
-                let domain = try system { () throws(SystemCallError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)") }
+                socketType = try system { () throws(PosixError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_TYPE, call: "getsockopt(SO_TYPE)") }
+                let domain = try system { () throws(PosixError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)") }
                 isPacketSocket = domain == AF_PACKET
             }
             if isPacketSocket {
                 packetFDs.append(fd)
                 if !options.packetSocketsPrepared {
-                    try system { () throws(SystemCallError) in try FDBasedEndpoint.preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0) }
+                    try system { () throws(PosixError) in try FDBasedEndpoint.preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0) }
                 }
             }
             guard receives else { continue }
@@ -134,7 +135,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             modes.append(reader.mode)
         }
         if receives && packetFDs.count > 1 {
-            try system { () throws(SystemCallError) in try FDBasedEndpoint.joinFanoutGroup(packetFDs) }
+            try system { () throws(PosixError) in try FDBasedEndpoint.joinFanoutGroup(packetFDs) }
         }
         self.readers = readers
         readerFinished = Array(repeating: false, count: readers.count)
@@ -143,7 +144,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         packetSocketFDs = packetFDs
         transmit = TransmitQueue(fd: options.fds[0], isSocket: firstIsSocket, batchSize: options.txBatchSize,
                                  bufferSize: max(options.txBufferSize, maxFrameLength + 16), counters: counters)
-        stopEvent = try system { () throws(SystemCallError) in try SystemCalls.eventFD() }
+        stopEvent = try system { () throws(PosixError) in try SystemCalls.eventFD() }
         closedReported = .allocate(capacity: 1)
         closedReported.initialize(to: 0)
     }
@@ -182,7 +183,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
                                    zeroLengthIsEOF: received.zeroLengthIsEOF, auxiliaryData: received.isPacketSocket), .recvmmsg)
         case .packetMMap:
             guard received.isPacketSocket else { throw .packetMMapNeedsPacketSocket(fd: fd) }
-            let ring = try system { () throws(SystemCallError) in
+            let ring = try system { () throws(PosixError) in
                 try MappedPacketRing(fd: fd, version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
                                      maxNetworkLength: maxNetworkLength, ringSize: options.ringSize,
                                      blockSize: options.ringBlockSize,
@@ -214,7 +215,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         // one configured here.
         let virtioHeaderLength = virtioHeaderLength(options, receives: true)
         for fd in options.fds {
-            try system { () throws(SystemCallError) in
+            try system { () throws(PosixError) in
                 try preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0)
                 guard options.dispatchMode == .packetMMap else { return }
                 let geometry = MappedPacketRing.geometry(version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
@@ -241,7 +242,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         return options.receivesSuperFrames ? max(maxNetworkLength, superFrameNetworkLength) : maxNetworkLength
     }
 
-    private static func preparePacketSocket(_ fd: Int32, virtioHeader: Bool) throws(SystemCallError) {
+    private static func preparePacketSocket(_ fd: Int32, virtioHeader: Bool) throws(PosixError) {
         if virtioHeader {
             try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VNET_HDR, value: Int32(1),
                                             call: "setsockopt(PACKET_VNET_HDR)")
@@ -260,16 +261,16 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
 
     /// Puts every AF_PACKET fd in one PACKET_FANOUT_HASH group, so each flow is read by one
     /// fd. Group ids are per network namespace; a taken id is retried with another (bounded).
-    private static func joinFanoutGroup(_ fds: [Int32]) throws(SystemCallError) {
-        func join(_ fd: Int32, _ argument: Int32) throws(SystemCallError) {
+    private static func joinFanoutGroup(_ fds: [Int32]) throws(PosixError) {
+        func join(_ fd: Int32, _ argument: Int32) throws(PosixError) {
             try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_FANOUT, value: argument,
                                             call: "setsockopt(PACKET_FANOUT)")
         }
-        var lastError = SystemCallError(call: "setsockopt(PACKET_FANOUT)", errno: EADDRINUSE)
+        var lastError = PosixError(call: "setsockopt(PACKET_FANOUT)", errno: EADDRINUSE)
         for _ in 0..<16 {
             let id = UInt32.random(in: 1...0xFFFF)
             let argument = Int32(bitPattern: id | UInt32(PACKET_FANOUT_HASH) << 16)
-            do throws(SystemCallError) {
+            do throws(PosixError) {
                 try join(fds[0], argument)
             } catch {
                 // An id held by a group with other settings fails with EINVAL or EADDRINUSE.
@@ -298,7 +299,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             do {
                 threads.append(try DispatchThread { [self] in self.receiveLoop(index) })
             } catch {
-                reportClosed(error.linkError)
+                reportClosed(.system(error))
                 stopThreads()
                 return
             }
@@ -476,7 +477,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
             if ready < 0 {
                 let error = errno
                 if error == EINTR { continue }
-                reportClosed(.system(call: "poll", errno: error))
+                reportClosed(.system(PosixError(call: "poll", errno: error)))
                 return
             }
             if fds[1].revents != 0 { return }
@@ -519,6 +520,6 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
 }
 
 /// Runs a setup step, turning its system-call failure into FDBasedError.system.
-private func system<T>(_ body: () throws(SystemCallError) -> T) throws(FDBasedError) -> T {
+private func system<T>(_ body: () throws(PosixError) -> T) throws(FDBasedError) -> T {
     do { return try body() } catch { throw .system(error) }
 }

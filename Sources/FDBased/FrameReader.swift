@@ -4,6 +4,7 @@
 import CShims
 import Glibc
 import Link
+import Posix
 
 enum DrainOutcome {
     /// Nothing more is ready (the fd would block / the ring is empty).
@@ -27,12 +28,12 @@ enum ReadFailure {
     case transient
     case fatal(LinkError)
 
-    init(call: String, errno: Int32) {
-        switch errno {
+    init(_ error: PosixError) {
+        switch error.errno {
         case EAGAIN, EWOULDBLOCK: self = .wouldBlock
         // Memory pressure in the kernel: the next read may well succeed.
         case ENOBUFS, ENOMEM: self = .transient
-        default: self = .fatal(.system(call: call, errno: errno))
+        default: self = .fatal(.system(error))
         }
     }
 }

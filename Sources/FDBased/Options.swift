@@ -1,6 +1,7 @@
 // The endpoint's configuration, after gVisor's fdbased.Options.
 
 import Link
+import Posix
 import Wire
 
 /// How inbound frames are read from each fd.
@@ -163,5 +164,5 @@ public enum FDBasedError: Error, Sendable, Equatable {
     case invalidOption(String)
     /// `.packetMMap` was asked for on an fd that is not an AF_PACKET socket.
     case packetMMapNeedsPacketSocket(fd: Int32)
-    case system(SystemCallError)
+    case system(PosixError)
 }

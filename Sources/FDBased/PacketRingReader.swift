@@ -10,6 +10,7 @@
 import CShims
 import Glibc
 import Link
+import Posix
 
 /// Geometry shared by both ring versions.
 struct PacketRingGeometry {
@@ -82,7 +83,7 @@ final class MappedPacketRing {
     /// it); only the mapping is left.
     init(fd: Int32, version: PacketRingVersion, virtioHeaderLength: Int, maxNetworkLength: Int,
          ringSize: Int, blockSize: Int, blockTimeoutMilliseconds: Int, detachOnDeinit: Bool,
-         configured: Bool = false) throws(SystemCallError) {
+         configured: Bool = false) throws(PosixError) {
         self.fd = fd
         self.detachOnDeinit = detachOnDeinit
         geometry = Self.geometry(version: version, virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength,
@@ -94,7 +95,7 @@ final class MappedPacketRing {
         guard let mapped, mapped != MAP_FAILED else {
             let error = errno
             MappedPacketRing.releaseRing(fd: fd, version: version)
-            throw SystemCallError(call: "mmap(PACKET_RX_RING)", errno: error)
+            throw PosixError(call: "mmap(PACKET_RX_RING)", errno: error)
         }
         base = mapped
         self.version = version
@@ -116,7 +117,7 @@ final class MappedPacketRing {
     }
 
     static func configure(fd: Int32, version: PacketRingVersion, geometry: PacketRingGeometry,
-                          blockTimeoutMilliseconds: Int) throws(SystemCallError) {
+                          blockTimeoutMilliseconds: Int) throws(PosixError) {
         switch version {
         case .v2:
             try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VERSION,
@@ -162,7 +163,7 @@ final class MappedPacketRing {
     func pendingError() -> LinkError? {
         guard let error = try? SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_ERROR, call: "getsockopt(SO_ERROR)"),
               error != 0 else { return nil }
-        return .system(call: "AF_PACKET socket", errno: error)
+        return .system(PosixError(call: "AF_PACKET socket", errno: error))
     }
 }
 

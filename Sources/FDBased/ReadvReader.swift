@@ -6,6 +6,7 @@
 import CShims
 import Glibc
 import Link
+import Posix
 
 final class ReadvReader: FrameReader {
     let fd: Int32
@@ -47,11 +48,11 @@ final class ReadvReader: FrameReader {
     }
 
     @inline(__always)
-    private func readOne() -> (Int, checksumTrusted: Bool) {
-        guard let message, let control else { return (read(fd, buffer.baseAddress, buffer.count), false) }
+    private func readOne() throws(PosixError) -> (Int, checksumTrusted: Bool) {
+        guard let message, let control else { return (try Posix.call("read") { read(fd, buffer.baseAddress, buffer.count) }, false) }
         message.pointee.msg_control = control.baseAddress
         message.pointee.msg_controllen = control.count
-        let n = recvmsg(fd, message, Int32(MSG_DONTWAIT))
+        let n = try Posix.call("recvmsg") { recvmsg(fd, message, Int32(MSG_DONTWAIT)) }
         return (n, n > 0 && kernelTrustsChecksum(cshim_packet_auxdata_status(message)))
     }
 
@@ -59,11 +60,9 @@ final class ReadvReader: FrameReader {
                tally: inout ReceiveTally) -> DrainOutcome {
         var remaining = budget
         while remaining > 0 {
-            let (n, trusted) = readOne()
-            if n < 0 {
-                let error = errno
-                if error == EINTR { continue }
-                switch ReadFailure(call: message == nil ? "read" : "recvmsg", errno: error) {
+            let n: Int, trusted: Bool
+            do throws(PosixError) { (n, trusted) = try readOne() } catch {
+                switch ReadFailure(error) {
                 case .wouldBlock: return .wouldBlock
                 case .transient: tally.readErrors &+= 1; remaining -= 1; continue
                 case .fatal(let failure): return .closed(failure)

@@ -5,6 +5,7 @@
 import CShims
 import Glibc
 import Link
+import Posix
 
 final class RecvmmsgReader: FrameReader {
     let fd: Int32
@@ -54,11 +55,11 @@ final class RecvmmsgReader: FrameReader {
                     messages[i].msg_hdr.msg_controllen = controlLength
                 }
             }
-            let n = Int(cshim_recvmmsg(fd, messages, UInt32(want), Int32(MSG_DONTWAIT)))
-            if n < 0 {
-                let error = errno
-                if error == EINTR { continue }
-                switch ReadFailure(call: "recvmmsg", errno: error) {
+            let n: Int
+            do throws(PosixError) {
+                n = Int(try Posix.call("recvmmsg") { cshim_recvmmsg(fd, messages, UInt32(want), Int32(MSG_DONTWAIT)) })
+            } catch {
+                switch ReadFailure(error) {
                 case .wouldBlock: return .wouldBlock
                 case .transient: tally.readErrors &+= 1; remaining -= 1; continue
                 case .fatal(let failure): return .closed(failure)

@@ -10,6 +10,7 @@
 import CShims
 import Glibc
 import Link
+import Posix
 
 final class TransmitQueue {
     let fd: Int32
@@ -79,30 +80,46 @@ final class TransmitQueue {
         add(prefix)
         add(header)
         add(payload)
-        while true {
-            let n: Int
+        do throws(PosixError) {
             if useSendmmsg {
                 var header = msghdr()
                 header.msg_iov = directIOVecs
                 header.msg_iovlen = count
-                n = sendmsg(fd, &header, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                _ = try Posix.call("sendmsg") { sendmsg(fd, &header, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             } else {
-                n = writev(fd, directIOVecs, Int32(count))
+                _ = try Posix.call("writev") { writev(fd, directIOVecs, Int32(count)) }
             }
-            if n >= 0 {
-                counters.add(.sent, 1)
-                counters.add(.sentBytes, UInt64(length))
-                return
-            }
-            let error = errno
-            if error == EINTR { continue }
-            if error == EAGAIN || error == EWOULDBLOCK || error == ENOBUFS {
+        } catch {
+            if Self.isBackPressure(error.errno) {
                 counters.add(.sendDroppedWouldBlock, 1)
                 throw .queueFull
             }
             counters.add(.sendFailed, 1)
-            throw error == EMSGSIZE ? .messageTooLong : .system(call: useSendmmsg ? "sendmsg" : "writev", errno: error)
+            throw Self.sendFailure(error)
         }
+        counters.add(.sent, 1)
+        counters.add(.sentBytes, UInt64(length))
+    }
+
+    /// The kernel's queue is full (or short of memory): the frame is dropped like a full NIC's.
+    private static func isBackPressure(_ code: Int32) -> Bool {
+        code == EAGAIN || code == EWOULDBLOCK || code == ENOBUFS
+    }
+
+    private static func sendFailure(_ error: PosixError) -> LinkError {
+        error.errno == EMSGSIZE ? .messageTooLong : .system(error)
+    }
+
+    /// One sendmmsg of the queued frames from `index` on (one write of one frame on a
+    /// non-socket); how many frames went.
+    private func sendQueued(from index: Int) throws(PosixError) -> Int {
+        if useSendmmsg {
+            return Int(try Posix.call("sendmmsg") {
+                cshim_sendmmsg(fd, messages + index, UInt32(count - index), Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            })
+        }
+        _ = try Posix.call("write") { write(fd, iovecs[index].iov_base, iovecs[index].iov_len) }
+        return 1
     }
 
     /// Sends every queued frame. Frames the kernel refuses are counted and the first error is
@@ -115,29 +132,24 @@ final class TransmitQueue {
         var firstError: LinkError? = nil
         var sentBytes = 0
         while index < count {
-            let n: Int
-            if useSendmmsg {
-                n = Int(cshim_sendmmsg(fd, messages + index, UInt32(count - index), Int32(MSG_DONTWAIT | MSG_NOSIGNAL)))
-            } else {
-                n = write(fd, iovecs[index].iov_base, iovecs[index].iov_len) < 0 ? -1 : 1
+            var n = 0
+            do throws(PosixError) { n = try sendQueued(from: index) } catch {
+                if !Self.isBackPressure(error.errno) {
+                    counters.add(.sendFailed, 1)
+                    firstError = firstError ?? Self.sendFailure(error)
+                    index += 1
+                    continue
+                }
             }
-            if n > 0 {
-                for i in index..<(index + n) { sentBytes += iovecs[i].iov_len }
-                counters.add(.sent, UInt64(n))
-                index += n
-                continue
-            }
-            let error = n == 0 ? EAGAIN : errno
-            if error == EINTR { continue }
-            if error == EAGAIN || error == EWOULDBLOCK || error == ENOBUFS {
+            if n == 0 {
+                // sendmmsg sending nothing is the kernel's queue being full, as EAGAIN is.
                 counters.add(.sendDroppedWouldBlock, UInt64(count - index))
                 firstError = firstError ?? .queueFull
                 break
             }
-            counters.add(.sendFailed, 1)
-            firstError = firstError ?? (error == EMSGSIZE ? .messageTooLong
-                                        : .system(call: useSendmmsg ? "sendmmsg" : "write", errno: error))
-            index += 1
+            for i in index..<(index + n) { sentBytes += iovecs[i].iov_len }
+            counters.add(.sent, UInt64(n))
+            index += n
         }
         counters.add(.sentBytes, UInt64(sentBytes))
         if let firstError { throw firstError }

@@ -6,6 +6,7 @@
 // Ownership rule for every buffer pointer that crosses this seam: it is borrowed for the
 // duration of the call only. Nothing here allocates per packet.
 
+import Posix
 import Wire
 
 /// What a link endpoint can do beyond moving frames.
@@ -115,7 +116,7 @@ public enum LinkError: Error, Sendable, Equatable {
     /// The link is not attached / has no fd able to send this.
     case notSupported
     /// A syscall failed: its name and errno.
-    case system(call: String, errno: Int32)
+    case system(PosixError)
 }
 
 /// Receives inbound packets from a link endpoint (implemented by the stack's NIC).

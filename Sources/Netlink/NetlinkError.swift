@@ -1,13 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Posix
 
 /// Everything that can go wrong talking rtnetlink. Each case says which step failed, so a
-/// caller can tell "the kernel said EEXIST" (`.kernel`) from "socket() failed" (`.syscall`)
+/// caller can tell "the kernel said EEXIST" (`.kernel`) from "socket() failed" (`.system`)
 /// from "the reply made no sense" (`.malformedReply`).
 public enum NetlinkError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// A system call failed locally (`call` is its name, e.g. "socket", "setns", "recvfrom").
-    case syscall(call: String, errno: Int32)
+    /// A system call failed locally (its name, e.g. "socket", "setns", "recvfrom", and errno).
+    case system(PosixError)
     /// The kernel refused a request: the negative errno from the NLMSG_ERROR acknowledgement,
     /// negated back to a positive errno, plus the extended-ack text when the kernel gave one.
     case kernel(request: NetlinkRequestKind, errno: Int32, message: String?)
@@ -19,17 +17,18 @@ public enum NetlinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The errno behind this error, if there is one (kernel refusal or failed syscall).
     public var errno: Int32? {
         switch self {
-        case .syscall(_, let errno), .kernel(_, let errno, _): errno
+        case .system(let error): error.errno
+        case .kernel(_, let errno, _): errno
         case .malformedReply, .invalidArgument: nil
         }
     }
 
     public var description: String {
         switch self {
-        case .syscall(let call, let errno):
-            "\(call): \(errnoDescription(errno))"
+        case .system(let error):
+            error.description
         case .kernel(let request, let errno, let message):
-            "\(request): \(errnoDescription(errno))" + (message.map { " (\($0))" } ?? "")
+            "\(request): \(Posix.errnoText(errno))" + (message.map { " (\($0))" } ?? "")
         case .malformedReply(let reason):
             "malformed netlink reply: \(reason)"
         case .invalidArgument(let text):
@@ -71,7 +70,7 @@ public enum NetlinkRequestKind: String, Sendable, Equatable, CustomStringConvert
     public var description: String { rawValue }
 }
 
-func errnoDescription(_ code: Int32) -> String {
-    guard let text = strerror(code) else { return "errno \(code)" }
-    return String(cString: text) + " (errno \(code))"
+/// Runs system calls (through Posix), turning their failure into `NetlinkError.system`.
+func system<T>(_ body: () throws(PosixError) -> T) throws(NetlinkError) -> T {
+    do { return try body() } catch { throw .system(error) }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CShims
+import Posix
 
 /// The transport: one NETLINK_ROUTE socket, requests numbered by sequence, every reply checked
 /// to come from the kernel (sender port id 0) and to answer the request just sent.
@@ -83,47 +84,43 @@ final class NetlinkSocket {
     private func send(_ bytes: [UInt8]) throws(NetlinkError) {
         var kernel = sockaddr_nl()
         kernel.nl_family = sa_family_t(AF_NETLINK)
-        while true {
-            let sent = bytes.withUnsafeBytes { raw in
-                withUnsafePointer(to: &kernel) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+        let sent = try system { () throws(PosixError) in
+            try Posix.call("sendto(netlink)") {
+                bytes.withUnsafeBytes { raw in
+                    withUnsafePointer(to: &kernel) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+                        }
                     }
                 }
             }
-            if sent == bytes.count { return }
-            if sent >= 0 { throw .syscall(call: "sendto(netlink): short write", errno: EMSGSIZE) }
-            let code = errno
-            if code != EINTR { throw .syscall(call: "sendto(netlink)", errno: code) }
         }
+        if sent != bytes.count { throw .system(PosixError(call: "sendto(netlink): short write", errno: EMSGSIZE)) }
     }
 
     /// One datagram from the kernel, or an error for a truncated or foreign one.
     private func receive() throws(NetlinkError) -> ArraySlice<UInt8> {
         var sender = sockaddr_nl()
         let capacity = buffer.count
-        while true {
-            var senderLength = socklen_t(MemoryLayout<sockaddr_nl>.size)
-            // MSG_TRUNC makes recvfrom return the datagram's real size, so a cut is detected.
-            let received = buffer.withUnsafeMutableBytes { raw in
-                withUnsafeMutablePointer(to: &sender) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        recvfrom(fd, raw.baseAddress, raw.count, Int32(MSG_TRUNC), $0, &senderLength)
+        var senderLength = socklen_t(MemoryLayout<sockaddr_nl>.size)
+        // MSG_TRUNC makes recvfrom return the datagram's real size, so a cut is detected.
+        let received = try system { () throws(PosixError) in
+            try Posix.call("recvfrom(netlink)") {
+                buffer.withUnsafeMutableBytes { raw in
+                    withUnsafeMutablePointer(to: &sender) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            recvfrom(fd, raw.baseAddress, raw.count, Int32(MSG_TRUNC), $0, &senderLength)
+                        }
                     }
                 }
             }
-            if received < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw .syscall(call: "recvfrom(netlink)", errno: code)
-            }
-            guard received <= capacity else {
-                throw .malformedReply(.datagramTruncated(size: received, buffer: capacity))
-            }
-            // Other processes may unicast to our port id; only the kernel's words count.
-            guard sender.nl_pid == 0 else { throw .malformedReply(.notFromKernel(portID: sender.nl_pid)) }
-            return buffer[0..<received]
         }
+        guard received <= capacity else {
+            throw .malformedReply(.datagramTruncated(size: received, buffer: capacity))
+        }
+        // Other processes may unicast to our port id; only the kernel's words count.
+        guard sender.nl_pid == 0 else { throw .malformedReply(.notFromKernel(portID: sender.nl_pid)) }
+        return buffer[0..<received]
     }
 
     /// `struct nlmsgerr` starts with the negative errno (0 for a positive acknowledgement).

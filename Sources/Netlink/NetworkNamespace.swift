@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CShims
+import Posix
 
 /// A network namespace, named the ways a caller holds one.
 public enum NetworkNamespace: Sendable, Equatable {
@@ -42,19 +43,17 @@ enum NamespaceSocketOpener {
     }
 
     static func openNamespaceFile(_ path: String) throws(NetlinkError) -> Int32 {
-        while true {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd >= 0 { return fd }
-            let code = errno
-            if code != EINTR { throw .syscall(call: "open \(path)", errno: code) }
-        }
+        try system { () throws(PosixError) in try Posix.call("open \(path)") { open(path, O_RDONLY | O_CLOEXEC) } }
     }
 
     /// socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) bound to a kernel-chosen port id, with
     /// extended acks (the kernel's error text) and capped acks (errors do not echo the request).
     static func openRouteSocketHere() throws(NetlinkError) -> Int32 {
-        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
-        guard fd >= 0 else { throw .syscall(call: "socket(AF_NETLINK)", errno: errno) }
+        let fd = try system { () throws(PosixError) in
+            try Posix.call("socket(AF_NETLINK)") {
+                socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
+            }
+        }
         return try configure(fd, bind: true)
     }
 
@@ -64,16 +63,19 @@ enum NamespaceSocketOpener {
         func option(_ name: Int32) throws(NetlinkError) -> Int32 {
             var value: Int32 = 0
             var size = socklen_t(MemoryLayout<Int32>.size)
-            guard getsockopt(socket, SOL_SOCKET, name, &value, &size) == 0 else {
-                throw .syscall(call: "getsockopt(\(name == SO_DOMAIN ? "SO_DOMAIN" : "SO_PROTOCOL"))", errno: errno)
+            _ = try system { () throws(PosixError) in
+                try Posix.call("getsockopt(\(name == SO_DOMAIN ? "SO_DOMAIN" : "SO_PROTOCOL"))") {
+                    getsockopt(socket, SOL_SOCKET, name, &value, &size)
+                }
             }
             return value
         }
         guard try option(SO_DOMAIN) == AF_NETLINK, try option(SO_PROTOCOL) == NETLINK_ROUTE else {
             throw .invalidArgument("descriptor \(socket) is not a NETLINK_ROUTE socket")
         }
-        let fd = fcntl(socket, F_DUPFD_CLOEXEC, 0)
-        guard fd >= 0 else { throw .syscall(call: "fcntl(F_DUPFD_CLOEXEC)", errno: errno) }
+        let fd = try system { () throws(PosixError) in
+            try Posix.call("fcntl(F_DUPFD_CLOEXEC)") { fcntl(socket, F_DUPFD_CLOEXEC, 0) }
+        }
         // An unbound socket is bound on its first sendto (autobind); one already bound keeps
         // its port id, so no bind here.
         return try configure(fd, bind: false)
@@ -89,18 +91,23 @@ enum NamespaceSocketOpener {
             _ = setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, size)
             // A reply the kernel owes never fails to come, but a bug must not hang the launcher.
             var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            guard setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
-                throw .syscall(call: "setsockopt(SO_RCVTIMEO)", errno: errno)
+            _ = try system { () throws(PosixError) in
+                try Posix.call("setsockopt(SO_RCVTIMEO)") {
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                }
             }
             guard shouldBind else { return fd }
             var address = sockaddr_nl()
             address.nl_family = sa_family_t(AF_NETLINK)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+            _ = try system { () throws(PosixError) in
+                try Posix.call("bind(AF_NETLINK)") {
+                    withUnsafePointer(to: &address) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+                        }
+                    }
                 }
             }
-            guard bound == 0 else { throw .syscall(call: "bind(AF_NETLINK)", errno: errno) }
             return fd
         } catch {
             close(fd)
@@ -124,11 +131,10 @@ enum NamespaceSocketOpener {
             guard let raw else { return nil }
             let job = Unmanaged<Job>.fromOpaque(raw).takeRetainedValue()
             // This thread dies right after, so its namespace change dies with it.
-            guard netlink_shims_enter_network_namespace(job.namespaceFD) == 0 else {
-                job.result = .failure(.syscall(call: "setns(CLONE_NEWNET)", errno: errno))
-                return nil
-            }
             do throws(NetlinkError) {
+                _ = try system { () throws(PosixError) in
+                    try Posix.call("setns(CLONE_NEWNET)") { netlink_shims_enter_network_namespace(job.namespaceFD) }
+                }
                 job.result = .success(try NamespaceSocketOpener.openRouteSocketHere())
             } catch {
                 job.result = .failure(error)
@@ -137,10 +143,10 @@ enum NamespaceSocketOpener {
         }, context)
         guard created == 0 else {
             Unmanaged<Job>.fromOpaque(context).release()
-            throw .syscall(call: "pthread_create", errno: created)
+            throw .system(PosixError(call: "pthread_create", errno: created))
         }
         let joined = pthread_join(thread, nil)
-        guard joined == 0 else { throw .syscall(call: "pthread_join", errno: joined) }
+        guard joined == 0 else { throw .system(PosixError(call: "pthread_join", errno: joined)) }
         return try job.result.get()
     }
 }

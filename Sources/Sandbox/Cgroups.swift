@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 import Synchronization
 
 /// The cgroups a sandbox runs in, made for `--memory`, `--pids-limit` and `--cpus`.
@@ -182,7 +183,7 @@ public enum Cgroups {
     static func makeDirectory(_ path: String, controller: String) throws(SandboxError) {
         guard mkdir(path, 0o755) == 0 else {
             let code = errno
-            throw .resourceControl("cannot create a \(controller) cgroup at \(path): \(errnoText(code)); "
+            throw .resourceControl("cannot create a \(controller) cgroup at \(path): \(Posix.errnoText(code)); "
                 + "run as root or delegate the controller (cgroup v2) to this user")
         }
     }

@@ -6,6 +6,7 @@
 // handoff before it confines itself, and then only maps the ring.
 
 import Glibc
+import Posix
 import UserNet
 
 final class GatewayHandover: @unchecked Sendable {
@@ -35,8 +36,8 @@ final class GatewayHandover: @unchecked Sendable {
 
     private func run() {
         defer {
-            SystemCalls.close(packetSocket)
-            SystemCalls.close(pipeFD)
+            Posix.close(packetSocket)
+            Posix.close(pipeFD)
         }
         var settings = Gateway.Settings()
         settings.dispatchMode = handoff.dispatch

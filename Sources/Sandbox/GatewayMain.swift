@@ -10,6 +10,7 @@
 
 import CShims
 import Glibc
+import Posix
 import UserNet
 
 public enum GatewayMain {
@@ -41,7 +42,7 @@ public enum GatewayMain {
             // open until this process exits, so the kernel's slow release of the socket (two RCU
             // grace periods) happens after the final counters went out, while nobody waits.
             let packetSocket = fcntl(GatewayHandoff.Descriptor.packetSocket, F_DUPFD_CLOEXEC, 0)
-            guard packetSocket >= 0 else { throw .systemCall(name: "dup", errno: errno, detail: "(packet socket)") }
+            guard packetSocket >= 0 else { throw .system(PosixError(call: "dup", errno: errno), detail: "(packet socket)") }
             // The connection log's timestamps (gmtime_r) make glibc read /etc/localtime once;
             // done here, it never tries to open a path inside the empty root.
             tzset()
@@ -72,8 +73,8 @@ public enum GatewayMain {
     private static func serve(_ gateway: Gateway, status: GatewayStatus) -> Never {
         var request: UInt8 = 0
         while true {
-            let n = read(GatewayHandoff.Descriptor.control, &request, 1)
-            if n < 0 && errno == EINTR { continue }
+            // EOF and a failed read alike: the launcher is gone.
+            let n = (try? Posix.call("read") { read(GatewayHandoff.Descriptor.control, &request, 1) }) ?? 0
             if n == 1 {
                 if request == UInt8(ascii: "c"), let counters = gateway.counters() {
                     status.send("counters " + GatewayStatistics(counters).line)
@@ -89,7 +90,7 @@ public enum GatewayMain {
     private static func readHandoff() throws(SandboxError) -> GatewayHandoff {
         let fd = GatewayHandoff.Descriptor.handoff
         let bytes = try SystemCalls.readAll(fd, limit: 1 << 20, name: "gateway handoff")
-        SystemCalls.close(fd)
+        Posix.close(fd)
         guard let handoff = GatewayHandoff(decoding: bytes) else {
             throw .network("the gateway's settings from the launcher are malformed (\(bytes.count) bytes)")
         }

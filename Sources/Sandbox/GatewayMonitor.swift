@@ -5,6 +5,7 @@
 
 import CShims
 import Glibc
+import Posix
 
 final class GatewayMonitor: @unchecked Sendable {
     // Everything below is guarded by `mutex`; `condition` is broadcast on every change.
@@ -33,23 +34,22 @@ final class GatewayMonitor: @unchecked Sendable {
     /// Starts the reading thread (detached: it ends when the gateway's process has been reaped).
     func start() throws(SandboxError) {
         let rc = startDetachedThread { self.readUntilExit() }
-        guard rc == 0 else { throw .systemCall(name: "pthread_create", errno: rc, detail: "(the gateway's monitor)") }
+        guard rc == 0 else { throw .system(PosixError(call: "pthread_create", errno: rc), detail: "(the gateway's monitor)") }
     }
 
     private func readUntilExit() {
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(statusFD, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            let n = (try? Posix.call("read") { chunk.withUnsafeMutableBytes { read(statusFD, $0.baseAddress, $0.count) } }) ?? 0
+            if n == 0 { break }
             pending += chunk[0..<n]
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 handle(String(decoding: pending[..<newline], as: UTF8.self))
                 pending.removeSubrange(...newline)
             }
         }
-        Glibc.close(statusFD)
+        Posix.close(statusFD)
         let reason = Self.reap(pid)
         locked {
             exited = true
@@ -79,8 +79,8 @@ final class GatewayMonitor: @unchecked Sendable {
     /// "signal 31 SIGSYS" or "exit status 1", from waitpid.
     static func reap(_ pid: pid_t) -> String {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return "not reaped: \(errnoText(errno))" }
+        do throws(PosixError) { _ = try Posix.call("waitpid") { waitpid(pid, &status, 0) } } catch {
+            return "not reaped: \(Posix.errnoText(error.errno))"
         }
         if sbx_wifsignaled(status) != 0 {
             let signal = sbx_wtermsig(status)

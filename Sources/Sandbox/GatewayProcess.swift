@@ -11,6 +11,7 @@
 import CShims
 import FDBased
 import Glibc
+import Posix
 import Synchronization
 import UserNet
 
@@ -66,7 +67,7 @@ public final class GatewayProcess: Sendable {
         defer { pipes.closeAll() }
         let fds = [pipes.handoff[0], pipes.status[1], pipes.control[0], packetSocket] + resources.all
         let pid = spawn(executable: launch.executable, fds: fds, syncFD: pipes.sync[0])
-        guard pid > 0 else { throw .systemCall(name: "clone", errno: errno, detail: "(the gateway's process)") }
+        guard pid > 0 else { throw .system(PosixError(call: "clone", errno: errno), detail: "(the gateway's process)") }
         do {
             try writeIDMaps(pid: pid, root: root)
             try cgroups?.add(pid: pid)
@@ -145,7 +146,7 @@ public final class GatewayProcess: Sendable {
     public func stop(untilExit: Bool = false) -> GatewayStatistics? {
         monitor.stop(untilExit: untilExit) {
             control.withLock { fd in
-                if fd >= 0 { SystemCalls.close(fd) }
+                if fd >= 0 { Posix.close(fd) }
                 fd = -1
             }
         }
@@ -174,7 +175,7 @@ private final class Pipes {
             let made = path == \Pipes.control ? sbx_socketpair_cloexec(&fds) : sbx_pipe_cloexec(&fds)
             guard made == 0 else {
                 closeAll()
-                throw .systemCall(name: "pipe2", errno: errno, detail: "(the gateway's pipes)")
+                throw .system(PosixError(call: "pipe2", errno: errno), detail: "(the gateway's pipes)")
             }
             self[keyPath: path] = fds
         }
@@ -186,7 +187,7 @@ private final class Pipes {
     }
 
     func closeAll() {
-        for fd in handoff + status + control + sync where fd >= 0 { SystemCalls.close(fd) }
+        for fd in handoff + status + control + sync where fd >= 0 { Posix.close(fd) }
         handoff = [-1, -1]; status = [-1, -1]; control = [-1, -1]; sync = [-1, -1]
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 
 /// The host ids of one sandbox's user namespace when root runs `sandbox run` (issue 13): the
 /// app is uid 0 inside, an unprivileged host uid outside.
@@ -25,7 +26,7 @@ final class HostIDRange {
         self.lockFD = lockFD
     }
 
-    deinit { SystemCalls.close(lockFD) }
+    deinit { Posix.close(lockFD) }
 
     /// "0 FIRST 65536\n": the uid_map and gid_map line.
     var mapLine: String { "0 \(first) \(Self.size)\n" }
@@ -34,7 +35,7 @@ final class HostIDRange {
     /// launchers rarely contend for the same lock. Root only (the caller maps the range).
     static func reserve() throws(SandboxError) -> HostIDRange {
         guard let lockDirectory = try StateDirectory.subdirectory("ids") else {
-            throw .systemCall(name: "mkdir", errno: EINVAL, detail: "(no state directory for id-range locks)")
+            throw .system(PosixError(call: "mkdir", errno: EINVAL), detail: "(no state directory for id-range locks)")
         }
         let start = UInt32(truncatingIfNeeded: getpid()) % slots
         for probe in 0..<slots {
@@ -42,8 +43,8 @@ final class HostIDRange {
             let fd = try SystemCalls.open("\(lockDirectory)/\(slot)", O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return HostIDRange(first: base + slot * size, lockFD: fd) }
             let code = errno
-            SystemCalls.close(fd)
-            if code != EWOULDBLOCK { throw .systemCall(name: "flock", errno: code, detail: "\(lockDirectory)/\(slot)") }
+            Posix.close(fd)
+            if code != EWOULDBLOCK { throw .system(PosixError(call: "flock", errno: code), detail: "\(lockDirectory)/\(slot)") }
         }
         throw .invalidArgument("every host id range is in use (\(slots) sandboxes run): use --userns host")
     }

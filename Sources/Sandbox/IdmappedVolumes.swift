@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import Posix
 
 /// The volumes of a sandbox whose ids are a reserved host range (`HostIDRange`), each as a
 /// detached idmapped mount: inside id N reads and writes the volume's files as on-disk id N, so
@@ -14,21 +15,21 @@ final class IdmappedVolumes {
 
     private init(treeFDs: [Int32]) { self.treeFDs = treeFDs }
 
-    deinit { for fd in treeFDs { SystemCalls.close(fd) } }
+    deinit { for fd in treeFDs { Posix.close(fd) } }
 
     static func open(_ volumes: [VolumeMount], range: HostIDRange) throws(SandboxError) -> IdmappedVolumes {
         guard !volumes.isEmpty else { return IdmappedVolumes(treeFDs: []) }
         let namespace = sbx_mapping_user_namespace(range.mapLine, range.mapLine)
         guard namespace >= 0 else {
-            throw .systemCall(name: "clone", errno: errno, detail: "(a user namespace for idmapped volumes)")
+            throw .system(PosixError(call: "clone", errno: errno), detail: "(a user namespace for idmapped volumes)")
         }
-        defer { SystemCalls.close(namespace) }
+        defer { Posix.close(namespace) }
         var trees: [Int32] = []
         for volume in volumes {
             let fd = sbx_open_idmapped_tree(volume.hostPath, namespace, volume.readOnly ? 1 : 0)
             guard fd >= 0 else {
                 let code = errno
-                for tree in trees { SystemCalls.close(tree) }
+                for tree in trees { Posix.close(tree) }
                 throw unusable(volume, errno: code)
             }
             trees.append(fd)
@@ -42,6 +43,6 @@ final class IdmappedVolumes {
                                     + "user namespace needs (the app's ids are an unprivileged host range); put it on "
                                     + "ext4, xfs, btrfs or tmpfs, or use --userns host (unsafe for untrusted code)")
         }
-        return .systemCall(name: "open_tree", errno: code, detail: "--volume \(volume.hostPath)")
+        return .system(PosixError(call: "open_tree", errno: code), detail: "--volume \(volume.hostPath)")
     }
 }

@@ -2,6 +2,7 @@ import CCap
 import CShims
 import Glibc
 import Netlink
+import Posix
 import UserNet
 
 /// The sandbox's init as the parent sees it, between its creation and the program's start:
@@ -127,7 +128,7 @@ public struct Launcher: Sendable {
         let arena = CArena()
         var spawn = try Self.spawnConfiguration(config, userNamespace: userNamespace, rootMapped: rootMapped,
                                                 mounts: mounts, terminal: terminal, arena: arena)
-        guard let emptyCaps = cap_init() else { throw .systemCall(name: "cap_init", errno: errno, detail: "") }
+        guard let emptyCaps = cap_init() else { throw .system(PosixError(call: "cap_init", errno: errno)) }
         defer { cap_free(UnsafeMutableRawPointer(emptyCaps)) }
         spawn.empty_caps = emptyCaps
         if let ends = stdioRelay?.programEnds { spawn.stdio_fds = (ends[0], ends[1], ends[2]) }
@@ -140,7 +141,7 @@ public struct Launcher: Sendable {
         // The network seam: a socketpair on which init sends back an rtnetlink socket.
         var channel: [Int32] = [-1, -1]
         if (wantsNetlinkSocket || userNet != nil) && config.network != .host {
-            guard sbx_socketpair_cloexec(&channel) == 0 else { throw .systemCall(name: "socketpair", errno: errno, detail: "") }
+            guard sbx_socketpair_cloexec(&channel) == 0 else { throw .system(PosixError(call: "socketpair", errno: errno)) }
         }
         defer { for fd in channel where fd >= 0 { SystemCalls.close(fd) } }
         spawn.netlink_channel_fd = channel[1]
@@ -150,10 +151,10 @@ public struct Launcher: Sendable {
         guard sbx_spawn(&spawn, &result) == 0 else {
             let code = errno
             if code == EPERM || code == EACCES || code == ENOSPC, userNamespace {
-                throw .systemCall(name: "clone", errno: code,
-                                  detail: "(user namespaces: is unprivileged user namespace creation allowed? see /proc/sys/user/max_user_namespaces)")
+                throw .system(PosixError(call: "clone", errno: code),
+                              detail: "(user namespaces: is unprivileged user namespace creation allowed? see /proc/sys/user/max_user_namespaces)")
             }
-            throw .systemCall(name: "clone", errno: code, detail: "")
+            throw .system(PosixError(call: "clone", errno: code))
         }
         terminal?.closeReplica()
         stdioRelay?.closeProgramEnds()
@@ -181,7 +182,7 @@ public struct Launcher: Sendable {
                     // init failed before sending: its error record says why.
                     let report = (try? SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
                     if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
-                    throw .systemCall(name: "recvmsg", errno: code, detail: "(network descriptors from the sandbox)")
+                    throw .system(PosixError(call: "recvmsg", errno: code), detail: "(network descriptors from the sandbox)")
                 }
                 received.append(fd)
             }
@@ -242,7 +243,7 @@ public struct Launcher: Sendable {
             sbx_send_ready(result.ready_fd, $0.baseAddress, UInt32(program?.instructionCount ?? 0))
         }
         if sent < 0, errno != EPIPE, errno != ECONNRESET {
-            throw .systemCall(name: "send", errno: errno, detail: "(ready channel to the sandbox's init)")
+            throw .system(PosixError(call: "send", errno: errno), detail: "(ready channel to the sandbox's init)")
         }
         // On EPIPE init failed during its setup: the error pipe below carries why.
         SystemCalls.close(result.ready_fd)
@@ -255,7 +256,7 @@ public struct Launcher: Sendable {
             _ = Self.wait(for: child.pid)
             // The record is written at once and is smaller than PIPE_BUF: a short one is a bug.
             guard report.count == MemoryLayout<sbx_child_error>.size else {
-                throw .systemCall(name: "read", errno: EIO, detail: "error pipe (short record of \(report.count) bytes)")
+                throw .system(PosixError(call: "read", errno: EIO), detail: "error pipe (short record of \(report.count) bytes)")
             }
             throw Self.childError(report)
         }
@@ -275,7 +276,7 @@ public struct Launcher: Sendable {
     static func failClosed(_ gateway: GatewayProcess, initPID: pid_t) throws(SandboxError) -> Int32 {
         try gateway.waitUntilReady()
         let handle = sbx_pidfd_open(initPID)
-        guard handle >= 0 else { throw .systemCall(name: "pidfd_open", errno: errno, detail: "(the sandbox's init)") }
+        guard handle >= 0 else { throw .system(PosixError(call: "pidfd_open", errno: errno), detail: "(the sandbox's init)") }
         gateway.onDeath { _ in _ = sbx_pidfd_send_signal(handle, SIGKILL) }
         return handle
     }
@@ -374,7 +375,7 @@ public struct Launcher: Sendable {
     static func lastCapability() throws(SandboxError) -> Int32 {
         let text = try SystemCalls.readText("/proc/sys/kernel/cap_last_cap")
         guard let value = Int32(text.trimmingWhitespace()), value >= 0, value < 64 else {
-            throw .systemCall(name: "read", errno: EINVAL, detail: "/proc/sys/kernel/cap_last_cap")
+            throw .system(PosixError(call: "read", errno: EINVAL), detail: "/proc/sys/kernel/cap_last_cap")
         }
         return value
     }

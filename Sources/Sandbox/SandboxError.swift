@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 
 /// Everything that can stop a sandbox from starting. Each case knows the exit status the CLI
 /// reports, following docker and podman: 125 for the sandbox itself, 126 for a program that
@@ -8,8 +9,9 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidArgument(String)
     /// A feature that is declared but not built yet; never pretended.
     case notAvailable(String)
-    /// A system call in the launcher failed.
-    case systemCall(name: String, errno: Int32, detail: String)
+    /// A system call in the launcher failed; `detail` says on what (a path, "(the gateway's
+    /// pipes)"), when the call's name alone would not.
+    case system(PosixError, detail: String = "")
     /// A step of the sandbox's setup failed inside the child (reported through the error pipe).
     case setupFailed(step: String, path: String, errno: Int32)
     /// The program could not be executed.
@@ -33,21 +35,15 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
         switch self {
         case .invalidArgument(let message): return message
         case .notAvailable(let message): return message
-        case .systemCall(let name, let code, let detail):
-            return detail.isEmpty ? "\(name): \(errnoText(code))" : "\(name) \(detail): \(errnoText(code))"
+        case .system(let error, let detail):
+            return detail.isEmpty ? error.description : "\(error.call) \(detail): \(Posix.errnoText(error.errno))"
         case .setupFailed(let step, let path, let code):
-            return path.isEmpty ? "sandbox setup: \(step): \(errnoText(code))"
-                                : "sandbox setup: \(step) \(path): \(errnoText(code))"
-        case .execFailed(let path, let code): return "cannot execute \(path): \(errnoText(code))"
+            return path.isEmpty ? "sandbox setup: \(step): \(Posix.errnoText(code))"
+                                : "sandbox setup: \(step) \(path): \(Posix.errnoText(code))"
+        case .execFailed(let path, let code): return "cannot execute \(path): \(Posix.errnoText(code))"
         case .resourceControl(let message): return message
         case .network(let message): return message
         case .gatewayDied(let reason): return "the gateway died (\(reason)); stopping the sandbox"
         }
     }
-}
-
-/// "No such file or directory (errno 2)".
-func errnoText(_ code: Int32) -> String {
-    guard let text = strerror(code) else { return "errno \(code)" }
-    return "\(String(cString: text)) (errno \(code))"
 }

@@ -1,5 +1,6 @@
 import CSeccomp
 import Glibc
+import Posix
 
 /// Compiled filters kept between runs. libseccomp needs about 7 ms for the built-in allow-list
 /// (some 700 rules; its rule database grows worse than linearly), more than the rest of a
@@ -14,7 +15,7 @@ import Glibc
 public enum SeccompCache {
     public static func program(for policy: SeccompPolicy) throws(SandboxError) -> SeccompProgram {
         guard let directory = openDirectory() else { return try SeccompCompiler.compile(policy) }
-        defer { SystemCalls.close(directory) }
+        defer { Posix.close(directory) }
         let name = "\(String(fingerprint(policy), radix: 16)).bpf"
         if let bytes = read(name, in: directory) { return SeccompProgram(bytes: bytes, unknownSyscalls: []) }
         let program = try SeccompCompiler.compile(policy)
@@ -60,7 +61,7 @@ public enum SeccompCache {
         guard fd >= 0 else { return nil }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
-            SystemCalls.close(fd)
+            Posix.close(fd)
             return nil
         }
         return fd
@@ -71,7 +72,7 @@ public enum SeccompCache {
     private static func read(_ name: String, in directory: Int32) -> [UInt8]? {
         let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
-        defer { SystemCalls.close(fd) }
+        defer { Posix.close(fd) }
         guard let bytes = try? SystemCalls.readAll(fd, limit: 4096 * 8 + 1, name: name),
               !bytes.isEmpty, bytes.count % 8 == 0, bytes.count <= 4096 * 8 else { return nil }
         return bytes
@@ -84,7 +85,7 @@ public enum SeccompCache {
         let fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         let written = (try? SystemCalls.writeAll(fd, bytes, name: temporary)) != nil
-        SystemCalls.close(fd)
+        Posix.close(fd)
         if !written || renameat(directory, temporary, directory, name) != 0 { _ = unlinkat(directory, temporary, 0) }
     }
 }

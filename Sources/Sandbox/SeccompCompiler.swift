@@ -1,6 +1,7 @@
 import CSeccomp
 import CShims
 import Glibc
+import Posix
 
 /// A compiled seccomp program: the raw `struct sock_filter` array (8 bytes per instruction) to
 /// load in the child with prctl(PR_SET_SECCOMP).
@@ -16,7 +17,7 @@ public struct SeccompProgram: Sendable, Equatable {
 public enum SeccompCompiler {
     public static func compile(_ policy: SeccompPolicy) throws(SandboxError) -> SeccompProgram {
         guard let context = seccomp_init(policy.defaultAction.libseccompValue) else {
-            throw .systemCall(name: "seccomp_init", errno: EINVAL, detail: "")
+            throw .system(PosixError(call: "seccomp_init", errno: EINVAL))
         }
         defer { seccomp_release(context) }
         try check(seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SeccompAction.killProcess.libseccompValue), "seccomp_attr_set", "bad-arch action")
@@ -43,22 +44,22 @@ public enum SeccompCompiler {
         }
 
         var fds: [Int32] = [-1, -1]
-        guard sbx_pipe_cloexec(&fds) == 0 else { throw .systemCall(name: "pipe2", errno: errno, detail: "") }
-        defer { SystemCalls.close(fds[0]) }
+        guard sbx_pipe_cloexec(&fds) == 0 else { throw .system(PosixError(call: "pipe2", errno: errno)) }
+        defer { Posix.close(fds[0]) }
         // A BPF program is at most 4096 instructions (32 KiB): it fits a pipe's 64 KiB buffer,
         // so the export cannot block before the read.
         let exported = seccomp_export_bpf(context, fds[1])
-        SystemCalls.close(fds[1])
+        Posix.close(fds[1])
         try check(exported, "seccomp_export_bpf", "")
         let bytes = try SystemCalls.readAll(fds[0], limit: 4096 * 8 + 1, name: "seccomp program")
         guard !bytes.isEmpty, bytes.count % 8 == 0, bytes.count <= 4096 * 8 else {
-            throw .systemCall(name: "seccomp_export_bpf", errno: E2BIG, detail: "program of \(bytes.count) bytes")
+            throw .system(PosixError(call: "seccomp_export_bpf", errno: E2BIG), detail: "program of \(bytes.count) bytes")
         }
         return SeccompProgram(bytes: bytes, unknownSyscalls: unknown)
     }
 
     /// libseccomp returns a negated errno.
     private static func check(_ result: Int32, _ name: String, _ detail: String) throws(SandboxError) {
-        if result < 0 { throw .systemCall(name: name, errno: -result, detail: detail) }
+        if result < 0 { throw .system(PosixError(call: name, errno: -result), detail: detail) }
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 
 /// The launcher's own runtime state: /run/sandbox for root, $XDG_RUNTIME_DIR/sandbox otherwise
 /// (the id-range locks, the compiled seccomp programs). The base is 0711, so a subdirectory
@@ -15,7 +16,9 @@ enum StateDirectory {
     static func subdirectory(_ name: String) throws(SandboxError) -> String? {
         guard let base else { return nil }
         for (path, mode) in [(base, mode_t(0o711)), (base + "/" + name, mode_t(0o700))] {
-            if mkdir(path, mode) < 0, errno != EEXIST { throw .systemCall(name: "mkdir", errno: errno, detail: path) }
+            do throws(PosixError) { _ = try Posix.call("mkdir") { mkdir(path, mode) } } catch {
+                if error.errno != EEXIST { throw .system(error, detail: path) }
+            }
         }
         return base + "/" + name
     }

@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import Posix
 
 /// Without `--tty`, the program never holds the user's terminal (issue 13): each of the
 /// launcher's stdin, stdout and stderr that is a terminal reaches the program as a pipe, and
@@ -25,7 +26,7 @@ final class StdioRelay {
             var ends: [Int32] = [-1, -1]
             guard sbx_pipe_cloexec(&ends) == 0 else {
                 relay.close()
-                throw .systemCall(name: "pipe2", errno: errno, detail: "(standard descriptor \(fd) relay)")
+                throw .system(PosixError(call: "pipe2", errno: errno), detail: "(standard descriptor \(fd) relay)")
             }
             // stdin: the program reads ends[0]; stdout and stderr: the program writes ends[1].
             relay.programEnds[fd] = fd == 0 ? ends[0] : ends[1]
@@ -38,7 +39,7 @@ final class StdioRelay {
     /// After the clone: the program's ends belong to the sandbox now.
     func closeProgramEnds() {
         for index in programEnds.indices where programEnds[index] >= 0 {
-            SystemCalls.close(programEnds[index])
+            Posix.close(programEnds[index])
             programEnds[index] = -1
         }
     }
@@ -46,7 +47,7 @@ final class StdioRelay {
     func close() {
         closeProgramEnds()
         for index in launcherEnds.indices where launcherEnds[index] >= 0 {
-            SystemCalls.close(launcherEnds[index])
+            Posix.close(launcherEnds[index])
             launcherEnds[index] = -1
         }
     }
@@ -56,7 +57,7 @@ final class StdioRelay {
     func relay(until pid: pid_t) {
         let pidfd = sbx_pidfd_open(pid)
         guard pidfd >= 0 else { return }
-        defer { SystemCalls.close(pidfd) }
+        defer { Posix.close(pidfd) }
         // A program that closes its stdin must not kill the launcher with SIGPIPE (EPIPE ends
         // the input instead). Set after the clone, so the program's signal state is untouched.
         signal(SIGPIPE, SIG_IGN)
@@ -71,10 +72,7 @@ final class StdioRelay {
                 pollfd(fd: input.isEmpty && launcherEnds[0] >= 0 ? STDIN_FILENO : -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: input.isEmpty ? -1 : launcherEnds[0], events: Int16(POLLOUT), revents: 0),
             ]
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
-                if errno == EINTR { continue }
-                return
-            }
+            guard (try? Posix.call("poll") { poll(&fds, nfds_t(fds.count), -1) }) != nil else { return }
             for index in 1...2 where fds[index].revents != 0 {
                 if !copyOnce(from: launcherEnds[index], to: Int32(index), &buffer) { closeLauncherEnd(index) }
             }
@@ -93,7 +91,7 @@ final class StdioRelay {
     }
 
     private func closeLauncherEnd(_ index: Int) {
-        if launcherEnds[index] >= 0 { SystemCalls.close(launcherEnds[index]) }
+        if launcherEnds[index] >= 0 { Posix.close(launcherEnds[index]) }
         launcherEnds[index] = -1
     }
 }
@@ -108,24 +106,24 @@ private struct PendingInput {
     /// One read from the terminal; false at EOF (^D) or on an error: the program's input ends.
     mutating func read(from fd: Int32) -> Bool {
         var chunk = [UInt8](repeating: 0, count: 4096)
-        let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        if got < 0 { return errno == EINTR || errno == EAGAIN }
-        if got == 0 { return false }
-        bytes = Array(chunk[0..<got])
-        offset = 0
-        return true
+        switch try? chunk.withUnsafeMutableBytes({ buffer in try Posix.read(fd, buffer) }) {
+        case .wouldBlock?: return true
+        case .done(let got)? where got > 0:
+            bytes = Array(chunk[0..<got])
+            offset = 0
+            return true
+        default: return false
+        }
     }
 
     /// As much as the pipe takes now; false when the program's end is closed (EPIPE).
     mutating func write(to fd: Int32) -> Bool {
         while !isEmpty {
-            let written = bytes.withUnsafeBytes { raw in
-                raw.baseAddress.map { Glibc.write(fd, $0 + offset, raw.count - offset) } ?? 0
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                return errno == EAGAIN
-            }
+            let start = offset
+            let result = try? bytes.withUnsafeBytes { raw in try Posix.write(fd, UnsafeRawBufferPointer(rebasing: raw[start...])) }
+            guard let result else { return false }
+            // A full pipe takes the rest on a later POLLOUT.
+            guard case .done(let written) = result else { return true }
             offset += written
         }
         return true

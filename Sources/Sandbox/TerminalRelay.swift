@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import Posix
 
 /// `--tty`: a pseudo-terminal whose replica becomes the app's controlling terminal and stdio;
 /// the launcher relays bytes between its own stdin/stdout and the pty's primary side, puts its
@@ -24,7 +25,7 @@ final class TerminalRelay {
         var primary: Int32 = -1, replica: Int32 = -1
         var name = [CChar](repeating: 0, count: 128)
         guard sbx_open_pty(&primary, &replica, &name, name.count) == 0 else {
-            throw .systemCall(name: "posix_openpt", errno: errno, detail: "")
+            throw .system(PosixError(call: "posix_openpt", errno: errno))
         }
         let path = String(decoding: name.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let relay = TerminalRelay(primaryFD: primary, replicaFD: replica, replicaPath: path)
@@ -33,14 +34,14 @@ final class TerminalRelay {
     }
 
     func closeReplica() {
-        if replicaFD >= 0 { SystemCalls.close(replicaFD) }
+        if replicaFD >= 0 { Posix.close(replicaFD) }
         replicaFD = -1
     }
 
     func close() {
         closeReplica()
         restoreTerminal()
-        SystemCalls.close(primaryFD)
+        Posix.close(primaryFD)
     }
 
     private func copyWindowSize() {
@@ -68,7 +69,7 @@ final class TerminalRelay {
     func relay(until pid: pid_t) {
         let pidfd = sbx_pidfd_open(pid)
         guard pidfd >= 0 else { return }
-        defer { SystemCalls.close(pidfd) }
+        defer { Posix.close(pidfd) }
         enterRawMode()
         defer { restoreTerminal() }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
@@ -88,7 +89,7 @@ final class TerminalRelay {
                 if !inputOpen {
                     // EOF on stdin: the app's terminal gets VEOF (^D), so a reader sees end of file.
                     var endOfTransmission: UInt8 = 4
-                    _ = Glibc.write(primaryFD, &endOfTransmission, 1)
+                    _ = try? Posix.call("write") { Glibc.write(primaryFD, &endOfTransmission, 1) }
                 }
             }
             if fds[0].revents != 0 {
@@ -105,9 +106,8 @@ final class TerminalRelay {
 /// Copies one read's worth from `source` to `destination` (both relays use it); false at EOF,
 /// on an error (EIO: a pty's other side closed), or when a non-blocking source is empty.
 func copyOnce(from source: Int32, to destination: Int32, _ buffer: inout [UInt8]) -> Bool {
-    let got = buffer.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress, $0.count) }
-    if got < 0 { return errno == EINTR }
-    if got == 0 { return false }
+    let read = try? buffer.withUnsafeMutableBytes { raw in try Posix.read(source, raw) }
+    guard case .done(let got)? = read, got > 0 else { return false }
     do { try SystemCalls.writeAll(destination, Array(buffer[0..<got]), name: "terminal relay") } catch { return false }
     return true
 }

@@ -16,6 +16,7 @@ import CShims
 import FDBased
 import Glibc
 import Netlink
+import Posix
 import UserNet
 import Wire
 
@@ -40,13 +41,13 @@ public struct OuterNetwork: Sendable {
     public static func make() throws(SandboxError) -> OuterNetwork {
         var fds: [Int32] = [-1, -1, -1]
         guard sbx_open_outer_network(&fds) == 0 else {
-            throw .systemCall(name: "unshare(CLONE_NEWNET)", errno: errno, detail: "(the gateway's network namespace; needs root)")
+            throw .system(PosixError(call: "unshare(CLONE_NEWNET)", errno: errno), detail: "(the gateway's network namespace; needs root)")
         }
         return OuterNetwork(netlinkSocket: fds[0], namespaceFD: fds[1], packetSocket: fds[2])
     }
 
     func close() {
-        for fd in [netlinkSocket, namespaceFD, packetSocket] { SystemCalls.close(fd) }
+        for fd in [netlinkSocket, namespaceFD, packetSocket] { Posix.close(fd) }
     }
 }
 
@@ -88,7 +89,7 @@ public enum UserModeNetwork {
             let gatewayIndex = try gatewaySide.index(of: gatewayInterface)
             try gatewaySide.setLinkUp(index: gatewayIndex)
             guard sbx_bind_packet_socket(outer.packetSocket, gatewayIndex) == 0 else {
-                throw .syscall(call: "bind(AF_PACKET, \(gatewayInterface))", errno: errno)
+                throw .system(PosixError(call: "bind(AF_PACKET, \(gatewayInterface))", errno: errno))
             }
 
             let appIndex = try app.index(of: interface)
@@ -154,7 +155,7 @@ struct NetworkFiles {
         let made = template.withUnsafeMutableBufferPointer { buffer in
             buffer.baseAddress.map { mkdtemp($0) } ?? nil
         }
-        guard made != nil else { throw .systemCall(name: "mkdtemp", errno: errno, detail: "/tmp/sandbox-net-XXXXXX") }
+        guard made != nil else { throw .system(PosixError(call: "mkdtemp", errno: errno), detail: "/tmp/sandbox-net-XXXXXX") }
         let directory = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         // The sandbox's root is an unprivileged host uid by default: it must reach these public
         // files (mkdtemp makes the directory 0700).
@@ -186,7 +187,7 @@ struct NetworkFiles {
 
     private func write(_ name: String, _ text: String) throws(SandboxError) {
         let fd = try SystemCalls.open(directory + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644)
-        defer { SystemCalls.close(fd) }
+        defer { Posix.close(fd) }
         try SystemCalls.writeAll(fd, Array(text.utf8), name: name)
     }
 

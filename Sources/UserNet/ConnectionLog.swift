@@ -4,8 +4,8 @@
 // (the fields are few and fixed) so no encoder runs per flow; one write() per line.
 
 import CShims
-import FDBased
 import Glibc
+import Posix
 
 public struct ConnectionRecord: Sendable, Equatable {
     public var startNanoseconds: UInt64
@@ -91,13 +91,13 @@ public final class ConnectionLog {
     private var fd: Int32
 
     /// Opens `path` for appending (created 0600).
-    public convenience init(path: String) throws(SystemCallError) {
+    public convenience init(path: String) throws(PosixError) {
         self.init(fd: try Self.openFile(path))
     }
 
     /// Opens a log file for `init(fd:)`, which may run in another process.
-    public static func openFile(_ path: String) throws(SystemCallError) -> Int32 {
-        try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+    public static func openFile(_ path: String) throws(PosixError) -> Int32 {
+        try Posix.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
     }
 
     /// Appends to `fd` (open with O_APPEND; owned from here).
@@ -109,7 +109,7 @@ public final class ConnectionLog {
 
     public func close() {
         guard fd >= 0 else { return }
-        Syscall.close(fd)
+        Posix.close(fd)
         fd = -1
     }
 
@@ -121,7 +121,7 @@ public final class ConnectionLog {
         var line = text
         let complete = line.withUTF8 { bytes -> Bool in
             // O_APPEND makes each whole write land as one line even if others share the file.
-            guard fd >= 0, let result = try? Syscall.write(fd, UnsafeRawBufferPointer(bytes)) else { return false }
+            guard fd >= 0, let result = try? Posix.write(fd, UnsafeRawBufferPointer(bytes)) else { return false }
             return result == .done(bytes.count)
         }
         if complete { recordsWritten &+= 1 } else { recordsDropped &+= 1 }

@@ -11,6 +11,7 @@
 // Which names may be forwarded at all is the caller's decision (DNSQueryPolicy).
 
 import Glibc
+import Posix
 
 public final class DNSForwarder {
     public struct Configuration: Sendable {

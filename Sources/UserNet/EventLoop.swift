@@ -11,12 +11,12 @@
 //   `afterIteration` (the place to flush the link's TX batch and ask the stack what is due).
 
 import CShims
-import FDBased
 import Glibc
+import Posix
 import Synchronization
 
 public enum EventLoopError: Error, Sendable, Equatable {
-    case system(SystemCallError)
+    case system(PosixError)
     /// `maxRegistrations` fds are registered already (counted in `counters.registrationsRejected`).
     case tooManyRegistrations
     /// `maxTimers` timers are live already (counted in `counters.timersRejected`).
@@ -42,12 +42,12 @@ public final class EventLoopHandle: Sendable {
     let eventFD: Int32
     let stopRequested = Atomic<Bool>(false)
 
-    init() throws(SystemCallError) {
+    init() throws(PosixError) {
         let flags = Int32(EFD_NONBLOCK | EFD_CLOEXEC)
-        eventFD = try retryingEINTR("eventfd") { eventfd(0, flags) }
+        eventFD = try Posix.call("eventfd") { eventfd(0, flags) }
     }
 
-    deinit { Syscall.close(eventFD) }
+    deinit { Posix.close(eventFD) }
 
     /// Makes `run` return after the handlers of the current round; takes effect at once even
     /// when the loop is blocked in epoll_wait.
@@ -62,7 +62,7 @@ public final class EventLoopHandle: Sendable {
     public func wake() {
         var one: UInt64 = 1
         // EAGAIN means the counter is already non-zero: the loop will wake anyway.
-        _ = withUnsafeBytes(of: &one) { try? Syscall.write(eventFD, $0) }
+        _ = withUnsafeBytes(of: &one) { try? Posix.write(eventFD, $0) }
     }
 }
 
@@ -126,29 +126,29 @@ public final class EventLoop {
     private var armedDeadline: UInt64 = 0
     private let ready: UnsafeMutablePointer<usernet_ready_event>
 
-    public init(maxRegistrations: Int = 65_536, maxTimers: Int = 65_536) throws(SystemCallError) {
+    public init(maxRegistrations: Int = 65_536, maxTimers: Int = 65_536) throws(PosixError) {
         self.maxRegistrations = max(1, maxRegistrations)
         timers = TimerQueue(capacity: maxTimers)
         let handle = try EventLoopHandle()
-        let epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        let epollFD = try Posix.call("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         let timerFD: Int32
-        do throws(SystemCallError) {
+        do throws(PosixError) {
             let flags = Int32(TFD_NONBLOCK | TFD_CLOEXEC)
-            timerFD = try retryingEINTR("timerfd_create") { timerfd_create(CLOCK_MONOTONIC, flags) }
+            timerFD = try Posix.call("timerfd_create") { timerfd_create(CLOCK_MONOTONIC, flags) }
         } catch {
-            Syscall.close(epollFD)
+            Posix.close(epollFD)
             throw error
         }
-        do throws(SystemCallError) {
-            _ = try retryingEINTR("epoll_ctl") {
+        do throws(PosixError) {
+            _ = try Posix.call("epoll_ctl") {
                 usernet_epoll_ctl(epollFD, EPOLL_CTL_ADD, handle.eventFD, EPOLLIN.rawValue, Self.wakeToken)
             }
-            _ = try retryingEINTR("epoll_ctl") {
+            _ = try Posix.call("epoll_ctl") {
                 usernet_epoll_ctl(epollFD, EPOLL_CTL_ADD, timerFD, EPOLLIN.rawValue, Self.timerToken)
             }
         } catch {
-            Syscall.close(timerFD)
-            Syscall.close(epollFD)
+            Posix.close(timerFD)
+            Posix.close(epollFD)
             throw error
         }
         self.handle = handle
@@ -159,8 +159,8 @@ public final class EventLoop {
 
     deinit {
         ready.deallocate()
-        Syscall.close(timerFD)
-        Syscall.close(epollFD)
+        Posix.close(timerFD)
+        Posix.close(epollFD)
     }
 
     /// CLOCK_MONOTONIC in nanoseconds: the time base of every timer here.
@@ -184,8 +184,8 @@ public final class EventLoop {
         let index = Int(slot)
         slots[index].generation &+= 1
         let registration = Registration(slot: slot, generation: slots[index].generation)
-        do throws(SystemCallError) {
-            _ = try retryingEINTR("epoll_ctl") {
+        do throws(PosixError) {
+            _ = try Posix.call("epoll_ctl") {
                 usernet_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, Self.epollEvents(interest), registration.token)
             }
         } catch {
@@ -199,9 +199,9 @@ public final class EventLoop {
     }
 
     /// Changes what a registration listens for (e.g. add `.write` while output is pending).
-    public func setInterest(_ registration: Registration, _ interest: Interest) throws(SystemCallError) {
-        guard let fd = liveFD(registration) else { throw SystemCallError(call: "epoll_ctl", errno: ENOENT) }
-        _ = try retryingEINTR("epoll_ctl") {
+    public func setInterest(_ registration: Registration, _ interest: Interest) throws(PosixError) {
+        guard let fd = liveFD(registration) else { throw PosixError(call: "epoll_ctl", errno: ENOENT) }
+        _ = try Posix.call("epoll_ctl") {
             usernet_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, Self.epollEvents(interest), registration.token)
         }
     }
@@ -209,7 +209,7 @@ public final class EventLoop {
     /// Changes what a registration listens for and who hears it, in one EPOLL_CTL_MOD (a host
     /// socket handed from its connect to its flow keeps its place in the epoll set).
     public func setInterest(_ registration: Registration, _ interest: Interest,
-                            handler: @escaping Handler) throws(SystemCallError) {
+                            handler: @escaping Handler) throws(PosixError) {
         try setInterest(registration, interest)
         slots[Int(registration.slot)].handler = handler
     }
@@ -268,16 +268,16 @@ public final class EventLoop {
     // MARK: running
 
     /// Runs rounds until `handle.stop()`; returns at once if stop was requested before.
-    public func run() throws(SystemCallError) {
+    public func run() throws(PosixError) {
         while !handle.isStopRequested {
             try runOnce(blocking: true)
         }
     }
 
     /// One round: wait (or not) for readiness, dispatch, fire due timers, run `afterIteration`.
-    public func runOnce(blocking: Bool) throws(SystemCallError) {
+    public func runOnce(blocking: Bool) throws(PosixError) {
         try armTimerFD()
-        let count = try retryingEINTR("epoll_wait") {
+        let count = try Posix.call("epoll_wait") {
             usernet_epoll_wait(epollFD, ready, Int32(Self.readyCapacity), blocking ? -1 : 0)
         }
         roundStart = Self.now()
@@ -324,17 +324,17 @@ public final class EventLoop {
     }
 
     /// Keeps the timerfd armed at the earliest live deadline (disarmed when there is none).
-    private func armTimerFD() throws(SystemCallError) {
+    private func armTimerFD() throws(PosixError) {
         let wanted = timers.nextDeadline() ?? 0
         // A deadline in the past must still fire: 0 would disarm, so use 1 ns after boot.
         let effective = wanted == 0 ? 0 : max(wanted, 1)
         guard effective != armedDeadline else { return }
-        _ = try retryingEINTR("timerfd_settime") { usernet_timerfd_arm_absolute(timerFD, effective) }
+        _ = try Posix.call("timerfd_settime") { usernet_timerfd_arm_absolute(timerFD, effective) }
         armedDeadline = effective
     }
 
     private func drain(_ fd: Int32) {
         var value: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &value) { try? Syscall.read(fd, $0) }
+        _ = withUnsafeMutableBytes(of: &value) { try? Posix.read(fd, $0) }
     }
 }

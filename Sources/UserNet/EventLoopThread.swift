@@ -1,8 +1,8 @@
 // The default deployment: one loop on one dedicated thread. The loop is created on that thread
 // and never leaves it; the caller keeps only the Sendable handle, to stop and join it.
 
-import FDBased
 import Glibc
+import Posix
 
 public final class EventLoopThread: Sendable {
     public let handle: EventLoopHandle
@@ -12,7 +12,7 @@ public final class EventLoopThread: Sendable {
         // Written by the new thread before it signals `ready`, read by the starter after.
         var loop: EventLoop?
         var setupError: EventLoopError?
-        var runError: SystemCallError?
+        var runError: PosixError?
         var ready = false
         var mutex = pthread_mutex_t()
         var condition = pthread_cond_t()
@@ -51,7 +51,7 @@ public final class EventLoopThread: Sendable {
         }, context)
         guard rc == 0 else {
             Unmanaged<Start>.fromOpaque(context).release()
-            throw .system(SystemCallError(call: "pthread_create", errno: rc))
+            throw .system(PosixError(call: "pthread_create", errno: rc))
         }
         pthread_mutex_lock(&start.mutex)
         while !start.ready { pthread_cond_wait(&start.condition, &start.mutex) }
@@ -62,7 +62,7 @@ public final class EventLoopThread: Sendable {
         }
         guard let handle = start.loop?.handle else {
             pthread_join(thread, nil)
-            throw .system(SystemCallError(call: "pthread_create", errno: EINVAL))
+            throw .system(PosixError(call: "pthread_create", errno: EINVAL))
         }
         self.handle = handle
         self.thread = thread
@@ -77,10 +77,10 @@ public final class EventLoopThread: Sendable {
             loop = created
         } catch let error as EventLoopError {
             start.setupError = error
-        } catch let error as SystemCallError {
+        } catch let error as PosixError {
             start.setupError = .system(error)
         } catch {
-            start.setupError = .system(SystemCallError(call: "setup", errno: EINVAL))
+            start.setupError = .system(PosixError(call: "setup", errno: EINVAL))
         }
         pthread_mutex_lock(&start.mutex)
         start.loop = loop
@@ -98,7 +98,7 @@ public final class EventLoopThread: Sendable {
 
     /// Stops the loop and waits for its thread; returns the error `run` ended with, if any.
     @discardableResult
-    public func stopAndJoin() -> SystemCallError? {
+    public func stopAndJoin() -> PosixError? {
         handle.stop()
         pthread_join(thread, nil)
         return start.runError

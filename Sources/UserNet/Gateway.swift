@@ -14,6 +14,7 @@ import FDBased
 import Glibc
 import Link
 import Netstack
+import Posix
 import Synchronization
 import Wire
 
@@ -21,12 +22,12 @@ public enum GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The FDBased endpoint refused the fd or its options.
     case link(FDBasedError)
     /// The pcap or connection-log file could not be opened.
-    case file(SystemCallError)
+    case file(PosixError)
     case eventLoop(EventLoopError)
     /// Reading /etc/resolv.conf (when no --dns was given) failed.
-    case resolvConf(SystemCallError)
+    case resolvConf(PosixError)
     /// setns into the host namespace, or opening the packet socket, failed.
-    case system(SystemCallError)
+    case system(PosixError)
 
     public var description: String {
         switch self {
@@ -149,7 +150,7 @@ public final class Gateway: Sendable {
             upstreams = configured
         } else {
             do { upstreams = try ResolvConf.upstreams(path: settings.resolvConfPath) } catch {
-                Glibc.close(packetSocket)
+                Posix.close(packetSocket)
                 throw .resolvConf(error)
             }
         }
@@ -157,9 +158,11 @@ public final class Gateway: Sendable {
         let failure = SetupFailure()
         do throws(EventLoopError) {
             thread = try EventLoopThread { loop throws(EventLoopError) in
-                if let namespace = settings.hostNamespaceFD, usernet_enter_network_namespace(namespace) != 0 {
-                    failure.error = .system(SystemCallError(call: "setns", errno: errno))
-                    throw .system(SystemCallError(call: "setns", errno: errno))
+                if let namespace = settings.hostNamespaceFD {
+                    do throws(PosixError) { _ = try Posix.call("setns") { usernet_enter_network_namespace(namespace) } } catch {
+                        failure.error = .system(error)
+                        throw .system(error)
+                    }
                 }
                 // Read here, in the namespace the host sockets use: these are the addresses a
                 // host socket of the gateway would reach the host itself at.
@@ -182,7 +185,7 @@ public final class Gateway: Sendable {
                 }
             }
         } catch {
-            Glibc.close(packetSocket)
+            Posix.close(packetSocket)
             throw failure.error ?? .eventLoop(error)
         }
         self.mailbox = mailbox
@@ -240,7 +243,7 @@ public final class Gateway: Sendable {
         let final = result.wait()
         thread.stopAndJoin()
         mailbox.cancelAll()
-        if !releasesPacketSocketInBackground || !closeInBackground(packetSocket) { Glibc.close(packetSocket) }
+        if !releasesPacketSocketInBackground || !closeInBackground(packetSocket) { Posix.close(packetSocket) }
         return final
     }
 
@@ -250,22 +253,17 @@ public final class Gateway: Sendable {
     /// when given (on a short-lived thread, so the caller's thread stays where it is). Ready
     /// to hand to `init(options:packetSocket:)`.
     public static func openPacketSocket(interface: String, namespaceFD: Int32? = nil) throws(GatewayError) -> Int32 {
-        let outcome = Mutex<(fd: Int32, error: SystemCallError?)>((-1, nil))
+        let outcome = Mutex<(fd: Int32, error: PosixError?)>((-1, nil))
         let work: @Sendable () -> Void = {
-            if let namespaceFD, usernet_enter_network_namespace(namespaceFD) != 0 {
-                let code = errno
-                outcome.withLock { $0 = (-1, SystemCallError(call: "setns", errno: code)) }
-                return
+            do throws(PosixError) {
+                if let namespaceFD { _ = try Posix.call("setns") { usernet_enter_network_namespace(namespaceFD) } }
+                let index = if_nametoindex(interface)
+                guard index != 0 else { throw PosixError(call: "if_nametoindex(\(interface))", errno: errno) }
+                let fd = try Posix.call("socket(AF_PACKET)") { usernet_open_packet_socket(Int32(index)) }
+                outcome.withLock { $0 = (fd, nil) }
+            } catch {
+                outcome.withLock { $0 = (-1, error) }
             }
-            let index = if_nametoindex(interface)
-            guard index != 0 else {
-                let code = errno
-                outcome.withLock { $0 = (-1, SystemCallError(call: "if_nametoindex(\(interface))", errno: code)) }
-                return
-            }
-            let fd = usernet_open_packet_socket(Int32(index))
-            let code = errno
-            outcome.withLock { $0 = (fd, fd < 0 ? SystemCallError(call: "socket(AF_PACKET)", errno: code) : nil) }
         }
         if namespaceFD == nil {
             work()
@@ -277,7 +275,7 @@ public final class Gateway: Sendable {
         return fd
     }
 
-    private static func runOnThread(_ work: @escaping @Sendable () -> Void) throws(SystemCallError) {
+    private static func runOnThread(_ work: @escaping @Sendable () -> Void) throws(PosixError) {
         final class Job: @unchecked Sendable {
             let work: @Sendable () -> Void
             init(_ work: @escaping @Sendable () -> Void) { self.work = work }
@@ -291,7 +289,7 @@ public final class Gateway: Sendable {
         }, job.toOpaque())
         guard rc == 0 else {
             job.release()
-            throw SystemCallError(call: "pthread_create", errno: rc)
+            throw PosixError(call: "pthread_create", errno: rc)
         }
         pthread_join(thread, nil)
     }
@@ -354,6 +352,6 @@ private final class Semaphore: @unchecked Sendable {
         var deadline = timespec()
         clock_gettime(CLOCK_REALTIME, &deadline)
         deadline.tv_sec += seconds
-        while sem_timedwait(raw, &deadline) != 0 && errno == EINTR {}
+        _ = try? Posix.call("sem_timedwait") { sem_timedwait(raw, &deadline) }  // ETIMEDOUT: waited enough
     }
 }

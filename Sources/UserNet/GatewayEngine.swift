@@ -13,6 +13,7 @@ import CShims
 import FDBased
 import Link
 import Netstack
+import Posix
 import Wire
 
 /// A flow the gateway holds: a UDP flow, or the echo flow of one ICMP identifier.
@@ -117,13 +118,13 @@ public final class GatewayEngine: GatewayFlowHook {
     /// The pcap and the connection log: opened beforehand (GatewayResources) when this runs
     /// confined, where no path resolves.
     private static func openRecords(_ options: UserNetOptions, resources: GatewayResources?)
-        throws(SystemCallError) -> (pcap: PcapWriter?, connectionLog: ConnectionLog?) {
+        throws(PosixError) -> (pcap: PcapWriter?, connectionLog: ConnectionLog?) {
         if let resources {
-            return (try resources.pcapFD.map { fd throws(SystemCallError) in try PcapWriter(fd: fd) },
+            return (try resources.pcapFD.map { fd throws(PosixError) in try PcapWriter(fd: fd) },
                     resources.connectionLogFD.map { ConnectionLog(fd: $0) })
         }
-        return (try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter(path: path) },
-                try options.connectionLogPath.map { path throws(SystemCallError) in try ConnectionLog(path: path) })
+        return (try options.pcapPath.map { path throws(PosixError) in try PcapWriter(path: path) },
+                try options.connectionLogPath.map { path throws(PosixError) in try ConnectionLog(path: path) })
     }
 
     /// A gateway-mode stack with one NIC on `link`, holding the gateway's addresses.

@@ -4,8 +4,8 @@
 // needs CAP_NET_BIND_SERVICE). The confined gateway process receives these descriptors and
 // never opens a path or binds a port itself.
 
-import FDBased
 import Glibc
+import Posix
 
 public struct GatewayResources: Sendable, Equatable {
     public var pcapFD: Int32?
@@ -23,9 +23,9 @@ public struct GatewayResources: Sendable, Equatable {
     /// Opens everything `options` asks for; on failure closes what it opened.
     public static func open(for options: UserNetOptions) throws(GatewayError) -> GatewayResources {
         var resources = GatewayResources()
-        do throws(SystemCallError) {
-            resources.pcapFD = try options.pcapPath.map { path throws(SystemCallError) in try PcapWriter.openFile(path) }
-            resources.connectionLogFD = try options.connectionLogPath.map { path throws(SystemCallError) in
+        do throws(PosixError) {
+            resources.pcapFD = try options.pcapPath.map { path throws(PosixError) in try PcapWriter.openFile(path) }
+            resources.connectionLogFD = try options.connectionLogPath.map { path throws(PosixError) in
                 try ConnectionLog.openFile(path)
             }
         } catch {
@@ -47,6 +47,6 @@ public struct GatewayResources: Sendable, Equatable {
     public var all: [Int32] { [pcapFD, connectionLogFD].compactMap { $0 } + publishedPortFDs }
 
     public func close() {
-        for fd in all { Glibc.close(fd) }
+        for fd in all { Posix.close(fd) }
     }
 }

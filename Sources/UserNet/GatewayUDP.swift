@@ -6,9 +6,9 @@
 // quoting a header rebuilt from the flow (RFC 792: IP header + first 8 data bytes; the app's
 // kernel matches on those addresses and ports). The TCP side uses the same quote builder.
 
-import FDBased
 import Glibc
 import Netstack
+import Posix
 import Wire
 
 final class UDPFlow: GatewayFlow, UDPEndpointDelegate {

@@ -2,8 +2,8 @@
 // timed out by the gateway's own deadline (the kernel's SYN retries take minutes; the app's
 // SYN should learn sooner). The completion runs exactly once, on the loop thread.
 
-import FDBased
 import Glibc
+import Posix
 
 /// Opens the host side of a forwarded TCP flow: `SocketHostConnector` with real sockets, or a
 /// test's double that scripts the outcome (connected, refused, unreachable, and when).
@@ -120,7 +120,7 @@ public enum HostConnector {
             case .system(let e): e.errno
             case .tooManyRegistrations, .tooManyTimers: ENOBUFS
             }
-            settle(.failure(.system(SystemCallError(call: "epoll_ctl", errno: errno))))
+            settle(.failure(.system(PosixError(call: "epoll_ctl", errno: errno))))
         }
     }
 }

@@ -4,14 +4,14 @@
 // it forbids us, the gateway counts that and answers nothing. It never fabricates a reply:
 // a ping that "works" while the host cannot reach the target would lie to the app.
 
-import Wire
-import FDBased
 import Glibc
+import Posix
+import Wire
 
 public enum PingSocketError: Error, Sendable, Equatable {
     /// EACCES/EPERM: our group is outside net.ipv4.ping_group_range.
     case forbiddenByPingGroupRange
-    case system(SystemCallError)
+    case system(PosixError)
 }
 
 public final class HostPingSocket {
@@ -40,13 +40,8 @@ public final class HostPingSocket {
             if error.errno == EACCES || error.errno == EPERM { throw .forbiddenByPingGroupRange }
             throw .system(error)
         }
-        let fd = self.fd
-        do {
-            _ = try SocketAddress(destination, port: 0).withSockAddr { (sa, len) throws(SystemCallError) in
-                try retryingEINTR("connect") { Glibc.connect(fd, sa, len) }
-            }
-        } catch {
-            Syscall.close(fd)
+        do { try Syscall.connect(fd, SocketAddress(destination, port: 0)) } catch {
+            Posix.close(fd)
             throw .system(error)
         }
     }
@@ -55,15 +50,15 @@ public final class HostPingSocket {
 
     public func close() {
         guard fd >= 0 else { return }
-        Syscall.close(fd)
+        Posix.close(fd)
         fd = -1
     }
 
     /// Sends an echo request with `sequence` and `data`. The identifier is the socket's and
     /// the kernel computes the checksum; `scratch` must hold 8 + data.count bytes.
-    public func sendEcho(sequence: UInt16, data: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func sendEcho(sequence: UInt16, data: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         let length = 8 + data.count
-        guard scratch.count >= length else { throw SystemCallError(call: "send", errno: EMSGSIZE) }
+        guard scratch.count >= length else { throw PosixError(call: "send", errno: EMSGSIZE) }
         // RFC 792 echo: type 8 (ICMPv6: 128, RFC 4443 4.1), code 0, checksum, identifier, sequence.
         scratch[0] = destination.isV4 ? 8 : 128
         scratch[1] = 0
@@ -85,7 +80,7 @@ public final class HostPingSocket {
 
     /// Receives one message: an echo reply (type 0, or 129 for ICMPv6) gives its sequence and
     /// data length; the message, header first, is in `buffer`.
-    public func receiveReply(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> Received {
+    public func receiveReply(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> Received {
         switch try Syscall.recv(fd, buffer) {
         case .wouldBlock:
             return .wouldBlock

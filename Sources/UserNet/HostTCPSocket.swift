@@ -1,11 +1,10 @@
 // A host TCP socket as the gateway uses it: non-blocking connect whose completion is learned
-// from epoll writability + SO_ERROR, plain reads/writes that report EAGAIN as a value, MSG_PEEK
-// reads (so the host socket buffer can serve as the retransmit queue, the pasta way),
+// from epoll writability + SO_ERROR, plain reads/writes that report EAGAIN as a value,
 // half-close and abortive close.
 
 import CShims
-import FDBased
 import Glibc
+import Posix
 
 public final class HostTCPSocket {
     public private(set) var fd: Int32
@@ -23,11 +22,11 @@ public final class HostTCPSocket {
     }
 
     deinit {
-        if fd >= 0 { Syscall.close(fd) }
+        if fd >= 0 { Posix.close(fd) }
     }
 
     /// Starts a non-blocking connect. An immediate failure (a refused loopback port, no route)
-    /// comes back as `ConnectFailure`; resource errors as `SystemCallError`.
+    /// comes back as `ConnectFailure`; resource errors as `PosixError`.
     public static func connect(to destination: SocketAddress, noDelay: Bool = true)
         throws(HostConnectError) -> (socket: HostTCPSocket, start: ConnectStart)
     {
@@ -38,17 +37,14 @@ public final class HostTCPSocket {
             // Latency: the app's own Nagle already decided what to coalesce.
             do { try Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) } catch { throw .system(error) }
         }
-        while true {
-            let rc = destination.withSockAddr { sa, len in Glibc.connect(fd, sa, len) }
-            if rc == 0 { return (socket, .connected) }
-            let code = errno
-            switch code {
-            case EINTR: continue
+        do {
+            _ = try Posix.call("connect") { destination.withSockAddr { sa, len in Glibc.connect(fd, sa, len) } }
+            return (socket, .connected)
+        } catch {
+            switch error.errno {
             case EINPROGRESS: return (socket, .inProgress)
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL, EAFNOSUPPORT:
-                throw .system(SystemCallError(call: "connect", errno: code))
-            default:
-                throw .failed(ConnectFailure(errno: code))
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL, EAFNOSUPPORT: throw .system(error)
+            default: throw .failed(ConnectFailure(errno: error.errno))
             }
         }
     }
@@ -61,23 +57,23 @@ public final class HostTCPSocket {
         return .failure(ConnectFailure(errno: pending < 0 ? errno : pending))
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.recv(fd, buffer)
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.send(fd, bytes)
     }
 
     /// Half-close: our FIN to the host peer (the app sent FIN). Reads keep working.
-    public func shutdownWrite() throws(SystemCallError) {
+    public func shutdownWrite() throws(PosixError) {
         try Syscall.shutdown(fd, Int32(SHUT_WR))
     }
 
     /// Orderly close (FIN if not sent yet).
     public func close() {
         guard fd >= 0 else { return }
-        Syscall.close(fd)
+        Posix.close(fd)
         fd = -1
     }
 
@@ -88,12 +84,12 @@ public final class HostTCPSocket {
         close()
     }
 
-    public func localAddress() throws(SystemCallError) -> SocketAddress { try Syscall.localAddress(fd) }
+    public func localAddress() throws(PosixError) -> SocketAddress { try Syscall.localAddress(fd) }
 }
 
 public enum HostConnectError: Error, Sendable, Equatable {
     /// The destination answered (or the kernel knew) that it cannot be reached.
     case failed(ConnectFailure)
     /// We could not even try (out of fds, memory, ...).
-    case system(SystemCallError)
+    case system(PosixError)
 }

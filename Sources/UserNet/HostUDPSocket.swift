@@ -3,8 +3,8 @@
 // error queue says which ICMP came back, which the gateway maps back to the app.
 
 import CShims
-import FDBased
 import Glibc
+import Posix
 
 public final class HostUDPSocket {
     public private(set) var fd: Int32
@@ -21,7 +21,7 @@ public final class HostUDPSocket {
     }
 
     /// Opens a socket connected to `destination` (connect on UDP sends nothing).
-    public init(connectingTo destination: SocketAddress) throws(SystemCallError) {
+    public init(connectingTo destination: SocketAddress) throws(PosixError) {
         self.destination = destination
         fd = try Syscall.socket(destination.family, Int32(SOCK_DGRAM.rawValue), 0)
         do {
@@ -30,12 +30,9 @@ public final class HostUDPSocket {
             } else {
                 try Syscall.setOption(fd, Int32(IPPROTO_IPV6), IPV6_RECVERR, 1)
             }
-            let fd = self.fd
-            _ = try destination.withSockAddr { (sa, len) throws(SystemCallError) in
-                try retryingEINTR("connect") { Glibc.connect(fd, sa, len) }
-            }
+            try Syscall.connect(fd, destination)
         } catch {
-            Syscall.close(fd)
+            Posix.close(fd)
             throw error
         }
     }
@@ -44,18 +41,18 @@ public final class HostUDPSocket {
 
     public func close() {
         guard fd >= 0 else { return }
-        Syscall.close(fd)
+        Posix.close(fd)
         fd = -1
     }
 
     /// Sends one datagram. An ICMP error from an earlier datagram may surface here as
     /// ECONNREFUSED etc.; the caller then reads `readError()`.
-    public func send(_ datagram: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func send(_ datagram: UnsafeRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.send(fd, datagram)
     }
 
     /// Receives one datagram (truncated to the buffer; returns the bytes copied).
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.recv(fd, buffer)
     }
 
@@ -64,15 +61,13 @@ public final class HostUDPSocket {
         var origin: UInt8 = 0, type: UInt8 = 0, code: UInt8 = 0
         var code32: UInt32 = 0
         while true {
-            if usernet_read_error_queue(fd, &origin, &type, &code, &code32) == 0 {
-                let isV6 = origin == UInt8(SO_EE_ORIGIN_ICMP6)
-                guard isV6 || origin == UInt8(SO_EE_ORIGIN_ICMP) else { continue }
-                return ICMPError(isV6: isV6, type: type, code: code, errno: Int32(bitPattern: code32))
-            }
-            if errno == EINTR { continue }
-            return nil
+            let read = try? Posix.call("recvmsg(MSG_ERRQUEUE)") { usernet_read_error_queue(fd, &origin, &type, &code, &code32) }
+            guard read != nil else { return nil }
+            let isV6 = origin == UInt8(SO_EE_ORIGIN_ICMP6)
+            guard isV6 || origin == UInt8(SO_EE_ORIGIN_ICMP) else { continue }
+            return ICMPError(isV6: isV6, type: type, code: code, errno: Int32(bitPattern: code32))
         }
     }
 
-    public func localAddress() throws(SystemCallError) -> SocketAddress { try Syscall.localAddress(fd) }
+    public func localAddress() throws(PosixError) -> SocketAddress { try Syscall.localAddress(fd) }
 }

@@ -4,8 +4,8 @@
 // it fills (or on flush), so the hot path makes no syscall and no allocation per frame.
 
 import CShims
-import FDBased
 import Glibc
+import Posix
 
 public final class PcapWriter {
     public struct Counters: Sendable, Equatable {
@@ -32,25 +32,25 @@ public final class PcapWriter {
     public private(set) var fileSize = 0
 
     /// Creates (truncates) `path` with mode 0600 and writes the global header.
-    public convenience init(path: String, bufferSize: Int = 1 << 20) throws(SystemCallError) {
+    public convenience init(path: String, bufferSize: Int = 1 << 20) throws(PosixError) {
         try self.init(fd: try Self.openFile(path), bufferSize: bufferSize)
     }
 
     /// Opens (truncates) a capture file for `init(fd:)`, which may run in another process.
-    public static func openFile(_ path: String) throws(SystemCallError) -> Int32 {
-        try retryingEINTR("open") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+    public static func openFile(_ path: String) throws(PosixError) -> Int32 {
+        try Posix.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
     }
 
     /// Writes the global header to `fd` (an empty file open for writing; owned from here, and
     /// closed if this throws).
-    public init(fd: Int32, bufferSize: Int = 1 << 20) throws(SystemCallError) {
+    public init(fd: Int32, bufferSize: Int = 1 << 20) throws(PosixError) {
         self.fd = fd
         buffer = .allocate(byteCount: max(bufferSize, 16 + 64), alignment: 8)
         var header = (UInt32(0xA1B2_C3D4), UInt16(2), UInt16(4), Int32(0), UInt32(0), UInt32(Self.snapLength), Self.linkTypeEthernet)
         do {
-            try withUnsafeBytes(of: &header) { (raw) throws(SystemCallError) in try writeFully(raw) }
+            try withUnsafeBytes(of: &header) { (raw) throws(PosixError) in try writeFully(raw) }
         } catch {
-            Syscall.close(fd)
+            Posix.close(fd)
             buffer.deallocate()
             throw error
         }
@@ -82,7 +82,7 @@ public final class PcapWriter {
             // Larger than the whole buffer: write it straight through.
             var header = (seconds, micros, UInt32(captured), UInt32(length))
             do {
-                try withUnsafeBytes(of: &header) { (raw) throws(SystemCallError) in try writeFully(raw) }
+                try withUnsafeBytes(of: &header) { (raw) throws(PosixError) in try writeFully(raw) }
                 var left = captured
                 for piece in [first, second, third] where left > 0 {
                     let take = min(piece.count, left)
@@ -141,16 +141,16 @@ public final class PcapWriter {
     public func close() {
         guard fd >= 0 else { return }
         flush()
-        Syscall.close(fd)
+        Posix.close(fd)
         fd = -1
     }
 
-    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws(SystemCallError) {
+    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws(PosixError) {
         var offset = 0
         while offset < bytes.count {
             let result: IOResult
             do {
-                result = try Syscall.write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                result = try Posix.write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]))
             } catch {
                 counters.writeErrors &+= 1
                 throw error
@@ -158,7 +158,7 @@ public final class PcapWriter {
             // A regular file never says EAGAIN; treat it (and a 0-byte write) as a failure.
             guard case .done(let n) = result, n > 0 else {
                 counters.writeErrors &+= 1
-                throw SystemCallError(call: "write", errno: EIO)
+                throw PosixError(call: "write", errno: EIO)
             }
             offset += n
         }

@@ -3,8 +3,8 @@
 // which the gateway keeps as the inward connection's source when it is not loopback.
 
 import CShims
-import FDBased
 import Glibc
+import Posix
 
 public final class PortPublisher {
     public struct Counters: Sendable, Equatable {
@@ -60,7 +60,7 @@ public final class PortPublisher {
         let fd = try boundSocket(port, type: Int32((port.transport == .tcp ? SOCK_STREAM : SOCK_DGRAM).rawValue))
         if port.transport == .tcp {
             do { try Syscall.listen(fd, backlog: backlog) } catch {
-                Syscall.close(fd)
+                Posix.close(fd)
                 throw .system(error)
             }
         }
@@ -75,34 +75,26 @@ public final class PortPublisher {
     public func close() {
         if let registration { loop.unregister(registration) }
         registration = nil
-        if fd >= 0 { Syscall.close(fd) }
+        if fd >= 0 { Posix.close(fd) }
         fd = -1
     }
 
     /// Sends a datagram from the published UDP port to `client` (the app's answer to a
     /// datagram that came in on it). A full socket buffer drops it, as UDP may.
-    public func send(_ payload: UnsafeRawBufferPointer, to client: SocketAddress) throws(SystemCallError) -> IOResult {
-        let fd = self.fd
-        return try client.withSockAddr { (sa, length) throws(SystemCallError) -> IOResult in
-            while true {
-                let n = sendto(fd, payload.baseAddress, payload.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), sa, length)
-                if n >= 0 { return .done(n) }
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
-                throw SystemCallError(call: "sendto", errno: code)
-            }
+    public func send(_ payload: UnsafeRawBufferPointer, to client: SocketAddress) throws(PosixError) -> IOResult {
+        try Posix.io("sendto") {
+            client.withSockAddr { sendto(fd, payload.baseAddress, payload.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), $0, $1) }
         }
     }
 
     /// The bound address (the real port when `hostPort` was chosen by the kernel in tests).
-    public func localAddress() throws(SystemCallError) -> SocketAddress { try Syscall.localAddress(fd) }
+    public func localAddress() throws(PosixError) -> SocketAddress { try Syscall.localAddress(fd) }
 
     private func register(_ ready: @escaping () -> Void) throws(EventLoopError) -> EventLoop.Registration {
         do {
             return try loop.register(fd: fd, interest: .read) { _ in ready() }
         } catch {
-            Syscall.close(fd)
+            Posix.close(fd)
             fd = -1
             throw error
         }
@@ -110,13 +102,13 @@ public final class PortPublisher {
 
     private static func boundSocket(_ port: PublishedPort, type: Int32) throws(EventLoopError) -> Int32 {
         let address = port.hostSocketAddress
-        do throws(SystemCallError) {
+        do throws(PosixError) {
             let fd = try Syscall.socket(address.family, type, 0)
-            do throws(SystemCallError) {
+            do throws(PosixError) {
                 try Syscall.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
                 try Syscall.bind(fd, address)
             } catch {
-                Syscall.close(fd)
+                Posix.close(fd)
                 throw error
             }
             return fd
@@ -128,17 +120,16 @@ public final class PortPublisher {
     private func acceptReady(_ onAccept: AcceptHandler) {
         for _ in 0..<Self.acceptBatch {
             var storage = sockaddr_storage()
-            let client = usernet_accept_nonblocking(fd, &storage)
-            if client < 0 {
-                let code = errno
-                if code == EAGAIN || code == EWOULDBLOCK { return }
-                if code == EINTR || code == ECONNABORTED { continue }
+            let client: Int32
+            do throws(PosixError) { client = try Posix.call("accept4") { usernet_accept_nonblocking(fd, &storage) } } catch {
+                if error.errno == EAGAIN || error.errno == EWOULDBLOCK { return }
+                if error.errno == ECONNABORTED { continue }
                 // EMFILE and friends: count it; the pending connection stays queued.
                 counters.acceptErrors &+= 1
                 return
             }
             guard let from = SocketAddress(storage: storage) else {
-                Syscall.close(client)
+                Posix.close(client)
                 continue
             }
             counters.accepted &+= 1
@@ -151,15 +142,15 @@ public final class PortPublisher {
         for _ in 0..<Self.acceptBatch {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let n = withUnsafeMutablePointer(to: &storage) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0, &length)
+            // Any failure, EAGAIN included, ends this batch; epoll calls again when more is ready.
+            let received = try? Posix.io("recvfrom") {
+                withUnsafeMutablePointer(to: &storage) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0, &length)
+                    }
                 }
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return
-            }
+            guard case .done(let n)? = received else { return }
             guard let from = SocketAddress(storage: storage) else { continue }
             counters.datagrams &+= 1
             onDatagram(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), from, port)

@@ -2,7 +2,7 @@
 // the C library does), the gateway's upstreams; and its `search` and `options`, which the
 // sandbox's own resolv.conf carries over (the last of each keyword wins, as in libc).
 
-import FDBased
+import Posix
 import Wire
 
 public enum ResolvConf {
@@ -34,11 +34,14 @@ public enum ResolvConf {
     }
 
     /// Reads `path` (bounded to 64 KiB), or nil when it cannot be read.
-    public static func text(path: String = defaultPath) -> String? { try? readSmallFile(path, limit: 65_536) }
+    public static func text(path: String = defaultPath) -> String? { try? read(path) }
 
     /// Reads `path` (bounded to 64 KiB) and returns its nameservers on port 53.
-    public static func upstreams(path: String = defaultPath) throws(SystemCallError) -> [SocketAddress] {
-        let text = try readSmallFile(path, limit: 65_536)
-        return nameservers(in: text).map { SocketAddress($0, port: 53) }
+    public static func upstreams(path: String = defaultPath) throws(PosixError) -> [SocketAddress] {
+        nameservers(in: try read(path)).map { SocketAddress($0, port: 53) }
+    }
+
+    private static func read(_ path: String) throws(PosixError) -> String {
+        String(decoding: try Posix.readFile(path, limit: 65_536), as: UTF8.self)
     }
 }

@@ -8,6 +8,7 @@
 // -> abortive close with SO_LINGER 0; host ECONNRESET -> RST to the app).
 
 import Netstack
+import Posix
 
 final class TCPFlow: PumpedTCPFlow {
     unowned let engine: GatewayEngine

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Posix
 import Sandbox
 
 /// The CLI entry point. Argument errors exit 125 (as docker and podman do), not
@@ -86,14 +87,6 @@ struct SandboxCommand: ParsableCommand {
 
 enum FileHandleStderr {
     static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Glibc.write(STDERR_FILENO, $0.baseAddress.map { $0 + offset }, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            if written <= 0 { return }
-            offset += written
-        }
-        bytes.removeAll()
+        try? Posix.writeAll(STDERR_FILENO, Array(text.utf8))
     }
 }

@@ -4,6 +4,7 @@
 import FDBased
 import Glibc
 import Link
+import Posix
 import Synchronization
 import Testing
 
@@ -98,6 +99,7 @@ final class ClosedRecorder: Sendable {
         defer { endpoint.close() }
         endpoint.attach(RecordingDispatcher())
         #expect(endpoint.dispatchAvailable().closed)
-        #expect(closed.errors == [.system(call: "read", errno: EINVAL)] || closed.errors == [.system(call: "read", errno: ENOTCONN)])
+        #expect(closed.errors == [.system(PosixError(call: "read", errno: EINVAL))]
+                || closed.errors == [.system(PosixError(call: "read", errno: ENOTCONN))])
     }
 }

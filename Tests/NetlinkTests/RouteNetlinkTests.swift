@@ -199,7 +199,7 @@ import Wire
             Issue.record("a missing namespace was opened")
         } catch {
             #expect(error.errno == ENOENT)
-            guard case .syscall = error else { Issue.record("unexpected \(error)"); return }
+            guard case .system = error else { Issue.record("unexpected \(error)"); return }
         }
     }
 

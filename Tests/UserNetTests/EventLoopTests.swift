@@ -1,4 +1,4 @@
-import FDBased
+import Posix
 import Glibc
 import Synchronization
 import Testing
@@ -93,7 +93,7 @@ import UserNet
 
     @Test func registeringABadFdThrowsTheSyscallError() throws {
         let loop = try EventLoop()
-        #expect(throws: EventLoopError.system(SystemCallError(call: "epoll_ctl", errno: EBADF))) {
+        #expect(throws: EventLoopError.system(PosixError(call: "epoll_ctl", errno: EBADF))) {
             _ = try loop.register(fd: 987_654, interest: .read) { _ in }
         }
         #expect(loop.registrationCount == 0)
