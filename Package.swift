@@ -95,7 +95,7 @@ targets += [
     .target(name: "Netlink", dependencies: ["Wire", "Posix", "CShims"]),
     .testTarget(name: "NetlinkTests", dependencies: ["TestPrivileges", "Netlink", "Wire", "CShims"]),
     // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
-    .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"]),
+    .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"], path: "Benchmarks/bench-netlink"),
 ]
 
 // MARK: Sandbox: the launcher, and the CLI
