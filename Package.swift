@@ -2,7 +2,10 @@
 // The layout follows the architecture (README, "Architecture"):
 //
 //   Wire  <-  Link  <-  Netstack  <-  UserNet  <-  Sandbox  <-  sandbox (CLI)
-//                   <-  FDBased   <-
+//                   <-  FDBased   <-              <-
+//   Wire  <-  Netlink  <---------------------------'
+//
+//   C:  CShims <- FDBased, Netlink, UserNet;   CCap <- CLauncher <- Sandbox;   CSeccomp <- Sandbox
 //
 // Arrows point one way: nothing low imports anything high. Each area keeps its targets in its
 // own block below.
@@ -12,8 +15,11 @@ var targets: [Target] = []
 
 // MARK: Foundation: C glue and system libraries
 targets += [
-    // C glue for what Glibc's Swift module hides; no policy here.
+    // C glue for what Glibc's Swift module hides, for the network modules; no policy here.
     .target(name: "CShims"),
+    // The launcher's C (Sandbox only): the clone-to-exec child paths of init and the gateway,
+    // mounts, idmapped trees. Links libcap (statically in `make build`, as CCap's pkg-config).
+    .target(name: "CLauncher", dependencies: ["CCap"]),
     // libseccomp and libcap as system libraries, found with pkg-config.
     .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
     .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
@@ -84,7 +90,7 @@ targets += [
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     // --net=user: the launcher wires the veth over rtnetlink (Netlink) and runs the gateway (UserNet).
-    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap", "UserNet", "Netlink", "FDBased", "Wire"]),
+    .target(name: "Sandbox", dependencies: ["CLauncher", "CSeccomp", "UserNet", "Netlink", "FDBased", "Wire"]),
     .executableTarget(name: "sandbox", dependencies: [
         "Sandbox", "UserNet", "FDBased",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,4 @@
-import CShims
+import CLauncher
 import Glibc
 
 /// The volumes of a sandbox whose ids are a reserved host range (`HostIDRange`), each as a

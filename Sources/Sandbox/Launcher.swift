@@ -1,5 +1,4 @@
-import CCap
-import CShims
+import CLauncher
 import Glibc
 import Netlink
 import UserNet
@@ -127,9 +126,6 @@ public struct Launcher: Sendable {
         let arena = CArena()
         var spawn = try Self.spawnConfiguration(config, userNamespace: userNamespace, rootMapped: rootMapped,
                                                 mounts: mounts, terminal: terminal, arena: arena)
-        guard let emptyCaps = cap_init() else { throw .systemCall(name: "cap_init", errno: errno, detail: "") }
-        defer { cap_free(UnsafeMutableRawPointer(emptyCaps)) }
-        spawn.empty_caps = emptyCaps
         if let ends = stdioRelay?.programEnds { spawn.stdio_fds = (ends[0], ends[1], ends[2]) }
 
         let cgroups = config.resources.isEmpty ? nil : try Cgroups.create(config.resources)
@@ -280,8 +276,8 @@ public struct Launcher: Sendable {
         return handle
     }
 
-    /// The plain-data configuration the C child path runs from (everything but the capability
-    /// set, the seccomp program and the netlink channel, which the caller adds).
+    /// The plain-data configuration the C child path runs from (everything but the seccomp
+    /// program and the netlink channel, which the caller adds).
     static func spawnConfiguration(_ config: SandboxConfiguration, userNamespace: Bool, rootMapped: Bool,
                                    mounts: [MountOperation], terminal: TerminalRelay?,
                                    arena: CArena) throws(SandboxError) -> sbx_spawn_config {
@@ -322,11 +318,6 @@ public struct Launcher: Sendable {
         spawn.tty_fd = terminal?.replicaFD ?? -1
         spawn.stdio_fds = (-1, -1, -1)
         spawn.last_cap = try Self.lastCapability()
-        spawn.cap_set_proc = cap_set_proc
-        spawn.cap_drop_bound = cap_drop_bound
-        spawn.cap_reset_ambient = cap_reset_ambient
-
-
         spawn.netlink_channel_fd = -1
         spawn.outer_network_namespace = 0
         return spawn

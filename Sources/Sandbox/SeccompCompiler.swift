@@ -1,5 +1,5 @@
+import CLauncher
 import CSeccomp
-import CShims
 import Glibc
 
 /// A compiled seccomp program: the raw `struct sock_filter` array (8 bytes per instruction) to

@@ -1,4 +1,4 @@
-import CShims
+import CLauncher
 import Glibc
 
 /// Without `--tty`, the program never holds the user's terminal (issue 13): each of the

@@ -1,4 +1,4 @@
-import CShims
+import CLauncher
 import Glibc
 
 /// `--tty`: a pseudo-terminal whose replica becomes the app's controlling terminal and stdio;
