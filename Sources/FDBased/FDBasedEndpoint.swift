@@ -316,7 +316,7 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
 
     private func reportClosed(_ error: LinkError) {
         if cshim_flag_exchange(closedReported, 1) == 0 {
-            options.onClosed?(error)
+            options.onClosed?(options.disconnectOK && error.isDisconnect ? nil : error)
         }
     }
 
