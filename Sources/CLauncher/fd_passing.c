@@ -8,43 +8,47 @@
 #include <string.h>
 #include <sys/socket.h>
 
-int sbx_send_fd(int channel, int fd) {
-    char byte = 'N';
-    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } control;
-    memset(&control, 0, sizeof control);
+/// One byte of data and room for one descriptor: the message either end uses.
+struct fd_message {
+    char byte;
+    struct iovec iov;
     struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    char control[CMSG_SPACE(sizeof(int))] __attribute__((aligned(__alignof__(struct cmsghdr))));
+};
+
+static void fd_message_init(struct fd_message *m) {
+    memset(m, 0, sizeof *m);
+    m->byte = 'N';
+    m->iov.iov_base = &m->byte;
+    m->iov.iov_len = 1;
+    m->msg.msg_iov = &m->iov;
+    m->msg.msg_iovlen = 1;
+    m->msg.msg_control = m->control;
+    m->msg.msg_controllen = sizeof m->control;
+}
+
+int sbx_send_fd(int channel, int fd) {
+    struct fd_message m;
+    fd_message_init(&m);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
     ssize_t n;
-    do { n = sendmsg(channel, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    do { n = sendmsg(channel, &m.msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
     return n == 1 ? 0 : -1;
 }
 
 int sbx_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
 
 int sbx_receive_fd(int channel) {
-    char byte;
-    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
+    struct fd_message m;
+    fd_message_init(&m);
     ssize_t n;
-    do { n = recvmsg(channel, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    do { n = recvmsg(channel, &m.msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
     if (n < 0) return -1;
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg);
     if (n == 0 || cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
         cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
         errno = ECONNRESET;
