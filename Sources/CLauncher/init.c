@@ -141,7 +141,7 @@ static void set_up_sandbox(const struct sbx_spawn_config *c, int error_fd) {
     // Emptied once, here, while the launcher may still be compiling the filter: the program
     // inherits both sets empty. Neither limits what init and the program still do before
     // exec with their effective capabilities (setresuid, TIOCSCTTY); those go with
-    // cap_set_proc right before the filter. Needs CAP_SETPCAP, so before any uid change.
+    // cap_set_proc right before the filter. Needs CAP_SETPCAP, which the app's uid change drops.
     for (int cap = 0; cap <= c->last_cap; cap++) {
         if (cap_drop_bound(cap) < 0 && errno != EINVAL) sbx_fail(error_fd, errno, 0, "drop bounding capability", "");
     }
