@@ -2,8 +2,10 @@
 // The layout follows the architecture (README, "Architecture"):
 //
 //   Wire  <-  Link  <-  Netstack  <-  UserNet  <-  Sandbox  <-  sandbox (CLI)
-//                   <-  FDBased   <-     ^            ^
-//                                      Netlink -------'
+//                   <-  FDBased   <-              <-
+//   Wire  <-  Netlink  <---------------------------'
+//
+//   C:  CShims <- FDBased, Netlink, UserNet;   CCap <- CLauncher <- Sandbox;   CSeccomp <- Sandbox
 //
 //   Posix (EINTR-retrying syscall wrapper, PosixError, IOResult, small files; libc only) sits
 //   under Link, FDBased, Netlink, UserNet, Sandbox and the CLI: every system call goes through it.
@@ -16,8 +18,11 @@ var targets: [Target] = []
 
 // MARK: Foundation: C glue and system libraries
 targets += [
-    // C glue for what Glibc's Swift module hides; no policy here.
+    // C glue for what Glibc's Swift module hides, for the network modules; no policy here.
     .target(name: "CShims"),
+    // The launcher's C (Sandbox only): the clone-to-exec child paths of init and the gateway,
+    // mounts, idmapped trees. Links libcap (statically in `make build`, as CCap's pkg-config).
+    .target(name: "CLauncher", dependencies: ["CCap"]),
     // libseccomp and libcap as system libraries, found with pkg-config.
     .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
     .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
@@ -101,7 +106,7 @@ targets += [
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     // --net=user: the launcher wires the veth over rtnetlink (Netlink) and runs the gateway (UserNet).
-    .target(name: "Sandbox", dependencies: ["CShims", "CSeccomp", "CCap", "UserNet", "Netlink", "FDBased", "Posix", "Wire"]),
+    .target(name: "Sandbox", dependencies: ["CLauncher", "CSeccomp", "UserNet", "Netlink", "FDBased", "Posix", "Wire"]),
     .executableTarget(name: "sandbox", dependencies: [
         "Sandbox", "UserNet", "FDBased", "Posix",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -2,13 +2,17 @@
 #include "usernet_shims.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 int usernet_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
     struct epoll_event ev;
@@ -114,4 +118,42 @@ int usernet_open_packet_socket(int ifindex) {
         return -1;
     }
     return fd;
+}
+
+/// fork() without glibc's atfork handlers (they take malloc locks): safe in a threaded process.
+static pid_t raw_fork(void) {
+    return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+}
+
+int usernet_close_in_background(int fd) {
+    int release[2];
+    if (pipe2(release, O_CLOEXEC) < 0) return -1;
+    pid_t middle = raw_fork();
+    if (middle < 0) {
+        int saved = errno;
+        close(release[0]); close(release[1]);
+        errno = saved;
+        return -1;
+    }
+    if (middle == 0) {
+        // The grandchild is adopted by init (or the nearest subreaper), so nobody here waits
+        // for its exit; the middle process is reaped at once below.
+        if (raw_fork() != 0) _exit(0);
+        // Keep only `fd` and the read end; wait until the caller has closed its copy of `fd`
+        // (EOF on the pipe), so that this process drops the last reference.
+        unsigned low = (unsigned)(fd < release[0] ? fd : release[0]);
+        unsigned high = (unsigned)(fd < release[0] ? release[0] : fd);
+        if (low > 0) syscall(SYS_close_range, 0U, low - 1, 0U);
+        if (high > low + 1) syscall(SYS_close_range, low + 1, high - 1, 0U);
+        syscall(SYS_close_range, high + 1, ~0U, 0U);
+        char byte;
+        while (read(release[0], &byte, 1) < 0 && errno == EINTR) {}
+        _exit(0);
+    }
+    close(release[0]);
+    int status;
+    while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {}
+    close(fd);
+    close(release[1]);
+    return 0;
 }

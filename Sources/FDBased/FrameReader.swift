@@ -38,6 +38,17 @@ enum ReadFailure {
     }
 }
 
+extension LinkError {
+    /// EOF (`.closed`) or ECONNRESET: the fd's other end went away (`Options.disconnectOK`).
+    var isDisconnect: Bool {
+        switch self {
+        case .closed: true
+        case .system(let error): error.errno == ECONNRESET
+        default: false
+        }
+    }
+}
+
 /// The kernel's word on a frame's transport checksum, from a PACKET_AUXDATA status: valid, or
 /// not computed yet because the frame was made on this host (CHECKSUM_PARTIAL).
 @inline(__always)

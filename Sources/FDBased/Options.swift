@@ -40,6 +40,9 @@ public enum DispatchDriver: Sendable, Hashable {
 }
 
 extension FDBasedEndpoint {
+    /// The endpoint's configuration, after gVisor's fdbased.Options. Its `SaveRestore` has no
+    /// counterpart: it marks a link whose state survives a checkpoint and restore, and a
+    /// sandbox is never checkpointed; a restarted sandbox makes a new endpoint over new fds.
     public struct Options: Sendable {
         /// The fds to read and write. Each must preserve frame boundaries (AF_PACKET, TUN,
         /// SEQPACKET/DGRAM socket). The endpoint puts them in non-blocking mode but does NOT own
@@ -52,9 +55,9 @@ extension FDBasedEndpoint {
         /// Frames carry a 14-byte Ethernet II header (false for TUN: IP packets only).
         public var ethernetHeader: Bool
         /// Called exactly once when an fd reaches EOF or fails fatally, with that failure
-        /// (`.closed` for EOF). Not called for a deliberate stop (`attach(nil)`, `close()`).
-        /// Runs on the thread that saw the failure.
-        public var onClosed: (@Sendable (LinkError) -> Void)?
+        /// (`.closed` for EOF), or with nil for an end `disconnectOK` calls normal. Not called
+        /// for a deliberate stop (`attach(nil)`, `close()`). Runs on the thread that saw the end.
+        public var onClosed: (@Sendable (LinkError?) -> Void)?
         /// The endpoint's MAC address: the source of outbound frames, and the filter for inbound
         /// unicast frames (frames for another unicast MAC are counted and skipped). `.zero`
         /// disables the filter.
@@ -114,11 +117,18 @@ extension FDBasedEndpoint {
         /// these options (in a more privileged process, or before the socket was bound, when
         /// setting up a ring needs no RCU grace period): the endpoint then only maps the ring.
         public var packetSocketsPrepared = false
+        /// The fd's peer going away (EOF, or ECONNRESET from a socket whose peer closed with
+        /// frames unread) is the link's normal end: the endpoint stops reading that fd as it
+        /// always does, and `onClosed` gets nil instead of the error. Other failures are
+        /// reported as they are. Named after gVisor's `Options.DisconnectOk`, which there lets
+        /// a checkpoint drop the link's connections; with no checkpoints (see `Options`), this
+        /// is what is left of it.
+        public var disconnectOK = false
 
         public init(fds: [Int32],
                     mtu: Int = 65520,
                     ethernetHeader: Bool = true,
-                    onClosed: (@Sendable (LinkError) -> Void)? = nil,
+                    onClosed: (@Sendable (LinkError?) -> Void)? = nil,
                     address: MACAddress = .zero,
                     gsoMaxSize: Int = 0,
                     dispatchMode: PacketDispatchMode = .readv,

@@ -9,38 +9,12 @@ import Link
 import Wire
 
 extension Stack {
+    /// Phases: accept (parse, address checks, is it for us), the extension-header walk, the
+    /// router's answers for what it cannot forward, then delivery, or fragment handling.
     func receiveIPv6(on nic: NIC, _ packet: InboundPacket) {
-        let ip: IPv6Packet
-        let repr: IPv6Repr
-        do {
-            ip = try IPv6Packet(packet.network)
-            repr = try IPv6Repr.parse(ip)
-        } catch {
-            nic.counters.countDrop(error == .malformed ? .ipv6BadSource : .ipv6Malformed)
-            return
-        }
-        let source = repr.source, destination = repr.destination
-        // RFC 4291 2.5.3: loopback "must never be sent on a link"; 2.7: no multicast source
-        // (checked by the parse).
-        if source.isLoopback || destination.isLoopback || destination.isUnspecified {
-            nic.counters.countDrop(.ipv6BadSource)
-            return
-        }
-        let isLocal = nic.ipv6.hasAddress(destination)
-        let isMulticast = destination.isMulticast
-        if isMulticast {
-            guard nic.ipv6.listens(to: destination) else {
-                nic.counters.countDrop(.ipv6NotForUs)
-                return
-            }
-        } else if !isLocal {
-            // In gateway mode every global unicast address is ours; link-local addresses other
-            // than our own stay on the app's side (DESIGN: fe80::/10 is not reachable).
-            guard isGatewayMode && !destination.isLinkLocal && !source.isUnspecified else {
-                nic.counters.countDrop(.ipv6NotForUs)
-                return
-            }
-        }
+        guard let accepted = acceptIPv6(packet, on: nic) else { return }
+        let ip = accepted.ip, repr = accepted.repr, isLocal = accepted.isLocal
+        let isMulticast = repr.destination.isMulticast
         let headers: ExtensionHeaders
         switch walkExtensionHeaders(firstHeader: repr.nextHeader, in: ip.payload) {
         case .success(let walked):
@@ -49,38 +23,93 @@ extension Stack {
             reportHeaderProblem(problem, on: nic, packet: ip, destinationWasMulticast: isMulticast)
             return
         }
-        // The gateway stands where a router would: a packet it would have to forward with hop
-        // limit 1 expires here (RFC 4443 3.3, code 0), which is what makes traceroute6 work.
-        if !isLocal && !isMulticast && repr.hopLimit <= 1 {
-            nic.counters.countDrop(.ipv6HopLimitExceeded)
-            if headers.fragment == nil || headers.fragment?.fragmentOffset == 0 {
-                sendICMPv6Error(.timeExceeded(code: 0), on: nic, invokingFrom: source, to: destination,
-                                wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
-            }
-            return
-        }
-        // Likewise a packet larger than the MTU of the route toward the host it is for (a route
-        // with a path MTU set, e.g. by the gateway's owner) is one a router could not forward:
-        // RFC 4443 3.2 answers it with Packet Too Big. Fragments are each forwardable as they are,
-        // and so is a link's GSO super-frame: it stands for segments the sender cut to its MSS.
-        if !isLocal && !isMulticast && headers.fragment == nil && packet.gso == nil, let route = routeTable.lookup(destination),
-           let mtu = route.mtu, IPv6Packet.headerLength + ip.payloadLength > mtu {
-            nic.counters.countDrop(.ipv6PacketTooBig)
-            // RFC 8200 5: no link is below 1280, so neither is an MTU we report.
-            sendICMPv6Error(.packetTooBig(mtu: UInt32(max(1280, mtu))), on: nic, invokingFrom: source, to: destination,
-                            wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
-            return
-        }
-        var info = IPPacketInfo(source: .v6(source), destination: .v6(destination), protocolNumber: headers.upperLayer,
+        if !isLocal && !isMulticast && answeredAsRouter(ip, repr, headers: headers, packet: packet, on: nic) { return }
+        let info = IPPacketInfo(source: .v6(repr.source), destination: .v6(repr.destination), protocolNumber: headers.upperLayer,
                                 ttl: repr.hopLimit, dscpECN: repr.trafficClass, nic: nic.id, isLocalAddress: isLocal,
                                 isBroadcast: isMulticast, wasReassembled: false)
-        let invoking = ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength)
         guard let fragment = headers.fragment else {
             deliverTransportIPv6(on: nic, info, invoking: ip.bytes.first(IPv6Packet.headerLength + headers.offset),
                                  upperLayer: ip.payload.dropping(headers.offset),
                                  checksumVerified: packet.checksumVerified, gso: packet.gso)
             return
         }
+        receiveIPv6Fragment(fragment, of: ip, repr, headers: headers, info: info, packet: packet, on: nic)
+    }
+
+    /// The parsed packet if it is valid and for us (`isLocal`: one of our addresses), or nil
+    /// once its drop is counted.
+    private func acceptIPv6(_ packet: InboundPacket, on nic: NIC) -> (ip: IPv6Packet, repr: IPv6Repr, isLocal: Bool)? {
+        let ip: IPv6Packet
+        let repr: IPv6Repr
+        do {
+            ip = try IPv6Packet(packet.network)
+            repr = try IPv6Repr.parse(ip)
+        } catch {
+            nic.counters.countDrop(error == .malformed ? .ipv6BadSource : .ipv6Malformed)
+            return nil
+        }
+        let source = repr.source, destination = repr.destination
+        // RFC 4291 2.5.3: loopback "must never be sent on a link"; 2.7: no multicast source
+        // (checked by the parse).
+        if source.isLoopback || destination.isLoopback || destination.isUnspecified {
+            nic.counters.countDrop(.ipv6BadSource)
+            return nil
+        }
+        let isLocal = nic.ipv6.hasAddress(destination)
+        if destination.isMulticast {
+            guard nic.ipv6.listens(to: destination) else {
+                nic.counters.countDrop(.ipv6NotForUs)
+                return nil
+            }
+        } else if !isLocal {
+            // In gateway mode every global unicast address is ours; link-local addresses other
+            // than our own stay on the app's side (DESIGN: fe80::/10 is not reachable).
+            guard isGatewayMode && !destination.isLinkLocal && !source.isUnspecified else {
+                nic.counters.countDrop(.ipv6NotForUs)
+                return nil
+            }
+        }
+        return (ip, repr, isLocal)
+    }
+
+    /// A unicast packet for a host beyond the gateway that a router could not forward: answered
+    /// with the ICMPv6 error a router sends, and true (nothing more to do with it).
+    private func answeredAsRouter(_ ip: IPv6Packet, _ repr: IPv6Repr, headers: ExtensionHeaders, packet: InboundPacket,
+                                  on nic: NIC) -> Bool {
+        let source = repr.source, destination = repr.destination
+        // The gateway stands where a router would: a packet it would have to forward with hop
+        // limit 1 expires here (RFC 4443 3.3, code 0), which is what makes traceroute6 work.
+        if repr.hopLimit <= 1 {
+            nic.counters.countDrop(.ipv6HopLimitExceeded)
+            if headers.fragment == nil || headers.fragment?.fragmentOffset == 0 {
+                sendICMPv6Error(.timeExceeded(code: 0), on: nic, invokingFrom: source, to: destination,
+                                wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
+            }
+            return true
+        }
+        // Likewise a packet larger than the MTU of the route toward the host it is for (a route
+        // with a path MTU set, e.g. by the gateway's owner) is one a router could not forward:
+        // RFC 4443 3.2 answers it with Packet Too Big. Fragments are each forwardable as they are,
+        // and so is a link's GSO super-frame: it stands for segments the sender cut to its MSS.
+        if headers.fragment == nil && packet.gso == nil, let route = routeTable.lookup(destination),
+           let mtu = route.mtu, IPv6Packet.headerLength + ip.payloadLength > mtu {
+            nic.counters.countDrop(.ipv6PacketTooBig)
+            // RFC 8200 5: no link is below 1280, so neither is an MTU we report.
+            sendICMPv6Error(.packetTooBig(mtu: UInt32(max(1280, mtu))), on: nic, invokingFrom: source, to: destination,
+                            wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
+            return true
+        }
+        return false
+    }
+
+    /// A packet with a Fragment header: an atomic fragment is delivered alone; any other is
+    /// checked (RFC 8200 4.5, RFC 7112) and goes into reassembly, which delivers the datagram.
+    private func receiveIPv6Fragment(_ fragment: IPv6FragmentHeaderRepr, of ip: IPv6Packet, _ repr: IPv6Repr,
+                                     headers: ExtensionHeaders, info: IPPacketInfo, packet: InboundPacket, on nic: NIC) {
+        var info = info
+        let source = repr.source, destination = repr.destination
+        let isMulticast = destination.isMulticast
+        let invoking = ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength)
         if !fragment.moreFragments && fragment.fragmentOffset == 0 {
             // An atomic fragment (RFC 6946: offset 0 and M clear) is processed in isolation and
             // never enters reassembly; the headers after its Fragment header still need a walk.

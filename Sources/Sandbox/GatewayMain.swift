@@ -8,7 +8,7 @@
 // bounded, and last a seccomp allow-list that kills on anything else
 // (GatewaySeccompPolicy). Then it runs the gateway until the launcher closes its control pipe.
 
-import CShims
+import CLauncher
 import Glibc
 import Posix
 import UserNet

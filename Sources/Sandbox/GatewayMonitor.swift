@@ -3,7 +3,7 @@
 // without having been asked to stop died: the monitor records why and calls the death handler
 // (the launcher's fail-closed path: kill the app, end the run with 125).
 
-import CShims
+import CLauncher
 import Glibc
 import Posix
 

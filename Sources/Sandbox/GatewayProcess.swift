@@ -8,7 +8,7 @@
 // new namespaces), waits for its id maps, and execs this binary with the descriptors in place;
 // the gateway's process is single-threaded until it has confined itself.
 
-import CShims
+import CLauncher
 import FDBased
 import Glibc
 import Posix

@@ -1,5 +1,4 @@
-import CCap
-import CShims
+import CLauncher
 import Glibc
 import Netlink
 import Posix
@@ -62,34 +61,14 @@ public struct Launcher: Sendable {
     static let cloneNewUser: UInt64 = 0x1000_0000, cloneNewPID: UInt64 = 0x2000_0000
     static let cloneNewNet: UInt64 = 0x4000_0000
 
-    /// Runs the program and returns its exit status.
+    /// Runs the program and returns its exit status. Phases: the checks, the host side of the
+    /// sandbox (network files, terminal, volumes, the mount plan), then `launch`.
     public func run() throws(SandboxError) -> Int32 {
         var config = configuration
         try config.validate()
-        let hostUID = geteuid(), hostGID = getegid()
-        let userNamespace = hostUID != 0 || config.userNamespace != .host
-        // As root by default the app's ids are an unprivileged host range of its own.
-        let idRange = hostUID == 0 && config.userNamespace == .auto ? try HostIDRange.reserve() : nil
-        defer { withExtendedLifetime(idRange) {} }  // its lock is the slot: held until the run ends
-        if idRange != nil, let user = config.user, user.uid >= HostIDRange.size || user.gid >= HostIDRange.size {
-            throw .invalidArgument("--user \(user.uid):\(user.gid): ids inside the sandbox are 0-\(HostIDRange.size - 1)")
-        }
-
-        // A profile is read now, so a bad one is refused before anything starts.
-        var profilePolicy: SeccompPolicy?
-        if case .profile(let path) = config.seccomp { profilePolicy = try OCISeccompProfile.load(path: path) }
-
-        if let rootfs = config.rootfs, !SystemCalls.isDirectory(rootfs) {
-            throw .invalidArgument("--rootfs \(rootfs) is not a directory")
-        }
-        for volume in config.volumes where !SystemCalls.fileExists(volume.hostPath) {
-            throw .invalidArgument("--volume: \(volume.hostPath) does not exist on the host")
-        }
-
-        // Rootless, only the caller's own ids exist inside: the app runs as the one mapped id.
-        let insideUID = config.user?.uid ?? 0
-        let insideGID = config.user?.gid ?? 0
-        let rootMapped = hostUID == 0
+        let identity = try SandboxIdentity(config)
+        defer { withExtendedLifetime(identity) {} }  // its id range's lock is the slot: held until the run ends
+        let profilePolicy = try Self.checkInputs(config)
 
         let userNet = config.network == .user ? try config.userNetOptions() : nil
         let networkFiles = try userNet.map { (options) throws(SandboxError) in
@@ -102,41 +81,37 @@ public struct Launcher: Sendable {
         defer { terminal?.close() }
         let stdioRelay = config.tty ? nil : try StdioRelay.forTerminals()
         defer { stdioRelay?.close() }
+        let idRange = identity.idRange
         // The app's root (inside uid 0, tty group 5) owns its terminal, as with runc's console.
         if let idRange, let terminal { _ = fchown(terminal.replicaFD, idRange.first, idRange.first + 5) }
         let volumeTrees = try idRange.map { (range) throws(SandboxError) in try IdmappedVolumes.open(config.volumes, range: range) }
         defer { withExtendedLifetime(volumeTrees) {} }  // the clone inherits the descriptors
         // --net=host: no sysfs of our own can be mounted (the host's netns is not the
         // sandbox's); as root, show the host's /sys without the mounts below it.
-        let hostSysfs = config.network == .host && hostUID == 0 ? sbx_open_readonly_tree("/sys") : -1
+        let hostSysfs = config.network == .host && identity.hostUID == 0 ? sbx_open_readonly_tree("/sys") : -1
         defer { if hostSysfs >= 0 { SystemCalls.close(hostSysfs) } }
-        // The default root: the launcher's directory is bound and is where the app starts.
-        let host = config.rootfs == nil ? HostRoot.scan(walkEtc: hostUID == 0 && idRange == nil) : nil
-        var start = MountPlan.StartDirectory()
-        if let host, let cwd = Self.currentDirectory() {
-            start = MountPlan.startDirectory(current: cwd, homes: host.homes, volumes: config.volumes,
-                                             workdirGiven: config.workdir != nil)
-            if let notice = start.notice { try? SystemCalls.writeAll(2, Array((notice + "\n").utf8), name: "stderr") }
-            if let workdir = start.workdir { config.workdir = workdir }
-        }
-        let networkVolumes = networkFiles?.volumes ?? []
-        let mounts = MountPlan.operations(rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
-                                          volumeTrees: Array(repeating: -1, count: networkVolumes.count) + (volumeTrees?.treeFDs ?? []),
-                                          hostSysfsTree: hostSysfs, devptsGroup: rootMapped ? 5 : nil,
-                                          console: terminal?.replicaPath, host: host, currentDirectory: start.bind)
+        let mounts = Self.mountPlan(&config, identity: identity, networkVolumes: networkFiles?.volumes ?? [],
+                                    volumeTrees: volumeTrees?.treeFDs ?? [], hostSysfs: hostSysfs,
+                                    console: terminal?.replicaPath)
+        return try launch(config, identity: identity, mounts: mounts, userNet: userNet, profilePolicy: profilePolicy,
+                          networkFiles: networkFiles, terminal: terminal, stdioRelay: stdioRelay)
+    }
 
+    /// Clones the sandbox's init with `mounts` and sees it through: network descriptors, id
+    /// maps, cgroups, go; the seccomp program and the gateway while init sets up its root;
+    /// `prepare`; ready with the filter; the program's exec; its exit status.
+    func launch(_ config: SandboxConfiguration, identity: SandboxIdentity, mounts: [MountOperation],
+                userNet: UserNetOptions?, profilePolicy: SeccompPolicy?, networkFiles: NetworkFiles?,
+                terminal: TerminalRelay?, stdioRelay: StdioRelay?) throws(SandboxError) -> Int32 {
         let arena = CArena()
-        var spawn = try Self.spawnConfiguration(config, userNamespace: userNamespace, rootMapped: rootMapped,
+        var spawn = try Self.spawnConfiguration(config, userNamespace: identity.userNamespace, rootMapped: identity.rootMapped,
                                                 mounts: mounts, terminal: terminal, arena: arena)
-        guard let emptyCaps = cap_init() else { throw .system(PosixError(call: "cap_init", errno: errno)) }
-        defer { cap_free(UnsafeMutableRawPointer(emptyCaps)) }
-        spawn.empty_caps = emptyCaps
         if let ends = stdioRelay?.programEnds { spawn.stdio_fds = (ends[0], ends[1], ends[2]) }
 
         let cgroups = config.resources.isEmpty ? nil : try Cgroups.create(config.resources)
         defer { cgroups?.remove() }
-        spawn.go_at_once = !userNamespace && cgroups == nil ? 1 : 0
-        spawn.become_namespace_root = idRange != nil ? 1 : 0
+        spawn.go_at_once = !identity.userNamespace && cgroups == nil ? 1 : 0
+        spawn.become_namespace_root = identity.idRange != nil ? 1 : 0
 
         // The network seam: a socketpair on which init sends back an rtnetlink socket.
         var channel: [Int32] = [-1, -1]
@@ -147,15 +122,7 @@ public struct Launcher: Sendable {
         spawn.netlink_channel_fd = channel[1]
         spawn.outer_network_namespace = userNet != nil ? 1 : 0
 
-        var result = sbx_spawn_result()
-        guard sbx_spawn(&spawn, &result) == 0 else {
-            let code = errno
-            if code == EPERM || code == EACCES || code == ENOSPC, userNamespace {
-                throw .system(PosixError(call: "clone", errno: code),
-                              detail: "(user namespaces: is unprivileged user namespace creation allowed? see /proc/sys/user/max_user_namespaces)")
-            }
-            throw .system(PosixError(call: "clone", errno: code))
-        }
+        var result = try Self.clone(&spawn, userNamespace: identity.userNamespace)
         terminal?.closeReplica()
         stdioRelay?.closeProgramEnds()
         if channel[1] >= 0 { SystemCalls.close(channel[1]); channel[1] = -1 }
@@ -170,32 +137,12 @@ public struct Launcher: Sendable {
             }
         }
 
-        // What init sends: the rtnetlink socket of the app's namespace, then (--net=user) the
-        // gateway's namespace (OuterNetwork's three descriptors), in that order.
-        var received: [Int32] = []
+        var received = channel[0] < 0 ? [] : try Self.receiveDescriptors(on: channel[0], count: userNet != nil ? 4 : 1,
+                                                                          errorFD: result.error_fd)
         defer { for fd in received { SystemCalls.close(fd) } }
-        if channel[0] >= 0 {
-            for _ in 0..<(userNet != nil ? 4 : 1) {
-                let fd = sbx_receive_fd(channel[0])
-                if fd < 0 {
-                    let code = errno
-                    // init failed before sending: its error record says why.
-                    let report = (try? SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
-                    if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
-                    throw .system(PosixError(call: "recvmsg", errno: code), detail: "(network descriptors from the sandbox)")
-                }
-                received.append(fd)
-            }
-        }
         let netlinkSocket = received.first
 
-        if userNamespace {
-            let uidMap = idRange?.mapLine ?? (rootMapped ? "0 0 4294967295\n" : "\(insideUID) \(hostUID) 1\n")
-            let gidMap = idRange?.mapLine ?? (rootMapped ? "0 0 4294967295\n" : "\(insideGID) \(hostGID) 1\n")
-            try SystemCalls.writeFile("/proc/\(result.pid)/uid_map", uidMap)
-            if !rootMapped { try SystemCalls.writeFile("/proc/\(result.pid)/setgroups", "deny\n") }
-            try SystemCalls.writeFile("/proc/\(result.pid)/gid_map", gidMap)
-        }
+        if identity.userNamespace { try identity.writeMaps(pid: result.pid) }
         try cgroups?.add(pid: result.pid)
         // Init sets up its root while the network is wired; it starts the program on `ready_fd`.
         if result.go_fd >= 0 {
@@ -203,32 +150,14 @@ public struct Launcher: Sendable {
             SystemCalls.close(result.go_fd)
             result.go_fd = -1
         }
-        // libseccomp needs milliseconds for the allow-list: a cached program (SeccompCache) is
-        // read instead when there is one; either way this runs while init mounts its root.
-        let program: SeccompProgram?
-        if let profilePolicy {
-            program = try SeccompCache.program(for: profilePolicy)
-        } else {
-            program = config.seccomp == .default ? try SeccompCache.program(for: DefaultSeccompPolicy.policy) : nil
-        }
+        let program = try Self.seccompProgram(config, profilePolicy: profilePolicy)
 
         var gateway: GatewayProcess?
         defer { gateway?.stop() }
         if let userNet {
-            guard let netlinkSocket, received.count == 4 else { throw .network("the sandbox sent no network descriptors") }
-            let outer = OuterNetwork(netlinkSocket: received[1], namespaceFD: received[2], packetSocket: received[3])
-            received.removeLast(3)  // start() owns them from here
-            let app: RouteNetlink
-            do { app = try RouteNetlink(duplicating: netlinkSocket) } catch {
-                outer.close()
-                throw .network("rtnetlink socket from the sandbox: \(error)")
-            }
-            // The app's namespace, and with it eth0, goes with the program; the gateway's empty
-            // namespace may linger the few ms its packet socket takes to release.
-            gateway = try UserModeNetwork.start(app: app, outer: outer, options: userNet, dispatch: config.gatewayDispatch,
-                                                cgroups: cgroups, launch: config.gatewayLaunch)
+            gateway = try Self.startGateway(userNet, received: &received, config: config, cgroups: cgroups)
         }
-        let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: userNamespace,
+        let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: identity.userNamespace,
                                  netlinkSocket: netlinkSocket, gateway: gateway)
         try prepare?(child)
 
@@ -239,27 +168,10 @@ public struct Launcher: Sendable {
         }
         _ = sbx_forward_signals_to(child.pid)
         defer { _ = sbx_forward_signals_to(0) }
-        let sent = (program?.bytes ?? []).withUnsafeBytes {
-            sbx_send_ready(result.ready_fd, $0.baseAddress, UInt32(program?.instructionCount ?? 0))
-        }
-        if sent < 0, errno != EPIPE, errno != ECONNRESET {
-            throw .system(PosixError(call: "send", errno: errno), detail: "(ready channel to the sandbox's init)")
-        }
-        // On EPIPE init failed during its setup: the error pipe below carries why.
-        SystemCalls.close(result.ready_fd)
+        try Self.sendReady(result.ready_fd, program: program)
         started = true
 
-        // The error pipe reaches EOF when the program was executed (close-on-exec), or carries
-        // the record of the step that failed.
-        let report = try SystemCalls.readAll(result.error_fd, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")
-        if !report.isEmpty {
-            _ = Self.wait(for: child.pid)
-            // The record is written at once and is smaller than PIPE_BUF: a short one is a bug.
-            guard report.count == MemoryLayout<sbx_child_error>.size else {
-                throw .system(PosixError(call: "read", errno: EIO), detail: "error pipe (short record of \(report.count) bytes)")
-            }
-            throw Self.childError(report)
-        }
+        try Self.awaitExec(errorFD: result.error_fd, pid: child.pid)
         // The program runs: the sandbox's binds of these files are in place.
         networkFiles?.remove()
         if let terminal { terminal.relay(until: child.pid) }
@@ -267,6 +179,123 @@ public struct Launcher: Sendable {
         let status = Self.wait(for: child.pid)
         if let reason = gateway?.deathReason { throw .gatewayDied(reason) }
         return status
+    }
+
+    /// What can be refused before anything starts: the seccomp profile (read now; returned),
+    /// the root file system and the volumes' host paths.
+    static func checkInputs(_ config: SandboxConfiguration) throws(SandboxError) -> SeccompPolicy? {
+        var profilePolicy: SeccompPolicy?
+        if case .profile(let path) = config.seccomp { profilePolicy = try OCISeccompProfile.load(path: path) }
+        if let rootfs = config.rootfs, !SystemCalls.isDirectory(rootfs) {
+            throw .invalidArgument("--rootfs \(rootfs) is not a directory")
+        }
+        for volume in config.volumes where !SystemCalls.fileExists(volume.hostPath) {
+            throw .invalidArgument("--volume: \(volume.hostPath) does not exist on the host")
+        }
+        return profilePolicy
+    }
+
+    /// The mount plan. With the default root the launcher's directory is bound and is where the
+    /// app starts (`config.workdir`, unless one was given).
+    static func mountPlan(_ config: inout SandboxConfiguration, identity: SandboxIdentity, networkVolumes: [VolumeMount],
+                          volumeTrees: [Int32], hostSysfs: Int32, console: String?) -> [MountOperation] {
+        let host = config.rootfs == nil ? HostRoot.scan(walkEtc: identity.hostUID == 0 && identity.idRange == nil) : nil
+        var start = MountPlan.StartDirectory()
+        if let host, let cwd = Self.currentDirectory() {
+            start = MountPlan.startDirectory(current: cwd, homes: host.homes, volumes: config.volumes,
+                                             workdirGiven: config.workdir != nil)
+            if let notice = start.notice { try? SystemCalls.writeAll(2, Array((notice + "\n").utf8), name: "stderr") }
+            if let workdir = start.workdir { config.workdir = workdir }
+        }
+        return MountPlan.operations(rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
+                                    volumeTrees: Array(repeating: -1, count: networkVolumes.count) + volumeTrees,
+                                    hostSysfsTree: hostSysfs, devptsGroup: identity.rootMapped ? 5 : nil,
+                                    console: console, host: host, currentDirectory: start.bind)
+    }
+
+    /// Clones the sandbox's init (`sbx_spawn`); a refusal in a user namespace says where to look.
+    static func clone(_ spawn: inout sbx_spawn_config, userNamespace: Bool) throws(SandboxError) -> sbx_spawn_result {
+        var result = sbx_spawn_result()
+        guard sbx_spawn(&spawn, &result) == 0 else {
+            let code = errno
+            if code == EPERM || code == EACCES || code == ENOSPC, userNamespace {
+                throw .system(PosixError(call: "clone", errno: code),
+                              detail: "(user namespaces: is unprivileged user namespace creation allowed? see /proc/sys/user/max_user_namespaces)")
+            }
+            throw .system(PosixError(call: "clone", errno: code))
+        }
+        return result
+    }
+
+    /// What init sends on the netlink channel: the rtnetlink socket of the app's namespace, then
+    /// (--net=user) the gateway's namespace (OuterNetwork's three descriptors), in that order.
+    static func receiveDescriptors(on channel: Int32, count: Int, errorFD: Int32) throws(SandboxError) -> [Int32] {
+        var received: [Int32] = []
+        for _ in 0..<count {
+            let fd = sbx_receive_fd(channel)
+            if fd < 0 {
+                let code = errno
+                for fd in received { SystemCalls.close(fd) }
+                // init failed before sending: its error record says why.
+                let report = (try? SystemCalls.readAll(errorFD, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
+                if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
+                throw .system(PosixError(call: "recvmsg", errno: code), detail: "(network descriptors from the sandbox)")
+            }
+            received.append(fd)
+        }
+        return received
+    }
+
+    /// libseccomp needs milliseconds for the allow-list: a cached program (SeccompCache) is
+    /// read instead when there is one; either way this runs while init mounts its root.
+    static func seccompProgram(_ config: SandboxConfiguration, profilePolicy: SeccompPolicy?) throws(SandboxError) -> SeccompProgram? {
+        if let profilePolicy { return try SeccompCache.program(for: profilePolicy) }
+        return config.seccomp == .default ? try SeccompCache.program(for: DefaultSeccompPolicy.policy) : nil
+    }
+
+    /// --net=user: wires the app's eth0 to the gateway's confined process. Takes the outer
+    /// namespace's three descriptors out of `received` (the gateway owns them from here).
+    static func startGateway(_ options: UserNetOptions, received: inout [Int32], config: SandboxConfiguration,
+                             cgroups: CgroupPlacement?) throws(SandboxError) -> GatewayProcess {
+        guard let netlinkSocket = received.first, received.count == 4 else {
+            throw .network("the sandbox sent no network descriptors")
+        }
+        let outer = OuterNetwork(netlinkSocket: received[1], namespaceFD: received[2], packetSocket: received[3])
+        received.removeLast(3)
+        let app: RouteNetlink
+        do { app = try RouteNetlink(duplicating: netlinkSocket) } catch {
+            outer.close()
+            throw .network("rtnetlink socket from the sandbox: \(error)")
+        }
+        // The app's namespace, and with it eth0, goes with the program; the gateway's empty
+        // namespace may linger the few ms its packet socket takes to release.
+        return try UserModeNetwork.start(app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
+                                         cgroups: cgroups, launch: config.gatewayLaunch)
+    }
+
+    /// Tells init to start the program under `program`. EPIPE: init failed during its setup,
+    /// and the error pipe carries why (`awaitExec`).
+    static func sendReady(_ readyFD: Int32, program: SeccompProgram?) throws(SandboxError) {
+        let sent = (program?.bytes ?? []).withUnsafeBytes {
+            sbx_send_ready(readyFD, $0.baseAddress, UInt32(program?.instructionCount ?? 0))
+        }
+        if sent < 0, errno != EPIPE, errno != ECONNRESET {
+            throw .system(PosixError(call: "send", errno: errno), detail: "(ready channel to the sandbox's init)")
+        }
+        SystemCalls.close(readyFD)
+    }
+
+    /// The error pipe reaches EOF when the program was executed (close-on-exec), or carries the
+    /// record of the step that failed: then init is reaped and the record thrown.
+    static func awaitExec(errorFD: Int32, pid: pid_t) throws(SandboxError) {
+        let report = try SystemCalls.readAll(errorFD, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")
+        guard !report.isEmpty else { return }
+        _ = Self.wait(for: pid)
+        // The record is written at once and is smaller than PIPE_BUF: a short one is a bug.
+        guard report.count == MemoryLayout<sbx_child_error>.size else {
+            throw .system(PosixError(call: "read", errno: EIO), detail: "error pipe (short record of \(report.count) bytes)")
+        }
+        throw Self.childError(report)
     }
 
     /// Waits until the gateway's process is confined and serving, then arms the fail-closed
@@ -281,8 +310,8 @@ public struct Launcher: Sendable {
         return handle
     }
 
-    /// The plain-data configuration the C child path runs from (everything but the capability
-    /// set, the seccomp program and the netlink channel, which the caller adds).
+    /// The plain-data configuration the C child path runs from (everything but the seccomp
+    /// program and the netlink channel, which the caller adds).
     static func spawnConfiguration(_ config: SandboxConfiguration, userNamespace: Bool, rootMapped: Bool,
                                    mounts: [MountOperation], terminal: TerminalRelay?,
                                    arena: CArena) throws(SandboxError) -> sbx_spawn_config {
@@ -323,11 +352,6 @@ public struct Launcher: Sendable {
         spawn.tty_fd = terminal?.replicaFD ?? -1
         spawn.stdio_fds = (-1, -1, -1)
         spawn.last_cap = try Self.lastCapability()
-        spawn.cap_set_proc = cap_set_proc
-        spawn.cap_drop_bound = cap_drop_bound
-        spawn.cap_reset_ambient = cap_reset_ambient
-
-
         spawn.netlink_channel_fd = -1
         spawn.outer_network_namespace = 0
         return spawn

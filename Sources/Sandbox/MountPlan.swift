@@ -1,4 +1,4 @@
-import CShims
+import CLauncher
 
 /// One step of the sandbox's mount setup, executed in order by the C child path
 /// (`sbx_mount_op`). Paths are absolute in the staging root: the host under `MountPlan.oldRoot`,

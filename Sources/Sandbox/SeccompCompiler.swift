@@ -1,5 +1,5 @@
+import CLauncher
 import CSeccomp
-import CShims
 import Glibc
 import Posix
 

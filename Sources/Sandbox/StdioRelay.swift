@@ -1,4 +1,4 @@
-import CShims
+import CLauncher
 import Glibc
 import Posix
 

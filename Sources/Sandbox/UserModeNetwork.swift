@@ -12,7 +12,7 @@
 // namespace but the gateway's host sockets, which its confined process (GatewayProcess) makes
 // in the launcher's network namespace.
 
-import CShims
+import CLauncher
 import FDBased
 import Glibc
 import Netlink

@@ -9,5 +9,5 @@ import Glibc
 /// Closes `fd` here at once and lets a short-lived grandchild, which nobody waits for, drop
 /// the last reference. Returns false (and closes nothing) when no process could be made.
 public func closeInBackground(_ fd: Int32) -> Bool {
-    sbx_close_in_background(fd) == 0
+    usernet_close_in_background(fd) == 0
 }

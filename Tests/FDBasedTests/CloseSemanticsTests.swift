@@ -9,9 +9,9 @@ import Synchronization
 import Testing
 
 final class ClosedRecorder: Sendable {
-    private let calls = Mutex<[LinkError]>([])
-    var handler: @Sendable (LinkError) -> Void { { [self] error in calls.withLock { $0.append(error) } } }
-    var errors: [LinkError] { calls.withLock { $0 } }
+    private let calls = Mutex<[LinkError?]>([])
+    var handler: @Sendable (LinkError?) -> Void { { [self] error in calls.withLock { $0.append(error) } } }
+    var errors: [LinkError?] { calls.withLock { $0 } }
 
     func wait(seconds: Double = 20) -> Bool {
         var waited = 0.0

@@ -58,4 +58,10 @@ int usernet_enter_network_namespace(int fd);
 /// An AF_PACKET/SOCK_RAW socket for every protocol (ETH_P_ALL), non-blocking and close-on-exec,
 /// bound to interface `ifindex`. Returns the fd or -1 (errno).
 int usernet_open_packet_socket(int ifindex);
+/// Closes `fd` such that its last reference drops in a short-lived grandchild nobody waits
+/// for: closing an AF_PACKET socket waits for RCU grace periods (synchronize_net in
+/// packet_release, twice with a ring attached; 10-15 ms each), which would otherwise be spent
+/// on the caller's time. Async-signal-safe in the children (raw clone, no atfork handlers).
+/// Returns 0 (`fd` is closed here), or -1 with errno (nothing was closed).
+int usernet_close_in_background(int fd);
 #endif

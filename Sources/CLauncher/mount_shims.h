@@ -1,8 +1,8 @@
-// The child path's mount steps (mount_shims.c), private to CShims: Swift never calls them.
+// The child path's mount steps (mount_shims.c), private to CLauncher: Swift never calls them.
 #ifndef SBX_MOUNT_SHIMS_H
 #define SBX_MOUNT_SHIMS_H
 
-#include "process_shims.h"
+#include "launcher_spawn.h"
 
 /// Runs one step of the mount plan; -1 with errno on failure.
 int sbx_run_mount_op(const struct sbx_mount_op *op);

@@ -1,18 +1,17 @@
-// Shims for the launcher (Sandbox): the fork-to-exec child path.
+// The launcher's child path (Sandbox: Launcher): clone the sandbox's init, which sets up its
+// root and starts the program.
 //
 // Why C: the launcher is a multi-threaded Swift process. Between clone() and execve() the child
 // may only run async-signal-safe code (another thread may have held the malloc lock at the
 // moment of the clone), so the whole child path lives here. It is driven by a plain-data
 // `sbx_spawn_config` that Swift builds beforehand (strings, the mount plan, the compiled seccomp
-// BPF program, an empty libcap capability set). The C code holds no policy: it executes the plan
-// it is handed, step by step, and reports the first failing step through a pipe.
-#ifndef CSHIMS_PROCESS_H
-#define CSHIMS_PROCESS_H
+// BPF program). The C code holds no policy: it executes the plan it is handed, step by step,
+// and reports the first failing step through a pipe.
+#ifndef CLAUNCHER_SPAWN_H
+#define CLAUNCHER_SPAWN_H
 
 #include <stdint.h>
 #include <sys/types.h>
-
-struct _cap_struct;  // libcap's cap_t points to this
 
 /// One step of the mount plan, executed in order by the sandbox's init before pivot_root.
 /// Paths are absolute in the staging root: the host tree is under /oldroot, the new root
@@ -114,13 +113,9 @@ struct sbx_spawn_config {
     /// this many milliseconds later (`--stop-timeout`); negative: never.
     int32_t stop_timeout_ms;
 
-    /// Capabilities, through libcap: an empty set (cap_init()) allocated by the parent and the
-    /// three libcap calls the child makes. They come in as pointers so that CShims itself does
-    /// not link libcap (FDBased uses CShims too); the Sandbox module passes libcap's functions.
-    struct _cap_struct *empty_caps;
-    int (*cap_set_proc)(struct _cap_struct *caps);
-    int (*cap_drop_bound)(int cap);
-    int (*cap_reset_ambient)(void);
+    /// Capabilities: init empties the bounding and ambient sets (0..last_cap) before the
+    /// program starts, and the permitted/effective/inheritable sets (libcap) right before each
+    /// seccomp filter.
     int32_t last_cap;        ///< highest capability number the kernel knows (CAP_LAST_CAP)
     // The seccomp filter is not here: the parent compiles it while init sets up its root, and
     // sends it with the ready message (sbx_send_ready).
@@ -144,66 +139,14 @@ struct sbx_spawn_result {
 /// Clones the sandbox's init. It waits on `go_fd` until the parent has written id maps and moved
 /// it into cgroups, then sets up its root, hostname and limits while the parent configures its
 /// network; it waits on `ready_fd` before it forks and execs the program as its only child.
-/// Returns 0, or -1 with errno.
+/// The empty capability set init and the program take is allocated here, before the clone
+/// (libcap mallocs). Returns 0, or -1 with errno.
 int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *result);
-
-/// Closes `fd` such that its last reference drops in a short-lived grandchild nobody waits
-/// for: closing an AF_PACKET socket waits for RCU grace periods (synchronize_net in
-/// packet_release, twice with a ring attached; 10-15 ms each), which would otherwise be spent
-/// on the caller's time. Async-signal-safe in the children (raw clone, no atfork handlers).
-/// Returns 0 (`fd` is closed here), or -1 with errno (nothing was closed).
-int sbx_close_in_background(int fd);
 
 /// Tells init to start the program under `filter` (`instructions` struct sock_filter entries,
 /// at most 4096; 0: no filter), sent on `ready_fd` without SIGPIPE. Init loads the filter on
 /// itself and on the program. Returns 0, or -1 with errno (EPIPE: init already exited, its
 /// error record says why; E2BIG: the filter is longer than the kernel accepts).
 int sbx_send_ready(int ready_fd, const void *filter, uint32_t instructions);
-
-/// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH received by the
-/// launcher to `pid` (a sigaction handler that calls kill(2), async-signal-safe). pid 0 restores
-/// the default dispositions.
-int sbx_forward_signals_to(pid_t pid);
-
-/// A close-on-exec unix SOCK_SEQPACKET socketpair (the netlink channel).
-int sbx_socketpair_cloexec(int fds[2]);
-
-/// Receives one descriptor sent with SCM_RIGHTS; returns it (close-on-exec), or -1 with errno
-/// (ECONNRESET if the peer closed without sending).
-int sbx_receive_fd(int channel);
-
-/// The far side of the app's veth: a fresh network namespace reachable only through the three
-/// descriptors written to `fds` (close-on-exec): [0] a NETLINK_ROUTE socket in it, [1] the
-/// namespace file itself (for IFLA_NET_NS_FD), [2] an AF_PACKET socket in it, not bound yet
-/// (protocol 0: it sees nothing until `sbx_bind_packet_socket`). The namespace lives exactly as
-/// long as these descriptors, so the kernel removes it (and the veth) when the last one closes,
-/// even if the launcher is killed. The calling thread unshares a network namespace and returns
-/// to its original one before this returns; it needs CAP_SYS_ADMIN and CAP_NET_RAW in its user
-/// namespace. Returns 0, or -1 with errno (nothing left open, the thread where it was).
-int sbx_open_outer_network(int fds[3]);
-
-/// Binds an AF_PACKET socket to interface `ifindex` for every protocol (ETH_P_ALL).
-int sbx_bind_packet_socket(int fd, int ifindex);
-
-/// pipe2(2) with O_CLOEXEC (pipe2 is not exposed by Glibc's Swift module).
-int sbx_pipe_cloexec(int fds[2]);
-
-/// pidfd_open(2) (not exposed by Glibc's Swift module).
-int sbx_pidfd_open(pid_t pid);
-
-/// The exit status word helpers Glibc's Swift module does not import (macros).
-int sbx_wifexited(int status);
-int sbx_wexitstatus(int status);
-int sbx_wifsignaled(int status);
-int sbx_wtermsig(int status);
-
-/// Opens a new pseudo-terminal: `*primary` and its replica `*replica` (TIOCGPTPEER), both
-/// close-on-exec and neither becoming the caller's controlling terminal; the replica's path goes
-/// to `name` (NUL-terminated, at most `name_len` bytes). 0 or -1 with errno.
-int sbx_open_pty(int *primary, int *replica, char *name, size_t name_len);
-
-/// ioctl wrappers for the terminal relay (variadic ioctl is not callable from Swift).
-int sbx_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
-int sbx_set_winsize(int fd, unsigned short rows, unsigned short cols);
 
 #endif

@@ -1,0 +1,60 @@
+// The netlink channel: init sends descriptors opened in the sandbox's namespaces (SCM_RIGHTS),
+// the launcher receives them.
+#define _GNU_SOURCE
+#include "child_path.h"
+#include "launcher_shims.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/// One byte of data and room for one descriptor: the message either end uses.
+struct fd_message {
+    char byte;
+    struct iovec iov;
+    struct msghdr msg;
+    char control[CMSG_SPACE(sizeof(int))] __attribute__((aligned(__alignof__(struct cmsghdr))));
+};
+
+static void fd_message_init(struct fd_message *m) {
+    memset(m, 0, sizeof *m);
+    m->byte = 'N';
+    m->iov.iov_base = &m->byte;
+    m->iov.iov_len = 1;
+    m->msg.msg_iov = &m->iov;
+    m->msg.msg_iovlen = 1;
+    m->msg.msg_control = m->control;
+    m->msg.msg_controllen = sizeof m->control;
+}
+
+int sbx_send_fd(int channel, int fd) {
+    struct fd_message m;
+    fd_message_init(&m);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(channel, &m.msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
+int sbx_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
+
+int sbx_receive_fd(int channel) {
+    struct fd_message m;
+    fd_message_init(&m);
+    ssize_t n;
+    do { n = recvmsg(channel, &m.msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg);
+    if (n == 0 || cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
+        cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
+        errno = ECONNRESET;
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+    return fd;
+}

@@ -1,0 +1,18 @@
+// Process plumbing the launcher calls from Swift: pipes, pidfds, wait statuses (macros and
+// _GNU_SOURCE calls that Glibc's Swift module does not expose).
+#define _GNU_SOURCE
+#include "launcher_shims.h"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int sbx_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int sbx_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int sbx_wifexited(int status) { return WIFEXITED(status); }
+int sbx_wexitstatus(int status) { return WEXITSTATUS(status); }
+int sbx_wifsignaled(int status) { return WIFSIGNALED(status); }
+int sbx_wtermsig(int status) { return WTERMSIG(status); }
