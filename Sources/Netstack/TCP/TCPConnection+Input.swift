@@ -115,157 +115,6 @@ extension TCPConnection {
     /// The window carried (unscaled) in our SYN or SYN-ACK.
     var synWindow: Int { min(receiveWindowLimit, 65535, receiveBuffer.capacity) }
 
-    // MARK: Synchronized states (and SYN-RECEIVED)
-
-    private func handleSynchronized(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: Int64,
-                                    output: inout some TCPSegmentOutput) {
-        var flags = segment.flags
-        var seq = segment.sequenceNumber
-        if state == .synReceived, flags.contains([.syn, .ack]), seq == irs {
-            // Simultaneous open, RFC 9293 figure 8 line 6: the peer's SYN,ACK
-            // "<SEQ=300><ACK=101><CTL=SYN,ACK>" moves SYN-RECEIVED to ESTABLISHED. Its SYN was
-            // already consumed, so treat it as the ACK that follows the SYN.
-            flags.remove(.syn)
-            seq = seq &+ 1
-        }
-        var data = payload
-        var fin = flags.contains(.fin)
-        let segmentLength = data.count + (flags.contains(.syn) ? 1 : 0) + (fin ? 1 : 0)
-
-        // RFC 7323 5.3 R1: "If SEG.TSval < TS.Recent and the RST bit is off: If the connection
-        // has been idle more than 24 days, save SEG.TSval in variable TS.Recent, else the
-        // segment is not acceptable; follow the steps below for an unacceptable segment."
-        if timestampsEnabled, !flags.contains(.rst), let ts = segment.options.timestamp,
-           Int32(bitPattern: ts.value &- tsRecent) < 0 {
-            if now - tsRecentTime > 24 * 86_400 * 1_000_000_000 {
-                tsRecent = ts.value
-            } else {
-                counters.pawsRejected += 1
-                ackNow = true
-                return
-            }
-        }
-
-        // First: the four-case acceptability test.
-        let receiveWindow = max(Int(advertisedRightEdge - rcvNxt), 0)
-        if !isAcceptable(seq: seq, length: segmentLength, window: receiveWindow) {
-            counters.unacceptableSegments += 1
-            // "If the RCV.WND is zero, no segments will be acceptable, but special allowance
-            // should be made to accept valid ACKs, URGs, and RSTs."
-            let zeroWindowAllowance = receiveWindow == 0 && seq == rcvNxt && !flags.contains(.rst)
-            // "If an incoming segment is not acceptable, an acknowledgment should be sent in
-            // reply (unless the RST bit is set, if so drop the segment and return)".
-            if !flags.contains(.rst) { ackNow = true }
-            // TIME-WAIT: "Acknowledge it, and restart the 2 MSL timeout."
-            if state == .timeWait, fin { timeWaitDeadline = now &+ config.timeWaitDuration.nanosecondsSaturating }
-            guard zeroWindowAllowance else { return }
-            data = UnsafeRawBufferPointer(start: nil, count: 0)
-            fin = false
-        }
-
-        // Second: the RST bit (RFC 5961 section 3.2).
-        if flags.contains(.rst) {
-            if seq == rcvNxt {
-                // "If the RST bit is set and the sequence number exactly matches the next
-                // expected sequence number (RCV.NXT), then TCP MUST reset the connection."
-                switch state {
-                case .synReceived:
-                    // "If this connection was initiated with an active OPEN (i.e., came from
-                    // SYN-SENT state), then the connection was refused".
-                    enterClosed(error: .connectionRefused)
-                case .established, .finWait1, .finWait2, .closeWait:
-                    enterClosed(error: .connectionReset)
-                default:
-                    // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete the TCB".
-                    enterClosed(error: nil)
-                }
-            } else {
-                // "If the RST bit is set and the sequence number does not exactly match ...
-                // but is within the current receive window, TCP MUST send an ACK (challenge ACK)".
-                challengeAck(now: now)
-            }
-            return
-        }
-
-        // RFC 7323 5.3 R3: "If SEG.TSval >= TS.Recent and SEG.SEQ <= Last.ACK.sent then SEG.TSval
-        // is copied to TS.Recent".
-        if timestampsEnabled, let ts = segment.options.timestamp,
-           Int32(bitPattern: ts.value &- tsRecent) >= 0, seq <= lastAckSent {
-            tsRecent = ts.value
-            tsRecentTime = now
-        }
-        restartKeepalive(now: now)
-
-        // Fourth: the SYN bit. RFC 5961 4.2: "If the SYN bit is set, irrespective of the
-        // sequence number, TCP MUST send an ACK (also referred to as challenge ACK) to the remote
-        // peer ... After sending the acknowledgment, TCP MUST drop the unacceptable segment".
-        if flags.contains(.syn) {
-            challengeAck(now: now)
-            return
-        }
-
-        // Fifth: the ACK field. "if the ACK bit is off, drop the segment and return".
-        guard flags.contains(.ack) else { return }
-        let ack = segment.acknowledgmentNumber
-        // RFC 5961 5.2: acceptable only if "(SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT"; "If
-        // the ACK acknowledges something not yet sent (SEG.ACK > SND.NXT) then send an ACK, drop
-        // the segment, and return"; below the range, "send an ACK, drop the segment".
-        if ack > sndMax || ack < sndUna &+ (-maxSndWnd) {
-            challengeAck(now: now)
-            return
-        }
-        if state == .synReceived {
-            // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
-            // processing ... If the segment acknowledgment is not acceptable, form a reset
-            // segment <SEQ=SEG.ACK><CTL=RST>".
-            guard sndUna < ack else {
-                if let reset = TCPConnection.resetReply(to: segment) {
-                    output.send(reset, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
-                    counters.segmentsSent += 1
-                }
-                return
-            }
-            state = finQueued ? .finWait1 : .established
-            sndWnd = Int(segment.window) << Int(sendShift)
-            maxSndWnd = max(maxSndWnd, sndWnd)
-            sndWl1 = seq
-            sndWl2 = ack
-        }
-        processAcknowledgment(segment, hasData: !data.isEmpty || fin, now: now, output: &output)
-        guard state != .closed else { return }
-
-        // Seventh: the segment text, in ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2 only ("this
-        // should not occur since a FIN has been received" in the others: ignore).
-        // Sixth (URG) is tolerated: urgent bytes are delivered inline like SO_OOBINLINE.
-        if !data.isEmpty {
-            switch state {
-            case .established, .finWait1, .finWait2:
-                receiveData(seq: seq, data: data, now: now)
-            default:
-                break
-            }
-        }
-
-        // Eighth: the FIN bit, possibly ahead of a hole (held until the hole fills).
-        if fin, state != .timeWait, peerFinSequence == nil {
-            let finSequence = seq &+ data.count
-            if finSequence <= advertisedRightEdge { peerFinSequence = finSequence }
-        }
-        consumeFinIfReached(now: now)
-    }
-
-    /// RFC 9293 3.10.7.4, the four cases of "Segment Length / Receive Window / Test".
-    func isAcceptable(seq: SeqNumber, length: Int, window: Int) -> Bool {
-        let windowEnd = rcvNxt &+ window
-        func inWindow(_ s: SeqNumber) -> Bool { rcvNxt <= s && s < windowEnd }
-        switch (length, window) {
-        case (0, 0): return seq == rcvNxt
-        case (0, _): return inWindow(seq)
-        case (_, 0): return false
-        default: return inWindow(seq) || inWindow(seq &+ (length - 1))
-        }
-    }
-
     /// RFC 5961 section 7: challenge ACKs are rate limited ("the number of challenge ACKs
     /// sent per unit time SHOULD be limited").
     func challengeAck(now: Int64) {
@@ -294,8 +143,7 @@ extension TCPConnection {
 
     // MARK: ACK processing
 
-    private func processAcknowledgment(_ segment: TCPRepr, hasData: Bool, now: Int64,
-                                       output: inout some TCPSegmentOutput) {
+    func processAcknowledgment(_ segment: TCPRepr, hasData: Bool, now: Int64, output: inout some TCPSegmentOutput) {
         let ack = segment.acknowledgmentNumber
         let seq = segment.sequenceNumber
         let window = Int(segment.window) << Int(sendShift)
@@ -403,7 +251,7 @@ extension TCPConnection {
 
     // MARK: Data and FIN
 
-    private func receiveData(seq originalSeq: SeqNumber, data originalData: UnsafeRawBufferPointer, now: Int64) {
+    func receiveData(seq originalSeq: SeqNumber, data originalData: UnsafeRawBufferPointer, now: Int64) {
         var seq = originalSeq
         var data = originalData
         if seq < rcvNxt {
