@@ -32,7 +32,7 @@ public struct SandboxChild: Sendable {
 /// half configures the app's network namespace). Init starts the program once the parent says
 /// ready, sending the filter with it.
 /// With --net=user the launcher itself wires the app's eth0 to the gateway's confined process
-/// before `prepare` (UserModeNetwork, GatewayProcess), fails closed if that process dies while
+/// before `prepare` (GatewayWiring, GatewayProcess), fails closed if that process dies while
 /// the program runs, and stops it when the program is gone.
 /// Setup and exec failures come back through a second pipe; the program's exit status is
 /// passed through (128+N when a signal ended it).
@@ -269,7 +269,7 @@ public struct Launcher: Sendable {
         }
         // The app's namespace, and with it eth0, goes with the program; the gateway's empty
         // namespace may linger the few ms its packet socket takes to release.
-        return try UserModeNetwork.start(app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
+        return try GatewayWiring.start(app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
                                          cgroups: cgroups, launch: config.gatewayLaunch)
     }
 

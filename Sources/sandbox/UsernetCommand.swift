@@ -69,7 +69,7 @@ struct UsernetCommand: ParsableCommand {
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, signal) }
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-        let gateway = try UserModeNetwork.attach(to: namespace, interface: interface, options: options, dispatch: dispatch,
+        let gateway = try GatewayWiring.attach(to: namespace, interface: interface, options: options, dispatch: dispatch,
                                                  launch: userNet.launch)
         // Fail closed: a dead gateway ends this command (exit 125) instead of leaving the
         // namespace with a silently dead network. The signal wakes the sigwait below.

@@ -53,7 +53,7 @@ public struct OuterNetwork: Sendable {
 
 /// Creates the veth between an app namespace and a gateway namespace, configures the app's
 /// side, and starts the gateway on the other.
-public enum UserModeNetwork {
+public enum GatewayWiring {
     /// The interface the gateway reads in its own namespace.
     public static let gatewayInterface = "gw0"
 
