@@ -22,7 +22,7 @@ DEB_PACKAGES = libseccomp-dev libcap-dev pkg-config iproute2 iputils-ping tcpdum
 # The peers only the benchmarks run: pasta (passt) beside slirp4netns, gVisor's runsc beside bwrap.
 BENCH_PACKAGES = passt runsc
 
-.PHONY: deps build test demo bench fuzz clean
+.PHONY: deps build test demo bench fuzz clean format format-check
 
 deps:
 	@./scripts/install-deps.sh $(DEB_PACKAGES)
@@ -49,6 +49,15 @@ bench: build
 
 clean:
 	rm -rf .build
+
+# The code's one format (.swift-format; swift-format ships with the Swift toolchain). CI runs
+# format-check, so run `make format` before committing.
+FORMAT_PATHS = Sources Tests Benchmarks Package.swift
+format:
+	$(SWIFT) format format --in-place --recursive $(FORMAT_PATHS)
+
+format-check:
+	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
 
 # Every fuzz target for FUZZ_SECONDS each (scripts/fuzz.sh --list).
 FUZZ_SECONDS ?= 600

@@ -25,18 +25,18 @@ targets += [
     .target(name: "CLauncher", dependencies: ["CCap"]),
     // libseccomp and libcap as system libraries, found with pkg-config.
     .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-    .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+    .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])])
 ]
 
 // MARK: Test support shared by every test target: the "needs root" trait
 targets += [
-    .target(name: "TestPrivileges", path: "Tests/TestPrivileges"),
+    .target(name: "TestPrivileges", path: "Tests/TestPrivileges")
 ]
 
 // MARK: Posix: the one syscall room (EINTR-retrying wrapper, PosixError, IOResult, small files)
 targets += [
     .target(name: "Posix"),
-    .testTarget(name: "PosixTests", dependencies: ["Posix"]),
+    .testTarget(name: "PosixTests", dependencies: ["Posix"])
 ]
 
 // MARK: Wire: packet formats (zero-copy views + validated Reprs, checksums)
@@ -44,20 +44,23 @@ targets += [
     .target(name: "Wire"),
     .testTarget(name: "WireTests", dependencies: ["Wire"]),
     // Checksum throughput and frame parse cost (scripts/bench.sh runs every bench-*).
-    .executableTarget(name: "bench-wire", dependencies: ["Wire"], path: "Benchmarks/bench-wire"),
+    .executableTarget(name: "bench-wire", dependencies: ["Wire"], path: "Benchmarks/bench-wire")
 ]
 
 // MARK: Link: the LinkEndpoint / NetworkDispatcher seam between endpoints and the stack
 targets += [
-    .target(name: "Link", dependencies: ["Wire", "Posix"]),
+    .target(name: "Link", dependencies: ["Wire", "Posix"])
 ]
 
 // MARK: FDBased: the fd-based link endpoint (AF_PACKET rings, recvmmsg, readv)
 targets += [
     .target(name: "FDBased", dependencies: ["Wire", "Link", "Posix", "CShims"]),
-    .testTarget(name: "FDBasedTests", dependencies: ["TestPrivileges", "FDBased", "Link", "Posix", "Wire", "CShims", "NetstackTesting"]),
-    .executableTarget(name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
-                      path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"]),
+    .testTarget(
+        name: "FDBasedTests",
+        dependencies: ["TestPrivileges", "FDBased", "Link", "Posix", "Wire", "CShims", "NetstackTesting"]),
+    .executableTarget(
+        name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
+        path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"])
 ]
 
 // MARK: Netstack: the sans-IO TCP/IP stack, and its test kit
@@ -66,33 +69,43 @@ targets += [
     // In-memory link pair, fake clock, lossy link, throwaway netns/veth labs: test doubles and
     // test set-up, never linked by product code.
     .target(name: "NetstackTesting", dependencies: ["Netstack", "Wire", "Link"]),
-    .testTarget(name: "NetstackTests", dependencies: [
-        "TestPrivileges",
-        "Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims",
-        .product(name: "HeapModule", package: "swift-collections"),
-    ]),
+    .testTarget(
+        name: "NetstackTests",
+        dependencies: [
+            "TestPrivileges",
+            "Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims",
+            .product(name: "HeapModule", package: "swift-collections")
+        ]),
     // Counts malloc calls for bench-netstack (defines malloc & co. over glibc's __libc_*).
     .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
-    .executableTarget(name: "bench-netstack",
-                      dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "CMallocCounter"],
-                      path: "Benchmarks/bench-netstack", exclude: ["README.md"]),
+    .executableTarget(
+        name: "bench-netstack",
+        dependencies: ["Netstack", "NetstackTesting", "Wire", "Link", "CMallocCounter"],
+        path: "Benchmarks/bench-netstack", exclude: ["README.md"]),
     // Bulk TCP: the Swift stack vs Linux over a veth, beside kernel-to-kernel (throwaway netns, root).
-    .executableTarget(name: "bench-tcp", dependencies: ["Netstack", "NetstackTesting", "FDBased", "Link", "Wire", "UserNet"],
-                      path: "Benchmarks/bench-tcp"),
+    .executableTarget(
+        name: "bench-tcp", dependencies: ["Netstack", "NetstackTesting", "FDBased", "Link", "Wire", "UserNet"],
+        path: "Benchmarks/bench-tcp")
 ]
 
 // MARK: UserNet: the user-mode gateway behind --net=user
 targets += [
-    .target(name: "UserNet", dependencies: [
-        "Wire", "Link", "Netstack", "FDBased", "Posix", "CShims",
-        .product(name: "HeapModule", package: "swift-collections"),
-    ]),
-    .testTarget(name: "UserNetTests", dependencies: [
-        "TestPrivileges",
-        "UserNet", "Netstack", "NetstackTesting", "FDBased", "Posix", "Link", "Wire", "CShims",
-    ]),
+    .target(
+        name: "UserNet",
+        dependencies: [
+            "Wire", "Link", "Netstack", "FDBased", "Posix", "CShims",
+            .product(name: "HeapModule", package: "swift-collections")
+        ]),
+    .testTarget(
+        name: "UserNetTests",
+        dependencies: [
+            "TestPrivileges",
+            "UserNet", "Netstack", "NetstackTesting", "FDBased", "Posix", "Link", "Wire", "CShims"
+        ]),
     // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
-    .executableTarget(name: "bench-gateway", dependencies: ["UserNet", "FDBased", "NetstackTesting"], path: "Benchmarks/bench-gateway"),
+    .executableTarget(
+        name: "bench-gateway", dependencies: ["UserNet", "FDBased", "NetstackTesting"], path: "Benchmarks/bench-gateway"
+    )
 ]
 
 // MARK: Netlink: rtnetlink client (veth, addresses, routes)
@@ -100,28 +113,30 @@ targets += [
     .target(name: "Netlink", dependencies: ["Wire", "Posix", "CShims"]),
     .testTarget(name: "NetlinkTests", dependencies: ["TestPrivileges", "Netlink", "Wire", "CShims"]),
     // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
-    .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"], path: "Benchmarks/bench-netlink"),
+    .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"], path: "Benchmarks/bench-netlink")
 ]
 
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     // --net=user: the launcher wires the veth over rtnetlink (Netlink) and runs the gateway (UserNet).
     .target(name: "Sandbox", dependencies: ["CLauncher", "CSeccomp", "UserNet", "Netlink", "FDBased", "Posix", "Wire"]),
-    .executableTarget(name: "sandbox", dependencies: [
-        "Sandbox", "UserNet", "FDBased", "Posix",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
-    ]),
-    .testTarget(name: "SandboxTests", dependencies: ["TestPrivileges", "Sandbox", "UserNet", "Wire"]),
+    .executableTarget(
+        name: "sandbox",
+        dependencies: [
+            "Sandbox", "UserNet", "FDBased", "Posix",
+            .product(name: "ArgumentParser", package: "swift-argument-parser")
+        ]),
+    .testTarget(name: "SandboxTests", dependencies: ["TestPrivileges", "Sandbox", "UserNet", "Wire"])
 ]
 
 let package = Package(
     name: "sandbox",
     products: [
-        .executable(name: "sandbox", targets: ["sandbox"]),
+        .executable(name: "sandbox", targets: ["sandbox"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0")
     ],
     targets: targets
 )

@@ -101,29 +101,38 @@ func packetSocket(namespace: String, link: String) -> Int32 {
     final class Box: @unchecked Sendable {
         let namespace: String, link: String
         var fd: Int32 = -1
-        init(_ namespace: String, _ link: String) { self.namespace = namespace; self.link = link }
+        init(_ namespace: String, _ link: String) {
+            self.namespace = namespace
+            self.link = link
+        }
     }
     let box = Box(namespace, link)
     var thread = pthread_t()
-    pthread_create(&thread, nil, { argument in
-        guard let argument else { return nil }
-        let box = Unmanaged<Box>.fromOpaque(argument).takeUnretainedValue()
-        let nsfd = open("/run/netns/\(box.namespace)", O_RDONLY | O_CLOEXEC)
-        guard nsfd >= 0 else { return nil }
-        defer { close(nsfd) }
-        guard setns(nsfd, 0x4000_0000 /* CLONE_NEWNET */) == 0 else { return nil }
-        let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), Int32(UInt16(3 /* ETH_P_ALL */).bigEndian))
-        guard fd >= 0 else { return nil }
-        var address = [UInt8](repeating: 0, count: 20)   // struct sockaddr_ll
-        address[0] = UInt8(AF_PACKET)
-        address[2] = 0; address[3] = 3                    // sll_protocol = htons(ETH_P_ALL)
-        var index = Int32(if_nametoindex(box.link))
-        withUnsafeBytes(of: &index) { for i in 0..<4 { address[4 + i] = $0[i] } }
-        let bound = address.withUnsafeBytes { bind(fd, $0.baseAddress?.assumingMemoryBound(to: sockaddr.self), 20) }
-        guard bound == 0 else { close(fd); return nil }
-        box.fd = fd
-        return nil
-    }, Unmanaged.passUnretained(box).toOpaque())
+    pthread_create(
+        &thread, nil,
+        { argument in
+            guard let argument else { return nil }
+            let box = Unmanaged<Box>.fromOpaque(argument).takeUnretainedValue()
+            let nsfd = open("/run/netns/\(box.namespace)", O_RDONLY | O_CLOEXEC)
+            guard nsfd >= 0 else { return nil }
+            defer { close(nsfd) }
+            guard setns(nsfd, 0x4000_0000 /* CLONE_NEWNET */) == 0 else { return nil }
+            let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), Int32(UInt16(3 /* ETH_P_ALL */).bigEndian))
+            guard fd >= 0 else { return nil }
+            var address = [UInt8](repeating: 0, count: 20) // struct sockaddr_ll
+            address[0] = UInt8(AF_PACKET)
+            address[2] = 0
+            address[3] = 3 // sll_protocol = htons(ETH_P_ALL)
+            var index = Int32(if_nametoindex(box.link))
+            withUnsafeBytes(of: &index) { for i in 0..<4 { address[4 + i] = $0[i] } }
+            let bound = address.withUnsafeBytes { bind(fd, $0.baseAddress?.assumingMemoryBound(to: sockaddr.self), 20) }
+            guard bound == 0 else {
+                close(fd)
+                return nil
+            }
+            box.fd = fd
+            return nil
+        }, Unmanaged.passUnretained(box).toOpaque())
     pthread_join(thread, nil)
     return box.fd
 }
@@ -137,11 +146,15 @@ struct Lab {
     func create() -> Bool {
         for name in [inner, outer] {
             guard run(["ip", "netns", "add", name]).status == 0 else { return false }
-            run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                 "net.ipv6.conf.default.disable_ipv6=1"])
+            run([
+                "ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1"
+            ])
         }
-        return run(["ip", "-n", inner, "link", "add", innerLink, "mtu", "65535", "type", "veth", "peer", "name",
-                    outerLink, "mtu", "65535", "netns", outer]).status == 0
+        return run([
+            "ip", "-n", inner, "link", "add", innerLink, "mtu", "65535", "type", "veth", "peer", "name",
+            outerLink, "mtu", "65535", "netns", outer
+        ]).status == 0
             && run(["ip", "-n", inner, "link", "set", innerLink, "up"]).status == 0
             && run(["ip", "-n", outer, "link", "set", outerLink, "up"]).status == 0
     }
@@ -167,8 +180,8 @@ final class Counter: NetworkDispatcher {
 }
 
 struct Figure {
-    var rate: Double          // frames per second
-    var cpuPerFrame: Double   // receiver (or sender) CPU nanoseconds per frame
+    var rate: Double // frames per second
+    var cpuPerFrame: Double // receiver (or sender) CPU nanoseconds per frame
     var frames: Int
 }
 
@@ -181,17 +194,24 @@ func modeName(_ mode: PacketDispatchMode, _ ring: PacketRingVersion) -> String {
 }
 
 /// The Swift endpoint receives `count` frames of `size` bytes sent by the C blaster.
-func swiftReceive(lab: Lab, program: String, mode: PacketDispatchMode, ring: PacketRingVersion, size: Int, count: Int) -> Figure? {
+func swiftReceive(lab: Lab, program: String, mode: PacketDispatchMode, ring: PacketRingVersion, size: Int, count: Int)
+    -> Figure?
+{
     let fd = packetSocket(namespace: lab.outer, link: lab.outerLink)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
-    guard let endpoint = try? FDBasedEndpoint(options: .init(
-        fds: [fd], mtu: size - 14, address: endpointMAC, dispatchMode: mode, driver: .external, ringVersion: ring)) else { return nil }
+    guard
+        let endpoint = try? FDBasedEndpoint(
+            options: .init(
+                fds: [fd], mtu: size - 14, address: endpointMAC, dispatchMode: mode, driver: .external,
+                ringVersion: ring))
+    else { return nil }
     defer { endpoint.close() }
     let counter = Counter()
     endpoint.attach(counter)
-    let sender = run(["ip", "netns", "exec", lab.inner, program, "send", lab.innerLink, "\(count)", "\(size)", "\(endpointMAC)"],
-                     background: true)
+    let sender = run(
+        ["ip", "netns", "exec", lab.inner, program, "send", lab.innerLink, "\(count)", "\(size)", "\(endpointMAC)"],
+        background: true)
     var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     let cpuStart = threadCPU()
     while true {
@@ -204,16 +224,19 @@ func swiftReceive(lab: Lab, program: String, mode: PacketDispatchMode, ring: Pac
     sender.wait()
     let elapsed = counter.last - counter.first
     guard counter.frames > 1, elapsed > 0 else { return nil }
-    return Figure(rate: Double(counter.frames) / elapsed, cpuPerFrame: cpu / Double(counter.frames) * 1e9, frames: counter.frames)
+    return Figure(
+        rate: Double(counter.frames) / elapsed, cpuPerFrame: cpu / Double(counter.frames) * 1e9, frames: counter.frames)
 }
 
 /// The C reader of the same mode receives the same traffic.
 func cReceive(lab: Lab, program: String, mode: String, size: Int, count: Int) -> Figure? {
-    let reader = run(["ip", "netns", "exec", lab.outer, program, "rx-\(mode)", lab.outerLink, "\(size)"], background: true)
-    usleep(300_000)   // let it set up its socket and ring
+    let reader = run(
+        ["ip", "netns", "exec", lab.outer, program, "rx-\(mode)", lab.outerLink, "\(size)"], background: true)
+    usleep(300_000) // let it set up its socket and ring
     run(["ip", "netns", "exec", lab.inner, program, "send", lab.innerLink, "\(count)", "\(size)", "\(endpointMAC)"])
     reader.wait()
-    guard let frames = reader.value(after: "received"), let elapsed = reader.value(after: "seconds"), frames > 1, elapsed > 0
+    guard let frames = reader.value(after: "received"), let elapsed = reader.value(after: "seconds"), frames > 1,
+        elapsed > 0
     else { return nil }
     return Figure(rate: frames / elapsed, cpuPerFrame: reader.cpuSeconds / frames * 1e9, frames: Int(frames))
 }
@@ -223,16 +246,20 @@ func swiftTransmit(lab: Lab, size: Int, count: Int) -> Figure? {
     let fd = packetSocket(namespace: lab.outer, link: lab.outerLink)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
-    guard let endpoint = try? FDBasedEndpoint(options: .init(fds: [fd], mtu: size - 14, address: endpointMAC,
-                                                             driver: .external, txBatchSize: 64, txBufferSize: 64 * (size + 16)))
+    guard
+        let endpoint = try? FDBasedEndpoint(
+            options: .init(
+                fds: [fd], mtu: size - 14, address: endpointMAC,
+                driver: .external, txBatchSize: 64, txBufferSize: 64 * (size + 16)))
     else { return nil }
     defer { endpoint.close() }
     let payload = [UInt8](repeating: 0xA5, count: size - 14)
     let start = now()
     let cpuStart = threadCPU()
     payload.withUnsafeBytes { bytes in
-        let packet = OutboundPacket(protocolNumber: EtherType(rawValue: 0x88B5), remoteLinkAddress: MACAddress(0x02, 0, 0, 0, 0, 0x09),
-                                    header: bytes)
+        let packet = OutboundPacket(
+            protocolNumber: EtherType(rawValue: 0x88B5), remoteLinkAddress: MACAddress(0x02, 0, 0, 0, 0, 0x09),
+            header: bytes)
         var written = 0
         while written < count {
             let batch = min(64, count - written)
@@ -248,8 +275,13 @@ func swiftTransmit(lab: Lab, size: Int, count: Int) -> Figure? {
 }
 
 func cTransmit(lab: Lab, program: String, mode: String, size: Int, count: Int) -> Figure? {
-    let writer = run(["ip", "netns", "exec", lab.outer, program, "tx-\(mode)", lab.outerLink, "\(count)", "\(size)", "02:00:00:00:00:09"])
-    guard let frames = writer.value(after: "sent"), let elapsed = writer.value(after: "seconds"), elapsed > 0 else { return nil }
+    let writer = run([
+        "ip", "netns", "exec", lab.outer, program, "tx-\(mode)", lab.outerLink, "\(count)", "\(size)",
+        "02:00:00:00:00:09"
+    ])
+    guard let frames = writer.value(after: "sent"), let elapsed = writer.value(after: "seconds"), elapsed > 0 else {
+        return nil
+    }
     return Figure(rate: frames / elapsed, cpuPerFrame: writer.cpuSeconds / frames * 1e9, frames: Int(frames))
 }
 
@@ -258,15 +290,23 @@ func wakeLatency(lab: Lab, ring: PacketRingVersion, samples: Int) -> (median: Do
     let fd = packetSocket(namespace: lab.outer, link: lab.outerLink)
     let sender = packetSocket(namespace: lab.inner, link: lab.innerLink)
     guard fd >= 0, sender >= 0 else { return nil }
-    defer { close(fd); close(sender) }
-    guard let endpoint = try? FDBasedEndpoint(options: .init(fds: [fd], mtu: 1500, address: endpointMAC, dispatchMode: .packetMMap,
-                                                             driver: .external, ringVersion: ring)) else { return nil }
+    defer {
+        close(fd)
+        close(sender)
+    }
+    guard
+        let endpoint = try? FDBasedEndpoint(
+            options: .init(
+                fds: [fd], mtu: 1500, address: endpointMAC, dispatchMode: .packetMMap,
+                driver: .external, ringVersion: ring))
+    else { return nil }
     defer { endpoint.close() }
     let counter = Counter()
     endpoint.attach(counter)
     var frame = [UInt8](repeating: 0, count: 64)
     for i in 0..<6 { frame[i] = endpointMAC.octet(i) }
-    frame[12] = 0x88; frame[13] = 0xB5
+    frame[12] = 0x88
+    frame[13] = 0xB5
     var times: [Double] = []
     var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     for _ in 0..<samples {
@@ -293,7 +333,8 @@ guard getuid() == 0 else {
 let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("reference.c").path
 let program = "/tmp/bench-fdbased-reference-\(getpid())"
 // cc when the machine has one, else the clang that ships with the Swift toolchain.
-guard run(["cc", "-O2", "-o", program, source]).status == 0 || run(["clang", "-O2", "-o", program, source]).status == 0 else {
+guard run(["cc", "-O2", "-o", program, source]).status == 0 || run(["clang", "-O2", "-o", program, source]).status == 0
+else {
     print("cannot compile \(source) with cc or clang")
     exit(1)
 }
@@ -308,7 +349,9 @@ guard lab.create() else {
 // Remove the namespaces on Ctrl-C too.
 signal(SIGINT) { _ in
     let pid = getpid()
-    _ = system("ip netns del fdbench-\(pid)-in 2>/dev/null; ip netns del fdbench-\(pid)-out 2>/dev/null; rm -f /tmp/bench-fdbased-reference-\(pid)")
+    _ = system(
+        "ip netns del fdbench-\(pid)-in 2>/dev/null; ip netns del fdbench-\(pid)-out 2>/dev/null; rm -f /tmp/bench-fdbased-reference-\(pid)"
+    )
     _exit(130)
 }
 
@@ -324,39 +367,50 @@ func line(_ label: String, _ swift: Figure?, _ c: Figure?) {
         return
     }
     let name = label.padding(toLength: 24, withPad: " ", startingAt: 0)
-    print("\(name) swift \(format(swift.rate).padding(toLength: 7, withPad: " ", startingAt: 0)) fps "
-          + "\(String(format: "%5.0f", swift.cpuPerFrame)) ns/frame | C \(format(c.rate).padding(toLength: 7, withPad: " ", startingAt: 0)) fps "
-          + "\(String(format: "%5.0f", c.cpuPerFrame)) ns/frame | rate ratio \(String(format: "%.2f", swift.rate / c.rate))x"
-          + "  cpu ratio \(String(format: "%.2f", c.cpuPerFrame / swift.cpuPerFrame))x")
+    print(
+        "\(name) swift \(format(swift.rate).padding(toLength: 7, withPad: " ", startingAt: 0)) fps "
+            + "\(String(format: "%5.0f", swift.cpuPerFrame)) ns/frame | C \(format(c.rate).padding(toLength: 7, withPad: " ", startingAt: 0)) fps "
+            + "\(String(format: "%5.0f", c.cpuPerFrame)) ns/frame | rate ratio \(String(format: "%.2f", swift.rate / c.rate))x"
+            + "  cpu ratio \(String(format: "%.2f", c.cpuPerFrame / swift.cpuPerFrame))x")
 }
 
 let sizes = [(64, 1_000_000), (1500, 400_000), (65536, 30_000)]
 print("RX (kernel C sendmmsg on the veth -> reader on the other end; ratio > 1 means Swift is ahead)")
 for (size, count) in sizes {
-    for (mode, ring) in [(PacketDispatchMode.readv, PacketRingVersion.v2), (.recvmmsg, .v2), (.packetMMap, .v2), (.packetMMap, .v3)] {
+    for (mode, ring) in [
+        (PacketDispatchMode.readv, PacketRingVersion.v2), (.recvmmsg, .v2), (.packetMMap, .v2), (.packetMMap, .v3)
+    ] {
         let name = modeName(mode, ring)
         let swift = swiftReceive(lab: lab, program: program, mode: mode, ring: ring, size: size, count: count)
-        let c = cReceive(lab: lab, program: program, mode: name == "mmap-v2" ? "mmap2" : name == "mmap-v3" ? "mmap3" : name,
-                         size: size, count: count)
+        let c = cReceive(
+            lab: lab, program: program, mode: name == "mmap-v2" ? "mmap2" : name == "mmap-v3" ? "mmap3" : name,
+            size: size, count: count)
         line("\(size) B \(name)", swift, c)
     }
 }
 print("TX (batches of 64; Swift = writePacket x64 + flush -> sendmmsg)")
 for (size, count) in sizes {
     let swift = swiftTransmit(lab: lab, size: size, count: count)
-    line("\(size) B vs C sendmmsg", swift, cTransmit(lab: lab, program: program, mode: "sendmmsg", size: size, count: count))
+    line(
+        "\(size) B vs C sendmmsg", swift,
+        cTransmit(lab: lab, program: program, mode: "sendmmsg", size: size, count: count))
     line("\(size) B vs C TX_RING", swift, cTransmit(lab: lab, program: program, mode: "ring", size: size, count: count))
 }
 print("Wake-up latency of a lone 64 B frame (send on the veth -> delivered), 200 samples")
 for ring in [PacketRingVersion.v2, .v3] {
     if let l = wakeLatency(lab: lab, ring: ring, samples: 200) {
-        print("  TPACKET_\(ring == .v2 ? "V2" : "V3"): median \(String(format: "%.1f", l.median * 1e6)) us, p99 \(String(format: "%.1f", l.p99 * 1e6)) us")
+        print(
+            "  TPACKET_\(ring == .v2 ? "V2" : "V3"): median \(String(format: "%.1f", l.median * 1e6)) us, p99 \(String(format: "%.1f", l.p99 * 1e6)) us"
+        )
     }
 }
 print("Idle CPU of an attached endpoint with dispatcher threads, over 2 s")
 for mode in [PacketDispatchMode.readv, .recvmmsg, .packetMMap] {
     let fd = packetSocket(namespace: lab.outer, link: lab.outerLink)
-    if fd >= 0, let endpoint = try? FDBasedEndpoint(options: .init(fds: [fd], mtu: 1500, address: endpointMAC, dispatchMode: mode)) {
+    if fd >= 0,
+        let endpoint = try? FDBasedEndpoint(
+            options: .init(fds: [fd], mtu: 1500, address: endpointMAC, dispatchMode: mode))
+    {
         endpoint.attach(Counter())
         let before = processCPU()
         sleep(2)

@@ -18,8 +18,10 @@ import UserNet
 
 let seconds = CommandLine.arguments.count > 1 ? (Int(CommandLine.arguments[1]) ?? 5) : 5
 let pid = getpid()
-let names = (app: "bgw-app-\(pid)", gw: "bgw-gw-\(pid)", host: "bgw-host-\(pid)", kapp: "bgw-kapp-\(pid)",
-             khost: "bgw-khost-\(pid)", sapp: "bgw-sapp-\(pid)")
+let names = (
+    app: "bgw-app-\(pid)", gw: "bgw-gw-\(pid)", host: "bgw-host-\(pid)", kapp: "bgw-kapp-\(pid)",
+    khost: "bgw-khost-\(pid)", sapp: "bgw-sapp-\(pid)"
+)
 let gatewayLink = "bgw\(pid % 100_000)"
 /// Owns the namespaces (and the veths in them): `cleanup` removes them on every path.
 let lab = NamespaceLab()
@@ -39,19 +41,25 @@ struct Failure: Error, CustomStringConvertible { var description: String }
 }
 
 /// Gbit/s received, from iperf3's JSON.
-@MainActor func iperf(_ ns: String, server: String, reverse: Bool, serverNamespace: String, bind: String) throws -> Double {
+@MainActor func iperf(_ ns: String, server: String, reverse: Bool, serverNamespace: String, bind: String) throws
+    -> Double
+{
     try startServer(serverNamespace, bind: bind)
     var arguments = ["ip", "netns", "exec", ns, "iperf3", "-c", server, "-t", "\(seconds)", "-J"]
     if reverse { arguments.append("-R") }
     let json = try NamespaceLab.run(arguments)
     guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-          let end = object["end"] as? [String: Any], let sum = end["sum_received"] as? [String: Any],
-          let bits = sum["bits_per_second"] as? Double else { throw Failure(description: "iperf3 output: \(json.prefix(300))") }
+        let end = object["end"] as? [String: Any], let sum = end["sum_received"] as? [String: Any],
+        let bits = sum["bits_per_second"] as? Double
+    else { throw Failure(description: "iperf3 output: \(json.prefix(300))") }
     return bits / 1e9
 }
 
 @MainActor func cleanup() {
-    for server in servers where server.isRunning { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+    for server in servers where server.isRunning {
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+    }
     lab.removeAll()
 }
 
@@ -71,34 +79,52 @@ do {
 
     let gwFD = open("/run/netns/\(names.gw)", O_RDONLY | O_CLOEXEC)
     let hostFD = open("/run/netns/\(names.host)", O_RDONLY | O_CLOEXEC)
-    defer { close(gwFD); close(hostFD) }
+    defer {
+        close(gwFD)
+        close(hostFD)
+    }
     let packetSocket = try Gateway.openPacketSocket(interface: gatewayLink, namespaceFD: gwFD)
     var settings = Gateway.Settings()
     settings.hostNamespaceFD = hostFD
-    let gateway = try Gateway(options: try UserNetOptions(dns: ["127.0.0.1:53"]), packetSocket: packetSocket, settings: settings)
+    let gateway = try Gateway(
+        options: try UserNetOptions(dns: ["127.0.0.1:53"]), packetSocket: packetSocket, settings: settings)
     defer { gateway.stop() }
 
-    let kernelUp = try iperf(names.kapp, server: "10.0.3.2", reverse: false, serverNamespace: names.khost, bind: "10.0.3.2")
-    let kernelDown = try iperf(names.kapp, server: "10.0.3.2", reverse: true, serverNamespace: names.khost, bind: "10.0.3.2")
-    let gatewayUp = try iperf(names.app, server: "198.51.100.1", reverse: false, serverNamespace: names.host, bind: "198.51.100.1")
-    let gatewayDown = try iperf(names.app, server: "198.51.100.1", reverse: true, serverNamespace: names.host, bind: "198.51.100.1")
+    let kernelUp = try iperf(
+        names.kapp, server: "10.0.3.2", reverse: false, serverNamespace: names.khost, bind: "10.0.3.2")
+    let kernelDown = try iperf(
+        names.kapp, server: "10.0.3.2", reverse: true, serverNamespace: names.khost, bind: "10.0.3.2")
+    let gatewayUp = try iperf(
+        names.app, server: "198.51.100.1", reverse: false, serverNamespace: names.host, bind: "198.51.100.1")
+    let gatewayDown = try iperf(
+        names.app, server: "198.51.100.1", reverse: true, serverNamespace: names.host, bind: "198.51.100.1")
     // slirp4netns, the peer the issue measures against, in the same conditions.
     var slirp: (up: Double, down: Double)?
     if (try? NamespaceLab.run(["which", "slirp4netns"])) != nil {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", names.host, "slirp4netns", "--configure", "--mtu=65520",
-                             "--disable-host-loopback", "--netns-type=path", "/run/netns/\(names.sapp)", "tap0"]
+        process.arguments = [
+            "ip", "netns", "exec", names.host, "slirp4netns", "--configure", "--mtu=65520",
+            "--disable-host-loopback", "--netns-type=path", "/run/netns/\(names.sapp)", "tap0"
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         servers.append(process)
         for _ in 0..<100 {
-            if let routes = try? NamespaceLab.run(["ip", "-n", names.sapp, "route", "show", "default"]), routes.contains("tap0") { break }
+            if let routes = try? NamespaceLab.run(["ip", "-n", names.sapp, "route", "show", "default"]),
+                routes.contains("tap0")
+            {
+                break
+            }
             usleep(50_000)
         }
-        slirp = (try iperf(names.sapp, server: "198.51.100.1", reverse: false, serverNamespace: names.host, bind: "198.51.100.1"),
-                 try iperf(names.sapp, server: "198.51.100.1", reverse: true, serverNamespace: names.host, bind: "198.51.100.1"))
+        slirp = (
+            try iperf(
+                names.sapp, server: "198.51.100.1", reverse: false, serverNamespace: names.host, bind: "198.51.100.1"),
+            try iperf(
+                names.sapp, server: "198.51.100.1", reverse: true, serverNamespace: names.host, bind: "198.51.100.1")
+        )
     }
     func row(_ name: String, _ up: Double, _ down: Double) -> String {
         name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%8.2f %8.2f", up, down)
@@ -110,8 +136,9 @@ do {
     print(row("sandbox gateway", gatewayUp, gatewayDown))
     if let counters = gateway.counters() {
         let drops = counters.nic.nonZeroDrops.map { "\($0.0): \($0.1)" }.joined(separator: ", ")
-        print("gateway: \(counters.nic.rxFrames) frames in, \(counters.nic.txFrames) out, ring drops \(counters.link.kernelDropped), "
-              + "stack drops [\(drops)]")
+        print(
+            "gateway: \(counters.nic.rxFrames) frames in, \(counters.nic.txFrames) out, ring drops \(counters.link.kernelDropped), "
+                + "stack drops [\(drops)]")
     }
 } catch {
     cleanup()

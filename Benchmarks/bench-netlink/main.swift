@@ -1,12 +1,13 @@
+import Netlink
+import Wire
+
 // bench-netlink: the time to wire a sandbox's network with RouteNetlink (veth pair with the
 // peer created inside the app's namespace, lo up, eth0 up, an address, a default route, then
 // delete), beside the same steps done with the `ip` binary, measured in the same run.
 // Runs as root in two throwaway namespaces that it removes on every path.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import Netlink
-import Wire
 
 func now() -> Double {
     var t = timespec()
@@ -29,7 +30,8 @@ func benchmark(outside: String, inside: String) -> Int32 {
         for round in 0..<rounds {
             let start = now()
             let out = try RouteNetlink(in: .path("/run/netns/\(outside)"))
-            try out.createVethPair(name: "gw\(round)", peerName: "eth0", peerNamespace: .path("/run/netns/\(inside)"), mtu: 65520)
+            try out.createVethPair(
+                name: "gw\(round)", peerName: "eth0", peerNamespace: .path("/run/netns/\(inside)"), mtu: 65520)
             let app = try RouteNetlink(in: .path("/run/netns/\(inside)"))
             let eth0 = try app.index(of: "eth0")
             try app.setLinkUp(index: try app.index(of: "lo"))
@@ -46,12 +48,17 @@ func benchmark(outside: String, inside: String) -> Int32 {
     }
     for round in 0..<rounds {
         let start = now()
-        let ok = sh("ip -n \(outside) link add gw\(round) mtu 65520 type veth peer name eth0 mtu 65520 netns \(inside)"
-            + " && ip -n \(inside) link set lo up && ip -n \(inside) link set eth0 up"
-            + " && ip -n \(inside) addr add 10.0.2.100/24 dev eth0 && ip -n \(inside) route add default via 10.0.2.2")
+        let ok = sh(
+            "ip -n \(outside) link add gw\(round) mtu 65520 type veth peer name eth0 mtu 65520 netns \(inside)"
+                + " && ip -n \(inside) link set lo up && ip -n \(inside) link set eth0 up"
+                + " && ip -n \(inside) addr add 10.0.2.100/24 dev eth0 && ip -n \(inside) route add default via 10.0.2.2"
+        )
         ipTimes.append(now() - start)
         _ = sh("ip -n \(outside) link del gw\(round); ip -n \(inside) link set lo down")
-        if !ok { print("bench-netlink: ip failed"); return 1 }
+        if !ok {
+            print("bench-netlink: ip failed")
+            return 1
+        }
     }
     func ms(_ seconds: Double) -> String {
         let hundredths = Int((seconds * 100_000).rounded())

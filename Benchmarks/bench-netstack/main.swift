@@ -39,8 +39,10 @@ while let argument = arguments.next() {
 
 /// Echoes every datagram back.
 final class Echo: UDPEndpointDelegate {
-    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
-                     to destination: IPAddress, now: NetstackInstant) {
+    func udpEndpoint(
+        _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
+        to destination: IPAddress, now: NetstackInstant
+    ) {
         _ = try? endpoint.send(payload, to: source, port: port)
     }
 }
@@ -49,8 +51,10 @@ final class Echo: UDPEndpointDelegate {
 final class Counter: UDPEndpointDelegate {
     var replies = 0
     var bytes = 0
-    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
-                     to destination: IPAddress, now: NetstackInstant) {
+    func udpEndpoint(
+        _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
+        to destination: IPAddress, now: NetstackInstant
+    ) {
         replies += 1
         bytes += payload.count
     }
@@ -75,8 +79,10 @@ func benchStack(size: Int, mtu: Int, ipv6: Bool, seconds: Double) -> Figures {
     let destination: IPAddress = ipv6 ? .v6(serverIP6) : .v4(serverIP)
     let echo = Echo(), counter = Counter()
     guard let serverEndpoint = try? server.udp.open(localPort: 7, delegate: echo),
-          let clientEndpoint = try? client.udp.open(localPort: 9000, delegate: counter) else {
-        print("cannot open endpoints"); exit(1)
+        let clientEndpoint = try? client.udp.open(localPort: 9000, delegate: counter)
+    else {
+        print("cannot open endpoints")
+        exit(1)
     }
     let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
     defer { payload.deallocate() }
@@ -85,13 +91,14 @@ func benchStack(size: Int, mtu: Int, ipv6: Bool, seconds: Double) -> Figures {
 
     func roundTrip() {
         _ = try? clientEndpoint.send(buffer, to: destination, port: 7)
-        a.deliverToPeer()   // request to the server, which echoes into b's outbox
-        b.deliverToPeer()   // reply to the client
+        a.deliverToPeer() // request to the server, which echoes into b's outbox
+        b.deliverToPeer() // reply to the client
     }
     // Warm up: ARP (or NDP) both ways, dictionaries and buffers at their steady size.
     for _ in 0..<1000 { roundTrip() }
     guard counter.replies == 1000 else {
-        print("warm-up lost packets: \(counter.replies) of 1000 replies"); exit(1)
+        print("warm-up lost packets: \(counter.replies) of 1000 replies")
+        exit(1)
     }
     let batch = 10_000
     var trips = 0
@@ -107,12 +114,14 @@ func benchStack(size: Int, mtu: Int, ipv6: Bool, seconds: Double) -> Figures {
     let allocations = malloc_counter_allocations() - allocationsBefore
     let elapsed = Double(now - start) / 1e9
     guard counter.replies == 1000 + trips else {
-        print("lost packets: \(counter.replies - 1000) replies for \(trips) requests"); exit(1)
+        print("lost packets: \(counter.replies - 1000) replies for \(trips) requests")
+        exit(1)
     }
     _ = serverEndpoint
     // Each round trip is two packets through each stack: one in, one out.
-    return Figures(packetsPerSecond: Double(trips * 2) / elapsed,
-                   allocationsPerPacket: Double(allocations) / Double(trips * 2), roundTrips: trips)
+    return Figures(
+        packetsPerSecond: Double(trips * 2) / elapsed,
+        allocationsPerPacket: Double(allocations) / Double(trips * 2), roundTrips: trips)
 }
 
 func benchKernelLoopback(size: Int, seconds: Double) -> Figures? {
@@ -124,9 +133,14 @@ func benchKernelLoopback(size: Int, seconds: Double) -> Figures? {
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard bound == 0 else { close(fd); return nil }
+        guard bound == 0 else {
+            close(fd)
+            return nil
+        }
         return fd
     }
     func connectTo(_ fd: Int32, port: UInt16) -> Bool {
@@ -135,11 +149,16 @@ func benchKernelLoopback(size: Int, seconds: Double) -> Figures? {
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
     guard let server = udpSocket(port: 0), let client = udpSocket(port: 0) else { return nil }
-    defer { close(server); close(client) }
+    defer {
+        close(server)
+        close(client)
+    }
     var address = sockaddr_in()
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     func port(of fd: Int32) -> UInt16 {
@@ -159,9 +178,10 @@ func benchKernelLoopback(size: Int, seconds: Double) -> Figures? {
     while now < deadline {
         for _ in 0..<1000 {
             guard send(client, buffer.baseAddress, size, 0) == size,
-                  recv(server, buffer.baseAddress, buffer.count, 0) == size,
-                  send(server, buffer.baseAddress, size, 0) == size,
-                  recv(client, buffer.baseAddress, buffer.count, 0) == size else { return nil }
+                recv(server, buffer.baseAddress, buffer.count, 0) == size,
+                send(server, buffer.baseAddress, size, 0) == size,
+                recv(client, buffer.baseAddress, buffer.count, 0) == size
+            else { return nil }
         }
         trips += 1000
         now = monotonicNanoseconds()
@@ -186,13 +206,18 @@ let probeBefore = malloc_counter_allocations()
 let probe = UnsafeMutableRawPointer.allocate(byteCount: 100, alignment: 8)
 probe.deallocate()
 guard malloc_counter_allocations() > probeBefore else {
-    print("malloc counter is not interposed; cannot count allocations"); exit(1)
+    print("malloc counter is not interposed; cannot count allocations")
+    exit(1)
 }
 
 let stackFigures = benchStack(size: size, mtu: mtu, ipv6: ipv6, seconds: seconds)
-print("netstack UDP\(ipv6 ? " over IPv6" : "") echo, \(size)-byte payload, MTU \(mtu), in-memory link, client+server stacks on one thread:")
+print(
+    "netstack UDP\(ipv6 ? " over IPv6" : "") echo, \(size)-byte payload, MTU \(mtu), in-memory link, client+server stacks on one thread:"
+)
 print("  \(Int(stackFigures.packetsPerSecond)) packets/s through each stack (\(stackFigures.roundTrips) round trips)")
-print("  \(decimal(stackFigures.allocationsPerPacket, places: 4)) heap allocations per packet (steady state, after 1000 warm-up round trips)")
+print(
+    "  \(decimal(stackFigures.allocationsPerPacket, places: 4)) heap allocations per packet (steady state, after 1000 warm-up round trips)"
+)
 if let kernel = benchKernelLoopback(size: size, seconds: seconds) {
     print("peer: kernel UDP echo over loopback, same payload, one thread, send+recv syscalls:")
     print("  \(Int(kernel.packetsPerSecond)) packets/s (\(kernel.roundTrips) round trips)")

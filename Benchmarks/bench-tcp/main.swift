@@ -56,7 +56,10 @@ struct Failure: Error, CustomStringConvertible { var description: String }
 
 /// Peers run under timeout(1), which passes SIGTERM on to python3 (a SIGKILL would orphan it).
 func cleanup() {
-    for peer in peers where peer.isRunning { kill(peer.processIdentifier, SIGTERM); peer.waitUntilExit() }
+    for peer in peers where peer.isRunning {
+        kill(peer.processIdentifier, SIGTERM)
+        peer.waitUntilExit()
+    }
     peers.removeAll()
     lab.removeAll()
 }
@@ -66,37 +69,37 @@ func cleanup() {
 /// A sink prints "BYTES SECONDS" (first byte to EOF); a source sends zeros for SECONDS, shuts
 /// down writing, waits for the peer's close and prints "BYTES SECONDS".
 let peerScript = #"""
-import socket, sys, time
-def sink(s):
-    buf = bytearray(4 << 20); total = 0; start = None
-    while True:
-        n = s.recv_into(buf)
-        if n == 0: break
-        if start is None: start = time.monotonic()
-        total += n
-    print("%d %.6f" % (total, time.monotonic() - (start or time.monotonic())), flush=True)
-def source(s, seconds):
-    data = memoryview(bytes(4 << 20)); total = 0; start = time.monotonic(); end = start + seconds
-    while time.monotonic() < end:
-        total += s.send(data)
-    s.shutdown(socket.SHUT_WR)
-    while s.recv(65536): pass
-    print("%d %.6f" % (total, time.monotonic() - start), flush=True)
-args = sys.argv[1:]
-if args[0] == "listen":
-    ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("0.0.0.0", int(args[1]))); ls.listen(1); ls.settimeout(30)
-    s, _ = ls.accept(); ls.close(); rest = args[2:]
-else:
-    s = None
-    for _ in range(300):
-        try: s = socket.create_connection((args[1], int(args[2])), timeout=5); break
-        except OSError: time.sleep(0.02)
-    rest = args[3:]
-s.settimeout(60)
-sink(s) if rest[0] == "sink" else source(s, float(rest[1]))
-s.close()
-"""#
+    import socket, sys, time
+    def sink(s):
+        buf = bytearray(4 << 20); total = 0; start = None
+        while True:
+            n = s.recv_into(buf)
+            if n == 0: break
+            if start is None: start = time.monotonic()
+            total += n
+        print("%d %.6f" % (total, time.monotonic() - (start or time.monotonic())), flush=True)
+    def source(s, seconds):
+        data = memoryview(bytes(4 << 20)); total = 0; start = time.monotonic(); end = start + seconds
+        while time.monotonic() < end:
+            total += s.send(data)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536): pass
+        print("%d %.6f" % (total, time.monotonic() - start), flush=True)
+    args = sys.argv[1:]
+    if args[0] == "listen":
+        ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("0.0.0.0", int(args[1]))); ls.listen(1); ls.settimeout(30)
+        s, _ = ls.accept(); ls.close(); rest = args[2:]
+    else:
+        s = None
+        for _ in range(300):
+            try: s = socket.create_connection((args[1], int(args[2])), timeout=5); break
+            except OSError: time.sleep(0.02)
+        rest = args[3:]
+    s.settimeout(60)
+    sink(s) if rest[0] == "sink" else source(s, float(rest[1]))
+    s.close()
+    """#
 
 func startPeer(_ namespace: String, _ arguments: [String]) throws -> (Process, Pipe) {
     let process = Process()
@@ -118,7 +121,9 @@ func finish(_ peer: (Process, Pipe)) throws -> (bytes: Double, seconds: Double) 
     peers.removeAll { $0 === peer.0 }
     peerPIDs.pids.withLock { _ = $0.remove(peer.0.processIdentifier) }
     let fields = text.split(whereSeparator: \.isWhitespace)
-    guard peer.0.terminationStatus == 0, fields.count == 2, let bytes = Double(fields[0]), let time = Double(fields[1]), time > 0 else {
+    guard peer.0.terminationStatus == 0, fields.count == 2, let bytes = Double(fields[0]), let time = Double(fields[1]),
+        time > 0
+    else {
         throw Failure(description: "peer: \(text)")
     }
     return (bytes, time)
@@ -128,7 +133,8 @@ func finish(_ peer: (Process, Pipe)) throws -> (bytes: Double, seconds: Double) 
 func cpuSeconds(_ who: Int32) -> Double {
     var usage = rusage()
     getrusage(__rusage_who_t(who), &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+        usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 func monotonicNow() -> UInt64 {
@@ -149,10 +155,15 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
     guard namespaceFD >= 0 else { throw Failure(description: "open netns: errno \(errno)") }
     defer { close(namespaceFD) }
     let fd = try Gateway.openPacketSocket(interface: stackLink, namespaceFD: namespaceFD)
-    let endpoint = try FDBasedEndpoint(options: .init(fds: [fd], mtu: mtu, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
-                                                       gsoMaxSize: 65535, dispatchMode: .packetMMap, driver: .external,
-                                                       ringSize: 16 << 20))
-    defer { endpoint.close(); close(fd) }
+    let endpoint = try FDBasedEndpoint(
+        options: .init(
+            fds: [fd], mtu: mtu, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
+            gsoMaxSize: 65535, dispatchMode: .packetMMap, driver: .external,
+            ringSize: 16 << 20))
+    defer {
+        endpoint.close()
+        close(fd)
+    }
     let stack = Stack()
     let nic = stack.addNIC(endpoint, name: "veth")
     stack.addAddress(IPv4Subnet(swiftAddress, prefixLength: 24), to: nic)
@@ -164,7 +175,8 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
     // Segmentation offload up to the endpoint's GSO limit (headers aside).
     config.segmentationOffloadSize = 65535 - 100
 
-    let peer = try startPeer(kernelNamespace, sends ? ["listen", "5001", "sink"] : ["listen", "5001", "source", "\(seconds)"])
+    let peer = try startPeer(
+        kernelNamespace, sends ? ["listen", "5001", "sink"] : ["listen", "5001", "source", "\(seconds)"])
     let cpuBefore = cpuSeconds(RUSAGE_SELF.rawValue)
     let childrenBefore = cpuSeconds(RUSAGE_CHILDREN.rawValue)
     let zeros = [UInt8](repeating: 0, count: 1 << 20)
@@ -183,7 +195,8 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
         var timeout: Int32 = 10
         let current = monotonicNow()
         if let deadline = tcp.nextDeadline {
-            timeout = Int32(min(UInt64(timeout), deadline.nanoseconds > current ? (deadline.nanoseconds - current) / 1_000_000 : 0))
+            timeout = Int32(
+                min(UInt64(timeout), deadline.nanoseconds > current ? (deadline.nanoseconds - current) / 1_000_000 : 0))
         }
         let ready = poll(&pollfd, 1, timeout)
         let now = monotonicNow()
@@ -195,10 +208,12 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
             if let old = connection { tcp.demux.remove(old.flow) }
             port &+= 1
             lastDial = now
-            let flow = TCPFlowID(local: TCPSocketAddress(.v4(swiftAddress), port), remote: TCPSocketAddress(.v4(kernelAddress), 5001))
+            let flow = TCPFlowID(
+                local: TCPSocketAddress(.v4(swiftAddress), port), remote: TCPSocketAddress(.v4(kernelAddress), 5001))
             var output = tcp.output
-            let dialed = try TCPConnection.connect(flow: flow, config: config, iss: SeqNumber(rawValue: UInt32(port) &* 2_654_435_761),
-                                                   now: instant, output: &output)
+            let dialed = try TCPConnection.connect(
+                flow: flow, config: config, iss: SeqNumber(rawValue: UInt32(port) &* 2_654_435_761),
+                now: instant, output: &output)
             tcp.demux.register(dialed)
             connection = dialed
         } else if let c = connection, c.state != .synSent, c.error == nil {
@@ -237,7 +252,10 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
     let result = try finish(peer)
     let peerCPU = cpuSeconds(RUSAGE_CHILDREN.rawValue) - childrenBefore
     guard closed, connection?.error == nil else {
-        throw Failure(description: "Swift \(sends ? "send" : "receive") at MTU \(mtu) did not finish: \(connection?.state.description ?? "-")")
+        throw Failure(
+            description:
+                "Swift \(sends ? "send" : "receive") at MTU \(mtu) did not finish: \(connection?.state.description ?? "-")"
+        )
     }
     let bytes: Double
     let elapsed: Double
@@ -246,7 +264,9 @@ func swiftCase(mtu: Int, sends: Bool) throws -> Measurement {
     } else {
         bytes = Double(received)
         elapsed = Double(lastByte - (firstByte ?? lastByte)) / 1e9
-        guard bytes == result.bytes, elapsed > 0 else { throw Failure(description: "received \(received) of \(result.bytes)") }
+        guard bytes == result.bytes, elapsed > 0 else {
+            throw Failure(description: "received \(received) of \(result.bytes)")
+        }
     }
     return Measurement(gbits: bytes * 8 / elapsed / 1e9, cpuPerGB: (cpu + peerCPU) / (bytes / 1e9))
 }
@@ -258,7 +278,9 @@ func iperfCase(sends: Bool) throws -> Measurement {
     let childrenBefore = cpuSeconds(RUSAGE_CHILDREN.rawValue)
     let server = Process()
     server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    server.arguments = ["ip", "netns", "exec", kernelNamespace, "timeout", "120", "iperf3", "-s", "-1", "-B", "\(kernelAddress)"]
+    server.arguments = [
+        "ip", "netns", "exec", kernelNamespace, "timeout", "120", "iperf3", "-s", "-1", "-B", "\(kernelAddress)"
+    ]
     server.standardOutput = FileHandle.nullDevice
     server.standardError = FileHandle.nullDevice
     try server.run()
@@ -273,10 +295,11 @@ func iperfCase(sends: Bool) throws -> Measurement {
     // The client retries until the server listens (iperf3 -s takes a moment to start); iperf3
     // -J may report the refusal with exit status 0.
     var json = ""
-    for _ in 0 ..< 50 {
+    for _ in 0..<50 {
         do {
-            json = try NamespaceLab.run(["ip", "netns", "exec", stackNamespace, "iperf3", "-c", "\(kernelAddress)", "-t", "\(seconds)", "-J"]
-                + (sends ? [] : ["-R"]))
+            json = try NamespaceLab.run(
+                ["ip", "netns", "exec", stackNamespace, "iperf3", "-c", "\(kernelAddress)", "-t", "\(seconds)", "-J"]
+                    + (sends ? [] : ["-R"]))
         } catch {
             json = "\(error)"
         }
@@ -286,8 +309,9 @@ func iperfCase(sends: Bool) throws -> Measurement {
     server.waitUntilExit()
     let cpu = cpuSeconds(RUSAGE_CHILDREN.rawValue) - childrenBefore
     guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-          let end = object["end"] as? [String: Any], let sum = end["sum_received"] as? [String: Any],
-          let bits = sum["bits_per_second"] as? Double, let bytes = sum["bytes"] as? Double, bytes > 0 else {
+        let end = object["end"] as? [String: Any], let sum = end["sum_received"] as? [String: Any],
+        let bits = sum["bits_per_second"] as? Double, let bytes = sum["bytes"] as? Double, bytes > 0
+    else {
         throw Failure(description: "iperf3 output: \(json.prefix(300))")
     }
     return Measurement(gbits: bits / 1e9, cpuPerGB: cpu / (bytes / 1e9))
@@ -299,9 +323,13 @@ func kernelCase(sends: Bool) throws -> Measurement {
     defer { _ = try? NamespaceLab.run(["ip", "-n", stackNamespace, "addr", "flush", "dev", stackLink]) }
     let childrenBefore = cpuSeconds(RUSAGE_CHILDREN.rawValue)
     // `sends`: the stack namespace's end sends, as the Swift stack does in its `sends` case.
-    let listener = try startPeer(kernelNamespace, sends ? ["listen", "5001", "sink"] : ["listen", "5001", "source", "\(seconds)"])
-    let dialer = try startPeer(stackNamespace, sends ? ["connect", "\(kernelAddress)", "5001", "source", "\(seconds)"]
-        : ["connect", "\(kernelAddress)", "5001", "sink"])
+    let listener = try startPeer(
+        kernelNamespace, sends ? ["listen", "5001", "sink"] : ["listen", "5001", "source", "\(seconds)"])
+    let dialer = try startPeer(
+        stackNamespace,
+        sends
+            ? ["connect", "\(kernelAddress)", "5001", "source", "\(seconds)"]
+            : ["connect", "\(kernelAddress)", "5001", "sink"])
     let listened = try finish(listener)
     let dialed = try finish(dialer)
     let cpu = cpuSeconds(RUSAGE_CHILDREN.rawValue) - childrenBefore
@@ -333,7 +361,9 @@ do {
     try lab.bringUp(kernelLink, in: kernelNamespace, addresses: ["\(kernelAddress)/24"])
     try lab.bringUp(stackLink, in: stackNamespace)
     print("bulk TCP over a veth, \(seconds) s per case; Gbit/s at the receiver; CPU s/GB of all processes taking part")
-    print("kernel-to-kernel on the same veth: with iperf3, and with the python3 peers; ratio = Swift / the faster of the two")
+    print(
+        "kernel-to-kernel on the same veth: with iperf3, and with the python3 peers; ratio = Swift / the faster of the two"
+    )
     print("MTU    direction        Swift Gbit/s  iperf3 Gbit/s  py Gbit/s  ratio   Swift CPU s/GB  iperf3 CPU s/GB")
     for mtu in [1500, 65520] {
         for (namespace, link) in [(kernelNamespace, kernelLink), (stackNamespace, stackLink)] {
@@ -344,8 +374,12 @@ do {
             let python = try kernelCase(sends: sends)
             let swift = try swiftCase(mtu: mtu, sends: sends)
             let direction = sends ? "Swift -> Linux" : "Linux -> Swift"
-            print(String(format: "%-6d %-16@ %12.2f %14.2f %10.2f %5.2fx %16.2f %16.2f", mtu, direction as NSString, swift.gbits,
-                         kernel.gbits, python.gbits, swift.gbits / max(kernel.gbits, python.gbits), swift.cpuPerGB, kernel.cpuPerGB))
+            print(
+                String(
+                    format: "%-6d %-16@ %12.2f %14.2f %10.2f %5.2fx %16.2f %16.2f", mtu, direction as NSString,
+                    swift.gbits,
+                    kernel.gbits, python.gbits, swift.gbits / max(kernel.gbits, python.gbits), swift.cpuPerGB,
+                    kernel.cpuPerGB))
         }
     }
 } catch {

@@ -53,7 +53,8 @@ func formatted(_ value: Double, _ decimals: Int) -> String {
     for _ in 0..<decimals { scale *= 10 }
     let scaled = Int(value * Double(scale) + 0.5)
     let fraction = String(scaled % scale)
-    return decimals == 0 ? String(scaled)
+    return decimals == 0
+        ? String(scaled)
         : "\(scaled / scale)." + String(repeating: "0", count: decimals - fraction.count) + fraction
 }
 
@@ -79,7 +80,9 @@ let plain = best { for _ in 0..<plainIterations { sink &+= UInt64(plainChecksum(
 let fastRate = Double(size * fastIterations) / fast / 1e9
 let fastUnalignedRate = Double(size * fastIterations) / fastUnaligned / 1e9
 let plainRate = Double(size * plainIterations) / plain / 1e9
-print("checksum 64 KiB   InternetChecksum      \(formatted(fastRate, 2)) GB/s (unaligned start: \(formatted(fastUnalignedRate, 2)) GB/s)")
+print(
+    "checksum 64 KiB   InternetChecksum      \(formatted(fastRate, 2)) GB/s (unaligned start: \(formatted(fastUnalignedRate, 2)) GB/s)"
+)
 print("checksum 64 KiB   plain 16-bit loop     \(formatted(plainRate, 2)) GB/s")
 print("checksum 64 KiB   ratio                 \(formatted(fastRate / plainRate, 1))x   (goal: >= 10 GB/s)")
 
@@ -89,9 +92,18 @@ print("checksum 64 KiB   ratio                 \(formatted(fastRate / plainRate,
 // window scale; a 100-byte data segment with timestamps; a pure ACK with timestamps and three
 // SACK blocks.
 let frames = [
-    ("SYN, 4 options", "020000000a01020000000a0208004500003c90f74000400693c20a0001020a000101d8661f90ab3a222500000000a002faf00ce90000020405b40402080a7803ecc6000000000103030a"),
-    ("data 100 B, TS", "020000000a01020000000a0208004500009890f94000400693640a0001020a000101d8661f90ab3a22266208b5c88018003fb6ca00000101080a7803ecc609cb1299474554202f776972652d6669787475726520485454502f312e300d0a787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878"),
-    ("ACK, TS + 3 SACK", "020000000a02020000000a010800450000501e744000400606320a0001010a0001021f91d8409d809cee3951c09bf010004ee25100000101080ad67440605ebfb6900101051a39526ff33952759b395231bb3952485b3951eddb39520a23"),
+    (
+        "SYN, 4 options",
+        "020000000a01020000000a0208004500003c90f74000400693c20a0001020a000101d8661f90ab3a222500000000a002faf00ce90000020405b40402080a7803ecc6000000000103030a"
+    ),
+    (
+        "data 100 B, TS",
+        "020000000a01020000000a0208004500009890f94000400693640a0001020a000101d8661f90ab3a22266208b5c88018003fb6ca00000101080a7803ecc609cb1299474554202f776972652d6669787475726520485454502f312e300d0a787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878"
+    ),
+    (
+        "ACK, TS + 3 SACK",
+        "020000000a02020000000a010800450000501e744000400606320a0001010a0001021f91d8409d809cee3951c09bf010004ee25100000101080ad67440605ebfb6900101051a39526ff33952759b395231bb3952485b3951eddb39520a23"
+    )
 ]
 
 @inline(__always)
@@ -103,7 +115,8 @@ func parseFrame(_ frame: UnsafeRawBufferPointer, verify: Bool) -> UInt64 {
         let ip = try IPv4Repr.parse(packet, verifyChecksum: verify)
         guard ip.protocolNumber == .tcp else { return 0 }
         let segment = try TCPSegment(packet.payload)
-        let tcp = try TCPRepr.parse(segment, checksum: verify ? .v4(source: ip.source, destination: ip.destination) : nil)
+        let tcp = try TCPRepr.parse(
+            segment, checksum: verify ? .v4(source: ip.source, destination: ip.destination) : nil)
         return UInt64(tcp.sequenceNumber.rawValue) &+ UInt64(tcp.options.timestamp?.value ?? 0)
             &+ UInt64(tcp.options.sackBlocks.count) &+ UInt64(tcp.payloadLength)
     } catch {
@@ -128,7 +141,9 @@ for (name, hex) in frames {
     let verified = best { for i in 0..<parseIterations { sink &+= parseFrame(slot(i), verify: true) } }
     let unverified = best { for i in 0..<parseIterations { sink &+= parseFrame(slot(i), verify: false) } }
     let pad = String(repeating: " ", count: max(0, 17 - name.count))
-    print("parse Eth/IPv4/TCP \(name)\(pad) \(formatted(unverified / Double(parseIterations) * 1e9, 1)) ns/frame, "
-          + "with IPv4+TCP checksums verified \(formatted(verified / Double(parseIterations) * 1e9, 1)) ns/frame   (goal: <= 30 ns)")
+    print(
+        "parse Eth/IPv4/TCP \(name)\(pad) \(formatted(unverified / Double(parseIterations) * 1e9, 1)) ns/frame, "
+            + "with IPv4+TCP checksums verified \(formatted(verified / Double(parseIterations) * 1e9, 1)) ns/frame   (goal: <= 30 ns)"
+    )
 }
 print("(sink \(sink & 0xFF))")

@@ -15,12 +15,14 @@ final class DispatchThread {
     init(_ run: @escaping @Sendable () -> Void) throws(PosixError) {
         let body = Unmanaged.passRetained(Body(run)).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            let body = Unmanaged<Body>.fromOpaque(argument).takeRetainedValue()
-            body.run()
-            return nil
-        }, body)
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                guard let argument else { return nil }
+                let body = Unmanaged<Body>.fromOpaque(argument).takeRetainedValue()
+                body.run()
+                return nil
+            }, body)
         guard result == 0 else {
             Unmanaged<Body>.fromOpaque(body).release()
             throw PosixError(call: "pthread_create", errno: result)

@@ -14,7 +14,9 @@ extension FDBasedEndpoint {
         guard !options.fds.isEmpty else { throw .noFileDescriptors }
         guard options.mtu > 0, options.mtu <= 65535 else { throw .invalidOption("mtu") }
         guard options.gsoMaxSize >= 0, options.gsoMaxSize <= 65535 + 14 else { throw .invalidOption("gsoMaxSize") }
-        guard options.recvmmsgBatchSize > 0, options.recvmmsgBatchSize <= 1024 else { throw .invalidOption("recvmmsgBatchSize") }
+        guard options.recvmmsgBatchSize > 0, options.recvmmsgBatchSize <= 1024 else {
+            throw .invalidOption("recvmmsgBatchSize")
+        }
         guard options.txBatchSize > 0, options.txBatchSize <= 1024 else { throw .invalidOption("txBatchSize") }
         guard options.socketBufferSize >= 0 else { throw .invalidOption("socketBufferSize") }
         guard options.dispatchBudget > 0 else { throw .invalidOption("dispatchBudget") }
@@ -40,8 +42,10 @@ extension FDBasedEndpoint {
         var firstIsSocket = false
     }
 
-    static func setUpFDs(_ options: Options, receives: Bool, virtioHeaderLength: Int,
-                         linkHeaderLength: Int) throws(FDBasedError) -> FDSetup {
+    static func setUpFDs(
+        _ options: Options, receives: Bool, virtioHeaderLength: Int,
+        linkHeaderLength: Int
+    ) throws(FDBasedError) -> FDSetup {
         var setup = FDSetup()
         let maxNetworkLength = max(options.mtu, options.gsoMaxSize)
         for (index, fd) in options.fds.enumerated() {
@@ -50,14 +54,17 @@ extension FDBasedEndpoint {
             if kind.isPacketSocket {
                 setup.packetFDs.append(fd)
                 if !options.packetSocketsPrepared {
-                    try system { () throws(PosixError) in try preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0) }
+                    try system { () throws(PosixError) in
+                        try preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0)
+                    }
                 }
             }
             guard receives else { continue }
             let networkLength = kind.isPacketSocket ? packetNetworkLength(options) : maxNetworkLength
-            let reader = try makeReader(kind, options: options, virtioHeaderLength: virtioHeaderLength,
-                                        maxNetworkLength: networkLength,
-                                        maxFrameLength: virtioHeaderLength + linkHeaderLength + 4 + networkLength)
+            let reader = try makeReader(
+                kind, options: options, virtioHeaderLength: virtioHeaderLength,
+                maxNetworkLength: networkLength,
+                maxFrameLength: virtioHeaderLength + linkHeaderLength + 4 + networkLength)
             setup.readers.append(reader.reader)
             setup.modes.append(reader.mode)
         }
@@ -77,17 +84,24 @@ extension FDBasedEndpoint {
             if options.socketBufferSize > 0 {
                 let size = Int32(clamping: options.socketBufferSize)
                 try system { () throws(PosixError) in
-                    try SystemCalls.setSocketOption(fd, level: SOL_SOCKET, name: SO_RCVBUF, value: size, call: "setsockopt(SO_RCVBUF)")
-                    try SystemCalls.setSocketOption(fd, level: SOL_SOCKET, name: SO_SNDBUF, value: size, call: "setsockopt(SO_SNDBUF)")
+                    try SystemCalls.setSocketOption(
+                        fd, level: SOL_SOCKET, name: SO_RCVBUF, value: size, call: "setsockopt(SO_RCVBUF)")
+                    try SystemCalls.setSocketOption(
+                        fd, level: SOL_SOCKET, name: SO_SNDBUF, value: size, call: "setsockopt(SO_SNDBUF)")
                 }
             }
-            socketType = try system { () throws(PosixError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_TYPE, call: "getsockopt(SO_TYPE)") }
-            let domain = try system { () throws(PosixError) in try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)") }
+            socketType = try system { () throws(PosixError) in
+                try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_TYPE, call: "getsockopt(SO_TYPE)")
+            }
+            let domain = try system { () throws(PosixError) in
+                try SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)")
+            }
             isPacketSocket = domain == AF_PACKET
         }
         // A zero-length read is an empty datagram only on SOCK_DGRAM.
-        return ReceivedFD(fd: fd, isSocket: isSocket, isPacketSocket: isPacketSocket,
-                          zeroLengthIsEOF: !(isSocket && socketType == Int32(SOCK_DGRAM.rawValue)))
+        return ReceivedFD(
+            fd: fd, isSocket: isSocket, isPacketSocket: isPacketSocket,
+            zeroLengthIsEOF: !(isSocket && socketType == Int32(SOCK_DGRAM.rawValue)))
     }
 
     /// What the reader of one fd needs to know about it.
@@ -99,29 +113,41 @@ extension FDBasedEndpoint {
     }
 
     /// The reader for one fd in `options.dispatchMode`, and the mode it really reads in.
-    static func makeReader(_ received: ReceivedFD, options: Options, virtioHeaderLength: Int, maxNetworkLength: Int,
-                                   maxFrameLength: Int) throws(FDBasedError) -> (reader: any FrameReader, mode: PacketDispatchMode) {
+    static func makeReader(
+        _ received: ReceivedFD, options: Options, virtioHeaderLength: Int, maxNetworkLength: Int,
+        maxFrameLength: Int
+    ) throws(FDBasedError) -> (reader: any FrameReader, mode: PacketDispatchMode) {
         let fd = received.fd
         switch options.dispatchMode {
         case .readv:
-            return (ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: received.zeroLengthIsEOF,
-                                auxiliaryData: received.isPacketSocket), .readv)
+            return (
+                ReadvReader(
+                    fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: received.zeroLengthIsEOF,
+                    auxiliaryData: received.isPacketSocket), .readv
+            )
         case .recvmmsg where !received.isSocket:
             // recvmmsg needs a socket; any other fd (TUN) is read with readv.
-            return (ReadvReader(fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: received.zeroLengthIsEOF,
-                                auxiliaryData: false), .readv)
+            return (
+                ReadvReader(
+                    fd: fd, maxFrameLength: maxFrameLength, zeroLengthIsEOF: received.zeroLengthIsEOF,
+                    auxiliaryData: false), .readv
+            )
         case .recvmmsg:
-            return (RecvmmsgReader(fd: fd, maxFrameLength: maxFrameLength, batchSize: options.recvmmsgBatchSize,
-                                   zeroLengthIsEOF: received.zeroLengthIsEOF, auxiliaryData: received.isPacketSocket), .recvmmsg)
+            return (
+                RecvmmsgReader(
+                    fd: fd, maxFrameLength: maxFrameLength, batchSize: options.recvmmsgBatchSize,
+                    zeroLengthIsEOF: received.zeroLengthIsEOF, auxiliaryData: received.isPacketSocket), .recvmmsg
+            )
         case .packetMMap:
             guard received.isPacketSocket else { throw .packetMMapNeedsPacketSocket(fd: fd) }
             let ring = try system { () throws(PosixError) in
-                try MappedPacketRing(fd: fd, version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
-                                     maxNetworkLength: maxNetworkLength, ringSize: options.ringSize,
-                                     blockSize: options.ringBlockSize,
-                                     blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds,
-                                     detachOnDeinit: options.detachesRingOnClose,
-                                     configured: options.packetSocketsPrepared)
+                try MappedPacketRing(
+                    fd: fd, version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
+                    maxNetworkLength: maxNetworkLength, ringSize: options.ringSize,
+                    blockSize: options.ringBlockSize,
+                    blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds,
+                    detachOnDeinit: options.detachesRingOnClose,
+                    configured: options.packetSocketsPrepared)
             }
             switch options.ringVersion {
             case .v2: return (PacketRingV2Reader(ring: ring), .packetMMap)
@@ -133,7 +159,8 @@ extension FDBasedEndpoint {
     /// Every fd is an AF_PACKET socket (an fd that is not a socket is not).
     static func allPacketSockets(_ fds: [Int32]) -> Bool {
         fds.allSatisfy { fd in
-            (try? SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)")) == AF_PACKET
+            (try? SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, call: "getsockopt(SO_DOMAIN)"))
+                == AF_PACKET
         }
     }
 
@@ -149,11 +176,13 @@ extension FDBasedEndpoint {
             try system { () throws(PosixError) in
                 try preparePacketSocket(fd, virtioHeader: virtioHeaderLength > 0)
                 guard options.dispatchMode == .packetMMap else { return }
-                let geometry = MappedPacketRing.geometry(version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
-                                                         maxNetworkLength: packetNetworkLength(options),
-                                                         ringSize: options.ringSize, blockSize: options.ringBlockSize)
-                try MappedPacketRing.configure(fd: fd, version: options.ringVersion, geometry: geometry,
-                                               blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds)
+                let geometry = MappedPacketRing.geometry(
+                    version: options.ringVersion, virtioHeaderLength: virtioHeaderLength,
+                    maxNetworkLength: packetNetworkLength(options),
+                    ringSize: options.ringSize, blockSize: options.ringBlockSize)
+                try MappedPacketRing.configure(
+                    fd: fd, version: options.ringVersion, geometry: geometry,
+                    blockTimeoutMilliseconds: options.ringBlockTimeoutMilliseconds)
             }
         }
     }
@@ -176,27 +205,31 @@ extension FDBasedEndpoint {
     /// Options every AF_PACKET fd gets before its ring is set up.
     static func preparePacketSocket(_ fd: Int32, virtioHeader: Bool) throws(PosixError) {
         if virtioHeader {
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VNET_HDR, value: Int32(1),
-                                            call: "setsockopt(PACKET_VNET_HDR)")
+            try SystemCalls.setSocketOption(
+                fd, level: SOL_PACKET, name: PACKET_VNET_HDR, value: Int32(1),
+                call: "setsockopt(PACKET_VNET_HDR)")
         }
         // A NIC does not receive what is sent out of it: without this the socket would also
         // read frames that the host side (or another socket) transmits on the interface.
         // Best effort: kernels before 4.20 lack the option.
-        try? SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: Int32(1),
-                                         call: "setsockopt(PACKET_IGNORE_OUTGOING)")
+        try? SystemCalls.setSocketOption(
+            fd, level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: Int32(1),
+            call: "setsockopt(PACKET_IGNORE_OUTGOING)")
         // readv/recvmmsg learn through PACKET_AUXDATA that a frame made on this host (a veth
         // peer's CHECKSUM_PARTIAL) carries only a pseudo-header checksum; the ring has it in
         // tp_status. Without it such frames would look corrupt to the stack.
-        try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_AUXDATA, value: Int32(1),
-                                        call: "setsockopt(PACKET_AUXDATA)")
+        try SystemCalls.setSocketOption(
+            fd, level: SOL_PACKET, name: PACKET_AUXDATA, value: Int32(1),
+            call: "setsockopt(PACKET_AUXDATA)")
     }
 
     /// Puts every AF_PACKET fd in one PACKET_FANOUT_HASH group, so each flow is read by one
     /// fd. Group ids are per network namespace; a taken id is retried with another (bounded).
     static func joinFanoutGroup(_ fds: [Int32]) throws(PosixError) {
         func join(_ fd: Int32, _ argument: Int32) throws(PosixError) {
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_FANOUT, value: argument,
-                                            call: "setsockopt(PACKET_FANOUT)")
+            try SystemCalls.setSocketOption(
+                fd, level: SOL_PACKET, name: PACKET_FANOUT, value: argument,
+                call: "setsockopt(PACKET_FANOUT)")
         }
         var lastError = PosixError(call: "setsockopt(PACKET_FANOUT)", errno: EADDRINUSE)
         for _ in 0..<16 {

@@ -73,10 +73,12 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         linkHeaderLength = options.ethernetHeader ? EthernetRepr.headerLength : 0
         maxHeaderLength = linkHeaderLength
         capabilities = Self.capabilities(options)
-        decoder = FrameDecoder(virtioHeaderLength: virtioHeaderLength, ethernetHeader: options.ethernetHeader,
-                               address: options.address, rxChecksumOffload: options.rxChecksumOffload)
-        let setup = try Self.setUpFDs(options, receives: receives, virtioHeaderLength: virtioHeaderLength,
-                                      linkHeaderLength: linkHeaderLength)
+        decoder = FrameDecoder(
+            virtioHeaderLength: virtioHeaderLength, ethernetHeader: options.ethernetHeader,
+            address: options.address, rxChecksumOffload: options.rxChecksumOffload)
+        let setup = try Self.setUpFDs(
+            options, receives: receives, virtioHeaderLength: virtioHeaderLength,
+            linkHeaderLength: linkHeaderLength)
         readers = setup.readers
         readerFinished = Array(repeating: false, count: setup.readers.count)
         effectiveDispatchModes = setup.modes
@@ -84,8 +86,9 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         packetSocketFDs = setup.packetFDs
         // 4 spare bytes for an 802.1Q tag. (What this endpoint sends; receive sizes are per fd.)
         let maxFrameLength = virtioHeaderLength + linkHeaderLength + 4 + max(options.mtu, options.gsoMaxSize)
-        transmit = TransmitQueue(fd: options.fds[0], isSocket: setup.firstIsSocket, batchSize: options.txBatchSize,
-                                 bufferSize: max(options.txBufferSize, maxFrameLength + 16), counters: counters)
+        transmit = TransmitQueue(
+            fd: options.fds[0], isSocket: setup.firstIsSocket, batchSize: options.txBatchSize,
+            bufferSize: max(options.txBufferSize, maxFrameLength + 16), counters: counters)
         stopEvent = try system { () throws(PosixError) in try SystemCalls.eventFD() }
         closedReported = .allocate(capacity: 1)
         closedReported.initialize(to: 0)
@@ -124,8 +127,14 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         guard !isClosed else { throw .closed }
         let isGSO = packet.gso.map { $0.kind != .none } ?? false
         if isGSO {
-            guard gsoMaxSize > 0 else { counters.add(.sendRejected, 1); throw .notSupported }
-            guard packet.length <= gsoMaxSize else { counters.add(.sendRejected, 1); throw .messageTooLong }
+            guard gsoMaxSize > 0 else {
+                counters.add(.sendRejected, 1)
+                throw .notSupported
+            }
+            guard packet.length <= gsoMaxSize else {
+                counters.add(.sendRejected, 1)
+                throw .messageTooLong
+            }
         } else if packet.length > mtu {
             counters.add(.sendRejected, 1)
             throw .messageTooLong
@@ -139,8 +148,9 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         }
         try transmit.enqueue(length: virtio + link + packet.length) { frame in
             if virtio > 0 {
-                VirtioNetHeader.encode(packet.gso, linkHeaderLength: link,
-                                       into: UnsafeMutableRawBufferPointer(rebasing: frame[..<virtio]))
+                VirtioNetHeader.encode(
+                    packet.gso, linkHeaderLength: link,
+                    into: UnsafeMutableRawBufferPointer(rebasing: frame[..<virtio]))
             }
             if link > 0 {
                 EthernetRepr(destination: packet.remoteLinkAddress, source: source, etherType: packet.protocolNumber)
@@ -164,7 +174,8 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
         let link = linkHeaderLength
         let prefix = UnsafeMutableRawBufferPointer(start: directPrefix, count: virtio + link)
         if virtio > 0 {
-            VirtioNetHeader.encode(packet.gso, linkHeaderLength: link, into: UnsafeMutableRawBufferPointer(rebasing: prefix[..<virtio]))
+            VirtioNetHeader.encode(
+                packet.gso, linkHeaderLength: link, into: UnsafeMutableRawBufferPointer(rebasing: prefix[..<virtio]))
         }
         if link > 0 {
             EthernetRepr(destination: packet.remoteLinkAddress, source: linkAddress, etherType: packet.protocolNumber)
@@ -269,10 +280,12 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
 
     private func drain(_ reader: any FrameReader, into dispatcher: any NetworkDispatcher) -> (DrainOutcome, Int) {
         var tally = ReceiveTally()
-        let outcome = reader.drain(budget: options.dispatchBudget, decoder: decoder, dispatcher: dispatcher, tally: &tally)
+        let outcome = reader.drain(
+            budget: options.dispatchBudget, decoder: decoder, dispatcher: dispatcher, tally: &tally)
         if tally.received > 0 { dispatcher.deliveryBatchEnded() }
         counters.add(tally)
-        let frames = tally.received &+ tally.droppedShort &+ tally.droppedOtherAddress &+ tally.droppedBadVirtioHeader
+        let frames =
+            tally.received &+ tally.droppedShort &+ tally.droppedOtherAddress &+ tally.droppedBadVirtioHeader
             &+ tally.droppedUnknownProtocol &+ tally.truncated
         return (outcome, Int(frames))
     }
@@ -281,8 +294,10 @@ public final class FDBasedEndpoint: LinkEndpoint, @unchecked Sendable {
     private func receiveLoop(_ index: Int) {
         guard let dispatcher else { return }
         let reader = readers[index]
-        var fds = [pollfd(fd: reader.fd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: stopEvent, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: reader.fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: stopEvent, events: Int16(POLLIN), revents: 0)
+        ]
         var timeout: Int32 = 0
         while true {
             fds[0].revents = 0

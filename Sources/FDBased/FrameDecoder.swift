@@ -13,8 +13,10 @@ struct FrameDecoder {
     /// Delivers `frame` (starting at the virtio_net_hdr when there is one) to `dispatcher`.
     /// `kernelChecksumTrusted` carries the ring's TP_STATUS_CSUM_VALID / CSUMNOTREADY.
     @inline(__always)
-    func deliver(_ frame: UnsafeRawBufferPointer, kernelChecksumTrusted: Bool,
-                 to dispatcher: any NetworkDispatcher, tally: inout ReceiveTally) {
+    func deliver(
+        _ frame: UnsafeRawBufferPointer, kernelChecksumTrusted: Bool,
+        to dispatcher: any NetworkDispatcher, tally: inout ReceiveTally
+    ) {
         guard frame.count > virtioHeaderLength else {
             tally.droppedShort &+= 1
             return
@@ -49,7 +51,8 @@ struct FrameDecoder {
         var trusted = rxChecksumOffload || kernelChecksumTrusted
         if virtioHeaderLength > 0 {
             do {
-                let decoded = try VirtioNetHeader.decode(frame, linkHeaderLength: linkHeaderLength, frameLength: body.count)
+                let decoded = try VirtioNetHeader.decode(
+                    frame, linkHeaderLength: linkHeaderLength, frameLength: body.count)
                 gso = decoded.gso
                 trusted = trusted || decoded.checksumTrusted
             } catch {
@@ -59,9 +62,11 @@ struct FrameDecoder {
         }
         tally.received &+= 1
         tally.receivedBytes &+= UInt64(body.count)
-        dispatcher.deliverNetworkPacket(protocolNumber, InboundPacket(
-            linkHeader: UnsafeRawBufferPointer(rebasing: body[..<linkHeaderLength]),
-            network: UnsafeRawBufferPointer(rebasing: body[linkHeaderLength...]),
-            gso: gso, checksumVerified: trusted))
+        dispatcher.deliverNetworkPacket(
+            protocolNumber,
+            InboundPacket(
+                linkHeader: UnsafeRawBufferPointer(rebasing: body[..<linkHeaderLength]),
+                network: UnsafeRawBufferPointer(rebasing: body[linkHeaderLength...]),
+                gso: gso, checksumVerified: trusted))
     }
 }

@@ -18,8 +18,10 @@ enum DrainOutcome {
 protocol FrameReader: AnyObject {
     var fd: Int32 { get }
     /// Reads and delivers up to `budget` frames. Bad frames are tallied, never fatal.
-    func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
-               tally: inout ReceiveTally) -> DrainOutcome
+    func drain(
+        budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
+        tally: inout ReceiveTally
+    ) -> DrainOutcome
 }
 
 /// What a failed read means for the loop.

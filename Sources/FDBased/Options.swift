@@ -125,25 +125,27 @@ extension FDBasedEndpoint {
         /// is what is left of it.
         public var disconnectOK = false
 
-        public init(fds: [Int32],
-                    mtu: Int = 65520,
-                    ethernetHeader: Bool = true,
-                    onClosed: (@Sendable (LinkError?) -> Void)? = nil,
-                    address: MACAddress = .zero,
-                    gsoMaxSize: Int = 0,
-                    dispatchMode: PacketDispatchMode = .readv,
-                    driver: DispatchDriver = .dispatcherThreads,
-                    txChecksumOffload: Bool = false,
-                    rxChecksumOffload: Bool = false,
-                    recvmmsgBatchSize: Int = 32,
-                    dispatchBudget: Int = 1024,
-                    txBatchSize: Int = 64,
-                    txBufferSize: Int = 1 << 20,
-                    socketBufferSize: Int = 0,
-                    ringSize: Int = 16 << 20,
-                    ringVersion: PacketRingVersion = .v2,
-                    ringBlockSize: Int = 1 << 20,
-                    ringBlockTimeoutMilliseconds: Int = 1) {
+        public init(
+            fds: [Int32],
+            mtu: Int = 65520,
+            ethernetHeader: Bool = true,
+            onClosed: (@Sendable (LinkError?) -> Void)? = nil,
+            address: MACAddress = .zero,
+            gsoMaxSize: Int = 0,
+            dispatchMode: PacketDispatchMode = .readv,
+            driver: DispatchDriver = .dispatcherThreads,
+            txChecksumOffload: Bool = false,
+            rxChecksumOffload: Bool = false,
+            recvmmsgBatchSize: Int = 32,
+            dispatchBudget: Int = 1024,
+            txBatchSize: Int = 64,
+            txBufferSize: Int = 1 << 20,
+            socketBufferSize: Int = 0,
+            ringSize: Int = 16 << 20,
+            ringVersion: PacketRingVersion = .v2,
+            ringBlockSize: Int = 1 << 20,
+            ringBlockTimeoutMilliseconds: Int = 1
+        ) {
             self.fds = fds
             self.mtu = mtu
             self.ethernetHeader = ethernetHeader

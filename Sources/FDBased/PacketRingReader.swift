@@ -51,8 +51,9 @@ struct PacketRingGeometry {
             let waste = (blockSize - framesPerBlock * frameSize) * 1024 / blockSize
             if waste < bestWaste {
                 bestWaste = waste
-                best = PacketRingGeometry(blockSize: blockSize, blockCount: max(1, ringSize / blockSize),
-                                          frameSize: frameSize, framesPerBlock: framesPerBlock)
+                best = PacketRingGeometry(
+                    blockSize: blockSize, blockCount: max(1, ringSize / blockSize),
+                    frameSize: frameSize, framesPerBlock: framesPerBlock)
             }
             blockSize *= 2
         }
@@ -63,8 +64,9 @@ struct PacketRingGeometry {
         // A block must hold its descriptor plus one maximal frame.
         let blockSize = roundUp(max(requested, frameSize + 64), to: pageSize)
         let blockCount = max(2, ringSize / blockSize)
-        return PacketRingGeometry(blockSize: blockSize, blockCount: blockCount,
-                                  frameSize: frameSize, framesPerBlock: blockSize / frameSize)
+        return PacketRingGeometry(
+            blockSize: blockSize, blockCount: blockCount,
+            frameSize: frameSize, framesPerBlock: blockSize / frameSize)
     }
 }
 
@@ -81,15 +83,19 @@ final class MappedPacketRing {
     /// someone did the set-up already with `configure` and the same arguments (another
     /// process, before the socket was bound: then the kernel needs no RCU grace period for
     /// it); only the mapping is left.
-    init(fd: Int32, version: PacketRingVersion, virtioHeaderLength: Int, maxNetworkLength: Int,
-         ringSize: Int, blockSize: Int, blockTimeoutMilliseconds: Int, detachOnDeinit: Bool,
-         configured: Bool = false) throws(PosixError) {
+    init(
+        fd: Int32, version: PacketRingVersion, virtioHeaderLength: Int, maxNetworkLength: Int,
+        ringSize: Int, blockSize: Int, blockTimeoutMilliseconds: Int, detachOnDeinit: Bool,
+        configured: Bool = false
+    ) throws(PosixError) {
         self.fd = fd
         self.detachOnDeinit = detachOnDeinit
-        geometry = Self.geometry(version: version, virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength,
-                                 ringSize: ringSize, blockSize: blockSize)
+        geometry = Self.geometry(
+            version: version, virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength,
+            ringSize: ringSize, blockSize: blockSize)
         if !configured {
-            try Self.configure(fd: fd, version: version, geometry: geometry, blockTimeoutMilliseconds: blockTimeoutMilliseconds)
+            try Self.configure(
+                fd: fd, version: version, geometry: geometry, blockTimeoutMilliseconds: blockTimeoutMilliseconds)
         }
         let mapped = mmap(nil, geometry.mappedLength, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         guard let mapped, mapped != MAP_FAILED else {
@@ -101,42 +107,54 @@ final class MappedPacketRing {
         self.version = version
     }
 
-    static func geometry(version: PacketRingVersion, virtioHeaderLength: Int, maxNetworkLength: Int,
-                         ringSize: Int, blockSize: Int) -> PacketRingGeometry {
+    static func geometry(
+        version: PacketRingVersion, virtioHeaderLength: Int, maxNetworkLength: Int,
+        ringSize: Int, blockSize: Int
+    ) -> PacketRingGeometry {
         let page = SystemCalls.pageSize
         switch version {
         case .v2:
-            let frame = PacketRingGeometry.frameSize(headerLength: cshim_tpacket2_header_length(),
-                                                     virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength)
+            let frame = PacketRingGeometry.frameSize(
+                headerLength: cshim_tpacket2_header_length(),
+                virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength)
             return .v2(frameSize: frame, ringSize: ringSize, pageSize: page)
         case .v3:
-            let frame = PacketRingGeometry.frameSize(headerLength: cshim_tpacket3_header_length(),
-                                                     virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength)
+            let frame = PacketRingGeometry.frameSize(
+                headerLength: cshim_tpacket3_header_length(),
+                virtioHeaderLength: virtioHeaderLength, maxNetworkLength: maxNetworkLength)
             return .v3(frameSize: frame, ringSize: ringSize, blockSize: blockSize, pageSize: page)
         }
     }
 
-    static func configure(fd: Int32, version: PacketRingVersion, geometry: PacketRingGeometry,
-                          blockTimeoutMilliseconds: Int) throws(PosixError) {
+    static func configure(
+        fd: Int32, version: PacketRingVersion, geometry: PacketRingGeometry,
+        blockTimeoutMilliseconds: Int
+    ) throws(PosixError) {
         switch version {
         case .v2:
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VERSION,
-                                            value: Int32(TPACKET_V2.rawValue), call: "setsockopt(PACKET_VERSION)")
-            let request = tpacket_req(tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
-                                      tp_frame_size: UInt32(geometry.frameSize),
-                                      tp_frame_nr: UInt32(geometry.framesPerBlock * geometry.blockCount))
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_RX_RING, value: request,
-                                            call: "setsockopt(PACKET_RX_RING)")
+            try SystemCalls.setSocketOption(
+                fd, level: SOL_PACKET, name: PACKET_VERSION,
+                value: Int32(TPACKET_V2.rawValue), call: "setsockopt(PACKET_VERSION)")
+            let request = tpacket_req(
+                tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
+                tp_frame_size: UInt32(geometry.frameSize),
+                tp_frame_nr: UInt32(geometry.framesPerBlock * geometry.blockCount))
+            try SystemCalls.setSocketOption(
+                fd, level: SOL_PACKET, name: PACKET_RX_RING, value: request,
+                call: "setsockopt(PACKET_RX_RING)")
         case .v3:
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_VERSION,
-                                            value: Int32(TPACKET_V3.rawValue), call: "setsockopt(PACKET_VERSION)")
-            let request = tpacket_req3(tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
-                                       tp_frame_size: UInt32(geometry.frameSize),
-                                       tp_frame_nr: UInt32(geometry.framesPerBlock * geometry.blockCount),
-                                       tp_retire_blk_tov: UInt32(max(1, blockTimeoutMilliseconds)),
-                                       tp_sizeof_priv: 0, tp_feature_req_word: 0)
-            try SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_RX_RING, value: request,
-                                            call: "setsockopt(PACKET_RX_RING)")
+            try SystemCalls.setSocketOption(
+                fd, level: SOL_PACKET, name: PACKET_VERSION,
+                value: Int32(TPACKET_V3.rawValue), call: "setsockopt(PACKET_VERSION)")
+            let request = tpacket_req3(
+                tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
+                tp_frame_size: UInt32(geometry.frameSize),
+                tp_frame_nr: UInt32(geometry.framesPerBlock * geometry.blockCount),
+                tp_retire_blk_tov: UInt32(max(1, blockTimeoutMilliseconds)),
+                tp_sizeof_priv: 0, tp_feature_req_word: 0)
+            try SystemCalls.setSocketOption(
+                fd, level: SOL_PACKET, name: PACKET_RX_RING, value: request,
+                call: "setsockopt(PACKET_RX_RING)")
         }
     }
 
@@ -150,28 +168,35 @@ final class MappedPacketRing {
     private static func releaseRing(fd: Int32, version: PacketRingVersion) {
         switch version {
         case .v2:
-            try? SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_RX_RING, value: tpacket_req(),
-                                             call: "setsockopt(PACKET_RX_RING)")
+            try? SystemCalls.setSocketOption(
+                fd, level: SOL_PACKET, name: PACKET_RX_RING, value: tpacket_req(),
+                call: "setsockopt(PACKET_RX_RING)")
         case .v3:
-            try? SystemCalls.setSocketOption(fd, level: SOL_PACKET, name: PACKET_RX_RING, value: tpacket_req3(),
-                                             call: "setsockopt(PACKET_RX_RING)")
+            try? SystemCalls.setSocketOption(
+                fd, level: SOL_PACKET, name: PACKET_RX_RING, value: tpacket_req3(),
+                call: "setsockopt(PACKET_RX_RING)")
         }
     }
 
     /// The socket's pending error, checked when a wake-up finds the ring empty (an interface
     /// that went away reports ENETDOWN this way; the ring itself just stays empty).
     func pendingError() -> LinkError? {
-        guard let error = try? SystemCalls.socketOption(fd, level: SOL_SOCKET, name: SO_ERROR, call: "getsockopt(SO_ERROR)"),
-              error != 0 else { return nil }
+        guard
+            let error = try? SystemCalls.socketOption(
+                fd, level: SOL_SOCKET, name: SO_ERROR, call: "getsockopt(SO_ERROR)"),
+            error != 0
+        else { return nil }
         return .system(PosixError(call: "AF_PACKET socket", errno: error))
     }
 }
 
 /// Counts a ring slot whose frame was cut short, or delivers it.
 @inline(__always)
-private func deliverRingFrame(slot: UnsafeRawPointer, slotLimit: Int, status: UInt32, macOffset: Int,
-                              snapLength: Int, length: Int, decoder: FrameDecoder,
-                              dispatcher: any NetworkDispatcher, tally: inout ReceiveTally) {
+private func deliverRingFrame(
+    slot: UnsafeRawPointer, slotLimit: Int, status: UInt32, macOffset: Int,
+    snapLength: Int, length: Int, decoder: FrameDecoder,
+    dispatcher: any NetworkDispatcher, tally: inout ReceiveTally
+) {
     if status & UInt32(TP_STATUS_COPY) != 0 || snapLength < length {
         tally.truncated &+= 1
         return
@@ -182,8 +207,9 @@ private func deliverRingFrame(slot: UnsafeRawPointer, slotLimit: Int, status: UI
         return
     }
     let trusted = status & UInt32(TP_STATUS_CSUM_VALID | TP_STATUS_CSUMNOTREADY) != 0
-    decoder.deliver(UnsafeRawBufferPointer(start: slot + start, count: snapLength + decoder.virtioHeaderLength),
-                    kernelChecksumTrusted: trusted, to: dispatcher, tally: &tally)
+    decoder.deliver(
+        UnsafeRawBufferPointer(start: slot + start, count: snapLength + decoder.virtioHeaderLength),
+        kernelChecksumTrusted: trusted, to: dispatcher, tally: &tally)
 }
 
 /// TPACKET_V2: slot by slot.
@@ -204,8 +230,10 @@ final class PacketRingV2Reader: FrameReader {
         return ring.base + (index / g.framesPerBlock) * g.blockSize + (index % g.framesPerBlock) * g.frameSize
     }
 
-    func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
-               tally: inout ReceiveTally) -> DrainOutcome {
+    func drain(
+        budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
+        tally: inout ReceiveTally
+    ) -> DrainOutcome {
         var remaining = budget
         var any = false
         while remaining > 0 {
@@ -217,9 +245,10 @@ final class PacketRingV2Reader: FrameReader {
             }
             any = true
             let fields = header.load(as: tpacket2_hdr.self)
-            deliverRingFrame(slot: header, slotLimit: ring.geometry.frameSize, status: status,
-                             macOffset: Int(fields.tp_mac), snapLength: Int(fields.tp_snaplen), length: Int(fields.tp_len),
-                             decoder: decoder, dispatcher: dispatcher, tally: &tally)
+            deliverRingFrame(
+                slot: header, slotLimit: ring.geometry.frameSize, status: status,
+                macOffset: Int(fields.tp_mac), snapLength: Int(fields.tp_snaplen), length: Int(fields.tp_len),
+                decoder: decoder, dispatcher: dispatcher, tally: &tally)
             cshim_ring_status_store(header, UInt32(TP_STATUS_KERNEL))
             nextFrame = nextFrame + 1 == frameCount ? 0 : nextFrame + 1
             remaining -= 1
@@ -242,8 +271,10 @@ final class PacketRingV3Reader: FrameReader {
 
     init(ring: MappedPacketRing) { self.ring = ring }
 
-    func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
-               tally: inout ReceiveTally) -> DrainOutcome {
+    func drain(
+        budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
+        tally: inout ReceiveTally
+    ) -> DrainOutcome {
         let blockSize = ring.geometry.blockSize
         let headerSize = MemoryLayout<tpacket3_hdr>.size
         var remaining = budget
@@ -265,9 +296,10 @@ final class PacketRingV3Reader: FrameReader {
                     break
                 }
                 let fields = (block + offset).load(as: tpacket3_hdr.self)
-                deliverRingFrame(slot: block + offset, slotLimit: blockSize - offset, status: fields.tp_status,
-                                 macOffset: Int(fields.tp_mac), snapLength: Int(fields.tp_snaplen),
-                                 length: Int(fields.tp_len), decoder: decoder, dispatcher: dispatcher, tally: &tally)
+                deliverRingFrame(
+                    slot: block + offset, slotLimit: blockSize - offset, status: fields.tp_status,
+                    macOffset: Int(fields.tp_mac), snapLength: Int(fields.tp_snaplen),
+                    length: Int(fields.tp_len), decoder: decoder, dispatcher: dispatcher, tally: &tally)
                 if fields.tp_next_offset == 0 { break }
                 offset += Int(fields.tp_next_offset)
             }

@@ -49,22 +49,29 @@ final class ReadvReader: FrameReader {
 
     @inline(__always)
     private func readOne() throws(PosixError) -> (Int, checksumTrusted: Bool) {
-        guard let message, let control else { return (try Posix.call("read") { read(fd, buffer.baseAddress, buffer.count) }, false) }
+        guard let message, let control else {
+            return (try Posix.call("read") { read(fd, buffer.baseAddress, buffer.count) }, false)
+        }
         message.pointee.msg_control = control.baseAddress
         message.pointee.msg_controllen = control.count
         let n = try Posix.call("recvmsg") { recvmsg(fd, message, Int32(MSG_DONTWAIT)) }
         return (n, n > 0 && kernelTrustsChecksum(cshim_packet_auxdata_status(message)))
     }
 
-    func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
-               tally: inout ReceiveTally) -> DrainOutcome {
+    func drain(
+        budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
+        tally: inout ReceiveTally
+    ) -> DrainOutcome {
         var remaining = budget
         while remaining > 0 {
             let n: Int, trusted: Bool
             do throws(PosixError) { (n, trusted) = try readOne() } catch {
                 switch ReadFailure(error) {
                 case .wouldBlock: return .wouldBlock
-                case .transient: tally.readErrors &+= 1; remaining -= 1; continue
+                case .transient:
+                    tally.readErrors &+= 1
+                    remaining -= 1
+                    continue
                 case .fatal(let failure): return .closed(failure)
                 }
             }
@@ -78,8 +85,9 @@ final class ReadvReader: FrameReader {
                 tally.truncated &+= 1
                 continue
             }
-            decoder.deliver(UnsafeRawBufferPointer(rebasing: buffer[..<n]), kernelChecksumTrusted: trusted,
-                            to: dispatcher, tally: &tally)
+            decoder.deliver(
+                UnsafeRawBufferPointer(rebasing: buffer[..<n]), kernelChecksumTrusted: trusted,
+                to: dispatcher, tally: &tally)
         }
         return .budgetExhausted
     }

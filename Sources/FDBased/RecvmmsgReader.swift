@@ -43,8 +43,10 @@ final class RecvmmsgReader: FrameReader {
         controls.deallocate()
     }
 
-    func drain(budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
-               tally: inout ReceiveTally) -> DrainOutcome {
+    func drain(
+        budget: Int, decoder: FrameDecoder, dispatcher: any NetworkDispatcher,
+        tally: inout ReceiveTally
+    ) -> DrainOutcome {
         var remaining = budget
         while remaining > 0 {
             let want = min(remaining, batchSize)
@@ -61,7 +63,10 @@ final class RecvmmsgReader: FrameReader {
             } catch {
                 switch ReadFailure(error) {
                 case .wouldBlock: return .wouldBlock
-                case .transient: tally.readErrors &+= 1; remaining -= 1; continue
+                case .transient:
+                    tally.readErrors &+= 1
+                    remaining -= 1
+                    continue
                 case .fatal(let failure): return .closed(failure)
                 }
             }
@@ -78,9 +83,11 @@ final class RecvmmsgReader: FrameReader {
                     tally.truncated &+= 1
                     continue
                 }
-                let trusted = controlLength > 0 && kernelTrustsChecksum(cshim_packet_auxdata_status(&messages[i].msg_hdr))
-                decoder.deliver(UnsafeRawBufferPointer(start: buffers + i * bufferLength, count: length),
-                                kernelChecksumTrusted: trusted, to: dispatcher, tally: &tally)
+                let trusted =
+                    controlLength > 0 && kernelTrustsChecksum(cshim_packet_auxdata_status(&messages[i].msg_hdr))
+                decoder.deliver(
+                    UnsafeRawBufferPointer(start: buffers + i * bufferLength, count: length),
+                    kernelChecksumTrusted: trusted, to: dispatcher, tally: &tally)
             }
             if n < want { return .wouldBlock }
         }

@@ -38,7 +38,9 @@ public struct FDBasedStatistics: Sendable, Equatable {
     public init() {}
 
     /// Every frame that reached the endpoint and was not delivered, counted by reason.
-    public var dropped: UInt64 { droppedShort &+ droppedOtherAddress &+ droppedBadVirtioHeader &+ droppedUnknownProtocol }
+    public var dropped: UInt64 {
+        droppedShort &+ droppedOtherAddress &+ droppedBadVirtioHeader &+ droppedUnknownProtocol
+    }
 }
 
 /// Local tally of one drain, added to the shared counters at its end.
@@ -53,7 +55,8 @@ struct ReceiveTally {
     var readErrors: UInt64 = 0
 
     var isEmpty: Bool {
-        received | droppedShort | droppedOtherAddress | droppedBadVirtioHeader | droppedUnknownProtocol | truncated | readErrors == 0
+        received | droppedShort | droppedOtherAddress | droppedBadVirtioHeader | droppedUnknownProtocol | truncated
+            | readErrors == 0
     }
 }
 
@@ -61,8 +64,8 @@ struct ReceiveTally {
 final class CounterStorage: @unchecked Sendable {
     enum Index: Int, CaseIterable {
         case received, receivedBytes, droppedShort, droppedOtherAddress, droppedBadVirtioHeader,
-             droppedUnknownProtocol, truncated, kernelDropped, readErrors,
-             sent, sentBytes, sendFailed, sendDroppedWouldBlock, sendRejected
+            droppedUnknownProtocol, truncated, kernelDropped, readErrors,
+            sent, sentBytes, sendFailed, sendDroppedWouldBlock, sendRejected
     }
 
     private let words: UnsafeMutablePointer<UInt64>

@@ -25,8 +25,10 @@ enum SystemCalls {
         return value
     }
 
-    static func setSocketOption<T: BitwiseCopyable>(_ fd: Int32, level: Int32, name: Int32, value: T,
-                                                    call: String) throws(PosixError) {
+    static func setSocketOption<T: BitwiseCopyable>(
+        _ fd: Int32, level: Int32, name: Int32, value: T,
+        call: String
+    ) throws(PosixError) {
         _ = try Posix.call(call) {
             withUnsafeBytes(of: value) { setsockopt(fd, level, name, $0.baseAddress, socklen_t($0.count)) }
         }

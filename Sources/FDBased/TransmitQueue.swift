@@ -66,14 +66,17 @@ final class TransmitQueue {
 
     /// Sends one frame made of three pieces (empty ones skipped) now, without copying: queued
     /// frames go first (order is kept), then one sendmsg (writev on a non-socket).
-    func sendDirect(_ prefix: UnsafeRawBufferPointer, _ header: UnsafeRawBufferPointer,
-                    _ payload: UnsafeRawBufferPointer) throws(LinkError) {
+    func sendDirect(
+        _ prefix: UnsafeRawBufferPointer, _ header: UnsafeRawBufferPointer,
+        _ payload: UnsafeRawBufferPointer
+    ) throws(LinkError) {
         try flush()
         var count = 0
         var length = 0
         @inline(__always) func add(_ piece: UnsafeRawBufferPointer) {
             guard piece.count > 0 else { return }
-            directIOVecs[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: piece.count)
+            directIOVecs[count] = iovec(
+                iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: piece.count)
             count += 1
             length += piece.count
         }
@@ -114,9 +117,10 @@ final class TransmitQueue {
     /// non-socket); how many frames went.
     private func sendQueued(from index: Int) throws(PosixError) -> Int {
         if useSendmmsg {
-            return Int(try Posix.call("sendmmsg") {
-                cshim_sendmmsg(fd, messages + index, UInt32(count - index), Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-            })
+            return Int(
+                try Posix.call("sendmmsg") {
+                    cshim_sendmmsg(fd, messages + index, UInt32(count - index), Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                })
         }
         _ = try Posix.call("write") { write(fd, iovecs[index].iov_base, iovecs[index].iov_len) }
         return 1
@@ -127,7 +131,10 @@ final class TransmitQueue {
     /// (counted) and `.queueFull` is thrown, like a NIC whose queue is full.
     func flush() throws(LinkError) {
         guard count > 0 else { return }
-        defer { count = 0; used = 0 }
+        defer {
+            count = 0
+            used = 0
+        }
         var index = 0
         var firstError: LinkError? = nil
         var sentBytes = 0

@@ -12,9 +12,9 @@ import Link
 public enum VirtioNetHeader {
     public static let length = 10
 
-    public static let flagNeedsChecksum: UInt8 = 1   // VIRTIO_NET_HDR_F_NEEDS_CSUM
-    public static let flagDataValid: UInt8 = 2       // VIRTIO_NET_HDR_F_DATA_VALID
-    public static let gsoECN: UInt8 = 0x80           // VIRTIO_NET_HDR_GSO_ECN
+    public static let flagNeedsChecksum: UInt8 = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM
+    public static let flagDataValid: UInt8 = 2 // VIRTIO_NET_HDR_F_DATA_VALID
+    public static let gsoECN: UInt8 = 0x80 // VIRTIO_NET_HDR_GSO_ECN
 
     /// What an inbound header says.
     public struct Decoded: Equatable, Sendable {
@@ -38,8 +38,10 @@ public enum VirtioNetHeader {
     /// Decodes the header at the front of `bytes` (which holds at least `length` bytes) of a
     /// frame of `frameLength` bytes after the header.
     @inlinable
-    public static func decode(_ bytes: UnsafeRawBufferPointer, linkHeaderLength: Int,
-                              frameLength: Int) throws(DecodeError) -> Decoded {
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, linkHeaderLength: Int,
+        frameLength: Int
+    ) throws(DecodeError) -> Decoded {
         let flags = bytes[0]
         let rawType = bytes[1] & ~gsoECN
         let headerLength = UInt16(bytes[2]) | UInt16(bytes[3]) << 8
@@ -53,14 +55,16 @@ public enum VirtioNetHeader {
         if needsChecksum {
             // The checksum field (2 bytes) must lie inside the frame, after the link header.
             guard Int(checksumStart) >= linkHeaderLength,
-                  Int(checksumStart) + Int(checksumOffset) + 2 <= frameLength else { throw .badOffsets }
+                Int(checksumStart) + Int(checksumOffset) + 2 <= frameLength
+            else { throw .badOffsets }
             networkChecksumStart = checksumStart &- UInt16(truncatingIfNeeded: linkHeaderLength)
         }
         if kind == .none { return Decoded(gso: nil, checksumTrusted: trusted) }
         guard segmentSize != 0, Int(headerLength) <= frameLength else { throw .badOffsets }
-        let info = GSOInfo(kind: kind, headerLength: headerLength, segmentSize: segmentSize,
-                           checksumStart: networkChecksumStart, checksumOffset: checksumOffset,
-                           needsChecksum: needsChecksum)
+        let info = GSOInfo(
+            kind: kind, headerLength: headerLength, segmentSize: segmentSize,
+            checksumStart: networkChecksumStart, checksumOffset: checksumOffset,
+            needsChecksum: needsChecksum)
         return Decoded(gso: info, checksumTrusted: trusted)
     }
 

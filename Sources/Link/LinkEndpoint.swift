@@ -47,8 +47,10 @@ public struct GSOInfo: Sendable, Hashable {
     /// (kernel or stack) must complete it.
     public var needsChecksum: Bool
 
-    public init(kind: Kind, headerLength: UInt16, segmentSize: UInt16,
-                checksumStart: UInt16 = 0, checksumOffset: UInt16 = 0, needsChecksum: Bool = false) {
+    public init(
+        kind: Kind, headerLength: UInt16, segmentSize: UInt16,
+        checksumStart: UInt16 = 0, checksumOffset: UInt16 = 0, needsChecksum: Bool = false
+    ) {
         self.kind = kind
         self.headerLength = headerLength
         self.segmentSize = segmentSize
@@ -69,8 +71,10 @@ public struct InboundPacket {
     /// The kernel (or device) already validated the transport checksum.
     public var checksumVerified: Bool
 
-    public init(linkHeader: UnsafeRawBufferPointer, network: UnsafeRawBufferPointer,
-                gso: GSOInfo? = nil, checksumVerified: Bool = false) {
+    public init(
+        linkHeader: UnsafeRawBufferPointer, network: UnsafeRawBufferPointer,
+        gso: GSOInfo? = nil, checksumVerified: Bool = false
+    ) {
         self.linkHeader = linkHeader
         self.network = network
         self.gso = gso
@@ -92,9 +96,11 @@ public struct OutboundPacket {
     /// Set when the packet is larger than the MTU and the endpoint advertised `.gso`.
     public var gso: GSOInfo?
 
-    public init(protocolNumber: EtherType, remoteLinkAddress: MACAddress,
-                header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
-                gso: GSOInfo? = nil) {
+    public init(
+        protocolNumber: EtherType, remoteLinkAddress: MACAddress,
+        header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+        gso: GSOInfo? = nil
+    ) {
         self.protocolNumber = protocolNumber
         self.remoteLinkAddress = remoteLinkAddress
         self.header = header

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CShims
 import Wire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A network interface as an RTM_NEWLINK reply describes it.
 public struct Link: Sendable, Equatable {

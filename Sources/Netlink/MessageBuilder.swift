@@ -18,11 +18,11 @@ struct MessageBuilder {
     init(type: UInt16, flags: UInt16) {
         bytes = []
         bytes.reserveCapacity(256)
-        append(UInt32(0))          // nlmsg_len, patched by finish()
-        append(type)               // nlmsg_type
-        append(flags)              // nlmsg_flags
-        append(UInt32(0))          // nlmsg_seq, patched by finish()
-        append(UInt32(0))          // nlmsg_pid: 0 means "to the kernel"
+        append(UInt32(0)) // nlmsg_len, patched by finish()
+        append(type) // nlmsg_type
+        append(flags) // nlmsg_flags
+        append(UInt32(0)) // nlmsg_seq, patched by finish()
+        append(UInt32(0)) // nlmsg_pid: 0 means "to the kernel"
     }
 
     mutating func append<T: FixedWidthInteger>(_ value: T) {
@@ -35,12 +35,12 @@ struct MessageBuilder {
 
     /// `struct ifinfomsg` (16 bytes): the family header of link requests.
     mutating func appendInterfaceInfo(index: Int32 = 0, flags: UInt32 = 0, change: UInt32 = 0) {
-        append(UInt8(0))           // ifi_family: AF_UNSPEC
-        append(UInt8(0))           // pad
-        append(UInt16(0))          // ifi_type
-        append(index)              // ifi_index
-        append(flags)              // ifi_flags
-        append(change)             // ifi_change: which flags the request changes
+        append(UInt8(0)) // ifi_family: AF_UNSPEC
+        append(UInt8(0)) // pad
+        append(UInt16(0)) // ifi_type
+        append(index) // ifi_index
+        append(flags) // ifi_flags
+        append(change) // ifi_change: which flags the request changes
     }
 
     /// `struct ifaddrmsg` (8 bytes): the family header of address requests.
@@ -53,17 +53,19 @@ struct MessageBuilder {
     }
 
     /// `struct rtmsg` (12 bytes): the family header of route requests.
-    mutating func appendRouteMessage(family: UInt8, destinationLength: UInt8, table: UInt8,
-                                     protocol: UInt8, scope: UInt8, type: UInt8) {
+    mutating func appendRouteMessage(
+        family: UInt8, destinationLength: UInt8, table: UInt8,
+        protocol: UInt8, scope: UInt8, type: UInt8
+    ) {
         append(family)
         append(destinationLength)
-        append(UInt8(0))           // rtm_src_len
-        append(UInt8(0))           // rtm_tos
+        append(UInt8(0)) // rtm_src_len
+        append(UInt8(0)) // rtm_tos
         append(table)
         append(`protocol`)
         append(scope)
         append(type)
-        append(UInt32(0))          // rtm_flags
+        append(UInt32(0)) // rtm_flags
     }
 
     mutating func attribute(_ type: UInt16, bytes payload: some Collection<UInt8>) {
@@ -102,4 +104,3 @@ struct MessageBuilder {
         return out
     }
 }
-

@@ -14,7 +14,8 @@ public struct NetlinkMessage: Sendable, Equatable {
     /// Splits a datagram into its messages. At most `limit` messages: each is at least 16
     /// bytes, so a datagram cannot hold more than count/16 of them anyway; the limit makes
     /// the bound explicit.
-    public static func split(_ datagram: ArraySlice<UInt8>, limit: Int = 4096) throws(NetlinkError) -> [NetlinkMessage] {
+    public static func split(_ datagram: ArraySlice<UInt8>, limit: Int = 4096) throws(NetlinkError) -> [NetlinkMessage]
+    {
         var messages: [NetlinkMessage] = []
         var offset = datagram.startIndex
         while offset < datagram.endIndex {
@@ -27,12 +28,13 @@ public struct NetlinkMessage: Sendable, Equatable {
             guard length >= netlinkHeaderSize, length <= available else {
                 throw .malformedReply(.badLength(field: "nlmsg_len", value: length, available: available))
             }
-            messages.append(NetlinkMessage(
-                type: datagram.loadNative(UInt16.self, at: offset + 4),
-                flags: datagram.loadNative(UInt16.self, at: offset + 6),
-                sequence: datagram.loadNative(UInt32.self, at: offset + 8),
-                portID: datagram.loadNative(UInt32.self, at: offset + 12),
-                payload: datagram[(offset + netlinkHeaderSize)..<(offset + length)]))
+            messages.append(
+                NetlinkMessage(
+                    type: datagram.loadNative(UInt16.self, at: offset + 4),
+                    flags: datagram.loadNative(UInt16.self, at: offset + 6),
+                    sequence: datagram.loadNative(UInt32.self, at: offset + 8),
+                    portID: datagram.loadNative(UInt32.self, at: offset + 12),
+                    payload: datagram[(offset + netlinkHeaderSize)..<(offset + length)]))
             // The last message of a datagram may omit its alignment padding.
             offset += min(netlinkAligned(length), available)
         }
@@ -64,9 +66,10 @@ public struct NetlinkAttribute: Sendable, Equatable {
             guard length >= attributeHeaderSize, length <= available else {
                 throw .malformedReply(.badLength(field: "rta_len", value: length, available: available))
             }
-            attributes.append(NetlinkAttribute(
-                type: bytes.loadNative(UInt16.self, at: offset + 2) & typeMask,
-                payload: bytes[(offset + attributeHeaderSize)..<(offset + length)]))
+            attributes.append(
+                NetlinkAttribute(
+                    type: bytes.loadNative(UInt16.self, at: offset + 2) & typeMask,
+                    payload: bytes[(offset + attributeHeaderSize)..<(offset + length)]))
             offset += min(netlinkAligned(length), available)
         }
         return attributes

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CShims
 import Posix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The transport: one NETLINK_ROUTE socket, requests numbered by sequence, every reply checked
 /// to come from the kernel (sender port id 0) and to answer the request just sent.
@@ -40,7 +41,9 @@ final class NetlinkSocket {
 
     /// Sends one request and collects its answer: the messages that carry the request's
     /// sequence number (none for `.acknowledgement`). A negative NLMSG_ERROR becomes `.kernel`.
-    func transact(_ message: MessageBuilder, kind: NetlinkRequestKind, shape: ReplyShape) throws(NetlinkError) -> [NetlinkMessage] {
+    func transact(_ message: MessageBuilder, kind: NetlinkRequestKind, shape: ReplyShape) throws(NetlinkError)
+        -> [NetlinkMessage]
+    {
         let sequence = nextSequence
         nextSequence &+= 1
         try send(message.finish(sequence: sequence))
@@ -148,7 +151,8 @@ final class NetlinkSocket {
         }
         let start = 4 + echoed
         guard start <= payload.count,
-              let attributes = try? NetlinkAttribute.split(payload[(payload.startIndex + start)...]) else { return nil }
+            let attributes = try? NetlinkAttribute.split(payload[(payload.startIndex + start)...])
+        else { return nil }
         for attribute in attributes where attribute.type == UInt16(NLMSGERR_ATTR_MSG.rawValue) {
             return String(attribute.string().prefix(512))
         }

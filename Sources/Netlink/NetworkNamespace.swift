@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CShims
 import Posix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A network namespace, named the ways a caller holds one.
 public enum NetworkNamespace: Sendable, Equatable {
@@ -127,20 +128,22 @@ enum NamespaceSocketOpener {
         let job = Job(namespaceFD: namespaceFD)
         let context = Unmanaged.passRetained(job).toOpaque()
         var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            let job = Unmanaged<Job>.fromOpaque(raw).takeRetainedValue()
-            // This thread dies right after, so its namespace change dies with it.
-            do throws(NetlinkError) {
-                _ = try system { () throws(PosixError) in
-                    try Posix.call("setns(CLONE_NEWNET)") { netlink_shims_enter_network_namespace(job.namespaceFD) }
+        let created = pthread_create(
+            &thread, nil,
+            { raw in
+                guard let raw else { return nil }
+                let job = Unmanaged<Job>.fromOpaque(raw).takeRetainedValue()
+                // This thread dies right after, so its namespace change dies with it.
+                do throws(NetlinkError) {
+                    _ = try system { () throws(PosixError) in
+                        try Posix.call("setns(CLONE_NEWNET)") { netlink_shims_enter_network_namespace(job.namespaceFD) }
+                    }
+                    job.result = .success(try NamespaceSocketOpener.openRouteSocketHere())
+                } catch {
+                    job.result = .failure(error)
                 }
-                job.result = .success(try NamespaceSocketOpener.openRouteSocketHere())
-            } catch {
-                job.result = .failure(error)
-            }
-            return nil
-        }, context)
+                return nil
+            }, context)
         guard created == 0 else {
             Unmanaged<Job>.fromOpaque(context).release()
             throw .system(PosixError(call: "pthread_create", errno: created))

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CShims
 import Wire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An rtnetlink client bound to one network namespace: veth pairs, link settings, addresses
 /// and routes, with no `ip` binary. Every change is acknowledged by the kernel (NLM_F_ACK);
@@ -38,10 +39,12 @@ public final class RouteNetlink {
 
     /// Creates a veth pair. `name` lives in `namespace` (the client's own by default);
     /// `peerName` is created directly inside `peerNamespace`, so it never appears elsewhere.
-    public func createVethPair(name: String, peerName: String,
-                               namespace: NetworkNamespace = .current,
-                               peerNamespace: NetworkNamespace = .current,
-                               mtu: UInt32? = nil) throws(NetlinkError) {
+    public func createVethPair(
+        name: String, peerName: String,
+        namespace: NetworkNamespace = .current,
+        peerNamespace: NetworkNamespace = .current,
+        mtu: UInt32? = nil
+    ) throws(NetlinkError) {
         try Self.checkInterfaceName(name)
         try Self.checkInterfaceName(peerName)
         let target = try NamespaceAttribute(namespace)
@@ -49,8 +52,9 @@ public final class RouteNetlink {
         let peerTarget = try NamespaceAttribute(peerNamespace)
         defer { peerTarget.release() }
 
-        var message = MessageBuilder(type: UInt16(RTM_NEWLINK),
-                                     flags: Self.changeFlags | UInt16(NLM_F_CREATE | NLM_F_EXCL))
+        var message = MessageBuilder(
+            type: UInt16(RTM_NEWLINK),
+            flags: Self.changeFlags | UInt16(NLM_F_CREATE | NLM_F_EXCL))
         message.appendInterfaceInfo()
         message.attribute(UInt16(IFLA_IFNAME), string: name)
         if let mtu { message.attribute(UInt16(IFLA_MTU), integer: mtu) }
@@ -152,15 +156,18 @@ public final class RouteNetlink {
     /// (a broadcast link, not point-to-point), with the broadcast address of the subnet.
     public func addAddress(_ address: IPv4Address, prefixLength: UInt8, index: Int32) throws(NetlinkError) {
         guard prefixLength <= 32 else { throw .invalidArgument("IPv4 prefix length \(prefixLength) > 32") }
-        var message = MessageBuilder(type: UInt16(RTM_NEWADDR),
-                                     flags: Self.changeFlags | UInt16(NLM_F_CREATE | NLM_F_EXCL))
-        message.appendInterfaceAddress(family: UInt8(AF_INET), prefixLength: prefixLength, flags: 0,
-                                       scope: UInt8(RT_SCOPE_UNIVERSE.rawValue), index: index)
+        var message = MessageBuilder(
+            type: UInt16(RTM_NEWADDR),
+            flags: Self.changeFlags | UInt16(NLM_F_CREATE | NLM_F_EXCL))
+        message.appendInterfaceAddress(
+            family: UInt8(AF_INET), prefixLength: prefixLength, flags: 0,
+            scope: UInt8(RT_SCOPE_UNIVERSE.rawValue), index: index)
         message.attribute(UInt16(IFA_LOCAL), bytes: Self.octets(address))
         message.attribute(UInt16(IFA_ADDRESS), bytes: Self.octets(address))
         if prefixLength < 31 {
             let hostMask: UInt32 = prefixLength == 0 ? .max : (1 << (32 - UInt32(prefixLength))) &- 1
-            message.attribute(UInt16(IFA_BROADCAST), bytes: Self.octets(IPv4Address(rawValue: address.rawValue | hostMask)))
+            message.attribute(
+                UInt16(IFA_BROADCAST), bytes: Self.octets(IPv4Address(rawValue: address.rawValue | hostMask)))
         }
         _ = try socket.transact(message, kind: .newAddress, shape: .acknowledgement)
     }
@@ -168,15 +175,19 @@ public final class RouteNetlink {
     /// Adds `address/prefixLength` to a link. With `skipDuplicateAddressDetection` (IFA_F_NODAD)
     /// the address is usable at once instead of staying tentative for the DAD interval, which is
     /// what a sandbox whose link has exactly one other end wants.
-    public func addAddress(_ address: IPv6Address, prefixLength: UInt8, index: Int32,
-                           skipDuplicateAddressDetection: Bool = true) throws(NetlinkError) {
+    public func addAddress(
+        _ address: IPv6Address, prefixLength: UInt8, index: Int32,
+        skipDuplicateAddressDetection: Bool = true
+    ) throws(NetlinkError) {
         guard prefixLength <= 128 else { throw .invalidArgument("IPv6 prefix length \(prefixLength) > 128") }
         let flags: UInt32 = skipDuplicateAddressDetection ? UInt32(IFA_F_NODAD) : 0
-        var message = MessageBuilder(type: UInt16(RTM_NEWADDR),
-                                     flags: Self.changeFlags | UInt16(NLM_F_CREATE | NLM_F_EXCL))
-        message.appendInterfaceAddress(family: UInt8(AF_INET6), prefixLength: prefixLength,
-                                       flags: UInt8(truncatingIfNeeded: flags),
-                                       scope: UInt8(RT_SCOPE_UNIVERSE.rawValue), index: index)
+        var message = MessageBuilder(
+            type: UInt16(RTM_NEWADDR),
+            flags: Self.changeFlags | UInt16(NLM_F_CREATE | NLM_F_EXCL))
+        message.appendInterfaceAddress(
+            family: UInt8(AF_INET6), prefixLength: prefixLength,
+            flags: UInt8(truncatingIfNeeded: flags),
+            scope: UInt8(RT_SCOPE_UNIVERSE.rawValue), index: index)
         message.attribute(UInt16(IFA_ADDRESS), bytes: Self.octets(address))
         message.attribute(UInt16(IFA_FLAGS), integer: flags)
         _ = try socket.transact(message, kind: .newAddress, shape: .acknowledgement)
@@ -198,18 +209,22 @@ public final class RouteNetlink {
     private static let changeFlags = UInt16(NLM_F_REQUEST | NLM_F_ACK)
 
     private func addDefaultRoute(family: UInt8, gateway: [UInt8], index: Int32) throws(NetlinkError) {
-        var message = MessageBuilder(type: UInt16(RTM_NEWROUTE),
-                                     flags: Self.changeFlags | UInt16(NLM_F_CREATE | NLM_F_EXCL))
-        message.appendRouteMessage(family: family, destinationLength: 0,
-                                   table: UInt8(RT_TABLE_MAIN.rawValue), protocol: UInt8(RTPROT_BOOT),
-                                   scope: UInt8(RT_SCOPE_UNIVERSE.rawValue), type: UInt8(RTN_UNICAST))
+        var message = MessageBuilder(
+            type: UInt16(RTM_NEWROUTE),
+            flags: Self.changeFlags | UInt16(NLM_F_CREATE | NLM_F_EXCL))
+        message.appendRouteMessage(
+            family: family, destinationLength: 0,
+            table: UInt8(RT_TABLE_MAIN.rawValue), protocol: UInt8(RTPROT_BOOT),
+            scope: UInt8(RT_SCOPE_UNIVERSE.rawValue), type: UInt8(RTN_UNICAST))
         message.attribute(UInt16(RTA_GATEWAY.rawValue), bytes: gateway)
         message.attribute(UInt16(RTA_OIF.rawValue), integer: UInt32(bitPattern: index))
         _ = try socket.transact(message, kind: .newRoute, shape: .acknowledgement)
     }
 
-    private func changeLink(index: Int32, flags: UInt32 = 0, change: UInt32 = 0,
-                            _ attributes: (inout MessageBuilder) -> Void) throws(NetlinkError) {
+    private func changeLink(
+        index: Int32, flags: UInt32 = 0, change: UInt32 = 0,
+        _ attributes: (inout MessageBuilder) -> Void
+    ) throws(NetlinkError) {
         var message = MessageBuilder(type: UInt16(RTM_NEWLINK), flags: Self.changeFlags)
         message.appendInterfaceInfo(index: index, flags: flags, change: change)
         attributes(&message)
@@ -228,7 +243,9 @@ public final class RouteNetlink {
     static func checkInterfaceName(_ name: String) throws(NetlinkError) {
         let bytes = Array(name.utf8)
         guard (1...15).contains(bytes.count), name != ".", name != "..",
-              !bytes.contains(where: { $0 == 0 || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 || $0 == 0x7F })
+            !bytes.contains(where: {
+                $0 == 0 || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 || $0 == 0x7F
+            })
         else { throw .invalidArgument("interface name \"\(name)\" (1 to 15 bytes, no '/', ':', NUL or white space)") }
     }
 
@@ -237,14 +254,19 @@ public final class RouteNetlink {
     }
 
     static func octets(_ address: IPv6Address) -> [UInt8] {
-        withUnsafeBytes(of: address.high.bigEndian) { Array($0) } + withUnsafeBytes(of: address.low.bigEndian) { Array($0) }
+        withUnsafeBytes(of: address.high.bigEndian) { Array($0) }
+            + withUnsafeBytes(of: address.low.bigEndian) { Array($0) }
     }
 }
 
 /// How a request names a namespace: IFLA_NET_NS_FD for a descriptor (a path is opened for the
 /// request and closed after), IFLA_NET_NS_PID for a process, nothing for the socket's own.
 private struct NamespaceAttribute {
-    private enum Form { case none, descriptor(Int32, owned: Bool), process(Int32) }
+    private enum Form {
+        case none
+        case descriptor(Int32, owned: Bool)
+        case process(Int32)
+    }
     private let form: Form
 
     init(_ namespace: NetworkNamespace) throws(NetlinkError) {

@@ -16,13 +16,15 @@ extension Stack {
         let target = arp.targetProtocolAddress
         // A sender claiming a broadcast, multicast or our own address is lying (or probing us
         // with our own address): learn nothing from it.
-        let senderIsSane = !sender.isUnspecified && !sender.isBroadcast && !sender.isMulticast
+        let senderIsSane =
+            !sender.isUnspecified && !sender.isBroadcast && !sender.isMulticast
             && !nic.hasAddress(sender) && arp.senderHardwareAddress.isUnicast
         let targetIsOurs = answers(arp, on: nic)
         // RFC 826 "Packet Reception": update an existing entry for the sender; add one only
         // when we are the target.
         if senderIsSane {
-            let (_, released) = nic.neighbours.learn(.v4(sender), arp.senderHardwareAddress, create: targetIsOurs, now: now)
+            let (_, released) = nic.neighbours.learn(
+                .v4(sender), arp.senderHardwareAddress, create: targetIsOurs, now: now)
             sendReleased(released, on: nic, to: arp.senderHardwareAddress)
         }
         guard arp.operation == .request else { return }
@@ -30,9 +32,10 @@ extension Stack {
             nic.counters.countDrop(.arpNotForUs)
             return
         }
-        let reply = ARPRepr(operation: .reply,
-                            senderHardwareAddress: nic.linkAddress, senderProtocolAddress: target,
-                            targetHardwareAddress: arp.senderHardwareAddress, targetProtocolAddress: sender)
+        let reply = ARPRepr(
+            operation: .reply,
+            senderHardwareAddress: nic.linkAddress, senderProtocolAddress: target,
+            targetHardwareAddress: arp.senderHardwareAddress, targetProtocolAddress: sender)
         sendARP(reply, on: nic, to: arp.senderHardwareAddress)
         nic.counters.arpRepliesSent &+= 1
     }
@@ -56,9 +59,10 @@ extension Stack {
     /// (RFC 1122 2.3.2.1 "unicast poll").
     func sendARPRequest(for target: IPv4Address, on nic: NIC, to linkDestination: MACAddress = .broadcast) {
         guard let source = nic.sourceAddress(toward: target) else { return }
-        let request = ARPRepr(operation: .request,
-                              senderHardwareAddress: nic.linkAddress, senderProtocolAddress: source,
-                              targetHardwareAddress: .zero, targetProtocolAddress: target)
+        let request = ARPRepr(
+            operation: .request,
+            senderHardwareAddress: nic.linkAddress, senderProtocolAddress: source,
+            targetHardwareAddress: .zero, targetProtocolAddress: target)
         sendARP(request, on: nic, to: linkDestination)
         nic.counters.arpRequestsSent &+= 1
     }
@@ -66,8 +70,10 @@ extension Stack {
     private func sendARP(_ arp: ARPRepr, on nic: NIC, to destination: MACAddress) {
         let buffer = UnsafeMutableRawBufferPointer(rebasing: auxScratch[0..<ARPRepr.length])
         arp.emit(into: buffer)
-        try? nic.write(OutboundPacket(protocolNumber: .arp, remoteLinkAddress: destination,
-                                      header: UnsafeRawBufferPointer(buffer)))
+        try? nic.write(
+            OutboundPacket(
+                protocolNumber: .arp, remoteLinkAddress: destination,
+                header: UnsafeRawBufferPointer(buffer)))
     }
 
     /// Asks for `address`'s link address the way its family does: an ARP request or a neighbour
@@ -99,12 +105,16 @@ extension Stack {
         }
     }
 
-    private func sendReleased<Request: IPFamilySendRequest>(_ request: Request, _ datagram: PendingDatagram,
-                                                            on nic: NIC, to mac: MACAddress) {
+    private func sendReleased<Request: IPFamilySendRequest>(
+        _ request: Request, _ datagram: PendingDatagram,
+        on nic: NIC, to mac: MACAddress
+    ) {
         datagram.transportHeader.withUnsafeBytes { header in
             datagram.payload.withUnsafeBytes { payload in
-                _ = try? request.emit(on: self, nic: nic, mtu: datagram.mtu, linkDestination: mac,
-                                      transportHeaderLength: header.count, payload: payload, gso: datagram.gso) { slot in
+                _ = try? request.emit(
+                    on: self, nic: nic, mtu: datagram.mtu, linkDestination: mac,
+                    transportHeaderLength: header.count, payload: payload, gso: datagram.gso
+                ) { slot in
                     slot.copyMemory(from: header)
                 }
             }

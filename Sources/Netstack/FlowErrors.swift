@@ -18,7 +18,8 @@ extension Stack {
     @discardableResult
     public func sendICMPv4Error(_ repr: ICMPv4Repr, about flow: FlowKey, word: UInt32) -> Bool {
         guard case .v4(let app) = flow.source, case .v4(let peer) = flow.destination else { return false }
-        IPv4Repr(source: app, destination: peer, protocolNumber: flow.protocolNumber, payloadLength: 8).emit(into: quoteScratch)
+        IPv4Repr(source: app, destination: peer, protocolNumber: flow.protocolNumber, payloadLength: 8).emit(
+            into: quoteScratch)
         let quote = Self.quote(flow, word: word, transportAt: IPv4Repr.headerLength, in: quoteScratch)
         let request = IPv4SendRequest(source: peer, destination: app, protocolNumber: .icmp)
         do {
@@ -36,7 +37,8 @@ extension Stack {
     @discardableResult
     public func sendICMPv6Error(_ repr: ICMPv6Repr, about flow: FlowKey, word: UInt32) -> Bool {
         guard case .v6(let app) = flow.source, case .v6(let peer) = flow.destination else { return false }
-        IPv6Repr(source: app, destination: peer, nextHeader: flow.protocolNumber, payloadLength: 8).emit(into: quoteScratch)
+        IPv6Repr(source: app, destination: peer, nextHeader: flow.protocolNumber, payloadLength: 8).emit(
+            into: quoteScratch)
         let quote = Self.quote(flow, word: word, transportAt: IPv6Repr.headerLength, in: quoteScratch)
         let request = IPv6SendRequest(source: peer, destination: app, protocolNumber: .icmpv6)
         do {
@@ -54,15 +56,18 @@ extension Stack {
     @discardableResult
     public func sendDestinationUnreachable(_ code: ICMPv4UnreachableCode, about flow: FlowKey, word: UInt32) -> Bool {
         if case .v6 = flow.source {
-            return sendICMPv6Error(.destinationUnreachable(code: ICMPv6UnreachableCode(gatewayCode: code)), about: flow, word: word)
+            return sendICMPv6Error(
+                .destinationUnreachable(code: ICMPv6UnreachableCode(gatewayCode: code)), about: flow, word: word)
         }
         return sendICMPv4Error(.destinationUnreachable(code: code, nextHopMTU: 0), about: flow, word: word)
     }
 
     /// Writes the 8 transport bytes after the IP header already in `scratch` and returns the
     /// whole quote.
-    private static func quote(_ flow: FlowKey, word: UInt32, transportAt offset: Int,
-                              in scratch: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer {
+    private static func quote(
+        _ flow: FlowKey, word: UInt32, transportAt offset: Int,
+        in scratch: UnsafeMutableRawBufferPointer
+    ) -> UnsafeRawBufferPointer {
         scratch.storeBytes(of: flow.sourcePort.bigEndian, toByteOffset: offset, as: UInt16.self)
         scratch.storeBytes(of: flow.destinationPort.bigEndian, toByteOffset: offset + 2, as: UInt16.self)
         scratch.storeBytes(of: word.bigEndian, toByteOffset: offset + 4, as: UInt32.self)

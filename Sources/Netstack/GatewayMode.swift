@@ -32,7 +32,10 @@ public struct FlowKey: Hashable, Sendable, CustomStringConvertible {
     public var destination: IPAddress
     public var destinationPort: UInt16
 
-    public init(protocolNumber: IPProtocol, source: IPAddress, sourcePort: UInt16, destination: IPAddress, destinationPort: UInt16) {
+    public init(
+        protocolNumber: IPProtocol, source: IPAddress, sourcePort: UInt16, destination: IPAddress,
+        destinationPort: UInt16
+    ) {
         self.protocolNumber = protocolNumber
         self.source = source
         self.sourcePort = sourcePort
@@ -67,13 +70,17 @@ public protocol GatewayFlowHook: AnyObject {
     /// it on (a real echo to the real host; it answers later with `Stack.sendEchoReply`, or
     /// never): the stack then answers nothing itself. False: the stack replies at once.
     /// `data` is borrowed for the call only.
-    func stack(_ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
-               now: NetstackInstant) -> Bool
+    func stack(
+        _ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
+        now: NetstackInstant
+    ) -> Bool
 }
 
 extension GatewayFlowHook {
-    public func stack(_ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
-                      now: NetstackInstant) -> Bool { false }
+    public func stack(
+        _ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
+        now: NetstackInstant
+    ) -> Bool { false }
 }
 
 /// Which ARP requests a NIC answers.

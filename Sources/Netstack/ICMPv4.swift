@@ -6,8 +6,10 @@ import Link
 import Wire
 
 extension Stack {
-    func receiveICMPv4(on nic: NIC, _ info: IPPacketInfo, header: UnsafeRawBufferPointer,
-                       payload: UnsafeRawBufferPointer, checksumVerified: Bool) {
+    func receiveICMPv4(
+        on nic: NIC, _ info: IPPacketInfo, header: UnsafeRawBufferPointer,
+        payload: UnsafeRawBufferPointer, checksumVerified: Bool
+    ) {
         let message: (repr: ICMPv4Repr, data: UnsafeRawBufferPointer)
         do { message = try ICMPv4Repr.parse(payload, verifyChecksum: !checksumVerified) } catch {
             nic.counters.countDrop(error == .badChecksum ? .icmpBadChecksum : .icmpMalformed)
@@ -20,26 +22,32 @@ extension Stack {
                 nic.counters.countDrop(.icmpUnhandledType)
                 return
             }
-            switch admitEchoRequest(.icmp, info, identifier: identifier, sequence: sequence, data: message.data, on: nic) {
+            switch admitEchoRequest(
+                .icmp, info, identifier: identifier, sequence: sequence, data: message.data, on: nic)
+            {
             case .reply:
                 break
             case .done:
                 return
             case .reject(let code):
-                sendICMPv4Error(.destinationUnreachable(code: code, nextHopMTU: 0), from: destination, on: nic,
-                                originalHeader: header, originalPayload: payload, originalIsBroadcast: false)
+                sendICMPv4Error(
+                    .destinationUnreachable(code: code, nextHopMTU: 0), from: destination, on: nic,
+                    originalHeader: header, originalPayload: payload, originalIsBroadcast: false)
                 return
             }
             // RFC 1122 3.2.2.6: the reply carries the request's identifier, sequence and data;
             // its source is the address the request was sent to (a broadcast is answered from
             // our own address).
             let replySource = info.isBroadcast ? (nic.sourceAddress(toward: source) ?? destination) : destination
-            if (try? sendEchoReply(from: replySource, to: source, identifier: identifier, sequence: sequence,
-                                   data: message.data)) != nil {
+            if (try? sendEchoReply(
+                from: replySource, to: source, identifier: identifier, sequence: sequence,
+                data: message.data)) != nil
+            {
                 nic.counters.icmpEchoRepliesSent &+= 1
             }
         case .destinationUnreachable(let code, let mtu):
-            let kind: TransportICMPError.Kind = code == .fragmentationNeeded
+            let kind: TransportICMPError.Kind =
+                code == .fragmentationNeeded
                 ? .fragmentationNeeded(nextHopMTU: Int(mtu)) : .destinationUnreachable(code)
             deliverICMPv4Error(kind, reporter: source, quote: message.data, on: nic)
         case .timeExceeded(let code):
@@ -58,38 +66,49 @@ extension Stack {
     /// Sends an ICMP echo reply (used by the stack, and by a gateway that forwarded the echo and
     /// got the real host's answer).
     @discardableResult
-    public func sendEchoReply(from source: IPv4Address, to destination: IPv4Address, identifier: UInt16, sequence: UInt16,
-                              data: UnsafeRawBufferPointer) throws(SendError) -> SendOutcome {
+    public func sendEchoReply(
+        from source: IPv4Address, to destination: IPv4Address, identifier: UInt16, sequence: UInt16,
+        data: UnsafeRawBufferPointer
+    ) throws(SendError) -> SendOutcome {
         let repr = ICMPv4Repr.echoReply(identifier: identifier, sequence: sequence)
-        let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .icmp, ttl: configuration.defaultTTL)
+        let request = IPv4SendRequest(
+            source: source, destination: destination, protocolNumber: .icmp, ttl: configuration.defaultTTL)
         return try sendIPv4(request, transportHeaderLength: repr.headerLength, payload: data) { header in
             repr.emit(into: header, data: data)
         }
     }
 
     /// Reads the quoted IPv4 datagram and tells the transport that sent it.
-    private func deliverICMPv4Error(_ kind: TransportICMPError.Kind, reporter: IPv4Address, quote: UnsafeRawBufferPointer, on nic: NIC) {
+    private func deliverICMPv4Error(
+        _ kind: TransportICMPError.Kind, reporter: IPv4Address, quote: UnsafeRawBufferPointer, on nic: NIC
+    ) {
         guard let quoted = try? IPv4Packet(quoted: quote), quoted.payload.count >= 8 else {
             nic.counters.countDrop(.icmpMalformed)
             return
         }
-        deliverICMPError(TransportICMPError(kind: kind, reporter: .v4(reporter), quotedSource: .v4(quoted.source),
-                                            quotedDestination: .v4(quoted.destination), quotedProtocol: quoted.protocolNumber,
-                                            quotedTransport: quoted.payload), on: nic)
+        deliverICMPError(
+            TransportICMPError(
+                kind: kind, reporter: .v4(reporter), quotedSource: .v4(quoted.source),
+                quotedDestination: .v4(quoted.destination), quotedProtocol: quoted.protocolNumber,
+                quotedTransport: quoted.payload), on: nic)
     }
 
     /// Sends an ICMP error about a datagram we received, unless RFC 1122 3.2.2 forbids it or the
     /// rate limit says no. The quote is the original header plus as much data as fits in 576
     /// bytes (RFC 1812 4.3.2.3).
-    func sendICMPv4Error(_ repr: ICMPv4Repr, from source: IPv4Address, on nic: NIC,
-                         originalHeader: UnsafeRawBufferPointer, originalPayload: UnsafeRawBufferPointer,
-                         originalIsBroadcast: Bool) {
+    func sendICMPv4Error(
+        _ repr: ICMPv4Repr, from source: IPv4Address, on nic: NIC,
+        originalHeader: UnsafeRawBufferPointer, originalPayload: UnsafeRawBufferPointer,
+        originalIsBroadcast: Bool
+    ) {
         guard let original = try? IPv4Packet(quoted: originalHeader) else { return }
         let destination = original.source
         // RFC 1122 3.2.2: never about an ICMP error, a broadcast or multicast datagram, a
         // non-initial fragment, or a datagram whose source is not a unicast host.
         if originalIsBroadcast || original.destination.isMulticast || original.fragmentOffset != 0 { return }
-        if destination.isUnspecified || destination.isBroadcast || destination.isMulticast || destination.isLoopback { return }
+        if destination.isUnspecified || destination.isBroadcast || destination.isMulticast || destination.isLoopback {
+            return
+        }
         if original.protocolNumber == .icmp {
             guard originalPayload.count >= 1 else { return }
             let type = originalPayload[0]
@@ -108,10 +127,14 @@ extension Stack {
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: originalPayload[0..<dataCount]))
         }
         let quote = UnsafeRawBufferPointer(rebasing: quoteScratch[0..<(headerCount + dataCount)])
-        let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .icmp, ttl: configuration.defaultTTL)
-        if (try? sendIPv4(request, transportHeaderLength: repr.headerLength, payload: quote, writeTransportHeader: { header in
-            repr.emit(into: header, data: quote)
-        })) != nil {
+        let request = IPv4SendRequest(
+            source: source, destination: destination, protocolNumber: .icmp, ttl: configuration.defaultTTL)
+        if (try? sendIPv4(
+            request, transportHeaderLength: repr.headerLength, payload: quote,
+            writeTransportHeader: { header in
+                repr.emit(into: header, data: quote)
+            })) != nil
+        {
             nic.counters.icmpErrorsSent &+= 1
         }
     }
@@ -126,8 +149,9 @@ extension Stack {
         guard let quoted = try? IPv4Packet(quoted: expired.quote) else { return }
         guard let nic = resolveRoute(source)?.nic else { return }
         nic.counters.countDrop(.fragmentTimeout)
-        sendICMPv4Error(.timeExceeded(code: 1), from: quoted.destination, on: nic,
-                        originalHeader: quoted.header, originalPayload: quoted.payload,
-                        originalIsBroadcast: nic.isBroadcast(quoted.destination))
+        sendICMPv4Error(
+            .timeExceeded(code: 1), from: quoted.destination, on: nic,
+            originalHeader: quoted.header, originalPayload: quoted.payload,
+            originalIsBroadcast: nic.isBroadcast(quoted.destination))
     }
 }

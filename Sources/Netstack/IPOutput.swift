@@ -22,17 +22,20 @@ protocol IPFamilySendRequest {
     /// The link address of a broadcast or multicast destination (no resolution); nil for unicast.
     func groupLinkDestination(on nic: NIC) -> MACAddress?
     /// Builds the header(s) and writes the datagram, fragmenting when it exceeds `mtu`.
-    func emit(on stack: Stack, nic: NIC, mtu: Int, linkDestination: MACAddress, transportHeaderLength: Int,
-              payload: UnsafeRawBufferPointer, gso: GSOInfo?,
-              writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError)
+    func emit(
+        on stack: Stack, nic: NIC, mtu: Int, linkDestination: MACAddress, transportHeaderLength: Int,
+        payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError)
 }
 
 extension Stack {
     /// `sendIPv4` and `sendIPv6`: route, source, next-hop link address (or park), emit.
     @inline(__always)
-    func send<Request: IPFamilySendRequest>(_ request: Request, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
-                                            gso: GSOInfo?,
-                                            writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) -> SendOutcome {
+    func send<Request: IPFamilySendRequest>(
+        _ request: Request, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
+        gso: GSOInfo?,
+        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(SendError) -> SendOutcome {
         guard transportHeaderLength >= 0, transportHeaderLength <= Self.scratchSize - Request.ipHeaderLength else {
             throw .invalidArgument
         }
@@ -49,14 +52,16 @@ extension Stack {
         } else if let mac = unicastLinkDestination(nextHop: Request.ipAddress(route.nextHop), on: nic) {
             linkDestination = mac
         } else {
-            try park(request.parked, nextHop: Request.ipAddress(route.nextHop), on: nic, mtu: route.mtu,
-                     transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                     writeTransportHeader: writeTransportHeader)
+            try park(
+                request.parked, nextHop: Request.ipAddress(route.nextHop), on: nic, mtu: route.mtu,
+                transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+                writeTransportHeader: writeTransportHeader)
             return .queuedForResolution
         }
-        try request.emit(on: self, nic: nic, mtu: route.mtu, linkDestination: linkDestination,
-                         transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                         writeTransportHeader: writeTransportHeader)
+        try request.emit(
+            on: self, nic: nic, mtu: route.mtu, linkDestination: linkDestination,
+            transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+            writeTransportHeader: writeTransportHeader)
         return .sent
     }
 
@@ -74,13 +79,16 @@ extension Stack {
     /// Copies the datagram into the neighbour queue of `nextHop` and, for a new entry, sends the
     /// first resolution request. This path runs once per unresolved neighbour, not per packet
     /// in steady state, so the copy is allowed.
-    func park(_ request: PendingDatagram.Request, nextHop: IPAddress, on nic: NIC, mtu: Int, transportHeaderLength: Int,
-              payload: UnsafeRawBufferPointer, gso: GSOInfo?,
-              writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) {
+    func park(
+        _ request: PendingDatagram.Request, nextHop: IPAddress, on nic: NIC, mtu: Int, transportHeaderLength: Int,
+        payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(SendError) {
         let header = UnsafeMutableRawBufferPointer(rebasing: auxScratch[0..<transportHeaderLength])
         writeTransportHeader(header)
-        let datagram = PendingDatagram(request: request, transportHeader: Array(header), payload: Array(payload),
-                                       gso: gso, mtu: mtu)
+        let datagram = PendingDatagram(
+            request: request, transportHeader: Array(header), payload: Array(payload),
+            gso: gso, mtu: mtu)
         switch nic.neighbours.enqueue(datagram, for: nextHop, now: now) {
         case .queuedSendRequest:
             sendResolutionRequest(for: nextHop, on: nic)
@@ -111,14 +119,17 @@ extension Stack {
     /// Writes one frame whose IP header the caller emitted into `txScratch[0..<ipHeaderLength]`:
     /// the transport header goes right behind it, the payload by reference.
     @inline(__always)
-    func writeFrame(_ etherType: EtherType, on nic: NIC, to linkDestination: MACAddress, ipHeaderLength: Int,
-                    transportHeaderLength: Int, payload: UnsafeRawBufferPointer, gso: GSOInfo?,
-                    writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) {
+    func writeFrame(
+        _ etherType: EtherType, on nic: NIC, to linkDestination: MACAddress, ipHeaderLength: Int,
+        transportHeaderLength: Int, payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(SendError) {
         let headerEnd = ipHeaderLength + transportHeaderLength
         writeTransportHeader(UnsafeMutableRawBufferPointer(rebasing: txScratch[ipHeaderLength..<headerEnd]))
-        let packet = OutboundPacket(protocolNumber: etherType, remoteLinkAddress: linkDestination,
-                                    header: UnsafeRawBufferPointer(rebasing: txScratch[0..<headerEnd]),
-                                    payload: payload, gso: gso)
+        let packet = OutboundPacket(
+            protocolNumber: etherType, remoteLinkAddress: linkDestination,
+            header: UnsafeRawBufferPointer(rebasing: txScratch[0..<headerEnd]),
+            payload: payload, gso: gso)
         do { try nic.write(packet) } catch { throw .link(error) }
     }
 
@@ -127,10 +138,12 @@ extension Stack {
     /// `prefixLength` bytes of IP header(s) that `emitPrefix(offset, end)` puts into
     /// `txScratch[0..<prefixLength]` for the fragment carrying bytes [offset, end).
     /// The caller checked that `prefixLength + transportHeaderLength` fits the scratch.
-    func writeFragments(_ etherType: EtherType, on nic: NIC, to linkDestination: MACAddress, prefixLength: Int,
-                        chunk: Int, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
-                        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void,
-                        emitPrefix: (_ offset: Int, _ end: Int) -> Void) throws(SendError) {
+    func writeFragments(
+        _ etherType: EtherType, on nic: NIC, to linkDestination: MACAddress, prefixLength: Int,
+        chunk: Int, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
+        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void,
+        emitPrefix: (_ offset: Int, _ end: Int) -> Void
+    ) throws(SendError) {
         // The transport header is written once, aside, then cut like the payload.
         let transportHeader = UnsafeMutableRawBufferPointer(rebasing: auxScratch[0..<transportHeaderLength])
         writeTransportHeader(transportHeader)
@@ -149,9 +162,10 @@ extension Stack {
             }
             let payloadStart = max(offset, transportHeaderLength) - transportHeaderLength
             let payloadEnd = max(end, transportHeaderLength) - transportHeaderLength
-            let packet = OutboundPacket(protocolNumber: etherType, remoteLinkAddress: linkDestination,
-                                        header: UnsafeRawBufferPointer(rebasing: txScratch[0..<headerEnd]),
-                                        payload: UnsafeRawBufferPointer(rebasing: payload[payloadStart..<payloadEnd]))
+            let packet = OutboundPacket(
+                protocolNumber: etherType, remoteLinkAddress: linkDestination,
+                header: UnsafeRawBufferPointer(rebasing: txScratch[0..<headerEnd]),
+                payload: UnsafeRawBufferPointer(rebasing: payload[payloadStart..<payloadEnd]))
             do { try nic.write(packet) } catch { throw .link(error) }
             nic.counters.fragmentsSent &+= 1
             offset = end

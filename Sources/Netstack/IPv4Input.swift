@@ -28,7 +28,8 @@ extension Stack {
         let isBroadcast = nic.isBroadcast(destination)
         if !isLocal && !isBroadcast {
             // No multicast groups are joined; in gateway mode every unicast address is ours.
-            guard isGatewayMode && !destination.isMulticast && !destination.isUnspecified && !destination.isLoopback else {
+            guard isGatewayMode && !destination.isMulticast && !destination.isUnspecified && !destination.isLoopback
+            else {
                 nic.counters.countDrop(.ipv4NotForUs)
                 return
             }
@@ -37,20 +38,25 @@ extension Stack {
             if ip.ttl <= 1 {
                 nic.counters.countDrop(.ipv4TTLExpired)
                 if ip.fragmentOffset == 0, let gatewayAddress = nic.sourceAddress(toward: source) {
-                    sendICMPv4Error(.timeExceeded(code: 0), from: gatewayAddress, on: nic,
-                                    originalHeader: ip.header, originalPayload: ip.payload, originalIsBroadcast: false)
+                    sendICMPv4Error(
+                        .timeExceeded(code: 0), from: gatewayAddress, on: nic,
+                        originalHeader: ip.header, originalPayload: ip.payload, originalIsBroadcast: false)
                 }
                 return
             }
         }
-        var info = IPPacketInfo(source: .v4(source), destination: .v4(destination), protocolNumber: ip.protocolNumber,
-                                ttl: ip.ttl, dscpECN: ip.dscpECN, nic: nic.id, isLocalAddress: isLocal,
-                                isBroadcast: isBroadcast, wasReassembled: false)
+        var info = IPPacketInfo(
+            source: .v4(source), destination: .v4(destination), protocolNumber: ip.protocolNumber,
+            ttl: ip.ttl, dscpECN: ip.dscpECN, nic: nic.id, isLocalAddress: isLocal,
+            isBroadcast: isBroadcast, wasReassembled: false)
         if ip.moreFragments || ip.fragmentOffset != 0 {
-            let key = FragmentKey(source: .v4(source), destination: .v4(destination), protocolNumber: ip.protocolNumber.rawValue,
-                                  identification: UInt32(ip.identification))
-            reassemble(key, header: ip.header, offset: ip.fragmentOffset, moreFragments: ip.moreFragments,
-                       data: ip.payload, on: nic) { header, payload in
+            let key = FragmentKey(
+                source: .v4(source), destination: .v4(destination), protocolNumber: ip.protocolNumber.rawValue,
+                identification: UInt32(ip.identification))
+            reassemble(
+                key, header: ip.header, offset: ip.fragmentOffset, moreFragments: ip.moreFragments,
+                data: ip.payload, on: nic
+            ) { header, payload in
                 nic.counters.datagramsReassembled &+= 1
                 info.wasReassembled = true
                 // The link's checksum verdict covered only the last fragment.
@@ -58,20 +64,24 @@ extension Stack {
             }
             return
         }
-        deliverTransport(on: nic, info, header: ip.header, payload: ip.payload,
-                         checksumVerified: packet.checksumVerified, gso: packet.gso)
+        deliverTransport(
+            on: nic, info, header: ip.header, payload: ip.payload,
+            checksumVerified: packet.checksumVerified, gso: packet.gso)
     }
 
     /// Hands a whole datagram to its transport and answers what the transport asks for.
-    func deliverTransport(on nic: NIC, _ info: IPPacketInfo, header: UnsafeRawBufferPointer,
-                          payload: UnsafeRawBufferPointer, checksumVerified: Bool, gso: GSOInfo?) {
+    func deliverTransport(
+        on nic: NIC, _ info: IPPacketInfo, header: UnsafeRawBufferPointer,
+        payload: UnsafeRawBufferPointer, checksumVerified: Bool, gso: GSOInfo?
+    ) {
         if info.protocolNumber == .icmp {
             receiveICMPv4(on: nic, info, header: header, payload: payload, checksumVerified: checksumVerified)
             return
         }
         let segment = InboundSegment(ip: info, bytes: payload, checksumVerified: checksumVerified, gso: gso)
         guard let code = deliverSegment(segment, on: nic), case .v4(let local) = info.destination else { return }
-        sendICMPv4Error(.destinationUnreachable(code: code, nextHopMTU: 0), from: local, on: nic,
-                        originalHeader: header, originalPayload: payload, originalIsBroadcast: info.isBroadcast)
+        sendICMPv4Error(
+            .destinationUnreachable(code: code, nextHopMTU: 0), from: local, on: nic,
+            originalHeader: header, originalPayload: payload, originalIsBroadcast: info.isBroadcast)
     }
 }

@@ -45,7 +45,9 @@ struct NICIPv6State {
     /// Whether a neighbour solicitation for `target` is answered (see NeighbourSolicitationPolicy).
     func answersSolicitation(for target: IPv6Address, fromDAD: Bool) -> Bool {
         if hasAddress(target) { return true }
-        guard case .anyInPrefix(let excluded) = solicitationPolicy, !fromDAD, !excluded.contains(target) else { return false }
+        guard case .anyInPrefix(let excluded) = solicitationPolicy, !fromDAD, !excluded.contains(target) else {
+            return false
+        }
         for subnet in addresses where subnet.contains(target) {
             // RFC 4291 2.6.1: the prefix with a zero interface identifier is the subnet-router
             // anycast address, not a host to play.
@@ -121,7 +123,8 @@ extension Stack {
     public func addAddress(_ subnet: IPv6Subnet, to id: NICID) {
         guard let nic = nic(id), !nic.ipv6.addresses.contains(subnet) else { return }
         nic.ipv6.addresses.append(subnet)
-        routeTable.add(Route(destination: .v6(IPv6Subnet(subnet.prefixBits, prefixLength: subnet.prefixLength)), nic: id))
+        routeTable.add(
+            Route(destination: .v6(IPv6Subnet(subnet.prefixBits, prefixLength: subnet.prefixLength)), nic: id))
     }
 
     /// The NIC's IPv6 addresses (the link-local one excluded).
@@ -141,7 +144,9 @@ extension Stack {
 
     /// Link-local and multicast destinations have no route: they leave on `scope` (or the
     /// first NIC with IPv6) toward the destination itself (RFC 4007: their zone is the link).
-    func resolveRoute(_ destination: IPv6Address, preferredSource: IPv6Address? = nil, scope: NICID? = nil) -> ResolvedRoute<IPv6Address>? {
+    func resolveRoute(_ destination: IPv6Address, preferredSource: IPv6Address? = nil, scope: NICID? = nil)
+        -> ResolvedRoute<IPv6Address>?
+    {
         let nic: NIC
         var nextHop = destination
         var routeSource: IPv6Address?

@@ -24,13 +24,15 @@ extension Stack {
             return
         }
         if !isLocal && !isMulticast && answeredAsRouter(ip, repr, headers: headers, packet: packet, on: nic) { return }
-        let info = IPPacketInfo(source: .v6(repr.source), destination: .v6(repr.destination), protocolNumber: headers.upperLayer,
-                                ttl: repr.hopLimit, dscpECN: repr.trafficClass, nic: nic.id, isLocalAddress: isLocal,
-                                isBroadcast: isMulticast, wasReassembled: false)
+        let info = IPPacketInfo(
+            source: .v6(repr.source), destination: .v6(repr.destination), protocolNumber: headers.upperLayer,
+            ttl: repr.hopLimit, dscpECN: repr.trafficClass, nic: nic.id, isLocalAddress: isLocal,
+            isBroadcast: isMulticast, wasReassembled: false)
         guard let fragment = headers.fragment else {
-            deliverTransportIPv6(on: nic, info, invoking: ip.bytes.first(IPv6Packet.headerLength + headers.offset),
-                                 upperLayer: ip.payload.dropping(headers.offset),
-                                 checksumVerified: packet.checksumVerified, gso: packet.gso)
+            deliverTransportIPv6(
+                on: nic, info, invoking: ip.bytes.first(IPv6Packet.headerLength + headers.offset),
+                upperLayer: ip.payload.dropping(headers.offset),
+                checksumVerified: packet.checksumVerified, gso: packet.gso)
             return
         }
         receiveIPv6Fragment(fragment, of: ip, repr, headers: headers, info: info, packet: packet, on: nic)
@@ -74,16 +76,20 @@ extension Stack {
 
     /// A unicast packet for a host beyond the gateway that a router could not forward: answered
     /// with the ICMPv6 error a router sends, and true (nothing more to do with it).
-    private func answeredAsRouter(_ ip: IPv6Packet, _ repr: IPv6Repr, headers: ExtensionHeaders, packet: InboundPacket,
-                                  on nic: NIC) -> Bool {
+    private func answeredAsRouter(
+        _ ip: IPv6Packet, _ repr: IPv6Repr, headers: ExtensionHeaders, packet: InboundPacket,
+        on nic: NIC
+    ) -> Bool {
         let source = repr.source, destination = repr.destination
         // The gateway stands where a router would: a packet it would have to forward with hop
         // limit 1 expires here (RFC 4443 3.3, code 0), which is what makes traceroute6 work.
         if repr.hopLimit <= 1 {
             nic.counters.countDrop(.ipv6HopLimitExceeded)
             if headers.fragment == nil || headers.fragment?.fragmentOffset == 0 {
-                sendICMPv6Error(.timeExceeded(code: 0), on: nic, invokingFrom: source, to: destination,
-                                wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
+                sendICMPv6Error(
+                    .timeExceeded(code: 0), on: nic, invokingFrom: source, to: destination,
+                    wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength),
+                    asRouter: true)
             }
             return true
         }
@@ -92,11 +98,13 @@ extension Stack {
         // RFC 4443 3.2 answers it with Packet Too Big. Fragments are each forwardable as they are,
         // and so is a link's GSO super-frame: it stands for segments the sender cut to its MSS.
         if headers.fragment == nil && packet.gso == nil, let route = routeTable.lookup(destination),
-           let mtu = route.mtu, IPv6Packet.headerLength + ip.payloadLength > mtu {
+            let mtu = route.mtu, IPv6Packet.headerLength + ip.payloadLength > mtu
+        {
             nic.counters.countDrop(.ipv6PacketTooBig)
             // RFC 8200 5: no link is below 1280, so neither is an MTU we report.
-            sendICMPv6Error(.packetTooBig(mtu: UInt32(max(1280, mtu))), on: nic, invokingFrom: source, to: destination,
-                            wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
+            sendICMPv6Error(
+                .packetTooBig(mtu: UInt32(max(1280, mtu))), on: nic, invokingFrom: source, to: destination,
+                wasMulticast: false, quote: ip.bytes.first(IPv6Packet.headerLength + ip.payloadLength), asRouter: true)
             return true
         }
         return false
@@ -104,8 +112,10 @@ extension Stack {
 
     /// A packet with a Fragment header: an atomic fragment is delivered alone; any other is
     /// checked (RFC 8200 4.5, RFC 7112) and goes into reassembly, which delivers the datagram.
-    private func receiveIPv6Fragment(_ fragment: IPv6FragmentHeaderRepr, of ip: IPv6Packet, _ repr: IPv6Repr,
-                                     headers: ExtensionHeaders, info: IPPacketInfo, packet: InboundPacket, on nic: NIC) {
+    private func receiveIPv6Fragment(
+        _ fragment: IPv6FragmentHeaderRepr, of ip: IPv6Packet, _ repr: IPv6Repr,
+        headers: ExtensionHeaders, info: IPPacketInfo, packet: InboundPacket, on nic: NIC
+    ) {
         var info = info
         let source = repr.source, destination = repr.destination
         let isMulticast = destination.isMulticast
@@ -115,13 +125,15 @@ extension Stack {
             // never enters reassembly; the headers after its Fragment header still need a walk.
             let rest = ip.payload.dropping(headers.offset)
             guard case .success(let inner) = walkExtensionHeaders(firstHeader: fragment.nextHeader, in: rest),
-                  inner.fragment == nil else {
+                inner.fragment == nil
+            else {
                 nic.counters.countDrop(.ipv6Malformed)
                 return
             }
             info.protocolNumber = inner.upperLayer
-            deliverTransportIPv6(on: nic, info, invoking: ip.bytes.first(IPv6Packet.headerLength + headers.offset + inner.offset),
-                                 upperLayer: rest.dropping(inner.offset), checksumVerified: packet.checksumVerified, gso: packet.gso)
+            deliverTransportIPv6(
+                on: nic, info, invoking: ip.bytes.first(IPv6Packet.headerLength + headers.offset + inner.offset),
+                upperLayer: rest.dropping(inner.offset), checksumVerified: packet.checksumVerified, gso: packet.gso)
             return
         }
         let data = ip.payload.dropping(headers.offset)
@@ -129,16 +141,18 @@ extension Stack {
         // with Parameter Problem code 0 pointing at the Payload Length field.
         if fragment.moreFragments && (data.count == 0 || data.count % 8 != 0) {
             nic.counters.countDrop(.fragmentMalformed)
-            sendICMPv6Error(.parameterProblem(code: 0, pointer: 4), on: nic, invokingFrom: source, to: destination,
-                            wasMulticast: isMulticast, quote: invoking)
+            sendICMPv6Error(
+                .parameterProblem(code: 0, pointer: 4), on: nic, invokingFrom: source, to: destination,
+                wasMulticast: isMulticast, quote: invoking)
             return
         }
         // RFC 8200 4.5: a reassembled payload above 65,535 bytes: Parameter Problem code 0
         // pointing at the Fragment Offset field.
         if fragment.fragmentOffset + data.count > 65_535 {
             nic.counters.countDrop(.fragmentTooLarge)
-            sendICMPv6Error(.parameterProblem(code: 0, pointer: UInt32(IPv6Packet.headerLength + headers.offset - 6)),
-                            on: nic, invokingFrom: source, to: destination, wasMulticast: isMulticast, quote: invoking)
+            sendICMPv6Error(
+                .parameterProblem(code: 0, pointer: UInt32(IPv6Packet.headerLength + headers.offset - 6)),
+                on: nic, invokingFrom: source, to: destination, wasMulticast: isMulticast, quote: invoking)
             return
         }
         // RFC 7112 5: the first fragment holds every header up to the upper-layer header.
@@ -155,13 +169,18 @@ extension Stack {
             copy[6] = fragment.nextHeader.rawValue
             header = UnsafeRawBufferPointer(copy)
         }
-        let key = FragmentKey(source: .v6(source), destination: .v6(destination), protocolNumber: 0,
-                              identification: fragment.identification)
-        reassemble(key, header: header, offset: fragment.fragmentOffset, moreFragments: fragment.moreFragments,
-                   data: data, on: nic) { header, payload in
+        let key = FragmentKey(
+            source: .v6(source), destination: .v6(destination), protocolNumber: 0,
+            identification: fragment.identification)
+        reassemble(
+            key, header: header, offset: fragment.fragmentOffset, moreFragments: fragment.moreFragments,
+            data: data, on: nic
+        ) { header, payload in
             guard header.count >= IPv6Packet.headerLength,
-                  case .success(let inner) = walkExtensionHeaders(firstHeader: IPProtocol(rawValue: header[6]), in: payload),
-                  inner.fragment == nil else {
+                case .success(let inner) = walkExtensionHeaders(
+                    firstHeader: IPProtocol(rawValue: header[6]), in: payload),
+                inner.fragment == nil
+            else {
                 nic.counters.countDrop(.fragmentMalformed)
                 return
             }
@@ -169,16 +188,19 @@ extension Stack {
             info.protocolNumber = inner.upperLayer
             info.wasReassembled = true
             // The link's checksum verdict covered only the last fragment.
-            deliverTransportIPv6(on: nic, info, invoking: header, upperLayer: payload.dropping(inner.offset),
-                                 checksumVerified: false, gso: nil)
+            deliverTransportIPv6(
+                on: nic, info, invoking: header, upperLayer: payload.dropping(inner.offset),
+                checksumVerified: false, gso: nil)
         }
     }
 
     /// Hands a whole datagram to its transport and answers what the transport asks for.
     /// `invoking` is what an ICMPv6 error about it quotes first (the packet from its fixed
     /// header, or the fixed header of a reassembled one), `upperLayer` the transport bytes.
-    private func deliverTransportIPv6(on nic: NIC, _ info: IPPacketInfo, invoking: UnsafeRawBufferPointer,
-                                      upperLayer: UnsafeRawBufferPointer, checksumVerified: Bool, gso: GSOInfo?) {
+    private func deliverTransportIPv6(
+        on nic: NIC, _ info: IPPacketInfo, invoking: UnsafeRawBufferPointer,
+        upperLayer: UnsafeRawBufferPointer, checksumVerified: Bool, gso: GSOInfo?
+    ) {
         guard case .v6(let source) = info.source, case .v6(let destination) = info.destination else { return }
         // Only Neighbor Discovery may come from the unspecified address (DAD, RFC 4862 5.4.2).
         if source.isUnspecified && info.protocolNumber != .icmpv6 {
@@ -206,7 +228,8 @@ extension Stack {
         } else {
             error = .destinationUnreachable(code: ICMPv6UnreachableCode(gatewayCode: code))
         }
-        sendICMPv6Error(error, on: nic, invokingFrom: source, to: destination, wasMulticast: info.isBroadcast, quote: quote)
+        sendICMPv6Error(
+            error, on: nic, invokingFrom: source, to: destination, wasMulticast: info.isBroadcast, quote: quote)
     }
 
     /// The offset, from the fixed header, of the Next Header field naming the upper layer:
@@ -237,8 +260,10 @@ extension Stack {
     }
 
     /// Copies `head` then as much of `tail` as fits into `scratch`; returns the bytes written.
-    static func join(_ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer,
-                     into scratch: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer {
+    static func join(
+        _ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer,
+        into scratch: UnsafeMutableRawBufferPointer
+    ) -> UnsafeRawBufferPointer {
         // The upper-layer bytes may already follow `head` in memory (an unfragmented packet).
         if let headStart = head.baseAddress, let tailStart = tail.baseAddress, headStart + head.count == tailStart {
             return UnsafeRawBufferPointer(start: headStart, count: head.count + tail.count)
@@ -246,7 +271,8 @@ extension Stack {
         let headCount = min(head.count, scratch.count)
         let tailCount = min(tail.count, scratch.count - headCount)
         if headCount > 0 {
-            UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headCount]).copyMemory(from: UnsafeRawBufferPointer(rebasing: head[0..<headCount]))
+            UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headCount]).copyMemory(
+                from: UnsafeRawBufferPointer(rebasing: head[0..<headCount]))
         }
         if tailCount > 0 {
             UnsafeMutableRawBufferPointer(rebasing: scratch[headCount..<(headCount + tailCount)])
@@ -275,7 +301,9 @@ extension Stack {
 
     /// Wire's bounded walk, then the options of every Hop-by-Hop and Destination Options
     /// header it crossed (which the walk leaves alone).
-    func walkExtensionHeaders(firstHeader: IPProtocol, in bytes: UnsafeRawBufferPointer) -> Result<ExtensionHeaders, HeaderProblem> {
+    func walkExtensionHeaders(firstHeader: IPProtocol, in bytes: UnsafeRawBufferPointer) -> Result<
+        ExtensionHeaders, HeaderProblem
+    > {
         let walked: (upperLayer: IPProtocol, offset: Int, fragment: IPv6FragmentHeaderRepr?)
         do { walked = try IPv6ExtensionWalk.walk(firstHeader: firstHeader, in: bytes) } catch {
             return .failure(error == .unsupported ? .routing : .malformed)
@@ -287,14 +315,17 @@ extension Stack {
         while offset < end {
             let length = (Int(bytes[offset + 1]) + 1) * 8
             if next == .hopByHop || next == .destinationOptions {
-                if let problem = Self.checkOptions(UnsafeRawBufferPointer(rebasing: bytes[(offset + 2)..<(offset + length)]), base: offset + 2) {
+                if let problem = Self.checkOptions(
+                    UnsafeRawBufferPointer(rebasing: bytes[(offset + 2)..<(offset + length)]), base: offset + 2)
+                {
                     return .failure(problem)
                 }
             }
             next = IPProtocol(rawValue: bytes[offset])
             offset += length
         }
-        return .success(ExtensionHeaders(upperLayer: walked.upperLayer, offset: walked.offset, fragment: walked.fragment))
+        return .success(
+            ExtensionHeaders(upperLayer: walked.upperLayer, offset: walked.offset, fragment: walked.fragment))
     }
 
     /// RFC 8200 4.2: the two high bits of an unrecognised option's type say what to do: 00
@@ -306,7 +337,10 @@ extension Stack {
         // Every round consumes at least one byte.
         while offset < options.count {
             let type = options[offset]
-            if type == 0 { offset += 1; continue } // Pad1
+            if type == 0 {
+                offset += 1
+                continue
+            } // Pad1
             guard offset + 2 <= options.count else { return .malformed }
             let length = Int(options[offset + 1])
             guard offset + 2 + length <= options.count else { return .malformed }
@@ -326,7 +360,9 @@ extension Stack {
         return nil
     }
 
-    private func reportHeaderProblem(_ problem: HeaderProblem, on nic: NIC, packet: IPv6Packet, destinationWasMulticast: Bool) {
+    private func reportHeaderProblem(
+        _ problem: HeaderProblem, on nic: NIC, packet: IPv6Packet, destinationWasMulticast: Bool
+    ) {
         switch problem {
         case .malformed:
             nic.counters.countDrop(.ipv6Malformed)
@@ -335,10 +371,11 @@ extension Stack {
         case .unrecognisedOption(let pointer, let reply, let evenIfMulticast):
             nic.counters.countDrop(.ipv6UnsupportedExtension)
             guard reply, !destinationWasMulticast || evenIfMulticast else { return }
-            sendICMPv6Error(.parameterProblem(code: 2, pointer: UInt32(IPv6Packet.headerLength + pointer)), on: nic,
-                            invokingFrom: packet.source, to: packet.destination, wasMulticast: destinationWasMulticast,
-                            quote: packet.bytes.first(IPv6Packet.headerLength + packet.payloadLength),
-                            allowedForMulticast: evenIfMulticast)
+            sendICMPv6Error(
+                .parameterProblem(code: 2, pointer: UInt32(IPv6Packet.headerLength + pointer)), on: nic,
+                invokingFrom: packet.source, to: packet.destination, wasMulticast: destinationWasMulticast,
+                quote: packet.bytes.first(IPv6Packet.headerLength + packet.payloadLength),
+                allowedForMulticast: evenIfMulticast)
         }
     }
 }
@@ -361,7 +398,8 @@ extension ICMPv6UnreachableCode {
     init(gatewayCode code: ICMPv4UnreachableCode) {
         switch code {
         case .portUnreachable: self = .portUnreachable
-        case .networkAdministrativelyProhibited, .hostAdministrativelyProhibited, .communicationAdministrativelyProhibited:
+        case .networkAdministrativelyProhibited, .hostAdministrativelyProhibited,
+            .communicationAdministrativelyProhibited:
             self = .administrativelyProhibited
         case .networkUnreachable, .destinationNetworkUnknown: self = .noRoute
         default: self = .addressUnreachable

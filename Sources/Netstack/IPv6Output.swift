@@ -28,8 +28,10 @@ public struct IPv6SendRequest: Sendable, Equatable {
     /// NIC with IPv6. Ignored for other destinations, which follow the routing table.
     public var nic: NICID?
 
-    public init(source: IPv6Address = .any, destination: IPv6Address, protocolNumber: IPProtocol, hopLimit: UInt8 = 64,
-                trafficClass: UInt8 = 0, flowLabel: UInt32 = 0, dontFragment: Bool = false, nic: NICID? = nil) {
+    public init(
+        source: IPv6Address = .any, destination: IPv6Address, protocolNumber: IPProtocol, hopLimit: UInt8 = 64,
+        trafficClass: UInt8 = 0, flowLabel: UInt32 = 0, dontFragment: Bool = false, nic: NICID? = nil
+    ) {
         self.source = source
         self.destination = destination
         self.protocolNumber = protocolNumber
@@ -45,29 +47,36 @@ extension Stack {
     /// Sends one IPv6 datagram: `transportHeaderLength` bytes the closure writes, then `payload`.
     /// The IPv6 twin of `sendIPv4`; see TransportProtocol.swift ("OUTBOUND") for the contract.
     @discardableResult
-    public func sendIPv6(_ request: IPv6SendRequest, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
-                         gso: GSOInfo? = nil,
-                         writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) -> SendOutcome {
-        try send(request, transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                 writeTransportHeader: writeTransportHeader)
+    public func sendIPv6(
+        _ request: IPv6SendRequest, transportHeaderLength: Int, payload: UnsafeRawBufferPointer,
+        gso: GSOInfo? = nil,
+        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(SendError) -> SendOutcome {
+        try send(
+            request, transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+            writeTransportHeader: writeTransportHeader)
     }
 
     /// Builds the header(s) and writes the datagram, fragmenting when it exceeds `mtu`.
-    func emitIPv6(_ request: IPv6SendRequest, nic: NIC, mtu: Int, linkDestination: MACAddress,
-                  transportHeaderLength: Int, payload: UnsafeRawBufferPointer, gso: GSOInfo?,
-                  writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) {
+    func emitIPv6(
+        _ request: IPv6SendRequest, nic: NIC, mtu: Int, linkDestination: MACAddress,
+        transportHeaderLength: Int, payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(SendError) {
         let fixed = IPv6Repr.headerLength
         let dataLength = transportHeaderLength + payload.count
-        var repr = IPv6Repr(source: request.source, destination: request.destination, nextHeader: request.protocolNumber,
-                            hopLimit: request.hopLimit, trafficClass: request.trafficClass, flowLabel: request.flowLabel,
-                            payloadLength: dataLength)
+        var repr = IPv6Repr(
+            source: request.source, destination: request.destination, nextHeader: request.protocolNumber,
+            hopLimit: request.hopLimit, trafficClass: request.trafficClass, flowLabel: request.flowLabel,
+            payloadLength: dataLength)
         if leavesAsOneFrame(length: fixed + dataLength, mtu: mtu, gso: gso, on: nic) {
             // No jumbograms (RFC 2675): the payload length field is all there is.
             guard dataLength <= 65_535 else { throw messageTooLong(on: nic, mtu: mtu) }
             repr.emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[0..<fixed]))
-            try writeFrame(.ipv6, on: nic, to: linkDestination, ipHeaderLength: fixed,
-                           transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
-                           writeTransportHeader: writeTransportHeader)
+            try writeFrame(
+                .ipv6, on: nic, to: linkDestination, ipHeaderLength: fixed,
+                transportHeaderLength: transportHeaderLength, payload: payload, gso: gso,
+                writeTransportHeader: writeTransportHeader)
             return
         }
         // RFC 8200 4.5: the source may fragment; the fragmentable part (everything after the
@@ -76,7 +85,8 @@ extension Stack {
         // The reassembled packet's payload length is what must fit 16 bits (the Fragment
         // header is not part of it).
         if request.dontFragment || gso != nil || dataLength > 65_535
-            || mtu < prefix + 8 || transportHeaderLength > Self.scratchSize - prefix {
+            || mtu < prefix + 8 || transportHeaderLength > Self.scratchSize - prefix
+        {
             throw messageTooLong(on: nic, mtu: mtu)
         }
         // RFC 8200 4.5 (and RFC 7739): the identification must differ from that of any other
@@ -85,14 +95,18 @@ extension Stack {
         nextIPv6Identification &+= 1
         repr.nextHeader = .fragment
         // Each fragment: the fixed header, then a Fragment header with its piece's offset.
-        try writeFragments(.ipv6, on: nic, to: linkDestination, prefixLength: prefix,
-                           chunk: (mtu - prefix) & ~7, transportHeaderLength: transportHeaderLength,
-                           payload: payload, writeTransportHeader: writeTransportHeader) { offset, end in
+        try writeFragments(
+            .ipv6, on: nic, to: linkDestination, prefixLength: prefix,
+            chunk: (mtu - prefix) & ~7, transportHeaderLength: transportHeaderLength,
+            payload: payload, writeTransportHeader: writeTransportHeader
+        ) { offset, end in
             repr.payloadLength = IPv6FragmentHeaderRepr.length + end - offset
             repr.emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[0..<fixed]))
-            IPv6FragmentHeaderRepr(nextHeader: request.protocolNumber, fragmentOffset: offset, moreFragments: end < dataLength,
-                                   identification: identification)
-                .emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[fixed..<prefix]))
+            IPv6FragmentHeaderRepr(
+                nextHeader: request.protocolNumber, fragmentOffset: offset, moreFragments: end < dataLength,
+                identification: identification
+            )
+            .emit(into: UnsafeMutableRawBufferPointer(rebasing: txScratch[fixed..<prefix]))
         }
     }
 }
@@ -111,10 +125,13 @@ extension IPv6SendRequest: IPFamilySendRequest {
         destination.isMulticast ? destination.multicastMAC : nil
     }
 
-    func emit(on stack: Stack, nic: NIC, mtu: Int, linkDestination: MACAddress, transportHeaderLength: Int,
-              payload: UnsafeRawBufferPointer, gso: GSOInfo?,
-              writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void) throws(SendError) {
-        try stack.emitIPv6(self, nic: nic, mtu: mtu, linkDestination: linkDestination, transportHeaderLength: transportHeaderLength,
-                           payload: payload, gso: gso, writeTransportHeader: writeTransportHeader)
+    func emit(
+        on stack: Stack, nic: NIC, mtu: Int, linkDestination: MACAddress, transportHeaderLength: Int,
+        payload: UnsafeRawBufferPointer, gso: GSOInfo?,
+        writeTransportHeader: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(SendError) {
+        try stack.emitIPv6(
+            self, nic: nic, mtu: mtu, linkDestination: linkDestination, transportHeaderLength: transportHeaderLength,
+            payload: payload, gso: gso, writeTransportHeader: writeTransportHeader)
     }
 }

@@ -13,8 +13,10 @@ extension Stack {
     /// autoconfigure an address in it, RFC 4862) and itself as default router, from its
     /// link-local address. The first advertisement goes out at the next `advance(to:)`.
     /// Add the gateway's own address in the prefix with `addAddress(_:to:)`.
-    public func enableRouterAdvertisements(on id: NICID,
-                                           _ configuration: RouterAdvertisementConfiguration = RouterAdvertisementConfiguration()) {
+    public func enableRouterAdvertisements(
+        on id: NICID,
+        _ configuration: RouterAdvertisementConfiguration = RouterAdvertisementConfiguration()
+    ) {
         guard let nic = nic(id) else { return }
         nic.ipv6.routerAdvertiser = RouterAdvertiser(configuration: configuration, now: now)
     }
@@ -41,8 +43,10 @@ extension Stack {
         }
     }
 
-    private func receiveNeighbourSolicitation(_ solicitation: NDPNeighborSolicitation, source: IPv6Address,
-                                              destination: IPv6Address, on nic: NIC) {
+    private func receiveNeighbourSolicitation(
+        _ solicitation: NDPNeighborSolicitation, source: IPv6Address,
+        destination: IPv6Address, on nic: NIC
+    ) {
         let fromDAD = source.isUnspecified
         // RFC 4861 7.1.1: from the unspecified address, the destination is a solicited-node
         // group and there is no source link-layer address option.
@@ -60,8 +64,9 @@ extension Stack {
             // RFC 4861 7.2.4: a node that owns the target answers a DAD probe with an
             // unsolicited advertisement to all nodes, so the prober sees the conflict.
             nic.counters.duplicateAddressProbesDefended &+= 1
-            sendNeighbourAdvertisement(target: target, to: .allNodes, linkDestination: IPv6Address.allNodes.multicastMAC,
-                                       solicited: false, on: nic)
+            sendNeighbourAdvertisement(
+                target: target, to: .allNodes, linkDestination: IPv6Address.allNodes.multicastMAC,
+                solicited: false, on: nic)
             return
         }
         // RFC 4861 7.2.3: the solicitation creates or updates the sender's entry.
@@ -71,10 +76,13 @@ extension Stack {
             sendReleased(released, on: nic, to: mac)
             linkDestination = mac
         }
-        sendNeighbourAdvertisement(target: target, to: source, linkDestination: linkDestination, solicited: true, on: nic)
+        sendNeighbourAdvertisement(
+            target: target, to: source, linkDestination: linkDestination, solicited: true, on: nic)
     }
 
-    private func receiveNeighbourAdvertisement(_ advertisement: NDPNeighborAdvertisement, destination: IPv6Address, on nic: NIC) {
+    private func receiveNeighbourAdvertisement(
+        _ advertisement: NDPNeighborAdvertisement, destination: IPv6Address, on nic: NIC
+    ) {
         // RFC 4861 7.1.2: "If the IP Destination Address is a multicast address the Solicited
         // flag is zero."
         if destination.isMulticast && advertisement.solicited {
@@ -128,15 +136,19 @@ extension Stack {
         guard let source = nic.ipv6.linkLocal else { return }
         let configuration = advertiser.configuration
         var prefixes = NDPPrefixes()
-        prefixes.append(NDPPrefixInformation(prefix: configuration.prefix.prefixBits, prefixLength: UInt8(configuration.prefix.prefixLength),
-                                             validLifetime: Self.seconds(configuration.validLifetime),
-                                             preferredLifetime: Self.seconds(configuration.preferredLifetime)))
+        prefixes.append(
+            NDPPrefixInformation(
+                prefix: configuration.prefix.prefixBits, prefixLength: UInt8(configuration.prefix.prefixLength),
+                validLifetime: Self.seconds(configuration.validLifetime),
+                preferredLifetime: Self.seconds(configuration.preferredLifetime)))
         let advertisement = NDPRouterAdvertisement(
             currentHopLimit: configuration.hopLimit,
             routerLifetime: UInt16(clamping: Self.seconds(configuration.routerLifetime)),
             sourceLinkAddress: nic.linkAddress, mtu: UInt32(clamping: configuration.mtu ?? nic.mtu), prefixes: prefixes)
-        if sendNDP(.routerAdvertisement(advertisement), from: source, to: .allNodes,
-                   linkDestination: IPv6Address.allNodes.multicastMAC, on: nic) {
+        if sendNDP(
+            .routerAdvertisement(advertisement), from: source, to: .allNodes,
+            linkDestination: IPv6Address.allNodes.multicastMAC, on: nic)
+        {
             nic.counters.routerAdvertisementsSent &+= 1
         }
     }
@@ -145,13 +157,19 @@ extension Stack {
         UInt32(clamping: duration.components.seconds)
     }
 
-    private func sendNeighbourAdvertisement(target: IPv6Address, to destination: IPv6Address, linkDestination: MACAddress?,
-                                            solicited: Bool, on nic: NIC) {
+    private func sendNeighbourAdvertisement(
+        target: IPv6Address, to destination: IPv6Address, linkDestination: MACAddress?,
+        solicited: Bool, on nic: NIC
+    ) {
         // R: we route when we advertise; S: answers a solicitation; O: our answer is
         // authoritative (RFC 4861 7.2.4, not an anycast address).
-        let advertisement = NDPNeighborAdvertisement(router: nic.ipv6.isRouter, solicited: solicited, override: true,
-                                                     target: target, targetLinkAddress: nic.linkAddress)
-        if sendNDP(.neighborAdvertisement(advertisement), from: target, to: destination, linkDestination: linkDestination, on: nic) {
+        let advertisement = NDPNeighborAdvertisement(
+            router: nic.ipv6.isRouter, solicited: solicited, override: true,
+            target: target, targetLinkAddress: nic.linkAddress)
+        if sendNDP(
+            .neighborAdvertisement(advertisement), from: target, to: destination, linkDestination: linkDestination,
+            on: nic)
+        {
             nic.counters.neighbourAdvertisementsSent &+= 1
         }
     }
@@ -162,29 +180,36 @@ extension Stack {
         guard let source = nic.ipv6.sourceAddress(toward: target) else { return }
         let solicitation = NDPNeighborSolicitation(target: target, sourceLinkAddress: nic.linkAddress)
         let destination = linkDestination == nil ? target.solicitedNodeMulticast : target
-        if sendNDP(.neighborSolicitation(solicitation), from: source, to: destination,
-                   linkDestination: linkDestination ?? target.solicitedNodeMulticast.multicastMAC, on: nic) {
+        if sendNDP(
+            .neighborSolicitation(solicitation), from: source, to: destination,
+            linkDestination: linkDestination ?? target.solicitedNodeMulticast.multicastMAC, on: nic)
+        {
             nic.counters.neighbourSolicitationsSent &+= 1
         }
     }
 
     /// Sends one ND message with hop limit 255. With a link destination it is written at once;
     /// without, it goes through `sendIPv6` (which resolves the destination first).
-    private func sendNDP(_ message: NDPRepr, from source: IPv6Address, to destination: IPv6Address,
-                         linkDestination: MACAddress?, on nic: NIC) -> Bool {
+    private func sendNDP(
+        _ message: NDPRepr, from source: IPv6Address, to destination: IPv6Address,
+        linkDestination: MACAddress?, on nic: NIC
+    ) -> Bool {
         let repr = ICMPv6Repr.ndp(message)
-        let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .icmpv6, hopLimit: 255,
-                                      nic: nic.id)
+        let request = IPv6SendRequest(
+            source: source, destination: destination, protocolNumber: .icmpv6, hopLimit: 255,
+            nic: nic.id)
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         let write: (UnsafeMutableRawBufferPointer) -> Void = { header in
             repr.emit(into: header, data: empty, source: source, destination: destination)
         }
         do throws(SendError) {
             if let linkDestination {
-                try emitIPv6(request, nic: nic, mtu: nic.mtu, linkDestination: linkDestination,
-                             transportHeaderLength: repr.headerLength, payload: empty, gso: nil, writeTransportHeader: write)
+                try emitIPv6(
+                    request, nic: nic, mtu: nic.mtu, linkDestination: linkDestination,
+                    transportHeaderLength: repr.headerLength, payload: empty, gso: nil, writeTransportHeader: write)
             } else {
-                try sendIPv6(request, transportHeaderLength: repr.headerLength, payload: empty, writeTransportHeader: write)
+                try sendIPv6(
+                    request, transportHeaderLength: repr.headerLength, payload: empty, writeTransportHeader: write)
             }
             return true
         } catch {

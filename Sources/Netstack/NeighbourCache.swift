@@ -125,7 +125,9 @@ struct NeighbourCache {
     /// existing entry is always updated ("merge"); a new one is created only when `create` (the
     /// packet was addressed to us; RFC 4861 7.2.3 likewise creates an entry from a solicitation
     /// to us and 7.2.5 never from an advertisement). Returns the packets that were waiting.
-    mutating func learn(_ address: IPAddress, _ mac: MACAddress, create: Bool, now: NetstackInstant) -> (learned: Bool, released: [PendingDatagram]) {
+    mutating func learn(_ address: IPAddress, _ mac: MACAddress, create: Bool, now: NetstackInstant) -> (
+        learned: Bool, released: [PendingDatagram]
+    ) {
         let expires = now.advanced(by: configuration.reachableTime)
         switch entries[address] {
         case .permanent?:
@@ -172,11 +174,15 @@ struct NeighbourCache {
             state = .incomplete(probesSent: 0, nextProbe: now, pending: [])
             isNew = true
         }
-        guard case .incomplete(let probes, let nextProbe, var pending)? = state else { return .dropped(.neighbourUnresolved) }
+        guard case .incomplete(let probes, let nextProbe, var pending)? = state else {
+            return .dropped(.neighbourUnresolved)
+        }
         entries[address] = nil // so `pending` is uniquely referenced while we edit it
         var droppedOlder = 0
-        while !pending.isEmpty && (pending.count >= configuration.pendingPacketsPerNeighbour
-                                   || pendingBytes + size > configuration.pendingBytesTotal) {
+        while !pending.isEmpty
+            && (pending.count >= configuration.pendingPacketsPerNeighbour
+                || pendingBytes + size > configuration.pendingBytesTotal)
+        {
             pendingBytes -= pending.removeFirst().byteCount
             droppedOlder += 1
         }
@@ -188,7 +194,8 @@ struct NeighbourCache {
         pendingBytes += size
         if isNew {
             // The caller sends the first request now; the next one is due one interval later.
-            entries[address] = .incomplete(probesSent: 1, nextProbe: now.advanced(by: configuration.retransmitInterval), pending: pending)
+            entries[address] = .incomplete(
+                probesSent: 1, nextProbe: now.advanced(by: configuration.retransmitInterval), pending: pending)
             return .queuedSendRequest
         }
         entries[address] = .incomplete(probesSent: probes, nextProbe: nextProbe, pending: pending)
@@ -223,9 +230,10 @@ struct NeighbourCache {
         for address in expired { remove(address) }
         for address in actions.probe {
             if case .incomplete(let probes, _, let pending)? = entries[address] {
-                entries[address] = .incomplete(probesSent: probes + 1,
-                                               nextProbe: now.advanced(by: configuration.retransmitInterval),
-                                               pending: pending)
+                entries[address] = .incomplete(
+                    probesSent: probes + 1,
+                    nextProbe: now.advanced(by: configuration.retransmitInterval),
+                    pending: pending)
             }
         }
         return actions
@@ -246,15 +254,19 @@ struct NeighbourCache {
     var snapshot: [NeighbourEntry] {
         entries.map { address, state in
             switch state {
-            case .incomplete(let probes, let next, _): NeighbourEntry(address: address, state: .incomplete(probesSent: probes), deadline: next)
-            case .reachable(let mac, let expires, _): NeighbourEntry(address: address, state: .reachable(mac), deadline: expires)
+            case .incomplete(let probes, let next, _):
+                NeighbourEntry(address: address, state: .incomplete(probesSent: probes), deadline: next)
+            case .reachable(let mac, let expires, _):
+                NeighbourEntry(address: address, state: .reachable(mac), deadline: expires)
             case .permanent(let mac): NeighbourEntry(address: address, state: .permanent(mac), deadline: nil)
             }
         }.sorted { $0.address.sortKey < $1.address.sortKey }
     }
 
     private mutating func takePending(_ address: IPAddress) -> [PendingDatagram] {
-        guard case .incomplete(let probes, let next, let pending)? = entries[address], !pending.isEmpty else { return [] }
+        guard case .incomplete(let probes, let next, let pending)? = entries[address], !pending.isEmpty else {
+            return []
+        }
         entries[address] = .incomplete(probesSent: probes, nextProbe: next, pending: [])
         for datagram in pending { pendingBytes -= datagram.byteCount }
         return pending
@@ -269,7 +281,10 @@ struct NeighbourCache {
             if case .reachable(_, let expires, _) = state { return expires <= now }
             return false
         }
-        if let stale { entries[stale.key] = nil; return true }
+        if let stale {
+            entries[stale.key] = nil
+            return true
+        }
         return false
     }
 }

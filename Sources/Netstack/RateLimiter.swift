@@ -36,11 +36,18 @@ struct TokenBucket {
     }
 
     private mutating func refill(now: NetstackInstant) {
-        guard let last = lastRefill else { lastRefill = now; return }
+        guard let last = lastRefill else {
+            lastRefill = now
+            return
+        }
         guard now > last, limit.perSecond > 0 else { return }
         let elapsed = now.nanoseconds - last.nanoseconds + remainder
         let perToken = 1_000_000_000 / UInt64(limit.perSecond)
-        guard perToken > 0 else { tokens = limit.burst; lastRefill = now; return }
+        guard perToken > 0 else {
+            tokens = limit.burst
+            lastRefill = now
+            return
+        }
         let fresh = elapsed / perToken
         remainder = elapsed % perToken
         lastRefill = now

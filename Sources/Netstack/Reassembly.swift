@@ -37,8 +37,10 @@ public struct ReassemblyConfiguration: Sendable {
 
     /// Upper bound of the memory reassembly may reserve: buffers plus bookkeeping.
     public var memoryBound: Int {
-        maxDatagrams * (FragmentReassembler.bufferSize + maxFragmentsPerDatagram * MemoryLayout<FragmentReassembler.Extent>.stride
-                        + FragmentReassembler.maxHeaderLength)
+        maxDatagrams
+            * (FragmentReassembler.bufferSize + maxFragmentsPerDatagram
+                * MemoryLayout<FragmentReassembler.Extent>.stride
+                + FragmentReassembler.maxHeaderLength)
     }
 }
 
@@ -81,7 +83,10 @@ final class FragmentReassembler {
     /// IPv4 header with options; for IPv6 the 40-byte fixed header is kept.
     static let maxHeaderLength = 60
 
-    struct Extent { var start: Int; var end: Int }
+    struct Extent {
+        var start: Int
+        var end: Int
+    }
 
     private final class Slot {
         var key = FragmentKey(source: .v4(.any), destination: .v4(.any), protocolNumber: 0, identification: 0)
@@ -113,8 +118,12 @@ final class FragmentReassembler {
         }
 
         func reset() {
-            inUse = false; discarded = false; totalLength = nil
-            heldBytes = 0; extentCount = 0; headerLength = 0
+            inUse = false
+            discarded = false
+            totalLength = nil
+            heldBytes = 0
+            extentCount = 0
+            headerLength = 0
         }
 
         var isComplete: Bool {
@@ -149,8 +158,10 @@ final class FragmentReassembler {
 
     /// Adds one fragment. `header` is its IPv4 header as received (options included), or the
     /// IPv6 fixed header; `data` its fragment data at byte `offset` of the datagram.
-    func insert(key: FragmentKey, header: UnsafeRawBufferPointer, offset: Int, moreFragments: Bool,
-                data: UnsafeRawBufferPointer, now: NetstackInstant) -> Outcome {
+    func insert(
+        key: FragmentKey, header: UnsafeRawBufferPointer, offset: Int, moreFragments: Bool,
+        data: UnsafeRawBufferPointer, now: NetstackInstant
+    ) -> Outcome {
         let end = offset + data.count
         // RFC 791: every fragment but the last carries a multiple of 8 bytes.
         if moreFragments && (data.count == 0 || data.count % 8 != 0) {
@@ -158,38 +169,86 @@ final class FragmentReassembler {
             return .dropped(.fragmentMalformed)
         }
         let index: Int
-        if let found = find(key) {
-            index = found
-        } else {
-            if end > key.maxPayload { statistics.rejectedTooLarge &+= 1; return .dropped(.fragmentTooLarge) }
-            guard let fresh = acquireSlot(now: now) else { return .dropped(.fragmentTotalCap) }
-            index = fresh
-            let slot = slots[index]
-            slot.key = key
-            slot.inUse = true
-            slot.started = now
-            let isIPv6: Bool = if case .v6 = key.source { true } else { false }
-            slot.deadline = now.advanced(by: isIPv6 ? configuration.timeoutIPv6 : configuration.timeout)
-            noteStarted()
+        switch slotIndex(for: key, end: end, now: now) {
+        case .at(let found): index = found
+        case .dropped(let reason): return .dropped(reason)
         }
         let slot = slots[index]
         if slot.discarded { return .dropped(.fragmentOfDiscardedDatagram) }
+        if let reason = refusal(ofLength: end, in: slot, moreFragments: moreFragments) { return .dropped(reason) }
+        let position: Int
+        switch placement(in: slot, offset: offset, end: end) {
+        case .at(let found): position = found
+        case .dropped(let reason): return .dropped(reason)
+        }
+        // The byte cap: evict other datagrams, oldest first, until this fragment fits.
+        while statistics.heldBytes + data.count > configuration.maxHeldBytes {
+            guard let victim = oldestSlot(excluding: index) else {
+                discard(slot)
+                return .dropped(.fragmentTotalCap)
+            }
+            statistics.evicted &+= 1
+            release(victim)
+        }
+        store(data, header: header, offset: offset, at: position, in: slot)
+        if !moreFragments { slot.totalLength = end }
+        guard slot.isComplete, let total = slot.totalLength else { return .stored }
+        statistics.completed &+= 1
+        return .complete(
+            slot: index,
+            header: UnsafeRawBufferPointer(rebasing: slot.header[0..<slot.headerLength]),
+            payload: UnsafeRawBufferPointer(rebasing: slot.data[0..<total]))
+    }
+
+    /// Where a step of `insert` leads: an index to go on with, or a drop.
+    private enum Step {
+        case at(Int)
+        case dropped(DropReason)
+    }
+
+    /// The slot of the fragment's datagram, started now when it is the first fragment seen.
+    private func slotIndex(for key: FragmentKey, end: Int, now: NetstackInstant) -> Step {
+        if let found = find(key) { return .at(found) }
         if end > key.maxPayload {
             statistics.rejectedTooLarge &+= 1
-            discard(slot)
             return .dropped(.fragmentTooLarge)
         }
-        // The last fragment fixes the length; anything past it, or a second different
-        // last fragment, is an inconsistent (hostile) datagram.
-        if !moreFragments {
-            if let total = slot.totalLength, total != end { statistics.rejectedMalformed &+= 1; discard(slot); return .dropped(.fragmentMalformed) }
-            if slot.extentCount > 0 && slot.extents[slot.extentCount - 1].end > end {
-                statistics.rejectedMalformed &+= 1; discard(slot); return .dropped(.fragmentMalformed)
-            }
-        } else if let total = slot.totalLength, end > total {
-            statistics.rejectedMalformed &+= 1; discard(slot); return .dropped(.fragmentMalformed)
+        guard let index = acquireSlot(now: now) else { return .dropped(.fragmentTotalCap) }
+        let slot = slots[index]
+        slot.key = key
+        slot.inUse = true
+        slot.started = now
+        let isIPv6: Bool = if case .v6 = key.source { true } else { false }
+        slot.deadline = now.advanced(by: isIPv6 ? configuration.timeoutIPv6 : configuration.timeout)
+        noteStarted()
+        return .at(index)
+    }
+
+    /// Why a fragment ending at `end` cannot belong to the datagram (which is then discarded),
+    /// or nil. The last fragment fixes the length; anything past it, or a second different
+    /// last fragment, is an inconsistent (hostile) datagram.
+    private func refusal(ofLength end: Int, in slot: Slot, moreFragments: Bool) -> DropReason? {
+        if end > slot.key.maxPayload {
+            statistics.rejectedTooLarge &+= 1
+            discard(slot)
+            return .fragmentTooLarge
         }
-        // Find where the fragment goes, checking for overlap with its neighbours.
+        let inconsistent: Bool
+        if !moreFragments {
+            let pastEnd = slot.extentCount > 0 && slot.extents[slot.extentCount - 1].end > end
+            inconsistent = (slot.totalLength.map { $0 != end } ?? false) || pastEnd
+        } else {
+            inconsistent = slot.totalLength.map { end > $0 } ?? false
+        }
+        guard inconsistent else { return nil }
+        statistics.rejectedMalformed &+= 1
+        discard(slot)
+        return .fragmentMalformed
+    }
+
+    /// Where the fragment goes among the held extents: a duplicate is dropped, an overlap
+    /// (RFC 5722 for IPv6; hostile either way) or one fragment too many discards the datagram.
+    private func placement(in slot: Slot, offset: Int, end: Int) -> Step {
         var position = 0
         while position < slot.extentCount && slot.extents[position].start < offset { position += 1 }
         if position < slot.extentCount && slot.extents[position].start == offset && slot.extents[position].end == end {
@@ -208,37 +267,33 @@ final class FragmentReassembler {
             discard(slot)
             return .dropped(.fragmentPerDatagramCap)
         }
-        // The byte cap: evict other datagrams, oldest first, until this fragment fits.
-        while statistics.heldBytes + data.count > configuration.maxHeldBytes {
-            guard let victim = oldestSlot(excluding: index) else {
-                discard(slot)
-                return .dropped(.fragmentTotalCap)
-            }
-            statistics.evicted &+= 1
-            release(victim)
-        }
+        return .at(position)
+    }
+
+    /// Copies the fragment in and records its extent (and, for the first fragment, the header).
+    private func store(
+        _ data: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer, offset: Int, at position: Int, in slot: Slot
+    ) {
         if data.count > 0 {
             slot.data.baseAddress.unsafelyUnwrapped.advanced(by: offset)
                 .copyMemory(from: data.baseAddress.unsafelyUnwrapped, byteCount: data.count)
         }
         var i = slot.extentCount
-        while i > position { slot.extents[i] = slot.extents[i - 1]; i -= 1 }
-        slot.extents[position] = Extent(start: offset, end: end)
+        while i > position {
+            slot.extents[i] = slot.extents[i - 1]
+            i -= 1
+        }
+        slot.extents[position] = Extent(start: offset, end: offset + data.count)
         slot.extentCount += 1
         slot.heldBytes += data.count
         statistics.heldBytes += data.count
         statistics.peakHeldBytes = max(statistics.peakHeldBytes, statistics.heldBytes)
         if offset == 0 {
             let length = min(header.count, Self.maxHeaderLength)
-            UnsafeMutableRawBufferPointer(rebasing: slot.header[0..<length]).copyMemory(from: UnsafeRawBufferPointer(rebasing: header[0..<length]))
+            UnsafeMutableRawBufferPointer(rebasing: slot.header[0..<length]).copyMemory(
+                from: UnsafeRawBufferPointer(rebasing: header[0..<length]))
             slot.headerLength = length
         }
-        if !moreFragments { slot.totalLength = end }
-        guard slot.isComplete, let total = slot.totalLength else { return .stored }
-        statistics.completed &+= 1
-        return .complete(slot: index,
-                         header: UnsafeRawBufferPointer(rebasing: slot.header[0..<slot.headerLength]),
-                         payload: UnsafeRawBufferPointer(rebasing: slot.data[0..<total]))
     }
 
     /// Frees a slot after its complete datagram was delivered.
@@ -273,7 +328,8 @@ final class FragmentReassembler {
                 if slot.headerLength > 0, slot.extentCount > 0, slot.extents[0].start == 0 {
                     let isIPv6: Bool = if case .v6 = slot.key.source { true } else { false }
                     let quoted = min(isIPv6 ? Self.ipv6QuoteData : 8, slot.extents[0].end)
-                    let quote = UnsafeMutableRawBufferPointer.allocate(byteCount: slot.headerLength + quoted, alignment: 8)
+                    let quote = UnsafeMutableRawBufferPointer.allocate(
+                        byteCount: slot.headerLength + quoted, alignment: 8)
                     defer { quote.deallocate() }
                     quote.copyMemory(from: UnsafeRawBufferPointer(rebasing: slot.header[0..<slot.headerLength]))
                     UnsafeMutableRawBufferPointer(rebasing: quote[slot.headerLength...])
@@ -301,7 +357,8 @@ final class FragmentReassembler {
         for (index, slot) in slots.enumerated() where !slot.inUse { return index }
         if slots.count < configuration.maxDatagrams {
             slots.append(Slot(maxFragments: configuration.maxFragmentsPerDatagram))
-            statistics.reservedBytes += Self.bufferSize + Self.maxHeaderLength
+            statistics.reservedBytes +=
+                Self.bufferSize + Self.maxHeaderLength
                 + configuration.maxFragmentsPerDatagram * MemoryLayout<Extent>.stride
             return slots.count - 1
         }
@@ -340,10 +397,14 @@ extension Stack {
     /// Gives one fragment of either family to the reassembler, counting a drop on `nic`. When
     /// it completes its datagram, `whole` gets the reassembled header and payload, which stay
     /// valid only during the call (the slot is released after it).
-    func reassemble(_ key: FragmentKey, header: UnsafeRawBufferPointer, offset: Int, moreFragments: Bool,
-                    data: UnsafeRawBufferPointer, on nic: NIC,
-                    whole: (_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Void) {
-        switch reassembler.insert(key: key, header: header, offset: offset, moreFragments: moreFragments, data: data, now: now) {
+    func reassemble(
+        _ key: FragmentKey, header: UnsafeRawBufferPointer, offset: Int, moreFragments: Bool,
+        data: UnsafeRawBufferPointer, on nic: NIC,
+        whole: (_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Void
+    ) {
+        switch reassembler.insert(
+            key: key, header: header, offset: offset, moreFragments: moreFragments, data: data, now: now)
+        {
         case .stored:
             break
         case .dropped(let reason):

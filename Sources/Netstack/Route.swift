@@ -14,7 +14,8 @@ public struct Route: Sendable, Equatable {
     /// Preferred source address; nil picks one of the NIC's addresses.
     public var source: IPAddress?
 
-    public init(destination: IPSubnet, gateway: IPAddress? = nil, nic: NICID, mtu: Int? = nil, source: IPAddress? = nil) {
+    public init(destination: IPSubnet, gateway: IPAddress? = nil, nic: NICID, mtu: Int? = nil, source: IPAddress? = nil)
+    {
         self.destination = destination
         self.gateway = gateway
         self.nic = nic

@@ -76,7 +76,8 @@ struct RouterAdvertiser {
         sent += 1
         lastMulticast = now
         solicitedDue = nil
-        let gap = sent < RouterAdvertisementConfiguration.initialAdvertisements
+        let gap =
+            sent < RouterAdvertisementConfiguration.initialAdvertisements
             ? min(RouterAdvertisementConfiguration.initialInterval, configuration.interval) : configuration.interval
         nextUnsolicited = now.advanced(by: gap)
     }

@@ -90,8 +90,9 @@ public final class Stack {
     @discardableResult
     public func addNIC(_ link: any LinkEndpoint, name: String = "") -> NICID {
         let id = NICID(rawValue: nics.count)
-        let nic = NIC(stack: self, id: id, name: name.isEmpty ? "nic\(id.rawValue)" : name, link: link,
-                      neighbours: configuration.neighbour)
+        let nic = NIC(
+            stack: self, id: id, name: name.isEmpty ? "nic\(id.rawValue)" : name, link: link,
+            neighbours: configuration.neighbour)
         nics.append(nic)
         link.attach(nic)
         return id
@@ -150,8 +151,9 @@ public final class Stack {
         var mtu: Int
 
         func info(_ family: (Address) -> IPAddress) -> RouteInfo {
-            RouteInfo(nic: nic.id, source: family(source), nextHop: family(nextHop), mtu: mtu,
-                      linkCapabilities: nic.capabilities, gsoMaxSize: nic.gsoMaxSize)
+            RouteInfo(
+                nic: nic.id, source: family(source), nextHop: family(nextHop), mtu: mtu,
+                linkCapabilities: nic.capabilities, gsoMaxSize: nic.gsoMaxSize)
         }
     }
 
@@ -188,7 +190,9 @@ public final class Stack {
     /// flow to a non-local address is dropped, and ICMP echo is accepted.
     public func gatewayVerdict(for flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
         guard isGatewayMode else { return .drop }
-        guard let hook = gatewayHook else { return flow.protocolNumber == .icmp || flow.protocolNumber == .icmpv6 ? .accept : .drop }
+        guard let hook = gatewayHook else {
+            return flow.protocolNumber == .icmp || flow.protocolNumber == .icmpv6 ? .accept : .drop
+        }
         return hook.stack(self, verdictFor: flow, now: now)
     }
 

@@ -36,7 +36,9 @@ public struct NetstackInstant: Hashable, Comparable, Sendable, CustomStringConve
     }
 
     /// `advanced(by:)` as an operator.
-    @inlinable public static func + (instant: Self, duration: Duration) -> NetstackInstant { instant.advanced(by: duration) }
+    @inlinable public static func + (instant: Self, duration: Duration) -> NetstackInstant {
+        instant.advanced(by: duration)
+    }
 
     /// The signed time from `b` to `a` (negative when `b` is later).
     @inlinable public static func - (a: Self, b: Self) -> Duration {

@@ -28,8 +28,10 @@ extension Stack {
             nic.counters.countDrop(reason)
             return nil
         case .unreachable(let code):
-            nic.counters.countDrop(code == .protocolUnreachable ? .unknownProtocol
-                                   : code == .portUnreachable ? .udpNoListener : .gatewayRejected)
+            nic.counters.countDrop(
+                code == .protocolUnreachable
+                    ? .unknownProtocol
+                    : code == .portUnreachable ? .udpNoListener : .gatewayRejected)
             return code
         }
     }
@@ -61,14 +63,19 @@ extension Stack {
 
     /// Puts an echo request to an address that is not ours (gateway mode) before the hook; an
     /// echo to one of our addresses or a group is always the stack's to answer.
-    func admitEchoRequest(_ protocolNumber: IPProtocol, _ info: IPPacketInfo, identifier: UInt16, sequence: UInt16,
-                          data: UnsafeRawBufferPointer, on nic: NIC) -> EchoAdmission {
+    func admitEchoRequest(
+        _ protocolNumber: IPProtocol, _ info: IPPacketInfo, identifier: UInt16, sequence: UInt16,
+        data: UnsafeRawBufferPointer, on nic: NIC
+    ) -> EchoAdmission {
         guard !info.isLocalAddress && !info.isBroadcast else { return .reply }
-        let flow = FlowKey(protocolNumber: protocolNumber, source: info.source, sourcePort: identifier,
-                           destination: info.destination, destinationPort: 0)
+        let flow = FlowKey(
+            protocolNumber: protocolNumber, source: info.source, sourcePort: identifier,
+            destination: info.destination, destinationPort: 0)
         switch gatewayVerdict(for: flow, now: now) {
         case .accept:
-            if let hook = gatewayHook, hook.stack(self, forwardEchoRequest: flow, sequence: sequence, data: data, now: now) {
+            if let hook = gatewayHook,
+                hook.stack(self, forwardEchoRequest: flow, sequence: sequence, data: data, now: now)
+            {
                 return .done
             }
             return .reply

@@ -73,8 +73,10 @@ public struct IPPacketInfo: Sendable, Equatable {
     /// Rebuilt from fragments.
     public var wasReassembled: Bool
 
-    public init(source: IPAddress, destination: IPAddress, protocolNumber: IPProtocol, ttl: UInt8, dscpECN: UInt8,
-                nic: NICID, isLocalAddress: Bool, isBroadcast: Bool, wasReassembled: Bool) {
+    public init(
+        source: IPAddress, destination: IPAddress, protocolNumber: IPProtocol, ttl: UInt8, dscpECN: UInt8,
+        nic: NICID, isLocalAddress: Bool, isBroadcast: Bool, wasReassembled: Bool
+    ) {
         self.source = source
         self.destination = destination
         self.protocolNumber = protocolNumber
@@ -172,8 +174,10 @@ public struct IPv4SendRequest: Sendable, Equatable {
     /// DF: never fragment; a datagram larger than the path MTU fails with `messageTooLong`.
     public var dontFragment: Bool
 
-    public init(source: IPv4Address, destination: IPv4Address, protocolNumber: IPProtocol,
-                ttl: UInt8 = 64, dscpECN: UInt8 = 0, dontFragment: Bool = false) {
+    public init(
+        source: IPv4Address, destination: IPv4Address, protocolNumber: IPProtocol,
+        ttl: UInt8 = 64, dscpECN: UInt8 = 0, dontFragment: Bool = false
+    ) {
         self.source = source
         self.destination = destination
         self.protocolNumber = protocolNumber

@@ -16,8 +16,9 @@ public protocol UDPEndpointDelegate: AnyObject {
     /// A datagram: `payload` is borrowed for the call only. `destination` is the address it
     /// was sent to (which of our addresses, a broadcast, or in gateway mode the impersonated
     /// host).
-    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer,
-                     from source: IPAddress, port: UInt16, to destination: IPAddress, now: NetstackInstant)
+    func udpEndpoint(
+        _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer,
+        from source: IPAddress, port: UInt16, to destination: IPAddress, now: NetstackInstant)
     /// An ICMP error about a datagram this endpoint sent.
     func udpEndpoint(_ endpoint: UDPEndpoint, receivedError error: TransportICMPError, now: NetstackInstant)
 }
@@ -56,7 +57,9 @@ public final class UDPEndpoint {
     /// Set DF on datagrams sent (then sends above the MTU fail instead of fragmenting).
     public var dontFragment = false
 
-    init(udp: UDP, localAddress: IPAddress?, localPort: UInt16, remoteAddress: IPAddress?, remotePort: UInt16, ttl: UInt8) {
+    init(
+        udp: UDP, localAddress: IPAddress?, localPort: UInt16, remoteAddress: IPAddress?, remotePort: UInt16, ttl: UInt8
+    ) {
         self.udp = udp
         self.localAddress = localAddress
         self.localPort = localPort
@@ -76,11 +79,14 @@ public final class UDPEndpoint {
 
     /// Sends `payload` to `address`:`port` (a connected endpoint may only send to its remote).
     @discardableResult
-    public func send(_ payload: UnsafeRawBufferPointer, to address: IPAddress, port: UInt16) throws(SendError) -> SendOutcome {
+    public func send(_ payload: UnsafeRawBufferPointer, to address: IPAddress, port: UInt16) throws(SendError)
+        -> SendOutcome
+    {
         guard !isClosed else { throw .closed }
         if let remoteAddress, remoteAddress != address || remotePort != port { throw .invalidArgument }
-        let outcome = try udp.send(payload, from: localAddress, port: localPort, to: address, port: port, ttl: ttl,
-                                   dontFragment: dontFragment)
+        let outcome = try udp.send(
+            payload, from: localAddress, port: localPort, to: address, port: port, ttl: ttl,
+            dontFragment: dontFragment)
         datagramsSent &+= 1
         return outcome
     }
@@ -122,9 +128,11 @@ public final class UDP {
     /// Opens an endpoint. `localAddress` nil binds every address; `localPort` 0 picks an
     /// ephemeral port (49152-65535, RFC 6335). With a remote the endpoint is connected; a
     /// connected endpoint without a local address takes the route's source address.
-    public func open(localAddress: IPAddress? = nil, localPort: UInt16 = 0,
-                     remoteAddress: IPAddress? = nil, remotePort: UInt16 = 0,
-                     delegate: (any UDPEndpointDelegate)?) throws(UDPOpenError) -> UDPEndpoint {
+    public func open(
+        localAddress: IPAddress? = nil, localPort: UInt16 = 0,
+        remoteAddress: IPAddress? = nil, remotePort: UInt16 = 0,
+        delegate: (any UDPEndpointDelegate)?
+    ) throws(UDPOpenError) -> UDPEndpoint {
         guard endpointCount < maxEndpoints else { throw .tooManyEndpoints }
         var local = localAddress
         if let remoteAddress, local == nil {
@@ -136,8 +144,9 @@ public final class UDP {
             guard let free = ephemeralPort(for: local) else { throw .noEphemeralPort }
             port = free
         }
-        let endpoint = UDPEndpoint(udp: self, localAddress: local, localPort: port, remoteAddress: remoteAddress,
-                                   remotePort: remotePort, ttl: stack.configuration.defaultTTL)
+        let endpoint = UDPEndpoint(
+            udp: self, localAddress: local, localPort: port, remoteAddress: remoteAddress,
+            remotePort: remotePort, ttl: stack.configuration.defaultTTL)
         endpoint.delegate = delegate
         if let remoteAddress, let local {
             let key = ConnectedKey(local: local, localPort: port, remote: remoteAddress, remotePort: remotePort)
@@ -153,7 +162,8 @@ public final class UDP {
 
     func remove(_ endpoint: UDPEndpoint) {
         if let remote = endpoint.remoteAddress, let local = endpoint.localAddress {
-            let key = ConnectedKey(local: local, localPort: endpoint.localPort, remote: remote, remotePort: endpoint.remotePort)
+            let key = ConnectedKey(
+                local: local, localPort: endpoint.localPort, remote: remote, remotePort: endpoint.remotePort)
             if connected[key] === endpoint { connected[key] = nil }
         } else {
             let key = BoundKey(address: endpoint.localAddress, port: endpoint.localPort)
@@ -165,7 +175,8 @@ public final class UDP {
         for _ in 0..<16_384 {
             let port = nextEphemeral
             nextEphemeral = nextEphemeral == 65_535 ? 49_152 : nextEphemeral + 1
-            if bound[BoundKey(address: address, port: port)] == nil && bound[BoundKey(address: nil, port: port)] == nil {
+            if bound[BoundKey(address: address, port: port)] == nil && bound[BoundKey(address: nil, port: port)] == nil
+            {
                 return port
             }
         }
@@ -174,7 +185,9 @@ public final class UDP {
 
     private func lookup(local: IPAddress, localPort: UInt16, remote: IPAddress, remotePort: UInt16) -> UDPEndpoint? {
         if !connected.isEmpty,
-           let endpoint = connected[ConnectedKey(local: local, localPort: localPort, remote: remote, remotePort: remotePort)] {
+            let endpoint = connected[
+                ConnectedKey(local: local, localPort: localPort, remote: remote, remotePort: remotePort)]
+        {
             return endpoint
         }
         return bound[BoundKey(address: local, port: localPort)] ?? bound[BoundKey(address: nil, port: localPort)]
@@ -190,15 +203,19 @@ public final class UDP {
             return .dropped(error == .badChecksum ? .udpBadChecksum : .udpMalformed)
         }
         let ip = segment.ip
-        var endpoint = lookup(local: ip.destination, localPort: repr.destinationPort, remote: ip.source, remotePort: repr.sourcePort)
+        var endpoint = lookup(
+            local: ip.destination, localPort: repr.destinationPort, remote: ip.source, remotePort: repr.sourcePort)
         if endpoint == nil && !ip.isBroadcast && (!ip.isLocalAddress || stack.isGatewayMode) {
             // Gateway mode: a datagram for no endpoint yet, to an address we impersonate or to
             // one of our own (the gateway may map its own address to a host service).
-            let flow = FlowKey(protocolNumber: .udp, source: ip.source, sourcePort: repr.sourcePort,
-                               destination: ip.destination, destinationPort: repr.destinationPort)
+            let flow = FlowKey(
+                protocolNumber: .udp, source: ip.source, sourcePort: repr.sourcePort,
+                destination: ip.destination, destinationPort: repr.destinationPort)
             switch stack.gatewayVerdict(for: flow, now: now) {
             case .accept:
-                endpoint = lookup(local: ip.destination, localPort: repr.destinationPort, remote: ip.source, remotePort: repr.sourcePort)
+                endpoint = lookup(
+                    local: ip.destination, localPort: repr.destinationPort, remote: ip.source,
+                    remotePort: repr.sourcePort)
             case .reject(let code):
                 return .unreachable(code)
             case .drop, .deferred:
@@ -210,8 +227,9 @@ public final class UDP {
             return .unreachable(.portUnreachable)
         }
         endpoint.datagramsReceived &+= 1
-        endpoint.delegate?.udpEndpoint(endpoint, received: datagram.payload, from: ip.source, port: repr.sourcePort,
-                                       to: ip.destination, now: now)
+        endpoint.delegate?.udpEndpoint(
+            endpoint, received: datagram.payload, from: ip.source, port: repr.sourcePort,
+            to: ip.destination, now: now)
         return .consumed
     }
 
@@ -221,18 +239,24 @@ public final class UDP {
         // The quoted header's first 4 bytes are our port, then theirs (RFC 768 layout).
         let localPort = UInt16(transport[0]) << 8 | UInt16(transport[1])
         let remotePort = UInt16(transport[2]) << 8 | UInt16(transport[3])
-        guard let endpoint = lookup(local: error.quotedSource, localPort: localPort,
-                                    remote: error.quotedDestination, remotePort: remotePort) else { return false }
+        guard
+            let endpoint = lookup(
+                local: error.quotedSource, localPort: localPort,
+                remote: error.quotedDestination, remotePort: remotePort)
+        else { return false }
         endpoint.lastError = error.kind
         endpoint.delegate?.udpEndpoint(endpoint, receivedError: error, now: now)
         return true
     }
 
-    func send(_ payload: UnsafeRawBufferPointer, from localAddress: IPAddress?, port localPort: UInt16,
-              to address: IPAddress, port remotePort: UInt16, ttl: UInt8, dontFragment: Bool) throws(SendError) -> SendOutcome {
+    func send(
+        _ payload: UnsafeRawBufferPointer, from localAddress: IPAddress?, port localPort: UInt16,
+        to address: IPAddress, port remotePort: UInt16, ttl: UInt8, dontFragment: Bool
+    ) throws(SendError) -> SendOutcome {
         guard case .v4(let destination) = address else {
-            return try sendIPv6(payload, from: localAddress, port: localPort, to: address, port: remotePort, ttl: ttl,
-                                dontFragment: dontFragment)
+            return try sendIPv6(
+                payload, from: localAddress, port: localPort, to: address, port: remotePort, ttl: ttl,
+                dontFragment: dontFragment)
         }
         guard payload.count <= 65_535 - IPv4Repr.headerLength - UDPRepr.headerLength else {
             throw .messageTooLong(mtu: 65_535)
@@ -244,16 +268,21 @@ public final class UDP {
         }
         guard let source else { throw .noRoute }
         let repr = UDPRepr(sourcePort: localPort, destinationPort: remotePort, payloadLength: payload.count)
-        let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .udp, ttl: ttl,
-                                      dontFragment: dontFragment)
+        let request = IPv4SendRequest(
+            source: source, destination: destination, protocolNumber: .udp, ttl: ttl,
+            dontFragment: dontFragment)
         return try stack.sendIPv4(request, transportHeaderLength: UDPRepr.headerLength, payload: payload) { header in
-            repr.emit(into: header, payload: payload, pseudoHeader: .v4(source: source, destination: destination), checksum: .compute)
+            repr.emit(
+                into: header, payload: payload, pseudoHeader: .v4(source: source, destination: destination),
+                checksum: .compute)
         }
     }
 
     /// RFC 8200 8.1: over IPv6 the UDP checksum is mandatory, so it is always computed.
-    private func sendIPv6(_ payload: UnsafeRawBufferPointer, from localAddress: IPAddress?, port localPort: UInt16,
-                          to address: IPAddress, port remotePort: UInt16, ttl: UInt8, dontFragment: Bool) throws(SendError) -> SendOutcome {
+    private func sendIPv6(
+        _ payload: UnsafeRawBufferPointer, from localAddress: IPAddress?, port localPort: UInt16,
+        to address: IPAddress, port remotePort: UInt16, ttl: UInt8, dontFragment: Bool
+    ) throws(SendError) -> SendOutcome {
         guard case .v6(let destination) = address else { throw .noRoute }
         guard payload.count <= 65_535 - UDPRepr.headerLength else { throw .messageTooLong(mtu: 65_535) }
         var source = IPv6Address.any
@@ -268,10 +297,13 @@ public final class UDP {
             source = route.source
         }
         let repr = UDPRepr(sourcePort: localPort, destinationPort: remotePort, payloadLength: payload.count)
-        let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .udp, hopLimit: ttl,
-                                      dontFragment: dontFragment)
+        let request = IPv6SendRequest(
+            source: source, destination: destination, protocolNumber: .udp, hopLimit: ttl,
+            dontFragment: dontFragment)
         return try stack.sendIPv6(request, transportHeaderLength: UDPRepr.headerLength, payload: payload) { header in
-            repr.emit(into: header, payload: payload, pseudoHeader: .v6(source: source, destination: destination), checksum: .compute)
+            repr.emit(
+                into: header, payload: payload, pseudoHeader: .v6(source: source, destination: destination),
+                checksum: .compute)
         }
     }
 }

@@ -29,8 +29,10 @@ public final class MemoryLink: LinkEndpoint {
     private var queued = 0
 
     /// `capacity` frames fit in the outbox; each up to the MTU (or `gsoMaxSize`) plus a header.
-    public init(linkAddress: MACAddress, mtu: Int = 1500, capabilities: LinkCapabilities = [.resolutionRequired],
-                gsoMaxSize: Int = 0, capacity: Int = 256) {
+    public init(
+        linkAddress: MACAddress, mtu: Int = 1500, capabilities: LinkCapabilities = [.resolutionRequired],
+        gsoMaxSize: Int = 0, capacity: Int = 256
+    ) {
         self.linkAddress = linkAddress
         self.mtu = mtu
         self.capabilities = capabilities
@@ -43,9 +45,12 @@ public final class MemoryLink: LinkEndpoint {
     deinit { slots.deallocate() }
 
     /// A connected pair.
-    public static func pair(mtu: Int = 1500, capacity: Int = 256,
-                            addresses: (MACAddress, MACAddress) = (MACAddress(0x02, 0, 0, 0, 0, 1), MACAddress(0x02, 0, 0, 0, 0, 2)))
-        -> (MemoryLink, MemoryLink) {
+    public static func pair(
+        mtu: Int = 1500, capacity: Int = 256,
+        addresses: (MACAddress, MACAddress) = (MACAddress(0x02, 0, 0, 0, 0, 1), MACAddress(0x02, 0, 0, 0, 0, 2))
+    )
+        -> (MemoryLink, MemoryLink)
+    {
         let a = MemoryLink(linkAddress: addresses.0, mtu: mtu, capacity: capacity)
         let b = MemoryLink(linkAddress: addresses.1, mtu: mtu, capacity: capacity)
         a.peer = b
@@ -71,11 +76,13 @@ public final class MemoryLink: LinkEndpoint {
             .emit(into: slot)
         var offset = EthernetRepr.headerLength
         if packet.header.count > 0 {
-            UnsafeMutableRawBufferPointer(rebasing: slot[offset..<(offset + packet.header.count)]).copyMemory(from: packet.header)
+            UnsafeMutableRawBufferPointer(rebasing: slot[offset..<(offset + packet.header.count)]).copyMemory(
+                from: packet.header)
             offset += packet.header.count
         }
         if packet.payload.count > 0 {
-            UnsafeMutableRawBufferPointer(rebasing: slot[offset..<(offset + packet.payload.count)]).copyMemory(from: packet.payload)
+            UnsafeMutableRawBufferPointer(rebasing: slot[offset..<(offset + packet.payload.count)]).copyMemory(
+                from: packet.payload)
         }
         lengths[index] = length
         queued += 1
@@ -87,9 +94,11 @@ public final class MemoryLink: LinkEndpoint {
     /// Hands one Ethernet frame to the attached stack, as a real endpoint would.
     public func receive(frame: UnsafeRawBufferPointer, checksumVerified: Bool = false) {
         guard let dispatcher, let ethernet = try? EthernetFrame(frame) else { return }
-        dispatcher.deliverNetworkPacket(ethernet.etherType,
-                                        InboundPacket(linkHeader: UnsafeRawBufferPointer(rebasing: frame[0..<ethernet.headerLength]),
-                                                      network: ethernet.payload, checksumVerified: checksumVerified))
+        dispatcher.deliverNetworkPacket(
+            ethernet.etherType,
+            InboundPacket(
+                linkHeader: UnsafeRawBufferPointer(rebasing: frame[0..<ethernet.headerLength]),
+                network: ethernet.payload, checksumVerified: checksumVerified))
     }
 
     public func receive(frame: [UInt8]) {
@@ -104,7 +113,9 @@ public final class MemoryLink: LinkEndpoint {
         let count = queued
         for _ in 0..<count {
             let index = head
-            peer.receive(frame: UnsafeRawBufferPointer(rebasing: slots[(index * slotSize)..<(index * slotSize + lengths[index])]))
+            peer.receive(
+                frame: UnsafeRawBufferPointer(rebasing: slots[(index * slotSize)..<(index * slotSize + lengths[index])])
+            )
             head = (head + 1) % lengths.count
             queued -= 1
         }
@@ -116,7 +127,8 @@ public final class MemoryLink: LinkEndpoint {
     public func takeWrittenFrames() -> [[UInt8]] {
         var frames: [[UInt8]] = []
         while queued > 0 {
-            frames.append(Array(UnsafeRawBufferPointer(rebasing: slots[(head * slotSize)..<(head * slotSize + lengths[head])])))
+            frames.append(
+                Array(UnsafeRawBufferPointer(rebasing: slots[(head * slotSize)..<(head * slotSize + lengths[head])])))
             head = (head + 1) % lengths.count
             queued -= 1
         }

@@ -31,7 +31,10 @@ public final class NamespaceLab: Sendable {
     private let namespaces = Mutex<[String]>([])
 
     public init() {
-        number = Self.counter.withLock { value in value += 1; return value }
+        number = Self.counter.withLock { value in
+            value += 1
+            return value
+        }
         let pid = getpid()
         tag = "\(pid)-\(number)"
         shortTag = "\(pid % 100_000)x\(number)"
@@ -50,10 +53,13 @@ public final class NamespaceLab: Sendable {
 
     /// A veth pair: `link` in `namespace`, `peer` in `peerNamespace`, both down and without
     /// addresses; `mtu` on both ends (nil: the kernel's default).
-    public func addVeth(_ link: String, in namespace: String, peer: String, in peerNamespace: String, mtu: Int? = nil) throws {
+    public func addVeth(_ link: String, in namespace: String, peer: String, in peerNamespace: String, mtu: Int? = nil)
+        throws
+    {
         let mtuArguments = mtu.map { ["mtu", "\($0)"] } ?? []
-        try Self.run(["ip", "-n", namespace, "link", "add", link] + mtuArguments + ["type", "veth", "peer", "name", peer]
-                     + mtuArguments + ["netns", peerNamespace])
+        try Self.run(
+            ["ip", "-n", namespace, "link", "add", link] + mtuArguments + ["type", "veth", "peer", "name", peer]
+                + mtuArguments + ["netns", peerNamespace])
     }
 
     /// Gives `link` in `namespace` each of `addresses` ("10.0.2.100/24"), then brings it up.
@@ -83,7 +89,8 @@ public final class NamespaceLab: Sendable {
     public static func run(_ arguments: [String]) throws -> String {
         let result = try execute(arguments)
         guard result.status == 0 else {
-            throw Failure(description: "\(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)")
+            throw Failure(
+                description: "\(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)")
         }
         return result.output
     }

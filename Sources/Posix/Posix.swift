@@ -9,8 +9,10 @@ public enum Posix {
     /// Runs `body` until it returns something other than -1 with EINTR; any other -1 throws
     /// `name` with errno. `name` is only built on failure.
     @inlinable
-    public static func call<T: FixedWidthInteger>(_ name: @autoclosure () -> String,
-                                                  _ body: () -> T) throws(PosixError) -> T {
+    public static func call<T: FixedWidthInteger>(
+        _ name: @autoclosure () -> String,
+        _ body: () -> T
+    ) throws(PosixError) -> T {
         while true {
             let result = body()
             if result != -1 { return result }

@@ -25,7 +25,7 @@ public struct CgroupPlacement: Sendable {
             for _ in 0..<50 {
                 if rmdir(directory) == 0 || errno == ENOENT { break }
                 if errno != EBUSY { break }
-                usleep(2_000)  // the last task is still being released by the kernel
+                usleep(2_000) // the last task is still being released by the kernel
             }
         }
     }
@@ -53,8 +53,10 @@ public enum Cgroups {
             let fstype = fields[dash + 1]
             guard fstype == "cgroup" || fstype == "cgroup2" else { continue }
             let superOptions = fields[dash + 3].split(separator: ",").map(String.init)
-            result.append(Hierarchy(mountPoint: unescape(String(fields[4])), root: unescape(String(fields[3])),
-                                    controllers: fstype == "cgroup" ? superOptions : [], unified: fstype == "cgroup2"))
+            result.append(
+                Hierarchy(
+                    mountPoint: unescape(String(fields[4])), root: unescape(String(fields[3])),
+                    controllers: fstype == "cgroup" ? superOptions : [], unified: fstype == "cgroup2"))
         }
         return result
     }
@@ -75,7 +77,8 @@ public enum Cgroups {
         var input = Array(text.utf8)[...]
         while let byte = input.popFirst() {
             if byte == UInt8(ascii: "\\"), input.count >= 3,
-               let value = UInt8(String(decoding: input.prefix(3), as: UTF8.self), radix: 8) {
+                let value = UInt8(String(decoding: input.prefix(3), as: UTF8.self), radix: 8)
+            {
                 bytes.append(value)
                 input = input.dropFirst(3)
             } else {
@@ -105,7 +108,9 @@ public enum Cgroups {
             do {
                 if let bytes = limits.memoryBytes {
                     try SystemCalls.writeFile(path + "/memory.max", "\(bytes)")
-                    if SystemCalls.fileExists(path + "/memory.swap.max") { try SystemCalls.writeFile(path + "/memory.swap.max", "0") }
+                    if SystemCalls.fileExists(path + "/memory.swap.max") {
+                        try SystemCalls.writeFile(path + "/memory.swap.max", "0")
+                    }
                 }
                 if let pids = limits.pids { try SystemCalls.writeFile(path + "/pids.max", "\(pids)") }
                 if let cpus = limits.cpus { try SystemCalls.writeFile(path + "/cpu.max", "\(quota(cpus)) \(period)") }
@@ -120,9 +125,11 @@ public enum Cgroups {
         do throws(SandboxError) {
             for controller in needed {
                 guard let hierarchy = mounts.first(where: { !$0.unified && $0.controllers.contains(controller) }),
-                      let member = memberships.first(where: { $0.controllers.contains(controller) }) else {
+                    let member = memberships.first(where: { $0.controllers.contains(controller) })
+                else {
                     throw SandboxError.resourceControl(
-                        "\(flag(for: controller)) needs the \(controller) cgroup controller: it is neither delegated in cgroup v2 nor mounted as cgroup v1 here")
+                        "\(flag(for: controller)) needs the \(controller) cgroup controller: it is neither delegated in cgroup v2 nor mounted as cgroup v1 here"
+                    )
                 }
                 let parent = join(hierarchy, member.path)
                 sweepStale(in: parent)
@@ -151,7 +158,7 @@ public enum Cgroups {
         return placement
     }
 
-    static let period = 100_000  // microseconds, the kernel's default CFS period
+    static let period = 100_000 // microseconds, the kernel's default CFS period
 
     static func quota(_ cpus: Double) -> Int { max(1000, Int((cpus * Double(period)).rounded())) }
 
@@ -164,9 +171,12 @@ public enum Cgroups {
     }
 
     /// The launcher's v2 cgroup, if every needed controller is enabled for its children.
-    static func unifiedParent(mounts: [Hierarchy], memberships: [(controllers: [String], path: String)], needing: [String]) -> String? {
+    static func unifiedParent(
+        mounts: [Hierarchy], memberships: [(controllers: [String], path: String)], needing: [String]
+    ) -> String? {
         guard let hierarchy = mounts.first(where: \.unified),
-              let member = memberships.first(where: { $0.controllers.isEmpty }) else { return nil }
+            let member = memberships.first(where: { $0.controllers.isEmpty })
+        else { return nil }
         let directory = join(hierarchy, member.path)
         guard let enabled = try? SystemCalls.readText(directory + "/cgroup.subtree_control") else { return nil }
         let controllers = enabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
@@ -175,7 +185,9 @@ public enum Cgroups {
 
     static func join(_ hierarchy: Hierarchy, _ path: String) -> String {
         var relative = path
-        if hierarchy.root != "/", relative.hasPrefix(hierarchy.root) { relative = String(relative.dropFirst(hierarchy.root.count)) }
+        if hierarchy.root != "/", relative.hasPrefix(hierarchy.root) {
+            relative = String(relative.dropFirst(hierarchy.root.count))
+        }
         if relative == "/" { relative = "" }
         return hierarchy.mountPoint + relative
     }
@@ -183,8 +195,9 @@ public enum Cgroups {
     static func makeDirectory(_ path: String, controller: String) throws(SandboxError) {
         guard mkdir(path, 0o755) == 0 else {
             let code = errno
-            throw .resourceControl("cannot create a \(controller) cgroup at \(path): \(Posix.errnoText(code)); "
-                + "run as root or delegate the controller (cgroup v2) to this user")
+            throw .resourceControl(
+                "cannot create a \(controller) cgroup at \(path): \(Posix.errnoText(code)); "
+                    + "run as root or delegate the controller (cgroup v2) to this user")
         }
     }
 
@@ -194,7 +207,9 @@ public enum Cgroups {
         defer { closedir(directory) }
         var stale: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
             let parts = name.split(separator: "-")
             guard parts.count == 3, parts[0] == "sandbox", let pid = Int32(parts[1]), pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { stale.append(name) }

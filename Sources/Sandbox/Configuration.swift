@@ -43,7 +43,9 @@ public struct SandboxConfiguration: Sendable {
     /// The gateway's options, the defaults when none were set.
     public func userNetOptions() throws(SandboxError) -> UserNetOptions {
         var options: UserNetOptions
-        if let userNet { options = userNet } else {
+        if let userNet {
+            options = userNet
+        } else {
             do { options = try UserNetOptions() } catch { throw .invalidArgument(error.description) }
         }
         // The forwarder answers the sandbox's own name itself (LocalNames).
@@ -58,13 +60,17 @@ public struct SandboxConfiguration: Sendable {
             throw .invalidArgument("no command given: use `sandbox run [OPTIONS] -- CMD [ARGS...]`")
         }
         if network != .user, !extraHosts.isEmpty {
-            throw .invalidArgument("--add-host writes the sandbox's /etc/hosts and needs --net=user (got --net=\(network.rawValue))")
+            throw .invalidArgument(
+                "--add-host writes the sandbox's /etc/hosts and needs --net=user (got --net=\(network.rawValue))")
         }
         if network != .user, resolver != ResolverFile() {
-            throw .invalidArgument("--dns-search and --dns-option write the sandbox's resolv.conf and need --net=user (got --net=\(network.rawValue))")
+            throw .invalidArgument(
+                "--dns-search and --dns-option write the sandbox's resolv.conf and need --net=user (got --net=\(network.rawValue))"
+            )
         }
         if network != .user, let flag = userNetFlags.first {
-            throw .invalidArgument("\(flag) configures the user-mode network and needs --net=user (got --net=\(network.rawValue))")
+            throw .invalidArgument(
+                "\(flag) configures the user-mode network and needs --net=user (got --net=\(network.rawValue))")
         }
         if let workdir, !workdir.hasPrefix("/") {
             throw .invalidArgument("--workdir must be an absolute path inside the sandbox, got \(workdir)")
@@ -124,7 +130,7 @@ public struct EnvironmentVariable: Sendable, Equatable {
     /// What every sandbox starts with (as docker does), before -e.
     public static let defaults = [
         EnvironmentVariable(name: "PATH", value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-        EnvironmentVariable(name: "HOME", value: "/"),
+        EnvironmentVariable(name: "HOME", value: "/")
     ]
 
     /// `K=V`, or `K` alone to pass the launcher's value of K (as docker -e does; dropped if unset).
@@ -178,7 +184,9 @@ enum HostnameRules {
         name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
             !label.isEmpty && label.count <= 63
                 && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
-                && label.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == UInt8(ascii: "-") }
+                && label.allSatisfy {
+                    ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == UInt8(ascii: "-")
+                }
         }
     }
 }

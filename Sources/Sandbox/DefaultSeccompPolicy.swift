@@ -33,7 +33,7 @@ public enum DefaultSeccompPolicy {
         // file system wide notifications (CAP_SYS_ADMIN, and a view past the mount namespace)
         "fanotify_init", "fanotify_mark",
         // the rest of the new mount API, and the mount tree queries
-        "open_tree_attr", "listmount", "statmount",
+        "open_tree_attr", "listmount", "statmount"
     ]
 
     /// Answered with ENOSYS so that libc falls back: clone3 cannot be filtered on its flags (they
@@ -42,8 +42,10 @@ public enum DefaultSeccompPolicy {
 
     /// Socket families a program may open: local, IPv4, IPv6, and routing netlink (for
     /// getifaddrs and `ip addr` read-only views).
-    public static let allowedSocketFamilies: Set<UInt64> = [UInt64(AF_UNIX), UInt64(AF_INET), UInt64(AF_INET6), UInt64(AF_NETLINK)]
-    public static let allowedNetlinkProtocols: Set<UInt64> = [0]  // NETLINK_ROUTE
+    public static let allowedSocketFamilies: Set<UInt64> = [
+        UInt64(AF_UNIX), UInt64(AF_INET), UInt64(AF_INET6), UInt64(AF_NETLINK)
+    ]
+    public static let allowedNetlinkProtocols: Set<UInt64> = [0] // NETLINK_ROUTE
 
     /// Every CLONE_NEW* flag (CLONE_NEWTIME shares its bit with clone's exit signal, so it is
     /// checked for unshare only).
@@ -54,7 +56,7 @@ public enum DefaultSeccompPolicy {
         0x0800_0000, // CLONE_NEWIPC
         0x1000_0000, // CLONE_NEWUSER
         0x2000_0000, // CLONE_NEWPID
-        0x4000_0000, // CLONE_NEWNET
+        0x4000_0000 // CLONE_NEWNET
     ]
     public static let cloneNewTime: UInt64 = 0x80
 
@@ -63,12 +65,12 @@ public enum DefaultSeccompPolicy {
     public static let allowedPersonalities: Set<UInt64> = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff]
 
     public static let deniedIoctls: [(name: String, request: UInt64)] = [
-        ("TIOCSTI", 0x5412),   // push input into a terminal: types commands into the caller's shell
-        ("TIOCLINUX", 0x541C), // the same through the Linux console
+        ("TIOCSTI", 0x5412), // push input into a terminal: types commands into the caller's shell
+        ("TIOCLINUX", 0x541C) // the same through the Linux console
     ]
 
     static let low32: UInt64 = 0xffff_ffff
-    static let socketTypeMask: UInt64 = 0xf  // SOCK_TYPE_MASK: the type without SOCK_NONBLOCK/CLOEXEC
+    static let socketTypeMask: UInt64 = 0xf // SOCK_TYPE_MASK: the type without SOCK_NONBLOCK/CLOEXEC
 
     public static var policy: SeccompPolicy {
         var rules = SeccompAllowList.syscalls.map { SeccompRule($0, .allow) }
@@ -83,7 +85,7 @@ public enum DefaultSeccompPolicy {
         let cloneBits = newNamespaceFlags.reduce(0, |)
         var rules = [
             SeccompRule("clone", .allow, [.masked(0, mask: cloneBits, equals: 0)]),
-            SeccompRule("unshare", .allow, [.masked(0, mask: cloneBits | cloneNewTime, equals: 0)]),
+            SeccompRule("unshare", .allow, [.masked(0, mask: cloneBits | cloneNewTime, equals: 0)])
         ]
         for flag in newNamespaceFlags {
             rules.append(SeccompRule("unshare", eperm, [.masked(0, mask: flag, equals: flag)]))
@@ -100,32 +102,46 @@ public enum DefaultSeccompPolicy {
         let eafnosupport = SeccompAction.errno(EAFNOSUPPORT)
         var rules: [SeccompRule] = [
             SeccompRule("socket", .allow, [.masked(0, mask: low32, equals: UInt64(AF_UNIX))]),
-            SeccompRule("socket", .allow, [.masked(0, mask: low32, equals: UInt64(AF_NETLINK)), .masked(2, mask: low32, equals: 0)]),
-            SeccompRule("socketpair", .allow, [.masked(0, mask: low32, equals: UInt64(AF_UNIX))]),
+            SeccompRule(
+                "socket", .allow,
+                [.masked(0, mask: low32, equals: UInt64(AF_NETLINK)), .masked(2, mask: low32, equals: 0)]),
+            SeccompRule("socketpair", .allow, [.masked(0, mask: low32, equals: UInt64(AF_UNIX))])
         ]
         for pattern in MaskedCover.complement(of: allowedSocketFamilies) {
             rules.append(SeccompRule("socket", eafnosupport, [.masked(0, mask: pattern.mask, equals: pattern.value)]))
         }
         for pattern in MaskedCover.complement(of: [UInt64(AF_UNIX)]) {
-            rules.append(SeccompRule("socketpair", eafnosupport, [.masked(0, mask: pattern.mask, equals: pattern.value)]))
+            rules.append(
+                SeccompRule("socketpair", eafnosupport, [.masked(0, mask: pattern.mask, equals: pattern.value)]))
         }
         for pattern in MaskedCover.complement(of: allowedNetlinkProtocols) {
-            rules.append(SeccompRule("socket", eafnosupport, [
-                .masked(0, mask: low32, equals: UInt64(AF_NETLINK)),
-                .masked(2, mask: pattern.mask, equals: pattern.value),
-            ]))
+            rules.append(
+                SeccompRule(
+                    "socket", eafnosupport,
+                    [
+                        .masked(0, mask: low32, equals: UInt64(AF_NETLINK)),
+                        .masked(2, mask: pattern.mask, equals: pattern.value)
+                    ]))
         }
         let inetTypes = [UInt64(SOCK_STREAM.rawValue), UInt64(SOCK_DGRAM.rawValue), UInt64(SOCK_SEQPACKET.rawValue)]
         for family in [AF_INET, AF_INET6] {
             for type in inetTypes {
-                rules.append(SeccompRule("socket", .allow, [
-                    .masked(0, mask: low32, equals: UInt64(family)), .masked(1, mask: socketTypeMask, equals: type),
-                ]))
+                rules.append(
+                    SeccompRule(
+                        "socket", .allow,
+                        [
+                            .masked(0, mask: low32, equals: UInt64(family)),
+                            .masked(1, mask: socketTypeMask, equals: type)
+                        ]))
             }
             for type in [UInt64(SOCK_RAW.rawValue), UInt64(SOCK_PACKET.rawValue)] {
-                rules.append(SeccompRule("socket", .errno(EPERM), [
-                    .masked(0, mask: low32, equals: UInt64(family)), .masked(1, mask: socketTypeMask, equals: type),
-                ]))
+                rules.append(
+                    SeccompRule(
+                        "socket", .errno(EPERM),
+                        [
+                            .masked(0, mask: low32, equals: UInt64(family)),
+                            .masked(1, mask: socketTypeMask, equals: type)
+                        ]))
             }
         }
         return rules
@@ -137,7 +153,7 @@ public enum DefaultSeccompPolicy {
         var rules = MaskedCover.complement(of: denied).map {
             SeccompRule("ioctl", .allow, [.masked(1, mask: $0.mask, equals: $0.value)])
         }
-        for request in denied.sorted() {  // sorted: the same policy, rule for rule, every run (SeccompCache)
+        for request in denied.sorted() { // sorted: the same policy, rule for rule, every run (SeccompCache)
             rules.append(SeccompRule("ioctl", .errno(EPERM), [.masked(1, mask: low32, equals: request)]))
         }
         return rules
@@ -145,9 +161,12 @@ public enum DefaultSeccompPolicy {
 
     /// personality: the harmless values allowed, every other EPERM.
     static func personalityRules() -> [SeccompRule] {
-        var rules = allowedPersonalities.sorted().map { SeccompRule("personality", .allow, [.masked(0, mask: low32, equals: $0)]) }
+        var rules = allowedPersonalities.sorted().map {
+            SeccompRule("personality", .allow, [.masked(0, mask: low32, equals: $0)])
+        }
         for pattern in MaskedCover.complement(of: allowedPersonalities) {
-            rules.append(SeccompRule("personality", .errno(EPERM), [.masked(0, mask: pattern.mask, equals: pattern.value)]))
+            rules.append(
+                SeccompRule("personality", .errno(EPERM), [.masked(0, mask: pattern.mask, equals: pattern.value)]))
         }
         return rules
     }

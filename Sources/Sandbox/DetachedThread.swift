@@ -12,11 +12,13 @@ func startDetachedThread(_ body: @escaping @Sendable () -> Void) -> Int32 {
     }
     let job = Unmanaged.passRetained(Job(body)).toOpaque()
     var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { raw in
-        guard let raw else { return nil }
-        Unmanaged<Job>.fromOpaque(raw).takeRetainedValue().body()
-        return nil
-    }, job)
+    let rc = pthread_create(
+        &thread, nil,
+        { raw in
+            guard let raw else { return nil }
+            Unmanaged<Job>.fromOpaque(raw).takeRetainedValue().body()
+            return nil
+        }, job)
     if rc == 0 {
         pthread_detach(thread)
     } else {

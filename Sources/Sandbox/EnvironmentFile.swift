@@ -3,7 +3,9 @@
 // starting with '#' are skipped.
 
 public enum EnvironmentFile {
-    public static func variables(in path: String, lookup: (String) -> String?) throws(SandboxError) -> [EnvironmentVariable] {
+    public static func variables(in path: String, lookup: (String) -> String?) throws(SandboxError)
+        -> [EnvironmentVariable]
+    {
         let text: String
         do { text = try SystemCalls.readText(path) } catch {
             throw .invalidArgument("bad --env-file \(path): cannot read it (\(error))")
@@ -17,7 +19,9 @@ public enum EnvironmentFile {
                 throw .invalidArgument("bad --env-file \(path) line \(number + 1): the name has white space in it")
             }
             do {
-                if let variable = try EnvironmentVariable.parse(String(trimmed), lookup: lookup) { out.append(variable) }
+                if let variable = try EnvironmentVariable.parse(String(trimmed), lookup: lookup) {
+                    out.append(variable)
+                }
             } catch {
                 throw .invalidArgument("bad --env-file \(path) line \(number + 1): expected NAME=VALUE or NAME")
             }

@@ -41,7 +41,10 @@ struct GatewayHandoff: Equatable {
     /// Where the resources sit among the descriptors the process received.
     var resources: GatewayResources {
         var next = Descriptor.firstResource
-        func take() -> Int32 { defer { next += 1 }; return next }
+        func take() -> Int32 {
+            defer { next += 1 }
+            return next
+        }
         var out = GatewayResources()
         if hasPcap { out.pcapFD = take() }
         if hasConnectionLog { out.connectionLogFD = take() }
@@ -54,16 +57,18 @@ struct GatewayHandoff: Equatable {
             "dispatch=\(Self.name(of: dispatch))", "pcap=\(hasPcap ? 1 : 0)", "log=\(hasConnectionLog ? 1 : 0)",
             "ports=\(publishedPorts)", "nofile=\(openFiles)", "groups=\(dropGroups ? 1 : 0)",
             "last-cap=\(lastCapability)", "forbidden-syscall=\(forbiddenSyscallAfterStart ? 1 : 0)",
-            "prepared=\(packetSocketPrepared ? 1 : 0)", "--",
+            "prepared=\(packetSocketPrepared ? 1 : 0)", "--"
         ]
         var out: [UInt8] = []
         for text in settings + flags { out += Array(text.utf8) + [0] }
-        out += [0]  // an empty string ends the strings
+        out += [0] // an empty string ends the strings
         return out + seccompProgram
     }
 
-    init(flags: [String], dispatch: PacketDispatchMode, resources: GatewayResources, openFiles: UInt64,
-         dropGroups: Bool, lastCapability: Int32, forbiddenSyscallAfterStart: Bool, seccompProgram: [UInt8]) {
+    init(
+        flags: [String], dispatch: PacketDispatchMode, resources: GatewayResources, openFiles: UInt64,
+        dropGroups: Bool, lastCapability: Int32, forbiddenSyscallAfterStart: Bool, seccompProgram: [UInt8]
+    ) {
         self.flags = flags
         self.dispatch = dispatch
         hasPcap = resources.pcapFD != nil
@@ -83,7 +88,10 @@ struct GatewayHandoff: Equatable {
         var end = 0
         while true {
             guard let zero = bytes[start...].firstIndex(of: 0) else { return nil }
-            if zero == start { end = zero + 1; break }
+            if zero == start {
+                end = zero + 1
+                break
+            }
             strings.append(String(decoding: bytes[start..<zero], as: UTF8.self))
             start = zero + 1
         }
@@ -94,9 +102,10 @@ struct GatewayHandoff: Equatable {
             settings[String(item[..<equals])] = String(item[item.index(after: equals)...])
         }
         guard let dispatch = settings["dispatch"].flatMap(Self.mode(named:)),
-              let ports = settings["ports"].flatMap({ Int($0) }), (0...1024).contains(ports),
-              let openFiles = settings["nofile"].flatMap({ UInt64($0) }),
-              let lastCap = settings["last-cap"].flatMap({ Int32($0) }), (0..<64).contains(lastCap) else { return nil }
+            let ports = settings["ports"].flatMap({ Int($0) }), (0...1024).contains(ports),
+            let openFiles = settings["nofile"].flatMap({ UInt64($0) }),
+            let lastCap = settings["last-cap"].flatMap({ Int32($0) }), (0..<64).contains(lastCap)
+        else { return nil }
         self.flags = Array(strings[(separator + 1)...])
         self.dispatch = dispatch
         hasPcap = settings["pcap"] == "1"

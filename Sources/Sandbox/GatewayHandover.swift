@@ -27,8 +27,10 @@ final class GatewayHandover: @unchecked Sendable {
     }
 
     /// Starts the thread (or, if no thread can start, does the work before returning).
-    static func start(_ handoff: GatewayHandoff, packetSocket: Int32, pipeFD: Int32,
-                      options: UserNetOptions) -> GatewayHandover {
+    static func start(
+        _ handoff: GatewayHandoff, packetSocket: Int32, pipeFD: Int32,
+        options: UserNetOptions
+    ) -> GatewayHandover {
         let handover = GatewayHandover(handoff: handoff, packetSocket: packetSocket, pipeFD: pipeFD, options: options)
         if startDetachedThread({ handover.run() }) != 0 { handover.run() }
         return handover

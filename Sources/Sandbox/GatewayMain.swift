@@ -31,18 +31,24 @@ public enum GatewayMain {
             // Parsed while the process may still read files: nothing here does, but a parse
             // error is reported with the same words as on the command line.
             var options: UserNetOptions
-            do { options = try UserNetOptions(flags: handoff.flags) } catch { throw .invalidArgument(error.description) }
+            do { options = try UserNetOptions(flags: handoff.flags) } catch {
+                throw .invalidArgument(error.description)
+            }
             // The host's own addresses, protected like loopback: read here, in the namespace the
             // host sockets use, while a netlink socket is still allowed (getifaddrs).
             options.network.hostAddresses.formUnion(HostAddresses.snapshot())
             guard options.publishedPorts.count == handoff.publishedPorts else {
-                throw .network("the launcher sent \(handoff.publishedPorts) published-port sockets for \(options.publishedPorts.count) ports")
+                throw .network(
+                    "the launcher sent \(handoff.publishedPorts) published-port sockets for \(options.publishedPorts.count) ports"
+                )
             }
             // The gateway closes its copy of the packet socket when it stops; the original stays
             // open until this process exits, so the kernel's slow release of the socket (two RCU
             // grace periods) happens after the final counters went out, while nobody waits.
             let packetSocket = fcntl(GatewayHandoff.Descriptor.packetSocket, F_DUPFD_CLOEXEC, 0)
-            guard packetSocket >= 0 else { throw .system(PosixError(call: "dup", errno: errno), detail: "(packet socket)") }
+            guard packetSocket >= 0 else {
+                throw .system(PosixError(call: "dup", errno: errno), detail: "(packet socket)")
+            }
             // The connection log's timestamps (gmtime_r) make glibc read /etc/localtime once;
             // done here, it never tries to open a path inside the empty root.
             tzset()
@@ -102,7 +108,8 @@ public enum GatewayMain {
         _ = sbx_set_process_name(processName)
         var step: UnsafePointer<CChar>?
         guard sbx_gateway_isolate(emptyRootMountPoint, &step) == 0 else {
-            throw .setupFailed(step: "gateway: " + (step.map { String(cString: $0) } ?? "isolate"), path: "", errno: errno)
+            throw .setupFailed(
+                step: "gateway: " + (step.map { String(cString: $0) } ?? "isolate"), path: "", errno: errno)
         }
         // Within the hard limit this process inherited (raising that would need
         // CAP_SYS_RESOURCE in the host's user namespace, which it never had).
@@ -111,7 +118,8 @@ public enum GatewayMain {
             throw .setupFailed(step: "gateway: set RLIMIT_NOFILE \(handoff.openFiles)", path: "", errno: errno)
         }
         guard sbx_gateway_drop_privileges(handoff.lastCapability, handoff.dropGroups ? 1 : 0, &step) == 0 else {
-            throw .setupFailed(step: "gateway: " + (step.map { String(cString: $0) } ?? "drop privileges"), path: "", errno: errno)
+            throw .setupFailed(
+                step: "gateway: " + (step.map { String(cString: $0) } ?? "drop privileges"), path: "", errno: errno)
         }
         let loaded = handoff.seccompProgram.withUnsafeBytes {
             sbx_gateway_load_filter($0.baseAddress, UInt32(handoff.seccompProgram.count / 8))

@@ -34,14 +34,18 @@ final class GatewayMonitor: @unchecked Sendable {
     /// Starts the reading thread (detached: it ends when the gateway's process has been reaped).
     func start() throws(SandboxError) {
         let rc = startDetachedThread { self.readUntilExit() }
-        guard rc == 0 else { throw .system(PosixError(call: "pthread_create", errno: rc), detail: "(the gateway's monitor)") }
+        guard rc == 0 else {
+            throw .system(PosixError(call: "pthread_create", errno: rc), detail: "(the gateway's monitor)")
+        }
     }
 
     private func readUntilExit() {
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = (try? Posix.call("read") { chunk.withUnsafeMutableBytes { read(statusFD, $0.baseAddress, $0.count) } }) ?? 0
+            let n =
+                (try? Posix.call("read") { chunk.withUnsafeMutableBytes { read(statusFD, $0.baseAddress, $0.count) } })
+                ?? 0
             if n == 0 { break }
             pending += chunk[0..<n]
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
@@ -62,7 +66,8 @@ final class GatewayMonitor: @unchecked Sendable {
     }
 
     private func handle(_ line: String) {
-        let (word, rest) = line.firstIndex(of: " ").map { (line[..<$0], line[line.index(after: $0)...]) } ?? (Substring(line), "")
+        let (word, rest) =
+            line.firstIndex(of: " ").map { (line[..<$0], line[line.index(after: $0)...]) } ?? (Substring(line), "")
         locked {
             switch word {
             case "ready": ready = true
@@ -92,7 +97,7 @@ final class GatewayMonitor: @unchecked Sendable {
     /// The signals a dying gateway is likely to show (SIGSYS: its seccomp filter killed it).
     static let signalNames: [Int32: String] = [
         SIGSYS: "SIGSYS", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS",
-        SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGTERM: "SIGTERM", SIGINT: "SIGINT", SIGFPE: "SIGFPE",
+        SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGTERM: "SIGTERM", SIGINT: "SIGINT", SIGFPE: "SIGFPE"
     ]
 
     // MARK: What the launcher asks

@@ -34,7 +34,8 @@ public final class GatewayProcess: Sendable {
     private let control: Mutex<Int32>
 
     // CLONE_* (linux/sched.h). No CLONE_NEWNET: the host sockets live in the launcher's namespace.
-    static let cloneFlags: UInt64 = Launcher.cloneNewUser | Launcher.cloneNewNS | Launcher.cloneNewIPC
+    static let cloneFlags: UInt64 =
+        Launcher.cloneNewUser | Launcher.cloneNewNS | Launcher.cloneNewIPC
         | Launcher.cloneNewUTS | Launcher.cloneNewPID
 
     private let handover: GatewayHandover
@@ -50,18 +51,23 @@ public final class GatewayProcess: Sendable {
     /// for it to be ready (`waitUntilReady`), so its start overlaps the sandbox's.
     /// `cgroups`: the sandbox's, which the gateway joins before it runs, so that `--memory` and
     /// `--pids-limit` cover its buffers and threads as well as the app's.
-    static func start(options: UserNetOptions, packetSocket: Int32, dispatch: PacketDispatchMode,
-                      cgroups: CgroupPlacement? = nil, launch: Launch) throws(SandboxError) -> GatewayProcess {
+    static func start(
+        options: UserNetOptions, packetSocket: Int32, dispatch: PacketDispatchMode,
+        cgroups: CgroupPlacement? = nil, launch: Launch
+    ) throws(SandboxError) -> GatewayProcess {
         let resources: GatewayResources
-        do { resources = try GatewayResources.open(for: options) } catch { throw .network("start the gateway: \(error)") }
-        defer { resources.close() }  // the gateway's process has its own copies
+        do { resources = try GatewayResources.open(for: options) } catch {
+            throw .network("start the gateway: \(error)")
+        }
+        defer { resources.close() } // the gateway's process has its own copies
         let program = try SeccompCache.program(for: GatewaySeccompPolicy.policy)
         let root = geteuid() == 0
-        var handoff = GatewayHandoff(flags: options.flags, dispatch: dispatch, resources: resources,
-                                     openFiles: openFileLimit(options), dropGroups: root,
-                                     lastCapability: try Launcher.lastCapability(),
-                                     forbiddenSyscallAfterStart: launch.forbiddenSyscallAfterStart,
-                                     seccompProgram: program.bytes)
+        var handoff = GatewayHandoff(
+            flags: options.flags, dispatch: dispatch, resources: resources,
+            openFiles: openFileLimit(options), dropGroups: root,
+            lastCapability: try Launcher.lastCapability(),
+            forbiddenSyscallAfterStart: launch.forbiddenSyscallAfterStart,
+            seccompProgram: program.bytes)
         handoff.packetSocketPrepared = true
         let pipes = try Pipes()
         defer { pipes.closeAll() }
@@ -79,7 +85,8 @@ public final class GatewayProcess: Sendable {
         }
         // The ring, then the handoff, while the process execs (GatewayHandover).
         let socketCopy = fcntl(packetSocket, F_DUPFD_CLOEXEC, 0)
-        let handover = GatewayHandover.start(handoff, packetSocket: socketCopy, pipeFD: pipes.take(\.handoff, 1), options: options)
+        let handover = GatewayHandover.start(
+            handoff, packetSocket: socketCopy, pipeFD: pipes.take(\.handoff, 1), options: options)
         let monitor = GatewayMonitor(pid: pid, statusFD: pipes.take(\.status, 0))
         let process = GatewayProcess(monitor: monitor, control: pipes.take(\.control, 1), handover: handover)
         try monitor.start()
@@ -188,6 +195,9 @@ private final class Pipes {
 
     func closeAll() {
         for fd in handoff + status + control + sync where fd >= 0 { Posix.close(fd) }
-        handoff = [-1, -1]; status = [-1, -1]; control = [-1, -1]; sync = [-1, -1]
+        handoff = [-1, -1]
+        status = [-1, -1]
+        control = [-1, -1]
+        sync = [-1, -1]
     }
 }

@@ -30,9 +30,9 @@ import Glibc
 public enum GatewaySeccompPolicy {
     static let low32: UInt64 = 0xffff_ffff
     static let protExec = UInt64(PROT_EXEC)
-    static let cloneThread: UInt64 = 0x0001_0000  // CLONE_THREAD
-    static let atEmptyPath: UInt64 = 0x1000       // AT_EMPTY_PATH
-    static let socketTypeMask: UInt64 = 0xf        // the type without SOCK_NONBLOCK/SOCK_CLOEXEC
+    static let cloneThread: UInt64 = 0x0001_0000 // CLONE_THREAD
+    static let atEmptyPath: UInt64 = 0x1000 // AT_EMPTY_PATH
+    static let socketTypeMask: UInt64 = 0xf // the type without SOCK_NONBLOCK/SOCK_CLOEXEC
 
     static let plain = [
         "read", "write", "recvfrom", "sendto", "recvmsg", "sendmsg", "recvmmsg", "sendmmsg",
@@ -40,7 +40,7 @@ public enum GatewaySeccompPolicy {
         "epoll_create1", "epoll_ctl", "epoll_wait", "timerfd_create", "timerfd_settime", "eventfd2",
         "munmap", "madvise", "brk", "mremap",
         "futex", "set_robust_list", "rseq", "rt_sigprocmask", "rt_sigaction", "gettid", "exit",
-        "getrandom", "clock_gettime", "exit_group",
+        "getrandom", "clock_gettime", "exit_group"
     ]
 
     public static var policy: SeccompPolicy {
@@ -52,14 +52,17 @@ public enum GatewaySeccompPolicy {
             SeccompRule("clone", .allow, [.masked(0, mask: cloneThread, equals: cloneThread)]),
             SeccompRule("clone3", .errno(ENOSYS)),
             SeccompRule("open", .errno(ENOENT)),
-            SeccompRule("openat", .errno(ENOENT)),
+            SeccompRule("openat", .errno(ENOENT))
         ]
         for family in [AF_INET, AF_INET6] {
             for type in [SOCK_STREAM, SOCK_DGRAM] {
-                rules.append(SeccompRule("socket", .allow, [
-                    .masked(0, mask: low32, equals: UInt64(family)),
-                    .masked(1, mask: socketTypeMask, equals: UInt64(type.rawValue)),
-                ]))
+                rules.append(
+                    SeccompRule(
+                        "socket", .allow,
+                        [
+                            .masked(0, mask: low32, equals: UInt64(family)),
+                            .masked(1, mask: socketTypeMask, equals: UInt64(type.rawValue))
+                        ]))
             }
         }
         return SeccompPolicy(defaultAction: .killProcess, rules: rules)

@@ -33,11 +33,11 @@ public struct GatewayStatistics: Sendable, Equatable {
 
     private static var fields: [(String, WritableKeyPath<GatewayStatistics, UInt64>)] {
         [
-        ("flows-opened", \.flowsOpened), ("flows-denied", \.flowsDenied), ("flows-failed", \.flowsFailed),
-        ("flows-refused-at-limit", \.flowsRefusedAtLimit), ("active-flows", \.activeFlows),
-        ("inbound", \.inboundConnections), ("inbound-refused", \.inboundRefused),
-        ("echo-forwarded", \.echoRequestsForwarded), ("pcap-frames", \.pcapFrames),
-        ("log-records", \.connectionLogRecords),
+            ("flows-opened", \.flowsOpened), ("flows-denied", \.flowsDenied), ("flows-failed", \.flowsFailed),
+            ("flows-refused-at-limit", \.flowsRefusedAtLimit), ("active-flows", \.activeFlows),
+            ("inbound", \.inboundConnections), ("inbound-refused", \.inboundRefused),
+            ("echo-forwarded", \.echoRequestsForwarded), ("pcap-frames", \.pcapFrames),
+            ("log-records", \.connectionLogRecords)
         ]
     }
 
@@ -50,7 +50,8 @@ public struct GatewayStatistics: Sendable, Equatable {
     init(line: Substring) {
         for pair in line.split(separator: " ") {
             guard let equals = pair.firstIndex(of: "="), let value = UInt64(pair[pair.index(after: equals)...]),
-                  let field = Self.fields.first(where: { $0.0 == pair[..<equals] }) else { continue }
+                let field = Self.fields.first(where: { $0.0 == pair[..<equals] })
+            else { continue }
             self[keyPath: field.1] = value
         }
     }

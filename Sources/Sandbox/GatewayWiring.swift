@@ -41,7 +41,9 @@ public struct OuterNetwork: Sendable {
     public static func make() throws(SandboxError) -> OuterNetwork {
         var fds: [Int32] = [-1, -1, -1]
         guard sbx_open_outer_network(&fds) == 0 else {
-            throw .system(PosixError(call: "unshare(CLONE_NEWNET)", errno: errno), detail: "(the gateway's network namespace; needs root)")
+            throw .system(
+                PosixError(call: "unshare(CLONE_NEWNET)", errno: errno),
+                detail: "(the gateway's network namespace; needs root)")
         }
         return OuterNetwork(netlinkSocket: fds[0], namespaceFD: fds[1], packetSocket: fds[2])
     }
@@ -61,31 +63,38 @@ public enum GatewayWiring {
     /// waited for), then wires `app` (an rtnetlink client in the app's namespace) to it. Takes
     /// ownership of `outer` (closed on every path; the gateway's process holds its own copy of
     /// the packet socket). `bringLoopbackUp` is for namespaces nobody else set up (`sandbox usernet`).
-    public static func start(app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0",
-                             options: UserNetOptions, dispatch: PacketDispatchMode,
-                             bringLoopbackUp: Bool = false, cgroups: CgroupPlacement? = nil,
-                             launch: GatewayProcess.Launch = .init()) throws(SandboxError) -> GatewayProcess {
+    public static func start(
+        app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0",
+        options: UserNetOptions, dispatch: PacketDispatchMode,
+        bringLoopbackUp: Bool = false, cgroups: CgroupPlacement? = nil,
+        launch: GatewayProcess.Launch = .init()
+    ) throws(SandboxError) -> GatewayProcess {
         defer { outer.close() }
         let resolved: UserNetOptions
         do { resolved = try withRoutableResolvers(options) } catch { throw .network("start the gateway: \(error)") }
         // First, so that its exec, isolation and ring set-up overlap the wiring below: the
         // packet socket is bound afterwards, and sees no frame until then. Should the wiring
         // fail, the process is stopped as `gateway` goes.
-        let gateway = try GatewayProcess.start(options: resolved, packetSocket: outer.packetSocket, dispatch: dispatch,
-                                               cgroups: cgroups, launch: launch)
-        try wire(app: app, outer: outer, interface: interface, network: options.network, bringLoopbackUp: bringLoopbackUp)
+        let gateway = try GatewayProcess.start(
+            options: resolved, packetSocket: outer.packetSocket, dispatch: dispatch,
+            cgroups: cgroups, launch: launch)
+        try wire(
+            app: app, outer: outer, interface: interface, network: options.network, bringLoopbackUp: bringLoopbackUp)
         return gateway
     }
 
     /// The veth with its gateway end bound to the packet socket, and the app's end configured.
-    private static func wire(app: RouteNetlink, outer: OuterNetwork, interface: String, network: NetworkConfiguration,
-                             bringLoopbackUp: Bool) throws(SandboxError) {
+    private static func wire(
+        app: RouteNetlink, outer: OuterNetwork, interface: String, network: NetworkConfiguration,
+        bringLoopbackUp: Bool
+    ) throws(SandboxError) {
         do throws(NetlinkError) {
             let gatewaySide = try RouteNetlink(duplicating: outer.netlinkSocket)
             // Both ends are born in their own namespaces: the gateway's end never appears in
             // the app's namespace or the launcher's.
-            try app.createVethPair(name: interface, peerName: gatewayInterface,
-                                   peerNamespace: .fileDescriptor(outer.namespaceFD), mtu: UInt32(network.mtu))
+            try app.createVethPair(
+                name: interface, peerName: gatewayInterface,
+                peerNamespace: .fileDescriptor(outer.namespaceFD), mtu: UInt32(network.mtu))
             let gatewayIndex = try gatewaySide.index(of: gatewayInterface)
             try gatewaySide.setLinkUp(index: gatewayIndex)
             guard sbx_bind_packet_socket(outer.packetSocket, gatewayIndex) == 0 else {
@@ -128,15 +137,18 @@ public enum GatewayWiring {
     /// `sandbox usernet --netns`: attaches a gateway to an existing network namespace (a path
     /// such as /proc/PID/ns/net or /run/netns/NAME), as `slirp4netns --configure` does. Root only:
     /// it joins that namespace to configure it and makes the gateway's namespace itself.
-    public static func attach(to namespace: NetworkNamespace, interface: String, options: UserNetOptions,
-                              dispatch: PacketDispatchMode, launch: GatewayProcess.Launch = .init()) throws(SandboxError) -> GatewayProcess {
+    public static func attach(
+        to namespace: NetworkNamespace, interface: String, options: UserNetOptions,
+        dispatch: PacketDispatchMode, launch: GatewayProcess.Launch = .init()
+    ) throws(SandboxError) -> GatewayProcess {
         let app: RouteNetlink
         do { app = try RouteNetlink(in: namespace) } catch {
             throw .network("open rtnetlink in the target namespace: \(error)")
         }
         let outer = try OuterNetwork.make()
-        let gateway = try start(app: app, outer: outer, interface: interface, options: options, dispatch: dispatch,
-                                bringLoopbackUp: true, launch: launch)
+        let gateway = try start(
+            app: app, outer: outer, interface: interface, options: options, dispatch: dispatch,
+            bringLoopbackUp: true, launch: launch)
         try gateway.waitUntilReady()
         return gateway
     }
@@ -149,21 +161,28 @@ public enum GatewayWiring {
 struct NetworkFiles {
     let directory: String
 
-    static func create(network: NetworkConfiguration, hostname: String, extraHosts: [ExtraHost] = [],
-                       resolver: ResolverFile = ResolverFile()) throws(SandboxError) -> NetworkFiles {
+    static func create(
+        network: NetworkConfiguration, hostname: String, extraHosts: [ExtraHost] = [],
+        resolver: ResolverFile = ResolverFile()
+    ) throws(SandboxError) -> NetworkFiles {
         var template = Array("/tmp/sandbox-net-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in
             buffer.baseAddress.map { mkdtemp($0) } ?? nil
         }
-        guard made != nil else { throw .system(PosixError(call: "mkdtemp", errno: errno), detail: "/tmp/sandbox-net-XXXXXX") }
-        let directory = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard made != nil else {
+            throw .system(PosixError(call: "mkdtemp", errno: errno), detail: "/tmp/sandbox-net-XXXXXX")
+        }
+        let directory = String(
+            decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         // The sandbox's root is an unprivileged host uid by default: it must reach these public
         // files (mkdtemp makes the directory 0700).
         _ = chmod(directory, 0o755)
         let files = NetworkFiles(directory: directory)
         do {
             try files.write("resolv.conf", resolver.text(network: network, host: ResolvConf.text()))
-            try files.write("hosts", """
+            try files.write(
+                "hosts",
+                """
                 127.0.0.1 localhost
                 ::1 localhost ip6-localhost ip6-loopback
                 \(network.appV4) \(hostname)
@@ -182,7 +201,9 @@ struct NetworkFiles {
     /// The read-only binds that put the files in place (before the user's own volumes, so a
     /// `-v` over /etc/resolv.conf still wins).
     var volumes: [VolumeMount] {
-        ["resolv.conf", "hosts"].map { VolumeMount(hostPath: directory + "/" + $0, sandboxPath: "/etc/" + $0, readOnly: true) }
+        ["resolv.conf", "hosts"].map {
+            VolumeMount(hostPath: directory + "/" + $0, sandboxPath: "/etc/" + $0, readOnly: true)
+        }
     }
 
     private func write(_ name: String, _ text: String) throws(SandboxError) {

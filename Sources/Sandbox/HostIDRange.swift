@@ -44,7 +44,9 @@ final class HostIDRange {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return HostIDRange(first: base + slot * size, lockFD: fd) }
             let code = errno
             Posix.close(fd)
-            if code != EWOULDBLOCK { throw .system(PosixError(call: "flock", errno: code), detail: "\(lockDirectory)/\(slot)") }
+            if code != EWOULDBLOCK {
+                throw .system(PosixError(call: "flock", errno: code), detail: "\(lockDirectory)/\(slot)")
+            }
         }
         throw .invalidArgument("every host id range is in use (\(slots) sandboxes run): use --userns host")
     }

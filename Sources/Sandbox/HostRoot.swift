@@ -30,7 +30,7 @@ public struct HostRoot: Sendable, Equatable {
     public static let knownSecrets = [
         "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d",
         "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key",
-        "/etc/ssl/private", "/etc/security/opasswd", "/etc/krb5.keytab", "/etc/.pwd.lock",
+        "/etc/ssl/private", "/etc/security/opasswd", "/etc/krb5.keytab", "/etc/.pwd.lock"
     ]
 
     /// Reads the host: lstat of each allow-listed name, /etc/passwd, and what of /etc to hide.

@@ -39,9 +39,10 @@ final class IdmappedVolumes {
 
     private static func unusable(_ volume: VolumeMount, errno code: Int32) -> SandboxError {
         if code == EINVAL || code == EOPNOTSUPP {
-            return .invalidArgument("--volume \(volume.hostPath): its file system cannot be idmapped, which the default "
-                                    + "user namespace needs (the app's ids are an unprivileged host range); put it on "
-                                    + "ext4, xfs, btrfs or tmpfs, or use --userns host (unsafe for untrusted code)")
+            return .invalidArgument(
+                "--volume \(volume.hostPath): its file system cannot be idmapped, which the default "
+                    + "user namespace needs (the app's ids are an unprivileged host range); put it on "
+                    + "ext4, xfs, btrfs or tmpfs, or use --userns host (unsafe for untrusted code)")
         }
         return .system(PosixError(call: "open_tree", errno: code), detail: "--volume \(volume.hostPath)")
     }

@@ -16,7 +16,7 @@ enum IntArgumentMasking {
         "socket": [0, 1, 2], "socketpair": [0, 1, 2], "setsockopt": [1, 2], "getsockopt": [1, 2],
         "personality": [0], "ioctl": [1], "fcntl": [1], "prctl": [0], "kill": [1], "tkill": [1],
         "tgkill": [2], "arch_prctl": [0], "bpf": [0], "flock": [1], "shutdown": [1], "listen": [1],
-        "sched_setscheduler": [1], "ioprio_set": [0, 1], "keyctl": [0], "seccomp": [0],
+        "sched_setscheduler": [1], "ioprio_set": [0, 1], "keyctl": [0], "seccomp": [0]
     ]
 
     /// The condition lists to emit for one rule: one list when nothing needs splitting, the
@@ -37,7 +37,9 @@ enum IntArgumentMasking {
         case .equal:
             return [.masked(argument, mask: low32, equals: condition.first & low32)]
         case .maskedEqual:
-            return [.masked(argument, mask: condition.first & low32, equals: condition.second & condition.first & low32)]
+            return [
+                .masked(argument, mask: condition.first & low32, equals: condition.second & condition.first & low32)
+            ]
         case .notEqual:
             return MaskedCover.complement(of: [condition.first & low32]).map {
                 .masked(argument, mask: $0.mask, equals: $0.value)

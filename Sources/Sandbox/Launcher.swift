@@ -44,8 +44,10 @@ public struct Launcher: Sendable {
     /// Whether `prepare` gets a `netlinkSocket` in the sandbox's network namespace.
     public var wantsNetlinkSocket: Bool
 
-    public init(configuration: SandboxConfiguration, wantsNetlinkSocket: Bool = false,
-                prepare: (@Sendable (SandboxChild) throws(SandboxError) -> Void)? = nil) {
+    public init(
+        configuration: SandboxConfiguration, wantsNetlinkSocket: Bool = false,
+        prepare: (@Sendable (SandboxChild) throws(SandboxError) -> Void)? = nil
+    ) {
         self.configuration = configuration
         self.wantsNetlinkSocket = wantsNetlinkSocket
         self.prepare = prepare
@@ -67,13 +69,14 @@ public struct Launcher: Sendable {
         var config = configuration
         try config.validate()
         let identity = try SandboxIdentity(config)
-        defer { withExtendedLifetime(identity) {} }  // its id range's lock is the slot: held until the run ends
+        defer { withExtendedLifetime(identity) {} } // its id range's lock is the slot: held until the run ends
         let profilePolicy = try Self.checkInputs(config)
 
         let userNet = config.network == .user ? try config.userNetOptions() : nil
         let networkFiles = try userNet.map { (options) throws(SandboxError) in
-            try NetworkFiles.create(network: options.network, hostname: config.hostname, extraHosts: config.extraHosts,
-                                    resolver: config.resolver)
+            try NetworkFiles.create(
+                network: options.network, hostname: config.hostname, extraHosts: config.extraHosts,
+                resolver: config.resolver)
         }
         defer { networkFiles?.remove() }
 
@@ -84,28 +87,35 @@ public struct Launcher: Sendable {
         let idRange = identity.idRange
         // The app's root (inside uid 0, tty group 5) owns its terminal, as with runc's console.
         if let idRange, let terminal { _ = fchown(terminal.replicaFD, idRange.first, idRange.first + 5) }
-        let volumeTrees = try idRange.map { (range) throws(SandboxError) in try IdmappedVolumes.open(config.volumes, range: range) }
-        defer { withExtendedLifetime(volumeTrees) {} }  // the clone inherits the descriptors
+        let volumeTrees = try idRange.map { (range) throws(SandboxError) in
+            try IdmappedVolumes.open(config.volumes, range: range)
+        }
+        defer { withExtendedLifetime(volumeTrees) {} } // the clone inherits the descriptors
         // --net=host: no sysfs of our own can be mounted (the host's netns is not the
         // sandbox's); as root, show the host's /sys without the mounts below it.
         let hostSysfs = config.network == .host && identity.hostUID == 0 ? sbx_open_readonly_tree("/sys") : -1
         defer { if hostSysfs >= 0 { SystemCalls.close(hostSysfs) } }
-        let mounts = Self.mountPlan(&config, identity: identity, networkVolumes: networkFiles?.volumes ?? [],
-                                    volumeTrees: volumeTrees?.treeFDs ?? [], hostSysfs: hostSysfs,
-                                    console: terminal?.replicaPath)
-        return try launch(config, identity: identity, mounts: mounts, userNet: userNet, profilePolicy: profilePolicy,
-                          networkFiles: networkFiles, terminal: terminal, stdioRelay: stdioRelay)
+        let mounts = Self.mountPlan(
+            &config, identity: identity, networkVolumes: networkFiles?.volumes ?? [],
+            volumeTrees: volumeTrees?.treeFDs ?? [], hostSysfs: hostSysfs,
+            console: terminal?.replicaPath)
+        return try launch(
+            config, identity: identity, mounts: mounts, userNet: userNet, profilePolicy: profilePolicy,
+            networkFiles: networkFiles, terminal: terminal, stdioRelay: stdioRelay)
     }
 
     /// Clones the sandbox's init with `mounts` and sees it through: network descriptors, id
     /// maps, cgroups, go; the seccomp program and the gateway while init sets up its root;
     /// `prepare`; ready with the filter; the program's exec; its exit status.
-    func launch(_ config: SandboxConfiguration, identity: SandboxIdentity, mounts: [MountOperation],
-                userNet: UserNetOptions?, profilePolicy: SeccompPolicy?, networkFiles: NetworkFiles?,
-                terminal: TerminalRelay?, stdioRelay: StdioRelay?) throws(SandboxError) -> Int32 {
+    func launch(
+        _ config: SandboxConfiguration, identity: SandboxIdentity, mounts: [MountOperation],
+        userNet: UserNetOptions?, profilePolicy: SeccompPolicy?, networkFiles: NetworkFiles?,
+        terminal: TerminalRelay?, stdioRelay: StdioRelay?
+    ) throws(SandboxError) -> Int32 {
         let arena = CArena()
-        var spawn = try Self.spawnConfiguration(config, userNamespace: identity.userNamespace, rootMapped: identity.rootMapped,
-                                                mounts: mounts, terminal: terminal, arena: arena)
+        var spawn = try Self.spawnConfiguration(
+            config, userNamespace: identity.userNamespace, rootMapped: identity.rootMapped,
+            mounts: mounts, terminal: terminal, arena: arena)
         if let ends = stdioRelay?.programEnds { spawn.stdio_fds = (ends[0], ends[1], ends[2]) }
 
         let cgroups = config.resources.isEmpty ? nil : try Cgroups.create(config.resources)
@@ -116,7 +126,9 @@ public struct Launcher: Sendable {
         // The network seam: a socketpair on which init sends back an rtnetlink socket.
         var channel: [Int32] = [-1, -1]
         if (wantsNetlinkSocket || userNet != nil) && config.network != .host {
-            guard sbx_socketpair_cloexec(&channel) == 0 else { throw .system(PosixError(call: "socketpair", errno: errno)) }
+            guard sbx_socketpair_cloexec(&channel) == 0 else {
+                throw .system(PosixError(call: "socketpair", errno: errno))
+            }
         }
         defer { for fd in channel where fd >= 0 { SystemCalls.close(fd) } }
         spawn.netlink_channel_fd = channel[1]
@@ -125,7 +137,10 @@ public struct Launcher: Sendable {
         var result = try Self.clone(&spawn, userNamespace: identity.userNamespace)
         terminal?.closeReplica()
         stdioRelay?.closeProgramEnds()
-        if channel[1] >= 0 { SystemCalls.close(channel[1]); channel[1] = -1 }
+        if channel[1] >= 0 {
+            SystemCalls.close(channel[1])
+            channel[1] = -1
+        }
         var started = false
         defer {
             SystemCalls.close(result.error_fd)
@@ -137,8 +152,12 @@ public struct Launcher: Sendable {
             }
         }
 
-        var received = channel[0] < 0 ? [] : try Self.receiveDescriptors(on: channel[0], count: userNet != nil ? 4 : 1,
-                                                                          errorFD: result.error_fd)
+        var received =
+            channel[0] < 0
+            ? []
+            : try Self.receiveDescriptors(
+                on: channel[0], count: userNet != nil ? 4 : 1,
+                errorFD: result.error_fd)
         defer { for fd in received { SystemCalls.close(fd) } }
         let netlinkSocket = received.first
 
@@ -157,13 +176,16 @@ public struct Launcher: Sendable {
         if let userNet {
             gateway = try Self.startGateway(userNet, received: &received, config: config, cgroups: cgroups)
         }
-        let child = SandboxChild(pid: result.pid, network: config.network, userNamespace: identity.userNamespace,
-                                 netlinkSocket: netlinkSocket, gateway: gateway)
+        let child = SandboxChild(
+            pid: result.pid, network: config.network, userNamespace: identity.userNamespace,
+            netlinkSocket: netlinkSocket, gateway: gateway)
         try prepare?(child)
 
-        let initHandle = try gateway.map { (gateway) throws(SandboxError) in try Self.failClosed(gateway, initPID: child.pid) }
+        let initHandle = try gateway.map { (gateway) throws(SandboxError) in
+            try Self.failClosed(gateway, initPID: child.pid)
+        }
         defer {
-            gateway?.stop()  // first: once it returns, the death handler cannot use the pidfd
+            gateway?.stop() // first: once it returns, the death handler cannot use the pidfd
             initHandle.map { SystemCalls.close($0) }
         }
         _ = sbx_forward_signals_to(child.pid)
@@ -197,20 +219,24 @@ public struct Launcher: Sendable {
 
     /// The mount plan. With the default root the launcher's directory is bound and is where the
     /// app starts (`config.workdir`, unless one was given).
-    static func mountPlan(_ config: inout SandboxConfiguration, identity: SandboxIdentity, networkVolumes: [VolumeMount],
-                          volumeTrees: [Int32], hostSysfs: Int32, console: String?) -> [MountOperation] {
+    static func mountPlan(
+        _ config: inout SandboxConfiguration, identity: SandboxIdentity, networkVolumes: [VolumeMount],
+        volumeTrees: [Int32], hostSysfs: Int32, console: String?
+    ) -> [MountOperation] {
         let host = config.rootfs == nil ? HostRoot.scan(walkEtc: identity.hostUID == 0 && identity.idRange == nil) : nil
         var start = MountPlan.StartDirectory()
         if let host, let cwd = Self.currentDirectory() {
-            start = MountPlan.startDirectory(current: cwd, homes: host.homes, volumes: config.volumes,
-                                             workdirGiven: config.workdir != nil)
+            start = MountPlan.startDirectory(
+                current: cwd, homes: host.homes, volumes: config.volumes,
+                workdirGiven: config.workdir != nil)
             if let notice = start.notice { try? SystemCalls.writeAll(2, Array((notice + "\n").utf8), name: "stderr") }
             if let workdir = start.workdir { config.workdir = workdir }
         }
-        return MountPlan.operations(rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
-                                    volumeTrees: Array(repeating: -1, count: networkVolumes.count) + volumeTrees,
-                                    hostSysfsTree: hostSysfs, devptsGroup: identity.rootMapped ? 5 : nil,
-                                    console: console, host: host, currentDirectory: start.bind)
+        return MountPlan.operations(
+            rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
+            volumeTrees: Array(repeating: -1, count: networkVolumes.count) + volumeTrees,
+            hostSysfsTree: hostSysfs, devptsGroup: identity.rootMapped ? 5 : nil,
+            console: console, host: host, currentDirectory: start.bind)
     }
 
     /// Clones the sandbox's init (`sbx_spawn`); a refusal in a user namespace says where to look.
@@ -219,8 +245,11 @@ public struct Launcher: Sendable {
         guard sbx_spawn(&spawn, &result) == 0 else {
             let code = errno
             if code == EPERM || code == EACCES || code == ENOSPC, userNamespace {
-                throw .system(PosixError(call: "clone", errno: code),
-                              detail: "(user namespaces: is unprivileged user namespace creation allowed? see /proc/sys/user/max_user_namespaces)")
+                throw .system(
+                    PosixError(call: "clone", errno: code),
+                    detail:
+                        "(user namespaces: is unprivileged user namespace creation allowed? see /proc/sys/user/max_user_namespaces)"
+                )
             }
             throw .system(PosixError(call: "clone", errno: code))
         }
@@ -237,9 +266,12 @@ public struct Launcher: Sendable {
                 let code = errno
                 for fd in received { SystemCalls.close(fd) }
                 // init failed before sending: its error record says why.
-                let report = (try? SystemCalls.readAll(errorFD, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")) ?? []
+                let report =
+                    (try? SystemCalls.readAll(errorFD, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe"))
+                    ?? []
                 if report.count == MemoryLayout<sbx_child_error>.size { throw Self.childError(report) }
-                throw .system(PosixError(call: "recvmsg", errno: code), detail: "(network descriptors from the sandbox)")
+                throw .system(
+                    PosixError(call: "recvmsg", errno: code), detail: "(network descriptors from the sandbox)")
             }
             received.append(fd)
         }
@@ -248,15 +280,19 @@ public struct Launcher: Sendable {
 
     /// libseccomp needs milliseconds for the allow-list: a cached program (SeccompCache) is
     /// read instead when there is one; either way this runs while init mounts its root.
-    static func seccompProgram(_ config: SandboxConfiguration, profilePolicy: SeccompPolicy?) throws(SandboxError) -> SeccompProgram? {
+    static func seccompProgram(_ config: SandboxConfiguration, profilePolicy: SeccompPolicy?) throws(SandboxError)
+        -> SeccompProgram?
+    {
         if let profilePolicy { return try SeccompCache.program(for: profilePolicy) }
         return config.seccomp == .default ? try SeccompCache.program(for: DefaultSeccompPolicy.policy) : nil
     }
 
     /// --net=user: wires the app's eth0 to the gateway's confined process. Takes the outer
     /// namespace's three descriptors out of `received` (the gateway owns them from here).
-    static func startGateway(_ options: UserNetOptions, received: inout [Int32], config: SandboxConfiguration,
-                             cgroups: CgroupPlacement?) throws(SandboxError) -> GatewayProcess {
+    static func startGateway(
+        _ options: UserNetOptions, received: inout [Int32], config: SandboxConfiguration,
+        cgroups: CgroupPlacement?
+    ) throws(SandboxError) -> GatewayProcess {
         guard let netlinkSocket = received.first, received.count == 4 else {
             throw .network("the sandbox sent no network descriptors")
         }
@@ -269,8 +305,9 @@ public struct Launcher: Sendable {
         }
         // The app's namespace, and with it eth0, goes with the program; the gateway's empty
         // namespace may linger the few ms its packet socket takes to release.
-        return try GatewayWiring.start(app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
-                                         cgroups: cgroups, launch: config.gatewayLaunch)
+        return try GatewayWiring.start(
+            app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
+            cgroups: cgroups, launch: config.gatewayLaunch)
     }
 
     /// Tells init to start the program under `program`. EPIPE: init failed during its setup,
@@ -293,7 +330,8 @@ public struct Launcher: Sendable {
         _ = Self.wait(for: pid)
         // The record is written at once and is smaller than PIPE_BUF: a short one is a bug.
         guard report.count == MemoryLayout<sbx_child_error>.size else {
-            throw .system(PosixError(call: "read", errno: EIO), detail: "error pipe (short record of \(report.count) bytes)")
+            throw .system(
+                PosixError(call: "read", errno: EIO), detail: "error pipe (short record of \(report.count) bytes)")
         }
         throw Self.childError(report)
     }
@@ -305,18 +343,23 @@ public struct Launcher: Sendable {
     static func failClosed(_ gateway: GatewayProcess, initPID: pid_t) throws(SandboxError) -> Int32 {
         try gateway.waitUntilReady()
         let handle = sbx_pidfd_open(initPID)
-        guard handle >= 0 else { throw .system(PosixError(call: "pidfd_open", errno: errno), detail: "(the sandbox's init)") }
+        guard handle >= 0 else {
+            throw .system(PosixError(call: "pidfd_open", errno: errno), detail: "(the sandbox's init)")
+        }
         gateway.onDeath { _ in _ = sbx_pidfd_send_signal(handle, SIGKILL) }
         return handle
     }
 
     /// The plain-data configuration the C child path runs from (everything but the seccomp
     /// program and the netlink channel, which the caller adds).
-    static func spawnConfiguration(_ config: SandboxConfiguration, userNamespace: Bool, rootMapped: Bool,
-                                   mounts: [MountOperation], terminal: TerminalRelay?,
-                                   arena: CArena) throws(SandboxError) -> sbx_spawn_config {
+    static func spawnConfiguration(
+        _ config: SandboxConfiguration, userNamespace: Bool, rootMapped: Bool,
+        mounts: [MountOperation], terminal: TerminalRelay?,
+        arena: CArena
+    ) throws(SandboxError) -> sbx_spawn_config {
         var spawn = sbx_spawn_config()
-        spawn.clone_flags = Self.cloneNewNS | Self.cloneNewPID | Self.cloneNewUTS | Self.cloneNewIPC
+        spawn.clone_flags =
+            Self.cloneNewNS | Self.cloneNewPID | Self.cloneNewUTS | Self.cloneNewIPC
             | (userNamespace ? Self.cloneNewUser : 0) | (config.network == .host ? 0 : Self.cloneNewNet)
         spawn.unshare_cgroup = 1
         spawn.set_app_ids = rootMapped && config.user != nil ? 1 : 0
@@ -331,11 +374,12 @@ public struct Launcher: Sendable {
         spawn.user_network_sysctls = config.network == .user ? 1 : 0
         spawn.stage_dir = UnsafePointer(arena.string(Self.stageDirectory))
         let operations = mounts.map { op in
-            sbx_mount_op(kind: op.kind.rawValue, optional: op.optional ? 1 : 0, recursive: op.recursive ? 1 : 0,
-                         readonly: op.readOnly ? 1 : 0, create_target: op.createTarget ? 1 : 0, mode: op.mode,
-                         flags: op.flags, source: arena.optionalString(op.source),
-                         target: UnsafePointer(arena.string(op.target)), data: arena.optionalString(op.data),
-                         source_fd: op.sourceFD)
+            sbx_mount_op(
+                kind: op.kind.rawValue, optional: op.optional ? 1 : 0, recursive: op.recursive ? 1 : 0,
+                readonly: op.readOnly ? 1 : 0, create_target: op.createTarget ? 1 : 0, mode: op.mode,
+                flags: op.flags, source: arena.optionalString(op.source),
+                target: UnsafePointer(arena.string(op.target)), data: arena.optionalString(op.data),
+                source_fd: op.sourceFD)
         }
         spawn.mount_count = UInt32(operations.count)
         spawn.mounts = arena.array(operations)
@@ -378,13 +422,15 @@ public struct Launcher: Sendable {
         if path.hasPrefix(MountPlan.newRoot + "/") { path = String(path.dropFirst(MountPlan.newRoot.count)) }
         if step == "bind mount", record.error == EROFS {
             // A volume whose mount point is missing from the read-only root cannot be created.
-            return .setupFailed(step: "create the volume mount point (the root file system is read-only: "
-                                + "use a path that exists in it, or one under /tmp)", path: path, errno: record.error)
+            return .setupFailed(
+                step: "create the volume mount point (the root file system is read-only: "
+                    + "use a path that exists in it, or one under /tmp)", path: path, errno: record.error)
         }
         if record.error == ELOOP {
             // The child refuses a mount point behind a symlink that does not resolve in the root.
-            return .setupFailed(step: step + " (a symlink on the path dangles or leads out of the root file system)",
-                                path: path, errno: record.error)
+            return .setupFailed(
+                step: step + " (a symlink on the path dangles or leads out of the root file system)",
+                path: path, errno: record.error)
         }
         return .setupFailed(step: step, path: path, errno: record.error)
     }

@@ -29,7 +29,7 @@ public enum MaskedCover {
                 result.append(Pattern(mask: mask, value: value))
                 continue
             }
-            if bit < 0 { continue }  // every bit fixed, and the value is allowed
+            if bit < 0 { continue } // every bit fixed, and the value is allowed
             let bitMask: UInt64 = 1 << UInt64(bit)
             pending.append((mask | bitMask, value | bitMask, bit - 1))
             pending.append((mask | bitMask, value, bit - 1))

@@ -5,7 +5,8 @@ import CLauncher
 /// the sandbox's root under `MountPlan.newRoot`.
 public struct MountOperation: Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Int32, Sendable {
-        case bind = 1, tmpfs, proc, sysfs, devpts, mkdir, mkfile, symlink, readOnly, mask
+        case bind = 1
+        case tmpfs, proc, sysfs, devpts, mkdir, mkfile, symlink, readOnly, mask
     }
 
     public var kind: Kind
@@ -54,7 +55,7 @@ public enum MountPlan {
     public static let maskedPaths = [
         "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
         "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-        "/sys/firmware", "/sys/devices/virtual/powercap",
+        "/sys/firmware", "/sys/devices/virtual/powercap"
     ]
 
     /// OCI runtime spec defaults: visible but read-only.
@@ -76,36 +77,63 @@ public enum MountPlan {
     ///   - host: what the default root takes from the host; nil reads it now.
     ///   - currentDirectory: a host directory bound read-only at its own path (the launcher's
     ///     working directory, see `currentDirectoryBind`).
-    public static func operations(rootfs: String?, volumes: [VolumeMount], volumeTrees: [Int32] = [],
-                                  hostSysfsTree: Int32 = -1, devptsGroup: UInt32?, console: String? = nil,
-                                  host: HostRoot? = nil, currentDirectory: String? = nil) -> [MountOperation] {
+    public static func operations(
+        rootfs: String?, volumes: [VolumeMount], volumeTrees: [Int32] = [],
+        hostSysfsTree: Int32 = -1, devptsGroup: UInt32?, console: String? = nil,
+        host: HostRoot? = nil, currentDirectory: String? = nil
+    ) -> [MountOperation] {
         var ops: [MountOperation]
         var defaultRoot: HostRoot?
         if let rootfs {
-            var root = MountOperation(.bind, source: oldRoot + VolumeMount.normalize(rootfs), target: newRoot, flags: nosuid | nodev)
-            if root.source == oldRoot + "/" { root.source = oldRoot }
-            root.recursive = true
-            root.readOnly = true
-            ops = [root]
-            var tmp = MountOperation(.tmpfs, target: newRoot + "/tmp", data: "mode=1777", flags: nosuid | nodev)
-            tmp.optional = true
-            ops.append(tmp)
+            ops = givenRoot(rootfs)
         } else {
             let scanned = host ?? HostRoot.scan()
             defaultRoot = scanned
             ops = allowListRoot(scanned)
         }
+        ops += devOperations(devptsGroup: devptsGroup, console: console)
+        ops.append(MountOperation(.proc, target: newRoot + "/proc", flags: nosuid | nodev | noexec))
+        var sysfs = MountOperation(
+            .sysfs, source: oldRoot + "/sys", target: newRoot + "/sys", flags: nosuid | nodev | noexec)
+        sysfs.sourceFD = hostSysfsTree
+        ops.append(sysfs)
+        ops += maskOperations(hiddenEtc: defaultRoot?.hiddenEtc ?? [])
+        ops += bindOperations(volumes: volumes, volumeTrees: volumeTrees, currentDirectory: currentDirectory)
+        if defaultRoot != nil {
+            // Last: every mount point (volumes, the current directory) is made by now.
+            ops.append(MountOperation(.readOnly, target: newRoot))
+        }
+        return ops
+    }
 
-        ops.append(MountOperation(.tmpfs, target: newRoot + "/dev", data: "mode=0755", flags: nosuid | noexec))
+    /// `--rootfs`: the directory bound read-only as the root, with a fresh /tmp when it has one.
+    private static func givenRoot(_ rootfs: String) -> [MountOperation] {
+        var root = MountOperation(
+            .bind, source: oldRoot + VolumeMount.normalize(rootfs), target: newRoot, flags: nosuid | nodev)
+        if root.source == oldRoot + "/" { root.source = oldRoot }
+        root.recursive = true
+        root.readOnly = true
+        var tmp = MountOperation(.tmpfs, target: newRoot + "/tmp", data: "mode=1777", flags: nosuid | nodev)
+        tmp.optional = true
+        return [root, tmp]
+    }
+
+    /// A fresh /dev: the allowed device nodes bound from the host (nosuid but not nodev: they
+    /// must open), the console, a new devpts instance, /dev/shm and the /proc/self links.
+    private static func devOperations(devptsGroup: UInt32?, console: String?) -> [MountOperation] {
+        var ops = [MountOperation(.tmpfs, target: newRoot + "/dev", data: "mode=0755", flags: nosuid | noexec)]
         for device in devices {
             ops.append(MountOperation(.mkfile, target: newRoot + "/dev/" + device))
-            // Device nodes: nosuid but not nodev (they must open).
-            ops.append(MountOperation(.bind, source: oldRoot + "/dev/" + device, target: newRoot + "/dev/" + device,
-                                      flags: nosuid | noexec))
+            ops.append(
+                MountOperation(
+                    .bind, source: oldRoot + "/dev/" + device, target: newRoot + "/dev/" + device,
+                    flags: nosuid | noexec))
         }
         if let console {
             ops.append(MountOperation(.mkfile, target: newRoot + "/dev/console"))
-            ops.append(MountOperation(.bind, source: oldRoot + console, target: newRoot + "/dev/console", flags: nosuid | noexec))
+            ops.append(
+                MountOperation(
+                    .bind, source: oldRoot + console, target: newRoot + "/dev/console", flags: nosuid | noexec))
         }
         ops.append(MountOperation(.mkdir, target: newRoot + "/dev/pts"))
         var ptsOptions = "newinstance,ptmxmode=0666,mode=0620"
@@ -113,23 +141,21 @@ public enum MountPlan {
         ops.append(MountOperation(.devpts, target: newRoot + "/dev/pts", data: ptsOptions, flags: nosuid | noexec))
         ops.append(MountOperation(.symlink, source: "pts/ptmx", target: newRoot + "/dev/ptmx"))
         ops.append(MountOperation(.mkdir, target: newRoot + "/dev/shm"))
-        ops.append(MountOperation(.tmpfs, target: newRoot + "/dev/shm", data: "mode=1777", flags: nosuid | nodev | noexec))
-        for (link, destination) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                                    ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        ops.append(
+            MountOperation(.tmpfs, target: newRoot + "/dev/shm", data: "mode=1777", flags: nosuid | nodev | noexec))
+        for (link, destination) in [
+            ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")
+        ] {
             ops.append(MountOperation(.symlink, source: destination, target: newRoot + "/dev/" + link))
         }
+        return ops
+    }
 
-        ops.append(MountOperation(.proc, target: newRoot + "/proc", flags: nosuid | nodev | noexec))
-        var sysfs = MountOperation(.sysfs, source: oldRoot + "/sys", target: newRoot + "/sys", flags: nosuid | nodev | noexec)
-        sysfs.sourceFD = hostSysfsTree
-        ops.append(sysfs)
-
-        for path in maskedPaths {
-            var mask = MountOperation(.mask, source: newRoot + "/dev/null", target: newRoot + path)
-            mask.optional = true
-            ops.append(mask)
-        }
-        for path in defaultRoot?.hiddenEtc ?? [] {
+    /// /dev/null over the masked /proc paths and the hidden /etc files; the read-only /proc paths.
+    private static func maskOperations(hiddenEtc: [String]) -> [MountOperation] {
+        var ops: [MountOperation] = []
+        for path in maskedPaths + hiddenEtc {
             var mask = MountOperation(.mask, source: newRoot + "/dev/null", target: newRoot + path)
             mask.optional = true
             ops.append(mask)
@@ -141,27 +167,32 @@ public enum MountPlan {
             bind.optional = true
             ops.append(bind)
         }
+        return ops
+    }
 
+    /// The current directory (read-only at its own path) and the volumes, each with its
+    /// idmapped tree when it has one.
+    private static func bindOperations(volumes: [VolumeMount], volumeTrees: [Int32], currentDirectory: String?)
+        -> [MountOperation]
+    {
+        var ops: [MountOperation] = []
         if let directory = currentDirectory {
-            var bind = MountOperation(.bind, source: oldRoot + directory, target: newRoot + directory, flags: nosuid | nodev)
+            var bind = MountOperation(
+                .bind, source: oldRoot + directory, target: newRoot + directory, flags: nosuid | nodev)
             bind.recursive = true
             bind.readOnly = true
             bind.createTarget = true
             ops.append(bind)
         }
-
         for (index, volume) in volumes.enumerated() {
-            var bind = MountOperation(.bind, source: oldRoot + volume.hostPath, target: newRoot + volume.sandboxPath,
-                                      flags: nosuid | nodev)
+            var bind = MountOperation(
+                .bind, source: oldRoot + volume.hostPath, target: newRoot + volume.sandboxPath,
+                flags: nosuid | nodev)
             bind.sourceFD = volumeTrees.indices.contains(index) ? volumeTrees[index] : -1
             bind.recursive = true
             bind.readOnly = volume.readOnly
             bind.createTarget = true
             ops.append(bind)
-        }
-        if defaultRoot != nil {
-            // Last: every mount point (volumes, the current directory) is made by now.
-            ops.append(MountOperation(.readOnly, target: newRoot))
         }
         return ops
     }

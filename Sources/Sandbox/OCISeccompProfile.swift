@@ -62,17 +62,24 @@ public enum OCISeccompProfile {
         for entry in profile.syscalls ?? [] {
             if let includes = entry.includes, !applies(includes) { continue }
             if let excludes = entry.excludes, excludes.arches?.contains(where: isNative) == true { continue }
-            let ruleAction = try action(entry.action, errno: Int32(clamping: entry.errnoRet ?? UInt32(EPERM)), source: source)
+            let ruleAction = try action(
+                entry.action, errno: Int32(clamping: entry.errnoRet ?? UInt32(EPERM)), source: source)
             var conditions: [SeccompCondition] = []
             for argument in entry.args ?? [] {
-                guard argument.index < 6 else { throw .invalidArgument("--seccomp \(source): argument index \(argument.index) out of range 0...5") }
-                conditions.append(SeccompCondition(argument: argument.index, op: try comparison(argument.op, source: source),
-                                                   argument.value, argument.valueTwo ?? 0))
+                guard argument.index < 6 else {
+                    throw .invalidArgument("--seccomp \(source): argument index \(argument.index) out of range 0...5")
+                }
+                conditions.append(
+                    SeccompCondition(
+                        argument: argument.index, op: try comparison(argument.op, source: source),
+                        argument.value, argument.valueTwo ?? 0))
             }
             for name in (entry.names ?? []) + (entry.name.map { [$0] } ?? []) {
                 for alternative in IntArgumentMasking.alternatives(name, conditions) {
                     rules.append(SeccompRule(name, ruleAction, alternative))
-                    guard rules.count <= maximumRules else { throw .invalidArgument("--seccomp \(source): more than \(maximumRules) rules") }
+                    guard rules.count <= maximumRules else {
+                        throw .invalidArgument("--seccomp \(source): more than \(maximumRules) rules")
+                    }
                 }
             }
         }
@@ -106,7 +113,7 @@ public enum OCISeccompProfile {
     }
 
     static func applies(_ includes: Filter) -> Bool {
-        if let caps = includes.caps, !caps.isEmpty { return false }  // the app holds no capability
+        if let caps = includes.caps, !caps.isEmpty { return false } // the app holds no capability
         if let arches = includes.arches, !arches.isEmpty, !arches.contains(where: isNative) { return false }
         if let minimum = includes.minKernel, !kernelAtLeast(minimum) { return false }
         return true
@@ -114,18 +121,20 @@ public enum OCISeccompProfile {
 
     static func isNative(_ arch: String) -> Bool {
         #if arch(x86_64)
-        return arch == "amd64" || arch == "x86_64" || arch == "SCMP_ARCH_X86_64"
+            return arch == "amd64" || arch == "x86_64" || arch == "SCMP_ARCH_X86_64"
         #elseif arch(arm64)
-        return arch == "arm64" || arch == "aarch64" || arch == "SCMP_ARCH_AARCH64"
+            return arch == "arm64" || arch == "aarch64" || arch == "SCMP_ARCH_AARCH64"
         #else
-        return false
+            return false
         #endif
     }
 
     static func kernelAtLeast(_ version: String) -> Bool {
         var name = utsname()
         guard uname(&name) == 0 else { return false }
-        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let release = withUnsafeBytes(of: &name.release) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
         func numbers(_ text: String) -> [Int] {
             text.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
         }

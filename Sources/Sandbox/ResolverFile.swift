@@ -18,7 +18,8 @@ public struct ResolverFile: Sendable, Equatable {
     public static func parseSearch(_ values: [String]) throws(SandboxError) -> [String]? {
         guard !values.isEmpty else { return nil }
         if values == ["."] { return [] }
-        for value in values where DNSName(value) == nil || value.contains(where: { $0 == " " || $0 == "\t" }) || value == "." {
+        for value in values
+        where DNSName(value) == nil || value.contains(where: { $0 == " " || $0 == "\t" }) || value == "." {
             throw .invalidArgument("bad --dns-search \(value): expected a domain name (or . alone for none)")
         }
         return values

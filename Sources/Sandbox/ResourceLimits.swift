@@ -17,10 +17,16 @@ public struct ResourceLimits: Sendable, Equatable {
 
     /// `512m`, `1g`, `65536`, `100k` (binary multiples, as docker): bytes.
     /// A size like 512m (binary multiples), for `flag`; at least `minimum` bytes.
-    public static func parseMemory(_ text: String, flag: String = "--memory", minimum: UInt64 = 4 << 20) throws(SandboxError) -> UInt64 {
+    public static func parseMemory(_ text: String, flag: String = "--memory", minimum: UInt64 = 4 << 20)
+        throws(SandboxError) -> UInt64
+    {
         var digits = Substring(text.lowercased())
         // Accepted spellings: 512, 512b, 512k, 512kb, 512kib (binary multiples throughout).
-        if digits.hasSuffix("ib") { digits = digits.dropLast(2) } else if digits.hasSuffix("b") { digits = digits.dropLast() }
+        if digits.hasSuffix("ib") {
+            digits = digits.dropLast(2)
+        } else if digits.hasSuffix("b") {
+            digits = digits.dropLast()
+        }
         var multiplier: UInt64 = 1
         if let last = digits.last, !last.isNumber {
             switch last {
@@ -76,7 +82,7 @@ public struct ResourceLimit: Sendable, Equatable {
     public static let names: [(String, Int32)] = [
         ("cpu", 0), ("fsize", 1), ("data", 2), ("stack", 3), ("core", 4), ("rss", 5), ("nproc", 6),
         ("nofile", 7), ("memlock", 8), ("as", 9), ("locks", 10), ("sigpending", 11), ("msgqueue", 12),
-        ("nice", 13), ("rtprio", 14), ("rttime", 15),
+        ("nice", 13), ("rtprio", 14), ("rttime", 15)
     ]
 
     public static func parse(_ text: String) throws(SandboxError) -> ResourceLimit {
@@ -90,7 +96,8 @@ public struct ResourceLimit: Sendable, Equatable {
         }
         let values = text[text.index(after: eq)...].split(separator: ":", omittingEmptySubsequences: false)
         guard values.count == 1 || values.count == 2,
-              let soft = limitValue(values[0]), let hard = limitValue(values.last ?? values[0]) else {
+            let soft = limitValue(values[0]), let hard = limitValue(values.last ?? values[0])
+        else {
             throw .invalidArgument("bad --ulimit \(text): values are whole numbers or 'unlimited'")
         }
         guard soft <= hard else {
@@ -100,7 +107,7 @@ public struct ResourceLimit: Sendable, Equatable {
     }
 
     private static func limitValue(_ text: Substring) -> UInt64? {
-        if text == "unlimited" || text == "-1" { return UInt64(bitPattern: -1) }  // RLIM_INFINITY
+        if text == "unlimited" || text == "-1" { return UInt64(bitPattern: -1) } // RLIM_INFINITY
         return UInt64(text)
     }
 }

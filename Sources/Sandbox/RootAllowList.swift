@@ -48,15 +48,18 @@ extension MountPlan {
     /// The current directory is bound and is the working directory, so `sandbox run -- ./app`
     /// works from a project, unless it is /, a home or above one (that would show the homes).
     /// `--workdir` wins (nothing bound); a volume over the directory provides it (not bound).
-    public static func startDirectory(current: String, homes: [String], volumes: [VolumeMount],
-                                      workdirGiven: Bool) -> StartDirectory {
+    public static func startDirectory(
+        current: String, homes: [String], volumes: [VolumeMount],
+        workdirGiven: Bool
+    ) -> StartDirectory {
         if workdirGiven { return StartDirectory() }
         let cwd = VolumeMount.normalize(current)
         let covered = volumes.contains { cwd == $0.sandboxPath || cwd.hasPrefix($0.sandboxPath + "/") }
         if covered { return StartDirectory(workdir: cwd) }
         if cwd == "/" || homes.contains(where: { $0 == cwd || $0.hasPrefix(cwd + "/") }) {
-            return StartDirectory(notice: "sandbox: the current directory \(cwd) is / or holds a home directory: "
-                                  + "not bound into the sandbox, the app starts in / (use -v or -w)")
+            return StartDirectory(
+                notice: "sandbox: the current directory \(cwd) is / or holds a home directory: "
+                    + "not bound into the sandbox, the app starts in / (use -v or -w)")
         }
         return StartDirectory(bind: cwd, workdir: cwd)
     }

@@ -38,8 +38,9 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
         case .system(let error, let detail):
             return detail.isEmpty ? error.description : "\(error.call) \(detail): \(Posix.errnoText(error.errno))"
         case .setupFailed(let step, let path, let code):
-            return path.isEmpty ? "sandbox setup: \(step): \(Posix.errnoText(code))"
-                                : "sandbox setup: \(step) \(path): \(Posix.errnoText(code))"
+            return path.isEmpty
+                ? "sandbox setup: \(step): \(Posix.errnoText(code))"
+                : "sandbox setup: \(step) \(path): \(Posix.errnoText(code))"
         case .execFailed(let path, let code): return "cannot execute \(path): \(Posix.errnoText(code))"
         case .resourceControl(let message): return message
         case .network(let message): return message

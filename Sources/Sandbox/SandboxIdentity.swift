@@ -22,7 +22,8 @@ struct SandboxIdentity {
         userNamespace = hostUID != 0 || config.userNamespace != .host
         idRange = hostUID == 0 && config.userNamespace == .auto ? try HostIDRange.reserve() : nil
         if idRange != nil, let user = config.user, user.uid >= HostIDRange.size || user.gid >= HostIDRange.size {
-            throw .invalidArgument("--user \(user.uid):\(user.gid): ids inside the sandbox are 0-\(HostIDRange.size - 1)")
+            throw .invalidArgument(
+                "--user \(user.uid):\(user.gid): ids inside the sandbox are 0-\(HostIDRange.size - 1)")
         }
         insideUID = config.user?.uid ?? 0
         insideGID = config.user?.gid ?? 0

@@ -24,7 +24,7 @@ enum SeccompAllowList {
         "listxattr", "llistxattr", "flistxattr", "listxattrat", "removexattr", "lremovexattr", "fremovexattr",
         "removexattrat", "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
         "sync", "syncfs", "fsync", "fdatasync", "sync_file_range", "fallocate", "fadvise64", "readahead",
-        "flock", "cachestat",
+        "flock", "cachestat"
     ]
 
     /// Reading, writing and managing descriptors; polling and event descriptors; AIO.
@@ -35,7 +35,7 @@ enum SeccompAllowList {
         "select", "pselect6", "poll", "ppoll", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
         "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd", "signalfd4",
         "timerfd_create", "timerfd_settime", "timerfd_gettime", "memfd_create", "memfd_secret",
-        "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
+        "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents"
     ]
 
     /// The process's own address space.
@@ -43,7 +43,7 @@ enum SeccompAllowList {
         "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "msync", "mincore", "mlock", "mlock2",
         "munlock", "mlockall", "munlockall", "remap_file_pages", "membarrier", "mseal", "map_shadow_stack",
         "pkey_alloc", "pkey_free", "pkey_mprotect", "get_mempolicy", "set_mempolicy", "mbind",
-        "set_mempolicy_home_node",
+        "set_mempolicy_home_node"
     ]
 
     /// Identity, process lifetime, scheduling, limits, threads. (Identity changes are bounded by
@@ -61,31 +61,31 @@ enum SeccompAllowList {
         "sched_setscheduler", "sched_get_priority_max", "sched_get_priority_min", "sched_rr_get_interval",
         "getcpu", "pidfd_open", "pidfd_send_signal", "process_mrelease", "seccomp",
         "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
-        "get_thread_area", "set_thread_area",
+        "get_thread_area", "set_thread_area"
     ]
 
     static let signals = [
         "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
-        "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack", "kill", "tkill", "tgkill", "pause", "restart_syscall",
+        "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack", "kill", "tkill", "tgkill", "pause", "restart_syscall"
     ]
 
     static let time = [
         "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time", "times",
         "alarm", "getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
-        "timer_getoverrun", "timer_delete",
+        "timer_getoverrun", "timer_delete"
     ]
 
     /// Socket calls after creation (creation itself is `DefaultSeccompPolicy`'s family rules).
     static let network = [
         "bind", "connect", "listen", "accept", "accept4", "getsockname", "getpeername", "getsockopt", "setsockopt",
-        "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown",
+        "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown"
     ]
 
     /// System V and POSIX IPC: namespaced by the sandbox's IPC namespace.
     static let ipc = [
         "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
         "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
-        "mq_notify", "mq_getsetattr",
+        "mq_notify", "mq_getsetattr"
     ]
 
     /// Views of the machine; the host name calls change only the sandbox's UTS namespace, and

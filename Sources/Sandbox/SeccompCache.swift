@@ -27,7 +27,9 @@ public enum SeccompCache {
     public static func fingerprint(_ policy: SeccompPolicy) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ value: UInt64) {
-            for shift in stride(from: 0, to: 64, by: 8) { hash = (hash ^ (value >> UInt64(shift) & 0xff)) &* 0x100_0000_01b3 }
+            for shift in stride(from: 0, to: 64, by: 8) {
+                hash = (hash ^ (value >> UInt64(shift) & 0xff)) &* 0x100_0000_01b3
+            }
         }
         func mix(_ text: String) {
             for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
@@ -45,7 +47,9 @@ public enum SeccompCache {
             }
         }
         if let version = seccomp_version() {
-            mix(UInt64(version.pointee.major) << 32 | UInt64(version.pointee.minor) << 16 | UInt64(version.pointee.micro))
+            mix(
+                UInt64(version.pointee.major) << 32 | UInt64(version.pointee.minor) << 16
+                    | UInt64(version.pointee.micro))
         }
         var name = utsname()
         if uname(&name) == 0 {
@@ -74,7 +78,8 @@ public enum SeccompCache {
         guard fd >= 0 else { return nil }
         defer { Posix.close(fd) }
         guard let bytes = try? SystemCalls.readAll(fd, limit: 4096 * 8 + 1, name: name),
-              !bytes.isEmpty, bytes.count % 8 == 0, bytes.count <= 4096 * 8 else { return nil }
+            !bytes.isEmpty, bytes.count % 8 == 0, bytes.count <= 4096 * 8
+        else { return nil }
         return bytes
     }
 

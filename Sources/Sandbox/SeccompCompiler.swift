@@ -20,7 +20,9 @@ public enum SeccompCompiler {
             throw .system(PosixError(call: "seccomp_init", errno: EINVAL))
         }
         defer { seccomp_release(context) }
-        try check(seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SeccompAction.killProcess.libseccompValue), "seccomp_attr_set", "bad-arch action")
+        try check(
+            seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SeccompAction.killProcess.libseccompValue),
+            "seccomp_attr_set", "bad-arch action")
         // The child sets NO_NEW_PRIVS itself, right before loading the filter.
         try check(seccomp_attr_set(context, SCMP_FLTATR_CTL_NNP, 0), "seccomp_attr_set", "no_new_privs")
         // Binary-tree dispatch on the syscall number instead of a linear scan.
@@ -29,13 +31,14 @@ public enum SeccompCompiler {
         var unknown: [String] = []
         for rule in policy.rules {
             let number = seccomp_syscall_resolve_name(rule.syscall)
-            if number < 0 {  // __NR_SCMP_ERROR, or a syscall this architecture does not have
+            if number < 0 { // __NR_SCMP_ERROR, or a syscall this architecture does not have
                 if !unknown.contains(rule.syscall) { unknown.append(rule.syscall) }
                 continue
             }
-            if rule.action == policy.defaultAction { continue }  // libseccomp refuses those; they change nothing
+            if rule.action == policy.defaultAction { continue } // libseccomp refuses those; they change nothing
             let comparisons = rule.conditions.map {
-                scmp_arg_cmp(arg: $0.argument, op: scmp_compare(rawValue: $0.op.rawValue), datum_a: $0.first, datum_b: $0.second)
+                scmp_arg_cmp(
+                    arg: $0.argument, op: scmp_compare(rawValue: $0.op.rawValue), datum_a: $0.first, datum_b: $0.second)
             }
             let result = comparisons.withUnsafeBufferPointer {
                 seccomp_rule_add_array(context, rule.action.libseccompValue, number, UInt32($0.count), $0.baseAddress)
@@ -53,7 +56,8 @@ public enum SeccompCompiler {
         try check(exported, "seccomp_export_bpf", "")
         let bytes = try SystemCalls.readAll(fds[0], limit: 4096 * 8 + 1, name: "seccomp program")
         guard !bytes.isEmpty, bytes.count % 8 == 0, bytes.count <= 4096 * 8 else {
-            throw .system(PosixError(call: "seccomp_export_bpf", errno: E2BIG), detail: "program of \(bytes.count) bytes")
+            throw .system(
+                PosixError(call: "seccomp_export_bpf", errno: E2BIG), detail: "program of \(bytes.count) bytes")
         }
         return SeccompProgram(bytes: bytes, unknownSyscalls: unknown)
     }

@@ -33,7 +33,8 @@ extension DefaultSeccompPolicy {
                 rules.append(SeccompRule(name, .allow, [.masked(flagsArgument, mask: anyCreation, equals: 0)]))
                 rules.append(SeccompRule(name, .allow, [.masked(modeArgument, mask: setID, equals: 0)]))
                 for flag in creating {
-                    rules += deny(name, modeArgument: modeArgument, also: [.masked(flagsArgument, mask: flag, equals: flag)])
+                    rules += deny(
+                        name, modeArgument: modeArgument, also: [.masked(flagsArgument, mask: flag, equals: flag)])
                 }
             }
             return rules

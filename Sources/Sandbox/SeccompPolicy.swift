@@ -53,14 +53,17 @@ public struct SeccompRule: Sendable, Equatable {
     /// Whether the rule matches a call with these arguments (the semantics libseccomp compiles:
     /// every condition must hold). Used by tests to check a policy table without a kernel.
     public func matches(_ arguments: [UInt64]) -> Bool {
-        conditions.allSatisfy { $0.holds(arguments.indices.contains(Int($0.argument)) ? arguments[Int($0.argument)] : 0) }
+        conditions.allSatisfy {
+            $0.holds(arguments.indices.contains(Int($0.argument)) ? arguments[Int($0.argument)] : 0)
+        }
     }
 }
 
 /// One argument comparison, as libseccomp's `struct scmp_arg_cmp`.
 public struct SeccompCondition: Sendable, Equatable {
     public enum Operator: UInt32, Sendable {
-        case notEqual = 1, lessThan, lessOrEqual, equal, greaterOrEqual, greaterThan
+        case notEqual = 1
+        case lessThan, lessOrEqual, equal, greaterOrEqual, greaterThan
         /// (argument & first) == second
         case maskedEqual
     }

@@ -69,8 +69,9 @@ final class StdioRelay {
                 pollfd(fd: launcherEnds[1], events: Int16(POLLIN), revents: 0),
                 pollfd(fd: launcherEnds[2], events: Int16(POLLIN), revents: 0),
                 // Read the terminal only when the pipe has room for what is already read.
-                pollfd(fd: input.isEmpty && launcherEnds[0] >= 0 ? STDIN_FILENO : -1, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: input.isEmpty ? -1 : launcherEnds[0], events: Int16(POLLOUT), revents: 0),
+                pollfd(
+                    fd: input.isEmpty && launcherEnds[0] >= 0 ? STDIN_FILENO : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: input.isEmpty ? -1 : launcherEnds[0], events: Int16(POLLOUT), revents: 0)
             ]
             guard (try? Posix.call("poll") { poll(&fds, nfds_t(fds.count), -1) }) != nil else { return }
             for index in 1...2 where fds[index].revents != 0 {
@@ -120,7 +121,9 @@ private struct PendingInput {
     mutating func write(to fd: Int32) -> Bool {
         while !isEmpty {
             let start = offset
-            let result = try? bytes.withUnsafeBytes { raw in try Posix.write(fd, UnsafeRawBufferPointer(rebasing: raw[start...])) }
+            let result = try? bytes.withUnsafeBytes { raw in
+                try Posix.write(fd, UnsafeRawBufferPointer(rebasing: raw[start...]))
+            }
             guard let result else { return false }
             // A full pipe takes the rest on a later POLLOUT.
             guard case .done(let written) = result else { return true }

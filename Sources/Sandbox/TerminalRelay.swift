@@ -75,12 +75,17 @@ final class TerminalRelay {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         var inputOpen = true, outputOpen = true
         while outputOpen {
-            var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: primaryFD, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: inputOpen ? STDIN_FILENO : -1, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: primaryFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: inputOpen ? STDIN_FILENO : -1, events: Int16(POLLIN), revents: 0)
+            ]
             let ready = poll(&fds, nfds_t(fds.count), -1)
             if ready < 0 {
-                if errno == EINTR { copyWindowSize(); continue }
+                if errno == EINTR {
+                    copyWindowSize()
+                    continue
+                }
                 return
             }
             if fds[1].revents != 0 { outputOpen = copyOnce(from: primaryFD, to: STDOUT_FILENO, &buffer) }

@@ -56,7 +56,8 @@ public struct UserSpec: Sendable, Equatable {
     public static func parse(_ text: String) throws(SandboxError) -> UserSpec {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 1 || parts.count == 2,
-              let uid = UInt32(parts[0]), uid != UInt32.max else {
+            let uid = UInt32(parts[0]), uid != UInt32.max
+        else {
             throw .invalidArgument("bad --user \(text): expected UID or UID:GID (numbers)")
         }
         var gid = uid

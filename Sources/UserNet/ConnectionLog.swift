@@ -20,9 +20,11 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var bytesToApp: UInt64
     public var durationNanoseconds: UInt64
 
-    public init(startNanoseconds: UInt64, transport: FlowTransport, source: SocketAddress, destination: SocketAddress,
-                verdict: PolicyVerdict, reason: String? = nil, bytesFromApp: UInt64 = 0, bytesToApp: UInt64 = 0,
-                durationNanoseconds: UInt64 = 0) {
+    public init(
+        startNanoseconds: UInt64, transport: FlowTransport, source: SocketAddress, destination: SocketAddress,
+        verdict: PolicyVerdict, reason: String? = nil, bytesFromApp: UInt64 = 0, bytesToApp: UInt64 = 0,
+        durationNanoseconds: UInt64 = 0
+    ) {
         self.startNanoseconds = startNanoseconds
         self.transport = transport
         self.source = source
@@ -81,7 +83,8 @@ public struct ConnectionRecord: Sendable, Equatable {
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let millis = Int(ns % 1_000_000_000 / 1_000_000)
         let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
+        return
+            "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
     }
 }
 

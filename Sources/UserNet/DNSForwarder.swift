@@ -94,9 +94,10 @@ public final class DNSForwarder {
             }
             sockets.append(socket)
             do {
-                registrations.append(try loop.register(fd: socket.fd, interest: .read) { [unowned self] _ in
-                    self.drainAnswers(upstream: index)
-                })
+                registrations.append(
+                    try loop.register(fd: socket.fd, interest: .read) { [unowned self] _ in
+                        self.drainAnswers(upstream: index)
+                    })
             } catch {
                 close()
                 throw error
@@ -128,7 +129,8 @@ public final class DNSForwarder {
     public func forward(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply, failed: (() -> Void)? = nil) {
         counters.queries &+= 1
         guard let message = try? DNSMessage.parse(bytes), !message.header.isResponse, message.header.opcode == 0,
-              let question = message.questions.first, DNSResponseWriter.endOfFirstQuestion(bytes) != nil else {
+            let question = message.questions.first, DNSResponseWriter.endOfFirstQuestion(bytes) != nil
+        else {
             counters.malformedQueries &+= 1
             failed?()
             return
@@ -138,8 +140,9 @@ public final class DNSForwarder {
             failed?()
             return
         }
-        let entry = Pending(originalID: message.header.id, question: question, query: Array(bytes),
-                            upstream: 0, triesLeft: sockets.count, timer: nil, reply: reply, failed: failed)
+        let entry = Pending(
+            originalID: message.header.id, question: question, query: Array(bytes),
+            upstream: 0, triesLeft: sockets.count, timer: nil, reply: reply, failed: failed)
         send(entry)
     }
 
@@ -215,11 +218,13 @@ public final class DNSForwarder {
     /// TCP (answers too large for UDP need it); `reply` gets the answer message, unframed.
     /// `failed` runs instead of `reply` when no answer will come (malformed query, too many
     /// exchanges, upstream failure or timeout), so a caller holding state per query can let go.
-    public func forwardOverTCP(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply, failed: (() -> Void)? = nil) {
+    public func forwardOverTCP(query bytes: UnsafeRawBufferPointer, reply: @escaping Reply, failed: (() -> Void)? = nil)
+    {
         counters.tcpQueries &+= 1
         guard let message = try? DNSMessage.parse(bytes), !message.header.isResponse,
-              let question = message.questions.first, DNSResponseWriter.endOfFirstQuestion(bytes) != nil,
-              let framed = DNSStreamFramer.frame(bytes) else {
+            let question = message.questions.first, DNSResponseWriter.endOfFirstQuestion(bytes) != nil,
+            let framed = DNSStreamFramer.frame(bytes)
+        else {
             counters.malformedQueries &+= 1
             failed?()
             return
@@ -230,7 +235,8 @@ public final class DNSForwarder {
             return
         }
         tcpExchanges += 1
-        let exchange = TCPExchange(forwarder: self, id: message.header.id, question: question, framed: framed, reply: reply)
+        let exchange = TCPExchange(
+            forwarder: self, id: message.header.id, question: question, framed: framed, reply: reply)
         exchange.failed = failed
         let timeout = configuration.timeoutNanoseconds
         HostConnector.connect(to: upstream, on: loop, timeoutNanoseconds: timeout) { [loop] result in
@@ -265,7 +271,9 @@ private final class TCPExchange {
     var timer: TimerID?
     weak var loop: EventLoop?
 
-    init(forwarder: DNSForwarder, id: UInt16, question: DNSQuestion, framed: [UInt8], reply: @escaping DNSForwarder.Reply) {
+    init(
+        forwarder: DNSForwarder, id: UInt16, question: DNSQuestion, framed: [UInt8], reply: @escaping DNSForwarder.Reply
+    ) {
         self.forwarder = forwarder
         self.id = id
         self.question = question
@@ -311,14 +319,15 @@ private final class TCPExchange {
             case .wouldBlock?:
                 return
             default:
-                return finish(nil)   // EOF or error before a whole answer
+                return finish(nil) // EOF or error before a whole answer
             }
         }
     }
 
     private func deliver(_ answer: [UInt8]) {
         guard let message = try? answer.withUnsafeBytes({ try DNSMessage.parse($0) }), message.header.isResponse,
-              message.header.id == id, message.questions.first == question else { return finish(nil) }
+            message.header.id == id, message.questions.first == question
+        else { return finish(nil) }
         let reply = self.reply
         finish(message)
         answer.withUnsafeBytes { reply?(DNSForwarder.Answer(bytes: $0, message: message)) }

@@ -32,10 +32,15 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: String) {
         var trimmed = Substring(text)
         if trimmed.hasSuffix(".") { trimmed = trimmed.dropLast() }
-        if trimmed.isEmpty { labels = []; return }
+        if trimmed.isEmpty {
+            labels = []
+            return
+        }
         var out: [String] = []
         for label in trimmed.split(separator: ".", omittingEmptySubsequences: false) {
-            guard (1...63).contains(label.utf8.count), label.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else { return nil }
+            guard (1...63).contains(label.utf8.count), label.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                return nil
+            }
             out.append(label.lowercased())
         }
         guard out.reduce(1, { $0 + $1.utf8.count + 1 }) <= 255 else { return nil }
@@ -84,8 +89,10 @@ public struct DNSHeader: Sendable, Equatable {
     public var authorityCount: UInt16
     public var additionalCount: UInt16
 
-    public init(id: UInt16, flags: UInt16, questionCount: UInt16, answerCount: UInt16,
-                authorityCount: UInt16, additionalCount: UInt16) {
+    public init(
+        id: UInt16, flags: UInt16, questionCount: UInt16, answerCount: UInt16,
+        authorityCount: UInt16, additionalCount: UInt16
+    ) {
         self.id = id
         self.flags = flags
         self.questionCount = questionCount
@@ -150,15 +157,17 @@ public struct DNSMessage: Sendable, Equatable {
 
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(DNSParseError) -> DNSMessage {
         var reader = Reader(bytes: bytes)
-        let header = DNSHeader(id: try reader.u16(), flags: try reader.u16(), questionCount: try reader.u16(),
-                               answerCount: try reader.u16(), authorityCount: try reader.u16(),
-                               additionalCount: try reader.u16())
+        let header = DNSHeader(
+            id: try reader.u16(), flags: try reader.u16(), questionCount: try reader.u16(),
+            answerCount: try reader.u16(), authorityCount: try reader.u16(),
+            additionalCount: try reader.u16())
         guard Int(header.questionCount) + Int(header.answerCount) <= maxRecords else { throw .tooManyRecords }
         var questions: [DNSQuestion] = []
         questions.reserveCapacity(Int(header.questionCount))
         for _ in 0..<header.questionCount {
             let name = try reader.name()
-            questions.append(DNSQuestion(name: name, type: DNSRecordType(rawValue: try reader.u16()), recordClass: try reader.u16()))
+            questions.append(
+                DNSQuestion(name: name, type: DNSRecordType(rawValue: try reader.u16()), recordClass: try reader.u16()))
         }
         var answers: [DNSRecord] = []
         answers.reserveCapacity(Int(header.answerCount))
@@ -187,8 +196,10 @@ public struct DNSMessage: Sendable, Equatable {
                 data = .other
             }
             reader.offset = start + length
-            answers.append(DNSRecord(name: name, type: type, recordClass: recordClass,
-                                     ttl: rawTTL & 0x8000_0000 == 0 ? rawTTL : 0, data: data))
+            answers.append(
+                DNSRecord(
+                    name: name, type: type, recordClass: recordClass,
+                    ttl: rawTTL & 0x8000_0000 == 0 ? rawTTL : 0, data: data))
         }
         return DNSMessage(header: header, questions: questions, answers: answers)
     }
@@ -259,13 +270,17 @@ public struct DNSMessage: Sendable, Equatable {
                     guard bytes.count - position - 1 >= length else { throw .truncated }
                     wireLength += length + 1
                     guard wireLength <= 255 else { throw .nameTooLong }
-                    labels.append(DNSName.label(UnsafeRawBufferPointer(rebasing: bytes[(position + 1)..<(position + 1 + length)])))
+                    labels.append(
+                        DNSName.label(UnsafeRawBufferPointer(rebasing: bytes[(position + 1)..<(position + 1 + length)]))
+                    )
                     position += 1 + length
                 case 0xC0:
                     guard bytes.count - position >= 2 else { throw .truncated }
                     let target = (length & 0x3F) << 8 | Int(bytes[position + 1])
                     hops += 1
-                    guard target < position, target < pointerLimit, hops <= DNSMessage.maxPointerHops else { throw .badPointer }
+                    guard target < position, target < pointerLimit, hops <= DNSMessage.maxPointerHops else {
+                        throw .badPointer
+                    }
                     if resumeAt == nil { resumeAt = position + 2 }
                     pointerLimit = target
                     position = target

@@ -27,8 +27,10 @@ public struct DNSQueryRecord: Sendable, Equatable {
     public var answers: [IPAddress] = []
     public var refusedAnswers: [IPAddress] = []
 
-    public init(timeNanoseconds: UInt64, source: SocketAddress, transport: FlowTransport, question: DNSQuestion,
-                outcome: Outcome, reason: String? = nil) {
+    public init(
+        timeNanoseconds: UInt64, source: SocketAddress, transport: FlowTransport, question: DNSQuestion,
+        outcome: Outcome, reason: String? = nil
+    ) {
         self.timeNanoseconds = timeNanoseconds
         self.source = source
         self.transport = transport

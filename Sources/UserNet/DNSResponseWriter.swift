@@ -14,8 +14,10 @@ public enum DNSResponseCode: UInt8, Sendable {
 public enum DNSResponseWriter {
     /// The response to `query` (raw bytes of a parsed query with one question), or nil when
     /// its first question cannot be delimited.
-    public static func response(toQuery query: UnsafeRawBufferPointer, code: DNSResponseCode, authoritative: Bool,
-                                addresses: [IPAddress] = [], ttl: UInt32 = 60) -> [UInt8]? {
+    public static func response(
+        toQuery query: UnsafeRawBufferPointer, code: DNSResponseCode, authoritative: Bool,
+        addresses: [IPAddress] = [], ttl: UInt32 = 60
+    ) -> [UInt8]? {
         guard let questionEnd = endOfFirstQuestion(query) else { return nil }
         var out = [UInt8](query[0..<2])
         // QR, the query's opcode and RD, AA when the name is ours, RA (RFC 1035 4.1.1).
@@ -58,7 +60,10 @@ public enum DNSResponseWriter {
         var offset = DNSHeader.length
         while offset < bytes.count {
             let length = Int(bytes[offset])
-            if length == 0 { offset += 1; break }
+            if length == 0 {
+                offset += 1
+                break
+            }
             guard length <= 63 else { return nil }
             offset += 1 + length
         }

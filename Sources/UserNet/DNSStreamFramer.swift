@@ -18,7 +18,9 @@ public struct DNSStreamFramer: Sendable {
 
     /// Adds stream bytes and returns the messages now complete. Bytes beyond what fits wait
     /// in the caller (the TCP window) — `consumed` says how many were taken.
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) throws(DNSFramingError) -> (messages: [[UInt8]], consumed: Int) {
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) throws(DNSFramingError) -> (
+        messages: [[UInt8]], consumed: Int
+    ) {
         var messages: [[UInt8]] = []
         var consumed = 0
         while consumed < bytes.count {

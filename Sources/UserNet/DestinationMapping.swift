@@ -107,7 +107,9 @@ extension NetworkConfiguration {
             if let embedded = a.nat64WellKnown {
                 // A NAT64 turns it into `embedded`: refused where that IPv4 address would be
                 // (and always for loopback: a NAT64 never reaches the host's).
-                if embedded.isLoopback { return .unreachable(allowHostLoopback ? .embeddedIPv4 : .hostLoopbackDisabled) }
+                if embedded.isLoopback {
+                    return .unreachable(allowHostLoopback ? .embeddedIPv4 : .hostLoopbackDisabled)
+                }
                 let inner = SocketAddress(.v4(embedded), port: destination.port)
                 switch map(inner, transport: transport) {
                 case .host(let reached) where reached == inner: return .host(destination)

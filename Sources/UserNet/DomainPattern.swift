@@ -19,16 +19,21 @@ public struct DomainPattern: Sendable, Hashable, CustomStringConvertible {
         }
         let labels = trimmed.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= (wildcard ? 1 : 2) else {
-            throw .badDomain(text, wildcard ? "a wildcard needs a domain below '*.'" : "a single label matches no Internet name")
+            throw .badDomain(
+                text, wildcard ? "a wildcard needs a domain below '*.'" : "a single label matches no Internet name")
         }
         for label in labels {
             guard !label.isEmpty else { throw .badDomain(text, "empty label") }
             guard label.utf8.count <= 63 else { throw .badDomain(text, "a label is longer than 63 bytes") }
-            guard label != "*" else { throw .badDomain(text, "'*' may only be the whole first label, as in *.example.com") }
+            guard label != "*" else {
+                throw .badDomain(text, "'*' may only be the whole first label, as in *.example.com")
+            }
             guard label.utf8.allSatisfy(Self.isLabelByte) else {
                 throw .badDomain(text, "labels hold letters, digits, '-' and '_' only")
             }
-            guard !label.hasPrefix("-"), !label.hasSuffix("-") else { throw .badDomain(text, "a label starts or ends with '-'") }
+            guard !label.hasPrefix("-"), !label.hasSuffix("-") else {
+                throw .badDomain(text, "a label starts or ends with '-'")
+            }
         }
         guard let name = DNSName(String(trimmed)) else { throw .badDomain(text, "longer than 255 bytes") }
         base = name
@@ -45,7 +50,8 @@ public struct DomainPattern: Sendable, Hashable, CustomStringConvertible {
     private static func isLabelByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "_"): true
+            UInt8(ascii: "-"), UInt8(ascii: "_"):
+            true
         default: false
         }
     }

@@ -50,7 +50,9 @@ public struct EgressPolicy: Sendable, Equatable {
     /// ::/0`): then the app is fenced, and the DNS forwarder answers only names a domain rule
     /// can use (anything else would be a tunnel out through the resolver).
     public var isRestrictive: Bool {
-        rules.contains { $0.verdict == .deny && ($0.coversWholeFamily(of: .v4(.any)) || $0.coversWholeFamily(of: .v6(.any))) }
+        rules.contains {
+            $0.verdict == .deny && ($0.coversWholeFamily(of: .v4(.any)) || $0.coversWholeFamily(of: .v6(.any)))
+        }
     }
 
     /// The start-up warning for a policy that fences one family and leaves the other open.
@@ -118,7 +120,8 @@ public enum PolicyParseError: Error, Sendable, Equatable, CustomStringConvertibl
         switch self {
         case .empty: "empty rule; expected CIDR[:PORTS] or all[:PORTS]"
         case .badSyntax(let text, let why): "'\(text)': \(why) (expected CIDR[:PORTS], IPv6 as [CIDR]:PORTS)"
-        case .badNetwork(let text, let error): "'\(text)': \(error) (expected CIDR[:PORTS], all[:PORTS], IPv6 as [CIDR]:PORTS)"
+        case .badNetwork(let text, let error):
+            "'\(text)': \(error) (expected CIDR[:PORTS], all[:PORTS], IPv6 as [CIDR]:PORTS)"
         case .badPorts(let text, let error): "'\(text)': \(error)"
         case .badDomain(let text, let why): "--allow-domain '\(text)': \(why) (expected NAME[:PORTS] or *.NAME[:PORTS])"
         case .unknownFlag(let flag): "unknown policy flag \(flag)"

@@ -46,7 +46,8 @@ public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
         let portText = ports == .all ? "" : ":\(ports)"
         switch matcher {
         case .network(let cidr, _):
-            return cidr.network.isV4 || ports == .all ? "--\(verdict.rawValue) \(cidr)\(portText)" : "--\(verdict.rawValue) [\(cidr)]\(portText)"
+            return cidr.network.isV4 || ports == .all
+                ? "--\(verdict.rawValue) \(cidr)\(portText)" : "--\(verdict.rawValue) [\(cidr)]\(portText)"
         case .anyAddress:
             return "--\(verdict.rawValue) all\(portText)"
         case .domain(let pattern, _):

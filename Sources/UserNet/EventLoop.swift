@@ -169,7 +169,9 @@ public final class EventLoop {
     // MARK: fds
 
     /// Watches `fd` (which stays owned by the caller; unregister before closing it).
-    public func register(fd: Int32, interest: Interest, handler: @escaping Handler) throws(EventLoopError) -> Registration {
+    public func register(fd: Int32, interest: Interest, handler: @escaping Handler) throws(EventLoopError)
+        -> Registration
+    {
         guard liveRegistrations < maxRegistrations else {
             counters.registrationsRejected &+= 1
             throw .tooManyRegistrations
@@ -208,8 +210,10 @@ public final class EventLoop {
 
     /// Changes what a registration listens for and who hears it, in one EPOLL_CTL_MOD (a host
     /// socket handed from its connect to its flow keeps its place in the epoll set).
-    public func setInterest(_ registration: Registration, _ interest: Interest,
-                            handler: @escaping Handler) throws(PosixError) {
+    public func setInterest(
+        _ registration: Registration, _ interest: Interest,
+        handler: @escaping Handler
+    ) throws(PosixError) {
         try setInterest(registration, interest)
         slots[Int(registration.slot)].handler = handler
     }
@@ -234,7 +238,9 @@ public final class EventLoop {
 
     private func liveFD(_ registration: Registration) -> Int32? {
         let index = Int(registration.slot)
-        guard index < slots.count, slots[index].generation == registration.generation, slots[index].fd >= 0 else { return nil }
+        guard index < slots.count, slots[index].generation == registration.generation, slots[index].fd >= 0 else {
+            return nil
+        }
         return slots[index].fd
     }
 
@@ -256,7 +262,9 @@ public final class EventLoop {
         return id
     }
 
-    public func scheduleTimer(after nanoseconds: UInt64, _ handler: @escaping () -> Void) throws(EventLoopError) -> TimerID {
+    public func scheduleTimer(after nanoseconds: UInt64, _ handler: @escaping () -> Void) throws(EventLoopError)
+        -> TimerID
+    {
         try scheduleTimer(at: Self.now() &+ nanoseconds, handler)
     }
 
@@ -304,7 +312,9 @@ public final class EventLoop {
     private func dispatch(_ event: usernet_ready_event) {
         let slot = Int(truncatingIfNeeded: event.token & 0xFFFF_FFFF)
         let generation = UInt32(truncatingIfNeeded: event.token >> 32)
-        guard slot < slots.count, slots[slot].generation == generation, let handler = slots[slot].handler else { return }
+        guard slot < slots.count, slots[slot].generation == generation, let handler = slots[slot].handler else {
+            return
+        }
         var readiness: Readiness = []
         if event.events & (EPOLLIN.rawValue | EPOLLPRI.rawValue) != 0 { readiness.insert(.readable) }
         if event.events & EPOLLOUT.rawValue != 0 { readiness.insert(.writable) }

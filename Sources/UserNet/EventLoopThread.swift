@@ -38,17 +38,21 @@ public final class EventLoopThread: Sendable {
 
     /// Starts a thread that creates a loop, runs `setup` on it (register fds, timers), then
     /// runs it until `stop()`. Throws what loop creation or `setup` threw.
-    public init(maxRegistrations: Int = 65_536, maxTimers: Int = 65_536,
-                setup: @escaping (EventLoop) throws(EventLoopError) -> Void) throws(EventLoopError) {
+    public init(
+        maxRegistrations: Int = 65_536, maxTimers: Int = 65_536,
+        setup: @escaping (EventLoop) throws(EventLoopError) -> Void
+    ) throws(EventLoopError) {
         let start = Start(setup: setup, maxRegistrations: maxRegistrations, maxTimers: maxTimers)
         let context = Unmanaged.passRetained(start).toOpaque()
         var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            let start = Unmanaged<Start>.fromOpaque(raw).takeRetainedValue()
-            EventLoopThread.body(start)
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                guard let raw else { return nil }
+                let start = Unmanaged<Start>.fromOpaque(raw).takeRetainedValue()
+                EventLoopThread.body(start)
+                return nil
+            }, context)
         guard rc == 0 else {
             Unmanaged<Start>.fromOpaque(context).release()
             throw .system(PosixError(call: "pthread_create", errno: rc))

@@ -21,13 +21,17 @@ public enum FlowAdmission: Sendable, Equatable {
 extension NetworkConfiguration {
     /// Decides a new flow from the app to `destination`. Denied flows get RST (TCP) or ICMP
     /// administratively prohibited (UDP, ICMP), per the issue and RFC 1812 5.2.7.1.
-    public func admit(_ destination: SocketAddress, transport: FlowTransport, policy: EgressPolicy,
-                      learned: LearnedAddressTable, now: UInt64) -> FlowAdmission {
+    public func admit(
+        _ destination: SocketAddress, transport: FlowTransport, policy: EgressPolicy,
+        learned: LearnedAddressTable, now: UInt64
+    ) -> FlowAdmission {
         var mapped = map(destination, transport: transport)
         // A protected destination an `--allow` rule names exactly (not `all`, not a /0) is opened:
         // the user asked for that address, which is what "explicit" means here.
         if case .unreachable(let cause) = mapped, cause.isOpenedByExplicitAllow {
-            let reached = destination.address.ipv6?.ipv4Mapped.map { SocketAddress(.v4($0), port: destination.port) } ?? destination
+            let reached =
+                destination.address.ipv6?.ipv4Mapped.map { SocketAddress(.v4($0), port: destination.port) }
+                ?? destination
             if policy.explicitlyAllows(judgedAddress(reached)) { mapped = .host(reached) }
         }
         switch mapped {

@@ -106,7 +106,8 @@ public struct FlowTable<Value> {
     /// host sockets). Call it from a periodic timer.
     public mutating func expireIdle(now: UInt64) -> [(FlowKey, Value)] {
         var expired: [(FlowKey, Value)] = []
-        for (key, entry) in entries where now &- entry.lastActivity >= limits.idleTimeout(key.protocolNumber) && now >= entry.lastActivity {
+        for (key, entry) in entries
+        where now &- entry.lastActivity >= limits.idleTimeout(key.protocolNumber) && now >= entry.lastActivity {
             expired.append((key, entry.value))
         }
         for (key, _) in expired {

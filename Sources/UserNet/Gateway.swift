@@ -159,7 +159,9 @@ public final class Gateway: Sendable {
         do throws(EventLoopError) {
             thread = try EventLoopThread { loop throws(EventLoopError) in
                 if let namespace = settings.hostNamespaceFD {
-                    do throws(PosixError) { _ = try Posix.call("setns") { usernet_enter_network_namespace(namespace) } } catch {
+                    do throws(PosixError) {
+                        _ = try Posix.call("setns") { usernet_enter_network_namespace(namespace) }
+                    } catch {
                         failure.error = .system(error)
                         throw .system(error)
                     }
@@ -170,10 +172,11 @@ public final class Gateway: Sendable {
                 if settings.snapshotsHostAddresses { options.network.hostAddresses.formUnion(HostAddresses.snapshot()) }
                 let engine: GatewayEngine
                 do throws(GatewayError) {
-                    engine = try GatewayEngine(loop: loop, options: options, packetSocket: packetSocket,
-                                               linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode,
-                                               dnsUpstreams: upstreams, resources: settings.resources,
-                                               packetSocketPrepared: settings.packetSocketPrepared)
+                    engine = try GatewayEngine(
+                        loop: loop, options: options, packetSocket: packetSocket,
+                        linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode,
+                        dnsUpstreams: upstreams, resources: settings.resources,
+                        packetSocketPrepared: settings.packetSocketPrepared)
                 } catch {
                     failure.error = error
                     throw .tooManyRegistrations
@@ -197,17 +200,22 @@ public final class Gateway: Sendable {
     /// will start on it later, perhaps in another process: socket options and, for
     /// `.packetMMap`, the ring. Done before the socket is bound, the ring costs the kernel no
     /// RCU grace period (10-15 ms here), which it does once frames flow.
-    public static func preparePacketSocket(_ packetSocket: Int32, options: UserNetOptions,
-                                           settings: Settings) throws(GatewayError) {
-        let endpointOptions = GatewayEngine.endpointOptions(packetSocket: packetSocket, mtu: options.network.mtu,
-                                                            linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode)
+    public static func preparePacketSocket(
+        _ packetSocket: Int32, options: UserNetOptions,
+        settings: Settings
+    ) throws(GatewayError) {
+        let endpointOptions = GatewayEngine.endpointOptions(
+            packetSocket: packetSocket, mtu: options.network.mtu,
+            linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode)
         do { try FDBasedEndpoint.preparePacketSockets(options: endpointOptions) } catch { throw .link(error) }
     }
 
     /// Opens the AF_PACKET socket on `interface` (inside `interfaceNamespaceFD` when given)
     /// and starts the gateway on it.
-    public convenience init(options: UserNetOptions, interface: String, interfaceNamespaceFD: Int32? = nil,
-                            settings: Settings = Settings()) throws(GatewayError) {
+    public convenience init(
+        options: UserNetOptions, interface: String, interfaceNamespaceFD: Int32? = nil,
+        settings: Settings = Settings()
+    ) throws(GatewayError) {
         let packetSocket = try Self.openPacketSocket(interface: interface, namespaceFD: interfaceNamespaceFD)
         try self.init(options: options, packetSocket: packetSocket, settings: settings)
     }
@@ -282,11 +290,13 @@ public final class Gateway: Sendable {
         }
         let job = Unmanaged.passRetained(Job(work))
         var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Job>.fromOpaque(raw).takeRetainedValue().work()
-            return nil
-        }, job.toOpaque())
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                guard let raw else { return nil }
+                Unmanaged<Job>.fromOpaque(raw).takeRetainedValue().work()
+                return nil
+            }, job.toOpaque())
         guard rc == 0 else {
             job.release()
             throw PosixError(call: "pthread_create", errno: rc)
@@ -352,6 +362,6 @@ private final class Semaphore: @unchecked Sendable {
         var deadline = timespec()
         clock_gettime(CLOCK_REALTIME, &deadline)
         deadline.tv_sec += seconds
-        _ = try? Posix.call("sem_timedwait") { sem_timedwait(raw, &deadline) }  // ETIMEDOUT: waited enough
+        _ = try? Posix.call("sem_timedwait") { sem_timedwait(raw, &deadline) } // ETIMEDOUT: waited enough
     }
 }

@@ -43,39 +43,54 @@ final class GatewayDNS: UDPEndpointDelegate {
         forwarder.close()
     }
 
-    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
-                     port: UInt16, to destination: IPAddress, now: NetstackInstant) {
-        resolve(payload, from: SocketAddress(source, port: port), over: .udp, reply: { [weak endpoint, unowned engine] answer in
-            guard let endpoint, !endpoint.isClosed else { return }
-            if (try? endpoint.send(answer, to: source, port: port)) == nil { engine.counters.dnsAnswersDropped &+= 1 }
-        }, failed: {})
+    func udpEndpoint(
+        _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
+        port: UInt16, to destination: IPAddress, now: NetstackInstant
+    ) {
+        resolve(
+            payload, from: SocketAddress(source, port: port), over: .udp,
+            reply: { [weak endpoint, unowned engine] answer in
+                guard let endpoint, !endpoint.isClosed else { return }
+                if (try? endpoint.send(answer, to: source, port: port)) == nil {
+                    engine.counters.dnsAnswersDropped &+= 1
+                }
+            }, failed: {})
     }
 
     /// Runs `reply` once with the answer for `query`, or `failed` once when none will come.
-    func resolve(_ query: UnsafeRawBufferPointer, from source: SocketAddress, over transport: FlowTransport,
-                 reply: @escaping (UnsafeRawBufferPointer) -> Void, failed: @escaping () -> Void) {
-        guard let message = try? DNSMessage.parse(query), !message.header.isResponse, let question = message.questions.first else {
+    func resolve(
+        _ query: UnsafeRawBufferPointer, from source: SocketAddress, over transport: FlowTransport,
+        reply: @escaping (UnsafeRawBufferPointer) -> Void, failed: @escaping () -> Void
+    ) {
+        guard let message = try? DNSMessage.parse(query), !message.header.isResponse,
+            let question = message.questions.first
+        else {
             // Not a query: the forwarder counts it as malformed and sends nothing.
             return forward(query, transport: transport, reply: { _ in }, failed: failed)
         }
-        var record = DNSQueryRecord(timeNanoseconds: usernet_realtime_now_ns(), source: source, transport: transport,
-                                    question: question, outcome: .forwarded)
+        var record = DNSQueryRecord(
+            timeNanoseconds: usernet_realtime_now_ns(), source: source, transport: transport,
+            question: question, outcome: .forwarded)
         let code: DNSResponseCode
         var addresses: [IPAddress] = []
         switch queryPolicy.decide(message) {
         case .forward:
-            return forward(query, transport: transport, reply: { [unowned self] answer in
-                let lesson = engine.learned.learn(from: answer.message, policy: engine.policy, network: engine.network,
-                                                  now: engine.now.nanoseconds)
-                record.answers = answer.message.addresses(for: question.name).map(\.address)
-                record.refusedAnswers = lesson.refused
-                engine.connectionLog?.append(record)
-                reply(answer.bytes)
-            }, failed: { [unowned self] in
-                record.outcome = .unanswered
-                engine.connectionLog?.append(record)
-                failed()
-            })
+            return forward(
+                query, transport: transport,
+                reply: { [unowned self] answer in
+                    let lesson = engine.learned.learn(
+                        from: answer.message, policy: engine.policy, network: engine.network,
+                        now: engine.now.nanoseconds)
+                    record.answers = answer.message.addresses(for: question.name).map(\.address)
+                    record.refusedAnswers = lesson.refused
+                    engine.connectionLog?.append(record)
+                    reply(answer.bytes)
+                },
+                failed: { [unowned self] in
+                    record.outcome = .unanswered
+                    engine.connectionLog?.append(record)
+                    failed()
+                })
         case .answerLocally(let localCode, let localAddresses):
             counters.answeredLocally &+= 1
             (code, addresses, record.outcome) = (localCode, localAddresses, .local)
@@ -85,13 +100,18 @@ final class GatewayDNS: UDPEndpointDelegate {
         }
         record.answers = addresses
         engine.connectionLog?.append(record)
-        guard let answer = DNSResponseWriter.response(toQuery: query, code: code, authoritative: record.outcome == .local,
-                                                      addresses: addresses) else { return failed() }
+        guard
+            let answer = DNSResponseWriter.response(
+                toQuery: query, code: code, authoritative: record.outcome == .local,
+                addresses: addresses)
+        else { return failed() }
         answer.withUnsafeBytes { reply($0) }
     }
 
-    private func forward(_ query: UnsafeRawBufferPointer, transport: FlowTransport,
-                         reply: @escaping DNSForwarder.Reply, failed: @escaping () -> Void) {
+    private func forward(
+        _ query: UnsafeRawBufferPointer, transport: FlowTransport,
+        reply: @escaping DNSForwarder.Reply, failed: @escaping () -> Void
+    ) {
         if transport == .tcp {
             forwarder.forwardOverTCP(query: query, reply: reply, failed: failed)
         } else {
@@ -119,8 +139,10 @@ final class DNSStreamFlow: PumpedTCPFlow {
     /// At most this many queries in flight per connection; further bytes wait in the TCP window.
     static let maxInFlight = 16
 
-    init(engine: GatewayEngine, tcp: GatewayTCP, dns: GatewayDNS, key: FlowKey, connection: TCPConnection,
-         record: ConnectionRecord) {
+    init(
+        engine: GatewayEngine, tcp: GatewayTCP, dns: GatewayDNS, key: FlowKey, connection: TCPConnection,
+        record: ConnectionRecord
+    ) {
         self.engine = engine
         self.tcp = tcp
         self.dns = dns
@@ -145,7 +167,8 @@ final class DNSStreamFlow: PumpedTCPFlow {
         engine.flows.touch(key, now: engine.now.nanoseconds)
         let buffer = engine.receiveBuffer
         while queriesInFlight < Self.maxInFlight, framer.bufferedByteCount < DNSStreamFramer.capacity,
-              connection.availableToRead > 0 {
+            connection.availableToRead > 0
+        {
             let room = min(65_536, DNSStreamFramer.capacity - framer.bufferedByteCount)
             let count = connection.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<room]))
             guard count > 0 else { break }
@@ -161,11 +184,14 @@ final class DNSStreamFlow: PumpedTCPFlow {
             for message in messages {
                 queriesInFlight += 1
                 message.withUnsafeBytes { query in
-                    dns.resolve(query, from: SocketAddress(key.source, port: key.sourcePort), over: .tcp, reply: { [weak self] answer in
-                        self?.answered(answer)
-                    }, failed: { [weak self] in
-                        self?.answered(UnsafeRawBufferPointer(start: nil, count: 0))
-                    })
+                    dns.resolve(
+                        query, from: SocketAddress(key.source, port: key.sourcePort), over: .tcp,
+                        reply: { [weak self] answer in
+                            self?.answered(answer)
+                        },
+                        failed: { [weak self] in
+                            self?.answered(UnsafeRawBufferPointer(start: nil, count: 0))
+                        })
                 }
             }
         }

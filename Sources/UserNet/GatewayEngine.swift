@@ -58,9 +58,11 @@ public final class GatewayEngine: GatewayFlowHook {
 
     /// The gateway over `link`, the app's side of the network. `hostConnector` opens the host
     /// side of forwarded TCP flows (real sockets, unless a test scripts the outcomes).
-    public init(loop: EventLoop, options: UserNetOptions, link: any GatewayLink, dnsUpstreams: [SocketAddress],
-                resources: GatewayResources? = nil,
-                hostConnector: any HostTCPConnecting = SocketHostConnector()) throws(GatewayError) {
+    public init(
+        loop: EventLoop, options: UserNetOptions, link: any GatewayLink, dnsUpstreams: [SocketAddress],
+        resources: GatewayResources? = nil,
+        hostConnector: any HostTCPConnecting = SocketHostConnector()
+    ) throws(GatewayError) {
         self.loop = loop
         network = options.network
         policy = options.policy
@@ -75,12 +77,14 @@ public final class GatewayEngine: GatewayFlowHook {
             link.close()
             throw .file(error)
         }
-        (stack, nic) = Self.makeStack(options.network, link: pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link)
+        (stack, nic) = Self.makeStack(
+            options.network, link: pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link)
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
         stack.gatewayHook = self
         do throws(EventLoopError) {
             for fd in link.pollableFileDescriptors {
-                linkRegistrations.append(try loop.register(fd: fd, interest: .read) { [unowned self] _ in self.linkReadable() })
+                linkRegistrations.append(
+                    try loop.register(fd: fd, interest: .read) { [unowned self] _ in self.linkReadable() })
             }
             dns = try GatewayDNS(engine: self, upstreams: dnsUpstreams)
             let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
@@ -100,13 +104,16 @@ public final class GatewayEngine: GatewayFlowHook {
     }
 
     /// The gateway over the AF_PACKET socket on the host end of the app's veth.
-    convenience init(loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
-                     dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress],
-                     resources: GatewayResources? = nil, packetSocketPrepared: Bool = false) throws(GatewayError) {
+    convenience init(
+        loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
+        dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress],
+        resources: GatewayResources? = nil, packetSocketPrepared: Bool = false
+    ) throws(GatewayError) {
         let endpoint: FDBasedEndpoint
         do {
-            var endpointOptions = Self.endpointOptions(packetSocket: packetSocket, mtu: options.network.mtu,
-                                                       linkAddress: linkAddress, dispatchMode: dispatchMode)
+            var endpointOptions = Self.endpointOptions(
+                packetSocket: packetSocket, mtu: options.network.mtu,
+                linkAddress: linkAddress, dispatchMode: dispatchMode)
             endpointOptions.packetSocketsPrepared = packetSocketPrepared
             endpoint = try FDBasedEndpoint(options: endpointOptions)
         } catch {
@@ -118,13 +125,18 @@ public final class GatewayEngine: GatewayFlowHook {
     /// The pcap and the connection log: opened beforehand (GatewayResources) when this runs
     /// confined, where no path resolves.
     private static func openRecords(_ options: UserNetOptions, resources: GatewayResources?)
-        throws(PosixError) -> (pcap: PcapWriter?, connectionLog: ConnectionLog?) {
+        throws(PosixError) -> (pcap: PcapWriter?, connectionLog: ConnectionLog?)
+    {
         if let resources {
-            return (try resources.pcapFD.map { fd throws(PosixError) in try PcapWriter(fd: fd) },
-                    resources.connectionLogFD.map { ConnectionLog(fd: $0) })
+            return (
+                try resources.pcapFD.map { fd throws(PosixError) in try PcapWriter(fd: fd) },
+                resources.connectionLogFD.map { ConnectionLog(fd: $0) }
+            )
         }
-        return (try options.pcapPath.map { path throws(PosixError) in try PcapWriter(path: path) },
-                try options.connectionLogPath.map { path throws(PosixError) in try ConnectionLog(path: path) })
+        return (
+            try options.pcapPath.map { path throws(PosixError) in try PcapWriter(path: path) },
+            try options.connectionLogPath.map { path throws(PosixError) in try ConnectionLog(path: path) }
+        )
     }
 
     /// A gateway-mode stack with one NIC on `link`, holding the gateway's addresses.
@@ -151,19 +163,26 @@ public final class GatewayEngine: GatewayFlowHook {
     }
 
     /// Listens on every published port (`-p`), from the sockets opened beforehand when given.
-    private func publish(_ ports: [PublishedPort], resources: GatewayResources?, tcp: GatewayTCP) throws(EventLoopError) {
+    private func publish(_ ports: [PublishedPort], resources: GatewayResources?, tcp: GatewayTCP) throws(EventLoopError)
+    {
         for (index, port) in ports.enumerated() {
             let socket: Int32
-            if let resources { socket = resources.publishedPortFDs[index] } else { socket = try PortPublisher.openSocket(for: port) }
+            if let resources {
+                socket = resources.publishedPortFDs[index]
+            } else {
+                socket = try PortPublisher.openSocket(for: port)
+            }
             switch port.transport {
             case .tcp:
-                publishers.append(try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
-                    tcp.inbound(socket, from: client, to: port)
-                })
+                publishers.append(
+                    try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
+                        tcp.inbound(socket, from: client, to: port)
+                    })
             case .udp:
                 // The handler needs the publisher it belongs to (answers leave from its socket).
                 let slot = PublisherSlot()
-                let publisher = try PortPublisher(udp: port, socket: socket, loop: loop) { [unowned self] payload, client, _ in
+                let publisher = try PortPublisher(udp: port, socket: socket, loop: loop) {
+                    [unowned self] payload, client, _ in
                     guard let publisher = slot.publisher else { return }
                     self.inboundDatagram(payload, from: client, publisher: publisher)
                 }
@@ -179,10 +198,13 @@ public final class GatewayEngine: GatewayFlowHook {
 
     /// The link endpoint's options: one place, so that `Gateway.preparePacketSocket` sets up
     /// exactly the ring the engine maps.
-    static func endpointOptions(packetSocket: Int32, mtu: Int, linkAddress: MACAddress,
-                                dispatchMode: PacketDispatchMode) -> FDBasedEndpoint.Options {
-        var options = FDBasedEndpoint.Options(fds: [packetSocket], mtu: mtu, address: linkAddress, gsoMaxSize: gsoMaxSize,
-                                              dispatchMode: dispatchMode, driver: .external)
+    static func endpointOptions(
+        packetSocket: Int32, mtu: Int, linkAddress: MACAddress,
+        dispatchMode: PacketDispatchMode
+    ) -> FDBasedEndpoint.Options {
+        var options = FDBasedEndpoint.Options(
+            fds: [packetSocket], mtu: mtu, address: linkAddress, gsoMaxSize: gsoMaxSize,
+            dispatchMode: dispatchMode, driver: .external)
         // The gateway closes the packet socket when it stops: the kernel frees the ring then.
         options.detachesRingOnClose = false
         return options
@@ -266,7 +288,8 @@ public final class GatewayEngine: GatewayFlowHook {
         }
         let destination = SocketAddress(flow.destination, port: flow.destinationPort)
         let monotonic = now.nanoseconds
-        let admission = network.admit(destination, transport: transport, policy: policy, learned: learned, now: monotonic)
+        let admission = network.admit(
+            destination, transport: transport, policy: policy, learned: learned, now: monotonic)
         switch admission {
         case .refuse(let reply, let reason):
             counters.flowsDenied &+= 1
@@ -288,8 +311,10 @@ public final class GatewayEngine: GatewayFlowHook {
         }
     }
 
-    public func stack(_ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
-               now: NetstackInstant) -> Bool {
+    public func stack(
+        _ stack: Stack, forwardEchoRequest flow: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer,
+        now: NetstackInstant
+    ) -> Bool {
         forwardEcho(flow, sequence: sequence, data: data)
     }
 
@@ -327,20 +352,22 @@ public final class GatewayEngine: GatewayFlowHook {
     }
 
     func logRefusal(_ flow: FlowKey, transport: FlowTransport, verdict: PolicyVerdict, reason: String) {
-        connectionLog?.append(ConnectionRecord(
-            startNanoseconds: usernet_realtime_now_ns(), transport: transport,
-            source: SocketAddress(flow.source, port: flow.sourcePort),
-            destination: SocketAddress(flow.destination, port: flow.destinationPort),
-            verdict: verdict, reason: reason))
+        connectionLog?.append(
+            ConnectionRecord(
+                startNanoseconds: usernet_realtime_now_ns(), transport: transport,
+                source: SocketAddress(flow.source, port: flow.sourcePort),
+                destination: SocketAddress(flow.destination, port: flow.destinationPort),
+                verdict: verdict, reason: reason))
     }
 
     /// A log record for a flow starting now. Until the flow ends, `durationNanoseconds` holds
     /// its monotonic start (see `finished`).
     func startRecord(_ flow: FlowKey, transport: FlowTransport, now: UInt64) -> ConnectionRecord {
-        ConnectionRecord(startNanoseconds: usernet_realtime_now_ns(), transport: transport,
-                         source: SocketAddress(flow.source, port: flow.sourcePort),
-                         destination: SocketAddress(flow.destination, port: flow.destinationPort),
-                         verdict: .allow, durationNanoseconds: now)
+        ConnectionRecord(
+            startNanoseconds: usernet_realtime_now_ns(), transport: transport,
+            source: SocketAddress(flow.source, port: flow.sourcePort),
+            destination: SocketAddress(flow.destination, port: flow.destinationPort),
+            verdict: .allow, durationNanoseconds: now)
     }
 
     // MARK: Shutdown and counters

@@ -44,11 +44,13 @@ final class EchoFlow: GatewayFlow {
                 do {
                     switch (key.destination, key.source) {
                     case (.v4(let peer), .v4(let app)):
-                        try engine.stack.sendEchoReply(from: peer, to: app, identifier: key.sourcePort, sequence: reply.sequence,
-                                                       data: data)
+                        try engine.stack.sendEchoReply(
+                            from: peer, to: app, identifier: key.sourcePort, sequence: reply.sequence,
+                            data: data)
                     case (.v6(let peer), .v6(let app)):
-                        try engine.stack.sendEchoReply(from: peer, to: app, identifier: key.sourcePort, sequence: reply.sequence,
-                                                       data: data)
+                        try engine.stack.sendEchoReply(
+                            from: peer, to: app, identifier: key.sourcePort, sequence: reply.sequence,
+                            data: data)
                     default:
                         continue
                     }
@@ -76,7 +78,8 @@ extension GatewayEngine {
             return .drop
         }
         do {
-            flow.registration = try loop.register(fd: socket.fd, interest: .read) { [unowned flow] _ in flow.hostReady() }
+            flow.registration = try loop.register(fd: socket.fd, interest: .read) { [unowned flow] _ in flow.hostReady()
+            }
         } catch {
             finish(key)
             counters.flowsFailed &+= 1
@@ -91,7 +94,8 @@ extension GatewayEngine {
     func forwardEcho(_ key: FlowKey, sequence: UInt16, data: UnsafeRawBufferPointer) -> Bool {
         guard let flow = flows[key] as? EchoFlow else { return true }
         flows.touch(key, now: now.nanoseconds)
-        let scratch = UnsafeMutableRawBufferPointer(rebasing: receiveBuffer[0..<min(receiveBuffer.count, 8 + data.count)])
+        let scratch = UnsafeMutableRawBufferPointer(
+            rebasing: receiveBuffer[0..<min(receiveBuffer.count, 8 + data.count)])
         if (try? flow.socket.sendEcho(sequence: sequence, data: data, scratch: scratch)) == .done(8 + data.count) {
             flow.record.bytesFromApp &+= UInt64(8 + data.count)
             counters.echoRequestsForwarded &+= 1

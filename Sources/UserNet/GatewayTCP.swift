@@ -45,8 +45,9 @@ final class GatewayTCP {
         self.config = config
         var random = SystemRandomNumberGenerator()
         budget = TCPMemoryBudget(limit: engine.flows.limits.flowMemoryBytes)
-        listener = TCPListener(config: config, synBacklog: 4096, acceptBacklog: 4096,
-                               secret: (random.next(), random.next()), budget: budget)
+        listener = TCPListener(
+            config: config, synBacklog: 4096, acceptBacklog: 4096,
+            secret: (random.next(), random.next()), budget: budget)
         transport = TCPTransport(stack: engine.stack)
         // Every admitted flow may wait for its host connect with its SYN held.
         transport.maxHeldSYNs = engine.flows.limits.maxFlows
@@ -74,24 +75,34 @@ final class GatewayTCP {
         let key = connection.flow.flowKey
         switch partner {
         case .host(let socket, let record, let parked):
-            let flow = TCPFlow(engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
-            guard engine.insert(flow, key: key, now: engine.now.nanoseconds) else {
-                if let parked { engine.loop.unregister(parked, closingFD: true) }
-                socket.abort()
-                abort(connection)
-                return
-            }
-            guard flow.watchHost(taking: parked) else {
-                engine.finish(key)
-                return
-            }
+            let flow = TCPFlow(
+                engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
+            guard open(flow, parked: parked) else { return }
             start(flow)
         case .dns(let record):
             guard let dns = engine.dns else { return abort(connection) }
-            let flow = DNSStreamFlow(engine: engine, tcp: self, dns: dns, key: key, connection: connection, record: record)
+            let flow = DNSStreamFlow(
+                engine: engine, tcp: self, dns: dns, key: key, connection: connection, record: record)
             guard engine.insert(flow, key: key, now: engine.now.nanoseconds) else { return abort(connection) }
             start(flow)
         }
+    }
+
+    /// Puts a forwarded flow in the engine's table and watches its host socket (on `parked`,
+    /// the connect's registration, when it kept one). False: the flow could not open, and its
+    /// host socket and connection are reset.
+    func open(_ flow: TCPFlow, parked: EventLoop.Registration?) -> Bool {
+        guard engine.insert(flow, key: flow.key, now: engine.now.nanoseconds) else {
+            if let parked { engine.loop.unregister(parked, closingFD: true) }
+            flow.host.abort()
+            abort(flow.connection)
+            return false
+        }
+        guard flow.watchHost(taking: parked) else {
+            engine.finish(flow.key)
+            return false
+        }
+        return true
     }
 
     private func start(_ flow: any PumpedTCPFlow) {

@@ -60,13 +60,16 @@ extension GatewayTCP {
     /// The gateway's verdict on an app SYN (`FlowVerdict`; `.deferred` while the host connect
     /// runs).
     func verdict(for key: FlowKey) -> FlowVerdict {
-        let flow = TCPFlowID(local: TCPSocketAddress(key.destination, key.destinationPort),
-                             remote: TCPSocketAddress(key.source, key.sourcePort))
+        let flow = TCPFlowID(
+            local: TCPSocketAddress(key.destination, key.destinationPort),
+            remote: TCPSocketAddress(key.source, key.sourcePort))
         // A repeated SYN after the SYN-ACK went out: the listener answers it again.
         if pending[flow] != nil { return .accept }
         let destination = SocketAddress(key.destination, port: key.destinationPort)
         let started = engine.now.nanoseconds
-        switch engine.network.admit(destination, transport: .tcp, policy: engine.policy, learned: engine.learned, now: started) {
+        switch engine.network.admit(
+            destination, transport: .tcp, policy: engine.policy, learned: engine.learned, now: started)
+        {
         case .refuse(_, let reason):
             engine.counters.flowsDenied &+= 1
             engine.logRefusal(key, transport: .tcp, verdict: .deny, reason: reason)
@@ -82,7 +85,8 @@ extension GatewayTCP {
             if let refusal = refusalAtLimits(key) { return refusal }
             pending[flow] = .connecting
             let record = engine.startRecord(key, transport: .tcp, now: started)
-            engine.hostConnector.connect(to: host, on: engine.loop, timeoutNanoseconds: Self.connectTimeout) { [unowned self] result in
+            engine.hostConnector.connect(to: host, on: engine.loop, timeoutNanoseconds: Self.connectTimeout) {
+                [unowned self] result in
                 self.hostConnectFinished(result, flow: flow, record: record)
             }
             return .deferred
@@ -112,8 +116,10 @@ extension GatewayTCP {
         return .reject(.portUnreachable)
     }
 
-    private func hostConnectFinished(_ result: Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>,
-                                     flow: TCPFlowID, record: ConnectionRecord) {
+    private func hostConnectFinished(
+        _ result: Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>,
+        flow: TCPFlowID, record: ConnectionRecord
+    ) {
         guard case .connecting = pending[flow] else {
             // The gateway shut down meanwhile.
             if case .success(let (socket, registration)) = result {
@@ -131,14 +137,16 @@ extension GatewayTCP {
             var failed = record
             failed.reason = "\(error)"
             engine.connectionLog?.append(engine.finished(failed, now: engine.now.nanoseconds))
-            let reply: AppReply = switch error {
-            case .failed(let failure): failure.appReply
-            case .system: .tcpReset
-            }
-            let verdict: FlowVerdict = switch reply {
-            case .tcpReset: reset()
-            case .icmpUnreachable(let reason): .reject(ICMPv4UnreachableCode(rawValue: reason.icmpv4Code))
-            }
+            let reply: AppReply =
+                switch error {
+                case .failed(let failure): failure.appReply
+                case .system: .tcpReset
+                }
+            let verdict: FlowVerdict =
+                switch reply {
+                case .tcpReset: reset()
+                case .icmpUnreachable(let reason): .reject(ICMPv4UnreachableCode(rawValue: reason.icmpv4Code))
+                }
             transport.resolve(flow, with: verdict, now: engine.now)
         }
     }
@@ -172,7 +180,9 @@ extension GatewayTCP {
     }
 
     private func hostStirredBeforeHandshake(_ flow: TCPFlowID) {
-        guard case .handshaking(.host(let socket, let record, let registration?), let timer) = pending[flow] else { return }
+        guard case .handshaking(.host(let socket, let record, let registration?), let timer) = pending[flow] else {
+            return
+        }
         engine.loop.unregister(registration)
         pending[flow] = .handshaking(.host(socket, record, nil), timer: timer)
     }

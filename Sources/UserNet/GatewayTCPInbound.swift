@@ -19,31 +19,26 @@ extension GatewayTCP {
             return
         }
         if source.isLoopback { source = engine.network.gatewayV4 }
-        let flowID = TCPFlowID(local: TCPSocketAddress(.v4(source), client.port),
-                               remote: TCPSocketAddress(.v4(appAddress), port.appPort))
-        let key = FlowKey(protocolNumber: .tcp, source: .v4(appAddress), sourcePort: port.appPort,
-                          destination: .v4(source), destinationPort: client.port)
+        let flowID = TCPFlowID(
+            local: TCPSocketAddress(.v4(source), client.port),
+            remote: TCPSocketAddress(.v4(appAddress), port.appPort))
+        let key = FlowKey(
+            protocolNumber: .tcp, source: .v4(appAddress), sourcePort: port.appPort,
+            destination: .v4(source), destinationPort: client.port)
         var record = engine.startRecord(key, transport: .tcp, now: engine.now.nanoseconds)
         record.source = client
         record.destination = SocketAddress(.v4(appAddress), port: port.appPort)
         record.reason = "published \(port)"
         // Two loopback clients with the same port would share a four-tuple toward the app.
         guard transport.demux.connections[flowID] == nil, engine.flows[key] == nil,
-              let connection = connect(flowID) else {
+            let connection = connect(flowID)
+        else {
             engine.counters.inboundRefused &+= 1
             socket.abort()
             return
         }
         let flow = TCPFlow(engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
-        guard engine.insert(flow, key: key, now: engine.now.nanoseconds) else {
-            socket.abort()
-            abort(connection)
-            return
-        }
-        guard flow.watchHost(taking: nil) else {
-            engine.finish(key)
-            return
-        }
+        guard open(flow, parked: nil) else { return }
         engine.counters.inboundConnections &+= 1
         connection.onReadiness = { [unowned flow] _, _ in flow.markDirty() }
     }
@@ -52,8 +47,11 @@ extension GatewayTCP {
     private func connect(_ flow: TCPFlowID) -> TCPConnection? {
         var random = SystemRandomNumberGenerator()
         var output = self.output
-        guard let connection = try? TCPConnection.connect(flow: flow, config: config, iss: SeqNumber(rawValue: random.next()),
-                                                          now: now, budget: budget, output: &output) else { return nil }
+        guard
+            let connection = try? TCPConnection.connect(
+                flow: flow, config: config, iss: SeqNumber(rawValue: random.next()),
+                now: now, budget: budget, output: &output)
+        else { return nil }
         transport.demux.register(connection)
         return connection
     }

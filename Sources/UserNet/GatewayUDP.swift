@@ -35,8 +35,10 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
     }
 
     // App -> host.
-    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
-                     port: UInt16, to destination: IPAddress, now: NetstackInstant) {
+    func udpEndpoint(
+        _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
+        port: UInt16, to destination: IPAddress, now: NetstackInstant
+    ) {
         engine.flows.touch(key, now: now.nanoseconds)
         do {
             switch try host.send(payload) {
@@ -86,7 +88,8 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
             if error.isV6, case .v6 = key.source {
                 let repr: ICMPv6Repr
                 switch error.type {
-                case ICMPv6Type.destinationUnreachable: repr = .destinationUnreachable(code: ICMPv6UnreachableCode(rawValue: error.code))
+                case ICMPv6Type.destinationUnreachable:
+                    repr = .destinationUnreachable(code: ICMPv6UnreachableCode(rawValue: error.code))
                 case ICMPv6Type.timeExceeded: repr = .timeExceeded(code: error.code)
                 default: continue
                 }
@@ -136,8 +139,9 @@ extension GatewayEngine {
             return .drop
         }
         do {
-            flow.endpoint = try stack.udp.open(localAddress: key.destination, localPort: key.destinationPort,
-                                               remoteAddress: key.source, remotePort: key.sourcePort, delegate: flow)
+            flow.endpoint = try stack.udp.open(
+                localAddress: key.destination, localPort: key.destinationPort,
+                remoteAddress: key.source, remotePort: key.sourcePort, delegate: flow)
             flow.registration = try loop.register(fd: host.fd, interest: .read) { [unowned flow] readiness in
                 flow.hostReady(readiness)
             }
@@ -162,7 +166,8 @@ final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
     var endpoint: UDPEndpoint?
     var record: ConnectionRecord
 
-    init(engine: GatewayEngine, publisher: PortPublisher, key: FlowKey, client: SocketAddress, record: ConnectionRecord) {
+    init(engine: GatewayEngine, publisher: PortPublisher, key: FlowKey, client: SocketAddress, record: ConnectionRecord)
+    {
         self.engine = engine
         self.publisher = publisher
         self.key = key
@@ -189,8 +194,10 @@ final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
     }
 
     /// App -> host client.
-    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
-                     port: UInt16, to destination: IPAddress, now: NetstackInstant) {
+    func udpEndpoint(
+        _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress,
+        port: UInt16, to destination: IPAddress, now: NetstackInstant
+    ) {
         engine.flows.touch(key, now: now.nanoseconds)
         if (try? publisher.send(payload, to: client)) == .done(payload.count) {
             record.bytesFromApp &+= UInt64(payload.count)
@@ -211,8 +218,9 @@ extension GatewayEngine {
         if source.isLoopback { source = network.gatewayV4 }
         let app = network.appV4
         let appPort = publisher.port.appPort
-        let key = FlowKey(protocolNumber: .udp, source: .v4(app), sourcePort: appPort,
-                          destination: .v4(source), destinationPort: client.port)
+        let key = FlowKey(
+            protocolNumber: .udp, source: .v4(app), sourcePort: appPort,
+            destination: .v4(source), destinationPort: client.port)
         if let flow = flows[key] as? InboundUDPFlow {
             flow.forward(payload)
             return
@@ -229,8 +237,9 @@ extension GatewayEngine {
             return
         }
         do {
-            flow.endpoint = try stack.udp.open(localAddress: .v4(source), localPort: client.port, remoteAddress: .v4(app),
-                                               remotePort: appPort, delegate: flow)
+            flow.endpoint = try stack.udp.open(
+                localAddress: .v4(source), localPort: client.port, remoteAddress: .v4(app),
+                remotePort: appPort, delegate: flow)
         } catch {
             finish(key)
             counters.inboundRefused &+= 1

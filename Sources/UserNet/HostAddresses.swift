@@ -24,10 +24,14 @@ public enum HostAddresses {
 
     private static func address(of pointer: UnsafeMutablePointer<sockaddr>) -> IPAddress? {
         let family = Int32(pointer.pointee.sa_family)
-        let length = family == AF_INET ? MemoryLayout<sockaddr_in>.size : family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : 0
+        let length =
+            family == AF_INET
+            ? MemoryLayout<sockaddr_in>.size : family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : 0
         guard length > 0 else { return nil }
         var storage = sockaddr_storage()
-        withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: length)) }
+        withUnsafeMutableBytes(of: &storage) {
+            $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: length))
+        }
         return SocketAddress(storage: storage)?.address
     }
 }

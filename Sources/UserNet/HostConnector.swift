@@ -11,18 +11,22 @@ public protocol HostTCPConnecting {
     /// Starts connecting to `destination`; `completion` runs exactly once, on the loop thread,
     /// perhaps before this returns. On success it gets the socket and, when the connect had to
     /// wait, its registration (see `HostConnector.connectKeepingRegistration`).
-    func connect(to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64,
-                 completion: @escaping (Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>) -> Void)
+    func connect(
+        to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64,
+        completion: @escaping (Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>) -> Void)
 }
 
 /// Non-blocking connects of real host sockets, driven on the loop (`HostConnector`).
 public struct SocketHostConnector: HostTCPConnecting {
     public init() {}
 
-    public func connect(to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64,
-                        completion: @escaping (Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>) -> Void) {
-        HostConnector.connectKeepingRegistration(to: destination, on: loop, timeoutNanoseconds: timeoutNanoseconds,
-                                                 completion: completion)
+    public func connect(
+        to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64,
+        completion: @escaping (Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>) -> Void
+    ) {
+        HostConnector.connectKeepingRegistration(
+            to: destination, on: loop, timeoutNanoseconds: timeoutNanoseconds,
+            completion: completion)
     }
 }
 
@@ -36,10 +40,11 @@ public enum HostConnector {
         completion: @escaping (Result<HostTCPSocket, HostConnectError>) -> Void
     ) {
         connectKeepingRegistration(to: destination, on: loop, timeoutNanoseconds: timeoutNanoseconds) { result in
-            completion(result.map { socket, registration in
-                if let registration { loop.unregister(registration) }
-                return socket
-            })
+            completion(
+                result.map { socket, registration in
+                    if let registration { loop.unregister(registration) }
+                    return socket
+                })
         }
     }
 
@@ -116,10 +121,11 @@ public enum HostConnector {
             if let registration = attempt.registration { loop.unregister(registration, closingFD: true) }
             attempt.registration = nil
             socket.close()
-            let errno: Int32 = switch error {
-            case .system(let e): e.errno
-            case .tooManyRegistrations, .tooManyTimers: ENOBUFS
-            }
+            let errno: Int32 =
+                switch error {
+                case .system(let e): e.errno
+                case .tooManyRegistrations, .tooManyTimers: ENOBUFS
+                }
             settle(.failure(.system(PosixError(call: "epoll_ctl", errno: errno))))
         }
     }

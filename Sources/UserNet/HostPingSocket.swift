@@ -56,7 +56,9 @@ public final class HostPingSocket {
 
     /// Sends an echo request with `sequence` and `data`. The identifier is the socket's and
     /// the kernel computes the checksum; `scratch` must hold 8 + data.count bytes.
-    public func sendEcho(sequence: UInt16, data: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
+    public func sendEcho(sequence: UInt16, data: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer)
+        throws(PosixError) -> IOResult
+    {
         let length = 8 + data.count
         guard scratch.count >= length else { throw PosixError(call: "send", errno: EMSGSIZE) }
         // RFC 792 echo: type 8 (ICMPv6: 128, RFC 4443 4.1), code 0, checksum, identifier, sequence.

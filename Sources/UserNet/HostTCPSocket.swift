@@ -31,7 +31,9 @@ public final class HostTCPSocket {
         throws(HostConnectError) -> (socket: HostTCPSocket, start: ConnectStart)
     {
         let fd: Int32
-        do { fd = try Syscall.socket(destination.family, Int32(SOCK_STREAM.rawValue), 0) } catch { throw .system(error) }
+        do { fd = try Syscall.socket(destination.family, Int32(SOCK_STREAM.rawValue), 0) } catch {
+            throw .system(error)
+        }
         let socket = HostTCPSocket(adopting: fd)
         if noDelay {
             // Latency: the app's own Nagle already decided what to coalesce.

@@ -61,7 +61,9 @@ public final class HostUDPSocket {
         var origin: UInt8 = 0, type: UInt8 = 0, code: UInt8 = 0
         var code32: UInt32 = 0
         while true {
-            let read = try? Posix.call("recvmsg(MSG_ERRQUEUE)") { usernet_read_error_queue(fd, &origin, &type, &code, &code32) }
+            let read = try? Posix.call("recvmsg(MSG_ERRQUEUE)") {
+                usernet_read_error_queue(fd, &origin, &type, &code, &code32)
+            }
             guard read != nil else { return nil }
             let isV6 = origin == UInt8(SO_EE_ORIGIN_ICMP6)
             guard isV6 || origin == UInt8(SO_EE_ORIGIN_ICMP) else { continue }

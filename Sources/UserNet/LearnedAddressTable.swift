@@ -44,15 +44,18 @@ public struct LearnedAddressTable: Sendable {
     /// Admits the addresses `answer` gives for each question name a domain rule of `policy`
     /// covers, except those `network` protects or that are private (unless explicitly allowed).
     @discardableResult
-    public mutating func learn(from answer: DNSMessage, policy: EgressPolicy, network: NetworkConfiguration,
-                               now: UInt64) -> Lesson {
+    public mutating func learn(
+        from answer: DNSMessage, policy: EgressPolicy, network: NetworkConfiguration,
+        now: UInt64
+    ) -> Lesson {
         var lesson = Lesson()
         guard answer.header.isResponse, answer.header.responseCode == 0 else { return lesson }
         for question in answer.questions {
             let covering = policy.domainRules(covering: question.name)
             guard !covering.isEmpty else { continue }
             for (address, ttl) in answer.addresses(for: question.name) {
-                let inward = SpecialAddresses.isPrivate(address) || network.hostAddresses.contains(address)
+                let inward =
+                    SpecialAddresses.isPrivate(address) || network.hostAddresses.contains(address)
                     || SpecialAddresses.metadata.contains(address)
                 guard !inward || policy.explicitlyAllowsAddress(address) else {
                     counters.refusedPrivate &+= 1

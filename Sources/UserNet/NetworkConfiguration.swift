@@ -37,7 +37,9 @@ public struct NetworkConfiguration: Sendable, Equatable {
     /// Linux veth allows on top (65535 - 14 link header = 65521, as slirp4netns also caps).
     public static let mtuRange = 1280...65521
 
-    public init(cidr: String = defaultIPv4, ipv6: String = defaultIPv6, mtu: Int = defaultMTU) throws(ConfigurationError) {
+    public init(cidr: String = defaultIPv4, ipv6: String = defaultIPv6, mtu: Int = defaultMTU)
+        throws(ConfigurationError)
+    {
         let v4: IPSubnet
         do { v4 = try IPSubnet(parsing: cidr) } catch { throw .badCIDR(cidr, error) }
         guard case .v4(let network4) = v4.network else { throw .cidrNotIPv4(cidr) }
@@ -66,12 +68,14 @@ public struct NetworkConfiguration: Sendable, Equatable {
             let host = text[text.index(after: text.startIndex)..<close]
             let rest = text[text.index(after: close)...]
             guard let address = IPAddress(host), rest.hasPrefix(":"),
-                  let port = UInt16(rest.dropFirst()), port != 0 else { throw .badDNSUpstream(text) }
+                let port = UInt16(rest.dropFirst()), port != 0
+            else { throw .badDNSUpstream(text) }
             return SocketAddress(address, port: port)
         }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let address = IPAddress(parts[0]), address.isV4,
-              let port = UInt16(parts[1]), port != 0 else { throw .badDNSUpstream(text) }
+            let port = UInt16(parts[1]), port != 0
+        else { throw .badDNSUpstream(text) }
         return SocketAddress(address, port: port)
     }
 }
@@ -90,7 +94,8 @@ public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConverti
         case .cidrNotIPv4(let text): "--cidr \(text): must be an IPv4 network"
         case .cidrTooSmall(let text): "--cidr \(text): the prefix must be /25 or shorter (the app is host .100)"
         case .ipv6PrefixNot64(let text): "IPv6 prefix \(text): must be an IPv6 network of /64 or shorter"
-        case .mtuOutOfRange(let n): "--mtu \(n): must be within \(NetworkConfiguration.mtuRange.lowerBound)...\(NetworkConfiguration.mtuRange.upperBound)"
+        case .mtuOutOfRange(let n):
+            "--mtu \(n): must be within \(NetworkConfiguration.mtuRange.lowerBound)...\(NetworkConfiguration.mtuRange.upperBound)"
         case .badDNSUpstream(let text): "--dns \(text): expected an IP address, ADDR:PORT or [IPv6]:PORT"
         }
     }

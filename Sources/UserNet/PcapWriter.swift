@@ -46,7 +46,10 @@ public final class PcapWriter {
     public init(fd: Int32, bufferSize: Int = 1 << 20) throws(PosixError) {
         self.fd = fd
         buffer = .allocate(byteCount: max(bufferSize, 16 + 64), alignment: 8)
-        var header = (UInt32(0xA1B2_C3D4), UInt16(2), UInt16(4), Int32(0), UInt32(0), UInt32(Self.snapLength), Self.linkTypeEthernet)
+        var header = (
+            UInt32(0xA1B2_C3D4), UInt16(2), UInt16(4), Int32(0), UInt32(0), UInt32(Self.snapLength),
+            Self.linkTypeEthernet
+        )
         do {
             try withUnsafeBytes(of: &header) { (raw) throws(PosixError) in try writeFully(raw) }
         } catch {
@@ -68,9 +71,14 @@ public final class PcapWriter {
 
     /// Records one frame given in up to three consecutive pieces (link header, network header,
     /// payload, as a stack holds an outbound packet), so the caller never assembles it.
-    public func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer,
-                      timestampNanoseconds: UInt64 = usernet_realtime_now_ns()) {
-        guard fd >= 0 else { counters.dropped &+= 1; return }
+    public func write(
+        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer,
+        timestampNanoseconds: UInt64 = usernet_realtime_now_ns()
+    ) {
+        guard fd >= 0 else {
+            counters.dropped &+= 1
+            return
+        }
         let length = first.count + second.count + third.count
         let captured = min(length, Self.snapLength)
         if captured < length { counters.truncated &+= 1 }

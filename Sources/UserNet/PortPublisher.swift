@@ -13,8 +13,11 @@ public final class PortPublisher {
         public var datagrams: UInt64 = 0
     }
 
-    public typealias AcceptHandler = (_ connection: HostTCPSocket, _ client: SocketAddress, _ port: PublishedPort) -> Void
-    public typealias DatagramHandler = (_ payload: UnsafeRawBufferPointer, _ client: SocketAddress, _ port: PublishedPort) -> Void
+    public typealias AcceptHandler = (_ connection: HostTCPSocket, _ client: SocketAddress, _ port: PublishedPort) ->
+        Void
+    public typealias DatagramHandler = (
+        _ payload: UnsafeRawBufferPointer, _ client: SocketAddress, _ port: PublishedPort
+    ) -> Void
 
     public let port: PublishedPort
     public private(set) var counters = Counters()
@@ -27,13 +30,18 @@ public final class PortPublisher {
     static let acceptBatch = 64
 
     /// Listens on `port.hostSocketAddress` (TCP) and calls `onAccept` for each connection.
-    public convenience init(tcp port: PublishedPort, loop: EventLoop, backlog: Int32 = 128, onAccept: @escaping AcceptHandler) throws(EventLoopError) {
-        try self.init(tcp: port, socket: try Self.openSocket(for: port, backlog: backlog), loop: loop, onAccept: onAccept)
+    public convenience init(
+        tcp port: PublishedPort, loop: EventLoop, backlog: Int32 = 128, onAccept: @escaping AcceptHandler
+    ) throws(EventLoopError) {
+        try self.init(
+            tcp: port, socket: try Self.openSocket(for: port, backlog: backlog), loop: loop, onAccept: onAccept)
     }
 
     /// Serves a socket `openSocket(for:)` made (perhaps in another process, before the gateway
     /// gave up the privilege to bind low ports): owned from here, closed on every path.
-    public init(tcp port: PublishedPort, socket: Int32, loop: EventLoop, onAccept: @escaping AcceptHandler) throws(EventLoopError) {
+    public init(tcp port: PublishedPort, socket: Int32, loop: EventLoop, onAccept: @escaping AcceptHandler)
+        throws(EventLoopError)
+    {
         self.port = port
         self.loop = loop
         fd = socket
@@ -41,12 +49,16 @@ public final class PortPublisher {
     }
 
     /// Binds `port.hostSocketAddress` (UDP) and calls `onDatagram` for each datagram.
-    public convenience init(udp port: PublishedPort, loop: EventLoop, onDatagram: @escaping DatagramHandler) throws(EventLoopError) {
+    public convenience init(udp port: PublishedPort, loop: EventLoop, onDatagram: @escaping DatagramHandler)
+        throws(EventLoopError)
+    {
         try self.init(udp: port, socket: try Self.openSocket(for: port), loop: loop, onDatagram: onDatagram)
     }
 
     /// Serves a UDP socket `openSocket(for:)` made; owned from here.
-    public init(udp port: PublishedPort, socket: Int32, loop: EventLoop, onDatagram: @escaping DatagramHandler) throws(EventLoopError) {
+    public init(udp port: PublishedPort, socket: Int32, loop: EventLoop, onDatagram: @escaping DatagramHandler)
+        throws(EventLoopError)
+    {
         self.port = port
         self.loop = loop
         fd = socket
@@ -83,7 +95,9 @@ public final class PortPublisher {
     /// datagram that came in on it). A full socket buffer drops it, as UDP may.
     public func send(_ payload: UnsafeRawBufferPointer, to client: SocketAddress) throws(PosixError) -> IOResult {
         try Posix.io("sendto") {
-            client.withSockAddr { sendto(fd, payload.baseAddress, payload.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), $0, $1) }
+            client.withSockAddr {
+                sendto(fd, payload.baseAddress, payload.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), $0, $1)
+            }
         }
     }
 
@@ -121,7 +135,9 @@ public final class PortPublisher {
         for _ in 0..<Self.acceptBatch {
             var storage = sockaddr_storage()
             let client: Int32
-            do throws(PosixError) { client = try Posix.call("accept4") { usernet_accept_nonblocking(fd, &storage) } } catch {
+            do throws(PosixError) {
+                client = try Posix.call("accept4") { usernet_accept_nonblocking(fd, &storage) }
+            } catch {
                 if error.errno == EAGAIN || error.errno == EWOULDBLOCK { return }
                 if error.errno == ECONNABORTED { continue }
                 // EMFILE and friends: count it; the pending connection stays queued.

@@ -42,7 +42,8 @@ public struct PortSet: Hashable, Sendable, CustomStringConvertible {
     /// A decimal port 1...65535 with no sign, space or leading junk.
     private static func port(_ text: Substring) -> UInt16? {
         guard (1...5).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let value = UInt16(text), value != 0 else { return nil }
+            let value = UInt16(text), value != 0
+        else { return nil }
         return value
     }
 

@@ -41,8 +41,10 @@ public struct PublishedPort: Hashable, Sendable, CustomStringConvertible {
         }
         hostAddress = .v4(.any)
         if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]"), let address = IPAddress(rest[rest.index(after: rest.startIndex)..<close]),
-                  !address.isV4 else { throw .badHostAddress(text) }
+            guard let close = rest.firstIndex(of: "]"),
+                let address = IPAddress(rest[rest.index(after: rest.startIndex)..<close]),
+                !address.isV4
+            else { throw .badHostAddress(text) }
             hostAddress = address
             rest = rest[rest.index(after: close)...]
             guard rest.hasPrefix(":") else { throw .badSyntax(text) }
@@ -68,7 +70,8 @@ public struct PublishedPort: Hashable, Sendable, CustomStringConvertible {
 
     private static func port(_ text: Substring) -> UInt16? {
         guard (1...5).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let value = UInt16(text), value != 0 else { return nil }
+            let value = UInt16(text), value != 0
+        else { return nil }
         return value
     }
 }

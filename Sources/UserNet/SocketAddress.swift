@@ -60,13 +60,16 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
             switch Int32(storage.ss_family) {
             case AF_INET:
                 let sin = raw.loadUnaligned(as: sockaddr_in.self)
-                return SocketAddress(.v4(IPv4Address(rawValue: UInt32(bigEndian: sin.sin_addr.s_addr))),
-                                     port: UInt16(bigEndian: sin.sin_port))
+                return SocketAddress(
+                    .v4(IPv4Address(rawValue: UInt32(bigEndian: sin.sin_addr.s_addr))),
+                    port: UInt16(bigEndian: sin.sin_port))
             case AF_INET6:
                 let sin6 = raw.loadUnaligned(as: sockaddr_in6.self)
                 let (high, low) = withUnsafeBytes(of: sin6.sin6_addr) { b in
-                    (UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                     UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+                    (
+                        UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                        UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                    )
                 }
                 return SocketAddress(.v6(IPv6Address(high: high, low: low)), port: UInt16(bigEndian: sin6.sin6_port))
             default:

@@ -10,7 +10,7 @@ public enum SpecialAddresses {
     public static let metadata: Set<IPAddress> = [
         .v4(IPv4Address(169, 254, 169, 254)),
         .v6(IPv6Address(high: 0xFD00_0EC2_0000_0000, low: 0x254)),
-        .v4(IPv4Address(100, 100, 100, 200)),
+        .v4(IPv4Address(100, 100, 100, 200))
     ]
 
     /// RFC 1918, RFC 6598 shared space (100.64.0.0/10), "this network" (0.0.0.0/8) and
@@ -21,7 +21,7 @@ public enum SpecialAddresses {
         .v4(IPv4Subnet(IPv4Address(192, 168, 0, 0), prefixLength: 16)),
         .v4(IPv4Subnet(IPv4Address(100, 64, 0, 0), prefixLength: 10)),
         .v4(IPv4Subnet(IPv4Address(0, 0, 0, 0), prefixLength: 8)),
-        .v6(IPv6Subnet(IPv6Address(high: 0xFC00_0000_0000_0000, low: 0), prefixLength: 7)),
+        .v6(IPv6Subnet(IPv6Address(high: 0xFC00_0000_0000_0000, low: 0), prefixLength: 7))
     ]
 
     /// True for loopback, link-local, private and shared space, in either family and in the

@@ -21,14 +21,18 @@ enum Syscall {
         let flags = Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
         let fd = try Posix.call("socket") { Glibc.socket(domain, type | flags, proto) }
         guard domain == AF_INET6 else { return fd }
-        do throws(PosixError) { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, call: "setsockopt(IPV6_V6ONLY)") } catch {
+        do throws(PosixError) {
+            try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, call: "setsockopt(IPV6_V6ONLY)")
+        } catch {
             Posix.close(fd)
             throw error
         }
         return fd
     }
 
-    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, call: String = "setsockopt") throws(PosixError) {
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, call: String = "setsockopt")
+        throws(PosixError)
+    {
         var v = value
         _ = try Posix.call(call) { Glibc.setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
     }

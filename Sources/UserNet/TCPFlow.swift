@@ -32,8 +32,10 @@ final class TCPFlow: PumpedTCPFlow {
     private var hostHungUp = false
     private(set) var isClosed = false
 
-    init(engine: GatewayEngine, tcp: GatewayTCP, key: FlowKey, host: HostTCPSocket, connection: TCPConnection,
-         record: ConnectionRecord) {
+    init(
+        engine: GatewayEngine, tcp: GatewayTCP, key: FlowKey, host: HostTCPSocket, connection: TCPConnection,
+        record: ConnectionRecord
+    ) {
         self.engine = engine
         self.tcp = tcp
         self.key = key

@@ -16,13 +16,16 @@ public struct UserNetOptions: Sendable {
 
     public static let policyFlags: Set<String> = ["--allow", "--deny", "--allow-domain"]
 
-    public init(cidr: String? = nil, mtu: Int? = nil, allowHostLoopback: Bool = false, allowLinkLocal: Bool = false,
-                dns: [String] = [], policyArguments: [(flag: String, value: String)] = [], publish: [String] = [],
-                pcap: String? = nil, logConnections: String? = nil,
-                udpTimeoutSeconds: Int? = nil, maxFlows: Int? = nil, flowMemoryBytes: Int? = nil) throws(UserNetOptionsError) {
+    public init(
+        cidr: String? = nil, mtu: Int? = nil, allowHostLoopback: Bool = false, allowLinkLocal: Bool = false,
+        dns: [String] = [], policyArguments: [(flag: String, value: String)] = [], publish: [String] = [],
+        pcap: String? = nil, logConnections: String? = nil,
+        udpTimeoutSeconds: Int? = nil, maxFlows: Int? = nil, flowMemoryBytes: Int? = nil
+    ) throws(UserNetOptionsError) {
         do {
-            network = try NetworkConfiguration(cidr: cidr ?? NetworkConfiguration.defaultIPv4,
-                                               mtu: mtu ?? NetworkConfiguration.defaultMTU)
+            network = try NetworkConfiguration(
+                cidr: cidr ?? NetworkConfiguration.defaultIPv4,
+                mtu: mtu ?? NetworkConfiguration.defaultMTU)
             network.allowHostLoopback = allowHostLoopback
             network.allowLinkLocal = allowLinkLocal
             if !dns.isEmpty {
@@ -38,7 +41,9 @@ public struct UserNetOptions: Sendable {
         for text in publish {
             let port: PublishedPort
             do { port = try PublishedPort(parsing: text) } catch { throw .publish(error) }
-            if ports.contains(where: { $0.hostPort == port.hostPort && $0.transport == port.transport && $0.hostAddress == port.hostAddress }) {
+            if ports.contains(where: {
+                $0.hostPort == port.hostPort && $0.transport == port.transport && $0.hostAddress == port.hostAddress
+            }) {
                 throw .duplicatePublish(text)
             }
             ports.append(port)
@@ -48,7 +53,9 @@ public struct UserNetOptions: Sendable {
         connectionLogPath = logConnections
         var limits = FlowLimits()
         if let udpTimeoutSeconds {
-            guard (1...86_400).contains(udpTimeoutSeconds) else { throw .outOfRange("--udp-timeout", udpTimeoutSeconds, 1...86_400) }
+            guard (1...86_400).contains(udpTimeoutSeconds) else {
+                throw .outOfRange("--udp-timeout", udpTimeoutSeconds, 1...86_400)
+            }
             limits.udpIdleNanoseconds = UInt64(udpTimeoutSeconds) * 1_000_000_000
         }
         if let maxFlows {
@@ -66,9 +73,10 @@ public struct UserNetOptions: Sendable {
         // Every parameter must reach `flags` too: the gateway's own process rebuilds these
         // options from them (UserNetOptionsFlags.swift), and a knob left out there would
         // silently fall back to its default in the gateway.
-        givenFlags = Self.flags(cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
-                                policyArguments: policyArguments, publish: publish,
-                                udpTimeoutSeconds: udpTimeoutSeconds, maxFlows: maxFlows, flowMemoryBytes: flowMemoryBytes)
+        givenFlags = Self.flags(
+            cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
+            policyArguments: policyArguments, publish: publish,
+            udpTimeoutSeconds: udpTimeoutSeconds, maxFlows: maxFlows, flowMemoryBytes: flowMemoryBytes)
     }
 
     /// The policy flags in `arguments` (argv), in order, as `--flag VALUE` or `--flag=VALUE`.
@@ -106,7 +114,8 @@ public enum UserNetOptionsError: Error, Sendable, Equatable, CustomStringConvert
         case .policy(let e): e.description
         case .publish(let e): e.description
         case .duplicatePublish(let t): "-p \(t): that host port is already published"
-        case .outOfRange(let flag, let n, let range): "\(flag) \(n): must be within \(range.lowerBound)...\(range.upperBound)"
+        case .outOfRange(let flag, let n, let range):
+            "\(flag) \(n): must be within \(range.lowerBound)...\(range.upperBound)"
         case .badFlags(let text): "gateway flags: unexpected \(text)"
         }
     }

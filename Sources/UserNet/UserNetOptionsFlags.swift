@@ -54,16 +54,19 @@ extension UserNetOptions {
             }
             index += 1
         }
-        try self.init(cidr: cidr, mtu: mtu, allowHostLoopback: hostLoopback, allowLinkLocal: linkLocal, dns: dns,
-                      policyArguments: policy, publish: publish, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows,
-                      flowMemoryBytes: flowMemory)
+        try self.init(
+            cidr: cidr, mtu: mtu, allowHostLoopback: hostLoopback, allowLinkLocal: linkLocal, dns: dns,
+            policyArguments: policy, publish: publish, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows,
+            flowMemoryBytes: flowMemory)
         if noDNS { network.dnsUpstreams = [] }
         network.hostname = hostname
     }
 
-    static func flags(cidr: String?, mtu: Int?, allowHostLoopback: Bool, allowLinkLocal: Bool,
-                      policyArguments: [(flag: String, value: String)], publish: [String],
-                      udpTimeoutSeconds: Int?, maxFlows: Int?, flowMemoryBytes: Int?) -> [String] {
+    static func flags(
+        cidr: String?, mtu: Int?, allowHostLoopback: Bool, allowLinkLocal: Bool,
+        policyArguments: [(flag: String, value: String)], publish: [String],
+        udpTimeoutSeconds: Int?, maxFlows: Int?, flowMemoryBytes: Int?
+    ) -> [String] {
         var out: [String] = []
         if let cidr { out += ["--cidr", cidr] }
         if let mtu { out += ["--mtu", String(mtu)] }

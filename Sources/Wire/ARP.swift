@@ -48,8 +48,10 @@ public struct ARPRepr: Sendable, Hashable {
     /// Bytes of an Ethernet/IPv4 ARP packet.
     @inlinable public static var length: Int { 28 }
 
-    @inlinable public init(operation: ARPOperation, senderHardwareAddress: MACAddress, senderProtocolAddress: IPv4Address,
-                           targetHardwareAddress: MACAddress, targetProtocolAddress: IPv4Address) {
+    @inlinable public init(
+        operation: ARPOperation, senderHardwareAddress: MACAddress, senderProtocolAddress: IPv4Address,
+        targetHardwareAddress: MACAddress, targetProtocolAddress: IPv4Address
+    ) {
         self.operation = operation
         self.senderHardwareAddress = senderHardwareAddress
         self.senderProtocolAddress = senderProtocolAddress
@@ -62,14 +64,16 @@ public struct ARPRepr: Sendable, Hashable {
     @inlinable public static func parse(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> ARPRepr {
         let packet = try ARPPacket(bytes)
         guard packet.hardwareType == 1, packet.protocolType == EtherType.ipv4.rawValue,
-              packet.hardwareLength == 6, packet.protocolLength == 4 else { throw .unsupported }
+            packet.hardwareLength == 6, packet.protocolLength == 4
+        else { throw .unsupported }
         guard bytes.count >= length else { throw .truncated }
         guard let operation = ARPOperation(rawValue: packet.operation) else { throw .unsupported }
-        return ARPRepr(operation: operation,
-                       senderHardwareAddress: bytes.mac(ARPPacket.Field.senderHardwareAddress),
-                       senderProtocolAddress: bytes.ipv4(ARPPacket.Field.senderProtocolAddress),
-                       targetHardwareAddress: bytes.mac(ARPPacket.Field.targetHardwareAddress),
-                       targetProtocolAddress: bytes.ipv4(ARPPacket.Field.targetProtocolAddress))
+        return ARPRepr(
+            operation: operation,
+            senderHardwareAddress: bytes.mac(ARPPacket.Field.senderHardwareAddress),
+            senderProtocolAddress: bytes.ipv4(ARPPacket.Field.senderProtocolAddress),
+            targetHardwareAddress: bytes.mac(ARPPacket.Field.targetHardwareAddress),
+            targetProtocolAddress: bytes.ipv4(ARPPacket.Field.targetProtocolAddress))
     }
 
     /// Writes the 28-byte packet into the start of `buffer`.

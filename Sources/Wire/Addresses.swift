@@ -10,7 +10,8 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     public init(rawValue: UInt64) { self.rawValue = rawValue & 0xFFFF_FFFF_FFFF }
 
     public init(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, _ b4: UInt8, _ b5: UInt8) {
-        rawValue = UInt64(b0) << 40 | UInt64(b1) << 32 | UInt64(b2) << 24
+        rawValue =
+            UInt64(b0) << 40 | UInt64(b1) << 32 | UInt64(b2) << 24
             | UInt64(b3) << 16 | UInt64(b4) << 8 | UInt64(b5)
     }
 
@@ -76,7 +77,8 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
         var value: UInt32 = 0
         for part in parts {
             guard (1...3).contains(part.count), part.allSatisfy(\.isWholeNumber), part.allSatisfy(\.isASCII),
-                  let octet = UInt8(part, radix: 10) else { return nil }
+                let octet = UInt8(part, radix: 10)
+            else { return nil }
             value = value << 8 | UInt32(octet)
         }
         rawValue = value
@@ -120,7 +122,10 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
             if i < 8 && groups[i] == 0 {
                 if runStart < 0 { runStart = i }
             } else if runStart >= 0 {
-                if i - runStart > bestLength && i - runStart >= 2 { bestStart = runStart; bestLength = i - runStart }
+                if i - runStart > bestLength && i - runStart >= 2 {
+                    bestStart = runStart
+                    bestLength = i - runStart
+                }
                 runStart = -1
             }
         }
@@ -135,7 +140,9 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
         var text = text
         if let dot = text.firstIndex(of: "."), let colon = text[..<dot].lastIndex(of: ":") {
             guard let embedded = IPv4Address(String(text[text.index(after: colon)...])) else { return nil }
-            text = text[...colon] + String(embedded.rawValue >> 16, radix: 16) + ":" + String(embedded.rawValue & 0xFFFF, radix: 16)
+            text =
+                text[...colon] + String(embedded.rawValue >> 16, radix: 16) + ":"
+                + String(embedded.rawValue & 0xFFFF, radix: 16)
         }
         let halves = text.split(separator: "::", omittingEmptySubsequences: false).map(String.init)
         guard halves.count <= 2 else { return nil }
@@ -143,7 +150,8 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
             if s.isEmpty { return [] }
             var out: [UInt16] = []
             for part in s.split(separator: ":", omittingEmptySubsequences: false) {
-                guard (1...4).contains(part.count), part.allSatisfy(\.isHexDigit), let g = UInt16(part, radix: 16) else { return nil }
+                guard (1...4).contains(part.count), part.allSatisfy(\.isHexDigit), let g = UInt16(part, radix: 16)
+                else { return nil }
                 out.append(g)
             }
             return out

@@ -39,8 +39,9 @@ extension UnsafeRawBufferPointer {
     @inlinable @inline(__always)
     func ipv6(_ offset: Int) -> IPv6Address {
         precondition(offset >= 0 && offset <= count &- 16, "Wire: access past the buffer")
-        return IPv6Address(high: UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
-                    low: UInt64(bigEndian: loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
+        return IPv6Address(
+            high: UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+            low: UInt64(bigEndian: loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
     }
 
     /// `count` bytes from `offset`, as a sub-buffer sharing this one's memory.

@@ -34,8 +34,10 @@ public struct InternetChecksum: Sendable, Hashable {
 
     /// Adds the IPv4 pseudo-header (RFC 793 section 3.1, RFC 768): addresses, zero + protocol,
     /// and the upper-layer length.
-    @inlinable public mutating func addPseudoHeader(source: IPv4Address, destination: IPv4Address,
-                                                    protocolNumber: IPProtocol, length: Int) {
+    @inlinable public mutating func addPseudoHeader(
+        source: IPv4Address, destination: IPv4Address,
+        protocolNumber: IPProtocol, length: Int
+    ) {
         sum &+= UInt64(source.rawValue >> 16) &+ UInt64(source.rawValue & 0xFFFF)
         sum &+= UInt64(destination.rawValue >> 16) &+ UInt64(destination.rawValue & 0xFFFF)
         sum &+= UInt64(protocolNumber.rawValue)
@@ -44,8 +46,10 @@ public struct InternetChecksum: Sendable, Hashable {
 
     /// Adds the IPv6 pseudo-header (RFC 8200 section 8.1): addresses, 32-bit upper-layer
     /// length, three zero bytes and the next header.
-    @inlinable public mutating func addPseudoHeader(source: IPv6Address, destination: IPv6Address,
-                                                    protocolNumber: IPProtocol, length: Int) {
+    @inlinable public mutating func addPseudoHeader(
+        source: IPv6Address, destination: IPv6Address,
+        protocolNumber: IPProtocol, length: Int
+    ) {
         sum &+= InternetChecksum.words(source.high) &+ InternetChecksum.words(source.low)
         sum &+= InternetChecksum.words(destination.high) &+ InternetChecksum.words(destination.low)
         let length32 = UInt32(truncatingIfNeeded: length)
@@ -83,9 +87,9 @@ public struct InternetChecksum: Sendable, Hashable {
     /// Folds a 64-bit ones'-complement accumulator to 16 bits (end-around carry).
     @inlinable @inline(__always)
     static func fold16(_ value: UInt64) -> UInt16 {
-        var s = (value & 0xFFFF_FFFF) &+ (value >> 32)      // <= 33 bits
-        s = (s & 0xFFFF) &+ (s >> 16)                         // <= 18 bits
-        s = (s & 0xFFFF) &+ (s >> 16)                         // <= 17 bits
+        var s = (value & 0xFFFF_FFFF) &+ (value >> 32) // <= 33 bits
+        s = (s & 0xFFFF) &+ (s >> 16) // <= 18 bits
+        s = (s & 0xFFFF) &+ (s >> 16) // <= 17 bits
         s = (s & 0xFFFF) &+ (s >> 16)
         return UInt16(truncatingIfNeeded: s)
     }
@@ -106,11 +110,14 @@ public struct InternetChecksum: Sendable, Hashable {
         while count &- offset >= 32 {
             (a0, overflow) = a0.addingReportingOverflow(base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
             carries0 &+= overflow ? 1 : 0
-            (a1, overflow) = a1.addingReportingOverflow(base.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self))
+            (a1, overflow) = a1.addingReportingOverflow(
+                base.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self))
             carries1 &+= overflow ? 1 : 0
-            (a0, overflow) = a0.addingReportingOverflow(base.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self))
+            (a0, overflow) = a0.addingReportingOverflow(
+                base.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self))
             carries0 &+= overflow ? 1 : 0
-            (a1, overflow) = a1.addingReportingOverflow(base.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self))
+            (a1, overflow) = a1.addingReportingOverflow(
+                base.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self))
             carries1 &+= overflow ? 1 : 0
             offset &+= 32
         }
@@ -125,23 +132,25 @@ public struct InternetChecksum: Sendable, Hashable {
             let remaining = count &- offset
             var tail: UInt64 = 0
             #if _endian(little)
-            // Lower addresses are lower bits: place 4-, 2- and 1-byte pieces upward.
-            var shift: UInt64 = 0
-            if remaining & 4 != 0 {
-                tail = UInt64(base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-                offset &+= 4
-                shift = 32
-            }
-            if remaining & 2 != 0 {
-                tail |= UInt64(base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) << shift
-                offset &+= 2
-                shift &+= 16
-            }
-            if remaining & 1 != 0 {
-                tail |= UInt64(base.load(fromByteOffset: offset, as: UInt8.self)) << shift
-            }
+                // Lower addresses are lower bits: place 4-, 2- and 1-byte pieces upward.
+                var shift: UInt64 = 0
+                if remaining & 4 != 0 {
+                    tail = UInt64(base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+                    offset &+= 4
+                    shift = 32
+                }
+                if remaining & 2 != 0 {
+                    tail |= UInt64(base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) << shift
+                    offset &+= 2
+                    shift &+= 16
+                }
+                if remaining & 1 != 0 {
+                    tail |= UInt64(base.load(fromByteOffset: offset, as: UInt8.self)) << shift
+                }
             #else
-            withUnsafeMutableBytes(of: &tail) { $0.baseAddress?.copyMemory(from: base + offset, byteCount: remaining) }
+                withUnsafeMutableBytes(of: &tail) {
+                    $0.baseAddress?.copyMemory(from: base + offset, byteCount: remaining)
+                }
             #endif
             total = addWithCarry(total, tail)
         }

@@ -59,8 +59,10 @@ public struct EthernetRepr: Sendable, Hashable {
     /// The length of an untagged header.
     @inlinable public static var headerLength: Int { 14 }
 
-    @inlinable public init(destination: MACAddress, source: MACAddress, etherType: EtherType,
-                           vlanID: UInt16? = nil, vlanPriority: UInt8 = 0) {
+    @inlinable public init(
+        destination: MACAddress, source: MACAddress, etherType: EtherType,
+        vlanID: UInt16? = nil, vlanPriority: UInt8 = 0
+    ) {
         self.destination = destination
         self.source = source
         self.etherType = etherType
@@ -70,8 +72,9 @@ public struct EthernetRepr: Sendable, Hashable {
 
     @inlinable public static func parse(_ frame: EthernetFrame) -> EthernetRepr {
         let tci = frame.vlanTCI
-        return EthernetRepr(destination: frame.destination, source: frame.source, etherType: frame.etherType,
-                            vlanID: tci.map { $0 & 0x0FFF }, vlanPriority: tci.map { UInt8($0 >> 12) } ?? 0)
+        return EthernetRepr(
+            destination: frame.destination, source: frame.source, etherType: frame.etherType,
+            vlanID: tci.map { $0 & 0x0FFF }, vlanPriority: tci.map { UInt8($0 >> 12) } ?? 0)
     }
 
     /// 14, or 18 with a VLAN tag.

@@ -18,9 +18,15 @@ public struct ICMPv4UnreachableCode: RawRepresentable, Hashable, Sendable {
     @inlinable public static var sourceRouteFailed: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 5) }
     @inlinable public static var destinationNetworkUnknown: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 6) }
     @inlinable public static var destinationHostUnknown: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 7) }
-    @inlinable public static var networkAdministrativelyProhibited: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 9) }
-    @inlinable public static var hostAdministrativelyProhibited: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 10) }
-    @inlinable public static var communicationAdministrativelyProhibited: ICMPv4UnreachableCode { ICMPv4UnreachableCode(rawValue: 13) }
+    @inlinable public static var networkAdministrativelyProhibited: ICMPv4UnreachableCode {
+        ICMPv4UnreachableCode(rawValue: 9)
+    }
+    @inlinable public static var hostAdministrativelyProhibited: ICMPv4UnreachableCode {
+        ICMPv4UnreachableCode(rawValue: 10)
+    }
+    @inlinable public static var communicationAdministrativelyProhibited: ICMPv4UnreachableCode {
+        ICMPv4UnreachableCode(rawValue: 13)
+    }
 }
 
 /// ICMPv4 message types this module names.
@@ -46,7 +52,8 @@ public enum ICMPv4Repr: Sendable, Hashable {
     /// Parses a message and returns its body: the echo payload, or the quoted datagram of an
     /// error, or (for `.other`) everything after the checksum.
     @inlinable public static func parse(_ bytes: UnsafeRawBufferPointer, verifyChecksum: Bool)
-        throws(WireError) -> (repr: ICMPv4Repr, data: UnsafeRawBufferPointer) {
+        throws(WireError) -> (repr: ICMPv4Repr, data: UnsafeRawBufferPointer)
+    {
         guard bytes.count >= 8 else { throw .truncated }
         if verifyChecksum && InternetChecksum.checksum(bytes) != 0 { throw .badChecksum }
         let type = bytes.u8(0), code = bytes.u8(1)
@@ -57,7 +64,9 @@ public enum ICMPv4Repr: Sendable, Hashable {
         case ICMPv4Type.echoReply where code == 0:
             return (.echoReply(identifier: bytes.u16(4), sequence: bytes.u16(6)), body)
         case ICMPv4Type.destinationUnreachable:
-            return (.destinationUnreachable(code: ICMPv4UnreachableCode(rawValue: code), nextHopMTU: bytes.u16(6)), body)
+            return (
+                .destinationUnreachable(code: ICMPv4UnreachableCode(rawValue: code), nextHopMTU: bytes.u16(6)), body
+            )
         case ICMPv4Type.timeExceeded:
             return (.timeExceeded(code: code), body)
         default:

@@ -12,7 +12,9 @@ public struct ICMPv6UnreachableCode: RawRepresentable, Hashable, Sendable {
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     @inlinable public static var noRoute: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 0) }
-    @inlinable public static var administrativelyProhibited: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 1) }
+    @inlinable public static var administrativelyProhibited: ICMPv6UnreachableCode {
+        ICMPv6UnreachableCode(rawValue: 1)
+    }
     @inlinable public static var beyondScope: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 2) }
     @inlinable public static var addressUnreachable: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 3) }
     @inlinable public static var portUnreachable: ICMPv6UnreachableCode { ICMPv6UnreachableCode(rawValue: 4) }
@@ -47,8 +49,10 @@ public enum ICMPv6Repr: Sendable, Hashable {
 
     /// Parses a message. With `verifyChecksum` the checksum is checked over the pseudo-header
     /// of `source` and `destination` (RFC 4443 2.3) and the whole message.
-    @inlinable public static func parse(_ bytes: UnsafeRawBufferPointer, source: IPv6Address, destination: IPv6Address,
-                                        verifyChecksum: Bool) throws(WireError) -> (repr: ICMPv6Repr, data: UnsafeRawBufferPointer) {
+    @inlinable public static func parse(
+        _ bytes: UnsafeRawBufferPointer, source: IPv6Address, destination: IPv6Address,
+        verifyChecksum: Bool
+    ) throws(WireError) -> (repr: ICMPv6Repr, data: UnsafeRawBufferPointer) {
         guard bytes.count >= 4 else { throw .truncated }
         if verifyChecksum {
             var sum = InternetChecksum()
@@ -62,7 +66,7 @@ public enum ICMPv6Repr: Sendable, Hashable {
         }
         switch type {
         case ICMPv6Type.echoRequest, ICMPv6Type.echoReply, ICMPv6Type.destinationUnreachable,
-             ICMPv6Type.packetTooBig, ICMPv6Type.timeExceeded, ICMPv6Type.parameterProblem:
+            ICMPv6Type.packetTooBig, ICMPv6Type.timeExceeded, ICMPv6Type.parameterProblem:
             guard bytes.count >= 8 else { throw .truncated }
         default:
             return (.other(type: type, code: code), bytes.suffix(from: 4))
@@ -98,8 +102,10 @@ public enum ICMPv6Repr: Sendable, Hashable {
     /// Writes the header (the whole message for NDP) into the start of `header` and fills the
     /// checksum over pseudo-header, header and `data`, which the caller sends right after the
     /// header (it is not copied).
-    @inlinable public func emit(into header: UnsafeMutableRawBufferPointer, data: UnsafeRawBufferPointer,
-                                source: IPv6Address, destination: IPv6Address) {
+    @inlinable public func emit(
+        into header: UnsafeMutableRawBufferPointer, data: UnsafeRawBufferPointer,
+        source: IPv6Address, destination: IPv6Address
+    ) {
         let headerLength = self.headerLength
         precondition(header.count >= headerLength, "ICMPv6 header does not fit")
         switch self {
@@ -131,8 +137,9 @@ public enum ICMPv6Repr: Sendable, Hashable {
             if headerLength == 8 { header.put32(rest, at: 4) }
         }
         var sum = InternetChecksum()
-        sum.addPseudoHeader(source: source, destination: destination, protocolNumber: .icmpv6,
-                            length: headerLength + data.count)
+        sum.addPseudoHeader(
+            source: source, destination: destination, protocolNumber: .icmpv6,
+            length: headerLength + data.count)
         sum.add(UnsafeRawBufferPointer(rebasing: header[0..<headerLength]))
         sum.add(data)
         header.put16(sum.finalized, at: 2)

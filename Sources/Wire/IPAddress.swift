@@ -73,8 +73,10 @@ public struct IPv6Subnet: Hashable, Sendable, CustomStringConvertible {
     /// The (high, low) halves of the prefix mask.
     public var mask: (high: UInt64, low: UInt64) {
         let highBits = min(64, prefixLength), lowBits = max(0, prefixLength - 64)
-        return (highBits == 0 ? 0 : UInt64.max << UInt64(64 - highBits),
-                lowBits == 0 ? 0 : UInt64.max << UInt64(64 - lowBits))
+        return (
+            highBits == 0 ? 0 : UInt64.max << UInt64(64 - highBits),
+            lowBits == 0 ? 0 : UInt64.max << UInt64(64 - lowBits)
+        )
     }
 
     public var network: IPv6Address { IPv6Address(high: address.high & mask.high, low: address.low & mask.low) }

@@ -107,9 +107,11 @@ public struct IPv4Repr: Sendable, Hashable {
     /// The length of the header `emit` writes.
     @inlinable public static var headerLength: Int { 20 }
 
-    @inlinable public init(source: IPv4Address, destination: IPv4Address, protocolNumber: IPProtocol,
-                           payloadLength: Int, ttl: UInt8 = 64, dscpECN: UInt8 = 0, identification: UInt16 = 0,
-                           dontFragment: Bool = true, moreFragments: Bool = false, fragmentOffset: Int = 0) {
+    @inlinable public init(
+        source: IPv4Address, destination: IPv4Address, protocolNumber: IPProtocol,
+        payloadLength: Int, ttl: UInt8 = 64, dscpECN: UInt8 = 0, identification: UInt16 = 0,
+        dontFragment: Bool = true, moreFragments: Bool = false, fragmentOffset: Int = 0
+    ) {
         self.source = source
         self.destination = destination
         self.protocolNumber = protocolNumber
@@ -129,17 +131,19 @@ public struct IPv4Repr: Sendable, Hashable {
         let payloadLength = packet.totalLength - packet.headerLength
         let fragmentOffset = packet.fragmentOffset
         guard fragmentOffset + payloadLength <= 65535 else { throw .malformed }
-        return IPv4Repr(source: packet.source, destination: packet.destination, protocolNumber: packet.protocolNumber,
-                        payloadLength: payloadLength, ttl: packet.ttl, dscpECN: packet.dscpECN,
-                        identification: packet.identification, dontFragment: packet.dontFragment,
-                        moreFragments: packet.moreFragments, fragmentOffset: fragmentOffset)
+        return IPv4Repr(
+            source: packet.source, destination: packet.destination, protocolNumber: packet.protocolNumber,
+            payloadLength: payloadLength, ttl: packet.ttl, dscpECN: packet.dscpECN,
+            identification: packet.identification, dontFragment: packet.dontFragment,
+            moreFragments: packet.moreFragments, fragmentOffset: fragmentOffset)
     }
 
     /// Writes the 20-byte header, checksum filled, into the start of `buffer`.
     @inlinable public func emit(into buffer: UnsafeMutableRawBufferPointer) {
         precondition(buffer.count >= 20, "IPv4 header does not fit")
         precondition(payloadLength >= 0 && payloadLength <= 65535 - 20, "IPv4 payload too long")
-        precondition(fragmentOffset >= 0 && fragmentOffset & 7 == 0 && fragmentOffset <= 0x1FFF * 8, "bad fragment offset")
+        precondition(
+            fragmentOffset >= 0 && fragmentOffset & 7 == 0 && fragmentOffset <= 0x1FFF * 8, "bad fragment offset")
         buffer.put8(0x45, at: IPv4Packet.Field.versionAndIHL)
         buffer.put8(dscpECN, at: IPv4Packet.Field.dscpECN)
         buffer.put16(UInt16(20 + payloadLength), at: IPv4Packet.Field.totalLength)

@@ -67,8 +67,10 @@ public struct IPv6Repr: Sendable, Hashable {
 
     @inlinable public static var headerLength: Int { 40 }
 
-    @inlinable public init(source: IPv6Address, destination: IPv6Address, nextHeader: IPProtocol,
-                           hopLimit: UInt8 = 64, trafficClass: UInt8 = 0, flowLabel: UInt32 = 0, payloadLength: Int) {
+    @inlinable public init(
+        source: IPv6Address, destination: IPv6Address, nextHeader: IPProtocol,
+        hopLimit: UInt8 = 64, trafficClass: UInt8 = 0, flowLabel: UInt32 = 0, payloadLength: Int
+    ) {
         self.source = source
         self.destination = destination
         self.nextHeader = nextHeader
@@ -83,9 +85,10 @@ public struct IPv6Repr: Sendable, Hashable {
     @inlinable public static func parse(_ packet: IPv6Packet) throws(WireError) -> IPv6Repr {
         let source = packet.source
         guard !source.isMulticast else { throw .malformed }
-        return IPv6Repr(source: source, destination: packet.destination, nextHeader: packet.nextHeader,
-                        hopLimit: packet.hopLimit, trafficClass: packet.trafficClass,
-                        flowLabel: packet.flowLabel, payloadLength: packet.payloadLength)
+        return IPv6Repr(
+            source: source, destination: packet.destination, nextHeader: packet.nextHeader,
+            hopLimit: packet.hopLimit, trafficClass: packet.trafficClass,
+            flowLabel: packet.flowLabel, payloadLength: packet.payloadLength)
     }
 
     /// Writes the 40-byte fixed header into the start of `buffer`.

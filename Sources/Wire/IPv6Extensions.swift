@@ -27,10 +27,11 @@ public struct IPv6FragmentHeaderRepr: Sendable, Hashable {
     @inlinable public static func parse(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> IPv6FragmentHeaderRepr {
         guard bytes.count >= 8 else { throw .truncated }
         let offsetAndFlags = bytes.u16(2)
-        return IPv6FragmentHeaderRepr(nextHeader: IPProtocol(rawValue: bytes.u8(0)),
-                                      fragmentOffset: Int(offsetAndFlags & 0xFFF8),
-                                      moreFragments: offsetAndFlags & 1 != 0,
-                                      identification: bytes.u32(4))
+        return IPv6FragmentHeaderRepr(
+            nextHeader: IPProtocol(rawValue: bytes.u8(0)),
+            fragmentOffset: Int(offsetAndFlags & 0xFFF8),
+            moreFragments: offsetAndFlags & 1 != 0,
+            identification: bytes.u32(4))
     }
 
     /// Writes the 8-byte header into the start of `buffer`.
@@ -59,14 +60,16 @@ public enum IPv6ExtensionWalk {
     /// says such a packet is not for us to deliver. A Hop-by-Hop header anywhere but first is
     /// `.malformed` (RFC 8200 4.3: it "must immediately follow the IPv6 header").
     @inlinable public static func walk(_ packet: IPv6Packet) throws(WireError)
-        -> (upperLayer: IPProtocol, offset: Int, fragment: IPv6FragmentHeaderRepr?) {
+        -> (upperLayer: IPProtocol, offset: Int, fragment: IPv6FragmentHeaderRepr?)
+    {
         try walk(firstHeader: packet.nextHeader, in: packet.payload)
     }
 
     /// Walks the headers in `bytes`, the first of type `firstHeader`. Bounded: each header
     /// consumes at least 8 bytes and at most `maximumHeaders` are read.
     @inlinable public static func walk(firstHeader: IPProtocol, in bytes: UnsafeRawBufferPointer) throws(WireError)
-        -> (upperLayer: IPProtocol, offset: Int, fragment: IPv6FragmentHeaderRepr?) {
+        -> (upperLayer: IPProtocol, offset: Int, fragment: IPv6FragmentHeaderRepr?)
+    {
         var next = firstHeader
         var offset = 0
         var seen = 0

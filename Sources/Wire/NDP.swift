@@ -25,8 +25,10 @@ public struct NDPPrefixInformation: Sendable, Hashable {
     public var preferredLifetime: UInt32
     public var prefix: IPv6Address
 
-    @inlinable public init(prefix: IPv6Address, prefixLength: UInt8, onLink: Bool = true, autonomous: Bool = true,
-                           validLifetime: UInt32, preferredLifetime: UInt32) {
+    @inlinable public init(
+        prefix: IPv6Address, prefixLength: UInt8, onLink: Bool = true, autonomous: Bool = true,
+        validLifetime: UInt32, preferredLifetime: UInt32
+    ) {
         self.prefix = prefix
         self.prefixLength = prefixLength
         self.flags = (onLink ? 0x80 : 0) | (autonomous ? 0x40 : 0)
@@ -42,7 +44,8 @@ public struct NDPPrefixInformation: Sendable, Hashable {
 /// are ignored; an RA carrying more is not something this gateway needs to follow.
 public struct NDPPrefixes: RandomAccessCollection, Hashable, Sendable {
     @inlinable public static var capacity: Int { 4 }
-    @usableFromInline var storage: (NDPPrefixInformation?, NDPPrefixInformation?, NDPPrefixInformation?, NDPPrefixInformation?)
+    @usableFromInline var storage:
+        (NDPPrefixInformation?, NDPPrefixInformation?, NDPPrefixInformation?, NDPPrefixInformation?)
     @usableFromInline var storedCount: Int
 
     @inlinable public init() {
@@ -106,9 +109,11 @@ public struct NDPRouterAdvertisement: Sendable, Hashable {
     public var mtu: UInt32?
     public var prefixes: NDPPrefixes
 
-    @inlinable public init(currentHopLimit: UInt8 = 64, flags: UInt8 = 0, routerLifetime: UInt16, reachableTime: UInt32 = 0,
-                           retransTimer: UInt32 = 0, sourceLinkAddress: MACAddress? = nil, mtu: UInt32? = nil,
-                           prefixes: NDPPrefixes = NDPPrefixes()) {
+    @inlinable public init(
+        currentHopLimit: UInt8 = 64, flags: UInt8 = 0, routerLifetime: UInt16, reachableTime: UInt32 = 0,
+        retransTimer: UInt32 = 0, sourceLinkAddress: MACAddress? = nil, mtu: UInt32? = nil,
+        prefixes: NDPPrefixes = NDPPrefixes()
+    ) {
         self.currentHopLimit = currentHopLimit
         self.flags = flags
         self.routerLifetime = routerLifetime
@@ -146,8 +151,10 @@ public struct NDPNeighborAdvertisement: Sendable, Hashable {
     public var target: IPv6Address
     public var targetLinkAddress: MACAddress?
 
-    @inlinable public init(router: Bool = false, solicited: Bool, override: Bool, target: IPv6Address,
-                           targetLinkAddress: MACAddress? = nil) {
+    @inlinable public init(
+        router: Bool = false, solicited: Bool, override: Bool, target: IPv6Address,
+        targetLinkAddress: MACAddress? = nil
+    ) {
         self.router = router
         self.solicited = solicited
         self.override = override
@@ -207,9 +214,10 @@ public enum NDPRepr: Sendable, Hashable {
                 mtu = bytes.u32(offset + 4)
             case NDPOptionType.prefixInformation:
                 guard length == 32 else { throw .malformed }
-                var prefix = NDPPrefixInformation(prefix: bytes.ipv6(offset + 16), prefixLength: bytes.u8(offset + 2),
-                                                  validLifetime: bytes.u32(offset + 4),
-                                                  preferredLifetime: bytes.u32(offset + 8))
+                var prefix = NDPPrefixInformation(
+                    prefix: bytes.ipv6(offset + 16), prefixLength: bytes.u8(offset + 2),
+                    validLifetime: bytes.u32(offset + 4),
+                    preferredLifetime: bytes.u32(offset + 8))
                 prefix.flags = bytes.u8(offset + 3)
                 prefixes.append(prefix)
             case NDPOptionType.nonce where length == 8:
@@ -224,21 +232,24 @@ public enum NDPRepr: Sendable, Hashable {
         case routerSolicitationType:
             return .routerSolicitation(NDPRouterSolicitation(sourceLinkAddress: sourceLink))
         case routerAdvertisementType:
-            return .routerAdvertisement(NDPRouterAdvertisement(
-                currentHopLimit: bytes.u8(4), flags: bytes.u8(5), routerLifetime: bytes.u16(6),
-                reachableTime: bytes.u32(8), retransTimer: bytes.u32(12), sourceLinkAddress: sourceLink,
-                mtu: mtu, prefixes: prefixes))
+            return .routerAdvertisement(
+                NDPRouterAdvertisement(
+                    currentHopLimit: bytes.u8(4), flags: bytes.u8(5), routerLifetime: bytes.u16(6),
+                    reachableTime: bytes.u32(8), retransTimer: bytes.u32(12), sourceLinkAddress: sourceLink,
+                    mtu: mtu, prefixes: prefixes))
         case neighborSolicitationType:
             let target = bytes.ipv6(8)
             guard !target.isMulticast else { throw .malformed }
-            return .neighborSolicitation(NDPNeighborSolicitation(target: target, sourceLinkAddress: sourceLink, nonce: nonce))
+            return .neighborSolicitation(
+                NDPNeighborSolicitation(target: target, sourceLinkAddress: sourceLink, nonce: nonce))
         default:
             let target = bytes.ipv6(8)
             guard !target.isMulticast else { throw .malformed }
             let flags = bytes.u8(4)
-            return .neighborAdvertisement(NDPNeighborAdvertisement(
-                router: flags & 0x80 != 0, solicited: flags & 0x40 != 0, override: flags & 0x20 != 0,
-                target: target, targetLinkAddress: targetLink))
+            return .neighborAdvertisement(
+                NDPNeighborAdvertisement(
+                    router: flags & 0x80 != 0, solicited: flags & 0x40 != 0, override: flags & 0x20 != 0,
+                    target: target, targetLinkAddress: targetLink))
         }
     }
 
@@ -325,8 +336,10 @@ public enum NDPRepr: Sendable, Hashable {
         }
     }
 
-    @inlinable static func putLinkAddress(_ address: MACAddress?, type: UInt8, _ buffer: UnsafeMutableRawBufferPointer,
-                                          _ offset: inout Int) {
+    @inlinable static func putLinkAddress(
+        _ address: MACAddress?, type: UInt8, _ buffer: UnsafeMutableRawBufferPointer,
+        _ offset: inout Int
+    ) {
         guard let address else { return }
         buffer.put8(type, at: offset)
         buffer.put8(1, at: offset + 1)

@@ -80,9 +80,11 @@ public struct TCPRepr: Sendable, Hashable {
     public var options: TCPOptions
     public var payloadLength: Int
 
-    @inlinable public init(sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: SeqNumber,
-                           acknowledgmentNumber: SeqNumber, flags: TCPFlags, window: UInt16,
-                           urgentPointer: UInt16 = 0, options: TCPOptions = TCPOptions(), payloadLength: Int) {
+    @inlinable public init(
+        sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: SeqNumber,
+        acknowledgmentNumber: SeqNumber, flags: TCPFlags, window: UInt16,
+        urgentPointer: UInt16 = 0, options: TCPOptions = TCPOptions(), payloadLength: Int
+    ) {
         self.sourcePort = sourcePort
         self.destinationPort = destinationPort
         self.sequenceNumber = sequenceNumber
@@ -96,15 +98,18 @@ public struct TCPRepr: Sendable, Hashable {
 
     /// Validates a segment: checksum (when a pseudo-header is given), non-zero ports, the
     /// option list. Unknown options are skipped; a bad option length is `.malformed`.
-    @inlinable public static func parse(_ segment: TCPSegment, checksum pseudoHeader: PseudoHeader?) throws(WireError) -> TCPRepr {
+    @inlinable public static func parse(_ segment: TCPSegment, checksum pseudoHeader: PseudoHeader?) throws(WireError)
+        -> TCPRepr
+    {
         if let pseudoHeader, !segment.verifyChecksum(pseudoHeader) { throw .badChecksum }
         let sourcePort = segment.sourcePort, destinationPort = segment.destinationPort
         guard sourcePort != 0, destinationPort != 0 else { throw .malformed }
         let options = segment.headerLength > 20 ? try TCPOptions.parse(segment.options) : TCPOptions()
-        return TCPRepr(sourcePort: sourcePort, destinationPort: destinationPort,
-                       sequenceNumber: segment.sequenceNumber, acknowledgmentNumber: segment.acknowledgmentNumber,
-                       flags: segment.flags, window: segment.window, urgentPointer: segment.urgentPointer,
-                       options: options, payloadLength: segment.bytes.count - segment.headerLength)
+        return TCPRepr(
+            sourcePort: sourcePort, destinationPort: destinationPort,
+            sequenceNumber: segment.sequenceNumber, acknowledgmentNumber: segment.acknowledgmentNumber,
+            flags: segment.flags, window: segment.window, urgentPointer: segment.urgentPointer,
+            options: options, payloadLength: segment.bytes.count - segment.headerLength)
     }
 
     /// 20 plus the options, a multiple of 4.
@@ -118,8 +123,10 @@ public struct TCPRepr: Sendable, Hashable {
 
     /// Writes header and options into the start of `header` and fills the checksum per `mode`
     /// over `payload`, which the caller sends right after the header (it is not copied).
-    @inlinable public func emit(into header: UnsafeMutableRawBufferPointer, payload: UnsafeRawBufferPointer,
-                                pseudoHeader: PseudoHeader, checksum mode: ChecksumMode) {
+    @inlinable public func emit(
+        into header: UnsafeMutableRawBufferPointer, payload: UnsafeRawBufferPointer,
+        pseudoHeader: PseudoHeader, checksum mode: ChecksumMode
+    ) {
         let headerLength = self.headerLength
         precondition(header.count >= headerLength, "TCP header does not fit")
         precondition(mode != .compute || payload.count == payloadLength, "TCP payload length mismatch")
@@ -140,8 +147,9 @@ public struct TCPRepr: Sendable, Hashable {
         case .zero:
             break
         case .partial:
-            header.put16(pseudoHeader.checksum(protocolNumber: .tcp, length: segmentLength).folded,
-                         at: TCPSegment.Field.checksum)
+            header.put16(
+                pseudoHeader.checksum(protocolNumber: .tcp, length: segmentLength).folded,
+                at: TCPSegment.Field.checksum)
         case .compute:
             var sum = pseudoHeader.checksum(protocolNumber: .tcp, length: segmentLength)
             sum.add(UnsafeRawBufferPointer(rebasing: header[0..<headerLength]))

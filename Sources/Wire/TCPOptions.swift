@@ -94,8 +94,10 @@ public struct TCPOptions: Sendable, Hashable {
     /// TSval and TSecr (RFC 7323 3.2).
     public var timestamp: (value: UInt32, echo: UInt32)?
 
-    @inlinable public init(mss: UInt16? = nil, windowScale: UInt8? = nil, sackPermitted: Bool = false,
-                           sackBlocks: SACKBlocks = SACKBlocks(), timestamp: (value: UInt32, echo: UInt32)? = nil) {
+    @inlinable public init(
+        mss: UInt16? = nil, windowScale: UInt8? = nil, sackPermitted: Bool = false,
+        sackBlocks: SACKBlocks = SACKBlocks(), timestamp: (value: UInt32, echo: UInt32)? = nil
+    ) {
         self.mss = mss
         self.windowScale = windowScale
         self.sackPermitted = sackPermitted
@@ -133,7 +135,10 @@ public struct TCPOptions: Sendable, Hashable {
         while offset < bytes.count {
             let kind = bytes.u8(offset)
             if kind == TCPOptionKind.endOfList { break }
-            if kind == TCPOptionKind.noOperation { offset += 1; continue }
+            if kind == TCPOptionKind.noOperation {
+                offset += 1
+                continue
+            }
             guard offset + 1 < bytes.count else { throw .malformed }
             let length = Int(bytes.u8(offset + 1))
             guard length >= 2, offset + length <= bytes.count else { throw .malformed }
@@ -153,8 +158,10 @@ public struct TCPOptions: Sendable, Hashable {
                 options.sackBlocks.removeAll()
                 var blockOffset = offset + 2
                 while blockOffset + 8 <= offset + length {
-                    options.sackBlocks.append(SACKBlock(left: SeqNumber(bytes.u32(blockOffset)),
-                                                        right: SeqNumber(bytes.u32(blockOffset + 4))))
+                    options.sackBlocks.append(
+                        SACKBlock(
+                            left: SeqNumber(bytes.u32(blockOffset)),
+                            right: SeqNumber(bytes.u32(blockOffset + 4))))
                     blockOffset += 8
                 }
             case TCPOptionKind.timestamp:
@@ -179,8 +186,12 @@ public struct TCPOptions: Sendable, Hashable {
     @inlinable var fixedEncodedLength: Int {
         var length = 0
         if mss != nil { length += 4 }
-        if timestamp != nil { length += 12 }                      // SACK-permitted rides in its NOPs
-        else if sackPermitted { length += 4 }
+        if timestamp != nil {
+            length += 12
+        } // SACK-permitted rides in its NOPs
+        else if sackPermitted {
+            length += 4
+        }
         if windowScale != nil { length += 4 }
         return length
     }
@@ -204,7 +215,8 @@ public struct TCPOptions: Sendable, Hashable {
             offset += 4
         }
         if let timestamp {
-            let lead: UInt32 = sackPermitted
+            let lead: UInt32 =
+                sackPermitted
                 ? UInt32(TCPOptionKind.sackPermitted) << 24 | 2 << 16
                 : UInt32(TCPOptionKind.noOperation) << 24 | UInt32(TCPOptionKind.noOperation) << 16
             buffer.put32(lead | UInt32(TCPOptionKind.timestamp) << 8 | 10, at: offset)
@@ -212,19 +224,22 @@ public struct TCPOptions: Sendable, Hashable {
             buffer.put32(timestamp.echo, at: offset + 8)
             offset += 12
         } else if sackPermitted {
-            buffer.put32(UInt32(TCPOptionKind.noOperation) << 24 | UInt32(TCPOptionKind.noOperation) << 16
-                         | UInt32(TCPOptionKind.sackPermitted) << 8 | 2, at: offset)
+            buffer.put32(
+                UInt32(TCPOptionKind.noOperation) << 24 | UInt32(TCPOptionKind.noOperation) << 16
+                    | UInt32(TCPOptionKind.sackPermitted) << 8 | 2, at: offset)
             offset += 4
         }
         if let windowScale {
-            buffer.put32(UInt32(TCPOptionKind.noOperation) << 24 | UInt32(TCPOptionKind.windowScale) << 16
-                         | 3 << 8 | UInt32(windowScale), at: offset)
+            buffer.put32(
+                UInt32(TCPOptionKind.noOperation) << 24 | UInt32(TCPOptionKind.windowScale) << 16
+                    | 3 << 8 | UInt32(windowScale), at: offset)
             offset += 4
         }
         let blocks = emittedSACKBlockCount
         if blocks > 0 {
-            buffer.put32(UInt32(TCPOptionKind.noOperation) << 24 | UInt32(TCPOptionKind.noOperation) << 16
-                         | UInt32(TCPOptionKind.sack) << 8 | UInt32(2 + 8 * blocks), at: offset)
+            buffer.put32(
+                UInt32(TCPOptionKind.noOperation) << 24 | UInt32(TCPOptionKind.noOperation) << 16
+                    | UInt32(TCPOptionKind.sack) << 8 | UInt32(2 + 8 * blocks), at: offset)
             offset += 4
             for i in 0..<blocks {
                 buffer.put32(sackBlocks[i].left.rawValue, at: offset)

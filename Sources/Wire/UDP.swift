@@ -45,7 +45,9 @@ public struct UDPRepr: Sendable, Hashable {
     /// checksum means "none was computed" and is accepted (RFC 768); over IPv6 it is not
     /// (RFC 8200 8.1: "IPv6 receivers must discard UDP packets containing a zero checksum").
     /// A zero destination port is `.malformed`.
-    @inlinable public static func parse(_ datagram: UDPDatagram, checksum pseudoHeader: PseudoHeader?) throws(WireError) -> UDPRepr {
+    @inlinable public static func parse(_ datagram: UDPDatagram, checksum pseudoHeader: PseudoHeader?) throws(WireError)
+        -> UDPRepr
+    {
         guard datagram.destinationPort != 0 else { throw .malformed }
         if let pseudoHeader {
             let field = datagram.checksum
@@ -57,14 +59,17 @@ public struct UDPRepr: Sendable, Hashable {
                 guard sum.finalized == 0 else { throw .badChecksum }
             }
         }
-        return UDPRepr(sourcePort: datagram.sourcePort, destinationPort: datagram.destinationPort,
-                       payloadLength: datagram.length - 8)
+        return UDPRepr(
+            sourcePort: datagram.sourcePort, destinationPort: datagram.destinationPort,
+            payloadLength: datagram.length - 8)
     }
 
     /// Writes the 8-byte header into the start of `header`; the checksum covers `payload`,
     /// which the caller sends right after the header (it is not copied).
-    @inlinable public func emit(into header: UnsafeMutableRawBufferPointer, payload: UnsafeRawBufferPointer,
-                                pseudoHeader: PseudoHeader, checksum mode: ChecksumMode) {
+    @inlinable public func emit(
+        into header: UnsafeMutableRawBufferPointer, payload: UnsafeRawBufferPointer,
+        pseudoHeader: PseudoHeader, checksum mode: ChecksumMode
+    ) {
         precondition(header.count >= 8, "UDP header does not fit")
         precondition(payloadLength >= 0 && payloadLength <= 65535 - 8, "UDP payload too long")
         precondition(mode != .compute || payload.count == payloadLength, "UDP payload length mismatch")

@@ -27,69 +27,133 @@ struct Run: ParsableCommand {
 
     // MARK: isolation and file system
 
-    @Option(help: ArgumentHelp("Network: user (eth0 behind a user-mode gateway: every flow goes through it; see the flags below), none (only lo), or host (the host's network, no isolation).", valueName: "user|none|host"))
+    @Option(
+        help: ArgumentHelp(
+            "Network: user (eth0 behind a user-mode gateway: every flow goes through it; see the flags below), none (only lo), or host (the host's network, no isolation).",
+            valueName: "user|none|host"))
     var net: String = "user"
 
-    @Option(help: ArgumentHelp("Root file system directory (bound read-only). Default: the host's / read-only.", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "Root file system directory (bound read-only). Default: the host's / read-only.", valueName: "DIR"))
     var rootfs: String?
 
-    @Option(name: [.short, .customLong("volume")], help: ArgumentHelp("Bind a host path into the sandbox, read-write or read-only (:ro). Repeatable. Default: none.", valueName: "HOST:PATH[:ro]"))
+    @Option(
+        name: [.short, .customLong("volume")],
+        help: ArgumentHelp(
+            "Bind a host path into the sandbox, read-write or read-only (:ro). Repeatable. Default: none.",
+            valueName: "HOST:PATH[:ro]"))
     var volumes: [String] = []
 
-    @Option(name: [.short, .customLong("env")], help: ArgumentHelp("Set an environment variable; NAME alone passes this process's value. Repeatable. Default: the program gets only PATH and HOME (and TERM with --tty).", valueName: "NAME=VALUE"))
+    @Option(
+        name: [.short, .customLong("env")],
+        help: ArgumentHelp(
+            "Set an environment variable; NAME alone passes this process's value. Repeatable. Default: the program gets only PATH and HOME (and TERM with --tty).",
+            valueName: "NAME=VALUE"))
     var env: [String] = []
 
-    @Option(help: ArgumentHelp("Read environment variables from a file, one NAME=VALUE (or NAME) a line, taken literally; '#' starts a comment line. Repeatable; --env wins. Default: none.", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Read environment variables from a file, one NAME=VALUE (or NAME) a line, taken literally; '#' starts a comment line. Repeatable; --env wins. Default: none.",
+            valueName: "FILE"))
     var envFile: [String] = []
 
-    @Option(help: ArgumentHelp("A search domain for the sandbox's resolv.conf (--net=user); `.` alone for none. Repeatable. Default: the host's search domains.", valueName: "DOMAIN"))
+    @Option(
+        help: ArgumentHelp(
+            "A search domain for the sandbox's resolv.conf (--net=user); `.` alone for none. Repeatable. Default: the host's search domains.",
+            valueName: "DOMAIN"))
     var dnsSearch: [String] = []
 
-    @Option(help: ArgumentHelp("A resolv.conf option for the sandbox (--net=user), e.g. ndots:2. Repeatable. Default: the host's options.", valueName: "OPTION"))
+    @Option(
+        help: ArgumentHelp(
+            "A resolv.conf option for the sandbox (--net=user), e.g. ndots:2. Repeatable. Default: the host's options.",
+            valueName: "OPTION"))
     var dnsOption: [String] = []
 
-    @Option(help: ArgumentHelp("Add a line to the sandbox's /etc/hosts (--net=user); IP may be host-gateway, the gateway's addresses. Repeatable. Default: none.", valueName: "NAME:IP"))
+    @Option(
+        help: ArgumentHelp(
+            "Add a line to the sandbox's /etc/hosts (--net=user); IP may be host-gateway, the gateway's addresses. Repeatable. Default: none.",
+            valueName: "NAME:IP"))
     var addHost: [String] = []
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Working directory inside the sandbox (absolute). Default: /.", valueName: "DIR"))
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Working directory inside the sandbox (absolute). Default: /.", valueName: "DIR"))
     var workdir: String?
 
     @Option(help: ArgumentHelp("Host name inside the sandbox.", valueName: "NAME"))
     var hostname: String = "sandbox"
 
-    @Flag(name: [.short, .long], help: "Give the program a pseudo-terminal (its controlling terminal and stdio), relayed to this terminal. Off by default: the program gets this process's stdin, stdout and stderr.")
+    @Flag(
+        name: [.short, .long],
+        help:
+            "Give the program a pseudo-terminal (its controlling terminal and stdio), relayed to this terminal. Off by default: the program gets this process's stdin, stdout and stderr."
+    )
     var tty = false
 
-    @Flag(name: [.short, .long], help: "Keep stdin open for the program (docker's -i; `-it` with -t). Accepted for docker and podman habits: the program always gets this process's stdin (the default).")
+    @Flag(
+        name: [.short, .long],
+        help:
+            "Keep stdin open for the program (docker's -i; `-it` with -t). Accepted for docker and podman habits: the program always gets this process's stdin (the default)."
+    )
     var interactive = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between passing SIGTERM or SIGINT on to the program and killing what is left of the sandbox (SIGKILL, exit 137), as docker stop does; -1: never. Default: 10.", valueName: "SECONDS"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds between passing SIGTERM or SIGINT on to the program and killing what is left of the sandbox (SIGKILL, exit 137), as docker stop does; -1: never. Default: 10.",
+            valueName: "SECONDS"))
     var stopTimeout: Int = 10
 
-    @Flag(help: "Remove the sandbox when it exits (docker's --rm). Accepted for habit: by default a run leaves nothing behind anyway (no container, state or image is kept).")
+    @Flag(
+        help:
+            "Remove the sandbox when it exits (docker's --rm). Accepted for habit: by default a run leaves nothing behind anyway (no container, state or image is kept)."
+    )
     var rm = false
 
-    @Option(help: ArgumentHelp("Numeric user and group inside the sandbox. Default: 0:0 (root without capabilities).", valueName: "UID[:GID]"))
+    @Option(
+        help: ArgumentHelp(
+            "Numeric user and group inside the sandbox. Default: 0:0 (root without capabilities).",
+            valueName: "UID[:GID]"))
     var user: String?
 
-    @Option(help: ArgumentHelp("User namespace: auto (always one; as root its ids map to an unprivileged host range of the sandbox's own), on (as root: identity-mapped, the host root's file access; unsafe) or host (as root: none, the app is host uid 0; unsafe for untrusted code).", valueName: "auto|on|host"))
+    @Option(
+        help: ArgumentHelp(
+            "User namespace: auto (always one; as root its ids map to an unprivileged host range of the sandbox's own), on (as root: identity-mapped, the host root's file access; unsafe) or host (as root: none, the app is host uid 0; unsafe for untrusted code).",
+            valueName: "auto|on|host"))
     var userns: String = "auto"
 
-    @Option(help: ArgumentHelp("Seccomp policy: default (the built-in filter), unconfined (no filter), or the path of an OCI seccomp profile (JSON).", valueName: "default|unconfined|FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Seccomp policy: default (the built-in filter), unconfined (no filter), or the path of an OCI seccomp profile (JSON).",
+            valueName: "default|unconfined|FILE"))
     var seccomp: String = "default"
 
     // MARK: resources
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Memory limit through cgroups (v2 if delegated, else v1), e.g. 512m or 2g; swap beyond it is not allowed. Default: no limit.", valueName: "SIZE"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Memory limit through cgroups (v2 if delegated, else v1), e.g. 512m or 2g; swap beyond it is not allowed. Default: no limit.",
+            valueName: "SIZE"))
     var memory: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Maximum number of processes and threads, through the pids cgroup. Default: no limit.", valueName: "N"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Maximum number of processes and threads, through the pids cgroup. Default: no limit.", valueName: "N"))
     var pidsLimit: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("CPU time as a number of CPUs (e.g. 1.5), through the cpu cgroup. Default: no limit.", valueName: "N"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "CPU time as a number of CPUs (e.g. 1.5), through the cpu cgroup. Default: no limit.", valueName: "N"))
     var cpus: String?
 
-    @Option(help: ArgumentHelp("Set a resource limit (setrlimit), e.g. nofile=1024:4096. NAME: cpu fsize data stack core rss nproc nofile memlock as locks sigpending msgqueue nice rtprio rttime. Repeatable. Default: the limits this process has.", valueName: "NAME=SOFT[:HARD]"))
+    @Option(
+        help: ArgumentHelp(
+            "Set a resource limit (setrlimit), e.g. nofile=1024:4096. NAME: cpu fsize data stack core rss nproc nofile memlock as locks sigpending msgqueue nice rtprio rttime. Repeatable. Default: the limits this process has.",
+            valueName: "NAME=SOFT[:HARD]"))
     var ulimit: [String] = []
 
     // MARK: user-mode network (--net=user)
@@ -97,7 +161,9 @@ struct Run: ParsableCommand {
     @OptionGroup(title: "User-mode network (--net=user)")
     var userNet: GatewayFlags
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program and its arguments.", valueName: "CMD [ARGS...]"))
+    @Argument(
+        parsing: .captureForPassthrough,
+        help: ArgumentHelp("The program and its arguments.", valueName: "CMD [ARGS...]"))
     var command: [String] = []
 
     /// Builds the validated configuration (no side effects).
@@ -122,14 +188,18 @@ struct Run: ParsableCommand {
             for variable in try EnvironmentFile.variables(in: path, lookup: lookup) { config.environment.set(variable) }
         }
         config.extraHosts = try addHost.map { (text) throws(SandboxError) in try ExtraHost.parse(text) }
-        config.resolver = ResolverFile(search: try ResolverFile.parseSearch(dnsSearch), options: try ResolverFile.parseOptions(dnsOption))
+        config.resolver = ResolverFile(
+            search: try ResolverFile.parseSearch(dnsSearch), options: try ResolverFile.parseOptions(dnsOption))
         for text in env {
-            if let variable = try EnvironmentVariable.parse(text, lookup: { name in getenv(name).map { String(cString: $0) } }) {
+            if let variable = try EnvironmentVariable.parse(
+                text, lookup: { name in getenv(name).map { String(cString: $0) } })
+            {
                 config.environment.set(variable)
             }
         }
         if tty, config.environment.value(of: "TERM") == nil {
-            config.environment.set(EnvironmentVariable(name: "TERM", value: getenv("TERM").map { String(cString: $0) } ?? "xterm"))
+            config.environment.set(
+                EnvironmentVariable(name: "TERM", value: getenv("TERM").map { String(cString: $0) } ?? "xterm"))
         }
         config.workdir = workdir
         config.hostname = hostname

@@ -62,7 +62,9 @@ struct SandboxCommand: ParsableCommand {
         if text.hasPrefix("Error: ") { text.removeFirst("Error: ".count) }
         let names = configuration.subcommands.map { $0._commandName }
         if let word = CommandLine.arguments.dropFirst().first, !word.hasPrefix("-"), !names.contains(word),
-           let close = names.min(by: { editDistance($0, word) < editDistance($1, word) }), editDistance(close, word) <= 2 {
+            let close = names.min(by: { editDistance($0, word) < editDistance($1, word) }),
+            editDistance(close, word) <= 2
+        {
             return "unknown command '\(word)'; did you mean '\(close)'?\n  See 'sandbox --help' for the commands."
         }
         return text

@@ -32,7 +32,10 @@ struct UsernetCommand: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("The network namespace: a namespace file (/proc/PID/ns/net, /run/netns/NAME) or the pid of a process in it. Required.", valueName: "PATH|PID"))
+    @Option(
+        help: ArgumentHelp(
+            "The network namespace: a namespace file (/proc/PID/ns/net, /run/netns/NAME) or the pid of a process in it. Required.",
+            valueName: "PATH|PID"))
     var netns: String
 
     @Option(help: ArgumentHelp("Name of the interface made in the target namespace.", valueName: "NAME"))
@@ -69,15 +72,17 @@ struct UsernetCommand: ParsableCommand {
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, signal) }
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-        let gateway = try GatewayWiring.attach(to: namespace, interface: interface, options: options, dispatch: dispatch,
-                                                 launch: userNet.launch)
+        let gateway = try GatewayWiring.attach(
+            to: namespace, interface: interface, options: options, dispatch: dispatch,
+            launch: userNet.launch)
         // Fail closed: a dead gateway ends this command (exit 125) instead of leaving the
         // namespace with a silently dead network. The signal wakes the sigwait below.
         gateway.onDeath { _ in kill(getpid(), SIGTERM) }
         let network = options.network
-        print("sandbox usernet: \(interface) \(network.appV4)/\(network.ipv4Network.prefixLength) in \(netns); "
-              + "gateway \(network.gatewayV4), DNS \(network.dnsV4); "
-              + "\(options.publishedPorts.count) published port(s). SIGINT, SIGTERM or SIGHUP stops.")
+        print(
+            "sandbox usernet: \(interface) \(network.appV4)/\(network.ipv4Network.prefixLength) in \(netns); "
+                + "gateway \(network.gatewayV4), DNS \(network.dnsV4); "
+                + "\(options.publishedPorts.count) published port(s). SIGINT, SIGTERM or SIGHUP stops.")
         fflush(nil)
         var received: Int32 = 0
         while sigwait(&stopSignals, &received) != 0 {}
@@ -85,8 +90,10 @@ struct UsernetCommand: ParsableCommand {
         // The veth goes with the gateway's process: this command ends once it has.
         let counters = gateway.stop(untilExit: true)
         if let counters {
-            print("sandbox usernet: stopped (\(received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "SIGHUP")); "
-                  + "\(counters.flowsOpened) flows, \(counters.flowsDenied) denied, \(counters.inboundConnections) inbound")
+            print(
+                "sandbox usernet: stopped (\(received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "SIGHUP")); "
+                    + "\(counters.flowsOpened) flows, \(counters.flowsDenied) denied, \(counters.inboundConnections) inbound"
+            )
         }
     }
 }

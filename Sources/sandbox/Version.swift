@@ -8,15 +8,15 @@ enum BuildInfo {
     /// only compile-time source of it; the package needs tools 6.1, so the ladder starts there.
     static let swiftCompiler: String = {
         #if compiler(>=7.0)
-        return "7.0 or later"
+            return "7.0 or later"
         #elseif compiler(>=6.4)
-        return "6.4"
+            return "6.4"
         #elseif compiler(>=6.3)
-        return "6.3"
+            return "6.3"
         #elseif compiler(>=6.2)
-        return "6.2"
+            return "6.2"
         #else
-        return "6.1"
+            return "6.1"
         #endif
     }()
 

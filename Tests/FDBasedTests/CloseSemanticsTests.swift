@@ -29,8 +29,10 @@ final class ClosedRecorder: Sendable {
     func peerCloseCallsOnClosedOnceFromThread(mode: PacketDispatchMode) throws {
         let pair = SocketPair.seqpacket
         let closed = ClosedRecorder()
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, onClosed: closed.handler,
-                                                          dispatchMode: mode))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, onClosed: closed.handler,
+                dispatchMode: mode))
         defer { endpoint.close() }
         let recorder = RecordingDispatcher()
         endpoint.attach(recorder)
@@ -48,7 +50,8 @@ final class ClosedRecorder: Sendable {
     @Test func peerCloseWithExternalDriverReportsClosedOnce() throws {
         let pair = SocketPair.seqpacket
         let closed = ClosedRecorder()
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], onClosed: closed.handler, driver: .external))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(fds: [pair.endpointSide], onClosed: closed.handler, driver: .external))
         defer { endpoint.close() }
         endpoint.attach(RecordingDispatcher())
         pair.closePeer()
@@ -99,7 +102,8 @@ final class ClosedRecorder: Sendable {
         defer { endpoint.close() }
         endpoint.attach(RecordingDispatcher())
         #expect(endpoint.dispatchAvailable().closed)
-        #expect(closed.errors == [.system(PosixError(call: "read", errno: EINVAL))]
+        #expect(
+            closed.errors == [.system(PosixError(call: "read", errno: EINVAL))]
                 || closed.errors == [.system(PosixError(call: "read", errno: ENOTCONN))])
     }
 }

@@ -9,10 +9,13 @@ import Posix
 import Testing
 
 @Suite struct DisconnectOKTests {
-    private static func endpoint(_ fd: Int32, mode: PacketDispatchMode, disconnectOK: Bool,
-                                 closed: ClosedRecorder) throws -> FDBasedEndpoint {
-        var options = FDBasedEndpoint.Options(fds: [fd], mtu: 1500, onClosed: closed.handler, dispatchMode: mode,
-                                              driver: .external)
+    private static func endpoint(
+        _ fd: Int32, mode: PacketDispatchMode, disconnectOK: Bool,
+        closed: ClosedRecorder
+    ) throws -> FDBasedEndpoint {
+        var options = FDBasedEndpoint.Options(
+            fds: [fd], mtu: 1500, onClosed: closed.handler, dispatchMode: mode,
+            driver: .external)
         options.disconnectOK = disconnectOK
         let endpoint = try FDBasedEndpoint(options: options)
         endpoint.attach(RecordingDispatcher())
@@ -56,6 +59,8 @@ import Testing
         let endpoint = try Self.endpoint(fd, mode: .readv, disconnectOK: true, closed: closed)
         defer { endpoint.close() }
         #expect(endpoint.dispatchAvailable().closed)
-        #expect(closed.errors == [.system(PosixError(call: "read", errno: EINVAL))] || closed.errors == [.system(PosixError(call: "read", errno: ENOTCONN))])
+        #expect(
+            closed.errors == [.system(PosixError(call: "read", errno: EINVAL))]
+                || closed.errors == [.system(PosixError(call: "read", errno: ENOTCONN))])
     }
 }

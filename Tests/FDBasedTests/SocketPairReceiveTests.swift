@@ -9,15 +9,17 @@ import Wire
 @Suite struct SocketPairReceiveTests {
     static let modes: [(PacketDispatchMode, Int32)] = [
         (.readv, Int32(SOCK_SEQPACKET.rawValue)), (.readv, Int32(SOCK_DGRAM.rawValue)),
-        (.recvmmsg, Int32(SOCK_SEQPACKET.rawValue)), (.recvmmsg, Int32(SOCK_DGRAM.rawValue)),
+        (.recvmmsg, Int32(SOCK_SEQPACKET.rawValue)), (.recvmmsg, Int32(SOCK_DGRAM.rawValue))
     ]
 
     @Test(arguments: [0, 1, 2, 3])
     func dispatcherThreadsDeliverFramesIntact(modeIndex: Int) throws {
         let (mode, type) = Self.modes[modeIndex]
         let pair = SocketPair(type: type)
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500,
-                                                          address: Frames.endpointMAC, dispatchMode: mode))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500,
+                address: Frames.endpointMAC, dispatchMode: mode))
         defer { endpoint.close() }
         #expect(endpoint.effectiveDispatchModes == [mode])
         let recorder = RecordingDispatcher()
@@ -48,9 +50,14 @@ import Wire
         // A pipe opened with O_DIRECT is a "packet mode" pipe: each write is one read.
         var fds: [Int32] = [-1, -1]
         #expect(LibC.pipe2(&fds, LibC.packetModePipe) == 0)
-        defer { Glibc.close(fds[0]); Glibc.close(fds[1]) }
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [fds[0]], mtu: 1500, dispatchMode: .recvmmsg,
-                                                          driver: .external))
+        defer {
+            Glibc.close(fds[0])
+            Glibc.close(fds[1])
+        }
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [fds[0]], mtu: 1500, dispatchMode: .recvmmsg,
+                driver: .external))
         defer { endpoint.close() }
         #expect(endpoint.effectiveDispatchModes == [.readv])
         let recorder = RecordingDispatcher()
@@ -79,7 +86,7 @@ import Wire
             var size: Int32 = 0
             var length = socklen_t(4)
             getsockopt(pair.endpointSide, SOL_SOCKET, SO_RCVBUF, &size, &length)
-            #expect(size == 200_000)   // the kernel doubles what it is asked (socket(7))
+            #expect(size == 200_000) // the kernel doubles what it is asked (socket(7))
             endpoint.close()
         }
         // Still open: the endpoint does not own it.
@@ -89,18 +96,20 @@ import Wire
     @Test(arguments: [PacketDispatchMode.readv, .recvmmsg])
     func badFramesAreCountedAndSkipped(mode: PacketDispatchMode) throws {
         let pair = SocketPair.datagram
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
-                                                          dispatchMode: mode, driver: .external))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
+                dispatchMode: mode, driver: .external))
         defer { endpoint.close() }
         let recorder = RecordingDispatcher()
         endpoint.attach(recorder)
-        pair.send([])                                                          // empty datagram
-        pair.send([1, 2, 3, 4, 5])                                             // shorter than Ethernet
-        pair.send(Array(Frames.ethernet(type: 0x0800, payload: [])))          // header only
-        pair.send(Frames.ethernet(to: MACAddress(0x02, 9, 9, 9, 9, 9), type: 0x0800, payload: [0x45]))  // other MAC
-        pair.send(Frames.ethernet(type: 0x0800, payload: Array(repeating: 1, count: 3000)))              // over the buffer
-        pair.send(Frames.ethernet(to: .broadcast, type: 0x0806, payload: [1, 2, 3]))                    // good
-        pair.send(Frames.ethernet(type: 0x0800, payload: [0x45, 0]))                                     // good
+        pair.send([]) // empty datagram
+        pair.send([1, 2, 3, 4, 5]) // shorter than Ethernet
+        pair.send(Array(Frames.ethernet(type: 0x0800, payload: []))) // header only
+        pair.send(Frames.ethernet(to: MACAddress(0x02, 9, 9, 9, 9, 9), type: 0x0800, payload: [0x45])) // other MAC
+        pair.send(Frames.ethernet(type: 0x0800, payload: Array(repeating: 1, count: 3000))) // over the buffer
+        pair.send(Frames.ethernet(to: .broadcast, type: 0x0806, payload: [1, 2, 3])) // good
+        pair.send(Frames.ethernet(type: 0x0800, payload: [0x45, 0])) // good
         let result = endpoint.dispatchAvailable()
         #expect(result.framesRead == 7)
         #expect(!result.closed)
@@ -114,8 +123,10 @@ import Wire
 
     @Test func externalDriverDrainsWithinBudgetAndEndsEachBatch() throws {
         let pair = SocketPair.seqpacket
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, dispatchMode: .recvmmsg,
-                                                          driver: .external, recvmmsgBatchSize: 4, dispatchBudget: 10))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, dispatchMode: .recvmmsg,
+                driver: .external, recvmmsgBatchSize: 4, dispatchBudget: 10))
         defer { endpoint.close() }
         #expect(endpoint.pollableFileDescriptors == [pair.endpointSide])
         let recorder = RecordingDispatcher()
@@ -137,25 +148,34 @@ import Wire
 
     @Test func vlanTaggedFrameDeliversTheInnerEtherType() throws {
         let pair = SocketPair.seqpacket
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
-                                                          driver: .external))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
+                driver: .external))
         defer { endpoint.close() }
         let recorder = RecordingDispatcher()
         endpoint.attach(recorder)
         // 802.1Q tag VID 5, then IPv4.
-        let frame = Frames.mac(Frames.endpointMAC) + Frames.mac(Frames.peerMAC) + [0x81, 0x00, 0x00, 0x05, 0x08, 0x00, 0x45, 1]
+        let frame =
+            Frames.mac(Frames.endpointMAC) + Frames.mac(Frames.peerMAC) + [0x81, 0x00, 0x00, 0x05, 0x08, 0x00, 0x45, 1]
         pair.send(frame)
-        pair.send(Array(frame[0..<17]))   // tag cut short
+        pair.send(Array(frame[0..<17])) // tag cut short
         _ = endpoint.dispatchAvailable()
-        #expect(recorder.packets == [Delivered(protocolNumber: .ipv4, linkHeader: Array(frame[0..<18]), network: [0x45, 1],
-                                               gso: nil, checksumVerified: false)])
+        #expect(
+            recorder.packets == [
+                Delivered(
+                    protocolNumber: .ipv4, linkHeader: Array(frame[0..<18]), network: [0x45, 1],
+                    gso: nil, checksumVerified: false)
+            ])
         #expect(endpoint.statistics.droppedShort == 1)
     }
 
     @Test func withoutEthernetHeaderProtocolComesFromIPVersion() throws {
         let pair = SocketPair.seqpacket
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, ethernetHeader: false,
-                                                          driver: .external))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, ethernetHeader: false,
+                driver: .external))
         defer { endpoint.close() }
         #expect(endpoint.maxHeaderLength == 0)
         #expect(!endpoint.capabilities.contains(.resolutionRequired))

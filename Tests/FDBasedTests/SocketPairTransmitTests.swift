@@ -10,8 +10,10 @@ import Wire
     @Test(arguments: [Int32(SOCK_SEQPACKET.rawValue), Int32(SOCK_DGRAM.rawValue)])
     func writesWaitForFlushAndKeepOrder(type: Int32) throws {
         let pair = SocketPair(type: type)
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
-                                                          driver: .external, txBatchSize: 64))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
+                driver: .external, txBatchSize: 64))
         defer { endpoint.close() }
         var packets: [[UInt8]] = []
         for i in 0..<20 {
@@ -23,7 +25,8 @@ import Wire
         try endpoint.flush()
         for packet in packets {
             let frame = try #require(pair.receive())
-            #expect(frame == Frames.ethernet(to: Frames.peerMAC, from: Frames.endpointMAC, type: 0x0800, payload: packet))
+            #expect(
+                frame == Frames.ethernet(to: Frames.peerMAC, from: Frames.endpointMAC, type: 0x0800, payload: packet))
         }
         #expect(pair.receive() == nil)
         let stats = endpoint.statistics
@@ -34,8 +37,10 @@ import Wire
     @Test(arguments: [false, true])
     func largeFrameIsSentAtOnceAfterWhatWasQueued(virtio: Bool) throws {
         let pair = SocketPair.seqpacket
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 65520, address: Frames.endpointMAC,
-                                                          gsoMaxSize: virtio ? 65535 : 0, driver: .external))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 65520, address: Frames.endpointMAC,
+                gsoMaxSize: virtio ? 65535 : 0, driver: .external))
         defer { endpoint.close() }
         let prefix = virtio ? 10 : 0
         let large = [0x45] + (0..<30_000).map { UInt8(truncatingIfNeeded: $0 % 251) }
@@ -46,7 +51,9 @@ import Wire
         #expect(pair.receive().map { Array($0[(prefix + 14)...]) } == [0x45, 1])
         let frame = try #require(pair.receive())
         #expect(Array(frame[0..<prefix]) == Array(repeating: 0, count: prefix))
-        #expect(Array(frame[prefix..<(prefix + 14)]) == Frames.mac(Frames.peerMAC) + Frames.mac(Frames.endpointMAC) + [8, 0])
+        #expect(
+            Array(frame[prefix..<(prefix + 14)]) == Frames.mac(Frames.peerMAC) + Frames.mac(Frames.endpointMAC) + [8, 0]
+        )
         #expect(Array(frame[(prefix + 14)...]) == large)
         #expect(pair.receive() == nil)
         try endpoint.flush()
@@ -56,8 +63,10 @@ import Wire
 
     @Test func fullBatchIsSentWithoutFlush() throws {
         let pair = SocketPair.seqpacket
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, driver: .external,
-                                                          txBatchSize: 4))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, driver: .external,
+                txBatchSize: 4))
         defer { endpoint.close() }
         for i in 0..<5 { try endpoint.write([0x45, UInt8(i)]) }
         // The fifth write found the batch full and sent the first four.
@@ -69,15 +78,18 @@ import Wire
 
     @Test func writePacketsSendsHeaderAndPayloadBatch() throws {
         let pair = SocketPair.datagram
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
-                                                          driver: .external))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
+                driver: .external))
         defer { endpoint.close() }
         let header: [UInt8] = [0x45, 1, 2, 3]
         let payload: [UInt8] = Array(repeating: 0xAB, count: 100)
         let result = header.withUnsafeBytes { h in
             payload.withUnsafeBytes { p in
                 let packets = (0..<3).map { i in
-                    OutboundPacket(protocolNumber: i == 1 ? .ipv6 : .ipv4, remoteLinkAddress: .broadcast, header: h, payload: p)
+                    OutboundPacket(
+                        protocolNumber: i == 1 ? .ipv6 : .ipv4, remoteLinkAddress: .broadcast, header: h, payload: p)
                 }
                 return packets.withUnsafeBufferPointer { endpoint.writePackets($0) }
             }
@@ -87,8 +99,11 @@ import Wire
         try endpoint.flush()
         for i in 0..<3 {
             let frame = try #require(pair.receive())
-            #expect(frame == Frames.ethernet(to: .broadcast, from: Frames.endpointMAC, type: i == 1 ? 0x86DD : 0x0800,
-                                             payload: header + payload))
+            #expect(
+                frame
+                    == Frames.ethernet(
+                        to: .broadcast, from: Frames.endpointMAC, type: i == 1 ? 0x86DD : 0x0800,
+                        payload: header + payload))
         }
     }
 
@@ -120,15 +135,18 @@ import Wire
 
     @Test func virtioHeaderIsWrittenForGSOAndZeroOtherwise() throws {
         let pair = SocketPair.seqpacket
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
-                                                          gsoMaxSize: 65535, driver: .external, txChecksumOffload: true))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC,
+                gsoMaxSize: 65535, driver: .external, txChecksumOffload: true))
         defer { endpoint.close() }
         #expect(endpoint.capabilities.contains(.gso))
         #expect(endpoint.capabilities.contains(.txChecksumOffload))
         let big = [0x45] + Array(repeating: UInt8(7), count: 9999)
         // checksumStart 20 (TCP after a 20-byte IPv4 header), TCP checksum at +16.
-        let gso = GSOInfo(kind: .tcpv4, headerLength: 14 + 20 + 32, segmentSize: 1448,
-                          checksumStart: 20, checksumOffset: 16, needsChecksum: true)
+        let gso = GSOInfo(
+            kind: .tcpv4, headerLength: 14 + 20 + 32, segmentSize: 1448,
+            checksumStart: 20, checksumOffset: 16, needsChecksum: true)
         try endpoint.write(big, gso: gso)
         try endpoint.write([0x45, 0, 0, 4])
         try endpoint.flush()
@@ -145,8 +163,10 @@ import Wire
 
     @Test func virtioHeaderIsReadIntoGSOInfo() throws {
         let pair = SocketPair.seqpacket
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, gsoMaxSize: 65535,
-                                                          dispatchMode: .recvmmsg, driver: .external))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [pair.endpointSide], mtu: 1500, gsoMaxSize: 65535,
+                dispatchMode: .recvmmsg, driver: .external))
         defer { endpoint.close() }
         let recorder = RecordingDispatcher()
         endpoint.attach(recorder)
@@ -164,8 +184,11 @@ import Wire
         _ = endpoint.dispatchAvailable()
         let got = recorder.packets
         #expect(got.count == 3)
-        #expect(got.first?.gso == GSOInfo(kind: .tcpv6, headerLength: 74, segmentSize: 1440, checksumStart: 40,
-                                          checksumOffset: 16, needsChecksum: true))
+        #expect(
+            got.first?.gso
+                == GSOInfo(
+                    kind: .tcpv6, headerLength: 74, segmentSize: 1440, checksumStart: 40,
+                    checksumOffset: 16, needsChecksum: true))
         #expect(got.first?.checksumVerified == true)
         #expect(got.first?.network == packet)
         #expect(got.dropFirst().first?.gso == nil)
@@ -176,30 +199,44 @@ import Wire
 
     @Test func injectableEndpointInjectsInwardAndWritesOutward() throws {
         let pair = SocketPair.seqpacket
-        let endpoint = try InjectableEndpoint(options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC))
+        let endpoint = try InjectableEndpoint(
+            options: .init(fds: [pair.endpointSide], mtu: 1500, address: Frames.endpointMAC))
         defer { endpoint.close() }
         let recorder = RecordingDispatcher()
-        #expect(!endpoint.inject(.ipv4, InboundPacket(linkHeader: .init(start: nil, count: 0), network: .init(start: nil, count: 0))))
+        #expect(
+            !endpoint.inject(
+                .ipv4, InboundPacket(linkHeader: .init(start: nil, count: 0), network: .init(start: nil, count: 0))))
         endpoint.attach(recorder)
         // A frame on the fd is never read.
         pair.send(Frames.ethernet(type: 0x0800, payload: [0x45]))
         let network: [UInt8] = [0x45, 9, 9]
         network.withUnsafeBytes { bytes in
-            #expect(endpoint.inject(.ipv4, InboundPacket(linkHeader: .init(start: nil, count: 0), network: bytes,
-                                                         checksumVerified: true)))
+            #expect(
+                endpoint.inject(
+                    .ipv4,
+                    InboundPacket(
+                        linkHeader: .init(start: nil, count: 0), network: bytes,
+                        checksumVerified: true)))
         }
         usleep(10_000)
-        #expect(recorder.packets == [Delivered(protocolNumber: .ipv4, linkHeader: [], network: network, gso: nil,
-                                               checksumVerified: true)])
+        #expect(
+            recorder.packets == [
+                Delivered(
+                    protocolNumber: .ipv4, linkHeader: [], network: network, gso: nil,
+                    checksumVerified: true)
+            ])
         #expect(recorder.batchEnds == 1)
         let raw: [UInt8] = [1, 2, 3, 4, 5, 6, 7]
         try raw.withUnsafeBytes { bytes in try endpoint.injectOutbound(bytes) }
         #expect(pair.receive() == raw)
         // Ordinary writes still go out framed.
         try network.withUnsafeBytes { bytes in
-            try endpoint.writePacket(OutboundPacket(protocolNumber: .ipv4, remoteLinkAddress: Frames.peerMAC, header: bytes))
+            try endpoint.writePacket(
+                OutboundPacket(protocolNumber: .ipv4, remoteLinkAddress: Frames.peerMAC, header: bytes))
         }
         try endpoint.flush()
-        #expect(pair.receive() == Frames.ethernet(to: Frames.peerMAC, from: Frames.endpointMAC, type: 0x0800, payload: network))
+        #expect(
+            pair.receive()
+                == Frames.ethernet(to: Frames.peerMAC, from: Frames.endpointMAC, type: 0x0800, payload: network))
     }
 }

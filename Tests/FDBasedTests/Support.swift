@@ -34,9 +34,13 @@ final class RecordingDispatcher: NetworkDispatcher, Sendable {
             state.withLock { $0.count += 1 }
             return
         }
-        let copy = Delivered(protocolNumber: protocolNumber, linkHeader: Array(packet.linkHeader),
-                             network: Array(packet.network), gso: packet.gso, checksumVerified: packet.checksumVerified)
-        state.withLock { $0.packets.append(copy); $0.count += 1 }
+        let copy = Delivered(
+            protocolNumber: protocolNumber, linkHeader: Array(packet.linkHeader),
+            network: Array(packet.network), gso: packet.gso, checksumVerified: packet.checksumVerified)
+        state.withLock {
+            $0.packets.append(copy)
+            $0.count += 1
+        }
     }
 
     func deliveryBatchEnded() { state.withLock { $0.batchEnds += 1 } }
@@ -83,7 +87,12 @@ final class SocketPair {
 
     /// Closes the peer now (once; deinit then leaves it alone, so no fd number is closed twice).
     func closePeer() {
-        if peerOpen.withLock({ open in defer { open = false }; return open }) { Glibc.close(peer) }
+        if peerOpen.withLock({ open in
+            defer { open = false }
+            return open
+        }) {
+            Glibc.close(peer)
+        }
     }
 
     deinit {
@@ -111,8 +120,10 @@ enum Frames {
 
     static func mac(_ address: MACAddress) -> [UInt8] { (0..<6).map(address.octet) }
 
-    static func ethernet(to destination: MACAddress = endpointMAC, from source: MACAddress = peerMAC,
-                         type: UInt16, payload: [UInt8]) -> [UInt8] {
+    static func ethernet(
+        to destination: MACAddress = endpointMAC, from source: MACAddress = peerMAC,
+        type: UInt16, payload: [UInt8]
+    ) -> [UInt8] {
         mac(destination) + mac(source) + [UInt8(type >> 8), UInt8(type & 0xFF)] + payload
     }
 
@@ -130,31 +141,41 @@ enum Frames {
     }
 
     /// An IPv4/UDP packet (UDP checksum 0: "not computed", RFC 768).
-    static func udpIPv4(source: IPv4Address, destination: IPv4Address, sourcePort: UInt16, destinationPort: UInt16,
-                        payload: [UInt8]) -> [UInt8] {
+    static func udpIPv4(
+        source: IPv4Address, destination: IPv4Address, sourcePort: UInt16, destinationPort: UInt16,
+        payload: [UInt8]
+    ) -> [UInt8] {
         let udpLength = 8 + payload.count
         let total = 20 + udpLength
         var ip: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0x40, 0, 64, 17, 0, 0]
         for a in [source, destination] {
-            ip += [UInt8(a.rawValue >> 24), UInt8(a.rawValue >> 16 & 0xFF), UInt8(a.rawValue >> 8 & 0xFF), UInt8(a.rawValue & 0xFF)]
+            ip += [
+                UInt8(a.rawValue >> 24), UInt8(a.rawValue >> 16 & 0xFF), UInt8(a.rawValue >> 8 & 0xFF),
+                UInt8(a.rawValue & 0xFF)
+            ]
         }
         let sum = checksum(ip[...])
         ip[10] = UInt8(sum >> 8)
         ip[11] = UInt8(sum & 0xFF)
-        let udp: [UInt8] = [UInt8(sourcePort >> 8), UInt8(sourcePort & 0xFF), UInt8(destinationPort >> 8),
-                            UInt8(destinationPort & 0xFF), UInt8(udpLength >> 8), UInt8(udpLength & 0xFF), 0, 0]
+        let udp: [UInt8] = [
+            UInt8(sourcePort >> 8), UInt8(sourcePort & 0xFF), UInt8(destinationPort >> 8),
+            UInt8(destinationPort & 0xFF), UInt8(udpLength >> 8), UInt8(udpLength & 0xFF), 0, 0
+        ]
         return ip + udp + payload
     }
 }
 
 extension FDBasedEndpoint {
     /// Writes one packet built from byte arrays.
-    func write(_ network: [UInt8], to destination: MACAddress = Frames.peerMAC, type: EtherType = .ipv4,
-               gso: GSOInfo? = nil) throws(LinkError) {
+    func write(
+        _ network: [UInt8], to destination: MACAddress = Frames.peerMAC, type: EtherType = .ipv4,
+        gso: GSOInfo? = nil
+    ) throws(LinkError) {
         var failure: LinkError?
         network.withUnsafeBytes { bytes in
             do throws(LinkError) {
-                try writePacket(OutboundPacket(protocolNumber: type, remoteLinkAddress: destination, header: bytes, gso: gso))
+                try writePacket(
+                    OutboundPacket(protocolNumber: type, remoteLinkAddress: destination, header: bytes, gso: gso))
             } catch { failure = error }
         }
         if let failure { throw failure }

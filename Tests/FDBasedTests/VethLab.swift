@@ -57,20 +57,25 @@ final class VethLab: @unchecked Sendable {
             let body: @Sendable () -> Int32
             let namespace: String
             var result: Int32 = -1
-            init(_ body: @escaping @Sendable () -> Int32, _ namespace: String) { self.body = body; self.namespace = namespace }
+            init(_ body: @escaping @Sendable () -> Int32, _ namespace: String) {
+                self.body = body
+                self.namespace = namespace
+            }
         }
         let box = Box(body, name)
         var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            let box = Unmanaged<Box>.fromOpaque(argument).takeUnretainedValue()
-            let nsfd = open("/run/netns/\(box.namespace)", O_RDONLY | O_CLOEXEC)
-            guard nsfd >= 0 else { return nil }
-            defer { close(nsfd) }
-            guard LibC.setns(nsfd, LibC.cloneNewNet) == 0 else { return nil }
-            box.result = box.body()
-            return nil
-        }, Unmanaged.passUnretained(box).toOpaque())
+        let created = pthread_create(
+            &thread, nil,
+            { argument in
+                guard let argument else { return nil }
+                let box = Unmanaged<Box>.fromOpaque(argument).takeUnretainedValue()
+                let nsfd = open("/run/netns/\(box.namespace)", O_RDONLY | O_CLOEXEC)
+                guard nsfd >= 0 else { return nil }
+                defer { close(nsfd) }
+                guard LibC.setns(nsfd, LibC.cloneNewNet) == 0 else { return nil }
+                box.result = box.body()
+                return nil
+            }, Unmanaged.passUnretained(box).toOpaque())
         guard created == 0 else { return -1 }
         pthread_join(thread, nil)
         return box.result
@@ -100,7 +105,10 @@ final class VethLab: @unchecked Sendable {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_ll>.size))
             }
         }
-        guard address.sll_ifindex != 0, bound == 0 else { close(fd); return -1 }
+        guard address.sll_ifindex != 0, bound == 0 else {
+            close(fd)
+            return -1
+        }
         return fd
     }
 
@@ -113,9 +121,14 @@ final class VethLab: @unchecked Sendable {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
-            guard bound == 0 else { close(fd); return -1 }
+            guard bound == 0 else {
+                close(fd)
+                return -1
+            }
             return fd
         }
     }
@@ -136,7 +149,10 @@ enum ReferenceProgram {
     static func build() throws -> String {
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Benchmarks/bench-fdbased/reference.c").path
-        let n = counter.withLock { value in value += 1; return value }
+        let n = counter.withLock { value in
+            value += 1
+            return value
+        }
         let output = "/tmp/fdbased-reference-\(getpid())-\(n)"
         // cc when the machine has one, else the clang that ships with the Swift toolchain.
         do { try NamespaceLab.run(["cc", "-O2", "-o", output, source]) } catch {

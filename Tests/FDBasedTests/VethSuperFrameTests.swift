@@ -5,8 +5,8 @@
 import FDBased
 import Glibc
 import Link
-import Testing
 import TestPrivileges
+import Testing
 import Wire
 
 @Suite(.tags(.root), .needsRoot) struct VethSuperFrameTests {
@@ -18,7 +18,7 @@ import Wire
         let (delivered, statistics) = try Self.receiveSuperFrame(modeCase, receivesSuperFrames: true)
         let packet = try #require(delivered)
         #expect(packet.network == Self.superFrame)
-        #expect(packet.checksumVerified)          // CHECKSUM_PARTIAL: made on this host
+        #expect(packet.checksumVerified) // CHECKSUM_PARTIAL: made on this host
         #expect(statistics.truncated == 0)
         #expect(statistics.received == 1)
     }
@@ -33,31 +33,40 @@ import Wire
     }
 
     static let payload = (0..<4000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
-    static let superFrame = VethGSOTests.tcpIPv4(source: IPv4Address(10, 213, 0, 1), destination: IPv4Address(10, 213, 0, 2),
-                                                 payload: payload)
+    static let superFrame = VethGSOTests.tcpIPv4(
+        source: IPv4Address(10, 213, 0, 1), destination: IPv4Address(10, 213, 0, 2),
+        payload: payload)
 
     /// Sends `superFrame` from the inner end (an endpoint with GSO, so the kernel takes a frame
     /// over the MTU) and returns what the outer endpoint delivered of it, and its statistics.
     static func receiveSuperFrame(_ modeCase: ModeCase, receivesSuperFrames: Bool) throws
-        -> (Delivered?, FDBasedStatistics) {
+        -> (Delivered?, FDBasedStatistics)
+    {
         let lab = try VethLab(mtu: 1500)
         defer { withExtendedLifetime(lab) {} }
         let fd = lab.outerPacketSocket()
         let sender = lab.innerPacketSocket()
         try #require(fd >= 0 && sender >= 0)
-        defer { close(fd); close(sender) }
-        var options = FDBasedEndpoint.Options(fds: [fd], mtu: 1500, address: .zero, gsoMaxSize: modeCase.gso ? 65535 : 0,
-                                              dispatchMode: modeCase.mode, ringVersion: modeCase.ring)
+        defer {
+            close(fd)
+            close(sender)
+        }
+        var options = FDBasedEndpoint.Options(
+            fds: [fd], mtu: 1500, address: .zero, gsoMaxSize: modeCase.gso ? 65535 : 0,
+            dispatchMode: modeCase.mode, ringVersion: modeCase.ring)
         options.receivesSuperFrames = receivesSuperFrames
         let endpoint = try FDBasedEndpoint(options: options)
         defer { endpoint.close() }
         let recorder = RecordingDispatcher()
         endpoint.attach(recorder)
-        let writer = try FDBasedEndpoint(options: .init(fds: [sender], mtu: 1500, gsoMaxSize: 65535, driver: .external,
-                                                        txChecksumOffload: true))
+        let writer = try FDBasedEndpoint(
+            options: .init(
+                fds: [sender], mtu: 1500, gsoMaxSize: 65535, driver: .external,
+                txChecksumOffload: true))
         defer { writer.close() }
-        let gso = GSOInfo(kind: .tcpv4, headerLength: 14 + 40, segmentSize: 1000, checksumStart: 20, checksumOffset: 16,
-                          needsChecksum: true)
+        let gso = GSOInfo(
+            kind: .tcpv4, headerLength: 14 + 40, segmentSize: 1000, checksumStart: 20, checksumOffset: 16,
+            needsChecksum: true)
         try writer.write(superFrame, to: VethTests.endpointMAC, gso: gso)
         try writer.flush()
         // Wait for the frame (delivered, or counted as cut short); other traffic is not TCP.

@@ -4,8 +4,8 @@
 import FDBased
 import Glibc
 import Link
-import Testing
 import TestPrivileges
+import Testing
 import Wire
 
 struct ModeCase: CustomTestStringConvertible, Sendable {
@@ -18,7 +18,7 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
         ModeCase(mode: .readv, ring: .v2, gso: false), ModeCase(mode: .recvmmsg, ring: .v2, gso: false),
         ModeCase(mode: .packetMMap, ring: .v2, gso: false), ModeCase(mode: .packetMMap, ring: .v3, gso: false),
         ModeCase(mode: .readv, ring: .v2, gso: true), ModeCase(mode: .recvmmsg, ring: .v2, gso: true),
-        ModeCase(mode: .packetMMap, ring: .v2, gso: true), ModeCase(mode: .packetMMap, ring: .v3, gso: true),
+        ModeCase(mode: .packetMMap, ring: .v2, gso: true), ModeCase(mode: .packetMMap, ring: .v3, gso: true)
     ]
 }
 
@@ -33,9 +33,10 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
         let fd = lab.outerPacketSocket()
         try #require(fd >= 0)
         defer { close(fd) }
-        let endpoint = try FDBasedEndpoint(options: .init(
-            fds: [fd], mtu: 1500, address: Self.endpointMAC, gsoMaxSize: modeCase.gso ? 65535 : 0,
-            dispatchMode: modeCase.mode, ringVersion: modeCase.ring))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [fd], mtu: 1500, address: Self.endpointMAC, gsoMaxSize: modeCase.gso ? 65535 : 0,
+                dispatchMode: modeCase.mode, ringVersion: modeCase.ring))
         defer { endpoint.close() }
         let recorder = RecordingDispatcher()
         endpoint.attach(recorder)
@@ -44,16 +45,19 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
         let absent = IPv4Address(endpointAddressParts(lab.endpointAddress, last: 3))
         try lab.inInner(["ping", "-c", "1", "-W", "1", "\(absent)"], allowFailure: true)
         // ICMP echo and UDP to the endpoint's address, with its MAC resolved statically.
-        try lab.inInner(["ip", "neigh", "replace", "\(lab.endpointAddress)", "lladdr", "\(Self.endpointMAC)",
-                         "dev", lab.innerLink, "nud", "permanent"])
+        try lab.inInner([
+            "ip", "neigh", "replace", "\(lab.endpointAddress)", "lladdr", "\(Self.endpointMAC)",
+            "dev", lab.innerLink, "nud", "permanent"
+        ])
         try lab.inInner(["ping", "-c", "2", "-i", "0.2", "-W", "1", "\(lab.endpointAddress)"], allowFailure: true)
         try lab.inInner(["bash", "-c", "echo -n hello-fdbased > /dev/udp/\(lab.endpointAddress)/5555"])
 
-        #expect(recorder.wait { _ in
-            let p = recorder.packets
-            return p.contains { $0.protocolNumber == .arp } && p.filter { Self.ipProtocol($0) == 1 }.count >= 2
-                && p.contains { Self.ipProtocol($0) == 17 }
-        })
+        #expect(
+            recorder.wait { _ in
+                let p = recorder.packets
+                return p.contains { $0.protocolNumber == .arp } && p.filter { Self.ipProtocol($0) == 1 }.count >= 2
+                    && p.contains { Self.ipProtocol($0) == 17 }
+            })
         let packets = recorder.packets
         for packet in packets {
             #expect(packet.linkHeader.count == 14)
@@ -61,19 +65,19 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
         }
         let arp = try #require(packets.first { $0.protocolNumber == .arp })
         #expect(arp.network.count >= 28)
-        #expect(Array(arp.network[0..<8]) == [0, 1, 8, 0, 6, 4, 0, 1])          // Ethernet/IPv4 request
-        #expect(Array(arp.network[24..<28]) == Self.bytes(absent))              // target protocol address
+        #expect(Array(arp.network[0..<8]) == [0, 1, 8, 0, 6, 4, 0, 1]) // Ethernet/IPv4 request
+        #expect(Array(arp.network[24..<28]) == Self.bytes(absent)) // target protocol address
         #expect(Array(arp.linkHeader[0..<6]) == Frames.mac(.broadcast))
 
         let echo = try #require(packets.first { Self.ipProtocol($0) == 1 })
-        #expect(Frames.checksum(echo.network[0..<20]) == 0)                    // IPv4 header checksum
+        #expect(Frames.checksum(echo.network[0..<20]) == 0) // IPv4 header checksum
         #expect(Array(echo.network[16..<20]) == Self.bytes(lab.endpointAddress))
-        #expect(echo.network[20] == 8)                                          // echo request
-        #expect(Frames.checksum(echo.network[20...]) == 0)                     // ICMP checksum over the whole message
+        #expect(echo.network[20] == 8) // echo request
+        #expect(Frames.checksum(echo.network[20...]) == 0) // ICMP checksum over the whole message
         #expect(Array(echo.linkHeader[0..<6]) == Frames.mac(Self.endpointMAC))
 
         let udp = try #require(packets.first { Self.ipProtocol($0) == 17 })
-        #expect(Array(udp.network[22..<24]) == [0x15, 0xB3])                    // port 5555
+        #expect(Array(udp.network[22..<24]) == [0x15, 0xB3]) // port 5555
         #expect(Array(udp.network[28...]) == Array("hello-fdbased".utf8))
         // The veth leaves the UDP checksum to "hardware" (CHECKSUM_PARTIAL): the kernel says so
         // through the ring status, PACKET_AUXDATA or virtio_net_hdr, in every mode.
@@ -92,12 +96,15 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
         let receiver = lab.innerUDPSocket(port: 6000)
         try #require(receiver >= 0)
         defer { close(receiver) }
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [fd], mtu: 1500, address: Self.endpointMAC,
-                                                          dispatchMode: mode, driver: .external))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [fd], mtu: 1500, address: Self.endpointMAC,
+                dispatchMode: mode, driver: .external))
         defer { endpoint.close() }
         for i in 0..<5 {
-            let packet = Frames.udpIPv4(source: lab.endpointAddress, destination: lab.innerAddress, sourcePort: 7000,
-                                        destinationPort: 6000, payload: Array("from-endpoint-\(i)".utf8))
+            let packet = Frames.udpIPv4(
+                source: lab.endpointAddress, destination: lab.innerAddress, sourcePort: 7000,
+                destinationPort: 6000, payload: Array("from-endpoint-\(i)".utf8))
             try endpoint.write(packet, to: lab.innerMAC)
         }
         try endpoint.flush()
@@ -118,16 +125,21 @@ struct ModeCase: CustomTestStringConvertible, Sendable {
         let fds = [lab.outerPacketSocket(), lab.outerPacketSocket()]
         try #require(fds.allSatisfy { $0 >= 0 })
         defer { fds.forEach { close($0) } }
-        let endpoint = try FDBasedEndpoint(options: .init(fds: fds, mtu: 1500, address: Self.endpointMAC,
-                                                          dispatchMode: .packetMMap))
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: fds, mtu: 1500, address: Self.endpointMAC,
+                dispatchMode: .packetMMap))
         defer { endpoint.close() }
         #expect(endpoint.effectiveDispatchModes == [.packetMMap, .packetMMap])
         let recorder = RecordingDispatcher()
         endpoint.attach(recorder)
-        try lab.inInner(["ip", "neigh", "replace", "\(lab.endpointAddress)", "lladdr", "\(Self.endpointMAC)",
-                         "dev", lab.innerLink, "nud", "permanent"])
+        try lab.inInner([
+            "ip", "neigh", "replace", "\(lab.endpointAddress)", "lladdr", "\(Self.endpointMAC)",
+            "dev", lab.innerLink, "nud", "permanent"
+        ])
         // 16 flows (destination ports), 4 datagrams each.
-        let script = (0..<64).map { "echo -n x > /dev/udp/\(lab.endpointAddress)/\(9000 + $0 % 16)" }.joined(separator: "; ")
+        let script = (0..<64).map { "echo -n x > /dev/udp/\(lab.endpointAddress)/\(9000 + $0 % 16)" }.joined(
+            separator: "; ")
         try lab.inInner(["bash", "-c", script])
         #expect(recorder.wait { $0 >= 64 })
         usleep(100_000)
@@ -157,7 +169,7 @@ extension VethLab {
     /// Like inInner, for commands whose exit status says nothing about the frames they sent
     /// (ping to an address that never answers).
     func inInner(_ arguments: [String], allowFailure: Bool) throws {
-        do { try inInner(arguments) } catch where allowFailure {}
+        do { try inInner(arguments) } catch  where allowFailure {}
     }
 }
 
@@ -172,14 +184,20 @@ extension VethLab {
         let fd = lab.outerPacketSocket()
         let tap = lab.innerPacketSocket()
         try #require(fd >= 0 && tap >= 0)
-        defer { close(fd); close(tap) }
-        let endpoint = try FDBasedEndpoint(options: .init(fds: [fd], mtu: 1500, address: VethTests.endpointMAC,
-                                                          gsoMaxSize: 65535, driver: .external, txChecksumOffload: true))
+        defer {
+            close(fd)
+            close(tap)
+        }
+        let endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [fd], mtu: 1500, address: VethTests.endpointMAC,
+                gsoMaxSize: 65535, driver: .external, txChecksumOffload: true))
         defer { endpoint.close() }
         let payload = (0..<4000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let packet = Self.tcpIPv4(source: lab.endpointAddress, destination: lab.innerAddress, payload: payload)
-        let gso = GSOInfo(kind: .tcpv4, headerLength: 14 + 40, segmentSize: 1000, checksumStart: 20, checksumOffset: 16,
-                          needsChecksum: true)
+        let gso = GSOInfo(
+            kind: .tcpv4, headerLength: 14 + 40, segmentSize: 1000, checksumStart: 20, checksumOffset: 16,
+            needsChecksum: true)
         try endpoint.write(packet, to: lab.innerMAC, gso: gso)
         try endpoint.flush()
         #expect(endpoint.statistics.sent == 1)
@@ -192,7 +210,8 @@ extension VethLab {
         while received.count < payload.count, poll(&p, 1, 10_000) == 1 {
             let n = buffer.withUnsafeMutableBytes { recv(tap, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             guard n > 54, buffer[12] == 0x08, buffer[13] == 0x00, buffer[23] == 6,
-                  Array(buffer[26..<30]) == VethTests.bytes(lab.endpointAddress) else { continue }
+                Array(buffer[26..<30]) == VethTests.bytes(lab.endpointAddress)
+            else { continue }
             let ipHeader = Int(buffer[14] & 0x0F) * 4
             let total = Int(buffer[16]) << 8 | Int(buffer[17])
             let tcpHeader = Int(buffer[14 + ipHeader + 12] >> 4) * 4
@@ -215,7 +234,10 @@ extension VethLab {
         var tcp: [UInt8] = [0x1B, 0x58, 0x17, 0x71, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0x02, 0x00, 0, 0, 0, 0]
         // NEEDS_CSUM: the field holds the folded pseudo-header sum, not complemented.
         let tcpLength = 20 + payload.count
-        let pseudo = VethTests.bytes(source) + VethTests.bytes(destination) + [0, 6, UInt8(tcpLength >> 8), UInt8(tcpLength & 0xFF)]
+        let pseudo =
+            VethTests.bytes(source) + VethTests.bytes(destination) + [
+                0, 6, UInt8(tcpLength >> 8), UInt8(tcpLength & 0xFF)
+            ]
         let partial = ~Frames.checksum(pseudo[...])
         tcp[16] = UInt8(partial >> 8)
         tcp[17] = UInt8(partial & 0xFF)

@@ -6,10 +6,10 @@ import Testing
     /// A well-formed RTM_NEWLINK (type 16) for index 7, "eth0", MTU 1500, a MAC and kind "veth".
     static let newLink: [UInt8] = {
         var payload: [UInt8] = [0, 0, 1, 0] + le32(7) + le32(0x1043) + le32(0)
-        payload += attribute(3, Array("eth0".utf8) + [0])                 // IFLA_IFNAME
-        payload += attribute(4, le32(1500))                                 // IFLA_MTU
-        payload += attribute(1, [2, 0, 0, 0, 0, 1])                         // IFLA_ADDRESS
-        payload += attribute(18 | 0x8000, attribute(1, Array("veth".utf8) + [0]))  // IFLA_LINKINFO{KIND}
+        payload += attribute(3, Array("eth0".utf8) + [0]) // IFLA_IFNAME
+        payload += attribute(4, le32(1500)) // IFLA_MTU
+        payload += attribute(1, [2, 0, 0, 0, 0, 1]) // IFLA_ADDRESS
+        payload += attribute(18 | 0x8000, attribute(1, Array("veth".utf8) + [0])) // IFLA_LINKINFO{KIND}
         return le32(UInt32(16 + payload.count)) + le16(16) + le16(0) + le32(9) + le32(0) + payload
     }()
 
@@ -34,7 +34,10 @@ import Testing
                 for message in try NetlinkMessage.split(bytes) { _ = try Link(newLinkPayload: message.payload) }
                 Issue.record("truncation at \(cut) parsed")
             } catch {
-                guard case .malformedReply = error else { Issue.record("cut \(cut): \(error)"); continue }
+                guard case .malformedReply = error else {
+                    Issue.record("cut \(cut): \(error)")
+                    continue
+                }
             }
         }
     }
@@ -42,7 +45,7 @@ import Testing
     @Test(arguments: [
         (le32(15) + [UInt8](repeating: 0, count: 12), "nlmsg_len below the header"),
         (le32(64) + [UInt8](repeating: 0, count: 12), "nlmsg_len beyond the datagram"),
-        ([UInt8](repeating: 0, count: 7), "a datagram shorter than a header"),
+        ([UInt8](repeating: 0, count: 7), "a datagram shorter than a header")
     ])
     func lyingMessageLengthsAreRejected(bytes: [UInt8], _ why: String) {
         #expect(throws: NetlinkError.self, "\(why)") { try NetlinkMessage.split(bytes[...]) }

@@ -2,8 +2,8 @@ import CShims
 import Foundation
 import Netlink
 import Synchronization
-import Testing
 import TestPrivileges
+import Testing
 import Wire
 
 @Suite(.tags(.root), .needsRoot) struct RouteNetlinkTests {
@@ -44,8 +44,9 @@ import Wire
         let name = uniqueName("oa"), peer = uniqueName("ob")
 
         let netlink = try RouteNetlink(in: .path(client.path))
-        try netlink.createVethPair(name: name, peerName: peer,
-                                   namespace: .path(gateway.path), peerNamespace: .path(app.path))
+        try netlink.createVethPair(
+            name: name, peerName: peer,
+            namespace: .path(gateway.path), peerNamespace: .path(app.path))
         #expect(try client.linkNames() == ["lo"])
         #expect(try gateway.linkNames().contains(name))
         #expect(try app.linkNames().contains(peer))
@@ -112,7 +113,7 @@ import Wire
         #expect(v4?["broadcast"] as? String == "10.0.2.255")
         let v6 = addresses.first { $0["family"] as? String == "inet6" && $0["local"] as? String == "fd00::100" }
         #expect(v6?["prefixlen"] as? Int == 64)
-        #expect(v6?["tentative"] == nil)   // IFA_F_NODAD: usable at once
+        #expect(v6?["tentative"] == nil) // IFA_F_NODAD: usable at once
         let lo = try #require(ipJSON(["-n", b.name, "link", "show", "lo"]).first)
         #expect((lo["flags"] as? [String])?.contains("UP") == true)
 
@@ -181,25 +182,35 @@ import Wire
         expectKernel(.getLink, ENODEV) { _ = try netlink.link(index: 0x7FFF_FF00) }
         expectKernel(.delLink, ENODEV) { try netlink.deleteLink(index: 0x7FFF_FF00) }
         expectKernel(.setLink, ENODEV) { try netlink.setMTU(index: 0x7FFF_FF00, 1500) }
-        expectKernel(.setLink, EINVAL) { try netlink.setMTU(index: index, 10) }   // below ETH_MIN_MTU
+        expectKernel(.setLink, EINVAL) { try netlink.setMTU(index: index, 10) } // below ETH_MIN_MTU
         try netlink.addAddress(IPv4Address(192, 0, 2, 1), prefixLength: 24, index: index)
-        expectKernel(.newAddress, EEXIST) { try netlink.addAddress(IPv4Address(192, 0, 2, 1), prefixLength: 24, index: index) }
+        expectKernel(.newAddress, EEXIST) {
+            try netlink.addAddress(IPv4Address(192, 0, 2, 1), prefixLength: 24, index: index)
+        }
         // The link is down, so no route reaches the gateway.
-        expectKernel(.newRoute, ENETUNREACH) { try netlink.addDefaultRoute(via: IPv4Address(198, 51, 100, 1), index: index) }
+        expectKernel(.newRoute, ENETUNREACH) {
+            try netlink.addDefaultRoute(via: IPv4Address(198, 51, 100, 1), index: index)
+        }
 
         #expect(throws: NetlinkError.self) { try netlink.renameLink(index: index, to: "sixteen-bytes-xx") }
         do {
             try netlink.renameLink(index: index, to: "a/b")
             Issue.record("a name with '/' was accepted")
         } catch {
-            guard case .invalidArgument = error else { Issue.record("unexpected \(error)"); return }
+            guard case .invalidArgument = error else {
+                Issue.record("unexpected \(error)")
+                return
+            }
         }
         do {
             _ = try RouteNetlink(in: .path("/run/netns/\(uniqueName("missing"))"))
             Issue.record("a missing namespace was opened")
         } catch {
             #expect(error.errno == ENOENT)
-            guard case .system = error else { Issue.record("unexpected \(error)"); return }
+            guard case .system = error else {
+                Issue.record("unexpected \(error)")
+                return
+            }
         }
     }
 
@@ -218,7 +229,7 @@ import Wire
             #expect(try netlink.link(named: peer).kind == "veth")
         }
         #expect(try a.linkNames().contains(name))
-        #expect(fcntl(foreign, F_GETFD) >= 0)   // still open after the client is gone
+        #expect(fcntl(foreign, F_GETFD) >= 0) // still open after the client is gone
 
         let notNetlink = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(notNetlink) }
@@ -226,7 +237,10 @@ import Wire
             _ = try RouteNetlink(duplicating: notNetlink)
             Issue.record("an AF_UNIX socket was accepted")
         } catch {
-            guard case .invalidArgument = error else { Issue.record("unexpected \(error)"); return }
+            guard case .invalidArgument = error else {
+                Issue.record("unexpected \(error)")
+                return
+            }
         }
     }
 
@@ -248,7 +262,9 @@ import Wire
         DispatchQueue.concurrentPerform(iterations: 40) { i in
             let slot = i % paths.count
             let seen = (try? RouteNetlink(in: .path(paths[slot])).links().map(\.name)) ?? []
-            if !seen.contains(names[slot]) || names.enumerated().contains(where: { $0.offset != slot && seen.contains($0.element) }) {
+            if !seen.contains(names[slot])
+                || names.enumerated().contains(where: { $0.offset != slot && seen.contains($0.element) })
+            {
                 mismatches.withLock { $0 += 1 }
             }
         }
@@ -277,9 +293,11 @@ import Wire
     }
 }
 
-private func expectKernel(_ request: NetlinkRequestKind, _ errno: Int32,
-                          sourceLocation: SourceLocation = #_sourceLocation,
-                          _ body: () throws -> Void) {
+private func expectKernel(
+    _ request: NetlinkRequestKind, _ errno: Int32,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) {
     do {
         try body()
         Issue.record("expected \(request) to fail with errno \(errno)", sourceLocation: sourceLocation)
@@ -294,7 +312,10 @@ private func expectKernel(_ request: NetlinkRequestKind, _ errno: Int32,
 /// An unbound NETLINK_ROUTE socket made inside `namespace`, as the sandbox's init makes one: here
 /// by a thread of its own that joins the namespace, opens the socket and exits.
 func unboundRouteSocket(in namespace: TestNamespace) throws -> Int32 {
-    final class Box: @unchecked Sendable { var fd: Int32 = -1; var error: Int32 = 0 }
+    final class Box: @unchecked Sendable {
+        var fd: Int32 = -1
+        var error: Int32 = 0
+    }
     let box = Box()
     let nsfd = open(namespace.path, O_RDONLY | O_CLOEXEC)
     guard nsfd >= 0 else { throw CommandFailure(command: ["open", namespace.path], status: errno, output: "") }
@@ -302,7 +323,10 @@ func unboundRouteSocket(in namespace: TestNamespace) throws -> Int32 {
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
         defer { done.signal() }
-        guard netlink_shims_enter_network_namespace(nsfd) == 0 else { box.error = errno; return }
+        guard netlink_shims_enter_network_namespace(nsfd) == 0 else {
+            box.error = errno
+            return
+        }
         box.fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
         if box.fd < 0 { box.error = errno }
     }

@@ -22,7 +22,8 @@ struct CommandFailure: Error, CustomStringConvertible {
 @discardableResult
 func run(_ arguments: [String]) throws -> String {
     let directory = FileManager.default.temporaryDirectory
-    let outURL = directory.appendingPathComponent(uniqueName("out")), errURL = directory.appendingPathComponent(uniqueName("err"))
+    let outURL = directory.appendingPathComponent(uniqueName("out")),
+        errURL = directory.appendingPathComponent(uniqueName("err"))
     _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
     _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     defer {
@@ -45,8 +46,9 @@ func run(_ arguments: [String]) throws -> String {
     let data = (try? Data(contentsOf: outURL)) ?? Data()
     guard process.terminationStatus == 0 else {
         let errors = (try? Data(contentsOf: errURL)) ?? Data()
-        throw CommandFailure(command: arguments, status: process.terminationStatus,
-                             output: String(decoding: errors, as: UTF8.self))
+        throw CommandFailure(
+            command: arguments, status: process.terminationStatus,
+            output: String(decoding: errors, as: UTF8.self))
     }
     return String(decoding: data, as: UTF8.self)
 }

@@ -6,16 +6,23 @@ import Wire
 
 @Suite struct ARPTests {
     func request(target: IPv4Address, sender: IPv4Address = peerIP) -> [UInt8] {
-        FrameBuilder.arp(ARPRepr(operation: .request, senderHardwareAddress: peerMAC, senderProtocolAddress: sender,
-                                 targetHardwareAddress: .zero, targetProtocolAddress: target), destination: .broadcast)
+        FrameBuilder.arp(
+            ARPRepr(
+                operation: .request, senderHardwareAddress: peerMAC, senderProtocolAddress: sender,
+                targetHardwareAddress: .zero, targetProtocolAddress: target), destination: .broadcast)
     }
 
     @Test func requestForOwnAddressIsAnsweredAndSenderLearned() {
         let h = Harness()
         h.receive(request(target: stackIP))
         let frames = h.written()
-        #expect(frames == [.arp(ARPRepr(operation: .reply, senderHardwareAddress: stackMAC, senderProtocolAddress: stackIP,
-                                        targetHardwareAddress: peerMAC, targetProtocolAddress: peerIP), ethernetDestination: peerMAC)])
+        #expect(
+            frames == [
+                .arp(
+                    ARPRepr(
+                        operation: .reply, senderHardwareAddress: stackMAC, senderProtocolAddress: stackIP,
+                        targetHardwareAddress: peerMAC, targetProtocolAddress: peerIP), ethernetDestination: peerMAC)
+            ])
         #expect(h.stack.neighbourEntries(of: h.nic).map(\.state) == [.reachable(peerMAC)])
     }
 
@@ -32,10 +39,10 @@ import Wire
         let h = Harness.gateway()
         h.stack.setARPReplyPolicy(.anyInSubnet(excluding: [peerIP]), on: h.nic)
         h.receive(request(target: IPv4Address(10, 0, 2, 50)))
-        h.receive(request(target: peerIP))                                           // the app's own address
-        h.receive(request(target: IPv4Address(10, 0, 2, 255)))                      // broadcast
-        h.receive(request(target: IPv4Address(10, 0, 2, 60), sender: .any))          // RFC 5227 probe
-        h.receive(request(target: IPv4Address(192, 168, 1, 1)))                     // off-subnet
+        h.receive(request(target: peerIP)) // the app's own address
+        h.receive(request(target: IPv4Address(10, 0, 2, 255))) // broadcast
+        h.receive(request(target: IPv4Address(10, 0, 2, 60), sender: .any)) // RFC 5227 probe
+        h.receive(request(target: IPv4Address(192, 168, 1, 1))) // off-subnet
         let replies = h.written().compactMap { frame -> IPv4Address? in
             if case .arp(let arp, _) = frame, arp.operation == .reply { return arp.senderProtocolAddress }
             return nil
@@ -60,10 +67,16 @@ import Wire
         let before = h.written()
         // Exactly one ARP request for both queued datagrams.
         #expect(before.count == 1)
-        guard case .arp(let arp, let destination)? = before.first else { Issue.record("expected ARP"); return }
+        guard case .arp(let arp, let destination)? = before.first else {
+            Issue.record("expected ARP")
+            return
+        }
         #expect(arp.operation == .request && arp.targetProtocolAddress == peerIP && destination == .broadcast)
-        h.receive(FrameBuilder.arp(ARPRepr(operation: .reply, senderHardwareAddress: peerMAC, senderProtocolAddress: peerIP,
-                                           targetHardwareAddress: stackMAC, targetProtocolAddress: stackIP), destination: stackMAC))
+        h.receive(
+            FrameBuilder.arp(
+                ARPRepr(
+                    operation: .reply, senderHardwareAddress: peerMAC, senderProtocolAddress: peerIP,
+                    targetHardwareAddress: stackMAC, targetProtocolAddress: stackIP), destination: stackMAC))
         let after = h.written()
         #expect(after.compactMap(\.udp).map(\.payload) == [[1, 2, 3], [9]])
         for case .ipv4(_, _, let mac) in after { #expect(mac == peerMAC) }
@@ -96,7 +109,10 @@ import Wire
         h.advance(by: .seconds(11))
         #expect(h.stack.neighbourEntries(of: h.nic).isEmpty)
         #expect(try send(endpoint, [1], to: peerIP, port: 7) == .queuedForResolution)
-        guard case .arp(let arp, _)? = h.written().first else { Issue.record("expected ARP request"); return }
+        guard case .arp(let arp, _)? = h.written().first else {
+            Issue.record("expected ARP request")
+            return
+        }
         #expect(arp.targetProtocolAddress == peerIP)
     }
 
@@ -109,20 +125,27 @@ import Wire
         let endpoint = try h.stack.udp.open(localPort: 5000, delegate: nil)
         h.advance(by: .seconds(6))
         #expect(try send(endpoint, [1], to: peerIP, port: 7) == .sent)
-        #expect(h.written().count == 1)                     // outside the refresh window: no probe
-        h.advance(by: .seconds(2))                          // 2 s before expiry (window: 3 probes x 1 s)
+        #expect(h.written().count == 1) // outside the refresh window: no probe
+        h.advance(by: .seconds(2)) // 2 s before expiry (window: 3 probes x 1 s)
         #expect(try send(endpoint, [2], to: peerIP, port: 7) == .sent)
         #expect(try send(endpoint, [3], to: peerIP, port: 7) == .sent)
         let frames = h.written()
         let probes = frames.compactMap { frame -> MACAddress? in
-            if case .arp(let arp, let destination) = frame, arp.operation == .request, arp.targetProtocolAddress == peerIP { return destination }
+            if case .arp(let arp, let destination) = frame, arp.operation == .request,
+                arp.targetProtocolAddress == peerIP
+            {
+                return destination
+            }
             return nil
         }
-        #expect(probes == [peerMAC])                        // one unicast poll, not one per packet
+        #expect(probes == [peerMAC]) // one unicast poll, not one per packet
         #expect(frames.compactMap(\.udp).map(\.payload) == [[2], [3]])
-        h.receive(FrameBuilder.arp(ARPRepr(operation: .reply, senderHardwareAddress: peerMAC, senderProtocolAddress: peerIP,
-                                           targetHardwareAddress: stackMAC, targetProtocolAddress: stackIP), destination: stackMAC))
-        h.advance(by: .seconds(5))                          // past the original expiry
+        h.receive(
+            FrameBuilder.arp(
+                ARPRepr(
+                    operation: .reply, senderHardwareAddress: peerMAC, senderProtocolAddress: peerIP,
+                    targetHardwareAddress: stackMAC, targetProtocolAddress: stackIP), destination: stackMAC))
+        h.advance(by: .seconds(5)) // past the original expiry
         #expect(h.stack.neighbourEntries(of: h.nic).map(\.state) == [.reachable(peerMAC)])
         #expect(try send(endpoint, [4], to: peerIP, port: 7) == .sent)
     }
@@ -137,15 +160,19 @@ import Wire
         }
         #expect(h.counters[drop: .neighbourQueueFull] == 6)
         _ = h.written()
-        h.receive(FrameBuilder.arp(ARPRepr(operation: .reply, senderHardwareAddress: peerMAC, senderProtocolAddress: peerIP,
-                                           targetHardwareAddress: stackMAC, targetProtocolAddress: stackIP), destination: stackMAC))
+        h.receive(
+            FrameBuilder.arp(
+                ARPRepr(
+                    operation: .reply, senderHardwareAddress: peerMAC, senderProtocolAddress: peerIP,
+                    targetHardwareAddress: stackMAC, targetProtocolAddress: stackIP), destination: stackMAC))
         // The newest four survive (RFC 1122 2.3.2.2: keep the latest).
         #expect(h.written().compactMap(\.udp).map(\.payload) == [[6], [7], [8], [9]])
     }
 
     @Test func malformedARPIsCounted() {
         let h = Harness()
-        h.receive(FrameBuilder.ethernet(destination: .broadcast, source: peerMAC, etherType: .arp, payload: [0, 1, 8, 0]))
+        h.receive(
+            FrameBuilder.ethernet(destination: .broadcast, source: peerMAC, etherType: .arp, payload: [0, 1, 8, 0]))
         #expect(h.counters[drop: .arpMalformed] == 1)
         #expect(h.written().isEmpty)
     }

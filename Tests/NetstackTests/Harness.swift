@@ -27,7 +27,9 @@ final class Harness {
         stack.advance(to: clock.now)
     }
 
-    static func gateway(hook: (any GatewayFlowHook)? = nil, configure: (inout Stack.Configuration) -> Void = { _ in }) -> Harness {
+    static func gateway(hook: (any GatewayFlowHook)? = nil, configure: (inout Stack.Configuration) -> Void = { _ in })
+        -> Harness
+    {
         var configuration = Stack.Configuration()
         configuration.gatewayMode = true
         configure(&configuration)
@@ -50,10 +52,13 @@ final class Harness {
         receive(FrameBuilder.ethernet(destination: destinationMAC, source: peerMAC, etherType: .ipv4, payload: packet))
     }
 
-    func receiveUDP(from source: IPv4Address = peerIP, sourcePort: UInt16 = 40000, to destination: IPv4Address = stackIP,
-                    port: UInt16, payload: [UInt8], checksum: ChecksumMode = .compute) {
-        let udp = FrameBuilder.udp(source: source, sourcePort: sourcePort, destination: destination, destinationPort: port,
-                                   payload: payload, checksum: checksum)
+    func receiveUDP(
+        from source: IPv4Address = peerIP, sourcePort: UInt16 = 40000, to destination: IPv4Address = stackIP,
+        port: UInt16, payload: [UInt8], checksum: ChecksumMode = .compute
+    ) {
+        let udp = FrameBuilder.udp(
+            source: source, sourcePort: sourcePort, destination: destination, destinationPort: port,
+            payload: payload, checksum: checksum)
         receiveIPv4(FrameBuilder.ipv4(source: source, destination: destination, protocolNumber: .udp, payload: udp))
     }
 
@@ -75,8 +80,10 @@ final class UDPRecorder: UDPEndpointDelegate {
     /// When set, every datagram is sent back to where it came from.
     var echo = false
 
-    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
-                     to destination: IPAddress, now: NetstackInstant) {
+    func udpEndpoint(
+        _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
+        to destination: IPAddress, now: NetstackInstant
+    ) {
         datagrams.append(Datagram(payload: Array(payload), source: source, port: port, destination: destination))
         if echo { _ = try? endpoint.send(payload, to: source, port: port) }
     }
@@ -99,20 +106,28 @@ final class RecordingHook: GatewayFlowHook {
     func stack(_ stack: Stack, verdictFor flow: FlowKey, now: NetstackInstant) -> FlowVerdict {
         flows.append(flow)
         if verdict == .accept && flow.protocolNumber == .udp,
-           let endpoint = try? stack.udp.open(localAddress: flow.destination, localPort: flow.destinationPort,
-                                              remoteAddress: flow.source, remotePort: flow.sourcePort, delegate: recorder) {
+            let endpoint = try? stack.udp.open(
+                localAddress: flow.destination, localPort: flow.destinationPort,
+                remoteAddress: flow.source, remotePort: flow.sourcePort, delegate: recorder)
+        {
             endpoints.append(endpoint)
         }
         return verdict
     }
 }
 
-func bytes(_ count: Int, seed: UInt8 = 0) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ Int(seed)) } }
+func bytes(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
+    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ Int(seed)) }
+}
 
 @discardableResult
-func send(_ endpoint: UDPEndpoint, _ payload: [UInt8], to address: IPv4Address, port: UInt16) throws(SendError) -> SendOutcome {
+func send(_ endpoint: UDPEndpoint, _ payload: [UInt8], to address: IPv4Address, port: UInt16) throws(SendError)
+    -> SendOutcome
+{
     let result: Result<SendOutcome, SendError> = payload.withUnsafeBytes { buffer in
-        do throws(SendError) { return .success(try endpoint.send(buffer, to: .v4(address), port: port)) } catch { return .failure(error) }
+        do throws(SendError) { return .success(try endpoint.send(buffer, to: .v4(address), port: port)) } catch {
+            return .failure(error)
+        }
     }
     return try result.get()
 }

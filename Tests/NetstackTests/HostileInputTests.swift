@@ -18,8 +18,10 @@ import Wire
             let offset = Int.random(in: 0...8000, using: &generator) & ~7
             let length = (Int.random(in: 1...180, using: &generator)) * 8
             let source = IPv4Address(rawValue: 0x0A00_0200 | UInt32.random(in: 3...250, using: &generator))
-            h.receiveIPv4(FrameBuilder.ipv4(source: source, destination: stackIP, protocolNumber: .udp, payload: bytes(length),
-                                            identification: id, moreFragments: Bool.random(using: &generator), fragmentOffset: offset))
+            h.receiveIPv4(
+                FrameBuilder.ipv4(
+                    source: source, destination: stackIP, protocolNumber: .udp, payload: bytes(length),
+                    identification: id, moreFragments: Bool.random(using: &generator), fragmentOffset: offset))
             if Int.random(in: 0..<500, using: &generator) == 0 { h.advance(by: .seconds(5)) }
         }
         let stats = h.stack.reassemblyStatistics
@@ -48,13 +50,20 @@ import Wire
             let etherType = etherTypes[round % etherTypes.count]
             if etherType == .ipv4 && round % 8 == 0 && length >= 20 {
                 body[0] = 0x45
-                body[2] = UInt8(length >> 8); body[3] = UInt8(length & 0xFF)
-                body[10] = 0; body[11] = 0
-                let sum = body.withUnsafeBytes { InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<20])) }
-                body[10] = UInt8(sum >> 8); body[11] = UInt8(sum & 0xFF)
+                body[2] = UInt8(length >> 8)
+                body[3] = UInt8(length & 0xFF)
+                body[10] = 0
+                body[11] = 0
+                let sum = body.withUnsafeBytes {
+                    InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<20]))
+                }
+                body[10] = UInt8(sum >> 8)
+                body[11] = UInt8(sum & 0xFF)
             }
-            h.receive(FrameBuilder.ethernet(destination: round % 3 == 0 ? .broadcast : stackMAC, source: peerMAC,
-                                            etherType: etherType, payload: body))
+            h.receive(
+                FrameBuilder.ethernet(
+                    destination: round % 3 == 0 ? .broadcast : stackMAC, source: peerMAC,
+                    etherType: etherType, payload: body))
             if round % 1000 == 0 { _ = h.link.takeWrittenFrames() }
         }
         let c = h.counters
@@ -72,9 +81,12 @@ import Wire
         let h = Harness(configuration: configuration)
         for i in 0..<1000 {
             let mac = MACAddress(rawValue: 0x0200_0000_0000 | UInt64(i))
-            h.receive(FrameBuilder.arp(ARPRepr(operation: .request, senderHardwareAddress: mac,
-                                               senderProtocolAddress: IPv4Address(rawValue: 0x0A00_0000 | UInt32(i + 10)),
-                                               targetHardwareAddress: .zero, targetProtocolAddress: stackIP), destination: .broadcast))
+            h.receive(
+                FrameBuilder.arp(
+                    ARPRepr(
+                        operation: .request, senderHardwareAddress: mac,
+                        senderProtocolAddress: IPv4Address(rawValue: 0x0A00_0000 | UInt32(i + 10)),
+                        targetHardwareAddress: .zero, targetProtocolAddress: stackIP), destination: .broadcast))
         }
         #expect(h.stack.neighbourEntries(of: h.nic).count == 8)
     }

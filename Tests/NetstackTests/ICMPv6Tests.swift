@@ -29,7 +29,8 @@ import Wire
     @Test func echoToAllNodesIsAnsweredFromAUnicastAddress() {
         let h = Harness6()
         h.learnPeer()
-        h.receiveICMPv6(.echoRequest(identifier: 1, sequence: 2), to: .allNodes, destinationMAC: IPv6Address.allNodes.multicastMAC)
+        h.receiveICMPv6(
+            .echoRequest(identifier: 1, sequence: 2), to: .allNodes, destinationMAC: IPv6Address.allNodes.multicastMAC)
         let frames = h.written()
         #expect(frames.compactMap(\.icmpv6).map(\.repr) == [.echoReply(identifier: 1, sequence: 2)])
         #expect(frames.first?.ipv6Header?.source == stackIP6)
@@ -38,7 +39,8 @@ import Wire
     @Test func echoWithBadChecksumIsDropped() {
         let h = Harness6()
         h.learnPeer()
-        var icmp = FrameBuilder.icmpv6(.echoRequest(identifier: 1, sequence: 1), data: [1, 2], source: peerIP6, destination: stackIP6)
+        var icmp = FrameBuilder.icmpv6(
+            .echoRequest(identifier: 1, sequence: 1), data: [1, 2], source: peerIP6, destination: stackIP6)
         icmp[2] ^= 1
         h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .icmpv6, payload: icmp))
         #expect(h.written().isEmpty)
@@ -63,10 +65,11 @@ import Wire
         h.receiveUDP(port: 9999, payload: bytes(1400))
         let frames = h.written()
         #expect(frames.compactMap(\.icmpv6).first?.data.count == 1280 - 48)
-        #expect(frames.first.map { frame -> Bool in
-            guard case .ipv6(_, let payload, _) = frame else { return false }
-            return payload.count + 40 == 1280
-        } == true)
+        #expect(
+            frames.first.map { frame -> Bool in
+                guard case .ipv6(_, let payload, _) = frame else { return false }
+                return payload.count + 40 == 1280
+            } == true)
     }
 
     @Test func noErrorAboutAMulticastDestinationOrAnICMPv6Error() {
@@ -74,8 +77,10 @@ import Wire
         h.learnPeer()
         h.receiveUDP(to: .allNodes, port: 9999, payload: bytes(4))
         // An ICMPv6 error about a datagram of ours that nobody sent: no error back about it.
-        let quoted = FrameBuilder.ipv6(source: stackIP6, destination: peerIP6, nextHeader: .udp,
-                                       payload: FrameBuilder.udp(source: stackIP6, sourcePort: 1, destination: peerIP6, destinationPort: 2, payload: []))
+        let quoted = FrameBuilder.ipv6(
+            source: stackIP6, destination: peerIP6, nextHeader: .udp,
+            payload: FrameBuilder.udp(
+                source: stackIP6, sourcePort: 1, destination: peerIP6, destinationPort: 2, payload: []))
         h.receiveICMPv6(.destinationUnreachable(code: .portUnreachable), data: quoted)
         #expect(h.written().isEmpty)
         #expect(h.counters[drop: .icmpErrorNoOwner] == 1)
@@ -98,19 +103,25 @@ import Wire
         let h = Harness6()
         h.learnPeer()
         let recorder = UDPRecorder()
-        let endpoint = try h.stack.udp.open(localAddress: .v6(stackIP6), localPort: 5000, remoteAddress: .v6(remoteIP6), remotePort: 53,
-                                            delegate: recorder)
+        let endpoint = try h.stack.udp.open(
+            localAddress: .v6(stackIP6), localPort: 5000, remoteAddress: .v6(remoteIP6), remotePort: 53,
+            delegate: recorder)
         defer { endpoint.close() }
-        let quoted = FrameBuilder.ipv6(source: stackIP6, destination: remoteIP6, nextHeader: .udp,
-                                       payload: FrameBuilder.udp(source: stackIP6, sourcePort: 5000, destination: remoteIP6,
-                                                                 destinationPort: 53, payload: bytes(10)))
+        let quoted = FrameBuilder.ipv6(
+            source: stackIP6, destination: remoteIP6, nextHeader: .udp,
+            payload: FrameBuilder.udp(
+                source: stackIP6, sourcePort: 5000, destination: remoteIP6,
+                destinationPort: 53, payload: bytes(10)))
         let router = v6("2001:db8:ffff::1")
         h.receiveICMPv6(.destinationUnreachable(code: .portUnreachable), data: quoted, from: router)
         h.receiveICMPv6(.packetTooBig(mtu: 1280), data: quoted, from: router)
         h.receiveICMPv6(.timeExceeded(code: 0), data: quoted, from: router)
         h.receiveICMPv6(.parameterProblem(code: 1, pointer: 6), data: quoted, from: router)
-        #expect(recorder.errors == [.destinationUnreachable(.portUnreachable), .fragmentationNeeded(nextHopMTU: 1280),
-                                    .timeExceeded(code: 0), .destinationUnreachable(.protocolUnreachable)])
+        #expect(
+            recorder.errors == [
+                .destinationUnreachable(.portUnreachable), .fragmentationNeeded(nextHopMTU: 1280),
+                .timeExceeded(code: 0), .destinationUnreachable(.protocolUnreachable)
+            ])
         #expect(endpoint.lastError == .destinationUnreachable(.protocolUnreachable))
         #expect(h.counters.icmpErrorsDelivered == 4)
     }
@@ -120,9 +131,11 @@ import Wire
         let recorder = UDPRecorder()
         let endpoint = try h.stack.udp.open(localPort: 5000, delegate: recorder)
         defer { endpoint.close() }
-        let udp = FrameBuilder.udp(source: stackIP6, sourcePort: 5000, destination: remoteIP6, destinationPort: 53, payload: bytes(40))
-        let quoted = FrameBuilder.ipv6(source: stackIP6, destination: remoteIP6, nextHeader: .fragment,
-                                       payload: FrameBuilder.ipv6Fragment(nextHeader: .udp, offset: 0, more: true, identification: 1, data: udp))
+        let udp = FrameBuilder.udp(
+            source: stackIP6, sourcePort: 5000, destination: remoteIP6, destinationPort: 53, payload: bytes(40))
+        let quoted = FrameBuilder.ipv6(
+            source: stackIP6, destination: remoteIP6, nextHeader: .fragment,
+            payload: FrameBuilder.ipv6Fragment(nextHeader: .udp, offset: 0, more: true, identification: 1, data: udp))
         h.receiveICMPv6(.timeExceeded(code: 1), data: quoted, from: remoteIP6)
         #expect(recorder.errors == [.timeExceeded(code: 1)])
     }

@@ -6,8 +6,9 @@ import Wire
 
 @Suite struct IPv4Tests {
     func echoRequest(id: UInt16 = 1, seq: UInt16 = 1, data: [UInt8] = [1, 2, 3, 4]) -> [UInt8] {
-        FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .icmp,
-                          payload: FrameBuilder.icmp(.echoRequest(identifier: id, sequence: seq), data: data))
+        FrameBuilder.ipv4(
+            source: peerIP, destination: stackIP, protocolNumber: .icmp,
+            payload: FrameBuilder.icmp(.echoRequest(identifier: id, sequence: seq), data: data))
     }
 
     @Test func badHeaderChecksumIsDropped() {
@@ -24,7 +25,7 @@ import Wire
         let h = Harness()
         h.learnPeer()
         let packet = echoRequest()
-        h.receiveIPv4(Array(packet.prefix(packet.count - 3)))   // total length beyond the buffer
+        h.receiveIPv4(Array(packet.prefix(packet.count - 3))) // total length beyond the buffer
         var v6 = packet
         v6[0] = 0x65
         h.receiveIPv4(v6)
@@ -40,10 +41,15 @@ import Wire
         var packet = echoRequest()
         packet.insert(contentsOf: [1, 1, 1, 0], at: 20)
         packet[0] = 0x46
-        packet[2] = UInt8(packet.count >> 8); packet[3] = UInt8(packet.count & 0xFF)
-        packet[10] = 0; packet[11] = 0
-        let sum = packet.prefix(24).withUnsafeBytes { InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<24])) }
-        packet[10] = UInt8(sum >> 8); packet[11] = UInt8(sum & 0xFF)
+        packet[2] = UInt8(packet.count >> 8)
+        packet[3] = UInt8(packet.count & 0xFF)
+        packet[10] = 0
+        packet[11] = 0
+        let sum = packet.prefix(24).withUnsafeBytes {
+            InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<24]))
+        }
+        packet[10] = UInt8(sum >> 8)
+        packet[11] = UInt8(sum & 0xFF)
         h.receiveIPv4(packet)
         #expect(h.written().compactMap(\.icmp).map(\.repr) == [.echoReply(identifier: 1, sequence: 1)])
     }
@@ -67,8 +73,10 @@ import Wire
     @Test func broadcastSourceIsDropped() {
         let h = Harness()
         h.learnPeer()
-        h.receiveIPv4(FrameBuilder.ipv4(source: .broadcast, destination: stackIP, protocolNumber: .icmp,
-                                        payload: FrameBuilder.icmp(.echoRequest(identifier: 1, sequence: 1), data: [])))
+        h.receiveIPv4(
+            FrameBuilder.ipv4(
+                source: .broadcast, destination: stackIP, protocolNumber: .icmp,
+                payload: FrameBuilder.icmp(.echoRequest(identifier: 1, sequence: 1), data: [])))
         #expect(h.counters[drop: .ipv4BadSource] == 1)
     }
 
@@ -103,7 +111,8 @@ import Wire
     @Test func routeMTUBelowNICMTUApplies() throws {
         let h = Harness(mtu: 1500)
         h.learnPeer()
-        h.stack.addRoute(Route(destination: .v4(IPv4Subnet(remoteIP, prefixLength: 32)), gateway: .v4(peerIP), nic: h.nic, mtu: 576))
+        h.stack.addRoute(
+            Route(destination: .v4(IPv4Subnet(remoteIP, prefixLength: 32)), gateway: .v4(peerIP), nic: h.nic, mtu: 576))
         #expect(h.stack.route(to: .v4(remoteIP))?.mtu == 576)
         let endpoint = try h.stack.udp.open(localPort: 5000, delegate: nil)
         try send(endpoint, bytes(1000), to: remoteIP, port: 7)
@@ -135,7 +144,8 @@ import Wire
             MemoryLink.pump(a, b)
         }
         #expect(client.datagrams.map(\.payload.count) == [1, 1472, 1473, 9000, 65_507])
-        #expect(client.datagrams.map(\.payload) == [1, 1472, 1473, 9000, 65_507].map { bytes($0, seed: UInt8($0 & 0xFF)) })
+        #expect(
+            client.datagrams.map(\.payload) == [1, 1472, 1473, 9000, 65_507].map { bytes($0, seed: UInt8($0 & 0xFF)) })
         #expect(server.datagramsReceived == 5)
         #expect(left.counters(of: leftNIC).totalDrops == 0 && right.counters(of: rightNIC).totalDrops == 0)
     }

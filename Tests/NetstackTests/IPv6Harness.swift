@@ -44,21 +44,31 @@ final class Harness6 {
 
     /// Hands an IPv6 packet (fixed header onward) from the peer to the stack.
     func receive(_ packet: [UInt8], destinationMAC: MACAddress = stackMAC) {
-        h.receive(FrameBuilder.ethernet(destination: destinationMAC, source: peerMAC, etherType: .ipv6, payload: packet))
+        h.receive(
+            FrameBuilder.ethernet(destination: destinationMAC, source: peerMAC, etherType: .ipv6, payload: packet))
     }
 
-    func receiveUDP(from source: IPv6Address = peerIP6, sourcePort: UInt16 = 40000, to destination: IPv6Address = stackIP6,
-                    port: UInt16, payload: [UInt8], checksum: ChecksumMode = .compute, hopLimit: UInt8 = 64) {
-        let udp = FrameBuilder.udp(source: source, sourcePort: sourcePort, destination: destination, destinationPort: port,
-                                   payload: payload, checksum: checksum)
-        receive(FrameBuilder.ipv6(source: source, destination: destination, nextHeader: .udp, payload: udp, hopLimit: hopLimit))
+    func receiveUDP(
+        from source: IPv6Address = peerIP6, sourcePort: UInt16 = 40000, to destination: IPv6Address = stackIP6,
+        port: UInt16, payload: [UInt8], checksum: ChecksumMode = .compute, hopLimit: UInt8 = 64
+    ) {
+        let udp = FrameBuilder.udp(
+            source: source, sourcePort: sourcePort, destination: destination, destinationPort: port,
+            payload: payload, checksum: checksum)
+        receive(
+            FrameBuilder.ipv6(
+                source: source, destination: destination, nextHeader: .udp, payload: udp, hopLimit: hopLimit))
     }
 
-    func receiveICMPv6(_ repr: ICMPv6Repr, data: [UInt8] = [], from source: IPv6Address = peerIP6,
-                       to destination: IPv6Address = stackIP6, hopLimit: UInt8 = 64, destinationMAC: MACAddress = stackMAC) {
+    func receiveICMPv6(
+        _ repr: ICMPv6Repr, data: [UInt8] = [], from source: IPv6Address = peerIP6,
+        to destination: IPv6Address = stackIP6, hopLimit: UInt8 = 64, destinationMAC: MACAddress = stackMAC
+    ) {
         let icmp = FrameBuilder.icmpv6(repr, data: data, source: source, destination: destination)
-        receive(FrameBuilder.ipv6(source: source, destination: destination, nextHeader: .icmpv6, payload: icmp, hopLimit: hopLimit),
-                destinationMAC: destinationMAC)
+        receive(
+            FrameBuilder.ipv6(
+                source: source, destination: destination, nextHeader: .icmpv6, payload: icmp, hopLimit: hopLimit),
+            destinationMAC: destinationMAC)
     }
 
     func written() -> [DecodedFrame] { h.written() }
@@ -80,9 +90,13 @@ extension DecodedFrame {
 }
 
 @discardableResult
-func send(_ endpoint: UDPEndpoint, _ payload: [UInt8], to address: IPv6Address, port: UInt16) throws(SendError) -> SendOutcome {
+func send(_ endpoint: UDPEndpoint, _ payload: [UInt8], to address: IPv6Address, port: UInt16) throws(SendError)
+    -> SendOutcome
+{
     let result: Result<SendOutcome, SendError> = payload.withUnsafeBytes { buffer in
-        do throws(SendError) { return .success(try endpoint.send(buffer, to: .v6(address), port: port)) } catch { return .failure(error) }
+        do throws(SendError) { return .success(try endpoint.send(buffer, to: .v6(address), port: port)) } catch {
+            return .failure(error)
+        }
     }
     return try result.get()
 }

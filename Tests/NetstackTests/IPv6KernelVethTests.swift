@@ -8,8 +8,8 @@ import Glibc
 import Link
 import Netstack
 import NetstackTesting
-import Testing
 import TestPrivileges
+import Testing
 import Wire
 
 @Suite(.serialized, .tags(.root), .needsRoot) struct IPv6KernelVethTests {
@@ -33,11 +33,16 @@ import Wire
     @Test func hundredKernelPingsOverIPv6AreAllAnswered() throws {
         let (lab, runner) = try start()
         defer { runner.stop() }
-        try NamespaceLab.run(["ip", "-n", lab.kernelNamespace, "-6", "addr", "add", "\(kernelAddress)/64", "dev", lab.kernelLink, "nodad"])
-        let result = try lab.inKernelNamespace(["ping", "-6", "-c", "100", "-i", "0.01", "-W", "5", "-q", "\(stackAddress)"])
+        try NamespaceLab.run([
+            "ip", "-n", lab.kernelNamespace, "-6", "addr", "add", "\(kernelAddress)/64", "dev", lab.kernelLink, "nodad"
+        ])
+        let result = try lab.inKernelNamespace([
+            "ping", "-6", "-c", "100", "-i", "0.01", "-W", "5", "-q", "\(stackAddress)"
+        ])
         runner.stop()
         #expect(result.status == 0, "ping: \(result.output)")
-        #expect(result.output.contains("100 packets transmitted, 100 received, 0% packet loss"), "ping: \(result.output)")
+        #expect(
+            result.output.contains("100 packets transmitted, 100 received, 0% packet loss"), "ping: \(result.output)")
         let counters = runner.stack.counters(of: runner.nic)
         #expect(counters.icmpEchoRepliesSent == 100)
         #expect(counters.neighbourAdvertisementsSent >= 1)
@@ -63,7 +68,8 @@ import Wire
         let linkLocal = try #require(runner.stack.linkLocalAddress(of: runner.nic))
         #expect(routes.contains("via \(linkLocal)"), "ip -6 route: \(routes)")
         // The autoconfigured address works: the kernel reaches the stack from it.
-        let ping = try lab.inKernelNamespace(["ping", "-6", "-c", "3", "-i", "0.05", "-W", "5", "-q", "\(stackAddress)"])
+        let ping = try lab.inKernelNamespace(["ping", "-6", "-c", "3", "-i", "0.05", "-W", "5", "-q", "\(stackAddress)"]
+        )
         runner.stop()
         #expect(ping.output.contains("3 packets transmitted, 3 received"), "ping: \(ping.output)")
         #expect(runner.stack.counters(of: runner.nic).routerAdvertisementsSent >= 1)
@@ -72,7 +78,9 @@ import Wire
     @Test func udpEchoOverIPv6WithAKernelClientIncludingFragmentedSizes() throws {
         let (lab, runner) = try start()
         defer { runner.stop() }
-        try NamespaceLab.run(["ip", "-n", lab.kernelNamespace, "-6", "addr", "add", "\(kernelAddress)/64", "dev", lab.kernelLink, "nodad"])
+        try NamespaceLab.run([
+            "ip", "-n", lab.kernelNamespace, "-6", "addr", "add", "\(kernelAddress)/64", "dev", lab.kernelLink, "nodad"
+        ])
         // 1452 is the largest unfragmented payload at MTU 1500 (1500 - 40 - 8); 65,527 the
         // largest UDP payload over IPv6.
         var sizes = Array(stride(from: 1, through: 65_527, by: 2_039))
@@ -80,39 +88,48 @@ import Wire
         sizes.sort()
         let target = stackAddress
         let allSizes = sizes
-        let failures: [String] = KernelLab.inNamespace(lab.kernelNamespace) { () -> [String] in
-            let socketFD = socket(AF_INET6, Native.datagramSocket, 0)
-            guard socketFD >= 0 else { return ["socket: errno \(errno)"] }
-            defer { close(socketFD) }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = UInt16(7).bigEndian
-            withUnsafeMutableBytes(of: &address.sin6_addr) { bytes in
-                for i in 0..<8 {
-                    let word = i < 4 ? target.high >> (48 - 16 * UInt64(i)) : target.low >> (48 - 16 * UInt64(i - 4))
-                    bytes[2 * i] = UInt8(truncatingIfNeeded: word >> 8)
-                    bytes[2 * i + 1] = UInt8(truncatingIfNeeded: word)
+        let failures: [String] =
+            KernelLab.inNamespace(lab.kernelNamespace) { () -> [String] in
+                let socketFD = socket(AF_INET6, Native.datagramSocket, 0)
+                guard socketFD >= 0 else { return ["socket: errno \(errno)"] }
+                defer { close(socketFD) }
+                var timeout = timeval(tv_sec: 5, tv_usec: 0)
+                setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var address = sockaddr_in6()
+                address.sin6_family = sa_family_t(AF_INET6)
+                address.sin6_port = UInt16(7).bigEndian
+                withUnsafeMutableBytes(of: &address.sin6_addr) { bytes in
+                    for i in 0..<8 {
+                        let word =
+                            i < 4 ? target.high >> (48 - 16 * UInt64(i)) : target.low >> (48 - 16 * UInt64(i - 4))
+                        bytes[2 * i] = UInt8(truncatingIfNeeded: word >> 8)
+                        bytes[2 * i + 1] = UInt8(truncatingIfNeeded: word)
+                    }
                 }
-            }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-            guard connected == 0 else { return ["connect: errno \(errno)"] }
-            var problems: [String] = []
-            var reply = [UInt8](repeating: 0, count: 65_536)
-            for size in allSizes {
-                let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) }
-                let sent = payload.withUnsafeBytes { send(socketFD, $0.baseAddress, size, 0) }
-                guard sent == size else { problems.append("\(size): send returned \(sent), errno \(errno)"); continue }
-                let received = reply.withUnsafeMutableBytes { recv(socketFD, $0.baseAddress, $0.count, 0) }
-                if received != size || Array(reply[0..<max(0, received)]) != payload {
-                    problems.append("\(size): got \(received) bytes\(received == size ? " (content differs)" : ""), errno \(errno)")
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                    }
                 }
-            }
-            return problems
-        } ?? ["could not enter \(lab.kernelNamespace)"]
+                guard connected == 0 else { return ["connect: errno \(errno)"] }
+                var problems: [String] = []
+                var reply = [UInt8](repeating: 0, count: 65_536)
+                for size in allSizes {
+                    let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) }
+                    let sent = payload.withUnsafeBytes { send(socketFD, $0.baseAddress, size, 0) }
+                    guard sent == size else {
+                        problems.append("\(size): send returned \(sent), errno \(errno)")
+                        continue
+                    }
+                    let received = reply.withUnsafeMutableBytes { recv(socketFD, $0.baseAddress, $0.count, 0) }
+                    if received != size || Array(reply[0..<max(0, received)]) != payload {
+                        problems.append(
+                            "\(size): got \(received) bytes\(received == size ? " (content differs)" : ""), errno \(errno)"
+                        )
+                    }
+                }
+                return problems
+            } ?? ["could not enter \(lab.kernelNamespace)"]
         runner.stop()
         #expect(failures.isEmpty, "\(failures)")
         #expect(runner.echoed == sizes.count)

@@ -15,7 +15,10 @@ import Wire
         let endpoint = try h.stack.udp.open(localPort: 7, delegate: recorder)
         defer { endpoint.close() }
         h.receiveUDP(port: 7, payload: bytes(100))
-        #expect(recorder.datagrams == [UDPRecorder.Datagram(payload: bytes(100), source: .v6(peerIP6), port: 40000, destination: .v6(stackIP6))])
+        #expect(
+            recorder.datagrams == [
+                UDPRecorder.Datagram(payload: bytes(100), source: .v6(peerIP6), port: 40000, destination: .v6(stackIP6))
+            ])
         let frames = h.written()
         // `udp6` verifies the (mandatory) checksum over the IPv6 pseudo-header.
         #expect(frames.compactMap(\.udp6).map(\.payload) == [bytes(100)])
@@ -61,7 +64,8 @@ import Wire
 
     @Test func groupsWeDoNotListenToAreDropped() {
         let h = Harness6()
-        h.receiveICMPv6(.echoRequest(identifier: 1, sequence: 1), to: v6("ff02::16"), destinationMAC: v6("ff02::16").multicastMAC)
+        h.receiveICMPv6(
+            .echoRequest(identifier: 1, sequence: 1), to: v6("ff02::16"), destinationMAC: v6("ff02::16").multicastMAC)
         #expect(h.counters[drop: .ipv6NotForUs] == 1)
     }
 
@@ -70,20 +74,25 @@ import Wire
         let recorder = UDPRecorder()
         let endpoint = try h.stack.udp.open(localPort: 7, delegate: recorder)
         defer { endpoint.close() }
-        let udp = FrameBuilder.udp(source: peerIP6, sourcePort: 1, destination: stackIP6, destinationPort: 7, payload: bytes(5))
+        let udp = FrameBuilder.udp(
+            source: peerIP6, sourcePort: 1, destination: stackIP6, destinationPort: 7, payload: bytes(5))
         // Hop-by-Hop: next header UDP, length 0 (8 bytes), PadN of 4 bytes.
         let hopByHop: [UInt8] = [IPProtocol.udp.rawValue, 0, 1, 4, 0, 0, 0, 0]
-        h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .hopByHop, payload: hopByHop + udp))
+        h.receive(
+            FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .hopByHop, payload: hopByHop + udp))
         #expect(recorder.datagrams.map(\.payload) == [bytes(5)])
     }
 
     @Test func unknownOptionWhoseTypeAsksForAnErrorGetsParameterProblemCode2() {
         let h = Harness6()
         h.learnPeer()
-        let udp = FrameBuilder.udp(source: peerIP6, sourcePort: 1, destination: stackIP6, destinationPort: 7, payload: bytes(5))
+        let udp = FrameBuilder.udp(
+            source: peerIP6, sourcePort: 1, destination: stackIP6, destinationPort: 7, payload: bytes(5))
         // Destination Options with option type 0x9E (high bits 10: discard, always report).
         let options: [UInt8] = [IPProtocol.udp.rawValue, 0, 0x9E, 4, 0, 0, 0, 0]
-        h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .destinationOptions, payload: options + udp))
+        h.receive(
+            FrameBuilder.ipv6(
+                source: peerIP6, destination: stackIP6, nextHeader: .destinationOptions, payload: options + udp))
         let replies = h.written().compactMap(\.icmpv6)
         // The option type byte sits at 40 + 2.
         #expect(replies.map(\.repr) == [.parameterProblem(code: 2, pointer: 42)])
@@ -95,9 +104,12 @@ import Wire
         let recorder = UDPRecorder()
         let endpoint = try h.stack.udp.open(localPort: 7, delegate: recorder)
         defer { endpoint.close() }
-        let udp = FrameBuilder.udp(source: peerIP6, sourcePort: 1, destination: stackIP6, destinationPort: 7, payload: bytes(5))
+        let udp = FrameBuilder.udp(
+            source: peerIP6, sourcePort: 1, destination: stackIP6, destinationPort: 7, payload: bytes(5))
         let options: [UInt8] = [IPProtocol.udp.rawValue, 0, 0x1E, 4, 9, 9, 9, 9]
-        h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .destinationOptions, payload: options + udp))
+        h.receive(
+            FrameBuilder.ipv6(
+                source: peerIP6, destination: stackIP6, nextHeader: .destinationOptions, payload: options + udp))
         #expect(recorder.datagrams.count == 1)
     }
 
@@ -106,9 +118,11 @@ import Wire
         let recorder = UDPRecorder()
         let endpoint = try h.stack.udp.open(localPort: 7, delegate: recorder)
         defer { endpoint.close() }
-        let udp = FrameBuilder.udp(source: peerIP6, sourcePort: 1, destination: stackIP6, destinationPort: 7, payload: bytes(5))
+        let udp = FrameBuilder.udp(
+            source: peerIP6, sourcePort: 1, destination: stackIP6, destinationPort: 7, payload: bytes(5))
         let routing: [UInt8] = [IPProtocol.udp.rawValue, 0, 0, 1, 0, 0, 0, 0]
-        h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .routing, payload: routing + udp))
+        h.receive(
+            FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .routing, payload: routing + udp))
         #expect(recorder.datagrams.isEmpty)
         #expect(h.counters[drop: .ipv6UnsupportedExtension] == 1)
     }
@@ -116,7 +130,9 @@ import Wire
     @Test func unknownNextHeaderGetsParameterProblemCode1AtTheField() {
         let h = Harness6()
         h.learnPeer()
-        h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: IPProtocol(rawValue: 253), payload: bytes(16)))
+        h.receive(
+            FrameBuilder.ipv6(
+                source: peerIP6, destination: stackIP6, nextHeader: IPProtocol(rawValue: 253), payload: bytes(16)))
         #expect(h.written().compactMap(\.icmpv6).map(\.repr) == [.parameterProblem(code: 1, pointer: 6)])
         #expect(h.counters[drop: .unknownProtocol] == 1)
     }
@@ -136,16 +152,22 @@ import Wire
         #expect(Set(fragments.map(\.header.identification)).count == 1)
         #expect(fragments.map(\.header.moreFragments) == [true, true, false])
         #expect(fragments.allSatisfy { $0.header.nextHeader == .udp && $0.header.fragmentOffset % 8 == 0 })
-        #expect(frames.allSatisfy { frame in
-            guard case .ipv6(_, let bytes, _) = frame else { return false }
-            return bytes.count + IPv6Repr.headerLength <= 1500
-        })
+        #expect(
+            frames.allSatisfy { frame in
+                guard case .ipv6(_, let bytes, _) = frame else { return false }
+                return bytes.count + IPv6Repr.headerLength <= 1500
+            })
         // Put back together, the fragments are one UDP datagram with a valid checksum.
         var whole = [UInt8](repeating: 0, count: 8 + payload.count)
-        for fragment in fragments { whole.replaceSubrange(fragment.header.fragmentOffset..<(fragment.header.fragmentOffset + fragment.data.count), with: fragment.data) }
+        for fragment in fragments {
+            whole.replaceSubrange(
+                fragment.header.fragmentOffset..<(fragment.header.fragmentOffset + fragment.data.count),
+                with: fragment.data)
+        }
         let valid = whole.withUnsafeBytes { raw -> Bool in
             guard let datagram = try? UDPDatagram(raw),
-                  (try? UDPRepr.parse(datagram, checksum: .v6(source: stackIP6, destination: peerIP6))) != nil else { return false }
+                (try? UDPRepr.parse(datagram, checksum: .v6(source: stackIP6, destination: peerIP6))) != nil
+            else { return false }
             return Array(datagram.payload) == payload
         }
         #expect(valid)
@@ -168,14 +190,20 @@ import Wire
         defer { endpoint.close() }
         #expect(try send(endpoint, bytes(10), to: peerIP6, port: 9) == .queuedForResolution)
         let solicitation = h.written()
-        #expect(solicitation.compactMap(\.icmpv6).map(\.repr) == [
-            .ndp(.neighborSolicitation(NDPNeighborSolicitation(target: peerIP6, sourceLinkAddress: stackMAC)))])
+        #expect(
+            solicitation.compactMap(\.icmpv6).map(\.repr) == [
+                .ndp(.neighborSolicitation(NDPNeighborSolicitation(target: peerIP6, sourceLinkAddress: stackMAC)))
+            ])
         #expect(solicitation.first?.ipv6Header?.destination == peerIP6.solicitedNodeMulticast)
         #expect(solicitation.first?.ipv6Header?.hopLimit == 255)
         #expect(solicitation.first?.ethernetDestination == MACAddress(0x33, 0x33, 0xFF, 0, 0x01, 0x00))
-        h.receiveICMPv6(.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(solicited: true, override: true, target: peerIP6,
-                                                                              targetLinkAddress: peerMAC))),
-                        hopLimit: 255)
+        h.receiveICMPv6(
+            .ndp(
+                .neighborAdvertisement(
+                    NDPNeighborAdvertisement(
+                        solicited: true, override: true, target: peerIP6,
+                        targetLinkAddress: peerMAC))),
+            hopLimit: 255)
         let released = h.written()
         #expect(released.compactMap(\.udp6).map(\.payload) == [bytes(10)])
         #expect(released.first?.ethernetDestination == peerMAC)
@@ -204,11 +232,14 @@ import Wire
     // MARK: Reassembly
 
     func fragments(payloadSize: Int, chunk: Int, id: UInt32 = 77) -> [[UInt8]] {
-        let udp = FrameBuilder.udp(source: peerIP6, sourcePort: 4000, destination: stackIP6, destinationPort: 7, payload: bytes(payloadSize))
+        let udp = FrameBuilder.udp(
+            source: peerIP6, sourcePort: 4000, destination: stackIP6, destinationPort: 7, payload: bytes(payloadSize))
         return FrameBuilder.fragments(of: udp, chunk: chunk).map { fragment in
-            FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .fragment,
-                              payload: FrameBuilder.ipv6Fragment(nextHeader: .udp, offset: fragment.offset, more: fragment.more,
-                                                                 identification: id, data: fragment.bytes))
+            FrameBuilder.ipv6(
+                source: peerIP6, destination: stackIP6, nextHeader: .fragment,
+                payload: FrameBuilder.ipv6Fragment(
+                    nextHeader: .udp, offset: fragment.offset, more: fragment.more,
+                    identification: id, data: fragment.bytes))
         }
     }
 
@@ -233,10 +264,13 @@ import Wire
         let endpoint = try h.stack.udp.open(localPort: 7, delegate: recorder)
         defer { endpoint.close() }
         let parts = fragments(payloadSize: 200, chunk: 64)
-        let udp = FrameBuilder.udp(source: peerIP6, sourcePort: 4000, destination: stackIP6, destinationPort: 7, payload: bytes(200))
-        let overlapping = FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .fragment,
-                                            payload: FrameBuilder.ipv6Fragment(nextHeader: .udp, offset: 32, more: true, identification: 77,
-                                                                               data: Array(udp[32..<96])))
+        let udp = FrameBuilder.udp(
+            source: peerIP6, sourcePort: 4000, destination: stackIP6, destinationPort: 7, payload: bytes(200))
+        let overlapping = FrameBuilder.ipv6(
+            source: peerIP6, destination: stackIP6, nextHeader: .fragment,
+            payload: FrameBuilder.ipv6Fragment(
+                nextHeader: .udp, offset: 32, more: true, identification: 77,
+                data: Array(udp[32..<96])))
         h.receive(parts[0])
         h.receive(overlapping)
         // RFC 5722: the rest of the datagram, arriving later, is discarded too.
@@ -251,9 +285,13 @@ import Wire
         let recorder = UDPRecorder()
         let endpoint = try h.stack.udp.open(localPort: 7, delegate: recorder)
         defer { endpoint.close() }
-        let udp = FrameBuilder.udp(source: peerIP6, sourcePort: 4000, destination: stackIP6, destinationPort: 7, payload: bytes(30))
-        h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .fragment,
-                                    payload: FrameBuilder.ipv6Fragment(nextHeader: .udp, offset: 0, more: false, identification: 5, data: udp)))
+        let udp = FrameBuilder.udp(
+            source: peerIP6, sourcePort: 4000, destination: stackIP6, destinationPort: 7, payload: bytes(30))
+        h.receive(
+            FrameBuilder.ipv6(
+                source: peerIP6, destination: stackIP6, nextHeader: .fragment,
+                payload: FrameBuilder.ipv6Fragment(
+                    nextHeader: .udp, offset: 0, more: false, identification: 5, data: udp)))
         #expect(recorder.datagrams.map(\.payload) == [bytes(30)])
         #expect(h.stack.reassemblyStatistics.completed == 0)
     }
@@ -261,9 +299,12 @@ import Wire
     @Test func fragmentWithMoreFlagAndOddLengthGetsParameterProblem() {
         let h = Harness6()
         h.learnPeer()
-        h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .fragment,
-                                    payload: FrameBuilder.ipv6Fragment(nextHeader: .udp, offset: 0, more: true, identification: 5,
-                                                                       data: bytes(20))))
+        h.receive(
+            FrameBuilder.ipv6(
+                source: peerIP6, destination: stackIP6, nextHeader: .fragment,
+                payload: FrameBuilder.ipv6Fragment(
+                    nextHeader: .udp, offset: 0, more: true, identification: 5,
+                    data: bytes(20))))
         #expect(h.written().compactMap(\.icmpv6).map(\.repr) == [.parameterProblem(code: 0, pointer: 4)])
         #expect(h.counters[drop: .fragmentMalformed] == 1)
     }
@@ -283,7 +324,9 @@ import Wire
         let errors = h.written().compactMap(\.icmpv6)
         #expect(errors.map(\.repr) == [.timeExceeded(code: 1)])
         // The quote is fragment zero, from its fixed header.
-        let quotedSource = errors.first.flatMap { error in error.data.withUnsafeBytes { (try? IPv6Packet(quoted: $0))?.source } }
+        let quotedSource = errors.first.flatMap { error in
+            error.data.withUnsafeBytes { (try? IPv6Packet(quoted: $0))?.source }
+        }
         #expect(quotedSource == peerIP6)
     }
 
@@ -292,9 +335,12 @@ import Wire
         // RFC 7112: the first fragment's Destination Options header claims 16 bytes but the
         // fragment ends after 8.
         let options: [UInt8] = [IPProtocol.udp.rawValue, 1, 1, 4, 0, 0, 0, 0]
-        h.receive(FrameBuilder.ipv6(source: peerIP6, destination: stackIP6, nextHeader: .fragment,
-                                    payload: FrameBuilder.ipv6Fragment(nextHeader: .destinationOptions, offset: 0, more: true,
-                                                                       identification: 9, data: options)))
+        h.receive(
+            FrameBuilder.ipv6(
+                source: peerIP6, destination: stackIP6, nextHeader: .fragment,
+                payload: FrameBuilder.ipv6Fragment(
+                    nextHeader: .destinationOptions, offset: 0, more: true,
+                    identification: 9, data: options)))
         #expect(h.counters[drop: .fragmentMalformed] == 1)
         #expect(h.stack.reassemblyStatistics.datagramsInProgress == 0)
     }
@@ -306,7 +352,12 @@ import Wire
         let h = Harness6.gateway(hook: hook)
         h.learnPeer()
         h.receiveUDP(to: remoteIP6, port: 53, payload: bytes(12))
-        #expect(hook.flows == [FlowKey(protocolNumber: .udp, source: .v6(peerIP6), sourcePort: 40000, destination: .v6(remoteIP6), destinationPort: 53)])
+        #expect(
+            hook.flows == [
+                FlowKey(
+                    protocolNumber: .udp, source: .v6(peerIP6), sourcePort: 40000, destination: .v6(remoteIP6),
+                    destinationPort: 53)
+            ])
         #expect(hook.recorder.datagrams.map(\.destination) == [.v6(remoteIP6)])
         // The answer comes from the impersonated host.
         _ = try? send(hook.endpoints[0], bytes(4), to: peerIP6, port: 40000)
@@ -374,12 +425,17 @@ import Wire
         let received = UDPRecorder()
         let serverEndpoint = try server.udp.open(localPort: 7, delegate: echo)
         let clientEndpoint = try client.udp.open(localPort: 9000, delegate: received)
-        defer { serverEndpoint.close(); clientEndpoint.close() }
+        defer {
+            serverEndpoint.close()
+            clientEndpoint.close()
+        }
         for size in [10, 1452, 1453, 9000, 65_527] {
             _ = try send(clientEndpoint, bytes(size, seed: UInt8(size & 0xFF)), to: stackIP6, port: 7)
             MemoryLink.pump(a, b)
         }
-        #expect(received.datagrams.map(\.payload) == [10, 1452, 1453, 9000, 65_527].map { bytes($0, seed: UInt8($0 & 0xFF)) })
+        #expect(
+            received.datagrams.map(\.payload)
+                == [10, 1452, 1453, 9000, 65_527].map { bytes($0, seed: UInt8($0 & 0xFF)) })
         #expect(received.datagrams.allSatisfy { $0.source == .v6(stackIP6) && $0.port == 7 })
         #expect(client.neighbourEntries(of: clientNIC).map(\.address) == [.v6(stackIP6)])
         #expect(server.neighbourEntries(of: serverNIC).map(\.address) == [.v6(peerIP6)])

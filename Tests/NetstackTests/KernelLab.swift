@@ -30,8 +30,10 @@ final class KernelLab: @unchecked Sendable {
         kernelLink = "nsk\(lab.shortTag)"
         stackLink = "nss\(lab.shortTag)"
         // Set on `default` before the veth exists, so its end inherits them.
-        let kernelIPv6 = ["net.ipv6.conf.all.forwarding=0", "net.ipv6.conf.default.accept_ra=1",
-                          "net.ipv6.conf.default.disable_ipv6=0"]
+        let kernelIPv6 = [
+            "net.ipv6.conf.all.forwarding=0", "net.ipv6.conf.default.accept_ra=1",
+            "net.ipv6.conf.default.disable_ipv6=0"
+        ]
         try lab.addNamespace(kernelNamespace, sysctls: ipv6 ? kernelIPv6 : NamespaceLab.ipv6Off)
         try lab.addNamespace(stackNamespace, sysctls: NamespaceLab.ipv6Off)
         try lab.addVeth(kernelLink, in: kernelNamespace, peer: stackLink, in: stackNamespace, mtu: mtu)
@@ -74,16 +76,18 @@ final class KernelLab: @unchecked Sendable {
     private static func runInNamespace(_ name: String, _ work: @escaping @Sendable () -> Void) {
         let job = NamespaceJob(work, name)
         var thread = pthread_t()
-        let started = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            let job = Unmanaged<NamespaceJob>.fromOpaque(argument).takeUnretainedValue()
-            let nsfd = open("/run/netns/\(job.namespace)", O_RDONLY | O_CLOEXEC)
-            guard nsfd >= 0 else { return nil }
-            defer { close(nsfd) }
-            guard Native.setns(nsfd, Native.cloneNewNet) == 0 else { return nil }
-            job.work()
-            return nil
-        }, Unmanaged.passUnretained(job).toOpaque())
+        let started = pthread_create(
+            &thread, nil,
+            { argument in
+                guard let argument else { return nil }
+                let job = Unmanaged<NamespaceJob>.fromOpaque(argument).takeUnretainedValue()
+                let nsfd = open("/run/netns/\(job.namespace)", O_RDONLY | O_CLOEXEC)
+                guard nsfd >= 0 else { return nil }
+                defer { close(nsfd) }
+                guard Native.setns(nsfd, Native.cloneNewNet) == 0 else { return nil }
+                job.work()
+                return nil
+            }, Unmanaged.passUnretained(job).toOpaque())
         guard started == 0 else { return }
         pthread_join(thread, nil)
     }
@@ -107,9 +111,14 @@ final class KernelLab: @unchecked Sendable {
             address.sll_protocol = Native.ethernetAllProtocols.bigEndian
             address.sll_ifindex = Int32(if_nametoindex(link))
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_ll>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_ll>.size))
+                }
             }
-            guard address.sll_ifindex != 0, bound == 0 else { close(fd); return -1 }
+            guard address.sll_ifindex != 0, bound == 0 else {
+                close(fd)
+                return -1
+            }
             return fd
         } ?? -1
     }
@@ -119,7 +128,10 @@ final class KernelLab: @unchecked Sendable {
 private final class NamespaceJob: @unchecked Sendable {
     let work: @Sendable () -> Void
     let namespace: String
-    init(_ work: @escaping @Sendable () -> Void, _ namespace: String) { self.work = work; self.namespace = namespace }
+    init(_ work: @escaping @Sendable () -> Void, _ namespace: String) {
+        self.work = work
+        self.namespace = namespace
+    }
 }
 
 /// Where a namespace thread leaves its result (read after the join).

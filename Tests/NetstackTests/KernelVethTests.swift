@@ -9,8 +9,8 @@ import Link
 import Netstack
 import NetstackTesting
 import Synchronization
-import Testing
 import TestPrivileges
+import Testing
 import Wire
 
 /// The endpoint reads the ring (`.packetMMap`): a kernel socket's UDP over veth carries only a
@@ -32,9 +32,11 @@ final class StackRunner: @unchecked Sendable, UDPEndpointDelegate {
 
     init(fd: Int32, address: IPv4Address) throws {
         self.fd = fd
-        endpoint = try FDBasedEndpoint(options: .init(fds: [fd], mtu: 1500, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
-                                                       dispatchMode: .packetMMap, driver: .external,
-                                                       ringSize: 4 << 20))
+        endpoint = try FDBasedEndpoint(
+            options: .init(
+                fds: [fd], mtu: 1500, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
+                dispatchMode: .packetMMap, driver: .external,
+                ringSize: 4 << 20))
         stack = Stack()
         nic = stack.addNIC(endpoint, name: "veth")
         stack.addAddress(IPv4Subnet(address, prefixLength: 24), to: nic)
@@ -42,17 +44,21 @@ final class StackRunner: @unchecked Sendable, UDPEndpointDelegate {
         stack.advance(to: NetstackInstant(nanoseconds: Native.monotonicNow()))
     }
 
-    func udpEndpoint(_ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
-                     to destination: IPAddress, now: NetstackInstant) {
+    func udpEndpoint(
+        _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
+        to destination: IPAddress, now: NetstackInstant
+    ) {
         if (try? endpoint.send(payload, to: source, port: port)) != nil { echoed += 1 }
     }
 
     func start() {
-        let started = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            Unmanaged<StackRunner>.fromOpaque(argument).takeUnretainedValue().loop()
-            return nil
-        }, Unmanaged.passUnretained(self).toOpaque())
+        let started = pthread_create(
+            &thread, nil,
+            { argument in
+                guard let argument else { return nil }
+                Unmanaged<StackRunner>.fromOpaque(argument).takeUnretainedValue().loop()
+                return nil
+            }, Unmanaged.passUnretained(self).toOpaque())
         running = started == 0
     }
 
@@ -93,7 +99,8 @@ final class StackRunner: @unchecked Sendable, UDPEndpointDelegate {
         let result = try lab.inKernelNamespace(["ping", "-c", "100", "-i", "0.01", "-W", "5", "-q", "\(stackAddress)"])
         runner.stop()
         #expect(result.status == 0, "ping: \(result.output)")
-        #expect(result.output.contains("100 packets transmitted, 100 received, 0% packet loss"), "ping: \(result.output)")
+        #expect(
+            result.output.contains("100 packets transmitted, 100 received, 0% packet loss"), "ping: \(result.output)")
         let counters = runner.stack.counters(of: runner.nic)
         #expect(counters.icmpEchoRepliesSent == 100)
         #expect(counters.arpRepliesSent >= 1)
@@ -111,33 +118,41 @@ final class StackRunner: @unchecked Sendable, UDPEndpointDelegate {
         sizes.sort()
         let target = stackAddress
         let allSizes = sizes
-        let failures: [String] = KernelLab.inNamespace(lab.kernelNamespace) { () -> [String] in
-            let socketFD = socket(AF_INET, Native.datagramSocket, 0)
-            guard socketFD >= 0 else { return ["socket: errno \(errno)"] }
-            defer { close(socketFD) }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = UInt16(7).bigEndian
-            address.sin_addr.s_addr = target.rawValue.bigEndian
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { return ["connect: errno \(errno)"] }
-            var problems: [String] = []
-            var reply = [UInt8](repeating: 0, count: 65_536)
-            for size in allSizes {
-                let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) }
-                let sent = payload.withUnsafeBytes { send(socketFD, $0.baseAddress, size, 0) }
-                guard sent == size else { problems.append("\(size): send returned \(sent), errno \(errno)"); continue }
-                let received = reply.withUnsafeMutableBytes { recv(socketFD, $0.baseAddress, $0.count, 0) }
-                if received != size || Array(reply[0..<max(0, received)]) != payload {
-                    problems.append("\(size): got \(received) bytes\(received == size ? " (content differs)" : ""), errno \(errno)")
+        let failures: [String] =
+            KernelLab.inNamespace(lab.kernelNamespace) { () -> [String] in
+                let socketFD = socket(AF_INET, Native.datagramSocket, 0)
+                guard socketFD >= 0 else { return ["socket: errno \(errno)"] }
+                defer { close(socketFD) }
+                var timeout = timeval(tv_sec: 5, tv_usec: 0)
+                setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = UInt16(7).bigEndian
+                address.sin_addr.s_addr = target.rawValue.bigEndian
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
                 }
-            }
-            return problems
-        } ?? ["could not enter \(lab.kernelNamespace)"]
+                guard connected == 0 else { return ["connect: errno \(errno)"] }
+                var problems: [String] = []
+                var reply = [UInt8](repeating: 0, count: 65_536)
+                for size in allSizes {
+                    let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) }
+                    let sent = payload.withUnsafeBytes { send(socketFD, $0.baseAddress, size, 0) }
+                    guard sent == size else {
+                        problems.append("\(size): send returned \(sent), errno \(errno)")
+                        continue
+                    }
+                    let received = reply.withUnsafeMutableBytes { recv(socketFD, $0.baseAddress, $0.count, 0) }
+                    if received != size || Array(reply[0..<max(0, received)]) != payload {
+                        problems.append(
+                            "\(size): got \(received) bytes\(received == size ? " (content differs)" : ""), errno \(errno)"
+                        )
+                    }
+                }
+                return problems
+            } ?? ["could not enter \(lab.kernelNamespace)"]
         runner.stop()
         #expect(failures.isEmpty, "\(failures)")
         #expect(runner.echoed == sizes.count)
@@ -168,18 +183,25 @@ final class StackRunner: @unchecked Sendable, UDPEndpointDelegate {
                 // A fragment of one of many datagrams that never complete.
                 let id = UInt16.random(in: 0...4000, using: &generator)
                 let offset = Int.random(in: 0...60_000, using: &generator) & ~7
-                let packet = FrameBuilder.ipv4(source: IPv4Address(10, 0, 2, UInt8.random(in: 3...250, using: &generator)),
-                                               destination: stackAddress, protocolNumber: .udp,
-                                               payload: bytes(8 * Int.random(in: 1...150, using: &generator)),
-                                               identification: id, moreFragments: true, fragmentOffset: offset)
-                frames.append(FrameBuilder.ethernet(destination: stackMAC, source: MACAddress(0x02, 9, 9, 9, 9, 9),
-                                                    etherType: .ipv4, payload: packet))
+                let packet = FrameBuilder.ipv4(
+                    source: IPv4Address(10, 0, 2, UInt8.random(in: 3...250, using: &generator)),
+                    destination: stackAddress, protocolNumber: .udp,
+                    payload: bytes(8 * Int.random(in: 1...150, using: &generator)),
+                    identification: id, moreFragments: true, fragmentOffset: offset)
+                frames.append(
+                    FrameBuilder.ethernet(
+                        destination: stackMAC, source: MACAddress(0x02, 9, 9, 9, 9, 9),
+                        etherType: .ipv4, payload: packet))
             } else {
                 // Random bytes behind a plausible Ethernet header.
-                let body = (0..<Int.random(in: 0...1400, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let body = (0..<Int.random(in: 0...1400, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
                 let type: EtherType = [.ipv4, .arp, EtherType(rawValue: 0x88B5)][i % 3]
-                frames.append(FrameBuilder.ethernet(destination: i % 5 == 0 ? .broadcast : stackMAC,
-                                                    source: MACAddress(0x02, 9, 9, 9, 9, 9), etherType: type, payload: body))
+                frames.append(
+                    FrameBuilder.ethernet(
+                        destination: i % 5 == 0 ? .broadcast : stackMAC,
+                        source: MACAddress(0x02, 9, 9, 9, 9, 9), etherType: type, payload: body))
             }
         }
         var sent = 0

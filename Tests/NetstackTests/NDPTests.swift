@@ -5,23 +5,33 @@ import Testing
 import Wire
 
 @Suite struct NDPTests {
-    func solicitation(for target: IPv6Address, from source: IPv6Address = peerIP6, sourceLink: MACAddress? = peerMAC) -> ICMPv6Repr {
+    func solicitation(for target: IPv6Address, from source: IPv6Address = peerIP6, sourceLink: MACAddress? = peerMAC)
+        -> ICMPv6Repr
+    {
         .ndp(.neighborSolicitation(NDPNeighborSolicitation(target: target, sourceLinkAddress: sourceLink)))
     }
 
     @Test func linkLocalAddressIsTheModifiedEUI64OfTheMAC() {
         let h = Harness6()
         #expect(h.stack.linkLocalAddress(of: h.nic) == stackLinkLocal)
-        #expect(IPv6Address.linkLocal(for: MACAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56)) == v6("fe80::5054:ff:fe12:3456"))
+        #expect(
+            IPv6Address.linkLocal(for: MACAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56)) == v6("fe80::5054:ff:fe12:3456"))
     }
 
     @Test func solicitationForOurAddressIsAnsweredAndTheSenderLearned() {
         let h = Harness6()
-        h.receiveICMPv6(solicitation(for: stackIP6), to: stackIP6.solicitedNodeMulticast, hopLimit: 255,
-                        destinationMAC: stackIP6.solicitedNodeMulticast.multicastMAC)
+        h.receiveICMPv6(
+            solicitation(for: stackIP6), to: stackIP6.solicitedNodeMulticast, hopLimit: 255,
+            destinationMAC: stackIP6.solicitedNodeMulticast.multicastMAC)
         let frames = h.written()
-        #expect(frames.compactMap(\.icmpv6).map(\.repr) == [.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(
-            router: false, solicited: true, override: true, target: stackIP6, targetLinkAddress: stackMAC)))])
+        #expect(
+            frames.compactMap(\.icmpv6).map(\.repr) == [
+                .ndp(
+                    .neighborAdvertisement(
+                        NDPNeighborAdvertisement(
+                            router: false, solicited: true, override: true, target: stackIP6,
+                            targetLinkAddress: stackMAC)))
+            ])
         #expect(frames.first?.ipv6Header?.hopLimit == 255)
         #expect(frames.first?.ipv6Header?.destination == peerIP6)
         #expect(frames.first?.ethernetDestination == peerMAC)
@@ -32,12 +42,19 @@ import Wire
     @Test func solicitationForOurLinkLocalAddressIsAnsweredWithTheRouterFlagWhenAdvertising() {
         let h = Harness6()
         h.stack.enableRouterAdvertisements(on: h.nic)
-        h.receiveICMPv6(solicitation(for: stackLinkLocal, from: peerLinkLocal), from: peerLinkLocal,
-                        to: stackLinkLocal.solicitedNodeMulticast, hopLimit: 255,
-                        destinationMAC: stackLinkLocal.solicitedNodeMulticast.multicastMAC)
+        h.receiveICMPv6(
+            solicitation(for: stackLinkLocal, from: peerLinkLocal), from: peerLinkLocal,
+            to: stackLinkLocal.solicitedNodeMulticast, hopLimit: 255,
+            destinationMAC: stackLinkLocal.solicitedNodeMulticast.multicastMAC)
         let advertisements = h.written().compactMap(\.icmpv6).map(\.repr)
-        #expect(advertisements == [.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(
-            router: true, solicited: true, override: true, target: stackLinkLocal, targetLinkAddress: stackMAC)))])
+        #expect(
+            advertisements == [
+                .ndp(
+                    .neighborAdvertisement(
+                        NDPNeighborAdvertisement(
+                            router: true, solicited: true, override: true, target: stackLinkLocal,
+                            targetLinkAddress: stackMAC)))
+            ])
     }
 
     @Test func solicitationThatCrossedARouterIsDropped() {
@@ -51,11 +68,13 @@ import Wire
     @Test func theAppsDuplicateAddressProbesAreNeverClaimed() {
         let h = Harness6.gateway()
         // The app checks fd00::100 (its own, soon) from the unspecified address: silence.
-        h.receiveICMPv6(solicitation(for: peerIP6, sourceLink: nil), from: .any, to: peerIP6.solicitedNodeMulticast, hopLimit: 255,
-                        destinationMAC: peerIP6.solicitedNodeMulticast.multicastMAC)
+        h.receiveICMPv6(
+            solicitation(for: peerIP6, sourceLink: nil), from: .any, to: peerIP6.solicitedNodeMulticast, hopLimit: 255,
+            destinationMAC: peerIP6.solicitedNodeMulticast.multicastMAC)
         // Even sent to a group we listen to (a hostile or unlucky collision), a probe for an
         // address that is not ours is not answered.
-        h.receiveICMPv6(solicitation(for: peerIP6, sourceLink: nil), from: .any, to: stackIP6.solicitedNodeMulticast, hopLimit: 255)
+        h.receiveICMPv6(
+            solicitation(for: peerIP6, sourceLink: nil), from: .any, to: stackIP6.solicitedNodeMulticast, hopLimit: 255)
         #expect(h.written().isEmpty)
         #expect(h.stack.neighbourEntries(of: h.nic).isEmpty)
         #expect(h.counters[drop: .ndpNotForUs] == 1)
@@ -63,11 +82,18 @@ import Wire
 
     @Test func duplicateAddressProbeForOurAddressIsDefendedToAllNodes() {
         let h = Harness6()
-        h.receiveICMPv6(solicitation(for: stackIP6, sourceLink: nil), from: .any, to: stackIP6.solicitedNodeMulticast, hopLimit: 255,
-                        destinationMAC: stackIP6.solicitedNodeMulticast.multicastMAC)
+        h.receiveICMPv6(
+            solicitation(for: stackIP6, sourceLink: nil), from: .any, to: stackIP6.solicitedNodeMulticast,
+            hopLimit: 255,
+            destinationMAC: stackIP6.solicitedNodeMulticast.multicastMAC)
         let frames = h.written()
-        #expect(frames.compactMap(\.icmpv6).map(\.repr) == [.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(
-            solicited: false, override: true, target: stackIP6, targetLinkAddress: stackMAC)))])
+        #expect(
+            frames.compactMap(\.icmpv6).map(\.repr) == [
+                .ndp(
+                    .neighborAdvertisement(
+                        NDPNeighborAdvertisement(
+                            solicited: false, override: true, target: stackIP6, targetLinkAddress: stackMAC)))
+            ])
         #expect(frames.first?.ipv6Header?.destination == .allNodes)
         #expect(frames.first?.ethernetDestination == MACAddress(0x33, 0x33, 0, 0, 0, 1))
         #expect(h.counters.duplicateAddressProbesDefended == 1)
@@ -82,18 +108,26 @@ import Wire
 
     @Test func advertisementClaimingOurAddressIsCountedAndIgnored() {
         let h = Harness6()
-        h.receiveICMPv6(.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(solicited: false, override: true, target: stackIP6,
-                                                                              targetLinkAddress: peerMAC))),
-                        to: .allNodes, hopLimit: 255, destinationMAC: IPv6Address.allNodes.multicastMAC)
+        h.receiveICMPv6(
+            .ndp(
+                .neighborAdvertisement(
+                    NDPNeighborAdvertisement(
+                        solicited: false, override: true, target: stackIP6,
+                        targetLinkAddress: peerMAC))),
+            to: .allNodes, hopLimit: 255, destinationMAC: IPv6Address.allNodes.multicastMAC)
         #expect(h.counters[drop: .ndpDuplicateAddress] == 1)
         #expect(h.stack.neighbourEntries(of: h.nic).isEmpty)
     }
 
     @Test func unsolicitedAdvertisementCreatesNoEntry() {
         let h = Harness6()
-        h.receiveICMPv6(.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(solicited: false, override: true, target: peerIP6,
-                                                                              targetLinkAddress: peerMAC))),
-                        to: .allNodes, hopLimit: 255, destinationMAC: IPv6Address.allNodes.multicastMAC)
+        h.receiveICMPv6(
+            .ndp(
+                .neighborAdvertisement(
+                    NDPNeighborAdvertisement(
+                        solicited: false, override: true, target: peerIP6,
+                        targetLinkAddress: peerMAC))),
+            to: .allNodes, hopLimit: 255, destinationMAC: IPv6Address.allNodes.multicastMAC)
         #expect(h.stack.neighbourEntries(of: h.nic).isEmpty)
     }
 
@@ -107,7 +141,9 @@ import Wire
         _ = try send(endpoint, bytes(4), to: peerIP6, port: 9)
         let frames = h.written()
         let probe = frames.first { $0.icmpv6 != nil }
-        #expect(probe?.icmpv6?.repr == .ndp(.neighborSolicitation(NDPNeighborSolicitation(target: peerIP6, sourceLinkAddress: stackMAC))))
+        #expect(
+            probe?.icmpv6?.repr
+                == .ndp(.neighborSolicitation(NDPNeighborSolicitation(target: peerIP6, sourceLinkAddress: stackMAC))))
         #expect(probe?.ipv6Header?.destination == peerIP6)
         #expect(probe?.ethernetDestination == peerMAC)
         #expect(frames.compactMap(\.udp6).count == 1)
@@ -127,8 +163,12 @@ import Wire
         #expect(ra.routerLifetime == 1800)
         #expect(ra.sourceLinkAddress == stackMAC)
         #expect(ra.mtu == mtu)
-        #expect(Array(ra.prefixes) == [NDPPrefixInformation(prefix: v6("fd00::"), prefixLength: 64, onLink: true, autonomous: true,
-                                                             validLifetime: 2_592_000, preferredLifetime: 604_800)])
+        #expect(
+            Array(ra.prefixes) == [
+                NDPPrefixInformation(
+                    prefix: v6("fd00::"), prefixLength: 64, onLink: true, autonomous: true,
+                    validLifetime: 2_592_000, preferredLifetime: 604_800)
+            ])
     }
 
     @Test func routerSolicitationIsAnsweredWithThePrefix() {
@@ -138,8 +178,9 @@ import Wire
         #expect(h.written().count == 1)
         // Past MIN_DELAY_BETWEEN_RAS, a solicitation is answered at once.
         h.advance(by: .seconds(5))
-        h.receiveICMPv6(.ndp(.routerSolicitation(NDPRouterSolicitation(sourceLinkAddress: peerMAC))), from: peerLinkLocal,
-                        to: .allRouters, hopLimit: 255, destinationMAC: IPv6Address.allRouters.multicastMAC)
+        h.receiveICMPv6(
+            .ndp(.routerSolicitation(NDPRouterSolicitation(sourceLinkAddress: peerMAC))), from: peerLinkLocal,
+            to: .allRouters, hopLimit: 255, destinationMAC: IPv6Address.allRouters.multicastMAC)
         let frames = h.written()
         #expect(frames.count == 1)
         expectRouterAdvertisement(frames.first)
@@ -149,8 +190,9 @@ import Wire
 
     @Test func routerSolicitationOnANICThatDoesNotAdvertiseIsIgnored() {
         let h = Harness6()
-        h.receiveICMPv6(.ndp(.routerSolicitation(NDPRouterSolicitation())), from: .any, to: .allRouters, hopLimit: 255,
-                        destinationMAC: IPv6Address.allRouters.multicastMAC)
+        h.receiveICMPv6(
+            .ndp(.routerSolicitation(NDPRouterSolicitation())), from: .any, to: .allRouters, hopLimit: 255,
+            destinationMAC: IPv6Address.allRouters.multicastMAC)
         #expect(h.written().isEmpty)
         #expect(h.counters[drop: .ipv6NotForUs] == 1)
     }
@@ -181,8 +223,9 @@ import Wire
         #expect(h.written().count == 1)
         h.advance(by: .seconds(1))
         for _ in 0..<5 {
-            h.receiveICMPv6(.ndp(.routerSolicitation(NDPRouterSolicitation())), from: .any, to: .allRouters, hopLimit: 255,
-                            destinationMAC: IPv6Address.allRouters.multicastMAC)
+            h.receiveICMPv6(
+                .ndp(.routerSolicitation(NDPRouterSolicitation())), from: .any, to: .allRouters, hopLimit: 255,
+                destinationMAC: IPv6Address.allRouters.multicastMAC)
         }
         #expect(h.written().isEmpty)
         #expect(h.stack.nextDeadline == h.clock.now.advanced(by: .seconds(2)))
@@ -198,15 +241,22 @@ import Wire
         h.stack.setNeighbourSolicitationPolicy(.anyInPrefix(excluding: [peerIP6]), on: h.nic)
         let other = v6("fd00::5")
         for target in [other, peerIP6, v6("fd00::"), v6("fd01::5")] {
-            h.receiveICMPv6(solicitation(for: target), to: target.solicitedNodeMulticast, hopLimit: 255,
-                            destinationMAC: target.solicitedNodeMulticast.multicastMAC)
+            h.receiveICMPv6(
+                solicitation(for: target), to: target.solicitedNodeMulticast, hopLimit: 255,
+                destinationMAC: target.solicitedNodeMulticast.multicastMAC)
         }
         // A DAD probe for an address the gateway would otherwise play.
-        h.receiveICMPv6(solicitation(for: other, sourceLink: nil), from: .any, to: other.solicitedNodeMulticast, hopLimit: 255,
-                        destinationMAC: other.solicitedNodeMulticast.multicastMAC)
+        h.receiveICMPv6(
+            solicitation(for: other, sourceLink: nil), from: .any, to: other.solicitedNodeMulticast, hopLimit: 255,
+            destinationMAC: other.solicitedNodeMulticast.multicastMAC)
         let frames = h.written()
-        #expect(frames.compactMap(\.icmpv6).map(\.repr) == [.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(
-            solicited: true, override: true, target: other, targetLinkAddress: stackMAC)))])
+        #expect(
+            frames.compactMap(\.icmpv6).map(\.repr) == [
+                .ndp(
+                    .neighborAdvertisement(
+                        NDPNeighborAdvertisement(
+                            solicited: true, override: true, target: other, targetLinkAddress: stackMAC)))
+            ])
         #expect(frames.first?.ipv6Header?.source == other)
         #expect(h.counters[drop: .ndpNotForUs] == 4)
     }

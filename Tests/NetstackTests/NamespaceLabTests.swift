@@ -1,6 +1,6 @@
 import NetstackTesting
-import Testing
 import TestPrivileges
+import Testing
 
 /// The namespace lab every kernel test and benchmark stands on: what it makes is gone when it
 /// goes, also after a step of its set-up failed.
@@ -23,7 +23,8 @@ import TestPrivileges
             #expect(shown.contains("mtu 9000"))
             // A veth to a namespace nobody made fails with the command's output.
             #expect(throws: NamespaceLab.Failure.self) {
-                try lab.addVeth("nlc\(lab.shortTag)", in: names[0], peer: "nld\(lab.shortTag)", in: "nlt-none-\(lab.tag)")
+                try lab.addVeth(
+                    "nlc\(lab.shortTag)", in: names[0], peer: "nld\(lab.shortTag)", in: "nlt-none-\(lab.tag)")
             }
             for name in names { #expect(try Self.namespaceExists(name)) }
         }
@@ -35,6 +36,6 @@ import TestPrivileges
         let first = NamespaceLab(), second = NamespaceLab()
         #expect(first.tag != second.tag)
         #expect(first.shortTag != second.shortTag)
-        #expect(first.shortTag.utf8.count + 3 <= 15)  // room for a 3-letter prefix within IFNAMSIZ
+        #expect(first.shortTag.utf8.count + 3 <= 15) // room for a 3-letter prefix within IFNAMSIZ
     }
 }

@@ -7,10 +7,12 @@ import Wire
 @Suite struct ReassemblyTests {
     /// A UDP datagram to port 7 from the peer, cut into `chunk`-byte fragments.
     func fragments(payloadSize: Int, chunk: Int, id: UInt16 = 77) -> [[UInt8]] {
-        let udp = FrameBuilder.udp(source: peerIP, sourcePort: 4000, destination: stackIP, destinationPort: 7, payload: bytes(payloadSize))
+        let udp = FrameBuilder.udp(
+            source: peerIP, sourcePort: 4000, destination: stackIP, destinationPort: 7, payload: bytes(payloadSize))
         return FrameBuilder.fragments(of: udp, chunk: chunk).map { fragment in
-            FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .udp, payload: fragment.bytes, identification: id,
-                              moreFragments: fragment.more, fragmentOffset: fragment.offset)
+            FrameBuilder.ipv4(
+                source: peerIP, destination: stackIP, protocolNumber: .udp, payload: fragment.bytes, identification: id,
+                moreFragments: fragment.more, fragmentOffset: fragment.offset)
         }
     }
 
@@ -62,10 +64,12 @@ import Wire
     @Test func overlapDiscardsTheDatagramAndItsLaterFragments() throws {
         let (h, recorder, _) = try harnessWithListener()
         let parts = fragments(payloadSize: 100, chunk: 32)
-        let udp = FrameBuilder.udp(source: peerIP, sourcePort: 4000, destination: stackIP, destinationPort: 7, payload: bytes(100))
+        let udp = FrameBuilder.udp(
+            source: peerIP, sourcePort: 4000, destination: stackIP, destinationPort: 7, payload: bytes(100))
         // 16 bytes at offset 24: overlaps fragment 0 (0..<32) and fragment 1 (32..<64).
-        let overlapping = FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .udp,
-                                            payload: Array(udp[24..<40]), identification: 77, moreFragments: true, fragmentOffset: 24)
+        let overlapping = FrameBuilder.ipv4(
+            source: peerIP, destination: stackIP, protocolNumber: .udp,
+            payload: Array(udp[24..<40]), identification: 77, moreFragments: true, fragmentOffset: 24)
         h.receiveIPv4(parts[0])
         h.receiveIPv4(overlapping)
         for index in 1..<parts.count { h.receiveIPv4(parts[index]) }
@@ -109,16 +113,20 @@ import Wire
 
     @Test func datagramBeyond65535BytesIsRefused() throws {
         let (h, recorder, _) = try harnessWithListener()
-        h.receiveIPv4(FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .udp, payload: bytes(64),
-                                        identification: 9, moreFragments: false, fragmentOffset: 65_480))
+        h.receiveIPv4(
+            FrameBuilder.ipv4(
+                source: peerIP, destination: stackIP, protocolNumber: .udp, payload: bytes(64),
+                identification: 9, moreFragments: false, fragmentOffset: 65_480))
         #expect(recorder.datagrams.isEmpty)
         #expect(h.counters[drop: .fragmentTooLarge] + h.counters[drop: .ipv4Malformed] == 1)
     }
 
     @Test func nonFinalFragmentNotMultipleOfEightIsMalformed() throws {
         let (h, _, _) = try harnessWithListener()
-        h.receiveIPv4(FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .udp, payload: bytes(30),
-                                        identification: 9, moreFragments: true, fragmentOffset: 0))
+        h.receiveIPv4(
+            FrameBuilder.ipv4(
+                source: peerIP, destination: stackIP, protocolNumber: .udp, payload: bytes(30),
+                identification: 9, moreFragments: true, fragmentOffset: 0))
         #expect(h.counters[drop: .fragmentMalformed] == 1)
     }
 
@@ -129,7 +137,7 @@ import Wire
         h.learnPeer()
         let recorder = UDPRecorder()
         _ = try h.stack.udp.open(localPort: 7, delegate: recorder)
-        let parts = fragments(payloadSize: 200, chunk: 16)   // 13 fragments
+        let parts = fragments(payloadSize: 200, chunk: 16) // 13 fragments
         for part in parts { h.receiveIPv4(part) }
         #expect(recorder.datagrams.isEmpty)
         #expect(h.stack.reassemblyStatistics.rejectedTooManyFragments == 1)

@@ -5,6 +5,7 @@
 // dlopen needs no new build dependency.
 
 import Glibc
+import Testing
 
 /// An incremental SHA-256 (OpenSSL's SHA256_Init / SHA256_Update / SHA256_Final).
 final class SHA256Hasher {
@@ -24,12 +25,14 @@ final class SHA256Hasher {
 
     private static let library: Library? = {
         guard let handle = dlopen("libcrypto.so.3", RTLD_NOW),
-              let initialize = dlsym(handle, "SHA256_Init"),
-              let update = dlsym(handle, "SHA256_Update"),
-              let finalize = dlsym(handle, "SHA256_Final") else { return nil }
-        return Library(initialize: unsafeBitCast(initialize, to: Initialize.self),
-                       update: unsafeBitCast(update, to: Update.self),
-                       finalize: unsafeBitCast(finalize, to: Finalize.self))
+            let initialize = dlsym(handle, "SHA256_Init"),
+            let update = dlsym(handle, "SHA256_Update"),
+            let finalize = dlsym(handle, "SHA256_Final")
+        else { return nil }
+        return Library(
+            initialize: unsafeBitCast(initialize, to: Initialize.self),
+            update: unsafeBitCast(update, to: Update.self),
+            finalize: unsafeBitCast(finalize, to: Finalize.self))
     }()
 
     private let functions: Library
@@ -78,13 +81,12 @@ final class SHA256Hasher {
     }
 }
 
-import Testing
-
 @Suite struct SHA256HasherTests {
     /// FIPS 180-2 appendix B vectors, the second fed in two pieces.
     @Test func knownAnswers() throws {
-        #expect(try SHA256Hasher.hexDigest(of: Array("abc".utf8))
-            == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            try SHA256Hasher.hexDigest(of: Array("abc".utf8))
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let hasher = try SHA256Hasher()
         hasher.update(Array("abcdbcdecdefdefgefghfghighij".utf8))
         hasher.update(Array("hijkijkljklmklmnlmnomnopnopq".utf8))

@@ -15,14 +15,15 @@
 import Foundation
 import Glibc
 import NetstackTesting
-import Testing
 import TestPrivileges
+import Testing
 import Wire
 
 @Suite(.serialized, .tags(.root), .needsRoot) struct TCPCaptureTests {
     @Test func capturedTransferHasNoRetransmissionsOrWindowErrors() throws {
         let lab = try TCPKernelTests.lab(mtu: 1500)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tcp-capture-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tcp-capture-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
         defer { try? FileManager.default.removeItem(at: directory) }
         let capture = try PacketCapture(namespace: lab.stackNamespace, link: lab.stackLink, directory: directory)
@@ -32,8 +33,9 @@ import Wire
         let total = 16 << 20
         let peer = try TCPKernelTests.startPeer(lab, ["serve", "5001", "\(total)"])
         let endpoint = try PatternEndpoint(pattern: TCPKernelTests.pattern, sendTotal: total, sendAfterEOF: false)
-        let app = ClientApplication(config: TCPKernelTests.config(mtu: 1500), endpoint: endpoint,
-                                    local: TCPKernelTests.stackAddress, remote: lab.kernelAddress)
+        let app = ClientApplication(
+            config: TCPKernelTests.config(mtu: 1500), endpoint: endpoint,
+            local: TCPKernelTests.stackAddress, remote: lab.kernelAddress)
         let runner = try TCPStackRunner(fd: fd, address: TCPKernelTests.stackAddress, mtu: 1500, application: app)
         runner.start()
         defer { runner.stop() }
@@ -61,8 +63,9 @@ import Wire
         let kernelData = frames.filter { $0.source != stack && $0.length > 0 }
         let disordered = kernelData.filter { $0.retransmission || $0.outOfOrder }.count
         let plainDuplicateAcks = ours.filter { $0.duplicateAck && !$0.carriesSACK }
-        #expect(plainDuplicateAcks.count <= disordered,
-                "duplicate ACKs without SACK: \(plainDuplicateAcks.prefix(20)); disordered arrivals: \(disordered)")
+        #expect(
+            plainDuplicateAcks.count <= disordered,
+            "duplicate ACKs without SACK: \(plainDuplicateAcks.prefix(20)); disordered arrivals: \(disordered)")
         #expect(!ours.contains { $0.duplicateAck && $0.length > 0 })
     }
 }
@@ -84,19 +87,23 @@ struct CapturedFrame: CustomStringConvertible {
     var description: String { "#\(number) from \(source) len \(length)" }
 
     static func read(_ path: String) throws -> [CapturedFrame] {
-        let fields = ["frame.number", "ip.src", "tcp.len", "tcp.options.sack_le", "tcp.analysis.duplicate_ack",
-                      "tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
-                      "tcp.analysis.spurious_retransmission", "tcp.analysis.out_of_order",
-                      "tcp.analysis.lost_segment", "tcp.analysis.zero_window"]
-        let text = try NamespaceLab.run(["tshark", "-r", path, "-Y", "tcp", "-T", "fields", "-E", "occurrence=f"]
-            + fields.flatMap { ["-e", $0] })
+        let fields = [
+            "frame.number", "ip.src", "tcp.len", "tcp.options.sack_le", "tcp.analysis.duplicate_ack",
+            "tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
+            "tcp.analysis.spurious_retransmission", "tcp.analysis.out_of_order",
+            "tcp.analysis.lost_segment", "tcp.analysis.zero_window"
+        ]
+        let text = try NamespaceLab.run(
+            ["tshark", "-r", path, "-Y", "tcp", "-T", "fields", "-E", "occurrence=f"]
+                + fields.flatMap { ["-e", $0] })
         return text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             // tshark's stderr shares the pipe ("Running as user root ..."): skip what is not a row.
             guard f.count == fields.count, let number = Int(f[0]), let length = Int(f[2]) else { return nil }
-            return CapturedFrame(number: number, source: f[1], length: length, carriesSACK: !f[3].isEmpty,
-                                 duplicateAck: !f[4].isEmpty, retransmission: !f[5].isEmpty || !f[6].isEmpty || !f[7].isEmpty,
-                                 outOfOrder: !f[8].isEmpty, lostSegment: !f[9].isEmpty, zeroWindow: !f[10].isEmpty)
+            return CapturedFrame(
+                number: number, source: f[1], length: length, carriesSACK: !f[3].isEmpty,
+                duplicateAck: !f[4].isEmpty, retransmission: !f[5].isEmpty || !f[6].isEmpty || !f[7].isEmpty,
+                outOfOrder: !f[8].isEmpty, lostSegment: !f[9].isEmpty, zeroWindow: !f[10].isEmpty)
         }
     }
 }
@@ -114,20 +121,23 @@ final class PacketCapture {
         path = directory.appendingPathComponent("capture.pcap").path
         logPath = directory.appendingPathComponent("tcpdump.log").path
         guard FileManager.default.createFile(atPath: logPath, contents: nil),
-              let log = FileHandle(forWritingAtPath: logPath) else {
+            let log = FileHandle(forWritingAtPath: logPath)
+        else {
             throw NamespaceLab.Failure(description: "cannot create \(logPath)")
         }
         defer { try? log.close() }
         // Headers only (-s 128), a 64 MiB capture buffer so tcpdump itself drops nothing,
         // packet-buffered (-U) so SIGINT loses nothing.
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", namespace, "tcpdump", "-i", link, "-s", "128", "-B", "65536",
-                             "-U", "-n", "-w", path, "tcp"]
+        process.arguments = [
+            "ip", "netns", "exec", namespace, "tcpdump", "-i", link, "-s", "128", "-B", "65536",
+            "-U", "-n", "-w", path, "tcp"
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = log
         try KernelLab.runWithSignalsUnblocked(process)
         // tcpdump says "listening on" once the capture runs.
-        for _ in 0 ..< 1000 where process.isRunning && !printed().contains("listening on") { usleep(10_000) }
+        for _ in 0..<1000 where process.isRunning && !printed().contains("listening on") { usleep(10_000) }
         guard printed().contains("listening on") else {
             let text = stop()
             throw NamespaceLab.Failure(description: "tcpdump did not start: \(text)")
@@ -145,7 +155,7 @@ final class PacketCapture {
             stopped = true
             if process.isRunning {
                 kill(process.processIdentifier, SIGINT)
-                for _ in 0 ..< 500 where process.isRunning { usleep(10_000) }
+                for _ in 0..<500 where process.isRunning { usleep(10_000) }
                 if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             }
             process.waitUntilExit()

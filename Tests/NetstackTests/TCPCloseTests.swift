@@ -57,8 +57,9 @@ import Wire
         #expect(h.read() == tcpBytes(100))
         #expect(budget.used == 0)
         // A retransmitted FIN is still answered with the same ACK.
-        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin], payload: tcpBytes(100)).map(\.summary)
-            == [Seg(seq: ourISS + 2, ack: peerISS + 102, flags: .ack)])
+        #expect(
+            h.segment(seq: peerISS + 1, ack: ourISS + 2, flags: [.ack, .fin], payload: tcpBytes(100)).map(\.summary)
+                == [Seg(seq: ourISS + 2, ack: peerISS + 102, flags: .ack)])
         #expect(budget.used == 0 && budget.peak == reserved)
     }
 
@@ -131,7 +132,8 @@ import Wire
 
     @Test func outOfOrderFinWaitsForTheHole() throws {
         let h = try TCPHarness.established()
-        let early = h.segment(seq: peerISS + 101, ack: ourISS + 1, flags: [.ack, .fin], payload: tcpBytes(50, start: 100))
+        let early = h.segment(
+            seq: peerISS + 101, ack: ourISS + 1, flags: [.ack, .fin], payload: tcpBytes(50, start: 100))
         #expect(early.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.connection.state == .established)
         let fill = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(100))

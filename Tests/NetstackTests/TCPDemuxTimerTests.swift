@@ -18,8 +18,9 @@ import Wire
         for i in 0..<100 {
             // Staggered starts: connection i sends its SYN at i ms, so its SYN timer fires i ms
             // after the first one's.
-            let connection = try TCPConnection.connect(flow: Self.flow(40_000 + UInt16(i)), iss: SeqNumber(rawValue: 1000),
-                                                       now: .milliseconds(UInt64(i)), output: &out)
+            let connection = try TCPConnection.connect(
+                flow: Self.flow(40_000 + UInt16(i)), iss: SeqNumber(rawValue: 1000),
+                now: .milliseconds(UInt64(i)), output: &out)
             demux.register(connection)
             connections.append(connection)
         }
@@ -66,7 +67,8 @@ import Wire
         demux.pollDue(now: deadline, output: &out)
         #expect(out.take().filter { $0.repr.flags.contains(.syn) }.count == 4)
         #expect(demux.counters.retransmissionTimeouts == 2)
-        #expect(demux.counters.retransmittedSegments == a.counters.retransmittedSegments + b.counters.retransmittedSegments)
+        #expect(
+            demux.counters.retransmittedSegments == a.counters.retransmittedSegments + b.counters.retransmittedSegments)
         // One connection leaves the demux: its timeouts stay counted.
         demux.remove(a.flow)
         #expect(demux.counters.retransmissionTimeouts == 2)

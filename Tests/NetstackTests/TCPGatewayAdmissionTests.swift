@@ -46,8 +46,11 @@ import Wire
 
         /// The app sends `segment` to `destination`; returns what the gateway answered.
         @discardableResult
-        func receive(_ segment: TCPRepr, to destination: IPv4Address = TCPGatewayAdmissionTests.remote) -> [DecodedFrame] {
-            link.receive(frame: TCPGatewayAdmissionTests.frame(segment, from: TCPGatewayAdmissionTests.app, to: destination))
+        func receive(_ segment: TCPRepr, to destination: IPv4Address = TCPGatewayAdmissionTests.remote)
+            -> [DecodedFrame]
+        {
+            link.receive(
+                frame: TCPGatewayAdmissionTests.frame(segment, from: TCPGatewayAdmissionTests.app, to: destination))
             stack.flush()
             return link.takeWrittenFrames().map(DecodedFrame.init)
         }
@@ -62,31 +65,49 @@ import Wire
     static let flow = TCPFlowID(local: TCPSocketAddress(.v4(remote), 443), remote: TCPSocketAddress(.v4(app), 40000))
 
     static func syn(seq: UInt32 = 9, port: UInt16 = 443) -> TCPRepr {
-        TCPRepr(sourcePort: 40000, destinationPort: port, sequenceNumber: SeqNumber(rawValue: seq),
-                acknowledgmentNumber: SeqNumber(rawValue: 0), flags: .syn, window: 65535, urgentPointer: 0,
-                options: TCPOptions(mss: 1460), payloadLength: 0)
+        TCPRepr(
+            sourcePort: 40000, destinationPort: port, sequenceNumber: SeqNumber(rawValue: seq),
+            acknowledgmentNumber: SeqNumber(rawValue: 0), flags: .syn, window: 65535, urgentPointer: 0,
+            options: TCPOptions(mss: 1460), payloadLength: 0)
     }
 
     static func frame(_ segment: TCPRepr, from source: IPv4Address, to destination: IPv4Address) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: segment.headerLength)
-        bytes.withUnsafeMutableBytes {
-            segment.emit(into: $0, payload: UnsafeRawBufferPointer(start: nil, count: 0),
-                         pseudoHeader: .v4(source: source, destination: destination), checksum: .compute)
-        }
-        let packet = FrameBuilder.ipv4(source: source, destination: destination, protocolNumber: .tcp, payload: bytes)
-        return FrameBuilder.ethernet(destination: MACAddress(0x02, 0, 0, 0, 0, 0x01), source: MACAddress(0x02, 0, 0, 0, 0, 0x02),
-                                     etherType: .ipv4, payload: packet)
+        frame(segment, from: .v4(source), to: .v4(destination))
     }
 
     static func frame6(_ segment: TCPRepr, from source: IPv6Address, to destination: IPv6Address) -> [UInt8] {
+        frame(segment, from: .v6(source), to: .v6(destination))
+    }
+
+    /// An Ethernet frame from the app carrying `segment`, checksummed for its family.
+    static func frame(_ segment: TCPRepr, from source: IPAddress, to destination: IPAddress) -> [UInt8] {
+        let pseudo: PseudoHeader =
+            switch (source, destination) {
+            case (.v6(let source), .v6(let destination)): .v6(source: source, destination: destination)
+            case (.v4(let source), .v4(let destination)): .v4(source: source, destination: destination)
+            default: preconditionFailure("mixed families")
+            }
         var bytes = [UInt8](repeating: 0, count: segment.headerLength)
         bytes.withUnsafeMutableBytes {
-            segment.emit(into: $0, payload: UnsafeRawBufferPointer(start: nil, count: 0),
-                         pseudoHeader: .v6(source: source, destination: destination), checksum: .compute)
+            segment.emit(
+                into: $0, payload: UnsafeRawBufferPointer(start: nil, count: 0), pseudoHeader: pseudo,
+                checksum: .compute)
         }
-        let packet = FrameBuilder.ipv6(source: source, destination: destination, nextHeader: .tcp, payload: bytes)
-        return FrameBuilder.ethernet(destination: MACAddress(0x02, 0, 0, 0, 0, 0x01), source: MACAddress(0x02, 0, 0, 0, 0, 0x02),
-                                     etherType: .ipv6, payload: packet)
+        let (packet, etherType): ([UInt8], EtherType) =
+            switch (source, destination) {
+            case (.v6(let source), .v6(let destination)):
+                (FrameBuilder.ipv6(source: source, destination: destination, nextHeader: .tcp, payload: bytes), .ipv6)
+            case (.v4(let source), .v4(let destination)):
+                (
+                    FrameBuilder.ipv4(source: source, destination: destination, protocolNumber: .tcp, payload: bytes),
+                    .ipv4
+                )
+            default:
+                preconditionFailure("mixed families")
+            }
+        return FrameBuilder.ethernet(
+            destination: MACAddress(0x02, 0, 0, 0, 0, 0x01), source: MACAddress(0x02, 0, 0, 0, 0, 0x02),
+            etherType: etherType, payload: packet)
     }
 
     /// The TCP segment of an IPv4 frame, checksum verified.
@@ -94,7 +115,8 @@ import Wire
         guard case .ipv4(let ip, let payload, _) = frame, ip.protocolNumber == .tcp else { return nil }
         return payload.withUnsafeBytes { raw in
             guard let segment = try? TCPSegment(raw),
-                  let repr = try? TCPRepr.parse(segment, checksum: .v4(source: ip.source, destination: ip.destination)) else { return nil }
+                let repr = try? TCPRepr.parse(segment, checksum: .v4(source: ip.source, destination: ip.destination))
+            else { return nil }
             return (ip, repr)
         }
     }
@@ -110,9 +132,10 @@ import Wire
         #expect(synAck.acknowledgmentNumber == SeqNumber(rawValue: 10))
         #expect(h.asked == [Self.flow.flowKey])
 
-        let ack = TCPRepr(sourcePort: 40000, destinationPort: 443, sequenceNumber: SeqNumber(rawValue: 10),
-                          acknowledgmentNumber: synAck.sequenceNumber &+ 1, flags: .ack, window: 65535, urgentPointer: 0,
-                          options: TCPOptions(), payloadLength: 0)
+        let ack = TCPRepr(
+            sourcePort: 40000, destinationPort: 443, sequenceNumber: SeqNumber(rawValue: 10),
+            acknowledgmentNumber: synAck.sequenceNumber &+ 1, flags: .ack, window: 65535, urgentPointer: 0,
+            options: TCPOptions(), payloadLength: 0)
         #expect(h.receive(ack).isEmpty)
         let accepted = try #require(h.listener.accept())
         #expect(accepted.state == .established)
@@ -138,7 +161,10 @@ import Wire
         let h = Harness()
         h.verdict = { _ in .reject(.hostUnreachable) }
         let frame = try #require(h.receive(Self.syn(seq: 0x0102_0304)).only)
-        guard case .ipv4(let ip, _, _) = frame else { Issue.record("not IPv4"); return }
+        guard case .ipv4(let ip, _, _) = frame else {
+            Issue.record("not IPv4")
+            return
+        }
         #expect(ip.source == Self.remote && ip.destination == Self.app)
         let (repr, quote) = try #require(frame.icmp)
         #expect(repr == .destinationUnreachable(code: .hostUnreachable, nextHopMTU: 0))
@@ -154,7 +180,10 @@ import Wire
         h.link.receive(frame: Self.frame6(Self.syn(), from: Self.app6, to: Self.remote6))
         h.stack.flush()
         let frame = try #require(h.link.takeWrittenFrames().map(DecodedFrame.init).only)
-        guard case .ipv6(let ip, _, _) = frame else { Issue.record("not IPv6"); return }
+        guard case .ipv6(let ip, _, _) = frame else {
+            Issue.record("not IPv6")
+            return
+        }
         #expect(ip.source == Self.remote6 && ip.destination == Self.app6)
         let (repr, quote) = try #require(frame.icmpv6)
         #expect(repr == .destinationUnreachable(code: .administrativelyProhibited))
@@ -260,10 +289,12 @@ import Wire
         let h = Harness()
         var config = TCPConfig()
         config.mtu = 1500
-        let inward = TCPFlowID(local: TCPSocketAddress(.v4(Self.remote), 5555), remote: TCPSocketAddress(.v4(Self.app), 8080))
+        let inward = TCPFlowID(
+            local: TCPSocketAddress(.v4(Self.remote), 5555), remote: TCPSocketAddress(.v4(Self.app), 8080))
         var output = h.tcp.output
-        let connection = try TCPConnection.connect(flow: inward, config: config, iss: SeqNumber(rawValue: 1000),
-                                                   now: h.clock.now, output: &output)
+        let connection = try TCPConnection.connect(
+            flow: inward, config: config, iss: SeqNumber(rawValue: 1000),
+            now: h.clock.now, output: &output)
         h.tcp.demux.register(connection)
         h.stack.flush()
         let (ip, syn) = try #require(h.link.takeWrittenFrames().map(DecodedFrame.init).compactMap(Self.tcp).only)

@@ -15,113 +15,113 @@ enum TCPKernelPeer {
     /// Prints one line: "OK received=<bytes> sent=<bytes>" or "FAIL <why>"; client and serve
     /// add a second, "received_sha256=<hex> sent_sha256=<hex>" (hashlib over the bytes moved).
     static let script = #"""
-import hashlib, socket, sys, struct, time
-P = 65521
-block = bytes(((i * 131) + (i >> 9)) & 255 for i in range(P))
-big = block * 6
-CHUNK = 262144
+        import hashlib, socket, sys, struct, time
+        P = 65521
+        block = bytes(((i * 131) + (i >> 9)) & 255 for i in range(P))
+        big = block * 6
+        CHUNK = 262144
 
-# Reads to EOF (or `limit` bytes), checking the pattern from stream offset `start`.
-def verify_read(sock, limit=None, digest=None, start=0):
-    buf = bytearray(CHUNK)
-    mv = memoryview(buf)
-    off = 0
-    while limit is None or off < limit:
-        want = CHUNK if limit is None else min(CHUNK, limit - off)
-        n = sock.recv_into(buf, want)
-        if n == 0:
-            break
-        if digest is not None:
-            # The digest, compared with the Swift side's, checks every byte; the pattern
-            # check (which says where) would double the peer's CPU time on bulk runs.
-            digest.update(mv[:n])
-        else:
-            o = (start + off) % P
-            if bytes(mv[:n]) != big[o:o + n]:
-                print("FAIL mismatch near offset %d" % (start + off), flush=True)
-                sys.exit(3)
-        off += n
-    return off
+        # Reads to EOF (or `limit` bytes), checking the pattern from stream offset `start`.
+        def verify_read(sock, limit=None, digest=None, start=0):
+            buf = bytearray(CHUNK)
+            mv = memoryview(buf)
+            off = 0
+            while limit is None or off < limit:
+                want = CHUNK if limit is None else min(CHUNK, limit - off)
+                n = sock.recv_into(buf, want)
+                if n == 0:
+                    break
+                if digest is not None:
+                    # The digest, compared with the Swift side's, checks every byte; the pattern
+                    # check (which says where) would double the peer's CPU time on bulk runs.
+                    digest.update(mv[:n])
+                else:
+                    o = (start + off) % P
+                    if bytes(mv[:n]) != big[o:o + n]:
+                        print("FAIL mismatch near offset %d" % (start + off), flush=True)
+                        sys.exit(3)
+                off += n
+            return off
 
-def send_pattern(sock, total, digest=None):
-    view = memoryview(big)
-    off = 0
-    while off < total:
-        o = off % P
-        n = min(CHUNK, total - off)
-        k = sock.send(view[o:o + n])
-        if digest is not None:
-            digest.update(view[o:o + k])
-        off += k
-    return off
+        def send_pattern(sock, total, digest=None):
+            view = memoryview(big)
+            off = 0
+            while off < total:
+                o = off % P
+                n = min(CHUNK, total - off)
+                k = sock.send(view[o:o + n])
+                if digest is not None:
+                    digest.update(view[o:o + k])
+                off += k
+            return off
 
-def accept_one(port, rcvbuf=None):
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if rcvbuf:
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    ls.bind(("0.0.0.0", port))
-    ls.listen(1)
-    ls.settimeout(60)
-    s, _ = ls.accept()
-    s.settimeout(120)
-    ls.close()
-    return s
+        def accept_one(port, rcvbuf=None):
+            ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if rcvbuf:
+                ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            ls.bind(("0.0.0.0", port))
+            ls.listen(1)
+            ls.settimeout(60)
+            s, _ = ls.accept()
+            s.settimeout(120)
+            ls.close()
+            return s
 
-mode = sys.argv[1]
-try:
-    if mode == "client":
-        s = None
-        for _ in range(300):
-            try:
-                s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=120)
-                break
-            except (ConnectionRefusedError, socket.timeout, OSError):
-                time.sleep(0.05)
-        if s is None:
-            print("FAIL connect", flush=True); sys.exit(2)
-        sd, rd = hashlib.sha256(), hashlib.sha256()
-        sent = send_pattern(s, int(sys.argv[4]), sd)
-        s.shutdown(socket.SHUT_WR)
-        got = verify_read(s, None, rd)
-        s.close()
-        print("OK received=%d sent=%d" % (got, sent), flush=True)
-        print("received_sha256=%s sent_sha256=%s" % (rd.hexdigest(), sd.hexdigest()), flush=True)
-    elif mode == "serve":
-        s = accept_one(int(sys.argv[2]))
-        sd, rd = hashlib.sha256(), hashlib.sha256()
-        got = verify_read(s, None, rd)
-        sent = send_pattern(s, int(sys.argv[3]), sd)
-        s.close()
-        print("OK received=%d sent=%d" % (got, sent), flush=True)
-        print("received_sha256=%s sent_sha256=%s" % (rd.hexdigest(), sd.hexdigest()), flush=True)
-    elif mode == "fin":
-        s = accept_one(int(sys.argv[2]))
-        first = verify_read(s, int(sys.argv[3]))
-        s.shutdown(socket.SHUT_WR)
-        # Read on, continuing the pattern from where the first part stopped.
-        off = first + verify_read(s, start=first)
-        s.close()
-        print("OK received=%d sent=0" % off, flush=True)
-    elif mode == "reset":
-        s = accept_one(int(sys.argv[2]))
-        got = verify_read(s, int(sys.argv[3]))
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-        print("OK received=%d sent=0" % got, flush=True)
-    elif mode == "stall":
-        s = accept_one(int(sys.argv[2]), rcvbuf=65536)
-        first = verify_read(s, int(sys.argv[3]))
-        time.sleep(float(sys.argv[4]))
-        off = first + verify_read(s, start=first)
-        s.close()
-        print("OK received=%d sent=0" % off, flush=True)
-    else:
-        print("FAIL mode", flush=True); sys.exit(2)
-except Exception as e:
-    print("FAIL %r" % (e,), flush=True)
-    sys.exit(4)
-"""#
+        mode = sys.argv[1]
+        try:
+            if mode == "client":
+                s = None
+                for _ in range(300):
+                    try:
+                        s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=120)
+                        break
+                    except (ConnectionRefusedError, socket.timeout, OSError):
+                        time.sleep(0.05)
+                if s is None:
+                    print("FAIL connect", flush=True); sys.exit(2)
+                sd, rd = hashlib.sha256(), hashlib.sha256()
+                sent = send_pattern(s, int(sys.argv[4]), sd)
+                s.shutdown(socket.SHUT_WR)
+                got = verify_read(s, None, rd)
+                s.close()
+                print("OK received=%d sent=%d" % (got, sent), flush=True)
+                print("received_sha256=%s sent_sha256=%s" % (rd.hexdigest(), sd.hexdigest()), flush=True)
+            elif mode == "serve":
+                s = accept_one(int(sys.argv[2]))
+                sd, rd = hashlib.sha256(), hashlib.sha256()
+                got = verify_read(s, None, rd)
+                sent = send_pattern(s, int(sys.argv[3]), sd)
+                s.close()
+                print("OK received=%d sent=%d" % (got, sent), flush=True)
+                print("received_sha256=%s sent_sha256=%s" % (rd.hexdigest(), sd.hexdigest()), flush=True)
+            elif mode == "fin":
+                s = accept_one(int(sys.argv[2]))
+                first = verify_read(s, int(sys.argv[3]))
+                s.shutdown(socket.SHUT_WR)
+                # Read on, continuing the pattern from where the first part stopped.
+                off = first + verify_read(s, start=first)
+                s.close()
+                print("OK received=%d sent=0" % off, flush=True)
+            elif mode == "reset":
+                s = accept_one(int(sys.argv[2]))
+                got = verify_read(s, int(sys.argv[3]))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+                print("OK received=%d sent=0" % got, flush=True)
+            elif mode == "stall":
+                s = accept_one(int(sys.argv[2]), rcvbuf=65536)
+                first = verify_read(s, int(sys.argv[3]))
+                time.sleep(float(sys.argv[4]))
+                off = first + verify_read(s, start=first)
+                s.close()
+                print("OK received=%d sent=0" % off, flush=True)
+            else:
+                print("FAIL mode", flush=True); sys.exit(2)
+        except Exception as e:
+            print("FAIL %r" % (e,), flush=True)
+            sys.exit(4)
+        """#
 }
 
 /// The stream both sides agree on: the byte at offset i is `block[i % period]`.
@@ -131,10 +131,10 @@ struct TCPPattern: Sendable {
     let bytes: [UInt8]
 
     init() {
-        let block = (0 ..< Self.period).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 9)) }
+        let block = (0..<Self.period).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 9)) }
         var all: [UInt8] = []
         all.reserveCapacity(block.count * 6)
-        for _ in 0 ..< 6 { all += block }
+        for _ in 0..<6 { all += block }
         bytes = all
     }
 
@@ -142,7 +142,7 @@ struct TCPPattern: Sendable {
     func withBytes<R>(at offset: Int, limit: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let start = offset % Self.period
         let count = min(limit, Self.period * 5)
-        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start ..< start + count])) }
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<start + count])) }
     }
 
     /// Whether `data` is the pattern at stream offset `offset` (`data.count` up to 5 periods).

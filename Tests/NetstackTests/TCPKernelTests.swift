@@ -13,8 +13,8 @@ import Link
 import Netstack
 import NetstackTesting
 import Synchronization
-import Testing
 import TestPrivileges
+import Testing
 import Wire
 
 /// What the Swift side of one interop run does, called on the stack's thread after every
@@ -43,9 +43,10 @@ final class TCPStackRunner: @unchecked Sendable {
     init(fd: Int32, address: IPv4Address, mtu: Int, gsoMaxSize: Int = 0, application: any TCPKernelApplication) throws {
         self.fd = fd
         self.application = application
-        var options = FDBasedEndpoint.Options(fds: [fd], mtu: mtu, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
-                                              gsoMaxSize: gsoMaxSize, dispatchMode: .packetMMap, driver: .external,
-                                              ringSize: 16 << 20)
+        var options = FDBasedEndpoint.Options(
+            fds: [fd], mtu: mtu, address: MACAddress(0x02, 0, 0, 0, 0, 0x02),
+            gsoMaxSize: gsoMaxSize, dispatchMode: .packetMMap, driver: .external,
+            ringSize: 16 << 20)
         // Without `gsoMaxSize` the lab caps the kernel's GSO at one segment (`lab(mtu:gso:)`), so
         // no super-frame comes: MTU-sized slots keep the ring ~40 times deeper for the ACK storm
         // of a 16 MB download (64 KiB slots dropped thousands of its ACKs and, at times, the FIN).
@@ -61,11 +62,13 @@ final class TCPStackRunner: @unchecked Sendable {
     var isDone: Bool { finished.load(ordering: .acquiring) }
 
     func start() {
-        let started = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            Unmanaged<TCPStackRunner>.fromOpaque(argument).takeUnretainedValue().loop()
-            return nil
-        }, Unmanaged.passUnretained(self).toOpaque())
+        let started = pthread_create(
+            &thread, nil,
+            { argument in
+                guard let argument else { return nil }
+                Unmanaged<TCPStackRunner>.fromOpaque(argument).takeUnretainedValue().loop()
+                return nil
+            }, Unmanaged.passUnretained(self).toOpaque())
         running = started == 0
     }
 
@@ -184,7 +187,10 @@ final class ListenerApplication: TCPKernelApplication {
     }
     var registered = false
     func run(_ transport: TCPTransport, now: NetstackInstant) {
-        if !registered { transport.demux.listen(listener, port: 5001); registered = true }
+        if !registered {
+            transport.demux.listen(listener, port: 5001)
+            registered = true
+        }
         if endpoint.connection == nil { endpoint.connection = listener.accept() }
         endpoint.pump()
     }
@@ -206,7 +212,10 @@ final class ClientApplication: TCPKernelApplication {
     var lastDial: NetstackInstant?
     /// Closes the connection (our FIN) once the peer's FIN arrived and everything was sent.
     let closeAfterEOF: Bool
-    init(config: TCPConfig, endpoint: PatternEndpoint, local: IPv4Address, remote: IPv4Address, closeAfterEOF: Bool = false) {
+    init(
+        config: TCPConfig, endpoint: PatternEndpoint, local: IPv4Address, remote: IPv4Address,
+        closeAfterEOF: Bool = false
+    ) {
         self.config = config
         self.endpoint = endpoint
         self.local = local
@@ -222,14 +231,19 @@ final class ClientApplication: TCPKernelApplication {
             port &+= 1
             let flow = TCPFlowID(local: TCPSocketAddress(.v4(local), port), remote: TCPSocketAddress(.v4(remote), 5001))
             var output = transport.output
-            guard let connection = try? TCPConnection.connect(flow: flow, config: config, iss: SeqNumber(rawValue: UInt32(port) &* 2_654_435_761),
-                                                             now: now, output: &output) else { return }
+            guard
+                let connection = try? TCPConnection.connect(
+                    flow: flow, config: config, iss: SeqNumber(rawValue: UInt32(port) &* 2_654_435_761),
+                    now: now, output: &output)
+            else { return }
             transport.demux.register(connection)
             endpoint.connection = connection
             return
         }
         endpoint.pump()
-        if closeAfterEOF, endpoint.sawEOF, let c = endpoint.connection, c.state == .closeWait, endpoint.sent == endpoint.sendTotal {
+        if closeAfterEOF, endpoint.sawEOF, let c = endpoint.connection, c.state == .closeWait,
+            endpoint.sent == endpoint.sendTotal
+        {
             var output = transport.output
             c.close(now: now, output: &output)
         }
@@ -269,8 +283,11 @@ final class ClientApplication: TCPKernelApplication {
     static func startPeer(_ lab: KernelLab, _ arguments: [String]) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", lab.kernelNamespace, "timeout", "600", "/usr/bin/python3", "-c",
-                             TCPKernelPeer.script] + arguments
+        process.arguments =
+            [
+                "ip", "netns", "exec", lab.kernelNamespace, "timeout", "600", "/usr/bin/python3", "-c",
+                TCPKernelPeer.script
+            ] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -295,14 +312,17 @@ final class ClientApplication: TCPKernelApplication {
         let runner: TCPStackRunner
     }
 
-    static func runClient(mtu: Int, total: Int, peer peerArguments: [String], closeAfterEOF: Bool = false) throws -> ClientRun {
+    static func runClient(mtu: Int, total: Int, peer peerArguments: [String], closeAfterEOF: Bool = false) throws
+        -> ClientRun
+    {
         let lab = try Self.lab(mtu: mtu)
         let fd = lab.stackPacketSocket()
         try #require(fd >= 0)
         let peer = try Self.startPeer(lab, peerArguments)
         let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: false)
-        let app = ClientApplication(config: Self.config(mtu: mtu), endpoint: endpoint, local: Self.stackAddress,
-                                    remote: lab.kernelAddress, closeAfterEOF: closeAfterEOF)
+        let app = ClientApplication(
+            config: Self.config(mtu: mtu), endpoint: endpoint, local: Self.stackAddress,
+            remote: lab.kernelAddress, closeAfterEOF: closeAfterEOF)
         let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: mtu, application: app)
         runner.start()
         defer { runner.stop() }
@@ -314,14 +334,17 @@ final class ClientApplication: TCPKernelApplication {
 
     /// The peer's report of a bulk run ("OK received=N sent=N" then both SHA-256 digests)
     /// against what the Swift side wrote and read, byte-checked against the pattern on the way.
-    static func expectMatchingTransfer(output: String, total: Int, endpoint: PatternEndpoint,
-                                       sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectMatchingTransfer(
+        output: String, total: Int, endpoint: PatternEndpoint,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let lines = output.split(separator: "\n").map(String.init)
         #expect(lines.first == "OK received=\(total) sent=\(total)", "peer: \(output)", sourceLocation: sourceLocation)
         #expect(endpoint.received == total, sourceLocation: sourceLocation)
         #expect(endpoint.sent == total, sourceLocation: sourceLocation)
         #expect(endpoint.mismatchAt == nil, sourceLocation: sourceLocation)
-        let ours = "received_sha256=\(endpoint.sentDigest.hexDigest()) sent_sha256=\(endpoint.receivedDigest.hexDigest())"
+        let ours =
+            "received_sha256=\(endpoint.sentDigest.hexDigest()) sent_sha256=\(endpoint.receivedDigest.hexDigest())"
         #expect(lines.count == 2 && lines[1] == ours, "peer: \(output)", sourceLocation: sourceLocation)
     }
 
@@ -374,7 +397,8 @@ final class ClientApplication: TCPKernelApplication {
         var config = Self.config(mtu: 1500)
         config.segmentationOffloadSize = 65535 - 100
         let app = ListenerApplication(config: config, endpoint: endpoint)
-        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: 1500, gsoMaxSize: 65535, application: app)
+        let runner = try TCPStackRunner(
+            fd: fd, address: Self.stackAddress, mtu: 1500, gsoMaxSize: 65535, application: app)
         runner.start()
         defer { runner.stop() }
         let peer = try Self.startPeer(lab, ["client", "\(Self.stackAddress)", "5001", "\(total)"])
@@ -427,7 +451,8 @@ final class ClientApplication: TCPKernelApplication {
     /// probe it (RFC 9293 3.8.6.1) and resume when it reopens; every byte arrives in order.
     @Test func kernelStallsItsReadsAndWeProbeTheZeroWindow() throws {
         let total = 8 << 20
-        let run = try Self.runClient(mtu: 1500, total: total, peer: ["stall", "5001", "\(1 << 20)", "2"], closeAfterEOF: true)
+        let run = try Self.runClient(
+            mtu: 1500, total: total, peer: ["stall", "5001", "\(1 << 20)", "2"], closeAfterEOF: true)
         let (output, endpoint) = (run.output, run.endpoint)
         #expect(output == "OK received=\(total) sent=0")
         let connection = try #require(endpoint.connection)

@@ -10,11 +10,14 @@ import Wire
         TCPFlowID(local: ourAddress, remote: TCPSocketAddress(peerAddress.address, port))
     }
 
-    static func segment(_ flow: TCPFlowID, seq s: UInt32, ack a: UInt32 = 0, flags: TCPFlags,
-                        options o: TCPOptions = TCPOptions(), payload: Int = 0) -> TCPRepr {
-        TCPRepr(sourcePort: flow.remote.port, destinationPort: flow.local.port, sequenceNumber: seq(s),
-                acknowledgmentNumber: seq(a), flags: flags, window: 65535, urgentPointer: 0, options: o,
-                payloadLength: payload)
+    static func segment(
+        _ flow: TCPFlowID, seq s: UInt32, ack a: UInt32 = 0, flags: TCPFlags,
+        options o: TCPOptions = TCPOptions(), payload: Int = 0
+    ) -> TCPRepr {
+        TCPRepr(
+            sourcePort: flow.remote.port, destinationPort: flow.local.port, sequenceNumber: seq(s),
+            acknowledgmentNumber: seq(a), flags: flags, window: 65535, urgentPointer: 0, options: o,
+            payloadLength: payload)
     }
 
     final class Fixture {
@@ -22,10 +25,13 @@ import Wire
         var out = Capture()
         var now = NetstackInstant.zero
 
-        init(config: TCPConfig = plainConfig(), synBacklog: Int = 16, acceptBacklog: Int = 16,
-             budget: TCPMemoryBudget? = nil) {
-            listener = TCPListener(config: config, synBacklog: synBacklog, acceptBacklog: acceptBacklog,
-                                   secret: (0x0123_4567, 0x89AB_CDEF), budget: budget)
+        init(
+            config: TCPConfig = plainConfig(), synBacklog: Int = 16, acceptBacklog: Int = 16,
+            budget: TCPMemoryBudget? = nil
+        ) {
+            listener = TCPListener(
+                config: config, synBacklog: synBacklog, acceptBacklog: acceptBacklog,
+                secret: (0x0123_4567, 0x89AB_CDEF), budget: budget)
         }
 
         @discardableResult
@@ -44,8 +50,10 @@ import Wire
         }
 
         func complete(_ flow: TCPFlowID, synAck: Sent, payload: [UInt8] = []) -> (TCPConnection?, [Sent]) {
-            feed(TCPListenerTests.segment(flow, seq: peerISS + 1, ack: synAck.seq + 1, flags: .ack, payload: payload.count),
-                 flow: flow, payload: payload)
+            feed(
+                TCPListenerTests.segment(
+                    flow, seq: peerISS + 1, ack: synAck.seq + 1, flags: .ack, payload: payload.count),
+                flow: flow, payload: payload)
         }
     }
 
@@ -64,7 +72,10 @@ import Wire
         var config = TCPConfig()
         config.receiveBufferSize = 256 * 1024
         let f = Fixture(config: config)
-        let rich = try #require(f.syn(Self.flow(port: 1), options: options(mss: 1460, windowScale: 7, sackPermitted: true, timestamp: (77, 0))))
+        let rich = try #require(
+            f.syn(
+                Self.flow(port: 1), options: options(mss: 1460, windowScale: 7, sackPermitted: true, timestamp: (77, 0))
+            ))
         #expect(rich.repr.options.windowScale == 3)
         #expect(rich.repr.options.sackPermitted)
         #expect(rich.repr.options.timestamp?.echo == 77)
@@ -103,11 +114,12 @@ import Wire
         #expect(c.maximumSegmentSize == 1000)
         _ = tryWrite(c, tcpBytes(2500))
         c.poll(now: f.now, output: &f.out)
-        #expect(f.out.take().map(\.summary) == [
-            Seg(seq: synAck.seq + 1, ack: peerISS + 1, flags: .ack, length: 1000),
-            Seg(seq: synAck.seq + 1001, ack: peerISS + 1, flags: .ack, length: 1000),
-            Seg(seq: synAck.seq + 2001, ack: peerISS + 1, flags: [.ack, .psh], length: 500),
-        ])
+        #expect(
+            f.out.take().map(\.summary) == [
+                Seg(seq: synAck.seq + 1, ack: peerISS + 1, flags: .ack, length: 1000),
+                Seg(seq: synAck.seq + 1001, ack: peerISS + 1, flags: .ack, length: 1000),
+                Seg(seq: synAck.seq + 2001, ack: peerISS + 1, flags: [.ack, .psh], length: 500)
+            ])
     }
 
     @Test func strayAckIsReset() {
@@ -120,7 +132,8 @@ import Wire
     @Test func wrongHandshakeAckIsReset() throws {
         let f = Fixture()
         let synAck = try #require(f.syn(Self.flow()))
-        let (connection, sent) = f.feed(Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 5, flags: .ack), flow: Self.flow())
+        let (connection, sent) = f.feed(
+            Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 5, flags: .ack), flow: Self.flow())
         #expect(connection == nil)
         #expect(sent.map(\.summary) == [Seg(seq: synAck.seq + 5, flags: .rst)])
     }
@@ -161,7 +174,7 @@ import Wire
     @Test func synFloodFallsBackToCookies() throws {
         let f = Fixture(synBacklog: 4)
         var synAcks: [Sent] = []
-        for port in UInt16(1000) ..< 1010 {
+        for port in UInt16(1000)..<1010 {
             synAcks.append(try #require(f.syn(Self.flow(port: port))))
         }
         #expect(f.listener.halfOpenCount == 4)
@@ -221,7 +234,8 @@ import Wire
         let demux = TCPDemux()
         var out = Capture()
         let syn = Self.segment(Self.flow(), seq: peerISS, flags: .syn)
-        demux.deliver(syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: Self.flow(), now: .zero, output: &out)
+        demux.deliver(
+            syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: Self.flow(), now: .zero, output: &out)
         #expect(out.take().map(\.summary) == [Seg(seq: 0, ack: peerISS + 1, flags: [.rst, .ack])])
         #expect(demux.counters.resetsForStrays == 1)
     }
@@ -232,15 +246,19 @@ import Wire
         demux.listen(listener, port: 80)
         var out = Capture()
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-        demux.deliver(Self.segment(Self.flow(), seq: peerISS, flags: .syn), payload: empty, flow: Self.flow(), now: .zero, output: &out)
+        demux.deliver(
+            Self.segment(Self.flow(), seq: peerISS, flags: .syn), payload: empty, flow: Self.flow(), now: .zero,
+            output: &out)
         let synAck = try #require(out.take().first)
-        demux.deliver(Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 1, flags: .ack), payload: empty,
-                      flow: Self.flow(), now: .zero, output: &out)
+        demux.deliver(
+            Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 1, flags: .ack), payload: empty,
+            flow: Self.flow(), now: .zero, output: &out)
         #expect(demux.connections.count == 1)
         let data = tcpBytes(10)
         data.withUnsafeBytes {
-            demux.deliver(Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 1, flags: .ack, payload: 10),
-                          payload: $0, flow: Self.flow(), now: .zero, output: &out)
+            demux.deliver(
+                Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 1, flags: .ack, payload: 10),
+                payload: $0, flow: Self.flow(), now: .zero, output: &out)
         }
         #expect(listener.accept()?.availableToRead == 10)
     }
@@ -250,8 +268,9 @@ import Wire
         demux.listenAny(TCPListener(config: plainConfig(), secret: (3, 4)))
         var out = Capture()
         let elsewhere = TCPFlowID(local: TCPSocketAddress(.v4(IPv4Address(192, 0, 2, 7)), 443), remote: peerAddress)
-        demux.deliver(Self.segment(elsewhere, seq: peerISS, flags: .syn), payload: UnsafeRawBufferPointer(start: nil, count: 0),
-                      flow: elsewhere, now: .zero, output: &out)
+        demux.deliver(
+            Self.segment(elsewhere, seq: peerISS, flags: .syn), payload: UnsafeRawBufferPointer(start: nil, count: 0),
+            flow: elsewhere, now: .zero, output: &out)
         let synAck = try #require(out.take().first)
         #expect(synAck.flags == [.syn, .ack])
         #expect(synAck.flow.local == elsewhere.local)
@@ -261,13 +280,16 @@ import Wire
     @Test func demuxDropsClosedConnections() throws {
         let demux = TCPDemux()
         var out = Capture()
-        let c = try TCPConnection.connect(flow: testFlow, config: plainConfig(), iss: seq(ourISS), now: .zero, output: &out)
+        let c = try TCPConnection.connect(
+            flow: testFlow, config: plainConfig(), iss: seq(ourISS), now: .zero, output: &out)
         demux.register(c)
         _ = out.take()
-        let rst = TCPRepr(sourcePort: peerAddress.port, destinationPort: ourAddress.port, sequenceNumber: seq(0),
-                          acknowledgmentNumber: seq(ourISS + 1), flags: [.rst, .ack], window: 0, urgentPointer: 0,
-                          options: TCPOptions(), payloadLength: 0)
-        demux.deliver(rst, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: testFlow, now: .zero, output: &out)
+        let rst = TCPRepr(
+            sourcePort: peerAddress.port, destinationPort: ourAddress.port, sequenceNumber: seq(0),
+            acknowledgmentNumber: seq(ourISS + 1), flags: [.rst, .ack], window: 0, urgentPointer: 0,
+            options: TCPOptions(), payloadLength: 0)
+        demux.deliver(
+            rst, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: testFlow, now: .zero, output: &out)
         #expect(demux.connections.isEmpty)
         #expect(c.error == .connectionRefused)
     }

@@ -65,7 +65,8 @@ final class LossyChannel {
     func enqueue(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, toServer: Bool) {
         segments += 1
         var bytes = [UInt8](repeating: 0, count: segment.headerLength + payload.count)
-        let pseudo: PseudoHeader = toServer
+        let pseudo: PseudoHeader =
+            toServer
             ? .v4(source: Self.clientIP, destination: Self.serverIP)
             : .v4(source: Self.serverIP, destination: Self.clientIP)
         bytes.withUnsafeMutableBytes { buffer in
@@ -83,7 +84,8 @@ final class LossyChannel {
         queue.insert(InFlight(deliverAt: now + delay, order: order, toServer: toServer, bytes: bytes))
         if rng.chance(profile.duplicate) {
             order += 1
-            queue.insert(InFlight(deliverAt: now + delay + rng.below(3_000_000), order: order, toServer: toServer, bytes: bytes))
+            queue.insert(
+                InFlight(deliverAt: now + delay + rng.below(3_000_000), order: order, toServer: toServer, bytes: bytes))
         }
     }
 
@@ -114,7 +116,7 @@ struct GeneratedStream {
     /// Fills `buffer` with the stream from `offset` (at most to the end); returns the length.
     func fill(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
         let length = min(buffer.count, count - offset)
-        for i in 0 ..< length {
+        for i in 0..<length {
             let position = offset + i
             var word = SplitMix64(state: seed ^ (UInt64(position / 8) &* 0xD1B5_4A32_D192_ED03))
             buffer[i] = UInt8(truncatingIfNeeded: word.next() >> (8 * UInt64(position % 8)))
@@ -153,7 +155,7 @@ final class TransferEndpoint {
                 pendingCount = pending.withUnsafeMutableBytes { source.fill($0, at: written) }
             }
             let n = pending.withUnsafeBytes { all -> Int in
-                let rest = UnsafeRawBufferPointer(rebasing: all[(written - pendingOffset) ..< pendingCount])
+                let rest = UnsafeRawBufferPointer(rebasing: all[(written - pendingOffset)..<pendingCount])
                 let accepted: Int
                 do throws(TCPError) { accepted = try c.write(rest) } catch { accepted = 0 }
                 sentDigest.update(UnsafeRawBufferPointer(rebasing: rest[..<(rest.startIndex + accepted)]))
@@ -177,11 +179,19 @@ final class TransferEndpoint {
 
 @Suite struct TCPLossyTransferTests {
     static let profiles: [ChannelProfile] = [
-        ChannelProfile(loss: 0.01, reorder: 0.02, duplicate: 0.01, congestionControl: .cubic, mtu: 1500, bytesEachWay: 100_000_000),
-        ChannelProfile(loss: 0.01, reorder: 0.02, duplicate: 0.01, congestionControl: .newReno, mtu: 1500, bytesEachWay: 100_000_000),
-        ChannelProfile(loss: 0.05, reorder: 0.02, duplicate: 0.01, congestionControl: .cubic, mtu: 1500, bytesEachWay: 100_000_000),
-        ChannelProfile(loss: 0.05, reorder: 0.02, duplicate: 0.01, congestionControl: .newReno, mtu: 1500, bytesEachWay: 100_000_000),
-        ChannelProfile(loss: 0.01, reorder: 0.01, duplicate: 0.01, congestionControl: .cubic, mtu: 65520, bytesEachWay: 100_000_000),
+        ChannelProfile(
+            loss: 0.01, reorder: 0.02, duplicate: 0.01, congestionControl: .cubic, mtu: 1500, bytesEachWay: 100_000_000),
+        ChannelProfile(
+            loss: 0.01, reorder: 0.02, duplicate: 0.01, congestionControl: .newReno, mtu: 1500,
+            bytesEachWay: 100_000_000),
+        ChannelProfile(
+            loss: 0.05, reorder: 0.02, duplicate: 0.01, congestionControl: .cubic, mtu: 1500, bytesEachWay: 100_000_000),
+        ChannelProfile(
+            loss: 0.05, reorder: 0.02, duplicate: 0.01, congestionControl: .newReno, mtu: 1500,
+            bytesEachWay: 100_000_000),
+        ChannelProfile(
+            loss: 0.01, reorder: 0.01, duplicate: 0.01, congestionControl: .cubic, mtu: 65520, bytesEachWay: 100_000_000
+        )
     ]
 
     @Test(arguments: profiles)
@@ -191,21 +201,24 @@ final class TransferEndpoint {
         config.mtu = profile.mtu
         config.sendBufferSize = 512 * 1024
         config.receiveBufferSize = 512 * 1024
-        let channel = LossyChannel(profile: profile, seed: 0x5EED_0001 &+ UInt64(profile.mtu) &+ UInt64(profile.loss * 1000))
+        let channel = LossyChannel(
+            profile: profile, seed: 0x5EED_0001 &+ UInt64(profile.mtu) &+ UInt64(profile.loss * 1000))
 
         let client = try TransferEndpoint(source: GeneratedStream(seed: 42, count: profile.bytesEachWay))
         let server = try TransferEndpoint(source: GeneratedStream(seed: 43, count: profile.bytesEachWay))
 
-        let clientFlow = TCPFlowID(local: TCPSocketAddress(.v4(LossyChannel.clientIP), 40000),
-                                   remote: TCPSocketAddress(.v4(LossyChannel.serverIP), 80))
+        let clientFlow = TCPFlowID(
+            local: TCPSocketAddress(.v4(LossyChannel.clientIP), 40000),
+            remote: TCPSocketAddress(.v4(LossyChannel.serverIP), 80))
         let serverFlow = TCPFlowID(local: clientFlow.remote, remote: clientFlow.local)
         let serverDemux = TCPDemux()
         let listener = TCPListener(config: config, secret: (7, 9))
         serverDemux.listen(listener, port: 80)
         var toServer = ChannelOutput(channel: channel, toServer: true)
         var toClient = ChannelOutput(channel: channel, toServer: false)
-        client.connection = try TCPConnection.connect(flow: clientFlow, config: config, iss: SeqNumber(rawValue: 0xFFFF_0000),
-                                                      now: .zero, output: &toServer)
+        client.connection = try TCPConnection.connect(
+            flow: clientFlow, config: config, iss: SeqNumber(rawValue: 0xFFFF_0000),
+            now: .zero, output: &toServer)
 
         var steps = 0
         let limit: Int64 = 1_200_000_000_000
@@ -214,13 +227,15 @@ final class TransferEndpoint {
             for packet in channel.due() {
                 try packet.bytes.withUnsafeBytes { raw in
                     let segment = try TCPSegment(raw)
-                    let pseudo: PseudoHeader = packet.toServer
+                    let pseudo: PseudoHeader =
+                        packet.toServer
                         ? .v4(source: LossyChannel.clientIP, destination: LossyChannel.serverIP)
                         : .v4(source: LossyChannel.serverIP, destination: LossyChannel.clientIP)
                     let repr = try TCPRepr.parse(segment, checksum: pseudo)
                     let now = NetstackInstant(nanoseconds: UInt64(channel.now))
                     if packet.toServer {
-                        serverDemux.deliver(repr, payload: segment.payload, flow: serverFlow, now: now, output: &toClient)
+                        serverDemux.deliver(
+                            repr, payload: segment.payload, flow: serverFlow, now: now, output: &toClient)
                     } else {
                         client.connection?.handle(repr, payload: segment.payload, now: now, output: &toServer)
                     }
@@ -233,7 +248,8 @@ final class TransferEndpoint {
             client.connection?.poll(now: now, output: &toServer)
             serverDemux.poll(now: now, output: &toClient)
 
-            let done = client.received == profile.bytesEachWay && server.received == profile.bytesEachWay
+            let done =
+                client.received == profile.bytesEachWay && server.received == profile.bytesEachWay
                 && client.connection?.isReadClosed == true && server.connection?.isReadClosed == true
             if done { break }
             var next = channel.nextDelivery
@@ -243,7 +259,8 @@ final class TransferEndpoint {
             guard let next else { break }
             channel.now = max(next, channel.now + 1)
         }
-        let summary = "steps \(steps) sim \(channel.now / 1_000_000) ms segments \(channel.segments) dropped \(channel.dropped) "
+        let summary =
+            "steps \(steps) sim \(channel.now / 1_000_000) ms segments \(channel.segments) dropped \(channel.dropped) "
             + "client \(client.connection?.state.description ?? "-") got \(client.received) sent \(client.written) "
             + "server \(server.connection?.state.description ?? "-") got \(server.received) sent \(server.written)"
         #expect(client.received == profile.bytesEachWay, "\(summary)")

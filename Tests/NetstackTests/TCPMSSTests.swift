@@ -15,10 +15,12 @@ import Wire
         config.mtu = mtu
         let listener = TCPListener(config: config, synBacklog: 16, acceptBacklog: 16, secret: (1, 2))
         var out = Capture()
-        let syn = TCPRepr(sourcePort: flow.remote.port, destinationPort: flow.local.port, sequenceNumber: seq(peerISS),
-                          acknowledgmentNumber: seq(0), flags: .syn, window: 64240, urgentPointer: 0,
-                          options: options(mss: 1460), payloadLength: 0)
-        _ = listener.handle(syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, now: .zero, output: &out)
+        let syn = TCPRepr(
+            sourcePort: flow.remote.port, destinationPort: flow.local.port, sequenceNumber: seq(peerISS),
+            acknowledgmentNumber: seq(0), flags: .syn, window: 64240, urgentPointer: 0,
+            options: options(mss: 1460), payloadLength: 0)
+        _ = listener.handle(
+            syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, now: .zero, output: &out)
         let sent = out.take()
         #expect(sent.count == 1)
         return try #require(sent.first)
@@ -30,9 +32,10 @@ import Wire
     @Test(arguments: [(1280, 1240), (1500, 1460), (9000, 8960), (65520, 65480)])
     func synAckMSSIsTheMTUMinusFixedIPv4AndTCPHeaders(_ mtu: Int, _ mss: Int) throws {
         let synAck = try Self.synAck(to: testFlow, mtu: mtu)
-        let expected = TCPRepr(sourcePort: 80, destinationPort: 49152, sequenceNumber: synAck.repr.sequenceNumber,
-                               acknowledgmentNumber: seq(peerISS + 1), flags: [.syn, .ack], window: 65535,
-                               urgentPointer: 0, options: options(mss: UInt16(mss)), payloadLength: 0)
+        let expected = TCPRepr(
+            sourcePort: 80, destinationPort: 49152, sequenceNumber: synAck.repr.sequenceNumber,
+            acknowledgmentNumber: seq(peerISS + 1), flags: [.syn, .ack], window: 65535,
+            urgentPointer: 0, options: options(mss: UInt16(mss)), payloadLength: 0)
         #expect(synAck.repr == expected)
         #expect(synAck.payload.isEmpty)
         #expect(synAck.flow == testFlow)
@@ -44,9 +47,10 @@ import Wire
     func synAckMSSIsTheMTUMinusFixedIPv6AndTCPHeaders(_ mtu: Int, _ mss: Int) throws {
         let flow = TCPFlowID(local: Self.v6Local, remote: Self.v6Peer)
         let synAck = try Self.synAck(to: flow, mtu: mtu)
-        let expected = TCPRepr(sourcePort: 80, destinationPort: 49152, sequenceNumber: synAck.repr.sequenceNumber,
-                               acknowledgmentNumber: seq(peerISS + 1), flags: [.syn, .ack], window: 65535,
-                               urgentPointer: 0, options: options(mss: UInt16(mss)), payloadLength: 0)
+        let expected = TCPRepr(
+            sourcePort: 80, destinationPort: 49152, sequenceNumber: synAck.repr.sequenceNumber,
+            acknowledgmentNumber: seq(peerISS + 1), flags: [.syn, .ack], window: 65535,
+            urgentPointer: 0, options: options(mss: UInt16(mss)), payloadLength: 0)
         #expect(synAck.repr == expected)
         #expect(synAck.flow == flow)
     }

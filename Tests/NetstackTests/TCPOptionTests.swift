@@ -19,7 +19,8 @@ import Wire
     }
 
     @Test func windowScaleShiftsPeerWindowAfterSyn() throws {
-        let h = try TCPHarness.established(Self.scalingConfig(), peerOptions: options(mss: 1460, windowScale: 2), peerWindow: 1000)
+        let h = try TCPHarness.established(
+            Self.scalingConfig(), peerOptions: options(mss: 1460, windowScale: 2), peerWindow: 1000)
         // "The window field in a SYN ... is never scaled."
         #expect(h.connection.peerWindow == 1000)
         h.segment(seq: peerISS + 1, ack: ourISS + 1, window: 1000)
@@ -41,7 +42,8 @@ import Wire
     @Test func windowScaleUnusedWhenPeerOmitsIt() throws {
         let h = try TCPHarness.active(Self.scalingConfig())
         #expect(h.take().first?.repr.options.windowScale == 3)
-        let ack = h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], window: 1000, options: options(mss: 1460))
+        let ack = h.segment(
+            seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], window: 1000, options: options(mss: 1460))
         #expect(ack.first?.window == 65535)
         h.segment(seq: peerISS + 1, ack: ourISS + 1, window: 1000)
         #expect(h.connection.peerWindow == 1000)
@@ -58,7 +60,8 @@ import Wire
     @Test func timestampsNegotiatedAndEchoed() throws {
         let h = try TCPHarness.active(Self.timestampConfig())
         #expect(h.take().first?.repr.options.timestamp?.value == ourISS)
-        let sent = h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460, timestamp: (500, ourISS)))
+        let sent = h.segment(
+            seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460, timestamp: (500, ourISS)))
         let ts = try #require(sent.first?.repr.options.timestamp)
         #expect(ts.value == ourISS)
         #expect(ts.echo == 500)
@@ -77,7 +80,8 @@ import Wire
 
     @Test func pawsRejectsOldTimestamp() throws {
         let h = try Self.timestampHarness()
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(timestamp: (400, ourISS)), payload: tcpBytes(10))
+        let sent = h.segment(
+            seq: peerISS + 1, ack: ourISS + 1, options: options(timestamp: (400, ourISS)), payload: tcpBytes(10))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.read().isEmpty)
         #expect(h.connection.counters.pawsRejected == 1)
@@ -85,13 +89,20 @@ import Wire
 
     @Test func pawsAcceptsEqualTimestamp() throws {
         let h = try Self.timestampHarness()
-        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(timestamp: (500, ourISS)), payload: tcpBytes(10)).isEmpty)
+        #expect(
+            h.segment(
+                seq: peerISS + 1, ack: ourISS + 1, options: options(timestamp: (500, ourISS)), payload: tcpBytes(10)
+            ).isEmpty)
         #expect(h.read() == tcpBytes(10))
     }
 
     @Test func pawsAcceptsWrappedNewerTimestamp() throws {
-        let h = try TCPHarness.established(Self.timestampConfig(), peerOptions: options(mss: 1460, timestamp: (0xFFFF_FFF0, ourISS)))
-        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(timestamp: (5, ourISS)), payload: tcpBytes(10)).isEmpty)
+        let h = try TCPHarness.established(
+            Self.timestampConfig(), peerOptions: options(mss: 1460, timestamp: (0xFFFF_FFF0, ourISS)))
+        #expect(
+            h.segment(
+                seq: peerISS + 1, ack: ourISS + 1, options: options(timestamp: (5, ourISS)), payload: tcpBytes(10)
+            ).isEmpty)
         #expect(h.read() == tcpBytes(10))
     }
 
@@ -114,7 +125,8 @@ import Wire
         let h = try TCPHarness.active(Self.timestampConfig())
         _ = h.take()
         h.now = .milliseconds(50)
-        h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460, timestamp: (500, ourISS)))
+        h.segment(
+            seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460, timestamp: (500, ourISS)))
         #expect(h.connection.smoothedRTT == .milliseconds(50))
         let data = try h.write(tcpBytes(10))
         let echo = try #require(data.first?.repr.options.timestamp?.value)
@@ -127,13 +139,18 @@ import Wire
     @Test func sackBlocksLimitedToThreeWithTimestamps() throws {
         var config = Self.timestampConfig()
         config.selectiveAcknowledgments = true
-        let h = try TCPHarness.established(config, peerOptions: options(mss: 1460, sackPermitted: true, timestamp: (500, ourISS)))
+        let h = try TCPHarness.established(
+            config, peerOptions: options(mss: 1460, sackPermitted: true, timestamp: (500, ourISS)))
         var last: [Sent] = []
-        for i in 0 ..< 5 {
-            last = h.segment(seq: peerISS + 101 + UInt32(i) * 200, ack: ourISS + 1, options: options(timestamp: (500, ourISS)), payload: tcpBytes(100))
+        for i in 0..<5 {
+            last = h.segment(
+                seq: peerISS + 101 + UInt32(i) * 200, ack: ourISS + 1, options: options(timestamp: (500, ourISS)),
+                payload: tcpBytes(100))
         }
         #expect(last.first?.repr.options.sackBlocks.count == 3)
-        #expect(last.first?.repr.options.sackBlocks.first == SACKBlock(left: seq(peerISS + 901), right: seq(peerISS + 1001)))
+        #expect(
+            last.first?.repr.options.sackBlocks.first == SACKBlock(left: seq(peerISS + 901), right: seq(peerISS + 1001))
+        )
     }
 
     @Test func fullSegmentLeavesRoomForTimestampOption() throws {

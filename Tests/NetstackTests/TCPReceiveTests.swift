@@ -40,7 +40,7 @@ import Wire
         let h = try TCPHarness.established()
         let data = tcpBytes(300)
         h.segment(seq: peerISS + 201, ack: ourISS + 1, payload: Array(data[200...]))
-        h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: Array(data[100 ..< 200]))
+        h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: Array(data[100..<200]))
         let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: Array(data[..<100]))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 301, flags: .ack)])
         #expect(h.read() == data)
@@ -159,7 +159,7 @@ import Wire
         let h = try TCPHarness.established(config, peerOptions: options(mss: 1460, windowScale: 7))
         var sequence = peerISS + 1
         var lastWindow = 16 * 1024
-        for _ in 0 ..< 20 {
+        for _ in 0..<20 {
             // A sender that fills whatever window we advertise, once per (100 ms) round trip.
             let rightEdge = sequence + UInt32(lastWindow)
             while sequence + 1460 <= rightEdge {

@@ -39,7 +39,7 @@ import Wire
 
     @Test func cubicReducesWindowBySeventyPercent() throws {
         let h = try Self.fourSegmentsInFlight()
-        for _ in 0 ..< 3 { h.segment(seq: peerISS + 1, ack: ourISS + 1) }
+        for _ in 0..<3 { h.segment(seq: peerISS + 1, ack: ourISS + 1) }
         // RFC 9438: ssthresh = cwnd * 0.7 = 14600 * 0.7; without SACK the NewReno recovery
         // mechanics then inflate by 3 * SMSS (RFC 6582 3.2 step 2).
         #expect(h.connection.slowStartThreshold == 10220)
@@ -50,7 +50,7 @@ import Wire
         var config = plainConfig()
         config.congestionControl = .newReno
         let h = try Self.fourSegmentsInFlight(config)
-        for _ in 0 ..< 3 { h.segment(seq: peerISS + 1, ack: ourISS + 1) }
+        for _ in 0..<3 { h.segment(seq: peerISS + 1, ack: ourISS + 1) }
         // RFC 5681: ssthresh = FlightSize / 2; RFC 6582: cwnd = ssthresh + 3 * SMSS.
         #expect(h.connection.slowStartThreshold == 2920)
         #expect(h.connection.congestionWindow == 2920 + 3 * 1460)
@@ -60,20 +60,20 @@ import Wire
 
     @Test func newRenoPartialAckRetransmitsNextSegment() throws {
         let h = try Self.fourSegmentsInFlight()
-        for _ in 0 ..< 3 { h.segment(seq: peerISS + 1, ack: ourISS + 1) }
+        for _ in 0..<3 { h.segment(seq: peerISS + 1, ack: ourISS + 1) }
         let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1461)
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1461, ack: peerISS + 1, flags: .ack, length: 1460)])
     }
 
     @Test func fullAckLeavesRecovery() throws {
         let h = try Self.fourSegmentsInFlight()
-        for _ in 0 ..< 3 { h.segment(seq: peerISS + 1, ack: ourISS + 1) }
+        for _ in 0..<3 { h.segment(seq: peerISS + 1, ack: ourISS + 1) }
         #expect(h.segment(seq: peerISS + 1, ack: ourISS + 5841).isEmpty)
         // RFC 6582: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS).
         #expect(h.connection.congestionWindow == 2920)
         // Out of recovery, three more duplicates trigger a new fast retransmit.
         try h.write(tcpBytes(5840))
-        for _ in 0 ..< 2 { h.segment(seq: peerISS + 1, ack: ourISS + 5841) }
+        for _ in 0..<2 { h.segment(seq: peerISS + 1, ack: ourISS + 5841) }
         #expect(h.connection.counters.fastRetransmits == 1)
     }
 
@@ -86,43 +86,56 @@ import Wire
     @Test func outOfOrderAckCarriesSackMostRecentFirst() throws {
         let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
         let first = h.segment(seq: peerISS + 101, ack: ourISS + 1, payload: tcpBytes(100))
-        #expect(first.first.map { Array($0.repr.options.sackBlocks) } == [SACKBlock(left: seq(peerISS + 101), right: seq(peerISS + 201))])
+        #expect(
+            first.first.map { Array($0.repr.options.sackBlocks) } == [
+                SACKBlock(left: seq(peerISS + 101), right: seq(peerISS + 201))
+            ])
         let second = h.segment(seq: peerISS + 301, ack: ourISS + 1, payload: tcpBytes(100))
         // RFC 2018: the block holding the segment that triggered this ACK comes first.
-        #expect(second.first.map { Array($0.repr.options.sackBlocks) } == [
-            SACKBlock(left: seq(peerISS + 301), right: seq(peerISS + 401)),
-            SACKBlock(left: seq(peerISS + 101), right: seq(peerISS + 201)),
-        ])
+        #expect(
+            second.first.map { Array($0.repr.options.sackBlocks) } == [
+                SACKBlock(left: seq(peerISS + 301), right: seq(peerISS + 401)),
+                SACKBlock(left: seq(peerISS + 101), right: seq(peerISS + 201))
+            ])
     }
 
     @Test func sackRecoveryRetransmitsTheHole() throws {
         let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
         #expect(try h.write(tcpBytes(8760)).count == 6)
-        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 2921)])).isEmpty)
-        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 4381)])).isEmpty)
+        #expect(
+            h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 2921)]))
+                .isEmpty)
+        #expect(
+            h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 4381)]))
+                .isEmpty)
         // RFC 6675 IsLost(SND.UNA): more than (DupThresh - 1) * SMSS bytes SACKed above it.
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 5841)]))
+        let sent = h.segment(
+            seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 5841)]))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460)])
     }
 
     @Test func sackRecoveryRetransmitsEveryLostHole() throws {
         let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
         #expect(try h.write(tcpBytes(8760)).count == 6)
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1,
-                             options: options(sack: [(ourISS + 1461, ourISS + 2921), (ourISS + 4381, ourISS + 8761)]))
-        #expect(sent.map(\.summary) == [
-            Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460),
-            Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: .ack, length: 1460),
-        ])
+        let sent = h.segment(
+            seq: peerISS + 1, ack: ourISS + 1,
+            options: options(sack: [(ourISS + 1461, ourISS + 2921), (ourISS + 4381, ourISS + 8761)]))
+        #expect(
+            sent.map(\.summary) == [
+                Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460),
+                Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: .ack, length: 1460)
+            ])
     }
 
     @Test func sackedDataSkippedAfterTimeout() throws {
         let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
         try h.write(tcpBytes(4380))
         h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 2921)]))
-        #expect(h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460)])
+        #expect(
+            h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460)])
         // After the ACK, the SACKed middle segment is not resent.
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1461, options: options(sack: [(ourISS + 1461, ourISS + 2921)]))
+        let sent = h.segment(
+            seq: peerISS + 1, ack: ourISS + 1461, options: options(sack: [(ourISS + 1461, ourISS + 2921)]))
         #expect(sent.map(\.summary) == [Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: [.ack, .psh], length: 1460)])
     }
 
@@ -130,7 +143,8 @@ import Wire
         let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
         try h.write(tcpBytes(2920))
         // RFC 2883: the first block reports a duplicate below the cumulative ACK.
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1461, options: options(sack: [(ourISS + 1, ourISS + 1461)]))
+        let sent = h.segment(
+            seq: peerISS + 1, ack: ourISS + 1461, options: options(sack: [(ourISS + 1, ourISS + 1461)]))
         #expect(sent.isEmpty)
         #expect(h.segment(seq: peerISS + 1, ack: ourISS + 2921).isEmpty)
         #expect(h.connection.unacknowledgedBytes == 0)
@@ -140,7 +154,8 @@ import Wire
     @Test func bogusSackBeyondSentDataIgnored() throws {
         let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
         try h.write(tcpBytes(1460))
-        let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 100_000, ourISS + 200_000)]))
+        let sent = h.segment(
+            seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 100_000, ourISS + 200_000)]))
         #expect(sent.isEmpty)
         #expect(h.connection.counters.fastRetransmits == 0)
     }

@@ -91,8 +91,9 @@ import Wire
     }
 
     @Test func resetReplyForStrayAck() {
-        let stray = TCPRepr(sourcePort: 1, destinationPort: 2, sequenceNumber: seq(7), acknowledgmentNumber: seq(99),
-                            flags: .ack, window: 10, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
+        let stray = TCPRepr(
+            sourcePort: 1, destinationPort: 2, sequenceNumber: seq(7), acknowledgmentNumber: seq(99),
+            flags: .ack, window: 10, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
         let reply = TCPConnection.resetReply(to: stray)
         #expect(reply?.flags == .rst)
         #expect(reply?.sequenceNumber == seq(99))
@@ -100,8 +101,9 @@ import Wire
     }
 
     @Test func resetReplyForStraySynCountsSyn() {
-        let stray = TCPRepr(sourcePort: 1, destinationPort: 2, sequenceNumber: seq(7), acknowledgmentNumber: seq(0),
-                            flags: .syn, window: 10, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
+        let stray = TCPRepr(
+            sourcePort: 1, destinationPort: 2, sequenceNumber: seq(7), acknowledgmentNumber: seq(0),
+            flags: .syn, window: 10, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
         let reply = TCPConnection.resetReply(to: stray)
         #expect(reply?.flags == [.rst, .ack])
         #expect(reply?.sequenceNumber == seq(0))
@@ -109,8 +111,9 @@ import Wire
     }
 
     @Test func noResetForStrayReset() {
-        let stray = TCPRepr(sourcePort: 1, destinationPort: 2, sequenceNumber: seq(7), acknowledgmentNumber: seq(0),
-                            flags: .rst, window: 10, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
+        let stray = TCPRepr(
+            sourcePort: 1, destinationPort: 2, sequenceNumber: seq(7), acknowledgmentNumber: seq(0),
+            flags: .rst, window: 10, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
         #expect(TCPConnection.resetReply(to: stray) == nil)
     }
 }

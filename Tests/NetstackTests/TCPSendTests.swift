@@ -32,11 +32,12 @@ import Wire
     @Test func segmentsAreCutAtMSS() throws {
         let h = try TCPHarness.established()
         let sent = try h.write(tcpBytes(3000))
-        #expect(sent.map(\.summary) == [
-            Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460),
-            Seg(seq: ourISS + 1461, ack: peerISS + 1, flags: .ack, length: 1460),
-            Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: [.ack, .psh], length: 80),
-        ])
+        #expect(
+            sent.map(\.summary) == [
+                Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460),
+                Seg(seq: ourISS + 1461, ack: peerISS + 1, flags: .ack, length: 1460),
+                Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: [.ack, .psh], length: 80)
+            ])
         #expect(sent.flatMap(\.payload) == tcpBytes(3000))
     }
 
@@ -47,10 +48,11 @@ import Wire
         config.segmentationOffloadSize = 65536
         let h = try TCPHarness.established(config)
         let sent = try h.write(tcpBytes(3000))
-        #expect(sent.map(\.summary) == [
-            Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 2920),
-            Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: [.ack, .psh], length: 80),
-        ])
+        #expect(
+            sent.map(\.summary) == [
+                Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 2920),
+                Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: [.ack, .psh], length: 80)
+            ])
         #expect(sent.map(\.segmentSize) == [1460, nil])
         #expect(sent.flatMap(\.payload) == tcpBytes(3000))
     }
@@ -66,7 +68,8 @@ import Wire
         #expect(sent.first?.segmentSize == 1460)
         let next = h.segment(seq: peerISS + 1, ack: ourISS + 14601)
         #expect(next.map(\.payload.count).reduce(0, +) > 14600)
-        #expect(next.allSatisfy { $0.payload.count % 1460 == 0 && ($0.payload.count == 1460 || $0.segmentSize == 1460) })
+        #expect(
+            next.allSatisfy { $0.payload.count % 1460 == 0 && ($0.payload.count == 1460 || $0.segmentSize == 1460) })
     }
 
     @Test func senderSWSAvoidanceRespectsPeerWindow() throws {
@@ -151,8 +154,9 @@ import Wire
         #expect(budget.used == 128 * 1024)
         var out = Capture()
         do {
-            _ = try TCPConnection.connect(flow: testFlow, config: plainConfig(), iss: seq(1), now: .zero,
-                                          budget: budget, output: &out)
+            _ = try TCPConnection.connect(
+                flow: testFlow, config: plainConfig(), iss: seq(1), now: .zero,
+                budget: budget, output: &out)
             Issue.record("the budget should have refused a second connection")
         } catch {
             #expect(error == .noBufferSpace)
@@ -176,10 +180,11 @@ import Wire
         // The next 2000 bytes wrap around the 4 KiB ring: still one full MSS segment first.
         let data = tcpBytes(2000, start: 7)
         let sent = try h.write(data)
-        #expect(sent.map(\.summary) == [
-            Seg(seq: ourISS + 3001, ack: peerISS + 1, flags: .ack, length: 1460),
-            Seg(seq: ourISS + 4461, ack: peerISS + 1, flags: [.ack, .psh], length: 540),
-        ])
+        #expect(
+            sent.map(\.summary) == [
+                Seg(seq: ourISS + 3001, ack: peerISS + 1, flags: .ack, length: 1460),
+                Seg(seq: ourISS + 4461, ack: peerISS + 1, flags: [.ack, .psh], length: 540)
+            ])
         #expect(sent.flatMap(\.payload) == data)
     }
 

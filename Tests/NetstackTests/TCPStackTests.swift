@@ -17,7 +17,8 @@ import Wire
         server.addAddress(IPv4Subnet(serverIP, prefixLength: 24), to: server.addNIC(linkB))
         var config = TCPConfig()
         config.mtu = 1500
-        let result = try Self.transfer(client: (client, linkA, .v4(clientIP)), server: (server, linkB, .v4(serverIP)), config: config)
+        let result = try Self.transfer(
+            client: (client, linkA, .v4(clientIP)), server: (server, linkB, .v4(serverIP)), config: config)
         #expect(result == 1460)
     }
 
@@ -34,14 +35,17 @@ import Wire
         server.addAddress(IPv6Subnet(serverIP, prefixLength: 64), to: server.addNIC(linkB))
         var config = TCPConfig()
         config.mtu = 1500
-        let result = try Self.transfer(client: (client, linkA, .v6(clientIP)), server: (server, linkB, .v6(serverIP)), config: config)
+        let result = try Self.transfer(
+            client: (client, linkA, .v6(clientIP)), server: (server, linkB, .v6(serverIP)), config: config)
         #expect(result == 1440)
     }
 
     /// Sends 300 kB from client to server and closes; checks the bytes and the counters and
     /// returns the client's MSS.
-    static func transfer(client: (Stack, MemoryLink, IPAddress), server: (Stack, MemoryLink, IPAddress),
-                         config: TCPConfig) throws -> Int {
+    static func transfer(
+        client: (Stack, MemoryLink, IPAddress), server: (Stack, MemoryLink, IPAddress),
+        config: TCPConfig
+    ) throws -> Int {
         let (clientStack, linkA, clientIP) = client
         let (serverStack, linkB, serverIP) = server
         let clientTCP = TCPTransport(stack: clientStack)
@@ -54,8 +58,9 @@ import Wire
         serverTCP.demux.listen(listener, port: 80)
         let flow = TCPFlowID(local: TCPSocketAddress(clientIP, 40000), remote: TCPSocketAddress(serverIP, 80))
         var out = clientTCP.output
-        let connection = try TCPConnection.connect(flow: flow, config: config, iss: SeqNumber(rawValue: 77),
-                                                   now: clock.now, output: &out)
+        let connection = try TCPConnection.connect(
+            flow: flow, config: config, iss: SeqNumber(rawValue: 77),
+            now: clock.now, output: &out)
         clientTCP.demux.register(connection)
         clientStack.flush()
 
@@ -63,7 +68,7 @@ import Wire
         let sender = try TransferEndpoint(source: upload)
         sender.connection = connection
         let receiver = try TransferEndpoint(source: GeneratedStream(seed: 0, count: 0))
-        for _ in 0 ..< 20_000 {
+        for _ in 0..<20_000 {
             MemoryLink.pump(linkA, linkB)
             if receiver.connection == nil { receiver.connection = listener.accept() }
             sender.pump()

@@ -82,8 +82,10 @@ func plainConfig() -> TCPConfig {
     return config
 }
 
-func options(mss: UInt16? = nil, windowScale: UInt8? = nil, sackPermitted: Bool = false,
-             timestamp: (UInt32, UInt32)? = nil, sack: [(UInt32, UInt32)] = []) -> TCPOptions {
+func options(
+    mss: UInt16? = nil, windowScale: UInt8? = nil, sackPermitted: Bool = false,
+    timestamp: (UInt32, UInt32)? = nil, sack: [(UInt32, UInt32)] = []
+) -> TCPOptions {
     var o = TCPOptions()
     o.mss = mss
     o.windowScale = windowScale
@@ -106,19 +108,23 @@ final class TCPHarness {
     /// Active open: returns the harness with the SYN already captured (call `take()`).
     static func active(_ config: TCPConfig = plainConfig(), budget: TCPMemoryBudget? = nil) throws -> TCPHarness {
         var out = Capture()
-        let c = try TCPConnection.connect(flow: testFlow, config: config, iss: seq(ourISS), now: .zero,
-                                          budget: budget, output: &out)
+        let c = try TCPConnection.connect(
+            flow: testFlow, config: config, iss: seq(ourISS), now: .zero,
+            budget: budget, output: &out)
         let h = TCPHarness(connection: c)
         h.out = out
         return h
     }
 
     /// ESTABLISHED via an active open against a peer announcing `peerOptions`.
-    static func established(_ config: TCPConfig = plainConfig(), peerOptions: TCPOptions = options(mss: 1460),
-                            peerWindow: UInt16 = 65535) throws -> TCPHarness {
+    static func established(
+        _ config: TCPConfig = plainConfig(), peerOptions: TCPOptions = options(mss: 1460),
+        peerWindow: UInt16 = 65535
+    ) throws -> TCPHarness {
         let h = try active(config)
         _ = h.take()
-        let reply = h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], window: peerWindow, options: peerOptions)
+        let reply = h.segment(
+            seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], window: peerWindow, options: peerOptions)
         #expect(reply.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack)])
         #expect(h.connection.state == .established)
         return h
@@ -128,11 +134,14 @@ final class TCPHarness {
 
     /// Feeds one segment from the peer; returns exactly what the connection sent in response.
     @discardableResult
-    func segment(seq s: UInt32, ack a: UInt32 = 0, flags: TCPFlags = .ack, window: UInt16 = 65535,
-                 options o: TCPOptions = TCPOptions(), payload: [UInt8] = []) -> [Sent] {
-        let repr = TCPRepr(sourcePort: peerAddress.port, destinationPort: ourAddress.port,
-                           sequenceNumber: seq(s), acknowledgmentNumber: seq(a), flags: flags, window: window,
-                           urgentPointer: 0, options: o, payloadLength: payload.count)
+    func segment(
+        seq s: UInt32, ack a: UInt32 = 0, flags: TCPFlags = .ack, window: UInt16 = 65535,
+        options o: TCPOptions = TCPOptions(), payload: [UInt8] = []
+    ) -> [Sent] {
+        let repr = TCPRepr(
+            sourcePort: peerAddress.port, destinationPort: ourAddress.port,
+            sequenceNumber: seq(s), acknowledgmentNumber: seq(a), flags: flags, window: window,
+            urgentPointer: 0, options: o, payloadLength: payload.count)
         payload.withUnsafeBytes { bytes in
             connection.handle(repr, payload: bytes, now: now, output: &out)
         }
@@ -164,7 +173,7 @@ final class TCPHarness {
 }
 
 func tcpBytes(_ count: Int, start: UInt8 = 0) -> [UInt8] {
-    (0 ..< count).map { UInt8(truncatingIfNeeded: Int(start) + $0) }
+    (0..<count).map { UInt8(truncatingIfNeeded: Int(start) + $0) }
 }
 
 /// `write` as a Result (typed-throw closures inside #expect crash this compiler).

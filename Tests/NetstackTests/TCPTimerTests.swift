@@ -11,7 +11,10 @@ import Wire
         let h = try TCPHarness.established()
         try h.write(tcpBytes(100))
         #expect(h.advance(ms: 199).isEmpty)
-        #expect(h.advance(ms: 1).map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.ack, .psh], length: 100)])
+        #expect(
+            h.advance(ms: 1).map(\.summary) == [
+                Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.ack, .psh], length: 100)
+            ])
     }
 
     @Test func rtoBacksOffExponentially() throws {
@@ -85,10 +88,11 @@ import Wire
         h.advance(ms: 200)
         // The ACK of the first segment grows cwnd (slow start) and the rest follows from SND.UNA.
         let sent = h.segment(seq: peerISS + 1, ack: ourISS + 1461)
-        #expect(sent.map(\.summary) == [
-            Seg(seq: ourISS + 1461, ack: peerISS + 1, flags: .ack, length: 1460),
-            Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: .ack, length: 1460),
-        ])
+        #expect(
+            sent.map(\.summary) == [
+                Seg(seq: ourISS + 1461, ack: peerISS + 1, flags: .ack, length: 1460),
+                Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: .ack, length: 1460)
+            ])
     }
 
     @Test func connectionTimesOutAfterMaximumRetransmissions() throws {
@@ -141,11 +145,13 @@ import Wire
         #expect(h.segment(seq: peerISS + 1, ack: ourISS + 2921, window: 500).isEmpty)
         #expect(try h.write(tcpBytes(5000)).isEmpty)
         #expect(h.connection.nextDeadline == h.now + .milliseconds(200))
-        #expect(h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: .ack, length: 500)])
+        #expect(
+            h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 2921, ack: peerISS + 1, flags: .ack, length: 500)])
         #expect(h.connection.counters.zeroWindowProbesSent == 1)
         // The window is now closed: ordinary zero-window probes follow.
         #expect(h.segment(seq: peerISS + 1, ack: ourISS + 3421, window: 0).isEmpty)
-        #expect(h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 3420, ack: peerISS + 1, flags: .ack, length: 0)])
+        #expect(
+            h.advance(ms: 200).map(\.summary) == [Seg(seq: ourISS + 3420, ack: peerISS + 1, flags: .ack, length: 0)])
     }
 
     @Test func windowOpeningResumesSending() throws {

@@ -44,11 +44,17 @@ final class FakeTransport: TransportProtocolHandler {
 
         tcp.verdict = .unreachable(.portUnreachable)
         h.receiveIPv4(FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .tcp, payload: bytes(20)))
-        #expect(h.written().compactMap(\.icmp).map(\.repr) == [.destinationUnreachable(code: .portUnreachable, nextHopMTU: 0)])
+        #expect(
+            h.written().compactMap(\.icmp).map(\.repr) == [
+                .destinationUnreachable(code: .portUnreachable, nextHopMTU: 0)
+            ])
 
         let quote = FrameBuilder.ipv4(source: stackIP, destination: peerIP, protocolNumber: .tcp, payload: bytes(8))
-        h.receiveIPv4(FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .icmp,
-                                        payload: FrameBuilder.icmp(.destinationUnreachable(code: .hostUnreachable, nextHopMTU: 0), data: quote)))
+        h.receiveIPv4(
+            FrameBuilder.ipv4(
+                source: peerIP, destination: stackIP, protocolNumber: .icmp,
+                payload: FrameBuilder.icmp(.destinationUnreachable(code: .hostUnreachable, nextHopMTU: 0), data: quote))
+        )
         #expect(tcp.errors == [.destinationUnreachable(.hostUnreachable)])
 
         let due = h.clock.now.advanced(by: .milliseconds(200))
@@ -65,8 +71,10 @@ final class FakeTransport: TransportProtocolHandler {
         h.learnPeer()
         let payload = bytes(3000)
         let outcome = try payload.withUnsafeBytes { buffer in
-            try h.stack.sendIPv4(IPv4SendRequest(source: stackIP, destination: peerIP, protocolNumber: .tcp),
-                                 transportHeaderLength: 20, payload: buffer) { header in
+            try h.stack.sendIPv4(
+                IPv4SendRequest(source: stackIP, destination: peerIP, protocolNumber: .tcp),
+                transportHeaderLength: 20, payload: buffer
+            ) { header in
                 for i in 0..<20 { header[i] = 0xA0 &+ UInt8(i) }
             }
         }
@@ -91,7 +99,8 @@ final class FakeTransport: TransportProtocolHandler {
 
     @Test func gatewayVerdictConsultsTheHookOnlyInGatewayMode() {
         let hook = RecordingHook(verdict: .reject(.portUnreachable))
-        let flow = FlowKey(protocolNumber: .tcp, source: .v4(peerIP), sourcePort: 1, destination: .v4(remoteIP), destinationPort: 80)
+        let flow = FlowKey(
+            protocolNumber: .tcp, source: .v4(peerIP), sourcePort: 1, destination: .v4(remoteIP), destinationPort: 80)
         let gateway = Harness.gateway(hook: hook)
         #expect(gateway.stack.gatewayVerdict(for: flow, now: gateway.clock.now) == .reject(.portUnreachable))
         let plain = Harness()

@@ -11,10 +11,12 @@ import Wire
         let wildcard = UDPRecorder(), bound = UDPRecorder(), connected = UDPRecorder()
         _ = try h.stack.udp.open(localPort: 53, delegate: wildcard)
         _ = try h.stack.udp.open(localAddress: .v4(stackIP), localPort: 53, delegate: bound)
-        _ = try h.stack.udp.open(localAddress: .v4(stackIP), localPort: 53, remoteAddress: .v4(peerIP), remotePort: 1111, delegate: connected)
-        h.receiveUDP(sourcePort: 1111, port: 53, payload: [1])          // the connected 4-tuple
-        h.receiveUDP(sourcePort: 2222, port: 53, payload: [2])          // bound address
-        h.receiveUDP(to: IPv4Address(10, 0, 2, 255), port: 53, payload: [3])  // broadcast: wildcard only
+        _ = try h.stack.udp.open(
+            localAddress: .v4(stackIP), localPort: 53, remoteAddress: .v4(peerIP), remotePort: 1111, delegate: connected
+        )
+        h.receiveUDP(sourcePort: 1111, port: 53, payload: [1]) // the connected 4-tuple
+        h.receiveUDP(sourcePort: 2222, port: 53, payload: [2]) // bound address
+        h.receiveUDP(to: IPv4Address(10, 0, 2, 255), port: 53, payload: [3]) // broadcast: wildcard only
         #expect(connected.datagrams.map(\.payload) == [[1]])
         #expect(bound.datagrams.map(\.payload) == [[2]])
         #expect(wildcard.datagrams.map(\.payload) == [[3]])
@@ -27,7 +29,8 @@ import Wire
         let recorder = UDPRecorder()
         _ = try h.stack.udp.open(localPort: 53, delegate: recorder)
         h.receiveUDP(port: 53, payload: [1, 2], checksum: .zero)
-        var udp = FrameBuilder.udp(source: peerIP, sourcePort: 1, destination: stackIP, destinationPort: 53, payload: [3, 4])
+        var udp = FrameBuilder.udp(
+            source: peerIP, sourcePort: 1, destination: stackIP, destinationPort: 53, payload: [3, 4])
         udp[6] ^= 0x55
         h.receiveIPv4(FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .udp, payload: udp))
         #expect(recorder.datagrams.map(\.payload) == [[1, 2]])
@@ -38,7 +41,8 @@ import Wire
         let h = Harness()
         h.learnPeer()
         _ = try h.stack.udp.open(localPort: 53, delegate: UDPRecorder())
-        var udp = FrameBuilder.udp(source: peerIP, sourcePort: 1, destination: stackIP, destinationPort: 53, payload: [3, 4])
+        var udp = FrameBuilder.udp(
+            source: peerIP, sourcePort: 1, destination: stackIP, destinationPort: 53, payload: [3, 4])
         udp[5] = 200
         h.receiveIPv4(FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .udp, payload: udp))
         #expect(h.counters[drop: .udpMalformed] == 1)
@@ -51,7 +55,8 @@ import Wire
         try send(endpoint, bytes(33), to: peerIP, port: 9)
         let frames = h.written()
         // DecodedFrame.udp verifies the checksum.
-        #expect(frames.compactMap(\.udp).map(\.repr) == [UDPRepr(sourcePort: 5353, destinationPort: 9, payloadLength: 33)])
+        #expect(
+            frames.compactMap(\.udp).map(\.repr) == [UDPRepr(sourcePort: 5353, destinationPort: 9, payloadLength: 33)])
         guard case .ipv4(let ip, _, _)? = frames.first else { return }
         #expect(ip.source == stackIP)
     }

@@ -98,22 +98,24 @@ import Testing
         defer { fds.forEach(Posix.close) }
         let state = Box(fd: fds[0])
         var thread = pthread_t()
-        let started = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            let state = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
-            // The test runner's threads block signals, and a new thread inherits that mask.
-            var mask = sigset_t()
-            sigemptyset(&mask)
-            sigaddset(&mask, SIGURG)
-            pthread_sigmask(SIG_UNBLOCK, &mask, nil)
-            var byte: UInt8 = 0
-            let result = try? Posix.call("read") { () -> Int in
-                state.attempts.add(1, ordering: .sequentiallyConsistent)
-                return Glibc.read(state.fd, &byte, 1)
-            }
-            state.result.store(result ?? -1, ordering: .sequentiallyConsistent)
-            return nil
-        }, Unmanaged.passRetained(state).toOpaque())
+        let started = pthread_create(
+            &thread, nil,
+            { raw in
+                guard let raw else { return nil }
+                let state = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
+                // The test runner's threads block signals, and a new thread inherits that mask.
+                var mask = sigset_t()
+                sigemptyset(&mask)
+                sigaddset(&mask, SIGURG)
+                pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+                var byte: UInt8 = 0
+                let result = try? Posix.call("read") { () -> Int in
+                    state.attempts.add(1, ordering: .sequentiallyConsistent)
+                    return Glibc.read(state.fd, &byte, 1)
+                }
+                state.result.store(result ?? -1, ordering: .sequentiallyConsistent)
+                return nil
+            }, Unmanaged.passRetained(state).toOpaque())
         #expect(started == 0)
 
         // Signal until the read has been entered a second time: the first was interrupted.

@@ -6,12 +6,18 @@ import Wire
 
 @Suite struct ArgumentParsingTests {
     @Test func volumeReadWriteAndReadOnly() throws {
-        #expect(try VolumeMount.parse("/srv/data:/data") == VolumeMount(hostPath: "/srv/data", sandboxPath: "/data", readOnly: false))
-        #expect(try VolumeMount.parse("/srv//data/:/data/./x:ro") == VolumeMount(hostPath: "/srv/data", sandboxPath: "/data/x", readOnly: true))
+        #expect(
+            try VolumeMount.parse("/srv/data:/data")
+                == VolumeMount(hostPath: "/srv/data", sandboxPath: "/data", readOnly: false))
+        #expect(
+            try VolumeMount.parse("/srv//data/:/data/./x:ro")
+                == VolumeMount(hostPath: "/srv/data", sandboxPath: "/data/x", readOnly: true))
         #expect(try VolumeMount.parse("/a:/b:rw").readOnly == false)
     }
 
-    @Test(arguments: ["relative:/x", "/x:relative", "/x", "/x:/y:rx", "/x:/y:ro:z", "/x:/", "/x/../etc:/y", "/x:/y/../../z", ":/y"])
+    @Test(arguments: [
+        "relative:/x", "/x:relative", "/x", "/x:/y:rx", "/x:/y:ro:z", "/x:/", "/x/../etc:/y", "/x:/y/../../z", ":/y"
+    ])
     func volumeRejects(_ text: String) {
         #expect(throws: SandboxError.self) { try VolumeMount.parse(text) }
     }
@@ -39,13 +45,21 @@ import Wire
     @Test func pidsAndCPUs() throws {
         #expect(try ResourceLimits.parsePids("64") == 64)
         #expect(try ResourceLimits.parseCPUs("1.5") == 1.5)
-        for bad in ["0", "-1", "x", "99999999"] { #expect(throws: SandboxError.self) { try ResourceLimits.parsePids(bad) } }
-        for bad in ["0", "nan", "inf", "-2", "abc", "2000"] { #expect(throws: SandboxError.self) { try ResourceLimits.parseCPUs(bad) } }
+        for bad in ["0", "-1", "x", "99999999"] {
+            #expect(throws: SandboxError.self) { try ResourceLimits.parsePids(bad) }
+        }
+        for bad in ["0", "nan", "inf", "-2", "abc", "2000"] {
+            #expect(throws: SandboxError.self) { try ResourceLimits.parseCPUs(bad) }
+        }
     }
 
     @Test func ulimits() throws {
-        #expect(try ResourceLimit.parse("nofile=1024:4096") == ResourceLimit(resource: Int32(RLIMIT_NOFILE.rawValue), name: "nofile", soft: 1024, hard: 4096))
-        #expect(try ResourceLimit.parse("core=0") == ResourceLimit(resource: Int32(RLIMIT_CORE.rawValue), name: "core", soft: 0, hard: 0))
+        #expect(
+            try ResourceLimit.parse("nofile=1024:4096")
+                == ResourceLimit(resource: Int32(RLIMIT_NOFILE.rawValue), name: "nofile", soft: 1024, hard: 4096))
+        #expect(
+            try ResourceLimit.parse("core=0")
+                == ResourceLimit(resource: Int32(RLIMIT_CORE.rawValue), name: "core", soft: 0, hard: 0))
         #expect(try ResourceLimit.parse("stack=unlimited").hard == UInt64(bitPattern: -1))
         #expect(try ResourceLimit.parse("nproc=10:20").resource == Int32(__RLIMIT_NPROC.rawValue))
         for bad in ["nofile", "bogus=1", "nofile=2:1", "nofile=a", "nofile=1:2:3", "=5"] {
@@ -56,8 +70,11 @@ import Wire
     @Test func environment() throws {
         let lookup: (String) -> String? = { $0 == "FROM_HOST" ? "yes" : nil }
         #expect(try EnvironmentVariable.parse("A=b=c", lookup: lookup) == EnvironmentVariable(name: "A", value: "b=c"))
-        #expect(try EnvironmentVariable.parse("EMPTY=", lookup: lookup) == EnvironmentVariable(name: "EMPTY", value: ""))
-        #expect(try EnvironmentVariable.parse("FROM_HOST", lookup: lookup) == EnvironmentVariable(name: "FROM_HOST", value: "yes"))
+        #expect(
+            try EnvironmentVariable.parse("EMPTY=", lookup: lookup) == EnvironmentVariable(name: "EMPTY", value: ""))
+        #expect(
+            try EnvironmentVariable.parse("FROM_HOST", lookup: lookup)
+                == EnvironmentVariable(name: "FROM_HOST", value: "yes"))
         #expect(try EnvironmentVariable.parse("UNSET", lookup: lookup) == nil)
         #expect(throws: SandboxError.self) { try EnvironmentVariable.parse("=x", lookup: lookup) }
         var list = EnvironmentVariable.defaults
@@ -77,7 +94,10 @@ import Wire
 
         config.network = .host
         config.userNetFlags = ["--publish"]
-        #expect(throws: SandboxError.invalidArgument("--publish configures the user-mode network and needs --net=user (got --net=host)")) {
+        #expect(
+            throws: SandboxError.invalidArgument(
+                "--publish configures the user-mode network and needs --net=user (got --net=host)")
+        ) {
             try config.validate()
         }
         config.userNetFlags = []
@@ -110,17 +130,23 @@ import Wire
 }
 
 @Suite struct ResolverFileTests {
-    let host = "nameserver 10.0.0.1\nsearch old.example\noptions rotate\nsearch corp.example lab.example\noptions ndots:3 edns0\n"
+    let host =
+        "nameserver 10.0.0.1\nsearch old.example\noptions rotate\nsearch corp.example lab.example\noptions ndots:3 edns0\n"
 
     @Test func theHostsLastSearchAndOptionsLinesAreCarriedOver() throws {
         let text = ResolverFile().text(network: try NetworkConfiguration(), host: host)
-        #expect(text == "nameserver 10.0.2.3\nnameserver fd00::3\nsearch corp.example lab.example\noptions ndots:3 edns0\n")
-        #expect(ResolverFile().text(network: try NetworkConfiguration(), host: nil) == "nameserver 10.0.2.3\nnameserver fd00::3\n")
+        #expect(
+            text == "nameserver 10.0.2.3\nnameserver fd00::3\nsearch corp.example lab.example\noptions ndots:3 edns0\n")
+        #expect(
+            ResolverFile().text(network: try NetworkConfiguration(), host: nil)
+                == "nameserver 10.0.2.3\nnameserver fd00::3\n")
     }
 
     @Test func flagsReplaceTheHostsAndAreValidated() throws {
-        let file = ResolverFile(search: try ResolverFile.parseSearch(["a.example"]), options: try ResolverFile.parseOptions(["ndots:1"]))
-        #expect(file.text(network: try NetworkConfiguration(), host: host).hasSuffix("search a.example\noptions ndots:1\n"))
+        let file = ResolverFile(
+            search: try ResolverFile.parseSearch(["a.example"]), options: try ResolverFile.parseOptions(["ndots:1"]))
+        #expect(
+            file.text(network: try NetworkConfiguration(), host: host).hasSuffix("search a.example\noptions ndots:1\n"))
         #expect(try ResolverFile.parseSearch(["."]) == [])
         #expect(try ResolverFile.parseSearch([]) == nil)
         #expect(throws: SandboxError.self) { try ResolverFile.parseSearch(["a b"]) }

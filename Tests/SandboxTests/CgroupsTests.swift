@@ -23,7 +23,8 @@ import Testing
     }
 
     @Test func parsesMembership() {
-        let lines = Cgroups.membership(procSelfCgroup: "4:memory:/process_api/abc\n8:pids:/\n1:cpu,cpuacct:/x\n0::/user.slice\nbad\n")
+        let lines = Cgroups.membership(
+            procSelfCgroup: "4:memory:/process_api/abc\n8:pids:/\n1:cpu,cpuacct:/x\n0::/user.slice\nbad\n")
         #expect(lines.count == 4)
         #expect(lines[0].controllers == ["memory"] && lines[0].path == "/process_api/abc")
         #expect(lines[2].controllers == ["cpu", "cpuacct"])

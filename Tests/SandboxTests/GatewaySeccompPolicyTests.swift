@@ -47,12 +47,12 @@ import Testing
     }
 
     @Test func threadsButNoProcesses() {
-        let thread: UInt64 = 0x0001_0000 | 0x0000_0100 | 0x0000_0800  // CLONE_THREAD | CLONE_VM | CLONE_SIGHAND
+        let thread: UInt64 = 0x0001_0000 | 0x0000_0100 | 0x0000_0800 // CLONE_THREAD | CLONE_VM | CLONE_SIGHAND
         #expect(allowed("clone", [thread]))
-        #expect(!allowed("clone", [UInt64(SIGCHLD)]))  // fork
+        #expect(!allowed("clone", [UInt64(SIGCHLD)])) // fork
         #expect(policy.rules(for: "clone3").map(\.action) == [.errno(ENOSYS)])
-        #expect(!allowed("newfstatat", [UInt64(bitPattern: Int64(AT_FDCWD)), 0, 0, 0]))  // a path: never
-        #expect(allowed("newfstatat", [3, 0, 0, 0x1000]))  // fstat
+        #expect(!allowed("newfstatat", [UInt64(bitPattern: Int64(AT_FDCWD)), 0, 0, 0])) // a path: never
+        #expect(allowed("newfstatat", [3, 0, 0, 0x1000])) // fstat
     }
 
     @Test func compiles() throws {

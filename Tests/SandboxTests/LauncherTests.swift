@@ -1,8 +1,8 @@
 import Glibc
 import Sandbox
 import Synchronization
-import Testing
 import TestPrivileges
+import Testing
 
 /// Real sandboxes started from this (multi-threaded) test process: the child path must work
 /// here exactly as from the CLI. Serialized: the launcher owns the process's signal forwarding
@@ -42,13 +42,16 @@ import TestPrivileges
     /// point at its DNS forwarder. The gateway runs on the veth's far end while the program
     /// runs, and `prepare` sees it.
     @Test func userNetworkWiresEth0ToTheGateway() throws {
-        let config = userNetConfiguration(["/bin/sh", "-c", """
+        let config = userNetConfiguration([
+            "/bin/sh", "-c",
+            """
             ip -4 -o addr show dev eth0 | grep -q ' 10.0.2.100/24 ' || exit 11
             ip route show default | grep -q 'via 10.0.2.2 dev eth0' || exit 12
             grep -qx 'nameserver 10.0.2.3' /etc/resolv.conf || exit 13
             grep -q '^10.0.2.100 sandbox' /etc/hosts || exit 14
             [ "$(cat /sys/class/net/eth0/mtu)" = 65520 ] || exit 15
-            """])
+            """
+        ])
         let sawGateway = Mutex(false)
         let status = try Launcher(configuration: config) { child throws(SandboxError) in
             sawGateway.withLock { $0 = child.gateway?.counters() != nil }
@@ -67,9 +70,14 @@ import TestPrivileges
             var count = 0
             var target = [CChar](repeating: 0, count: 64)
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
                 let length = readlink("/proc/self/fd/" + name, &target, target.count - 1)
-                if length > 0 && String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "anon_inode:[eventpoll]" {
+                if length > 0
+                    && String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                        == "anon_inode:[eventpoll]"
+                {
                     count += 1
                 }
             }
@@ -91,20 +99,27 @@ import TestPrivileges
     @Test func missingWorkdirIsASetupFailure() {
         var config = configuration(["true"])
         config.workdir = "/no/such/dir"
-        #expect(throws: SandboxError.setupFailed(step: "chdir to working directory", path: "/no/such/dir", errno: ENOENT)) {
+        #expect(
+            throws: SandboxError.setupFailed(step: "chdir to working directory", path: "/no/such/dir", errno: ENOENT)
+        ) {
             try Launcher(configuration: config).run()
         }
     }
 
     @Test func prepareRunsWithTheNamespacesBeforeTheProgram() throws {
         let seen = Mutex<(pid: pid_t, ownNet: String, childNet: String)?>(nil)
-        let launcher = Launcher(configuration: configuration(["/bin/sh", "-c", "test -e /tmp/never-inside || exit 9"])) { child in
+        let launcher = Launcher(configuration: configuration(["/bin/sh", "-c", "test -e /tmp/never-inside || exit 9"]))
+        { child in
             // The program has not started: nothing but init exists in the pid namespace yet.
             var buffer = [CChar](repeating: 0, count: 256)
             let ownLength = readlink("/proc/self/ns/net", &buffer, 255)
-            let own = ownLength > 0 ? String(decoding: buffer[0..<ownLength].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            let own =
+                ownLength > 0
+                ? String(decoding: buffer[0..<ownLength].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
             let childLength = readlink(child.namespacePath("net"), &buffer, 255)
-            let theirs = childLength > 0 ? String(decoding: buffer[0..<childLength].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            let theirs =
+                childLength > 0
+                ? String(decoding: buffer[0..<childLength].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
             seen.withLock { $0 = (child.pid, own, theirs) }
         }
         #expect(try launcher.run() == 9)
@@ -126,7 +141,8 @@ import TestPrivileges
             let netnsFD = ioctl(socket, 0x894C)
             defer { if netnsFD >= 0 { close(netnsFD) } }
             var fromSocket = stat(), fromProc = stat()
-            let same = netnsFD >= 0 && fstat(netnsFD, &fromSocket) == 0 && stat(child.namespacePath("net"), &fromProc) == 0
+            let same =
+                netnsFD >= 0 && fstat(netnsFD, &fromSocket) == 0 && stat(child.namespacePath("net"), &fromProc) == 0
                 && fromSocket.st_ino == fromProc.st_ino
             seen.withLock { $0 = (domain, same) }
         }

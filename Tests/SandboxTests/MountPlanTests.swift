@@ -2,13 +2,18 @@ import Sandbox
 import Testing
 
 @Suite struct MountPlanTests {
-    static let host = HostRoot(entries: [.directory("/usr"), .symlink("/bin", target: "usr/bin"),
-                                         .symlink("/lib64", target: "usr/lib64"), .directory("/etc")],
-                               hiddenEtc: ["/etc/shadow", "/etc/ssl/private"], homes: ["/root", "/home", "/home/ann"])
-    let plan = MountPlan.operations(rootfs: nil, volumes: [
-        VolumeMount(hostPath: "/srv/in", sandboxPath: "/data", readOnly: true),
-        VolumeMount(hostPath: "/srv/out", sandboxPath: "/tmp/out", readOnly: false),
-    ], devptsGroup: 5, host: host, currentDirectory: "/work/project")
+    static let host = HostRoot(
+        entries: [
+            .directory("/usr"), .symlink("/bin", target: "usr/bin"),
+            .symlink("/lib64", target: "usr/lib64"), .directory("/etc")
+        ],
+        hiddenEtc: ["/etc/shadow", "/etc/ssl/private"], homes: ["/root", "/home", "/home/ann"])
+    let plan = MountPlan.operations(
+        rootfs: nil,
+        volumes: [
+            VolumeMount(hostPath: "/srv/in", sandboxPath: "/data", readOnly: true),
+            VolumeMount(hostPath: "/srv/out", sandboxPath: "/tmp/out", readOnly: false)
+        ], devptsGroup: 5, host: host, currentDirectory: "/work/project")
 
     @Test func defaultRootIsATmpfsWithTheAllowList() throws {
         let root = try #require(plan.first)
@@ -22,10 +27,14 @@ import Testing
             #expect(plan.contains { $0.kind == .tmpfs && $0.target == "/newroot" + fresh })
         }
         // Nothing else of the host's /: only allow-listed directories, the cwd and volumes are bound.
-        let bound = Set(plan.filter { $0.kind == .bind && $0.source?.hasPrefix("/oldroot/") == true }.compactMap(\.source))
+        let bound = Set(
+            plan.filter { $0.kind == .bind && $0.source?.hasPrefix("/oldroot/") == true }.compactMap(\.source))
         for secret in ["/root", "/home", "/var/lib", "/var/log", "/mnt", "/media", "/srv", "/run", "/var/run"] {
             #expect(!bound.contains("/oldroot" + secret))
-            #expect(!plan.contains { $0.target == "/newroot" + secret && $0.kind != .tmpfs && $0.kind != .symlink && $0.kind != .mkdir })
+            #expect(
+                !plan.contains {
+                    $0.target == "/newroot" + secret && $0.kind != .tmpfs && $0.kind != .symlink && $0.kind != .mkdir
+                })
         }
         // Made read-only last, after every mount point exists.
         #expect(plan.last == MountOperation(.readOnly, target: "/newroot"))
@@ -46,8 +55,11 @@ import Testing
             if op.target.hasPrefix("/newroot/dev/") { continue }
             #expect(op.flags & MountPlan.nodev != 0, "\(op)")
         }
-        let custom = MountPlan.operations(rootfs: "/srv/rootfs", volumes: [
-            VolumeMount(hostPath: "/srv/out", sandboxPath: "/out", readOnly: false)], devptsGroup: nil)
+        let custom = MountPlan.operations(
+            rootfs: "/srv/rootfs",
+            volumes: [
+                VolumeMount(hostPath: "/srv/out", sandboxPath: "/out", readOnly: false)
+            ], devptsGroup: nil)
         for op in custom where op.kind == .bind && !op.target.hasPrefix("/newroot/dev/") {
             #expect(op.flags & (MountPlan.nosuid | MountPlan.nodev) == MountPlan.nosuid | MountPlan.nodev, "\(op)")
         }
@@ -62,17 +74,25 @@ import Testing
 
     @Test func startDirectoryRules() {
         let homes = Self.host.homes
-        let project = MountPlan.startDirectory(current: "/work/project/", homes: homes, volumes: [], workdirGiven: false)
+        let project = MountPlan.startDirectory(
+            current: "/work/project/", homes: homes, volumes: [], workdirGiven: false)
         #expect(project.bind == "/work/project" && project.workdir == "/work/project" && project.notice == nil)
         for refused in ["/", "/home", "/home/ann", "/root"] {
             let start = MountPlan.startDirectory(current: refused, homes: homes, volumes: [], workdirGiven: false)
             #expect(start.bind == nil && start.workdir == nil && start.notice != nil, "\(refused)")
         }
         // Below a home is a project like any other.
-        #expect(MountPlan.startDirectory(current: "/home/ann/src", homes: homes, volumes: [], workdirGiven: false).bind == "/home/ann/src")
-        #expect(MountPlan.startDirectory(current: "/work/project", homes: homes, volumes: [], workdirGiven: true) == .init())
-        let covered = MountPlan.startDirectory(current: "/work/project/sub", homes: homes, volumes: [
-            VolumeMount(hostPath: "/x", sandboxPath: "/work/project", readOnly: false)], workdirGiven: false)
+        #expect(
+            MountPlan.startDirectory(current: "/home/ann/src", homes: homes, volumes: [], workdirGiven: false).bind
+                == "/home/ann/src")
+        #expect(
+            MountPlan.startDirectory(current: "/work/project", homes: homes, volumes: [], workdirGiven: true) == .init()
+        )
+        let covered = MountPlan.startDirectory(
+            current: "/work/project/sub", homes: homes,
+            volumes: [
+                VolumeMount(hostPath: "/x", sandboxPath: "/work/project", readOnly: false)
+            ], workdirGiven: false)
         #expect(covered.bind == nil && covered.workdir == "/work/project/sub" && covered.notice == nil)
     }
 
@@ -94,7 +114,10 @@ import Testing
         #expect(plan.contains { $0.kind == .tmpfs && $0.target == "/newroot/dev" })
         #expect(plan.contains { $0.kind == .sysfs && $0.target == "/newroot/sys" && $0.source == "/oldroot/sys" })
         #expect(plan.contains { $0.kind == .tmpfs && $0.target == "/newroot/dev/shm" })
-        #expect(plan.contains { $0.kind == .devpts && $0.data?.contains("newinstance") == true && $0.data?.contains("gid=5") == true })
+        #expect(
+            plan.contains {
+                $0.kind == .devpts && $0.data?.contains("newinstance") == true && $0.data?.contains("gid=5") == true
+            })
         #expect(plan.contains { $0.kind == .symlink && $0.target == "/newroot/dev/ptmx" && $0.source == "pts/ptmx" })
     }
 
@@ -130,11 +153,17 @@ import Testing
 
     @Test func volumesComeLastOverTheirTargets() throws {
         let last = Array(plan.dropLast().suffix(2))
-        #expect(last[0] == {
-            var op = MountOperation(.bind, source: "/oldroot/srv/in", target: "/newroot/data", flags: MountPlan.nosuid | MountPlan.nodev)
-            op.recursive = true; op.readOnly = true; op.createTarget = true
-            return op
-        }())
+        #expect(
+            last[0]
+                == {
+                    var op = MountOperation(
+                        .bind, source: "/oldroot/srv/in", target: "/newroot/data",
+                        flags: MountPlan.nosuid | MountPlan.nodev)
+                    op.recursive = true
+                    op.readOnly = true
+                    op.createTarget = true
+                    return op
+                }())
         #expect(last[1].source == "/oldroot/srv/out" && last[1].target == "/newroot/tmp/out" && !last[1].readOnly)
         let tmp = try #require(plan.firstIndex { $0.kind == .tmpfs && $0.target == "/newroot/tmp" })
         #expect(tmp < plan.count - 2)

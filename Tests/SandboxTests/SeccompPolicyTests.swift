@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct MaskedCoverTests {
     @Test(arguments: [
-        Set<UInt64>([1, 2, 10, 16]), Set<UInt64>([0]), Set<UInt64>([0, 8, 0x20000, 0x20008, 0xffff_ffff]), Set<UInt64>(),
+        Set<UInt64>([1, 2, 10, 16]), Set<UInt64>([0]), Set<UInt64>([0, 8, 0x20000, 0x20008, 0xffff_ffff]), Set<UInt64>()
     ])
     func coversExactlyTheComplement(_ allowed: Set<UInt64>) {
         let patterns = MaskedCover.complement(of: allowed)
@@ -42,11 +42,13 @@ import Testing
         #expect(verdict("read") == .allow)
         #expect(verdict("openat", [0, 0, 0, 0]) == .allow)
         #expect(verdict("a_syscall_of_a_future_kernel") == .errno(ENOSYS))
-        #expect(verdict("openat2") == .errno(ENOSYS))  // its mode sits behind a pointer
+        #expect(verdict("openat2") == .errno(ENOSYS)) // its mode sits behind a pointer
     }
 
     @Test func ptraceLikeAndObscureCallsStayClosed() {
-        for name in ["modify_ldt", "pidfd_getfd", "kcmp", "process_madvise", "move_pages", "fanotify_init", "open_tree_attr"] {
+        for name in [
+            "modify_ldt", "pidfd_getfd", "kcmp", "process_madvise", "move_pages", "fanotify_init", "open_tree_attr"
+        ] {
             #expect(verdict(name) == .errno(EPERM), "\(name)")
         }
     }
@@ -64,7 +66,9 @@ import Testing
     /// An idmapped writable volume is written as on-disk root: no set-id bit may be set there.
     @Test func noSetIDBitsOnFiles() {
         let creat = UInt64(O_CREAT), setuid = UInt64(S_ISUID), setgid = UInt64(S_ISGID)
-        for (name, modeIndex) in [("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("creat", 1), ("mknodat", 2)] {
+        for (name, modeIndex) in [
+            ("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("creat", 1), ("mknodat", 2)
+        ] {
             var arguments: [UInt64] = [0, 0, 0, 0]
             arguments[modeIndex] = 0o755
             #expect(verdict(name, arguments) == .allow, "\(name) 0755")
@@ -85,17 +89,23 @@ import Testing
     /// Allow and deny rules of one syscall match disjoint arguments, so the verdict never
     /// depends on the order libseccomp checks them in.
     @Test func argumentRulesNeverDisagree() {
-        let interesting: [UInt64] = [0, 1, 2, 3, 5, 10, 16, 0o644, 0o2755, 0o4755, UInt64(O_CREAT), 0o20200000,
-                                     0x5401, 0x5412, 0x541C, 0x8, 0x20000, 0x40_0000, 0x1000_0000, 0x4000_0011,
-                                     0x003d_0f00, 1 << 32, (1 << 32) | 10, 0xffff_ffff]
+        let interesting: [UInt64] = [
+            0, 1, 2, 3, 5, 10, 16, 0o644, 0o2755, 0o4755, UInt64(O_CREAT), 0o20200000,
+            0x5401, 0x5412, 0x541C, 0x8, 0x20000, 0x40_0000, 0x1000_0000, 0x4000_0011,
+            0x003d_0f00, 1 << 32, (1 << 32) | 10, 0xffff_ffff
+        ]
         let conditional = Set(policy.rules.filter { !$0.conditions.isEmpty }.map(\.syscall))
         for name in conditional {
             let rules = policy.rules(for: name)
-            for a in interesting { for b in interesting { for c in interesting.prefix(12) {
-                let arguments = [a, b, c, b, 0, 0]
-                let actions = Set(rules.filter { $0.matches(arguments) }.map(\.action))
-                #expect(actions.count <= 1, "\(name) \(arguments): \(actions)")
-            } } }
+            for a in interesting {
+                for b in interesting {
+                    for c in interesting.prefix(12) {
+                        let arguments = [a, b, c, b, 0, 0]
+                        let actions = Set(rules.filter { $0.matches(arguments) }.map(\.action))
+                        #expect(actions.count <= 1, "\(name) \(arguments): \(actions)")
+                    }
+                }
+            }
         }
     }
 
@@ -104,7 +114,7 @@ import Testing
         for family in [AF_UNIX, AF_INET, AF_INET6] {
             #expect(verdict("socket", [UInt64(family), stream, 0]) == .allow)
         }
-        #expect(verdict("socket", [UInt64(AF_NETLINK), dgram, 0]) == .allow)  // NETLINK_ROUTE
+        #expect(verdict("socket", [UInt64(AF_NETLINK), dgram, 0]) == .allow) // NETLINK_ROUTE
         for family in [AF_PACKET, 40 /* AF_VSOCK */, 38 /* AF_ALG */, 15 /* AF_KEY */, 0, 45, 46, 255] {
             #expect(verdict("socket", [UInt64(family), dgram, 0]) == .errno(EAFNOSUPPORT), "family \(family)")
         }
@@ -117,7 +127,7 @@ import Testing
         #expect(verdict("socket", [UInt64(AF_NETLINK), 3, 9 /* NETLINK_AUDIT */]) == .errno(EAFNOSUPPORT))
         #expect(verdict("socket", [UInt64(AF_NETLINK), 3, 16 /* NETLINK_GENERIC */]) == .errno(EAFNOSUPPORT))
         #expect(verdict("socket", [UInt64(AF_NETLINK), 3, (1 << 32) | 9]) == .errno(EAFNOSUPPORT))
-        #expect(verdict("socket", [UInt64(AF_NETLINK), 3, 1 << 32]) == .allow)  // low 32 bits: NETLINK_ROUTE
+        #expect(verdict("socket", [UInt64(AF_NETLINK), 3, 1 << 32]) == .allow) // low 32 bits: NETLINK_ROUTE
     }
 
     @Test func noRawOrPacketInetSockets() {
@@ -129,7 +139,7 @@ import Testing
             #expect(verdict("socket", [family, packet, 0]) == .errno(EPERM))
             #expect(verdict("socket", [family, UInt64(SOCK_DGRAM.rawValue) | flags, 0]) == .allow)
         }
-        #expect(verdict("socket", [UInt64(AF_UNIX), raw, 0]) == .allow)  // harmless: the kernel has no raw unix sockets
+        #expect(verdict("socket", [UInt64(AF_UNIX), raw, 0]) == .allow) // harmless: the kernel has no raw unix sockets
     }
 
     @Test func namespaceCreationAndJoining() {
@@ -146,11 +156,13 @@ import Testing
     }
 
     @Test func deniedAndUnavailableCalls() {
-        for name in ["mount", "umount2", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-                     "pivot_root", "chroot", "ptrace", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open",
-                     "userfaultfd", "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "init_module",
-                     "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "settimeofday",
-                     "clock_settime", "adjtimex", "open_by_handle_at"] {
+        for name in [
+            "mount", "umount2", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+            "pivot_root", "chroot", "ptrace", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open",
+            "userfaultfd", "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "init_module",
+            "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "settimeofday",
+            "clock_settime", "adjtimex", "open_by_handle_at"
+        ] {
             #expect(verdict(name) == .errno(EPERM), "\(name)")
         }
         for name in ["io_uring_setup", "io_uring_enter", "io_uring_register", "clone3"] {
@@ -167,7 +179,9 @@ import Testing
 
     @Test func personality() {
         for safe: UInt64 in [0, 8, 0x20000, 0x20008, 0xffff_ffff] { #expect(verdict("personality", [safe]) == .allow) }
-        for unsafe: UInt64 in [0x0040_0000 /* ADDR_NO_RANDOMIZE */, 0x0100_0000 /* READ_IMPLIES_EXEC */, 1, 0x1_0000_0001] {
+        for unsafe: UInt64 in [
+            0x0040_0000 /* ADDR_NO_RANDOMIZE */, 0x0100_0000 /* READ_IMPLIES_EXEC */, 1, 0x1_0000_0001
+        ] {
             #expect(verdict("personality", [unsafe]) == .errno(EPERM))
         }
     }
@@ -185,9 +199,12 @@ import Testing
     }
 
     @Test func unknownSyscallsAreReportedNotFatal() throws {
-        let program = try SeccompCompiler.compile(SeccompPolicy(defaultAction: .allow, rules: [
-            SeccompRule("no_such_syscall_xyz", .errno(EPERM)), SeccompRule("mount", .errno(EPERM)),
-        ]))
+        let program = try SeccompCompiler.compile(
+            SeccompPolicy(
+                defaultAction: .allow,
+                rules: [
+                    SeccompRule("no_such_syscall_xyz", .errno(EPERM)), SeccompRule("mount", .errno(EPERM))
+                ]))
         #expect(program.unknownSyscalls == ["no_such_syscall_xyz"])
     }
 }
@@ -195,29 +212,35 @@ import Testing
 @Suite struct OCISeccompProfileTests {
     @Test func dockerStyleProfile() throws {
         let json = """
-        {
-          "defaultAction": "SCMP_ACT_ERRNO",
-          "defaultErrnoRet": 38,
-          "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
-          "syscalls": [
-            {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
-            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
-             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
-            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
-             "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
-            {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
-            {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
-            {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm64"]}}
-          ]
-        }
-        """
+            {
+              "defaultAction": "SCMP_ACT_ERRNO",
+              "defaultErrnoRet": 38,
+              "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+              "syscalls": [
+                {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm64"]}}
+              ]
+            }
+            """
         let policy = try OCISeccompProfile.parse(Array(json.utf8))
         #expect(policy.defaultAction == .errno(38))
         #expect(policy.rules(for: "read") == [SeccompRule("read", .allow)])
-        #expect(policy.rules(for: "personality") == [SeccompRule("personality", .allow, [.masked(0, mask: 0xffff_ffff, equals: 8)])])
-        #expect(policy.rules(for: "clone").first?.conditions == [SeccompCondition(argument: 0, op: .maskedEqual, 2_114_060_288, 0)])
-        #expect(policy.rules(for: "mount").isEmpty)       // needs a capability the app never has
-        #expect(policy.rules(for: "arch_prctl").isEmpty)  // another architecture
+        #expect(
+            policy.rules(for: "personality") == [
+                SeccompRule("personality", .allow, [.masked(0, mask: 0xffff_ffff, equals: 8)])
+            ])
+        #expect(
+            policy.rules(for: "clone").first?.conditions == [
+                SeccompCondition(argument: 0, op: .maskedEqual, 2_114_060_288, 0)
+            ])
+        #expect(policy.rules(for: "mount").isEmpty) // needs a capability the app never has
+        #expect(policy.rules(for: "arch_prctl").isEmpty) // another architecture
         #expect(policy.rules(for: "kill") == [SeccompRule("kill", .errno(1))])
         let program = try SeccompCompiler.compile(policy)
         #expect(program.instructionCount > 5)
@@ -226,12 +249,12 @@ import Testing
     /// `socket` NE 40 on the full 64 bits would let `(1<<32)|40` through: the kernel reads an int.
     @Test func intArgumentComparisonsLookAtTheLow32Bits() throws {
         let json = """
-        {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 97, "syscalls": [
-          {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
-          {"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
-          {"names": ["mmap"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 4096, "op": "SCMP_CMP_NE"}]}
-        ]}
-        """
+            {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 97, "syscalls": [
+              {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+              {"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
+              {"names": ["mmap"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 4096, "op": "SCMP_CMP_NE"}]}
+            ]}
+            """
         let policy = try OCISeccompProfile.parse(Array(json.utf8))
         func verdict(_ name: String, _ arguments: [UInt64]) -> SeccompAction {
             DefaultSeccompPolicy.verdict(policy, syscall: name, arguments: arguments)
@@ -252,7 +275,7 @@ import Testing
         "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_NOPE\"}]}",
         "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 9, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}]}]}",
         "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_SORTOF\"}]}]}",
-        "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 0, \"value\": -1, \"op\": \"SCMP_CMP_EQ\"}]}]}",
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 0, \"value\": -1, \"op\": \"SCMP_CMP_EQ\"}]}]}"
     ])
     func rejectsMalformedProfiles(_ json: String) {
         #expect(throws: SandboxError.self) { try OCISeccompProfile.parse(Array(json.utf8)) }
@@ -283,6 +306,6 @@ import Testing
         let policy = DefaultSeccompPolicy.policy
         let compiled = try SeccompCompiler.compile(policy)
         #expect(try SeccompCache.program(for: policy).bytes == compiled.bytes)
-        #expect(try SeccompCache.program(for: policy).bytes == compiled.bytes)  // the second from the cache
+        #expect(try SeccompCache.program(for: policy).bytes == compiled.bytes) // the second from the cache
     }
 }

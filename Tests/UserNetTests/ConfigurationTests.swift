@@ -23,10 +23,18 @@ import Wire
     }
 
     @Test func badConfigurationsAreRefusedWithTheirReason() {
-        #expect(throws: ConfigurationError.badCIDR("10.0.2.1/24", .hostBitsSet)) { try NetworkConfiguration(cidr: "10.0.2.1/24") }
-        #expect(throws: ConfigurationError.badCIDR("10.0.2.0/33", .badPrefixLength(33))) { try NetworkConfiguration(cidr: "10.0.2.0/33") }
-        #expect(throws: ConfigurationError.badCIDR("banana/24", .badAddress("banana"))) { try NetworkConfiguration(cidr: "banana/24") }
-        #expect(throws: ConfigurationError.cidrTooSmall("10.0.2.0/26")) { try NetworkConfiguration(cidr: "10.0.2.0/26") }
+        #expect(throws: ConfigurationError.badCIDR("10.0.2.1/24", .hostBitsSet)) {
+            try NetworkConfiguration(cidr: "10.0.2.1/24")
+        }
+        #expect(throws: ConfigurationError.badCIDR("10.0.2.0/33", .badPrefixLength(33))) {
+            try NetworkConfiguration(cidr: "10.0.2.0/33")
+        }
+        #expect(throws: ConfigurationError.badCIDR("banana/24", .badAddress("banana"))) {
+            try NetworkConfiguration(cidr: "banana/24")
+        }
+        #expect(throws: ConfigurationError.cidrTooSmall("10.0.2.0/26")) {
+            try NetworkConfiguration(cidr: "10.0.2.0/26")
+        }
         #expect(throws: ConfigurationError.cidrNotIPv4("fd00::/64")) { try NetworkConfiguration(cidr: "fd00::/64") }
         #expect(throws: ConfigurationError.mtuOutOfRange(1279)) { try NetworkConfiguration(mtu: 1279) }
         #expect(throws: ConfigurationError.mtuOutOfRange(65522)) { try NetworkConfiguration(mtu: 65522) }
@@ -34,12 +42,20 @@ import Wire
     }
 
     @Test func dnsUpstreamSyntax() throws {
-        #expect(try NetworkConfiguration.parseDNSUpstream("127.0.0.53") == SocketAddress(.v4(IPv4Address(127, 0, 0, 53)), port: 53))
-        #expect(try NetworkConfiguration.parseDNSUpstream("127.0.0.1:5353") == SocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: 5353))
+        #expect(
+            try NetworkConfiguration.parseDNSUpstream("127.0.0.53")
+                == SocketAddress(.v4(IPv4Address(127, 0, 0, 53)), port: 53))
+        #expect(
+            try NetworkConfiguration.parseDNSUpstream("127.0.0.1:5353")
+                == SocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: 5353))
         #expect(try NetworkConfiguration.parseDNSUpstream("::1") == SocketAddress(.v6(.loopback), port: 53))
         #expect(try NetworkConfiguration.parseDNSUpstream("[::1]:5353") == SocketAddress(.v6(.loopback), port: 5353))
-        #expect(throws: ConfigurationError.badDNSUpstream("1.2.3.4:0")) { try NetworkConfiguration.parseDNSUpstream("1.2.3.4:0") }
-        #expect(throws: ConfigurationError.badDNSUpstream("resolver")) { try NetworkConfiguration.parseDNSUpstream("resolver") }
+        #expect(throws: ConfigurationError.badDNSUpstream("1.2.3.4:0")) {
+            try NetworkConfiguration.parseDNSUpstream("1.2.3.4:0")
+        }
+        #expect(throws: ConfigurationError.badDNSUpstream("resolver")) {
+            try NetworkConfiguration.parseDNSUpstream("resolver")
+        }
     }
 
     @Test func cidrContainsAndHosts() throws {
@@ -60,16 +76,22 @@ import Wire
 }
 
 @Suite struct DestinationMappingTests {
-    let v4 = { (a: UInt8, b: UInt8, c: UInt8, d: UInt8, port: UInt16) in SocketAddress(.v4(IPv4Address(a, b, c, d)), port: port) }
+    let v4 = { (a: UInt8, b: UInt8, c: UInt8, d: UInt8, port: UInt16) in
+        SocketAddress(.v4(IPv4Address(a, b, c, d)), port: port)
+    }
 
     @Test func gatewayReachesHostLoopbackOnlyWhenAllowed() throws {
         var config = try NetworkConfiguration()
         #expect(config.map(v4(10, 0, 2, 2, 8080), transport: .tcp) == .unreachable(.hostLoopbackDisabled))
         #expect(config.map(v4(127, 0, 0, 1, 8080), transport: .tcp) == .unreachable(.hostLoopbackDisabled))
-        #expect(config.map(SocketAddress(.v6(config.gatewayV6), port: 80), transport: .tcp) == .unreachable(.hostLoopbackDisabled))
+        #expect(
+            config.map(SocketAddress(.v6(config.gatewayV6), port: 80), transport: .tcp)
+                == .unreachable(.hostLoopbackDisabled))
         config.allowHostLoopback = true
         #expect(config.map(v4(10, 0, 2, 2, 8080), transport: .tcp) == .host(v4(127, 0, 0, 1, 8080)))
-        #expect(config.map(SocketAddress(.v6(config.gatewayV6), port: 80), transport: .udp) == .host(SocketAddress(.v6(.loopback), port: 80)))
+        #expect(
+            config.map(SocketAddress(.v6(config.gatewayV6), port: 80), transport: .udp)
+                == .host(SocketAddress(.v6(.loopback), port: 80)))
         #expect(config.map(v4(127, 0, 0, 1, 22), transport: .tcp) == .host(v4(127, 0, 0, 1, 22)))
     }
 
@@ -79,11 +101,17 @@ import Wire
         let other = v4(169, 254, 1, 1, 80)
         #expect(config.map(metadata, transport: .tcp) == .unreachable(.metadata))
         #expect(config.map(other, transport: .tcp) == .unreachable(.linkLocal))
-        #expect(config.map(SocketAddress(try #require(IPAddress("fe80::1")), port: 80), transport: .udp) == .unreachable(.linkLocal))
+        #expect(
+            config.map(SocketAddress(try #require(IPAddress("fe80::1")), port: 80), transport: .udp)
+                == .unreachable(.linkLocal))
         config.allowLinkLocal = true
         #expect(config.map(other, transport: .tcp) == .host(other))
-        #expect(config.map(metadata, transport: .tcp) == .unreachable(.metadata), "--allow-link-local does not open metadata")
-        #expect(config.map(SocketAddress(try #require(IPAddress("fd00:ec2::254")), port: 80), transport: .tcp) == .unreachable(.metadata))
+        #expect(
+            config.map(metadata, transport: .tcp) == .unreachable(.metadata),
+            "--allow-link-local does not open metadata")
+        #expect(
+            config.map(SocketAddress(try #require(IPAddress("fd00:ec2::254")), port: 80), transport: .tcp)
+                == .unreachable(.metadata))
         #expect(config.map(v4(100, 100, 100, 200, 80), transport: .tcp) == .unreachable(.metadata))
     }
 
@@ -107,6 +135,7 @@ import Wire
         #expect(UnreachableCause.linkLocal.reply(for: .tcp) == .tcpReset)
         #expect(UnreachableCause.linkLocal.reply(for: .udp) == .icmpUnreachable(.administrativelyProhibited))
         #expect(UnreachableCause.noSuchService.reply(for: .udp) == .icmpUnreachable(.port))
-        #expect(UnreachableCause.hostLoopbackDisabled.reply(for: .icmp) == .icmpUnreachable(.administrativelyProhibited))
+        #expect(
+            UnreachableCause.hostLoopbackDisabled.reply(for: .icmp) == .icmpUnreachable(.administrativelyProhibited))
     }
 }

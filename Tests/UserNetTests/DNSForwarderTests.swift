@@ -15,7 +15,8 @@ final class LoopbackDNSServer {
     weak var loop: EventLoop?
 
     init(loop: EventLoop) throws {
-        udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        udp = socket(
+            AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var sin = sockaddr_in()
         sin.sin_family = sa_family_t(AF_INET)
@@ -34,26 +35,41 @@ final class LoopbackDNSServer {
             let tcpBound = withUnsafeMutablePointer(to: &sin) { p in
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tcpFD, $0, length) }
             }
-            if tcpBound == 0 { bound = UInt16(bigEndian: sin.sin_port); break }
+            if tcpBound == 0 {
+                bound = UInt16(bigEndian: sin.sin_port)
+                break
+            }
         }
-        guard bound != 0, listen(tcp, 8) == 0 else { close(udp); close(tcp); throw TestFailure.setup("dns server", errno) }
+        guard bound != 0, listen(tcp, 8) == 0 else {
+            close(udp)
+            close(tcp)
+            throw TestFailure.setup("dns server", errno)
+        }
         port = bound
         self.loop = loop
         _ = try loop.register(fd: udp, interest: .read) { [unowned self] _ in self.serveUDP() }
         _ = try loop.register(fd: tcp, interest: .read) { [unowned self] _ in self.serveTCP() }
     }
 
-    deinit { close(udp); close(tcp) }
+    deinit {
+        close(udp)
+        close(tcp)
+    }
 
     var address: SocketAddress { SocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: port) }
 
     func answer(to query: [UInt8]) -> [UInt8]? {
-        guard let message = try? query.withUnsafeBytes({ try DNSMessage.parse($0) }), let q = message.questions.first else { return nil }
+        guard let message = try? query.withUnsafeBytes({ try DNSMessage.parse($0) }), let q = message.questions.first
+        else { return nil }
         lastIDSeen = message.header.id
         switch q.name.description {
         case "silent.test": return nil
-        case "wrong.test": return try? DNSTestMessages.response(id: message.header.id, name: "other.test", addresses: ["192.0.2.9"], ttl: 1)
-        default: return try? DNSTestMessages.response(id: message.header.id, name: q.name.description, addresses: ["192.0.2.1"], ttl: 120)
+        case "wrong.test":
+            return try? DNSTestMessages.response(
+                id: message.header.id, name: "other.test", addresses: ["192.0.2.9"], ttl: 1)
+        default:
+            return try? DNSTestMessages.response(
+                id: message.header.id, name: q.name.description, addresses: ["192.0.2.1"], ttl: 120)
         }
     }
 
@@ -62,7 +78,9 @@ final class LoopbackDNSServer {
         var from = sockaddr_storage()
         var fromLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let n = withUnsafeMutablePointer(to: &from) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udp, &buffer, buffer.count, 0, $0, &fromLength) }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                recvfrom(udp, &buffer, buffer.count, 0, $0, &fromLength)
+            }
         }
         guard n > 0 else { return }
         udpQueriesSeen += 1
@@ -105,9 +123,14 @@ final class SilentUDPPeer {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let fd = self.fd
         let rc = withUnsafeMutablePointer(to: &sin) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in bind(fd, sa, length) == 0 ? getsockname(fd, sa, &length) : -1 }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bind(fd, sa, length) == 0 ? getsockname(fd, sa, &length) : -1
+            }
         }
-        guard rc == 0 else { close(fd); throw TestFailure.setup("bind", errno) }
+        guard rc == 0 else {
+            close(fd)
+            throw TestFailure.setup("bind", errno)
+        }
         port = UInt16(bigEndian: sin.sin_port)
     }
     deinit { close(fd) }
@@ -115,7 +138,9 @@ final class SilentUDPPeer {
 }
 
 @Suite struct DNSForwarderTests {
-    func forwarder(_ loop: EventLoop, _ upstreams: [SocketAddress], timeout: UInt64 = 2_000_000_000) throws -> DNSForwarder {
+    func forwarder(_ loop: EventLoop, _ upstreams: [SocketAddress], timeout: UInt64 = 2_000_000_000) throws
+        -> DNSForwarder
+    {
         var configuration = DNSForwarder.Configuration(upstreams: upstreams)
         configuration.timeoutNanoseconds = timeout
         return try DNSForwarder(loop: loop, configuration: configuration)
@@ -154,7 +179,10 @@ final class SilentUDPPeer {
         let dns = try forwarder(loop, [silent.address, server.address], timeout: 200_000_000)
         var reply: [UInt8]?
         DNSTestMessages.query(id: 77, name: "a.test").withUnsafeBytes { query in
-            dns.forward(query: query) { reply = Array($0.bytes); loop.handle.stop() }
+            dns.forward(query: query) {
+                reply = Array($0.bytes)
+                loop.handle.stop()
+            }
         }
         try loop.run()
         #expect(reply != nil)
@@ -202,9 +230,13 @@ final class SilentUDPPeer {
         configuration.maxPendingQueries = 2
         let dns = try DNSForwarder(loop: loop, configuration: configuration)
         [UInt8](repeating: 0xFF, count: 5).withUnsafeBytes { dns.forward(query: $0) { _ in } }
-        try DNSTestMessages.response(id: 1, name: "a.b", addresses: [], ttl: 1).withUnsafeBytes { dns.forward(query: $0) { _ in } }
+        try DNSTestMessages.response(id: 1, name: "a.b", addresses: [], ttl: 1).withUnsafeBytes {
+            dns.forward(query: $0) { _ in }
+        }
         #expect(dns.counters.malformedQueries == 2, "garbage and responses are not queries")
-        for id in 0..<3 { DNSTestMessages.query(id: UInt16(id), name: "q.test").withUnsafeBytes { dns.forward(query: $0) { _ in } } }
+        for id in 0..<3 {
+            DNSTestMessages.query(id: UInt16(id), name: "q.test").withUnsafeBytes { dns.forward(query: $0) { _ in } }
+        }
         #expect(dns.pendingCount == 2)
         #expect(dns.counters.refusedPendingFull == 1)
         dns.close()
@@ -218,7 +250,11 @@ final class SilentUDPPeer {
         var answers: [DNSMessage] = []
         var reply: [UInt8]?
         DNSTestMessages.query(id: 0x4242, name: "tcp.example.com").withUnsafeBytes { query in
-            dns.forwardOverTCP(query: query) { reply = Array($0.bytes); answers.append($0.message); loop.handle.stop() }
+            dns.forwardOverTCP(query: query) {
+                reply = Array($0.bytes)
+                answers.append($0.message)
+                loop.handle.stop()
+            }
         }
         try loop.run()
         let message = try #require(reply).withUnsafeBytes { try DNSMessage.parse($0) }
@@ -235,7 +271,9 @@ final class SilentUDPPeer {
         let port = try unusedLoopbackPort()
         let dns = try forwarder(loop, [SocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: port)])
         var replies = 0
-        DNSTestMessages.query(id: 1, name: "x.test").withUnsafeBytes { dns.forwardOverTCP(query: $0) { _ in replies += 1 } }
+        DNSTestMessages.query(id: 1, name: "x.test").withUnsafeBytes {
+            dns.forwardOverTCP(query: $0) { _ in replies += 1 }
+        }
         try loop.runOnce(blocking: false)
         #expect(replies == 0)
         #expect(dns.counters.tcpFailures == 1)
@@ -245,7 +283,9 @@ final class SilentUDPPeer {
     @Test func streamFramerSplitsAndJoinsMessages() throws {
         let a = DNSTestMessages.query(id: 1, name: "a.test")
         let b = DNSTestMessages.query(id: 2, name: "b.test")
-        let stream = try #require(a.withUnsafeBytes { DNSStreamFramer.frame($0) }) + (try #require(b.withUnsafeBytes { DNSStreamFramer.frame($0) }))
+        let stream =
+            try #require(a.withUnsafeBytes { DNSStreamFramer.frame($0) })
+            + (try #require(b.withUnsafeBytes { DNSStreamFramer.frame($0) }))
         var framer = DNSStreamFramer()
         var messages: [[UInt8]] = []
         // Feed in 3-byte pieces: messages come out whole, in order.
@@ -260,21 +300,26 @@ final class SilentUDPPeer {
         #expect(messages == [a, b])
         #expect(framer.bufferedByteCount == 0)
         var bad = DNSStreamFramer()
-        #expect(throws: DNSFramingError.badLength(3)) { _ = try [UInt8]([0, 3, 1, 2, 3]).withUnsafeBytes { try bad.append($0) } }
+        #expect(throws: DNSFramingError.badLength(3)) {
+            _ = try [UInt8]([0, 3, 1, 2, 3]).withUnsafeBytes { try bad.append($0) }
+        }
     }
 
     @Test func resolvConfNameservers() {
         let text = """
-        # generated
-        search example.org
-        nameserver 127.0.0.53
-        nameserver   ::1
-        nameserver fe80::1%eth0
-        nameserver bogus
-        options edns0
-        nameserver 10.0.0.1
-        nameserver 10.0.0.2
-        """
-        #expect(ResolvConf.nameservers(in: text) == [.v4(IPv4Address(127, 0, 0, 53)), .v6(.loopback), .v4(IPv4Address(10, 0, 0, 1))])
+            # generated
+            search example.org
+            nameserver 127.0.0.53
+            nameserver   ::1
+            nameserver fe80::1%eth0
+            nameserver bogus
+            options edns0
+            nameserver 10.0.0.1
+            nameserver 10.0.0.2
+            """
+        #expect(
+            ResolvConf.nameservers(in: text) == [
+                .v4(IPv4Address(127, 0, 0, 53)), .v6(.loopback), .v4(IPv4Address(10, 0, 0, 1))
+            ])
     }
 }

@@ -11,13 +11,17 @@ import Wire
         let message = try parse(DNSTestMessages.query(id: 0xBEEF, name: "WWW.Example.com", type: 28))
         #expect(message.header.id == 0xBEEF)
         #expect(!message.header.isResponse)
-        #expect(message.questions == [DNSQuestion(name: try #require(DNSName("www.example.com")), type: .aaaa, recordClass: 1)])
+        #expect(
+            message.questions == [
+                DNSQuestion(name: try #require(DNSName("www.example.com")), type: .aaaa, recordClass: 1)
+            ])
         #expect(message.answers.isEmpty)
     }
 
     @Test func followsCompressionAndCNAMEChains() throws {
-        let bytes = try DNSTestMessages.response(id: 1, name: "www.example.com", cname: "edge.cdn.net",
-                                                 addresses: ["93.184.216.34", "2001:db8::7"], ttl: 300)
+        let bytes = try DNSTestMessages.response(
+            id: 1, name: "www.example.com", cname: "edge.cdn.net",
+            addresses: ["93.184.216.34", "2001:db8::7"], ttl: 300)
         let message = try parse(bytes)
         #expect(message.header.isResponse && message.header.responseCode == 0)
         #expect(message.answers.count == 3)
@@ -78,9 +82,16 @@ import Wire
     @Test func randomBytesNeverTrap() {
         // Deterministic xorshift so a failure is reproducible.
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state }
+        func next() -> UInt64 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
         var parsed = 0
-        let seed = (try? DNSTestMessages.response(id: 3, name: "x.example.com", cname: "y.example.net", addresses: ["1.2.3.4"], ttl: 5)) ?? []
+        let seed =
+            (try? DNSTestMessages.response(
+                id: 3, name: "x.example.com", cname: "y.example.net", addresses: ["1.2.3.4"], ttl: 5)) ?? []
         for _ in 0..<20_000 {
             var bytes = seed
             let flips = Int(next() % 6) + 1

@@ -3,7 +3,9 @@ import UserNet
 import Wire
 
 @Suite struct DNSQueryPolicyTests {
-    func decide(_ policy: EgressPolicy, _ name: String, type: UInt16 = 1, hostname: String? = "sandbox") throws -> DNSQueryPolicy.Decision {
+    func decide(_ policy: EgressPolicy, _ name: String, type: UInt16 = 1, hostname: String? = "sandbox") throws
+        -> DNSQueryPolicy.Decision
+    {
         var network = try NetworkConfiguration()
         network.hostname = hostname
         let query = try parsed(DNSTestMessages.query(id: 1, name: name, type: type))
@@ -14,7 +16,9 @@ import Wire
         let fenced = try EgressPolicy(arguments: [("--allow-domain", "*.example.com:443"), ("--deny", "all")])
         #expect(try decide(fenced, "api.example.com") == .forward)
         #expect(try decide(fenced, "x7f3a.attacker.example") == .refuse(reason: "name-not-allowed"))
-        #expect(try decide(fenced, "example.com") == .refuse(reason: "name-not-allowed"), "the wildcard leaves the apex out")
+        #expect(
+            try decide(fenced, "example.com") == .refuse(reason: "name-not-allowed"), "the wildcard leaves the apex out"
+        )
         let ipv4Only = try EgressPolicy(arguments: [("--deny", "0.0.0.0/0")])
         #expect(try decide(ipv4Only, "anything.test") == .refuse(reason: "name-not-allowed"))
         #expect(try decide(EgressPolicy(), "anything.test") == .forward, "an open policy forwards every name")
@@ -27,8 +31,11 @@ import Wire
             #expect(try decide(policy, "sandbox") == .answerLocally(.noError, [.v4(config.appV4)]))
             #expect(try decide(policy, "SANDBOX.", type: 28) == .answerLocally(.noError, [.v6(config.appV6)]))
             #expect(try decide(policy, "host.sandbox.internal") == .answerLocally(.noError, [.v4(config.gatewayV4)]))
-            #expect(try decide(policy, "host.sandbox.internal", type: 28) == .answerLocally(.noError, [.v6(config.gatewayV6)]))
-            #expect(try decide(policy, "host.sandbox.internal", type: 15) == .answerLocally(.noError, []), "MX: no data")
+            #expect(
+                try decide(policy, "host.sandbox.internal", type: 28)
+                    == .answerLocally(.noError, [.v6(config.gatewayV6)]))
+            #expect(
+                try decide(policy, "host.sandbox.internal", type: 15) == .answerLocally(.noError, []), "MX: no data")
             #expect(try decide(policy, "other.sandbox.internal") == .answerLocally(.nameError, []))
         }
         #expect(try decide(EgressPolicy(), "sandbox", hostname: nil) == .forward, "usernet names no host")
@@ -37,30 +44,45 @@ import Wire
     @Test func writtenAnswersEchoTheQuestionAndCarryTheAddresses() throws {
         let query = DNSTestMessages.query(id: 0xBEEF, name: "host.sandbox.internal", type: 255)
         let addresses: [IPAddress] = [.v4(IPv4Address(10, 0, 2, 2)), try #require(IPAddress("fd00::2"))]
-        let bytes = try #require(query.withUnsafeBytes {
-            DNSResponseWriter.response(toQuery: $0, code: .noError, authoritative: true, addresses: addresses, ttl: 60)
-        })
+        let bytes = try #require(
+            query.withUnsafeBytes {
+                DNSResponseWriter.response(
+                    toQuery: $0, code: .noError, authoritative: true, addresses: addresses, ttl: 60)
+            })
         let answer = try parsed(bytes)
         #expect(answer.header.id == 0xBEEF && answer.header.isResponse && answer.header.responseCode == 0)
         #expect(answer.header.flags & 0x0400 != 0, "authoritative")
         #expect(answer.questions.map(\.name) == [try #require(DNSName("host.sandbox.internal"))])
         #expect(answer.addresses(for: try #require(DNSName("host.sandbox.internal"))).map(\.address) == addresses)
-        let refused = try #require(query.withUnsafeBytes { DNSResponseWriter.response(toQuery: $0, code: .refused, authoritative: false) })
+        let refused = try #require(
+            query.withUnsafeBytes { DNSResponseWriter.response(toQuery: $0, code: .refused, authoritative: false) })
         #expect(try parsed(refused).header.responseCode == 5)
-        #expect([UInt8](repeating: 0, count: 14).withUnsafeBytes { DNSResponseWriter.response(toQuery: $0, code: .refused, authoritative: false) } == nil)
+        #expect(
+            [UInt8](repeating: 0, count: 14).withUnsafeBytes {
+                DNSResponseWriter.response(toQuery: $0, code: .refused, authoritative: false)
+            } == nil)
     }
 
     /// Fuzzing found it: a first question name that is a pointer into the header parses to a
     /// name built from the query's ID, which the forwarder rewrites, so upstream would read
     /// another name than the policy judged. Such a query is malformed: no answer, nothing sent.
     @Test func aQuestionNamePointingIntoTheHeaderIsMalformed() throws {
-        let query: [UInt8] = [0x02, 0x4C, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0,
-                              0x00, 0x00, 0x00, 0x7E, 0x01, 0x00, 0x00, 0xC3, 0x00, 0x00, 0xC0, 0x01, 0x01, 0x01, 0x01, 0x00, 0xE8]
+        let query: [UInt8] = [
+            0x02, 0x4C, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0,
+            0x00, 0x00, 0x00, 0x7E, 0x01, 0x00, 0x00, 0xC3, 0x00, 0x00, 0xC0, 0x01, 0x01, 0x01, 0x01, 0x00, 0xE8
+        ]
         #expect(query.withUnsafeBytes { DNSResponseWriter.endOfFirstQuestion($0) } == nil)
-        let compressed = DNSTestMessages.query(id: 1, name: "a.example.com").prefix(DNSHeader.length) + [0xC0, 0x00, 0x00, 0x01, 0x00, 0x01]
-        #expect(Array(compressed).withUnsafeBytes { DNSResponseWriter.response(toQuery: $0, code: .refused, authoritative: false) } == nil)
+        let compressed =
+            DNSTestMessages.query(id: 1, name: "a.example.com").prefix(DNSHeader.length) + [
+                0xC0, 0x00, 0x00, 0x01, 0x00, 0x01
+            ]
+        #expect(
+            Array(compressed).withUnsafeBytes {
+                DNSResponseWriter.response(toQuery: $0, code: .refused, authoritative: false)
+            } == nil)
         let loop = try EventLoop()
-        let dns = try DNSForwarder(loop: loop, configuration: DNSForwarder.Configuration(upstreams: [try dest("127.0.0.1", 9)]))
+        let dns = try DNSForwarder(
+            loop: loop, configuration: DNSForwarder.Configuration(upstreams: [try dest("127.0.0.1", 9)]))
         var failed = 0
         Array(compressed).withUnsafeBytes { dns.forward(query: $0, reply: { _ in }, failed: { failed += 1 }) }
         #expect(failed == 1 && dns.counters.malformedQueries == 1 && dns.pendingCount == 0)
@@ -69,13 +91,19 @@ import Wire
 
     @Test func queryRecordsAreOneJSONLineEach() throws {
         let question = DNSQuestion(name: try #require(DNSName("a.example.com")), type: .aaaa, recordClass: 1)
-        var record = DNSQueryRecord(timeNanoseconds: 0, source: try dest("10.0.2.100", 40000), transport: .udp,
-                                    question: question, outcome: .refused, reason: "name-not-allowed")
-        #expect(record.jsonLine == #"{"time":"1970-01-01T00:00:00.000Z","protocol":"dns","transport":"udp","source":"10.0.2.100:40000","name":"a.example.com","type":"AAAA","verdict":"deny","outcome":"refused","reason":"name-not-allowed","answers":[]}"# + "\n")
+        var record = DNSQueryRecord(
+            timeNanoseconds: 0, source: try dest("10.0.2.100", 40000), transport: .udp,
+            question: question, outcome: .refused, reason: "name-not-allowed")
+        #expect(
+            record.jsonLine
+                == #"{"time":"1970-01-01T00:00:00.000Z","protocol":"dns","transport":"udp","source":"10.0.2.100:40000","name":"a.example.com","type":"AAAA","verdict":"deny","outcome":"refused","reason":"name-not-allowed","answers":[]}"#
+                + "\n")
         record.outcome = .forwarded
         record.reason = nil
         record.answers = [try #require(IPAddress("2001:db8::1"))]
         record.refusedAnswers = [try #require(IPAddress("fd00::9"))]
-        #expect(record.jsonLine.contains(#""verdict":"allow","outcome":"forwarded","answers":["2001:db8::1"],"not_admitted":["fd00::9"]}"#))
+        #expect(
+            record.jsonLine.contains(
+                #""verdict":"allow","outcome":"forwarded","answers":["2001:db8::1"],"not_admitted":["fd00::9"]}"#))
     }
 }

@@ -23,7 +23,9 @@ enum DNSTestMessages {
 
     /// A response to `name` with an optional CNAME to `cname` and A/AAAA records on the final
     /// name; names after the question use compression pointers to offset 12.
-    static func response(id: UInt16, name: String, cname: String? = nil, addresses: [String], ttl: UInt32) throws -> [UInt8] {
+    static func response(id: UInt16, name: String, cname: String? = nil, addresses: [String], ttl: UInt32) throws
+        -> [UInt8]
+    {
         var answers: [[UInt8]] = []
         var targetPointer: [UInt8] = [0xC0, 12]
         let questionEnd = 12 + encode(name: name).count + 4
@@ -40,9 +42,10 @@ enum DNSTestMessages {
             case .v4(let a):
                 answers.append(targetPointer + u16(1) + u16(1) + u32(ttl) + u16(4) + u32(a.rawValue))
             case .v6(let a):
-                answers.append(targetPointer + u16(28) + u16(1) + u32(ttl) + u16(16)
-                    + u32(UInt32(a.high >> 32)) + u32(UInt32(a.high & 0xFFFF_FFFF))
-                    + u32(UInt32(a.low >> 32)) + u32(UInt32(a.low & 0xFFFF_FFFF)))
+                answers.append(
+                    targetPointer + u16(28) + u16(1) + u32(ttl) + u16(16)
+                        + u32(UInt32(a.high >> 32)) + u32(UInt32(a.high & 0xFFFF_FFFF))
+                        + u32(UInt32(a.low >> 32)) + u32(UInt32(a.low & 0xFFFF_FFFF)))
             }
         }
         return u16(id) + u16(0x8180) + u16(1) + u16(UInt16(answers.count)) + u16(0) + u16(0)

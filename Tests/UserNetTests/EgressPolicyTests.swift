@@ -25,19 +25,38 @@ func parsed(_ bytes: [UInt8]) throws -> DNSMessage {
     }
 
     @Test func rulesParseWithTypedErrors() throws {
-        #expect(try EgressRule.parseNetwork("10.1.0.0/16:22", verdict: .deny)
-            == EgressRule(verdict: .deny, matcher: .network(try IPSubnet(parsing: "10.1.0.0/16"), try PortSet(parsing: "22"))))
-        #expect(try EgressRule.parseNetwork("2001:db8::/32", verdict: .allow)
-            == EgressRule(verdict: .allow, matcher: .network(try IPSubnet(parsing: "2001:db8::/32"), .all)))
-        #expect(try EgressRule.parseNetwork("[2001:db8::/32]:443,80", verdict: .allow)
-            == EgressRule(verdict: .allow, matcher: .network(try IPSubnet(parsing: "2001:db8::/32"), try PortSet(parsing: "80,443"))))
-        #expect(try EgressRule.parseNetwork("all", verdict: .deny) == EgressRule(verdict: .deny, matcher: .anyAddress(.all)))
+        #expect(
+            try EgressRule.parseNetwork("10.1.0.0/16:22", verdict: .deny)
+                == EgressRule(
+                    verdict: .deny, matcher: .network(try IPSubnet(parsing: "10.1.0.0/16"), try PortSet(parsing: "22")))
+        )
+        #expect(
+            try EgressRule.parseNetwork("2001:db8::/32", verdict: .allow)
+                == EgressRule(verdict: .allow, matcher: .network(try IPSubnet(parsing: "2001:db8::/32"), .all)))
+        #expect(
+            try EgressRule.parseNetwork("[2001:db8::/32]:443,80", verdict: .allow)
+                == EgressRule(
+                    verdict: .allow,
+                    matcher: .network(try IPSubnet(parsing: "2001:db8::/32"), try PortSet(parsing: "80,443"))))
+        #expect(
+            try EgressRule.parseNetwork("all", verdict: .deny) == EgressRule(verdict: .deny, matcher: .anyAddress(.all))
+        )
         #expect(try EgressRule.parseNetwork("all:443", verdict: .allow).description == "--allow all:443")
-        #expect(throws: PolicyParseError.badPorts("all:", .empty)) { try EgressRule.parseNetwork("all:", verdict: .deny) }
-        #expect(throws: PolicyParseError.badNetwork("10.0.0.1/8", .hostBitsSet)) { try EgressRule.parseNetwork("10.0.0.1/8", verdict: .deny) }
-        #expect(throws: PolicyParseError.badPorts("10.0.0.0/8:http", .badPort("http"))) { try EgressRule.parseNetwork("10.0.0.0/8:http", verdict: .deny) }
-        #expect(throws: PolicyParseError.badSyntax("[::1", "missing ']'")) { try EgressRule.parseNetwork("[::1", verdict: .deny) }
-        #expect(throws: PolicyParseError.unknownFlag("--permit")) { try EgressPolicy(arguments: [("--permit", "1.2.3.4")]) }
+        #expect(throws: PolicyParseError.badPorts("all:", .empty)) {
+            try EgressRule.parseNetwork("all:", verdict: .deny)
+        }
+        #expect(throws: PolicyParseError.badNetwork("10.0.0.1/8", .hostBitsSet)) {
+            try EgressRule.parseNetwork("10.0.0.1/8", verdict: .deny)
+        }
+        #expect(throws: PolicyParseError.badPorts("10.0.0.0/8:http", .badPort("http"))) {
+            try EgressRule.parseNetwork("10.0.0.0/8:http", verdict: .deny)
+        }
+        #expect(throws: PolicyParseError.badSyntax("[::1", "missing ']'")) {
+            try EgressRule.parseNetwork("[::1", verdict: .deny)
+        }
+        #expect(throws: PolicyParseError.unknownFlag("--permit")) {
+            try EgressPolicy(arguments: [("--permit", "1.2.3.4")])
+        }
         #expect(PolicyParseError.badPorts("x:y", .badPort("y")).description.contains("not a port"))
     }
 
@@ -46,12 +65,17 @@ func parsed(_ bytes: [UInt8]) throws -> DNSMessage {
         #expect(v4Only.evaluate(try dest("2001:db8::1", 443), learned: LearnedAddressTable(), now: 0).verdict == .allow)
         #expect(v4Only.openFamilyWarning?.contains("leaves IPv6 open") == true)
         let both = try EgressPolicy(arguments: [("--allow", "192.0.2.0/24:443"), ("--deny", "all")])
-        #expect(both.evaluate(try dest("2001:db8::1", 443), learned: LearnedAddressTable(), now: 0) == PolicyDecision(verdict: .deny, ruleIndex: 1))
-        #expect(both.evaluate(try dest("192.0.2.9", 443), learned: LearnedAddressTable(), now: 0) == PolicyDecision(verdict: .allow, ruleIndex: 0))
+        #expect(
+            both.evaluate(try dest("2001:db8::1", 443), learned: LearnedAddressTable(), now: 0)
+                == PolicyDecision(verdict: .deny, ruleIndex: 1))
+        #expect(
+            both.evaluate(try dest("192.0.2.9", 443), learned: LearnedAddressTable(), now: 0)
+                == PolicyDecision(verdict: .allow, ruleIndex: 0))
         #expect(both.openFamilyWarning == nil && both.isRestrictive)
         let v6Only = try EgressPolicy(arguments: [("--deny", "::/0")])
         #expect(v6Only.openFamilyWarning?.contains("leaves IPv4 open") == true)
-        #expect(try EgressPolicy(arguments: [("--deny", "all:25")]).isRestrictive == false, "a port rule fences nothing")
+        #expect(
+            try EgressPolicy(arguments: [("--deny", "all:25")]).isRestrictive == false, "a port rule fences nothing")
         #expect(try EgressPolicy(arguments: [("--deny", "10.0.0.0/8")]).openFamilyWarning == nil)
     }
 
@@ -59,27 +83,42 @@ func parsed(_ bytes: [UInt8]) throws -> DNSMessage {
         let policy = try EgressPolicy(arguments: [
             ("--allow", "10.1.2.0/24:443"),
             ("--deny", "10.1.0.0/16"),
-            ("--deny", "0.0.0.0/0:25"),
+            ("--deny", "0.0.0.0/0:25")
         ])
-        #expect(policy.evaluate(try dest("10.1.2.9", 443), learned: LearnedAddressTable(), now: 0) == PolicyDecision(verdict: .allow, ruleIndex: 0))
-        #expect(policy.evaluate(try dest("10.1.2.9", 80), learned: LearnedAddressTable(), now: 0) == PolicyDecision(verdict: .deny, ruleIndex: 1))
-        #expect(policy.evaluate(try dest("8.8.8.8", 25), learned: LearnedAddressTable(), now: 0) == PolicyDecision(verdict: .deny, ruleIndex: 2))
-        #expect(policy.evaluate(try dest("8.8.8.8", 443), learned: LearnedAddressTable(), now: 0) == PolicyDecision(verdict: .allow, ruleIndex: nil))
+        #expect(
+            policy.evaluate(try dest("10.1.2.9", 443), learned: LearnedAddressTable(), now: 0)
+                == PolicyDecision(verdict: .allow, ruleIndex: 0))
+        #expect(
+            policy.evaluate(try dest("10.1.2.9", 80), learned: LearnedAddressTable(), now: 0)
+                == PolicyDecision(verdict: .deny, ruleIndex: 1))
+        #expect(
+            policy.evaluate(try dest("8.8.8.8", 25), learned: LearnedAddressTable(), now: 0)
+                == PolicyDecision(verdict: .deny, ruleIndex: 2))
+        #expect(
+            policy.evaluate(try dest("8.8.8.8", 443), learned: LearnedAddressTable(), now: 0)
+                == PolicyDecision(verdict: .allow, ruleIndex: nil))
     }
 
     @Test func allowDomainAdmitsAnsweredAddressesOnItsPortsUntilTheTTLEnds() throws {
         let policy = try EgressPolicy(arguments: [("--allow-domain", "WWW.Example.COM:443"), ("--deny", "all")])
         let network = try NetworkConfiguration()
         var table = LearnedAddressTable(capacity: 8, ttlRange: 1...3600)
-        let answer = try DNSTestMessages.response(id: 7, name: "www.example.com", cname: "edge.cdn.net",
-                                                  addresses: ["93.184.216.34"], ttl: 60)
+        let answer = try DNSTestMessages.response(
+            id: 7, name: "www.example.com", cname: "edge.cdn.net",
+            addresses: ["93.184.216.34"], ttl: 60)
         let lesson = table.learn(from: try parsed(answer), policy: policy, network: network, now: 0)
         #expect(lesson.admitted == [try #require(IPAddress("93.184.216.34"))])
         #expect(table.counters.learned == 1)
-        #expect(policy.evaluate(try dest("93.184.216.34", 443), learned: table, now: 59_000_000_000) == PolicyDecision(verdict: .allow, ruleIndex: 0))
-        #expect(policy.evaluate(try dest("93.184.216.34", 80), learned: table, now: 0) == PolicyDecision(verdict: .deny, ruleIndex: 1),
-                "only the rule's ports")
-        #expect(policy.evaluate(try dest("93.184.216.34", 443), learned: table, now: 61_000_000_000) == PolicyDecision(verdict: .deny, ruleIndex: 1))
+        #expect(
+            policy.evaluate(try dest("93.184.216.34", 443), learned: table, now: 59_000_000_000)
+                == PolicyDecision(verdict: .allow, ruleIndex: 0))
+        #expect(
+            policy.evaluate(try dest("93.184.216.34", 80), learned: table, now: 0)
+                == PolicyDecision(verdict: .deny, ruleIndex: 1),
+            "only the rule's ports")
+        #expect(
+            policy.evaluate(try dest("93.184.216.34", 443), learned: table, now: 61_000_000_000)
+                == PolicyDecision(verdict: .deny, ruleIndex: 1))
         #expect(policy.evaluate(try dest("1.1.1.1", 443), learned: table, now: 0).verdict == .deny)
         // An answer for a name no rule covers teaches nothing; nor does the apex of an exact rule's name.
         for name in ["evil.org", "example.com", "a.www.example.com"] {
@@ -112,15 +151,20 @@ func parsed(_ bytes: [UInt8]) throws -> DNSMessage {
         network.hostAddresses = [try #require(IPAddress("198.51.100.1"))]
         let policy = try EgressPolicy(arguments: [("--allow-domain", "*.example.com"), ("--deny", "all")])
         var table = LearnedAddressTable()
-        let inward = ["10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "127.0.0.1", "169.254.169.254",
-                      "198.51.100.1", "0.0.0.0", "fd12::1", "fe80::1", "::1", "::ffff:10.0.0.1", "64:ff9b::7f00:1"]
+        let inward = [
+            "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "127.0.0.1", "169.254.169.254",
+            "198.51.100.1", "0.0.0.0", "fd12::1", "fe80::1", "::1", "::ffff:10.0.0.1", "64:ff9b::7f00:1"
+        ]
         for (i, address) in inward.enumerated() {
-            let answer = try DNSTestMessages.response(id: UInt16(i), name: "rebind.example.com", addresses: [address], ttl: 60)
+            let answer = try DNSTestMessages.response(
+                id: UInt16(i), name: "rebind.example.com", addresses: [address], ttl: 60)
             let lesson = table.learn(from: try parsed(answer), policy: policy, network: network, now: 0)
             #expect(lesson.refused == [try #require(IPAddress(address))], "\(address)")
         }
         #expect(table.count == 0 && table.counters.refusedPrivate == UInt64(inward.count))
-        let opened = try EgressPolicy(arguments: [("--allow-domain", "*.example.com"), ("--allow", "10.1.0.0/16:443"), ("--deny", "all")])
+        let opened = try EgressPolicy(arguments: [
+            ("--allow-domain", "*.example.com"), ("--allow", "10.1.0.0/16:443"), ("--deny", "all")
+        ])
         let answer = try DNSTestMessages.response(id: 99, name: "db.example.com", addresses: ["10.1.2.3"], ttl: 60)
         #expect(table.learn(from: try parsed(answer), policy: opened, network: network, now: 0).admitted.count == 1)
     }
@@ -136,12 +180,16 @@ func parsed(_ bytes: [UInt8]) throws -> DNSMessage {
         let exact = try DomainPattern(parsing: "example.com")
         #expect(exact.matches(try #require(DNSName("EXAMPLE.com."))))
         #expect(!exact.matches(try #require(DNSName("www.example.com"))))
-        #expect(try EgressRule.parseDomain("*.example.com:443,8443").description == "--allow-domain *.example.com:443,8443")
+        #expect(
+            try EgressRule.parseDomain("*.example.com:443,8443").description == "--allow-domain *.example.com:443,8443")
     }
 
     @Test func malformedPatternsAreRefusedWithAReason() {
-        for bad in ["", "*", "*.", "com", "foo.*.com", "**.example.com", "*example.com", "a..b", "ex ample.com",
-                    "-x.com", "x-.com", "exa$mple.com", String(repeating: "a", count: 64) + ".com", "example.com:", "example.com:x"] {
+        for bad in [
+            "", "*", "*.", "com", "foo.*.com", "**.example.com", "*example.com", "a..b", "ex ample.com",
+            "-x.com", "x-.com", "exa$mple.com", String(repeating: "a", count: 64) + ".com", "example.com:",
+            "example.com:x"
+        ] {
             #expect(throws: PolicyParseError.self, "\(bad)") { try EgressRule.parseDomain(bad) }
         }
     }

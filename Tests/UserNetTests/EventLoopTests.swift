@@ -1,5 +1,5 @@
-import Posix
 import Glibc
+import Posix
 import Synchronization
 import Testing
 import UserNet
@@ -12,7 +12,10 @@ import UserNet
         _ = try loop.scheduleTimer(at: base + 3_000_000) { fired.append(3) }
         _ = try loop.scheduleTimer(at: base + 1_000_000) { fired.append(1) }
         let cancelled = try loop.scheduleTimer(at: base + 2_000_000) { fired.append(2) }
-        _ = try loop.scheduleTimer(at: base + 4_000_000) { fired.append(4); loop.handle.stop() }
+        _ = try loop.scheduleTimer(at: base + 4_000_000) {
+            fired.append(4)
+            loop.handle.stop()
+        }
         #expect(loop.cancelTimer(cancelled))
         #expect(!loop.cancelTimer(cancelled))
         try loop.run()
@@ -24,7 +27,10 @@ import UserNet
     @Test func timerInThePastFiresOnTheNextRound() throws {
         let loop = try EventLoop()
         var fired = false
-        _ = try loop.scheduleTimer(at: 1) { fired = true; loop.handle.stop() }
+        _ = try loop.scheduleTimer(at: 1) {
+            fired = true
+            loop.handle.stop()
+        }
         try loop.run()
         #expect(fired)
     }
@@ -56,7 +62,10 @@ import UserNet
     @Test func readableFdCallsItsHandlerAndUnregisterStopsIt() throws {
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
         let loop = try EventLoop()
         var reads = 0
         var registration: EventLoop.Registration?
@@ -82,7 +91,10 @@ import UserNet
     @Test func registrationsAreBoundedAndCounted() throws {
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
         let loop = try EventLoop(maxRegistrations: 1)
         _ = try loop.register(fd: fds[0], interest: .read) { _ in }
         #expect(throws: EventLoopError.tooManyRegistrations) {
@@ -102,7 +114,10 @@ import UserNet
     @Test func writeInterestCanBeAddedLater() throws {
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
         let loop = try EventLoop()
         var sawWritable = false
         let registration = try loop.register(fd: fds[1], interest: []) { readiness in

@@ -1,12 +1,13 @@
-import Testing
 import Netstack
+import Testing
 import UserNet
 import Wire
 
 @Suite struct FlowTableTests {
     func key(_ port: UInt16, _ transport: IPProtocol = .udp) -> FlowKey {
-        FlowKey(protocolNumber: transport, source: .v4(IPv4Address(10, 0, 2, 100)), sourcePort: port,
-                destination: .v4(IPv4Address(192, 0, 2, 1)), destinationPort: 53)
+        FlowKey(
+            protocolNumber: transport, source: .v4(IPv4Address(10, 0, 2, 100)), sourcePort: port,
+            destination: .v4(IPv4Address(192, 0, 2, 1)), destinationPort: 53)
     }
 
     @Test func atTheFlowLimitNewFlowsAreRefusedAndOldOnesStay() throws {

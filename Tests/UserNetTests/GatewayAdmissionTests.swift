@@ -3,6 +3,7 @@
 // connected host socket played by one end of a socketpair. What the app sees is checked as
 // exact frames: the SYN held until the host connect settles, SYN-ACK, RST, ICMP unreachable.
 
+import FDBased
 import Glibc
 import Link
 import Netstack
@@ -10,7 +11,6 @@ import NetstackTesting
 import Testing
 import UserNet
 import Wire
-import FDBased
 
 extension MemoryLink: GatewayLink {
     public var pollableFileDescriptors: [Int32] { [] }
@@ -25,7 +25,9 @@ final class ScriptedHostConnector: HostTCPConnecting {
     private(set) var requests: [SocketAddress] = []
     private var completions: [Completion] = []
 
-    func connect(to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64, completion: @escaping Completion) {
+    func connect(
+        to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64, completion: @escaping Completion
+    ) {
         requests.append(destination)
         completions.append(completion)
     }
@@ -49,14 +51,18 @@ final class ScriptedHostConnector: HostTCPConnecting {
         let app: IPv4Address
         var scripted: ScriptedHostConnector { connector as! ScriptedHostConnector }
 
-        init(policy: [(flag: String, value: String)] = [], connector: any HostTCPConnecting = ScriptedHostConnector()) throws {
+        init(policy: [(flag: String, value: String)] = [], connector: any HostTCPConnecting = ScriptedHostConnector())
+            throws
+        {
             loop = try EventLoop()
             self.connector = connector
             let options = try UserNetOptions(policyArguments: policy)
             app = options.network.appV4
-            engine = try GatewayEngine(loop: loop, options: options, link: link, dnsUpstreams: [], hostConnector: connector)
-            let announce = ARPRepr(operation: .request, senderHardwareAddress: GatewayAdmissionTests.appMAC, senderProtocolAddress: app,
-                                   targetHardwareAddress: MACAddress(0, 0, 0, 0, 0, 0), targetProtocolAddress: options.network.gatewayV4)
+            engine = try GatewayEngine(
+                loop: loop, options: options, link: link, dnsUpstreams: [], hostConnector: connector)
+            let announce = ARPRepr(
+                operation: .request, senderHardwareAddress: GatewayAdmissionTests.appMAC, senderProtocolAddress: app,
+                targetHardwareAddress: MACAddress(0, 0, 0, 0, 0, 0), targetProtocolAddress: options.network.gatewayV4)
             link.receive(frame: FrameBuilder.arp(announce, destination: .broadcast))
             _ = round()
         }
@@ -69,31 +75,39 @@ final class ScriptedHostConnector: HostTCPConnecting {
             return link.takeWrittenFrames().map(DecodedFrame.init)
         }
 
-        func send(_ segment: TCPRepr, payload: [UInt8] = [], to destination: IPv4Address = GatewayAdmissionTests.remote) -> [DecodedFrame] {
+        func send(_ segment: TCPRepr, payload: [UInt8] = [], to destination: IPv4Address = GatewayAdmissionTests.remote)
+            -> [DecodedFrame]
+        {
             var bytes = [UInt8](repeating: 0, count: segment.headerLength) + payload
             bytes.withUnsafeMutableBytes { raw in
                 payload.withUnsafeBytes { data in
-                    segment.emit(into: raw, payload: data, pseudoHeader: .v4(source: app, destination: destination), checksum: .compute)
+                    segment.emit(
+                        into: raw, payload: data, pseudoHeader: .v4(source: app, destination: destination),
+                        checksum: .compute)
                 }
             }
             let packet = FrameBuilder.ipv4(source: app, destination: destination, protocolNumber: .tcp, payload: bytes)
-            link.receive(frame: FrameBuilder.ethernet(destination: GatewayAdmissionTests.gatewayMAC, source: GatewayAdmissionTests.appMAC,
-                                                      etherType: .ipv4, payload: packet))
+            link.receive(
+                frame: FrameBuilder.ethernet(
+                    destination: GatewayAdmissionTests.gatewayMAC, source: GatewayAdmissionTests.appMAC,
+                    etherType: .ipv4, payload: packet))
             return round()
         }
     }
 
     static func syn(seq: UInt32 = 1000) -> TCPRepr {
-        TCPRepr(sourcePort: 40000, destinationPort: 443, sequenceNumber: SeqNumber(rawValue: seq),
-                acknowledgmentNumber: SeqNumber(rawValue: 0), flags: .syn, window: 65535, urgentPointer: 0,
-                options: TCPOptions(mss: 1460), payloadLength: 0)
+        TCPRepr(
+            sourcePort: 40000, destinationPort: 443, sequenceNumber: SeqNumber(rawValue: seq),
+            acknowledgmentNumber: SeqNumber(rawValue: 0), flags: .syn, window: 65535, urgentPointer: 0,
+            options: TCPOptions(mss: 1460), payloadLength: 0)
     }
 
     static func tcp(_ frame: DecodedFrame) -> (ip: IPv4Repr, segment: TCPRepr, payload: [UInt8])? {
         guard case .ipv4(let ip, let payload, _) = frame, ip.protocolNumber == .tcp else { return nil }
         return payload.withUnsafeBytes { raw in
             guard let segment = try? TCPSegment(raw),
-                  let repr = try? TCPRepr.parse(segment, checksum: .v4(source: ip.source, destination: ip.destination)) else { return nil }
+                let repr = try? TCPRepr.parse(segment, checksum: .v4(source: ip.source, destination: ip.destination))
+            else { return nil }
             return (ip, repr, Array(segment.payload))
         }
     }
@@ -101,8 +115,10 @@ final class ScriptedHostConnector: HostTCPConnecting {
     /// A connected "host socket": one end of a socketpair, the other end for the test.
     static func hostSocketPair() throws -> (HostTCPSocket, Int32) {
         var pair: [Int32] = [-1, -1]
-        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
-                                0, &pair) == 0)
+        try #require(
+            socketpair(
+                AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                0, &pair) == 0)
         return (HostTCPSocket(adopting: pair[0]), pair[1])
     }
 
@@ -123,9 +139,10 @@ final class ScriptedHostConnector: HostTCPConnecting {
         #expect(synAck.acknowledgmentNumber == SeqNumber(rawValue: 1001))
 
         // The handshake completes; the app's bytes reach the host socket.
-        let ack = TCPRepr(sourcePort: 40000, destinationPort: 443, sequenceNumber: SeqNumber(rawValue: 1001),
-                          acknowledgmentNumber: synAck.sequenceNumber &+ 1, flags: [.ack, .psh], window: 65535, urgentPointer: 0,
-                          options: TCPOptions(), payloadLength: 5)
+        let ack = TCPRepr(
+            sourcePort: 40000, destinationPort: 443, sequenceNumber: SeqNumber(rawValue: 1001),
+            acknowledgmentNumber: synAck.sequenceNumber &+ 1, flags: [.ack, .psh], window: 65535, urgentPointer: 0,
+            options: TCPOptions(), payloadLength: 5)
         _ = h.send(ack, payload: Array("hello".utf8))
         var received = [UInt8](repeating: 0, count: 16)
         let count = read(peer, &received, received.count)
@@ -152,7 +169,10 @@ final class ScriptedHostConnector: HostTCPConnecting {
         _ = h.send(Self.syn(seq: 0x0A0B_0C0D))
         h.scripted.settle(0, .failure(.failed(.hostUnreachable)))
         let frame = try #require(h.round().first)
-        guard case .ipv4(let ip, _, _) = frame else { Issue.record("not IPv4"); return }
+        guard case .ipv4(let ip, _, _) = frame else {
+            Issue.record("not IPv4")
+            return
+        }
         #expect(ip.source == Self.remote && ip.destination == h.app)
         let (repr, quote) = try #require(frame.icmp)
         #expect(repr == .destinationUnreachable(code: .hostUnreachable, nextHopMTU: 0))
@@ -165,8 +185,10 @@ final class ScriptedHostConnector: HostTCPConnecting {
         final class Immediate: HostTCPConnecting {
             let socket: HostTCPSocket
             init(_ socket: HostTCPSocket) { self.socket = socket }
-            func connect(to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64,
-                         completion: @escaping (Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>) -> Void) {
+            func connect(
+                to destination: SocketAddress, on loop: EventLoop, timeoutNanoseconds: UInt64,
+                completion: @escaping (Result<(HostTCPSocket, EventLoop.Registration?), HostConnectError>) -> Void
+            ) {
                 completion(.success((socket, nil)))
             }
         }

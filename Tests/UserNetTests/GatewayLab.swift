@@ -76,13 +76,16 @@ final class GatewayLab: @unchecked Sendable {
     func startGateway(_ options: UserNetOptions, openHostAddresses: Bool = true) throws -> Gateway {
         var options = options
         if openHostAddresses {
-            options.policy.rules += [try EgressRule.parseNetwork("\(Self.hostAddress)/32", verdict: .allow),
-                                     try EgressRule.parseNetwork("2001:db8::1/128", verdict: .allow)]
+            options.policy.rules += [
+                try EgressRule.parseNetwork("\(Self.hostAddress)/32", verdict: .allow),
+                try EgressRule.parseNetwork("2001:db8::1/128", verdict: .allow)
+            ]
         }
         var settings = Gateway.Settings()
         settings.hostNamespaceFD = try namespaceFD(hostNamespace)
-        return try Gateway(options: options, interface: gatewayLink, interfaceNamespaceFD: try namespaceFD(gatewayNamespace),
-                           settings: settings)
+        return try Gateway(
+            options: options, interface: gatewayLink, interfaceNamespaceFD: try namespaceFD(gatewayNamespace),
+            settings: settings)
     }
 
     /// Sets a sysctl in the host namespace (e.g. ping_group_range).
@@ -100,24 +103,26 @@ final class GatewayLab: @unchecked Sendable {
     /// "ok N" when the same bytes came back, or "err ERRNO-NAME".
     func appUDPExchange(_ address: String, _ port: UInt16, sizes: [Int], timeoutSeconds: Int = 5) throws -> [String] {
         let script = """
-        import socket, sys, errno, os
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.IPPROTO_IP, 11, 1)  # IP_RECVERR: every ICMP error reaches recv()
-        s.settimeout(int(sys.argv[4]))
-        s.connect((sys.argv[1], int(sys.argv[2])))
-        for n in [int(x) for x in sys.argv[3].split(',')]:
-            data = os.urandom(n)
-            try:
-                s.send(data)
-                back = s.recv(70000)
-                print('ok %d' % n if back == data else 'mismatch %d' % n)
-            except socket.timeout:
-                print('timeout')
-            except OSError as e:
-                print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
-        """
-        let result = try inApp(["python3", "-c", script, address, "\(port)", sizes.map(String.init).joined(separator: ","),
-                                "\(timeoutSeconds)"])
+            import socket, sys, errno, os
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.IPPROTO_IP, 11, 1)  # IP_RECVERR: every ICMP error reaches recv()
+            s.settimeout(int(sys.argv[4]))
+            s.connect((sys.argv[1], int(sys.argv[2])))
+            for n in [int(x) for x in sys.argv[3].split(',')]:
+                data = os.urandom(n)
+                try:
+                    s.send(data)
+                    back = s.recv(70000)
+                    print('ok %d' % n if back == data else 'mismatch %d' % n)
+                except socket.timeout:
+                    print('timeout')
+                except OSError as e:
+                    print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
+            """
+        let result = try inApp([
+            "python3", "-c", script, address, "\(port)", sizes.map(String.init).joined(separator: ","),
+            "\(timeoutSeconds)"
+        ])
         return result.output.split(separator: "\n").map(String.init)
     }
 }
@@ -136,16 +141,20 @@ final class HostServers: @unchecked Sendable {
     let dnsQueries = Atomic<Int>(0)
     let echoed = Atomic<Int>(0)
 
-    init(namespaceFD: Int32, echo: [(IPv4Address, UInt16)], dns: (IPv4Address, UInt16), dnsTable: [String: [String]]) throws {
+    init(namespaceFD: Int32, echo: [(IPv4Address, UInt16)], dns: (IPv4Address, UInt16), dnsTable: [String: [String]])
+        throws
+    {
         self.namespaceFD = namespaceFD
         echoAddresses = echo
         dnsAddress = dns
         self.dnsTable = dnsTable
-        let rc = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            Unmanaged<HostServers>.fromOpaque(argument).takeUnretainedValue().serve()
-            return nil
-        }, Unmanaged.passUnretained(self).toOpaque())
+        let rc = pthread_create(
+            &thread, nil,
+            { argument in
+                guard let argument else { return nil }
+                Unmanaged<HostServers>.fromOpaque(argument).takeUnretainedValue().serve()
+                return nil
+            }, Unmanaged.passUnretained(self).toOpaque())
         guard rc == 0 else { throw NamespaceLab.Failure(description: "pthread_create: \(rc)") }
         running = true
         // Wait until the sockets are bound (or failed).
@@ -178,9 +187,14 @@ final class HostServers: @unchecked Sendable {
         sin.sin_port = port.bigEndian
         sin.sin_addr = in_addr(s_addr: address.rawValue.bigEndian)
         let bound = withUnsafePointer(to: &sin) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard bound == 0 else { close(fd); return -1 }
+        guard bound == 0 else {
+            close(fd)
+            return -1
+        }
         return fd
     }
 
@@ -220,7 +234,9 @@ final class HostServers: @unchecked Sendable {
                 }
                 _ = reply.withUnsafeMutableBytes { raw in
                     withUnsafePointer(to: &from) { p in
-                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(entry.fd, raw.baseAddress, raw.count, 0, $0, length) }
+                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(entry.fd, raw.baseAddress, raw.count, 0, $0, length)
+                        }
                     }
                 }
             }

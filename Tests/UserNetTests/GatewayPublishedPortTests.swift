@@ -4,8 +4,8 @@
 import Foundation
 import Glibc
 import NetstackTesting
-import Testing
 import TestPrivileges
+import Testing
 import UserNet
 import Wire
 
@@ -13,21 +13,23 @@ import Wire
     @Test func publishedPortsCarryHostClientsToTheApp() throws {
         let lab = try GatewayLab()
         // The app's server: tells each client the address it sees, then closes.
-        let appServer = try BackgroundScript(namespace: lab.appNamespace, script: """
-            import socket, threading
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5000))
-            def udp():
+        let appServer = try BackgroundScript(
+            namespace: lab.appNamespace,
+            script: """
+                import socket, threading
+                u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5000))
+                def udp():
+                    while True:
+                        data, peer = u.recvfrom(100)
+                        u.sendto(('seen %s %s' % (peer[0], data.decode())).encode(), peer)
+                threading.Thread(target=udp, daemon=True).start()
+                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(('0.0.0.0', 80)); s.listen(16)
+                print('ready', flush=True)
                 while True:
-                    data, peer = u.recvfrom(100)
-                    u.sendto(('seen %s %s' % (peer[0], data.decode())).encode(), peer)
-            threading.Thread(target=udp, daemon=True).start()
-            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(('0.0.0.0', 80)); s.listen(16)
-            print('ready', flush=True)
-            while True:
-                c, peer = s.accept()
-                c.sendall(('seen %s' % peer[0]).encode()); c.close()
-            """, arguments: [])
+                    c, peer = s.accept()
+                    c.sendall(('seen %s' % peer[0]).encode()); c.close()
+                """, arguments: [])
         defer { appServer.stop() }
         let options = try UserNetOptions(dns: ["127.0.0.1:53"], publish: ["8081:80", "8082:81", "8083:5000/udp"])
         let gateway = try lab.startGateway(options)

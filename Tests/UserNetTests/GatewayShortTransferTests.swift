@@ -8,8 +8,8 @@
 import Foundation
 import Glibc
 import NetstackTesting
-import Testing
 import TestPrivileges
+import Testing
 import UserNet
 
 /// A host server on 9007: a 9-byte request ('U' or 'D', then the size, 8 bytes big-endian).
@@ -20,40 +20,40 @@ final class HostTransferServer: @unchecked Sendable {
     let server: BackgroundScript
 
     static let script = #"""
-    import hashlib, socket, struct, sys, threading
-    host = sys.argv[1]
-    family = socket.AF_INET6 if ':' in host else socket.AF_INET
-    s = socket.socket(family); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, 9007)); s.listen(16)
-    def pattern(n):
-        return (bytes(range(251)) * (n // 251 + 1))[:n]
-    def handle(c):
-        try:
-            head = b''
-            while len(head) < 9:
-                b = c.recv(9 - len(head))
-                if not b: return
-                head += b
-            op, n = head[:1], struct.unpack('>Q', head[1:])[0]
-            if op == b'U':
-                h, got = hashlib.sha256(), 0
-                while got < n:
-                    b = c.recv(min(65536, n - got))
-                    if not b: break
-                    h.update(b); got += len(b)
-                c.sendall(h.hexdigest().encode())
-            else:
-                c.sendall(pattern(n))
-        finally:
-            c.close()
-    def loop():
-        while True:
-            c, _ = s.accept()
-            threading.Thread(target=handle, args=(c,), daemon=True).start()
-    threading.Thread(target=loop, daemon=True).start()
-    print('ready', flush=True)
-    threading.Event().wait()
-    """#
+        import hashlib, socket, struct, sys, threading
+        host = sys.argv[1]
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        s = socket.socket(family); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, 9007)); s.listen(16)
+        def pattern(n):
+            return (bytes(range(251)) * (n // 251 + 1))[:n]
+        def handle(c):
+            try:
+                head = b''
+                while len(head) < 9:
+                    b = c.recv(9 - len(head))
+                    if not b: return
+                    head += b
+                op, n = head[:1], struct.unpack('>Q', head[1:])[0]
+                if op == b'U':
+                    h, got = hashlib.sha256(), 0
+                    while got < n:
+                        b = c.recv(min(65536, n - got))
+                        if not b: break
+                        h.update(b); got += len(b)
+                    c.sendall(h.hexdigest().encode())
+                else:
+                    c.sendall(pattern(n))
+            finally:
+                c.close()
+        def loop():
+            while True:
+                c, _ = s.accept()
+                threading.Thread(target=handle, args=(c,), daemon=True).start()
+        threading.Thread(target=loop, daemon=True).start()
+        print('ready', flush=True)
+        threading.Event().wait()
+        """#
 
     init(lab: GatewayLab, address: String) throws {
         server = try BackgroundScript(namespace: lab.hostNamespace, script: Self.script, arguments: [address])
@@ -66,32 +66,32 @@ final class HostTransferServer: @unchecked Sendable {
     /// The app's side: each transfer on a new connection; prints "up N ok|bad" and "down N ok|bad"
     /// (ok: the SHA-256 of what arrived is that of what was sent).
     static let client = #"""
-    import hashlib, socket, struct, sys
-    host, sizes = sys.argv[1], [int(x) for x in sys.argv[2].split(',')]
-    def pattern(n):
-        return (bytes(range(251)) * (n // 251 + 1))[:n]
-    for n in sizes:
-        data = pattern(n)[::-1]
-        s = socket.create_connection((host, 9007), timeout=30)
-        s.sendall(b'U' + struct.pack('>Q', n) + data)
-        answer = b''
-        while len(answer) < 64:
-            b = s.recv(64 - len(answer))
-            if not b: break
-            answer += b
-        s.close()
-        print('up %d %s' % (n, 'ok' if answer.decode() == hashlib.sha256(data).hexdigest() else 'bad'), flush=True)
-    for n in sizes:
-        s = socket.create_connection((host, 9007), timeout=30)
-        s.sendall(b'D' + struct.pack('>Q', n))
-        h, got = hashlib.sha256(), 0
-        while True:
-            b = s.recv(1 << 20)
-            if not b: break
-            h.update(b); got += len(b)
-        s.close()
-        print('down %d %s' % (n, 'ok' if h.digest() == hashlib.sha256(pattern(n)).digest() else 'bad'), flush=True)
-    """#
+        import hashlib, socket, struct, sys
+        host, sizes = sys.argv[1], [int(x) for x in sys.argv[2].split(',')]
+        def pattern(n):
+            return (bytes(range(251)) * (n // 251 + 1))[:n]
+        for n in sizes:
+            data = pattern(n)[::-1]
+            s = socket.create_connection((host, 9007), timeout=30)
+            s.sendall(b'U' + struct.pack('>Q', n) + data)
+            answer = b''
+            while len(answer) < 64:
+                b = s.recv(64 - len(answer))
+                if not b: break
+                answer += b
+            s.close()
+            print('up %d %s' % (n, 'ok' if answer.decode() == hashlib.sha256(data).hexdigest() else 'bad'), flush=True)
+        for n in sizes:
+            s = socket.create_connection((host, 9007), timeout=30)
+            s.sendall(b'D' + struct.pack('>Q', n))
+            h, got = hashlib.sha256(), 0
+            while True:
+                b = s.recv(1 << 20)
+                if not b: break
+                h.update(b); got += len(b)
+            s.close()
+            print('down %d %s' % (n, 'ok' if h.digest() == hashlib.sha256(pattern(n)).digest() else 'bad'), flush=True)
+        """#
 
     /// A counter of the app namespace's kernel TCP (/proc/net/netstat, TcpExt), e.g. TCPTimeouts.
     static func appKernelCounter(_ lab: GatewayLab, _ name: String) throws -> Int? {
@@ -99,13 +99,17 @@ final class HostTransferServer: @unchecked Sendable {
         for (index, line) in netstat.enumerated() where line.hasPrefix("TcpExt:") && index + 1 < netstat.count {
             let names = line.split(separator: " ")
             let values = netstat[index + 1].split(separator: " ")
-            if let column = names.firstIndex(where: { $0 == name }), column < values.count { return Int(values[column]) }
+            if let column = names.firstIndex(where: { $0 == name }), column < values.count {
+                return Int(values[column])
+            }
         }
         return nil
     }
 
-    static let cases: [(mtu: Int, ipv6: Bool)] = [(1280, false), (1500, false), (9000, false), (65520, false),
-                                                    (1280, true), (1500, true), (9000, true), (65520, true)]
+    static let cases: [(mtu: Int, ipv6: Bool)] = [
+        (1280, false), (1500, false), (9000, false), (65520, false),
+        (1280, true), (1500, true), (9000, true), (65520, true)
+    ]
 
     @Test(arguments: cases)
     func shortTransfersNeedNoRetransmissionTimeout(_ mtu: Int, _ ipv6: Bool) throws {
@@ -117,7 +121,10 @@ final class HostTransferServer: @unchecked Sendable {
         defer { gateway.stop() }
         if ipv6 {
             // The app learns its route from the gateway's router advertisement; wait for it.
-            _ = try lab.inApp(["bash", "-c", "for i in $(seq 100); do ip -6 route get 2001:db8::1 >/dev/null 2>&1 && exit 0; sleep 0.05; done"])
+            _ = try lab.inApp([
+                "bash", "-c",
+                "for i in $(seq 100); do ip -6 route get 2001:db8::1 >/dev/null 2>&1 && exit 0; sleep 0.05; done"
+            ])
         }
 
         let result = try lab.inApp(["python3", "-c", Self.client, address, "100000,1000000"])

@@ -5,8 +5,8 @@
 import Foundation
 import Glibc
 import NetstackTesting
-import Testing
 import TestPrivileges
+import Testing
 import UserNet
 
 /// `iperf3 -s` in the lab's host namespace, bound to the host address; killed on stop.
@@ -17,8 +17,10 @@ final class HostIperfServer: @unchecked Sendable {
     init(lab: GatewayLab) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         // `ip netns exec` execs iperf3 in place: this pid is the server's.
-        process.arguments = ["ip", "netns", "exec", lab.hostNamespace, "iperf3", "-s", "--forceflush", "-B", "\(GatewayLab.hostAddress)",
-                             "-p", "\(Self.port)"]
+        process.arguments = [
+            "ip", "netns", "exec", lab.hostNamespace, "iperf3", "-s", "--forceflush", "-B", "\(GatewayLab.hostAddress)",
+            "-p", "\(Self.port)"
+        ]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -53,33 +55,34 @@ final class HostHalfCloser: @unchecked Sendable {
     let server: BackgroundScript
 
     static let script = #"""
-    import os, socket, sys, threading
-    host, directory = sys.argv[1], sys.argv[2]
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, 9006)); s.listen(16)
-    def handle(c):
-        c.sendall(b'greeting'); c.shutdown(socket.SHUT_WR)
-        n = 0
-        while True:
-            b = c.recv(65536)
-            if not b: break
-            n += len(b)
-        with open(os.path.join(directory, 'after-fin.txt'), 'a') as f:
-            f.write('after-fin %d\n' % n)
-        c.close()
-    def loop():
-        while True:
-            c, _ = s.accept()
-            threading.Thread(target=handle, args=(c,), daemon=True).start()
-    threading.Thread(target=loop, daemon=True).start()
-    print('ready', flush=True)
-    threading.Event().wait()
-    """#
+        import os, socket, sys, threading
+        host, directory = sys.argv[1], sys.argv[2]
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, 9006)); s.listen(16)
+        def handle(c):
+            c.sendall(b'greeting'); c.shutdown(socket.SHUT_WR)
+            n = 0
+            while True:
+                b = c.recv(65536)
+                if not b: break
+                n += len(b)
+            with open(os.path.join(directory, 'after-fin.txt'), 'a') as f:
+                f.write('after-fin %d\n' % n)
+            c.close()
+        def loop():
+            while True:
+                c, _ = s.accept()
+                threading.Thread(target=handle, args=(c,), daemon=True).start()
+        threading.Thread(target=loop, daemon=True).start()
+        print('ready', flush=True)
+        threading.Event().wait()
+        """#
 
     init(lab: GatewayLab) throws {
-        server = try BackgroundScript(namespace: lab.hostNamespace, script: Self.script,
-                                      arguments: ["\(GatewayLab.hostAddress)", lab.directory])
+        server = try BackgroundScript(
+            namespace: lab.hostNamespace, script: Self.script,
+            arguments: ["\(GatewayLab.hostAddress)", lab.directory])
     }
 
     func stop() { server.stop() }
@@ -89,10 +92,11 @@ final class HostHalfCloser: @unchecked Sendable {
     /// Bytes iperf3 reports the receiver got, from its JSON; nil when it did not run.
     static func receivedBytes(_ json: String) -> Int? {
         guard let start = json.firstIndex(of: "{"),
-              let object = try? JSONSerialization.jsonObject(with: Data(json[start...].utf8)) as? [String: Any],
-              let end = object["end"] as? [String: Any],
-              let received = end["sum_received"] as? [String: Any],
-              let bytes = received["bytes"] as? NSNumber else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: Data(json[start...].utf8)) as? [String: Any],
+            let end = object["end"] as? [String: Any],
+            let received = end["sum_received"] as? [String: Any],
+            let bytes = received["bytes"] as? NSNumber
+        else { return nil }
         return bytes.intValue
     }
 
@@ -130,16 +134,16 @@ final class HostHalfCloser: @unchecked Sendable {
 
         // The app reads to EOF (the host's FIN, passed inward), then sends 5000 bytes and closes.
         let client = """
-        import socket, sys
-        s = socket.create_connection((sys.argv[1], 9006), timeout=20)
-        got = b''
-        while True:
-            b = s.recv(100)
-            if not b: break
-            got += b
-        s.sendall(b'w' * 5000); s.close()
-        print(got.decode())
-        """
+            import socket, sys
+            s = socket.create_connection((sys.argv[1], 9006), timeout=20)
+            got = b''
+            while True:
+                b = s.recv(100)
+                if not b: break
+                got += b
+            s.sendall(b'w' * 5000); s.close()
+            print(got.decode())
+            """
         let result = try lab.inApp(["python3", "-c", client, "\(GatewayLab.hostAddress)"])
         #expect(result.output == "greeting\n")
 
@@ -163,26 +167,26 @@ final class HostHalfCloser: @unchecked Sendable {
         defer { gateway.stop() }
 
         let client = """
-        import socket, sys, time
-        got = []
-        for attempt in range(2):
-            for _ in range(40):
-                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.settimeout(20); s.bind(('', 41234))
-                try:
-                    s.connect((sys.argv[1], 9006)); break
-                except OSError:
-                    s.close(); time.sleep(0.05)
-            data = b''
-            while True:
-                b = s.recv(100)
-                if not b: break
-                data += b
-            s.sendall(b'x' * 10); s.close()
-            got.append(data.decode())
-            time.sleep(0.1)
-        print(' '.join(got))
-        """
+            import socket, sys, time
+            got = []
+            for attempt in range(2):
+                for _ in range(40):
+                    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.settimeout(20); s.bind(('', 41234))
+                    try:
+                        s.connect((sys.argv[1], 9006)); break
+                    except OSError:
+                        s.close(); time.sleep(0.05)
+                data = b''
+                while True:
+                    b = s.recv(100)
+                    if not b: break
+                    data += b
+                s.sendall(b'x' * 10); s.close()
+                got.append(data.decode())
+                time.sleep(0.1)
+            print(' '.join(got))
+            """
         let result = try lab.inApp(["python3", "-c", client, "\(GatewayLab.hostAddress)"])
         #expect(result.output == "greeting greeting\n")
         let counters = try #require(gateway.counters())

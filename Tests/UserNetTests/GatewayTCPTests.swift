@@ -3,8 +3,8 @@
 
 import Foundation
 import Glibc
-import Testing
 import TestPrivileges
+import Testing
 import UserNet
 import Wire
 
@@ -22,98 +22,99 @@ final class HostTCPServers: @unchecked Sendable {
     static let downloadBytes = 50 << 20
 
     static let script = #"""
-    import hashlib, os, socket, struct, sys, threading, http.server, functools
-    host, directory, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    def listener(port):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((host, port))
-        s.listen(1024)
-        return s
-    def serve(s, handler):
-        def loop():
+        import hashlib, os, socket, struct, sys, threading, http.server, functools
+        host, directory, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        def listener(port):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+            s.listen(1024)
+            return s
+        def serve(s, handler):
+            def loop():
+                while True:
+                    c, _ = s.accept()
+                    threading.Thread(target=handler, args=(c,), daemon=True).start()
+            threading.Thread(target=loop, daemon=True).start()
+        def sink(c):
+            h = hashlib.sha256()
             while True:
-                c, _ = s.accept()
-                threading.Thread(target=handler, args=(c,), daemon=True).start()
-        threading.Thread(target=loop, daemon=True).start()
-    def sink(c):
-        h = hashlib.sha256()
-        while True:
-            b = c.recv(1 << 20)
-            if not b: break
-            h.update(b)
-        c.sendall(h.hexdigest().encode())
-        c.close()
-    payload = os.urandom(size)
-    open(os.path.join(directory, 'download.sha256'), 'w').write(hashlib.sha256(payload).hexdigest())
-    def source(c):
-        c.sendall(payload)
-        c.close()
-    def echo(c):
-        while True:
-            b = c.recv(65536)
-            if not b: break
-            c.sendall(b)
-        c.close()
-    def reset(c):
-        c.recv(100)
-        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-        c.close()
-    def observer(c):
-        n = 0; outcome = 'eof'
-        try:
+                b = c.recv(1 << 20)
+                if not b: break
+                h.update(b)
+            c.sendall(h.hexdigest().encode())
+            c.close()
+        payload = os.urandom(size)
+        open(os.path.join(directory, 'download.sha256'), 'w').write(hashlib.sha256(payload).hexdigest())
+        def source(c):
+            c.sendall(payload)
+            c.close()
+        def echo(c):
             while True:
                 b = c.recv(65536)
                 if not b: break
-                n += len(b)
-        except ConnectionResetError:
-            outcome = 'reset'
-        with open(os.path.join(directory, 'observed.txt'), 'a') as f:
-            f.write('%s %d\n' % (outcome, n))
-        if outcome == 'eof':
-            c.sendall(b'bye')
-        c.close()
-    def dns(c):
-        def exact(n):
-            b = b''
-            while len(b) < n:
-                more = c.recv(n - len(b))
-                if not more: return None
-                b += more
-            return b
-        while True:
-            head = exact(2)
-            if head is None: break
-            q = exact(struct.unpack('!H', head)[0])
-            if q is None: break
-            end = 12
-            while q[end] != 0: end += 1 + q[end]
-            question = q[12:end + 5]
-            answer = q[:2] + b'\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00' + question
-            answer += b'\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04' + bytes([198, 51, 100, 1])
-            c.sendall(struct.pack('!H', len(answer)) + answer)
-        c.close()
-    serve(listener(9005), observer)
-    dns_listener = socket.socket()
-    dns_listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    dns_listener.bind(('127.0.0.1', 5353))
-    dns_listener.listen(64)
-    serve(dns_listener, dns)
-    serve(listener(9000), sink)
-    serve(listener(9001), source)
-    serve(listener(9002), echo)
-    serve(listener(9003), reset)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
-    class Quiet(handler.func):
-        def log_message(self, *a): pass
-    web = http.server.ThreadingHTTPServer((host, 8080), functools.partial(Quiet, directory=directory))
-    print('ready', flush=True)
-    web.serve_forever()
-    """#
+                c.sendall(b)
+            c.close()
+        def reset(c):
+            c.recv(100)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            c.close()
+        def observer(c):
+            n = 0; outcome = 'eof'
+            try:
+                while True:
+                    b = c.recv(65536)
+                    if not b: break
+                    n += len(b)
+            except ConnectionResetError:
+                outcome = 'reset'
+            with open(os.path.join(directory, 'observed.txt'), 'a') as f:
+                f.write('%s %d\n' % (outcome, n))
+            if outcome == 'eof':
+                c.sendall(b'bye')
+            c.close()
+        def dns(c):
+            def exact(n):
+                b = b''
+                while len(b) < n:
+                    more = c.recv(n - len(b))
+                    if not more: return None
+                    b += more
+                return b
+            while True:
+                head = exact(2)
+                if head is None: break
+                q = exact(struct.unpack('!H', head)[0])
+                if q is None: break
+                end = 12
+                while q[end] != 0: end += 1 + q[end]
+                question = q[12:end + 5]
+                answer = q[:2] + b'\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00' + question
+                answer += b'\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04' + bytes([198, 51, 100, 1])
+                c.sendall(struct.pack('!H', len(answer)) + answer)
+            c.close()
+        serve(listener(9005), observer)
+        dns_listener = socket.socket()
+        dns_listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        dns_listener.bind(('127.0.0.1', 5353))
+        dns_listener.listen(64)
+        serve(dns_listener, dns)
+        serve(listener(9000), sink)
+        serve(listener(9001), source)
+        serve(listener(9002), echo)
+        serve(listener(9003), reset)
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+        class Quiet(handler.func):
+            def log_message(self, *a): pass
+        web = http.server.ThreadingHTTPServer((host, 8080), functools.partial(Quiet, directory=directory))
+        print('ready', flush=True)
+        web.serve_forever()
+        """#
 
     init(lab: GatewayLab) throws {
-        server = try BackgroundScript(namespace: lab.hostNamespace, script: Self.script,
-                                      arguments: ["\(GatewayLab.hostAddress)", lab.directory, "\(Self.downloadBytes)"])
+        server = try BackgroundScript(
+            namespace: lab.hostNamespace, script: Self.script,
+            arguments: ["\(GatewayLab.hostAddress)", lab.directory, "\(Self.downloadBytes)"])
     }
 
     func stop() { server.stop() }
@@ -130,84 +131,84 @@ final class HostTCPServers: @unchecked Sendable {
     ///   abort         send 100 bytes to the observer, then close with RST (SO_LINGER 0)
     ///   halfclose     send 100 bytes to the observer, half-close, print what comes back
     static let client = """
-    import hashlib, os, socket, sys, errno, threading
-    host, mode = sys.argv[1], sys.argv[2]
-    def connect(port, timeout=30):
-        s = socket.create_connection((host, port), timeout=timeout)
-        return s
-    if mode == 'upload':
-        n = int(sys.argv[3]); data = os.urandom(n)
-        s = connect(9000)
-        s.sendall(data); s.shutdown(socket.SHUT_WR)
-        got = b''
-        while True:
-            b = s.recv(100)
-            if not b: break
-            got += b
-        print('sent', hashlib.sha256(data).hexdigest()); print('got', got.decode())
-    elif mode == 'download':
-        s = connect(9001); h = hashlib.sha256(); total = 0
-        while True:
-            b = s.recv(1 << 20)
-            if not b: break
-            h.update(b); total += len(b)
-        print('got', h.hexdigest(), total)
-    elif mode == 'connect':
-        try:
-            s = connect(int(sys.argv[3]), timeout=10); print('ok')
-        except socket.timeout:
-            print('timeout')
-        except OSError as e:
-            print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
-    elif mode == 'hold':
-        held = []
-        for i in range(int(sys.argv[3])):
-            try:
-                s = connect(9002, timeout=10); s.sendall(b'x'); s.recv(1); held.append(s); print('ok')
-            except OSError as e:
-                print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
-    elif mode == 'parallel':
-        n = int(sys.argv[3]); ok = []; lock = threading.Lock()
-        socks = []
-        for i in range(n):
-            socks.append(connect(9002))
-        def run(i, s):
-            line = ('hello %d\\n' % i).encode() * 10
-            s.sendall(line); s.shutdown(socket.SHUT_WR)
+        import hashlib, os, socket, sys, errno, threading
+        host, mode = sys.argv[1], sys.argv[2]
+        def connect(port, timeout=30):
+            s = socket.create_connection((host, port), timeout=timeout)
+            return s
+        if mode == 'upload':
+            n = int(sys.argv[3]); data = os.urandom(n)
+            s = connect(9000)
+            s.sendall(data); s.shutdown(socket.SHUT_WR)
             got = b''
             while True:
-                b = s.recv(65536)
+                b = s.recv(100)
                 if not b: break
                 got += b
-            if got == line:
-                with lock: ok.append(i)
-            s.close()
-        ts = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(socks)]
-        for t in ts: t.start()
-        for t in ts: t.join()
-        print('ok', len(ok))
-    elif mode == 'abort':
-        import struct
-        s = connect(9005); s.sendall(b'y' * 100)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-        s.close(); print('aborted')
-    elif mode == 'halfclose':
-        s = connect(9005); s.sendall(b'z' * 100); s.shutdown(socket.SHUT_WR)
-        got = b''
-        while True:
-            b = s.recv(100)
-            if not b: break
-            got += b
-        print(got.decode())
-    elif mode == 'reset':
-        s = connect(9003)
-        s.sendall(b'x' * 10)
-        try:
-            b = s.recv(100)
-            print('eof' if not b else 'data')
-        except OSError as e:
-            print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
-    """
+            print('sent', hashlib.sha256(data).hexdigest()); print('got', got.decode())
+        elif mode == 'download':
+            s = connect(9001); h = hashlib.sha256(); total = 0
+            while True:
+                b = s.recv(1 << 20)
+                if not b: break
+                h.update(b); total += len(b)
+            print('got', h.hexdigest(), total)
+        elif mode == 'connect':
+            try:
+                s = connect(int(sys.argv[3]), timeout=10); print('ok')
+            except socket.timeout:
+                print('timeout')
+            except OSError as e:
+                print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
+        elif mode == 'hold':
+            held = []
+            for i in range(int(sys.argv[3])):
+                try:
+                    s = connect(9002, timeout=10); s.sendall(b'x'); s.recv(1); held.append(s); print('ok')
+                except OSError as e:
+                    print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
+        elif mode == 'parallel':
+            n = int(sys.argv[3]); ok = []; lock = threading.Lock()
+            socks = []
+            for i in range(n):
+                socks.append(connect(9002))
+            def run(i, s):
+                line = ('hello %d\\n' % i).encode() * 10
+                s.sendall(line); s.shutdown(socket.SHUT_WR)
+                got = b''
+                while True:
+                    b = s.recv(65536)
+                    if not b: break
+                    got += b
+                if got == line:
+                    with lock: ok.append(i)
+                s.close()
+            ts = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(socks)]
+            for t in ts: t.start()
+            for t in ts: t.join()
+            print('ok', len(ok))
+        elif mode == 'abort':
+            import struct
+            s = connect(9005); s.sendall(b'y' * 100)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            s.close(); print('aborted')
+        elif mode == 'halfclose':
+            s = connect(9005); s.sendall(b'z' * 100); s.shutdown(socket.SHUT_WR)
+            got = b''
+            while True:
+                b = s.recv(100)
+                if not b: break
+                got += b
+            print(got.decode())
+        elif mode == 'reset':
+            s = connect(9003)
+            s.sendall(b'x' * 10)
+            try:
+                b = s.recv(100)
+                print('eof' if not b else 'data')
+            except OSError as e:
+                print('err ' + errno.errorcode.get(e.errno, str(e.errno)))
+        """
 
     func client(_ lab: GatewayLab, _ arguments: [String], host: String = "198.51.100.1") throws -> [String] {
         let result = try lab.inApp(["python3", "-c", Self.client, host] + arguments)
@@ -220,9 +221,10 @@ final class HostTCPServers: @unchecked Sendable {
         defer { servers.stop() }
         let logPath = lab.directory + "/connections.jsonl"
         try "hello from the host side\n".write(toFile: lab.directory + "/index.txt", atomically: true, encoding: .utf8)
-        let options = try UserNetOptions(dns: ["127.0.0.1:53"],
-                                         policyArguments: [(flag: "--deny", value: "198.51.100.1/32:9999")],
-                                         logConnections: logPath)
+        let options = try UserNetOptions(
+            dns: ["127.0.0.1:53"],
+            policyArguments: [(flag: "--deny", value: "198.51.100.1/32:9999")],
+            logConnections: logPath)
         let gateway = try lab.startGateway(options)
         defer { gateway.stop() }
 
@@ -306,7 +308,8 @@ final class HostTCPServers: @unchecked Sendable {
         let observedPath = lab.directory + "/observed.txt"
         var observed: [String] = []
         for _ in 0..<200 where observed.count < 2 {
-            observed = ((try? String(contentsOfFile: observedPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            observed = ((try? String(contentsOfFile: observedPath, encoding: .utf8)) ?? "").split(separator: "\n").map(
+                String.init)
             if observed.count < 2 { usleep(50_000) }
         }
         #expect(observed == ["eof 100", "reset 100"])

@@ -4,8 +4,8 @@
 import Foundation
 import Glibc
 import NetstackTesting
-import Testing
 import TestPrivileges
+import Testing
 import UserNet
 import Wire
 
@@ -16,10 +16,11 @@ import Wire
 
     /// Servers: UDP echo on 198.51.100.1:7777 and 127.0.0.1:7778, DNS on 127.0.0.1:5353.
     func servers(_ lab: GatewayLab) throws -> HostServers {
-        try HostServers(namespaceFD: try lab.namespaceFD(lab.hostNamespace),
-                        echo: [(GatewayLab.hostAddress, Self.echoPort), (IPv4Address(127, 0, 0, 1), Self.loopbackEchoPort)],
-                        dns: (IPv4Address(127, 0, 0, 1), Self.dnsPort),
-                        dnsTable: ["allowed.test": ["198.51.100.1"], "other.test": ["198.51.100.7"]])
+        try HostServers(
+            namespaceFD: try lab.namespaceFD(lab.hostNamespace),
+            echo: [(GatewayLab.hostAddress, Self.echoPort), (IPv4Address(127, 0, 0, 1), Self.loopbackEchoPort)],
+            dns: (IPv4Address(127, 0, 0, 1), Self.dnsPort),
+            dnsTable: ["allowed.test": ["198.51.100.1"], "other.test": ["198.51.100.7"]])
     }
 
     func logLines(_ path: String) -> [String] {
@@ -88,9 +89,10 @@ import Wire
         // ping_group_range closed (the default of a fresh namespace made explicit).
         try lab.hostSysctl("net.ipv4.ping_group_range=1 0")
         let logPath = lab.directory + "/connections.jsonl"
-        let options = try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"],
-                                         policyArguments: [(flag: "--deny", value: "198.51.100.0/24:7777")],
-                                         logConnections: logPath)
+        let options = try UserNetOptions(
+            dns: ["127.0.0.1:\(Self.dnsPort)"],
+            policyArguments: [(flag: "--deny", value: "198.51.100.0/24:7777")],
+            logConnections: logPath)
         let gateway = try lab.startGateway(options)
         defer { gateway.stop() }
 
@@ -117,8 +119,11 @@ import Wire
         gateway.stop()
 
         let lines = logLines(logPath)
-        #expect(lines.contains { $0.contains("198.51.100.1:7777") && $0.contains("\"verdict\":\"deny\"")
-                && $0.contains("policy rule 1") })
+        #expect(
+            lines.contains {
+                $0.contains("198.51.100.1:7777") && $0.contains("\"verdict\":\"deny\"")
+                    && $0.contains("policy rule 1")
+            })
         #expect(lines.contains { $0.contains("169.254.169.254:80") && $0.contains("\"reason\":\"metadata-service\"") })
         #expect(lines.contains { $0.contains("10.0.2.2:7778") && $0.contains("\"reason\":\"host-loopback-disabled\"") })
     }
@@ -130,13 +135,18 @@ import Wire
         let servers = try servers(lab)
         defer { servers.stop() }
         let logPath = lab.directory + "/connections.jsonl"
-        let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"], logConnections: logPath),
-                                           openHostAddresses: false)
+        let gateway = try lab.startGateway(
+            try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"], logConnections: logPath),
+            openHostAddresses: false)
         #expect(try lab.appUDPExchange("198.51.100.1", Self.echoPort, sizes: [10]) == ["err EHOSTUNREACH"])
         gateway.stop()
-        #expect(logLines(logPath).contains { $0.contains("198.51.100.1:\(Self.echoPort)") && $0.contains("\"reason\":\"host-address\"") })
-        let opened = try lab.startGateway(try UserNetOptions(allowHostLoopback: true, dns: ["127.0.0.1:\(Self.dnsPort)"]),
-                                          openHostAddresses: false)
+        #expect(
+            logLines(logPath).contains {
+                $0.contains("198.51.100.1:\(Self.echoPort)") && $0.contains("\"reason\":\"host-address\"")
+            })
+        let opened = try lab.startGateway(
+            try UserNetOptions(allowHostLoopback: true, dns: ["127.0.0.1:\(Self.dnsPort)"]),
+            openHostAddresses: false)
         defer { opened.stop() }
         #expect(try lab.appUDPExchange("198.51.100.1", Self.echoPort, sizes: [10]) == ["ok 10"])
     }
@@ -146,9 +156,12 @@ import Wire
         let servers = try servers(lab)
         defer { servers.stop() }
         // Only what allowed.test resolves to, then nothing else.
-        let options = try UserNetOptions(allowHostLoopback: true, dns: ["127.0.0.1:\(Self.dnsPort)"],
-                                         policyArguments: [(flag: "--allow-domain", value: "allowed.test"),
-                                                           (flag: "--deny", value: "0.0.0.0/0")])
+        let options = try UserNetOptions(
+            allowHostLoopback: true, dns: ["127.0.0.1:\(Self.dnsPort)"],
+            policyArguments: [
+                (flag: "--allow-domain", value: "allowed.test"),
+                (flag: "--deny", value: "0.0.0.0/0")
+            ])
         let gateway = try lab.startGateway(options)
         defer { gateway.stop() }
 
@@ -179,8 +192,9 @@ import Wire
         let servers = try servers(lab)
         defer { servers.stop() }
         let logPath = lab.directory + "/connections.jsonl"
-        let options = try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"], logConnections: logPath,
-                                         udpTimeoutSeconds: 1, maxFlows: 1)
+        let options = try UserNetOptions(
+            dns: ["127.0.0.1:\(Self.dnsPort)"], logConnections: logPath,
+            udpTimeoutSeconds: 1, maxFlows: 1)
         let gateway = try lab.startGateway(options)
         defer { gateway.stop() }
 
@@ -240,25 +254,27 @@ import Wire
         let servers = try servers(lab)
         defer { servers.stop() }
         try lab.hostSysctl("net.ipv4.ping_group_range=0 2147483647")
-        let echo = try BackgroundScript(namespace: lab.hostNamespace, script: """
-            import socket, threading
-            u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(('2001:db8::1', 7777))
-            def udp():
+        let echo = try BackgroundScript(
+            namespace: lab.hostNamespace,
+            script: """
+                import socket, threading
+                u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(('2001:db8::1', 7777))
+                def udp():
+                    while True:
+                        data, peer = u.recvfrom(70000); u.sendto(data, peer)
+                threading.Thread(target=udp, daemon=True).start()
+                t = socket.socket(socket.AF_INET6); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                t.bind(('2001:db8::1', 9002)); t.listen(16)
+                def serve(c):
+                    while True:
+                        b = c.recv(65536)
+                        if not b: break
+                        c.sendall(b)
+                    c.close()
+                print('ready', flush=True)
                 while True:
-                    data, peer = u.recvfrom(70000); u.sendto(data, peer)
-            threading.Thread(target=udp, daemon=True).start()
-            t = socket.socket(socket.AF_INET6); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            t.bind(('2001:db8::1', 9002)); t.listen(16)
-            def serve(c):
-                while True:
-                    b = c.recv(65536)
-                    if not b: break
-                    c.sendall(b)
-                c.close()
-            print('ready', flush=True)
-            while True:
-                c, _ = t.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-            """, arguments: [])
+                    c, _ = t.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+                """, arguments: [])
         defer { echo.stop() }
         let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"]))
         defer { gateway.stop() }
@@ -303,7 +319,8 @@ import Wire
             """
         let output = try lab.inApp(["python3", "-c", client]).output
         // Then the host's ICMPv6 errors, reflected: port unreachable, and no route for a connect.
-        #expect(output.split(separator: "\n").map(String.init)
+        #expect(
+            output.split(separator: "\n").map(String.init)
                 == ["udp ok 1", "udp ok 1400", "udp ok 9000", "tcp ok", "udp ECONNREFUSED", "tcp ENETUNREACH"])
         let dig = try lab.inApp(["dig", "+short", "+tries=1", "+time=5", "@fd00::3", "allowed.test", "A"])
         #expect(dig.output.trimmingCharacters(in: .whitespacesAndNewlines) == "198.51.100.1")

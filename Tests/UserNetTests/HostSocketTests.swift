@@ -5,7 +5,9 @@ import Wire
 
 @Suite struct HostSocketTests {
     /// Runs a connect on a fresh loop to its end and returns the outcome.
-    func connectOutcome(to destination: SocketAddress, timeout: UInt64 = 5_000_000_000) throws -> Result<HostTCPSocket, HostConnectError> {
+    func connectOutcome(to destination: SocketAddress, timeout: UInt64 = 5_000_000_000) throws -> Result<
+        HostTCPSocket, HostConnectError
+    > {
         let loop = try EventLoop()
         var outcome: Result<HostTCPSocket, HostConnectError>?
         HostConnector.connect(to: destination, on: loop, timeoutNanoseconds: timeout) { result in
@@ -47,7 +49,10 @@ import Wire
         var result: Result<HostTCPSocket, HostConnectError>?
         for _ in 0..<8 {
             let attempt = try connectOutcome(to: listener.address, timeout: 300_000_000)
-            if case .success(let socket) = attempt { fillers.append(socket); continue }
+            if case .success(let socket) = attempt {
+                fillers.append(socket)
+                continue
+            }
             result = attempt
             break
         }
@@ -128,7 +133,9 @@ import Wire
         var from = sockaddr_storage()
         var fromLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let got = withUnsafeMutablePointer(to: &from) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(peer, &buffer, buffer.count, 0, $0, &fromLength) }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                recvfrom(peer, &buffer, buffer.count, 0, $0, &fromLength)
+            }
         }
         #expect(got == 5)
         _ = withUnsafePointer(to: &from) { p in
@@ -142,7 +149,8 @@ import Wire
         loop.unregister(registration)
 
         // Now to a closed port: the ICMP port unreachable lands in the error queue.
-        let closed = try HostUDPSocket(connectingTo: SocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: try unusedLoopbackPort()))
+        let closed = try HostUDPSocket(
+            connectingTo: SocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: try unusedLoopbackPort()))
         _ = try? payload.withUnsafeBytes { try closed.send($0) }
         let errorRegistration = try loop.register(fd: closed.fd, interest: .read) { _ in loop.handle.stop() }
         try loop.run()
@@ -160,7 +168,9 @@ import Wire
         if !pingSocketsAllowed() {
             // This machine's ping_group_range excludes us: the open must say exactly that,
             // and the opener must count it.
-            #expect(throws: PingSocketError.forbiddenByPingGroupRange) { _ = try HostPingSocket(destination: destination) }
+            #expect(throws: PingSocketError.forbiddenByPingGroupRange) {
+                _ = try HostPingSocket(destination: destination)
+            }
             let refused = opener.open(destination: destination)
             #expect(refused == nil)
             #expect(opener.counters == PingSocketOpener.Counters(opened: 0, forbidden: 1, failed: 0))
@@ -172,7 +182,9 @@ import Wire
         let ping = try HostPingSocket(destination: destination)
         var scratch = [UInt8](repeating: 0, count: 64)
         let data = Array("abcdefgh".utf8)
-        let sent = try scratch.withUnsafeMutableBytes { s in try data.withUnsafeBytes { try ping.sendEcho(sequence: 42, data: $0, scratch: s) } }
+        let sent = try scratch.withUnsafeMutableBytes { s in
+            try data.withUnsafeBytes { try ping.sendEcho(sequence: 42, data: $0, scratch: s) }
+        }
         #expect(sent == .done(16))
         let loop = try EventLoop()
         _ = try loop.register(fd: ping.fd, interest: .read) { _ in loop.handle.stop() }

@@ -1,6 +1,6 @@
 import Glibc
-import Testing
 import TestPrivileges
+import Testing
 import UserNet
 import Wire
 
@@ -27,8 +27,10 @@ func runCommand(_ command: String) -> (status: Int32, output: String) {
 func udpFrame(payload: [UInt8], id: UInt16) -> [UInt8] {
     let ipLength = 20 + 8 + payload.count
     var frame: [UInt8] = [0x52, 0x55, 0x0A, 0x00, 0x02, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x64, 0x08, 0x00]
-    var ip: [UInt8] = [0x45, 0, UInt8(ipLength >> 8), UInt8(ipLength & 0xFF), UInt8(id >> 8), UInt8(id & 0xFF), 0x40, 0,
-                       64, 17, 0, 0, 10, 0, 2, 100, 10, 0, 2, 3]
+    var ip: [UInt8] = [
+        0x45, 0, UInt8(ipLength >> 8), UInt8(ipLength & 0xFF), UInt8(id >> 8), UInt8(id & 0xFF), 0x40, 0,
+        64, 17, 0, 0, 10, 0, 2, 100, 10, 0, 2, 3
+    ]
     var sum: UInt32 = 0
     for i in stride(from: 0, to: 20, by: 2) { sum += UInt32(ip[i]) << 8 | UInt32(ip[i + 1]) }
     while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
@@ -50,7 +52,9 @@ func udpFrame(payload: [UInt8], id: UInt16) -> [UInt8] {
         for i in 0..<50 {
             let frame = udpFrame(payload: [UInt8](repeating: UInt8(i), count: i * 40), id: UInt16(i))
             lengths.append(frame.count)
-            frame.withUnsafeBytes { writer.write(frame: $0, timestampNanoseconds: 1_700_000_000_000_000_000 + UInt64(i) * 1_000_000) }
+            frame.withUnsafeBytes {
+                writer.write(frame: $0, timestampNanoseconds: 1_700_000_000_000_000_000 + UInt64(i) * 1_000_000)
+            }
         }
         writer.close()
         #expect(writer.counters.frames == 50)
@@ -83,24 +87,32 @@ func udpFrame(payload: [UInt8], id: UInt16) -> [UInt8] {
         let path = scratchPath("connections.jsonl")
         defer { unlink(path) }
         let log = try ConnectionLog(path: path)
-        log.append(ConnectionRecord(startNanoseconds: 1_700_000_000_123_000_000, transport: .tcp,
-                                    source: SocketAddress(.v4(IPv4Address(10, 0, 2, 100)), port: 40000),
-                                    destination: SocketAddress(.v4(IPv4Address(93, 184, 216, 34)), port: 443),
-                                    verdict: .allow, bytesFromApp: 517, bytesToApp: 4096, durationNanoseconds: 1_500_250_000))
-        log.append(ConnectionRecord(startNanoseconds: 1_700_000_001_000_000_000, transport: .udp,
-                                    source: SocketAddress(.v6(IPv6Address(high: 0xFD00_0000_0000_0000, low: 0x100)), port: 5353),
-                                    destination: SocketAddress(.v6(.loopback), port: 53),
-                                    verdict: .deny, reason: "rule 2: \"--deny ::1\"\n"))
+        log.append(
+            ConnectionRecord(
+                startNanoseconds: 1_700_000_000_123_000_000, transport: .tcp,
+                source: SocketAddress(.v4(IPv4Address(10, 0, 2, 100)), port: 40000),
+                destination: SocketAddress(.v4(IPv4Address(93, 184, 216, 34)), port: 443),
+                verdict: .allow, bytesFromApp: 517, bytesToApp: 4096, durationNanoseconds: 1_500_250_000))
+        log.append(
+            ConnectionRecord(
+                startNanoseconds: 1_700_000_001_000_000_000, transport: .udp,
+                source: SocketAddress(.v6(IPv6Address(high: 0xFD00_0000_0000_0000, low: 0x100)), port: 5353),
+                destination: SocketAddress(.v6(.loopback), port: 53),
+                verdict: .deny, reason: "rule 2: \"--deny ::1\"\n"))
         log.close()
         #expect(log.recordsWritten == 2 && log.recordsDropped == 0)
         let text = String(decoding: try readFileBytes(path), as: UTF8.self)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 3 && lines[2].isEmpty, "two lines, each ending in a newline")
-        #expect(lines[0] == #"{"time":"2023-11-14T22:13:20.123Z","protocol":"tcp","source":"10.0.2.100:40000","destination":"93.184.216.34:443","verdict":"allow","bytes_from_app":517,"bytes_to_app":4096,"duration_ms":1500.250}"#)
+        #expect(
+            lines[0]
+                == #"{"time":"2023-11-14T22:13:20.123Z","protocol":"tcp","source":"10.0.2.100:40000","destination":"93.184.216.34:443","verdict":"allow","bytes_from_app":517,"bytes_to_app":4096,"duration_ms":1500.250}"#
+        )
         #expect(lines[1].contains(#""source":"[fd00::100]:5353""#))
         #expect(lines[1].contains(#""reason":"rule 2: \"--deny ::1\"\n""#))
         // Python's json module must accept every line.
-        let check = runCommand("python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]; print(\"ok\")' \(path)")
+        let check = runCommand(
+            "python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]; print(\"ok\")' \(path)")
         #expect(check.output == "ok\n")
     }
 }

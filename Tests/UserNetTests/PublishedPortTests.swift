@@ -6,10 +6,13 @@ import Wire
 @Suite struct PublishedPortTests {
     @Test func parsesEveryForm() throws {
         #expect(try PublishedPort(parsing: "8080:80") == PublishedPort(hostPort: 8080, appPort: 80))
-        #expect(try PublishedPort(parsing: "127.0.0.1:8080:80/udp")
-            == PublishedPort(hostAddress: .v4(IPv4Address(127, 0, 0, 1)), hostPort: 8080, appPort: 80, transport: .udp))
-        #expect(try PublishedPort(parsing: "[::1]:8443:443/tcp")
-            == PublishedPort(hostAddress: .v6(.loopback), hostPort: 8443, appPort: 443, transport: .tcp))
+        #expect(
+            try PublishedPort(parsing: "127.0.0.1:8080:80/udp")
+                == PublishedPort(
+                    hostAddress: .v4(IPv4Address(127, 0, 0, 1)), hostPort: 8080, appPort: 80, transport: .udp))
+        #expect(
+            try PublishedPort(parsing: "[::1]:8443:443/tcp")
+                == PublishedPort(hostAddress: .v6(.loopback), hostPort: 8443, appPort: 443, transport: .tcp))
         #expect(try PublishedPort(parsing: "[::1]:8443:443").description == "[::1]:8443:443/tcp")
     }
 
@@ -19,7 +22,9 @@ import Wire
         #expect(throws: PublishedPortError.badPort("0:80")) { try PublishedPort(parsing: "0:80") }
         #expect(throws: PublishedPortError.badPort("80:70000")) { try PublishedPort(parsing: "80:70000") }
         #expect(throws: PublishedPortError.badHostAddress("host:80:80")) { try PublishedPort(parsing: "host:80:80") }
-        #expect(throws: PublishedPortError.badHostAddress("[1.2.3.4]:80:80")) { try PublishedPort(parsing: "[1.2.3.4]:80:80") }
+        #expect(throws: PublishedPortError.badHostAddress("[1.2.3.4]:80:80")) {
+            try PublishedPort(parsing: "[1.2.3.4]:80:80")
+        }
         #expect(throws: PublishedPortError.badSyntax("1:2:3:4")) { try PublishedPort(parsing: "1:2:3:4") }
         #expect(PublishedPortError.badTransport("x").description.contains("tcp or udp"))
     }
@@ -28,8 +33,10 @@ import Wire
         let loop = try EventLoop()
         var accepted: [(HostTCPSocket, SocketAddress)] = []
         // Port 0: the kernel picks one; the test reads it back.
-        let publisher = try PortPublisher(tcp: PublishedPort(hostAddress: .v4(IPv4Address(127, 0, 0, 1)), hostPort: 1, appPort: 80).withHostPort(0),
-                                          loop: loop) { connection, client, port in
+        let publisher = try PortPublisher(
+            tcp: PublishedPort(hostAddress: .v4(IPv4Address(127, 0, 0, 1)), hostPort: 1, appPort: 80).withHostPort(0),
+            loop: loop
+        ) { connection, client, port in
             accepted.append((connection, client))
             #expect(port.appPort == 80)
         }
@@ -49,8 +56,11 @@ import Wire
     @Test func udpPortHandsOverDatagrams() throws {
         let loop = try EventLoop()
         var got: [([UInt8], SocketAddress)] = []
-        let publisher = try PortPublisher(udp: PublishedPort(hostAddress: .v4(IPv4Address(127, 0, 0, 1)), hostPort: 1, appPort: 53, transport: .udp).withHostPort(0),
-                                          loop: loop) { payload, client, _ in
+        let publisher = try PortPublisher(
+            udp: PublishedPort(hostAddress: .v4(IPv4Address(127, 0, 0, 1)), hostPort: 1, appPort: 53, transport: .udp)
+                .withHostPort(0),
+            loop: loop
+        ) { payload, client, _ in
             got.append((Array(payload), client))
             loop.handle.stop()
         }

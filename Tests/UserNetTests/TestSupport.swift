@@ -19,9 +19,14 @@ final class LoopbackListener {
         sin.sin_family = sa_family_t(AF_INET)
         sin.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
         let bound = withUnsafePointer(to: &sin) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard bound == 0, listen(fd, backlog) == 0 else { close(fd); throw TestFailure.setup("bind/listen", errno) }
+        guard bound == 0, listen(fd, backlog) == 0 else {
+            close(fd)
+            throw TestFailure.setup("bind/listen", errno)
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &sin) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
@@ -71,9 +76,15 @@ func pingSocketsAllowed() -> Bool {
     guard let file = fopen("/proc/sys/net/ipv4/ping_group_range", "r") else { return false }
     defer { fclose(file) }
     var low: Int64 = 0, high: Int64 = 0
-    guard withUnsafeMutablePointer(to: &low, { l in withUnsafeMutablePointer(to: &high) { h in
-        withVaList([l, h]) { vfscanf(file, "%lld %lld", $0) }
-    } }) == 2 else { return false }
+    guard
+        withUnsafeMutablePointer(
+            to: &low,
+            { l in
+                withUnsafeMutablePointer(to: &high) { h in
+                    withVaList([l, h]) { vfscanf(file, "%lld %lld", $0) }
+                }
+            }) == 2
+    else { return false }
     let gid = Int64(getegid())
     if low <= gid && gid <= high { return true }
     var groups = [gid_t](repeating: 0, count: 256)

@@ -5,8 +5,11 @@ import UserNet
 @Suite struct UserNetOptionsFlagsTests {
     @Test func roundTripKeepsEveryKnob() throws {
         let options = try UserNetOptions(
-            cidr: "10.9.0.0/24", mtu: 9000, allowHostLoopback: true, allowLinkLocal: true, dns: ["127.0.0.1:5353", "[::1]:53"],
-            policyArguments: [("--allow", "192.0.2.0/24:443"), ("--deny", "0.0.0.0/0"), ("--allow-domain", "example.com")],
+            cidr: "10.9.0.0/24", mtu: 9000, allowHostLoopback: true, allowLinkLocal: true,
+            dns: ["127.0.0.1:5353", "[::1]:53"],
+            policyArguments: [
+                ("--allow", "192.0.2.0/24:443"), ("--deny", "0.0.0.0/0"), ("--allow-domain", "example.com")
+            ],
             publish: ["8080:80", "127.0.0.1:5353:53/udp"], pcap: "/tmp/x.pcap", logConnections: "/tmp/x.jsonl",
             udpTimeoutSeconds: 30, maxFlows: 1000, flowMemoryBytes: 64 << 20)
         var named = options

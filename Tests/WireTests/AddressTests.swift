@@ -26,7 +26,7 @@ import Wire
         ("::1", "::1"),
         ("::", "::"),
         ("1:0:0:1:0:0:0:1", "1:0:0:1::1"),
-        ("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"),
+        ("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1")
     ])
     func ipv6PrintsRFC5952Form(_ input: String, _ expected: String) {
         #expect(IPv6Address(input)?.description == expected)

@@ -41,7 +41,9 @@ import Wire
         var rng = SplitMix64(seed: 42)
         for round in 0..<200 {
             let length = Int.random(in: 0...70_000, using: &rng)
-            let data: [UInt8] = round == 0 ? Array(repeating: 0xFF, count: 65536)
+            let data: [UInt8] =
+                round == 0
+                ? Array(repeating: 0xFF, count: 65536)
                 : (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
             #expect(data.withUnsafeBytes { InternetChecksum.checksum($0) } == referenceChecksum(data))
         }
@@ -91,7 +93,9 @@ import Wire
             let recomputed = referenceChecksum(data)
             // Both are valid encodings of the same ones'-complement value; RFC 1624 eqn. 3
             // never yields 0xffff for a non-zero sum, and matches exactly otherwise.
-            #expect(updated == recomputed || (updated == 0xFFFF && recomputed == 0) || (updated == 0 && recomputed == 0xFFFF))
+            #expect(
+                updated == recomputed || (updated == 0xFFFF && recomputed == 0)
+                    || (updated == 0 && recomputed == 0xFFFF))
         }
     }
 
@@ -106,8 +110,9 @@ import Wire
     /// IPv4 pseudo-header words: 10.0.2.15 -> 10.0.2.2, TCP, length 20, by hand.
     @Test func ipv4PseudoHeader() {
         var sum = InternetChecksum()
-        sum.addPseudoHeader(source: IPv4Address(10, 0, 2, 15), destination: IPv4Address(10, 0, 2, 2),
-                            protocolNumber: .tcp, length: 20)
+        sum.addPseudoHeader(
+            source: IPv4Address(10, 0, 2, 15), destination: IPv4Address(10, 0, 2, 2),
+            protocolNumber: .tcp, length: 20)
         let words: [UInt32] = [0x0A00, 0x020F, 0x0A00, 0x0202, 0x0006, 0x0014]
         var expected = words.reduce(0, +)
         while expected > 0xFFFF { expected = (expected & 0xFFFF) + (expected >> 16) }

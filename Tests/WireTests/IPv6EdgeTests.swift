@@ -34,8 +34,9 @@ import Wire
     }
 
     @Test func reprRoundTrips() throws {
-        let repr = IPv6Repr(source: source, destination: destination, nextHeader: .tcp, hopLimit: 1,
-                            trafficClass: 0xB8, flowLabel: 0xABCDE, payloadLength: 0)
+        let repr = IPv6Repr(
+            source: source, destination: destination, nextHeader: .tcp, hopLimit: 1,
+            trafficClass: 0xB8, flowLabel: 0xABCDE, payloadLength: 0)
         var out = [UInt8](repeating: 0, count: 40)
         out.withUnsafeMutableBytes { repr.emit(into: $0) }
         #expect(try with(out) { try IPv6Repr.parse(IPv6Packet($0)) } == repr)
@@ -50,8 +51,9 @@ import Wire
     }
 
     @Test func stopsAfterFragmentHeader() throws {
-        let fragment = IPv6FragmentHeaderRepr(nextHeader: .destinationOptions, fragmentOffset: 1448, moreFragments: true,
-                                              identification: 0xDEAD_BEEF)
+        let fragment = IPv6FragmentHeaderRepr(
+            nextHeader: .destinationOptions, fragmentOffset: 1448, moreFragments: true,
+            identification: 0xDEAD_BEEF)
         var header = [UInt8](repeating: 0, count: 8)
         header.withUnsafeMutableBytes { fragment.emit(into: $0) }
         let result = try walk(packet(.fragment, header + [1, 2, 3]))
@@ -66,7 +68,9 @@ import Wire
     @Test func hostileChains() {
         let options: (IPProtocol) -> [UInt8] = { [$0.rawValue, 0, 1, 4, 0, 0, 0, 0] }
         // Hop-by-hop after another header.
-        #expect(throws: WireError.malformed) { try walk(packet(.destinationOptions, options(.hopByHop) + options(.tcp))) }
+        #expect(throws: WireError.malformed) {
+            try walk(packet(.destinationOptions, options(.hopByHop) + options(.tcp)))
+        }
         // A routing header we would have to forward.
         #expect(throws: WireError.unsupported) {
             try walk(packet(.routing, [IPProtocol.tcp.rawValue, 0, 4, 1, 0, 0, 0, 0]))
@@ -87,11 +91,13 @@ import Wire
     let destination = IPv6Address(high: 0xFF02 << 48, low: 1)
 
     @Test func icmpv4RoundTripsAndChecksChecksum() throws {
-        let data: [UInt8] = [1, 2, 3, 4, 5]          // odd length on purpose; .other needs its 4-byte rest of header
-        for repr in [ICMPv4Repr.echoRequest(identifier: 1, sequence: 2), .echoReply(identifier: 0xFFFF, sequence: 0),
-                     .destinationUnreachable(code: .fragmentationNeeded, nextHopMTU: 1280),
-                     .destinationUnreachable(code: .communicationAdministrativelyProhibited, nextHopMTU: 0),
-                     .timeExceeded(code: 1), .other(type: 13, code: 0)] {
+        let data: [UInt8] = [1, 2, 3, 4, 5] // odd length on purpose; .other needs its 4-byte rest of header
+        for repr in [
+            ICMPv4Repr.echoRequest(identifier: 1, sequence: 2), .echoReply(identifier: 0xFFFF, sequence: 0),
+            .destinationUnreachable(code: .fragmentationNeeded, nextHopMTU: 1280),
+            .destinationUnreachable(code: .communicationAdministrativelyProhibited, nextHopMTU: 0),
+            .timeExceeded(code: 1), .other(type: 13, code: 0)
+        ] {
             var message = [UInt8](repeating: 0xEE, count: repr.headerLength) + data
             message.withUnsafeMutableBytes { raw in data.withUnsafeBytes { repr.emit(into: raw, data: $0) } }
             let (parsed, body) = try with(message) { raw in
@@ -101,32 +107,51 @@ import Wire
             #expect(parsed == repr)
             #expect(body == data)
             message[message.count - 1] ^= 0x10
-            #expect(throws: WireError.badChecksum) { try with(message) { try ICMPv4Repr.parse($0, verifyChecksum: true) } }
+            #expect(throws: WireError.badChecksum) {
+                try with(message) { try ICMPv4Repr.parse($0, verifyChecksum: true) }
+            }
         }
-        #expect(throws: WireError.truncated) { try with([8, 0, 0, 0, 0, 0, 0]) { try ICMPv4Repr.parse($0, verifyChecksum: false) } }
+        #expect(throws: WireError.truncated) {
+            try with([8, 0, 0, 0, 0, 0, 0]) { try ICMPv4Repr.parse($0, verifyChecksum: false) }
+        }
     }
 
     @Test func icmpv6RoundTrips() throws {
         let data: [UInt8] = [0x60, 0, 0, 0, 9]
         var prefixes = NDPPrefixes()
-        prefixes.append(NDPPrefixInformation(prefix: IPv6Address(high: 0xFD00 << 48, low: 0), prefixLength: 64,
-                                             validLifetime: 86400, preferredLifetime: 14400))
-        prefixes.append(NDPPrefixInformation(prefix: IPv6Address(high: 0x2001_0DB8 << 32, low: 0), prefixLength: 48,
-                                             onLink: false, autonomous: false, validLifetime: 0, preferredLifetime: 0))
+        prefixes.append(
+            NDPPrefixInformation(
+                prefix: IPv6Address(high: 0xFD00 << 48, low: 0), prefixLength: 64,
+                validLifetime: 86400, preferredLifetime: 14400))
+        prefixes.append(
+            NDPPrefixInformation(
+                prefix: IPv6Address(high: 0x2001_0DB8 << 32, low: 0), prefixLength: 48,
+                onLink: false, autonomous: false, validLifetime: 0, preferredLifetime: 0))
         let mac = MACAddress(2, 0, 0, 0, 0, 2)
         let target = IPv6Address(high: 0xFD00 << 48, low: 2)
         let reprs: [(ICMPv6Repr, [UInt8])] = [
             (.echoRequest(identifier: 9, sequence: 10), data), (.echoReply(identifier: 9, sequence: 10), []),
             (.destinationUnreachable(code: .portUnreachable), data), (.packetTooBig(mtu: 1280), data),
-            (.timeExceeded(code: 0), data), (.parameterProblem(code: 1, pointer: 40), data), (.other(type: 143, code: 0), data),
+            (.timeExceeded(code: 0), data), (.parameterProblem(code: 1, pointer: 40), data),
+            (.other(type: 143, code: 0), data),
             (.ndp(.routerSolicitation(NDPRouterSolicitation(sourceLinkAddress: mac))), []),
             (.ndp(.routerSolicitation(NDPRouterSolicitation())), []),
-            (.ndp(.routerAdvertisement(NDPRouterAdvertisement(flags: 0xC0, routerLifetime: 1800, sourceLinkAddress: mac,
-                                                              mtu: 65520, prefixes: prefixes))), []),
+            (
+                .ndp(
+                    .routerAdvertisement(
+                        NDPRouterAdvertisement(
+                            flags: 0xC0, routerLifetime: 1800, sourceLinkAddress: mac,
+                            mtu: 65520, prefixes: prefixes))), []
+            ),
             (.ndp(.neighborSolicitation(NDPNeighborSolicitation(target: target, sourceLinkAddress: mac))), []),
             (.ndp(.neighborSolicitation(NDPNeighborSolicitation(target: target, nonce: 0xA1B2_C3D4_E5F6))), []),
-            (.ndp(.neighborAdvertisement(NDPNeighborAdvertisement(router: true, solicited: true, override: false,
-                                                                  target: target, targetLinkAddress: mac))), []),
+            (
+                .ndp(
+                    .neighborAdvertisement(
+                        NDPNeighborAdvertisement(
+                            router: true, solicited: true, override: false,
+                            target: target, targetLinkAddress: mac))), []
+            )
         ]
         for (repr, body) in reprs {
             var message = [UInt8](repeating: 0xEE, count: repr.headerLength) + body
@@ -141,7 +166,9 @@ import Wire
             #expect(parsedBody == body)
             // The pseudo-header is covered: another destination fails the check.
             #expect(throws: WireError.badChecksum) {
-                try with(message) { try ICMPv6Repr.parse($0, source: source, destination: target, verifyChecksum: true) }
+                try with(message) {
+                    try ICMPv6Repr.parse($0, source: source, destination: target, verifyChecksum: true)
+                }
             }
         }
     }
@@ -151,17 +178,24 @@ import Wire
             [135, code, 0, 0, 0, 0, 0, 0, target] + [UInt8](repeating: 0, count: 14) + [1] + options
         }
         func parse(_ bytes: [UInt8]) throws -> ICMPv6Repr {
-            try with(bytes) { try ICMPv6Repr.parse($0, source: source, destination: destination, verifyChecksum: false).repr }
+            try with(bytes) {
+                try ICMPv6Repr.parse($0, source: source, destination: destination, verifyChecksum: false).repr
+            }
         }
-        #expect(throws: WireError.malformed) { try parse(ns(options: [1, 0, 0, 0, 0, 0, 0, 0])) }      // zero length
-        #expect(throws: WireError.truncated) { try parse(ns(options: [1, 2, 0, 0, 0, 0, 0, 0])) }      // past the end
+        #expect(throws: WireError.malformed) { try parse(ns(options: [1, 0, 0, 0, 0, 0, 0, 0])) } // zero length
+        #expect(throws: WireError.truncated) { try parse(ns(options: [1, 2, 0, 0, 0, 0, 0, 0])) } // past the end
         #expect(throws: WireError.truncated) { try parse(ns(options: [1])) }
         #expect(throws: WireError.malformed) { try parse(ns(options: [], code: 1)) }
-        #expect(throws: WireError.malformed) { try parse(ns(options: [], target: 0xFF)) }              // multicast target
+        #expect(throws: WireError.malformed) { try parse(ns(options: [], target: 0xFF)) } // multicast target
         #expect(throws: WireError.truncated) { try parse(Array(ns(options: [])[0..<23])) }
-        #expect(throws: WireError.malformed) { try parse([134, 0, 0, 0] + [UInt8](repeating: 0, count: 12) + [5, 2] + [UInt8](repeating: 0, count: 14)) }
+        #expect(throws: WireError.malformed) {
+            try parse([134, 0, 0, 0] + [UInt8](repeating: 0, count: 12) + [5, 2] + [UInt8](repeating: 0, count: 14))
+        }
         // Unknown option skipped; an option foreign to the message (TLLA in an NS) ignored.
         let skipped = try? parse(ns(options: [200, 1, 0, 0, 0, 0, 0, 0, 2, 1, 2, 0, 0, 0, 0, 9]))
-        #expect(skipped == .ndp(.neighborSolicitation(NDPNeighborSolicitation(target: IPv6Address(high: 0xFD00 << 48, low: 1)))))
+        #expect(
+            skipped
+                == .ndp(.neighborSolicitation(NDPNeighborSolicitation(target: IPv6Address(high: 0xFD00 << 48, low: 1))))
+        )
     }
 }

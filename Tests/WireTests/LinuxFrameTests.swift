@@ -9,12 +9,14 @@ import Wire
 
     @Test func fixturesCoverEveryProtocol() {
         let summaries = LinuxFrameTests.allFrames.map(\.summary)
-        for needle in ["ARP, Request", "ARP, Reply", "ICMP echo request", "ICMP echo reply", "need to frag",
-                       "time exceeded", "udp port 5001 unreachable", "Flags [S]", "Flags [S.]", "Flags [F.]",
-                       "sack 1", "sack 2", "sack 3", "UDP, length", "IP6", "HBH", "DSTOPT", "frag (0|",
-                       "frag (1448|", "router solicitation", "router advertisement", "neighbor solicitation",
-                       "neighbor advertisement", "packet too big", "unreachable port", "ICMP6, echo request",
-                       "ICMP6, echo reply", "ICMP6, time exceeded"] {
+        for needle in [
+            "ARP, Request", "ARP, Reply", "ICMP echo request", "ICMP echo reply", "need to frag",
+            "time exceeded", "udp port 5001 unreachable", "Flags [S]", "Flags [S.]", "Flags [F.]",
+            "sack 1", "sack 2", "sack 3", "UDP, length", "IP6", "HBH", "DSTOPT", "frag (0|",
+            "frag (1448|", "router solicitation", "router advertisement", "neighbor solicitation",
+            "neighbor advertisement", "packet too big", "unreachable port", "ICMP6, echo request",
+            "ICMP6, echo reply", "ICMP6, time exceeded"
+        ] {
             #expect(summaries.contains { $0.contains(needle) }, "no fixture for \(needle)")
         }
     }
@@ -217,9 +219,11 @@ extension LinuxFrameTests {
         }
     }
 
-    func checkICMPv6(_ bytes: UnsafeRawBufferPointer, _ fixture: LinuxFrame, _ packet: IPv6Packet, verify: Bool) throws {
-        let (repr, data) = try ICMPv6Repr.parse(bytes, source: packet.source, destination: packet.destination,
-                                                 verifyChecksum: verify)
+    func checkICMPv6(_ bytes: UnsafeRawBufferPointer, _ fixture: LinuxFrame, _ packet: IPv6Packet, verify: Bool) throws
+    {
+        let (repr, data) = try ICMPv6Repr.parse(
+            bytes, source: packet.source, destination: packet.destination,
+            verifyChecksum: verify)
         let type = fixture.number("icmpv6.type"), code = fixture.number("icmpv6.code")
         switch repr {
         case let .echoRequest(identifier, sequence), let .echoReply(identifier, sequence):
@@ -277,7 +281,8 @@ extension LinuxFrameTests {
             #expect(prefix?.onLink == (fixture.number("icmpv6.opt.prefix.flag.l") == 1))
             #expect(prefix?.autonomous == (fixture.number("icmpv6.opt.prefix.flag.a") == 1))
             #expect(prefix.map { UInt64($0.validLifetime) } == fixture.number("icmpv6.opt.prefix.valid_lifetime"))
-            #expect(prefix.map { UInt64($0.preferredLifetime) } == fixture.number("icmpv6.opt.prefix.preferred_lifetime"))
+            #expect(
+                prefix.map { UInt64($0.preferredLifetime) } == fixture.number("icmpv6.opt.prefix.preferred_lifetime"))
         case let .neighborSolicitation(ns):
             #expect(ns.target.description == fixture.value("icmpv6.nd.ns.target_address"))
             #expect(ns.sourceLinkAddress?.description == linkAddress)
@@ -294,8 +299,10 @@ extension LinuxFrameTests {
 }
 
 /// Emits into a buffer pre-filled with garbage of exactly the expected size and compares.
-func expectReemits(_ expected: [UInt8], sourceLocation: SourceLocation = #_sourceLocation,
-                   _ emit: (UnsafeMutableRawBufferPointer) -> Void) throws {
+func expectReemits(
+    _ expected: [UInt8], sourceLocation: SourceLocation = #_sourceLocation,
+    _ emit: (UnsafeMutableRawBufferPointer) -> Void
+) throws {
     var out = [UInt8](repeating: 0xEE, count: expected.count)
     out.withUnsafeMutableBytes { emit($0) }
     #expect(out == expected, sourceLocation: sourceLocation)

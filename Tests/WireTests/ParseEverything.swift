@@ -3,7 +3,7 @@
 // Shared by the mutation test (MutationTests.swift) and the libFuzzer target
 // (Fuzz/WireFuzz, built with -D WIRE_FUZZ into one module with the Wire sources).
 #if !WIRE_FUZZ
-import Wire
+    import Wire
 #endif
 
 /// Scratch memory for re-emitting: big enough for any IPv4/IPv6 payload.
@@ -25,11 +25,13 @@ func parseEverything(_ frame: UnsafeRawBufferPointer, _ scratch: ParseScratch) -
     if let failure = checkTransport(.tcp, frame, v4, scratch) { return failure }
     if let failure = checkTransport(.udp, frame, v4, scratch) { return failure }
     if let failure = checkTransport(.icmp, frame, v4, scratch) { return failure }
-    let v6 = PseudoHeader.v6(source: IPv6Address(high: 0xFD00 << 48, low: 0x100), destination: IPv6Address(high: 0xFE80 << 48, low: 1))
+    let v6 = PseudoHeader.v6(
+        source: IPv6Address(high: 0xFD00 << 48, low: 0x100), destination: IPv6Address(high: 0xFE80 << 48, low: 1))
     if let failure = checkTransport(.icmpv6, frame, v6, scratch) { return failure }
     _ = try? TCPOptions.parse(frame)
     if let first = frame.first {
-        _ = try? IPv6ExtensionWalk.walk(firstHeader: IPProtocol(rawValue: first), in: UnsafeRawBufferPointer(rebasing: frame.dropFirst()))
+        _ = try? IPv6ExtensionWalk.walk(
+            firstHeader: IPProtocol(rawValue: first), in: UnsafeRawBufferPointer(rebasing: frame.dropFirst()))
     }
     _ = try? IPv4Packet(quoted: frame).payload.count
     _ = try? IPv6Packet(quoted: frame).payload.count
@@ -65,20 +67,25 @@ func checkIPv4(_ bytes: UnsafeRawBufferPointer, _ scratch: ParseScratch) -> Stri
     guard let packet = try? IPv4Packet(bytes) else { return nil }
     let checksumOK = packet.verifyChecksum()
     guard let repr = try? IPv4Repr.parse(packet, verifyChecksum: false) else { return nil }
-    if checksumOK != ((try? IPv4Repr.parse(packet, verifyChecksum: true)) != nil) { return "IPv4 checksum verdicts differ" }
+    if checksumOK != ((try? IPv4Repr.parse(packet, verifyChecksum: true)) != nil) {
+        return "IPv4 checksum verdicts differ"
+    }
     repr.emit(into: scratch.buffer)
-    let again = try? IPv4Repr.parse(IPv4Packet(UnsafeRawBufferPointer(rebasing: scratch.buffer.prefix(20 + repr.payloadLength))),
-                                    verifyChecksum: true)
+    let again = try? IPv4Repr.parse(
+        IPv4Packet(UnsafeRawBufferPointer(rebasing: scratch.buffer.prefix(20 + repr.payloadLength))),
+        verifyChecksum: true)
     if again != repr { return "IPv4 re-emit does not parse back equal" }
     // RFC 791 fields all live in the repr, so a plain header with a good checksum and a clear
     // reserved flag comes back byte for byte.
     if packet.headerLength == 20 && checksumOK && packet.bytes[6] & 0x80 == 0
-        && !scratch.buffer.prefix(20).elementsEqual(packet.header) {
+        && !scratch.buffer.prefix(20).elementsEqual(packet.header)
+    {
         return "IPv4 re-emit differs"
     }
     guard packet.fragmentOffset == 0 else { return nil }
-    return checkTransport(packet.protocolNumber, packet.payload,
-                          .v4(source: packet.source, destination: packet.destination), scratch)
+    return checkTransport(
+        packet.protocolNumber, packet.payload,
+        .v4(source: packet.source, destination: packet.destination), scratch)
 }
 
 func checkIPv6(_ bytes: UnsafeRawBufferPointer, _ scratch: ParseScratch) -> String? {
@@ -94,8 +101,9 @@ func checkIPv6(_ bytes: UnsafeRawBufferPointer, _ scratch: ParseScratch) -> Stri
         if again != fragment { return "fragment header re-emit does not parse back equal" }
         if fragment.fragmentOffset != 0 { return nil }
     }
-    return checkTransport(upper, UnsafeRawBufferPointer(rebasing: packet.payload[offset...]),
-                          .v6(source: packet.source, destination: packet.destination), scratch)
+    return checkTransport(
+        upper, UnsafeRawBufferPointer(rebasing: packet.payload[offset...]),
+        .v6(source: packet.source, destination: packet.destination), scratch)
 }
 
 /// Copies `header` (already in scratch) and `payload` together and returns the whole.
@@ -105,18 +113,24 @@ func joined(_ headerLength: Int, _ payload: UnsafeRawBufferPointer, _ scratch: P
     return UnsafeRawBufferPointer(rebasing: scratch.buffer.prefix(headerLength + payload.count))
 }
 
-func checkTransport(_ protocolNumber: IPProtocol, _ bytes: UnsafeRawBufferPointer, _ pseudo: PseudoHeader,
-                    _ scratch: ParseScratch) -> String? {
+func checkTransport(
+    _ protocolNumber: IPProtocol, _ bytes: UnsafeRawBufferPointer, _ pseudo: PseudoHeader,
+    _ scratch: ParseScratch
+) -> String? {
     switch protocolNumber {
     case .tcp:
-        guard let segment = try? TCPSegment(bytes), let repr = try? TCPRepr.parse(segment, checksum: nil) else { return nil }
+        guard let segment = try? TCPSegment(bytes), let repr = try? TCPRepr.parse(segment, checksum: nil) else {
+            return nil
+        }
         if segment.verifyChecksum(pseudo) != ((try? TCPRepr.parse(segment, checksum: pseudo)) != nil) {
             return "TCP checksum verdicts differ"
         }
         repr.emit(into: scratch.buffer, payload: segment.payload, pseudoHeader: pseudo, checksum: .compute)
         let first = Array(scratch.buffer.prefix(repr.headerLength))
         let whole = joined(repr.headerLength, segment.payload, scratch)
-        guard let again = try? TCPRepr.parse(TCPSegment(whole), checksum: pseudo) else { return "TCP re-emit does not parse" }
+        guard let again = try? TCPRepr.parse(TCPSegment(whole), checksum: pseudo) else {
+            return "TCP re-emit does not parse"
+        }
         var expected = repr
         // Emit keeps only the SACK blocks that fit in 40 bytes of options.
         var kept = SACKBlocks()
@@ -127,29 +141,40 @@ func checkTransport(_ protocolNumber: IPProtocol, _ bytes: UnsafeRawBufferPointe
         if !scratch.buffer.prefix(again.headerLength).elementsEqual(first) { return "TCP emit is not idempotent" }
         return nil
     case .udp:
-        guard let datagram = try? UDPDatagram(bytes), let repr = try? UDPRepr.parse(datagram, checksum: nil) else { return nil }
+        guard let datagram = try? UDPDatagram(bytes), let repr = try? UDPRepr.parse(datagram, checksum: nil) else {
+            return nil
+        }
         _ = try? UDPRepr.parse(datagram, checksum: pseudo)
         repr.emit(into: scratch.buffer, payload: datagram.payload, pseudoHeader: pseudo, checksum: .compute)
         let whole = joined(8, datagram.payload, scratch)
-        guard let again = try? UDPRepr.parse(UDPDatagram(whole), checksum: pseudo) else { return "UDP re-emit does not parse" }
+        guard let again = try? UDPRepr.parse(UDPDatagram(whole), checksum: pseudo) else {
+            return "UDP re-emit does not parse"
+        }
         return again == repr ? nil : "UDP re-emit does not parse back equal"
     case .icmp:
         guard let (repr, data) = try? ICMPv4Repr.parse(bytes, verifyChecksum: false) else { return nil }
         repr.emit(into: scratch.buffer, data: data)
         let whole = joined(repr.headerLength, data, scratch)
-        guard let (again, againData) = try? ICMPv4Repr.parse(whole, verifyChecksum: true) else { return "ICMPv4 re-emit does not parse" }
+        guard let (again, againData) = try? ICMPv4Repr.parse(whole, verifyChecksum: true) else {
+            return "ICMPv4 re-emit does not parse"
+        }
         if again != repr || !againData.elementsEqual(data) { return "ICMPv4 re-emit does not parse back equal" }
-        if case let .destinationUnreachable(_, mtu) = repr, case let .destinationUnreachable(_, againMTU) = again, mtu != againMTU {
+        if case let .destinationUnreachable(_, mtu) = repr, case let .destinationUnreachable(_, againMTU) = again,
+            mtu != againMTU
+        {
             return "ICMPv4 MTU lost"
         }
         return nil
     case .icmpv6:
         guard case let .v6(source, destination) = pseudo,
-              let (repr, data) = try? ICMPv6Repr.parse(bytes, source: source, destination: destination, verifyChecksum: false)
+            let (repr, data) = try? ICMPv6Repr.parse(
+                bytes, source: source, destination: destination, verifyChecksum: false)
         else { return nil }
         repr.emit(into: scratch.buffer, data: data, source: source, destination: destination)
         let whole = joined(repr.headerLength, data, scratch)
-        guard let (again, againData) = try? ICMPv6Repr.parse(whole, source: source, destination: destination, verifyChecksum: true)
+        guard
+            let (again, againData) = try? ICMPv6Repr.parse(
+                whole, source: source, destination: destination, verifyChecksum: true)
         else { return "ICMPv6 re-emit does not parse" }
         if again != repr || !againData.elementsEqual(data) { return "ICMPv6 re-emit does not parse back equal" }
         return nil

@@ -56,10 +56,11 @@ func fixture(_ needle: String) -> [UInt8] {
     }
 
     @Test func replyRoundTrips() throws {
-        let repr = ARPRepr(operation: .reply, senderHardwareAddress: MACAddress(2, 0, 0, 0, 0, 1),
-                           senderProtocolAddress: IPv4Address(10, 0, 2, 2),
-                           targetHardwareAddress: MACAddress(2, 0, 0, 0, 0, 2),
-                           targetProtocolAddress: IPv4Address(10, 0, 2, 100))
+        let repr = ARPRepr(
+            operation: .reply, senderHardwareAddress: MACAddress(2, 0, 0, 0, 0, 1),
+            senderProtocolAddress: IPv4Address(10, 0, 2, 2),
+            targetHardwareAddress: MACAddress(2, 0, 0, 0, 0, 2),
+            targetProtocolAddress: IPv4Address(10, 0, 2, 100))
         var out = [UInt8](repeating: 0, count: ARPRepr.length)
         out.withUnsafeMutableBytes { repr.emit(into: $0) }
         #expect(try with(out) { try ARPRepr.parse($0) } == repr)
@@ -78,12 +79,13 @@ func fixture(_ needle: String) -> [UInt8] {
         p[0] = 0x44
         #expect(throws: WireError.badLength) { try with(p) { try IPv4Packet($0) } }
         p = packet
-        p[0] = 0x4F                                     // 60-byte header in an 84-byte packet: fine
+        p[0] = 0x4F // 60-byte header in an 84-byte packet: fine
         #expect(throws: Never.self) { try with(p) { try IPv4Packet($0) } }
-        p[2] = 0; p[3] = 40                             // total length below header length
+        p[2] = 0
+        p[3] = 40 // total length below header length
         #expect(throws: WireError.badLength) { try with(p) { try IPv4Packet($0) } }
         p = packet
-        p[3] &+= 1                                      // total length one past the buffer
+        p[3] &+= 1 // total length one past the buffer
         #expect(throws: WireError.truncated) { try with(p) { try IPv4Packet($0) } }
     }
 
@@ -94,7 +96,7 @@ func fixture(_ needle: String) -> [UInt8] {
             #expect(view.payload.count == packet.count - 20)
         }
         var bad = packet
-        bad[8] &-= 1                                    // TTL changed, checksum not
+        bad[8] &-= 1 // TTL changed, checksum not
         try with(bad) { raw in
             let view = try IPv4Packet(raw)
             #expect(!view.verifyChecksum())
@@ -110,22 +112,27 @@ func fixture(_ needle: String) -> [UInt8] {
         p[8] -= 1
         let newWord = UInt16(p[8]) << 8 | UInt16(p[9])
         let updated = InternetChecksum.update(UInt16(p[10]) << 8 | UInt16(p[11]), old: oldWord, new: newWord)
-        p[10] = UInt8(updated >> 8); p[11] = UInt8(updated & 0xFF)
+        p[10] = UInt8(updated >> 8)
+        p[11] = UInt8(updated & 0xFF)
         #expect(try with(p) { try IPv4Packet($0).verifyChecksum() })
     }
 
     @Test func fragmentPastDatagramLimitIsMalformed() throws {
-        let repr = IPv4Repr(source: IPv4Address(10, 0, 2, 100), destination: IPv4Address(10, 0, 2, 2), protocolNumber: .udp,
-                            payloadLength: 100, dontFragment: false, moreFragments: false, fragmentOffset: 65528)
+        let repr = IPv4Repr(
+            source: IPv4Address(10, 0, 2, 100), destination: IPv4Address(10, 0, 2, 2), protocolNumber: .udp,
+            payloadLength: 100, dontFragment: false, moreFragments: false, fragmentOffset: 65528)
         var out = [UInt8](repeating: 0, count: 120)
         out.withUnsafeMutableBytes { repr.emit(into: $0) }
-        #expect(throws: WireError.malformed) { try with(out) { try IPv4Repr.parse(IPv4Packet($0), verifyChecksum: true) } }
+        #expect(throws: WireError.malformed) {
+            try with(out) { try IPv4Repr.parse(IPv4Packet($0), verifyChecksum: true) }
+        }
     }
 
     @Test func reprRoundTripsFragmentFields() throws {
-        let repr = IPv4Repr(source: IPv4Address(10, 0, 2, 100), destination: IPv4Address(1, 2, 3, 4), protocolNumber: .tcp,
-                            payloadLength: 8, ttl: 3, dscpECN: 0xB9, identification: 0xBEEF, dontFragment: false,
-                            moreFragments: true, fragmentOffset: 1480)
+        let repr = IPv4Repr(
+            source: IPv4Address(10, 0, 2, 100), destination: IPv4Address(1, 2, 3, 4), protocolNumber: .tcp,
+            payloadLength: 8, ttl: 3, dscpECN: 0xB9, identification: 0xBEEF, dontFragment: false,
+            moreFragments: true, fragmentOffset: 1480)
         var out = [UInt8](repeating: 0, count: 28)
         out.withUnsafeMutableBytes { repr.emit(into: $0) }
         #expect(try with(out) { try IPv4Repr.parse(IPv4Packet($0), verifyChecksum: true) } == repr)
@@ -134,7 +141,8 @@ func fixture(_ needle: String) -> [UInt8] {
 
 @Suite struct UDPEdgeTests {
     let v4 = PseudoHeader.v4(source: IPv4Address(10, 0, 2, 100), destination: IPv4Address(10, 0, 2, 3))
-    let v6 = PseudoHeader.v6(source: IPv6Address(high: 0xFD00 << 48, low: 0x100), destination: IPv6Address(high: 0xFD00 << 48, low: 3))
+    let v6 = PseudoHeader.v6(
+        source: IPv6Address(high: 0xFD00 << 48, low: 0x100), destination: IPv6Address(high: 0xFD00 << 48, low: 3))
 
     func datagram(_ payload: [UInt8], _ pseudo: PseudoHeader, _ mode: ChecksumMode) -> [UInt8] {
         let repr = UDPRepr(sourcePort: 40000, destinationPort: 53, payloadLength: payload.count)
@@ -155,15 +163,19 @@ func fixture(_ needle: String) -> [UInt8] {
         let payload: [UInt8] = Array("hello wire".utf8)
         for pseudo in [v4, v6] {
             let full = datagram(payload, pseudo, .compute)
-            #expect(try with(full) { try UDPRepr.parse(UDPDatagram($0), checksum: pseudo) }.payloadLength == payload.count)
+            #expect(
+                try with(full) { try UDPRepr.parse(UDPDatagram($0), checksum: pseudo) }.payloadLength == payload.count)
             var corrupted = full
             corrupted[9] ^= 1
-            #expect(throws: WireError.badChecksum) { try with(corrupted) { try UDPRepr.parse(UDPDatagram($0), checksum: pseudo) } }
+            #expect(throws: WireError.badChecksum) {
+                try with(corrupted) { try UDPRepr.parse(UDPDatagram($0), checksum: pseudo) }
+            }
             // Partial: the field holds the folded pseudo-header sum; completing it the way a NIC
             // does (checksum from the UDP header on, stored) gives the full checksum.
             var partial = datagram(payload, pseudo, .partial)
             let completed = with(partial) { InternetChecksum.checksum($0) }
-            partial[6] = UInt8(completed >> 8); partial[7] = UInt8(completed & 0xFF)
+            partial[6] = UInt8(completed >> 8)
+            partial[7] = UInt8(completed & 0xFF)
             #expect(partial == full)
         }
         // Zero checksum: "no checksum" over IPv4, forbidden over IPv6 (RFC 8200 8.1).
@@ -183,6 +195,8 @@ func fixture(_ needle: String) -> [UInt8] {
     }
 
     @Test func zeroDestinationPortIsMalformed() {
-        #expect(throws: WireError.malformed) { try with([0, 1, 0, 0, 0, 8, 0, 0]) { try UDPRepr.parse(UDPDatagram($0), checksum: nil) } }
+        #expect(throws: WireError.malformed) {
+            try with([0, 1, 0, 0, 0, 8, 0, 0]) { try UDPRepr.parse(UDPDatagram($0), checksum: nil) }
+        }
     }
 }

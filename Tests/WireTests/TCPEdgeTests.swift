@@ -4,7 +4,7 @@ import Wire
 @Suite struct SeqNumberTests {
     @Test func comparisonsWrapAround() {
         let near = SeqNumber(0xFFFF_FFF0)
-        let past = near &+ 0x20                       // wrapped to 0x10
+        let past = near &+ 0x20 // wrapped to 0x10
         #expect(past.rawValue == 0x10)
         #expect(near < past && past > near && near <= past && past >= near)
         #expect(past - near == 0x20 && near - past == -0x20)
@@ -29,18 +29,19 @@ import Wire
         #expect(options.windowScale == nil && !options.sackPermitted && options.timestamp == nil)
     }
 
-    @Test(arguments: [
-        [2],                       // kind without length byte
-        [2, 1],                    // length below 2
-        [2, 0],                    // zero length
-        [8, 10, 0, 0],             // length past the end
-        [2, 3, 0],                 // MSS with wrong length
-        [3, 4, 0, 0],              // window scale with wrong length
-        [4, 3, 0],                 // SACK-permitted with wrong length
-        [5, 9, 0, 0, 0, 0, 0, 0, 0],       // SACK not 2 + 8n
-        [5, 2],                    // SACK with no block
-        [8, 8, 0, 0, 0, 0, 0, 0],  // timestamp with wrong length
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [2], // kind without length byte
+            [2, 1], // length below 2
+            [2, 0], // zero length
+            [8, 10, 0, 0], // length past the end
+            [2, 3, 0], // MSS with wrong length
+            [3, 4, 0, 0], // window scale with wrong length
+            [4, 3, 0], // SACK-permitted with wrong length
+            [5, 9, 0, 0, 0, 0, 0, 0, 0], // SACK not 2 + 8n
+            [5, 2], // SACK with no block
+            [8, 8, 0, 0, 0, 0, 0, 0] // timestamp with wrong length
+        ] as [[UInt8]])
     func badLengthsAreMalformed(_ bytes: [UInt8]) {
         #expect(throws: WireError.malformed) { try parse(bytes) }
     }
@@ -48,7 +49,8 @@ import Wire
     @Test func sackBlocksAreBoundedAndRoundTrip() throws {
         var options = TCPOptions(timestamp: (value: 7, echo: 9))
         for i in 0..<4 {
-            let appended = options.sackBlocks.append(SACKBlock(left: SeqNumber(UInt32(i * 100)), right: SeqNumber(UInt32(i * 100 + 50))))
+            let appended = options.sackBlocks.append(
+                SACKBlock(left: SeqNumber(UInt32(i * 100)), right: SeqNumber(UInt32(i * 100 + 50))))
             #expect(appended)
         }
         let fifth = options.sackBlocks.append(SACKBlock(left: SeqNumber(1), right: SeqNumber(2)))
@@ -78,9 +80,11 @@ import Wire
             out.withUnsafeMutableBytes { options.emit(into: $0) }
             return out
         }
-        #expect(encoded(TCPOptions(mss: 1460, windowScale: 7, sackPermitted: true, timestamp: (1, 0)))
+        #expect(
+            encoded(TCPOptions(mss: 1460, windowScale: 7, sackPermitted: true, timestamp: (1, 0)))
                 == [2, 4, 5, 0xB4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7])
-        #expect(encoded(TCPOptions(mss: 1460, windowScale: 7, sackPermitted: true))
+        #expect(
+            encoded(TCPOptions(mss: 1460, windowScale: 7, sackPermitted: true))
                 == [2, 4, 5, 0xB4, 1, 1, 4, 2, 1, 3, 3, 7])
         #expect(encoded(TCPOptions(mss: 536)) == [2, 4, 2, 0x18])
         #expect(encoded(TCPOptions()).isEmpty)
@@ -95,16 +99,17 @@ import Wire
         var header = [UInt8](repeating: 0, count: 20)
         header[12] = 0x40
         #expect(throws: WireError.badLength) { try with(header) { try TCPSegment($0) } }
-        header[12] = 0x60                             // 24-byte header in 20 bytes
+        header[12] = 0x60 // 24-byte header in 20 bytes
         #expect(throws: WireError.truncated) { try with(header) { try TCPSegment($0) } }
     }
 
     @Test func emitParseRoundTripWithEveryMode() throws {
         var sack = SACKBlocks()
         sack.append(SACKBlock(left: SeqNumber(0xFFFF_FF00), right: SeqNumber(0x100)))
-        let repr = TCPRepr(sourcePort: 443, destinationPort: 50000, sequenceNumber: SeqNumber(0xFFFF_FFFF),
-                           acknowledgmentNumber: SeqNumber(1), flags: [.ack, .psh, .ece], window: 512, urgentPointer: 0,
-                           options: TCPOptions(sackBlocks: sack, timestamp: (value: 123, echo: 456)), payloadLength: 5)
+        let repr = TCPRepr(
+            sourcePort: 443, destinationPort: 50000, sequenceNumber: SeqNumber(0xFFFF_FFFF),
+            acknowledgmentNumber: SeqNumber(1), flags: [.ack, .psh, .ece], window: 512, urgentPointer: 0,
+            options: TCPOptions(sackBlocks: sack, timestamp: (value: 123, echo: 456)), payloadLength: 5)
         let payload: [UInt8] = [1, 2, 3, 4, 5]
         func segment(_ mode: ChecksumMode) -> [UInt8] {
             var out = [UInt8](repeating: 0xEE, count: repr.headerLength) + payload
@@ -119,11 +124,14 @@ import Wire
         #expect(parsed.sequenceLength == 5)
         var partial = segment(.partial)
         let completed = with(partial) { InternetChecksum.checksum($0) }
-        partial[16] = UInt8(completed >> 8); partial[17] = UInt8(completed & 0xFF)
+        partial[16] = UInt8(completed >> 8)
+        partial[17] = UInt8(completed & 0xFF)
         #expect(partial == full)
         let zero = segment(.zero)
         #expect(zero[16] == 0 && zero[17] == 0)
-        #expect(throws: WireError.badChecksum) { try with(zero) { try TCPRepr.parse(TCPSegment($0), checksum: pseudo) } }
+        #expect(throws: WireError.badChecksum) {
+            try with(zero) { try TCPRepr.parse(TCPSegment($0), checksum: pseudo) }
+        }
         #expect(throws: Never.self) { try with(zero) { try TCPRepr.parse(TCPSegment($0), checksum: nil) } }
     }
 
@@ -135,8 +143,9 @@ import Wire
     }
 
     @Test func synAndFinCountInSequenceSpace() {
-        let syn = TCPRepr(sourcePort: 1, destinationPort: 2, sequenceNumber: SeqNumber(0), acknowledgmentNumber: SeqNumber(0),
-                          flags: [.syn, .fin], window: 0, payloadLength: 10)
+        let syn = TCPRepr(
+            sourcePort: 1, destinationPort: 2, sequenceNumber: SeqNumber(0), acknowledgmentNumber: SeqNumber(0),
+            flags: [.syn, .fin], window: 0, payloadLength: 10)
         #expect(syn.sequenceLength == 12)
     }
 }

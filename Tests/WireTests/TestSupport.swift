@@ -15,7 +15,12 @@ func bytes(hex: String) -> [UInt8] {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c - UInt8(ascii: "A") + 10
         default: preconditionFailure("bad hex digit in fixture")
         }
-        if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
+        if let h = high {
+            out.append(h << 4 | v)
+            high = nil
+        } else {
+            high = v
+        }
     }
     precondition(high == nil, "odd hex length in fixture")
     return out

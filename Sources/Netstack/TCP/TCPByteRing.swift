@@ -71,7 +71,7 @@ struct TCPByteRing: ~Copyable {
         guard offset >= 0, offset < count, maxLength > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         let physical = (head + offset) % storage.count
         let n = min(maxLength, count - offset, storage.count - physical)
-        return UnsafeRawBufferPointer(rebasing: storage[physical ..< physical + n])
+        return UnsafeRawBufferPointer(rebasing: storage[physical..<physical + n])
     }
 
     /// `length` committed bytes from `offset` as one buffer: a view into the ring when they do

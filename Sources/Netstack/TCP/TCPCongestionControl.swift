@@ -104,7 +104,7 @@ struct TCPCongestionControl {
         guard x > 0 else { return 0 }
         // Newton's method; libm's cbrt is not reachable without Foundation/Glibc here.
         var y = x > 1 ? x / 3 : 1
-        for _ in 0 ..< 40 { y -= (y * y * y - x) / (3 * y * y) }
+        for _ in 0..<40 { y -= (y * y * y - x) / (3 * y * y) }
         return y
     }
 

@@ -5,8 +5,10 @@ import Wire
 
 extension TCPConnection {
     /// Processes one inbound segment for this connection, then sends whatever is due.
-    public func handle(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: NetstackInstant,
-                       output: inout some TCPSegmentOutput) {
+    public func handle(
+        _ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: NetstackInstant,
+        output: inout some TCPSegmentOutput
+    ) {
         let t = now.signedNanoseconds
         counters.segmentsReceived += 1
         switch state {
@@ -256,14 +258,20 @@ extension TCPConnection {
         var data = originalData
         if seq < rcvNxt {
             let skip = Int(rcvNxt - seq)
-            guard skip < data.count else { ackNow = true; return }
+            guard skip < data.count else {
+                ackNow = true
+                return
+            }
             data = UnsafeRawBufferPointer(rebasing: data[skip...])
             seq = rcvNxt
         }
         // Trim to the advertised window ("segments with higher beginning sequence numbers
         // may be held"; text beyond the window is dropped).
         let room = Int(advertisedRightEdge - seq)
-        guard room > 0 else { ackNow = true; return }
+        guard room > 0 else {
+            ackNow = true
+            return
+        }
         if data.count > room { data = UnsafeRawBufferPointer(rebasing: data[..<room]) }
 
         if seq == rcvNxt {

@@ -40,10 +40,11 @@ extension TCPConnection {
             options.timestamp = (timestampValue(now), isSynAck ? tsRecent : 0)
         }
         let flags: TCPFlags = isSynAck ? [.syn, .ack] : [.syn]
-        let segment = TCPRepr(sourcePort: flow.local.port, destinationPort: flow.remote.port,
-                              sequenceNumber: iss, acknowledgmentNumber: isSynAck ? rcvNxt : SeqNumber(rawValue: 0),
-                              flags: flags, window: UInt16(synWindow), urgentPointer: 0, options: options,
-                              payloadLength: 0)
+        let segment = TCPRepr(
+            sourcePort: flow.local.port, destinationPort: flow.remote.port,
+            sequenceNumber: iss, acknowledgmentNumber: isSynAck ? rcvNxt : SeqNumber(rawValue: 0),
+            flags: flags, window: UInt16(synWindow), urgentPointer: 0, options: options,
+            payloadLength: 0)
         output.send(segment, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
         counters.segmentsSent += 1
         if sndMax == iss {
@@ -118,7 +119,8 @@ extension TCPConnection {
                 // Segmentation offload: as many whole segments as windows and data allow in one
                 // go, as with TSO on Linux; a remainder below one MSS waits for the next
                 // round, under Nagle and SWS avoidance like any short segment.
-                let burst = min(max(available, 0), config.segmentationOffloadSize, max(peerRoom, 0), max(congestionRoom, 0))
+                let burst = min(
+                    max(available, 0), config.segmentationOffloadSize, max(peerRoom, 0), max(congestionRoom, 0))
                 length = burst - burst % segmentSize
             }
             let fin = finPending && offset + length == sendBuffer.count
@@ -162,8 +164,9 @@ extension TCPConnection {
             if fin { flags.insert(.fin) }
             if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
             let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
-            emit(seq: sndNxt, flags: flags, payload: payload, now: now, output: &output,
-                 segmentSize: length > segmentSize ? segmentSize : nil)
+            emit(
+                seq: sndNxt, flags: flags, payload: payload, now: now, output: &output,
+                segmentSize: length > segmentSize ? segmentSize : nil)
             if isRetransmission {
                 counters.retransmittedSegments += 1
             } else {
@@ -228,7 +231,8 @@ extension TCPConnection {
             var candidate = max(highRetransmitted, sndUna)
             if let sacked = scoreboard.range(containing: candidate) { candidate = sacked.right }
             guard let holeEnd = scoreboard.ranges.first(where: { $0.left > candidate })?.left,
-                  scoreboard.bytes(above: candidate) > 2 * sendMSS else { return }
+                scoreboard.bytes(above: candidate) > 2 * sendMSS
+            else { return }
             if retransmit(at: candidate, limit: holeEnd, now: now, output: &output) == 0 { return }
         }
     }
@@ -236,7 +240,9 @@ extension TCPConnection {
     // MARK: ACKs and windows
 
     private func sendAck(now: Int64, output: inout some TCPSegmentOutput) {
-        emit(seq: sndNxt, flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
+        emit(
+            seq: sndNxt, flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output
+        )
     }
 
     /// The receive window we could offer now, rounded down to our scale.
@@ -271,8 +277,10 @@ extension TCPConnection {
 
     /// Builds and sends one non-SYN segment carrying the current ACK, window and options.
     /// `segmentSize`: the payload is larger, for the link to cut (segmentation offload).
-    func emit(seq: SeqNumber, flags: TCPFlags, payload: UnsafeRawBufferPointer, now: Int64,
-              output: inout some TCPSegmentOutput, segmentSize: Int? = nil) {
+    func emit(
+        seq: SeqNumber, flags: TCPFlags, payload: UnsafeRawBufferPointer, now: Int64,
+        output: inout some TCPSegmentOutput, segmentSize: Int? = nil
+    ) {
         var options = TCPOptions()
         var sackRoom = 4
         if timestampsEnabled {
@@ -290,10 +298,11 @@ extension TCPConnection {
             }
             options.sackBlocks = blocks
         }
-        let segment = TCPRepr(sourcePort: flow.local.port, destinationPort: flow.remote.port,
-                              sequenceNumber: seq, acknowledgmentNumber: rcvNxt, flags: flags,
-                              window: advertiseWindow(), urgentPointer: 0, options: options,
-                              payloadLength: payload.count)
+        let segment = TCPRepr(
+            sourcePort: flow.local.port, destinationPort: flow.remote.port,
+            sequenceNumber: seq, acknowledgmentNumber: rcvNxt, flags: flags,
+            window: advertiseWindow(), urgentPointer: 0, options: options,
+            payloadLength: payload.count)
         if let segmentSize {
             output.send(segment, payload: payload, flow: flow, segmentSize: segmentSize)
         } else {

@@ -6,8 +6,10 @@
 import Wire
 
 extension TCPConnection {
-    func handleSynchronized(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: Int64,
-                            output: inout some TCPSegmentOutput) {
+    func handleSynchronized(
+        _ segment: TCPRepr, payload: UnsafeRawBufferPointer, now: Int64,
+        output: inout some TCPSegmentOutput
+    ) {
         var flags = segment.flags
         var seq = segment.sequenceNumber
         if state == .synReceived, flags.contains([.syn, .ack]), seq == irs {
@@ -20,7 +22,8 @@ extension TCPConnection {
         var data = payload
         var fin = flags.contains(.fin)
         guard passesPAWS(segment, flags: flags, now: now),
-              checkSequence(seq, flags: flags, data: &data, fin: &fin, now: now) else { return }
+            checkSequence(seq, flags: flags, data: &data, fin: &fin, now: now)
+        else { return }
         if flags.contains(.rst) {
             handleReset(seq: seq, now: now)
             return
@@ -46,7 +49,8 @@ extension TCPConnection {
     /// segment is not acceptable; follow the steps below for an unacceptable segment."
     private func passesPAWS(_ segment: TCPRepr, flags: TCPFlags, now: Int64) -> Bool {
         guard timestampsEnabled, !flags.contains(.rst), let ts = segment.options.timestamp,
-              Int32(bitPattern: ts.value &- tsRecent) < 0 else { return true }
+            Int32(bitPattern: ts.value &- tsRecent) < 0
+        else { return true }
         if now - tsRecentTime > 24 * 86_400 * 1_000_000_000 {
             tsRecent = ts.value
             return true
@@ -58,8 +62,10 @@ extension TCPConnection {
 
     /// First: the four-case acceptability test. False: drop the segment. A zero window still
     /// takes the segment's control bits (`data` and `fin` are cleared).
-    private func checkSequence(_ seq: SeqNumber, flags: TCPFlags, data: inout UnsafeRawBufferPointer, fin: inout Bool,
-                               now: Int64) -> Bool {
+    private func checkSequence(
+        _ seq: SeqNumber, flags: TCPFlags, data: inout UnsafeRawBufferPointer, fin: inout Bool,
+        now: Int64
+    ) -> Bool {
         let segmentLength = data.count + (flags.contains(.syn) ? 1 : 0) + (fin ? 1 : 0)
         let receiveWindow = max(Int(advertisedRightEdge - rcvNxt), 0)
         guard !isAcceptable(seq: seq, length: segmentLength, window: receiveWindow) else { return true }
@@ -117,15 +123,18 @@ extension TCPConnection {
     /// is copied to TS.Recent".
     private func updateTSRecent(_ segment: TCPRepr, seq: SeqNumber, now: Int64) {
         guard timestampsEnabled, let ts = segment.options.timestamp,
-              Int32(bitPattern: ts.value &- tsRecent) >= 0, seq <= lastAckSent else { return }
+            Int32(bitPattern: ts.value &- tsRecent) >= 0, seq <= lastAckSent
+        else { return }
         tsRecent = ts.value
         tsRecentTime = now
     }
 
     /// Fifth, the acceptability of SEG.ACK, and SYN-RECEIVED's move to ESTABLISHED. False:
     /// the segment is dropped (a challenge ACK or a RST has been arranged).
-    private func acceptsAcknowledgment(_ segment: TCPRepr, seq: SeqNumber, now: Int64,
-                                       output: inout some TCPSegmentOutput) -> Bool {
+    private func acceptsAcknowledgment(
+        _ segment: TCPRepr, seq: SeqNumber, now: Int64,
+        output: inout some TCPSegmentOutput
+    ) -> Bool {
         let ack = segment.acknowledgmentNumber
         // RFC 5961 5.2: acceptable only if "(SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT"; "If
         // the ACK acknowledges something not yet sent (SEG.ACK > SND.NXT) then send an ACK, drop

@@ -77,7 +77,9 @@ extension TCPConnection {
         if sndWnd > 0 {
             windowProbeDue = true
         } else {
-            emit(seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
+            emit(
+                seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now,
+                output: &output)
         }
         // RFC 9293 3.8.6.1: "the transmitting host SHOULD send the first zero-window probe when
         // a zero window has existed for the retransmission timeout period ... and SHOULD
@@ -90,7 +92,8 @@ extension TCPConnection {
     /// whose probes go unanswered is dropped.
     private func keepaliveTimeout(now: Int64, output: inout some TCPSegmentOutput) {
         guard let keepalive = config.keepalive,
-              state == .established || state == .closeWait || state == .finWait2 else {
+            state == .established || state == .closeWait || state == .finWait2
+        else {
             keepaliveDeadline = nil
             return
         }
@@ -106,7 +109,9 @@ extension TCPConnection {
         }
         keepaliveProbesSent += 1
         counters.keepaliveProbesSent += 1
-        emit(seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
+        emit(
+            seq: sndUna &+ (-1), flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now,
+            output: &output)
         keepaliveDeadline = now &+ keepalive.interval.nanosecondsSaturating
     }
 

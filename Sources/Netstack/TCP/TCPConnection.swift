@@ -119,8 +119,10 @@ public final class TCPConnection {
     var ackNow = false
     var lastReadiness: TCPReadiness = []
 
-    init(flow: TCPFlowID, config: TCPConfig, iss: SeqNumber, state: TCPState, now: Int64,
-         budget: TCPMemoryBudget?) throws(TCPError) {
+    init(
+        flow: TCPFlowID, config: TCPConfig, iss: SeqNumber, state: TCPState, now: Int64,
+        budget: TCPMemoryBudget?
+    ) throws(TCPError) {
         let bytes = config.sendBufferSize + config.receiveBufferSize
         if let budget, !budget.reserve(bytes) { throw .noBufferSpace }
         self.budget = budget
@@ -141,8 +143,9 @@ public final class TCPConnection {
         localMSS = config.localMSS(for: flow)
         sendMSS = min(flow.isIPv6 ? 1220 : 536, localMSS)
         sendBuffer = TCPByteRing(capacity: config.sendBufferSize)
-        segmentScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(localMSS, config.segmentationOffloadSize, 1),
-                                                                alignment: 16)
+        segmentScratch = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: max(localMSS, config.segmentationOffloadSize, 1),
+            alignment: 16)
         irs = SeqNumber(rawValue: 0)
         rcvNxt = SeqNumber(rawValue: 0)
         receiveBuffer = TCPByteRing(capacity: config.receiveBufferSize)
@@ -151,9 +154,10 @@ public final class TCPConnection {
         receiveWindowLimit = min(config.initialReceiveWindow, config.receiveBufferSize)
         lastAckSent = SeqNumber(rawValue: 0)
         tsOffset = iss.rawValue
-        rtt = TCPRTTEstimator(initial: config.initialRTO.nanosecondsSaturating,
-                              minimum: config.minimumRTO.nanosecondsSaturating,
-                              maximum: config.maximumRTO.nanosecondsSaturating)
+        rtt = TCPRTTEstimator(
+            initial: config.initialRTO.nanosecondsSaturating,
+            minimum: config.minimumRTO.nanosecondsSaturating,
+            maximum: config.maximumRTO.nanosecondsSaturating)
         congestion = TCPCongestionControl(algorithm: config.congestionControl, mss: sendMSS)
         highRetransmitted = iss
         scoreboard = TCPSequenceRanges(limit: config.maximumScoreboardRanges)
@@ -167,11 +171,14 @@ public final class TCPConnection {
 
     /// Active open (RFC 9293 OPEN call): sends the SYN and enters SYN-SENT.
     /// `iss` is the caller's choice (RFC 6528: a keyed hash of the four-tuple plus a clock).
-    public static func connect(flow: TCPFlowID, config: TCPConfig = TCPConfig(), iss: SeqNumber,
-                               now: NetstackInstant, budget: TCPMemoryBudget? = nil,
-                               output: inout some TCPSegmentOutput) throws(TCPError) -> TCPConnection {
-        let connection = try TCPConnection(flow: flow, config: config, iss: iss, state: .synSent,
-                                           now: now.signedNanoseconds, budget: budget)
+    public static func connect(
+        flow: TCPFlowID, config: TCPConfig = TCPConfig(), iss: SeqNumber,
+        now: NetstackInstant, budget: TCPMemoryBudget? = nil,
+        output: inout some TCPSegmentOutput
+    ) throws(TCPError) -> TCPConnection {
+        let connection = try TCPConnection(
+            flow: flow, config: config, iss: iss, state: .synSent,
+            now: now.signedNanoseconds, budget: budget)
         connection.transmit(now: now.signedNanoseconds, output: &output)
         return connection
     }
@@ -260,7 +267,9 @@ public final class TCPConnection {
     /// this connection and treats the SYN as new (Linux does the same), instead of answering
     /// it with an ACK the peer must reset and retry after.
     public func acceptsNewIncarnation(_ syn: TCPRepr) -> Bool {
-        guard state == .timeWait, syn.flags.contains(.syn), syn.flags.isDisjoint(with: [.ack, .rst]) else { return false }
+        guard state == .timeWait, syn.flags.contains(.syn), syn.flags.isDisjoint(with: [.ack, .rst]) else {
+            return false
+        }
         if timestampsEnabled {
             guard let timestamp = syn.options.timestamp else { return false }
             return Int32(bitPattern: timestamp.value &- tsRecent) > 0
@@ -274,9 +283,10 @@ public final class TCPConnection {
         case .synReceived, .established, .finWait1, .finWait2, .closeWait:
             var options = TCPOptions()
             if timestampsEnabled { options.timestamp = (timestampValue(now.signedNanoseconds), tsRecent) }
-            let reset = TCPRepr(sourcePort: flow.local.port, destinationPort: flow.remote.port,
-                                sequenceNumber: sndMax, acknowledgmentNumber: rcvNxt, flags: [.rst, .ack],
-                                window: 0, urgentPointer: 0, options: options, payloadLength: 0)
+            let reset = TCPRepr(
+                sourcePort: flow.local.port, destinationPort: flow.remote.port,
+                sequenceNumber: sndMax, acknowledgmentNumber: rcvNxt, flags: [.rst, .ack],
+                window: 0, urgentPointer: 0, options: options, payloadLength: 0)
             output.send(reset, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
             counters.segmentsSent += 1
         default:
@@ -374,15 +384,17 @@ public final class TCPConnection {
     public static func resetReply(to segment: TCPRepr) -> TCPRepr? {
         guard !segment.flags.contains(.rst) else { return nil }
         if segment.flags.contains(.ack) {
-            return TCPRepr(sourcePort: segment.destinationPort, destinationPort: segment.sourcePort,
-                           sequenceNumber: segment.acknowledgmentNumber, acknowledgmentNumber: SeqNumber(rawValue: 0),
-                           flags: [.rst], window: 0, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
+            return TCPRepr(
+                sourcePort: segment.destinationPort, destinationPort: segment.sourcePort,
+                sequenceNumber: segment.acknowledgmentNumber, acknowledgmentNumber: SeqNumber(rawValue: 0),
+                flags: [.rst], window: 0, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
         }
         var length = segment.payloadLength
         if segment.flags.contains(.syn) { length += 1 }
         if segment.flags.contains(.fin) { length += 1 }
-        return TCPRepr(sourcePort: segment.destinationPort, destinationPort: segment.sourcePort,
-                       sequenceNumber: SeqNumber(rawValue: 0), acknowledgmentNumber: segment.sequenceNumber &+ length,
-                       flags: [.rst, .ack], window: 0, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
+        return TCPRepr(
+            sourcePort: segment.destinationPort, destinationPort: segment.sourcePort,
+            sequenceNumber: SeqNumber(rawValue: 0), acknowledgmentNumber: segment.sequenceNumber &+ length,
+            flags: [.rst, .ack], window: 0, urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
     }
 }

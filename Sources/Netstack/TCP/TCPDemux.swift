@@ -69,8 +69,10 @@ public final class TCPDemux {
         if let connection = connections.removeValue(forKey: flow) { forget(connection) }
     }
 
-    public func deliver(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
-                        now: NetstackInstant, output: inout some TCPSegmentOutput) {
+    public func deliver(
+        _ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
+        now: NetstackInstant, output: inout some TCPSegmentOutput
+    ) {
         if let connection = connections[flow], connection.state != .closed {
             tally.segmentsDelivered += 1
             connection.handle(segment, payload: payload, now: now, output: &output)
@@ -156,7 +158,9 @@ public final class TCPDemux {
     /// The earliest live entry of the schedule, dropping stale ones on the way.
     private func nextConnectionDeadline() -> Int64? {
         while let top = timers.first {
-            if let connection = connections[top.flow], connection.scheduledDeadline == top.deadline { return top.deadline }
+            if let connection = connections[top.flow], connection.scheduledDeadline == top.deadline {
+                return top.deadline
+            }
             timers.removeFirst()
         }
         return nil

@@ -43,8 +43,10 @@ public final class TCPListener {
     private let budget: TCPMemoryBudget?
 
     /// `secret` keys ISNs (RFC 6528) and SYN cookies; give each listener fresh random bits.
-    public init(config: TCPConfig = TCPConfig(), synBacklog: Int = 256, acceptBacklog: Int = 128,
-                secret: (UInt64, UInt64), budget: TCPMemoryBudget? = nil) {
+    public init(
+        config: TCPConfig = TCPConfig(), synBacklog: Int = 256, acceptBacklog: Int = 128,
+        secret: (UInt64, UInt64), budget: TCPMemoryBudget? = nil
+    ) {
         self.config = config
         self.synBacklog = max(synBacklog, 1)
         self.acceptBacklog = max(acceptBacklog, 1)
@@ -74,8 +76,10 @@ public final class TCPListener {
     /// Handles a segment for the listening port that matched no connection. Returns the new
     /// connection when this segment completed a handshake (it is also queued for `accept`).
     @discardableResult
-    public func handle(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
-                       now: NetstackInstant, output: inout some TCPSegmentOutput) -> TCPConnection? {
+    public func handle(
+        _ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
+        now: NetstackInstant, output: inout some TCPSegmentOutput
+    ) -> TCPConnection? {
         let t = now.signedNanoseconds
         let flags = segment.flags
         if flags.contains(.rst) {
@@ -112,9 +116,10 @@ public final class TCPListener {
             // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ, ... ISS should be selected and a
             // SYN segment sent of the form <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>".
             let rto = config.initialRTO.nanosecondsSaturating
-            let entry = HalfOpen(iss: initialSequenceNumber(flow: flow, now: t), irs: segment.sequenceNumber,
-                                 peerOptions: segment.options, firstSentAt: t, deadline: t &+ rto,
-                                 retransmits: 0, rto: rto)
+            let entry = HalfOpen(
+                iss: initialSequenceNumber(flow: flow, now: t), irs: segment.sequenceNumber,
+                peerOptions: segment.options, firstSentAt: t, deadline: t &+ rto,
+                retransmits: 0, rto: rto)
             halfOpen[flow] = entry
             sendSynAck(entry: entry, flow: flow, cookie: false, now: t, output: &output)
         } else {
@@ -122,9 +127,10 @@ public final class TCPListener {
             var options = TCPOptions()
             options.mss = segment.options.mss
             let index = Self.cookieMSSIndex(for: Int(segment.options.mss ?? 536))
-            let entry = HalfOpen(iss: cookie(flow: flow, irs: segment.sequenceNumber, slot: cookieSlot(t), mssIndex: index),
-                                 irs: segment.sequenceNumber, peerOptions: options, firstSentAt: t,
-                                 deadline: t, retransmits: 0, rto: 0)
+            let entry = HalfOpen(
+                iss: cookie(flow: flow, irs: segment.sequenceNumber, slot: cookieSlot(t), mssIndex: index),
+                irs: segment.sequenceNumber, peerOptions: options, firstSentAt: t,
+                deadline: t, retransmits: 0, rto: 0)
             counters.cookiesSent += 1
             sendSynAck(entry: entry, flow: flow, cookie: true, now: t, output: &output)
         }
@@ -157,8 +163,10 @@ public final class TCPListener {
 
     // MARK: Handshake completion
 
-    private func completeHandshake(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
-                                   now: Int64, output: inout some TCPSegmentOutput) -> TCPConnection? {
+    private func completeHandshake(
+        _ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID,
+        now: Int64, output: inout some TCPSegmentOutput
+    ) -> TCPConnection? {
         var entry: HalfOpen
         var fromCookie = false
         if let stored = halfOpen[flow] {
@@ -183,8 +191,9 @@ public final class TCPListener {
         }
         let connection: TCPConnection
         do {
-            connection = try TCPConnection(flow: flow, config: config, iss: entry.iss, state: .established,
-                                           now: now, budget: budget)
+            connection = try TCPConnection(
+                flow: flow, config: config, iss: entry.iss, state: .established,
+                now: now, budget: budget)
         } catch {
             counters.budgetRefusals += 1
             halfOpen[flow] = nil
@@ -193,9 +202,10 @@ public final class TCPListener {
         }
         halfOpen[flow] = nil
         if fromCookie { counters.cookiesAccepted += 1 }
-        connection.completePassiveOpen(irs: entry.irs, peerOptions: entry.peerOptions, ack: segment,
-                                       synAckSentAt: entry.retransmits == 0 && !fromCookie ? entry.firstSentAt : nil,
-                                       now: now)
+        connection.completePassiveOpen(
+            irs: entry.irs, peerOptions: entry.peerOptions, ack: segment,
+            synAckSentAt: entry.retransmits == 0 && !fromCookie ? entry.firstSentAt : nil,
+            now: now)
         acceptQueue.append(connection)
         connection.handle(segment, payload: payload, now: NetstackInstant(signedNanoseconds: now), output: &output)
         onAcceptable?(self)
@@ -204,11 +214,15 @@ public final class TCPListener {
 
     // MARK: Segments
 
-    private func sendSynAck(entry: HalfOpen, flow: TCPFlowID, cookie: Bool, now: Int64,
-                            output: inout some TCPSegmentOutput) {
+    private func sendSynAck(
+        entry: HalfOpen, flow: TCPFlowID, cookie: Bool, now: Int64,
+        output: inout some TCPSegmentOutput
+    ) {
         var options = TCPOptions()
         let peer = entry.peerOptions
-        options.mss = UInt16(clamping: cookie ? Self.cookieMSS[Self.cookieMSSIndex(for: Int(peer.mss ?? 536))] : config.localMSS(for: flow))
+        options.mss = UInt16(
+            clamping: cookie
+                ? Self.cookieMSS[Self.cookieMSSIndex(for: Int(peer.mss ?? 536))] : config.localMSS(for: flow))
         // Cookies keep no state, so they carry no WS/SACK/TS (the options would be forgotten).
         if !cookie {
             if config.windowScaling, peer.windowScale != nil {
@@ -220,9 +234,10 @@ public final class TCPListener {
             }
         }
         let window = min(config.initialReceiveWindow, config.receiveBufferSize, 65535)
-        let segment = TCPRepr(sourcePort: flow.local.port, destinationPort: flow.remote.port,
-                              sequenceNumber: entry.iss, acknowledgmentNumber: entry.irs &+ 1, flags: [.syn, .ack],
-                              window: UInt16(window), urgentPointer: 0, options: options, payloadLength: 0)
+        let segment = TCPRepr(
+            sourcePort: flow.local.port, destinationPort: flow.remote.port,
+            sequenceNumber: entry.iss, acknowledgmentNumber: entry.irs &+ 1, flags: [.syn, .ack],
+            window: UInt16(window), urgentPointer: 0, options: options, payloadLength: 0)
         output.send(segment, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
     }
 
@@ -267,15 +282,16 @@ public final class TCPListener {
         let value = (segment.acknowledgmentNumber &+ (-1)).rawValue
         let irs = segment.sequenceNumber &+ (-1)
         let current = cookieSlot(now)
-        for age in 0 ... UInt64(1) where current >= age {
+        for age in 0...UInt64(1) where current >= age {
             let slot = current - age
             guard UInt64(value >> 3) & 7 == slot & 7 else { continue }
             let mssIndex = Int(value & 7)
             if cookie(flow: flow, irs: irs, slot: slot, mssIndex: mssIndex).rawValue == value {
                 var options = TCPOptions()
                 options.mss = UInt16(Self.cookieMSS[mssIndex])
-                return HalfOpen(iss: SeqNumber(rawValue: value), irs: irs, peerOptions: options,
-                                firstSentAt: now, deadline: now, retransmits: 0, rto: 0)
+                return HalfOpen(
+                    iss: SeqNumber(rawValue: value), irs: irs, peerOptions: options,
+                    firstSentAt: now, deadline: now, retransmits: 0, rto: 0)
             }
         }
         counters.cookiesRejected += 1

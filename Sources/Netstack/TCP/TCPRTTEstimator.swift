@@ -1,8 +1,8 @@
 // Retransmission timeout per RFC 6298, in nanoseconds.
 
 struct TCPRTTEstimator {
-    private(set) var smoothed: Int64?     // SRTT
-    private(set) var variance: Int64 = 0  // RTTVAR
+    private(set) var smoothed: Int64? // SRTT
+    private(set) var variance: Int64 = 0 // RTTVAR
     private(set) var rto: Int64
     let minimum: Int64
     let maximum: Int64

@@ -40,7 +40,7 @@ struct TCPSequenceRanges {
         if last >= first {
             merged.left = Swift.min(merged.left, ranges[first].left)
             merged.right = Swift.max(merged.right, ranges[last].right)
-            ranges.replaceSubrange(first ... last, with: CollectionOfOne(merged))
+            ranges.replaceSubrange(first...last, with: CollectionOfOne(merged))
             return true
         }
         guard ranges.count < limit else { return false }

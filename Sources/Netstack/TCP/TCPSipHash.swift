@@ -17,15 +17,26 @@ struct TCPSipHash {
     }
 
     private mutating func round() {
-        v0 = v0 &+ v1; v1 = (v1 << 13) | (v1 >> 51); v1 ^= v0; v0 = (v0 << 32) | (v0 >> 32)
-        v2 = v2 &+ v3; v3 = (v3 << 16) | (v3 >> 48); v3 ^= v2
-        v0 = v0 &+ v3; v3 = (v3 << 21) | (v3 >> 43); v3 ^= v0
-        v2 = v2 &+ v1; v1 = (v1 << 17) | (v1 >> 47); v1 ^= v2; v2 = (v2 << 32) | (v2 >> 32)
+        v0 = v0 &+ v1
+        v1 = (v1 << 13) | (v1 >> 51)
+        v1 ^= v0
+        v0 = (v0 << 32) | (v0 >> 32)
+        v2 = v2 &+ v3
+        v3 = (v3 << 16) | (v3 >> 48)
+        v3 ^= v2
+        v0 = v0 &+ v3
+        v3 = (v3 << 21) | (v3 >> 43)
+        v3 ^= v0
+        v2 = v2 &+ v1
+        v1 = (v1 << 17) | (v1 >> 47)
+        v1 ^= v2
+        v2 = (v2 << 32) | (v2 >> 32)
     }
 
     mutating func combine(_ word: UInt64) {
         v3 ^= word
-        round(); round()
+        round()
+        round()
         v0 ^= word
         length &+= 8
     }
@@ -33,17 +44,23 @@ struct TCPSipHash {
     mutating func finalize() -> UInt64 {
         let last = length << 56
         v3 ^= last
-        round(); round()
+        round()
+        round()
         v0 ^= last
         v2 ^= 0xff
-        round(); round(); round(); round()
+        round()
+        round()
+        round()
+        round()
         return v0 ^ v1 ^ v2 ^ v3
     }
 
     mutating func combine(_ address: IPAddress) {
         switch address {
         case .v4(let a): combine(UInt64(a.rawValue))
-        case .v6(let a): combine(a.high); combine(a.low)
+        case .v6(let a):
+            combine(a.high)
+            combine(a.low)
         }
     }
 

@@ -23,8 +23,9 @@ extension TCPTransport {
     public func resolve(_ flow: TCPFlowID, with verdict: FlowVerdict, now: NetstackInstant) {
         guard let syn = heldSYNs.removeValue(forKey: flow) else { return }
         var sink = output
-        answer(syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, verdict: verdict, now: now,
-               output: &sink)
+        answer(
+            syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow, verdict: verdict, now: now,
+            output: &sink)
     }
 
     /// Whether a SYN for `flow` is held for a deferred verdict.
@@ -37,8 +38,10 @@ extension TCPTransport {
             && !demux.hasListener(for: flow.local)
     }
 
-    func admit(_ syn: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, now: NetstackInstant,
-               output: inout TCPStackOutput) {
+    func admit(
+        _ syn: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, now: NetstackInstant,
+        output: inout TCPStackOutput
+    ) {
         if heldSYNs[flow] != nil {
             counters.heldSYNRepeats += 1
             return
@@ -59,8 +62,10 @@ extension TCPTransport {
         answer(syn, payload: payload, flow: flow, verdict: verdict, now: now, output: &output)
     }
 
-    private func answer(_ syn: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, verdict: FlowVerdict,
-                        now: NetstackInstant, output: inout TCPStackOutput) {
+    private func answer(
+        _ syn: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, verdict: FlowVerdict,
+        now: NetstackInstant, output: inout TCPStackOutput
+    ) {
         switch verdict {
         case .accept:
             demux.deliver(syn, payload: payload, flow: flow, now: now, output: &output)
@@ -85,7 +90,8 @@ extension TCPFlowID {
     /// The flow as the gateway hook sees it: from the peer (the remote end, the app) to the
     /// host it wants (our local end).
     public var flowKey: FlowKey {
-        FlowKey(protocolNumber: .tcp, source: remote.address, sourcePort: remote.port,
-                destination: local.address, destinationPort: local.port)
+        FlowKey(
+            protocolNumber: .tcp, source: remote.address, sourcePort: remote.port,
+            destination: local.address, destinationPort: local.port)
     }
 }

@@ -73,8 +73,9 @@ public final class TCPTransport: TransportProtocolHandler {
             counters.broadcastDiscarded += 1
             return .consumed
         }
-        let flow = TCPFlowID(local: TCPSocketAddress(segment.ip.destination, repr.destinationPort),
-                             remote: TCPSocketAddress(segment.ip.source, repr.sourcePort))
+        let flow = TCPFlowID(
+            local: TCPSocketAddress(segment.ip.destination, repr.destinationPort),
+            remote: TCPSocketAddress(segment.ip.source, repr.sourcePort))
         var sink = output
         if repr.isOpeningSYN {
             reopenTimeWait(flow, for: repr, now: now, output: &sink)
@@ -91,8 +92,10 @@ public final class TCPTransport: TransportProtocolHandler {
     /// be an old duplicate (`TCPConnection.acceptsNewIncarnation`): the old incarnation goes,
     /// silently (ABORT in TIME-WAIT sends nothing), and the SYN opens a new connection, as
     /// Linux does. Answering it from TIME-WAIT would cost the peer a reset and a SYN retry.
-    private func reopenTimeWait(_ flow: TCPFlowID, for syn: TCPRepr, now: NetstackInstant,
-                                output: inout TCPStackOutput) {
+    private func reopenTimeWait(
+        _ flow: TCPFlowID, for syn: TCPRepr, now: NetstackInstant,
+        output: inout TCPStackOutput
+    ) {
         guard let previous = demux.connections[flow], previous.acceptsNewIncarnation(syn) else { return }
         demux.remove(flow)
         previous.abort(now: now, output: &output)
@@ -103,8 +106,9 @@ public final class TCPTransport: TransportProtocolHandler {
         guard error.quotedTransport.count >= 4 else { return false }
         let sourcePort = UInt16(error.quotedTransport[0]) << 8 | UInt16(error.quotedTransport[1])
         let destinationPort = UInt16(error.quotedTransport[2]) << 8 | UInt16(error.quotedTransport[3])
-        let flow = TCPFlowID(local: TCPSocketAddress(error.quotedSource, sourcePort),
-                             remote: TCPSocketAddress(error.quotedDestination, destinationPort))
+        let flow = TCPFlowID(
+            local: TCPSocketAddress(error.quotedSource, sourcePort),
+            remote: TCPSocketAddress(error.quotedDestination, destinationPort))
         guard demux.connections[flow] != nil else { return false }
         // RFC 5461 / RFC 1122 4.2.3.9: soft errors; the connection keeps retransmitting.
         counters.icmpErrors += 1
@@ -133,32 +137,42 @@ public final class TCPTransport: TransportProtocolHandler {
 
     /// `segmentSize`: the payload is larger and the link cuts it (GSO, `TCPConfig.segmentationOffloadSize`);
     /// the checksum is then left partial for it to complete per segment (virtio_net_hdr).
-    fileprivate func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int? = nil) {
+    fileprivate func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int? = nil)
+    {
         func offload(_ kind: GSOInfo.Kind, ipHeaderLength: Int) -> GSOInfo? {
             guard let segmentSize, payload.count > segmentSize else { return nil }
             // The TCP checksum field sits 16 bytes into the TCP header (RFC 9293 3.1).
-            return GSOInfo(kind: kind, headerLength: UInt16(ipHeaderLength + segment.headerLength),
-                           segmentSize: UInt16(clamping: segmentSize), checksumStart: UInt16(ipHeaderLength),
-                           checksumOffset: 16, needsChecksum: true)
+            return GSOInfo(
+                kind: kind, headerLength: UInt16(ipHeaderLength + segment.headerLength),
+                segmentSize: UInt16(clamping: segmentSize), checksumStart: UInt16(ipHeaderLength),
+                checksumOffset: 16, needsChecksum: true)
         }
         do {
             switch (flow.local.address, flow.remote.address) {
             case (.v4(let source), .v4(let destination)):
-                let request = IPv4SendRequest(source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
+                let request = IPv4SendRequest(
+                    source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
                 let pseudo = PseudoHeader.v4(source: source, destination: destination)
                 let gso = offload(.tcpv4, ipHeaderLength: IPv4Repr.headerLength)
-                _ = try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload, gso: gso) { header in
-                    segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: gso == nil ? .compute : .partial)
+                _ = try stack.sendIPv4(request, transportHeaderLength: segment.headerLength, payload: payload, gso: gso)
+                { header in
+                    segment.emit(
+                        into: header, payload: payload, pseudoHeader: pseudo, checksum: gso == nil ? .compute : .partial
+                    )
                 }
             case (.v6(let source), .v6(let destination)):
                 // TCP does its own path-MTU sizing (MSS from the route MTU): the stack must
                 // never fragment what it sends (RFC 8200 5: only the source fragments, and a
                 // transport that sizes its segments asks it not to).
-                let request = IPv6SendRequest(source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
+                let request = IPv6SendRequest(
+                    source: source, destination: destination, protocolNumber: .tcp, dontFragment: true)
                 let pseudo = PseudoHeader.v6(source: source, destination: destination)
                 let gso = offload(.tcpv6, ipHeaderLength: IPv6Repr.headerLength)
-                _ = try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload, gso: gso) { header in
-                    segment.emit(into: header, payload: payload, pseudoHeader: pseudo, checksum: gso == nil ? .compute : .partial)
+                _ = try stack.sendIPv6(request, transportHeaderLength: segment.headerLength, payload: payload, gso: gso)
+                { header in
+                    segment.emit(
+                        into: header, payload: payload, pseudoHeader: pseudo, checksum: gso == nil ? .compute : .partial
+                    )
                 }
             default:
                 counters.sendFailures += 1
