@@ -5,7 +5,7 @@
 //                   <-  FDBased   <-              <-
 //   Wire  <-  Netlink  <---------------------------'
 //
-//   C:  CShims <- FDBased, Netlink, UserNet;   CCap <- CLauncher <- Sandbox;   CSeccomp <- Sandbox
+//   C:  CNetShims <- FDBased, Netlink, UserNet;   CCap <- CLauncher <- Sandbox;   CSeccomp <- Sandbox
 //
 //   Posix (EINTR-retrying syscall wrapper, PosixError, IOResult, small files; libc only) sits
 //   under Link, FDBased, Netlink, UserNet, Sandbox and the CLI: every system call goes through it.
@@ -19,7 +19,7 @@ var targets: [Target] = []
 // MARK: Foundation: C glue and system libraries
 targets += [
     // C glue for what Glibc's Swift module hides, for the network modules; no policy here.
-    .target(name: "CShims"),
+    .target(name: "CNetShims"),
     // The launcher's C (Sandbox only): the clone-to-exec child paths of init and the gateway,
     // mounts, idmapped trees. Links libcap (statically in `make build`, as CCap's pkg-config).
     .target(name: "CLauncher", dependencies: ["CCap"]),
@@ -54,12 +54,12 @@ targets += [
 
 // MARK: FDBased: the fd-based link endpoint (AF_PACKET rings, recvmmsg, readv)
 targets += [
-    .target(name: "FDBased", dependencies: ["Wire", "Link", "Posix", "CShims"]),
+    .target(name: "FDBased", dependencies: ["Wire", "Link", "Posix", "CNetShims"]),
     .testTarget(
         name: "FDBasedTests",
-        dependencies: ["TestPrivileges", "FDBased", "Link", "Posix", "Wire", "CShims", "NetstackTesting"]),
+        dependencies: ["TestPrivileges", "FDBased", "Link", "Posix", "Wire", "CNetShims", "NetstackTesting"]),
     .executableTarget(
-        name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CShims"],
+        name: "bench-fdbased", dependencies: ["FDBased", "Link", "Wire", "CNetShims"],
         path: "Benchmarks/bench-fdbased", exclude: ["reference.c", "README.md"])
 ]
 
@@ -73,7 +73,7 @@ targets += [
         name: "NetstackTests",
         dependencies: [
             "TestPrivileges",
-            "Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CShims",
+            "Netstack", "NetstackTesting", "Wire", "Link", "FDBased", "CNetShims",
             .product(name: "HeapModule", package: "swift-collections")
         ]),
     // Counts malloc calls for bench-netstack (defines malloc & co. over glibc's __libc_*).
@@ -93,14 +93,14 @@ targets += [
     .target(
         name: "UserNet",
         dependencies: [
-            "Wire", "Link", "Netstack", "FDBased", "Posix", "CShims",
+            "Wire", "Link", "Netstack", "FDBased", "Posix", "CNetShims",
             .product(name: "HeapModule", package: "swift-collections")
         ]),
     .testTarget(
         name: "UserNetTests",
         dependencies: [
             "TestPrivileges",
-            "UserNet", "Netstack", "NetstackTesting", "FDBased", "Posix", "Link", "Wire", "CShims"
+            "UserNet", "Netstack", "NetstackTesting", "FDBased", "Posix", "Link", "Wire", "CNetShims"
         ]),
     // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
     .executableTarget(
@@ -110,8 +110,8 @@ targets += [
 
 // MARK: Netlink: rtnetlink client (veth, addresses, routes)
 targets += [
-    .target(name: "Netlink", dependencies: ["Wire", "Posix", "CShims"]),
-    .testTarget(name: "NetlinkTests", dependencies: ["TestPrivileges", "Netlink", "Wire", "CShims"]),
+    .target(name: "Netlink", dependencies: ["Wire", "Posix", "CNetShims"]),
+    .testTarget(name: "NetlinkTests", dependencies: ["TestPrivileges", "Netlink", "Wire", "CNetShims"]),
     // Prints the time to wire a sandbox's network beside the `ip` binary doing the same.
     .executableTarget(name: "bench-netlink", dependencies: ["Netlink", "Wire"], path: "Benchmarks/bench-netlink")
 ]

@@ -2,7 +2,7 @@
 // buffers, packet-socket options, fanout), and the reader for each fd in its dispatch mode
 // (readv, recvmmsg, or a mapped PACKET_RX_RING).
 
-import CShims
+import CNetShims
 import Glibc
 import Link
 import Posix

@@ -13,7 +13,7 @@
 // them). attach/close are called by the owner, not from inside a delivery. With the external
 // driver, dispatchAvailable runs on the owner's thread, as do the deliveries.
 
-import CShims
+import CNetShims
 import Glibc
 import Link
 import Posix

@@ -1,7 +1,7 @@
 // The receive side of one fd, in one of the dispatch modes. A reader drains what is ready
 // without blocking and reports whether the fd would block, has more, or is finished.
 
-import CShims
+import CNetShims
 import Glibc
 import Link
 import Posix

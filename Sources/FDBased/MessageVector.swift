@@ -2,7 +2,7 @@
 // queue build it: one mmsghdr per frame, each pointing at its own single iovec. Built once
 // when the reader or queue is made and reused for every batch (no per-frame allocation).
 
-import CShims
+import CNetShims
 import Glibc
 
 extension UnsafeMutablePointer where Pointee == cshim_mmsghdr {

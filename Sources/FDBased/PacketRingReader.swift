@@ -2,12 +2,12 @@
 // kernel writes frames into ring slots and flips each slot's status word to TP_STATUS_USER;
 // we deliver straight from the slot (the dispatcher borrows it) and hand it back by writing
 // TP_STATUS_KERNEL. Status words are loaded with acquire and stored with release ordering
-// (CShims), because the kernel reads and writes them concurrently.
+// (CNetShims), because the kernel reads and writes them concurrently.
 //
 // Two layouts (Options.ringVersion): TPACKET_V2, one fixed-size slot per frame, and
 // TPACKET_V3, frames packed into blocks that are handed over whole.
 
-import CShims
+import CNetShims
 import Glibc
 import Link
 import Posix

@@ -3,7 +3,7 @@
 // frame share one contiguous buffer, so a single-iovec read is the same call.) On an AF_PACKET
 // socket the read is a recvmsg, to get the PACKET_AUXDATA checksum status with the frame.
 
-import CShims
+import CNetShims
 import Glibc
 import Link
 import Posix

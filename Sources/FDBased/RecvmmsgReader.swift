@@ -2,7 +2,7 @@
 // preallocated buffer; the message headers are built once and reused. On an AF_PACKET socket
 // each message also carries the PACKET_AUXDATA checksum status.
 
-import CShims
+import CNetShims
 import Glibc
 import Link
 import Posix

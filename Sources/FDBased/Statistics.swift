@@ -2,7 +2,7 @@
 // value and adds it to shared relaxed-atomic counters once per drain, so the per-frame cost is
 // a register increment.
 
-import CShims
+import CNetShims
 
 /// A snapshot of the endpoint's counters (monotonic since init).
 public struct FDBasedStatistics: Sendable, Equatable {

@@ -1,7 +1,7 @@
 // The endpoint's own system calls, each through Posix.call (EINTR retried, failures named):
 // fd flags, socket options of any type, the stop eventfd.
 
-import CShims
+import CNetShims
 import Glibc
 import Posix
 

@@ -7,7 +7,7 @@
 //
 // Not thread-safe: the writer (the stack's thread) serialises writePacket/flush.
 
-import CShims
+import CNetShims
 import Glibc
 import Link
 import Posix

@@ -1,4 +1,4 @@
-import CShims
+import CNetShims
 import Posix
 
 #if canImport(Glibc)

@@ -1,9 +1,9 @@
 // Closing an AF_PACKET socket waits for RCU grace periods in the kernel (synchronize_net in
 // packet_release, twice with a ring attached: 20-30 ms here), most of a short `sandbox run`.
-// The wait is the last reference's: let a throwaway process hold it (CShims does the forking,
+// The wait is the last reference's: let a throwaway process hold it (CNetShims does the forking,
 // since no Swift may run in a child of this multi-threaded process).
 
-import CShims
+import CNetShims
 import Glibc
 
 /// Closes `fd` here at once and lets a short-lived grandchild, which nobody waits for, drop

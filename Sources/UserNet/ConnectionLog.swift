@@ -3,7 +3,7 @@
 // query (DNSQueryRecord). Written by hand
 // (the fields are few and fixed) so no encoder runs per flow; one write() per line.
 
-import CShims
+import CNetShims
 import Glibc
 import Posix
 

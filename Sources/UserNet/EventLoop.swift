@@ -10,7 +10,7 @@
 // - the stack's "next timer due": `scheduleTimer(at:)` / `cancelTimer`, re-armed from
 //   `afterIteration` (the place to flush the link's TX batch and ask the stack what is due).
 
-import CShims
+import CNetShims
 import Glibc
 import Posix
 import Synchronization

@@ -9,7 +9,7 @@
 //     let counters = gateway.counters()
 //     gateway.stop()
 
-import CShims
+import CNetShims
 import FDBased
 import Glibc
 import Link

@@ -5,7 +5,7 @@
 // so `--allow-domain NAME` admits the addresses the app just resolved for NAME (while their
 // TTL lasts); every query is a line of the connection log.
 
-import CShims
+import CNetShims
 import Netstack
 import Wire
 

@@ -9,7 +9,7 @@
 // advances the stack's clock (its due timers), flushes every queued frame in one batch, and
 // re-arms the single loop timer to the stack's next deadline.
 
-import CShims
+import CNetShims
 import FDBased
 import Link
 import Netstack

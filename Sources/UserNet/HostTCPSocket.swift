@@ -2,7 +2,7 @@
 // from epoll writability + SO_ERROR, plain reads/writes that report EAGAIN as a value,
 // half-close and abortive close.
 
-import CShims
+import CNetShims
 import Glibc
 import Posix
 

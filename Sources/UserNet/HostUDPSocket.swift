@@ -2,7 +2,7 @@
 // kernel filters replies to that peer and reports ICMP errors for it: with IP_RECVERR the
 // error queue says which ICMP came back, which the gateway maps back to the app.
 
-import CShims
+import CNetShims
 import Glibc
 import Posix
 

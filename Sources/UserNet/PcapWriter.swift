@@ -3,7 +3,7 @@
 // tshark and wireshark read. Frames are copied into one preallocated buffer and written when
 // it fills (or on flush), so the hot path makes no syscall and no allocation per frame.
 
-import CShims
+import CNetShims
 import Glibc
 import Posix
 

@@ -2,7 +2,7 @@
 // `-p`, on the event loop. Each accepted connection is handed over with the client's address,
 // which the gateway keeps as the inward connection's source when it is not loopback.
 
-import CShims
+import CNetShims
 import Glibc
 import Posix
 

@@ -1,7 +1,7 @@
 // The host-socket calls the gateway makes, each through Posix (EINTR retried, failures named).
 // Reads and sends on a non-blocking socket return IOResult: EAGAIN is an answer, not a failure.
 
-import CShims
+import CNetShims
 import Glibc
 import Posix
 

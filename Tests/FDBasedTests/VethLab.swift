@@ -4,7 +4,7 @@
 // counter) and deletes both (and with them the veth pair) when the VethLab goes, which every
 // test reaches through `defer` or scope exit, also when an expectation fails.
 
-import CShims
+import CNetShims
 import FDBased
 import Foundation
 import Glibc

@@ -1,4 +1,4 @@
-import CShims
+import CNetShims
 import Foundation
 import Netlink
 import Synchronization

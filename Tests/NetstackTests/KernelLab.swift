@@ -5,7 +5,7 @@
 // can leak out. A NamespaceLab makes them (names with the pid and a counter) and deletes both
 // (and the veth with them) when the KernelLab goes, which every test reaches on every path.
 
-import CShims
+import CNetShims
 import Foundation
 import Glibc
 import NetstackTesting
@@ -145,7 +145,7 @@ enum Native {
     /// <sched.h> CLONE_NEWNET, <linux/if_ether.h> ETH_P_ALL.
     static let cloneNewNet: Int32 = 0x4000_0000
     static let ethernetAllProtocols: UInt16 = 0x0003
-    /// SOCK_DGRAM (the Glibc overlay hides it once CShims pulls in <sys/socket.h>).
+    /// SOCK_DGRAM (the Glibc overlay hides it once CNetShims pulls in <sys/socket.h>).
     static let datagramSocket: Int32 = 2
 
     static func setns(_ fd: Int32, _ type: Int32) -> Int32 {

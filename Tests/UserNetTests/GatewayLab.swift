@@ -261,7 +261,7 @@ final class HostServers: @unchecked Sendable {
 }
 
 /// setns(fd, CLONE_NEWNET) for the calling thread. setns is a GNU extension the Glibc module
-/// does not export (and importing CShims here would hide Glibc's socket constants from the
+/// does not export (and importing CNetShims here would hide Glibc's socket constants from the
 /// other test files), so it is looked up by name.
 func enterNetworkNamespace(_ fd: Int32) -> Int32 {
     typealias Function = @convention(c) (Int32, Int32) -> Int32

@@ -1,3 +1,3 @@
 // The shims' implementations live in one .c file per area (packet_shims.c, usernet_shims.c);
 // this file only makes the umbrella header part of the target.
-#include "CShims.h"
+#include "CNetShims.h"
