@@ -116,9 +116,10 @@ struct TCPCongestionControl {
     }
 
     /// Retransmission timeout: "cwnd ... MUST be set to no more than the loss window, LW, which
-    /// equals 1 full-sized segment" (RFC 5681 section 3.1).
-    mutating func onRetransmissionTimeout(flightSize: Int) {
-        reduce(flightSize: flightSize)
+    /// equals 1 full-sized segment" (RFC 5681 section 3.1). `holdingThreshold`: a repeated
+    /// timeout of the same segment, which leaves ssthresh as the first one set it.
+    mutating func onRetransmissionTimeout(flightSize: Int, holdingThreshold: Bool) {
+        if !holdingThreshold { reduce(flightSize: flightSize) }
         cwnd = mss
     }
 

@@ -209,7 +209,10 @@ extension TCPConnection {
                 // increment cwnd by SMSS."
                 if !sackEnabled { congestion.inflate(by: sendMSS) }
             } else if duplicateAcks >= 3 || (sackEnabled && scoreboard.bytes(above: sndUna) > 2 * sendMSS) {
-                enterFastRecovery(now: now, output: &output)
+                // RFC 6582 3.2 step 1: only "If the Cumulative Acknowledgment field covers more
+                // than recover" (`recover` holds one past the RFC's highest byte sent, so: at
+                // least it); else these are the echoes of a go-back-N after a timeout.
+                if ack >= recover { enterFastRecovery(now: now, output: &output) }
             }
         }
 

@@ -212,6 +212,7 @@ extension TCPConnection {
         counters.fastRetransmits += 1
         // "RecoveryPoint = HighData"; "ssthresh = cwnd = (FlightSize / 2)" (per the CC).
         recoveryPoint = sndMax
+        recover = sndMax
         congestion.onFastRetransmit(flightSize: Int(sndMax - sndUna))
         highRetransmitted = sndUna
         // "Retransmit the first data segment presumed dropped".

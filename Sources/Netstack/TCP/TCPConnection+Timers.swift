@@ -47,8 +47,14 @@ extension TCPConnection {
         // "The host MUST set RTO <- RTO * 2 ("back off the timer")."
         rtt.backOff()
         if state.isSynchronized {
-            congestion.onRetransmissionTimeout(flightSize: Int(sndMax - sndUna))
+            // RFC 5681 3.1: "when a TCP sender detects segment loss using the retransmission
+            // timer and the given segment has already been retransmitted by way of the
+            // retransmission timer at least once, the value of ssthresh is held constant."
+            congestion.onRetransmissionTimeout(flightSize: Int(sndMax - sndUna), holdingThreshold: retransmitCount > 1)
         }
+        // RFC 6582 3.2 step 6: "After a retransmit timeout, record the highest sequence number
+        // transmitted in the variable recover, and exit the fast recovery procedure".
+        recover = sndMax
         recoveryPoint = nil
         duplicateAcks = 0
         // Keep SACK information for one timeout (RFC 6675 5.1 lets the sender skip SACKed data);

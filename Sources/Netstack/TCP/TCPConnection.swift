@@ -110,6 +110,11 @@ public final class TCPConnection {
     var duplicateAcks = 0
     /// RFC 6582 "recover": set while in fast recovery.
     var recoveryPoint: SeqNumber?
+    /// RFC 6582's "recover" as it outlives a recovery: one past the highest sequence sent when
+    /// the last recovery or retransmission timeout began (SND.MAX then, like `recoveryPoint`). Duplicate ACKs that do not cover more than it
+    /// (go-back-N's own echoes after a timeout) start no new fast retransmit (RFC 6582 3.2
+    /// steps 1 and 6; RFC 6675 5.1). "initialized to the initial send sequence number".
+    var recover: SeqNumber
     /// RFC 6675 HighRxt: highest sequence retransmitted in this recovery.
     var highRetransmitted: SeqNumber
     /// SACK scoreboard: what the peer reported holding above SND.UNA.
@@ -132,6 +137,7 @@ public final class TCPConnection {
         self.state = state
         noDelay = config.noDelay
         self.iss = iss
+        recover = iss
         sndUna = iss
         sndNxt = iss
         sndMax = iss
