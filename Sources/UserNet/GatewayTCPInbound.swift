@@ -43,13 +43,14 @@ extension GatewayTCP {
         connection.onReadiness = { [unowned flow] _, _ in flow.markDirty() }
     }
 
-    /// Opens the stack's connection to the app (its SYN goes out now).
+    /// Opens the stack's connection to the app (its SYN goes out now), with an RFC 6528 ISN
+    /// from the listener's keyed hash: a later incarnation of the four-tuple starts above the
+    /// old one's sequence space, which a random ISN would not promise.
     private func connect(_ flow: TCPFlowID) -> TCPConnection? {
-        var random = SystemRandomNumberGenerator()
         var output = self.output
         guard
             let connection = try? TCPConnection.connect(
-                flow: flow, config: config, iss: SeqNumber(rawValue: random.next()),
+                flow: flow, config: config, iss: listener.initialSequenceNumber(for: flow, now: now),
                 now: now, budget: budget, output: &output)
         else { return nil }
         transport.demux.register(connection)

@@ -57,6 +57,58 @@ import Wire
         }
     }
 
+    /// RFC 6528 3: ISN = M + F(four-tuple, secret), M a 4 us clock. Same tuple, same instant:
+    /// same ISN; 4 us later: one more; another tuple or another secret: unrelated.
+    @Test func initialSequenceNumbersFollowRFC6528() {
+        let listener = TCPListener(config: plainConfig(), secret: (1, 2))
+        let flow = Self.flow()
+        let t0 = NetstackInstant(nanoseconds: 1_000_000)
+        let isn = listener.initialSequenceNumber(for: flow, now: t0)
+        #expect(listener.initialSequenceNumber(for: flow, now: t0) == isn)
+        #expect(listener.initialSequenceNumber(for: flow, now: t0 + .microseconds(4)) == isn &+ 1)
+        #expect(listener.initialSequenceNumber(for: flow, now: t0 + .seconds(1)) == isn &+ 250_000)
+        #expect(listener.initialSequenceNumber(for: Self.flow(port: 49153), now: t0) != isn)
+        let other = TCPListener(config: plainConfig(), secret: (3, 4))
+        #expect(other.initialSequenceNumber(for: flow, now: t0) != isn)
+    }
+
+    /// RFC 9293 3.10.7.4 in SYN-RECEIVED: the first check is the window, so when the ACK that
+    /// completes the handshake is lost together with the first data segment, the next
+    /// segment (in window, beyond IRS+1) completes it; its bytes wait out of order and the
+    /// reply is a duplicate ACK for IRS+1 (Linux's tcp_check_req does the same).
+    @Test func handshakeCompletesOnAnInWindowSegmentBeyondIRSPlusOne() throws {
+        let f = Fixture()
+        let synAck = try #require(f.syn(Self.flow()))
+        let later = Self.segment(
+            Self.flow(), seq: peerISS + 1 + 1000, ack: synAck.seq + 1, flags: .ack, payload: 500)
+        let (connection, sent) = f.feed(later, flow: Self.flow(), payload: tcpBytes(500))
+        #expect(connection?.state == .established)
+        #expect(f.listener.pendingAcceptCount == 1)
+        #expect(sent.map(\.summary) == [Seg(seq: synAck.seq + 1, ack: peerISS + 1, flags: .ack)])
+        #expect(f.listener.counters.resetsSent == 0)
+    }
+
+    /// "If an incoming segment is not acceptable, an acknowledgment should be sent in reply":
+    /// outside the offered window, SYN-RECEIVED answers with <SEQ=SND.NXT><ACK=RCV.NXT>, not RST.
+    @Test func segmentOutsideTheOfferedWindowInSynReceivedIsAcked() throws {
+        let f = Fixture()
+        let synAck = try #require(f.syn(Self.flow()))
+        let beyond = Self.segment(Self.flow(), seq: peerISS + 1 + 70_000, ack: synAck.seq + 1, flags: .ack)
+        let (connection, sent) = f.feed(beyond, flow: Self.flow())
+        #expect(connection == nil)
+        #expect(sent.map(\.summary) == [Seg(seq: synAck.seq + 1, ack: peerISS + 1, flags: .ack)])
+        #expect(f.listener.halfOpenCount == 1)
+    }
+
+    /// A bad acknowledgment in SYN-RECEIVED still gets "<SEQ=SEG.ACK><CTL=RST>".
+    @Test func wrongAcknowledgmentInSynReceivedIsReset() throws {
+        let f = Fixture()
+        let synAck = try #require(f.syn(Self.flow()))
+        let wrong = Self.segment(Self.flow(), seq: peerISS + 1, ack: synAck.seq + 7, flags: .ack)
+        let (_, sent) = f.feed(wrong, flow: Self.flow())
+        #expect(sent.map(\.summary) == [Seg(seq: synAck.seq + 7, ack: 0, flags: .rst)])
+    }
+
     @Test func synIsAnsweredWithSynAck() throws {
         let f = Fixture()
         let synAck = try #require(f.syn(Self.flow()))

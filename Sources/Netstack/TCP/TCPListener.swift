@@ -170,9 +170,17 @@ public final class TCPListener {
         var entry: HalfOpen
         var fromCookie = false
         if let stored = halfOpen[flow] {
-            // SYN-RECEIVED: "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED"; else
+            // SYN-RECEIVED, first the sequence number: any segment in the window we offered is
+            // acceptable (the handshake's ACK may have been lost with the first data, so a
+            // later segment completes it, as in Linux's tcp_check_req); "If an incoming
+            // segment is not acceptable, an acknowledgment should be sent in reply".
+            guard Self.isInOfferedWindow(segment.sequenceNumber, irs: stored.irs, config: config) else {
+                sendAck(entry: stored, flow: flow, output: &output)
+                return nil
+            }
+            // Then the ACK: "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED"; else
             // "form a reset segment <SEQ=SEG.ACK><CTL=RST>".
-            guard segment.acknowledgmentNumber == stored.iss &+ 1, segment.sequenceNumber == stored.irs &+ 1 else {
+            guard segment.acknowledgmentNumber == stored.iss &+ 1 else {
                 sendReset(to: segment, flow: flow, output: &output)
                 return nil
             }
@@ -233,12 +241,33 @@ public final class TCPListener {
                 options.timestamp = (UInt32(truncatingIfNeeded: now / 1_000_000) &+ entry.iss.rawValue, ts.value)
             }
         }
-        let window = min(config.initialReceiveWindow, config.receiveBufferSize, 65535)
+        let window = Self.offeredWindow(config)
         let segment = TCPRepr(
             sourcePort: flow.local.port, destinationPort: flow.remote.port,
             sequenceNumber: entry.iss, acknowledgmentNumber: entry.irs &+ 1, flags: [.syn, .ack],
             window: UInt16(window), urgentPointer: 0, options: options, payloadLength: 0)
         output.send(segment, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
+    }
+
+    /// The window the SYN-ACK offered (unscaled: scaling starts after the handshake).
+    private static func offeredWindow(_ config: TCPConfig) -> Int {
+        min(config.initialReceiveWindow, config.receiveBufferSize, 65535)
+    }
+
+    /// RFC 9293 3.10.7.4's acceptability test in SYN-RECEIVED: RCV.NXT = IRS+1, RCV.WND the
+    /// window the SYN-ACK offered.
+    private static func isInOfferedWindow(_ seq: SeqNumber, irs: SeqNumber, config: TCPConfig) -> Bool {
+        let next = irs &+ 1
+        return next <= seq && seq < next &+ offeredWindow(config)
+    }
+
+    /// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> from SYN-RECEIVED, for an unacceptable segment.
+    private func sendAck(entry: HalfOpen, flow: TCPFlowID, output: inout some TCPSegmentOutput) {
+        let ack = TCPRepr(
+            sourcePort: flow.local.port, destinationPort: flow.remote.port,
+            sequenceNumber: entry.iss &+ 1, acknowledgmentNumber: entry.irs &+ 1, flags: .ack,
+            window: UInt16(Self.offeredWindow(config)), urgentPointer: 0, options: TCPOptions(), payloadLength: 0)
+        output.send(ack, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
     }
 
     private func sendReset(to segment: TCPRepr, flow: TCPFlowID, output: inout some TCPSegmentOutput) {
@@ -249,8 +278,13 @@ public final class TCPListener {
 
     // MARK: ISN and cookies
 
-    /// RFC 6528: "ISN = M + F(localip, localport, remoteip, remoteport, secretkey)" with M a
-    /// 4-microsecond timer.
+    /// RFC 6528 section 3: "ISN = M + F(localip, localport, remoteip, remoteport, secretkey)",
+    /// M "a 4 microsecond timer", F a keyed hash (SipHash here) of the four-tuple. Connections
+    /// the owner opens itself (`TCPConnection.connect`) take theirs from here too.
+    public func initialSequenceNumber(for flow: TCPFlowID, now: NetstackInstant) -> SeqNumber {
+        initialSequenceNumber(flow: flow, now: now.signedNanoseconds)
+    }
+
     private func initialSequenceNumber(flow: TCPFlowID, now: Int64) -> SeqNumber {
         var hash = TCPSipHash(key0: key0, key1: key1)
         hash.combine(flow)
