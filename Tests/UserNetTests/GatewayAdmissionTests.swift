@@ -51,15 +51,17 @@ final class ScriptedHostConnector: HostTCPConnecting {
         let app: IPv4Address
         var scripted: ScriptedHostConnector { connector as! ScriptedHostConnector }
 
-        init(policy: [(flag: String, value: String)] = [], connector: any HostTCPConnecting = ScriptedHostConnector())
-            throws
-        {
+        init(
+            policy: [(flag: String, value: String)] = [], publish: [String] = [], resources: GatewayResources? = nil,
+            connector: any HostTCPConnecting = ScriptedHostConnector()
+        ) throws {
             loop = try EventLoop()
             self.connector = connector
-            let options = try UserNetOptions(policyArguments: policy)
+            let options = try UserNetOptions(mtu: 1500, policyArguments: policy, publish: publish)
             app = options.network.appV4
             engine = try GatewayEngine(
-                loop: loop, options: options, link: link, dnsUpstreams: [], hostConnector: connector)
+                loop: loop, options: options, link: link, dnsUpstreams: [], resources: resources,
+                hostConnector: connector)
             let announce = ARPRepr(
                 operation: .request, senderHardwareAddress: GatewayAdmissionTests.appMAC, senderProtocolAddress: app,
                 targetHardwareAddress: MACAddress(0, 0, 0, 0, 0, 0), targetProtocolAddress: options.network.gatewayV4)
@@ -206,5 +208,52 @@ final class ScriptedHostConnector: HostTCPConnecting {
         #expect(reset.flags == [.rst, .ack])
         #expect(h.scripted.requests.isEmpty)
         #expect(h.engine.snapshot.flowsDenied == 1)
+    }
+
+    /// A published port (`-p 127.0.0.1:P:8080`) inward: a loopback client connects to the host
+    /// port, and the stack's SYN reaches the app from the gateway's address (a loopback client
+    /// is shown as the gateway) with an MSS of MTU - 40; the app's RST resets the client.
+    @Test func publishedPortConnectReachesTheAppAndItsRefusalResetsTheClient() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                try #require(bind(listener, $0, length) == 0)
+                try #require(getsockname(listener, $0, &length) == 0)
+            }
+        }
+        try #require(listen(listener, 8) == 0)
+        let hostPort = UInt16(bigEndian: address.sin_port)
+        // Handed in as a prepared resource, as the confined gateway gets it; the engine owns it.
+        let h = try Harness(
+            publish: ["127.0.0.1:\(hostPort):8080"], resources: GatewayResources(publishedPortFDs: [listener]))
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(client) }
+        try withUnsafePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                try #require(connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0)
+            }
+        }
+        try h.loop.runOnce(blocking: false)
+        let (ip, syn, _) = try #require(h.round().compactMap(Self.tcp).first)
+        #expect(ip.source == IPv4Address(10, 0, 2, 2) && ip.destination == h.app)
+        #expect(syn.flags == .syn && syn.destinationPort == 8080)
+        #expect(syn.options.mss == 1460)
+        #expect(h.engine.snapshot.inboundConnections == 1)
+
+        // The app refuses: <SEQ=0><ACK=ISS+1><CTL=RST,ACK>. The host client is reset.
+        let refusal = TCPRepr(
+            sourcePort: 8080, destinationPort: syn.sourcePort, sequenceNumber: SeqNumber(rawValue: 0),
+            acknowledgmentNumber: syn.sequenceNumber &+ 1, flags: [.rst, .ack], window: 0, urgentPointer: 0,
+            options: TCPOptions(), payloadLength: 0)
+        _ = h.send(refusal, to: IPv4Address(10, 0, 2, 2))
+        var byte: UInt8 = 0
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let n = recv(client, &byte, 1, 0)
+        #expect(n == -1 && errno == ECONNRESET)
     }
 }
