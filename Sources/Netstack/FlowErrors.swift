@@ -22,14 +22,10 @@ extension Stack {
             into: quoteScratch)
         let quote = Self.quote(flow, word: word, transportAt: IPv4Repr.headerLength, in: quoteScratch)
         let request = IPv4SendRequest(source: peer, destination: app, protocolNumber: .icmp)
-        do {
-            try sendIPv4(request, transportHeaderLength: repr.headerLength, payload: quote) { header in
+        return
+            (try? sendIPv4(request, transportHeaderLength: repr.headerLength, payload: quote) { header in
                 repr.emit(into: header, data: quote)
-            }
-            return true
-        } catch {
-            return false
-        }
+            }) != nil
     }
 
     /// The ICMPv6 twin of `sendICMPv4Error` (RFC 4443 3: the quote starts at the invoking
@@ -41,14 +37,10 @@ extension Stack {
             into: quoteScratch)
         let quote = Self.quote(flow, word: word, transportAt: IPv6Repr.headerLength, in: quoteScratch)
         let request = IPv6SendRequest(source: peer, destination: app, protocolNumber: .icmpv6)
-        do {
-            try sendIPv6(request, transportHeaderLength: repr.headerLength, payload: quote) { header in
+        return
+            (try? sendIPv6(request, transportHeaderLength: repr.headerLength, payload: quote) { header in
                 repr.emit(into: header, data: quote, source: peer, destination: app)
-            }
-            return true
-        } catch {
-            return false
-        }
+            }) != nil
     }
 
     /// Destination Unreachable about a flow, in its family (the ICMPv6 code is the nearest

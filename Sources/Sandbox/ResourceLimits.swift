@@ -76,7 +76,6 @@ public struct ResourceLimit: Sendable, Equatable {
         self.hard = hard
     }
 
-    /// The rlimit names `--ulimit` accepts, as `ulimit`/docker name them.
     /// The rlimit names `--ulimit` accepts, as `ulimit`/docker name them, with their RLIMIT_*
     /// numbers (asm-generic/resource.h, the kernel ABI on x86_64 and arm64).
     public static let names: [(String, Int32)] = [

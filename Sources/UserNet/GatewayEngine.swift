@@ -301,13 +301,9 @@ public final class GatewayEngine: GatewayFlowHook {
             counters.flowsDenied &+= 1
             return .reject(.portUnreachable)
         case .forward(let host, _):
-            switch transport {
-            case .udp: return openUDPFlow(flow, host: host, now: monotonic)
-            case .icmp: return openEchoFlow(flow, host: host, now: monotonic)
-            case .tcp:
-                // Answered by GatewayTCP above.
-                return .drop
-            }
+            // Only UDP and echo get here: GatewayTCP answered for TCP above.
+            return transport == .udp
+                ? openUDPFlow(flow, host: host, now: monotonic) : openEchoFlow(flow, host: host, now: monotonic)
         }
     }
 
