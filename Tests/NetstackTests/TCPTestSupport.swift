@@ -79,6 +79,7 @@ func plainConfig() -> TCPConfig {
     config.sendBufferSize = 64 * 1024
     config.receiveBufferSize = 64 * 1024
     config.initialReceiveWindow = 64 * 1024
+    config.maximumQuickAcks = 0
     return config
 }
 

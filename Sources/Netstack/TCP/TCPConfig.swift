@@ -33,6 +33,11 @@ public struct TCPConfig: Sendable {
     /// RFC 9293 3.8.6.3: "an ACK ... MUST NOT be excessively delayed; in particular, the delay
     /// MUST be less than 0.5 seconds"; we use 40 ms like Linux's quick-ack floor.
     public var delayedAckTimeout: Duration = .milliseconds(40)
+    /// In-order data segments ACKed at once, each, after the first data arrives (Linux's quick-ACK
+    /// mode, TCP_MAX_QUICKACKS = 16): the peer's slow start grows per ACK, so delaying the
+    /// first ACKs costs a short transfer round trips. At most half the window's worth of
+    /// segments, as tcp_incr_quickack bounds it.
+    public var maximumQuickAcks = 16
     /// Twice the maximum segment lifetime. RFC 9293 suggests 2 * 2 min; a user-mode gateway
     /// owns its port space, so a short default (like Linux's 60 s, shorter still) is safe.
     public var timeWaitDuration: Duration = .seconds(1)

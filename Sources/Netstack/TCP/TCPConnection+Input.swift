@@ -294,14 +294,7 @@ extension TCPConnection {
                 // fills in all or part of a gap in the sequence space".
                 ackNow = true
             } else {
-                // RFC 9293 3.8.6.3: "an ACK SHOULD be generated for at least every second
-                // full-sized segment"; otherwise delayed, at most `delayedAckTimeout`.
-                bytesSinceAck += n
-                if bytesSinceAck >= 2 * min(sendMSS, localMSS) {
-                    ackNow = true
-                } else if delayedAckDeadline == nil {
-                    delayedAckDeadline = now &+ config.delayedAckTimeout.nanosecondsSaturating
-                }
+                scheduleAck(afterInOrder: n, now: now)
             }
         } else {
             // Out of order: held in the ring past the in-order bytes, tracked in a bounded table.
@@ -314,6 +307,28 @@ extension TCPConnection {
             // RFC 5681 4.2: "A TCP receiver SHOULD send an immediate duplicate ACK when an
             // out-of-order segment arrives."
             ackNow = true
+        }
+    }
+
+    /// The ACK decision for `n` new in-order bytes. RFC 5681 4.2: "an ACK SHOULD be generated
+    /// for at least every second full-sized segment" -- full-sized as received (`receiveMSS`);
+    /// like Linux's __tcp_ack_snd_check, once more than one such segment is unacknowledged.
+    /// Before that, the first segments of a connection are ACKed each (quick ACKs); otherwise
+    /// the ACK is delayed, at most `delayedAckTimeout`.
+    private func scheduleAck(afterInOrder n: Int, now: Int64) {
+        if n > receiveMSS { receiveMSS = min(n, localMSS) }
+        bytesSinceAck += n
+        if quickAcksLeft == nil {
+            let windowSegments = (Int(advertisedRightEdge - rcvNxt) + n) / (2 * receiveMSS)
+            quickAcksLeft = min(config.maximumQuickAcks, max(windowSegments, 2))
+        }
+        if let left = quickAcksLeft, left > 0 {
+            quickAcksLeft = left - 1
+            ackNow = true
+        } else if bytesSinceAck > receiveMSS {
+            ackNow = true
+        } else if delayedAckDeadline == nil {
+            delayedAckDeadline = now &+ config.delayedAckTimeout.nanosecondsSaturating
         }
     }
 

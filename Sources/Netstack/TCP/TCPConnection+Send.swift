@@ -240,10 +240,14 @@ extension TCPConnection {
 
     // MARK: ACKs and windows
 
+    /// A pure ACK carries SND.MAX, not a SND.NXT that go-back-N moved back: RFC 9293 3.10.7.4
+    /// finds a zero-length segment acceptable at any in-window sequence number, and Linux's
+    /// tcp_acceptable_seq sends its never-rewound snd_nxt, or the peer's window edge when that
+    /// is lower (so the ACK stays acceptable to a peer that shrank its window).
     private func sendAck(now: Int64, output: inout some TCPSegmentOutput) {
-        emit(
-            seq: sndNxt, flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output
-        )
+        let windowEnd = sndUna &+ sndWnd
+        let seq = sndMax <= windowEnd ? sndMax : max(windowEnd, sndNxt)
+        emit(seq: seq, flags: [.ack], payload: UnsafeRawBufferPointer(start: nil, count: 0), now: now, output: &output)
     }
 
     /// The receive window we could offer now, rounded down to our scale.
@@ -260,7 +264,7 @@ extension TCPConnection {
         guard state == .established || state == .finWait1 || state == .finWait2 else { return false }
         let current = max(Int(advertisedRightEdge - rcvNxt), 0)
         let offer = offerableWindow
-        let threshold = min(receiveBuffer.capacity / 2, sendMSS)
+        let threshold = min(receiveBuffer.capacity / 2, receiveMSS)
         return offer - current >= threshold && offer >= 2 * current
     }
 
@@ -268,7 +272,7 @@ extension TCPConnection {
     private func advertiseWindow() -> UInt16 {
         let offer = offerableWindow
         let current = max(Int(advertisedRightEdge - rcvNxt), 0)
-        let threshold = min(receiveBuffer.capacity / 2, sendMSS)
+        let threshold = min(receiveBuffer.capacity / 2, receiveMSS)
         if offer > current, offer - current >= threshold {
             advertisedRightEdge = rcvNxt &+ offer
         }

@@ -79,8 +79,11 @@ extension TCPConnection {
         // TIME-WAIT: "Acknowledge it, and restart the 2 MSL timeout."
         if state == .timeWait, fin { timeWaitDeadline = now &+ config.timeWaitDuration.nanosecondsSaturating }
         guard zeroWindowAllowance else { return false }
+        // A bare FIN at RCV.NXT is taken even so, as Linux's tcp_data_queue takes it ("some
+        // stacks are known to send bare FIN packets in a loop even if we send RWIN 0"): it needs
+        // no buffer, and dropping it leaves a peer that closed waiting on our window forever.
+        if !data.isEmpty { fin = false }
         data = UnsafeRawBufferPointer(start: nil, count: 0)
-        fin = false
         return true
     }
 

@@ -72,6 +72,13 @@ public final class TCPConnection {
     var autotuneBytes = 0
     /// In-order bytes received since we last sent an ACK (delayed-ACK accounting).
     var bytesSinceAck = 0
+    /// The peer's segment size as we see it (Linux's icsk_ack.rcv_mss): the largest payload
+    /// received, at most our MSS, from RFC 9293's default 536 (1220 for IPv6). ACK and window
+    /// decisions key on it, not on our send MSS: a peer sending MSS - 12 with timestamps must
+    /// still be ACKed every second segment (RFC 5681 4.2).
+    var receiveMSS: Int
+    /// Quick ACKs left (`TCPConfig.maximumQuickAcks`); nil until the first data segment.
+    var quickAcksLeft: Int?
 
     // MARK: Options
     var timestampsEnabled = false
@@ -148,6 +155,7 @@ public final class TCPConnection {
         // RFC 9293 3.7.1: without an MSS option "the default ... 536" (IPv4), 1220 (IPv6).
         localMSS = config.localMSS(for: flow)
         sendMSS = min(flow.isIPv6 ? 1220 : 536, localMSS)
+        receiveMSS = sendMSS
         sendBuffer = TCPByteRing(capacity: config.sendBufferSize)
         segmentScratch = UnsafeMutableRawBufferPointer.allocate(
             byteCount: max(localMSS, config.segmentationOffloadSize, 1),
