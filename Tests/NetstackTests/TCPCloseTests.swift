@@ -157,4 +157,31 @@ import Wire
         #expect(h.connection.state == .closed)
         #expect(h.connection.error == nil)
     }
+
+    /// A connection the user closed waits in FIN-WAIT-2 at most `finWait2Timeout` (Linux's
+    /// tcp_fin_timeout, 60 s, for orphaned sockets); then it is dropped without a segment.
+    @Test func closedConnectionLeavesFinWait2AfterTheTimeout() throws {
+        let h = try TCPHarness.established()
+        h.connection.close(now: h.now, output: &h.out)
+        #expect(h.take().map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: [.ack, .fin])])
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 2).isEmpty)
+        #expect(h.connection.state == .finWait2)
+        #expect(h.connection.nextDeadline == h.now + .seconds(60))
+        #expect(h.advance(ms: 59_999).isEmpty)
+        #expect(h.connection.state == .finWait2)
+        #expect(h.advance(ms: 1).isEmpty)
+        #expect(h.connection.state == .closed)
+        #expect(h.connection.counters.finWait2Timeouts == 1)
+    }
+
+    /// A half-close (`shutdownWrite`) still reads: FIN-WAIT-2 lasts as long as the peer sends.
+    @Test func halfClosedConnectionStaysInFinWait2() throws {
+        let h = try Self.finWait1()
+        #expect(h.segment(seq: peerISS + 1, ack: ourISS + 2).isEmpty)
+        #expect(h.connection.nextDeadline == nil)
+        h.advance(ms: 120_000)
+        #expect(h.connection.state == .finWait2)
+        h.segment(seq: peerISS + 1, ack: ourISS + 2, payload: tcpBytes(10))
+        #expect(h.read() == tcpBytes(10))
+    }
 }

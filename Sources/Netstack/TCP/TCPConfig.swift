@@ -41,6 +41,11 @@ public struct TCPConfig: Sendable {
     /// Twice the maximum segment lifetime. RFC 9293 suggests 2 * 2 min; a user-mode gateway
     /// owns its port space, so a short default (like Linux's 60 s, shorter still) is safe.
     public var timeWaitDuration: Duration = .seconds(1)
+    /// How long a connection the user closed fully (`close`, not `shutdownWrite`) waits in
+    /// FIN-WAIT-2 for the peer's FIN before it is dropped: Linux's tcp_fin_timeout (60 s) for
+    /// orphaned sockets. RFC 9293 sets no bound, so a peer that never closes would hold the
+    /// connection (and its table slot) forever.
+    public var finWait2Timeout: Duration = .seconds(60)
     public var keepalive: TCPKeepalive? = nil
     /// Most out-of-order byte ranges held in the receive ring; more are dropped and counted.
     public var maximumOutOfOrderRanges = 32

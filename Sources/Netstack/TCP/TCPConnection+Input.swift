@@ -231,6 +231,7 @@ extension TCPConnection {
         case .finWait1:
             // "if the FIN segment is now acknowledged, then enter FIN-WAIT-2".
             state = .finWait2
+            if closedByUser { finWait2Deadline = now &+ config.finWait2Timeout.nanosecondsSaturating }
         case .closing:
             // "if the ACK acknowledges our FIN, then enter the TIME-WAIT state".
             enterTimeWait(now: now)

@@ -1,5 +1,5 @@
 // Timers: retransmission (RFC 6298), delayed ACK, persist (zero-window probing), keepalive,
-// TIME-WAIT, and receive-window auto-tuning. All driven by `poll(now:output:)`; the owner
+// TIME-WAIT, FIN-WAIT-2, and receive-window auto-tuning. All driven by `poll(now:output:)`; the owner
 // calls it when `nextDeadline` passes and after user reads/writes.
 
 import Wire
@@ -12,6 +12,12 @@ extension TCPConnection {
         if let deadline = timeWaitDeadline, t >= deadline {
             // "When the time-wait timeout expires ... delete the TCB, enter the CLOSED state".
             enterClosed(error: nil)
+            return
+        }
+        if let deadline = finWait2Deadline, t >= deadline {
+            // The peer never sent its FIN to a connection the user closed (`finWait2Timeout`).
+            counters.finWait2Timeouts += 1
+            enterClosed(error: .timedOut)
             return
         }
         if let deadline = retransmitDeadline, t >= deadline {

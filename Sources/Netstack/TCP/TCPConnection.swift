@@ -105,6 +105,10 @@ public final class TCPConnection {
     var keepaliveDeadline: Int64? { didSet { timerArmed(keepaliveDeadline) } }
     var keepaliveProbesSent = 0
     var timeWaitDeadline: Int64? { didSet { timerArmed(timeWaitDeadline) } }
+    /// Set when the user closed fully and the connection reached FIN-WAIT-2 (`finWait2Timeout`).
+    var finWait2Deadline: Int64? { didSet { timerArmed(finWait2Deadline) } }
+    /// The user called `close`: nothing more will be read, so FIN-WAIT-2 is bounded.
+    var closedByUser = false
     /// The demux that runs this connection's timers, and the earliest deadline its schedule
     /// holds for it (never later than `nextDeadline`; nil when nothing is scheduled).
     weak var timerScheduler: TCPDemux?
@@ -269,6 +273,7 @@ public final class TCPConnection {
             abort(now: now, output: &output)
             return
         }
+        closedByUser = true
         shutdownWrite()
         transmit(now: now.signedNanoseconds, output: &output)
     }
@@ -320,6 +325,7 @@ public final class TCPConnection {
         consider(persistDeadline)
         consider(keepaliveDeadline)
         consider(timeWaitDeadline)
+        consider(finWait2Deadline)
         return earliest.map(NetstackInstant.init(signedNanoseconds:))
     }
 
@@ -343,6 +349,7 @@ public final class TCPConnection {
         persistDeadline = nil
         keepaliveDeadline = nil
         timeWaitDeadline = nil
+        finWait2Deadline = nil
         // Due at once: the demux's next `pollDue` drops the closed connection (it may have
         // closed outside the demux, by `abort` or a user call).
         timerArmed(.min)
@@ -351,6 +358,7 @@ public final class TCPConnection {
 
     func enterTimeWait(now: Int64) {
         state = .timeWait
+        finWait2Deadline = nil
         retransmitDeadline = nil
         persistDeadline = nil
         keepaliveDeadline = nil

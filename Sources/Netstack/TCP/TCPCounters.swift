@@ -20,6 +20,8 @@ public struct TCPConnectionCounters: Sendable, Hashable {
     /// Persist-timer probes: of a zero window, or of one too small for a segment.
     public var zeroWindowProbesSent = 0
     public var keepaliveProbesSent = 0
+    /// Connections closed by the user and dropped in FIN-WAIT-2 (`TCPConfig.finWait2Timeout`).
+    public var finWait2Timeouts = 0
     public init() {}
 }
 
