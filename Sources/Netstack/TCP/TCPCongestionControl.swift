@@ -123,6 +123,15 @@ struct TCPCongestionControl {
         cwnd = mss
     }
 
+    /// RFC 5681 4.1: "if the TCP has not sent data in an interval exceeding the retransmission
+    /// timeout", "cwnd = min(RW, cwnd)" with RW the initial window: a window learned before the
+    /// pause no longer describes the path. ssthresh is kept, so slow start climbs back.
+    mutating func restartAfterIdle() {
+        cwnd = min(cwnd, Self.initialWindow(mss: mss))
+        bytesAckedInAvoidance = 0
+        epochStart = nil
+    }
+
     /// RFC 6582: on leaving recovery "Set cwnd to either (1) min (ssthresh, max(FlightSize, SMSS)
     /// + SMSS) or (2) ssthresh".
     mutating func onRecoveryExit(flightSize: Int) {

@@ -99,6 +99,7 @@ extension TCPConnection {
     }
 
     private func sendData(now: Int64, output: inout some TCPSegmentOutput) {
+        restartAfterIdleIfDue(now: now)
         while true {
             // After an RTO, skip what the peer already SACKed (RFC 6675 section 5.1).
             if sndNxt < sndMax, let sacked = scoreboard.range(containing: sndNxt) {
@@ -160,6 +161,7 @@ extension TCPConnection {
                 }
             }
             windowProbeDue = false
+            lastDataSentAt = now
             var flags: TCPFlags = [.ack]
             if fin { flags.insert(.fin) }
             if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
@@ -184,6 +186,17 @@ extension TCPConnection {
         }
     }
 
+    /// Restart after idle (RFC 5681 4.1, as Linux's tcp_cwnd_restart with the default
+    /// tcp_slow_start_after_idle = 1): nothing in flight, data to send, and none sent for longer
+    /// than the RTO.
+    private func restartAfterIdleIfDue(now: Int64) {
+        guard sndMax == sndUna, let last = lastDataSentAt, now - last > rtt.rto,
+            Int(sndNxt - sendBufferStart) < sendBuffer.count
+        else { return }
+        congestion.restartAfterIdle()
+        lastDataSentAt = nil
+    }
+
     /// Retransmits one segment starting at `seq` (at most up to `limit`), regardless of the
     /// congestion window (fast retransmit and partial ACKs need exactly this).
     @discardableResult
@@ -198,6 +211,7 @@ extension TCPConnection {
         var flags: TCPFlags = [.ack]
         if fin { flags.insert(.fin) }
         emit(seq: seq, flags: flags, payload: payload, now: now, output: &output)
+        lastDataSentAt = now
         counters.retransmittedSegments += 1
         // Karn: "RTT samples MUST NOT be made using segments that were retransmitted".
         rttProbe = nil

@@ -50,6 +50,8 @@ public final class TCPConnection {
     var finQueued = false
     /// End of the last sub-MSS segment sent (Nagle, Minshall's variant).
     var smallSegmentEnd: SeqNumber
+    /// When data was last sent (new or retransmitted), for the restart after idle.
+    var lastDataSentAt: Int64?
 
     // MARK: Receive sequence space
     var irs: SeqNumber
