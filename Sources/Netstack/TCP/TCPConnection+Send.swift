@@ -161,7 +161,6 @@ extension TCPConnection {
                 }
             }
             windowProbeDue = false
-            lastDataSentAt = now
             var flags: TCPFlags = [.ack]
             if fin { flags.insert(.fin) }
             if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
@@ -194,7 +193,6 @@ extension TCPConnection {
             Int(sndNxt - sendBufferStart) < sendBuffer.count
         else { return }
         congestion.restartAfterIdle()
-        lastDataSentAt = nil
     }
 
     /// Retransmits one segment starting at `seq` (at most up to `limit`), regardless of the
@@ -211,7 +209,6 @@ extension TCPConnection {
         var flags: TCPFlags = [.ack]
         if fin { flags.insert(.fin) }
         emit(seq: seq, flags: flags, payload: payload, now: now, output: &output)
-        lastDataSentAt = now
         counters.retransmittedSegments += 1
         // Karn: "RTT samples MUST NOT be made using segments that were retransmitted".
         rttProbe = nil
@@ -278,16 +275,18 @@ extension TCPConnection {
         guard state == .established || state == .finWait1 || state == .finWait2 else { return false }
         let current = max(Int(advertisedRightEdge - rcvNxt), 0)
         let offer = offerableWindow
-        let threshold = min(receiveBuffer.capacity / 2, receiveMSS)
-        return offer - current >= threshold && offer >= 2 * current
+        return offer - current >= windowMoveThreshold && offer >= 2 * current
     }
+
+    /// The least the right edge moves by: "min(Fr*RCV.BUFF, Eff.snd.MSS)" with Fr = 1/2 and the
+    /// peer's segment size as received.
+    private var windowMoveThreshold: Int { min(receiveBuffer.capacity / 2, receiveMSS) }
 
     /// The window field for a non-SYN segment; moves the advertised right edge (never left).
     private func advertiseWindow() -> UInt16 {
         let offer = offerableWindow
         let current = max(Int(advertisedRightEdge - rcvNxt), 0)
-        let threshold = min(receiveBuffer.capacity / 2, receiveMSS)
-        if offer > current, offer - current >= threshold {
+        if offer > current, offer - current >= windowMoveThreshold {
             advertisedRightEdge = rcvNxt &+ offer
         }
         let window = max(Int(advertisedRightEdge - rcvNxt), 0)
@@ -328,6 +327,7 @@ extension TCPConnection {
             output.send(segment, payload: payload, flow: flow)
         }
         counters.segmentsSent += 1
+        if !payload.isEmpty { lastDataSentAt = now }
         lastAckSent = rcvNxt
         ackNow = false
         delayedAckDeadline = nil
