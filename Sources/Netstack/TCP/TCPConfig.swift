@@ -28,6 +28,9 @@ public struct TCPConfig: Sendable {
     public var initialRTO: Duration = .seconds(1)
     /// Retransmissions of one segment before the connection is given up (Linux tcp_retries2).
     public var maximumRetransmissions = 15
+    /// The same bound once the user closed the connection (Linux's tcp_orphan_retries, whose
+    /// default 0 means 8): nobody waits on an orphan, so it is given up sooner.
+    public var maximumOrphanRetransmissions = 8
     /// SYN / SYN-ACK retransmissions before giving up (Linux tcp_syn_retries).
     public var maximumSynRetransmissions = 6
     /// RFC 9293 3.8.6.3: "an ACK ... MUST NOT be excessively delayed; in particular, the delay

@@ -149,6 +149,8 @@ extension TCPConnection {
         let ack = segment.acknowledgmentNumber
         let seq = segment.sequenceNumber
         let window = Int(segment.window) << Int(sendShift)
+        lastAckReceivedAt = now
+        persistProbesUnanswered = 0
 
         if sackEnabled {
             // RFC 2018 blocks above SND.UNA; D-SACK blocks (RFC 2883, at or below the ACK) and

@@ -21,11 +21,12 @@ extension TCPConnection {
             return
         }
         if let deadline = retransmitDeadline, t >= deadline {
-            retransmissionTimeout(now: t)
+            retransmissionTimeout(now: t, output: &output)
             if state == .closed { return }
         }
         if let deadline = persistDeadline, t >= deadline {
             sendZeroWindowProbe(now: t, output: &output)
+            if state == .closed { return }
         }
         if let deadline = keepaliveDeadline, t >= deadline {
             keepaliveTimeout(now: t, output: &output)
@@ -42,10 +43,23 @@ extension TCPConnection {
 
     /// RFC 6298 section 5.4-5.6 on expiry: retransmit the earliest unacknowledged segment,
     /// back off, restart the timer. Congestion response per RFC 5681 section 3.1.
-    private func retransmissionTimeout(now: Int64) {
+    private func retransmissionTimeout(now: Int64, output: inout some TCPSegmentOutput) {
         retransmitCount += 1
-        let limit = state.isSynchronized ? config.maximumRetransmissions : config.maximumSynRetransmissions
-        guard retransmitCount <= limit else {
+        // A peer that closed its window while our data was in flight (it shrank the window, or
+        // its ACK of the rest carried a zero window) is alive as long as it answers: the
+        // retransmissions below become zero-window probes, and, as RFC 9293 3.8.6.1 requires
+        // ("as long as the receiving TCP continues to send acknowledgments in response to the
+        // probe segments, the sending TCP MUST allow the connection to stay open"), the count
+        // does not end the connection; silence for the longest RTO does (Linux's
+        // tcp_retransmit_timer; orphans are counted as usual).
+        let windowClosed = state.isSynchronized && sndWnd == 0
+        if windowClosed, !closedByUser {
+            guard now - lastAckReceivedAt <= rtt.maximum else {
+                counters.zeroWindowTimeouts += 1
+                enterClosed(error: .timedOut)
+                return
+            }
+        } else if retransmitCount > retransmissionLimit {
             enterClosed(error: .timedOut)
             return
         }
@@ -72,6 +86,19 @@ extension TCPConnection {
         rttProbe = nil
         // "Start the retransmission timer, such that it expires after RTO seconds".
         retransmitDeadline = now &+ rtt.rto
+        // The closed window lets nothing out of `transmit`; the head segment goes anyway, as
+        // the probe (RFC 9293 3.8.6.1: probes "MAY ... contain data").
+        if windowClosed {
+            counters.zeroWindowProbesSent += 1
+            retransmit(at: sndUna, limit: nil, now: now, output: &output)
+        }
+    }
+
+    /// Retransmissions (and unanswered persist probes) of one segment before the connection
+    /// is given up.
+    private var retransmissionLimit: Int {
+        guard state.isSynchronized else { return config.maximumSynRetransmissions }
+        return closedByUser ? config.maximumOrphanRetransmissions : config.maximumRetransmissions
     }
 
     /// Zero-window probe. Like Linux (tcp_xmit_probe_skb) we send an out-of-window ACK
@@ -85,6 +112,14 @@ extension TCPConnection {
             persistDeadline = nil
             return
         }
+        // RFC 9293 3.8.6.1 keeps the connection open only while the probes are answered;
+        // Linux's tcp_probe_timer gives up after tcp_retries2 unanswered ones.
+        guard persistProbesUnanswered < retransmissionLimit else {
+            counters.zeroWindowTimeouts += 1
+            enterClosed(error: .timedOut)
+            return
+        }
+        persistProbesUnanswered += 1
         counters.zeroWindowProbesSent += 1
         if sndWnd > 0 {
             windowProbeDue = true

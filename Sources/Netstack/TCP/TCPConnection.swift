@@ -101,6 +101,12 @@ public final class TCPConnection {
     var delayedAckDeadline: Int64? { didSet { timerArmed(delayedAckDeadline) } }
     var persistDeadline: Int64? { didSet { timerArmed(persistDeadline) } }
     var persistBackoff: Int64 = 0
+    /// Zero-window probes sent since the peer last acknowledged anything (Linux's
+    /// icsk_probes_out): the persist timer gives up past `retransmissionLimit` of them.
+    var persistProbesUnanswered = 0
+    /// When an acceptable ACK last arrived (Linux's rcv_tstamp): a peer holding a zero window
+    /// while data is outstanding is given up only after `TCPConfig.maximumRTO` of silence.
+    var lastAckReceivedAt: Int64
     /// The persist timer fired on a window too small for a segment: the next `sendData`
     /// sends what fits anyway (the SWS override).
     var windowProbeDue = false
@@ -182,6 +188,7 @@ public final class TCPConnection {
         highRetransmitted = iss
         scoreboard = TCPSequenceRanges(limit: config.maximumScoreboardRanges)
         autotuneEpochStart = now
+        lastAckReceivedAt = now
     }
 
     deinit {

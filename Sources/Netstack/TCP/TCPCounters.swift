@@ -20,6 +20,10 @@ public struct TCPConnectionCounters: Sendable, Hashable {
     /// Persist-timer probes: of a zero window, or of one too small for a segment.
     public var zeroWindowProbesSent = 0
     public var keepaliveProbesSent = 0
+    /// Connections given up on a closed window: persist probes went unanswered
+    /// (`TCPConfig.maximumRetransmissions`), or data was outstanding and no ACK came for
+    /// `TCPConfig.maximumRTO`.
+    public var zeroWindowTimeouts = 0
     /// Connections closed by the user and dropped in FIN-WAIT-2 (`TCPConfig.finWait2Timeout`).
     public var finWait2Timeouts = 0
     public init() {}
