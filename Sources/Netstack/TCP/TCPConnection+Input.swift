@@ -264,6 +264,7 @@ extension TCPConnection {
         var data = originalData
         if seq < rcvNxt {
             let skip = Int(rcvNxt - seq)
+            reportDuplicate(seq, min(rcvNxt, seq &+ data.count))
             guard skip < data.count else {
                 ackNow = true
                 return
@@ -286,6 +287,10 @@ extension TCPConnection {
             rcvNxt = rcvNxt &+ n
             counters.bytesReceived += n
             let filledHole = !outOfOrder.isEmpty
+            if let held = outOfOrder.ranges.first, held.left < rcvNxt {
+                // The segment ran on into data already held past the hole.
+                reportDuplicate(held.left, min(held.right, rcvNxt))
+            }
             while let right = outOfOrder.popContiguous(from: rcvNxt) {
                 let extra = Int(right - rcvNxt)
                 receiveBuffer.commit(extra)
@@ -302,6 +307,9 @@ extension TCPConnection {
         } else {
             // Out of order: held in the ring past the in-order bytes, tracked in a bounded table.
             let n = receiveBuffer.write(data, at: receiveBuffer.count + Int(seq - rcvNxt))
+            if let held = outOfOrder.ranges.first(where: { $0.left < seq &+ n && seq < $0.right }) {
+                reportDuplicate(max(held.left, seq), min(held.right, seq &+ n))
+            }
             if n > 0, outOfOrder.insert(seq, seq &+ n) {
                 latestOutOfOrder = seq
             } else {
@@ -311,6 +319,16 @@ extension TCPConnection {
             // out-of-order segment arrives."
             ackNow = true
         }
+    }
+
+    /// RFC 2883 section 4: "If the data receiver receives a duplicate segment ... the first SACK
+    /// block ... should specify the sequence numbers of the duplicate segment" (a D-SACK block),
+    /// once: "each duplicate contiguous sequence of data received is reported in at most one
+    /// D-SACK block". The latest duplicate wins, as with Linux's tcp_dsack_set.
+    func reportDuplicate(_ left: SeqNumber, _ right: SeqNumber) {
+        guard left < right else { return }
+        counters.duplicateSegmentsReceived += 1
+        if sackEnabled { duplicateSACK = TCPSequenceRanges.Range(left: left, right: right) }
     }
 
     /// The ACK decision for `n` new in-order bytes. RFC 5681 4.2: "an ACK SHOULD be generated

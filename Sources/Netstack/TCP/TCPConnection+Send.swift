@@ -69,8 +69,9 @@ extension TCPConnection {
     /// tcp_current_mss does; otherwise a full segment would exceed the route MTU.
     var effectiveMSS: Int {
         var options = timestampsEnabled ? 12 : 0
-        if sackEnabled, !outOfOrder.isEmpty {
-            options += 4 + 8 * min(outOfOrder.count, timestampsEnabled ? 3 : 4)
+        let blocks = outOfOrder.count + (duplicateSACK == nil ? 0 : 1)
+        if sackEnabled, blocks > 0 {
+            options += 4 + 8 * min(blocks, timestampsEnabled ? 3 : 4)
         }
         return max(sendMSS - options, 1)
     }
@@ -293,6 +294,29 @@ extension TCPConnection {
         return UInt16(clamping: window >> Int(receiveShift))
     }
 
+    /// RFC 2883 section 4: a D-SACK block first, then "the (possibly larger) block of data in
+    /// the receiver's data queue above the cumulative acknowledgement" that holds it; RFC 2018
+    /// section 4: "The first SACK block (i.e., the one immediately following the kind and length
+    /// fields in the option) MUST specify the contiguous block of data containing the segment
+    /// which triggered this ACK"; then the others, as many as fit.
+    private func sackBlocks(room: Int) -> SACKBlocks {
+        var blocks = SACKBlocks()
+        var containing: TCPSequenceRanges.Range?
+        if let duplicate = duplicateSACK {
+            blocks.append(SACKBlock(left: duplicate.left, right: duplicate.right))
+            containing = outOfOrder.ranges.first { $0.left <= duplicate.left && duplicate.right <= $0.right }
+            if let containing { blocks.append(SACKBlock(left: containing.left, right: containing.right)) }
+        }
+        let latest = latestOutOfOrder.flatMap { outOfOrder.range(containing: $0) }
+        if let latest, latest != containing, blocks.count < room {
+            blocks.append(SACKBlock(left: latest.left, right: latest.right))
+        }
+        for range in outOfOrder.ranges where blocks.count < room && range != latest && range != containing {
+            blocks.append(SACKBlock(left: range.left, right: range.right))
+        }
+        return blocks
+    }
+
     /// Builds and sends one non-SYN segment carrying the current ACK, window and options.
     /// `segmentSize`: the payload is larger, for the link to cut (segmentation offload).
     func emit(
@@ -305,16 +329,9 @@ extension TCPConnection {
             options.timestamp = (timestampValue(now), tsRecent)
             sackRoom = 3
         }
-        if sackEnabled, !outOfOrder.isEmpty {
-            // RFC 2018 section 4: "The first SACK block ... MUST specify the contiguous block of
-            // data containing the segment which triggered this ACK"; then the others.
-            var blocks = SACKBlocks()
-            let latest = latestOutOfOrder.flatMap { outOfOrder.range(containing: $0) }
-            if let latest { blocks.append(SACKBlock(left: latest.left, right: latest.right)) }
-            for range in outOfOrder.ranges where blocks.count < sackRoom && range != latest {
-                blocks.append(SACKBlock(left: range.left, right: range.right))
-            }
-            options.sackBlocks = blocks
+        if sackEnabled, !outOfOrder.isEmpty || duplicateSACK != nil {
+            options.sackBlocks = sackBlocks(room: sackRoom)
+            duplicateSACK = nil
         }
         let segment = TCPRepr(
             sourcePort: flow.local.port, destinationPort: flow.remote.port,

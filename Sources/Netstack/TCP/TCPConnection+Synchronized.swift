@@ -70,6 +70,10 @@ extension TCPConnection {
         let receiveWindow = max(Int(advertisedRightEdge - rcvNxt), 0)
         guard !isAcceptable(seq: seq, length: segmentLength, window: receiveWindow) else { return true }
         counters.unacceptableSegments += 1
+        if !data.isEmpty, seq < rcvNxt, !flags.contains(.rst) {
+            // A retransmission of data we hold (our ACK was lost or late): D-SACK it.
+            reportDuplicate(seq, min(rcvNxt, seq &+ data.count))
+        }
         // "If the RCV.WND is zero, no segments will be acceptable, but special allowance
         // should be made to accept valid ACKs, URGs, and RSTs."
         let zeroWindowAllowance = receiveWindow == 0 && seq == rcvNxt && !flags.contains(.rst)

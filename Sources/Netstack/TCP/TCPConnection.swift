@@ -60,6 +60,8 @@ public final class TCPConnection {
     var outOfOrder: TCPSequenceRanges
     /// Left edge of the most recent out-of-order arrival, reported first in SACK (RFC 2018).
     var latestOutOfOrder: SeqNumber?
+    /// Duplicate data to report once, as the first SACK block of the next segment (D-SACK).
+    var duplicateSACK: TCPSequenceRanges.Range?
     /// Sequence number of the peer's FIN once seen, even ahead of a hole.
     var peerFinSequence: SeqNumber?
     /// The peer's FIN has been consumed in order: reads end after the buffered bytes.

@@ -15,6 +15,8 @@ public struct TCPConnectionCounters: Sendable, Hashable {
     public var pawsRejected = 0
     public var challengeAcksSent = 0
     public var challengeAcksSuppressed = 0
+    /// Data segments that brought bytes already received (reported by D-SACK when SACK is on).
+    public var duplicateSegmentsReceived = 0
     /// Out-of-order data dropped because the range table was full.
     public var outOfOrderDropped = 0
     /// Persist-timer probes: of a zero window, or of one too small for a segment.
