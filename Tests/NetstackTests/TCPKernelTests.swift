@@ -181,8 +181,8 @@ final class PatternEndpoint {
 final class ListenerApplication: TCPKernelApplication {
     let listener: TCPListener
     let endpoint: PatternEndpoint
-    init(config: TCPConfig, endpoint: PatternEndpoint) {
-        listener = TCPListener(config: config, secret: (21, 23))
+    init(config: TCPConfig, endpoint: PatternEndpoint, synBacklog: Int = 256) {
+        listener = TCPListener(config: config, synBacklog: synBacklog, secret: (21, 23))
         self.endpoint = endpoint
     }
     var registered = false

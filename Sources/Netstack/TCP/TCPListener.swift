@@ -40,6 +40,7 @@ public final class TCPListener {
     private var acceptHead = 0
     private let key0: UInt64
     private let key1: UInt64
+    private let cookies: TCPSynCookies
     private let budget: TCPMemoryBudget?
 
     /// `secret` keys ISNs (RFC 6528) and SYN cookies; give each listener fresh random bits.
@@ -52,6 +53,7 @@ public final class TCPListener {
         self.acceptBacklog = max(acceptBacklog, 1)
         key0 = secret.0
         key1 = secret.1
+        cookies = TCPSynCookies(key0: secret.0, key1: secret.1)
         self.budget = budget
         halfOpen = Dictionary(minimumCapacity: self.synBacklog)
         acceptQueue = []
@@ -124,12 +126,9 @@ public final class TCPListener {
             sendSynAck(entry: entry, flow: flow, cookie: false, now: t, output: &output)
         } else {
             // Table full: answer statelessly with a SYN cookie (RFC 4987 section 3.6).
-            var options = TCPOptions()
-            options.mss = segment.options.mss
-            let index = Self.cookieMSSIndex(for: Int(segment.options.mss ?? 536))
+            let iss = cookies.sequenceNumber(flow: flow, irs: segment.sequenceNumber, mss: segment.options.mss, now: t)
             let entry = HalfOpen(
-                iss: cookie(flow: flow, irs: segment.sequenceNumber, slot: cookieSlot(t), mssIndex: index),
-                irs: segment.sequenceNumber, peerOptions: options, firstSentAt: t,
+                iss: iss, irs: segment.sequenceNumber, peerOptions: segment.options, firstSentAt: t,
                 deadline: t, retransmits: 0, rto: 0)
             counters.cookiesSent += 1
             sendSynAck(entry: entry, flow: flow, cookie: true, now: t, output: &output)
@@ -185,10 +184,14 @@ public final class TCPListener {
                 return nil
             }
             entry = stored
-        } else if let validated = validateCookie(segment, flow: flow, now: now) {
-            entry = validated
+        } else if let (iss, options) = cookies.validate(segment, flow: flow, now: now, timestampsOn: config.timestamps)
+        {
+            entry = HalfOpen(
+                iss: iss, irs: segment.sequenceNumber &+ (-1), peerOptions: options, firstSentAt: now,
+                deadline: now, retransmits: 0, rto: 0)
             fromCookie = true
         } else {
+            counters.cookiesRejected += 1
             sendReset(to: segment, flow: flow, output: &output)
             return nil
         }
@@ -228,17 +231,23 @@ public final class TCPListener {
     ) {
         var options = TCPOptions()
         let peer = entry.peerOptions
-        options.mss = UInt16(
-            clamping: cookie
-                ? Self.cookieMSS[Self.cookieMSSIndex(for: Int(peer.mss ?? 536))] : config.localMSS(for: flow))
-        // Cookies keep no state, so they carry no WS/SACK/TS (the options would be forgotten).
-        if !cookie {
+        options.mss = UInt16(clamping: cookie ? TCPSynCookies.mss(for: peer.mss) : config.localMSS(for: flow))
+        let timestamp = config.timestamps ? peer.timestamp : nil
+        // A cookie remembers WS and SACK-permitted only in the TSval it sends: without
+        // timestamps it offers the MSS alone (the other options would be forgotten).
+        if !cookie || timestamp != nil {
+            var offered = TCPOptions()
             if config.windowScaling, peer.windowScale != nil {
                 options.windowScale = TCPConnection.windowShift(forBuffer: config.receiveBufferSize)
+                offered.windowScale = peer.windowScale
             }
-            if config.selectiveAcknowledgments, peer.sackPermitted { options.sackPermitted = true }
-            if config.timestamps, let ts = peer.timestamp {
-                options.timestamp = (UInt32(truncatingIfNeeded: now / 1_000_000) &+ entry.iss.rawValue, ts.value)
+            if config.selectiveAcknowledgments, peer.sackPermitted {
+                options.sackPermitted = true
+                offered.sackPermitted = true
+            }
+            if let ts = timestamp {
+                let value = UInt32(truncatingIfNeeded: now / 1_000_000) &+ entry.iss.rawValue
+                options.timestamp = (cookie ? TCPSynCookies.timestamp(value, encoding: offered) : value, ts.value)
             }
         }
         let window = Self.offeredWindow(config)
@@ -276,7 +285,7 @@ public final class TCPListener {
         output.send(reset, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: flow)
     }
 
-    // MARK: ISN and cookies
+    // MARK: ISN
 
     /// RFC 6528 section 3: "ISN = M + F(localip, localport, remoteip, remoteport, secretkey)",
     /// M "a 4 microsecond timer", F a keyed hash (SipHash here) of the four-tuple. Connections
@@ -290,45 +299,5 @@ public final class TCPListener {
         hash.combine(flow)
         let f = UInt32(truncatingIfNeeded: hash.finalize())
         return SeqNumber(rawValue: f &+ UInt32(truncatingIfNeeded: now / 4_000))
-    }
-
-    static let cookieMSS: [Int] = [536, 1220, 1360, 1440, 1460, 4312, 8960, 65483]
-
-    static func cookieMSSIndex(for mss: Int) -> Int {
-        var index = 0
-        for (i, value) in cookieMSS.enumerated() where value <= mss { index = i }
-        return index
-    }
-
-    /// Cookies age in 64-second slots; one is valid for the current and the previous slot.
-    private func cookieSlot(_ now: Int64) -> UInt64 { UInt64(max(now, 0) / 64_000_000_000) }
-
-    /// Layout: 26 bits of keyed hash, 3 bits of slot, 3 bits of MSS index.
-    private func cookie(flow: TCPFlowID, irs: SeqNumber, slot: UInt64, mssIndex: Int) -> SeqNumber {
-        var hash = TCPSipHash(key0: key0, key1: key1)
-        hash.combine(flow)
-        hash.combine(UInt64(irs.rawValue) << 32 | slot)
-        let h = UInt32(truncatingIfNeeded: hash.finalize())
-        return SeqNumber(rawValue: (h & ~0x3F) | UInt32(slot & 7) << 3 | UInt32(mssIndex & 7))
-    }
-
-    private func validateCookie(_ segment: TCPRepr, flow: TCPFlowID, now: Int64) -> HalfOpen? {
-        let value = (segment.acknowledgmentNumber &+ (-1)).rawValue
-        let irs = segment.sequenceNumber &+ (-1)
-        let current = cookieSlot(now)
-        for age in 0...UInt64(1) where current >= age {
-            let slot = current - age
-            guard UInt64(value >> 3) & 7 == slot & 7 else { continue }
-            let mssIndex = Int(value & 7)
-            if cookie(flow: flow, irs: irs, slot: slot, mssIndex: mssIndex).rawValue == value {
-                var options = TCPOptions()
-                options.mss = UInt16(Self.cookieMSS[mssIndex])
-                return HalfOpen(
-                    iss: SeqNumber(rawValue: value), irs: irs, peerOptions: options,
-                    firstSentAt: now, deadline: now, retransmits: 0, rto: 0)
-            }
-        }
-        counters.cookiesRejected += 1
-        return nil
     }
 }
