@@ -90,7 +90,7 @@ extension Stack {
             TransportICMPError(
                 kind: kind, reporter: .v4(reporter), quotedSource: .v4(quoted.source),
                 quotedDestination: .v4(quoted.destination), quotedProtocol: quoted.protocolNumber,
-                quotedTransport: quoted.payload), on: nic)
+                quotedTransport: quoted.payload, quotedLength: quoted.statedTotalLength), on: nic)
     }
 
     /// Sends an ICMP error about a datagram we received, unless RFC 1122 3.2.2 forbids it or the

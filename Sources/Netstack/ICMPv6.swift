@@ -120,7 +120,7 @@ extension Stack {
             TransportICMPError(
                 kind: kind, reporter: .v6(reporter), quotedSource: .v6(quoted.source),
                 quotedDestination: .v6(quoted.destination), quotedProtocol: transport.protocolNumber,
-                quotedTransport: transport.bytes), on: nic)
+                quotedTransport: transport.bytes, quotedLength: 40 + quoted.statedPayloadLength), on: nic)
     }
 
     /// The upper-layer header of a quoted packet, past its extension headers; nil when the

@@ -150,6 +150,9 @@ public struct TransportICMPError {
     public var quotedProtocol: IPProtocol
     /// The quoted transport header (at least 8 bytes), borrowed for the call only.
     public var quotedTransport: UnsafeRawBufferPointer
+    /// The size of the datagram that drew the error, as its own header states (IPv4 Total
+    /// Length; 40 + IPv6 Payload Length): what a "too big" report must be smaller than.
+    public var quotedLength: Int
 }
 
 /// A transport protocol plugged into the stack (TCP). See the top of this file.

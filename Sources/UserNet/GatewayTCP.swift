@@ -25,7 +25,8 @@ final class GatewayTCP {
     let config: TCPConfig
     /// Caps the bytes every connection's rings may take together (`--flow-memory`).
     let budget: TCPMemoryBudget
-    var connectionBufferBytes: Int { config.sendBufferSize + config.receiveBufferSize }
+    /// What a new connection's rings take before they grow with use.
+    var connectionBufferBytes: Int { config.openingBufferBytes }
     /// Admitted flows whose connection is not established yet (GatewayTCPAdmission.swift).
     var pending: [TCPFlowID: PendingTCPFlow] = [:]
     /// Flows whose connection reported readiness, pumped at the end of the round.

@@ -50,6 +50,10 @@ public struct IPv4Packet {
         self.totalLength = Swift.min(totalLength, bytes.count)
     }
 
+    /// The Total Length field as sent: the size of the whole datagram, even where a quote cut
+    /// it short (`totalLength` is clamped to the bytes at hand).
+    @inlinable public var statedTotalLength: Int { Int(bytes.u16(Field.totalLength)) }
+
     /// What both views check first: a fixed header's worth of bytes, version 4, and an IHL of
     /// at least 5 words. Returns the header length in bytes (not yet checked against the buffer).
     @inlinable @inline(__always)

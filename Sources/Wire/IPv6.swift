@@ -40,6 +40,9 @@ public struct IPv6Packet {
         self.payloadLength = Swift.min(Int(bytes.u16(Field.payloadLength)), bytes.count - 40)
     }
 
+    /// The Payload Length field as sent, even where a quote cut the packet short.
+    @inlinable public var statedPayloadLength: Int { Int(bytes.u16(Field.payloadLength)) }
+
     @inlinable public var trafficClass: UInt8 { UInt8(truncatingIfNeeded: bytes.u32(Field.versionClassFlow) >> 20) }
     @inlinable public var flowLabel: UInt32 { bytes.u32(Field.versionClassFlow) & 0xF_FFFF }
     /// The first header after the fixed header.

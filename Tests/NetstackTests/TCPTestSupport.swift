@@ -107,10 +107,12 @@ final class TCPHarness {
     init(connection: TCPConnection) { self.connection = connection }
 
     /// Active open: returns the harness with the SYN already captured (call `take()`).
-    static func active(_ config: TCPConfig = plainConfig(), budget: TCPMemoryBudget? = nil) throws -> TCPHarness {
+    static func active(
+        _ config: TCPConfig = plainConfig(), budget: TCPMemoryBudget? = nil, flow: TCPFlowID = testFlow
+    ) throws -> TCPHarness {
         var out = Capture()
         let c = try TCPConnection.connect(
-            flow: testFlow, config: config, iss: seq(ourISS), now: .zero,
+            flow: flow, config: config, iss: seq(ourISS), now: .zero,
             budget: budget, output: &out)
         let h = TCPHarness(connection: c)
         h.out = out
@@ -120,9 +122,9 @@ final class TCPHarness {
     /// ESTABLISHED via an active open against a peer announcing `peerOptions`.
     static func established(
         _ config: TCPConfig = plainConfig(), peerOptions: TCPOptions = options(mss: 1460),
-        peerWindow: UInt16 = 65535
+        peerWindow: UInt16 = 65535, budget: TCPMemoryBudget? = nil, flow: TCPFlowID = testFlow
     ) throws -> TCPHarness {
-        let h = try active(config)
+        let h = try active(config, budget: budget, flow: flow)
         _ = h.take()
         let reply = h.segment(
             seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], window: peerWindow, options: peerOptions)

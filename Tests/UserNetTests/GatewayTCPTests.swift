@@ -3,6 +3,7 @@
 
 import Foundation
 import Glibc
+import Netstack
 import TestPrivileges
 import Testing
 import UserNet
@@ -261,7 +262,11 @@ final class HostTCPServers: @unchecked Sendable {
         let options = try UserNetOptions(dns: ["127.0.0.1:53"], logConnections: logPath, flowMemoryBytes: 1 << 20)
         let gateway = try lab.startGateway(options)
         defer { gateway.stop() }
-        #expect(try client(lab, ["hold", "3"]) == ["ok", "ok", "err ECONNREFUSED"])
+        // Each flow's rings open at their initial sizes (they grow with use): three fit in 1 MiB.
+        var config = TCPConfig()
+        config.mtu = 65520
+        #expect(3 * config.openingBufferBytes <= 1 << 20 && 4 * config.openingBufferBytes > 1 << 20)
+        #expect(try client(lab, ["hold", "4"]) == ["ok", "ok", "ok", "err ECONNREFUSED"])
         var again: [String] = []
         for _ in 0..<50 {
             again = try client(lab, ["connect", "9002"])
@@ -271,7 +276,7 @@ final class HostTCPServers: @unchecked Sendable {
         #expect(again == ["ok"], "the closed flows gave their memory back")
         let counters = try #require(gateway.counters())
         #expect(counters.flowsRefusedAtMemoryBudget == 1)
-        #expect(counters.tcpBufferBytesPeak == 1 << 20)
+        #expect(counters.tcpBufferBytesPeak == 3 * config.openingBufferBytes)
         gateway.stop()
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(log.contains("\"verdict\":\"deny\",\"reason\":\"flow-memory-budget\""))

@@ -1,10 +1,11 @@
-// A fixed-capacity byte ring, allocated once per connection, so the data path never allocates.
+// A byte ring per direction of a connection. It grows (rarely: by doubling, as auto-tuning asks)
+// but never allocates on the data path.
 // Hand-written because the sequence-space views TCP needs (write at an offset past the end for
 // out-of-order data, contiguous reads at an offset for retransmission) are not what
 // swift-collections' Deque offers.
 
 struct TCPByteRing: ~Copyable {
-    private let storage: UnsafeMutableRawBufferPointer
+    private var storage: UnsafeMutableRawBufferPointer
     private var head = 0
     /// Bytes committed (readable) from `head`.
     private(set) var count = 0
@@ -14,6 +15,19 @@ struct TCPByteRing: ~Copyable {
     }
 
     deinit { storage.deallocate() }
+
+    /// Moves the bytes to a larger ring, each at its logical offset, committed or not (so
+    /// out-of-order data held past `count` keeps its place).
+    mutating func grow(to newCapacity: Int) {
+        guard newCapacity > storage.count, let old = storage.baseAddress else { return }
+        let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: newCapacity, alignment: 16)
+        let tail = storage.count - head
+        larger.baseAddress!.copyMemory(from: old + head, byteCount: tail)
+        (larger.baseAddress! + tail).copyMemory(from: old, byteCount: head)
+        storage.deallocate()
+        storage = larger
+        head = 0
+    }
 
     var capacity: Int { storage.count }
     var free: Int { storage.count - count }

@@ -1,9 +1,11 @@
 // Tunables of one TCP connection or listener. Defaults follow Linux where it matters on the wire.
 
 public struct TCPConfig: Sendable {
-    /// Send ring, allocated once per connection: the most unacknowledged + unsent data held.
+    /// The largest send ring: the most unacknowledged + unsent data held. A connection opens
+    /// with a smaller one (`initialSendBufferSize(mss:)`) and grows it while it limits the flight.
     public var sendBufferSize = 256 * 1024
-    /// Receive ring, allocated once per connection: the largest window ever advertised.
+    /// The largest receive ring: the largest window ever advertised. A connection opens with
+    /// `initialReceiveBufferSize` and grows it with the window's auto-tuning.
     public var receiveBufferSize = 256 * 1024
     /// Receive-window auto-tuning starts the advertised window here and grows it toward
     /// `receiveBufferSize` while the application drains at least that much per RTT.
@@ -58,6 +60,18 @@ public struct TCPConfig: Sendable {
     public var challengeAckLimitPerSecond = 100
 
     public init() {}
+
+    /// The send ring a connection opens with: twice the initial congestion window (as Linux's
+    /// tcp_init_buffer_space sizes sk_sndbuf), at least 64 KiB, at most `sendBufferSize`.
+    public func initialSendBufferSize(mss: Int) -> Int {
+        min(sendBufferSize, max(64 * 1024, 2 * TCPCongestionControl.initialWindow(mss: mss)))
+    }
+
+    /// The receive ring a connection opens with: what the initial window needs.
+    public var initialReceiveBufferSize: Int { min(initialReceiveWindow, receiveBufferSize) }
+
+    /// The most both rings take when a connection opens, on either family (for admission).
+    public var openingBufferBytes: Int { initialSendBufferSize(mss: mtu - 40) + initialReceiveBufferSize }
 
     /// The MSS we advertise and never exceed on a connection of `flow`'s family. RFC 9293
     /// 3.7.1 (after RFC 879 and RFC 6691): "the MSS value to be sent in an MSS option should be

@@ -40,6 +40,16 @@ struct TCPCongestionControl {
         cwnd = Self.initialWindow(mss: mss)
     }
 
+    /// A smaller segment size mid-connection (path MTU discovery): the windows keep their size in
+    /// segments, as Linux's packet-counted cwnd does, so the path sees no more packets than before.
+    mutating func reduceMSS(to newMSS: Int) {
+        let newMSS = max(newMSS, 1)
+        guard newMSS < mss else { return }
+        cwnd = max(cwnd / mss * newMSS, 2 * newMSS)
+        if ssthresh != .max { ssthresh = max(ssthresh / mss * newMSS, 2 * newMSS) }
+        mss = newMSS
+    }
+
     var inSlowStart: Bool { cwnd < ssthresh }
 
     /// Far above any window the 30-bit scaled window field can express; keeps an

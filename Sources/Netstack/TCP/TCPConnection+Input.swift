@@ -165,6 +165,7 @@ extension TCPConnection {
             // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK. Any segments on the
             // retransmission queue that are thereby entirely acknowledged are removed."
             let acked = Int(ack - sndUna)
+            let ringWasFull = sendBuffer.free < sendMSS
             if ack > sendBufferStart {
                 let bytes = min(Int(ack - sendBufferStart), sendBuffer.count)
                 sendBuffer.drop(bytes)
@@ -180,6 +181,7 @@ extension TCPConnection {
             // restart the retransmission timer".
             retransmitDeadline = sndUna == sndMax ? nil : now &+ rtt.rto
             persistDeadline = nil
+            if ringWasFull { growSendBufferIfLimiting() }
 
             if let recover = recoveryPoint {
                 if ack >= recover {
@@ -243,6 +245,15 @@ extension TCPConnection {
         default:
             break
         }
+    }
+
+    /// Send-buffer auto-tuning, as Linux's tcp_sndbuf_expand on ACKs: the application keeps the
+    /// ring full and it holds less than twice the congestion window (one window in flight, one
+    /// being written), so double it, up to `sendBufferSize`.
+    private func growSendBufferIfLimiting() {
+        let capacity = sendBuffer.capacity
+        guard capacity < config.sendBufferSize, 2 * congestion.cwnd > capacity else { return }
+        growBuffer(send: true, to: min(config.sendBufferSize, 2 * capacity))
     }
 
     private func sampleRTT(_ segment: TCPRepr, now: Int64) {

@@ -164,12 +164,13 @@ extension TCPConnection {
 
     /// Receive-window auto-tuning (in the spirit of Linux's tcp_rcv_space_adjust): once per
     /// RTT, if the application drained at least half the current limit, double the limit, up to
-    /// the receive buffer.
+    /// `receiveBufferSize`, growing the ring with it (as far as the memory budget allows).
     func autotuneReceiveWindow(now: Int64) {
         let period = rtt.smoothed ?? 100_000_000
         guard now - autotuneEpochStart >= period else { return }
         if autotuneBytes >= receiveWindowLimit / 2 {
-            receiveWindowLimit = min(receiveBuffer.capacity, max(receiveWindowLimit * 2, autotuneBytes * 2))
+            let wanted = min(config.receiveBufferSize, max(receiveWindowLimit * 2, autotuneBytes * 2))
+            receiveWindowLimit = min(wanted, growBuffer(send: false, to: wanted))
         }
         autotuneBytes = 0
         autotuneEpochStart = now

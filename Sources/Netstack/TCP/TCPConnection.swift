@@ -149,7 +149,9 @@ public final class TCPConnection {
         flow: TCPFlowID, config: TCPConfig, iss: SeqNumber, state: TCPState, now: Int64,
         budget: TCPMemoryBudget?
     ) throws(TCPError) {
-        let bytes = config.sendBufferSize + config.receiveBufferSize
+        let localMSS = config.localMSS(for: flow)
+        let sendCapacity = config.initialSendBufferSize(mss: localMSS)
+        let bytes = sendCapacity + config.initialReceiveBufferSize
         if let budget, !budget.reserve(bytes) { throw .noBufferSpace }
         self.budget = budget
         reservedBytes = bytes
@@ -167,16 +169,16 @@ public final class TCPConnection {
         sendBufferStart = iss &+ 1
         smallSegmentEnd = iss
         // RFC 9293 3.7.1: without an MSS option "the default ... 536" (IPv4), 1220 (IPv6).
-        localMSS = config.localMSS(for: flow)
+        self.localMSS = localMSS
         sendMSS = min(flow.isIPv6 ? 1220 : 536, localMSS)
         receiveMSS = sendMSS
-        sendBuffer = TCPByteRing(capacity: config.sendBufferSize)
+        sendBuffer = TCPByteRing(capacity: sendCapacity)
         segmentScratch = UnsafeMutableRawBufferPointer.allocate(
             byteCount: max(localMSS, config.segmentationOffloadSize, 1),
             alignment: 16)
         irs = SeqNumber(rawValue: 0)
         rcvNxt = SeqNumber(rawValue: 0)
-        receiveBuffer = TCPByteRing(capacity: config.receiveBufferSize)
+        receiveBuffer = TCPByteRing(capacity: config.initialReceiveBufferSize)
         outOfOrder = TCPSequenceRanges(limit: config.maximumOutOfOrderRanges)
         advertisedRightEdge = SeqNumber(rawValue: 0)
         receiveWindowLimit = min(config.initialReceiveWindow, config.receiveBufferSize)
@@ -376,6 +378,19 @@ public final class TCPConnection {
         timeWaitDeadline = now &+ config.timeWaitDuration.nanosecondsSaturating
         releaseBuffersInTimeWait()
         notifyReadiness()
+    }
+
+    /// Grows a ring toward `capacity` bytes, as far as the memory budget allows; returns the
+    /// capacity it has now.
+    @discardableResult
+    func growBuffer(send: Bool, to capacity: Int) -> Int {
+        let current = send ? sendBuffer.capacity : receiveBuffer.capacity
+        guard capacity > current, reservedBytes > 0 else { return current }
+        if let budget, !budget.reserve(capacity - current) { return current }
+        reservedBytes += capacity - current
+        if send { sendBuffer.grow(to: capacity) } else { receiveBuffer.grow(to: capacity) }
+        counters.bufferGrowths += 1
+        return capacity
     }
 
     /// TIME-WAIT keeps sequence state only (RFC 9293 3.6.1: it exists to re-ACK a lost final

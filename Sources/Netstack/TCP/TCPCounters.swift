@@ -26,6 +26,13 @@ public struct TCPConnectionCounters: Sendable, Hashable {
     /// (`TCPConfig.maximumRetransmissions`), or data was outstanding and no ACK came for
     /// `TCPConfig.maximumRTO`.
     public var zeroWindowTimeouts = 0
+    /// ICMP "fragmentation needed" / "packet too big" messages that lowered the segment size,
+    /// and those ignored (failed the RFC 5927 checks, or claimed no reduction).
+    public var pathMTUReductions = 0
+    public var pathMTUMessagesIgnored = 0
+    /// Times a ring grew (auto-tuning); a growth the memory budget refused counts in
+    /// `TCPMemoryBudget.refusals` and leaves the ring as it was.
+    public var bufferGrowths = 0
     /// Connections closed by the user and dropped in FIN-WAIT-2 (`TCPConfig.finWait2Timeout`).
     public var finWait2Timeouts = 0
     public init() {}

@@ -109,9 +109,19 @@ public final class TCPTransport: TransportProtocolHandler {
         let flow = TCPFlowID(
             local: TCPSocketAddress(error.quotedSource, sourcePort),
             remote: TCPSocketAddress(error.quotedDestination, destinationPort))
-        guard demux.connections[flow] != nil else { return false }
-        // RFC 5461 / RFC 1122 4.2.3.9: soft errors; the connection keeps retransmitting.
+        guard let connection = demux.connections[flow] else { return false }
         counters.icmpErrors += 1
+        if case .fragmentationNeeded(let mtu) = error.kind, error.quotedTransport.count >= 8 {
+            // The quoted segment's sequence number: bytes 4-7 of the TCP header.
+            let quoted = error.quotedTransport
+            let sequence =
+                UInt32(quoted[4]) << 24 | UInt32(quoted[5]) << 16 | UInt32(quoted[6]) << 8 | UInt32(quoted[7])
+            var sink = output
+            connection.handlePathMTU(
+                reportedMTU: mtu, quotedSequence: SeqNumber(rawValue: sequence), quotedLength: error.quotedLength,
+                now: now, output: &sink)
+        }
+        // Other errors are soft (RFC 5461, RFC 1122 4.2.3.9): the connection keeps retransmitting.
         return true
     }
 

@@ -1,0 +1,68 @@
+// Path MTU discovery (RFC 1191 for IPv4, RFC 8201 for IPv6): an ICMP "fragmentation needed" or
+// "packet too big" about one of our segments lowers the segment size, once the report passes the
+// checks RFC 5927 asks for against forged ICMP, and what was in flight goes again in the new
+// size. The estimate lives with the connection; a new connection starts from the route MTU.
+
+import Wire
+
+extension TCPConnection {
+    /// The lowest path MTU a report may bring us to. IPv6: RFC 8201 section 4, "A node MUST NOT
+    /// reduce its estimate of the Path MTU below the IPv6 minimum link MTU" (1280). IPv4: Linux's
+    /// min_pmtu (552) rather than RFC 791's 68, so a forged report cannot shrink segments to a
+    /// few bytes (RFC 5927 section 7, the blind performance-degrading attack).
+    static func minimumPathMTU(isIPv6: Bool) -> Int { isIPv6 ? 1280 : 552 }
+
+    /// RFC 1191 section 7's plateaus, for a router that sends no next-hop MTU (RFC 792's old
+    /// message): "the host should use the largest plateau value that is less than the returned
+    /// Total Length field".
+    static let mtuPlateaus = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68]
+
+    /// Takes a "too big" report quoting our segment `quotedSequence`, of `quotedLength` bytes as
+    /// sent, with next-hop MTU `reportedMTU` (0: none given). Returns whether it lowered the MSS.
+    @discardableResult
+    public func handlePathMTU(
+        reportedMTU: Int, quotedSequence: SeqNumber, quotedLength: Int, now: NetstackInstant,
+        output: inout some TCPSegmentOutput
+    ) -> Bool {
+        guard let mss = loweredMSS(reportedMTU: reportedMTU, quotedSequence: quotedSequence, quotedLength: quotedLength)
+        else {
+            counters.pathMTUMessagesIgnored += 1
+            return false
+        }
+        counters.pathMTUReductions += 1
+        sendMSS = mss
+        receiveMSS = min(receiveMSS, mss)
+        congestion.reduceMSS(to: mss)
+        // The segments in flight were too big for the path and are lost: send them again at once
+        // in the new size, without a congestion response (the path's MTU dropped them, not
+        // congestion), as Linux's tcp_simple_retransmit does.
+        sndNxt = sndUna
+        highRetransmitted = sndUna
+        rttProbe = nil
+        transmit(now: now.signedNanoseconds, output: &output)
+        notifyReadiness()
+        return true
+    }
+
+    /// The MSS a report asks for, or nil when it must be ignored.
+    private func loweredMSS(reportedMTU: Int, quotedSequence: SeqNumber, quotedLength: Int) -> Int? {
+        // RFC 5927 section 4.1: "TCP SHOULD check that the TCP sequence number contained in the
+        // payload of the ICMP error message is within the range SND.UNA =< SEG.SEQ < SND.NXT"
+        // (SND.NXT before any go-back-N: the highest we sent).
+        guard state.isSynchronized, state != .timeWait, sndUna <= quotedSequence, quotedSequence < sndMax else {
+            return nil
+        }
+        let headers = (flow.isIPv6 ? 40 : 20) + 20
+        var mtu = reportedMTU
+        if mtu == 0, !flow.isIPv6 {
+            mtu = Self.mtuPlateaus.first { $0 < quotedLength } ?? 68
+        }
+        // RFC 1191 section 3: "A host MUST never increase its estimate of the Path MTU in
+        // response to the contents of a Datagram Too Big message"; and a router dropped the
+        // datagram for being larger than the MTU it reports, so a report not below the quoted
+        // datagram's own length is no such drop (RFC 5927 section 7.3's check of the quote).
+        guard mtu < quotedLength, mtu < sendMSS + headers else { return nil }
+        let mss = max(mtu, Self.minimumPathMTU(isIPv6: flow.isIPv6)) - headers
+        return mss < sendMSS ? mss : nil
+    }
+}
