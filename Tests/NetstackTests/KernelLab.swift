@@ -17,12 +17,16 @@ final class KernelLab: @unchecked Sendable {
     let kernelLink: String
     let stackLink: String
     let kernelAddress = IPv4Address(10, 0, 2, 100)
+    /// With `bottleneckMTU`: a third namespace behind the kernel one, which then routes
+    /// (10.0.3.0/24 via `kernelAddress`); its link's kernel end has the smaller MTU.
+    private(set) var farNamespace: String?
+    let farAddress = IPv4Address(10, 0, 3, 2)
     /// Owns the namespaces: they go with it, also when this initializer throws.
     private let lab: NamespaceLab
 
     /// With `ipv6` the kernel namespace keeps IPv6, as a host that autoconfigures from router
     /// advertisements (accept_ra on, forwarding off); the stack's namespace never runs IPv6.
-    init(mtu: Int = 1500, ipv6: Bool = false) throws {
+    init(mtu: Int = 1500, ipv6: Bool = false, bottleneckMTU: Int? = nil) throws {
         let lab = NamespaceLab()
         self.lab = lab
         kernelNamespace = "nsk-\(lab.tag)"
@@ -44,6 +48,31 @@ final class KernelLab: @unchecked Sendable {
             try lab.exec(in: stackNamespace, ["sysctl", "-qw", "net.ipv6.conf.\(stackLink).disable_ipv6=1"])
         }
         try lab.bringUp(stackLink, in: stackNamespace)
+        if let bottleneckMTU { try addRouter(toward: bottleneckMTU) }
+    }
+
+    /// The router sends no ICMP at all (a policy rule routes every ICMP it originates to a
+    /// blackhole): a path that drops big segments silently, as where ICMP is filtered.
+    func filterRouterICMP() throws {
+        try NamespaceLab.run(["ip", "-n", kernelNamespace, "rule", "add", "ipproto", "icmp", "table", "100"])
+        try NamespaceLab.run(["ip", "-n", kernelNamespace, "route", "add", "blackhole", "default", "table", "100"])
+    }
+
+    /// Makes the kernel namespace a router to `farNamespace`, over a veth whose router end has
+    /// MTU `bottleneck` (the far end keeps `mtu`): what we send larger is dropped there with an
+    /// ICMP "fragmentation needed", while the far host's MSS does not give the bottleneck away.
+    private func addRouter(toward bottleneck: Int) throws {
+        let far = "nsf-\(lab.tag)"
+        try lab.addNamespace(far, sysctls: NamespaceLab.ipv6Off)
+        farNamespace = far
+        let routerLink = "nsr\(lab.shortTag)"
+        let farLink = "nsf\(lab.shortTag)"
+        try lab.addVeth(routerLink, in: kernelNamespace, peer: farLink, in: far)
+        try lab.exec(in: kernelNamespace, ["ip", "link", "set", routerLink, "mtu", "\(bottleneck)"])
+        try lab.exec(in: kernelNamespace, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try lab.bringUp(routerLink, in: kernelNamespace, addresses: ["10.0.3.1/24"])
+        try lab.bringUp(farLink, in: far, addresses: ["\(farAddress)/24"])
+        try lab.exec(in: far, ["ip", "route", "add", "default", "via", "10.0.3.1"])
     }
 
     /// Starts `process` with no signal blocked. posix_spawn (under Foundation's Process) hands

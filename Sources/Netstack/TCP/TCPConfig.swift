@@ -20,6 +20,10 @@ public struct TCPConfig: Sendable {
     /// `LinkCapabilities.gso` with a `gsoMaxSize` of at least this plus 100 bytes (IPv6 and TCP headers).
     public var segmentationOffloadSize = 0
     public var congestionControl: TCPCongestionControlAlgorithm = .cubic
+    /// Packetization-layer path MTU discovery (RFC 4821) once repeated timeouts suggest a path
+    /// that drops big segments without an ICMP (a black hole): Linux's tcp_mtu_probing = 1.
+    /// A healthy path never sees it.
+    public var pathMTUProbing = true
     public var windowScaling = true
     public var timestamps = true
     public var selectiveAcknowledgments = true

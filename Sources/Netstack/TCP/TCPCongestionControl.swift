@@ -50,6 +50,13 @@ struct TCPCongestionControl {
         mss = newMSS
     }
 
+    /// A larger segment size after a path MTU probe passed: the windows keep their bytes.
+    mutating func raiseMSS(to newMSS: Int) {
+        guard newMSS > mss else { return }
+        mss = newMSS
+        cwnd = max(cwnd, 2 * newMSS)
+    }
+
     var inSlowStart: Bool { cwnd < ssthresh }
 
     /// Far above any window the 30-bit scaled window field can express; keeps an

@@ -173,6 +173,7 @@ extension TCPConnection {
             }
             sndUna = ack
             if sndNxt < sndUna { sndNxt = sndUna }
+            acknowledgedForPathMTU(ack)
             scoreboard.removeBelow(sndUna)
             sampleRTT(segment, now: now)
             retransmitCount = 0

@@ -30,6 +30,7 @@ extension TCPConnection {
             return false
         }
         counters.pathMTUReductions += 1
+        mtuSearch.reported(mtu: mss + ipAndTCPHeaders)
         sendMSS = mss
         receiveMSS = min(receiveMSS, mss)
         congestion.reduceMSS(to: mss)
@@ -52,7 +53,7 @@ extension TCPConnection {
         guard state.isSynchronized, state != .timeWait, sndUna <= quotedSequence, quotedSequence < sndMax else {
             return nil
         }
-        let headers = (flow.isIPv6 ? 40 : 20) + 20
+        let headers = ipAndTCPHeaders
         var mtu = reportedMTU
         if mtu == 0, !flow.isIPv6 {
             mtu = Self.mtuPlateaus.first { $0 < quotedLength } ?? 68
@@ -64,5 +65,76 @@ extension TCPConnection {
         guard mtu < quotedLength, mtu < sendMSS + headers else { return nil }
         let mss = max(mtu, Self.minimumPathMTU(isIPv6: flow.isIPv6)) - headers
         return mss < sendMSS ? mss : nil
+    }
+
+    /// IP and TCP fixed headers: MTU = MSS + this.
+    var ipAndTCPHeaders: Int { (flow.isIPv6 ? 40 : 20) + 20 }
+
+    // MARK: Black holes and probes (RFC 4821)
+
+    /// A retransmission timeout of one segment for the `TCPPathMTUSearch.blackHoleTimeouts`th
+    /// time or more (RFC 4821 7.7: "a full-stop timeout ... be taken as an indication of an
+    /// MTU black hole"; Linux's tcp_mtu_probing after tcp_retries1): fall back to a smaller
+    /// segment size, which the go-back-N then sends.
+    func retransmissionTimedOutForPathMTU() {
+        if mtuSearch.probe != nil {
+            // A timeout with the probe outstanding: it did not pass.
+            mtuSearch.probeFailed()
+            counters.pathMTUProbesLost += 1
+        }
+        guard config.pathMTUProbing, state.isSynchronized, retransmitCount >= TCPPathMTUSearch.blackHoleTimeouts
+        else { return }
+        let headers = ipAndTCPHeaders
+        let mtu = mtuSearch.blackHole(
+            current: sendMSS + headers, routeMTU: localMSS + headers, headers: headers,
+            floor: Self.minimumPathMTU(isIPv6: flow.isIPv6))
+        guard mtu - headers < sendMSS else { return }
+        counters.pathMTUBlackHoles += 1
+        sendMSS = mtu - headers
+        receiveMSS = min(receiveMSS, sendMSS)
+        congestion.reduceMSS(to: sendMSS)
+    }
+
+    /// The probe to send now in place of the next new segment, if one is due (RFC 4821 7.5/7.6,
+    /// with Linux's tcp_mtu_probe conditions): a search runs, nothing is being recovered (all
+    /// that was in flight at the last loss is acknowledged: Linux's TCP_CA_Open), the congestion
+    /// window holds at least 11 segments, and there is data and window for the probe and a
+    /// segment behind it (whose ACK tells a lost probe from a late one).
+    func mtuProbe(available: Int, peerRoom: Int, now: Int64) -> (length: Int, mtu: Int)? {
+        guard mtuSearch.isActive, recoveryPoint == nil, retransmitCount == 0, sndNxt == sndMax, sndUna >= recover,
+            outOfOrder.isEmpty, duplicateSACK == nil,
+            congestion.cwnd >= TCPPathMTUSearch.minimumWindowSegments * sendMSS,
+            let mtu = mtuSearch.nextProbeMTU(now: now, routeMTU: localMSS + ipAndTCPHeaders)
+        else { return nil }
+        let length = mtu - ipAndTCPHeaders - (sendMSS - effectiveMSS)
+        guard length > effectiveMSS, available >= length + sendMSS, peerRoom >= length + sendMSS,
+            congestion.cwnd - pipe >= length
+        else { return nil }
+        counters.pathMTUProbesSent += 1
+        return (length, mtu)
+    }
+
+    /// ACK processing: the probe was acknowledged, so its size passes the path.
+    func acknowledgedForPathMTU(_ ack: SeqNumber) {
+        guard let probe = mtuSearch.probe, ack >= probe.end, let mtu = mtuSearch.probeSucceeded() else { return }
+        sendMSS = max(sendMSS, mtu - ipAndTCPHeaders)
+        congestion.raiseMSS(to: sendMSS)
+    }
+
+    /// Duplicate ACKs with the probe the first segment unacknowledged: the probe was lost, not
+    /// the path congested. Like Linux's tcp_mtup_probe_failed and tcp_simple_retransmit, resend
+    /// in the old size with no congestion response; `recover` keeps the echoes of this resend
+    /// from starting a fast retransmit (RFC 6582 3.2 step 1). Returns whether it was the probe.
+    func lostProbeInsteadOfCongestion(now: Int64, output: inout some TCPSegmentOutput) -> Bool {
+        guard let probe = mtuSearch.probe, sndUna == probe.start else { return false }
+        mtuSearch.probeFailed()
+        counters.pathMTUProbesLost += 1
+        recover = sndMax
+        duplicateAcks = 0
+        sndNxt = sndUna
+        highRetransmitted = sndUna
+        rttProbe = nil
+        transmit(now: now, output: &output)
+        return true
     }
 }

@@ -117,7 +117,10 @@ extension TCPConnection {
             let congestionRoom = congestion.cwnd - pipe
             let segmentSize = effectiveMSS
             var length = min(max(available, 0), segmentSize, max(peerRoom, 0), max(congestionRoom, 0))
-            if !isRetransmission, length == segmentSize, config.segmentationOffloadSize > segmentSize {
+            let probe = isRetransmission ? nil : mtuProbe(available: available, peerRoom: peerRoom, now: now)
+            if let probe {
+                length = probe.length
+            } else if !isRetransmission, length == segmentSize, config.segmentationOffloadSize > segmentSize {
                 // Segmentation offload: as many whole segments as windows and data allow in one
                 // go, as with TSO on Linux; a remainder below one MSS waits for the next
                 // round, under Nagle and SWS avoidance like any short segment.
@@ -131,44 +134,25 @@ extension TCPConnection {
                 // Peer window closed with nothing in flight: start the persist timer
                 // (RFC 9293 3.8.6.1 zero-window probing).
                 if peerRoom <= 0, sndMax == sndUna, persistDeadline == nil, available > 0 {
-                    persistBackoff = rtt.rto
-                    persistDeadline = now &+ persistBackoff
+                    startPersistTimer(now: now)
                 }
                 break
             }
             if fin, length == 0, peerRoom < 0 { break }
-            if !isRetransmission, length < segmentSize, !fin {
-                // Sender SWS avoidance (RFC 9293 3.8.6.2.1): send only "(1) a maximum-sized
-                // segment ..., (2) ... all data queued ... when no unacked data, or (3) at
-                // least a fraction Fs of the maximum window".
-                let everything = length == available
-                let nothingInFlight = sndMax == sndUna
-                // Nagle (RFC 9293 3.7.4): "If there is unacknowledged data ... then the sending
-                // TCP buffers all user data ... until the outstanding data has been acknowledged
-                // or until the TCP can send a full-sized segment". Minshall's variant, as Linux:
-                // only an unacknowledged *small* segment holds the next small one back.
-                let nagleAllows = noDelay || nothingInFlight || smallSegmentEnd <= sndUna
-                let sws = (everything && nagleAllows) || (maxSndWnd > 0 && length >= maxSndWnd / 2 && nagleAllows)
-                if !sws, !windowProbeDue {
-                    // Held back by a window smaller than a segment with nothing in flight: no
-                    // ACK will come to reopen it, so the persist timer must (RFC 9293
-                    // 3.8.6.2.1: "the sender ... SHOULD ... send a segment ... when the
-                    // override timeout occurs"; Linux's tcp_write_wakeup does the same).
-                    if sndMax == sndUna, peerRoom < available, persistDeadline == nil {
-                        persistBackoff = rtt.rto
-                        persistDeadline = now &+ persistBackoff
-                    }
-                    break
-                }
+            if !isRetransmission, length < segmentSize, !fin,
+                holdsBackShortSegment(length: length, available: available, peerRoom: peerRoom, now: now)
+            {
+                break
             }
             windowProbeDue = false
             var flags: TCPFlags = [.ack]
             if fin { flags.insert(.fin) }
             if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
             let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
+            // A path MTU probe goes whole: it is the size being tested.
             emit(
                 seq: sndNxt, flags: flags, payload: payload, now: now, output: &output,
-                segmentSize: length > segmentSize ? segmentSize : nil)
+                segmentSize: length > segmentSize && probe == nil ? segmentSize : nil)
             if isRetransmission {
                 counters.retransmittedSegments += 1
             } else {
@@ -176,6 +160,7 @@ extension TCPConnection {
                 counters.bytesSent += length
                 if rttProbe == nil, !timestampsEnabled { rttProbe = (sndNxt, now) }
             }
+            if let probe { mtuSearch.probe = (sndNxt, sndNxt &+ length, probe.mtu) }
             sndNxt = sndNxt &+ (length + (fin ? 1 : 0))
             if sndMax < sndNxt { sndMax = sndNxt }
             // RFC 6298 5.1: "Every time a packet containing data is sent (including a
@@ -184,6 +169,32 @@ extension TCPConnection {
             persistDeadline = nil
             if fin { break }
         }
+    }
+
+    /// Sender SWS avoidance and Nagle for a segment shorter than the MSS: true holds it back.
+    private func holdsBackShortSegment(length: Int, available: Int, peerRoom: Int, now: Int64) -> Bool {
+        // Sender SWS avoidance (RFC 9293 3.8.6.2.1): send only "(1) a maximum-sized segment ...,
+        // (2) ... all data queued ... when no unacked data, or (3) at least a fraction Fs of the
+        // maximum window".
+        let everything = length == available
+        let nothingInFlight = sndMax == sndUna
+        // Nagle (RFC 9293 3.7.4): "If there is unacknowledged data ... then the sending TCP
+        // buffers all user data ... until the outstanding data has been acknowledged or until
+        // the TCP can send a full-sized segment". Minshall's variant, as Linux: only an
+        // unacknowledged *small* segment holds the next small one back.
+        let nagleAllows = noDelay || nothingInFlight || smallSegmentEnd <= sndUna
+        let sws = (everything && nagleAllows) || (maxSndWnd > 0 && length >= maxSndWnd / 2 && nagleAllows)
+        guard !sws, !windowProbeDue else { return false }
+        // Held back by a window smaller than a segment with nothing in flight: no ACK will come
+        // to reopen it, so the persist timer must (RFC 9293 3.8.6.2.1: "the sender ... SHOULD
+        // ... send a segment ... when the override timeout occurs"; Linux's tcp_write_wakeup).
+        if nothingInFlight, peerRoom < available, persistDeadline == nil { startPersistTimer(now: now) }
+        return true
+    }
+
+    private func startPersistTimer(now: Int64) {
+        persistBackoff = rtt.rto
+        persistDeadline = now &+ persistBackoff
     }
 
     /// Restart after idle (RFC 5681 4.1, as Linux's tcp_cwnd_restart with the default
@@ -221,6 +232,7 @@ extension TCPConnection {
 
     /// RFC 6675 section 5 steps 4.1-4.3: fast retransmit on entering loss recovery.
     func enterFastRecovery(now: Int64, output: inout some TCPSegmentOutput) {
+        if lostProbeInsteadOfCongestion(now: now, output: &output) { return }
         counters.fastRetransmits += 1
         // "RecoveryPoint = HighData"; "ssthresh = cwnd = (FlightSize / 2)" (per the CC).
         recoveryPoint = sndMax

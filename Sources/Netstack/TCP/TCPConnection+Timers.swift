@@ -64,6 +64,7 @@ extension TCPConnection {
             return
         }
         counters.retransmissionTimeouts += 1
+        if !windowClosed { retransmissionTimedOutForPathMTU() }
         // "The host MUST set RTO <- RTO * 2 ("back off the timer")."
         rtt.backOff()
         if state.isSynchronized {

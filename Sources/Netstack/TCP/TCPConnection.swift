@@ -140,6 +140,8 @@ public final class TCPConnection {
     var highRetransmitted: SeqNumber
     /// SACK scoreboard: what the peer reported holding above SND.UNA.
     var scoreboard: TCPSequenceRanges
+    /// Path MTU search after a black hole (`TCPConfig.pathMTUProbing`).
+    var mtuSearch = TCPPathMTUSearch()
 
     // MARK: Pending output
     var ackNow = false

@@ -30,6 +30,11 @@ public struct TCPConnectionCounters: Sendable, Hashable {
     /// and those ignored (failed the RFC 5927 checks, or claimed no reduction).
     public var pathMTUReductions = 0
     public var pathMTUMessagesIgnored = 0
+    /// Black holes suspected (the segment size fell back), probes of a larger size sent, and
+    /// probes lost (the size did not pass).
+    public var pathMTUBlackHoles = 0
+    public var pathMTUProbesSent = 0
+    public var pathMTUProbesLost = 0
     /// Times a ring grew (auto-tuning); a growth the memory budget refused counts in
     /// `TCPMemoryBudget.refusals` and leaves the ring as it was.
     public var bufferGrowths = 0
