@@ -108,10 +108,16 @@ import Wire
         #expect(
             h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 4381)]))
                 .isEmpty)
-        // RFC 6675 IsLost(SND.UNA): more than (DupThresh - 1) * SMSS bytes SACKed above it.
+        // RFC 6675 IsLost(SND.UNA): more than (DupThresh - 1) * SMSS bytes SACKed above it. With
+        // no new data to send and room in the window, NextSeg rule 4's rescue retransmission
+        // follows: the segment holding the highest unSACKed byte, once per recovery.
         let sent = h.segment(
             seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 5841)]))
-        #expect(sent.map(\.summary) == [Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460)])
+        #expect(
+            sent.map(\.summary) == [
+                Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460),
+                Seg(seq: ourISS + 7301, ack: peerISS + 1, flags: .ack, length: 1460)
+            ])
     }
 
     @Test func sackRecoveryRetransmitsEveryLostHole() throws {

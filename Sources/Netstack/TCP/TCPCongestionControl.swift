@@ -156,6 +156,9 @@ struct TCPCongestionControl {
         epochStart = nil
     }
 
+    /// Proportional Rate Reduction sets the window on each ACK of a SACK recovery (RFC 6937).
+    mutating func setRecoveryWindow(_ bytes: Int) { cwnd = max(bytes, mss) }
+
     /// NewReno window inflation during recovery without SACK ("cwnd = ssthresh + 3*SMSS", then
     /// "+ SMSS" for each additional duplicate ACK, RFC 6582 section 3.2).
     mutating func inflate(by bytes: Int) { cwnd += bytes }

@@ -151,6 +151,9 @@ extension TCPConnection {
         let window = Int(segment.window) << Int(sendShift)
         lastAckReceivedAt = now
         persistProbesUnanswered = 0
+        // RFC 6937 "DeliveredData = (snd.una_new - snd.una_old) + (SACKd_new - SACKd_old)".
+        let unacknowledgedBefore = sndUna
+        let sackedBefore = scoreboard.totalBytes
 
         if sackEnabled {
             // RFC 2018 blocks above SND.UNA; D-SACK blocks (RFC 2883, at or below the ACK) and
@@ -188,6 +191,7 @@ extension TCPConnection {
                 if ack >= recover {
                     // RFC 6582 3.2 step 3 "full acknowledgment": leave fast recovery.
                     recoveryPoint = nil
+                    rateReduction = nil
                     duplicateAcks = 0
                     congestion.onRecoveryExit(flightSize: Int(sndMax - sndUna))
                 } else if !sackEnabled {
@@ -219,6 +223,10 @@ extension TCPConnection {
                 // least it); else these are the echoes of a go-back-N after a timeout.
                 if ack >= recover { enterFastRecovery(now: now, output: &output) }
             }
+        }
+        if recoveryPoint != nil, rateReduction != nil {
+            let delivered = Int(sndUna - unacknowledgedBefore) + scoreboard.totalBytes - sackedBefore
+            reduceRate(delivered: max(delivered, 0))
         }
 
         // "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <-

@@ -19,6 +19,7 @@ extension TCPConnection {
         case .established, .closeWait, .finWait1, .closing, .lastAck:
             if recoveryPoint != nil, sackEnabled { sendSACKRecoveryRetransmissions(now: now, output: &output) }
             sendData(now: now, output: &output)
+            if recoveryPoint != nil, sackEnabled { sendSACKLastResortRetransmission(now: now, output: &output) }
         }
         if !ackNow, windowUpdateDue { ackNow = true }
         if ackNow { sendAck(now: now, output: &output) }
@@ -208,9 +209,13 @@ extension TCPConnection {
     }
 
     /// Retransmits one segment starting at `seq` (at most up to `limit`), regardless of the
-    /// congestion window (fast retransmit and partial ACKs need exactly this).
+    /// congestion window (fast retransmit and partial ACKs need exactly this). A rescue
+    /// retransmission leaves HighRxt where it was (RFC 6675 NextSeg rule 4).
     @discardableResult
-    func retransmit(at seq: SeqNumber, limit: SeqNumber?, now: Int64, output: inout some TCPSegmentOutput) -> Int {
+    func retransmit(
+        at seq: SeqNumber, limit: SeqNumber?, now: Int64, output: inout some TCPSegmentOutput,
+        advancingHighRetransmitted: Bool = true
+    ) -> Int {
         let offset = Int(seq - sendBufferStart)
         guard offset >= 0 else { return 0 }
         var length = min(max(sendBuffer.count - offset, 0), effectiveMSS)
@@ -225,7 +230,7 @@ extension TCPConnection {
         // Karn: "RTT samples MUST NOT be made using segments that were retransmitted".
         rttProbe = nil
         let end = seq &+ (payload.count + (fin ? 1 : 0))
-        if highRetransmitted < end { highRetransmitted = end }
+        if advancingHighRetransmitted, highRetransmitted < end { highRetransmitted = end }
         if retransmitDeadline == nil { retransmitDeadline = now &+ rtt.rto }
         return payload.count + (fin ? 1 : 0)
     }
@@ -238,6 +243,7 @@ extension TCPConnection {
         recoveryPoint = sndMax
         recover = sndMax
         congestion.onFastRetransmit(flightSize: Int(sndMax - sndUna))
+        if sackEnabled { rateReduction = TCPProportionalRateReduction(flightSize: Int(sndMax - sndUna)) }
         highRetransmitted = sndUna
         // "Retransmit the first data segment presumed dropped".
         retransmit(at: sndUna, limit: scoreboard.ranges.first?.left, now: now, output: &output)
@@ -247,11 +253,15 @@ extension TCPConnection {
         }
     }
 
+    /// RFC 6675 5 (C): "If cwnd - pipe >= 1 SMSS, the sender SHOULD transmit one or more
+    /// segments".
+    private var recoveryMaySend: Bool { congestion.cwnd - pipe >= effectiveMSS }
+
     /// RFC 6675 NextSeg rule (1): retransmit holes presumed lost ("IsLost (S2)": more than
-    /// (DupThresh - 1) * SMSS bytes SACKed above them) while pipe < cwnd.
+    /// (DupThresh - 1) * SMSS bytes SACKed above them) while the window allows.
     private func sendSACKRecoveryRetransmissions(now: Int64, output: inout some TCPSegmentOutput) {
         var guardCount = scoreboard.count * 64 + 64
-        while pipe < congestion.cwnd, guardCount > 0 {
+        while recoveryMaySend, guardCount > 0 {
             guardCount -= 1
             var candidate = max(highRetransmitted, sndUna)
             if let sacked = scoreboard.range(containing: candidate) { candidate = sacked.right }
@@ -260,6 +270,45 @@ extension TCPConnection {
             else { return }
             if retransmit(at: candidate, limit: holeEnd, now: now, output: &output) == 0 { return }
         }
+    }
+
+    /// RFC 6675 NextSeg rules (3) and (4), when holes presumed lost (1) and new data (2) gave
+    /// nothing while pipe < cwnd. (3): "an unSACKed sequence number S3" above HighRxt and below
+    /// the highest SACKed byte, lost or not yet; else (4): "a single 'rescue' retransmission
+    /// per entry into loss recovery ... of up to SMSS octets that MUST include the highest
+    /// outstanding unSACKed sequence number ... and RescueRxt set to RecoveryPoint. HighRxt
+    /// MUST NOT be updated", which saves a lost tail from waiting on the RTO.
+    private func sendSACKLastResortRetransmission(now: Int64, output: inout some TCPSegmentOutput) {
+        // Rule (2) holds while unsent data and the peer's window remain: it waits for the window.
+        let unsent = sendBuffer.count - Int(sndMax - sendBufferStart)
+        guard recoveryMaySend, sndNxt == sndMax, unsent <= 0 || Int(sndUna &+ sndWnd - sndMax) <= 0,
+            let recoveryPoint
+        else { return }
+        var candidate = max(highRetransmitted, sndUna)
+        if let sacked = scoreboard.range(containing: candidate) { candidate = sacked.right }
+        if let holeEnd = scoreboard.ranges.first(where: { $0.left > candidate })?.left {
+            retransmit(at: candidate, limit: holeEnd, now: now, output: &output)
+            return
+        }
+        guard rescueRetransmitted.map({ sndUna > $0 }) ?? true else { return }
+        // The highest unSACKed byte: below SND.MAX, or below the last SACKed range reaching it.
+        var highest = sndMax
+        if let last = scoreboard.ranges.last, last.right >= sndMax { highest = last.left }
+        guard highest > sndUna, highest > highRetransmitted else { return }
+        let start = max(sndUna, highest &+ (-effectiveMSS), highRetransmitted)
+        if retransmit(at: start, limit: highest, now: now, output: &output, advancingHighRetransmitted: false) > 0 {
+            rescueRetransmitted = recoveryPoint
+        }
+    }
+
+    /// RFC 6937 on each ACK of a SACK recovery: the window becomes what is in flight plus the
+    /// share of what this ACK delivered.
+    func reduceRate(delivered: Int) {
+        guard var reduction = rateReduction else { return }
+        let window = reduction.window(
+            deliveredNow: delivered, pipe: pipe, ssthresh: congestion.ssthresh, mss: sendMSS)
+        rateReduction = reduction
+        congestion.setRecoveryWindow(window)
     }
 
     // MARK: ACKs and windows
@@ -356,7 +405,10 @@ extension TCPConnection {
             output.send(segment, payload: payload, flow: flow)
         }
         counters.segmentsSent += 1
-        if !payload.isEmpty { lastDataSentAt = now }
+        if !payload.isEmpty {
+            lastDataSentAt = now
+            rateReduction?.didSend(payload.count)
+        }
         lastAckSent = rcvNxt
         ackNow = false
         delayedAckDeadline = nil

@@ -77,6 +77,7 @@ extension TCPConnection {
         // transmitted in the variable recover, and exit the fast recovery procedure".
         recover = sndMax
         recoveryPoint = nil
+        rateReduction = nil
         duplicateAcks = 0
         // Keep SACK information for one timeout (RFC 6675 5.1 lets the sender skip SACKed data);
         // a second consecutive timeout forgets it in case the receiver reneged (RFC 2018 s. 8).

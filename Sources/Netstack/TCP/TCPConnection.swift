@@ -140,6 +140,10 @@ public final class TCPConnection {
     var highRetransmitted: SeqNumber
     /// SACK scoreboard: what the peer reported holding above SND.UNA.
     var scoreboard: TCPSequenceRanges
+    /// Proportional Rate Reduction state, during SACK recovery.
+    var rateReduction: TCPProportionalRateReduction?
+    /// RFC 6675 RescueRxt: the RecoveryPoint of the recovery that made its rescue retransmission.
+    var rescueRetransmitted: SeqNumber?
     /// Path MTU search after a black hole (`TCPConfig.pathMTUProbing`).
     var mtuSearch = TCPPathMTUSearch()
 

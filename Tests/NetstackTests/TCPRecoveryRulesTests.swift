@@ -1,0 +1,89 @@
+// SACK loss recovery in exact segments: Proportional Rate Reduction (RFC 6937) paces what each
+// ACK lets out, and RFC 6675's NextSeg rules (3) and (4) retransmit an unSACKed hole not yet
+// presumed lost, and rescue a lost tail, when nothing else may go.
+
+import Netstack
+import Testing
+import Wire
+
+@Suite struct TCPRecoveryRulesTests {
+    static func sackConfig(_ algorithm: TCPCongestionControlAlgorithm = .cubic) -> TCPConfig {
+        var config = plainConfig()
+        config.selectiveAcknowledgments = true
+        config.congestionControl = algorithm
+        return config
+    }
+
+    static func established(_ config: TCPConfig) throws -> TCPHarness {
+        try TCPHarness.established(config, peerOptions: options(mss: 1460, sackPermitted: true))
+    }
+
+    /// RFC 6937 with NewReno (ssthresh = FlightSize / 2): 20 segments in flight, the first lost,
+    /// the other 19 SACKed one ACK at a time. While pipe exceeds ssthresh, new data goes out in
+    /// proportion, one segment for every second ACK ("sndcnt = CEIL(prr_delivered * ssthresh /
+    /// RecoverFS) - prr_out"), where RFC 6675 alone would send nothing until pipe fell below
+    /// ssthresh and then one per ACK.
+    @Test func proportionalRateReductionPacesNewDataOverTheRecovery() throws {
+        let h = try Self.established(Self.sackConfig(.newReno))
+        // Slow start to a 20-segment window: ten segments, each ACKed on its own.
+        let first = try h.write(tcpBytes(14_600))
+        for segment in first { h.segment(seq: peerISS + 1, ack: segment.seq + 1460) }
+        #expect(h.connection.congestionWindow == 20 * 1460)
+        let flight = try h.write(tcpBytes(40 * 1460))
+        #expect(flight.count == 20)
+        let base = ourISS + 14_601
+        var newSegments: [Int] = []
+        var retransmitted: [UInt32] = []
+        for k in 1...19 {
+            let sent = h.segment(
+                seq: peerISS + 1, ack: base, options: options(sack: [(base + 1460, base + 1460 * UInt32(k + 1))]))
+            newSegments.append(sent.filter { $0.seq >= base + 20 * 1460 }.count)
+            retransmitted += sent.filter { $0.seq < base + 20 * 1460 }.map(\.seq)
+        }
+        #expect(retransmitted == [base], "only the lost segment is resent")
+        #expect(h.connection.counters.fastRetransmits == 1)
+        // ACKs 1-2: duplicate ACKs; 3: recovery begins, prr_delivered counting from it and the
+        // fast retransmit in prr_out. Each ACK delivers one segment; sndcnt reaches a whole
+        // segment (RFC 6675's "cwnd - pipe >= 1 SMSS") on every second ACK, from the 6th, while
+        // pipe (19 - k unSACKed + the retransmission + new) exceeds ssthresh (10 segments). ACK
+        // 14 brings pipe to ssthresh; from 15 on, PRR-SSRB sends one for each one delivered.
+        #expect(newSegments == [0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1])
+    }
+
+    /// Five segments and nothing more to send; the first and third are lost. Three SACKed above
+    /// the first make it lost (NextSeg rule 1); the third has two above it, not yet "lost", but
+    /// with no new data (rule 2) rule 3 resends it rather than wait.
+    @Test func unsackedHoleNotYetLostIsResentWhenNothingElseMayGo() throws {
+        let h = try Self.established(Self.sackConfig())
+        #expect(try h.write(tcpBytes(5 * 1460)).count == 5)
+        let a = ourISS + 1
+        let (b, c, d, e) = (a + 1460, a + 2920, a + 4380, a + 5840)
+        #expect(h.segment(seq: peerISS + 1, ack: a, options: options(sack: [(b, c)])).isEmpty)
+        #expect(h.segment(seq: peerISS + 1, ack: a, options: options(sack: [(b, c), (d, e)])).isEmpty)
+        let sent = h.segment(seq: peerISS + 1, ack: a, options: options(sack: [(b, c), (d, e + 1460)]))
+        #expect(
+            sent.map(\.summary) == [
+                Seg(seq: a, ack: peerISS + 1, flags: .ack, length: 1460),
+                Seg(seq: c, ack: peerISS + 1, flags: .ack, length: 1460)
+            ])
+    }
+
+    /// The tail is lost with nothing SACKed above it: the rescue retransmission (rule 4) resends
+    /// the segment holding the highest unSACKed byte, once per recovery, instead of waiting for
+    /// the retransmission timer.
+    @Test func lostTailIsRescuedOncePerRecovery() throws {
+        let h = try Self.established(Self.sackConfig())
+        #expect(try h.write(tcpBytes(6 * 1460)).count == 6)
+        let a = ourISS + 1
+        let tail = a + 5 * 1460
+        var sent: [Sent] = []
+        for k: UInt32 in 1...4 {
+            sent += h.segment(seq: peerISS + 1, ack: a, options: options(sack: [(a + 1460, a + 1460 * (k + 1))]))
+        }
+        #expect(sent.map(\.seq) == [a, tail], "the fast retransmit, then the rescue")
+        // The fast retransmit arrives: a partial ACK up to the tail; no second rescue.
+        let after = h.segment(seq: peerISS + 1, ack: tail)
+        #expect(!after.contains { $0.seq == tail })
+        #expect(h.connection.counters.retransmissionTimeouts == 0)
+    }
+}
