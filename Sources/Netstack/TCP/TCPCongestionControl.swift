@@ -3,6 +3,8 @@
 // Which segments to (re)send during recovery is the sender's job (TCPConnection+Send); this
 // file only answers "how big may the window be".
 
+import Wire
+
 /// Selectable congestion control.
 public enum TCPCongestionControlAlgorithm: Sendable, Hashable {
     case newReno
@@ -16,6 +18,9 @@ struct TCPCongestionControl {
     private(set) var ssthresh: Int = .max
     /// Bytes acknowledged toward the next +1 MSS in congestion avoidance (RFC 5681 byte counting).
     private var bytesAckedInAvoidance = 0
+    /// CUBIC's initial slow start ends by HyStart++ (RFC 9406); nil once slow start ended or a
+    /// loss was seen (it "is used only in the initial slow start").
+    private var hystart: TCPHyStart?
 
     // CUBIC state (RFC 9438 section 4), in segments and seconds.
     private static let beta = 0.7
@@ -30,6 +35,7 @@ struct TCPCongestionControl {
         self.algorithm = algorithm
         self.mss = max(mss, 1)
         cwnd = Self.initialWindow(mss: self.mss)
+        if algorithm == .cubic { hystart = TCPHyStart() }
     }
 
     /// RFC 6928: "IW = min (10*MSS, max (2*MSS, 14600))".
@@ -63,12 +69,28 @@ struct TCPCongestionControl {
     /// application-limited connection's cwnd from growing without bound.
     static let maximumWindow = 1 << 30
 
-    /// New data was acknowledged outside loss recovery.
-    mutating func onAck(ackedBytes: Int, now: Int64, smoothedRTT: Int64?) {
+    /// New data was acknowledged outside loss recovery, by `ack` with SND.NXT at `nextSequence`;
+    /// `rttSample` is the RTT this ACK measured, if it measured one.
+    mutating func onAck(
+        ackedBytes: Int, now: Int64, smoothedRTT: Int64?, ack: SeqNumber, nextSequence: SeqNumber,
+        rttSample: Int64?
+    ) {
         guard ackedBytes > 0, cwnd < Self.maximumWindow else { return }
         if inSlowStart {
             // RFC 5681 + RFC 3465 (L = 2): "cwnd += min (N, SMSS)", allowing two segments.
-            cwnd += min(ackedBytes, 2 * mss)
+            var growth = min(ackedBytes, 2 * mss)
+            switch hystart?.onAck(ack: ack, nextSequence: nextSequence, rttSample: rttSample) {
+            case .conservative:
+                // RFC 9406 4.2: "cwnd = cwnd + (min(N, L * SMSS) / CSS_GROWTH_DIVISOR)".
+                growth /= TCPHyStart.growthDivisor
+            case .leaveSlowStart:
+                ssthresh = cwnd
+                hystart = nil
+                return
+            case .slowStart, nil:
+                break
+            }
+            cwnd += growth
             return
         }
         switch algorithm {
@@ -166,6 +188,7 @@ struct TCPCongestionControl {
 
     private mutating func reduce(flightSize: Int) {
         bytesAckedInAvoidance = 0
+        hystart = nil
         switch algorithm {
         case .newReno:
             // "ssthresh = max (FlightSize / 2, 2*SMSS)" (RFC 5681 equation 4).

@@ -178,7 +178,7 @@ extension TCPConnection {
             if sndNxt < sndUna { sndNxt = sndUna }
             acknowledgedForPathMTU(ack)
             scoreboard.removeBelow(sndUna)
-            sampleRTT(segment, now: now)
+            let rttSample = sampleRTT(segment, now: now)
             retransmitCount = 0
             // RFC 6298 5.2: "When all outstanding data has been acknowledged, turn off the
             // retransmission timer." 5.3: "When an ACK is received that acknowledges new data,
@@ -206,7 +206,9 @@ extension TCPConnection {
                 }
             } else {
                 duplicateAcks = 0
-                congestion.onAck(ackedBytes: acked, now: now, smoothedRTT: rtt.smoothed)
+                congestion.onAck(
+                    ackedBytes: acked, now: now, smoothedRTT: rtt.smoothed, ack: ack, nextSequence: sndNxt,
+                    rttSample: rttSample)
             }
         } else if ack == sndUna, !hasData, window == sndWnd, sndMax > sndUna {
             // RFC 5681 section 2 "DUPLICATE ACKNOWLEDGMENT": no data, same window, outstanding
@@ -265,16 +267,20 @@ extension TCPConnection {
         growBuffer(send: true, to: min(config.sendBufferSize, 2 * capacity))
     }
 
-    private func sampleRTT(_ segment: TCPRepr, now: Int64) {
+    /// Takes the RTT sample this ACK gives, if any; returns it.
+    private func sampleRTT(_ segment: TCPRepr, now: Int64) -> Int64? {
+        var sample: Int64?
         if timestampsEnabled, let ts = segment.options.timestamp, ts.echo != 0 {
             // RFC 7323 section 4.2: RTT from the echoed timestamp of an ACK advancing SND.UNA.
             let ms = Int64(timestampValue(now) &- ts.echo)
-            if ms >= 0, ms < 600_000 { rtt.sample(ms * 1_000_000) }
+            if ms >= 0, ms < 600_000 { sample = ms * 1_000_000 }
             rttProbe = nil
         } else if let probe = rttProbe, sndUna > probe.sequence {
-            rtt.sample(now - probe.sentAt)
+            sample = now - probe.sentAt
             rttProbe = nil
         }
+        if let sample { rtt.sample(sample) }
+        return sample
     }
 
     // MARK: Data and FIN
