@@ -9,8 +9,6 @@ import Wire
 @Suite(.serialized, .tags(.root), .needsRoot) struct TCPKernelCookieTests {
     @Test func kernelClientCompletesACookieHandshakeWithItsOptions() throws {
         let lab = try TCPKernelTests.lab(mtu: 1500)
-        let fd = lab.stackPacketSocket()
-        try #require(fd >= 0)
         let total = 16 << 20
         let endpoint = try PatternEndpoint(pattern: TCPKernelTests.pattern, sendTotal: total, sendAfterEOF: true)
         let app = ListenerApplication(config: TCPKernelTests.config(mtu: 1500), endpoint: endpoint, synBacklog: 1)
@@ -28,13 +26,7 @@ import Wire
             syn, payload: UnsafeRawBufferPointer(start: nil, count: 0), flow: stranger, now: .zero, output: &discarded)
         #expect(app.listener.halfOpenCount == 1)
 
-        let runner = try TCPStackRunner(fd: fd, address: TCPKernelTests.stackAddress, mtu: 1500, application: app)
-        runner.start()
-        defer { runner.stop() }
-        let peer = try TCPKernelTests.startPeer(lab, ["client", "\(TCPKernelTests.stackAddress)", "5001", "\(total)"])
-        let output = TCPKernelTests.finish(peer)
-        runner.waitUntilDone(limit: .seconds(30))
-        runner.stop()
+        let (output, _) = try TCPKernelTests.serveKernelClient(app, lab: lab, mtu: 1500, total: total)
         TCPKernelTests.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
         #expect(app.listener.counters.cookiesAccepted == 1)
         let connection = try #require(endpoint.connection)

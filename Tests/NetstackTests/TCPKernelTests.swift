@@ -301,6 +301,23 @@ final class ClientApplication: TCPKernelApplication {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Our listener `app` serves the kernel peer as a client sending and reading `total` bytes;
+    /// returns the peer's report once the runner has stopped.
+    static func serveKernelClient(
+        _ app: ListenerApplication, lab: KernelLab, mtu: Int, total: Int, gsoMaxSize: Int = 0
+    ) throws -> (output: String, runner: TCPStackRunner) {
+        let fd = lab.stackPacketSocket()
+        try #require(fd >= 0)
+        let runner = try TCPStackRunner(
+            fd: fd, address: stackAddress, mtu: mtu, gsoMaxSize: gsoMaxSize, application: app)
+        runner.start()
+        defer { runner.stop() }
+        let output = finish(try startPeer(lab, ["client", "\(stackAddress)", "5001", "\(total)"]))
+        runner.waitUntilDone(limit: .seconds(30))
+        runner.stop()
+        return (output, runner)
+    }
+
     /// One run of our client against the kernel peer in `peerArguments` (listening on 5001):
     /// the client sends `total` bytes of the pattern; returns once the peer has reported and
     /// the runner has stopped. The lab lives as long as the result.
@@ -351,18 +368,10 @@ final class ClientApplication: TCPKernelApplication {
     @Test(arguments: [1500, 65520])
     func kernelClientToSwiftListenerBothWays(mtu: Int) throws {
         let lab = try Self.lab(mtu: mtu)
-        let fd = lab.stackPacketSocket()
-        try #require(fd >= 0)
         let total = Self.bulkBytes
         let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: true)
         let app = ListenerApplication(config: Self.config(mtu: mtu), endpoint: endpoint)
-        let runner = try TCPStackRunner(fd: fd, address: Self.stackAddress, mtu: mtu, application: app)
-        runner.start()
-        defer { runner.stop() }
-        let peer = try Self.startPeer(lab, ["client", "\(Self.stackAddress)", "5001", "\(total)"])
-        let output = Self.finish(peer)
-        runner.waitUntilDone(limit: .seconds(30))
-        runner.stop()
+        let (output, runner) = try Self.serveKernelClient(app, lab: lab, mtu: mtu, total: total)
         Self.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
         #expect(app.isDone)
         let connection = try #require(endpoint.connection)
@@ -390,21 +399,12 @@ final class ClientApplication: TCPKernelApplication {
     /// up to 64 KB for the kernel to cut at our MSS.
     @Test func gsoSuperFramesBothWaysWithKernelClient() throws {
         let lab = try Self.lab(mtu: 1500, gso: true)
-        let fd = lab.stackPacketSocket()
-        try #require(fd >= 0)
         let total = 64 << 20
         let endpoint = try PatternEndpoint(pattern: Self.pattern, sendTotal: total, sendAfterEOF: true)
         var config = Self.config(mtu: 1500)
         config.segmentationOffloadSize = 65535 - 100
         let app = ListenerApplication(config: config, endpoint: endpoint)
-        let runner = try TCPStackRunner(
-            fd: fd, address: Self.stackAddress, mtu: 1500, gsoMaxSize: 65535, application: app)
-        runner.start()
-        defer { runner.stop() }
-        let peer = try Self.startPeer(lab, ["client", "\(Self.stackAddress)", "5001", "\(total)"])
-        let output = Self.finish(peer)
-        runner.waitUntilDone(limit: .seconds(30))
-        runner.stop()
+        let (output, runner) = try Self.serveKernelClient(app, lab: lab, mtu: 1500, total: total, gsoMaxSize: 65535)
         Self.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
         #expect(app.isDone)
         #expect(endpoint.connection?.error == nil)
