@@ -39,11 +39,13 @@ import Wire
     struct Outcome: CustomStringConvertible {
         var seconds: Double
         var retransmissions: Int
-        /// Our retransmission timeouts (nil for the Linux pair).
+        /// Our retransmission timeouts and resent lost retransmissions (nil for the Linux pair).
         var timeouts: Int? = nil
+        var lostRetransmissions: Int? = nil
         var description: String {
             String(format: "%.3f s, %d retransmitted", seconds, retransmissions)
                 + (timeouts.map { ", \($0) RTOs" } ?? "")
+                + (lostRetransmissions.map { ", \($0) lost retransmissions resent" } ?? "")
         }
     }
 
@@ -102,7 +104,8 @@ import Wire
         let ours = endpoint.connection?.counters.retransmittedSegments ?? -1
         return Outcome(
             seconds: seconds, retransmissions: ours + (try lab.kernelRetransmissions(in: lab.serverNamespace)),
-            timeouts: endpoint.connection?.counters.retransmissionTimeouts)
+            timeouts: endpoint.connection?.counters.retransmissionTimeouts,
+            lostRetransmissions: endpoint.connection?.counters.lostRetransmissions)
     }
 
     @Test(arguments: impairments)

@@ -107,4 +107,29 @@ import Wire
         #expect(third.first?.summary == Seg(seq: ourISS + 1, ack: peerISS + 1, flags: .ack, length: 1460))
         #expect(h.connection.counters.fastRetransmits == 1)
     }
+
+    /// The fast retransmission of the first hole is lost as well. Once the peer SACKs three
+    /// segments sent after it (more than DupThresh - 1, reordering's allowance) with the
+    /// cumulative ACK still at the hole, it goes once more, before any timeout.
+    @Test func lostFastRetransmissionIsSentAgainOnceLaterDataIsSACKed() throws {
+        let h = try Self.established(Self.sackConfig())
+        #expect(try h.write(tcpBytes(40 * 1460)).count == 10)
+        let a = ourISS + 1
+        var sent: [Sent] = []
+        var sackedTo = a + 1460
+        var k = 0
+        while h.connection.counters.lostRetransmissions == 0, k < 30 {
+            k += 1
+            sackedTo += 1460
+            sent += h.segment(seq: peerISS + 1, ack: a, options: options(sack: [(a + 1460, sackedTo)]))
+        }
+        let headCopies = sent.filter { $0.seq == a }
+        #expect(headCopies.count == 2, "the fast retransmit, then once more when it was seen lost")
+        #expect(h.connection.counters.lostRetransmissions == 1)
+        #expect(h.connection.counters.retransmissionTimeouts == 0)
+        // The second copy went only after three segments sent after the first copy were SACKed.
+        let firstCopy = try #require(sent.firstIndex { $0.seq == a })
+        let sentAfterFirstCopy = sent[(firstCopy + 1)...].filter { $0.seq > a && !$0.payload.isEmpty }
+        #expect(sentAfterFirstCopy.count >= 3)
+    }
 }

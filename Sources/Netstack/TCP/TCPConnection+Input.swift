@@ -175,6 +175,7 @@ extension TCPConnection {
                 sendBufferStart = sendBufferStart &+ bytes
             }
             sndUna = ack
+            headRetransmittedAt = nil
             if sndNxt < sndUna { sndNxt = sndUna }
             acknowledgedForPathMTU(ack)
             scoreboard.removeBelow(sndUna)
@@ -230,6 +231,7 @@ extension TCPConnection {
             let delivered = Int(sndUna - unacknowledgedBefore) + scoreboard.totalBytes - sackedBefore
             reduceRate(delivered: max(delivered, 0))
         }
+        if sndUna == unacknowledgedBefore { resendLostHeadRetransmission(now: now, output: &output) }
 
         // "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <-
         // SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."

@@ -239,6 +239,7 @@ extension TCPConnection {
         emit(seq: seq, flags: flags, payload: payload, now: now, output: &output)
         counters.retransmittedSegments += 1
         retransmittingForPathMTU(from: seq, to: seq &+ payload.count)
+        markHeadRetransmission(at: seq)
         // Karn: "RTT samples MUST NOT be made using segments that were retransmitted".
         rttProbe = nil
         let end = seq &+ (payload.count + (fin ? 1 : 0))

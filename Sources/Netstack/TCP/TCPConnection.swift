@@ -144,6 +144,9 @@ public final class TCPConnection {
     var rateReduction: TCPProportionalRateReduction?
     /// RFC 6675 RescueRxt: the RecoveryPoint of the recovery that made its rescue retransmission.
     var rescueRetransmitted: SeqNumber?
+    /// SND.MAX when the segment at SND.UNA last went again in this recovery (lost-retransmission
+    /// detection); nil once SND.UNA moves.
+    var headRetransmittedAt: SeqNumber?
     /// Path MTU search after a black hole (`TCPConfig.pathMTUProbing`).
     var mtuSearch = TCPPathMTUSearch()
 

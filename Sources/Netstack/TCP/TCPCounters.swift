@@ -10,6 +10,8 @@ public struct TCPConnectionCounters: Sendable, Hashable {
     public var retransmittedSegments = 0
     public var retransmissionTimeouts = 0
     public var fastRetransmits = 0
+    /// Retransmissions of the first hole found lost by later SACKs, and sent again.
+    public var lostRetransmissions = 0
     public var duplicateAcksReceived = 0
     public var unacceptableSegments = 0
     public var pawsRejected = 0
