@@ -214,18 +214,7 @@ extension TCPConnection {
         } else if ack == sndUna, !hasData, window == sndWnd, sndMax > sndUna {
             // RFC 5681 section 2 "DUPLICATE ACKNOWLEDGMENT": no data, same window, outstanding
             // data, ACK equal to the greatest seen.
-            counters.duplicateAcksReceived += 1
-            duplicateAcks += 1
-            if recoveryPoint != nil {
-                // RFC 6582 3.2 step 4: "For each additional duplicate ACK received ...
-                // increment cwnd by SMSS."
-                if !sackEnabled { congestion.inflate(by: sendMSS) }
-            } else if duplicateAcks >= 3 || (sackEnabled && scoreboard.bytes(above: sndUna) > 2 * sendMSS) {
-                // RFC 6582 3.2 step 1: only "If the Cumulative Acknowledgment field covers more
-                // than recover" (`recover` holds one past the RFC's highest byte sent, so: at
-                // least it); else these are the echoes of a go-back-N after a timeout.
-                if ack >= recover { enterFastRecovery(now: now, output: &output) }
-            }
+            countDuplicateAck(now: now, output: &output)
         }
         if recoveryPoint != nil, rateReduction != nil {
             let delivered = Int(sndUna - unacknowledgedBefore) + scoreboard.totalBytes - sackedBefore
@@ -243,7 +232,26 @@ extension TCPConnection {
             if window > 0 { persistDeadline = nil }
         }
 
-        guard ourFinAcknowledged else { return }
+        if ourFinAcknowledged { finAcknowledged(now: now) }
+    }
+
+    private func countDuplicateAck(now: Int64, output: inout some TCPSegmentOutput) {
+        counters.duplicateAcksReceived += 1
+        duplicateAcks += 1
+        if recoveryPoint != nil {
+            // RFC 6582 3.2 step 4: "For each additional duplicate ACK received ... increment
+            // cwnd by SMSS."
+            if !sackEnabled { congestion.inflate(by: sendMSS) }
+        } else if duplicateAcks >= 3 || (sackEnabled && scoreboard.bytes(above: sndUna) > 2 * sendMSS) {
+            // RFC 6582 3.2 step 1: only "If the Cumulative Acknowledgment field covers more than
+            // recover" (`recover` holds one past the RFC's highest byte sent, so: at least it);
+            // else these are the echoes of a go-back-N after a timeout.
+            if sndUna >= recover { enterFastRecovery(now: now, output: &output) }
+        }
+    }
+
+    /// Our FIN is acknowledged: FIN-WAIT-1, CLOSING and LAST-ACK move on.
+    private func finAcknowledged(now: Int64) {
         switch state {
         case .finWait1:
             // "if the FIN segment is now acknowledged, then enter FIN-WAIT-2".
