@@ -132,4 +132,43 @@ import Wire
         let sentAfterFirstCopy = sent[(firstCopy + 1)...].filter { $0.seq > a && !$0.payload.isEmpty }
         #expect(sentAfterFirstCopy.count >= 3)
     }
+
+    /// After a timeout, the go-back-N resends what was in flight; one of those retransmissions
+    /// is lost too. RFC 6675 5.1 allows no fast recovery before RecoveryPoint, so only a second
+    /// timeout would repair it; once three segments resent after it are SACKed, it goes again.
+    @Test func lostRetransmissionInTheGoBackNAfterATimeoutIsSentAgain() throws {
+        let h = try Self.established(Self.sackConfig())
+        #expect(try h.write(tcpBytes(20 * 1460)).count == 10)
+        var queue = h.advance(ms: 200)
+        #expect(queue.map(\.seq) == [ourISS + 1], "the timeout resends the head")
+        let hole = ourISS + 1 + 5 * 1460
+        var holeCopies = 0
+        var cumulative = ourISS + 1
+        var sackedTo: UInt32?
+        var steps = 0
+        while !queue.isEmpty, steps < 200 {
+            steps += 1
+            let segment = queue.removeFirst()
+            guard !segment.payload.isEmpty else { continue }
+            let end = segment.seq + UInt32(segment.payload.count)
+            if segment.seq == hole {
+                holeCopies += 1
+                // The go-back-N's copy of the sixth segment is lost; the next one arrives.
+                if holeCopies == 1 { continue }
+            }
+            if segment.seq == cumulative {
+                cumulative = max(end, sackedTo ?? end)
+                sackedTo = nil
+                queue += h.segment(seq: peerISS + 1, ack: cumulative)
+            } else {
+                sackedTo = max(sackedTo ?? end, end)
+                queue += h.segment(
+                    seq: peerISS + 1, ack: cumulative, options: options(sack: [(hole + 1460, sackedTo!)]))
+            }
+        }
+        #expect(holeCopies == 2, "the lost retransmission went once more")
+        #expect(h.connection.counters.lostRetransmissions == 1)
+        #expect(h.connection.counters.retransmissionTimeouts == 1, "no second timeout")
+        #expect(cumulative == ourISS + 1 + 20 * 1460, "everything arrived")
+    }
 }

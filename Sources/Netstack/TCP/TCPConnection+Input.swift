@@ -175,8 +175,8 @@ extension TCPConnection {
                 sendBufferStart = sendBufferStart &+ bytes
             }
             sndUna = ack
-            headRetransmittedAt = nil
             if sndNxt < sndUna { sndNxt = sndUna }
+            headAdvanced()
             acknowledgedForPathMTU(ack)
             scoreboard.removeBelow(sndUna)
             let rttSample = sampleRTT(segment, now: now)

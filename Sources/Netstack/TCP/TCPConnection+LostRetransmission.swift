@@ -1,23 +1,38 @@
 // Lost retransmission of the first hole, seen from SACKs (before RACK, Linux's
-// tcp_mark_lost_retrans did the same): when the segment at SND.UNA was retransmitted with SND.MAX
-// at M, and the peer then SACKs more than DupThresh - 1 segments' worth sent after M while SND.UNA
-// stays, that retransmission was lost too. RFC 6675 alone leaves it to the retransmission timer,
-// which on a lossy path is where most of the time goes.
+// tcp_mark_lost_retrans did the same): when the segment at SND.UNA went again, and the peer then
+// SACKs more than DupThresh - 1 segments' worth of data sent after it while SND.UNA stays, that
+// retransmission was lost too. It applies in fast recovery and in the go-back-N after a timeout
+// (SND.UNA below `recover`), where RFC 6675 5.1 allows no new recovery and only another timeout
+// would otherwise repair it: on a lossy path that is where most of the time goes.
 
 import Wire
 
 extension TCPConnection {
-    /// Remembers SND.MAX as the segment at SND.UNA goes again during SACK recovery.
-    func markHeadRetransmission(at seq: SeqNumber) {
-        guard seq == sndUna, recoveryPoint != nil, sackEnabled else { return }
-        headRetransmittedAt = sndMax
+    /// In a recovery of either kind.
+    private var recovering: Bool { recoveryPoint != nil || sndUna < recover }
+
+    /// The segment at SND.UNA goes again, and whatever is sent next starts at `nextSend` (SND.NXT
+    /// after this send). SACKs already held above that point do not count toward the verdict.
+    func markHeadRetransmission(at seq: SeqNumber, nextSend: SeqNumber) {
+        guard seq == sndUna, sackEnabled, recovering else { return }
+        headRetransmission = (nextSend, scoreboard.bytes(above: nextSend))
     }
 
-    /// On an ACK of a SACK recovery that left SND.UNA where it was: resend the head if data sent
-    /// after its last retransmission has been SACKed beyond reordering's allowance.
+    /// SND.UNA moved. In a go-back-N the new head was already resent in this pass when it lies
+    /// below SND.NXT, and what the pass sent after it starts past its end; otherwise nothing is
+    /// known until it goes again.
+    func headAdvanced() {
+        headRetransmission = nil
+        guard sackEnabled, recoveryPoint == nil, sndUna < recover, sndUna < sndNxt else { return }
+        let mark = sndUna &+ min(effectiveMSS, Int(sndNxt - sndUna))
+        headRetransmission = (mark, scoreboard.bytes(above: mark))
+    }
+
+    /// On an ACK that left SND.UNA where it was: resend the head if data sent after its last
+    /// retransmission has since been SACKed beyond reordering's allowance.
     func resendLostHeadRetransmission(now: Int64, output: inout some TCPSegmentOutput) {
-        guard let mark = headRetransmittedAt, recoveryPoint != nil, sackEnabled,
-            scoreboard.bytes(above: mark) > 2 * sendMSS
+        guard let (mark, sackedThen) = headRetransmission, sackEnabled, recovering,
+            scoreboard.bytes(above: mark) - sackedThen > 2 * sendMSS
         else { return }
         counters.lostRetransmissions += 1
         retransmit(at: sndUna, limit: scoreboard.ranges.first?.left, now: now, output: &output)

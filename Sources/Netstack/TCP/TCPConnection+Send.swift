@@ -157,6 +157,7 @@ extension TCPConnection {
             if isRetransmission {
                 counters.retransmittedSegments += 1
                 retransmittingForPathMTU(from: sndNxt, to: sndNxt &+ length)
+                markHeadRetransmission(at: sndNxt, nextSend: sndNxt &+ length)
             } else {
                 if length < segmentSize { smallSegmentEnd = sndNxt &+ length }
                 counters.bytesSent += length
@@ -239,7 +240,7 @@ extension TCPConnection {
         emit(seq: seq, flags: flags, payload: payload, now: now, output: &output)
         counters.retransmittedSegments += 1
         retransmittingForPathMTU(from: seq, to: seq &+ payload.count)
-        markHeadRetransmission(at: seq)
+        markHeadRetransmission(at: seq, nextSend: sndNxt)
         // Karn: "RTT samples MUST NOT be made using segments that were retransmitted".
         rttProbe = nil
         let end = seq &+ (payload.count + (fin ? 1 : 0))

@@ -78,7 +78,7 @@ extension TCPConnection {
         recover = sndMax
         recoveryPoint = nil
         rateReduction = nil
-        headRetransmittedAt = nil
+        headRetransmission = nil
         duplicateAcks = 0
         // Keep SACK information for one timeout (RFC 6675 5.1 lets the sender skip SACKed data);
         // a second consecutive timeout forgets it in case the receiver reneged (RFC 2018 s. 8).

@@ -144,9 +144,9 @@ public final class TCPConnection {
     var rateReduction: TCPProportionalRateReduction?
     /// RFC 6675 RescueRxt: the RecoveryPoint of the recovery that made its rescue retransmission.
     var rescueRetransmitted: SeqNumber?
-    /// SND.MAX when the segment at SND.UNA last went again in this recovery (lost-retransmission
-    /// detection); nil once SND.UNA moves.
-    var headRetransmittedAt: SeqNumber?
+    /// Where data sent after the last retransmission of the segment at SND.UNA begins, and the
+    /// SACKed bytes above it then (lost-retransmission detection); nil once SND.UNA moves.
+    var headRetransmission: (mark: SeqNumber, sackedAbove: Int)?
     /// Path MTU search after a black hole (`TCPConfig.pathMTUProbing`).
     var mtuSearch = TCPPathMTUSearch()
 
