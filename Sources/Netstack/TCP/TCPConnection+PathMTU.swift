@@ -31,18 +31,33 @@ extension TCPConnection {
         }
         counters.pathMTUReductions += 1
         mtuSearch.reported(mtu: mss + ipAndTCPHeaders)
+        lowerSendMSS(to: mss)
+        // The segments in flight were too big for the path and are lost.
+        resendFlightWithoutCongestionResponse(now: now.signedNanoseconds, output: &output)
+        notifyReadiness()
+        return true
+    }
+
+    /// A smaller segment size for what is sent from now on; the windows keep their segments.
+    private func lowerSendMSS(to mss: Int) {
         sendMSS = mss
         receiveMSS = min(receiveMSS, mss)
         congestion.reduceMSS(to: mss)
-        // The segments in flight were too big for the path and are lost: send them again at once
-        // in the new size, without a congestion response (the path's MTU dropped them, not
-        // congestion), as Linux's tcp_simple_retransmit does.
+    }
+
+    /// Everything in flight goes again at once in the current size, with no congestion response
+    /// (a path's MTU dropped it, not congestion), as Linux's tcp_simple_retransmit does.
+    private func resendFlightWithoutCongestionResponse(now: Int64, output: inout some TCPSegmentOutput) {
         sndNxt = sndUna
         highRetransmitted = sndUna
         rttProbe = nil
-        transmit(now: now.signedNanoseconds, output: &output)
-        notifyReadiness()
-        return true
+        transmit(now: now, output: &output)
+    }
+
+    /// The probe in flight did not pass.
+    private func mtuProbeLost() {
+        mtuSearch.probeFailed()
+        counters.pathMTUProbesLost += 1
     }
 
     /// The MSS a report asks for, or nil when it must be ignored.
@@ -77,11 +92,8 @@ extension TCPConnection {
     /// MTU black hole"; Linux's tcp_mtu_probing after tcp_retries1): fall back to a smaller
     /// segment size, which the go-back-N then sends.
     func retransmissionTimedOutForPathMTU() {
-        if mtuSearch.probe != nil {
-            // A timeout with the probe outstanding: it did not pass.
-            mtuSearch.probeFailed()
-            counters.pathMTUProbesLost += 1
-        }
+        // A timeout with the probe outstanding: it did not pass.
+        if mtuSearch.probe != nil { mtuProbeLost() }
         guard config.pathMTUProbing, state.isSynchronized, retransmitCount >= TCPPathMTUSearch.blackHoleTimeouts
         else { return }
         let headers = ipAndTCPHeaders
@@ -90,9 +102,7 @@ extension TCPConnection {
             floor: Self.minimumPathMTU(isIPv6: flow.isIPv6))
         guard mtu - headers < sendMSS else { return }
         counters.pathMTUBlackHoles += 1
-        sendMSS = mtu - headers
-        receiveMSS = min(receiveMSS, sendMSS)
-        congestion.reduceMSS(to: sendMSS)
+        lowerSendMSS(to: mtu - headers)
     }
 
     /// The probe to send now in place of the next new segment, if one is due (RFC 4821 7.5/7.6,
@@ -118,8 +128,7 @@ extension TCPConnection {
     /// proved nothing (its bytes may have arrived in smaller segments), so count it lost.
     func retransmittingForPathMTU(from start: SeqNumber, to end: SeqNumber) {
         guard let probe = mtuSearch.probe, start < probe.end, probe.start < end else { return }
-        mtuSearch.probeFailed()
-        counters.pathMTUProbesLost += 1
+        mtuProbeLost()
     }
 
     /// ACK processing: the probe was acknowledged, so its size passes the path.
@@ -135,14 +144,10 @@ extension TCPConnection {
     /// from starting a fast retransmit (RFC 6582 3.2 step 1). Returns whether it was the probe.
     func lostProbeInsteadOfCongestion(now: Int64, output: inout some TCPSegmentOutput) -> Bool {
         guard let probe = mtuSearch.probe, sndUna == probe.start else { return false }
-        mtuSearch.probeFailed()
-        counters.pathMTUProbesLost += 1
+        mtuProbeLost()
         recover = sndMax
         duplicateAcks = 0
-        sndNxt = sndUna
-        highRetransmitted = sndUna
-        rttProbe = nil
-        transmit(now: now, output: &output)
+        resendFlightWithoutCongestionResponse(now: now, output: &output)
         return true
     }
 }
