@@ -19,54 +19,58 @@ import TestPrivileges
 import Testing
 import Wire
 
-@Suite(.serialized, .tags(.root), .needsRoot) struct TCPCaptureTests {
-    @Test func capturedTransferHasNoRetransmissionsOrWindowErrors() throws {
-        let lab = try TCPKernelTests.lab(mtu: 1500)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "tcp-capture-\(getpid())-\(UInt32.random(in: 0 ... .max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let capture = try PacketCapture(namespace: lab.stackNamespace, link: lab.stackLink, directory: directory)
-        defer { capture.stop() }
-        let fd = lab.stackPacketSocket()
-        try #require(fd >= 0)
-        let total = 16 << 20
-        let peer = try TCPKernelTests.startPeer(lab, ["serve", "5001", "\(total)"])
-        let endpoint = try PatternEndpoint(pattern: TCPKernelTests.pattern, sendTotal: total, sendAfterEOF: false)
-        let app = ClientApplication(
-            config: TCPKernelTests.config(mtu: 1500), endpoint: endpoint,
-            local: TCPKernelTests.stackAddress, remote: lab.kernelAddress)
-        let runner = try TCPStackRunner(fd: fd, address: TCPKernelTests.stackAddress, mtu: 1500, application: app)
-        runner.start()
-        defer { runner.stop() }
-        let output = TCPKernelTests.finish(peer)
-        runner.waitUntilDone(limit: .seconds(30))
-        runner.stop()
-        let tcpdumpLog = capture.stop()
-        TCPKernelTests.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
-        #expect(tcpdumpLog.split(separator: "\n").contains("0 packets dropped by kernel"), "tcpdump: \(tcpdumpLog)")
+// Nested in TCPKernelTests, whose .serialized reaches it: the capture must not share the CPUs with
+// the lossy-path runs, or a starved reader closes its window.
+extension TCPKernelTests {
+    @Suite(.tags(.root), .needsRoot) struct Capture {
+        @Test func capturedTransferHasNoRetransmissionsOrWindowErrors() throws {
+            let lab = try TCPKernelTests.lab(mtu: 1500)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "tcp-capture-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let capture = try PacketCapture(namespace: lab.stackNamespace, link: lab.stackLink, directory: directory)
+            defer { capture.stop() }
+            let fd = lab.stackPacketSocket()
+            try #require(fd >= 0)
+            let total = 16 << 20
+            let peer = try TCPKernelTests.startPeer(lab, ["serve", "5001", "\(total)"])
+            let endpoint = try PatternEndpoint(pattern: TCPKernelTests.pattern, sendTotal: total, sendAfterEOF: false)
+            let app = ClientApplication(
+                config: TCPKernelTests.config(mtu: 1500), endpoint: endpoint,
+                local: TCPKernelTests.stackAddress, remote: lab.kernelAddress)
+            let runner = try TCPStackRunner(fd: fd, address: TCPKernelTests.stackAddress, mtu: 1500, application: app)
+            runner.start()
+            defer { runner.stop() }
+            let output = TCPKernelTests.finish(peer)
+            runner.waitUntilDone(limit: .seconds(30))
+            runner.stop()
+            let tcpdumpLog = capture.stop()
+            TCPKernelTests.expectMatchingTransfer(output: output, total: total, endpoint: endpoint)
+            #expect(tcpdumpLog.split(separator: "\n").contains("0 packets dropped by kernel"), "tcpdump: \(tcpdumpLog)")
 
-        let stack = "\(TCPKernelTests.stackAddress)"
-        let frames = try CapturedFrame.read(capture.path)
-        #expect(frames.count > 2 * total / 1448)
-        // Our own segments: never retransmitted, never out of order or skipping sequence space,
-        // and our receive window never closes.
-        let ours = frames.filter { $0.source == stack }
-        let badData = ours.filter { $0.length > 0 && ($0.retransmission || $0.outOfOrder || $0.lostSegment) }
-        #expect(badData.isEmpty, "our data flagged: \(badData.prefix(20))")
-        #expect(!ours.contains { $0.zeroWindow }, "our window closed")
-        // Our duplicate ACKs. RFC 5681 4.2: "A TCP receiver SHOULD send an immediate duplicate
-        // ACK when an out-of-order segment arrives"; those carry SACK blocks (RFC 2018) naming
-        // the data above the hole. RFC 9293 3.10.7.4: an unacceptable (old, duplicate) segment
-        // is answered with an ACK. So each SACK-less duplicate ACK of ours must answer a
-        // kernel segment that arrived duplicated or out of order; more would be ours alone.
-        let kernelData = frames.filter { $0.source != stack && $0.length > 0 }
-        let disordered = kernelData.filter { $0.retransmission || $0.outOfOrder }.count
-        let plainDuplicateAcks = ours.filter { $0.duplicateAck && !$0.carriesSACK }
-        #expect(
-            plainDuplicateAcks.count <= disordered,
-            "duplicate ACKs without SACK: \(plainDuplicateAcks.prefix(20)); disordered arrivals: \(disordered)")
-        #expect(!ours.contains { $0.duplicateAck && $0.length > 0 })
+            let stack = "\(TCPKernelTests.stackAddress)"
+            let frames = try CapturedFrame.read(capture.path)
+            #expect(frames.count > 2 * total / 1448)
+            // Our own segments: never retransmitted, never out of order or skipping sequence space,
+            // and our receive window never closes.
+            let ours = frames.filter { $0.source == stack }
+            let badData = ours.filter { $0.length > 0 && ($0.retransmission || $0.outOfOrder || $0.lostSegment) }
+            #expect(badData.isEmpty, "our data flagged: \(badData.prefix(20))")
+            #expect(!ours.contains { $0.zeroWindow }, "our window closed")
+            // Our duplicate ACKs. RFC 5681 4.2: "A TCP receiver SHOULD send an immediate duplicate
+            // ACK when an out-of-order segment arrives"; those carry SACK blocks (RFC 2018) naming
+            // the data above the hole. RFC 9293 3.10.7.4: an unacceptable (old, duplicate) segment
+            // is answered with an ACK. So each SACK-less duplicate ACK of ours must answer a
+            // kernel segment that arrived duplicated or out of order; more would be ours alone.
+            let kernelData = frames.filter { $0.source != stack && $0.length > 0 }
+            let disordered = kernelData.filter { $0.retransmission || $0.outOfOrder }.count
+            let plainDuplicateAcks = ours.filter { $0.duplicateAck && !$0.carriesSACK }
+            #expect(
+                plainDuplicateAcks.count <= disordered,
+                "duplicate ACKs without SACK: \(plainDuplicateAcks.prefix(20)); disordered arrivals: \(disordered)")
+            #expect(!ours.contains { $0.duplicateAck && $0.length > 0 })
+        }
     }
 }
 
