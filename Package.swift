@@ -65,7 +65,9 @@ targets += [
 
 // MARK: Netstack: the sans-IO TCP/IP stack, and its test kit
 targets += [
-    .target(name: "Netstack", dependencies: ["Wire", "Link"]),
+    .target(
+        name: "Netstack",
+        dependencies: ["Wire", "Link", .product(name: "DequeModule", package: "swift-collections")]),
     // In-memory link pair, fake clock, lossy link, throwaway netns/veth labs: test doubles and
     // test set-up, never linked by product code.
     .target(name: "NetstackTesting", dependencies: ["Netstack", "Wire", "Link"]),

@@ -43,13 +43,15 @@ extension TCPKernelTests {
         struct Outcome: CustomStringConvertible {
             var seconds: Double
             var retransmissions: Int
-            /// Our retransmission timeouts and resent lost retransmissions (nil for the Linux pair).
-            var timeouts: Int? = nil
-            var lostRetransmissions: Int? = nil
+            /// Our sender's counters (nil for the Linux pair).
+            var counters: TCPConnectionCounters? = nil
             var description: String {
                 String(format: "%.3f s, %d retransmitted", seconds, retransmissions)
-                    + (timeouts.map { ", \($0) RTOs" } ?? "")
-                    + (lostRetransmissions.map { ", \($0) lost retransmissions resent" } ?? "")
+                    + (counters.map {
+                        ", \($0.retransmissionTimeouts) RTOs, \($0.fastRetransmits) fast recoveries, "
+                            + "\($0.tailLossProbes) tail loss probes, \($0.reorderTimeouts) reordering timeouts, "
+                            + "\($0.lostRetransmissions) lost retransmissions resent"
+                    } ?? "")
             }
         }
 
@@ -109,8 +111,7 @@ extension TCPKernelTests {
             let ours = endpoint.connection?.counters.retransmittedSegments ?? -1
             return Outcome(
                 seconds: seconds, retransmissions: ours + (try lab.kernelRetransmissions(in: lab.serverNamespace)),
-                timeouts: endpoint.connection?.counters.retransmissionTimeouts,
-                lostRetransmissions: endpoint.connection?.counters.lostRetransmissions)
+                counters: endpoint.connection?.counters)
         }
 
         @Test(arguments: impairments)

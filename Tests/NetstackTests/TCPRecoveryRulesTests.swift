@@ -7,10 +7,13 @@ import Testing
 import Wire
 
 @Suite struct TCPRecoveryRulesTests {
-    static func sackConfig(_ algorithm: TCPCongestionControlAlgorithm = .cubic) -> TCPConfig {
+    static func sackConfig(
+        _ algorithm: TCPCongestionControlAlgorithm = .cubic, lossDetection: TCPLossDetection = .rack
+    ) -> TCPConfig {
         var config = plainConfig()
         config.selectiveAcknowledgments = true
         config.congestionControl = algorithm
+        config.lossDetection = lossDetection
         return config
     }
 
@@ -22,9 +25,10 @@ import Wire
     /// the other 19 SACKed one ACK at a time. While pipe exceeds ssthresh, new data goes out in
     /// proportion, one segment for every second ACK ("sndcnt = CEIL(prr_delivered * ssthresh /
     /// RecoverFS) - prr_out"), where RFC 6675 alone would send nothing until pipe fell below
-    /// ssthresh and then one per ACK.
+    /// ssthresh and then one per ACK. Recovery starts on the third ACK under the DupThresh rule
+    /// (RACK starts it on the first, TCPRACKTests).
     @Test func proportionalRateReductionPacesNewDataOverTheRecovery() throws {
-        let h = try Self.established(Self.sackConfig(.newReno))
+        let h = try Self.established(Self.sackConfig(.newReno, lossDetection: .duplicateThreshold))
         // Slow start to a 20-segment window: ten segments, each ACKed on its own.
         let first = try h.write(tcpBytes(14_600))
         for segment in first { h.segment(seq: peerISS + 1, ack: segment.seq + 1460) }
@@ -53,9 +57,10 @@ import Wire
 
     /// Five segments and nothing more to send; the first and third are lost. Three SACKed above
     /// the first make it lost (NextSeg rule 1); the third has two above it, not yet "lost", but
-    /// with no new data (rule 2) rule 3 resends it rather than wait.
+    /// with no new data (rule 2) rule 3 resends it rather than wait (under the DupThresh rule;
+    /// RACK finds the third lost by time).
     @Test func unsackedHoleNotYetLostIsResentWhenNothingElseMayGo() throws {
-        let h = try Self.established(Self.sackConfig())
+        let h = try Self.established(Self.sackConfig(lossDetection: .duplicateThreshold))
         #expect(try h.write(tcpBytes(5 * 1460)).count == 5)
         let a = ourISS + 1
         let (b, c, d, e) = (a + 1460, a + 2920, a + 4380, a + 5840)
@@ -71,9 +76,10 @@ import Wire
 
     /// The tail is lost with nothing SACKed above it: the rescue retransmission (rule 4) resends
     /// the segment holding the highest unSACKed byte, once per recovery, instead of waiting for
-    /// the retransmission timer.
+    /// the retransmission timer. (Under the DupThresh rule; with RACK the tail loss probe does
+    /// this, TCPRACKTests.)
     @Test func lostTailIsRescuedOncePerRecovery() throws {
-        let h = try Self.established(Self.sackConfig())
+        let h = try Self.established(Self.sackConfig(lossDetection: .duplicateThreshold))
         #expect(try h.write(tcpBytes(6 * 1460)).count == 6)
         let a = ourISS + 1
         let tail = a + 5 * 1460
@@ -135,11 +141,19 @@ import Wire
 
     /// After a timeout, the go-back-N resends what was in flight; one of those retransmissions
     /// is lost too. RFC 6675 5.1 allows no fast recovery before RecoveryPoint, so only a second
-    /// timeout would repair it; once three segments resent after it are SACKed, it goes again.
-    @Test func lostRetransmissionInTheGoBackNAfterATimeoutIsSentAgain() throws {
-        let h = try Self.established(Self.sackConfig())
+    /// timeout would repair it; once segments resent after it are SACKed (RACK: one, as it was
+    /// sent before them; DupThresh: three), it goes again.
+    @Test(arguments: [TCPLossDetection.rack, .duplicateThreshold])
+    func lostRetransmissionInTheGoBackNAfterATimeoutIsSentAgain(_ lossDetection: TCPLossDetection) throws {
+        let h = try Self.established(Self.sackConfig(lossDetection: lossDetection))
         #expect(try h.write(tcpBytes(20 * 1460)).count == 10)
         var queue = h.advance(ms: 200)
+        if lossDetection == .rack {
+            // The tail loss probe comes first (new data: the flight was window-limited), and the
+            // timeout one RTO after it.
+            #expect(queue.map(\.seq) == [ourISS + 1 + 10 * 1460])
+            queue = h.advance(ms: 200)
+        }
         #expect(queue.map(\.seq) == [ourISS + 1], "the timeout resends the head")
         let hole = ourISS + 1 + 5 * 1460
         var holeCopies = 0

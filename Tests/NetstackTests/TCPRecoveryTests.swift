@@ -99,8 +99,11 @@ import Wire
             ])
     }
 
+    /// Under RFC 6675's DupThresh rule (RACK, the default, is TCPRACKTests).
     @Test func sackRecoveryRetransmitsTheHole() throws {
-        let h = try TCPHarness.established(Self.sackConfig(), peerOptions: options(mss: 1460, sackPermitted: true))
+        var config = Self.sackConfig()
+        config.lossDetection = .duplicateThreshold
+        let h = try TCPHarness.established(config, peerOptions: options(mss: 1460, sackPermitted: true))
         #expect(try h.write(tcpBytes(8760)).count == 6)
         #expect(
             h.segment(seq: peerISS + 1, ack: ourISS + 1, options: options(sack: [(ourISS + 1461, ourISS + 2921)]))

@@ -24,6 +24,12 @@ public struct TCPConfig: Sendable {
     /// that drops big segments without an ICMP (a black hole): Linux's tcp_mtu_probing = 1.
     /// A healthy path never sees it.
     public var pathMTUProbing = true
+    /// How a SACK connection finds lost segments: RACK-TLP (RFC 8985) by default, as Linux
+    /// (tcp_recovery = 1); connections without SACK count duplicate ACKs either way.
+    public var lossDetection: TCPLossDetection = .rack
+    /// Most records in RACK's transmission log (one per burst sent at one instant, cut where
+    /// SACKs and retransmissions need it); past it send times get coarser and are counted.
+    public var maximumTransmissionRecords = 1024
     public var windowScaling = true
     public var timestamps = true
     public var selectiveAcknowledgments = true
@@ -84,6 +90,16 @@ public struct TCPConfig: Sendable {
     public func localMSS(for flow: TCPFlowID) -> Int {
         max(mtu - (flow.isIPv6 ? 60 : 40), 88)
     }
+}
+
+/// The loss detection of SACK connections.
+public enum TCPLossDetection: Sendable, Hashable {
+    /// RACK-TLP (RFC 8985): losses from per-segment send times, and a tail loss probe before the
+    /// retransmission timeout (Linux's tcp_recovery = 1, tcp_early_retrans = 3).
+    case rack
+    /// RFC 6675's DupThresh rule only ("IsLost": more than two segments SACKed above a hole),
+    /// no probe (Linux's tcp_recovery = 0, tcp_early_retrans = 0).
+    case duplicateThreshold
 }
 
 /// Keepalive (RFC 9293 section 3.8.4): off by default, as the RFC requires.

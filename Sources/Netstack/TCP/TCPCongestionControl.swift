@@ -154,6 +154,13 @@ struct TCPCongestionControl {
         cwnd = ssthresh
     }
 
+    /// A tail loss probe repaired a loss (RFC 8985 7.4): "invoke a congestion control response
+    /// equivalent to fast recovery", entered and left at once (Linux's CWR state).
+    mutating func onLossRepairedByProbe(flightSize: Int) {
+        reduce(flightSize: flightSize)
+        cwnd = ssthresh
+    }
+
     /// Retransmission timeout: "cwnd ... MUST be set to no more than the loss window, LW, which
     /// equals 1 full-sized segment" (RFC 5681 section 3.1). `holdingThreshold`: a repeated
     /// timeout of the same segment, which leaves ssthresh as the first one set it.

@@ -63,7 +63,7 @@ extension TCPConnection {
             // been ACKed), change the connection state to ESTABLISHED, form an ACK segment".
             sndUna = segment.acknowledgmentNumber
             if let probe = rttProbe, sndUna > probe.sequence {
-                rtt.sample(now - probe.sentAt)
+                rtt.sample(now - probe.sentAt, at: now)
             }
             rttProbe = nil
             retransmitCount = 0
@@ -154,6 +154,7 @@ extension TCPConnection {
         // RFC 6937 "DeliveredData = (snd.una_new - snd.una_old) + (SACKd_new - SACKd_old)".
         let unacknowledgedBefore = sndUna
         let sackedBefore = scoreboard.totalBytes
+        let wasRecovering = recovering
 
         if sackEnabled {
             // RFC 2018 blocks above SND.UNA; D-SACK blocks (RFC 2883, at or below the ACK) and
@@ -179,7 +180,7 @@ extension TCPConnection {
             headAdvanced()
             acknowledgedForPathMTU(ack)
             scoreboard.removeBelow(sndUna)
-            let rttSample = sampleRTT(segment, now: now)
+            let rttSample = sampleRTT(segment, logged: rackAcknowledged(to: ack, segment, now: now), now: now)
             retransmitCount = 0
             // RFC 6298 5.2: "When all outstanding data has been acknowledged, turn off the
             // retransmission timer." 5.3: "When an ACK is received that acknowledges new data,
@@ -221,6 +222,9 @@ extension TCPConnection {
             reduceRate(delivered: max(delivered, 0))
         }
         if sndUna == unacknowledgedBefore { resendLostHeadRetransmission(now: now, output: &output) }
+        rackProcessAcknowledgment(
+            segment, advanced: sndUna > unacknowledgedBefore, hasData: hasData, wasRecovering: wasRecovering,
+            now: now, output: &output)
 
         // "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <-
         // SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."
@@ -242,7 +246,7 @@ extension TCPConnection {
             // RFC 6582 3.2 step 4: "For each additional duplicate ACK received ... increment
             // cwnd by SMSS."
             if !sackEnabled { congestion.inflate(by: sendMSS) }
-        } else if duplicateAcks >= 3 || (sackEnabled && scoreboard.bytes(above: sndUna) > 2 * sendMSS) {
+        } else if !usesRACK, duplicateAcks >= 3 || (sackEnabled && scoreboard.bytes(above: sndUna) > 2 * sendMSS) {
             // RFC 6582 3.2 step 1: only "If the Cumulative Acknowledgment field covers more than
             // recover" (`recover` holds one past the RFC's highest byte sent, so: at least it);
             // else these are the echoes of a go-back-N after a timeout.
@@ -277,19 +281,27 @@ extension TCPConnection {
         growBuffer(send: true, to: min(config.sendBufferSize, 2 * capacity))
     }
 
-    /// Takes the RTT sample this ACK gives, if any; returns it.
-    private func sampleRTT(_ segment: TCPRepr, now: Int64) -> Int64? {
+    /// Takes the RTT sample this ACK gives, if any; returns it. `logged`: RACK's, from the send
+    /// time of the oldest segment it acknowledged that was never retransmitted (Karn's rule), to
+    /// the nanosecond; as Linux's tcp_ack_update_rtt, it is preferred to the echoed timestamp,
+    /// whose millisecond ticks read 0 on a path of microseconds.
+    private func sampleRTT(_ segment: TCPRepr, logged: Int64?, now: Int64) -> Int64? {
         var sample: Int64?
-        if timestampsEnabled, let ts = segment.options.timestamp, ts.echo != 0 {
-            // RFC 7323 section 4.2: RTT from the echoed timestamp of an ACK advancing SND.UNA.
+        if let logged {
+            sample = logged
+            rttProbe = nil
+        } else if timestampsEnabled, let ts = segment.options.timestamp, ts.echo != 0 {
+            // RFC 7323 section 4.2: RTT from the echoed timestamp of an ACK advancing SND.UNA. A
+            // tick of 0 means "under a millisecond": 1 ms, as Linux's tcp_rtt_tsopt_us reads it
+            // (a 0 would make RACK's minimum RTT, and its reordering window, 0).
             let ms = Int64(timestampValue(now) &- ts.echo)
-            if ms >= 0, ms < 600_000 { sample = ms * 1_000_000 }
+            if ms >= 0, ms < 600_000 { sample = max(ms, 1) * 1_000_000 }
             rttProbe = nil
         } else if let probe = rttProbe, sndUna > probe.sequence {
             sample = now - probe.sentAt
             rttProbe = nil
         }
-        if let sample { rtt.sample(sample) }
+        if let sample { rtt.sample(sample, at: now) }
         return sample
     }
 
@@ -428,7 +440,7 @@ extension TCPConnection {
         maxSndWnd = sndWnd
         sndWl1 = ack.sequenceNumber
         sndWl2 = ack.acknowledgmentNumber
-        if let sentAt = synAckSentAt, !timestampsEnabled { rtt.sample(now - sentAt) }
+        if let sentAt = synAckSentAt, !timestampsEnabled { rtt.sample(now - sentAt, at: now) }
         restartKeepalive(now: now)
     }
 }

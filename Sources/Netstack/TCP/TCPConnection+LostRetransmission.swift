@@ -1,5 +1,6 @@
-// Lost retransmission of the first hole, seen from SACKs (before RACK, Linux's
-// tcp_mark_lost_retrans did the same): when the segment at SND.UNA went again, and the peer then
+// Lost retransmission of the first hole under the DupThresh rule (`TCPLossDetection.duplicateThreshold`;
+// RACK finds every lost retransmission itself), seen from SACKs as Linux's tcp_mark_lost_retrans
+// did before RACK: when the segment at SND.UNA went again, and the peer then
 // SACKs more than DupThresh - 1 segments' worth of data sent after it while SND.UNA stays, that
 // retransmission was lost too. It applies in fast recovery and in the go-back-N after a timeout
 // (SND.UNA below `recover`), where RFC 6675 5.1 allows no new recovery and only another timeout
@@ -8,13 +9,10 @@
 import Wire
 
 extension TCPConnection {
-    /// In a recovery of either kind.
-    private var recovering: Bool { recoveryPoint != nil || sndUna < recover }
-
     /// The segment at SND.UNA goes again, and whatever is sent next starts at `nextSend` (SND.NXT
     /// after this send). SACKs already held above that point do not count toward the verdict.
     func markHeadRetransmission(at seq: SeqNumber, nextSend: SeqNumber) {
-        guard seq == sndUna, sackEnabled, recovering else { return }
+        guard seq == sndUna, sackEnabled, !usesRACK, recovering else { return }
         headRetransmission = (nextSend, scoreboard.bytes(above: nextSend))
     }
 
@@ -23,7 +21,7 @@ extension TCPConnection {
     /// known until it goes again.
     func headAdvanced() {
         headRetransmission = nil
-        guard sackEnabled, recoveryPoint == nil, sndUna < recover, sndUna < sndNxt else { return }
+        guard sackEnabled, !usesRACK, recoveryPoint == nil, sndUna < recover, sndUna < sndNxt else { return }
         let mark = sndUna &+ min(effectiveMSS, Int(sndNxt - sndUna))
         headRetransmission = (mark, scoreboard.bytes(above: mark))
     }
@@ -31,7 +29,7 @@ extension TCPConnection {
     /// On an ACK that left SND.UNA where it was: resend the head if data sent after its last
     /// retransmission has since been SACKed beyond reordering's allowance.
     func resendLostHeadRetransmission(now: Int64, output: inout some TCPSegmentOutput) {
-        guard let (mark, sackedThen) = headRetransmission, sackEnabled, recovering,
+        guard let (mark, sackedThen) = headRetransmission, sackEnabled, !usesRACK, recovering,
             scoreboard.bytes(above: mark) - sackedThen > 2 * sendMSS
         else { return }
         counters.lostRetransmissions += 1

@@ -17,9 +17,19 @@ extension TCPConnection {
         case .timeWait, .finWait2:
             break
         case .established, .closeWait, .finWait1, .closing, .lastAck:
-            if recoveryPoint != nil, sackEnabled { sendSACKRecoveryRetransmissions(now: now, output: &output) }
+            if recoveryPoint != nil, sackEnabled {
+                if usesRACK {
+                    sendRACKLostRetransmissions(now: now, output: &output)
+                } else {
+                    sendSACKRecoveryRetransmissions(now: now, output: &output)
+                }
+            }
             sendData(now: now, output: &output)
-            if recoveryPoint != nil, sackEnabled { sendSACKLastResortRetransmission(now: now, output: &output) }
+            // Rules (3) and (4) resend what RACK holds within its reordering window, or a tail
+            // the probe already covers: Linux runs neither with RACK, nor do we.
+            if recoveryPoint != nil, sackEnabled, !usesRACK {
+                sendSACKLastResortRetransmission(now: now, output: &output)
+            }
         }
         if !ackNow, windowUpdateDue { ackNow = true }
         if ackNow { sendAck(now: now, output: &output) }
@@ -86,6 +96,10 @@ extension TCPConnection {
         guard recoveryPoint != nil, sackEnabled, let highestSacked = scoreboard.highestRight else {
             return Int(sndNxt - sndUna)
         }
+        if usesRACK {
+            // Outstanding, less what was SACKed and what RACK marked lost and not yet resent.
+            return max(Int(sndMax - sndUna) - scoreboard.totalBytes - rack.lostBytes, 0)
+        }
         // Unsacked bytes above the highest SACK are still in flight; holes below it count only
         // once retransmitted (they are presumed lost).
         var inFlight = max(Int(sndMax - highestSacked), 0)
@@ -102,6 +116,8 @@ extension TCPConnection {
 
     private func sendData(now: Int64, output: inout some TCPSegmentOutput) {
         restartAfterIdleIfDue(now: now)
+        let highestBefore = sndMax
+        defer { if sndMax > highestBefore, !lossProbeDue, lossProbeEnd == nil { armLossProbe(now: now) } }
         while true {
             // After an RTO, skip what the peer already SACKed (RFC 6675 section 5.1).
             if sndNxt < sndMax, let sacked = scoreboard.range(containing: sndNxt) {
@@ -115,13 +131,18 @@ extension TCPConnection {
             let isRetransmission = sndNxt < sndMax
 
             let peerRoom = Int(sndUna &+ sndWnd - sndNxt)
-            let congestionRoom = congestion.cwnd + limitedTransmitRoom - pipe
             let segmentSize = effectiveMSS
+            // A tail loss probe of new data goes whatever the window (RFC 8985 7.3).
+            let congestionRoom =
+                lossProbeDue && !isRetransmission
+                ? segmentSize : congestion.cwnd + limitedTransmitRoom - pipe
             var length = min(max(available, 0), segmentSize, max(peerRoom, 0), max(congestionRoom, 0))
             let probe = isRetransmission ? nil : mtuProbe(available: available, peerRoom: peerRoom, now: now)
             if let probe {
                 length = probe.length
-            } else if !isRetransmission, length == segmentSize, config.segmentationOffloadSize > segmentSize {
+            } else if !isRetransmission, !lossProbeDue, length == segmentSize,
+                config.segmentationOffloadSize > segmentSize
+            {
                 // Segmentation offload: as many whole segments as windows and data allow in one
                 // go, as with TSO on Linux; a remainder below one MSS waits for the next
                 // round, under Nagle and SWS avoidance like any short segment.
@@ -146,6 +167,7 @@ extension TCPConnection {
                 break
             }
             windowProbeDue = false
+            if !isRetransmission { lossProbeDue = false }
             var flags: TCPFlags = [.ack]
             if fin { flags.insert(.fin) }
             if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
@@ -187,7 +209,7 @@ extension TCPConnection {
         // unacknowledged *small* segment holds the next small one back.
         let nagleAllows = noDelay || nothingInFlight || smallSegmentEnd <= sndUna
         let sws = (everything && nagleAllows) || (maxSndWnd > 0 && length >= maxSndWnd / 2 && nagleAllows)
-        guard !sws, !windowProbeDue else { return false }
+        guard !sws, !windowProbeDue, !lossProbeDue else { return false }
         // Held back by a window smaller than a segment with nothing in flight: no ACK will come
         // to reopen it, so the persist timer must (RFC 9293 3.8.6.2.1: "the sender ... SHOULD
         // ... send a segment ... when the override timeout occurs"; Linux's tcp_write_wakeup).
@@ -259,8 +281,12 @@ extension TCPConnection {
         congestion.onFastRetransmit(flightSize: Int(sndMax - sndUna))
         if sackEnabled { rateReduction = TCPProportionalRateReduction(flightSize: Int(sndMax - sndUna)) }
         highRetransmitted = sndUna
-        // "Retransmit the first data segment presumed dropped".
-        retransmit(at: sndUna, limit: scoreboard.ranges.first?.left, now: now, output: &output)
+        // "Retransmit the first data segment presumed dropped" (with RACK, the first it marked).
+        if usesRACK, let lost = rack.firstLost {
+            retransmit(at: lost.left, limit: lost.right, now: now, output: &output)
+        } else {
+            retransmit(at: sndUna, limit: scoreboard.ranges.first?.left, now: now, output: &output)
+        }
         if !sackEnabled {
             // RFC 6582 3.2 step 2: "set cwnd to ssthresh plus 3*SMSS".
             congestion.inflate(by: 3 * sendMSS)
@@ -422,6 +448,9 @@ extension TCPConnection {
         if !payload.isEmpty {
             lastDataSentAt = now
             rateReduction?.didSend(payload.count)
+        }
+        if !payload.isEmpty || flags.contains(.fin) {
+            rackSent(seq, seq &+ (payload.count + (flags.contains(.fin) ? 1 : 0)), now: now)
         }
         lastAckSent = rcvNxt
         ackNow = false

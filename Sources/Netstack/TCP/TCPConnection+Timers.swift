@@ -1,5 +1,6 @@
 // Timers: retransmission (RFC 6298), delayed ACK, persist (zero-window probing), keepalive,
-// TIME-WAIT, FIN-WAIT-2, and receive-window auto-tuning. All driven by `poll(now:output:)`; the owner
+// TIME-WAIT, FIN-WAIT-2, and receive-window auto-tuning (RACK's reordering timer and the tail
+// loss probe are TCPConnection+RACK.swift's). All driven by `poll(now:output:)`; the owner
 // calls it when `nextDeadline` passes and after user reads/writes.
 
 import Wire
@@ -19,6 +20,10 @@ extension TCPConnection {
             counters.finWait2Timeouts += 1
             enterClosed(error: .timedOut)
             return
+        }
+        // A PTO clipped to the RTO fires first: the probe goes instead, and re-arms the RTO.
+        if let deadline = lossDetectionDeadline, t >= deadline {
+            lossDetectionTimerFired(now: t, output: &output)
         }
         if let deadline = retransmitDeadline, t >= deadline {
             retransmissionTimeout(now: t, output: &output)
@@ -79,10 +84,15 @@ extension TCPConnection {
         recoveryPoint = nil
         rateReduction = nil
         headRetransmission = nil
+        lossProbeEnd = nil
+        lossDetectionDeadline = nil
         duplicateAcks = 0
         // Keep SACK information for one timeout (RFC 6675 5.1 lets the sender skip SACKed data);
         // a second consecutive timeout forgets it in case the receiver reneged (RFC 2018 s. 8).
-        if retransmitCount > 1 { scoreboard.removeAll() }
+        if retransmitCount > 1 {
+            scoreboard.removeAll()
+            rack.forgetSelectiveAcknowledgments()
+        }
         highRetransmitted = sndUna
         // Go back N: resend from the earliest unacknowledged byte.
         sndNxt = sndUna

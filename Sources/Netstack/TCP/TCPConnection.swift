@@ -150,6 +150,17 @@ public final class TCPConnection {
     /// Path MTU search after a black hole (`TCPConfig.pathMTUProbing`).
     var mtuSearch = TCPPathMTUSearch()
 
+    // MARK: RACK-TLP (RFC 8985)
+    var rack: TCPRecentAcknowledgment
+    /// The RACK reordering timer or the tail loss probe's PTO (`lossDetectionTimer` says which).
+    var lossDetectionDeadline: Int64? { didSet { timerArmed(lossDetectionDeadline) } }
+    var lossDetectionTimer = TCPLossDetectionTimer.probe
+    /// "TLP.end_seq" (SND.NXT after the probe) while a probe episode is open; "TLP.is_retrans".
+    var lossProbeEnd: SeqNumber?
+    var lossProbeRetransmitted = false
+    /// The PTO fired with new data to send: the next segment goes whatever the congestion window.
+    var lossProbeDue = false
+
     // MARK: Pending output
     var ackNow = false
     var lastReadiness: TCPReadiness = []
@@ -200,6 +211,7 @@ public final class TCPConnection {
         congestion = TCPCongestionControl(algorithm: config.congestionControl, mss: sendMSS)
         highRetransmitted = iss
         scoreboard = TCPSequenceRanges(limit: config.maximumScoreboardRanges)
+        rack = TCPRecentAcknowledgment(limit: config.maximumTransmissionRecords, timestampOffset: iss.rawValue)
         autotuneEpochStart = now
         lastAckReceivedAt = now
     }
@@ -343,6 +355,7 @@ public final class TCPConnection {
             if let deadline { earliest = min(earliest ?? deadline, deadline) }
         }
         consider(retransmitDeadline)
+        consider(lossDetectionDeadline)
         consider(delayedAckDeadline)
         consider(persistDeadline)
         consider(keepaliveDeadline)
@@ -367,6 +380,7 @@ public final class TCPConnection {
         if self.error == nil { self.error = error }
         state = .closed
         retransmitDeadline = nil
+        lossDetectionDeadline = nil
         delayedAckDeadline = nil
         persistDeadline = nil
         keepaliveDeadline = nil
@@ -382,6 +396,7 @@ public final class TCPConnection {
         state = .timeWait
         finWait2Deadline = nil
         retransmitDeadline = nil
+        lossDetectionDeadline = nil
         persistDeadline = nil
         keepaliveDeadline = nil
         timeWaitDeadline = now &+ config.timeWaitDuration.nanosecondsSaturating
@@ -416,7 +431,11 @@ public final class TCPConnection {
 
     /// Our TSval: a millisecond clock plus a per-connection offset (RFC 7323 section 5.4).
     func timestampValue(_ now: Int64) -> UInt32 {
-        UInt32(truncatingIfNeeded: now / 1_000_000) &+ tsOffset
+        TCPConnection.timestamp(at: now, offset: tsOffset)
+    }
+
+    static func timestamp(at time: Int64, offset: UInt32) -> UInt32 {
+        UInt32(truncatingIfNeeded: time / 1_000_000) &+ offset
     }
 
     var currentReadiness: TCPReadiness {

@@ -10,8 +10,17 @@ public struct TCPConnectionCounters: Sendable, Hashable {
     public var retransmittedSegments = 0
     public var retransmissionTimeouts = 0
     public var fastRetransmits = 0
-    /// Retransmissions of the first hole found lost by later SACKs, and sent again.
+    /// Retransmissions found lost by later SACKs (RACK, or for the first hole the DupThresh
+    /// rule), and sent again.
     public var lostRetransmissions = 0
+    /// Tail loss probes sent (RFC 8985 7.3), and those whose ACK showed they repaired a loss.
+    public var tailLossProbes = 0
+    public var tailLossProbeRepairs = 0
+    /// RACK reordering-timer expiries (RFC 8985 6.2 step 5).
+    public var reorderTimeouts = 0
+    /// Sends folded together, or boundaries not cut, because RACK's transmission log was full
+    /// (`TCPConfig.maximumTransmissionRecords`).
+    public var transmissionLogOverflows = 0
     public var duplicateAcksReceived = 0
     public var unacceptableSegments = 0
     public var pawsRejected = 0

@@ -4,6 +4,12 @@ struct TCPRTTEstimator {
     private(set) var smoothed: Int64? // SRTT
     private(set) var variance: Int64 = 0 // RTTVAR
     private(set) var rto: Int64
+    /// The least RTT sampled over the last `minimumWindow` (RFC 8985 "RACK.min_RTT"; Linux's
+    /// windowed tcp_min_rtt): RACK's reordering window is a quarter of it.
+    private(set) var minimumSample: Int64?
+    private var minimumSampledAt: Int64 = 0
+    /// Linux's tcp_min_rtt_wlen, 300 s: a path that got slower is believed after five minutes.
+    private let minimumWindow: Int64 = 300_000_000_000
     let minimum: Int64
     let maximum: Int64
     /// Clock granularity G; our clock is the caller's, so 1 ms is a safe floor.
@@ -15,8 +21,15 @@ struct TCPRTTEstimator {
         rto = initial
     }
 
-    mutating func sample(_ measured: Int64) {
+    mutating func sample(_ measured: Int64, at now: Int64) {
         let r = max(measured, 0)
+        // A zero reading means the ACK came within one tick of the caller's clock (one pass of
+        // its event loop): it says nothing of the path, and a zero minimum would close RACK's
+        // reordering window.
+        if r > 0, r <= minimumSample ?? .max || now - minimumSampledAt > minimumWindow {
+            minimumSample = r
+            minimumSampledAt = now
+        }
         if let srtt = smoothed {
             // "RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|; SRTT <- (1 - alpha) * SRTT + alpha * R'"
             variance = (3 * variance + abs(srtt - r)) / 4

@@ -1,0 +1,159 @@
+// RACK-TLP (RFC 8985) in exact segments, on a fake clock with a 40 ms round trip: losses found
+// by time (a quarter of the minimum RTT of reordering allowance, none once DupThresh segments
+// are SACKed, unless reordering was seen), and the tail loss probe that turns a lost tail into a
+// fast recovery instead of a retransmission timeout.
+
+import Netstack
+import Testing
+import Wire
+
+@Suite struct TCPRACKTests {
+    static let roundTrip: Duration = .milliseconds(40)
+    static let a = ourISS + 1
+
+    static func config(_ lossDetection: TCPLossDetection = .rack) -> TCPConfig {
+        var config = plainConfig()
+        config.selectiveAcknowledgments = true
+        config.lossDetection = lossDetection
+        return config
+    }
+
+    /// ESTABLISHED, the SYN-ACK arriving one round trip after the SYN: SRTT and the minimum RTT
+    /// are 40 ms, so RACK's reordering window is 10 ms and the PTO 2 * 40 ms + 2 ms.
+    static func established(_ lossDetection: TCPLossDetection = .rack) throws -> TCPHarness {
+        let h = try TCPHarness.active(config(lossDetection))
+        _ = h.take()
+        h.now = h.now + roundTrip
+        h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460, sackPermitted: true))
+        #expect(h.connection.smoothedRTT == roundTrip)
+        return h
+    }
+
+    static func segment(_ n: UInt32) -> UInt32 { a + (n - 1) * 1460 }
+
+    /// RFC 8985 6.2 steps 4-5: one segment SACKed above a hole is not DupThresh's three, yet the
+    /// hole is lost once "Segment.xmit_ts + RACK.rtt + RACK.reo_wnd" passes, RACK.reo_wnd being
+    /// "RACK.min_RTT / 4". The reordering timer fires then and fast recovery resends it. The
+    /// DupThresh rule, on the same ACK, waits for a timeout.
+    @Test func holeBelowOneSACKedSegmentIsLostAfterAQuarterOfTheMinimumRTT() throws {
+        let h = try Self.established()
+        #expect(try h.write(tcpBytes(4 * 1460)).count == 4)
+        h.now = h.now + Self.roundTrip
+        #expect(
+            h.segment(seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(3))]))
+                .isEmpty)
+        #expect(h.advance(ms: 9).isEmpty, "still within the reordering window")
+        let sent = h.advance(ms: 1)
+        #expect(sent.map(\.summary) == [Seg(seq: Self.a, ack: peerISS + 1, flags: .ack, length: 1460)])
+        #expect(h.connection.counters.reorderTimeouts == 1)
+        #expect(h.connection.counters.fastRetransmits == 1)
+
+        let d = try Self.established(.duplicateThreshold)
+        #expect(try d.write(tcpBytes(4 * 1460)).count == 4)
+        d.now = d.now + Self.roundTrip
+        #expect(
+            d.segment(seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(3))]))
+                .isEmpty)
+        #expect(d.advance(ms: 10).isEmpty)
+        #expect(d.connection.counters.fastRetransmits == 0)
+    }
+
+    /// RFC 8985 6.2 step 4: "If RACK.reordering_seen is FALSE: ... Else if RACK.segs_sacked >=
+    /// DupThresh: return 0": three segments SACKed above the hole make it lost on that ACK.
+    @Test func holeBelowThreeSACKedSegmentsIsLostAtOnce() throws {
+        let h = try Self.established()
+        #expect(try h.write(tcpBytes(5 * 1460)).count == 5)
+        h.now = h.now + Self.roundTrip
+        let sent = h.segment(
+            seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(5))]))
+        #expect(sent.map(\.summary) == [Seg(seq: Self.a, ack: peerISS + 1, flags: .ack, length: 1460)])
+        #expect(h.connection.counters.reorderTimeouts == 0)
+    }
+
+    /// RFC 8985 6.2 step 3: a segment delivered below RACK.fack that was never retransmitted
+    /// ("RACK.reordering_seen = TRUE") keeps the reordering window open, even past DupThresh.
+    @Test func reorderingSeenKeepsTheReorderingWindowPastThreeSACKs() throws {
+        let h = try Self.established()
+        #expect(try h.write(tcpBytes(6 * 1460)).count == 6)
+        h.now = h.now + Self.roundTrip
+        #expect(
+            h.segment(seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(3))]))
+                .isEmpty)
+        // The first segment was only late: it arrives, and the ACK covers both.
+        #expect(h.segment(seq: peerISS + 1, ack: Self.segment(3)).isEmpty)
+        // The third is lost: three SACKed above it wait out the window now.
+        #expect(
+            h.segment(
+                seq: peerISS + 1, ack: Self.segment(3), options: options(sack: [(Self.segment(4), Self.segment(7))])
+            ).isEmpty)
+        let sent = h.advance(ms: 10)
+        #expect(sent.map(\.summary) == [Seg(seq: Self.segment(3), ack: peerISS + 1, flags: .ack, length: 1460)])
+    }
+
+    /// RFC 8985 7.2-7.3: the last two segments are lost and nothing is left to send. At "PTO =
+    /// 2*SRTT" (plus Linux's 2 ms) the highest segment goes again; its SACK shows the other lost
+    /// (sent before a delivered segment, more than an RTT ago), and fast recovery resends it. No
+    /// timeout: the RTO would have come at 200 ms.
+    @Test func tailLossProbeResendsTheLastSegmentAndRecoveryFollows() throws {
+        let h = try Self.established()
+        #expect(try h.write(tcpBytes(10 * 1460)).count == 10)
+        h.now = h.now + Self.roundTrip
+        #expect(h.segment(seq: peerISS + 1, ack: Self.segment(9)).isEmpty)
+        #expect(h.advance(ms: 81).isEmpty)
+        let probe = h.advance(ms: 1)
+        #expect(probe.map(\.summary) == [Seg(seq: Self.segment(10), ack: peerISS + 1, flags: .ack, length: 1460)])
+        #expect(h.connection.counters.tailLossProbes == 1)
+        h.now = h.now + Self.roundTrip
+        let repair = h.segment(
+            seq: peerISS + 1, ack: Self.segment(9), options: options(sack: [(Self.segment(10), Self.segment(11))]))
+        #expect(repair.map(\.summary) == [Seg(seq: Self.segment(9), ack: peerISS + 1, flags: .ack, length: 1460)])
+        #expect(h.connection.counters.retransmissionTimeouts == 0)
+    }
+
+    /// RFC 8985 7.3: "If an unsent segment exists AND the receive window allows new data to be
+    /// sent: Transmit the lowest-sequence unsent segment of up to SMSS", past the congestion
+    /// window; then the RTO, not another PTO, is armed.
+    @Test func tailLossProbeSendsNewDataWhenThereIsSome() throws {
+        let h = try Self.established()
+        #expect(try h.write(tcpBytes(12 * 1460)).count == 10)
+        #expect(h.advance(ms: 81).isEmpty)
+        let probe = h.advance(ms: 1)
+        #expect(probe.map(\.summary) == [Seg(seq: Self.segment(11), ack: peerISS + 1, flags: .ack, length: 1460)])
+        #expect(h.connection.counters.retransmittedSegments == 0)
+        #expect(h.advance(ms: 100).isEmpty, "one probe per episode")
+    }
+
+    /// RFC 8985 7.4: the probe's D-SACK says the original had arrived (only its ACKs were lost):
+    /// the episode ends with no congestion response.
+    @Test func probeAnsweredByADSACKCostsNoWindow() throws {
+        let h = try Self.established()
+        #expect(try h.write(tcpBytes(3 * 1460)).count == 3)
+        h.now = h.now + Self.roundTrip
+        h.segment(seq: peerISS + 1, ack: Self.segment(2))
+        let window = h.connection.congestionWindow
+        #expect(h.advance(ms: 82).map(\.seq) == [Self.segment(3)])
+        h.now = h.now + Self.roundTrip
+        h.segment(seq: peerISS + 1, ack: Self.segment(4), options: options(sack: [(Self.segment(3), Self.segment(4))]))
+        #expect(h.connection.counters.tailLossProbeRepairs == 0)
+        #expect(h.connection.congestionWindow >= window)
+        #expect(h.connection.slowStartThreshold == .max)
+    }
+
+    /// RFC 8985 7.4: no D-SACK, and an ACK beyond TLP.end_seq: the probe repaired a loss, so
+    /// the sender makes the "congestion control response equivalent to fast recovery".
+    @Test func probeThatRepairedALossReducesTheWindow() throws {
+        let h = try Self.established()
+        #expect(try h.write(tcpBytes(3 * 1460)).count == 3)
+        h.now = h.now + Self.roundTrip
+        h.segment(seq: peerISS + 1, ack: Self.segment(2))
+        #expect(h.advance(ms: 82).map(\.seq) == [Self.segment(3)])
+        h.now = h.now + Self.roundTrip
+        h.segment(seq: peerISS + 1, ack: Self.segment(4))
+        #expect(h.connection.counters.tailLossProbeRepairs == 0, "an ACK at TLP.end_seq leaves the verdict open")
+        #expect(try h.write(tcpBytes(1460)).count == 1)
+        h.segment(seq: peerISS + 1, ack: Self.segment(5))
+        #expect(h.connection.counters.tailLossProbeRepairs == 1)
+        #expect(h.connection.slowStartThreshold < .max)
+        #expect(h.connection.counters.retransmissionTimeouts == 0)
+    }
+}
