@@ -34,6 +34,21 @@ import Wire
         #expect(h.connection.counters.retransmissionTimeouts == 0)
     }
 
+    /// The resend is a go-back-N of its own: the duplicate ACKs it draws (the peer already held
+    /// the first copies of a flight the report was about) start no fast retransmit, as the
+    /// echoes of a timeout's go-back-N do not (RFC 6582 3.2 step 1's `recover`; Linux's
+    /// tcp_simple_retransmit sets high_seq).
+    @Test func duplicateAcksAfterTheResendStartNoFastRetransmit() throws {
+        let h = try Self.inFlight()
+        #expect(
+            h.connection.handlePathMTU(
+                reportedMTU: 1300, quotedSequence: seq(ourISS + 1), quotedLength: 1500, now: h.now, output: &h.out))
+        _ = h.take()
+        h.segment(seq: peerISS + 1, ack: ourISS + 1461)
+        for _ in 0..<3 { h.segment(seq: peerISS + 1, ack: ourISS + 1461) }
+        #expect(h.connection.counters.fastRetransmits == 0)
+    }
+
     /// RFC 5927 4.1: the quoted sequence number must lie in SND.UNA =< SEG.SEQ < SND.NXT; a
     /// report about data already acknowledged, or never sent, is forged or stale.
     @Test func reportQuotingASequenceOutsideTheFlightIsIgnored() throws {

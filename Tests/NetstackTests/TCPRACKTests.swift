@@ -156,4 +156,21 @@ import Wire
         #expect(h.connection.slowStartThreshold < .max)
         #expect(h.connection.counters.retransmissionTimeouts == 0)
     }
+
+    /// The log is a bounded table: past `maximumTransmissionRecords` sends fold into the last
+    /// record (counted), so times get coarser, and losses below it are still found.
+    @Test func fullTransmissionLogIsCountedAndLossesAreStillFound() throws {
+        var config = Self.config()
+        config.maximumTransmissionRecords = 4
+        let h = try TCPHarness.active(config)
+        _ = h.take()
+        h.now = h.now + Self.roundTrip
+        h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460, sackPermitted: true))
+        for _ in 0..<10 { #expect(try h.write(tcpBytes(1460)).count == 1) }
+        #expect(h.connection.counters.transmissionLogOverflows == 6)
+        h.now = h.now + Self.roundTrip
+        let sent = h.segment(
+            seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(11))]))
+        #expect(sent.first?.summary == Seg(seq: Self.a, ack: peerISS + 1, flags: .ack, length: 1460))
+    }
 }

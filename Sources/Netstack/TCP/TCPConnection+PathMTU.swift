@@ -46,8 +46,11 @@ extension TCPConnection {
     }
 
     /// Everything in flight goes again at once in the current size, with no congestion response
-    /// (a path's MTU dropped it, not congestion), as Linux's tcp_simple_retransmit does.
+    /// (a path's MTU dropped it, not congestion), as Linux's tcp_simple_retransmit does. Like a
+    /// timeout's go-back-N it moves `recover` (Linux sets high_seq = snd_nxt): the duplicate
+    /// ACKs this resend draws are its own echoes, not a loss to recover from.
     private func resendFlightWithoutCongestionResponse(now: Int64, output: inout some TCPSegmentOutput) {
+        recover = sndMax
         sndNxt = sndUna
         highRetransmitted = sndUna
         rttProbe = nil
@@ -145,7 +148,6 @@ extension TCPConnection {
     func lostProbeInsteadOfCongestion(now: Int64, output: inout some TCPSegmentOutput) -> Bool {
         guard let probe = mtuSearch.probe, sndUna == probe.start else { return false }
         mtuProbeLost()
-        recover = sndMax
         duplicateAcks = 0
         resendFlightWithoutCongestionResponse(now: now, output: &output)
         return true

@@ -80,7 +80,7 @@ extension TCPConnection {
     }
 
     /// RACK_detect_loss_and_arm_timer(): marks what is lost, arms the reordering timer for what
-    /// may still be, and starts fast recovery on the first loss outside a recovery.
+    /// may still be, and starts fast recovery for lost segments outside a recovery.
     private func detectLoss(now: Int64, output: inout some TCPSegmentOutput) {
         let sackedSegments = (scoreboard.totalBytes + sendMSS - 1) / sendMSS
         let window = rack.reorderWindow(
@@ -94,7 +94,9 @@ extension TCPConnection {
         } else if lossDetectionTimer == .reorder {
             lossDetectionDeadline = nil
         }
-        if found.lost > 0, !recovering { enterFastRecovery(now: now, output: &output) }
+        // Also segments marked while a recovery ran that it did not repair (sent during it, above
+        // its RecoveryPoint): a new recovery takes them, as Linux's tcp_time_to_recover does.
+        if rack.lostBytes > 0, !recovering { enterFastRecovery(now: now, output: &output) }
     }
 
     /// During the go-back-N after a timeout (RFC 6675 5.1 allows no fast recovery below
