@@ -1,8 +1,8 @@
 // One interop run (Swift client <-> kernel listener, 16 MiB each way at MTU 1500) captured by
-// tcpdump and read back with tshark's TCP analysis: nothing our side sends is retransmitted,
-// out of order or skips sequence space, our window never closes, and every duplicate ACK we
-// send answers out-of-order or duplicated data. The capture lives in a temporary directory
-// removed afterwards.
+// tcpdump and read back with tshark's TCP analysis: nothing our side sends is retransmitted (but
+// as a tail loss probe, when an ACK came late), out of order or skips sequence space, our window
+// never closes, and every duplicate ACK we send answers out-of-order or duplicated data. The
+// capture lives in a temporary directory removed afterwards.
 //
 // The capture is taken on the stack's end of the veth, where frames appear in the order our
 // stack reads them. Linux's veth hands each frame to the backlog of the CPU that sent it
@@ -52,11 +52,20 @@ extension TCPKernelTests {
             let stack = "\(TCPKernelTests.stackAddress)"
             let frames = try CapturedFrame.read(capture.path)
             #expect(frames.count > 2 * total / 1448)
-            // Our own segments: never retransmitted, never out of order or skipping sequence space,
-            // and our receive window never closes.
+            // Our own segments: never out of order or skipping sequence space, never retransmitted
+            // but as a tail loss probe (RFC 8985 7.3: when an ACK is later than the PTO, as on a
+            // loaded machine, the last segment goes again; Linux does the same), with no loss
+            // recovery at all; and our receive window never closes.
             let ours = frames.filter { $0.source == stack }
-            let badData = ours.filter { $0.length > 0 && ($0.retransmission || $0.outOfOrder || $0.lostSegment) }
+            let counters = try #require(endpoint.connection?.counters)
+            let badData = ours.filter { $0.length > 0 && ($0.outOfOrder || $0.lostSegment) }
             #expect(badData.isEmpty, "our data flagged: \(badData.prefix(20))")
+            let retransmitted = ours.filter { $0.length > 0 && $0.retransmission }
+            #expect(
+                retransmitted.count <= counters.tailLossProbes
+                    && counters.retransmittedSegments <= counters.tailLossProbes,
+                "our retransmissions: \(retransmitted.prefix(20)); counters: \(counters)")
+            #expect(counters.fastRetransmits == 0 && counters.retransmissionTimeouts == 0, "\(counters)")
             #expect(!ours.contains { $0.zeroWindow }, "our window closed")
             // Our duplicate ACKs. RFC 5681 4.2: "A TCP receiver SHOULD send an immediate duplicate
             // ACK when an out-of-order segment arrives"; those carry SACK blocks (RFC 2018) naming

@@ -19,7 +19,7 @@ import Wire
     }
 
     /// ESTABLISHED, the SYN-ACK arriving one round trip after the SYN: SRTT and the minimum RTT
-    /// are 40 ms, so RACK's reordering window is 10 ms and the PTO 2 * 40 ms + 2 ms.
+    /// are 40 ms, so RACK's reordering window is 10 ms and the PTO 2 * 40 ms + 8 ms.
     static func established(_ lossDetection: TCPLossDetection = .rack) throws -> TCPHarness {
         let h = try TCPHarness.active(config(lossDetection))
         _ = h.take()
@@ -91,7 +91,7 @@ import Wire
     }
 
     /// RFC 8985 7.2-7.3: the last two segments are lost and nothing is left to send. At "PTO =
-    /// 2*SRTT" (plus Linux's 2 ms) the highest segment goes again; its SACK shows the other lost
+    /// 2*SRTT" (plus Linux's two ticks, 8 ms) the highest segment goes again; its SACK shows the other lost
     /// (sent before a delivered segment, more than an RTT ago), and fast recovery resends it. No
     /// timeout: the RTO would have come at 200 ms.
     @Test func tailLossProbeResendsTheLastSegmentAndRecoveryFollows() throws {
@@ -99,7 +99,7 @@ import Wire
         #expect(try h.write(tcpBytes(10 * 1460)).count == 10)
         h.now = h.now + Self.roundTrip
         #expect(h.segment(seq: peerISS + 1, ack: Self.segment(9)).isEmpty)
-        #expect(h.advance(ms: 81).isEmpty)
+        #expect(h.advance(ms: 87).isEmpty)
         let probe = h.advance(ms: 1)
         #expect(probe.map(\.summary) == [Seg(seq: Self.segment(10), ack: peerISS + 1, flags: .ack, length: 1460)])
         #expect(h.connection.counters.tailLossProbes == 1)
@@ -116,7 +116,7 @@ import Wire
     @Test func tailLossProbeSendsNewDataWhenThereIsSome() throws {
         let h = try Self.established()
         #expect(try h.write(tcpBytes(12 * 1460)).count == 10)
-        #expect(h.advance(ms: 81).isEmpty)
+        #expect(h.advance(ms: 87).isEmpty)
         let probe = h.advance(ms: 1)
         #expect(probe.map(\.summary) == [Seg(seq: Self.segment(11), ack: peerISS + 1, flags: .ack, length: 1460)])
         #expect(h.connection.counters.retransmittedSegments == 0)
@@ -131,7 +131,7 @@ import Wire
         h.now = h.now + Self.roundTrip
         h.segment(seq: peerISS + 1, ack: Self.segment(2))
         let window = h.connection.congestionWindow
-        #expect(h.advance(ms: 82).map(\.seq) == [Self.segment(3)])
+        #expect(h.advance(ms: 88).map(\.seq) == [Self.segment(3)])
         h.now = h.now + Self.roundTrip
         h.segment(seq: peerISS + 1, ack: Self.segment(4), options: options(sack: [(Self.segment(3), Self.segment(4))]))
         #expect(h.connection.counters.tailLossProbeRepairs == 0)
@@ -146,7 +146,7 @@ import Wire
         #expect(try h.write(tcpBytes(3 * 1460)).count == 3)
         h.now = h.now + Self.roundTrip
         h.segment(seq: peerISS + 1, ack: Self.segment(2))
-        #expect(h.advance(ms: 82).map(\.seq) == [Self.segment(3)])
+        #expect(h.advance(ms: 88).map(\.seq) == [Self.segment(3)])
         h.now = h.now + Self.roundTrip
         h.segment(seq: peerISS + 1, ack: Self.segment(4))
         #expect(h.connection.counters.tailLossProbeRepairs == 0, "an ACK at TLP.end_seq leaves the verdict open")

@@ -27,9 +27,11 @@ public struct TCPConfig: Sendable {
     /// How a SACK connection finds lost segments: RACK-TLP (RFC 8985) by default, as Linux
     /// (tcp_recovery = 1); connections without SACK count duplicate ACKs either way.
     public var lossDetection: TCPLossDetection = .rack
-    /// Most records in RACK's transmission log (one per burst sent at one instant, cut where
-    /// SACKs and retransmissions need it); past it send times get coarser and are counted.
-    public var maximumTransmissionRecords = 1024
+    /// Most records in RACK's transmission log (one per segment or burst sent, cut where SACKs
+    /// and retransmissions need it); past it send times get coarser, and it is counted. 0, the
+    /// default, sizes it for a full send ring of one-MSS segments and the cuts of a full SACK
+    /// scoreboard (`transmissionRecords(mss:)`).
+    public var maximumTransmissionRecords = 0
     public var windowScaling = true
     public var timestamps = true
     public var selectiveAcknowledgments = true
@@ -75,6 +77,12 @@ public struct TCPConfig: Sendable {
     /// tcp_init_buffer_space sizes sk_sndbuf), at least 64 KiB, at most `sendBufferSize`.
     public func initialSendBufferSize(mss: Int) -> Int {
         min(sendBufferSize, max(64 * 1024, 2 * TCPCongestionControl.initialWindow(mss: mss)))
+    }
+
+    /// The bound of RACK's transmission log for a connection sending `mss`-byte segments.
+    public func transmissionRecords(mss: Int) -> Int {
+        guard maximumTransmissionRecords == 0 else { return maximumTransmissionRecords }
+        return sendBufferSize / max(mss, 1) + 2 * maximumScoreboardRanges + 2
     }
 
     /// The receive ring a connection opens with: what the initial window needs.

@@ -23,9 +23,11 @@ extension TCPConnection {
 
     /// "WCDelAckT" (RFC 8985 7.2): a receiver may hold the ACK of a lone segment this long.
     private static let worstCaseDelayedAck: Int64 = 200_000_000
-    /// Added to the PTO of a longer flight, as Linux adds TCP_TIMEOUT_MIN (2 ms at HZ=1000):
-    /// at a gateway's RTTs of tens of microseconds, 2*SRTT alone is below scheduling noise.
-    private static let probeTimeoutFloor: Int64 = 2_000_000
+    /// Added to the PTO of a longer flight, as Linux adds TCP_TIMEOUT_MIN (two ticks: 8 ms at
+    /// this machine's HZ=250, which also rounds 2*SRTT up to a tick): at a gateway's RTTs of
+    /// tens of microseconds, 2*SRTT alone is below scheduling noise, and a probe that fires
+    /// while the receiver's ACK waits for a busy CPU is a spurious retransmission.
+    private static let probeTimeoutFloor: Int64 = 8_000_000
 
     /// [seq, end) went out at `now` (from `emit`).
     func rackSent(_ seq: SeqNumber, _ end: SeqNumber, now: Int64) {

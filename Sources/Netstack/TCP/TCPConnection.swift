@@ -211,7 +211,7 @@ public final class TCPConnection {
         congestion = TCPCongestionControl(algorithm: config.congestionControl, mss: sendMSS)
         highRetransmitted = iss
         scoreboard = TCPSequenceRanges(limit: config.maximumScoreboardRanges)
-        rack = TCPRecentAcknowledgment(limit: config.maximumTransmissionRecords, timestampOffset: iss.rawValue)
+        rack = TCPRecentAcknowledgment(limit: config.transmissionRecords(mss: localMSS), timestampOffset: iss.rawValue)
         autotuneEpochStart = now
         lastAckReceivedAt = now
     }

@@ -89,7 +89,11 @@ struct TCPRecentAcknowledgment {
         let newLeft = max(left, end)
         guard newLeft < right else { return }
         if log.count >= limit {
+            // Folded into the last record, which then stands for sends not delivered, not lost.
             overflows += 1
+            if log[log.count - 1].lost { lostBytes -= log[log.count - 1].length }
+            log[log.count - 1].lost = false
+            log[log.count - 1].sacked = false
             log[log.count - 1].right = right
             log[log.count - 1].sentAt = now
             log[log.count - 1].sendOrder = order
