@@ -48,7 +48,8 @@ extension TCPKernelTests {
             var description: String {
                 String(format: "%.3f s, %d retransmitted", seconds, retransmissions)
                     + (counters.map {
-                        ", \($0.retransmissionTimeouts) RTOs, \($0.fastRetransmits) fast recoveries, "
+                        " (\($0.retransmittedSegments) by us), \($0.retransmissionTimeouts) RTOs, "
+                            + "\($0.fastRetransmits) fast recoveries, "
                             + "\($0.tailLossProbes) tail loss probes, \($0.reorderTimeouts) reordering timeouts, "
                             + "\($0.lostRetransmissions) lost retransmissions resent"
                     } ?? "")
