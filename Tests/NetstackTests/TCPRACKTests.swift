@@ -20,8 +20,8 @@ import Wire
 
     /// ESTABLISHED, the SYN-ACK arriving one round trip after the SYN: SRTT and the minimum RTT
     /// are 40 ms, so RACK's reordering window is 10 ms and the PTO 2 * 40 ms + 8 ms.
-    static func established(_ lossDetection: TCPLossDetection = .rack) throws -> TCPHarness {
-        let h = try TCPHarness.active(config(lossDetection))
+    static func established(_ config: TCPConfig = config()) throws -> TCPHarness {
+        let h = try TCPHarness.active(config)
         _ = h.take()
         h.now = h.now + roundTrip
         h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460, sackPermitted: true))
@@ -31,29 +31,35 @@ import Wire
 
     static func segment(_ n: UInt32) -> UInt32 { a + (n - 1) * 1460 }
 
+    /// `count` segments sent, and one round trip later the first ACK about them due.
+    static func inFlight(_ count: Int, _ config: TCPConfig = config()) throws -> TCPHarness {
+        let h = try established(config)
+        #expect(try h.write(tcpBytes(count * 1460)).count == count)
+        h.now = h.now + roundTrip
+        return h
+    }
+
+    /// The peer's ACK at `ack` with SACK blocks of segments [from, to).
+    @discardableResult
+    static func sack(_ h: TCPHarness, ack: UInt32 = a, _ blocks: [(from: UInt32, to: UInt32)]) -> [Sent] {
+        h.segment(seq: peerISS + 1, ack: ack, options: options(sack: blocks.map { (segment($0.from), segment($0.to)) }))
+    }
+
     /// RFC 8985 6.2 steps 4-5: one segment SACKed above a hole is not DupThresh's three, yet the
     /// hole is lost once "Segment.xmit_ts + RACK.rtt + RACK.reo_wnd" passes, RACK.reo_wnd being
     /// "RACK.min_RTT / 4". The reordering timer fires then and fast recovery resends it. The
     /// DupThresh rule, on the same ACK, waits for a timeout.
     @Test func holeBelowOneSACKedSegmentIsLostAfterAQuarterOfTheMinimumRTT() throws {
-        let h = try Self.established()
-        #expect(try h.write(tcpBytes(4 * 1460)).count == 4)
-        h.now = h.now + Self.roundTrip
-        #expect(
-            h.segment(seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(3))]))
-                .isEmpty)
+        let h = try Self.inFlight(4)
+        #expect(Self.sack(h, [(2, 3)]).isEmpty)
         #expect(h.advance(ms: 9).isEmpty, "still within the reordering window")
         let sent = h.advance(ms: 1)
         #expect(sent.map(\.summary) == [Seg(seq: Self.a, ack: peerISS + 1, flags: .ack, length: 1460)])
         #expect(h.connection.counters.reorderTimeouts == 1)
         #expect(h.connection.counters.fastRetransmits == 1)
 
-        let d = try Self.established(.duplicateThreshold)
-        #expect(try d.write(tcpBytes(4 * 1460)).count == 4)
-        d.now = d.now + Self.roundTrip
-        #expect(
-            d.segment(seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(3))]))
-                .isEmpty)
+        let d = try Self.inFlight(4, Self.config(.duplicateThreshold))
+        #expect(Self.sack(d, [(2, 3)]).isEmpty)
         #expect(d.advance(ms: 10).isEmpty)
         #expect(d.connection.counters.fastRetransmits == 0)
     }
@@ -61,11 +67,8 @@ import Wire
     /// RFC 8985 6.2 step 4: "If RACK.reordering_seen is FALSE: ... Else if RACK.segs_sacked >=
     /// DupThresh: return 0": three segments SACKed above the hole make it lost on that ACK.
     @Test func holeBelowThreeSACKedSegmentsIsLostAtOnce() throws {
-        let h = try Self.established()
-        #expect(try h.write(tcpBytes(5 * 1460)).count == 5)
-        h.now = h.now + Self.roundTrip
-        let sent = h.segment(
-            seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(5))]))
+        let h = try Self.inFlight(5)
+        let sent = Self.sack(h, [(2, 5)])
         #expect(sent.map(\.summary) == [Seg(seq: Self.a, ack: peerISS + 1, flags: .ack, length: 1460)])
         #expect(h.connection.counters.reorderTimeouts == 0)
     }
@@ -73,27 +76,20 @@ import Wire
     /// RFC 8985 6.2 step 3: a segment delivered below RACK.fack that was never retransmitted
     /// ("RACK.reordering_seen = TRUE") keeps the reordering window open, even past DupThresh.
     @Test func reorderingSeenKeepsTheReorderingWindowPastThreeSACKs() throws {
-        let h = try Self.established()
-        #expect(try h.write(tcpBytes(6 * 1460)).count == 6)
-        h.now = h.now + Self.roundTrip
-        #expect(
-            h.segment(seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(3))]))
-                .isEmpty)
+        let h = try Self.inFlight(6)
+        #expect(Self.sack(h, [(2, 3)]).isEmpty)
         // The first segment was only late: it arrives, and the ACK covers both.
         #expect(h.segment(seq: peerISS + 1, ack: Self.segment(3)).isEmpty)
         // The third is lost: three SACKed above it wait out the window now.
-        #expect(
-            h.segment(
-                seq: peerISS + 1, ack: Self.segment(3), options: options(sack: [(Self.segment(4), Self.segment(7))])
-            ).isEmpty)
+        #expect(Self.sack(h, ack: Self.segment(3), [(4, 7)]).isEmpty)
         let sent = h.advance(ms: 10)
         #expect(sent.map(\.summary) == [Seg(seq: Self.segment(3), ack: peerISS + 1, flags: .ack, length: 1460)])
     }
 
     /// RFC 8985 7.2-7.3: the last two segments are lost and nothing is left to send. At "PTO =
-    /// 2*SRTT" (plus Linux's two ticks, 8 ms) the highest segment goes again; its SACK shows the other lost
-    /// (sent before a delivered segment, more than an RTT ago), and fast recovery resends it. No
-    /// timeout: the RTO would have come at 200 ms.
+    /// 2*SRTT" (plus Linux's two ticks, 8 ms) the highest segment goes again; its SACK shows the
+    /// other lost (sent before a delivered segment, more than an RTT ago), and fast recovery
+    /// resends it. No timeout: the RTO would have come at 200 ms.
     @Test func tailLossProbeResendsTheLastSegmentAndRecoveryFollows() throws {
         let h = try Self.established()
         #expect(try h.write(tcpBytes(10 * 1460)).count == 10)
@@ -104,8 +100,7 @@ import Wire
         #expect(probe.map(\.summary) == [Seg(seq: Self.segment(10), ack: peerISS + 1, flags: .ack, length: 1460)])
         #expect(h.connection.counters.tailLossProbes == 1)
         h.now = h.now + Self.roundTrip
-        let repair = h.segment(
-            seq: peerISS + 1, ack: Self.segment(9), options: options(sack: [(Self.segment(10), Self.segment(11))]))
+        let repair = Self.sack(h, ack: Self.segment(9), [(10, 11)])
         #expect(repair.map(\.summary) == [Seg(seq: Self.segment(9), ack: peerISS + 1, flags: .ack, length: 1460)])
         #expect(h.connection.counters.retransmissionTimeouts == 0)
     }
@@ -126,14 +121,12 @@ import Wire
     /// RFC 8985 7.4: the probe's D-SACK says the original had arrived (only its ACKs were lost):
     /// the episode ends with no congestion response.
     @Test func probeAnsweredByADSACKCostsNoWindow() throws {
-        let h = try Self.established()
-        #expect(try h.write(tcpBytes(3 * 1460)).count == 3)
-        h.now = h.now + Self.roundTrip
+        let h = try Self.inFlight(3)
         h.segment(seq: peerISS + 1, ack: Self.segment(2))
         let window = h.connection.congestionWindow
         #expect(h.advance(ms: 88).map(\.seq) == [Self.segment(3)])
         h.now = h.now + Self.roundTrip
-        h.segment(seq: peerISS + 1, ack: Self.segment(4), options: options(sack: [(Self.segment(3), Self.segment(4))]))
+        Self.sack(h, ack: Self.segment(4), [(3, 4)])
         #expect(h.connection.counters.tailLossProbeRepairs == 0)
         #expect(h.connection.congestionWindow >= window)
         #expect(h.connection.slowStartThreshold == .max)
@@ -142,9 +135,7 @@ import Wire
     /// RFC 8985 7.4: no D-SACK, and an ACK beyond TLP.end_seq: the probe repaired a loss, so
     /// the sender makes the "congestion control response equivalent to fast recovery".
     @Test func probeThatRepairedALossReducesTheWindow() throws {
-        let h = try Self.established()
-        #expect(try h.write(tcpBytes(3 * 1460)).count == 3)
-        h.now = h.now + Self.roundTrip
+        let h = try Self.inFlight(3)
         h.segment(seq: peerISS + 1, ack: Self.segment(2))
         #expect(h.advance(ms: 88).map(\.seq) == [Self.segment(3)])
         h.now = h.now + Self.roundTrip
@@ -162,15 +153,11 @@ import Wire
     @Test func fullTransmissionLogIsCountedAndLossesAreStillFound() throws {
         var config = Self.config()
         config.maximumTransmissionRecords = 4
-        let h = try TCPHarness.active(config)
-        _ = h.take()
-        h.now = h.now + Self.roundTrip
-        h.segment(seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack], options: options(mss: 1460, sackPermitted: true))
+        let h = try Self.established(config)
         for _ in 0..<10 { #expect(try h.write(tcpBytes(1460)).count == 1) }
         #expect(h.connection.counters.transmissionLogOverflows == 6)
         h.now = h.now + Self.roundTrip
-        let sent = h.segment(
-            seq: peerISS + 1, ack: Self.a, options: options(sack: [(Self.segment(2), Self.segment(11))]))
+        let sent = Self.sack(h, [(2, 11)])
         #expect(sent.first?.summary == Seg(seq: Self.a, ack: peerISS + 1, flags: .ack, length: 1460))
     }
 }
