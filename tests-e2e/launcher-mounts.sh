@@ -47,6 +47,11 @@ expect_eq "cwd is bound and is the working directory" "$WORK/project data" \
 expect_eq "from /: the program starts at /" "/" "$(cd / && R -- pwd 2>/dev/null)"
 [ "$(cd / && R -- pwd 2>&1 >/dev/null | wc -l)" -eq 1 ] && ok || bad "from /: not exactly one line on stderr"
 expect_eq "-w overrides the start directory" "/tmp" "$(cd "$WORK/project" && R -w /tmp -- pwd)"
+# From /tmp the host's /tmp is not bound over the sandbox's own: the program starts in its
+# private, writable /tmp (a read-only bind there broke every program that writes a temp file).
+expect_eq "from /tmp: the program starts in its own writable /tmp" "/tmp ok" \
+    "$(cd /tmp && R -- sh -c 'touch /tmp/probe && echo $(pwd) ok' 2>/dev/null)"
+expect_match "from /tmp: stderr says why it is not bound" "makes its own" "$(cd /tmp && R -- true 2>&1 >/dev/null)"
 
 # A writable volume: nosuid, nodev, and no set-id bit from the app.
 mkdir "$WORK/vol"

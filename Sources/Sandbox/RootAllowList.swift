@@ -21,13 +21,16 @@ extension MountPlan {
         for path in ["/dev", "/proc", "/sys", "/var"] {
             ops.append(MountOperation(.mkdir, target: newRoot + path))
         }
-        for (path, mode) in [("/tmp", "1777"), ("/run", "0755"), ("/var/tmp", "1777")] {
+        for (path, mode) in privateDirectories {
             ops.append(MountOperation(.mkdir, target: newRoot + path))
             ops.append(MountOperation(.tmpfs, target: newRoot + path, data: "mode=" + mode, flags: nosuid | nodev))
         }
         ops.append(MountOperation(.symlink, source: "../run", target: newRoot + "/var/run"))
         return ops
     }
+
+    /// The directories the default root makes fresh and private (tmpfs), with their modes.
+    static let privateDirectories = [("/tmp", "1777"), ("/run", "0755"), ("/var/tmp", "1777")]
 
     /// Where `sandbox run` (default root) starts the app, given the launcher's directory.
     public struct StartDirectory: Sendable, Equatable {
@@ -46,8 +49,12 @@ extension MountPlan {
     }
 
     /// The current directory is bound and is the working directory, so `sandbox run -- ./app`
-    /// works from a project, unless it is /, a home or above one (that would show the homes).
-    /// `--workdir` wins (nothing bound); a volume over the directory provides it (not bound).
+    /// works from a project, unless it is /, a home or above one (that would show the homes), or
+    /// one of the sandbox's private directories or above one (the host's /tmp bound read-only
+    /// over the sandbox's would leave the app no writable /tmp; /var would show /var/lib and
+    /// /var/log, which the default root leaves out): the app then starts in the sandbox's own
+    /// directory of that name. `--workdir` wins (nothing bound); a volume over the directory
+    /// provides it (not bound).
     public static func startDirectory(
         current: String, homes: [String], volumes: [VolumeMount],
         workdirGiven: Bool
@@ -60,6 +67,16 @@ extension MountPlan {
             return StartDirectory(
                 notice: "sandbox: the current directory \(cwd) is / or holds a home directory: "
                     + "not bound into the sandbox, the app starts in / (use -v or -w)")
+        }
+        let holdsPrivate = privateDirectories.contains { $0.0 == cwd || $0.0.hasPrefix(cwd + "/") }
+        if holdsPrivate {
+            let own = privateDirectories.contains { $0.0 == cwd }
+            return StartDirectory(
+                workdir: own ? cwd : nil,
+                notice: "sandbox: the current directory \(cwd) "
+                    + (own ? "is" : "holds") + " a directory the sandbox makes its own (a private tmpfs): "
+                    + "not bound into the sandbox, the app starts in " + (own ? "the sandbox's \(cwd)" : "/")
+                    + " (use -v \(cwd):\(cwd) to share it)")
         }
         return StartDirectory(bind: cwd, workdir: cwd)
     }

@@ -81,6 +81,15 @@ import Testing
             let start = MountPlan.startDirectory(current: refused, homes: homes, volumes: [], workdirGiven: false)
             #expect(start.bind == nil && start.workdir == nil && start.notice != nil, "\(refused)")
         }
+        // The sandbox's own private directories are not covered with the host's: the app starts
+        // in its own /tmp (or, above one, in /).
+        for (own, workdir) in [("/tmp", "/tmp"), ("/var/tmp", "/var/tmp"), ("/run", "/run"), ("/var", nil)] {
+            let start = MountPlan.startDirectory(current: own, homes: homes, volumes: [], workdirGiven: false)
+            #expect(start.bind == nil && start.workdir == workdir && start.notice != nil, "\(own)")
+        }
+        #expect(
+            MountPlan.startDirectory(current: "/tmp/build", homes: homes, volumes: [], workdirGiven: false).bind
+                == "/tmp/build")
         // Below a home is a project like any other.
         #expect(
             MountPlan.startDirectory(current: "/home/ann/src", homes: homes, volumes: [], workdirGiven: false).bind
