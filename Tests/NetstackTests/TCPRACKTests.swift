@@ -160,4 +160,64 @@ import Wire
         let sent = Self.sack(h, [(2, 11)])
         #expect(sent.first?.summary == Seg(seq: Self.a, ack: peerISS + 1, flags: .ack, length: 1460))
     }
+
+    /// A receiver keeps TS.Recent for a segment above a hole (RFC 7323 4.3), so the SACK of a
+    /// probe that fills in above one echoes an older TSval than the probe's. It still counts
+    /// (as with Linux's tcp_rack_advance, only an RTT below the minimum makes it ambiguous):
+    /// the segment below is found lost and recovered, without a timeout.
+    @Test func sackOfAProbeEchoingAnOlderTimestampStillShowsTheLoss() throws {
+        var config = Self.config()
+        config.timestamps = true
+        let h = try TCPHarness.active(config)
+        _ = h.take()
+        h.now = h.now + Self.roundTrip
+        h.segment(
+            seq: peerISS, ack: ourISS + 1, flags: [.syn, .ack],
+            options: options(mss: 1460, sackPermitted: true, timestamp: (7000, 1000)))
+        let sent = try h.write(tcpBytes(10 * 1448))
+        #expect(sent.count == 10)
+        let stamp = try #require(sent.first?.repr.options.timestamp?.value)
+        let segment = { (n: UInt32) in Self.a + (n - 1) * 1448 }
+        h.now = h.now + Self.roundTrip
+        h.segment(seq: peerISS + 1, ack: segment(9), options: options(timestamp: (7001, stamp)))
+        let probe = h.advance(ms: 88)
+        #expect(probe.map(\.seq) == [segment(10)])
+        h.now = h.now + Self.roundTrip
+        let repair = h.segment(
+            seq: peerISS + 1, ack: segment(9),
+            options: options(timestamp: (7002, stamp), sack: [(segment(10), segment(11))]))
+        #expect(repair.map(\.seq) == [segment(9)])
+        #expect(h.connection.counters.retransmissionTimeouts == 0)
+    }
+
+    /// The ACK of the fast retransmission empties the scoreboard while RACK holds the rest of
+    /// the flight lost: pipe is what is outstanding less what is lost (none in flight), so the
+    /// lost segments go at once instead of waiting for the timeout.
+    @Test func lostSegmentsGoWhenAPartialAckEmptiesTheScoreboard() throws {
+        let h = try Self.inFlight(10)
+        #expect(Self.sack(h, [(2, 4)]).isEmpty)
+        #expect(h.advance(ms: 10).map(\.seq) == [Self.a], "the reordering timer finds the first lost")
+        h.now = h.now + Self.roundTrip
+        let sent = h.segment(seq: peerISS + 1, ack: Self.segment(4))
+        #expect(sent.first?.seq == Self.segment(4))
+        #expect(h.connection.counters.retransmissionTimeouts == 0)
+    }
+
+    /// A probe whose SACK starts fast recovery ends its episode there (Linux's
+    /// tcp_init_cwnd_reduction): the ACK past TLP.end_seq is not a second verdict that cuts
+    /// the window again for the same loss.
+    @Test func probeThatLedToARecoveryCutsTheWindowOnce() throws {
+        let h = try Self.inFlight(10)
+        h.segment(seq: peerISS + 1, ack: Self.segment(9))
+        #expect(h.advance(ms: 88).map(\.seq) == [Self.segment(10)])
+        h.now = h.now + Self.roundTrip
+        #expect(Self.sack(h, ack: Self.segment(9), [(10, 11)]).map(\.seq) == [Self.segment(9)])
+        let threshold = h.connection.slowStartThreshold
+        h.now = h.now + Self.roundTrip
+        h.segment(seq: peerISS + 1, ack: Self.segment(11))
+        #expect(try h.write(tcpBytes(1460)).count == 1)
+        h.segment(seq: peerISS + 1, ack: Self.segment(12))
+        #expect(h.connection.counters.tailLossProbeRepairs == 0)
+        #expect(h.connection.slowStartThreshold == threshold)
+    }
 }

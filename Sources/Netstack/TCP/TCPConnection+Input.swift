@@ -87,6 +87,8 @@ extension TCPConnection {
             sendMSS = max(min(Int(mss), localMSS), 64)
         }
         congestion.setMSS(sendMSS)
+        // The log's bound in the segments this peer's MSS makes (a small MSS makes many).
+        rack.limit = config.transmissionRecords(mss: sendMSS)
         peerOfferedWindowScale = options.windowScale != nil
         if config.windowScaling, let shift = options.windowScale {
             // "If a Window Scale option is received with a shift.cnt value larger than 14, the
@@ -180,7 +182,7 @@ extension TCPConnection {
             headAdvanced()
             acknowledgedForPathMTU(ack)
             scoreboard.removeBelow(sndUna)
-            let rttSample = sampleRTT(segment, logged: rackAcknowledged(to: ack, segment, now: now), now: now)
+            let rttSample = sampleRTT(segment, logged: rackAcknowledged(to: ack, now: now), now: now)
             retransmitCount = 0
             // RFC 6298 5.2: "When all outstanding data has been acknowledged, turn off the
             // retransmission timer." 5.3: "When an ACK is received that acknowledges new data,

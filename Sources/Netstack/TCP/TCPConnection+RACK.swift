@@ -38,10 +38,9 @@ extension TCPConnection {
 
     /// The cumulative ACK moved to `ack`: the log lets go of what it covers. Returns the RTT
     /// sample it gives, if any (`TCPRecentAcknowledgment.acknowledged`).
-    func rackAcknowledged(to ack: SeqNumber, _ segment: TCPRepr, now: Int64) -> Int64? {
+    func rackAcknowledged(to ack: SeqNumber, now: Int64) -> Int64? {
         guard usesRACK else { return nil }
-        let echo = timestampsEnabled ? segment.options.timestamp?.echo : nil
-        return rack.acknowledged(to: ack, echo: echo, minimumRTT: rtt.minimumSample ?? 0, now: now)
+        return rack.acknowledged(to: ack, minimumRTT: rtt.minimumSample ?? 0, now: now)
     }
 
     /// RFC 8985 6.2 "Upon receiving an ACK", after the scoreboard and SND.UNA took it.
@@ -51,12 +50,22 @@ extension TCPConnection {
     ) {
         guard usesRACK else { return }
         let ack = segment.acknowledgmentNumber
-        let echo = timestampsEnabled ? segment.options.timestamp?.echo : nil
         let minimumRTT = rtt.minimumSample ?? 0
         let blocks = segment.options.sackBlocks
+        // In sequence order, as Linux sorts them: the receiver lists the most recent block
+        // first, and taking a higher block first would look like reordering (step 3).
+        var taken = SACKBlocks()
         for block in blocks where block.left < block.right && block.left >= ack && block.right <= sndMax {
             guard let held = scoreboard.range(containing: block.left), held.right >= block.right else { continue }
-            rack.selectivelyAcknowledged(block.left, block.right, echo: echo, minimumRTT: minimumRTT, now: now)
+            taken.append(block)
+            var position = taken.count - 1
+            while position > 0, taken[position - 1].left > taken[position].left {
+                (taken[position - 1], taken[position]) = (taken[position], taken[position - 1])
+                position -= 1
+            }
+        }
+        for block in taken {
+            rack.selectivelyAcknowledged(block.left, block.right, minimumRTT: minimumRTT, now: now)
         }
         counters.transmissionLogOverflows = rack.overflows
         // RFC 2883 section 4: a D-SACK block is first, below the ACK or inside the second block.
@@ -71,7 +80,12 @@ extension TCPConnection {
             sawDuplicateSACK: duplicate != nil, exitedRecovery: wasRecovering && !recovering, una: sndUna, nxt: sndNxt)
         processLossProbeAcknowledgment(
             ack: ack, duplicate: duplicate, pureDuplicate: !advanced && !hasData && blocks.isEmpty)
-        if !scoreboard.isEmpty || recovering { detectLoss(now: now, output: &output) }
+        if !scoreboard.isEmpty || recovering || rack.lostBytes > 0 {
+            detectLoss(now: now, output: &output)
+        } else if lossDetectionTimer == .reorder {
+            // Nothing SACKed is left to wait on: a pending reordering verdict is moot.
+            lossDetectionDeadline = nil
+        }
         resendLostRetransmissionAfterTimeout(now: now, output: &output)
         if sndUna == sndMax {
             lossDetectionDeadline = nil
@@ -130,6 +144,8 @@ extension TCPConnection {
             counters.reorderTimeouts += 1
             detectLoss(now: now, output: &output)
             resendLostRetransmissionAfterTimeout(now: now, output: &output)
+            // Nothing found lost: the tail is watched by a probe again.
+            if lossDetectionDeadline == nil { armLossProbe(now: now) }
         case .probe:
             sendTailLossProbe(now: now, output: &output)
         }
@@ -186,7 +202,8 @@ extension TCPConnection {
         } else if ack > end {
             lossProbeEnd = nil
             counters.tailLossProbeRepairs += 1
-            congestion.onLossRepairedByProbe(flightSize: Int(sndMax - sndUna))
+            // The window the probe's flight had, not what is left after this ACK.
+            congestion.onLossRepairedByProbe(flightSize: congestion.cwnd)
         } else if pureDuplicate {
             lossProbeEnd = nil
         }

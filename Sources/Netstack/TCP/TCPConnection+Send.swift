@@ -93,13 +93,14 @@ extension TCPConnection {
     /// Bytes in flight for window accounting: RFC 6675 "pipe" during SACK recovery, else
     /// SND.NXT - SND.UNA.
     var pipe: Int {
-        guard recoveryPoint != nil, sackEnabled, let highestSacked = scoreboard.highestRight else {
-            return Int(sndNxt - sndUna)
-        }
+        guard recoveryPoint != nil, sackEnabled else { return Int(sndNxt - sndUna) }
         if usesRACK {
-            // Outstanding, less what was SACKed and what RACK marked lost and not yet resent.
+            // Outstanding, less what was SACKed and what RACK marked lost and not yet resent
+            // (with nothing SACKed too: a partial ACK can empty the scoreboard while RACK holds
+            // the rest lost).
             return max(Int(sndMax - sndUna) - scoreboard.totalBytes - rack.lostBytes, 0)
         }
+        guard let highestSacked = scoreboard.highestRight else { return Int(sndNxt - sndUna) }
         // Unsacked bytes above the highest SACK are still in flight; holes below it count only
         // once retransmitted (they are presumed lost).
         var inFlight = max(Int(sndMax - highestSacked), 0)
@@ -252,7 +253,8 @@ extension TCPConnection {
     ) -> Int {
         let offset = Int(seq - sendBufferStart)
         guard offset >= 0 else { return 0 }
-        var length = min(max(sendBuffer.count - offset, 0), effectiveMSS)
+        // Never past SND.MAX: unsent bytes go as new data, through `sendData`.
+        var length = min(max(sendBuffer.count - offset, 0), effectiveMSS, max(Int(sndMax - seq), 0))
         if let limit { length = min(length, max(Int(limit - seq), 0)) }
         let payload = sendBuffer.view(at: offset, length: length, scratch: segmentScratch)
         let fin = finQueued && seq &+ payload.count == finSequence && sndMax > finSequence
@@ -278,6 +280,9 @@ extension TCPConnection {
         // "RecoveryPoint = HighData"; "ssthresh = cwnd = (FlightSize / 2)" (per the CC).
         recoveryPoint = sndMax
         recover = sndMax
+        // A probe episode ends in the recovery it led to (Linux's tcp_init_cwnd_reduction):
+        // its verdict would cut the window a second time for the same loss.
+        lossProbeEnd = nil
         congestion.onFastRetransmit(flightSize: Int(sndMax - sndUna))
         if sackEnabled { rateReduction = TCPProportionalRateReduction(flightSize: Int(sndMax - sndUna)) }
         highRetransmitted = sndUna

@@ -211,7 +211,7 @@ public final class TCPConnection {
         congestion = TCPCongestionControl(algorithm: config.congestionControl, mss: sendMSS)
         highRetransmitted = iss
         scoreboard = TCPSequenceRanges(limit: config.maximumScoreboardRanges)
-        rack = TCPRecentAcknowledgment(limit: config.transmissionRecords(mss: localMSS), timestampOffset: iss.rawValue)
+        rack = TCPRecentAcknowledgment(limit: config.transmissionRecords(mss: localMSS))
         autotuneEpochStart = now
         lastAckReceivedAt = now
     }
@@ -431,11 +431,7 @@ public final class TCPConnection {
 
     /// Our TSval: a millisecond clock plus a per-connection offset (RFC 7323 section 5.4).
     func timestampValue(_ now: Int64) -> UInt32 {
-        TCPConnection.timestamp(at: now, offset: tsOffset)
-    }
-
-    static func timestamp(at time: Int64, offset: UInt32) -> UInt32 {
-        UInt32(truncatingIfNeeded: time / 1_000_000) &+ offset
+        UInt32(truncatingIfNeeded: now / 1_000_000) &+ tsOffset
     }
 
     var currentReadiness: TCPReadiness {

@@ -130,7 +130,11 @@ public final class TCPDemux {
             timers.removeFirst()
             guard let connection = connections[top.flow], connection.scheduledDeadline == top.deadline else { continue }
             connection.scheduledDeadline = nil
-            if polling { connection.poll(now: now, output: &output) }
+            // An entry for a timer that has since moved later (the loss probe moves on every
+            // ACK) wakes nothing: the connection is only rescheduled.
+            if polling, let due = connection.nextDeadline, due.signedNanoseconds <= t {
+                connection.poll(now: now, output: &output)
+            }
             if connection.isFinished {
                 removeFinished(top.flow)
             } else if connection.scheduledDeadline == nil, let next = connection.nextDeadline {

@@ -35,13 +35,11 @@ struct TCPRecentAcknowledgment {
     /// Most records kept; past it, sends fold into the last record and splits are skipped, so
     /// times get coarser (a record looks as recent as its latest part: RACK then errs late, and
     /// the RTO still backs it).
-    let limit: Int
+    var limit: Int
     /// Sends folded, or boundaries not cut, because the log was full.
     private(set) var overflows = 0
     /// Bytes of records marked lost and not resent: what RFC 6675's pipe leaves out as lost.
     private(set) var lostBytes = 0
-    /// Added to the millisecond clock in TSval (the connection's offset), to read echoes.
-    private let timestampOffset: UInt32
 
     /// "RACK.xmit_ts": the most recently sent of the delivered segments, and its send order
     /// (which stands in for "RACK.end_seq").
@@ -60,10 +58,7 @@ struct TCPRecentAcknowledgment {
     private var reorderWindowPersist = 0
     private var duplicateRound: SeqNumber?
 
-    init(limit: Int, timestampOffset: UInt32) {
-        self.limit = max(limit, 2)
-        self.timestampOffset = timestampOffset
-    }
+    init(limit: Int) { self.limit = max(limit, 2) }
 
     // MARK: Sends
 
@@ -106,15 +101,18 @@ struct TCPRecentAcknowledgment {
     // MARK: Deliveries
 
     /// The cumulative ACK reached `ack`: what it covers is delivered and forgotten. Returns the
-    /// round trip of the oldest of those sends never retransmitted (nil if there is none), an
-    /// RTT sample Karn's rule allows.
-    mutating func acknowledged(to ack: SeqNumber, echo: UInt32?, minimumRTT: Int64, now: Int64) -> Int64? {
+    /// round trip of the oldest of those sends, an RTT sample Karn's rule allows only when none
+    /// of them was retransmitted (Linux's FLAG_RETRANS_DATA_ACKED): the ACK may have waited for
+    /// a retransmission.
+    mutating func acknowledged(to ack: SeqNumber, minimumRTT: Int64, now: Int64) -> Int64? {
         var sample: Int64?
+        var retransmissionAcknowledged = false
         while let first = log.first, first.left < ack {
             let covered = min(first.right, ack)
             if !first.sacked {
-                delivered(first, end: covered, echo: echo, minimumRTT: minimumRTT, now: now)
-                if sample == nil, !first.retransmitted { sample = now - first.sentAt }
+                delivered(first, end: covered, minimumRTT: minimumRTT, now: now)
+                if sample == nil { sample = now - first.sentAt }
+                if first.retransmitted { retransmissionAcknowledged = true }
             }
             if first.lost { lostBytes -= Int(covered - first.left) }
             if first.right <= ack {
@@ -123,12 +121,12 @@ struct TCPRecentAcknowledgment {
                 log[0].left = ack
             }
         }
-        return sample
+        return retransmissionAcknowledged ? nil : sample
     }
 
     /// A SACK block the scoreboard took: the records inside it are delivered.
     mutating func selectivelyAcknowledged(
-        _ left: SeqNumber, _ right: SeqNumber, echo: UInt32?, minimumRTT: Int64, now: Int64
+        _ left: SeqNumber, _ right: SeqNumber, minimumRTT: Int64, now: Int64
     ) {
         split(at: left)
         split(at: right)
@@ -141,7 +139,7 @@ struct TCPRecentAcknowledgment {
                     lostBytes -= record.length
                     log[index].lost = false
                 }
-                delivered(record, end: record.right, echo: echo, minimumRTT: minimumRTT, now: now)
+                delivered(record, end: record.right, minimumRTT: minimumRTT, now: now)
             }
             index += 1
         }
@@ -154,7 +152,7 @@ struct TCPRecentAcknowledgment {
 
     /// RFC 8985 6.2 steps 2 and 3, RACK_update() and RACK_detect_reordering().
     private mutating func delivered(
-        _ record: TCPTransmission, end: SeqNumber, echo: UInt32?, minimumRTT: Int64, now: Int64
+        _ record: TCPTransmission, end: SeqNumber, minimumRTT: Int64, now: Int64
     ) {
         if let highest = highestDelivered, end <= highest {
             // "if Segment.end_seq < RACK.fack and Segment.retransmitted is FALSE:
@@ -165,10 +163,11 @@ struct TCPRecentAcknowledgment {
         }
         let sample = now - record.sentAt
         if record.retransmitted {
-            // "If Segment.retransmitted is TRUE: If ACK.ts_option.echo_reply < Segment.xmit_ts:
-            // return; If rtt < RACK.min_RTT: return" -- the ACK may be for the first send.
-            if let echo, Int32(bitPattern: echo &- stamp(record.sentAt)) < 0 { return }
-            // A zero round trip cannot be the retransmission's (it went in this very instant).
+            // "If rtt < RACK.min_RTT: return": the delivery may be the first send's. RFC 8985's
+            // other test, an echo_reply older than the retransmission, is left out as Linux's
+            // tcp_rack_advance leaves it out: a receiver keeps TS.Recent for segments above a
+            // hole (RFC 7323 4.3), so the SACK of every retransmission there would fail it. A
+            // zero round trip cannot be the retransmission's (it went in this very instant).
             if sample < max(minimumRTT, 1) { return }
         }
         // "RACK.rtt = rtt" for the segment that becomes RACK.xmit_ts ("in ascending order of
@@ -235,7 +234,7 @@ struct TCPRecentAcknowledgment {
     }
 
     /// The lowest record marked lost, not resent since.
-    var firstLost: TCPTransmission? { log.first { $0.lost } }
+    var firstLost: TCPTransmission? { lostBytes > 0 ? log.first { $0.lost } : nil }
 
     // MARK: Helpers
 
@@ -243,8 +242,6 @@ struct TCPRecentAcknowledgment {
     private func sentAfterDelivered(_ order: UInt64, _ end: SeqNumber) -> Bool {
         order > deliveredOrder || (order == deliveredOrder && end > deliveredEnd)
     }
-
-    private func stamp(_ time: Int64) -> UInt32 { TCPConnection.timestamp(at: time, offset: timestampOffset) }
 
     /// The index of the record holding `sequence` (binary search: records are sorted).
     private func index(containing sequence: SeqNumber) -> Int? {
