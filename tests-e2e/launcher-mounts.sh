@@ -52,6 +52,11 @@ expect_eq "-w overrides the start directory" "/tmp" "$(cd "$WORK/project" && R -
 expect_eq "from /tmp: the program starts in its own writable /tmp" "/tmp ok" \
     "$(cd /tmp && R -- sh -c 'touch /tmp/probe && echo $(pwd) ok' 2>/dev/null)"
 expect_match "from /tmp: stderr says why it is not bound" "makes its own" "$(cd /tmp && R -- true 2>&1 >/dev/null)"
+# A directory closed to others (mode 0700, as mktemp -d makes) is not bound: as root the
+# sandbox's ids are an unprivileged range that could not enter it, and the start failed.
+mkdir -m 0700 "$WORK/closed"
+expect_eq "from a 0700 directory: the program starts in /" "/" "$(cd "$WORK/closed" && R -- pwd 2>/dev/null)"
+rmdir "$WORK/closed"
 
 # A writable volume: nosuid, nodev, and no set-id bit from the app.
 mkdir "$WORK/vol"

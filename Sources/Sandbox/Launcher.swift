@@ -228,7 +228,8 @@ public struct Launcher: Sendable {
         if let host, let cwd = Self.currentDirectory() {
             start = MountPlan.startDirectory(
                 current: cwd, homes: host.homes, volumes: config.volumes,
-                workdirGiven: config.workdir != nil)
+                workdirGiven: config.workdir != nil,
+                enterable: identity.idRange == nil || Self.searchableByEveryone(cwd))
             if let notice = start.notice { try? SystemCalls.writeAll(2, Array((notice + "\n").utf8), name: "stderr") }
             if let workdir = start.workdir { config.workdir = workdir }
         }
@@ -433,6 +434,18 @@ public struct Launcher: Sendable {
                 path: path, errno: record.error)
         }
         return .setupFailed(step: step, path: path, errno: record.error)
+    }
+
+    /// Whether a user who is neither owner nor in the group may enter `path` (o+x on it and on
+    /// every directory above it): what the sandbox's unprivileged ids need to start there.
+    static func searchableByEveryone(_ path: String) -> Bool {
+        var prefix = ""
+        for component in [""] + path.split(separator: "/").map(String.init) {
+            prefix = component.isEmpty ? "/" : (prefix == "/" ? "/" : prefix + "/") + component
+            var status = stat()
+            guard stat(prefix, &status) == 0, status.st_mode & S_IXOTH != 0 else { return false }
+        }
+        return true
     }
 
     static func currentDirectory() -> String? {

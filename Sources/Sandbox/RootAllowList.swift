@@ -55,14 +55,22 @@ extension MountPlan {
     /// /var/log, which the default root leaves out): the app then starts in the sandbox's own
     /// directory of that name. `--workdir` wins (nothing bound); a volume over the directory
     /// provides it (not bound).
+    /// `enterable`: the sandbox's user may enter the directory (as root the app's ids map to an
+    /// unprivileged range, which a mode-0700 directory keeps out); when not, nothing is bound,
+    /// rather than a start that fails at chdir.
     public static func startDirectory(
         current: String, homes: [String], volumes: [VolumeMount],
-        workdirGiven: Bool
+        workdirGiven: Bool, enterable: Bool = true
     ) -> StartDirectory {
         if workdirGiven { return StartDirectory() }
         let cwd = VolumeMount.normalize(current)
         let covered = volumes.contains { cwd == $0.sandboxPath || cwd.hasPrefix($0.sandboxPath + "/") }
         if covered { return StartDirectory(workdir: cwd) }
+        if !enterable {
+            return StartDirectory(
+                notice: "sandbox: the current directory \(cwd) is closed to the sandbox's user (an unprivileged "
+                    + "host id): not bound into the sandbox, the app starts in / (use -v or -w, or chmod o+x)")
+        }
         if cwd == "/" || homes.contains(where: { $0 == cwd || $0.hasPrefix(cwd + "/") }) {
             return StartDirectory(
                 notice: "sandbox: the current directory \(cwd) is / or holds a home directory: "

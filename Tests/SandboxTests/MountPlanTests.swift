@@ -90,6 +90,10 @@ import Testing
         #expect(
             MountPlan.startDirectory(current: "/tmp/build", homes: homes, volumes: [], workdirGiven: false).bind
                 == "/tmp/build")
+        // A directory the sandbox's user cannot enter is not bound: the app starts in /.
+        let closed = MountPlan.startDirectory(
+            current: "/work/private", homes: homes, volumes: [], workdirGiven: false, enterable: false)
+        #expect(closed.bind == nil && closed.workdir == nil && closed.notice?.contains("closed") == true)
         // Below a home is a project like any other.
         #expect(
             MountPlan.startDirectory(current: "/home/ann/src", homes: homes, volumes: [], workdirGiven: false).bind
