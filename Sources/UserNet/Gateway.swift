@@ -21,8 +21,10 @@ import Wire
 public enum GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The FDBased endpoint refused the fd or its options.
     case link(FDBasedError)
-    /// The pcap or connection-log file could not be opened.
-    case file(PosixError)
+    /// The pcap (`--pcap`) or connection-log (`--log-connections`) file could not be opened.
+    case file(flag: String, path: String, PosixError)
+    /// A published port (`-p`) could not be bound or listened on.
+    case publish(PublishedPort, EventLoopError)
     case eventLoop(EventLoopError)
     /// Reading /etc/resolv.conf (when no --dns was given) failed.
     case resolvConf(PosixError)
@@ -32,11 +34,43 @@ public enum GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .link(let e): "packet socket: \(e)"
-        case .file(let e): "output file: \(e)"
+        case .file(let flag, let path, let e): Self.fileMessage(flag: flag, path: path, e)
+        case .publish(let port, let e): Self.publishMessage(port, e)
         case .eventLoop(let e): "event loop: \(e)"
         case .resolvConf(let e): "resolv.conf: \(e)"
         case .system(let e): "\(e)"
         }
+    }
+}
+
+extension GatewayError {
+    /// "--pcap /x/y.pcap: cannot open it: No such file or directory (its directory must exist)".
+    static func fileMessage(flag: String, path: String, _ error: PosixError) -> String {
+        var message = "\(flag) \(path): cannot open it: \(Posix.errnoText(error.errno))"
+        switch error.errno {
+        case ENOENT: message += " (its directory must exist)"
+        case EACCES: message += " (the directory is not writable by this user)"
+        default: break
+        }
+        return message
+    }
+
+    /// "-p 0.0.0.0:80:8000/tcp: cannot listen on 0.0.0.0:80: Permission denied (...)".
+    static func publishMessage(_ port: PublishedPort, _ error: EventLoopError) -> String {
+        let host = port.hostAddress.isV4 ? "\(port.hostAddress)" : "[\(port.hostAddress)]"
+        var message = "-p \(port): cannot listen on \(host):\(port.hostPort)"
+        guard case .system(let failure) = error else { return message + ": \(error)" }
+        message += ": \(Posix.errnoText(failure.errno))"
+        switch failure.errno {
+        case EADDRINUSE:
+            message += " (another program holds the port; pick another host port)"
+        case EACCES where port.hostPort < 1024:
+            message += " (a port below 1024 needs root, or a lower net.ipv4.ip_unprivileged_port_start)"
+        case EADDRNOTAVAIL:
+            message += " (no interface here has that address)"
+        default: break
+        }
+        return message
     }
 }
 

@@ -75,18 +75,22 @@ public final class GatewayEngine: GatewayFlowHook {
             connectionLog = records.connectionLog
         } catch {
             link.close()
-            throw .file(error)
+            throw error
         }
         (stack, nic) = Self.makeStack(
             options.network, link: pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link)
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
         stack.gatewayHook = self
-        do throws(EventLoopError) {
-            for fd in link.pollableFileDescriptors {
-                linkRegistrations.append(
-                    try loop.register(fd: fd, interest: .read) { [unowned self] _ in self.linkReadable() })
+        do throws(GatewayError) {
+            do throws(EventLoopError) {
+                for fd in link.pollableFileDescriptors {
+                    linkRegistrations.append(
+                        try loop.register(fd: fd, interest: .read) { [unowned self] _ in self.linkReadable() })
+                }
+                dns = try GatewayDNS(engine: self, upstreams: dnsUpstreams)
+            } catch {
+                throw .eventLoop(error)
             }
-            dns = try GatewayDNS(engine: self, upstreams: dnsUpstreams)
             let tcp = GatewayTCP(engine: self, mtu: options.network.mtu)
             self.tcp = tcp
             try publish(options.publishedPorts, resources: resources, tcp: tcp)
@@ -98,7 +102,7 @@ public final class GatewayEngine: GatewayFlowHook {
             // Fully initialized by now: deinit runs (and frees the buffers) once the cycle
             // through the hook is broken.
             stack.gatewayHook = nil
-            throw .eventLoop(error)
+            throw error
         }
         stack.advance(to: now)
     }
@@ -125,18 +129,30 @@ public final class GatewayEngine: GatewayFlowHook {
     /// The pcap and the connection log: opened beforehand (GatewayResources) when this runs
     /// confined, where no path resolves.
     private static func openRecords(_ options: UserNetOptions, resources: GatewayResources?)
-        throws(PosixError) -> (pcap: PcapWriter?, connectionLog: ConnectionLog?)
+        throws(GatewayError) -> (pcap: PcapWriter?, connectionLog: ConnectionLog?)
     {
+        let pcapPath = options.pcapPath ?? ""
         if let resources {
-            return (
-                try resources.pcapFD.map { fd throws(PosixError) in try PcapWriter(fd: fd) },
-                resources.connectionLogFD.map { ConnectionLog(fd: $0) }
-            )
+            do {
+                return (
+                    try resources.pcapFD.map { fd throws(PosixError) in try PcapWriter(fd: fd) },
+                    resources.connectionLogFD.map { ConnectionLog(fd: $0) }
+                )
+            } catch {
+                throw .file(flag: "--pcap", path: pcapPath, error)
+            }
         }
-        return (
-            try options.pcapPath.map { path throws(PosixError) in try PcapWriter(path: path) },
-            try options.connectionLogPath.map { path throws(PosixError) in try ConnectionLog(path: path) }
-        )
+        let pcap: PcapWriter?
+        do { pcap = try options.pcapPath.map { path throws(PosixError) in try PcapWriter(path: path) } } catch {
+            throw .file(flag: "--pcap", path: pcapPath, error)
+        }
+        do {
+            return (
+                pcap, try options.connectionLogPath.map { path throws(PosixError) in try ConnectionLog(path: path) }
+            )
+        } catch {
+            throw .file(flag: "--log-connections", path: options.connectionLogPath ?? "", error)
+        }
     }
 
     /// A gateway-mode stack with one NIC on `link`, holding the gateway's addresses.
@@ -163,32 +179,38 @@ public final class GatewayEngine: GatewayFlowHook {
     }
 
     /// Listens on every published port (`-p`), from the sockets opened beforehand when given.
-    private func publish(_ ports: [PublishedPort], resources: GatewayResources?, tcp: GatewayTCP) throws(EventLoopError)
-    {
+    private func publish(_ ports: [PublishedPort], resources: GatewayResources?, tcp: GatewayTCP) throws(GatewayError) {
         for (index, port) in ports.enumerated() {
             let socket: Int32
             if let resources {
                 socket = resources.publishedPortFDs[index]
             } else {
-                socket = try PortPublisher.openSocket(for: port)
+                do { socket = try PortPublisher.openSocket(for: port) } catch { throw .publish(port, error) }
             }
-            switch port.transport {
-            case .tcp:
-                publishers.append(
-                    try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
-                        tcp.inbound(socket, from: client, to: port)
-                    })
-            case .udp:
-                // The handler needs the publisher it belongs to (answers leave from its socket).
-                let slot = PublisherSlot()
-                let publisher = try PortPublisher(udp: port, socket: socket, loop: loop) {
-                    [unowned self] payload, client, _ in
-                    guard let publisher = slot.publisher else { return }
-                    self.inboundDatagram(payload, from: client, publisher: publisher)
-                }
-                slot.publisher = publisher
-                publishers.append(publisher)
+            do throws(EventLoopError) { try listen(on: port, socket: socket, tcp: tcp) } catch {
+                throw .eventLoop(error)
             }
+        }
+    }
+
+    /// Serves one published port's socket on the loop.
+    private func listen(on port: PublishedPort, socket: Int32, tcp: GatewayTCP) throws(EventLoopError) {
+        switch port.transport {
+        case .tcp:
+            publishers.append(
+                try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
+                    tcp.inbound(socket, from: client, to: port)
+                })
+        case .udp:
+            // The handler needs the publisher it belongs to (answers leave from its socket).
+            let slot = PublisherSlot()
+            let publisher = try PortPublisher(udp: port, socket: socket, loop: loop) {
+                [unowned self] payload, client, _ in
+                guard let publisher = slot.publisher else { return }
+                self.inboundDatagram(payload, from: client, publisher: publisher)
+            }
+            slot.publisher = publisher
+            publishers.append(publisher)
         }
     }
 

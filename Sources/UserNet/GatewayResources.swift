@@ -23,21 +23,23 @@ public struct GatewayResources: Sendable, Equatable {
     /// Opens everything `options` asks for; on failure closes what it opened.
     public static func open(for options: UserNetOptions) throws(GatewayError) -> GatewayResources {
         var resources = GatewayResources()
-        do throws(PosixError) {
-            resources.pcapFD = try options.pcapPath.map { path throws(PosixError) in try PcapWriter.openFile(path) }
-            resources.connectionLogFD = try options.connectionLogPath.map { path throws(PosixError) in
-                try ConnectionLog.openFile(path)
+        if let path = options.pcapPath {
+            do { resources.pcapFD = try PcapWriter.openFile(path) } catch {
+                throw .file(flag: "--pcap", path: path, error)
             }
-        } catch {
-            resources.close()
-            throw .file(error)
+        }
+        if let path = options.connectionLogPath {
+            do { resources.connectionLogFD = try ConnectionLog.openFile(path) } catch {
+                resources.close()
+                throw .file(flag: "--log-connections", path: path, error)
+            }
         }
         for port in options.publishedPorts {
             do {
                 resources.publishedPortFDs.append(try PortPublisher.openSocket(for: port))
             } catch {
                 resources.close()
-                throw .eventLoop(error)
+                throw .publish(port, error)
             }
         }
         return resources
