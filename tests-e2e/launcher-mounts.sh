@@ -47,6 +47,12 @@ expect_eq "cwd is bound and is the working directory" "$WORK/project data" \
 expect_eq "from /: the program starts at /" "/" "$(cd / && R -- pwd 2>/dev/null)"
 [ "$(cd / && R -- pwd 2>&1 >/dev/null | wc -l)" -eq 1 ] && ok || bad "from /: not exactly one line on stderr"
 expect_eq "-w overrides the start directory" "/tmp" "$(cd "$WORK/project" && R -w /tmp -- pwd)"
+# -w makes a missing directory (docker's habit) where the sandbox's own root holds it; under a
+# host directory bound read-only it cannot, and the start says where one can be made.
+expect_eq "-w makes a missing directory" "/new/dir" "$(R -w /new/dir -- pwd 2>/dev/null)"
+out=$(R -w /usr/not-there -- pwd 2>&1); status=$?
+expect_eq "-w under a read-only host directory: exit 125" 125 "$status"
+expect_match "-w under a read-only host directory: the message says where" "under /tmp, or a volume" "$out"
 # From /tmp the host's /tmp is not bound over the sandbox's own: the program starts in its
 # private, writable /tmp (a read-only bind there broke every program that writes a temp file).
 expect_eq "from /tmp: the program starts in its own writable /tmp" "/tmp ok" \

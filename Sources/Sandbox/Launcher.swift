@@ -237,7 +237,7 @@ public struct Launcher: Sendable {
             rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
             volumeTrees: Array(repeating: -1, count: networkVolumes.count) + volumeTrees,
             hostSysfsTree: hostSysfs, devptsGroup: identity.rootMapped ? 5 : nil,
-            console: console, host: host, currentDirectory: start.bind)
+            console: console, host: host, currentDirectory: start.bind, workdir: config.workdir)
     }
 
     /// Clones the sandbox's init (`sbx_spawn`); a refusal in a user namespace says where to look.

@@ -80,7 +80,7 @@ public enum MountPlan {
     public static func operations(
         rootfs: String?, volumes: [VolumeMount], volumeTrees: [Int32] = [],
         hostSysfsTree: Int32 = -1, devptsGroup: UInt32?, console: String? = nil,
-        host: HostRoot? = nil, currentDirectory: String? = nil
+        host: HostRoot? = nil, currentDirectory: String? = nil, workdir: String? = nil
     ) -> [MountOperation] {
         var ops: [MountOperation]
         var defaultRoot: HostRoot?
@@ -99,6 +99,12 @@ public enum MountPlan {
         ops.append(sysfs)
         ops += maskOperations(hiddenEtc: defaultRoot?.hiddenEtc ?? [])
         ops += bindOperations(volumes: volumes, volumeTrees: volumeTrees, currentDirectory: currentDirectory)
+        if let workdir {
+            // `-w` makes a missing directory, as docker does, where the sandbox's own file
+            // systems hold it (the root's tmpfs, /tmp, a volume); under a host directory bound
+            // read-only it cannot, and the start says so (SandboxError.setupFailed).
+            ops.append(MountOperation(.mkdir, target: newRoot + VolumeMount.normalize(workdir)))
+        }
         if defaultRoot != nil {
             // Last: every mount point (volumes, the current directory) is made by now.
             ops.append(MountOperation(.readOnly, target: newRoot))

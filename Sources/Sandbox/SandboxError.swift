@@ -38,6 +38,12 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible, Sendable {
         case .system(let error, let detail):
             return detail.isEmpty ? error.description : "\(error.call) \(detail): \(Posix.errnoText(error.errno))"
         case .setupFailed(let step, let path, let code):
+            if step == "mkdir", code == EROFS {
+                // A missing working directory (-w) or mount point under a host directory bound
+                // read-only: say where a directory can be made instead.
+                return "sandbox setup: cannot make \(path): it is under a host directory bound read-only; "
+                    + "use a path under /tmp, or a volume (-v)"
+            }
             return path.isEmpty
                 ? "sandbox setup: \(step): \(Posix.errnoText(code))"
                 : "sandbox setup: \(step) \(path): \(Posix.errnoText(code))"

@@ -78,7 +78,9 @@ struct Run: ParsableCommand {
 
     @Option(
         name: [.short, .long],
-        help: ArgumentHelp("Working directory inside the sandbox (absolute). Default: /.", valueName: "DIR"))
+        help: ArgumentHelp(
+            "Working directory inside the sandbox (absolute), made if missing (not under a host directory bound read-only). Default: the current directory when it is bound, else /.",
+            valueName: "DIR"))
     var workdir: String?
 
     @Option(help: ArgumentHelp("Host name inside the sandbox.", valueName: "NAME"))

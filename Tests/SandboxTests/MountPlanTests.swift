@@ -109,6 +109,20 @@ import Testing
         #expect(covered.bind == nil && covered.workdir == "/work/project/sub" && covered.notice == nil)
     }
 
+    /// `-w` makes its directory, as docker does: after every mount that could hold it, before
+    /// the root turns read-only.
+    @Test func workdirIsMadeBeforeTheRootTurnsReadOnly() throws {
+        let plan = MountPlan.operations(
+            rootfs: nil, volumes: [], devptsGroup: nil, host: Self.host, workdir: "/new/dir/")
+        let make = try #require(plan.firstIndex { $0.kind == .mkdir && $0.target == "/newroot/new/dir" })
+        let readOnly = try #require(plan.firstIndex { $0.kind == .readOnly && $0.target == "/newroot" })
+        #expect(make < readOnly && !plan[make].optional)
+        #expect(
+            !MountPlan.operations(rootfs: nil, volumes: [], devptsGroup: nil, host: Self.host).contains {
+                $0.kind == .mkdir && $0.target == "/newroot/new/dir"
+            })
+    }
+
     @Test func rootfsIsBoundReadOnlyAndRecursive() throws {
         let root = try #require(MountPlan.operations(rootfs: "/", volumes: [], devptsGroup: nil).first)
         #expect(root.kind == .bind && root.source == "/oldroot" && root.target == "/newroot")
