@@ -39,4 +39,9 @@ expect_eq "a writable volume stays writable" "data" "$(cat "$WORK/vol/file" 2>/d
 expect_eq "a file the app's root writes is on-disk root's (idmapped)" "0" "$(stat -c %u "$WORK/vol/file" 2>/dev/null)"
 out=$("$SANDBOX" run --net=none --user 70000 -- true 2>&1); rc=$?
 expect_eq "--user beyond the range: 125" 125 $rc
+# Names are resolved in the sandbox root's accounts (here the host's /etc): nobody is 65534.
+expect_eq "--user by name" "65534 65534" "$("$SANDBOX" run --net=none --user nobody -- sh -c 'echo $(id -u) $(id -g)' 2>/dev/null)"
+out=$("$SANDBOX" run --net=none --user no-such-user-here -- true 2>&1); rc=$?
+expect_eq "--user with an unknown name: 125" 125 $rc
+expect_match "--user with an unknown name: the message names the file" "no no-such-user-here in the sandbox root's /etc/passwd" "$out"
 finish

@@ -42,31 +42,3 @@ public struct VolumeMount: Sendable, Equatable {
         return "/" + parts.joined(separator: "/")
     }
 }
-
-/// `--user UID[:GID]`: numeric ids only (names would need the sandbox's /etc/passwd).
-public struct UserSpec: Sendable, Equatable {
-    public var uid: UInt32
-    public var gid: UInt32
-
-    public init(uid: UInt32, gid: UInt32) {
-        self.uid = uid
-        self.gid = gid
-    }
-
-    public static func parse(_ text: String) throws(SandboxError) -> UserSpec {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 1 || parts.count == 2,
-            let uid = UInt32(parts[0]), uid != UInt32.max
-        else {
-            throw .invalidArgument("bad --user \(text): expected UID or UID:GID (numbers)")
-        }
-        var gid = uid
-        if parts.count == 2 {
-            guard let parsed = UInt32(parts[1]), parsed != UInt32.max else {
-                throw .invalidArgument("bad --user \(text): expected UID or UID:GID (numbers)")
-            }
-            gid = parsed
-        }
-        return UserSpec(uid: uid, gid: gid)
-    }
-}

@@ -115,8 +115,8 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Numeric user and group inside the sandbox. Default: 0:0 (root without capabilities).",
-            valueName: "UID[:GID]"))
+            "User and group inside the sandbox, names (from the sandbox root's /etc/passwd and /etc/group) or numbers. Default: 0:0 (root without capabilities).",
+            valueName: "USER[:GROUP]"))
     var user: String?
 
     @Option(
@@ -210,7 +210,7 @@ struct Run: ParsableCommand {
             throw .invalidArgument("bad --stop-timeout \(stopTimeout): use 0 to 86400 seconds, or -1 for never")
         }
         config.stopTimeoutSeconds = stopTimeout < 0 ? nil : stopTimeout
-        config.user = try user.map { (text) throws(SandboxError) in try UserSpec.parse(text) }
+        config.user = try user.map { (text) throws(SandboxError) in try UserSpec.parse(text, inRoot: rootfs ?? "/") }
         guard let namespaceMode = UserNamespaceMode(rawValue: userns) else {
             throw .invalidArgument("bad --userns \(userns): use auto, on or host")
         }

@@ -25,9 +25,30 @@ import Wire
     @Test func userSpec() throws {
         #expect(try UserSpec.parse("1000") == UserSpec(uid: 1000, gid: 1000))
         #expect(try UserSpec.parse("1000:50") == UserSpec(uid: 1000, gid: 50))
+        // A name needs the root's account files; without them it is refused.
         for bad in ["", "root", "1000:", ":5", "1:2:3", "-1", "4294967295", "99999999999"] {
             #expect(throws: SandboxError.self) { try UserSpec.parse(bad) }
         }
+    }
+
+    /// Names come from the sandbox root's /etc/passwd and /etc/group (docker's rule for an
+    /// image): a user brings its primary group, a group may be named or numbered.
+    @Test func userSpecNamesFromTheRootsAccounts() throws {
+        let files = [
+            "/etc/passwd":
+                "# comment\nroot:x:0:0:root:/root:/bin/sh\nann:x:1000:100:Ann:/home/ann:/bin/sh\nbad:x:y:1::/:\n",
+            "/etc/group": "root:x:0:\nusers:x:100:\nstaff:x:50:ann\n"
+        ]
+        let accounts = { (path: String) in files[path] }
+        #expect(try UserSpec.parse("ann", accounts: accounts) == UserSpec(uid: 1000, gid: 100))
+        #expect(try UserSpec.parse("ann:staff", accounts: accounts) == UserSpec(uid: 1000, gid: 50))
+        #expect(try UserSpec.parse("ann:7", accounts: accounts) == UserSpec(uid: 1000, gid: 7))
+        #expect(try UserSpec.parse("1000:staff", accounts: accounts) == UserSpec(uid: 1000, gid: 50))
+        #expect(throws: SandboxError.invalidArgument("bad --user bob: no bob in the sandbox root's /etc/passwd")) {
+            try UserSpec.parse("bob", accounts: accounts)
+        }
+        #expect(throws: SandboxError.self) { try UserSpec.parse("bad", accounts: accounts) }
+        #expect(throws: SandboxError.self) { try UserSpec.parse("ann:nogroup", accounts: accounts) }
     }
 
     @Test func memorySizes() throws {
