@@ -16,7 +16,7 @@ out=$("$SANDBOX" run --net=none -p 8080:80 -- true 2>&1); rc=$?
 expect_eq "-p with --net=none" 125 $rc
 expect_match "-p says it needs --net=user" "needs --net=user" "$out"
 for args in "--net=bogus" "--memory=12x" "--pids-limit=0" "--cpus=abc" "--ulimit=nofile" "-v relative:/x" \
-            "--user=root" "--hostname=-x" "--workdir=rel" "--seccomp=/no/such/profile.json" "--dispatch=mmap" \
+            "--user=no-such-user-here" "--user=1:2:3" "--hostname=-x" "--workdir=rel" "--seccomp=/no/such/profile.json" "--dispatch=mmap" \
             "--mtu=99" "--cidr=10.0.0.0" "--bogus-flag" "--userns=maybe"; do
     # shellcheck disable=SC2086
     out=$("$SANDBOX" run --net=none $args -- true 2>&1); rc=$?
