@@ -439,13 +439,14 @@ public struct Launcher: Sendable {
     /// Whether a user who is neither owner nor in the group may enter `path` (o+x on it and on
     /// every directory above it): what the sandbox's unprivileged ids need to start there.
     static func searchableByEveryone(_ path: String) -> Bool {
-        var prefix = ""
-        for component in [""] + path.split(separator: "/").map(String.init) {
-            prefix = component.isEmpty ? "/" : (prefix == "/" ? "/" : prefix + "/") + component
-            var status = stat()
-            guard stat(prefix, &status) == 0, status.st_mode & S_IXOTH != 0 else { return false }
+        var directories = ["/"]
+        for component in path.split(separator: "/") {
+            directories.append((directories.count == 1 ? "" : directories[directories.count - 1]) + "/" + component)
         }
-        return true
+        return directories.allSatisfy { directory in
+            var status = stat()
+            return stat(directory, &status) == 0 && status.st_mode & S_IXOTH != 0
+        }
     }
 
     static func currentDirectory() -> String? {

@@ -44,6 +44,16 @@ public enum GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension GatewayError {
+    /// The pcap file (`--pcap PATH`) failed to open or take its header.
+    static func pcapFile(_ path: String?, _ error: PosixError) -> GatewayError {
+        .file(flag: "--pcap", path: path ?? "", error)
+    }
+
+    /// The connection log (`--log-connections PATH`) failed to open.
+    static func connectionLogFile(_ path: String?, _ error: PosixError) -> GatewayError {
+        .file(flag: "--log-connections", path: path ?? "", error)
+    }
+
     /// "--pcap /x/y.pcap: cannot open it: No such file or directory (its directory must exist)".
     static func fileMessage(flag: String, path: String, _ error: PosixError) -> String {
         var message = "\(flag) \(path): cannot open it: \(Posix.errnoText(error.errno))"

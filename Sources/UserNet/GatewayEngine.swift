@@ -131,27 +131,23 @@ public final class GatewayEngine: GatewayFlowHook {
     private static func openRecords(_ options: UserNetOptions, resources: GatewayResources?)
         throws(GatewayError) -> (pcap: PcapWriter?, connectionLog: ConnectionLog?)
     {
-        let pcapPath = options.pcapPath ?? ""
-        if let resources {
-            do {
-                return (
-                    try resources.pcapFD.map { fd throws(PosixError) in try PcapWriter(fd: fd) },
-                    resources.connectionLogFD.map { ConnectionLog(fd: $0) }
-                )
-            } catch {
-                throw .file(flag: "--pcap", path: pcapPath, error)
-            }
-        }
         let pcap: PcapWriter?
-        do { pcap = try options.pcapPath.map { path throws(PosixError) in try PcapWriter(path: path) } } catch {
-            throw .file(flag: "--pcap", path: pcapPath, error)
+        do throws(PosixError) {
+            if let resources {
+                pcap = try resources.pcapFD.map { fd throws(PosixError) in try PcapWriter(fd: fd) }
+            } else {
+                pcap = try options.pcapPath.map { path throws(PosixError) in try PcapWriter(path: path) }
+            }
+        } catch {
+            throw .pcapFile(options.pcapPath, error)
         }
+        if let resources { return (pcap, resources.connectionLogFD.map { ConnectionLog(fd: $0) }) }
         do {
             return (
                 pcap, try options.connectionLogPath.map { path throws(PosixError) in try ConnectionLog(path: path) }
             )
         } catch {
-            throw .file(flag: "--log-connections", path: options.connectionLogPath ?? "", error)
+            throw .connectionLogFile(options.connectionLogPath, error)
         }
     }
 

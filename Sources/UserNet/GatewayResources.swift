@@ -24,14 +24,12 @@ public struct GatewayResources: Sendable, Equatable {
     public static func open(for options: UserNetOptions) throws(GatewayError) -> GatewayResources {
         var resources = GatewayResources()
         if let path = options.pcapPath {
-            do { resources.pcapFD = try PcapWriter.openFile(path) } catch {
-                throw .file(flag: "--pcap", path: path, error)
-            }
+            do { resources.pcapFD = try PcapWriter.openFile(path) } catch { throw .pcapFile(path, error) }
         }
         if let path = options.connectionLogPath {
             do { resources.connectionLogFD = try ConnectionLog.openFile(path) } catch {
                 resources.close()
-                throw .file(flag: "--log-connections", path: path, error)
+                throw .connectionLogFile(path, error)
             }
         }
         for port in options.publishedPorts {

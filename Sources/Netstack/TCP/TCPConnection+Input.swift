@@ -158,14 +158,7 @@ extension TCPConnection {
         let sackedBefore = scoreboard.totalBytes
         let wasRecovering = recovering
 
-        if sackEnabled {
-            // RFC 2018 blocks above SND.UNA; D-SACK blocks (RFC 2883, at or below the ACK) and
-            // blocks beyond what we sent are ignored.
-            for block in segment.options.sackBlocks
-            where block.left < block.right && block.left >= ack && block.right <= sndMax {
-                scoreboard.insert(block.left, block.right)
-            }
-        }
+        let taken = sackEnabled ? takeSACKBlocks(segment.options.sackBlocks, ack: ack) : SACKBlocks()
 
         if ack > sndUna {
             // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK. Any segments on the
@@ -225,8 +218,8 @@ extension TCPConnection {
         }
         if sndUna == unacknowledgedBefore { resendLostHeadRetransmission(now: now, output: &output) }
         rackProcessAcknowledgment(
-            segment, advanced: sndUna > unacknowledgedBefore, hasData: hasData, wasRecovering: wasRecovering,
-            now: now, output: &output)
+            segment, taken: taken, advanced: sndUna > unacknowledgedBefore, hasData: hasData,
+            wasRecovering: wasRecovering, now: now, output: &output)
 
         // "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <-
         // SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."
@@ -239,6 +232,24 @@ extension TCPConnection {
         }
 
         if ourFinAcknowledged { finAcknowledged(now: now) }
+    }
+
+    /// Puts the ACK's SACK blocks on the scoreboard: RFC 2018 blocks above SND.UNA; D-SACK blocks
+    /// (RFC 2883, at or below the ACK) and blocks beyond what we sent are ignored. Returns those
+    /// the scoreboard took, in sequence order (the receiver lists the newest first; RACK takes
+    /// them lowest first, as Linux sorts them, or a higher one first would look like reordering).
+    private func takeSACKBlocks(_ blocks: SACKBlocks, ack: SeqNumber) -> SACKBlocks {
+        var taken = SACKBlocks()
+        for block in blocks where block.left < block.right && block.left >= ack && block.right <= sndMax {
+            guard scoreboard.insert(block.left, block.right) else { continue }
+            taken.append(block)
+            var position = taken.count - 1
+            while position > 0, taken[position - 1].left > taken[position].left {
+                (taken[position - 1], taken[position]) = (taken[position], taken[position - 1])
+                position -= 1
+            }
+        }
+        return taken
     }
 
     private func countDuplicateAck(now: Int64, output: inout some TCPSegmentOutput) {

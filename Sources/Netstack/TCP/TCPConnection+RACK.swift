@@ -43,27 +43,16 @@ extension TCPConnection {
         return rack.acknowledged(to: ack, minimumRTT: rtt.minimumSample ?? 0, now: now)
     }
 
-    /// RFC 8985 6.2 "Upon receiving an ACK", after the scoreboard and SND.UNA took it.
+    /// RFC 8985 6.2 "Upon receiving an ACK", after the scoreboard and SND.UNA took it; `taken`:
+    /// the SACK blocks the scoreboard took, in sequence order.
     func rackProcessAcknowledgment(
-        _ segment: TCPRepr, advanced: Bool, hasData: Bool, wasRecovering: Bool, now: Int64,
+        _ segment: TCPRepr, taken: SACKBlocks, advanced: Bool, hasData: Bool, wasRecovering: Bool, now: Int64,
         output: inout some TCPSegmentOutput
     ) {
         guard usesRACK else { return }
         let ack = segment.acknowledgmentNumber
         let minimumRTT = rtt.minimumSample ?? 0
         let blocks = segment.options.sackBlocks
-        // In sequence order, as Linux sorts them: the receiver lists the most recent block
-        // first, and taking a higher block first would look like reordering (step 3).
-        var taken = SACKBlocks()
-        for block in blocks where block.left < block.right && block.left >= ack && block.right <= sndMax {
-            guard let held = scoreboard.range(containing: block.left), held.right >= block.right else { continue }
-            taken.append(block)
-            var position = taken.count - 1
-            while position > 0, taken[position - 1].left > taken[position].left {
-                (taken[position - 1], taken[position]) = (taken[position], taken[position - 1])
-                position -= 1
-            }
-        }
         for block in taken {
             rack.selectivelyAcknowledged(block.left, block.right, minimumRTT: minimumRTT, now: now)
         }
@@ -127,7 +116,7 @@ extension TCPConnection {
     /// lowest first, while the window allows.
     func sendRACKLostRetransmissions(now: Int64, output: inout some TCPSegmentOutput) {
         var remaining = rack.log.count + 1
-        while remaining > 0, congestion.cwnd - pipe >= effectiveMSS, let lost = rack.firstLost {
+        while remaining > 0, recoveryMaySend, let lost = rack.firstLost {
             remaining -= 1
             if retransmit(at: lost.left, limit: lost.right, now: now, output: &output) == 0 { return }
         }

@@ -300,7 +300,7 @@ extension TCPConnection {
 
     /// RFC 6675 5 (C): "If cwnd - pipe >= 1 SMSS, the sender SHOULD transmit one or more
     /// segments".
-    private var recoveryMaySend: Bool { congestion.cwnd - pipe >= effectiveMSS }
+    var recoveryMaySend: Bool { congestion.cwnd - pipe >= effectiveMSS }
 
     /// RFC 6675 NextSeg rule (1): retransmit holes presumed lost ("IsLost (S2)": more than
     /// (DupThresh - 1) * SMSS bytes SACKed above them) while the window allows.
