@@ -40,6 +40,14 @@ void sbx_setup_root(const struct sbx_spawn_config *c, int error_fd);
 /// with errno.
 pid_t sbx_start_program(const struct sbx_child *child, struct sock_fprog *filter);
 
+/// execvp without malloc: tries each PATH entry of `c->search_path`, and reports EACCES if
+/// some candidate existed but could not be executed (as execvp does). Returns only on failure.
+int sbx_exec_program(const struct sbx_spawn_config *c);
+
+/// The terminal (`c->tty_fd`) as controlling terminal and stdio, or a new session; then the
+/// chosen descriptors (`c->stdio_fds`) at 0, 1, 2 (program.c).
+void sbx_attach_stdio(const struct sbx_spawn_config *c, int error_fd);
+
 /// Sends `fd` on `channel` with SCM_RIGHTS (fd_passing.c). 0, or -1 with errno.
 int sbx_send_fd(int channel, int fd);
 

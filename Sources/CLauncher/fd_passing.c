@@ -1,5 +1,6 @@
 // The netlink channel: init sends descriptors opened in the sandbox's namespaces (SCM_RIGHTS),
-// the launcher receives them.
+// the launcher receives them. And an OCI console socket: the terminal's primary end goes to the
+// engine's listener.
 #define _GNU_SOURCE
 #include "child_path.h"
 #include "launcher_shims.h"
@@ -7,6 +8,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 /// One byte of data and room for one descriptor: the message either end uses.
 struct fd_message {
@@ -57,4 +60,20 @@ int sbx_receive_fd(int channel) {
     int fd;
     memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
     return fd;
+}
+
+int sbx_send_to_console_socket(const char *path, int fd) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof address.sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(address.sun_path, path);
+    int socket_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (socket_fd < 0) return -1;
+    int result = connect(socket_fd, (struct sockaddr *)&address, sizeof address);
+    if (result == 0) result = sbx_send_fd(socket_fd, fd);
+    int saved = errno;
+    close(socket_fd);
+    errno = saved;
+    return result;
 }

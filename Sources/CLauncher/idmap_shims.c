@@ -88,6 +88,12 @@ int sbx_open_idmapped_tree(const char *path, int userns_fd, int readonly) {
     return tree;
 }
 
+int sbx_open_plain_tree(const char *path) {
+    int tree = detached_tree(path, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, -1);
+    if (tree < 0 && errno == EINVAL) tree = detached_tree(path, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, -1);
+    return tree;
+}
+
 int sbx_open_readonly_tree(const char *path) {
     return detached_tree(path, 0, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, -1);
 }

@@ -100,14 +100,36 @@ static int create_entry(int parent, const char *name, int as_dir, mode_t mode) {
 /// mkdir -p (or a file as the last component) of `path` inside the new root. Each missing
 /// component is created in its parent as resolved in the root. A name that exists but does not
 /// resolve in the root is a dangling symlink (maybe aimed at the host): ELOOP, nothing made.
+static int create_below(int root, const char *inner, int file_last, mode_t mode);
+
 static int create_in_root(const char *path, int file_last, mode_t mode) {
     const char *inner = inside_root(path);
     if (inner == NULL) { errno = EXDEV; return -1; }
+    int root = open_root();
+    if (root < 0) return -1;
+    int result = create_below(root, inner, file_last, mode);
+    int saved_errno = errno;
+    close(root);
+    errno = saved_errno;
+    return result;
+}
+
+int sbx_create_in_directory(const char *directory, const char *inner, int file_last, mode_t mode) {
+    int root = open(directory, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root < 0) return -1;
+    int result = create_below(root, inner, file_last, mode);
+    int saved_errno = errno;
+    close(root);
+    errno = saved_errno;
+    return result;
+}
+
+/// The walk of `create_in_root` from the directory `root`.
+static int create_below(int root, const char *inner, int file_last, mode_t mode) {
+    int result = 0;
     char buf[PATH_MAX];
     size_t len = copy_path(buf, sizeof buf, inner);
     if (len == 0) { errno = ENAMETOOLONG; return -1; }
-    int root = open_root(), result = 0;
-    if (root < 0) return -1;
     size_t start = 1;  // the component after the last '/'
     for (size_t i = 1; i <= len && result == 0; i++) {
         if (buf[i] != '/' && buf[i] != '\0') continue;
@@ -137,9 +159,6 @@ static int create_in_root(const char *path, int file_last, mode_t mode) {
         buf[i] = saved;
         start = i + 1;
     }
-    int saved_errno = errno;
-    close(root);
-    errno = saved_errno;
     return result;
 }
 
@@ -178,14 +197,17 @@ static int attach_bind(int source_fd, int target_fd, unsigned long long attr, in
 /// detached mount as it is, flags and all.
 static int bind_paths(const char *source, const char *target, unsigned long long attr, int recursive, int create,
                       int prepared_fd) {
-    int src = open_staging(source, O_PATH);
-    if (src < 0) return -1;
+    // A prepared tree (opened by the launcher) stands for the source: its host path may be one
+    // the sandbox's ids cannot walk (a 0700 directory above it).
+    int src = prepared_fd >= 0 ? -1 : open_staging(source, O_PATH);
+    if (prepared_fd < 0 && src < 0) return -1;
     int result = 0;
     if (create) {
         struct stat st;
         int probe = open_staging(target, O_PATH);
         if (probe >= 0) close(probe);
-        else if (errno != ENOENT || fstat(src, &st) < 0 || create_in_root(target, !S_ISDIR(st.st_mode), 0755) < 0)
+        else if (errno != ENOENT || fstat(src >= 0 ? src : prepared_fd, &st) < 0 ||
+                 create_in_root(target, !S_ISDIR(st.st_mode), 0755) < 0)
             result = -1;
     }
     int dst = result == 0 ? open_staging(target, O_PATH) : -1;
@@ -200,7 +222,7 @@ static int bind_paths(const char *source, const char *target, unsigned long long
         result = -1;
     }
     int saved = errno;
-    close(src);
+    if (src >= 0) close(src);
     errno = saved;
     return result;
 }

@@ -4,6 +4,8 @@
 #include "launcher_shims.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,3 +18,7 @@ int sbx_wifexited(int status) { return WIFEXITED(status); }
 int sbx_wexitstatus(int status) { return WEXITSTATUS(status); }
 int sbx_wifsignaled(int status) { return WIFSIGNALED(status); }
 int sbx_wtermsig(int status) { return WTERMSIG(status); }
+
+int sbx_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int sbx_join_network_namespace(int fd) { return setns(fd, CLONE_NEWNET); }

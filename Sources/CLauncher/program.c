@@ -28,9 +28,7 @@ static void drop_caps_and_confine(const struct sbx_child *child, struct sock_fpr
         sbx_fail(error_fd, errno, 0, "load seccomp filter", "");
 }
 
-/// execvp without malloc: tries each PATH entry, and reports EACCES if some candidate existed
-/// but could not be executed (as execvp does).
-static int exec_program(const struct sbx_spawn_config *c) {
+int sbx_exec_program(const struct sbx_spawn_config *c) {
     const char *name = c->path;
     if (strchr(name, '/') != NULL) return execve(name, c->argv, c->envp);
     char candidate[PATH_MAX];
@@ -58,9 +56,7 @@ static int exec_program(const struct sbx_spawn_config *c) {
     return -1;
 }
 
-/// The terminal as controlling terminal and stdio, or a new session; then the launcher's
-/// chosen descriptors at 0, 1, 2.
-static void attach_stdio(const struct sbx_spawn_config *c, int error_fd) {
+void sbx_attach_stdio(const struct sbx_spawn_config *c, int error_fd) {
     if (c->tty_fd >= 0) {
         if (setsid() < 0) sbx_fail(error_fd, errno, 0, "setsid", "");
         if (ioctl(c->tty_fd, TIOCSCTTY, 0) < 0) sbx_fail(error_fd, errno, 0, "set controlling terminal", "");
@@ -94,7 +90,7 @@ static void run_app(const struct sbx_child *child, struct sock_fprog *filter) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) sbx_fail(error_fd, errno, 0, "set parent-death signal", "");
-    attach_stdio(c, error_fd);
+    sbx_attach_stdio(c, error_fd);
     if (c->set_app_ids) {
         if (c->set_groups && setgroups(c->groups_count, (const gid_t *)c->groups) < 0) sbx_fail(error_fd, errno, 0, "setgroups", "");
         if (setresgid(c->app_gid, c->app_gid, c->app_gid) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
@@ -105,7 +101,7 @@ static void run_app(const struct sbx_child *child, struct sock_fprog *filter) {
     // No descriptor of the launcher beyond stdio may reach the program.
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) sbx_fail(error_fd, errno, 0, "close_range", "");
     drop_caps_and_confine(child, filter);
-    exec_program(c);
+    sbx_exec_program(c);
     sbx_fail(error_fd, errno, 1, "execute", c->path);
 }
 

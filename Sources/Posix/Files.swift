@@ -45,4 +45,11 @@ extension Posix {
         defer { close(fd) }
         try writeAll(fd, Array(text.utf8))
     }
+
+    /// Creates (or truncates) the file at `path` with `mode` and writes `bytes`.
+    public static func createFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(PosixError) {
+        let fd = try open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: mode)
+        defer { close(fd) }
+        try writeAll(fd, bytes)
+    }
 }

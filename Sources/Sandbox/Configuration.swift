@@ -16,12 +16,23 @@ public struct SandboxConfiguration: Sendable {
     public var userNetFlags: [String] = []
     /// The root file system: nil means the host's / (read-only).
     public var rootfs: String?
+    /// The root directory bound read-write (an OCI bundle's `root.readonly: false`), idmapped
+    /// to the app's ids; by default it is read-only.
+    public var rootWritable = false
     public var volumes: [VolumeMount] = []
+    public var tmpfsMounts: [TmpfsMount] = []
+    /// Hidden (/dev/null or an empty directory over them) and read-only paths, beyond the
+    /// runtime spec's defaults that every sandbox has (an OCI bundle's maskedPaths, readonlyPaths).
+    public var extraMaskedPaths: [String] = []
+    public var extraReadOnlyPaths: [String] = []
     /// The app's environment, in order. The launcher's own environment is not passed on.
     public var environment: [EnvironmentVariable] = EnvironmentVariable.defaults
     public var workdir: String?
     public var hostname: String = "sandbox"
     public var tty = false
+    /// With `tty`: an OCI console socket that gets the terminal's primary end (the engine
+    /// relays it); without one the launcher relays the terminal itself.
+    public var consoleSocket: String?
     /// `--stop-timeout`: seconds between a forwarded SIGTERM/SIGINT and SIGKILL; nil never.
     public var stopTimeoutSeconds: Int? = 10
     /// `--add-host` entries for /etc/hosts (--net=user).
@@ -30,6 +41,8 @@ public struct SandboxConfiguration: Sendable {
     public var resolver = ResolverFile()
     /// Identity inside the sandbox; nil means root (uid 0) inside.
     public var user: UserSpec?
+    /// Supplementary groups of the app (`--group-add`, OCI additionalGids), ids inside.
+    public var supplementaryGroups: [UInt32] = []
     /// Whether to make a user namespace. Without root there is always one.
     public var userNamespace: UserNamespaceMode = .auto
     public var resources = ResourceLimits()

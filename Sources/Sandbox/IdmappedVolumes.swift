@@ -37,6 +37,25 @@ final class IdmappedVolumes {
         return IdmappedVolumes(treeFDs: trees)
     }
 
+    /// A writable root's tree: idmapped, or plain (`idmapped` false) when its file system cannot
+    /// be idmapped (overlayfs); either way opened here, where the host's paths to it are
+    /// reachable.
+    static func openRoot(_ path: String, range: HostIDRange) throws(SandboxError) -> (IdmappedVolumes, idmapped: Bool) {
+        let namespace = sbx_mapping_user_namespace(range.mapLine, range.mapLine)
+        guard namespace >= 0 else {
+            throw .system(PosixError(call: "clone", errno: errno), detail: "(a user namespace for an idmapped root)")
+        }
+        defer { Posix.close(namespace) }
+        let fd = sbx_open_idmapped_tree(path, namespace, 0)
+        if fd >= 0 { return (IdmappedVolumes(treeFDs: [fd]), true) }
+        guard errno == EINVAL || errno == EOPNOTSUPP else {
+            throw .system(PosixError(call: "open_tree", errno: errno), detail: path)
+        }
+        let plain = sbx_open_plain_tree(path)
+        guard plain >= 0 else { throw .system(PosixError(call: "open_tree", errno: errno), detail: path) }
+        return (IdmappedVolumes(treeFDs: [plain]), false)
+    }
+
     private static func unusable(_ volume: VolumeMount, errno code: Int32) -> SandboxError {
         if code == EINVAL || code == EOPNOTSUPP {
             return .invalidArgument(

@@ -44,6 +44,11 @@ public struct Launcher: Sendable {
     /// Whether `prepare` gets a `netlinkSocket` in the sandbox's network namespace.
     public var wantsNetlinkSocket: Bool
 
+    /// Runs once the sandbox is ready to start its program (its gateway serving), before the
+    /// program starts: an OCI `create` reports "created" here and waits for `start`.
+    /// Signals are not yet forwarded: one that ends this process ends the sandbox.
+    public var beforeStart: (@Sendable (SandboxChild) throws(SandboxError) -> Void)?
+
     public init(
         configuration: SandboxConfiguration, wantsNetlinkSocket: Bool = false,
         prepare: (@Sendable (SandboxChild) throws(SandboxError) -> Void)? = nil
@@ -91,14 +96,19 @@ public struct Launcher: Sendable {
             try IdmappedVolumes.open(config.volumes, range: range)
         }
         defer { withExtendedLifetime(volumeTrees) {} } // the clone inherits the descriptors
+        let rootTree = try Self.writableRootTree(config, range: idRange)
+        defer { withExtendedLifetime(rootTree) {} }
         // --net=host: no sysfs of our own can be mounted (the host's netns is not the
         // sandbox's); as root, show the host's /sys without the mounts below it.
         let hostSysfs = config.network == .host && identity.hostUID == 0 ? sbx_open_readonly_tree("/sys") : -1
         defer { if hostSysfs >= 0 { SystemCalls.close(hostSysfs) } }
         let mounts = Self.mountPlan(
             &config, identity: identity, networkVolumes: networkFiles?.volumes ?? [],
-            volumeTrees: volumeTrees?.treeFDs ?? [], hostSysfs: hostSysfs,
-            console: terminal?.replicaPath)
+            volumeTrees: volumeTrees?.treeFDs ?? [], rootTree: rootTree?.0.treeFDs.first ?? -1,
+            hostSysfs: hostSysfs, console: terminal?.replicaPath)
+        if config.rootWritable, rootTree?.idmapped != true, let rootfs = config.rootfs {
+            try Self.makeMountPoints(mounts, in: rootfs)
+        }
         return try launch(
             config, identity: identity, mounts: mounts, userNet: userNet, profilePolicy: profilePolicy,
             networkFiles: networkFiles, terminal: terminal, stdioRelay: stdioRelay)
@@ -136,6 +146,13 @@ public struct Launcher: Sendable {
 
         var result = try Self.clone(&spawn, userNamespace: identity.userNamespace)
         terminal?.closeReplica()
+        if let terminal, let socket = config.consoleSocket {
+            guard sbx_send_to_console_socket(socket, terminal.primaryFD) == 0 else {
+                kill(result.pid, SIGKILL)
+                _ = Self.wait(for: result.pid)
+                throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(--console-socket \(socket))")
+            }
+        }
         stdioRelay?.closeProgramEnds()
         if channel[1] >= 0 {
             SystemCalls.close(channel[1])
@@ -188,6 +205,7 @@ public struct Launcher: Sendable {
             gateway?.stop() // first: once it returns, the death handler cannot use the pidfd
             initHandle.map { SystemCalls.close($0) }
         }
+        try beforeStart?(child)
         _ = sbx_forward_signals_to(child.pid)
         defer { _ = sbx_forward_signals_to(0) }
         try Self.sendReady(result.ready_fd, program: program)
@@ -196,7 +214,7 @@ public struct Launcher: Sendable {
         try Self.awaitExec(errorFD: result.error_fd, pid: child.pid)
         // The program runs: the sandbox's binds of these files are in place.
         networkFiles?.remove()
-        if let terminal { terminal.relay(until: child.pid) }
+        if let terminal, config.consoleSocket == nil { terminal.relay(until: child.pid) }
         if let stdioRelay { stdioRelay.relay(until: child.pid) }
         let status = Self.wait(for: child.pid)
         if let reason = gateway?.deathReason { throw .gatewayDied(reason) }
@@ -215,29 +233,6 @@ public struct Launcher: Sendable {
             throw .invalidArgument("--volume: \(volume.hostPath) does not exist on the host")
         }
         return profilePolicy
-    }
-
-    /// The mount plan. With the default root the launcher's directory is bound and is where the
-    /// app starts (`config.workdir`, unless one was given).
-    static func mountPlan(
-        _ config: inout SandboxConfiguration, identity: SandboxIdentity, networkVolumes: [VolumeMount],
-        volumeTrees: [Int32], hostSysfs: Int32, console: String?
-    ) -> [MountOperation] {
-        let host = config.rootfs == nil ? HostRoot.scan(walkEtc: identity.hostUID == 0 && identity.idRange == nil) : nil
-        var start = MountPlan.StartDirectory()
-        if let host, let cwd = Self.currentDirectory() {
-            start = MountPlan.startDirectory(
-                current: cwd, homes: host.homes, volumes: config.volumes,
-                workdirGiven: config.workdir != nil,
-                enterable: identity.idRange == nil || Self.searchableByEveryone(cwd))
-            if let notice = start.notice { try? SystemCalls.writeAll(2, Array((notice + "\n").utf8), name: "stderr") }
-            if let workdir = start.workdir { config.workdir = workdir }
-        }
-        return MountPlan.operations(
-            rootfs: config.rootfs, volumes: networkVolumes + config.volumes,
-            volumeTrees: Array(repeating: -1, count: networkVolumes.count) + volumeTrees,
-            hostSysfsTree: hostSysfs, devptsGroup: identity.rootMapped ? 5 : nil,
-            console: console, host: host, currentDirectory: start.bind, workdir: config.workdir)
     }
 
     /// Clones the sandbox's init (`sbx_spawn`); a refusal in a user namespace says where to look.
@@ -367,8 +362,9 @@ public struct Launcher: Sendable {
         spawn.app_uid = config.user?.uid ?? 0
         spawn.app_gid = config.user?.gid ?? 0
         spawn.set_groups = rootMapped ? 1 : 0
-        spawn.groups_count = 1
-        spawn.groups = arena.array([config.user?.gid ?? 0])
+        let groups = [config.user?.gid ?? 0] + config.supplementaryGroups
+        spawn.groups_count = UInt32(groups.count)
+        spawn.groups = arena.array(groups)
         spawn.hostname = UnsafePointer(arena.string(config.hostname))
         spawn.loopback_up = config.network == .host ? 0 : 1
         // ping works through the gateway's echo forwarding; a published port may be below 1024.
@@ -434,25 +430,6 @@ public struct Launcher: Sendable {
                 path: path, errno: record.error)
         }
         return .setupFailed(step: step, path: path, errno: record.error)
-    }
-
-    /// Whether a user who is neither owner nor in the group may enter `path` (o+x on it and on
-    /// every directory above it): what the sandbox's unprivileged ids need to start there.
-    static func searchableByEveryone(_ path: String) -> Bool {
-        var directories = ["/"]
-        for component in path.split(separator: "/") {
-            directories.append((directories.count == 1 ? "" : directories[directories.count - 1]) + "/" + component)
-        }
-        return directories.allSatisfy { directory in
-            var status = stat()
-            return stat(directory, &status) == 0 && status.st_mode & S_IXOTH != 0
-        }
-    }
-
-    static func currentDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buffer, buffer.count) != nil else { return nil }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap).

@@ -77,15 +77,18 @@ public enum MountPlan {
     ///   - host: what the default root takes from the host; nil reads it now.
     ///   - currentDirectory: a host directory bound read-only at its own path (the launcher's
     ///     working directory, see `currentDirectoryBind`).
+    ///   - root: how a given `rootfs` is bound (writable, an idmapped tree of it).
+    ///   - extra: tmpfs mounts and masked and read-only paths beyond the defaults.
     public static func operations(
-        rootfs: String?, volumes: [VolumeMount], volumeTrees: [Int32] = [],
+        rootfs: String?, root: GivenRoot = GivenRoot(), extra: ExtraMounts = ExtraMounts(),
+        volumes: [VolumeMount], volumeTrees: [Int32] = [],
         hostSysfsTree: Int32 = -1, devptsGroup: UInt32?, console: String? = nil,
         host: HostRoot? = nil, currentDirectory: String? = nil, workdir: String? = nil
     ) -> [MountOperation] {
         var ops: [MountOperation]
         var defaultRoot: HostRoot?
         if let rootfs {
-            ops = givenRoot(rootfs)
+            ops = givenRoot(rootfs, root)
         } else {
             let scanned = host ?? HostRoot.scan()
             defaultRoot = scanned
@@ -97,8 +100,15 @@ public enum MountPlan {
             .sysfs, source: oldRoot + "/sys", target: newRoot + "/sys", flags: nosuid | nodev | noexec)
         sysfs.sourceFD = hostSysfsTree
         ops.append(sysfs)
-        ops += maskOperations(hiddenEtc: defaultRoot?.hiddenEtc ?? [])
+        ops += maskOperations(
+            masked: maskedPaths + extra.maskedPaths + (defaultRoot?.hiddenEtc ?? []),
+            readOnly: readOnlyPaths + extra.readOnlyPaths)
         ops += bindOperations(volumes: volumes, volumeTrees: volumeTrees, currentDirectory: currentDirectory)
+        for tmpfs in extra.tmpfs {
+            ops.append(MountOperation(.mkdir, target: newRoot + tmpfs.sandboxPath))
+            ops.append(
+                MountOperation(.tmpfs, target: newRoot + tmpfs.sandboxPath, data: tmpfs.options, flags: nosuid | nodev))
+        }
         if let workdir {
             // `-w` makes a missing directory, as docker does, where the sandbox's own file
             // systems hold it (the root's tmpfs, /tmp, a volume); under a host directory bound
@@ -112,13 +122,44 @@ public enum MountPlan {
         return ops
     }
 
-    /// `--rootfs`: the directory bound read-only as the root, with a fresh /tmp when it has one.
-    private static func givenRoot(_ rootfs: String) -> [MountOperation] {
+    /// How a given root directory is bound.
+    public struct GivenRoot: Sendable {
+        public var writable = false
+        /// A detached (idmapped) mount of the directory to attach instead, or -1.
+        public var treeFD: Int32 = -1
+
+        public init(writable: Bool = false, treeFD: Int32 = -1) {
+            self.writable = writable
+            self.treeFD = treeFD
+        }
+    }
+
+    /// What a sandbox mounts beyond the defaults.
+    public struct ExtraMounts: Sendable {
+        public var tmpfs: [TmpfsMount] = []
+        public var maskedPaths: [String] = []
+        public var readOnlyPaths: [String] = []
+
+        public init(tmpfs: [TmpfsMount] = [], maskedPaths: [String] = [], readOnlyPaths: [String] = []) {
+            self.tmpfs = tmpfs
+            self.maskedPaths = maskedPaths
+            self.readOnlyPaths = readOnlyPaths
+        }
+    }
+
+    /// `--rootfs`: the directory bound as the root (read-only unless `root.writable`), with a
+    /// fresh /tmp when it is read-only and has one.
+    private static func givenRoot(_ rootfs: String, _ given: GivenRoot) -> [MountOperation] {
         var root = MountOperation(
             .bind, source: oldRoot + VolumeMount.normalize(rootfs), target: newRoot, flags: nosuid | nodev)
         if root.source == oldRoot + "/" { root.source = oldRoot }
         root.recursive = true
-        root.readOnly = true
+        root.readOnly = !given.writable
+        root.sourceFD = given.treeFD
+        // A writable root gets the mount points an image may lack (runc makes them too).
+        guard !given.writable else {
+            return [root] + ["/dev", "/proc", "/sys"].map { MountOperation(.mkdir, target: newRoot + $0) }
+        }
         var tmp = MountOperation(.tmpfs, target: newRoot + "/tmp", data: "mode=1777", flags: nosuid | nodev)
         tmp.optional = true
         return [root, tmp]
@@ -159,14 +200,14 @@ public enum MountPlan {
     }
 
     /// /dev/null over the masked /proc paths and the hidden /etc files; the read-only /proc paths.
-    private static func maskOperations(hiddenEtc: [String]) -> [MountOperation] {
+    private static func maskOperations(masked: [String], readOnly: [String]) -> [MountOperation] {
         var ops: [MountOperation] = []
-        for path in maskedPaths + hiddenEtc {
+        for path in masked {
             var mask = MountOperation(.mask, source: newRoot + "/dev/null", target: newRoot + path)
             mask.optional = true
             ops.append(mask)
         }
-        for path in readOnlyPaths {
+        for path in readOnly {
             var bind = MountOperation(.bind, source: newRoot + path, target: newRoot + path, flags: nosuid | nodev)
             bind.recursive = true
             bind.readOnly = true

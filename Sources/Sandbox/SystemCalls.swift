@@ -21,6 +21,11 @@ enum SystemCalls {
         try detailed(path) { () throws(PosixError) in try Posix.writeFile(path, text) }
     }
 
+    /// Creates (or truncates) `path` and writes `text`.
+    static func createFile(_ path: String, _ text: String, mode: mode_t = 0o600) throws(SandboxError) {
+        try detailed(path) { () throws(PosixError) in try Posix.createFile(path, Array(text.utf8), mode: mode) }
+    }
+
     /// Reads up to `limit` bytes of a (small) file.
     static func readFile(_ path: String, limit: Int = 1 << 20) throws(SandboxError) -> [UInt8] {
         try detailed(path) { () throws(PosixError) in try Posix.readFile(path, limit: limit) }

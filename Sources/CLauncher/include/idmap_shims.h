@@ -13,6 +13,11 @@ int sbx_mapping_user_namespace(const char *uid_map, const char *gid_map);
 /// the mount's fd (O_CLOEXEC), or -1 with errno (EINVAL: the file system cannot be idmapped).
 int sbx_open_idmapped_tree(const char *path, int userns_fd, int readonly);
 
+/// A detached recursive copy of the mounts at `path`, nosuid and nodev, not idmapped: a
+/// writable root the sandbox's ids could not reach on their own (an engine's overlay under a
+/// 0700 directory). Returns the fd (O_CLOEXEC), or -1 with errno.
+int sbx_open_plain_tree(const char *path);
+
 /// A detached copy of the one mount at `path`, without the mounts below it, read-only, nosuid,
 /// nodev, noexec: the host's /sys for `--net=host` (a fresh sysfs needs the network namespace's
 /// owner). Returns the mount's fd (O_CLOEXEC), or -1 with errno. Needs root.

@@ -12,6 +12,15 @@
 /// the default dispositions.
 int sbx_forward_signals_to(pid_t pid);
 
+/// mkdir -p of `inner` (an absolute path read inside `directory`, symlinks resolved with
+/// `directory` as "/", never out of it), the last component an empty file when `file_last`:
+/// the mount points a writable root file system lacks (mount_shims.c). 0, or -1 with errno.
+int sbx_create_in_directory(const char *directory, const char *inner, int file_last, mode_t mode);
+
+/// Connects to the unix stream socket at `path` and sends `fd` on it (SCM_RIGHTS), as runc
+/// does with --console-socket. 0, or -1 with errno.
+int sbx_send_to_console_socket(const char *path, int fd);
+
 /// A close-on-exec unix SOCK_SEQPACKET socketpair (the netlink channel).
 int sbx_socketpair_cloexec(int fds[2]);
 
@@ -37,6 +46,12 @@ int sbx_pipe_cloexec(int fds[2]);
 
 /// pidfd_open(2) (not exposed by Glibc's Swift module).
 int sbx_pidfd_open(pid_t pid);
+
+/// setns(fd, CLONE_NEWNET) for the calling thread (and the threads and processes it makes).
+int sbx_join_network_namespace(int fd);
+
+/// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process.
+int sbx_become_subreaper(void);
 
 /// The exit status word helpers Glibc's Swift module does not import (macros).
 int sbx_wifexited(int status);

@@ -1,0 +1,122 @@
+// `sandbox exec`: a new process in a running sandbox. It joins the namespaces of the sandbox's
+// init (user first: the others belong to it), waits until the launcher has put it in the
+// sandbox's cgroups, then takes the program's path: its identity, working directory, no
+// capabilities, NO_NEW_PRIVS, the sandbox's seccomp filter, and exec. Two forks, as nsenter
+// does: joining a pid namespace only takes effect for children.
+#define _GNU_SOURCE
+#include "child_path.h"
+#include "launcher_shims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static const char *const namespace_names[] = { "user", "cgroup", "ipc", "uts", "net", "pid", "mnt" };
+enum { NAMESPACE_COUNT = sizeof namespace_names / sizeof namespace_names[0] };
+
+__attribute__((noreturn))
+static void run_exec(const struct sbx_spawn_config *c, struct sock_fprog *filter, cap_t empty_caps,
+                     int go_fd, int error_fd) {
+    char byte;
+    ssize_t n;
+    do { n = read(go_fd, &byte, 1); } while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(125); // the launcher gave up: it reports why
+    close(go_fd);
+    sbx_attach_stdio(c, error_fd);
+    if (c->set_app_ids) {
+        if (c->set_groups && setgroups(c->groups_count, (const gid_t *)c->groups) < 0) sbx_fail(error_fd, errno, 0, "setgroups", "");
+        if (setresgid(c->app_gid, c->app_gid, c->app_gid) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
+        if (setresuid(c->app_uid, c->app_uid, c->app_uid) < 0) sbx_fail(error_fd, errno, 0, "setresuid", "");
+    }
+    const char *workdir = c->workdir != NULL ? c->workdir : "/";
+    if (chdir(workdir) < 0) sbx_fail(error_fd, errno, 0, "chdir to working directory", workdir);
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) sbx_fail(error_fd, errno, 0, "close_range", "");
+    for (int cap = 0; cap <= c->last_cap; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) sbx_fail(error_fd, errno, 0, "drop bounding capability", "");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        sbx_fail(error_fd, errno, 0, "clear ambient capabilities", "");
+    if (cap_set_proc(empty_caps) < 0) sbx_fail(error_fd, errno, 0, "drop capabilities", "");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) sbx_fail(error_fd, errno, 0, "set no_new_privs", "");
+    if (filter->len > 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, filter, 0, 0) < 0)
+        sbx_fail(error_fd, errno, 0, "load seccomp filter", "");
+    sbx_exec_program(c);
+    sbx_fail(error_fd, errno, 1, "execute", c->path);
+}
+
+/// The first child: joins every namespace, forks the process that runs there, reports its
+/// pid on `pid_fd` and exits, so that process is reparented to the caller's subreaper.
+__attribute__((noreturn))
+static void join_and_fork(const struct sbx_spawn_config *c, struct sock_fprog *filter, cap_t empty_caps,
+                          const int *namespaces, int go_fd, int pid_fd, int error_fd) {
+    for (int i = 0; i < NAMESPACE_COUNT; i++) {
+        if (setns(namespaces[i], 0) < 0) sbx_fail(error_fd, errno, 0, "join namespace", namespace_names[i]);
+        close(namespaces[i]);
+    }
+    pid_t pid = fork();
+    if (pid < 0) sbx_fail(error_fd, errno, 0, "fork", "");
+    if (pid == 0) run_exec(c, filter, empty_caps, go_fd, error_fd);
+    ssize_t n;
+    do { n = write(pid_fd, &pid, sizeof pid); } while (n < 0 && errno == EINTR);
+    _exit(n == sizeof pid ? 0 : 125);
+}
+
+static void close_all(int *fds, int count) {
+    for (int i = 0; i < count; i++) if (fds[i] >= 0) { close(fds[i]); fds[i] = -1; }
+}
+
+pid_t sbx_exec_in(const struct sbx_spawn_config *config, pid_t target, const void *filter_code,
+                  uint32_t instructions, struct sbx_exec_result *result) {
+    int namespaces[NAMESPACE_COUNT];
+    for (int i = 0; i < NAMESPACE_COUNT; i++) namespaces[i] = -1;
+    int go[2] = { -1, -1 }, pids[2] = { -1, -1 }, errors[2] = { -1, -1 };
+    cap_t empty_caps = cap_init();
+    if (empty_caps == NULL) return -1;
+    int saved = 0;
+    for (int i = 0; i < NAMESPACE_COUNT; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)target, namespace_names[i]);
+        namespaces[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (namespaces[i] < 0) goto fail;
+    }
+    if (pipe2(go, O_CLOEXEC) < 0 || pipe2(pids, O_CLOEXEC) < 0 || pipe2(errors, O_CLOEXEC) < 0) goto fail;
+    struct sock_fprog filter = { .len = (unsigned short)instructions, .filter = (struct sock_filter *)filter_code };
+    pid_t first = fork();
+    if (first < 0) goto fail;
+    if (first == 0) {
+        close(go[1]); close(pids[0]); close(errors[0]);
+        join_and_fork(config, &filter, empty_caps, namespaces, go[0], pids[1], errors[1]);
+    }
+    close_all(namespaces, NAMESPACE_COUNT);
+    close(go[0]); close(pids[1]); close(errors[1]);
+    int status = 0;
+    while (waitpid(first, &status, 0) < 0 && errno == EINTR) {}
+    pid_t pid = -1;
+    ssize_t n;
+    do { n = read(pids[0], &pid, sizeof pid); } while (n < 0 && errno == EINTR);
+    close(pids[0]);
+    cap_free(empty_caps);
+    result->pid = n == sizeof pid ? pid : -1;
+    result->go_fd = go[1];
+    result->error_fd = errors[0];
+    return 0;
+fail:
+    saved = errno;
+    close_all(namespaces, NAMESPACE_COUNT);
+    close_all(go, 2); close_all(pids, 2); close_all(errors, 2);
+    cap_free(empty_caps);
+    errno = saved;
+    return -1;
+}
