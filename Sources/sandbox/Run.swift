@@ -108,6 +108,19 @@ struct Run: ParsableCommand {
     var stopTimeout: Int = 10
 
     @Flag(
+        name: [.short, .long],
+        help:
+            "Run in the background: print the sandbox's name and return. Its output is kept (the last 1-2 MiB) for `sandbox logs`; see `sandbox ps`, `exec`, `stop`, `rm`."
+    )
+    var detach = false
+
+    @Option(
+        help: ArgumentHelp(
+            "A name for a detached sandbox (letters, digits, _ + - .). Default: 12 random hex digits.",
+            valueName: "NAME"))
+    var name: String?
+
+    @Flag(
         help:
             "Remove the sandbox when it exits (docker's --rm). Accepted for habit: by default a run leaves nothing behind anyway (no container, state or image is kept)."
     )
@@ -168,8 +181,9 @@ struct Run: ParsableCommand {
         help: ArgumentHelp("The program and its arguments.", valueName: "CMD [ARGS...]"))
     var command: [String] = []
 
-    /// Builds the validated configuration (no side effects).
-    func makeConfiguration() throws(SandboxError) -> SandboxConfiguration {
+    /// Builds the validated configuration (no side effects). `arguments`: the command line, for
+    /// the order of the policy flags.
+    func makeConfiguration(arguments: [String] = CommandLine.arguments) throws(SandboxError) -> SandboxConfiguration {
         // Everything from the first non-option on belongs to the program (docker's rule), so
         // an unknown option before it arrives here first: refuse it rather than run it.
         var argv = command
@@ -223,12 +237,33 @@ struct Run: ParsableCommand {
 
         config.userNetFlags = userNet.given
         if mode == .user {
-            config.userNet = try userNet.options(arguments: CommandLine.arguments)
+            config.userNet = try userNet.options(arguments: arguments)
             config.gatewayDispatch = try userNet.dispatchMode()
             config.gatewayLaunch = userNet.launch
         }
         try config.validate()
         return config
+    }
+
+    /// `-d`: a supervisor runs the sandbox (ContainerRuntime.runDetached); prints its name.
+    func runDetached(_ config: SandboxConfiguration) throws(SandboxError) -> Int32 {
+        guard !tty else { throw .notAvailable("-t with -d: a detached sandbox has no terminal yet; drop -t") }
+        let id = name ?? Self.randomName()
+        let all = Array(CommandLine.arguments.drop(while: { $0 != "run" }).dropFirst())
+        // -d is taken off the flags (not the program's words), so the supervisor runs in front.
+        let flagCount = all.count - command.count
+        let flags = all.prefix(flagCount).filter { $0 != "-d" && $0 != "--detach" }
+        let runtime = ContainerRuntime(store: try ContainerStore(root: RuntimeGlobals.root))
+        _ = try runtime.runDetached(
+            id: id, configuration: config, runArguments: flags + command, ports: userNet.publish)
+        print(id)
+        return 0
+    }
+
+    /// 12 random hex digits (the system generator), as docker's short ids look.
+    static func randomName() -> String {
+        let bytes = (0..<6).map { _ in UInt8.random(in: 0...255) }
+        return bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     /// Runs the sandbox; returns the exit status for the process.
@@ -246,6 +281,7 @@ struct Run: ParsableCommand {
         }
         do {
             let config = try makeConfiguration()
+            if detach { return try runDetached(config) }
             return try Launcher(configuration: config).run()
         } catch {
             FileHandleStderr.write("sandbox: \(error)\n")

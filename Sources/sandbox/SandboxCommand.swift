@@ -22,7 +22,11 @@ struct SandboxCommand: ParsableCommand {
               sandbox run --net=none --memory 512m --pids-limit 100 -v "$PWD:/tmp/src:ro" -- ls /tmp/src
             """,
         version: BuildInfo.versionLine,
-        subcommands: [Run.self, UsernetCommand.self, Version.self]
+        subcommands: [
+            Run.self, Ps.self, Exec.self, Stop.self, Rm.self, Logs.self,
+            Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Spec.self, Features.self,
+            UsernetCommand.self, Version.self
+        ]
     )
 
     static let usageErrorStatus: Int32 = 125
@@ -33,14 +37,16 @@ struct SandboxCommand: ParsableCommand {
             // top (no command tree, one completion-script check), 0.3 ms of its start-up.
             // Whatever it refuses is parsed again from the top, for the messages and exit
             // statuses the user expects.
-            let arguments = CommandLine.arguments.dropFirst()
             // The gateway's own process (GatewayProcess re-executes this binary): not a command
             // for users, and it must not parse anything before it has confined itself.
-            if arguments.first == GatewayMain.subcommand { GatewayMain.run() }
+            if CommandLine.arguments.dropFirst().first == GatewayMain.subcommand { GatewayMain.run() }
+            // runc's global flags (--root, --log, ...) come before the command.
+            let arguments = RuntimeGlobals.extract(Array(CommandLine.arguments.dropFirst()))[...]
+            if arguments.first == Supervisor.subcommand { SuperviseEntry.run(Array(arguments.dropFirst())) }
             if arguments.first == "run", var run = try? Run.parse(Array(arguments.dropFirst())) {
                 Glibc.exit(run.execute())
             }
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(Array(arguments))
             if var run = command as? Run {
                 Glibc.exit(run.execute())
             }

@@ -1,0 +1,180 @@
+import CLauncher
+import FoundationEssentials
+import Glibc
+import Posix
+
+/// The lifecycle operations on the state root, as runc's commands and `sandbox run -d`, `stop`
+/// and `rm` use them. Each takes the container's lock for what it reads and writes.
+public struct ContainerRuntime: Sendable {
+    public let store: ContainerStore
+    /// The binary started as the supervisor (this one).
+    public var executable = "/proc/self/exe"
+    /// `create --console-socket`: where the terminal's primary end goes (process.terminal).
+    public var consoleSocket: String?
+
+    public init(store: ContainerStore) { self.store = store }
+
+    /// OCI `create`: the sandbox is made and waits for `start`. Returns the supervisor's pid
+    /// (written to `pidFile` too, as runc does).
+    public func create(id: String, bundle: String, pidFile: String?) throws(SandboxError) -> pid_t {
+        let bundlePath = VolumeMount.normalize(
+            bundle.hasPrefix("/") ? bundle : Launcher.currentDirectory().map { $0 + "/" + bundle } ?? bundle)
+        try store.create(id)
+        do throws(SandboxError) {
+            let loaded = try OCIBundle.load(bundlePath)
+            let configuration = try loaded.sandboxConfiguration(stateDirectory: store.directory(id))
+            var record = Self.record(id: id, bundle: bundlePath, configuration: configuration)
+            record.annotations = loaded.config.annotations ?? [:]
+            try makeFifo(id)
+            let pid = try spawnSupervisor(
+                id: id, record: record, arguments: consoleSocket.map { ["--console-socket", $0] } ?? [],
+                logToState: false)
+            if let pidFile { try Self.writePidFile(pidFile, pid: pid) }
+            return pid
+        } catch {
+            store.remove(id)
+            throw error
+        }
+    }
+
+    /// `sandbox run -d`: the sandbox starts at once, its output kept in the state directory.
+    /// `runArguments` are `run`'s own, which the supervisor parses again.
+    public func runDetached(id: String, configuration: SandboxConfiguration, runArguments: [String], ports: [String])
+        throws(SandboxError) -> pid_t
+    {
+        try store.create(id)
+        do throws(SandboxError) {
+            var record = Self.record(id: id, bundle: nil, configuration: configuration)
+            record.ports = ports
+            return try spawnSupervisor(id: id, record: record, arguments: ["--"] + runArguments, logToState: true)
+        } catch {
+            store.remove(id)
+            throw error
+        }
+    }
+
+    /// OCI `start`: the program of a created container runs.
+    public func start(id: String) throws(SandboxError) {
+        do {
+            let lock = try store.lock(id)
+            defer { withExtendedLifetime(lock) {} }
+            let record = try store.read(id)
+            let status = store.status(of: record)
+            guard ContainerOperation.start.allowed(in: status) else {
+                throw ContainerOperation.start.refusal(id: id, status: status)
+            }
+            let fd = open(store.directory(id) + "/" + ContainerStore.startFifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw SandboxError.system(PosixError(call: "open", errno: errno), detail: "(the start fifo of \(id))")
+            }
+            defer { SystemCalls.close(fd) }
+            try SystemCalls.writeAll(fd, [1], name: "start fifo")
+        }
+        // Returns once the program runs (or the sandbox ended), as runc's start does.
+        for _ in 0..<500 {
+            let record = try store.read(id)
+            if store.status(of: record) != .created { return }
+            usleep(10_000)
+        }
+    }
+
+    /// OCI `kill`: `signal` to the supervisor, which passes it on to the program.
+    public func kill(id: String, signal: Int32) throws(SandboxError) {
+        let lock = try store.lock(id)
+        defer { withExtendedLifetime(lock) {} }
+        let record = try store.read(id)
+        let status = store.status(of: record)
+        guard ContainerOperation.kill.allowed(in: status) else {
+            throw ContainerOperation.kill.refusal(id: id, status: status)
+        }
+        guard Glibc.kill(record.pid, signal) == 0 else {
+            throw .system(PosixError(call: "kill", errno: errno), detail: "(container \(id), pid \(record.pid))")
+        }
+    }
+
+    /// OCI `delete`: removes a stopped container's state; `force` kills a live one first.
+    public func delete(id: String, force: Bool) throws(SandboxError) {
+        let lock = try store.lock(id)
+        defer { withExtendedLifetime(lock) {} }
+        let record = try store.read(id)
+        let status = store.status(of: record)
+        guard ContainerOperation.delete.allowed(in: status, force: force) else {
+            throw ContainerOperation.delete.refusal(id: id, status: status)
+        }
+        if status != .stopped {
+            _ = Glibc.kill(record.pid, SIGKILL)
+            try awaitExit(record)
+        }
+        store.remove(id)
+    }
+
+    /// `sandbox stop`: SIGTERM, then SIGKILL after `timeout` seconds if the sandbox still runs.
+    public func stop(id: String, timeout: Int) throws(SandboxError) {
+        let record = try store.read(id)
+        guard store.status(of: record) != .stopped else { return }
+        try kill(id: id, signal: SIGTERM)
+        for _ in 0..<(timeout * 100) where ProcessStartTime.of(record.pid) == record.pidStartTime { usleep(10_000) }
+        if ProcessStartTime.of(record.pid) == record.pidStartTime {
+            _ = Glibc.kill(record.pid, SIGKILL)
+            try awaitExit(record)
+        }
+    }
+
+    /// The record and its status now.
+    public func state(id: String) throws(SandboxError) -> (ContainerRecord, ContainerStatus) {
+        let record = try store.read(id)
+        return (record, store.status(of: record))
+    }
+
+    /// Every container, with its status now.
+    public func list() -> [(ContainerRecord, ContainerStatus)] {
+        store.ids().compactMap { id in
+            (try? store.read(id)).map { ($0, store.status(of: $0)) }
+        }
+    }
+
+    /// What exec needs from the configuration, kept in the record.
+    static func record(id: String, bundle: String?, configuration: SandboxConfiguration) -> ContainerRecord {
+        var record = ContainerRecord(id: id, bundle: bundle, pid: 0, pidStartTime: 0, created: Self.timestamp())
+        record.command = configuration.command
+        record.environment = configuration.environment.map { "\($0.name)=\($0.value)" }
+        record.uid = configuration.user?.uid ?? 0
+        record.gid = configuration.user?.gid ?? 0
+        record.groups = configuration.supplementaryGroups
+        switch configuration.seccomp {
+        case .default: record.seccomp = "default"
+        case .unconfined: record.seccomp = "unconfined"
+        case .profile(let path): record.seccomp = path
+        }
+        return record
+    }
+
+    private func makeFifo(_ id: String) throws(SandboxError) {
+        let path = store.directory(id) + "/" + ContainerStore.startFifo
+        guard mkfifo(path, 0o600) == 0 else { throw .system(PosixError(call: "mkfifo", errno: errno), detail: path) }
+    }
+
+    private func awaitExit(_ record: ContainerRecord) throws(SandboxError) {
+        for _ in 0..<1000 where ProcessStartTime.of(record.pid) == record.pidStartTime { usleep(5_000) }
+        guard ProcessStartTime.of(record.pid) != record.pidStartTime else {
+            throw .system(PosixError(call: "kill", errno: ETIMEDOUT), detail: "(container \(record.id) did not exit)")
+        }
+    }
+
+    static func writePidFile(_ path: String, pid: pid_t) throws(SandboxError) {
+        try SystemCalls.createFile(path + ".tmp", "\(pid)")
+        guard rename(path + ".tmp", path) == 0 else {
+            throw .system(PosixError(call: "rename", errno: errno), detail: path)
+        }
+    }
+
+    public static func timestamp() -> String {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        var broken = tm()
+        gmtime_r(&time.tv_sec, &broken)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(broken.tm_year + 1900)-\(two(broken.tm_mon + 1))-\(two(broken.tm_mday))T"
+            + "\(two(broken.tm_hour)):\(two(broken.tm_min)):\(two(broken.tm_sec))Z"
+    }
+}

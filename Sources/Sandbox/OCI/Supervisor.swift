@@ -1,0 +1,133 @@
+import CLauncher
+import Glibc
+import Posix
+
+/// The process that holds one detached sandbox (an OCI container, or `sandbox run -d`): the
+/// launcher of that sandbox, running on after the command that made it has returned. Its pid
+/// is the container's pid in the OCI state, as runsc's sandbox process is: a signal sent to it
+/// reaches the program (SIGKILL ends the sandbox with it), and its exit status is the
+/// program's, so an engine's monitor (conmon, containerd's shim) that reaps it reads the
+/// program's status.
+///
+/// It is started by `ContainerRuntime` with a notify pipe at descriptor 3, on which it says
+/// "ok" once the sandbox is created, or why it could not be.
+public enum Supervisor {
+    /// The hidden command line word that starts one (not for users).
+    public static let subcommand = "__supervise"
+    static let notifyFD: Int32 = 3
+
+    /// How the supervisor runs its sandbox.
+    public struct Plan: Sendable {
+        public var configuration: SandboxConfiguration
+        /// The engine's network namespace (OCI): joined before anything starts, so the gateway's
+        /// host sockets live there.
+        public var engineNetwork: String?
+        /// Wait for `start` before the program runs (OCI); `run -d` starts at once.
+        public var waitForStart: Bool
+        /// Keep the output in the state directory (`run -d`); an engine gives its own stdio.
+        public var keepLog: Bool
+
+        public init(configuration: SandboxConfiguration, engineNetwork: String?, waitForStart: Bool, keepLog: Bool) {
+            self.configuration = configuration
+            self.engineNetwork = engineNetwork
+            self.waitForStart = waitForStart
+            self.keepLog = keepLog
+        }
+    }
+
+    /// Runs container `id` of `store` to its end; exits with the program's status.
+    public static func run(_ plan: Plan, id: String, store: ContainerStore) -> Never {
+        _ = fcntl(notifyFD, F_SETFD, FD_CLOEXEC)
+        var log: BoundedLog?
+        var status: Int32
+        do throws(SandboxError) {
+            if plan.keepLog { log = try keepOutput(in: store.directory(id)) }
+            if let path = plan.engineNetwork { try join(networkNamespace: path) }
+            var launcher = Launcher(configuration: plan.configuration)
+            launcher.beforeStart = { child throws(SandboxError) in
+                try update(store, id) { record in
+                    record.initPID = child.pid
+                    record.status = .created
+                }
+                notify("ok")
+                if plan.waitForStart { try awaitStart(store.directory(id)) }
+                try update(store, id) { $0.status = .running }
+            }
+            status = try launcher.run()
+            try? update(store, id) { record in
+                record.status = .stopped
+                record.exitStatus = status
+            }
+        } catch {
+            status = error.exitCode
+            try? update(store, id) { record in
+                record.status = .stopped
+                record.exitStatus = status
+                record.failure = error.description
+            }
+            report(failure: error.description)
+        }
+        if let log {
+            // Every write end closed (the program is gone), the copy reaches EOF.
+            let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+            dup2(null, STDOUT_FILENO)
+            dup2(null, STDERR_FILENO)
+            log.drain()
+        }
+        exit(status)
+    }
+
+    /// Says why the sandbox failed: to the command that is creating it, or once it was created,
+    /// on the sandbox's stderr.
+    public static func report(failure message: String) {
+        if !notify("error: " + message) { try? Posix.writeAll(STDERR_FILENO, Array("sandbox: \(message)\n".utf8)) }
+    }
+
+    /// Updates the record under the container's lock.
+    static func update(_ store: ContainerStore, _ id: String, _ change: (inout ContainerRecord) -> Void)
+        throws(SandboxError)
+    {
+        let lock = try store.lock(id)
+        defer { withExtendedLifetime(lock) {} }
+        var record = try store.read(id)
+        change(&record)
+        try store.write(record)
+    }
+
+    /// Writes `message` on the notify pipe and closes it; false if it was closed already.
+    @discardableResult
+    static func notify(_ message: String) -> Bool {
+        guard fcntl(notifyFD, F_GETFD) >= 0 else { return false }
+        try? Posix.writeAll(notifyFD, Array((message.replacingNewlines() + "\n").utf8))
+        close(notifyFD)
+        return true
+    }
+
+    /// Blocks until `start` writes the start fifo.
+    static func awaitStart(_ directory: String) throws(SandboxError) {
+        let fd = try SystemCalls.open(directory + "/" + ContainerStore.startFifo, O_RDONLY | O_CLOEXEC)
+        defer { SystemCalls.close(fd) }
+        _ = try SystemCalls.readAll(fd, limit: 1, name: "start fifo")
+    }
+
+    static func keepOutput(in directory: String) throws(SandboxError) -> BoundedLog {
+        let (log, writeFD) = try BoundedLog.start(in: directory)
+        dup2(writeFD, STDOUT_FILENO)
+        dup2(writeFD, STDERR_FILENO)
+        SystemCalls.close(writeFD)
+        return log
+    }
+
+    static func join(networkNamespace path: String) throws(SandboxError) {
+        let fd = try SystemCalls.open(path, O_RDONLY | O_CLOEXEC)
+        defer { SystemCalls.close(fd) }
+        guard sbx_join_network_namespace(fd) == 0 else {
+            throw .system(PosixError(call: "setns", errno: errno), detail: "(the engine's network namespace \(path))")
+        }
+    }
+}
+
+extension String {
+    /// One line: newlines become spaces (the notify pipe's messages end at a newline).
+    func replacingNewlines() -> String { String(map { $0 == "\n" ? " " : $0 }) }
+}
