@@ -43,6 +43,37 @@ int sbx_send_fd(int channel, int fd) {
     return n == 1 ? 0 : -1;
 }
 
+int sbx_send_fd_with_data(int channel, int fd, const void *data, size_t length) {
+    struct fd_message m;
+    fd_message_init(&m);
+    m.iov.iov_base = (void *)data;
+    m.iov.iov_len = length;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(channel, &m.msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n == (ssize_t)length ? 0 : -1;
+}
+
+ssize_t sbx_receive_message(int channel, void *data, size_t capacity, int *fd) {
+    struct fd_message m;
+    fd_message_init(&m);
+    m.iov.iov_base = data;
+    m.iov.iov_len = capacity;
+    *fd = -1;
+    ssize_t n;
+    do { n = recvmsg(channel, &m.msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n <= 0) return n;
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&m.msg, cmsg)) {
+        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS && cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+    }
+    return n;
+}
+
 int sbx_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
 
 int sbx_receive_fd(int channel) {

@@ -74,22 +74,36 @@ public enum GatewayMain {
         serve(gateway, status: status)
     }
 
-    /// Answers the launcher's requests: `c` for the counters; EOF (the launcher closed its end,
-    /// or died) stops the gateway, sends the final counters and exits.
+    /// Answers the launcher's requests: `c` for the counters; `p PORT-SPEC` with a listening
+    /// socket to publish one more port; EOF (the launcher closed its end, or died) stops the
+    /// gateway, sends the final counters and exits.
     private static func serve(_ gateway: Gateway, status: GatewayStatus) -> Never {
-        var request: UInt8 = 0
+        var request = [UInt8](repeating: 0, count: 256)
         while true {
+            var socket: Int32 = -1
             // EOF and a failed read alike: the launcher is gone.
-            let n = (try? Posix.call("read") { read(GatewayHandoff.Descriptor.control, &request, 1) }) ?? 0
-            if n == 1 {
-                if request == UInt8(ascii: "c"), let counters = gateway.counters() {
-                    status.send("counters " + GatewayStatistics(counters).line)
-                }
+            let n = request.withUnsafeMutableBytes {
+                sbx_receive_message(GatewayHandoff.Descriptor.control, $0.baseAddress, $0.count, &socket)
+            }
+            if n > 0 {
+                answer(Array(request.prefix(n)), socket: socket, gateway: gateway, status: status)
                 continue
             }
             let final = gateway.stop().map { GatewayStatistics($0) } ?? GatewayStatistics()
             status.send("stopped " + final.line)
             _exit(0)
+        }
+    }
+
+    private static func answer(_ request: [UInt8], socket: Int32, gateway: Gateway, status: GatewayStatus) {
+        if request == [UInt8(ascii: "c")], let counters = gateway.counters() {
+            status.send("counters " + GatewayStatistics(counters).line)
+        } else if request.first == UInt8(ascii: "p"), socket >= 0,
+            let port = try? PublishedPort(parsing: String(decoding: request.dropFirst(), as: UTF8.self))
+        {
+            _ = gateway.publish(port, socket: socket)
+        } else if socket >= 0 {
+            Posix.close(socket)
         }
     }
 

@@ -145,6 +145,16 @@ public final class GatewayProcess: Sendable {
         }
     }
 
+    /// Hands the running gateway one more published port: `socket` (bound and listening here,
+    /// in the namespace its host sockets use) goes with the port over the control socket.
+    /// The caller keeps and closes its own `socket`. False if the gateway is gone.
+    public func publish(_ port: PublishedPort, socket: Int32) -> Bool {
+        let message = Array(("p" + port.description).utf8)
+        return control.withLock { fd in
+            fd >= 0 && message.withUnsafeBytes { sbx_send_fd_with_data(fd, socket, $0.baseAddress, $0.count) } == 0
+        }
+    }
+
     /// Stops the gateway (every flow closed and logged, the pcap flushed) and returns its final
     /// counters. Idempotent; a gateway that died gives nil. `untilExit` also waits for its
     /// process to be gone, and with it the veth (tens of ms: the kernel releases a packet

@@ -129,6 +129,8 @@ public struct GatewayCounters: Sendable {
     /// Published-port connections or flows that could not be carried (IPv6 client, four-tuple
     /// in use).
     public var inboundRefused: UInt64 = 0
+    /// Ports published while the gateway ran (an OCI container's listeners, found later).
+    public var portsPublishedLater: UInt64 = 0
     public var ping = PingSocketOpener.Counters()
     public var dns = DNSForwarder.Counters()
     public var dnsAnswersDropped: UInt64 = 0
@@ -267,6 +269,14 @@ public final class Gateway: Sendable {
     /// A snapshot of the counters; nil once stopped.
     public func counters() -> GatewayCounters? {
         onGatewayThread { $0.snapshot }
+    }
+
+    /// Publishes `port` from `socket` (bound, listening; owned from here) while the gateway
+    /// runs. False once stopped, or if the loop refused it (the socket is closed either way).
+    public func publish(_ port: PublishedPort, socket: Int32) -> Bool {
+        let published = onGatewayThread { $0.publishLater(port, socket: socket) }
+        if published == nil { Posix.close(socket) }
+        return published ?? false
     }
 
     /// Runs `body` on the gateway's thread with its engine and returns the result (nil once

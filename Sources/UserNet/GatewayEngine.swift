@@ -189,6 +189,18 @@ public final class GatewayEngine: GatewayFlowHook {
         }
     }
 
+    /// Publishes one more port while the gateway runs (`socket` bound and listening, owned
+    /// from here): the ports an OCI container's app listens on, found after it started.
+    func publishLater(_ port: PublishedPort, socket: Int32) -> Bool {
+        guard let tcp, !isShutDown else {
+            Posix.close(socket)
+            return false
+        }
+        do { try listen(on: port, socket: socket, tcp: tcp) } catch { return false }
+        counters.portsPublishedLater &+= 1
+        return true
+    }
+
     /// Serves one published port's socket on the loop.
     private func listen(on port: PublishedPort, socket: Int32, tcp: GatewayTCP) throws(EventLoopError) {
         switch port.transport {

@@ -21,6 +21,14 @@ int sbx_create_in_directory(const char *directory, const char *inner, int file_l
 /// does with --console-socket. 0, or -1 with errno.
 int sbx_send_to_console_socket(const char *path, int fd);
 
+/// Sends `length` bytes of `data` with `fd` (SCM_RIGHTS) as one message on a SOCK_SEQPACKET
+/// `channel`, without SIGPIPE. 0, or -1 with errno.
+int sbx_send_fd_with_data(int channel, int fd, const void *data, size_t length);
+
+/// Receives one message (at most `capacity` bytes) and the descriptor sent with it, if any
+/// (`*fd`, close-on-exec; -1 without one). Returns the byte count, 0 at EOF, -1 with errno.
+ssize_t sbx_receive_message(int channel, void *data, size_t capacity, int *fd);
+
 /// A close-on-exec unix SOCK_SEQPACKET socketpair (the netlink channel).
 int sbx_socketpair_cloexec(int fds[2]);
 

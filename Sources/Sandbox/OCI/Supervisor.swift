@@ -26,12 +26,18 @@ public enum Supervisor {
         public var waitForStart: Bool
         /// Keep the output in the state directory (`run -d`); an engine gives its own stdio.
         public var keepLog: Bool
+        /// Publish the ports the app listens on (OCI, with the user-mode network).
+        public var publishListeners: Bool
 
-        public init(configuration: SandboxConfiguration, engineNetwork: String?, waitForStart: Bool, keepLog: Bool) {
+        public init(
+            configuration: SandboxConfiguration, engineNetwork: String?, waitForStart: Bool, keepLog: Bool,
+            publishListeners: Bool = false
+        ) {
             self.configuration = configuration
             self.engineNetwork = engineNetwork
             self.waitForStart = waitForStart
             self.keepLog = keepLog
+            self.publishListeners = publishListeners
         }
     }
 
@@ -52,6 +58,11 @@ public enum Supervisor {
                 notify("ok")
                 if plan.waitForStart { try awaitStart(store.directory(id)) }
                 try update(store, id) { $0.status = .running }
+                if plan.publishListeners, let gateway = child.gateway {
+                    ListenerForwarding.start(gateway: gateway, initPID: child.pid) { port in
+                        try? update(store, id) { $0.ports.append("\(port.hostPort):\(port.appPort)") }
+                    }
+                }
             }
             status = try launcher.run()
             try? update(store, id) { record in

@@ -25,7 +25,7 @@ enum SuperviseEntry {
                 configuration.consoleSocket = consoleSocket
                 plan = Supervisor.Plan(
                     configuration: configuration, engineNetwork: loaded.engineNetworkNamespace, waitForStart: true,
-                    keepLog: false)
+                    keepLog: false, publishListeners: configuration.network == .user)
             } else {
                 guard let runArguments, let run = try? Run.parse(runArguments) else {
                     fail("container \(id): no bundle and no run arguments", status: 125)
