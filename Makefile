@@ -17,7 +17,7 @@ SANDBOX_DIR = .build/static/$(CONFIG)
 # Debian packages the build, the tests, the demo and the benchmarks use.
 DEB_PACKAGES = libseccomp-dev libcap-dev pkg-config iproute2 iputils-ping tcpdump tshark \
                iperf3 busybox-static bubblewrap slirp4netns nginx-light sockperf wrk socat \
-               curl dnsutils gcc libc6-dev python3 util-linux strace
+               curl dnsutils gcc libc6-dev python3 util-linux strace podman containerd
 
 # The peers only the benchmarks run: pasta (passt) beside slirp4netns, gVisor's runsc beside bwrap.
 BENCH_PACKAGES = passt runsc
