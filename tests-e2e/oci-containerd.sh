@@ -36,7 +36,7 @@ containerd_cleanup() {
     ip netns del "$NS"
     # The runc shim keeps its runtime root at /run/containerd/runc/NAMESPACE (not configurable).
     rm -rf /run/containerd/runc/sbx-e2e
-    rmdir /run/containerd/runc /run/containerd 2>/dev/null
+    rmdir /run/containerd/runc /run/containerd/fifo /run/containerd/s /run/containerd 2>/dev/null
 }
 CLEANUPS+=("containerd_cleanup")
 nsenter --net="/run/netns/$NS" containerd --config "$C/config.toml" > "$C/log" 2>&1 &
