@@ -115,6 +115,18 @@ import Testing
         #expect(try Self.refusal("not json").contains("not an OCI runtime configuration"))
     }
 
+    @Test func aPodsIPCAndUTSNamespacesAreReplacedByTheSandboxsOwn() throws {
+        let sandbox = try Self.configuration(
+            Self.config(
+                "\"linux\": {\"namespaces\": [{\"type\": \"ipc\", \"path\": \"/proc/1/ns/ipc\"}, {\"type\": \"uts\", \"path\": \"/proc/1/ns/uts\"}, {\"type\": \"network\", \"path\": \"/run/netns/pod\"}]}"
+            ))
+        #expect(sandbox.network == .user)
+        let directory = try Self.bundle(
+            Self.config("\"linux\": {\"namespaces\": [{\"type\": \"network\", \"path\": \"/run/netns/pod\"}]}"))
+        defer { Self.remove(directory) }
+        #expect(try OCIBundle.load(directory).engineNetworkNamespace == "/run/netns/pod")
+    }
+
     @Test func resourcesBecomeTheSandboxsCgroupLimits() throws {
         let sandbox = try Self.configuration(
             Self.config(

@@ -93,10 +93,14 @@ public struct OCIBundle: Sendable {
             guard ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"].contains(namespace.type) else {
                 throw .invalidArgument("config.json: linux.namespaces: unknown type \(namespace.type)")
             }
-            if let path = namespace.path, namespace.type != "network" {
+            // A pod's containers join its pause container's ipc and uts namespaces; a sandbox
+            // makes its own instead (narrower: no SysV IPC shared across the pod; the host name
+            // is config.json's). Joining pid, mount, user or cgroup namespaces is refused.
+            if let path = namespace.path, !["network", "ipc", "uts"].contains(namespace.type) {
                 throw .notAvailable(
                     "config.json: linux.namespaces: joining the \(namespace.type) namespace \(path) is not "
-                        + "supported (the sandbox makes its own; pods that share namespaces need another runtime)")
+                        + "supported (the sandbox makes its own; a pod with a shared process namespace needs another runtime)"
+                )
             }
         }
         if !(linux.uidMappings ?? []).isEmpty || !(linux.gidMappings ?? []).isEmpty {
