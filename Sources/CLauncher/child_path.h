@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <linux/filter.h>
 #include <sys/capability.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include "launcher_spawn.h"
 
 /// What init carries over from sbx_spawn: the plan, the empty capability set (allocated by the
@@ -19,6 +21,14 @@ struct sbx_child {
     int ready_fd;
     int error_fd;
 };
+
+/// setresuid, setresgid and setgroups as raw syscalls, for this thread only. glibc's wrappers
+/// broadcast the change to every thread they know of (SIGSETXID, then a futex wait); after a
+/// clone of a multi-threaded launcher that list still names the parent's threads, which do not
+/// exist here, and the wrapper would wait for them forever.
+static inline int sbx_setresuid(uid_t id) { return (int)syscall(SYS_setresuid, id, id, id); }
+static inline int sbx_setresgid(gid_t id) { return (int)syscall(SYS_setresgid, id, id, id); }
+static inline int sbx_setgroups(size_t count, const gid_t *groups) { return (int)syscall(SYS_setgroups, count, groups); }
 
 /// Copies `src` (NULL: nothing) into `dst` as far as `cap` allows, NUL-terminated; returns the
 /// length copied.

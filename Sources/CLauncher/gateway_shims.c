@@ -54,8 +54,10 @@ pid_t sbx_spawn_gateway(const struct sbx_gateway_spawn *spec) {
     if (n != 1) _exit(127);
     // Become the namespace's root (the mapped id 0), so the exec keeps the capabilities that
     // the isolation steps need inside it. The host's groups go where that is allowed (as root).
-    if (setgroups(0, NULL) < 0 && errno != EPERM) _exit(127);
-    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) _exit(127);
+    // Raw syscalls: glibc's wrappers would wait for the launcher's other threads, which this
+    // clone does not have (see child_path.h).
+    if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM) _exit(127);
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) _exit(127);
     // The identity change cleared the parent-death signal: set it again. (Should the launcher
     // die before this line, the gateway still ends: its control socket reads EOF.)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) _exit(127);

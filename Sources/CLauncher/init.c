@@ -97,8 +97,8 @@ static void await_go(const struct sbx_spawn_config *c, int go_fd, int error_fd) 
     // holds the launcher's host ids, which are unmapped there: become the namespace's root
     // (its capabilities stay, see capabilities(7) on setuid to 0 in a user namespace).
     if (c->become_namespace_root) {
-        if (setresgid(0, 0, 0) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
-        if (setresuid(0, 0, 0) < 0) sbx_fail(error_fd, errno, 0, "setresuid", "");
+        if (sbx_setresgid(0) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
+        if (sbx_setresuid(0) < 0) sbx_fail(error_fd, errno, 0, "setresuid", "");
         // A change of credentials clears the parent-death signal: arm it again. Should the
         // launcher die before this, the ready pipe's EOF still ends init before the program.
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) sbx_fail(error_fd, errno, 0, "set parent-death signal", "");

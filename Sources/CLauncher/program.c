@@ -92,9 +92,9 @@ static void run_app(const struct sbx_child *child, struct sock_fprog *filter) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) sbx_fail(error_fd, errno, 0, "set parent-death signal", "");
     sbx_attach_stdio(c, error_fd);
     if (c->set_app_ids) {
-        if (c->set_groups && setgroups(c->groups_count, (const gid_t *)c->groups) < 0) sbx_fail(error_fd, errno, 0, "setgroups", "");
-        if (setresgid(c->app_gid, c->app_gid, c->app_gid) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
-        if (setresuid(c->app_uid, c->app_uid, c->app_uid) < 0) sbx_fail(error_fd, errno, 0, "setresuid", "");
+        if (c->set_groups && sbx_setgroups(c->groups_count, (const gid_t *)c->groups) < 0) sbx_fail(error_fd, errno, 0, "setgroups", "");
+        if (sbx_setresgid(c->app_gid) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
+        if (sbx_setresuid(c->app_uid) < 0) sbx_fail(error_fd, errno, 0, "setresuid", "");
     }
     const char *workdir = c->workdir != NULL ? c->workdir : "/";
     if (chdir(workdir) < 0) sbx_fail(error_fd, errno, 0, "chdir to working directory", workdir);

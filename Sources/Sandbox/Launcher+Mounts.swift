@@ -45,9 +45,9 @@ extension Launcher {
     /// A writable root that is not idmapped: the app cannot make its own mount points there,
     /// so the launcher makes them first, as runc does (resolved inside the root: a symlink in
     /// the image never leads out of it). What the sandbox mounts its own file systems over
-    /// (/dev, /proc, /sys, /tmp) is made as the top directory only.
+    /// (/dev, /proc, /sys) is made as the top directory only.
     static func makeMountPoints(_ operations: [MountOperation], in rootfs: String) throws(SandboxError) {
-        let own = ["/dev/", "/proc/", "/sys/", "/tmp/"]
+        let own = ["/dev/", "/proc/", "/sys/"]
         for op in operations {
             guard op.target.hasPrefix(MountPlan.newRoot + "/") else { continue }
             let inner = String(op.target.dropFirst(MountPlan.newRoot.count))

@@ -18,9 +18,27 @@ public struct SandboxChild: Sendable {
     public let netlinkSocket: Int32?
     /// With --net=user, the gateway's process (its counters, for instance).
     public let gateway: GatewayProcess?
+    /// What the launcher removes when the sandbox ends, for whoever must do it if the launcher
+    /// is killed first (a detached sandbox's `rm`): its cgroup directories and the directory of
+    /// its network files.
+    public var leftovers = SandboxLeftovers()
 
     /// /proc/<pid>/ns/<kind>, e.g. "net" or "user": open it to join or configure a namespace.
     public func namespacePath(_ kind: String) -> String { "/proc/\(pid)/ns/\(kind)" }
+}
+
+/// Host paths a sandbox's launcher makes and removes at its end.
+public struct SandboxLeftovers: Sendable, Codable, Equatable {
+    public var cgroupDirectories: [String] = []
+    public var networkFiles: String?
+
+    public init() {}
+
+    /// Removes them (the sandbox's processes are gone): empty cgroups, the network files.
+    public func remove() {
+        CgroupPlacement(directories: cgroupDirectories).remove()
+        if let networkFiles { NetworkFiles(directory: networkFiles).remove() }
+    }
 }
 
 /// Runs one sandbox to completion.
@@ -48,6 +66,9 @@ public struct Launcher: Sendable {
     /// program starts: an OCI `create` reports "created" here and waits for `start`.
     /// Signals are not yet forwarded: one that ends this process ends the sandbox.
     public var beforeStart: (@Sendable (SandboxChild) throws(SandboxError) -> Void)?
+
+    /// Runs once the program was executed (its init's setup is complete), while it runs.
+    public var afterStart: (@Sendable (SandboxChild) -> Void)?
 
     public init(
         configuration: SandboxConfiguration, wantsNetlinkSocket: Bool = false,
@@ -146,13 +167,7 @@ public struct Launcher: Sendable {
 
         var result = try Self.clone(&spawn, userNamespace: identity.userNamespace)
         terminal?.closeReplica()
-        if let terminal, let socket = config.consoleSocket {
-            guard sbx_send_to_console_socket(socket, terminal.primaryFD) == 0 else {
-                kill(result.pid, SIGKILL)
-                _ = Self.wait(for: result.pid)
-                throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(--console-socket \(socket))")
-            }
-        }
+        try Self.handTerminal(terminal, to: config.consoleSocket, initPID: result.pid)
         stdioRelay?.closeProgramEnds()
         if channel[1] >= 0 {
             SystemCalls.close(channel[1])
@@ -193,9 +208,11 @@ public struct Launcher: Sendable {
         if let userNet {
             gateway = try Self.startGateway(userNet, received: &received, config: config, cgroups: cgroups)
         }
-        let child = SandboxChild(
+        var child = SandboxChild(
             pid: result.pid, network: config.network, userNamespace: identity.userNamespace,
             netlinkSocket: netlinkSocket, gateway: gateway)
+        child.leftovers.cgroupDirectories = cgroups?.directories ?? []
+        child.leftovers.networkFiles = networkFiles?.directory
         try prepare?(child)
 
         let initHandle = try gateway.map { (gateway) throws(SandboxError) in
@@ -212,6 +229,7 @@ public struct Launcher: Sendable {
         started = true
 
         try Self.awaitExec(errorFD: result.error_fd, pid: child.pid)
+        afterStart?(child)
         // The program runs: the sandbox's binds of these files are in place.
         networkFiles?.remove()
         if let terminal, config.consoleSocket == nil { terminal.relay(until: child.pid) }
@@ -219,6 +237,17 @@ public struct Launcher: Sendable {
         let status = Self.wait(for: child.pid)
         if let reason = gateway?.deathReason { throw .gatewayDied(reason) }
         return status
+    }
+
+    /// `--console-socket`: the terminal's primary end goes to the engine, which relays it.
+    static func handTerminal(_ terminal: TerminalRelay?, to socket: String?, initPID: pid_t) throws(SandboxError) {
+        guard let terminal, let socket else { return }
+        guard sbx_send_to_console_socket(socket, terminal.primaryFD) == 0 else {
+            let code = errno
+            kill(initPID, SIGKILL)
+            _ = Self.wait(for: initPID)
+            throw .system(PosixError(call: "sendmsg", errno: code), detail: "(--console-socket \(socket))")
+        }
     }
 
     /// What can be refused before anything starts: the seccomp profile (read now; returned),

@@ -83,7 +83,7 @@ public enum OCISeccompProfile {
                 }
             }
         }
-        return SeccompPolicy(defaultAction: defaultAction, rules: rules)
+        return SeccompPolicy(defaultAction: defaultAction, rules: rules).forbiddingSetIDFiles()
     }
 
     static func action(_ name: String, errno: Int32, source: String) throws(SandboxError) -> SeccompAction {

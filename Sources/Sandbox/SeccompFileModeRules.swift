@@ -48,3 +48,24 @@ extension DefaultSeccompPolicy {
         }
     }
 }
+
+extension SeccompPolicy {
+    /// The default filter's rule against set-ID files, kept under a profile too (an engine's,
+    /// or `--seccomp FILE`): idmapped volumes and roots make the app's root on-disk root for
+    /// the host, whatever filter was chosen. A call the profile allows outright (by a rule
+    /// without conditions, or by an allowing default) takes the file-mode rules instead; one it
+    /// denies or allows only under conditions of its own keeps the profile's rules.
+    func forbiddingSetIDFiles() -> SeccompPolicy {
+        let modeRules = DefaultSeccompPolicy.FileModeRules.rules()
+        let names = Set(modeRules.map(\.syscall))
+        let outright = names.filter { name in
+            let own = rules(for: name)
+            return own.isEmpty
+                ? defaultAction == .allow : own.allSatisfy { $0.action == .allow && $0.conditions.isEmpty }
+        }
+        var policy = self
+        policy.rules.removeAll { outright.contains($0.syscall) }
+        policy.rules += modeRules.filter { outright.contains($0.syscall) }
+        return policy
+    }
+}

@@ -21,6 +21,13 @@ final class TerminalRelay {
         self.replicaPath = replicaPath
     }
 
+    /// Relays a terminal opened elsewhere (an exec's, from the sandbox's devpts): `primaryFD`
+    /// is owned from here.
+    convenience init(adopting primaryFD: Int32) {
+        self.init(primaryFD: primaryFD, replicaFD: -1, replicaPath: "")
+        copyWindowSize()
+    }
+
     static func open() throws(SandboxError) -> TerminalRelay {
         var primary: Int32 = -1, replica: Int32 = -1
         var name = [CChar](repeating: 0, count: 128)

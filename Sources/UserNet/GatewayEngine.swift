@@ -196,7 +196,10 @@ public final class GatewayEngine: GatewayFlowHook {
             Posix.close(socket)
             return false
         }
-        do { try listen(on: port, socket: socket, tcp: tcp) } catch { return false }
+        do { try listen(on: port, socket: socket, tcp: tcp) } catch {
+            Posix.close(socket)
+            return false
+        }
         counters.portsPublishedLater &+= 1
         return true
     }

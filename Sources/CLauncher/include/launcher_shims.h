@@ -55,6 +55,9 @@ int sbx_pipe_cloexec(int fds[2]);
 /// pidfd_open(2) (not exposed by Glibc's Swift module).
 int sbx_pidfd_open(pid_t pid);
 
+/// prlimit(pid, resource) read: another process's soft and hard limits. 0, or -1 with errno.
+int sbx_get_rlimit(pid_t pid, int resource, unsigned long long *soft, unsigned long long *hard);
+
 /// setns(fd, CLONE_NEWNET) for the calling thread (and the threads and processes it makes).
 int sbx_join_network_namespace(int fd);
 

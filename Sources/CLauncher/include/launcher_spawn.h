@@ -150,14 +150,19 @@ int sbx_spawn(const struct sbx_spawn_config *config, struct sbx_spawn_result *re
 int sbx_send_ready(int ready_fd, const void *filter, uint32_t instructions);
 
 struct sbx_exec_result {
-    pid_t pid;     ///< the new process, in the caller's pid namespace; -1 if it was not forked
-    int go_fd;     ///< write one byte once it is in the sandbox's cgroups; close to abort
-    int error_fd;  ///< read a struct sbx_child_error, or EOF once the program was executed
+    pid_t pid;        ///< the new process, in the caller's pid namespace; -1 if it was not forked
+    int go_fd;        ///< write one byte once it is in the sandbox's cgroups; close to abort
+    int error_fd;     ///< read a struct sbx_child_error, or EOF once the program was executed
+    int terminal_fd;  ///< with SBX_EXEC_SANDBOX_TERMINAL: the terminal's primary end, else -1
 };
+
+/// `tty_fd` for sbx_exec_in: a new terminal from the sandbox's own devpts (its /dev/ptmx).
+#define SBX_EXEC_SANDBOX_TERMINAL (-2)
 
 /// `sandbox exec`: forks a process that joins every namespace of `target` (the sandbox's
 /// init) and, after the go byte, runs `config`'s program (path, argv, envp, search_path,
-/// workdir, ids, groups, tty_fd, stdio_fds, new_session, last_cap) under `filter` with no
+/// workdir, ids, groups, tty_fd (or SBX_EXEC_SANDBOX_TERMINAL), stdio_fds, new_session,
+/// last_cap) under `filter` with no
 /// capabilities and NO_NEW_PRIVS. The process is a grandchild: the fork between exits, so it
 /// is reparented to the caller's subreaper (prctl PR_SET_CHILD_SUBREAPER). Returns 0, or -1
 /// with errno (exec_in.c).

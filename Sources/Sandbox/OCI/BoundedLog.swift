@@ -59,10 +59,11 @@ public final class BoundedLog: Sendable {
                 file = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
                 size = 0
             }
-            _ = buffer.withUnsafeBytes { try? Posix.writeAll(file, Array($0.prefix(count))) }
+            // Without a file (the state directory went away) the output is read and dropped.
+            if file >= 0 { _ = buffer.withUnsafeBytes { try? Posix.writeAll(file, Array($0.prefix(count))) } }
             size += count
         }
-        close(file)
+        if file >= 0 { close(file) }
         close(readFD)
         finished.signal()
     }

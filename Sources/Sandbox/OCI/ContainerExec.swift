@@ -10,8 +10,8 @@ public struct ExecRequest: Sendable {
     public var uid: UInt32
     public var gid: UInt32
     public var groups: [UInt32]
-    /// The terminal to give it (a pty's replica), or -1 for this process's stdio.
-    public var terminalFD: Int32 = -1
+    /// Give it a terminal of the sandbox's own devpts (its primary end comes back from `start`).
+    public var terminal = false
 
     /// The sandbox program's own environment and identity, running `command`.
     public init(command: [String], record: ContainerRecord) {
@@ -27,14 +27,25 @@ public struct ExecRequest: Sendable {
 /// its init; the launcher puts the process in the sandbox's cgroups before it may run, and it
 /// runs under the sandbox's seccomp filter, without capabilities.
 public enum ContainerExec {
-    /// Starts `request` in the sandbox of `record` and returns its pid once it has executed its
-    /// program. The process is reparented to this process's subreaper when its intermediate
-    /// fork exits: call `becomeSubreaper` first to wait for it here.
-    public static func start(_ request: ExecRequest, record: ContainerRecord) throws(SandboxError) -> pid_t {
+    /// A started process: its pid, and with `terminal` its terminal's primary end (owned by
+    /// the caller).
+    public struct Started: Sendable {
+        public var pid: pid_t
+        public var terminalFD: Int32
+    }
+
+    /// Starts `request` in the sandbox of `record` once it has executed its program. The
+    /// process is reparented to this process's subreaper when its intermediate fork exits: call
+    /// `becomeSubreaper` first to wait for it here.
+    public static func start(_ request: ExecRequest, record: ContainerRecord) throws(SandboxError) -> Started {
         guard let program = request.command.first, !program.isEmpty else {
             throw .invalidArgument("exec: no command given")
         }
         let filter = try filterProgram(record.seccomp)
+        // The init it joins is the sandbox's, not a process that took its pid since.
+        guard ProcessStartTime.of(record.initPID) == record.initStartTime else {
+            throw .invalidArgument("cannot exec in container \(record.id): it is stopped")
+        }
         let arena = CArena()
         var spawn = sbx_spawn_config()
         spawn.path = UnsafePointer(arena.string(program))
@@ -49,10 +60,13 @@ public enum ContainerExec {
         let groups = [request.gid] + request.groups
         spawn.groups_count = UInt32(groups.count)
         spawn.groups = arena.array(groups)
-        spawn.tty_fd = request.terminalFD
+        spawn.tty_fd = request.terminal ? SBX_EXEC_SANDBOX_TERMINAL : -1
         spawn.stdio_fds = (-1, -1, -1)
-        spawn.new_session = request.terminalFD >= 0 ? 0 : 1
+        spawn.new_session = request.terminal ? 0 : 1
         spawn.last_cap = try Launcher.lastCapability()
+        let limits = resourceLimits(of: record.initPID)
+        spawn.rlimit_count = UInt32(limits.count)
+        spawn.rlimits = arena.array(limits)
         var result = sbx_exec_result()
         let started = (filter?.bytes ?? []).withUnsafeBytes { bytes in
             sbx_exec_in(&spawn, record.initPID, bytes.baseAddress, UInt32(filter?.instructionCount ?? 0), &result)
@@ -61,11 +75,16 @@ public enum ContainerExec {
             throw .system(PosixError(call: "exec", errno: errno), detail: "(join the sandbox of \(record.id))")
         }
         defer { SystemCalls.close(result.error_fd) }
+        var handed = false
+        defer { if !handed, result.terminal_fd >= 0 { SystemCalls.close(result.terminal_fd) } }
         guard result.pid > 0 else {
             SystemCalls.close(result.go_fd)
             throw try failure(result.error_fd) ?? .system(PosixError(call: "fork", errno: EIO), detail: "(exec)")
         }
         do throws(SandboxError) {
+            guard ProcessStartTime.of(record.initPID) == record.initStartTime else {
+                throw .invalidArgument("cannot exec in container \(record.id): it stopped meanwhile")
+            }
             try joinCgroups(pid: result.pid, like: record.initPID)
             try SystemCalls.writeAll(result.go_fd, [1], name: "exec go pipe")
         } catch {
@@ -75,7 +94,18 @@ public enum ContainerExec {
         }
         SystemCalls.close(result.go_fd)
         if let error = try failure(result.error_fd) { throw error }
-        return result.pid
+        handed = true
+        return Started(pid: result.pid, terminalFD: result.terminal_fd)
+    }
+
+    /// The sandbox's resource limits (its init's), which the exec'd process takes instead of
+    /// this process's.
+    static func resourceLimits(of initPID: pid_t) -> [sbx_rlimit] {
+        ResourceLimit.names.compactMap { _, resource in
+            var soft: UInt64 = 0, hard: UInt64 = 0
+            guard sbx_get_rlimit(initPID, resource, &soft, &hard) == 0 else { return nil }
+            return sbx_rlimit(resource: resource, soft: soft, hard: hard)
+        }
     }
 
     /// Makes this process the reaper of its orphaned descendants, so that it can wait for an

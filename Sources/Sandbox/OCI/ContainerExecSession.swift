@@ -21,20 +21,19 @@ public struct ContainerExecSession: Sendable {
             throw ContainerOperation.exec.refusal(id: record.id, status: status)
         }
         var request = request
-        let terminal = tty ? try TerminalRelay.open() : nil
-        defer { terminal?.close() }
-        if let terminal {
-            request.terminalFD = terminal.replicaFD
-            if let consoleSocket, sbx_send_to_console_socket(consoleSocket, terminal.primaryFD) != 0 {
-                throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(--console-socket \(consoleSocket))")
-            }
-        }
+        request.terminal = tty
         if !detach { ContainerExec.becomeSubreaper() }
-        let pid = try ContainerExec.start(request, record: record)
-        terminal?.closeReplica()
-        if let pidFile { try ContainerRuntime.writePidFile(pidFile, pid: pid) }
+        let started = try ContainerExec.start(request, record: record)
+        // The terminal is the sandbox's own (its devpts): relayed here, or handed to the engine.
+        let terminal = started.terminalFD >= 0 ? TerminalRelay(adopting: started.terminalFD) : nil
+        defer { terminal?.close() }
+        if let terminal, let consoleSocket, sbx_send_to_console_socket(consoleSocket, terminal.primaryFD) != 0 {
+            kill(started.pid, SIGKILL)
+            throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(--console-socket \(consoleSocket))")
+        }
+        if let pidFile { try ContainerRuntime.writePidFile(pidFile, pid: started.pid) }
         if detach { return 0 }
-        if let terminal, consoleSocket == nil { terminal.relay(until: pid) }
-        return ContainerExec.wait(for: pid)
+        if let terminal, consoleSocket == nil { terminal.relay(until: started.pid) }
+        return ContainerExec.wait(for: started.pid)
     }
 }

@@ -23,6 +23,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var pidStartTime: UInt64
     /// The sandbox's init (PID 1 inside), in the host's pid namespace; 0 until created.
     public var initPID: Int32 = 0
+    /// Its start time (as `pidStartTime`): exec never joins a process that took the pid since.
+    public var initStartTime: UInt64 = 0
     public var created: String
     public var annotations: [String: String] = [:]
     public var exitStatus: Int32?
@@ -39,6 +41,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var gid: UInt32 = 0
     public var groups: [UInt32] = []
     public var seccomp = "default"
+    /// What the supervisor would remove at the end, for `delete` when it was killed.
+    public var leftovers = SandboxLeftovers()
 
     public init(id: String, bundle: String?, pid: Int32, pidStartTime: UInt64, created: String) {
         self.id = id
@@ -83,7 +87,8 @@ public enum ContainerOperation: String, Sendable {
         switch self {
         case .start: return status == .created
         case .kill: return status == .created || status == .running
-        case .delete: return status == .stopped || force
+        // runc deletes a created container without --force (containerd's shim relies on it).
+        case .delete: return status == .stopped || status == .created || force
         case .exec: return status == .running
         case .pause: return false
         }
@@ -108,7 +113,7 @@ public enum OCIRuntime {
     public static let specVersion = "1.2.0"
 
     /// runc's rule for container ids: letters, digits, `_`, `+`, `-`, `.`; not `.` or `..`; at
-    /// most 1024 bytes here (a path component).
+    /// most 255 bytes here (one path component).
     public static func validate(id: String) throws(SandboxError) {
         let bytes = Array(id.utf8)
         let allowed = bytes.allSatisfy { byte in

@@ -27,9 +27,13 @@ public struct ContainerRuntime: Sendable {
             record.annotations = loaded.config.annotations ?? [:]
             try makeFifo(id)
             let pid = try spawnSupervisor(
-                id: id, record: record, arguments: consoleSocket.map { ["--console-socket", $0] } ?? [],
+                id: id, record: record, options: consoleSocket.map { ["--console-socket", $0] } ?? [], arguments: [],
                 logToState: false)
-            if let pidFile { try Self.writePidFile(pidFile, pid: pid) }
+            do throws(SandboxError) { if let pidFile { try Self.writePidFile(pidFile, pid: pid) } } catch {
+                Glibc.kill(pid, SIGKILL)
+                _ = Launcher.wait(for: pid)
+                throw error
+            }
             return pid
         } catch {
             store.remove(id)
@@ -105,7 +109,15 @@ public struct ContainerRuntime: Sendable {
             _ = Glibc.kill(record.pid, SIGKILL)
             try awaitExit(record)
         }
+        // A supervisor killed before its end left these (removing what is gone is a no-op).
+        record.leftovers.remove()
         store.remove(id)
+    }
+
+    /// `delete --force` of a container whose state cannot be read: its directory goes.
+    public func removeUnreadable(id: String) throws(SandboxError) {
+        try OCIRuntime.validate(id: id)
+        if SystemCalls.isDirectory(store.directory(id)) { store.remove(id) }
     }
 
     /// `sandbox stop`: SIGTERM, then SIGKILL after `timeout` seconds if the sandbox still runs.
@@ -117,6 +129,7 @@ public struct ContainerRuntime: Sendable {
         if ProcessStartTime.of(record.pid) == record.pidStartTime {
             _ = Glibc.kill(record.pid, SIGKILL)
             try awaitExit(record)
+            record.leftovers.remove()
         }
     }
 

@@ -17,9 +17,10 @@ enum ListenerForwarding {
     /// Starts the watching thread; it ends with the sandbox (its init's /proc entry goes).
     static func start(gateway: GatewayProcess, initPID: pid_t, onPublished: @escaping @Sendable (PublishedPort) -> Void)
     {
+        let started = ProcessStartTime.of(initPID)
         _ = startDetachedThread {
             var tried = Set<UInt16>()
-            while let listening = listeningPorts(initPID: initPID) {
+            while ProcessStartTime.of(initPID) == started, let listening = listeningPorts(initPID: initPID) {
                 for port in listening.subtracting(tried).sorted() where tried.count < maximumPorts {
                     tried.insert(port)
                     let published = PublishedPort(hostPort: port, appPort: port)

@@ -3,7 +3,10 @@ import UserNet
 /// Annotations `sandbox.<run flag>` set the gateway's options, as `sandbox run` flags do:
 /// `sandbox.net=user|none|host`, `sandbox.allow`, `sandbox.allow-domain`, `sandbox.deny`
 /// (comma-separated rules), `sandbox.dns`, `sandbox.pcap`, `sandbox.log-connections`,
-/// `sandbox.allow-host-loopback=true`. A map has no order, so the policy is built as allow
+/// `sandbox.allow-host-loopback=true`. `sandbox.pcap` and `sandbox.log-connections` name a file
+/// in the container's state directory (a plain name: an annotation, which a pod's author
+/// writes, never makes the runtime write a path of its choosing as root). `sandbox.net=host` is
+/// refused: an annotation cannot take the app out of its network namespace. A map has no order, so the policy is built as allow
 /// rules, then domain rules, then deny rules (first match wins, so an allow is an exception to
 /// a deny, which is what a pair of annotations means). An unknown `sandbox.` key is refused.
 enum OCIAnnotations {
@@ -13,7 +16,8 @@ enum OCIAnnotations {
     ]
 
     static func apply(
-        _ annotations: [String: String], to sandbox: inout SandboxConfiguration, engineResolvConf: String?
+        _ annotations: [String: String], to sandbox: inout SandboxConfiguration, engineResolvConf: String?,
+        stateDirectory: String
     ) throws(SandboxError) {
         var values: [String: String] = [:]
         for (key, value) in annotations where key.hasPrefix(prefix) {
@@ -25,8 +29,8 @@ enum OCIAnnotations {
             values[name] = value
         }
         if let net = values["net"] {
-            guard let mode = NetworkMode(rawValue: net) else {
-                throw .invalidArgument("annotation sandbox.net=\(net): use user, none or host")
+            guard let mode = NetworkMode(rawValue: net), mode != .host else {
+                throw .invalidArgument("annotation sandbox.net=\(net): use user or none")
             }
             sandbox.network = mode
         }
@@ -46,10 +50,14 @@ enum OCIAnnotations {
         let dns =
             values["dns"].map { $0.split(separator: ",").map(String.init) }
             ?? engineFile.map { ResolvConf.nameservers(in: $0).map(\.description) } ?? []
+        let pcap = try values["pcap"].map { (name) throws(SandboxError) in try file(name, "pcap", in: stateDirectory) }
+        let log = try values["log-connections"].map { (name) throws(SandboxError) in
+            try file(name, "log-connections", in: stateDirectory)
+        }
         do {
             var options = try UserNetOptions(
                 allowHostLoopback: values["allow-host-loopback"] == "true", dns: dns, policyArguments: policy,
-                pcap: values["pcap"], logConnections: values["log-connections"])
+                pcap: pcap, logConnections: log)
             if dns.isEmpty { options.network.dnsUpstreams = [] }
             sandbox.userNet = options
         } catch {
@@ -60,5 +68,15 @@ enum OCIAnnotations {
                 search: ResolvConf.words(of: "search", in: engineFile),
                 options: ResolvConf.words(of: "options", in: engineFile))
         }
+    }
+
+    /// `directory/name` for a plain file name (letters, digits, `.`, `-`, `_`; not `.` or `..`).
+    static func file(_ name: String, _ key: String, in directory: String) throws(SandboxError) -> String {
+        guard (try? OCIRuntime.validate(id: name)) != nil, !name.contains("+") else {
+            throw .invalidArgument(
+                "annotation sandbox.\(key)=\(name): give a file name (letters, digits, . - _); it is written in the container's state directory"
+            )
+        }
+        return directory + "/" + name
     }
 }

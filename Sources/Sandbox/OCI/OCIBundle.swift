@@ -43,7 +43,8 @@ public struct OCIBundle: Sendable {
         try applyRoot(to: &sandbox)
         try OCIMounts.apply(config.mounts ?? [], to: &sandbox)
         try applyLinux(to: &sandbox, stateDirectory: stateDirectory)
-        try OCIAnnotations.apply(config.annotations ?? [:], to: &sandbox, engineResolvConf: engineResolvConf)
+        try OCIAnnotations.apply(
+            config.annotations ?? [:], to: &sandbox, engineResolvConf: engineResolvConf, stateDirectory: stateDirectory)
         if let hostname = config.hostname, !hostname.isEmpty { sandbox.hostname = hostname }
         if config.hooks.map(Self.hasHooks) == true {
             throw .notAvailable("config.json: hooks are not supported yet; remove them or use another runtime")
@@ -114,8 +115,17 @@ public struct OCIBundle: Sendable {
                     + MountPlan.devices.map { "/dev/" + $0 }.joined(separator: ", ") + ")")
         }
         try OCIResources.apply(linux.resources, sysctl: linux.sysctl ?? [:], to: &sandbox)
-        sandbox.extraMaskedPaths = (linux.maskedPaths ?? []).filter { !MountPlan.maskedPaths.contains($0) }
-        sandbox.extraReadOnlyPaths = (linux.readonlyPaths ?? []).filter { !MountPlan.readOnlyPaths.contains($0) }
+        for path in (linux.maskedPaths ?? []) + (linux.readonlyPaths ?? [])
+        where !path.hasPrefix("/") || path.split(separator: "/").contains("..") {
+            throw .invalidArgument(
+                "config.json: linux.maskedPaths/readonlyPaths: \(path) must be absolute, without '..'")
+        }
+        sandbox.extraMaskedPaths = (linux.maskedPaths ?? []).map(VolumeMount.normalize).filter {
+            !MountPlan.maskedPaths.contains($0)
+        }
+        sandbox.extraReadOnlyPaths = (linux.readonlyPaths ?? []).map(VolumeMount.normalize).filter {
+            !MountPlan.readOnlyPaths.contains($0)
+        }
         if let seccomp = linux.seccomp {
             let path = stateDirectory + "/seccomp.json"
             try SystemCalls.createFile(path, String(decoding: seccomp.json, as: UTF8.self))

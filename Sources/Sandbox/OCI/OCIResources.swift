@@ -9,12 +9,18 @@ enum OCIResources {
     static func apply(
         _ resources: OCIConfig.Resources?, sysctl: [String: String], to sandbox: inout SandboxConfiguration
     ) throws(SandboxError) {
-        if let limit = resources?.memory?.limit, limit > 0 { sandbox.resources.memoryBytes = UInt64(limit) }
-        if let limit = resources?.pids?.limit, limit > 0 { sandbox.resources.pids = UInt64(limit) }
+        // The same bounds as --memory, --pids-limit and --cpus.
+        if let limit = resources?.memory?.limit, limit > 0 {
+            sandbox.resources.memoryBytes = try ResourceLimits.parseMemory(
+                String(limit), flag: "config.json: linux.resources.memory.limit")
+        }
+        if let limit = resources?.pids?.limit, limit > 0 {
+            sandbox.resources.pids = try ResourceLimits.parsePids(String(limit))
+        }
         if let quota = resources?.cpu?.quota, quota > 0 {
             let period = resources?.cpu?.period ?? 100_000
             guard period > 0 else { throw .invalidArgument("config.json: linux.resources.cpu.period is 0") }
-            sandbox.resources.cpus = Double(quota) / Double(period)
+            sandbox.resources.cpus = try ResourceLimits.parseCPUs(String(Double(quota) / Double(period)))
         }
         for name in sysctl.keys.sorted() where !alreadySet.contains(name) {
             throw .notAvailable(

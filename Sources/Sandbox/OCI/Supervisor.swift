@@ -1,6 +1,7 @@
 import CLauncher
 import Glibc
 import Posix
+import Synchronization
 
 /// The process that holds one detached sandbox (an OCI container, or `sandbox run -d`): the
 /// launcher of that sandbox, running on after the command that made it has returned. Its pid
@@ -50,14 +51,26 @@ public enum Supervisor {
             if plan.keepLog { log = try keepOutput(in: store.directory(id)) }
             if let path = plan.engineNetwork { try join(networkNamespace: path) }
             var launcher = Launcher(configuration: plan.configuration)
+            // Created once its namespaces exist (OCI create returns here); running once the
+            // program was executed, when every namespace of its init is in place for exec.
             launcher.beforeStart = { child throws(SandboxError) in
                 try update(store, id) { record in
                     record.initPID = child.pid
+                    record.initStartTime = ProcessStartTime.of(child.pid) ?? 0
+                    record.leftovers = child.leftovers
                     record.status = .created
                 }
+                guard plan.waitForStart else { return }
+                // Open before "ok", so a `start` that follows at once finds a reader.
+                let fifo = try SystemCalls.open(
+                    store.directory(id) + "/" + ContainerStore.startFifo, O_RDWR | O_CLOEXEC)
+                defer { SystemCalls.close(fifo) }
                 notify("ok")
-                if plan.waitForStart { try awaitStart(store.directory(id)) }
-                try update(store, id) { $0.status = .running }
+                _ = try SystemCalls.readAll(fifo, limit: 1, name: "start fifo")
+            }
+            launcher.afterStart = { child in
+                try? update(store, id) { $0.status = .running }
+                if !plan.waitForStart { notify("ok") }
                 if plan.publishListeners, let gateway = child.gateway {
                     ListenerForwarding.start(gateway: gateway, initPID: child.pid) { port in
                         try? update(store, id) { $0.ports.append("\(port.hostPort):\(port.appPort)") }
@@ -105,20 +118,16 @@ public enum Supervisor {
         try store.write(record)
     }
 
-    /// Writes `message` on the notify pipe and closes it; false if it was closed already.
+    /// Whether the notify pipe was used (its descriptor number may be reused after).
+    private static let notified = Atomic<Bool>(false)
+
+    /// Writes `message` on the notify pipe and closes it; false if it was used already.
     @discardableResult
     static func notify(_ message: String) -> Bool {
-        guard fcntl(notifyFD, F_GETFD) >= 0 else { return false }
+        guard !notified.exchange(true, ordering: .acquiringAndReleasing) else { return false }
         try? Posix.writeAll(notifyFD, Array((message.replacingNewlines() + "\n").utf8))
         close(notifyFD)
         return true
-    }
-
-    /// Blocks until `start` writes the start fifo.
-    static func awaitStart(_ directory: String) throws(SandboxError) {
-        let fd = try SystemCalls.open(directory + "/" + ContainerStore.startFifo, O_RDONLY | O_CLOEXEC)
-        defer { SystemCalls.close(fd) }
-        _ = try SystemCalls.readAll(fd, limit: 1, name: "start fifo")
     }
 
     static func keepOutput(in directory: String) throws(SandboxError) -> BoundedLog {

@@ -8,9 +8,12 @@ extension ContainerRuntime {
 
     /// Starts the supervisor of container `id` (this binary, `Supervisor.subcommand`), in a
     /// session of its own, and waits until it says the sandbox is created or why it is not.
-    /// `logToState`: its stdio is /dev/null (it keeps its output in the state directory);
-    /// otherwise it inherits this process's (an engine's pipes).
-    func spawnSupervisor(id: String, record: ContainerRecord, arguments: [String], logToState: Bool)
+    /// `options` go before the id, `arguments` after it. `logToState`: its stdio is /dev/null
+    /// (it keeps its output in the state directory); otherwise it inherits this process's (an
+    /// engine's pipes).
+    func spawnSupervisor(
+        id: String, record: ContainerRecord, options: [String] = [], arguments: [String], logToState: Bool
+    )
         throws(SandboxError) -> pid_t
     {
         try store.write(record)
@@ -25,7 +28,8 @@ extension ContainerRuntime {
             let lock = try store.lock(id)
             defer { withExtendedLifetime(lock) {} }
             pid = try spawn(
-                [executable, Supervisor.subcommand, "--root", store.root, id] + arguments, notifyFD: notify[1],
+                [executable, Supervisor.subcommand, "--root", store.root] + options + [id] + arguments,
+                notifyFD: notify[1],
                 nullStdio: logToState)
             SystemCalls.close(notify[1])
             notify[1] = -1

@@ -67,6 +67,9 @@ struct Exec: ParsableCommand {
     func run() throws {
         var status: Int32 = 0
         try runtimeCommand { () throws(SandboxError) in
+            guard preserveFds == 0 else {
+                throw .notAvailable("--preserve-fds: passing extra descriptors is not supported")
+            }
             let (record, state) = try RuntimeGlobals.runtime().state(id: id)
             var session = ContainerExecSession()
             session.consoleSocket = consoleSocket
@@ -110,6 +113,7 @@ struct Exec: ParsableCommand {
             let spec = try UserSpec.parse(user)
             request.uid = spec.uid
             request.gid = spec.gid
+            request.groups = []
         }
         if session.tty, request.environment.value(of: "TERM") == nil {
             request.environment.set(EnvironmentVariable(name: "TERM", value: "xterm"))

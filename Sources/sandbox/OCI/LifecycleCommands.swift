@@ -109,8 +109,12 @@ struct Delete: ParsableCommand {
     func run() throws {
         try runtimeCommand { () throws(SandboxError) in
             let runtime = try RuntimeGlobals.runtime()
-            // runc: deleting what does not exist fails, unless forced.
-            if force, (try? runtime.state(id: id)) == nil { return }
+            // runc: deleting what does not exist fails, unless forced; forced, a state that
+            // cannot be read is removed as it is.
+            if force, (try? runtime.state(id: id)) == nil {
+                try runtime.removeUnreadable(id: id)
+                return
+            }
             try runtime.delete(id: id, force: force)
         }
     }

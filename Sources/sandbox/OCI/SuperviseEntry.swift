@@ -25,7 +25,8 @@ enum SuperviseEntry {
                 configuration.consoleSocket = consoleSocket
                 plan = Supervisor.Plan(
                     configuration: configuration, engineNetwork: loaded.engineNetworkNamespace, waitForStart: true,
-                    keepLog: false, publishListeners: configuration.network == .user)
+                    keepLog: false,
+                    publishListeners: configuration.network == .user && loaded.engineNetworkNamespace != nil)
             } else {
                 guard let runArguments, let run = try? Run.parse(runArguments) else {
                     fail("container \(id): no bundle and no run arguments", status: 125)
