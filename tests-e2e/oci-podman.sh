@@ -32,7 +32,7 @@ CLEANUPS+=("podman_cleanup")
 # The image: busybox as /bin, imported.
 mkdir -p "$WORK/root/bin" "$WORK/www"
 cp /bin/busybox "$WORK/root/bin/"
-for tool in sh echo cat id sleep ls grep nc httpd readlink ip printf tail true; do ln -s busybox "$WORK/root/bin/$tool"; done
+for tool in sh echo cat id sleep ls grep nc httpd readlink ip printf tail chmod true; do ln -s busybox "$WORK/root/bin/$tool"; done
 tar -C "$WORK/root" -cf "$WORK/root.tar" .
 P import "$WORK/root.tar" localhost/sbx-busybox:e2e >/dev/null || bad "podman import"
 IMG=localhost/sbx-busybox:e2e
@@ -46,6 +46,14 @@ status=$(P run --rm "${U[@]}" $IMG cat /proc/self/status)
 expect_match "podman run: no capabilities" "CapEff:	0000000000000000" "$status"
 expect_match "podman run: seccomp" "Seccomp:	2" "$status"
 expect_match "podman run: eth0 behind the gateway" "inet 10\.0\.2\.100/24" "$(P run --rm "${U[@]}" $IMG ip addr)"
+
+# A volume is idmapped: the container's root writes it as on-disk root. So even under podman's
+# own seccomp profile a set-ID bit is refused there; outside, root may set one.
+mkdir -p "$WORK/vol"
+P run --rm "${U[@]}" -v "$WORK/vol:/vol" $IMG sh -c 'echo x > /vol/f; chmod u+s /vol/f' 2>/dev/null
+expect_eq "podman: chmod u+s in a volume is refused" 1 $?
+expect_eq "podman: the volume's file is on-disk root's, without the bit" "0 644" "$(stat -c '%u %a' "$WORK/vol/f")"
+chmod u+s "$WORK/vol/f"; expect_eq "outside, the same chmod works" 4644 "$(stat -c %a "$WORK/vol/f")"
 
 # -d, ps, exec, stop, rm; the app's netns is not the engine's.
 P run -d --name web "${U[@]}" -p 18080:8000 $IMG httpd -f -p 8000 -h /etc >/dev/null

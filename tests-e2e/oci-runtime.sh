@@ -89,6 +89,11 @@ expect_match "exec: its uid 0 maps to an unprivileged host range" "^ *0 +[1-9][0
 expect_match "ps --format json lists the sandbox's pids" "$epid" "$(R ps --format json c4)"
 R delete --force c4
 
+# exec into a sandbox that shares the host's network namespace (it is not joined).
+R run -d --name h1 --net=host -- sleep 1003 >/dev/null
+expect_eq "exec into a --net=host sandbox" "ok" "$(R exec h1 -- echo ok)"
+R rm -f h1 >/dev/null
+
 # --- spec, features, list, the global flags ---
 expect_match "spec refuses to overwrite" "already exists" "$(cd "$WORK/b1" && "$SANDBOX" spec 2>&1)"
 expect_match "features: runtime-spec JSON" '"ociVersionMax":"1\.[0-9]+\.[0-9]+"' "$("$SANDBOX" features)"

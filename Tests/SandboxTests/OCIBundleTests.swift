@@ -164,6 +164,37 @@ import Testing
         #expect(
             try Self.refusal(Self.config("\"annotations\": {\"sandbox.net\": \"none\", \"sandbox.deny\": \"all\"}"))
                 .contains("needs sandbox.net=user"))
+        // An annotation never takes the app out of its netns, nor names a host path to write.
+        #expect(
+            try Self.refusal(Self.config("\"annotations\": {\"sandbox.net\": \"host\"}")).contains("use user or none"))
+        for path in ["/etc/shadow", "../x", "a/b", ".."] {
+            let message = try Self.refusal(Self.config("\"annotations\": {\"sandbox.pcap\": \"\(path)\"}"))
+            #expect(message.contains("give a file name"), "\(path): \(message)")
+        }
+        let directory = try Self.bundle(Self.config("\"annotations\": {\"sandbox.log-connections\": \"conn.jsonl\"}"))
+        defer { Self.remove(directory) }
+        let logged = try OCIBundle.load(directory).sandboxConfiguration(stateDirectory: "/run/state/c1")
+        #expect(logged.userNet?.connectionLogPath == "/run/state/c1/conn.jsonl")
+    }
+
+    @Test func aProfileThatAllowsChmodStillRefusesSetIDBits() throws {
+        let policy = try OCISeccompProfile.parse(
+            Array(
+                "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"chmod\", \"fchmodat\", \"openat\", \"read\"], \"action\": \"SCMP_ACT_ALLOW\"}]}"
+                    .utf8))
+        /// What the kernel does: an errno rule that matches wins over an allow rule.
+        func verdict(_ name: String, _ arguments: [UInt64]) -> SeccompAction? {
+            let matching = policy.rules(for: name).filter { $0.matches(arguments) }
+            return matching.first { $0.action != .allow }?.action ?? matching.first?.action
+        }
+        #expect(verdict("chmod", [0, 0o755]) == .allow)
+        #expect(verdict("chmod", [0, 0o4755]) == .errno(EPERM))
+        #expect(verdict("fchmodat", [0, 0, 0o2755]) == .errno(EPERM))
+        #expect(verdict("openat", [0, 0, UInt64(O_CREAT), 0o4755]) == .errno(EPERM))
+        #expect(verdict("openat", [0, 0, 0, 0]) == .allow)
+        // What the profile does not allow stays under its default: no rule allows mknod.
+        #expect(policy.rules(for: "mknod").allSatisfy { $0.action != .allow })
+        #expect(policy.rules(for: "read").count == 1)
     }
 
     @Test func tmpfsOptionsAreSizesAndModesOnly() throws {
