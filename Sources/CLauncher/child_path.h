@@ -58,6 +58,9 @@ int sbx_exec_program(const struct sbx_spawn_config *c);
 /// chosen descriptors (`c->stdio_fds`) at 0, 1, 2 (program.c).
 void sbx_attach_stdio(const struct sbx_spawn_config *c, int error_fd);
 
+/// The program's groups and ids (when `c->set_app_ids`) and its working directory (program.c).
+void sbx_take_app_identity(const struct sbx_spawn_config *c, int error_fd);
+
 /// Sends `fd` on `channel` with SCM_RIGHTS (fd_passing.c). 0, or -1 with errno.
 int sbx_send_fd(int channel, int fd);
 

@@ -53,13 +53,7 @@ static void run_exec(const struct sbx_spawn_config *c, struct sock_fprog *filter
         if (setrlimit(c->rlimits[i].resource, &rl) < 0 && errno != EPERM) sbx_fail(error_fd, errno, 0, "setrlimit", "");
     }
     sbx_attach_stdio(c, error_fd);
-    if (c->set_app_ids) {
-        if (c->set_groups && sbx_setgroups(c->groups_count, (const gid_t *)c->groups) < 0) sbx_fail(error_fd, errno, 0, "setgroups", "");
-        if (sbx_setresgid(c->app_gid) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
-        if (sbx_setresuid(c->app_uid) < 0) sbx_fail(error_fd, errno, 0, "setresuid", "");
-    }
-    const char *workdir = c->workdir != NULL ? c->workdir : "/";
-    if (chdir(workdir) < 0) sbx_fail(error_fd, errno, 0, "chdir to working directory", workdir);
+    sbx_take_app_identity(c, error_fd);
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) sbx_fail(error_fd, errno, 0, "close_range", "");
     for (int cap = 0; cap <= c->last_cap; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) sbx_fail(error_fd, errno, 0, "drop bounding capability", "");

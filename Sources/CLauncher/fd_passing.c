@@ -30,18 +30,7 @@ static void fd_message_init(struct fd_message *m) {
     m->msg.msg_controllen = sizeof m->control;
 }
 
-int sbx_send_fd(int channel, int fd) {
-    struct fd_message m;
-    fd_message_init(&m);
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m.msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-    ssize_t n;
-    do { n = sendmsg(channel, &m.msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
-    return n == 1 ? 0 : -1;
-}
+int sbx_send_fd(int channel, int fd) { return sbx_send_fd_with_data(channel, fd, "N", 1); }
 
 int sbx_send_fd_with_data(int channel, int fd, const void *data, size_t length) {
     struct fd_message m;

@@ -11,6 +11,7 @@
 // Async-signal-safe like the rest of the child path: raw syscalls and stack buffers only.
 #define _GNU_SOURCE
 #include "mount_shims.h"
+#include "launcher_shims.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -105,13 +106,7 @@ static int create_below(int root, const char *inner, int file_last, mode_t mode)
 static int create_in_root(const char *path, int file_last, mode_t mode) {
     const char *inner = inside_root(path);
     if (inner == NULL) { errno = EXDEV; return -1; }
-    int root = open_root();
-    if (root < 0) return -1;
-    int result = create_below(root, inner, file_last, mode);
-    int saved_errno = errno;
-    close(root);
-    errno = saved_errno;
-    return result;
+    return sbx_create_in_directory(NEW_ROOT, inner, file_last, mode);
 }
 
 int sbx_create_in_directory(const char *directory, const char *inner, int file_last, mode_t mode) {

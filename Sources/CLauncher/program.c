@@ -70,6 +70,16 @@ void sbx_attach_stdio(const struct sbx_spawn_config *c, int error_fd) {
         if (c->stdio_fds[fd] >= 0 && dup2(c->stdio_fds[fd], fd) < 0) sbx_fail(error_fd, errno, 0, "dup2 standard descriptor", "");
 }
 
+void sbx_take_app_identity(const struct sbx_spawn_config *c, int error_fd) {
+    if (c->set_app_ids) {
+        if (c->set_groups && sbx_setgroups(c->groups_count, (const gid_t *)c->groups) < 0) sbx_fail(error_fd, errno, 0, "setgroups", "");
+        if (sbx_setresgid(c->app_gid) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
+        if (sbx_setresuid(c->app_uid) < 0) sbx_fail(error_fd, errno, 0, "setresuid", "");
+    }
+    const char *workdir = c->workdir != NULL ? c->workdir : "/";
+    if (chdir(workdir) < 0) sbx_fail(error_fd, errno, 0, "chdir to working directory", workdir);
+}
+
 struct app_start {
     const struct sbx_child *child;
     struct sock_fprog *filter;
@@ -91,13 +101,7 @@ static void run_app(const struct sbx_child *child, struct sock_fprog *filter) {
 
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) sbx_fail(error_fd, errno, 0, "set parent-death signal", "");
     sbx_attach_stdio(c, error_fd);
-    if (c->set_app_ids) {
-        if (c->set_groups && sbx_setgroups(c->groups_count, (const gid_t *)c->groups) < 0) sbx_fail(error_fd, errno, 0, "setgroups", "");
-        if (sbx_setresgid(c->app_gid) < 0) sbx_fail(error_fd, errno, 0, "setresgid", "");
-        if (sbx_setresuid(c->app_uid) < 0) sbx_fail(error_fd, errno, 0, "setresuid", "");
-    }
-    const char *workdir = c->workdir != NULL ? c->workdir : "/";
-    if (chdir(workdir) < 0) sbx_fail(error_fd, errno, 0, "chdir to working directory", workdir);
+    sbx_take_app_identity(c, error_fd);
     // No descriptor of the launcher beyond stdio may reach the program.
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) sbx_fail(error_fd, errno, 0, "close_range", "");
     drop_caps_and_confine(child, filter);

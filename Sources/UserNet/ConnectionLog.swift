@@ -40,32 +40,13 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var jsonLine: String {
         var line = "{\"time\":\"\(Self.iso8601(startNanoseconds))\""
         line += ",\"protocol\":\"\(transport)\""
-        line += ",\"source\":\(Self.quoted(source.description))"
-        line += ",\"destination\":\(Self.quoted(destination.description))"
+        line += ",\"source\":\(JSONText.quoted(source.description))"
+        line += ",\"destination\":\(JSONText.quoted(destination.description))"
         line += ",\"verdict\":\"\(verdict.rawValue)\""
-        if let reason { line += ",\"reason\":\(Self.quoted(reason))" }
+        if let reason { line += ",\"reason\":\(JSONText.quoted(reason))" }
         line += ",\"bytes_from_app\":\(bytesFromApp),\"bytes_to_app\":\(bytesToApp)"
         line += ",\"duration_ms\":\(Self.milliseconds(durationNanoseconds))}\n"
         return line
-    }
-
-    /// RFC 8259 7: escape quote, backslash and control characters.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     static func milliseconds(_ ns: UInt64) -> String {

@@ -44,10 +44,10 @@ public struct DNSQueryRecord: Sendable, Equatable {
 
     public var jsonLine: String {
         var line = "{\"time\":\"\(ConnectionRecord.iso8601(timeNanoseconds))\",\"protocol\":\"dns\""
-        line += ",\"transport\":\"\(transport)\",\"source\":\(ConnectionRecord.quoted(source.description))"
-        line += ",\"name\":\(ConnectionRecord.quoted(name.description)),\"type\":\"\(Self.typeName(type))\""
+        line += ",\"transport\":\"\(transport)\",\"source\":\(JSONText.quoted(source.description))"
+        line += ",\"name\":\(JSONText.quoted(name.description)),\"type\":\"\(Self.typeName(type))\""
         line += ",\"verdict\":\"\(verdict.rawValue)\",\"outcome\":\"\(outcome.rawValue)\""
-        if let reason { line += ",\"reason\":\(ConnectionRecord.quoted(reason))" }
+        if let reason { line += ",\"reason\":\(JSONText.quoted(reason))" }
         line += ",\"answers\":" + Self.list(answers)
         if !refusedAnswers.isEmpty { line += ",\"not_admitted\":" + Self.list(refusedAnswers) }
         return line + "}\n"

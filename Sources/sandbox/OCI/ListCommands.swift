@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Sandbox
+import UserNet
 
 /// `sandbox ps`: the sandboxes (podman's ps), or with an id the processes of one (runc's ps).
 struct Ps: ParsableCommand {
@@ -44,10 +45,10 @@ struct Ps: ParsableCommand {
     private func printSandboxes(_ entries: [(ContainerRecord, ContainerStatus)]) {
         if format == "json" {
             let items = entries.map { record, status in
-                "{\"id\":\(RuntimeGlobals.jsonString(record.id)),\"status\":\"\(status.rawValue)\",\"pid\":\(record.pid),"
+                "{\"id\":\(JSONText.quoted(record.id)),\"status\":\"\(status.rawValue)\",\"pid\":\(record.pid),"
                     + "\"created\":\"\(record.created)\",\"command\":["
-                    + record.command.map(RuntimeGlobals.jsonString).joined(separator: ",") + "],\"ports\":["
-                    + record.ports.map(RuntimeGlobals.jsonString).joined(separator: ",") + "]"
+                    + record.command.map(JSONText.quoted).joined(separator: ",") + "],\"ports\":["
+                    + record.ports.map(JSONText.quoted).joined(separator: ",") + "]"
                     + (record.exitStatus.map { ",\"exitStatus\":\($0)" } ?? "") + "}"
             }
             print("[" + items.joined(separator: ",") + "]")

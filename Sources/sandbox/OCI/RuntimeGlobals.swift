@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Posix
 import Sandbox
+import UserNet
 
 /// runc's global flags, which engines put before the command (`runc --root R --log F
 /// --log-format json create ...`). They are taken off the command line before parsing, so
@@ -63,33 +64,14 @@ enum RuntimeGlobals {
         guard let logFile else { return }
         let line =
             logFormat == "json"
-            ? "{\"level\":\"error\",\"msg\":\(jsonString(message)),\"time\":\"\(ContainerRuntime.timestamp())\"}\n"
-            : "time=\"\(ContainerRuntime.timestamp())\" level=error msg=\(jsonString(message))\n"
+            ? "{\"level\":\"error\",\"msg\":\(JSONText.quoted(message)),\"time\":\"\(ContainerRuntime.timestamp())\"}\n"
+            : "time=\"\(ContainerRuntime.timestamp())\" level=error msg=\(JSONText.quoted(message))\n"
         let fd = open(logFile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         try? Posix.writeAll(fd, Array(line.utf8))
         close(fd)
     }
 
-    /// A JSON string literal.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
 }
 
 /// Runs one runtime command's body: its error is reported (stderr and --log) and exits 1, as

@@ -1,0 +1,23 @@
+// One JSON string literal, for the lines the gateway and the CLI write by hand (connection
+// logs, runtime error logs): the fields are few and fixed, so no encoder is needed.
+
+public enum JSONText {
+    /// RFC 8259 7: escape quote, backslash and control characters.
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
