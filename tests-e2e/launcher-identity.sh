@@ -44,4 +44,10 @@ expect_eq "--user by name" "65534 65534" "$("$SANDBOX" run --net=none --user nob
 out=$("$SANDBOX" run --net=none --user no-such-user-here -- true 2>&1); rc=$?
 expect_eq "--user with an unknown name: 125" 125 $rc
 expect_match "--user with an unknown name: the message names the file" "no no-such-user-here in the sandbox root's /etc/passwd" "$out"
+# --group-add: supplementary groups, by number or by name in the root's /etc/group.
+expect_eq "--group-add by number and by name" "0 27 100" \
+    "$("$SANDBOX" run --net=none --group-add 27 --group-add users -- id -G 2>/dev/null)"
+out=$("$SANDBOX" run --net=none --group-add no-such-group-here -- true 2>&1); rc=$?
+expect_eq "--group-add with an unknown name: 125" 125 $rc
+expect_match "--group-add: the message names the flag" "bad --group-add no-such-group-here" "$out"
 finish

@@ -87,4 +87,11 @@ done
 for leak in /etc/sbx-hostile-a /tmp/sbx-hostile-b /tmp/sbx-hostile-c; do
     [ -e "$leak" ] && bad "hostile rootfs created $leak on the host" || ok
 done
+# --tmpfs: a fresh writable tmpfs with the options given, in a read-only root.
+out=$("$SANDBOX" run --net=none --tmpfs /cache:size=1m,mode=700 -- sh -c 'echo x > /cache/f && stat -c %a /cache && grep " /cache " /proc/mounts' 2>/dev/null)
+expect_match "--tmpfs: writable, its mode" "^700" "$out"
+expect_match "--tmpfs: a tmpfs of the size given, nosuid, nodev" "tmpfs /cache tmpfs rw,nosuid,nodev.*size=1024k" "$out"
+out=$("$SANDBOX" run --net=none --tmpfs /x:mpol=bind -- true 2>&1); rc=$?
+expect_eq "--tmpfs with an option outside the list: 125" 125 $rc
+expect_match "--tmpfs: the message names the option" "unknown tmpfs option mpol=bind" "$out"
 finish

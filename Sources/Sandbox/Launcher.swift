@@ -387,7 +387,7 @@ public struct Launcher: Sendable {
             Self.cloneNewNS | Self.cloneNewPID | Self.cloneNewUTS | Self.cloneNewIPC
             | (userNamespace ? Self.cloneNewUser : 0) | (config.network == .host ? 0 : Self.cloneNewNet)
         spawn.unshare_cgroup = 1
-        spawn.set_app_ids = rootMapped && config.user != nil ? 1 : 0
+        spawn.set_app_ids = rootMapped && (config.user != nil || !config.supplementaryGroups.isEmpty) ? 1 : 0
         spawn.app_uid = config.user?.uid ?? 0
         spawn.app_gid = config.user?.gid ?? 0
         spawn.set_groups = rootMapped ? 1 : 0

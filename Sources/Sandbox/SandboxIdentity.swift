@@ -25,6 +25,13 @@ struct SandboxIdentity {
             throw .invalidArgument(
                 "--user \(user.uid):\(user.gid): ids inside the sandbox are 0-\(HostIDRange.size - 1)")
         }
+        if hostUID != 0, !config.supplementaryGroups.isEmpty {
+            throw .invalidArgument(
+                "--group-add needs root: rootless, the sandbox's user namespace maps only the caller's own group")
+        }
+        if idRange != nil, let group = config.supplementaryGroups.first(where: { $0 >= HostIDRange.size }) {
+            throw .invalidArgument("--group-add \(group): ids inside the sandbox are 0-\(HostIDRange.size - 1)")
+        }
         insideUID = config.user?.uid ?? 0
         insideGID = config.user?.gid ?? 0
     }

@@ -39,6 +39,17 @@ public struct UserSpec: Sendable, Equatable {
         return UserSpec(uid: user.id, gid: group.id)
     }
 
+    /// `--group-add GROUP`: a number, or a name in the sandbox root's /etc/group.
+    public static func groupID(_ text: String, inRoot root: String) throws(SandboxError) -> UInt32 {
+        let base = root == "/" ? "" : root
+        do throws(SandboxError) {
+            return try lookUp(text, in: "/etc/group", accounts: { try? SystemCalls.readText(base + $0) }, for: text).id
+        } catch {
+            throw .invalidArgument(
+                "bad --group-add \(text): not a number, nor a group in the sandbox root's /etc/group")
+        }
+    }
+
     /// A number, or the entry named `name` in `file` (name:password:id:group...): its id and,
     /// for /etc/passwd, its primary group.
     private static func lookUp(

@@ -134,6 +134,18 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "A supplementary group of the program, a name (from the sandbox root's /etc/group) or a number; as root (rootless, a user namespace has the caller's one group). Repeatable. Default: none.",
+            valueName: "GROUP"))
+    var groupAdd: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Mount a fresh tmpfs at PATH inside (nosuid, nodev; mode 1777 unless given), e.g. /cache:size=64m,mode=700; options: size, mode, nr_inodes, uid, gid. Repeatable. Default: none.",
+            valueName: "PATH[:OPTIONS]"))
+    var tmpfs: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
             "User namespace: auto (always one; as root its ids map to an unprivileged host range of the sandbox's own), on (as root: identity-mapped, the host root's file access; unsafe) or host (as root: none, the app is host uid 0; unsafe for untrusted code).",
             valueName: "auto|on|host"))
     var userns: String = "auto"
@@ -225,6 +237,10 @@ struct Run: ParsableCommand {
         }
         config.stopTimeoutSeconds = stopTimeout < 0 ? nil : stopTimeout
         config.user = try user.map { (text) throws(SandboxError) in try UserSpec.parse(text, inRoot: rootfs ?? "/") }
+        config.supplementaryGroups = try groupAdd.map { (text) throws(SandboxError) in
+            try UserSpec.groupID(text, inRoot: rootfs ?? "/")
+        }
+        config.tmpfsMounts = try tmpfs.map { (text) throws(SandboxError) in try TmpfsMount.parse(text) }
         guard let namespaceMode = UserNamespaceMode(rawValue: userns) else {
             throw .invalidArgument("bad --userns \(userns): use auto, on or host")
         }
