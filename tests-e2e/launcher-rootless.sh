@@ -27,4 +27,15 @@ expect_eq "file owned by the caller" "$uid" "$(stat -c %u "$WORK/uservol/f" 2>/d
 out=$(R --memory 64m -- true 2>&1); rc=$?
 expect_eq "rootless --memory without a delegated cgroup -> 125" 125 $rc
 expect_match "and it says why" "cgroup" "$out"
+# Detached, rootless: the state under $XDG_RUNTIME_DIR, exec into it, stop, rm.
+mkdir -p "$WORK/xdg" && chown $uid:$uid "$WORK/xdg" && chmod 700 "$WORK/xdg"
+D() { setpriv --reuid $uid --regid $uid --clear-groups env XDG_RUNTIME_DIR="$WORK/xdg" "$WORK/sandbox" "$@"; }
+CLEANUPS+=('D rm -f rd1 >/dev/null 2>&1')
+expect_eq "rootless run -d" rd1 "$(D run -d --name rd1 --net=none -- sleep 1004)"
+[ -f "$WORK/xdg/sandbox/containers/rd1/state.json" ] && ok || bad "no state under XDG_RUNTIME_DIR"
+expect_eq "rootless exec: root inside, no capabilities" "0 0000000000000000" \
+    "$(D exec rd1 -- sh -c 'echo $(id -u) $(awk "\$1 == \"CapEff:\" {print \$2}" /proc/self/status)')"
+D stop -t 1 rd1 >/dev/null; D rm rd1 >/dev/null
+expect_eq "rootless rm: nothing left" "" "$(ls "$WORK/xdg/sandbox/containers")"
+expect_eq "rootless --group-add is refused" 125 "$(R --group-add 27 -- true 2>/dev/null; echo $?)"
 finish

@@ -68,8 +68,9 @@ public enum ContainerExec {
         spawn.rlimit_count = UInt32(limits.count)
         spawn.rlimits = arena.array(limits)
         var result = sbx_exec_result()
+        let target = namespaceHolder(record.initPID)
         let started = (filter?.bytes ?? []).withUnsafeBytes { bytes in
-            sbx_exec_in(&spawn, record.initPID, bytes.baseAddress, UInt32(filter?.instructionCount ?? 0), &result)
+            sbx_exec_in(&spawn, target, bytes.baseAddress, UInt32(filter?.instructionCount ?? 0), &result)
         }
         guard started == 0 else {
             throw .system(PosixError(call: "exec", errno: errno), detail: "(join the sandbox of \(record.id))")
@@ -96,6 +97,16 @@ public enum ContainerExec {
         if let error = try failure(result.error_fd) { throw error }
         handed = true
         return Started(pid: result.pid, terminalFD: result.terminal_fd)
+    }
+
+    /// Whose /proc/PID/ns to open: init's as root; rootless, its first child's (the program,
+    /// in the same namespaces), because init is not dumpable and so its namespace files are
+    /// closed to its unprivileged owner, while the program's are open to it after its exec.
+    static func namespaceHolder(_ initPID: pid_t) -> pid_t {
+        guard geteuid() != 0, let text = try? SystemCalls.readText("/proc/\(initPID)/task/\(initPID)/children"),
+            let first = text.split(separator: " ").first.flatMap({ pid_t($0) })
+        else { return initPID }
+        return first
     }
 
     /// The sandbox's resource limits (its init's), which the exec'd process takes instead of
