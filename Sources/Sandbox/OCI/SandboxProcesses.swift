@@ -20,7 +20,11 @@ public enum SandboxProcesses {
             }
             guard let pid = Int32(name), namespaceID(pid) == namespace else { continue }
             let bytes = (try? Posix.readFile("/proc/\(pid)/cmdline", limit: 4096)) ?? []
-            let command = bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+            // Init is a clone of the supervisor, never exec'd: its command line is the supervisor's.
+            let command =
+                pid == initPID
+                ? "(sandbox init)"
+                : bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
             out.append(Entry(pid: pid, command: command))
         }
         return out.sorted { $0.pid < $1.pid }
