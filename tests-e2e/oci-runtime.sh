@@ -101,6 +101,29 @@ R --log "$WORK/log.json" --log-format json state nope 2>/dev/null
 expect_match "--log --log-format json: the error as a JSON line" '^\{"level":"error","msg":"container nope does not exist"' "$(cat "$WORK/log.json")"
 "$SANDBOX" --systemd-cgroup --debug --root="$STATE" list >/dev/null; expect_eq "runc's global flags are accepted" 0 $?
 
+# --- hooks in the runtime's namespaces: state on stdin, args, env; a failing one fails create ---
+make_bundle "$WORK/b5" '["true"]'
+python3 - "$WORK/b5/config.json" "$WORK" <<'PY'
+import json, sys
+path, work = sys.argv[1], sys.argv[2]
+c = json.load(open(path))
+hook = lambda name: {"path": "/bin/sh", "args": ["sh", "-c", "cat > " + work + "/" + name + ".json; echo $HOOK_ENV >> " + work + "/" + name + ".json"], "env": ["HOOK_ENV=" + name]}
+c["hooks"] = {"createRuntime": [hook("createRuntime")], "poststart": [hook("poststart")], "poststop": [hook("poststop")]}
+json.dump(c, open(path, "w"))
+PY
+R create --bundle "$WORK/b5" h5 && R start h5 && wait_status h5 stopped || bad "h5 did not run"
+expect_match "createRuntime hook: the state on stdin" '"id" : "h5".*"status" : "created"' "$(tr -d '\n' < "$WORK/createRuntime.json")"
+expect_match "createRuntime hook: its env" "createRuntime$" "$(cat "$WORK/createRuntime.json")"
+expect_match "poststart hook ran with the running state" '"status" : "running"' "$(cat "$WORK/poststart.json")"
+[ -e "$WORK/poststop.json" ] && bad "poststop ran before delete" || ok
+R delete h5
+expect_match "poststop hook ran at delete" '"status" : "stopped"' "$(cat "$WORK/poststop.json" 2>/dev/null)"
+python3 -c "
+import json; p='$WORK/b5/config.json'; c=json.load(open(p))
+c['hooks']={'prestart':[{'path':'/bin/false'}]}; json.dump(c,open(p,'w'))"
+expect_match "a failing prestart hook fails create, named" "hook prestart\[0\] /bin/false failed" "$(R create --bundle "$WORK/b5" h6 2>&1)"
+expect_eq "nothing left of the failed create" "" "$(R list -q)"
+
 # --- a refused config.json leaves nothing behind ---
 make_bundle "$WORK/b3" '["true"]'
 python3 -c "

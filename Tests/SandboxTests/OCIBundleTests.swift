@@ -102,7 +102,7 @@ import Testing
                 "absolute source"
             ),
             ("\"mounts\": [{\"destination\": \"/a/../b\", \"type\": \"tmpfs\"}]", "'..'"),
-            ("\"hooks\": {\"prestart\": [{\"path\": \"/bin/true\"}]}", "hooks"),
+            ("\"hooks\": {\"createContainer\": [{\"path\": \"/bin/true\"}]}", "hooks.createContainer"),
             ("\"annotations\": {\"sandbox.bogus\": \"1\"}", "sandbox.bogus"),
             ("\"annotations\": {\"sandbox.net\": \"bridge\"}", "sandbox.net=bridge")
         ]

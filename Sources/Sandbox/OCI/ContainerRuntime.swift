@@ -112,6 +112,10 @@ public struct ContainerRuntime: Sendable {
         // A supervisor killed before its end left these (removing what is gone is a no-op).
         record.leftovers.remove()
         store.remove(id)
+        // runtime-spec: poststop runs after the container is deleted, before delete returns.
+        if let bundle = record.bundle, let hooks = (try? OCIBundle.load(bundle))?.config.hooks?.poststop {
+            OCIHooks.runReporting(hooks, phase: "poststop", state: record.stateJSON(status: .stopped))
+        }
     }
 
     /// `delete --force` of a container whose state cannot be read: its directory goes.

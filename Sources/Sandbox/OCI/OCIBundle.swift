@@ -46,8 +46,10 @@ public struct OCIBundle: Sendable {
         try OCIAnnotations.apply(
             config.annotations ?? [:], to: &sandbox, engineResolvConf: engineResolvConf, stateDirectory: stateDirectory)
         if let hostname = config.hostname, !hostname.isEmpty { sandbox.hostname = hostname }
-        if config.hooks.map(Self.hasHooks) == true {
-            throw .notAvailable("config.json: hooks are not supported yet; remove them or use another runtime")
+        if let hooks = config.hooks, !(hooks.createContainer ?? []).isEmpty || !(hooks.startContainer ?? []).isEmpty {
+            throw .notAvailable(
+                "config.json: hooks.createContainer and hooks.startContainer (run inside the container's namespaces) are not supported; createRuntime, prestart, poststart and poststop are"
+            )
         }
         try sandbox.validate()
         return sandbox
@@ -131,13 +133,5 @@ public struct OCIBundle: Sendable {
             try SystemCalls.createFile(path, String(decoding: seccomp.json, as: UTF8.self))
             sandbox.seccomp = .profile(path)
         }
-    }
-
-    private static func hasHooks(_ hooks: OCIConfig.Hooks) -> Bool {
-        [
-            hooks.prestart, hooks.createRuntime, hooks.createContainer, hooks.startContainer, hooks.poststart,
-            hooks.poststop
-        ]
-        .contains { !($0 ?? []).isEmpty }
     }
 }

@@ -29,11 +29,14 @@ public enum Supervisor {
         public var keepLog: Bool
         /// Publish the ports the app listens on (OCI, with the user-mode network).
         public var publishListeners: Bool
+        /// config.json's hooks (OCI).
+        public var hooks: OCIConfig.Hooks?
 
         public init(
             configuration: SandboxConfiguration, engineNetwork: String?, waitForStart: Bool, keepLog: Bool,
-            publishListeners: Bool = false
+            publishListeners: Bool = false, hooks: OCIConfig.Hooks? = nil
         ) {
+            self.hooks = hooks
             self.configuration = configuration
             self.engineNetwork = engineNetwork
             self.waitForStart = waitForStart
@@ -60,6 +63,9 @@ public enum Supervisor {
                     record.leftovers = child.leftovers
                     record.status = .created
                 }
+                let state = try store.read(id).stateJSON(status: .created)
+                try OCIHooks.run(plan.hooks?.createRuntime ?? [], phase: "createRuntime", state: state)
+                try OCIHooks.run(plan.hooks?.prestart ?? [], phase: "prestart", state: state)
                 guard plan.waitForStart else { return }
                 // Open before "ok", so a `start` that follows at once finds a reader.
                 let fifo = try SystemCalls.open(
@@ -71,6 +77,9 @@ public enum Supervisor {
             launcher.afterStart = { child in
                 try? update(store, id) { $0.status = .running }
                 if !plan.waitForStart { notify("ok") }
+                if let hooks = plan.hooks?.poststart, let record = try? store.read(id) {
+                    OCIHooks.runReporting(hooks, phase: "poststart", state: record.stateJSON(status: .running))
+                }
                 if plan.publishListeners, let gateway = child.gateway {
                     ListenerForwarding.start(gateway: gateway, initPID: child.pid) { port in
                         try? update(store, id) { $0.ports.append("\(port.hostPort):\(port.appPort)") }

@@ -26,7 +26,8 @@ enum SuperviseEntry {
                 plan = Supervisor.Plan(
                     configuration: configuration, engineNetwork: loaded.engineNetworkNamespace, waitForStart: true,
                     keepLog: false,
-                    publishListeners: configuration.network == .user && loaded.engineNetworkNamespace != nil)
+                    publishListeners: configuration.network == .user && loaded.engineNetworkNamespace != nil,
+                    hooks: loaded.config.hooks)
             } else {
                 guard let runArguments, let run = try? Run.parse(runArguments) else {
                     fail("container \(id): no bundle and no run arguments", status: 125)
