@@ -110,7 +110,7 @@ struct Run: ParsableCommand {
     @Flag(
         name: [.short, .long],
         help:
-            "Run in the background: print the sandbox's name and return. Its output is kept (the last 1-2 MiB) for `sandbox logs`; see `sandbox ps`, `exec`, `stop`, `rm`."
+            "Run in the background: print the sandbox's name and return once the program runs. Its output is kept (the last 1-2 MiB) for `sandbox logs`; see `sandbox ps`, `exec`, `stop`, `rm`. Default: in the foreground."
     )
     var detach = false
 
