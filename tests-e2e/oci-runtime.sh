@@ -118,6 +118,20 @@ expect_match "poststart hook ran with the running state" '"status" : "running"' 
 [ -e "$WORK/poststop.json" ] && bad "poststop ran before delete" || ok
 R delete h5
 expect_match "poststop hook ran at delete" '"status" : "stopped"' "$(cat "$WORK/poststop.json" 2>/dev/null)"
+# With an engine's network namespace, hooks still run in the runtime's (here, this shell's).
+ENGINE_NS="sbxociengine$$_$RANDOM"
+ip netns add "$ENGINE_NS" && CLEANUPS+=("ip netns del $ENGINE_NS")
+python3 - "$WORK/b5/config.json" "$WORK" "$ENGINE_NS" <<'PY'
+import json, sys
+path, work, ns = sys.argv[1:4]
+c = json.load(open(path))
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"] + [{"type": "network", "path": "/run/netns/" + ns}]
+c["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "readlink /proc/self/ns/net > " + work + "/hook-net"]}]}
+json.dump(c, open(path, "w"))
+PY
+R create --bundle "$WORK/b5" h7 && R start h7 && wait_status h7 stopped || bad "h7 did not run"
+expect_eq "hooks run in the runtime's network namespace, not the engine's" "$(readlink /proc/self/ns/net)" "$(cat "$WORK/hook-net" 2>/dev/null)"
+R delete h7
 python3 -c "
 import json; p='$WORK/b5/config.json'; c=json.load(open(p))
 c['hooks']={'prestart':[{'path':'/bin/false'}]}; json.dump(c,open(p,'w'))"

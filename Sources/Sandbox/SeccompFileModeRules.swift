@@ -54,18 +54,29 @@ extension SeccompPolicy {
     /// or `--seccomp FILE`): idmapped volumes and roots make the app's root on-disk root for
     /// the host, whatever filter was chosen. A call the profile allows outright (by a rule
     /// without conditions, or by an allowing default) takes the file-mode rules instead; one it
-    /// denies or allows only under conditions of its own keeps the profile's rules.
+    /// denies or allows only under conditions of its own keeps the profile's rules. (A LOG
+    /// action lets a call run, so it counts as allowing.) Calls whose mode no filter can see,
+    /// openat2 (its mode is in a struct) and io_uring (its opens are not syscalls), become
+    /// ENOSYS where the profile allows them: the C library falls back to openat, which is
+    /// checked. (Recorded in the README's known limits: a profile with an allowing default
+    /// leaves calls libseccomp cannot name here, such as fchmodat2 before 2.5.5, open.)
     func forbiddingSetIDFiles() -> SeccompPolicy {
         let modeRules = DefaultSeccompPolicy.FileModeRules.rules()
         let names = Set(modeRules.map(\.syscall))
-        let outright = names.filter { name in
-            let own = rules(for: name)
-            return own.isEmpty
-                ? defaultAction == .allow : own.allSatisfy { $0.action == .allow && $0.conditions.isEmpty }
-        }
+        let unseen = ["openat2", "io_uring_setup", "io_uring_enter", "io_uring_register"]
+        let outright = Set(names.union(unseen).filter(allowsOutright))
         var policy = self
         policy.rules.removeAll { outright.contains($0.syscall) }
         policy.rules += modeRules.filter { outright.contains($0.syscall) }
+        policy.rules += unseen.filter(outright.contains).map { SeccompRule($0, .errno(ENOSYS)) }
         return policy
+    }
+
+    /// Whether `name` runs whatever its arguments: allowed (or logged) by rules without
+    /// conditions, or by an allowing default when no rule names it.
+    private func allowsOutright(_ name: String) -> Bool {
+        let allowing: (SeccompAction) -> Bool = { $0 == .allow || $0 == .log }
+        let own = rules(for: name)
+        return own.isEmpty ? allowing(defaultAction) : own.allSatisfy { allowing($0.action) && $0.conditions.isEmpty }
     }
 }

@@ -174,7 +174,7 @@ import Testing
         let directory = try Self.bundle(Self.config("\"annotations\": {\"sandbox.log-connections\": \"conn.jsonl\"}"))
         defer { Self.remove(directory) }
         let logged = try OCIBundle.load(directory).sandboxConfiguration(stateDirectory: "/run/state/c1")
-        #expect(logged.userNet?.connectionLogPath == "/run/state/c1/conn.jsonl")
+        #expect(logged.userNet?.connectionLogPath == "/run/state/c1/annotation-conn.jsonl")
     }
 
     @Test func aProfileThatAllowsChmodStillRefusesSetIDBits() throws {
@@ -192,6 +192,15 @@ import Testing
         #expect(verdict("fchmodat", [0, 0, 0o2755]) == .errno(EPERM))
         #expect(verdict("openat", [0, 0, UInt64(O_CREAT), 0o4755]) == .errno(EPERM))
         #expect(verdict("openat", [0, 0, 0, 0]) == .allow)
+        // A LOG default lets calls run: the mode rules apply to what it leaves unnamed, and the
+        // calls whose modes no filter sees (openat2, io_uring) become ENOSYS.
+        let logging = try OCISeccompProfile.parse(
+            Array(
+                "{\"defaultAction\": \"SCMP_ACT_LOG\", \"syscalls\": [{\"names\": [\"openat2\"], \"action\": \"SCMP_ACT_ALLOW\"}]}"
+                    .utf8))
+        #expect(logging.rules(for: "openat2") == [SeccompRule("openat2", .errno(ENOSYS))])
+        #expect(logging.rules(for: "io_uring_setup") == [SeccompRule("io_uring_setup", .errno(ENOSYS))])
+        #expect(logging.rules(for: "chmod").contains { $0.action == .errno(EPERM) })
         // What the profile does not allow stays under its default: no rule allows mknod.
         #expect(policy.rules(for: "mknod").allSatisfy { $0.action != .allow })
         #expect(policy.rules(for: "read").count == 1)

@@ -59,8 +59,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     }
 
     /// The runtime-spec's state JSON ("ociVersion", "id", "status", "pid", "bundle",
-    /// "annotations"); pid is left out once stopped, as the spec allows.
-    public func stateJSON(status: ContainerStatus) -> [UInt8] {
+    /// "annotations"); pid is left out once stopped, as the spec allows. `pid` replaces the
+    /// supervisor's: hooks get the sandbox's init, whose namespaces are the container's.
+    public func stateJSON(status: ContainerStatus, pid: Int32? = nil) -> [UInt8] {
         struct State: Encodable {
             var ociVersion = OCIRuntime.specVersion
             var id: String
@@ -70,7 +71,7 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
             var annotations: [String: String]?
         }
         let state = State(
-            id: id, status: status.rawValue, pid: status == .stopped ? nil : pid, bundle: bundle ?? "",
+            id: id, status: status.rawValue, pid: status == .stopped ? nil : (pid ?? self.pid), bundle: bundle ?? "",
             annotations: annotations.isEmpty ? nil : annotations)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -70,13 +70,14 @@ enum OCIAnnotations {
         }
     }
 
-    /// `directory/name` for a plain file name (letters, digits, `.`, `-`, `_`; not `.` or `..`).
+    /// `directory/annotation-name` for a plain file name (letters, digits, `.`, `-`, `_`; not
+    /// `.` or `..`): the prefix keeps it apart from the runtime's own files there.
     static func file(_ name: String, _ key: String, in directory: String) throws(SandboxError) -> String {
         guard (try? OCIRuntime.validate(id: name)) != nil, !name.contains("+") else {
             throw .invalidArgument(
                 "annotation sandbox.\(key)=\(name): give a file name (letters, digits, . - _); it is written in the container's state directory"
             )
         }
-        return directory + "/" + name
+        return directory + "/annotation-" + name
     }
 }

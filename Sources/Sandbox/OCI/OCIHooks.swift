@@ -10,6 +10,10 @@ import Posix
 /// `timeout` (seconds) passes. `createContainer` and `startContainer`, which run inside the
 /// container's namespaces, are refused by `OCIBundle`.
 enum OCIHooks {
+    /// The network namespace the runtime was started in (the supervisor joins the engine's):
+    /// hooks are spawned from a thread that went back to it. -1: the current one.
+    nonisolated(unsafe) static var runtimeNetwork: Int32 = -1
+
     /// Runs `hooks` in order; the first that fails (or times out) throws.
     static func run(_ hooks: [OCIConfig.Hook], phase: String, state: [UInt8]) throws(SandboxError) {
         for (index, hook) in hooks.enumerated() {
@@ -43,8 +47,11 @@ enum OCIHooks {
         let argv = arena.stringArray(hook.args ?? [hook.path])
         let envp = arena.stringArray(hook.env ?? [])
         var pid: pid_t = 0
-        let result = posix_spawn(
-            &pid, hook.path, &actions, nil, UnsafeMutablePointer(mutating: argv), UnsafeMutablePointer(mutating: envp))
+        let result = inRuntimeNetwork {
+            posix_spawn(
+                &pid, hook.path, &actions, nil, UnsafeMutablePointer(mutating: argv),
+                UnsafeMutablePointer(mutating: envp))
+        }
         SystemCalls.close(input[0])
         guard result == 0 else { throw .system(PosixError(call: "posix_spawn", errno: result), detail: what) }
         // The state is small (one message); whether the hook reads it is its own affair.
@@ -54,10 +61,36 @@ enum OCIHooks {
         return wait(pid, timeoutSeconds: hook.timeout)
     }
 
+    /// Runs `body` on a thread of its own in `runtimeNetwork` (setns moves only the calling
+    /// thread, and a process it spawns starts in that thread's namespace), then joins it.
+    private static func inRuntimeNetwork(_ body: () -> Int32) -> Int32 {
+        guard runtimeNetwork >= 0 else { return body() }
+        return withoutActuallyEscaping(body) { body in
+            final class Job: @unchecked Sendable {
+                let body: () -> Int32
+                var result: Int32 = EAGAIN
+                init(_ body: @escaping () -> Int32) { self.body = body }
+            }
+            let job = Job(body)
+            var thread = pthread_t()
+            let started = pthread_create(
+                &thread, nil,
+                { raw in
+                    guard let raw else { return nil }
+                    let job = Unmanaged<Job>.fromOpaque(raw).takeUnretainedValue()
+                    job.result = sbx_join_network_namespace(OCIHooks.runtimeNetwork) == 0 ? job.body() : errno
+                    return nil
+                }, Unmanaged.passUnretained(job).toOpaque())
+            guard started == 0 else { return started }
+            pthread_join(thread, nil)
+            return withExtendedLifetime(job) { job.result }
+        }
+    }
+
     /// Waits for `pid`, killing it once `timeoutSeconds` (if any, > 0) have passed: 128+9 then.
     private static func wait(_ pid: pid_t, timeoutSeconds: Int?) -> Int32 {
         guard let timeoutSeconds, timeoutSeconds > 0 else { return Launcher.wait(for: pid) }
-        let deadline = timeoutSeconds * 100
+        let deadline = min(timeoutSeconds, 86_400) * 100
         for _ in 0..<deadline {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {

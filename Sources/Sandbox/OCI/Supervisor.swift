@@ -63,7 +63,7 @@ public enum Supervisor {
                     record.leftovers = child.leftovers
                     record.status = .created
                 }
-                let state = try store.read(id).stateJSON(status: .created)
+                let state = try store.read(id).stateJSON(status: .created, pid: child.pid)
                 try OCIHooks.run(plan.hooks?.createRuntime ?? [], phase: "createRuntime", state: state)
                 try OCIHooks.run(plan.hooks?.prestart ?? [], phase: "prestart", state: state)
                 guard plan.waitForStart else { return }
@@ -75,11 +75,13 @@ public enum Supervisor {
                 _ = try SystemCalls.readAll(fifo, limit: 1, name: "start fifo")
             }
             launcher.afterStart = { child in
+                // runtime-spec: poststart hooks finish before `start` returns.
+                if let hooks = plan.hooks?.poststart, let record = try? store.read(id) {
+                    OCIHooks.runReporting(
+                        hooks, phase: "poststart", state: record.stateJSON(status: .running, pid: child.pid))
+                }
                 try? update(store, id) { $0.status = .running }
                 if !plan.waitForStart { notify("ok") }
-                if let hooks = plan.hooks?.poststart, let record = try? store.read(id) {
-                    OCIHooks.runReporting(hooks, phase: "poststart", state: record.stateJSON(status: .running))
-                }
                 if plan.publishListeners, let gateway = child.gateway {
                     ListenerForwarding.start(gateway: gateway, initPID: child.pid) { port in
                         try? update(store, id) { $0.ports.append("\(port.hostPort):\(port.appPort)") }
@@ -148,6 +150,7 @@ public enum Supervisor {
     }
 
     static func join(networkNamespace path: String) throws(SandboxError) {
+        OCIHooks.runtimeNetwork = (try? SystemCalls.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) ?? -1
         let fd = try SystemCalls.open(path, O_RDONLY | O_CLOEXEC)
         defer { SystemCalls.close(fd) }
         guard sbx_join_network_namespace(fd) == 0 else {
