@@ -97,4 +97,14 @@ expect_match "--dns-search" "search a\.example b\.example" "$resolv"
 expect_match "--dns-option" "options ndots:2" "$resolv"
 expect_eq "--dns-search . leaves none" "0" "$("$SANDBOX" run --dns-search . -- grep -c '^search' /etc/resolv.conf)"
 expect_match "a bad --dns-search is refused" "bad --dns-search a b" "$("$SANDBOX" run --dns-search 'a b' -- true 2>&1)"
+# version --json: the same version, as JSON, with the runtime-spec version of the OCI commands.
+json=$("$SANDBOX" version --json)
+expect_eq "version --json parses, with the version of version" "$("$SANDBOX" version | awk '{print $2}')" \
+    "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["version"])' "$json")"
+expect_match "version --json has ociVersion" '"ociVersion":"1\.[0-9]+\.[0-9]+"' "$json"
+# completion: a script for each shell that knows the commands; another shell is refused.
+for shell in bash zsh fish; do
+    expect_match "completion $shell knows run and exec" "run.*exec|exec.*run" "$("$SANDBOX" completion $shell | tr '\n' ' ')"
+done
+"$SANDBOX" completion tcsh >/dev/null 2>&1; expect_eq "completion of an unknown shell: 125" 125 $?
 finish

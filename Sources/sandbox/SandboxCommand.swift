@@ -25,7 +25,7 @@ struct SandboxCommand: ParsableCommand {
         subcommands: [
             Run.self, Ps.self, Exec.self, Stop.self, Rm.self, Logs.self,
             Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Spec.self, Features.self,
-            UsernetCommand.self, Version.self
+            UsernetCommand.self, Version.self, Completion.self
         ]
     )
 

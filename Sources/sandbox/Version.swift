@@ -1,4 +1,5 @@
 import ArgumentParser
+import Sandbox
 
 /// What `sandbox version` and `sandbox --version` print. The version is defined here and only here.
 enum BuildInfo {
@@ -29,7 +30,40 @@ struct Version: ParsableCommand {
         commandName: "version",
         abstract: "Print the version and the Swift version it was built with (as --version does).")
 
+    @Flag(
+        help:
+            "As JSON: version, swift, ociVersion (the runtime-spec version the OCI commands implement). Default: one line."
+    )
+    var json = false
+
     func run() {
-        print(BuildInfo.versionLine)
+        if json {
+            print(
+                "{\"version\":\"\(BuildInfo.version)\",\"swift\":\"\(BuildInfo.swiftCompiler)\",\"ociVersion\":\"\(OCIRuntime.specVersion)\"}"
+            )
+        } else {
+            print(BuildInfo.versionLine)
+        }
+    }
+}
+
+/// `sandbox completion bash|zsh|fish`: the shell completion script, from the argument parser.
+struct Completion: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a shell completion script.",
+        discussion: """
+            bash: sandbox completion bash > /etc/bash_completion.d/sandbox
+            zsh:  sandbox completion zsh > "${fpath[1]}/_sandbox"
+            fish: sandbox completion fish > ~/.config/fish/completions/sandbox.fish
+            """)
+
+    @Argument(help: ArgumentHelp("The shell.", valueName: "bash|zsh|fish"))
+    var shell: String
+
+    func run() throws {
+        guard let kind = CompletionShell(rawValue: shell) else {
+            throw ValidationError("unknown shell \(shell): use bash, zsh or fish")
+        }
+        print(SandboxCommand.completionScript(for: kind))
     }
 }
