@@ -22,7 +22,7 @@ DEB_PACKAGES = libseccomp-dev libcap-dev pkg-config iproute2 iputils-ping tcpdum
 # The peers only the benchmarks run: pasta (passt) beside slirp4netns, gVisor's runsc beside bwrap.
 BENCH_PACKAGES = passt runsc
 
-.PHONY: deps build test demo bench fuzz clean format format-check
+.PHONY: deps build test demo bench fuzz clean format format-check install
 
 deps:
 	@./scripts/install-deps.sh $(DEB_PACKAGES)
@@ -49,6 +49,17 @@ bench: build
 
 clean:
 	rm -rf .build
+
+# `make build` first (as root the build installs packages; an install need not). The binary
+# and the shell completions under PREFIX (DESTDIR for staging, as packagers use it).
+PREFIX ?= /usr/local
+install:
+	install -D -m 755 "$(SANDBOX_DIR)/sandbox" "$(DESTDIR)$(PREFIX)/bin/sandbox"
+	install -d "$(DESTDIR)$(PREFIX)/share/bash-completion/completions" \
+	    "$(DESTDIR)$(PREFIX)/share/zsh/site-functions" "$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d"
+	"$(SANDBOX_DIR)/sandbox" completion bash > "$(DESTDIR)$(PREFIX)/share/bash-completion/completions/sandbox"
+	"$(SANDBOX_DIR)/sandbox" completion zsh > "$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sandbox"
+	"$(SANDBOX_DIR)/sandbox" completion fish > "$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/sandbox.fish"
 
 # The code's one format (.swift-format; swift-format ships with the Swift toolchain). CI runs
 # format-check, so run `make format` before committing.

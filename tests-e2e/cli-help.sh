@@ -107,4 +107,12 @@ for shell in bash zsh fish; do
     expect_match "completion $shell knows run and exec" "run.*exec|exec.*run" "$("$SANDBOX" completion $shell | tr '\n' ' ')"
 done
 "$SANDBOX" completion tcsh >/dev/null 2>&1; expect_eq "completion of an unknown shell: 125" 125 $?
+# make install PREFIX=...: the binary and the three completion scripts (no build: it installs
+# the binary under test).
+make -s -C "$HERE/.." install PREFIX="$WORK/prefix" SANDBOX_DIR="$(cd "$BIN" && pwd)" >/dev/null
+for file in bin/sandbox share/bash-completion/completions/sandbox share/zsh/site-functions/_sandbox \
+    share/fish/vendor_completions.d/sandbox.fish; do
+    [ -s "$WORK/prefix/$file" ] && ok || bad "make install did not put $file"
+done
+expect_eq "the installed binary runs" "$("$SANDBOX" version)" "$("$WORK/prefix/bin/sandbox" version)"
 finish
