@@ -94,4 +94,15 @@ expect_match "--tmpfs: a tmpfs of the size given, nosuid, nodev" "tmpfs /cache t
 out=$("$SANDBOX" run --net=none --tmpfs /x:mpol=bind -- true 2>&1); rc=$?
 expect_eq "--tmpfs with an option outside the list: 125" 125 $rc
 expect_match "--tmpfs: the message names the option" "unknown tmpfs option mpol=bind" "$out"
+# --mount in docker's syntax: a read-only bind and a tmpfs; unknown fields are refused by name.
+mkdir -p "$WORK/mnt" && echo mounted > "$WORK/mnt/f"
+out=$("$SANDBOX" run --net=none --mount "type=bind,source=$WORK/mnt,target=/srv/m,readonly" \
+    --mount type=tmpfs,target=/scratch,tmpfs-size=2m,tmpfs-mode=1770 -- \
+    sh -c 'cat /srv/m/f; touch /srv/m/g 2>/dev/null && echo writable; stat -c %a /scratch; grep " /scratch " /proc/mounts' 2>/dev/null)
+expect_match "--mount bind: the host file, read-only" "^mounted" "$out"
+[[ "$out" == *writable* ]] && bad "--mount readonly bind was writable" || ok
+expect_match "--mount tmpfs: its mode and size" "1770.*size=2048k" "$(tr '\n' ' ' <<<"$out")"
+out=$("$SANDBOX" run --net=none --mount type=bind,source=/tmp,target=/x,bind-propagation=shared -- true 2>&1); rc=$?
+expect_eq "--mount with an unsupported field: 125" 125 $rc
+expect_match "--mount: the message names the field" "bind-propagation is not supported" "$out"
 finish

@@ -140,6 +140,12 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "A bind or tmpfs mount in docker's syntax: type=bind,source=HOST,target=PATH[,readonly] or type=tmpfs,target=PATH[,tmpfs-size=64m][,tmpfs-mode=1770]. Repeatable. Default: none.",
+            valueName: "type=bind|tmpfs,..."))
+    var mount: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
             "Mount a fresh tmpfs at PATH inside (nosuid, nodev; mode 1777 unless given), e.g. /cache:size=64m,mode=700; options: size, mode, nr_inodes, uid, gid. Repeatable. Default: none.",
             valueName: "PATH[:OPTIONS]"))
     var tmpfs: [String] = []
@@ -241,6 +247,12 @@ struct Run: ParsableCommand {
             try UserSpec.groupID(text, inRoot: rootfs ?? "/")
         }
         config.tmpfsMounts = try tmpfs.map { (text) throws(SandboxError) in try TmpfsMount.parse(text) }
+        for text in mount {
+            switch try MountFlag.parse(text) {
+            case .bind(let volume): config.volumes.append(volume)
+            case .tmpfs(let tmpfs): config.tmpfsMounts.append(tmpfs)
+            }
+        }
         guard let namespaceMode = UserNamespaceMode(rawValue: userns) else {
             throw .invalidArgument("bad --userns \(userns): use auto, on or host")
         }
