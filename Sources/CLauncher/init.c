@@ -247,7 +247,17 @@ static void supervise(const struct sbx_spawn_config *c, pid_t app, const sigset_
         } else {
             sig = sigwaitinfo(waited, &info);
         }
-        if (sig < 0) continue;  // EINTR
+        if (sig < 0) {
+            if (errno == EINTR) continue;
+            // Init runs under the program's filter too: a profile that denies its waiting
+            // (rt_sigtimedwait) leaves it no way to supervise, and it would spin. End the
+            // sandbox and say why; the launcher reports 125.
+            static const char why[] = "sandbox: the seccomp profile denies init's rt_sigtimedwait; stopping the sandbox\n";
+            ssize_t ignored = write(2, why, sizeof why - 1);
+            (void)ignored;
+            kill(-1, SIGKILL);
+            _exit(125);
+        }
         if (sig != SIGCHLD) {
             kill(app, sig);
             if ((sig == SIGTERM || sig == SIGINT) && stopping == 0 && c->stop_timeout_ms >= 0) {
