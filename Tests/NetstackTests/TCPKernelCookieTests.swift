@@ -32,6 +32,8 @@ import Wire
         let connection = try #require(endpoint.connection)
         #expect(connection.error == nil)
         #expect(connection.maximumSegmentSize == 1460)
-        #expect(connection.peerWindow > 65535, "Linux's window scale came back from the cookie")
+        // The shift itself, not the window at the end of the transfer (which may be below 64 KiB
+        // while the kernel's receive queue is full).
+        #expect(connection.peerWindowScale > 0, "Linux's window scale came back from the cookie")
     }
 }

@@ -256,6 +256,8 @@ public final class TCPConnection {
     public var smoothedRTT: Duration? { rtt.smoothed.map { .nanoseconds($0) } }
     /// The window the peer allows us, scaled.
     public var peerWindow: Int { sndWnd }
+    /// The shift the peer's Window Scale option asked for (RFC 7323 2.2); 0 without one.
+    public var peerWindowScale: UInt8 { sendShift }
 
     private var canWrite: Bool {
         !finQueued && (state == .established || state == .closeWait || state == .synSent || state == .synReceived)
