@@ -55,7 +55,9 @@ extension TCPKernelTests {
             // Our own segments: never out of order or skipping sequence space, never retransmitted
             // but as a tail loss probe (RFC 8985 7.3: when an ACK is later than the PTO, as on a
             // loaded machine, the last segment goes again; Linux does the same), with no loss
-            // recovery at all; and our receive window never closes.
+            // recovery at all; and our receive window never stays closed. (It may close while
+            // the test's reading thread lags on a loaded machine: that is flow control, RFC 9293
+            // 3.8.6; a later segment must reopen it.)
             let ours = frames.filter { $0.source == stack }
             let counters = try #require(endpoint.connection?.counters)
             let badData = ours.filter { $0.length > 0 && ($0.outOfOrder || $0.lostSegment) }
@@ -66,7 +68,7 @@ extension TCPKernelTests {
                     && counters.retransmittedSegments <= counters.tailLossProbes,
                 "our retransmissions: \(retransmitted.prefix(20)); counters: \(counters)")
             #expect(counters.fastRetransmits == 0 && counters.retransmissionTimeouts == 0, "\(counters)")
-            #expect(!ours.contains { $0.zeroWindow }, "our window closed")
+            #expect(ours.last.map { !$0.zeroWindow } ?? true, "our window stayed closed")
             // Our duplicate ACKs. RFC 5681 4.2: "A TCP receiver SHOULD send an immediate duplicate
             // ACK when an out-of-order segment arrives"; those carry SACK blocks (RFC 2018) naming
             // the data above the hole. RFC 9293 3.10.7.4: an unacceptable (old, duplicate) segment
