@@ -57,16 +57,23 @@ public struct ContainerRuntime: Sendable {
         }
     }
 
+    /// Takes the container's lock and reads it; throws the operation's refusal unless its
+    /// status now allows it. The lock is held as long as the caller keeps it.
+    private func locked(_ id: String, for operation: ContainerOperation, force: Bool = false)
+        throws(SandboxError) -> (ContainerLock, ContainerRecord, ContainerStatus)
+    {
+        let lock = try store.lock(id)
+        let record = try store.read(id)
+        let status = store.status(of: record)
+        guard operation.allowed(in: status, force: force) else { throw operation.refusal(id: id, status: status) }
+        return (lock, record, status)
+    }
+
     /// OCI `start`: the program of a created container runs.
     public func start(id: String) throws(SandboxError) {
         do {
-            let lock = try store.lock(id)
+            let (lock, _, _) = try locked(id, for: .start)
             defer { withExtendedLifetime(lock) {} }
-            let record = try store.read(id)
-            let status = store.status(of: record)
-            guard ContainerOperation.start.allowed(in: status) else {
-                throw ContainerOperation.start.refusal(id: id, status: status)
-            }
             let fd = open(store.directory(id) + "/" + ContainerStore.startFifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else {
                 throw SandboxError.system(PosixError(call: "open", errno: errno), detail: "(the start fifo of \(id))")
@@ -84,13 +91,8 @@ public struct ContainerRuntime: Sendable {
 
     /// OCI `kill`: `signal` to the supervisor, which passes it on to the program.
     public func kill(id: String, signal: Int32) throws(SandboxError) {
-        let lock = try store.lock(id)
+        let (lock, record, _) = try locked(id, for: .kill)
         defer { withExtendedLifetime(lock) {} }
-        let record = try store.read(id)
-        let status = store.status(of: record)
-        guard ContainerOperation.kill.allowed(in: status) else {
-            throw ContainerOperation.kill.refusal(id: id, status: status)
-        }
         guard Glibc.kill(record.pid, signal) == 0 else {
             throw .system(PosixError(call: "kill", errno: errno), detail: "(container \(id), pid \(record.pid))")
         }
@@ -98,13 +100,8 @@ public struct ContainerRuntime: Sendable {
 
     /// OCI `delete`: removes a stopped container's state; `force` kills a live one first.
     public func delete(id: String, force: Bool) throws(SandboxError) {
-        let lock = try store.lock(id)
+        let (lock, record, status) = try locked(id, for: .delete, force: force)
         defer { withExtendedLifetime(lock) {} }
-        let record = try store.read(id)
-        let status = store.status(of: record)
-        guard ContainerOperation.delete.allowed(in: status, force: force) else {
-            throw ContainerOperation.delete.refusal(id: id, status: status)
-        }
         if status != .stopped {
             _ = Glibc.kill(record.pid, SIGKILL)
             try awaitExit(record)
