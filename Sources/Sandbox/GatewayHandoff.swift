@@ -26,6 +26,9 @@ struct GatewayHandoff: Equatable {
     var hasPcap: Bool
     var hasConnectionLog: Bool
     var publishedPorts: Int
+    /// The host port each published-port socket is bound to, in order (the kernel's pick where
+    /// `-p` gave none: the confined gateway may not ask the socket).
+    var hostPorts: [UInt16] = []
     /// RLIMIT_NOFILE, soft and hard, for the gateway (from --max-flows, within the hard limit).
     var openFiles: UInt64
     /// Whether the process may and should empty its supplementary groups (root only).
@@ -57,7 +60,8 @@ struct GatewayHandoff: Equatable {
             "dispatch=\(Self.name(of: dispatch))", "pcap=\(hasPcap ? 1 : 0)", "log=\(hasConnectionLog ? 1 : 0)",
             "ports=\(publishedPorts)", "nofile=\(openFiles)", "groups=\(dropGroups ? 1 : 0)",
             "last-cap=\(lastCapability)", "forbidden-syscall=\(forbiddenSyscallAfterStart ? 1 : 0)",
-            "prepared=\(packetSocketPrepared ? 1 : 0)", "--"
+            "prepared=\(packetSocketPrepared ? 1 : 0)",
+            "host-ports=" + hostPorts.map { String($0) }.joined(separator: ","), "--"
         ]
         var out: [UInt8] = []
         for text in settings + flags { out += Array(text.utf8) + [0] }
@@ -74,6 +78,7 @@ struct GatewayHandoff: Equatable {
         hasPcap = resources.pcapFD != nil
         hasConnectionLog = resources.connectionLogFD != nil
         publishedPorts = resources.publishedPortFDs.count
+        hostPorts = resources.hostPorts
         self.openFiles = openFiles
         self.dropGroups = dropGroups
         self.lastCapability = lastCapability
@@ -111,6 +116,9 @@ struct GatewayHandoff: Equatable {
         hasPcap = settings["pcap"] == "1"
         hasConnectionLog = settings["log"] == "1"
         publishedPorts = ports
+        let hostPortList = settings["host-ports"]?.split(separator: ",").compactMap { UInt16($0) } ?? []
+        guard hostPortList.count == ports else { return nil }
+        hostPorts = hostPortList
         self.openFiles = openFiles
         dropGroups = settings["groups"] == "1"
         lastCapability = lastCap

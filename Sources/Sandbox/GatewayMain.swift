@@ -42,6 +42,9 @@ public enum GatewayMain {
                     "the launcher sent \(handoff.publishedPorts) published-port sockets for \(options.publishedPorts.count) ports"
                 )
             }
+            for (index, hostPort) in handoff.hostPorts.enumerated() {
+                options.publishedPorts[index].hostPort = hostPort
+            }
             // The gateway closes its copy of the packet socket when it stops; the original stays
             // open until this process exits, so the kernel's slow release of the socket (two RCU
             // grace periods) happens after the final counters went out, while nobody waits.

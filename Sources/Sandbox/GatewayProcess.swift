@@ -32,6 +32,8 @@ public final class GatewayProcess: Sendable {
     private let monitor: GatewayMonitor
     /// The write end of the control pipe; -1 once closed (which tells the gateway to stop).
     private let control: Mutex<Int32>
+    /// The published ports (`-p`), each with the host port its socket is bound to.
+    public let publishedPorts: [PublishedPort]
 
     // CLONE_* (linux/sched.h). No CLONE_NEWNET: the host sockets live in the launcher's namespace.
     static let cloneFlags: UInt64 =
@@ -40,10 +42,11 @@ public final class GatewayProcess: Sendable {
 
     private let handover: GatewayHandover
 
-    private init(monitor: GatewayMonitor, control: Int32, handover: GatewayHandover) {
+    private init(monitor: GatewayMonitor, control: Int32, handover: GatewayHandover, publishedPorts: [PublishedPort]) {
         self.monitor = monitor
         self.control = Mutex(control)
         self.handover = handover
+        self.publishedPorts = publishedPorts
     }
 
     /// Opens what needs privileges, starts the process over `packetSocket` (it gets a copy; the
@@ -88,7 +91,9 @@ public final class GatewayProcess: Sendable {
         let handover = GatewayHandover.start(
             handoff, packetSocket: socketCopy, pipeFD: pipes.take(\.handoff, 1), options: options)
         let monitor = GatewayMonitor(pid: pid, statusFD: pipes.take(\.status, 0))
-        let process = GatewayProcess(monitor: monitor, control: pipes.take(\.control, 1), handover: handover)
+        let process = GatewayProcess(
+            monitor: monitor, control: pipes.take(\.control, 1), handover: handover,
+            publishedPorts: resources.bound(options.publishedPorts))
         try monitor.start()
         return process
     }

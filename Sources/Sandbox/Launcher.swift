@@ -207,6 +207,7 @@ public struct Launcher: Sendable {
         defer { gateway?.stop() }
         if let userNet {
             gateway = try Self.startGateway(userNet, received: &received, config: config, cgroups: cgroups)
+            gateway.map { Self.reportChosenPorts($0.publishedPorts, configured: userNet.publishedPorts) }
         }
         var child = SandboxChild(
             pid: result.pid, network: config.network, userNamespace: identity.userNamespace,
@@ -333,6 +334,15 @@ public struct Launcher: Sendable {
         return try GatewayWiring.start(
             app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
             cgroups: cgroups, launch: config.gatewayLaunch)
+    }
+
+    /// `-p PORT` (no host port): says which one the kernel picked, as `podman port` would.
+    static func reportChosenPorts(_ bound: [PublishedPort], configured: [PublishedPort]) {
+        for (port, asked) in zip(bound, configured) where asked.hostPort == 0 {
+            let line =
+                "sandbox: -p \(asked.appPort)/\(asked.transport.rawValue): host port \(port.hostPort) (\(port.hostText))\n"
+            try? SystemCalls.writeAll(2, Array(line.utf8), name: "stderr")
+        }
     }
 
     /// Tells init to start the program under `program`. EPIPE: init failed during its setup,

@@ -65,17 +65,24 @@ extension GatewayError {
         return message
     }
 
+    /// The lowest port an unprivileged process may bind (the sysctl; 1024 when unreadable).
+    static func unprivilegedPortStart() -> UInt16 {
+        let text = try? Posix.readFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", limit: 64)
+        return text.flatMap { UInt16(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) } ?? 1024
+    }
+
     /// "-p 0.0.0.0:80:8000/tcp: cannot listen on 0.0.0.0:80: Permission denied (...)".
     static func publishMessage(_ port: PublishedPort, _ error: EventLoopError) -> String {
-        let host = port.hostAddress.isV4 ? "\(port.hostAddress)" : "[\(port.hostAddress)]"
-        var message = "-p \(port): cannot listen on \(host):\(port.hostPort)"
+        var message = "-p \(port): cannot listen on \(port.hostText)"
         guard case .system(let failure) = error else { return message + ": \(error)" }
         message += ": \(Posix.errnoText(failure.errno))"
         switch failure.errno {
         case EADDRINUSE:
             message += " (another program holds the port; pick another host port)"
-        case EACCES where port.hostPort < 1024:
-            message += " (a port below 1024 needs root, or a lower net.ipv4.ip_unprivileged_port_start)"
+        case EACCES where port.hostPort < unprivilegedPortStart():
+            message +=
+                " (ports below \(unprivilegedPortStart()) need root; to allow this one:"
+                + " sysctl -w net.ipv4.ip_unprivileged_port_start=\(port.hostPort))"
         case EADDRNOTAVAIL:
             message += " (no interface here has that address)"
         default: break

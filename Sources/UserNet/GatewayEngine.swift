@@ -176,12 +176,17 @@ public final class GatewayEngine: GatewayFlowHook {
 
     /// Listens on every published port (`-p`), from the sockets opened beforehand when given.
     private func publish(_ ports: [PublishedPort], resources: GatewayResources?, tcp: GatewayTCP) throws(GatewayError) {
-        for (index, port) in ports.enumerated() {
+        for (index, configured) in ports.enumerated() {
             let socket: Int32
+            var port = configured
             if let resources {
+                // Bound by the launcher, which put the kernel's pick of a port in `ports`.
                 socket = resources.publishedPortFDs[index]
             } else {
-                do { socket = try PortPublisher.openSocket(for: port) } catch { throw .publish(port, error) }
+                do { socket = try PortPublisher.openSocket(for: configured) } catch {
+                    throw .publish(configured, error)
+                }
+                port = configured.bound(to: socket)
             }
             do throws(EventLoopError) { try listen(on: port, socket: socket, tcp: tcp) } catch {
                 throw .eventLoop(error)

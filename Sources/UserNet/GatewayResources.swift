@@ -43,6 +43,15 @@ public struct GatewayResources: Sendable, Equatable {
         return resources
     }
 
+    /// `ports` (the `publishedPorts` these were opened for) with the host port each socket
+    /// was bound to: the kernel's pick where none was given.
+    public func bound(_ ports: [PublishedPort]) -> [PublishedPort] {
+        zip(ports, publishedPortFDs).map { port, fd in port.bound(to: fd) }
+    }
+
+    /// The host port each published-port socket is bound to, in order.
+    public var hostPorts: [UInt16] { publishedPortFDs.map { (try? Syscall.localAddress($0).port) ?? 0 } }
+
     /// Every descriptor, in a fixed order (pcap, log, ports): how they are handed on.
     public var all: [Int32] { [pcapFD, connectionLogFD].compactMap { $0 } + publishedPortFDs }
 

@@ -7,18 +7,11 @@ import Wire
 
 extension GatewayTCP {
     /// A connection accepted on a published port (`-p HOSTPORT:PORT`): the stack opens a
-    /// connection to the app's PORT. Its source is the client's real address, so the app sees
-    /// who called, except for a loopback client, which appears as the gateway address (the
-    /// app could not answer 127.0.0.1).
+    /// connection to the app's PORT, from the client's address or the gateway's
+    /// (`NetworkConfiguration.inboundSource`).
     func inbound(_ socket: HostTCPSocket, from client: SocketAddress, to port: PublishedPort) {
         let appAddress = engine.network.appV4
-        guard case .v4(var source) = client.address else {
-            // Carried to the app's IPv4 address only: an IPv6 client is refused.
-            engine.counters.inboundRefused &+= 1
-            socket.abort()
-            return
-        }
-        if source.isLoopback { source = engine.network.gatewayV4 }
+        let source = engine.network.inboundSource(for: client.address)
         let flowID = TCPFlowID(
             local: TCPSocketAddress(.v4(source), client.port),
             remote: TCPSocketAddress(.v4(appAddress), port.appPort))
@@ -29,7 +22,7 @@ extension GatewayTCP {
         record.source = client
         record.destination = SocketAddress(.v4(appAddress), port: port.appPort)
         record.reason = "published \(port)"
-        // Two loopback clients with the same port would share a four-tuple toward the app.
+        // Two clients shown as the gateway, with the same port, would share a four-tuple toward the app.
         guard transport.demux.connections[flowID] == nil, engine.flows[key] == nil,
             let connection = connect(flowID)
         else {

@@ -211,11 +211,7 @@ final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
 extension GatewayEngine {
     /// A datagram on a published UDP port: to the app, through its client's flow.
     func inboundDatagram(_ payload: UnsafeRawBufferPointer, from client: SocketAddress, publisher: PortPublisher) {
-        guard case .v4(var source) = client.address else {
-            counters.inboundRefused &+= 1
-            return
-        }
-        if source.isLoopback { source = network.gatewayV4 }
+        let source = network.inboundSource(for: client.address)
         let app = network.appV4
         let appPort = publisher.port.appPort
         let key = FlowKey(
@@ -231,7 +227,7 @@ extension GatewayEngine {
         record.destination = SocketAddress(.v4(app), port: appPort)
         record.reason = "published \(publisher.port)"
         let flow = InboundUDPFlow(engine: self, publisher: publisher, key: key, client: client, record: record)
-        // A second loopback client with the same port would share the four-tuple: refused.
+        // A second client shown as the gateway, with the same port, would share the four-tuple: refused.
         guard flows[key] == nil, insert(flow, key: key, now: now) else {
             counters.inboundRefused &+= 1
             return

@@ -29,7 +29,7 @@ public final class PortPublisher {
     /// Accepts per readiness report before yielding to the loop (fairness to other fds).
     static let acceptBatch = 64
 
-    /// Listens on `port.hostSocketAddress` (TCP) and calls `onAccept` for each connection.
+    /// Listens on `port`'s host address and port (TCP) and calls `onAccept` for each connection.
     public convenience init(
         tcp port: PublishedPort, loop: EventLoop, backlog: Int32 = 128, onAccept: @escaping AcceptHandler
     ) throws(EventLoopError) {
@@ -48,7 +48,7 @@ public final class PortPublisher {
         registration = try register { [unowned self] in self.acceptReady(onAccept) }
     }
 
-    /// Binds `port.hostSocketAddress` (UDP) and calls `onDatagram` for each datagram.
+    /// Binds `port`'s host address and port (UDP) and calls `onDatagram` for each datagram.
     public convenience init(udp port: PublishedPort, loop: EventLoop, onDatagram: @escaping DatagramHandler)
         throws(EventLoopError)
     {
@@ -66,7 +66,7 @@ public final class PortPublisher {
         registration = try register { [unowned self] in self.datagramsReady(onDatagram) }
     }
 
-    /// The host socket of one published port: bound to `port.hostSocketAddress`, and listening
+    /// The host socket of one published port: bound to its host address and port, and listening
     /// when it is TCP. The caller owns it (until it hands it to an init above).
     public static func openSocket(for port: PublishedPort, backlog: Int32 = 128) throws(EventLoopError) -> Int32 {
         let fd = try boundSocket(port, type: Int32((port.transport == .tcp ? SOCK_STREAM : SOCK_DGRAM).rawValue))
@@ -115,20 +115,36 @@ public final class PortPublisher {
     }
 
     private static func boundSocket(_ port: PublishedPort, type: Int32) throws(EventLoopError) -> Int32 {
-        let address = port.hostSocketAddress
         do throws(PosixError) {
-            let fd = try Syscall.socket(address.family, type, 0)
-            do throws(PosixError) {
-                try Syscall.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-                try Syscall.bind(fd, address)
-            } catch {
-                Posix.close(fd)
-                throw error
+            guard let address = port.hostAddress else {
+                // Every address: one IPv6 socket that takes IPv4 too (whatever
+                // net.ipv6.bindv6only says), or an IPv4 one where the host has no IPv6.
+                do {
+                    return try bound(SocketAddress(.v6(.any), port: port.hostPort), type: type, v6Only: false)
+                } catch  where error.errno == EAFNOSUPPORT {
+                    return try bound(SocketAddress(.v4(.any), port: port.hostPort), type: type, v6Only: false)
+                }
             }
-            return fd
+            // An IPv6 address given, [::] too, is that family only (docker's meaning).
+            return try bound(SocketAddress(address, port: port.hostPort), type: type, v6Only: !address.isV4)
         } catch {
             throw .system(error)
         }
+    }
+
+    private static func bound(_ address: SocketAddress, type: Int32, v6Only: Bool) throws(PosixError) -> Int32 {
+        let fd = try Syscall.socket(address.family, type, 0)
+        do throws(PosixError) {
+            try Syscall.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+            if address.family == AF_INET6 {
+                try Syscall.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, v6Only ? 1 : 0)
+            }
+            try Syscall.bind(fd, address)
+        } catch {
+            Posix.close(fd)
+            throw error
+        }
+        return fd
     }
 
     private func acceptReady(_ onAccept: AcceptHandler) {

@@ -26,8 +26,13 @@ final class TCPFlow: PumpedTCPFlow {
     private var pendingRange = 0..<0
     /// The app sent FIN and the host socket got shutdown(SHUT_WR).
     private var appFinished = false
-    /// The host sent FIN; the connection got shutdownWrite.
+    /// The host sent FIN; the connection got shutdownWrite (or will, `finAwaitsHandshake`).
     private var hostFinished = false
+    /// The host's FIN came while the stack's connection to the app was still in SYN-SENT (a
+    /// published port's client that half-closes at once). A CLOSE there would delete the TCB
+    /// (RFC 9293 3.10.4), so the FIN is queued until the handshake is done, as the same
+    /// section asks in SYN-RECEIVED.
+    private var finAwaitsHandshake = false
     /// epoll reported the host peer's FIN (EPOLLRDHUP) or an error: read on to the EOF.
     private var hostHungUp = false
     private(set) var isClosed = false
@@ -95,6 +100,10 @@ final class TCPFlow: PumpedTCPFlow {
             connection.abort(now: now, output: &output)
             end(abortingHost: true)
             return
+        }
+        if finAwaitsHandshake && connection.state.isSynchronized {
+            finAwaitsHandshake = false
+            connection.shutdownWrite()
         }
         connection.poll(now: now, output: &output)
         if appFinished && hostFinished && pendingRange.isEmpty {
@@ -192,7 +201,7 @@ final class TCPFlow: PumpedTCPFlow {
                 return true
             case .done(0):
                 hostFinished = true
-                connection.shutdownWrite()
+                if connection.state.isSynchronized { connection.shutdownWrite() } else { finAwaitsHandshake = true }
                 return true
             case .done(let count):
                 do {

@@ -39,14 +39,17 @@ public struct UserNetOptions: Sendable {
         do { policy = try EgressPolicy(arguments: policyArguments) } catch { throw .policy(error) }
         var ports: [PublishedPort] = []
         for text in publish {
-            let port: PublishedPort
-            do { port = try PublishedPort(parsing: text) } catch { throw .publish(error) }
-            if ports.contains(where: {
-                $0.hostPort == port.hostPort && $0.transport == port.transport && $0.hostAddress == port.hostAddress
-            }) {
-                throw .duplicatePublish(text)
+            let parsed: [PublishedPort]
+            do { parsed = try PublishedPort.parse(text) } catch { throw .publish(error) }
+            for port in parsed where port.hostPort != 0 {
+                if ports.contains(where: {
+                    $0.hostPort == port.hostPort && $0.transport == port.transport && $0.hostAddress == port.hostAddress
+                }) {
+                    throw .duplicatePublish(text)
+                }
             }
-            ports.append(port)
+            ports += parsed
+            guard ports.count <= PublishedPort.maximum else { throw .publish(.tooMany(text)) }
         }
         publishedPorts = ports
         pcapPath = pcap

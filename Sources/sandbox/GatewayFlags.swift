@@ -10,8 +10,8 @@ struct GatewayFlags: ParsableArguments {
     @Option(
         name: [.short, .customLong("publish")],
         help: ArgumentHelp(
-            "Publish a sandbox port on the host: connections to HOST_PORT are carried to the sandbox's PORT. No HOST_IP: every host address; IPv6 in brackets. Repeatable. Default: none.",
-            valueName: "[HOST_IP:]HOST_PORT:PORT[/tcp|/udp]"))
+            "Publish a sandbox port on the host: connections to HOST_PORT are carried to the sandbox's PORT. No HOST_IP: every address of both families; IPv6 in brackets. No HOST_PORT: one the kernel picks, printed. Ranges: 8080-8089:80-89. Repeatable. Default: none.",
+            valueName: "[HOST_IP:][HOST_PORT:]PORT[/tcp|/udp]"))
     var publish: [String] = []
 
     @Flag(

@@ -14,10 +14,35 @@ import Wire
             try PublishedPort(parsing: "[::1]:8443:443/tcp")
                 == PublishedPort(hostAddress: .v6(.loopback), hostPort: 8443, appPort: 443, transport: .tcp))
         #expect(try PublishedPort(parsing: "[::1]:8443:443").description == "[::1]:8443:443/tcp")
+        #expect(try PublishedPort(parsing: "8080:80").description == "8080:80/tcp")
+    }
+
+    @Test func noHostPortLeavesTheChoiceToTheKernel() throws {
+        #expect(try PublishedPort(parsing: "80") == PublishedPort(hostPort: 0, appPort: 80))
+        #expect(
+            try PublishedPort(parsing: "127.0.0.1::53/udp")
+                == PublishedPort(hostAddress: .v4(IPv4Address(127, 0, 0, 1)), hostPort: 0, appPort: 53, transport: .udp)
+        )
+        #expect(
+            try PublishedPort(parsing: "[::1]::80")
+                == PublishedPort(hostAddress: .v6(.loopback), hostPort: 0, appPort: 80))
+    }
+
+    @Test func rangesPublishEachPortInOrder() throws {
+        let ports = try PublishedPort.parse("127.0.0.1:8080-8082:80-82/udp")
+        #expect(ports.map(\.hostPort) == [8080, 8081, 8082])
+        #expect(ports.map(\.appPort) == [80, 81, 82])
+        #expect(ports.allSatisfy { $0.transport == .udp && $0.hostAddress == .v4(IPv4Address(127, 0, 0, 1)) })
+        #expect(try PublishedPort.parse("80-81").map(\.hostPort) == [0, 0])
+        #expect(throws: PublishedPortError.rangeMismatch("8080-8081:80")) { try PublishedPort.parse("8080-8081:80") }
+        #expect(throws: PublishedPortError.badPort("90-80:90-80")) { try PublishedPort.parse("90-80:90-80") }
+        #expect(throws: PublishedPortError.tooMany("1-2000:1-2000")) { try PublishedPort.parse("1-2000:1-2000") }
+        #expect(throws: PublishedPortError.badSyntax("80-81:80-81")) { try PublishedPort(parsing: "80-81:80-81") }
     }
 
     @Test func refusesBadFormsWithTheirReason() {
-        #expect(throws: PublishedPortError.badSyntax("80")) { try PublishedPort(parsing: "80") }
+        #expect(throws: PublishedPortError.badSyntax("[::1]:80")) { try PublishedPort(parsing: "[::1]:80") }
+        #expect(throws: PublishedPortError.badPort(":80")) { try PublishedPort(parsing: ":80") }
         #expect(throws: PublishedPortError.badTransport("80:80/sctp")) { try PublishedPort(parsing: "80:80/sctp") }
         #expect(throws: PublishedPortError.badPort("0:80")) { try PublishedPort(parsing: "0:80") }
         #expect(throws: PublishedPortError.badPort("80:70000")) { try PublishedPort(parsing: "80:70000") }
@@ -27,6 +52,29 @@ import Wire
         }
         #expect(throws: PublishedPortError.badSyntax("1:2:3:4")) { try PublishedPort(parsing: "1:2:3:4") }
         #expect(PublishedPortError.badTransport("x").description.contains("tcp or udp"))
+    }
+
+    @Test func everyAddressIsOneSocketForBothFamilies() throws {
+        let loop = try EventLoop()
+        var clients: [SocketAddress] = []
+        let publisher = try PortPublisher(tcp: PublishedPort(hostPort: 0, appPort: 80), loop: loop) { _, client, _ in
+            clients.append(client)
+        }
+        let port = try publisher.localAddress().port
+        for address in [IPAddress.v4(IPv4Address(127, 0, 0, 1)), .v6(.loopback)] {
+            var result: Result<HostTCPSocket, HostConnectError>?
+            HostConnector.connect(to: SocketAddress(address, port: port), on: loop, timeoutNanoseconds: 5_000_000_000) {
+                result = $0
+            }
+            while result == nil || clients.count < (address.isV4 ? 1 : 2) { try loop.runOnce(blocking: true) }
+            _ = try #require(result).get()
+        }
+        #expect(clients.map { "\($0.address)" } == ["::ffff:127.0.0.1", "::1"], "one dual-stack listener")
+        let network = try NetworkConfiguration(cidr: "10.0.2.0/24", mtu: 1500)
+        #expect(clients.map { network.inboundSource(for: $0.address) } == [network.gatewayV4, network.gatewayV4])
+        #expect(network.inboundSource(for: .v4(IPv4Address(192, 0, 2, 7))) == IPv4Address(192, 0, 2, 7))
+        #expect(network.inboundSource(for: try #require(IPAddress("::ffff:192.0.2.7"))) == IPv4Address(192, 0, 2, 7))
+        publisher.close()
     }
 
     @Test func tcpListenerHandsOverAcceptedConnectionsWithTheClientAddress() throws {

@@ -31,7 +31,10 @@ import Wire
         #expect(throws: UserNetOptionsError.policy(.badDomain("a..b", "empty label"))) {
             try UserNetOptions(policyArguments: [("--allow-domain", "a..b")])
         }
-        #expect(throws: UserNetOptionsError.publish(.badSyntax("80"))) { try UserNetOptions(publish: ["80"]) }
+        #expect(throws: UserNetOptionsError.publish(.badSyntax("1:2:3:4"))) { try UserNetOptions(publish: ["1:2:3:4"]) }
+        #expect(throws: UserNetOptionsError.publish(.tooMany("2000-2999:2000-2999"))) {
+            try UserNetOptions(publish: ["1000-1999:1000-1999", "2000-2999:2000-2999"])
+        }
         #expect(throws: UserNetOptionsError.duplicatePublish("127.0.0.1:8080:81")) {
             try UserNetOptions(publish: ["127.0.0.1:8080:80", "127.0.0.1:8080:81"])
         }

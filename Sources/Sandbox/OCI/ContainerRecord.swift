@@ -30,7 +30,7 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var exitStatus: Int32?
     /// The command, for `sandbox ps` and `list`.
     public var command: [String] = []
-    /// The user-mode network's published ports as given (`sandbox ps`).
+    /// The user-mode network's published ports (`sandbox ps`): as given, then as bound.
     public var ports: [String] = []
     /// Set when the sandbox failed to start: why.
     public var failure: String?

@@ -62,6 +62,7 @@ public enum Supervisor {
                     record.initStartTime = ProcessStartTime.of(child.pid) ?? 0
                     record.leftovers = child.leftovers
                     record.status = .created
+                    if let gateway = child.gateway { record.ports = gateway.publishedPorts.map(\.description) }
                 }
                 let state = try store.read(id).stateJSON(status: .created, pid: child.pid)
                 try OCIHooks.run(plan.hooks?.createRuntime ?? [], phase: "createRuntime", state: state)
@@ -84,7 +85,7 @@ public enum Supervisor {
                 if !plan.waitForStart { notify("ok") }
                 if plan.publishListeners, let gateway = child.gateway {
                     ListenerForwarding.start(gateway: gateway, initPID: child.pid) { port in
-                        try? update(store, id) { $0.ports.append("\(port.hostPort):\(port.appPort)") }
+                        try? update(store, id) { $0.ports.append(port.description) }
                     }
                 }
             }
