@@ -207,7 +207,6 @@ public struct Launcher: Sendable {
         defer { gateway?.stop() }
         if let userNet {
             gateway = try Self.startGateway(userNet, received: &received, config: config, cgroups: cgroups)
-            gateway.map { Self.reportChosenPorts($0.publishedPorts, configured: userNet.publishedPorts) }
         }
         var child = SandboxChild(
             pid: result.pid, network: config.network, userNamespace: identity.userNamespace,
@@ -331,9 +330,11 @@ public struct Launcher: Sendable {
         }
         // The app's namespace, and with it eth0, goes with the program; the gateway's empty
         // namespace may linger the few ms its packet socket takes to release.
-        return try GatewayWiring.start(
+        let gateway = try GatewayWiring.start(
             app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
             cgroups: cgroups, launch: config.gatewayLaunch)
+        reportChosenPorts(gateway.publishedPorts, configured: options.publishedPorts)
+        return gateway
     }
 
     /// `-p PORT` (no host port): says which one the kernel picked, as `podman port` would.
