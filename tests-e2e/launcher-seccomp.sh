@@ -37,6 +37,23 @@ expect_eq "OCI profile applies" "EACCES" "$(P --seccomp "$WORK/profile.json" -- 
 expect_eq "OCI profile replaces the default (clone3 reaches the kernel)" "EINVAL" "$(P --seccomp "$WORK/profile.json" -- /tmp/bin/probe clone3)"
 echo '{"defaultAction": "SCMP_ACT_SOMETIMES"}' > "$WORK/bad.json"
 P --seccomp "$WORK/bad.json" -- true 2>/dev/null; expect_eq "bad OCI profile -> 125" 125 $?
+expect_eq "an unsupported action is named" "sandbox: --seccomp $WORK/bad.json: unsupported action SCMP_ACT_SOMETIMES" \
+    "$(P --seccomp "$WORK/bad.json" -- true 2>&1)"
+# Syntax errors give their line and column; a wrong type, its path in the profile.
+printf '{"defaultAction": "SCMP_ACT_ALLOW",\n "syscalls": [{"names": ["chmod"] "action": "SCMP_ACT_ERRNO"}]}\n' >"$WORK/syntax.json"
+expect_eq "a syntax error: line and column" \
+    "sandbox: --seccomp $WORK/syntax.json: not an OCI seccomp profile: line 2, column 35: expected ',' or '}'" \
+    "$(P --seccomp "$WORK/syntax.json" -- true 2>&1)"
+echo '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["chmod"], "action": 5}]}' >"$WORK/type.json"
+expect_eq "a wrong type: its path" \
+    "sandbox: --seccomp $WORK/type.json: not an OCI seccomp profile: syscalls[0].action: expected a string, found number" \
+    "$(P --seccomp "$WORK/type.json" -- true 2>&1)"
+# A misspelt call is warned about (and the run goes on); another architecture's call is not.
+printf '{"defaultAction": "SCMP_ACT_ALLOW",\n "syscalls": [{"names": ["bdflush", "chmood"],\n  "action": "SCMP_ACT_ERRNO"}]}\n' >"$WORK/names.json"
+expect_eq "an unknown call: warned, with its line; the run goes on" \
+    "sandbox: --seccomp $WORK/names.json: unknown system call \"chmood\" (line 2); its rule is left out|ran" \
+    "$(P --seccomp "$WORK/names.json" -- echo ran 2>&1 | tr '\n' '|' | sed 's/|$//')"
+expect_eq "podman's own profile: no warning" "ran" "$(P --seccomp /usr/share/containers/seccomp.json -- echo ran 2>&1)"
 
 # The compiled built-in filter is cached (SeccompCache): one program for every run of this
 # binary, the same rule for rule in each process, and a cached program still confines.

@@ -1,3 +1,4 @@
+import CSeccomp
 import FoundationEssentials
 import Glibc
 
@@ -54,7 +55,8 @@ public enum OCISeccompProfile {
     public static func parse(_ bytes: [UInt8], source: String = "profile") throws(SandboxError) -> SeccompPolicy {
         let profile: Profile
         do { profile = try JSONDecoder().decode(Profile.self, from: Data(bytes)) } catch {
-            throw .invalidArgument("--seccomp \(source): not an OCI seccomp profile: \(error)")
+            throw .invalidArgument(
+                "--seccomp \(source): not an OCI seccomp profile: \(JSONErrorText.describe(error, in: bytes))")
         }
         let defaultErrno = Int32(clamping: profile.defaultErrnoRet ?? UInt32(EPERM))
         let defaultAction = try action(profile.defaultAction, errno: defaultErrno, source: source)
@@ -84,6 +86,51 @@ public enum OCISeccompProfile {
             }
         }
         return SeccompPolicy(defaultAction: defaultAction, rules: rules).forbiddingSetIDFiles()
+    }
+
+    /// One line per system call the profile names that libseccomp knows on no architecture (a
+    /// typo, or a call newer than it): its rule cannot apply, so it is left out, as runc and
+    /// crun do, but said. A call of another architecture only (docker's profiles list i386's
+    /// and arm's) is left out silently. Empty when the file cannot be read or parsed (`load`
+    /// reports that).
+    public static func warnings(path: String) -> [String] {
+        guard let bytes = try? SystemCalls.readFile(path, limit: maximumBytes),
+            let profile = try? JSONDecoder().decode(Profile.self, from: Data(bytes))
+        else { return [] }
+        var seen = Set<String>()
+        var lines: [String] = []
+        for entry in profile.syscalls ?? [] {
+            for name in (entry.names ?? []) + (entry.name.map { [$0] } ?? []) where seen.insert(name).inserted {
+                guard !isKnownAnywhere(name) else { continue }
+                let line = lineOf(quoted: name, in: bytes).map { " (line \($0))" } ?? ""
+                lines.append("--seccomp \(path): unknown system call \"\(name)\"\(line); its rule is left out")
+            }
+        }
+        return lines
+    }
+
+    static let architectures = [
+        "x86_64", "x86", "x32", "aarch64", "arm", "riscv64", "ppc64le", "ppc64", "ppc", "s390x", "s390",
+        "mips", "mips64", "mips64n32", "mipsel", "mipsel64", "mipsel64n32", "parisc", "parisc64"
+    ]
+
+    static func isKnownAnywhere(_ name: String) -> Bool {
+        if seccomp_syscall_resolve_name(name) >= 0 { return true }
+        return architectures.contains { arch in
+            let token = seccomp_arch_resolve_name(arch)
+            return token != 0 && seccomp_syscall_resolve_name_arch(token, name) >= 0
+        }
+    }
+
+    /// The line of the first `"text"` in `bytes`.
+    static func lineOf(quoted text: String, in bytes: [UInt8]) -> Int? {
+        let needle = Array("\"\(text)\"".utf8)
+        guard needle.count <= bytes.count else { return nil }
+        for start in 0...(bytes.count - needle.count) where bytes[start..<(start + needle.count)].elementsEqual(needle)
+        {
+            return bytes[..<start].count(where: { $0 == UInt8(ascii: "\n") }) + 1
+        }
+        return nil
     }
 
     static func action(_ name: String, errno: Int32, source: String) throws(SandboxError) -> SeccompAction {

@@ -309,6 +309,11 @@ struct Run: ParsableCommand {
         }
         do {
             let config = try makeConfiguration()
+            if case .profile(let path) = config.seccomp {
+                for warning in OCISeccompProfile.warnings(path: path) {
+                    FileHandleStderr.write("sandbox: \(warning)\n")
+                }
+            }
             if detach { return try runDetached(config) }
             return try Launcher(configuration: config).run()
         } catch {

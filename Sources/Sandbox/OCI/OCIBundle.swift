@@ -22,7 +22,8 @@ public struct OCIBundle: Sendable {
         do {
             return OCIBundle(directory: directory, config: try JSONDecoder().decode(OCIConfig.self, from: Data(bytes)))
         } catch {
-            throw .invalidArgument("\(path): not an OCI runtime configuration: \(error)")
+            throw .invalidArgument(
+                "\(path): not an OCI runtime configuration: \(JSONErrorText.describe(error, in: bytes))")
         }
     }
 
