@@ -28,5 +28,32 @@ done
 wait $launcher
 [ -n "$found" ] && ok || bad "--cpus 0.5: no cgroup with cpu.cfs_quota_us 50000 for launcher $launcher"
 
+# The app sees its own cgroups, read-only, at /sys/fs/cgroup: its limits, and nothing above or
+# beside it (the root of the view is the sandbox's cgroup: its procs are the sandbox's only).
+# This machine mounts cgroup v1; with a delegated v2 hierarchy the view is that one file system.
+# A sibling with a cgroup of its own: a view of the parent would show its directory.
+"$SANDBOX" run --net=none --pids-limit 100 -- sleep 30 & other=$!
+view=$(S --memory 256m --cpus 1.5 --pids-limit 50 -- sh -c '
+    if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+        echo "limits: $(cat /sys/fs/cgroup/memory.max) $(cat /sys/fs/cgroup/cpu.max) $(cat /sys/fs/cgroup/pids.max)"
+    else
+        echo "limits: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes) $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us) $(cat /sys/fs/cgroup/pids/pids.max)"
+    fi
+    echo "procs: $(cat /sys/fs/cgroup/pids/cgroup.procs /sys/fs/cgroup/cgroup.procs 2>/dev/null | sort -n | head -2 | tr "\n" " ")"
+    echo "dirs: $(find /sys/fs/cgroup -mindepth 2 -type d | wc -l)"
+    touch /sys/fs/cgroup/x 2>&1; echo 1 > /sys/fs/cgroup/pids/pids.max 2>&1 || echo 1 > /sys/fs/cgroup/pids.max 2>&1' 2>&1)
+kill $other; wait $other 2>/dev/null
+expect_match "cgroup view: the limits" "limits: 268435456 (150000 100000 |150000 100000 )50" "$view"
+expect_match "cgroup view: its procs are the sandbox's (init, then the shell)" "procs: 1 2 " "$view"
+expect_match "cgroup view: nothing beside or below the sandbox's own cgroup" "dirs: 0" "$view"
+expect_match "cgroup view: read-only" "Read-only file system.*Read-only file system" "$(tr '\n' ' ' <<<"$view")"
+expect_eq "cgroup view: none without limits" "" "$(S -- ls /sys/fs/cgroup)"
+if command -v java >/dev/null; then
+    expect_match "the JVM sizes itself from the view" "Memory Limit: 256.00M" \
+        "$(S --memory 256m -- java -XshowSettings:system -version 2>&1)"
+else
+    echo "  note: no java here: the JVM check did not run"
+fi
+
 expect_eq "no cgroup left behind" "$before" "$(count_cgroups)"
 finish

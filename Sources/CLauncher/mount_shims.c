@@ -327,6 +327,7 @@ int sbx_run_mount_op(const struct sbx_mount_op *op) {
     case SBX_MOUNT_SYMLINK: return make_symlink(op->source, op->target);
     case SBX_MOUNT_READONLY: return readonly_at(op->target, op->recursive);
     case SBX_MOUNT_MASK: return mask_at(op);
+    case SBX_MOUNT_CGROUP: return mount_fs_at(op->source, op->target, op->source, op->flags | MS_RDONLY, op->data);
     default: errno = EINVAL; return -1;
     }
 }
@@ -343,6 +344,7 @@ const char *sbx_mount_step_name(int kind) {
     case SBX_MOUNT_SYMLINK: return "symlink";
     case SBX_MOUNT_READONLY: return "remount read-only";
     case SBX_MOUNT_MASK: return "mask path";
+    case SBX_MOUNT_CGROUP: return "mount the cgroup view";
     default: return "mount step";
     }
 }

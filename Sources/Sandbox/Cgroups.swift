@@ -93,10 +93,7 @@ public enum Cgroups {
     public static func create(_ limits: ResourceLimits) throws(SandboxError) -> CgroupPlacement {
         let mounts = hierarchies(mountinfo: try SystemCalls.readText("/proc/self/mountinfo"))
         let memberships = membership(procSelfCgroup: try SystemCalls.readText("/proc/self/cgroup"))
-        var needed: [String] = []
-        if limits.memoryBytes != nil { needed.append("memory") }
-        if limits.pids != nil { needed.append("pids") }
-        if limits.cpus != nil { needed.append("cpu") }
+        let needed = neededControllers(limits)
         let serial = counter.wrappingAdd(1, ordering: .relaxed).newValue
         let name = "sandbox-\(getpid())-\(serial)"
 
@@ -124,8 +121,9 @@ public enum Cgroups {
         var placement = CgroupPlacement(directories: [])
         do throws(SandboxError) {
             for controller in needed {
-                guard let hierarchy = mounts.first(where: { !$0.unified && $0.controllers.contains(controller) }),
-                    let member = memberships.first(where: { $0.controllers.contains(controller) })
+                guard
+                    let (hierarchy, member) = separateHierarchy(
+                        of: controller, mounts: mounts, memberships: memberships)
                 else {
                     throw SandboxError.resourceControl(
                         "\(flag(for: controller)) needs the \(controller) cgroup controller: it is neither delegated in cgroup v2 nor mounted as cgroup v1 here"
@@ -156,6 +154,24 @@ public enum Cgroups {
             throw error
         }
         return placement
+    }
+
+    static func neededControllers(_ limits: ResourceLimits) -> [String] {
+        var needed: [String] = []
+        if limits.memoryBytes != nil { needed.append("memory") }
+        if limits.pids != nil { needed.append("pids") }
+        if limits.cpus != nil { needed.append("cpu") }
+        return needed
+    }
+
+    /// The controller's own v1 hierarchy, and the launcher's place in it.
+    static func separateHierarchy(
+        of controller: String, mounts: [Hierarchy], memberships: [(controllers: [String], path: String)]
+    ) -> (Hierarchy, (controllers: [String], path: String))? {
+        guard let hierarchy = mounts.first(where: { !$0.unified && $0.controllers.contains(controller) }),
+            let member = memberships.first(where: { $0.controllers.contains(controller) })
+        else { return nil }
+        return (hierarchy, member)
     }
 
     static let period = 100_000 // microseconds, the kernel's default CFS period

@@ -27,7 +27,8 @@ extension Launcher {
                 readOnlyPaths: config.extraReadOnlyPaths),
             volumes: networkVolumes + config.volumes,
             volumeTrees: Array(repeating: -1, count: networkVolumes.count) + volumeTrees,
-            hostSysfsTree: hostSysfs, devptsGroup: identity.rootMapped ? 5 : nil,
+            hostSysfsTree: hostSysfs, cgroupViews: Cgroups.views(for: config.resources),
+            devptsGroup: identity.rootMapped ? 5 : nil,
             console: console, host: host, currentDirectory: start.bind, workdir: config.workdir)
     }
 

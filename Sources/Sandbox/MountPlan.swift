@@ -6,7 +6,7 @@ import CLauncher
 public struct MountOperation: Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Int32, Sendable {
         case bind = 1
-        case tmpfs, proc, sysfs, devpts, mkdir, mkfile, symlink, readOnly, mask
+        case tmpfs, proc, sysfs, devpts, mkdir, mkfile, symlink, readOnly, mask, cgroup
     }
 
     public var kind: Kind
@@ -74,6 +74,7 @@ public enum MountPlan {
     ///   - volumeTrees: for each volume, a detached mount to attach instead (`IdmappedVolumes`), or
     ///     -1 for a plain bind; empty: plain binds only.
     ///   - hostSysfsTree: with --net=host as root, the host's /sys alone (no submounts), or -1.
+    ///   - cgroupViews: the sandbox's own cgroups, shown read-only at /sys/fs/cgroup (CgroupView).
     ///   - host: what the default root takes from the host; nil reads it now.
     ///   - currentDirectory: a host directory bound read-only at its own path (the launcher's
     ///     working directory, see `currentDirectoryBind`).
@@ -82,7 +83,7 @@ public enum MountPlan {
     public static func operations(
         rootfs: String?, root: GivenRoot = GivenRoot(), extra: ExtraMounts = ExtraMounts(),
         volumes: [VolumeMount], volumeTrees: [Int32] = [],
-        hostSysfsTree: Int32 = -1, devptsGroup: UInt32?, console: String? = nil,
+        hostSysfsTree: Int32 = -1, cgroupViews: [CgroupView] = [], devptsGroup: UInt32?, console: String? = nil,
         host: HostRoot? = nil, currentDirectory: String? = nil, workdir: String? = nil
     ) -> [MountOperation] {
         var ops: [MountOperation]
@@ -100,6 +101,7 @@ public enum MountPlan {
             .sysfs, source: oldRoot + "/sys", target: newRoot + "/sys", flags: nosuid | nodev | noexec)
         sysfs.sourceFD = hostSysfsTree
         ops.append(sysfs)
+        ops += cgroupOperations(cgroupViews)
         ops += maskOperations(
             masked: maskedPaths + extra.maskedPaths + (defaultRoot?.hiddenEtc ?? []),
             readOnly: readOnlyPaths + extra.readOnlyPaths)
@@ -119,6 +121,26 @@ public enum MountPlan {
             // Last: every mount point (volumes, the current directory) is made by now.
             ops.append(MountOperation(.readOnly, target: newRoot))
         }
+        return ops
+    }
+
+    /// /sys/fs/cgroup: the unified hierarchy itself, or a tmpfs holding each v1 hierarchy (made
+    /// read-only once they are mounted on it), every mount nosuid, nodev, noexec.
+    static func cgroupOperations(_ views: [CgroupView]) -> [MountOperation] {
+        let base = newRoot + "/sys/fs/cgroup"
+        let flags = nosuid | nodev | noexec
+        if let unified = views.first(where: { $0.fileSystem == "cgroup2" }) {
+            return [MountOperation(.cgroup, source: unified.fileSystem, target: base, flags: flags)]
+        }
+        guard !views.isEmpty else { return [] }
+        var ops = [MountOperation(.tmpfs, target: base, data: "size=16k,mode=755", flags: flags)]
+        for view in views {
+            ops.append(MountOperation(.mkdir, target: base + "/" + view.name))
+            ops.append(
+                MountOperation(
+                    .cgroup, source: view.fileSystem, target: base + "/" + view.name, data: view.options, flags: flags))
+        }
+        ops.append(MountOperation(.readOnly, target: base))
         return ops
     }
 

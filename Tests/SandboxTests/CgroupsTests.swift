@@ -30,4 +30,19 @@ import Testing
         #expect(lines[2].controllers == ["cpu", "cpuacct"])
         #expect(lines[3].controllers.isEmpty && lines[3].path == "/user.slice")
     }
+
+    @Test func theViewMountsOnlyTheSandboxsOwnHierarchiesWithTheirExactControllers() {
+        var limits = ResourceLimits()
+        limits.memoryBytes = 1 << 28
+        limits.cpus = 1.5
+        let views = Cgroups.views(
+            for: limits, mounts: Cgroups.hierarchies(mountinfo: mountinfo),
+            memberships: Cgroups.membership(procSelfCgroup: "4:memory:/\n8:pids:/\n1:cpu,cpuacct:/\n0::/\n"))
+        #expect(
+            views == [
+                CgroupView(fileSystem: "cgroup", name: "memory", options: "memory"),
+                CgroupView(fileSystem: "cgroup", name: "cpu x", options: "cpu,cpuacct")
+            ], "no pids view without --pids-limit; rw is a mount option, not a controller")
+        #expect(Cgroups.views(for: ResourceLimits(), mounts: [], memberships: []).isEmpty)
+    }
 }

@@ -200,4 +200,26 @@ import Testing
         let ops = MountPlan.operations(rootfs: nil, volumes: [], devptsGroup: nil, host: Self.host)
         #expect(ops.contains { $0.kind == .devpts && $0.data?.contains("gid=") == false })
     }
+
+    @Test func theCgroupViewFollowsSysAndEndsReadOnly() throws {
+        let views = [
+            CgroupView(fileSystem: "cgroup", name: "memory", options: "memory"),
+            CgroupView(fileSystem: "cgroup", name: "cpu,cpuacct", options: "cpu,cpuacct")
+        ]
+        let ops = MountPlan.operations(
+            rootfs: nil, volumes: [], cgroupViews: views, devptsGroup: nil, host: Self.host)
+        let sysfs = try #require(ops.firstIndex { $0.kind == .sysfs })
+        let base = "/newroot/sys/fs/cgroup"
+        #expect(ops[sysfs + 1].kind == .tmpfs && ops[sysfs + 1].target == base)
+        let cgroups = ops.filter { $0.kind == .cgroup }
+        #expect(cgroups.map(\.target) == [base + "/memory", base + "/cpu,cpuacct"])
+        #expect(cgroups.map(\.data) == ["memory", "cpu,cpuacct"] && cgroups.allSatisfy { $0.source == "cgroup" })
+        let readOnly = try #require(ops.firstIndex { $0.kind == .readOnly && $0.target == base })
+        #expect(readOnly > (ops.lastIndex { $0.kind == .cgroup } ?? ops.count))
+        let unified = MountPlan.operations(
+            rootfs: nil, volumes: [], cgroupViews: [CgroupView(fileSystem: "cgroup2")], devptsGroup: nil,
+            host: Self.host)
+        #expect(unified.filter { $0.target.hasPrefix(base) }.map(\.kind) == [.cgroup])
+        #expect(!plan.contains { $0.target.hasPrefix(base) }, "no view without limits")
+    }
 }

@@ -28,6 +28,7 @@ enum sbx_mount_kind {
     SBX_MOUNT_SYMLINK = 8,  ///< symlink `target` -> `source`
     SBX_MOUNT_READONLY = 9, ///< make the mount at `target` (and below, if `recursive`) read-only
     SBX_MOUNT_MASK = 10,    ///< hide `target`: /dev/null (`source`) over a file, empty read-only tmpfs over a directory
+    SBX_MOUNT_CGROUP = 11,  ///< a read-only `source` file system (cgroup, cgroup2) on `target`, options `data`
 };
 
 struct sbx_mount_op {
