@@ -32,6 +32,11 @@ expect_eq "help run is run --help" "$run_help" "$("$SANDBOX" help run)"
 expect_eq "--help after an option is run --help" "$run_help" "$("$SANDBOX" run --net=none --help)"
 expect_match "run --help gives the usage" "USAGE: sandbox run \[OPTIONS\] \[--\] CMD" "$run_help"
 expect_match "run --help gives the exit statuses" "125 when the sandbox" "$run_help"
+expect_eq "run --help shows its flags in groups" \
+    "ARGUMENTS:|ISOLATION:|FILE SYSTEM:|PROGRAM:|RESOURCES:|NAMES AND DNS (--NET=USER):|DETACHED SANDBOXES:|USER-MODE NETWORK (--NET=USER):|OPTIONS:" \
+    "$(grep -E '^[A-Z][A-Z ()=-]*:$' <<<"$run_help" | tr '\n' '|' | sed 's/|$//')"
+expect_match "run --help: --memory under RESOURCES" "RESOURCES:
+  --memory" "$run_help"
 
 usernet_help=$("$SANDBOX" usernet --help); expect_eq "usernet --help exits 0" 0 $?
 expect_eq "usernet --help lists exactly usernet's flags" "$USERNET_FLAGS" "$(help_flags "$usernet_help")"
