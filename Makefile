@@ -22,7 +22,7 @@ DEB_PACKAGES = libseccomp-dev libcap-dev pkg-config iproute2 iputils-ping tcpdum
 # The peers only the benchmarks run: pasta (passt) beside slirp4netns, gVisor's runsc beside bwrap.
 BENCH_PACKAGES = passt runsc
 
-.PHONY: deps build test demo bench fuzz clean format format-check install
+.PHONY: deps build test demo bench fuzz clean format format-check install man
 
 deps:
 	@./scripts/install-deps.sh $(DEB_PACKAGES)
@@ -50,11 +50,23 @@ bench: build
 clean:
 	rm -rf .build
 
-# `make build` first (as root the build installs packages; an install need not). The binary
-# and the shell completions under PREFIX (DESTDIR for staging, as packagers use it).
+# Manual pages (mdoc), one per command (`man sandbox.run`), generated from the argument
+# parser's own description of the binary by swift-argument-parser's generate-manual tool.
+MAN_DIR = .build/man
+man:
+	$(SWIFT) build -c release --product generate-manual
+	rm -rf "$(MAN_DIR)" && mkdir -p "$(MAN_DIR)"
+	"$$($(SWIFT) build -c release --show-bin-path)/generate-manual" "$(SANDBOX_DIR)/sandbox" --multi-page \
+	    --output-directory "$(MAN_DIR)"
+
+# `make build` first (as root the build installs packages; an install need not). The binary,
+# its manual pages and the shell completions under PREFIX (DESTDIR for staging, as packagers
+# use it).
 PREFIX ?= /usr/local
-install:
+install: man
 	install -D -m 755 "$(SANDBOX_DIR)/sandbox" "$(DESTDIR)$(PREFIX)/bin/sandbox"
+	install -d "$(DESTDIR)$(PREFIX)/share/man/man1"
+	install -m 644 "$(MAN_DIR)"/*.1 "$(DESTDIR)$(PREFIX)/share/man/man1/"
 	install -d "$(DESTDIR)$(PREFIX)/share/bash-completion/completions" \
 	    "$(DESTDIR)$(PREFIX)/share/zsh/site-functions" "$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d"
 	"$(SANDBOX_DIR)/sandbox" completion bash > "$(DESTDIR)$(PREFIX)/share/bash-completion/completions/sandbox"

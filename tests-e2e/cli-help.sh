@@ -120,4 +120,11 @@ for file in bin/sandbox share/bash-completion/completions/sandbox share/zsh/site
     [ -s "$WORK/prefix/$file" ] && ok || bad "make install did not put $file"
 done
 expect_eq "the installed binary runs" "$("$SANDBOX" version)" "$("$WORK/prefix/bin/sandbox" version)"
+# The manual: a page per command, generated from the parser, so every flag of run is in it.
+page="$WORK/prefix/share/man/man1/sandbox.run.1"
+for command in sandbox sandbox.run sandbox.usernet sandbox.create sandbox.exec sandbox.ps; do
+    [ -s "$WORK/prefix/share/man/man1/$command.1" ] && ok || bad "make install did not put the $command page"
+done
+expect_eq "the run page names every flag of run" "" \
+    "$(for flag in $RUN_FLAGS; do grep -q -- "^\.It Fl .*${flag#-}\b" "$page" 2>/dev/null || [ "$flag" = --help ] || [ "$flag" = --version ] || echo "$flag"; done | tr '\n' ' ')"
 finish

@@ -3,7 +3,7 @@ import ArgumentParser
 // `sandbox run`'s flags in the groups its help shows them in (as podman's documentation sorts
 // them): each group is a ParsableArguments of raw values; Run.makeConfiguration validates.
 
-/// Isolation: Namespaces and the filter the program runs under.
+/// Isolation: namespaces and the filter the program runs under.
 struct IsolationFlags: ParsableArguments {
     @Option(
         help: ArgumentHelp(
@@ -27,7 +27,7 @@ struct IsolationFlags: ParsableArguments {
     var hostname: String = "sandbox"
 }
 
-/// File system: What the program sees as its files.
+/// File system: what the program sees as its files.
 struct FileSystemFlags: ParsableArguments {
     @Option(
         help: ArgumentHelp(
@@ -61,7 +61,7 @@ struct FileSystemFlags: ParsableArguments {
     var workdir: String?
 }
 
-/// Program: The program's environment, identity, terminal and end.
+/// Program: the program's environment, identity, terminal and end.
 struct ProgramFlags: ParsableArguments {
     @Option(
         name: [.short, .customLong("env")],
@@ -110,7 +110,7 @@ struct ProgramFlags: ParsableArguments {
     var stopTimeout: Int = 10
 }
 
-/// Resources: Limits through cgroups and rlimits.
+/// Resources: limits through cgroups and rlimits.
 struct ResourceFlags: ParsableArguments {
     @Option(
         parsing: .unconditional,
@@ -138,7 +138,7 @@ struct ResourceFlags: ParsableArguments {
     var ulimit: [String] = []
 }
 
-/// Names and DNS (--net=user): The sandbox's /etc/hosts and resolv.conf.
+/// Names and DNS (--net=user): the sandbox's /etc/hosts and resolv.conf.
 struct NameFlags: ParsableArguments {
     @Option(
         help: ArgumentHelp(
@@ -159,7 +159,7 @@ struct NameFlags: ParsableArguments {
     var dnsOption: [String] = []
 }
 
-/// Detached sandboxes: Running in the background (see `sandbox ps`, `logs`, `exec`, `stop`, `rm`).
+/// Detached sandboxes: running in the background (see `sandbox ps`, `logs`, `exec`, `stop`, `rm`).
 struct DetachFlags: ParsableArguments {
     @Flag(
         name: [.short, .long],
