@@ -96,13 +96,15 @@ targets += [
         name: "UserNet",
         dependencies: [
             "Wire", "Link", "Netstack", "FDBased", "Posix", "CNetShims",
-            .product(name: "HeapModule", package: "swift-collections")
+            .product(name: "HeapModule", package: "swift-collections"),
+            .product(name: "Logging", package: "swift-log")
         ]),
     .testTarget(
         name: "UserNetTests",
         dependencies: [
             "TestPrivileges",
-            "UserNet", "Netstack", "NetstackTesting", "FDBased", "Posix", "Link", "Wire", "CNetShims"
+            "UserNet", "Netstack", "NetstackTesting", "FDBased", "Posix", "Link", "Wire", "CNetShims",
+            .product(name: "Logging", package: "swift-log")
         ]),
     // iperf3 through the gateway beside the kernel's veth, in throwaway namespaces (root).
     .executableTarget(
@@ -121,14 +123,22 @@ targets += [
 // MARK: Sandbox: the launcher, and the CLI
 targets += [
     // --net=user: the launcher wires the veth over rtnetlink (Netlink) and runs the gateway (UserNet).
-    .target(name: "Sandbox", dependencies: ["CLauncher", "CSeccomp", "UserNet", "Netlink", "FDBased", "Posix", "Wire"]),
+    .target(
+        name: "Sandbox",
+        dependencies: [
+            "CLauncher", "CSeccomp", "UserNet", "Netlink", "FDBased", "Posix", "Wire",
+            .product(name: "Logging", package: "swift-log")
+        ]),
     .executableTarget(
         name: "sandbox",
         dependencies: [
             "Sandbox", "UserNet", "FDBased", "Posix",
-            .product(name: "ArgumentParser", package: "swift-argument-parser")
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log")
         ]),
-    .testTarget(name: "SandboxTests", dependencies: ["TestPrivileges", "Sandbox", "UserNet", "Wire"])
+    .testTarget(
+        name: "SandboxTests",
+        dependencies: ["TestPrivileges", "Sandbox", "UserNet", "Wire", .product(name: "Logging", package: "swift-log")])
 ]
 
 let package = Package(
@@ -138,7 +148,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0")
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0")
     ],
     targets: targets
 )

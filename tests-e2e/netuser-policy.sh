@@ -52,7 +52,7 @@ out=$(SB --allow "$REMOTE_ADDR/32:8000" --deny all --log-connections "$WORK/all.
     "$(get "http://[$REMOTE_ADDR6]:8000/"); $(get "http://$REMOTE_ADDR:8000/")" 2>&1)
 expect_match "--deny all: IPv6 refused" " rc=7" "$out"
 expect_match "--deny all: the allowed IPv4 destination still works" "hello-from-host rc=0" "$out"
-expect_eq "--deny all: no warning" "0" "$(grep -c warning <<<"$out")"
+expect_eq "--deny all: no IPv6 warning" "0" "$(grep -c "leaves IPv6 open" <<<"$out")"
 expect_match "--deny all: the IPv6 refusal is logged with the rule" "\"verdict\":\"deny\",\"reason\":\"policy rule 2: --deny all\"" \
     "$(grep -F "$REMOTE_ADDR6" "$WORK/all.jsonl")"
 
@@ -173,5 +173,24 @@ RAW_ATTEMPTS=("$REMOTE_ADDR6 8000 $REMOTE_ADDR6 0" "$REMOTE_ADDR6 8000 $REMOTE_A
 raw_run --deny "[$REMOTE_ADDR6/128]:8000"
 expect_eq "routing headers do not change the verdict (segments left 0: judged by the destination; >0: dropped)" \
     "rst none " "$RAW_OUT"
+# expect_line DESCRIPTION REGEX TEXT: some line of TEXT matches REGEX (grep -E).
+expect_line() { if grep -qE -- "$2" <<<"$3"; then ok; else bad "$1: no line of [$3] matches /$2/"; fi; }
+# The tool's own messages: a refused flow is a warning on stderr naming the flow and the rule
+# (from the gateway's own process); --log-level error silences it; json is one object a line;
+# debug shows the launcher's set-up steps.
+out=$(SB --deny "$REMOTE_ADDR/32" -- sh -c "curl -s --max-time 5 http://$REMOTE_ADDR:8000/ >/dev/null; echo app-done" 2>&1)
+expect_line "a refusal is warned about" "^sandbox: warning: gateway: refused tcp 10\.0\.2\.100:[0-9]+ -> $REMOTE_ADDR:8000 reason=policy rule 1: --deny $REMOTE_ADDR/32$" "$out"
+expect_eq "--log-level error: only the app's output" "app-done" \
+    "$(SB --log-level error --deny "$REMOTE_ADDR/32" -- sh -c "curl -s --max-time 5 http://$REMOTE_ADDR:8000/ >/dev/null; echo app-done" 2>&1)"
+json=$(SB --log-format json --deny "$REMOTE_ADDR/32" -- curl -s --max-time 5 "http://$REMOTE_ADDR:8000/" 2>&1 >/dev/null)
+expect_eq "--log-format json: the refusal as an object" "warning gateway policy rule 1: --deny $REMOTE_ADDR/32" \
+    "$(python3 -c 'import json,sys; o=json.loads(sys.argv[1].splitlines()[0]); print(o["level"], o["component"], o["reason"])' "$json" 2>&1)"
+debug=$(SB --log-level debug -- true 2>&1)
+for step in "set-up planned" "init cloned" "gateway started" "program started" "sandbox ended status=0"; do
+    expect_line "--log-level debug: $step" "^sandbox: debug: $step" "$debug"
+done
+# DNS: an upstream that never answers is a warning with the name asked.
+out=$(SB --dns 127.0.0.1:5999 -- sh -c 'getent hosts quiet.example.test; true' 2>&1)
+expect_match "an unanswered DNS query is warned about" "sandbox: warning: gateway: DNS query unanswered: no upstream resolver answered in time name=quiet\.example\.test" "$out"
 check_no_leftovers "policy runs"
 finish

@@ -115,6 +115,7 @@ public enum Cgroups {
                 placement.remove()
                 throw error
             }
+            Launcher.log.debug("cgroup made (v2)", metadata: ["directory": "\(path)"])
             return placement
         }
 
@@ -153,6 +154,7 @@ public enum Cgroups {
             placement.remove()
             throw error
         }
+        Launcher.log.debug("cgroups made (v1)", metadata: ["directories": "\(placement.directories)"])
         return placement
     }
 

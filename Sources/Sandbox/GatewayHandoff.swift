@@ -29,6 +29,7 @@ struct GatewayHandoff: Equatable {
     /// The host port each published-port socket is bound to, in order (the kernel's pick where
     /// `-p` gave none: the confined gateway may not ask the socket).
     var hostPorts: [UInt16] = []
+    var log = LogSettings()
     /// RLIMIT_NOFILE, soft and hard, for the gateway (from --max-flows, within the hard limit).
     var openFiles: UInt64
     /// Whether the process may and should empty its supplementary groups (root only).
@@ -61,7 +62,8 @@ struct GatewayHandoff: Equatable {
             "ports=\(publishedPorts)", "nofile=\(openFiles)", "groups=\(dropGroups ? 1 : 0)",
             "last-cap=\(lastCapability)", "forbidden-syscall=\(forbiddenSyscallAfterStart ? 1 : 0)",
             "prepared=\(packetSocketPrepared ? 1 : 0)",
-            "host-ports=" + hostPorts.map { String($0) }.joined(separator: ","), "--"
+            "host-ports=" + hostPorts.map { String($0) }.joined(separator: ","),
+            "log-level=\(log.level)", "log-format=\(log.format.rawValue)", "--"
         ]
         var out: [UInt8] = []
         for text in settings + flags { out += Array(text.utf8) + [0] }
@@ -119,6 +121,10 @@ struct GatewayHandoff: Equatable {
         let hostPortList = settings["host-ports"]?.split(separator: ",").compactMap { UInt16($0) } ?? []
         guard hostPortList.count == ports else { return nil }
         hostPorts = hostPortList
+        guard
+            let logSettings = try? LogSettings(level: settings["log-level"] ?? "", format: settings["log-format"] ?? "")
+        else { return nil }
+        log = logSettings
         self.openFiles = openFiles
         dropGroups = settings["groups"] == "1"
         lastCapability = lastCap

@@ -10,6 +10,7 @@
 
 import CLauncher
 import Glibc
+import Logging
 import Posix
 import UserNet
 
@@ -28,6 +29,7 @@ public enum GatewayMain {
         let handoff: GatewayHandoff
         do throws(SandboxError) {
             handoff = try readHandoff()
+            handoff.log.bootstrap()
             // Parsed while the process may still read files: nothing here does, but a parse
             // error is reported with the same words as on the command line.
             var options: UserNetOptions
@@ -61,6 +63,7 @@ public enum GatewayMain {
             settings.resources = handoff.resources
             settings.packetSocketPrepared = handoff.packetSocketPrepared
             settings.snapshotsHostAddresses = false
+            settings.logger = Logger(label: "gateway")
             do { gateway = try Gateway(options: options, packetSocket: packetSocket, settings: settings) } catch {
                 throw .network("start the gateway: \(error)")
             }

@@ -23,6 +23,8 @@ public final class GatewayProcess: Sendable {
         public var executable = "/proc/self/exe"
         /// The test hook behind `--debug-gateway-forbidden-syscall` (see GatewayHandoff).
         public var forbiddenSyscallAfterStart = false
+        /// How the gateway's process logs (on the launcher's stderr): `--log-level`, `--log-format`.
+        public var log = LogSettings()
 
         public init() {}
     }
@@ -72,6 +74,7 @@ public final class GatewayProcess: Sendable {
             forbiddenSyscallAfterStart: launch.forbiddenSyscallAfterStart,
             seccompProgram: program.bytes)
         handoff.packetSocketPrepared = true
+        handoff.log = launch.log
         let pipes = try Pipes()
         defer { pipes.closeAll() }
         let fds = [pipes.handoff[0], pipes.status[1], pipes.control[0], packetSocket] + resources.all

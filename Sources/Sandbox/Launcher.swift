@@ -1,5 +1,6 @@
 import CLauncher
 import Glibc
+import Logging
 import Netlink
 import Posix
 import UserNet
@@ -82,6 +83,9 @@ public struct Launcher: Sendable {
     /// Staging directory on the host: a tmpfs goes over it inside the sandbox's mount
     /// namespace only (as bubblewrap does with /tmp).
     static let stageDirectory = "/tmp"
+    /// The launcher's own messages (`--log-level debug`: the set-up steps). Made on first use,
+    /// after the command line set up logging.
+    static let log = Logger(label: "sandbox")
 
     // CLONE_* values (linux/sched.h; the macros are not imported into Swift).
     static let cloneNewNS: UInt64 = 0x0002_0000, cloneNewCgroup: UInt64 = 0x0200_0000
@@ -130,9 +134,18 @@ public struct Launcher: Sendable {
         if config.rootWritable, rootTree?.idmapped != true, let rootfs = config.rootfs {
             try Self.makeMountPoints(mounts, in: rootfs)
         }
-        return try launch(
+        Self.log.debug(
+            "set-up planned",
+            metadata: [
+                "network": "\(config.network)", "user-namespace": "\(identity.userNamespace)",
+                "host-ids": "\(idRange.map { "\($0.first)+\(HostIDRange.size)" } ?? "none")",
+                "mount-steps": "\(mounts.count)", "seccomp": "\(config.seccomp)"
+            ])
+        let status = try launch(
             config, identity: identity, mounts: mounts, userNet: userNet, profilePolicy: profilePolicy,
             networkFiles: networkFiles, terminal: terminal, stdioRelay: stdioRelay)
+        Self.log.debug("sandbox ended", metadata: ["status": "\(status)"])
+        return status
     }
 
     /// Clones the sandbox's init with `mounts` and sees it through: network descriptors, id
@@ -278,6 +291,7 @@ public struct Launcher: Sendable {
             }
             throw .system(PosixError(call: "clone", errno: code))
         }
+        log.debug("init cloned", metadata: ["pid": "\(result.pid)"])
         return result
     }
 
@@ -334,6 +348,9 @@ public struct Launcher: Sendable {
             app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
             cgroups: cgroups, launch: config.gatewayLaunch)
         reportChosenPorts(gateway.publishedPorts, configured: options.publishedPorts)
+        log.debug(
+            "gateway started",
+            metadata: ["pid": "\(gateway.pid)", "published": "\(gateway.publishedPorts.map(\.description))"])
         return gateway
     }
 
@@ -362,7 +379,10 @@ public struct Launcher: Sendable {
     /// record of the step that failed: then init is reaped and the record thrown.
     static func awaitExec(errorFD: Int32, pid: pid_t) throws(SandboxError) {
         let report = try SystemCalls.readAll(errorFD, limit: MemoryLayout<sbx_child_error>.size, name: "error pipe")
-        guard !report.isEmpty else { return }
+        guard !report.isEmpty else {
+            log.debug("program started")
+            return
+        }
         _ = Self.wait(for: pid)
         // The record is written at once and is smaller than PIPE_BUF: a short one is a bug.
         guard report.count == MemoryLayout<sbx_child_error>.size else {

@@ -13,6 +13,7 @@ import CNetShims
 import FDBased
 import Glibc
 import Link
+import Logging
 import Netstack
 import Posix
 import Synchronization
@@ -185,6 +186,8 @@ public final class Gateway: Sendable {
         /// A caller that cannot make a netlink socket there (the confined gateway process)
         /// takes the snapshot beforehand into `options.network.hostAddresses` and says false.
         public var snapshotsHostAddresses = true
+        /// Where the gateway says what it refused and what failed (GatewayLog); nil: silent.
+        public var logger: Logger?
 
         public init() {}
     }
@@ -234,6 +237,7 @@ public final class Gateway: Sendable {
                     failure.error = error
                     throw .tooManyRegistrations
                 }
+                if let logger = settings.logger { engine.logger = logger }
                 // The loop owns the engine through this closure; the engine is freed with the loop.
                 loop.afterIteration = {
                     engine.endOfRound()

@@ -89,6 +89,9 @@ final class GatewayDNS: UDPEndpointDelegate {
                 failed: { [unowned self] in
                     record.outcome = .unanswered
                     engine.connectionLog?.append(record)
+                    engine.warn(
+                        "DNS query unanswered: no upstream resolver answered in time",
+                        ["name": "\(question.name)", "upstreams": "\(forwarder.configuration.upstreams.count)"])
                     failed()
                 })
         case .answerLocally(let localCode, let localAddresses):

@@ -12,6 +12,7 @@
 import CNetShims
 import FDBased
 import Link
+import Logging
 import Netstack
 import Posix
 import Wire
@@ -51,6 +52,9 @@ public final class GatewayEngine: GatewayFlowHook {
     private(set) var isShutDown = false
     /// Set when the link failed (the app's end of the veth went away).
     var linkClosed = false
+    /// Where the gateway's own messages go (GatewayLog); silent unless the caller gives one.
+    var logger = Logger(label: "gateway") { _ in SwiftLogNoOpLogHandler() }
+    var logWindow = LogWindow()
 
     static let housekeepingInterval: UInt64 = 1_000_000_000
     /// Largest TCP super-segment sent to the app's veth (its gso_max_size is 65536).
@@ -365,6 +369,7 @@ public final class GatewayEngine: GatewayFlowHook {
             try flows.insert(key, flow, now: now)
         } catch {
             counters.flowsRefusedAtLimit &+= 1
+            warn("refused a flow: --max-flows \(flows.limits.maxFlows) flows are open", ["flow": "\(key)"])
             return false
         }
         counters.flowsOpened &+= 1
@@ -386,6 +391,7 @@ public final class GatewayEngine: GatewayFlowHook {
     }
 
     func logRefusal(_ flow: FlowKey, transport: FlowTransport, verdict: PolicyVerdict, reason: String) {
+        warnRefused(flow, transport: transport, reason: reason)
         connectionLog?.append(
             ConnectionRecord(
                 startNanoseconds: usernet_realtime_now_ns(), transport: transport,

@@ -77,6 +77,7 @@ extension GatewayTCP {
         case .dnsForwarder:
             guard engine.dns != nil, flowCount < engine.flows.limits.maxFlows else {
                 engine.counters.flowsRefusedAtLimit &+= 1
+                engine.warnRefused(key, transport: .tcp, reason: "flow-limit")
                 return reset()
             }
             awaitHandshake(flow, .dns(engine.startRecord(key, transport: .tcp, now: started)))

@@ -45,6 +45,9 @@ struct Run: ParsableCommand {
 
     // MARK: user-mode network (--net=user)
 
+    @OptionGroup(title: "Logging")
+    var logging: LogFlags
+
     @OptionGroup(title: "User-mode network (--net=user)")
     var userNet: GatewayFlags
 
@@ -125,6 +128,7 @@ struct Run: ParsableCommand {
             config.userNet = try userNet.options(arguments: arguments)
             config.gatewayDispatch = try userNet.dispatchMode()
             config.gatewayLaunch = userNet.launch
+            config.gatewayLaunch.log = try logging.settings()
         }
         try config.validate()
         return config
@@ -165,6 +169,7 @@ struct Run: ParsableCommand {
             return 0
         }
         do {
+            try logging.settings().bootstrap()
             let config = try makeConfiguration()
             if case .profile(let path) = config.seccomp {
                 for warning in OCISeccompProfile.warnings(path: path) {

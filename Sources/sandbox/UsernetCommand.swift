@@ -44,6 +44,9 @@ struct UsernetCommand: ParsableCommand {
     @OptionGroup(title: "Gateway")
     var userNet: GatewayFlags
 
+    @OptionGroup(title: "Logging")
+    var logging: LogFlags
+
     func run() throws {
         do {
             try attachAndWait()
@@ -62,6 +65,10 @@ struct UsernetCommand: ParsableCommand {
         } else {
             throw .invalidArgument("bad --netns \(netns): expected a namespace file path or a pid")
         }
+        let log = try logging.settings()
+        log.bootstrap()
+        var launch = userNet.launch
+        launch.log = log
         let options = try userNet.options(arguments: CommandLine.arguments)
         let dispatch = try userNet.dispatchMode()
 
@@ -74,7 +81,7 @@ struct UsernetCommand: ParsableCommand {
 
         let gateway = try GatewayWiring.attach(
             to: namespace, interface: interface, options: options, dispatch: dispatch,
-            launch: userNet.launch)
+            launch: launch)
         // Fail closed: a dead gateway ends this command (exit 125) instead of leaving the
         // namespace with a silently dead network. The signal wakes the sigwait below.
         gateway.onDeath { _ in kill(getpid(), SIGTERM) }

@@ -10,6 +10,7 @@
 
 import Foundation
 import Glibc
+import Logging
 import NetstackTesting
 import Synchronization
 import UserNet
@@ -73,7 +74,9 @@ final class GatewayLab: @unchecked Sendable {
     /// namespace the gateway's sockets live in, which the gateway protects as the host's own;
     /// unless `openHostAddresses` is false they are opened as a user would, with an explicit
     /// `--allow` each (appended, so the test's own rules still come first).
-    func startGateway(_ options: UserNetOptions, openHostAddresses: Bool = true) throws -> Gateway {
+    func startGateway(_ options: UserNetOptions, openHostAddresses: Bool = true, logger: Logger? = nil) throws
+        -> Gateway
+    {
         var options = options
         if openHostAddresses {
             options.policy.rules += [
@@ -83,6 +86,7 @@ final class GatewayLab: @unchecked Sendable {
         }
         var settings = Gateway.Settings()
         settings.hostNamespaceFD = try namespaceFD(hostNamespace)
+        settings.logger = logger
         return try Gateway(
             options: options, interface: gatewayLink, interfaceNamespaceFD: try namespaceFD(gatewayNamespace),
             settings: settings)

@@ -23,6 +23,9 @@ enum SuperviseEntry {
                 let loaded = try OCIBundle.load(bundle)
                 var configuration = try loaded.sandboxConfiguration(stateDirectory: store.directory(id))
                 configuration.consoleSocket = consoleSocket
+                // Under an engine this process's stderr is the container's: only errors go there.
+                configuration.gatewayLaunch.log = LogSettings(level: .error)
+                configuration.gatewayLaunch.log.bootstrap()
                 plan = Supervisor.Plan(
                     configuration: configuration, engineNetwork: loaded.engineNetworkNamespace, waitForStart: true,
                     keepLog: false,
@@ -32,6 +35,7 @@ enum SuperviseEntry {
                 guard let runArguments, let run = try? Run.parse(runArguments) else {
                     fail("container \(id): no bundle and no run arguments", status: 125)
                 }
+                try run.logging.settings().bootstrap() // its stderr is the sandbox's log
                 plan = Supervisor.Plan(
                     configuration: try run.makeConfiguration(arguments: ["sandbox", "run"] + runArguments),
                     engineNetwork: nil, waitForStart: false, keepLog: true)
