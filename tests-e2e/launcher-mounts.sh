@@ -87,6 +87,29 @@ done
 for leak in /etc/sbx-hostile-a /tmp/sbx-hostile-b /tmp/sbx-hostile-c; do
     [ -e "$leak" ] && bad "hostile rootfs created $leak on the host" || ok
 done
+# --writable-root: the program writes anywhere in its --rootfs (an overlay on a tmpfs), the
+# directory is never changed, and the next run starts from it again; --read-only is the default.
+ROOT2="$WORK/image"
+mkdir -p "$ROOT2"/{bin,etc,usr,dev,proc,sys,tmp} && cp "$(command -v busybox)" "$ROOT2/bin/busybox"
+for applet in sh cat ls rm mkdir touch grep; do ln -s busybox "$ROOT2/bin/$applet"; done
+echo original >"$ROOT2/etc/motd"
+out=$(R --rootfs "$ROOT2" --writable-root -- sh -c 'echo changed >/etc/motd && cat /etc/motd && mkdir /new && touch /usr/made && rm /bin/ls && ls /new /usr && grep " / " /proc/self/mountinfo; ls /lowerroot /upperroot 2>&1' 2>&1)
+expect_match "--writable-root: writes anywhere in the root" "^changed" "$out"
+expect_match "--writable-root: new files and directories" "made" "$out"
+expect_match "--writable-root: the root is an overlay" " / rw,nosuid,nodev.* - overlay overlay " "$out"
+expect_match "--writable-root: its layers are out of sight" "lowerroot: No such file" "$out"
+expect_eq "--writable-root: the directory is unchanged" "original|no|no|yes" \
+    "$(cat "$ROOT2/etc/motd")|$([ -e "$ROOT2/new" ] && echo yes || echo no)|$([ -e "$ROOT2/usr/made" ] && echo yes || echo no)|$([ -e "$ROOT2/bin/ls" ] && echo yes || echo no)"
+expect_eq "--writable-root: the next run starts from the directory again" "original" \
+    "$(R --rootfs "$ROOT2" --writable-root -- cat /etc/motd)"
+expect_match "without it the root is read-only" "Read-only file system" "$(R --rootfs "$ROOT2" -- touch /etc/x 2>&1)"
+expect_match "--read-only is accepted (the default)" "Read-only file system" "$(R --rootfs "$ROOT2" --read-only -- touch /etc/x 2>&1)"
+expect_eq "--writable-root needs --rootfs" \
+    "sandbox: --writable-root needs --rootfs DIR: the default root is the host's own directories (use --tmpfs or -v for writable places there)" \
+    "$(R --writable-root -- true 2>&1)"
+expect_eq "--read-only with --writable-root" "sandbox: --read-only and --writable-root contradict each other: give one" \
+    "$(R --rootfs "$ROOT2" --read-only --writable-root -- true 2>&1)"
+
 # --tmpfs: a fresh writable tmpfs with the options given, in a read-only root.
 out=$("$SANDBOX" run --net=none --tmpfs /cache:size=1m,mode=700 -- sh -c 'echo x > /cache/f && stat -c %a /cache && grep " /cache " /proc/mounts' 2>/dev/null)
 expect_match "--tmpfs: writable, its mode" "^700" "$out"

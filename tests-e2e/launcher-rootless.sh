@@ -23,6 +23,13 @@ mkdir -p "$WORK/uservol" && chown $uid:$uid "$WORK/uservol"
 R -v "$WORK/uservol:/tmp/v" -- sh -c 'echo mine > /tmp/v/f'
 expect_eq "own directory writable" "mine" "$(cat "$WORK/uservol/f" 2>/dev/null)"
 expect_eq "file owned by the caller" "$uid" "$(stat -c %u "$WORK/uservol/f" 2>/dev/null)"
+# --writable-root over the caller's own image: writes go to the overlay, never to the image.
+mkdir -p "$WORK/image"/{bin,etc,dev,proc,sys,tmp} && cp "$(command -v busybox)" "$WORK/image/bin/busybox"
+ln -s busybox "$WORK/image/bin/sh"; ln -s busybox "$WORK/image/bin/cat"; echo original >"$WORK/image/etc/motd"
+chown -R $uid:$uid "$WORK/image"
+expect_eq "rootless --writable-root: the program writes" "changed" \
+    "$(R --rootfs "$WORK/image" --writable-root -- sh -c 'echo changed >/etc/motd; cat /etc/motd')"
+expect_eq "rootless --writable-root: the image is unchanged" "original" "$(cat "$WORK/image/etc/motd")"
 # cgroups are root's here: a clear refusal, exit 125.
 out=$(R --memory 64m -- true 2>&1); rc=$?
 expect_eq "rootless --memory without a delegated cgroup -> 125" 125 $rc

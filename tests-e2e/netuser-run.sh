@@ -60,7 +60,7 @@ out=$(SB --deny "$REMOTE_ADDR/32:8000" --log-connections "$WORK/conn.jsonl" -- s
     "curl -sS --max-time 10 http://$REMOTE_ADDR:8000/; echo rc=\$?; curl -sS --max-time 10 http://$REMOTE_ADDR:8001/ >/dev/null 2>&1; echo rc2=\$?" 2>&1)
 expect_match "denied destination -> refused" "rc=7" "$out"
 expect_eq "denied destination -> ECONNREFUSED" "ConnectionRefusedError" \
-    "$(SB --deny "$REMOTE_ADDR/32" -- python3 -c "$(connect_errno)" "$REMOTE_ADDR" 8000 2>&1)"
+    "$(SB --log-level error --deny "$REMOTE_ADDR/32" -- python3 -c "$(connect_errno)" "$REMOTE_ADDR" 8000 2>&1)"
 expect_match "a port the rule does not cover is not denied (refused by the host)" "rc2=7" "$out"
 expect_match "deny logged" "\"verdict\":\"deny\".*$REMOTE_ADDR" "$(grep -F ":8000" "$WORK/conn.jsonl" 2>&1)"
 expect_match "allowed flow logged" "\"verdict\":\"allow\"" "$(grep -F ":8001" "$WORK/conn.jsonl" 2>&1)"

@@ -24,6 +24,6 @@ attach_and_check "by pid" "$target"
 attach_and_check "by path" "/proc/$target/ns/net"
 
 "$SANDBOX" usernet --netns not-a-namespace >/dev/null 2>&1; expect_eq "bad --netns -> 125" 125 $?
-"$SANDBOX" usernet --netns "$target" -p 80 >/dev/null 2>&1; expect_eq "bad -p -> 125" 125 $?
+"$SANDBOX" usernet --netns "$target" -p 0:80 >/dev/null 2>&1; expect_eq "bad -p -> 125" 125 $?
 expect_match "usernet --help lists the gateway flags" "--allow-host-loopback" "$("$SANDBOX" usernet --help)"
 finish

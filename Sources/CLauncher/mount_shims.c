@@ -313,6 +313,24 @@ static int sysfs_at(const struct sbx_mount_op *op) {
     return bind_paths(op->source, op->target, mount_attributes(op->flags, 1), 1, 0, op->source_fd);
 }
 
+/// A writable root whose writes are discarded: `source` (or the prepared, idmapped tree) bound
+/// read-only at /lowerroot of the staging tmpfs, a tmpfs (options `data`, its size bound) at
+/// /upperroot for the writes, and an overlay of the two on `target` (the new root). Both stay
+/// out of the app's sight: the final pivot_root drops the staging tmpfs with the host tree.
+static int overlay_root(const struct sbx_mount_op *op) {
+    if (mkdir("/lowerroot", 0755) < 0 || mkdir("/upperroot", 0755) < 0) return -1;
+    if (bind_paths(op->source, "/lowerroot", mount_attributes(op->flags, 1), 1, 0, op->source_fd) < 0) return -1;
+    if (mount("tmpfs", "/upperroot", "tmpfs", MS_NOSUID | MS_NODEV, op->data) < 0) return -1;
+    if (mkdir("/upperroot/data", 0755) < 0 || mkdir("/upperroot/work", 0755) < 0) return -1;
+    // userxattr: in a user namespace overlayfs may not use trusted.* xattrs (Linux 5.11).
+    const char *layers = "lowerdir=/lowerroot,upperdir=/upperroot/data,workdir=/upperroot/work,userxattr";
+    if (mount_fs_at("overlay", op->target, "overlay", op->flags, layers) == 0) return 0;
+    if (errno != EINVAL) return -1;
+    // Not in a user namespace (--userns host): the option is refused, and not needed.
+    return mount_fs_at("overlay", op->target, "overlay", op->flags,
+                       "lowerdir=/lowerroot,upperdir=/upperroot/data,workdir=/upperroot/work");
+}
+
 int sbx_run_mount_op(const struct sbx_mount_op *op) {
     switch (op->kind) {
     case SBX_MOUNT_BIND:
@@ -328,6 +346,7 @@ int sbx_run_mount_op(const struct sbx_mount_op *op) {
     case SBX_MOUNT_READONLY: return readonly_at(op->target, op->recursive);
     case SBX_MOUNT_MASK: return mask_at(op);
     case SBX_MOUNT_CGROUP: return mount_fs_at(op->source, op->target, op->source, op->flags | MS_RDONLY, op->data);
+    case SBX_MOUNT_OVERLAY_ROOT: return overlay_root(op);
     default: errno = EINVAL; return -1;
     }
 }
@@ -345,6 +364,7 @@ const char *sbx_mount_step_name(int kind) {
     case SBX_MOUNT_READONLY: return "remount read-only";
     case SBX_MOUNT_MASK: return "mask path";
     case SBX_MOUNT_CGROUP: return "mount the cgroup view";
+    case SBX_MOUNT_OVERLAY_ROOT: return "mount the writable root (overlay)";
     default: return "mount step";
     }
 }

@@ -19,6 +19,10 @@ public struct SandboxConfiguration: Sendable {
     /// The root directory bound read-write (an OCI bundle's `root.readonly: false`), idmapped
     /// to the app's ids; by default it is read-only.
     public var rootWritable = false
+    /// `--writable-root`: the given root as the lower layer of an overlay whose upper layer is a
+    /// tmpfs of `rootOverlayBytes`, so the app may write anywhere and every write is gone at exit.
+    public var rootOverlay = false
+    public var rootOverlayBytes: UInt64 = 1 << 30
     public var volumes: [VolumeMount] = []
     public var tmpfsMounts: [TmpfsMount] = []
     /// Hidden (/dev/null or an empty directory over them) and read-only paths, beyond the
@@ -90,6 +94,11 @@ public struct SandboxConfiguration: Sendable {
         }
         if let rootfs, !rootfs.hasPrefix("/") {
             throw .invalidArgument("--rootfs must be an absolute path, got \(rootfs)")
+        }
+        if rootOverlay, rootfs == nil {
+            throw .invalidArgument(
+                "--writable-root needs --rootfs DIR: the default root is the host's own directories (use --tmpfs or -v for writable places there)"
+            )
         }
         try HostnameRules.validate(hostname)
     }

@@ -21,7 +21,10 @@ extension Launcher {
             if let workdir = start.workdir { config.workdir = workdir }
         }
         return MountPlan.operations(
-            rootfs: config.rootfs, root: MountPlan.GivenRoot(writable: config.rootWritable, treeFD: rootTree),
+            rootfs: config.rootfs,
+            root: MountPlan.GivenRoot(
+                writable: config.rootWritable, treeFD: rootTree,
+                overlayBytes: config.rootOverlay ? config.rootOverlayBytes : nil),
             extra: MountPlan.ExtraMounts(
                 tmpfs: config.tmpfsMounts, maskedPaths: config.extraMaskedPaths,
                 readOnlyPaths: config.extraReadOnlyPaths),
@@ -32,14 +35,15 @@ extension Launcher {
             console: console, host: host, currentDirectory: start.bind, workdir: config.workdir)
     }
 
-    /// A writable root directory as the app's ids see it: with a reserved id range, an idmapped
+    /// A writable root directory (in place, or below `--writable-root`'s overlay) as the app's ids
+    /// see it: with a reserved id range, an idmapped
     /// tree of it (as for volumes), so that inside root writes what host root owns. When it
     /// cannot be idmapped (overlayfs, as an engine's container root is) a plain tree: only what
     /// its modes let an unprivileged user write can be written. nil without an id range.
     static func writableRootTree(_ config: SandboxConfiguration, range: HostIDRange?) throws(SandboxError)
         -> (IdmappedVolumes, idmapped: Bool)?
     {
-        guard config.rootWritable, let rootfs = config.rootfs, let range else { return nil }
+        guard config.rootWritable || config.rootOverlay, let rootfs = config.rootfs, let range else { return nil }
         return try IdmappedVolumes.openRoot(rootfs, range: range)
     }
 

@@ -6,7 +6,7 @@ import CLauncher
 public struct MountOperation: Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Int32, Sendable {
         case bind = 1
-        case tmpfs, proc, sysfs, devpts, mkdir, mkfile, symlink, readOnly, mask, cgroup
+        case tmpfs, proc, sysfs, devpts, mkdir, mkfile, symlink, readOnly, mask, cgroup, overlayRoot
     }
 
     public var kind: Kind
@@ -149,10 +149,13 @@ public enum MountPlan {
         public var writable = false
         /// A detached (idmapped) mount of the directory to attach instead, or -1.
         public var treeFD: Int32 = -1
+        /// The size of the upper layer of an overlay root (`--writable-root`); nil: no overlay.
+        public var overlayBytes: UInt64?
 
-        public init(writable: Bool = false, treeFD: Int32 = -1) {
+        public init(writable: Bool = false, treeFD: Int32 = -1, overlayBytes: UInt64? = nil) {
             self.writable = writable
             self.treeFD = treeFD
+            self.overlayBytes = overlayBytes
         }
     }
 
@@ -178,8 +181,12 @@ public enum MountPlan {
         root.recursive = true
         root.readOnly = !given.writable
         root.sourceFD = given.treeFD
+        if let bytes = given.overlayBytes {
+            root.kind = .overlayRoot
+            root.data = "size=\(bytes),mode=0755"
+        }
         // A writable root gets the mount points an image may lack (runc makes them too).
-        guard !given.writable else {
+        guard !given.writable && given.overlayBytes == nil else {
             return [root] + ["/dev", "/proc", "/sys"].map { MountOperation(.mkdir, target: newRoot + $0) }
         }
         var tmp = MountOperation(.tmpfs, target: newRoot + "/tmp", data: "mode=1777", flags: nosuid | nodev)

@@ -73,6 +73,10 @@ struct Run: ParsableCommand {
         }
         config.network = mode
         config.rootfs = fileSystem.rootfs
+        if fileSystem.readOnly && fileSystem.writableRoot {
+            throw .invalidArgument("--read-only and --writable-root contradict each other: give one")
+        }
+        config.rootOverlay = fileSystem.writableRoot
         for text in fileSystem.volumes { config.volumes.append(try VolumeMount.parse(text)) }
         let lookup = { (name: String) in getenv(name).map { String(cString: $0) } }
         for path in program.envFile {

@@ -29,6 +29,18 @@ struct IsolationFlags: ParsableArguments {
 
 /// File system: what the program sees as its files.
 struct FileSystemFlags: ParsableArguments {
+    @Flag(
+        help:
+            "Keep the root file system read-only (docker's --read-only). Accepted for habit: it is the default; /tmp, /run and /var/tmp are fresh tmpfs mounts anyway."
+    )
+    var readOnly = false
+
+    @Flag(
+        help:
+            "Make the --rootfs root writable: an overlay whose upper layer is a tmpfs (at most 1 GiB, counted in --memory), so the program may write anywhere and every write is gone when the sandbox ends; the directory itself is never changed. Default: read-only."
+    )
+    var writableRoot = false
+
     @Option(
         help: ArgumentHelp(
             "Root file system directory (bound read-only). Default: the host's / read-only.", valueName: "DIR"))

@@ -222,4 +222,19 @@ import Testing
         #expect(unified.filter { $0.target.hasPrefix(base) }.map(\.kind) == [.cgroup])
         #expect(!plan.contains { $0.target.hasPrefix(base) }, "no view without limits")
     }
+
+    @Test func aWritableRootIsAnOverlayOnTheGivenDirectory() throws {
+        let ops = MountPlan.operations(
+            rootfs: "/images/app", root: MountPlan.GivenRoot(treeFD: 7, overlayBytes: 1 << 20), volumes: [],
+            devptsGroup: nil)
+        let root = try #require(ops.first)
+        #expect(root.kind == .overlayRoot && root.source == "/oldroot/images/app" && root.target == "/newroot")
+        #expect(root.sourceFD == 7 && root.data == "size=1048576,mode=0755")
+        for point in ["/dev", "/proc", "/sys"] {
+            #expect(
+                ops.contains { $0.kind == .mkdir && $0.target == "/newroot" + point }, "\(point) is made in the overlay"
+            )
+        }
+        #expect(!ops.contains { $0.kind == .readOnly && $0.target == "/newroot" })
+    }
 }

@@ -29,6 +29,7 @@ enum sbx_mount_kind {
     SBX_MOUNT_READONLY = 9, ///< make the mount at `target` (and below, if `recursive`) read-only
     SBX_MOUNT_MASK = 10,    ///< hide `target`: /dev/null (`source`) over a file, empty read-only tmpfs over a directory
     SBX_MOUNT_CGROUP = 11,  ///< a read-only `source` file system (cgroup, cgroup2) on `target`, options `data`
+    SBX_MOUNT_OVERLAY_ROOT = 12, ///< `target` becomes an overlay: `source` (or `source_fd`) below, a tmpfs (`data`) above
 };
 
 struct sbx_mount_op {
