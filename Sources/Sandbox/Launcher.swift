@@ -268,6 +268,7 @@ public struct Launcher: Sendable {
     static func checkInputs(_ config: SandboxConfiguration) throws(SandboxError) -> SeccompPolicy? {
         var profilePolicy: SeccompPolicy?
         if case .profile(let path) = config.seccomp { profilePolicy = try OCISeccompProfile.load(path: path) }
+        for limit in config.rlimits { try limit.checkRaisable() }
         if let rootfs = config.rootfs, !SystemCalls.isDirectory(rootfs) {
             throw .invalidArgument("--rootfs \(rootfs) is not a directory")
         }

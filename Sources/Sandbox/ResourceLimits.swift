@@ -84,6 +84,28 @@ public struct ResourceLimit: Sendable, Equatable {
         ("nice", 13), ("rtprio", 14), ("rttime", 15)
     ]
 
+    /// Refuses, before anything starts, a hard limit above this process's own when raising it
+    /// is not allowed (CAP_SYS_RESOURCE): setrlimit in the sandbox would fail with EPERM.
+    public func checkRaisable() throws(SandboxError) {
+        var current = rlimit()
+        guard getrlimit(__rlimit_resource_t(UInt32(resource)), &current) == 0, hard > UInt64(current.rlim_max),
+            !Self.mayRaiseHardLimits()
+        else { return }
+        let ceiling = current.rlim_max == rlim_t.max ? "unlimited" : "\(current.rlim_max)"
+        throw .invalidArgument(
+            "--ulimit \(name)=\(soft):\(hard): above this process's hard limit \(ceiling); raising it needs CAP_SYS_RESOURCE (run as root with it, or ask for at most \(ceiling))"
+        )
+    }
+
+    /// CAP_SYS_RESOURCE (24) in the effective set, read from /proc/self/status.
+    static func mayRaiseHardLimits() -> Bool {
+        guard let status = try? SystemCalls.readText("/proc/self/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingPrefix(while: \.isWhitespace), radix: 16)
+        else { return false }
+        return mask & (1 << 24) != 0
+    }
+
     public static func parse(_ text: String) throws(SandboxError) -> ResourceLimit {
         let known = names.map(\.0).joined(separator: ", ")
         guard let eq = text.firstIndex(of: "=") else {

@@ -116,6 +116,15 @@ public enum PolicyParseError: Error, Sendable, Equatable, CustomStringConvertibl
     case unknownFlag(String)
     case tooManyRules(Int)
 
+    /// The rule as given, where the error is about one.
+    public var ruleText: String? {
+        switch self {
+        case .badSyntax(let text, _), .badNetwork(let text, _), .badPorts(let text, _), .badDomain(let text, _): text
+        case .empty: ""
+        case .unknownFlag, .tooManyRules: nil
+        }
+    }
+
     public var description: String {
         switch self {
         case .empty: "empty rule; expected CIDR[:PORTS] or all[:PORTS]"

@@ -71,6 +71,12 @@ public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
                 guard rest.hasPrefix(":") else { throw .badSyntax(text, "expected ':PORTS' after ']'") }
                 portText = rest.dropFirst()
             }
+        } else if !text.contains("."), let slash = text.firstIndex(of: "/"),
+            let colon = text[slash...].firstIndex(of: ":")
+        {
+            // "2001:db8::/32:443": an IPv6 network's ports cannot follow it unbracketed.
+            throw .badSyntax(
+                text, "IPv6 with ports goes in brackets: [\(text[..<colon])]:\(text[text.index(after: colon)...])")
         } else if text.contains(".") {
             // IPv4: the first ':' starts the ports.
             if let colon = text.firstIndex(of: ":") {

@@ -152,9 +152,12 @@ struct GatewayFlags: ParsableArguments {
             }
             return options
         } catch {
-            // The policy parser names the rule, not the flag it came with.
+            // The policy parser names the rule; the flag it came with is found here.
             if case .policy(let reason) = error {
-                throw .invalidArgument("bad --allow/--deny/--allow-domain rule \(reason)")
+                if case .badDomain = reason { throw .invalidArgument("bad \(reason)") }
+                let text = reason.ruleText
+                let flag = policy.first(where: { $0.value == text })?.flag ?? "--allow/--deny"
+                throw .invalidArgument("bad \(flag) \(reason)")
             }
             throw .invalidArgument(error.description)
         }
