@@ -24,6 +24,9 @@ RUN_FLAGS="--add-host --allow --allow-domain --allow-host-loopback --allow-link-
 GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --flow-memory --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
 USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --log-format --log-level --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
 
+# The README's flag table names every flag of run (--help and --version aside).
+expect_eq "the README's table names every run flag" "" \
+    "$(for flag in $RUN_FLAGS; do [ "$flag" = --help ] || [ "$flag" = --version ] || grep -q -- "^| .*\`[^\`]*$flag\b" "$HERE/../README.md" || echo "$flag"; done | tr '\n' ' ')"
 run_help=$("$SANDBOX" run --help); expect_eq "run --help exits 0" 0 $?
 expect_eq "run --help lists exactly run's flags" "$RUN_FLAGS" "$(help_flags "$run_help")"
 expect_eq "run --help states every default" "" "$(undocumented_defaults "$run_help")"
