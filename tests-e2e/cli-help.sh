@@ -20,9 +20,9 @@ undocumented_defaults() {
     ' <<<"$1" | tr '\n' ' ' | sed 's/ $//'
 }
 
-RUN_FLAGS="--add-host --allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --detach --dispatch --dns --dns-option --dns-search --env --env-file --flow-memory --group-add --help --hostname --interactive --log-connections --log-format --log-level --max-flows --memory --mount --mtu --name --net --pcap --pids-limit --publish --read-only --rm --rootfs --seccomp --stop-timeout --tmpfs --tty --udp-timeout --ulimit --user --userns --version --volume --workdir --writable-root"
+RUN_FLAGS="--add-host --allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --detach --dispatch --dns --dns-option --dns-search --env --env-file --flow-memory --group-add --help --hostname --interactive --log-connections --log-format --log-level --max-flows --memory --mount --mtu --name --net --net-delay --net-duplicate --net-loss --net-rate --net-reorder --net-seed --pcap --pids-limit --publish --read-only --rm --rootfs --seccomp --stop-timeout --tmpfs --tty --udp-timeout --ulimit --user --userns --version --volume --workdir --writable-root"
 GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --flow-memory --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
-USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --log-format --log-level --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
+USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --log-format --log-level --net-delay --net-duplicate --net-loss --net-rate --net-reorder --net-seed --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
 
 # The README's flag table names every flag of run (--help and --version aside).
 expect_eq "the README's table names every run flag" "" \
@@ -36,7 +36,7 @@ expect_eq "--help after an option is run --help" "$run_help" "$("$SANDBOX" run -
 expect_match "run --help gives the usage" "USAGE: sandbox run \[OPTIONS\] \[--\] CMD" "$run_help"
 expect_match "run --help gives the exit statuses" "125 when the sandbox" "$run_help"
 expect_eq "run --help shows its flags in groups" \
-    "ARGUMENTS:|ISOLATION:|FILE SYSTEM:|PROGRAM:|RESOURCES:|NAMES AND DNS (--NET=USER):|DETACHED SANDBOXES:|LOGGING:|USER-MODE NETWORK (--NET=USER):|OPTIONS:" \
+    "ARGUMENTS:|ISOLATION:|FILE SYSTEM:|PROGRAM:|RESOURCES:|NAMES AND DNS (--NET=USER):|DETACHED SANDBOXES:|LOGGING:|USER-MODE NETWORK (--NET=USER):|LINK FAULTS (--NET=USER):|OPTIONS:" \
     "$(grep -E '^[A-Z][A-Z ()=-]*:$' <<<"$run_help" | tr '\n' '|' | sed 's/|$//')"
 expect_match "run --help: --memory under RESOURCES" "RESOURCES:
   --memory" "$run_help"

@@ -15,6 +15,12 @@ public struct GatewayStatistics: Sendable, Equatable {
     public var echoRequestsForwarded: UInt64 = 0
     public var pcapFrames: UInt64 = 0
     public var connectionLogRecords: UInt64 = 0
+    /// What the link faults (`--net-loss` and the others) did to frames.
+    public var framesLost: UInt64 = 0
+    public var framesDuplicated: UInt64 = 0
+    public var framesReordered: UInt64 = 0
+    public var framesDelayed: UInt64 = 0
+    public var framesDroppedQueueFull: UInt64 = 0
 
     public init() {}
 
@@ -29,6 +35,11 @@ public struct GatewayStatistics: Sendable, Equatable {
         echoRequestsForwarded = counters.echoRequestsForwarded
         pcapFrames = counters.pcapFrames
         connectionLogRecords = counters.connectionLogRecords
+        framesLost = counters.linkFaults.lost
+        framesDuplicated = counters.linkFaults.duplicated
+        framesReordered = counters.linkFaults.reordered
+        framesDelayed = counters.linkFaults.delayed
+        framesDroppedQueueFull = counters.linkFaults.queueFull
     }
 
     private static var fields: [(String, WritableKeyPath<GatewayStatistics, UInt64>)] {
@@ -37,12 +48,14 @@ public struct GatewayStatistics: Sendable, Equatable {
             ("flows-refused-at-limit", \.flowsRefusedAtLimit), ("active-flows", \.activeFlows),
             ("inbound", \.inboundConnections), ("inbound-refused", \.inboundRefused),
             ("echo-forwarded", \.echoRequestsForwarded), ("pcap-frames", \.pcapFrames),
-            ("log-records", \.connectionLogRecords)
+            ("log-records", \.connectionLogRecords), ("frames-lost", \.framesLost),
+            ("frames-duplicated", \.framesDuplicated), ("frames-reordered", \.framesReordered),
+            ("frames-delayed", \.framesDelayed), ("frames-queue-full", \.framesDroppedQueueFull)
         ]
     }
 
     /// `flows-opened=3 flows-denied=0 ...`
-    var line: String {
+    public var line: String {
         Self.fields.map { "\($0.0)=\(self[keyPath: $0.1])" }.joined(separator: " ")
     }
 

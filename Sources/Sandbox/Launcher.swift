@@ -232,7 +232,7 @@ public struct Launcher: Sendable {
             try Self.failClosed(gateway, initPID: child.pid)
         }
         defer {
-            gateway?.stop() // first: once it returns, the death handler cannot use the pidfd
+            Self.stop(gateway) // first: once it returns, the death handler cannot use the pidfd
             initHandle.map { SystemCalls.close($0) }
         }
         try beforeStart?(child)
@@ -353,6 +353,12 @@ public struct Launcher: Sendable {
             "gateway started",
             metadata: ["pid": "\(gateway.pid)", "published": "\(gateway.publishedPorts.map(\.description))"])
         return gateway
+    }
+
+    /// Stops the gateway (again: a no-op), with its last counters at debug level.
+    static func stop(_ gateway: GatewayProcess?) {
+        guard let statistics = gateway?.stop() else { return }
+        log.debug("gateway stopped", metadata: ["counters": "\(statistics.line)"])
     }
 
     /// `-p PORT` (no host port): says which one the kernel picked, as `podman port` would.

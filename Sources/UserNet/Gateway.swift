@@ -98,6 +98,8 @@ public struct GatewayCounters: Sendable {
     public var nic = NICCounters()
     /// The packet ring's own counters (kernel drops included).
     public var link = FDBasedStatistics()
+    /// What `--net-delay`, `--net-loss` and the other link faults did to frames.
+    public var linkFaults = LinkFaultCounters()
     public var flows = FlowTableCounters()
     public var activeFlows = 0
     public var flowsAllowed: UInt64 = 0

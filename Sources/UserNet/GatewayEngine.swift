@@ -55,6 +55,8 @@ public final class GatewayEngine: GatewayFlowHook {
     /// Where the gateway's own messages go (GatewayLog); silent unless the caller gives one.
     var logger = Logger(label: "gateway") { _ in SwiftLogNoOpLogHandler() }
     var logWindow = LogWindow()
+    /// `--net-delay` and the other link faults, between the stack and the veth (when asked for).
+    let faultyLink: FaultyLink?
 
     static let housekeepingInterval: UInt64 = 1_000_000_000
     /// Largest TCP super-segment sent to the app's veth (its gso_max_size is 65536).
@@ -81,8 +83,10 @@ public final class GatewayEngine: GatewayFlowHook {
             link.close()
             throw error
         }
-        (stack, nic) = Self.makeStack(
-            options.network, link: pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link)
+        let wire: any LinkEndpoint = pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link
+        faultyLink =
+            options.linkFaults.isEmpty ? nil : FaultyLink(wrapping: wire, faults: options.linkFaults, loop: loop)
+        (stack, nic) = Self.makeStack(options.network, link: faultyLink ?? wire)
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
         stack.gatewayHook = self
         do throws(GatewayError) {
@@ -442,6 +446,7 @@ public final class GatewayEngine: GatewayFlowHook {
         var out = counters
         out.nic = stack.counters(of: nic)
         out.link = link.statistics
+        out.linkFaults = faultyLink?.counters ?? LinkFaultCounters()
         out.flows = flows.counters
         out.activeFlows = flows.count
         out.ping = pingOpener.counters

@@ -11,6 +11,8 @@ public struct UserNetOptions: Sendable {
     public var pcapPath: String?
     public var connectionLogPath: String?
     public var flowLimits: FlowLimits
+    /// What the gateway does to the app's link (`--net-delay` and friends); none by default.
+    public var linkFaults = LinkFaults()
     /// The flags these options came from, minus the file paths (see `flags`).
     var givenFlags: [String] = []
 

@@ -11,6 +11,7 @@ extension UserNetOptions {
     public var flags: [String] {
         var out = givenFlags
         if let hostname = network.hostname { out += ["--hostname", hostname] }
+        if !linkFaults.isEmpty { out += ["--net-faults", linkFaults.description] }
         if let upstreams = network.dnsUpstreams {
             if upstreams.isEmpty { out.append("--no-dns") }
             for upstream in upstreams { out += ["--dns", upstream.description] }
@@ -23,6 +24,7 @@ extension UserNetOptions {
         var cidr: String?, mtu: Int?, udpTimeout: Int?, maxFlows: Int?, flowMemory: Int?, hostname: String?
         var hostLoopback = false, linkLocal = false, noDNS = false
         var dns: [String] = [], publish: [String] = []
+        var faults = LinkFaults()
         var policy: [(flag: String, value: String)] = []
         var index = 0
         func value() throws(UserNetOptionsError) -> String {
@@ -49,6 +51,10 @@ extension UserNetOptions {
             case "--no-dns": noDNS = true
             case "--dns": dns.append(try value())
             case "--publish": publish.append(try value())
+            case "--net-faults":
+                let text = try value()
+                guard let parsed = LinkFaults(encoded: text) else { throw .badFlags(text) }
+                faults = parsed
             case _ where Self.policyFlags.contains(flag): policy.append((flag, try value()))
             default: throw .badFlags(flag)
             }
@@ -60,6 +66,7 @@ extension UserNetOptions {
             flowMemoryBytes: flowMemory)
         if noDNS { network.dnsUpstreams = [] }
         network.hostname = hostname
+        linkFaults = faults
     }
 
     static func flags(

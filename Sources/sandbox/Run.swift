@@ -51,6 +51,9 @@ struct Run: ParsableCommand {
     @OptionGroup(title: "User-mode network (--net=user)")
     var userNet: GatewayFlags
 
+    @OptionGroup(title: "Link faults (--net=user)")
+    var faults: LinkFaultFlags
+
     @Argument(
         parsing: .captureForPassthrough,
         help: ArgumentHelp("The program and its arguments.", valueName: "CMD [ARGS...]"))
@@ -127,9 +130,10 @@ struct Run: ParsableCommand {
         if let cpus = resources.cpus { config.resources.cpus = try ResourceLimits.parseCPUs(cpus) }
         for text in resources.ulimit { config.rlimits.append(try ResourceLimit.parse(text)) }
 
-        config.userNetFlags = userNet.given
+        config.userNetFlags = userNet.given + faults.given
         if mode == .user {
             config.userNet = try userNet.options(arguments: arguments)
+            config.userNet?.linkFaults = try faults.linkFaults()
             config.gatewayDispatch = try userNet.dispatchMode()
             config.gatewayLaunch = userNet.launch
             config.gatewayLaunch.log = try logging.settings()

@@ -44,6 +44,9 @@ struct UsernetCommand: ParsableCommand {
     @OptionGroup(title: "Gateway")
     var userNet: GatewayFlags
 
+    @OptionGroup(title: "Link faults")
+    var faults: LinkFaultFlags
+
     @OptionGroup(title: "Logging")
     var logging: LogFlags
 
@@ -69,7 +72,8 @@ struct UsernetCommand: ParsableCommand {
         log.bootstrap()
         var launch = userNet.launch
         launch.log = log
-        let options = try userNet.options(arguments: CommandLine.arguments)
+        var options = try userNet.options(arguments: CommandLine.arguments)
+        options.linkFaults = try faults.linkFaults()
         let dispatch = try userNet.dispatchMode()
 
         // Taken synchronously below: blocked before the gateway's thread starts, so that thread

@@ -7,6 +7,7 @@
 
 import Foundation
 import Glibc
+import Netstack
 import NetstackTesting
 import Synchronization
 import Wire

@@ -1,0 +1,16 @@
+// A reproducible random sequence: the gateway's link faults under `--net-seed`, and the tests'
+// lossy links. The standard library's generator cannot be seeded, and nothing on this machine
+// provides one that can, so SplitMix64 (Steele, Lea and Flood, 2014) is written out here.
+
+/// A small deterministic PRNG (SplitMix64): same seed, same sequence, on every platform.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

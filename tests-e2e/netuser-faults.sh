@@ -1,0 +1,65 @@
+#!/bin/bash
+# Link faults (--net-delay, --net-loss, --net-rate, --net-duplicate, --net-reorder), applied by
+# the gateway in each direction, measured from outside against what was asked: the round trip
+# of ping, the rate of a download, a 20 MB transfer's SHA-256 under loss, duplication and
+# reordering, a link cut off by 100% loss; and the gateway's counters of what it did.
+source "$(dirname "$0")/lib/netuser-common.bash"
+
+head -c 20000000 /dev/urandom >"$WORK/www/big"
+want=$(sha256sum "$WORK/www/big" | cut -d' ' -f1)
+for _ in $(seq 50); do HX curl -s -o /dev/null "http://$REMOTE_ADDR:8000/" && break; sleep 0.1; done
+# counter NAME TEXT: the value of a gateway counter in a --log-level debug run's last line.
+counter() { grep -o "$1=[0-9]*" <<<"$2" | tail -n 1 | cut -d= -f2; }
+# within VALUE LOW HIGH: LOW <= VALUE <= HIGH (decimals allowed).
+within() { python3 -c 'import sys; v, lo, hi = map(float, sys.argv[1:]); sys.exit(0 if lo <= v <= hi else 1)' "$@"; }
+
+# Delay: 50 ms each way is a 100 ms round trip (netem's meaning). The first ping also waits for
+# ARP, so the median of ten is the measure; within 20% of what was asked. With jitter, every
+# round trip after the first (ARP) stays within the delay give or take twice the jitter.
+out=$(SB --net-delay 50ms -- ping -c 10 -i 0.2 "$REMOTE_ADDR" 2>&1)
+median=$(grep -o 'time=[0-9.]*' <<<"$out" | cut -d= -f2 | sort -n | sed -n 5p)
+within "${median:-0}" 100 120 && ok || bad "--net-delay 50ms: median round trip ${median:-none} ms, asked 100 (within 20%)"
+echo "  measured: --net-delay 50ms -> median round trip $median ms (asked 100)"
+out=$(SB --net-delay 50ms,10ms -- ping -c 20 -i 0.1 "$REMOTE_ADDR" 2>&1)
+times=$(grep -o 'time=[0-9.]*' <<<"$out" | cut -d= -f2 | sed 1d | sort -n)
+within "$(head -n 1 <<<"$times")" 80 125 && within "$(tail -n 1 <<<"$times")" 80 125 && ok \
+    || bad "--net-delay 50ms,10ms: round trips $(tr '\n' ' ' <<<"$times") not within 80-120 ms"
+[ "$(head -n 1 <<<"$times")" != "$(tail -n 1 <<<"$times")" ] && ok || bad "--net-delay with jitter: every round trip the same"
+
+# Rate: 40 mbit is 5 MB/s; a 20 MB download within 20% of it.
+speed=$(SB --net-rate 40mbit -- curl -s -o /dev/null -w '%{speed_download}' "http://$REMOTE_ADDR:8000/big" 2>&1)
+within "${speed:-0}" 4000000 6000000 && ok || bad "--net-rate 40mbit: ${speed:-no} bytes/s, asked 5000000 (within 20%)"
+echo "  measured: --net-rate 40mbit -> $speed bytes/s (asked 5000000)"
+
+# Loss: 3% of frames each way; TCP recovers and the 20 MB arrive intact; the gateway counts it.
+out=$(SB --net-loss 3% --log-level debug -- sh -c "curl -s --max-time 120 http://$REMOTE_ADDR:8000/big | sha256sum" 2>&1)
+expect_eq "--net-loss 3%: 20 MB SHA-256-intact" 1 "$(grep -c "^$want " <<<"$out")"
+lost=$(counter frames-lost "$out")
+[ "${lost:-0}" -gt 0 ] && ok || bad "--net-loss 3%: the gateway counted no lost frame"
+echo "  measured: --net-loss 3% -> $lost frames lost, transfer intact"
+
+# Duplication and reordering (which needs a delay: the reordered frames are the ones not held).
+out=$(SB --net-delay 5ms --net-reorder 25% --net-duplicate 5% --log-level debug -- \
+    sh -c "curl -s --max-time 120 http://$REMOTE_ADDR:8000/big | sha256sum" 2>&1)
+expect_eq "--net-reorder 25% --net-duplicate 5%: 20 MB SHA-256-intact" 1 "$(grep -c "^$want " <<<"$out")"
+[ "$(counter frames-reordered "$out")" -gt 0 ] && [ "$(counter frames-duplicated "$out")" -gt 0 ] && ok \
+    || bad "reorder/duplicate counters: $(grep -o 'frames-[a-z-]*=[0-9]*' <<<"$out" | tr '\n' ' ')"
+
+# 100% loss cuts the sandbox off: nothing gets through, quickly refused by curl's own timeout.
+out=$(SB --net-loss 100% -- sh -c "curl -s --max-time 3 -o /dev/null http://$REMOTE_ADDR:8000/; echo rc=\$?" 2>&1)
+expect_match "--net-loss 100%: cut off" "rc=28" "$out"
+
+# Refusals name the flag, the value and the form.
+expect_eq "--net-reorder needs --net-delay" \
+    "sandbox: bad --net-reorder 10%: needs --net-delay: reordered frames are the ones not delayed" \
+    "$(SB --net-reorder 10% -- true 2>&1)"
+expect_eq "a share above 100%" "sandbox: bad --net-loss 150%: expected a percentage from 0% to 100%" \
+    "$(SB --net-loss 150% -- true 2>&1)"
+expect_match "a rate without a unit" "^sandbox: bad --net-rate fast: expected a rate such as 10mbit" "$(SB --net-rate fast -- true 2>&1)"
+expect_eq "jitter above the delay" "sandbox: bad --net-delay 10ms,20ms: the jitter may be at most the delay" \
+    "$(SB --net-delay 10ms,20ms -- true 2>&1)"
+expect_eq "link faults need --net=user" \
+    "sandbox: --net-delay configures the user-mode network and needs --net=user (got --net=none)" \
+    "$(SB --net=none --net-delay 10ms -- true 2>&1)"
+check_no_leftovers "link fault runs"
+finish
