@@ -14,16 +14,17 @@ counter() { grep -o "$1=[0-9]*" <<<"$2" | tail -n 1 | cut -d= -f2; }
 within() { python3 -c 'import sys; v, lo, hi = map(float, sys.argv[1:]); sys.exit(0 if lo <= v <= hi else 1)' "$@"; }
 
 # Delay: 50 ms each way is a 100 ms round trip (netem's meaning). The first ping also waits for
-# ARP, so the median of ten is the measure; within 20% of what was asked. With jitter, every
-# round trip after the first (ARP) stays within the delay give or take twice the jitter.
+# ARP, so the median of ten is the measure; within 20% of what was asked. With jitter, the
+# round trips after the first stay within the delay give or take twice the jitter (all but
+# those that wait for an ARP refresh, which the delay holds up too).
 out=$(SB --net-delay 50ms -- ping -c 10 -i 0.2 "$REMOTE_ADDR" 2>&1)
 median=$(grep -o 'time=[0-9.]*' <<<"$out" | cut -d= -f2 | sort -n | sed -n 5p)
 within "${median:-0}" 100 120 && ok || bad "--net-delay 50ms: median round trip ${median:-none} ms, asked 100 (within 20%)"
 echo "  measured: --net-delay 50ms -> median round trip $median ms (asked 100)"
 out=$(SB --net-delay 50ms,10ms -- ping -c 20 -i 0.1 "$REMOTE_ADDR" 2>&1)
 times=$(grep -o 'time=[0-9.]*' <<<"$out" | cut -d= -f2 | sed 1d | sort -n)
-within "$(head -n 1 <<<"$times")" 80 125 && within "$(tail -n 1 <<<"$times")" 80 125 && ok \
-    || bad "--net-delay 50ms,10ms: round trips $(tr '\n' ' ' <<<"$times") not within 80-120 ms"
+inside=$(awk '$1 >= 80 && $1 <= 120' <<<"$times" | wc -l)
+[ "$inside" -ge 15 ] && ok || bad "--net-delay 50ms,10ms: only $inside of 19 round trips within 80-120 ms: $(tr '\n' ' ' <<<"$times")"
 [ "$(head -n 1 <<<"$times")" != "$(tail -n 1 <<<"$times")" ] && ok || bad "--net-delay with jitter: every round trip the same"
 
 # Rate: 40 mbit is 5 MB/s; a 20 MB download within 20% of it.
@@ -48,6 +49,27 @@ expect_eq "--net-reorder 25% --net-duplicate 5%: 20 MB SHA-256-intact" 1 "$(grep
 # 100% loss cuts the sandbox off: nothing gets through, quickly refused by curl's own timeout.
 out=$(SB --net-loss 100% -- sh -c "curl -s --max-time 3 -o /dev/null http://$REMOTE_ADDR:8000/; echo rc=\$?" 2>&1)
 expect_match "--net-loss 100%: cut off" "rc=28" "$out"
+
+# Changed while it runs: a detached sandbox polls the remote server; `sandbox update --net-loss
+# 100%` cuts it off, `--net-loss 0%` heals it, and its log shows up, down, up again.
+STATE="$WORK/state"
+R() { ip netns exec "$HS" "$SANDBOX" --root "$STATE" "$@"; }
+CLEANUPS+=('R rm -f flaky1 >/dev/null 2>&1')
+R run -d --name flaky1 --net-delay 5ms -- sh -c "while :; do
+    if curl -s --max-time 1 -o /dev/null http://$REMOTE_ADDR:8000/; then echo up; else echo down; fi; sleep 0.2; done" >/dev/null
+# wait_for_log WORD: until the last line of the sandbox's log is WORD (10 s at most).
+wait_for_log() { for _ in $(seq 100); do [ "$(R logs flaky1 | tail -n 1)" = "$1" ] && return 0; sleep 0.1; done; return 1; }
+wait_for_log up && ok || bad "the detached sandbox never reached the server"
+expect_eq "update --net-loss 100%: says what is in force" "flaky1: --net-delay 5ms --net-loss 100%" \
+    "$(R update --net-loss 100% flaky1 2>&1)"
+wait_for_log down && ok || bad "update --net-loss 100% did not cut the sandbox off"
+expect_eq "update --net-loss 0%: the delay stays" "flaky1: --net-delay 5ms" "$(R update --net-loss 0% flaky1 2>&1)"
+wait_for_log up && ok || bad "update --net-loss 0% did not heal the link"
+expect_match "the log shows up, down, up" "^up down up$" "$(R logs flaky1 | uniq | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "update with nothing to change" "sandbox: nothing to update: name a link fault, e.g. --net-loss 100%" \
+    "$(R update flaky1 2>&1)"
+R rm -f flaky1 >/dev/null
+expect_eq "update of a sandbox that is gone" "sandbox: container flaky1 does not exist" "$(R update --net-loss 1% flaky1 2>&1)"
 
 # Refusals name the flag, the value and the form.
 expect_eq "--net-reorder needs --net-delay" \

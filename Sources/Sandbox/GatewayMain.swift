@@ -80,7 +80,8 @@ public enum GatewayMain {
         serve(gateway, status: status)
     }
 
-    /// Answers the launcher's requests: `c` for the counters; `p PORT-SPEC` with a listening
+    /// Answers the launcher's requests: `c` for the counters; `f FAULTS` to replace the link
+    /// faults (answered `faults ok` or `faults unavailable`); `p PORT-SPEC` with a listening
     /// socket to publish one more port; EOF (the launcher closed its end, or died) stops the
     /// gateway, sends the final counters and exits.
     private static func serve(_ gateway: Gateway, status: GatewayStatus) -> Never {
@@ -104,6 +105,10 @@ public enum GatewayMain {
     private static func answer(_ request: [UInt8], socket: Int32, gateway: Gateway, status: GatewayStatus) {
         if request == [UInt8(ascii: "c")], let counters = gateway.counters() {
             status.send("counters " + GatewayStatistics(counters).line)
+        } else if request.first == UInt8(ascii: "f"),
+            let faults = LinkFaults(encoded: String(decoding: request.dropFirst(), as: UTF8.self))
+        {
+            status.send(gateway.setLinkFaults(faults) ? "faults ok" : "faults unavailable")
         } else if request.first == UInt8(ascii: "p"), socket >= 0,
             let port = try? PublishedPort(parsing: String(decoding: request.dropFirst(), as: UTF8.self))
         {

@@ -15,6 +15,8 @@ final class GatewayMonitor: @unchecked Sendable {
     private var startError: String?
     private var counters: GatewayStatistics?
     private var countersSerial = 0
+    private var faultsSerial = 0
+    private var faultsApplied = false
     private var final: GatewayStatistics?
     private var stopping = false
     private var exited = false
@@ -75,6 +77,9 @@ final class GatewayMonitor: @unchecked Sendable {
             case "counters":
                 counters = GatewayStatistics(line: rest)
                 countersSerial += 1
+            case "faults":
+                faultsApplied = rest == "ok"
+                faultsSerial += 1
             case "stopped": final = GatewayStatistics(line: rest)
             default: break
             }
@@ -116,6 +121,16 @@ final class GatewayMonitor: @unchecked Sendable {
         guard send() else { return nil }
         return locked(waitingUpTo: 10, until: { countersSerial > serial || exited }) {
             countersSerial > serial ? counters : nil
+        }
+    }
+
+    /// Sends a `f FAULTS` request through `send` and waits for its answer: whether the gateway
+    /// took the faults (it has a fault stage); nil if it is gone.
+    func setFaults(requestingWith send: () -> Bool) -> Bool? {
+        let serial = locked { faultsSerial }
+        guard send() else { return nil }
+        return locked(waitingUpTo: 10, until: { faultsSerial > serial || exited }) {
+            faultsSerial > serial ? faultsApplied : nil
         }
     }
 

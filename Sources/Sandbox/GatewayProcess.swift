@@ -153,6 +153,19 @@ public final class GatewayProcess: Sendable {
         }
     }
 
+    /// Replaces the running gateway's link faults (`sandbox update`): true once it took them;
+    /// false if its link has no fault stage; nil if it is gone.
+    public func setLinkFaults(_ faults: LinkFaults) -> Bool? {
+        let message = Array(("f" + faults.description).utf8)
+        return monitor.setFaults {
+            control.withLock { fd in
+                fd >= 0
+                    && message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                        == message.count
+            }
+        }
+    }
+
     /// Hands the running gateway one more published port: `socket` (bound and listening here,
     /// in the namespace its host sockets use) goes with the port over the control socket.
     /// The caller keeps and closes its own `socket`. False if the gateway is gone.

@@ -1,7 +1,8 @@
 // The app's link as `LinkFaults` makes it: a link endpoint between the stack's NIC and the
 // veth's (after the pcap, so a capture shows what crossed the veth), which loses, duplicates,
 // delays, rate-limits and reorders frames in both directions. It is in the path only when a
-// fault is asked for. A held frame is copied (the ring's and the stack's buffers are borrowed
+// fault is asked for (or may be, in a detached sandbox: then, without faults, it passes
+// frames straight on). A held frame is copied (the ring's and the stack's buffers are borrowed
 // for the call only) into a buffer of its own, freed when it goes; each direction holds at
 // most `maximumHeldFrames` frames and `maximumHeldBytes` bytes (netem's limit is 1000 frames),
 // and what found it full is dropped and counted.
@@ -85,6 +86,7 @@ final class FaultyLink: LinkEndpoint, NetworkDispatcher {
     // MARK: from the app (the veth) to the stack
 
     func deliverNetworkPacket(_ protocolNumber: EtherType, _ packet: InboundPacket) {
+        guard !faults.isEmpty else { return upper?.deliverNetworkPacket(protocolNumber, packet) ?? () }
         let length = packet.linkHeader.count + packet.network.count
         for _ in 0..<copies() {
             guard let due = schedule(length, &toStack) else {
@@ -103,6 +105,7 @@ final class FaultyLink: LinkEndpoint, NetworkDispatcher {
     // MARK: from the stack to the app
 
     func writePacket(_ packet: OutboundPacket) throws(LinkError) {
+        guard !faults.isEmpty else { return try inner.writePacket(packet) }
         for _ in 0..<copies() {
             guard let due = schedule(packet.length, &toWire) else {
                 try inner.writePacket(packet)

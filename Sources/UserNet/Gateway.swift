@@ -292,6 +292,16 @@ public final class Gateway: Sendable {
         return published ?? false
     }
 
+    /// Replaces the link faults of a running gateway (`sandbox update`). False when its link has
+    /// no fault stage (started without faults and not `adjustableLinkFaults`) or it stopped.
+    public func setLinkFaults(_ faults: LinkFaults) -> Bool {
+        onGatewayThread { engine in
+            guard let link = engine.faultyLink else { return false }
+            link.faults = faults
+            return true
+        } ?? false
+    }
+
     /// Runs `body` on the gateway's thread with its engine and returns the result (nil once
     /// the gateway stopped).
     func onGatewayThread<T: Sendable>(_ body: @escaping @Sendable (GatewayEngine) -> T) -> T? {

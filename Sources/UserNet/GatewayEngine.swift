@@ -85,7 +85,8 @@ public final class GatewayEngine: GatewayFlowHook {
         }
         let wire: any LinkEndpoint = pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link
         faultyLink =
-            options.linkFaults.isEmpty ? nil : FaultyLink(wrapping: wire, faults: options.linkFaults, loop: loop)
+            options.linkFaults.isEmpty && !options.adjustableLinkFaults
+            ? nil : FaultyLink(wrapping: wire, faults: options.linkFaults, loop: loop)
         (stack, nic) = Self.makeStack(options.network, link: faultyLink ?? wire)
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
         stack.gatewayHook = self

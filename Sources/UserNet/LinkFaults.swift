@@ -93,6 +93,26 @@ public struct LinkFaults: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
+    /// The faults as the flags that would ask for them ("--net-delay 30ms --net-loss 3%"), or
+    /// "no link faults".
+    public var flagText: String {
+        func number(_ value: Double) -> String {
+            let rounded = (value * 1000).rounded() / 1000
+            return rounded == rounded.rounded() ? "\(Int(rounded))" : "\(rounded)"
+        }
+        var parts: [String] = []
+        if delayNanoseconds > 0 {
+            let jitter = jitterNanoseconds > 0 ? ",\(number(Double(jitterNanoseconds) / 1e6))ms" : ""
+            parts.append("--net-delay \(number(Double(delayNanoseconds) / 1e6))ms\(jitter)")
+        }
+        for (flag, share) in [("--net-loss", loss), ("--net-duplicate", duplicate), ("--net-reorder", reorder)]
+        where share > 0 {
+            parts.append("\(flag) \(number(share * 100))%")
+        }
+        if let rateBitsPerSecond { parts.append("--net-rate \(rateBitsPerSecond)bit") }
+        return parts.isEmpty ? "no link faults" : parts.joined(separator: " ")
+    }
+
     /// One token for the gateway process's flags (`--net-faults`), read back by `init(encoded:)`.
     public var description: String {
         "delay=\(delayNanoseconds),jitter=\(jitterNanoseconds),loss=\(loss),duplicate=\(duplicate),"

@@ -13,6 +13,9 @@ public struct UserNetOptions: Sendable {
     public var flowLimits: FlowLimits
     /// What the gateway does to the app's link (`--net-delay` and friends); none by default.
     public var linkFaults = LinkFaults()
+    /// Whether the link gets its fault stage even without faults, so that they can be set while
+    /// the gateway runs (a detached sandbox: `sandbox update`).
+    public var adjustableLinkFaults = false
     /// The flags these options came from, minus the file paths (see `flags`).
     var givenFlags: [String] = []
 

@@ -12,6 +12,7 @@ extension UserNetOptions {
         var out = givenFlags
         if let hostname = network.hostname { out += ["--hostname", hostname] }
         if !linkFaults.isEmpty { out += ["--net-faults", linkFaults.description] }
+        if adjustableLinkFaults { out.append("--net-faults-adjustable") }
         if let upstreams = network.dnsUpstreams {
             if upstreams.isEmpty { out.append("--no-dns") }
             for upstream in upstreams { out += ["--dns", upstream.description] }
@@ -25,6 +26,7 @@ extension UserNetOptions {
         var hostLoopback = false, linkLocal = false, noDNS = false
         var dns: [String] = [], publish: [String] = []
         var faults = LinkFaults()
+        var adjustable = false
         var policy: [(flag: String, value: String)] = []
         var index = 0
         func value() throws(UserNetOptionsError) -> String {
@@ -51,6 +53,7 @@ extension UserNetOptions {
             case "--no-dns": noDNS = true
             case "--dns": dns.append(try value())
             case "--publish": publish.append(try value())
+            case "--net-faults-adjustable": adjustable = true
             case "--net-faults":
                 let text = try value()
                 guard let parsed = LinkFaults(encoded: text) else { throw .badFlags(text) }
@@ -67,6 +70,7 @@ extension UserNetOptions {
         if noDNS { network.dnsUpstreams = [] }
         network.hostname = hostname
         linkFaults = faults
+        adjustableLinkFaults = adjustable
     }
 
     static func flags(

@@ -45,11 +45,19 @@ struct LinkFaultFlags: ParsableArguments {
         ].compactMap { $0.1 == nil ? nil : $0.0 }
     }
 
-    func linkFaults() throws(SandboxError) -> LinkFaults {
+    func linkFaults() throws(SandboxError) -> LinkFaults { try applied(to: nil) }
+
+    /// The flags given over `current` (`sandbox update`: what is not named stays), or alone.
+    func applied(to current: LinkFaults?) throws(SandboxError) -> LinkFaults {
+        let percent = { (share: Double) in "\(share * 100)%" }
         do {
             return try LinkFaults(
-                delay: netDelay, loss: netLoss, rate: netRate, duplicate: netDuplicate, reorder: netReorder,
-                seed: netSeed)
+                delay: netDelay ?? current.map { "\($0.delayNanoseconds)ns,\($0.jitterNanoseconds)ns" },
+                loss: netLoss ?? current.map { percent($0.loss) },
+                rate: netRate ?? current?.rateBitsPerSecond.map { "\($0)bit" },
+                duplicate: netDuplicate ?? current.map { percent($0.duplicate) },
+                reorder: netReorder ?? current.map { percent($0.reorder) },
+                seed: netSeed ?? current.map { "\($0.seed)" })
         } catch {
             throw .invalidArgument(error.description)
         }

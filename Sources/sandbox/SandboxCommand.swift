@@ -23,7 +23,7 @@ struct SandboxCommand: ParsableCommand {
             """,
         version: BuildInfo.versionLine,
         subcommands: [
-            Run.self, Ps.self, Exec.self, Stop.self, Rm.self, Logs.self,
+            Run.self, Ps.self, Exec.self, Stop.self, Rm.self, Logs.self, Update.self,
             Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Spec.self, Features.self,
             UsernetCommand.self, Version.self, Completion.self
         ]

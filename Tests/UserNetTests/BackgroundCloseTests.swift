@@ -10,9 +10,14 @@ import UserNet
         var pair: [Int32] = [-1, -1]
         try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0)
         defer { close(pair[1]) }
-        #expect(closeInBackground(pair[0]))
+        // Moved to a high number: the tests run in parallel, and another one's next descriptor
+        // would take a low number as soon as it is closed.
+        let fd = fcntl(pair[0], F_DUPFD_CLOEXEC, 900)
+        close(pair[0])
+        try #require(fd >= 900)
+        #expect(closeInBackground(fd))
         // Closed in this process at once...
-        #expect(fcntl(pair[0], F_GETFD) == -1 && errno == EBADF)
+        #expect(fcntl(fd, F_GETFD) == -1 && errno == EBADF)
         // ...and the socket itself is released once the throwaway process exits: EOF on the
         // peer (a poll bounded at 10 s so a hang fails instead of blocking the suite).
         var pollfd = Glibc.pollfd(fd: pair[1], events: Int16(POLLIN), revents: 0)

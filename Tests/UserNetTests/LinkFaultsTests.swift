@@ -13,6 +13,10 @@ import UserNet
         #expect(try LinkFaults(rate: "1mbps").rateBitsPerSecond == 8_000_000, "tc's bps is bytes")
         #expect(try LinkFaults(rate: "512kbit").rateBitsPerSecond == 512_000)
         #expect(try LinkFaults().isEmpty && !(try LinkFaults(loss: "1%").isEmpty))
+        #expect(
+            faults.flagText
+                == "--net-delay 100ms,10ms --net-loss 3% --net-duplicate 0.5% --net-reorder 25% --net-rate 10000000bit")
+        #expect(LinkFaults().flagText == "no link faults")
     }
 
     @Test func refusesWithTheFlagAndTheForm() {

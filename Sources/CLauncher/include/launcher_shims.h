@@ -20,6 +20,10 @@ int sbx_create_in_directory(const char *directory, const char *inner, int file_l
 /// Connects to the unix stream socket at `path` and sends `fd` on it (SCM_RIGHTS), as runc
 /// does with --console-socket. 0, or -1 with errno.
 int sbx_send_to_console_socket(const char *path, int fd);
+/// A listening AF_UNIX SOCK_SEQPACKET socket bound at `path` (close-on-exec), or -1.
+int sbx_listen_unix(const char *path);
+/// A SOCK_SEQPACKET connection to the socket at `path` (close-on-exec), or -1.
+int sbx_connect_unix(const char *path);
 
 /// Sends `length` bytes of `data` with `fd` (SCM_RIGHTS) as one message on a SOCK_SEQPACKET
 /// `channel`, without SIGPIPE. 0, or -1 with errno.

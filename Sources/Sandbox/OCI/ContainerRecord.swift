@@ -30,6 +30,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var exitStatus: Int32?
     /// The command, for `sandbox ps` and `list`.
     public var command: [String] = []
+    /// The link faults now in force (`LinkFaults` one-token form): `sandbox update` changes
+    /// only the ones it names. nil: none, or no user-mode network.
+    public var linkFaults: String?
     /// The user-mode network's published ports (`sandbox ps`): as given, then as bound.
     public var ports: [String] = []
     /// Set when the sandbox failed to start: why.
@@ -81,7 +84,7 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
 
 /// The operations of the lifecycle and which statuses allow them (runtime.md "Operations").
 public enum ContainerOperation: String, Sendable {
-    case start, kill, delete, exec, pause
+    case start, kill, delete, exec, update, pause
 
     /// Whether the operation may run on a container in `status` (`force`: delete --force).
     public func allowed(in status: ContainerStatus, force: Bool = false) -> Bool {
@@ -90,7 +93,7 @@ public enum ContainerOperation: String, Sendable {
         case .kill: return status == .created || status == .running
         // runc deletes a created container without --force (containerd's shim relies on it).
         case .delete: return status == .stopped || status == .created || force
-        case .exec: return status == .running
+        case .exec, .update: return status == .running
         case .pause: return false
         }
     }
@@ -104,6 +107,7 @@ public enum ContainerOperation: String, Sendable {
             return .invalidArgument(
                 "cannot delete container \(id) that is not stopped: \(status.rawValue) (use --force)")
         case .exec: return .invalidArgument("cannot exec in container \(id): it is \(status.rawValue), not running")
+        case .update: return .invalidArgument("cannot update \(id): it is \(status.rawValue), not running")
         case .pause: return .notAvailable("pause and resume are not supported (no freezer is used)")
         }
     }

@@ -2,6 +2,7 @@ import CLauncher
 import FoundationEssentials
 import Glibc
 import Posix
+import UserNet
 
 /// The lifecycle operations on the state root, as runc's commands and `sandbox run -d`, `stop`
 /// and `rm` use them. Each takes the container's lock for what it reads and writes.
@@ -50,6 +51,7 @@ public struct ContainerRuntime: Sendable {
         do throws(SandboxError) {
             var record = Self.record(id: id, bundle: nil, configuration: configuration)
             record.ports = ports
+            record.linkFaults = configuration.userNet?.linkFaults.description
             return try spawnSupervisor(id: id, record: record, arguments: ["--"] + runArguments, logToState: true)
         } catch {
             store.remove(id)
@@ -67,6 +69,28 @@ public struct ContainerRuntime: Sendable {
         let status = store.status(of: record)
         guard operation.allowed(in: status, force: force) else { throw operation.refusal(id: id, status: status) }
         return (lock, record, status)
+    }
+
+    /// `sandbox update`: the link faults of a running sandbox's gateway, from `change` of the
+    /// ones in force, handed to its supervisor (SupervisorControl) and recorded once it took them.
+    public func updateLinkFaults(id: String, _ change: (LinkFaults) throws(SandboxError) -> LinkFaults)
+        throws(SandboxError) -> LinkFaults
+    {
+        let (lock, record, _) = try locked(id, for: .update)
+        defer { withExtendedLifetime(lock) {} }
+        guard let text = record.linkFaults, let current = LinkFaults(encoded: text) else {
+            throw .invalidArgument("cannot update \(id): it has no user-mode network (--net=user) to change")
+        }
+        let wanted = try change(current)
+        let answer = try SupervisorControl.ask("faults " + wanted.description, directory: store.directory(id))
+        guard answer == "ok" else {
+            throw .invalidArgument(
+                "cannot update \(id): " + (answer.hasPrefix("error ") ? String(answer.dropFirst(6)) : answer))
+        }
+        var updated = record
+        updated.linkFaults = wanted.description
+        try store.write(updated)
+        return wanted
     }
 
     /// OCI `start`: the program of a created container runs.

@@ -36,9 +36,11 @@ enum SuperviseEntry {
                     fail("container \(id): no bundle and no run arguments", status: 125)
                 }
                 try run.logging.settings().bootstrap() // its stderr is the sandbox's log
+                var configuration = try run.makeConfiguration(arguments: ["sandbox", "run"] + runArguments)
+                // Its link faults can change while it runs (`sandbox update`).
+                configuration.userNet?.adjustableLinkFaults = true
                 plan = Supervisor.Plan(
-                    configuration: try run.makeConfiguration(arguments: ["sandbox", "run"] + runArguments),
-                    engineNetwork: nil, waitForStart: false, keepLog: true)
+                    configuration: configuration, engineNetwork: nil, waitForStart: false, keepLog: true)
             }
             Supervisor.run(plan, id: id, store: store)
         } catch {
