@@ -7,7 +7,7 @@
 import Link
 import Wire
 
-final class CapturingLink: LinkEndpoint, NetworkDispatcher {
+final class CapturingLink: WrappingLink, NetworkDispatcher {
     let inner: any LinkEndpoint
     let pcap: PcapWriter
     private var upper: (any NetworkDispatcher)?
@@ -22,11 +22,6 @@ final class CapturingLink: LinkEndpoint, NetworkDispatcher {
 
     deinit { ethernetScratch.deallocate() }
 
-    var mtu: Int { inner.mtu }
-    var capabilities: LinkCapabilities { inner.capabilities }
-    var maxHeaderLength: Int { inner.maxHeaderLength }
-    var linkAddress: MACAddress { inner.linkAddress }
-    var gsoMaxSize: Int { inner.gsoMaxSize }
     var isAttached: Bool { upper != nil }
 
     func attach(_ dispatcher: (any NetworkDispatcher)?) {

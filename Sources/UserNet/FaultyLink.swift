@@ -21,7 +21,7 @@ public struct LinkFaultCounters: Sendable, Equatable {
     public var queueFull: UInt64 = 0
 }
 
-final class FaultyLink: LinkEndpoint, NetworkDispatcher {
+final class FaultyLink: WrappingLink, NetworkDispatcher {
     static let maximumHeldFrames = 1000
     static let maximumHeldBytes = 16 << 20
 
@@ -71,11 +71,6 @@ final class FaultyLink: LinkEndpoint, NetworkDispatcher {
         if let timer { loop.cancelTimer(timer.id) }
     }
 
-    var mtu: Int { inner.mtu }
-    var capabilities: LinkCapabilities { inner.capabilities }
-    var maxHeaderLength: Int { inner.maxHeaderLength }
-    var linkAddress: MACAddress { inner.linkAddress }
-    var gsoMaxSize: Int { inner.gsoMaxSize }
     var isAttached: Bool { upper != nil }
 
     func attach(_ dispatcher: (any NetworkDispatcher)?) {
