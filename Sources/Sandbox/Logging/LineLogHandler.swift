@@ -47,7 +47,7 @@ public struct LineLogHandler: LogHandler {
         var line = "sandbox: \(event.level): "
         if label != "sandbox" { line += "\(label): " }
         line += event.message.description
-        for key in fields.keys.sorted() { line += " \(key)=\(fields[key].map { "\($0)" } ?? "")" }
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
         return Self.oneLine(line)
     }
 
@@ -70,8 +70,8 @@ public struct LineLogHandler: LogHandler {
     func jsonLine(_ event: LogEvent, _ fields: Logger.Metadata) -> String {
         var line = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(event.level)\",\"component\":"
         line += JSONText.quoted(label) + ",\"msg\":" + JSONText.quoted(event.message.description)
-        for key in fields.keys.sorted() {
-            line += "," + JSONText.quoted(key) + ":" + JSONText.quoted("\(fields[key]!)")
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+            line += "," + JSONText.quoted(key) + ":" + JSONText.quoted("\(value)")
         }
         return line + "}"
     }
