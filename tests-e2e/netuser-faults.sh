@@ -15,16 +15,17 @@ within() { python3 -c 'import sys; v, lo, hi = map(float, sys.argv[1:]); sys.exi
 
 # Delay: 50 ms each way is a 100 ms round trip (netem's meaning). The first ping also waits for
 # ARP, so the median of ten is the measure; within 20% of what was asked. With jitter, the
-# round trips after the first stay within the delay give or take twice the jitter (all but
-# those that wait for an ARP refresh, which the delay holds up too).
+# round trips after the first stay within the delay give or take twice the jitter, plus what a
+# loaded machine adds to a timer (all but those that wait for an ARP refresh, which the delay
+# holds up too).
 out=$(SB --net-delay 50ms -- ping -c 10 -i 0.2 "$REMOTE_ADDR" 2>&1)
 median=$(grep -o 'time=[0-9.]*' <<<"$out" | cut -d= -f2 | sort -n | sed -n 5p)
 within "${median:-0}" 100 120 && ok || bad "--net-delay 50ms: median round trip ${median:-none} ms, asked 100 (within 20%)"
 echo "  measured: --net-delay 50ms -> median round trip $median ms (asked 100)"
 out=$(SB --net-delay 50ms,10ms -- ping -c 20 -i 0.1 "$REMOTE_ADDR" 2>&1)
 times=$(grep -o 'time=[0-9.]*' <<<"$out" | cut -d= -f2 | sed 1d | sort -n)
-inside=$(awk '$1 >= 80 && $1 <= 120' <<<"$times" | wc -l)
-[ "$inside" -ge 15 ] && ok || bad "--net-delay 50ms,10ms: only $inside of 19 round trips within 80-120 ms: $(tr '\n' ' ' <<<"$times")"
+inside=$(awk '$1 >= 80 && $1 <= 130' <<<"$times" | wc -l)
+[ "$inside" -ge 15 ] && ok || bad "--net-delay 50ms,10ms: only $inside of 19 round trips within 80-130 ms: $(tr '\n' ' ' <<<"$times")"
 [ "$(head -n 1 <<<"$times")" != "$(tail -n 1 <<<"$times")" ] && ok || bad "--net-delay with jitter: every round trip the same"
 
 # Rate: 40 mbit is 5 MB/s; a 20 MB download within 20% of it.
