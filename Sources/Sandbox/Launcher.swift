@@ -327,49 +327,6 @@ public struct Launcher: Sendable {
         return config.seccomp == .default ? try SeccompCache.program(for: DefaultSeccompPolicy.policy) : nil
     }
 
-    /// --net=user: wires the app's eth0 to the gateway's confined process. Takes the outer
-    /// namespace's three descriptors out of `received` (the gateway owns them from here).
-    static func startGateway(
-        _ options: UserNetOptions, received: inout [Int32], config: SandboxConfiguration,
-        cgroups: CgroupPlacement?
-    ) throws(SandboxError) -> GatewayProcess {
-        guard let netlinkSocket = received.first, received.count == 4 else {
-            throw .network("the sandbox sent no network descriptors")
-        }
-        let outer = OuterNetwork(netlinkSocket: received[1], namespaceFD: received[2], packetSocket: received[3])
-        received.removeLast(3)
-        let app: RouteNetlink
-        do { app = try RouteNetlink(duplicating: netlinkSocket) } catch {
-            outer.close()
-            throw .network("rtnetlink socket from the sandbox: \(error)")
-        }
-        // The app's namespace, and with it eth0, goes with the program; the gateway's empty
-        // namespace may linger the few ms its packet socket takes to release.
-        let gateway = try GatewayWiring.start(
-            app: app, outer: outer, options: options, dispatch: config.gatewayDispatch,
-            cgroups: cgroups, launch: config.gatewayLaunch)
-        reportChosenPorts(gateway.publishedPorts, configured: options.publishedPorts)
-        log.debug(
-            "gateway started",
-            metadata: ["pid": "\(gateway.pid)", "published": "\(gateway.publishedPorts.map(\.description))"])
-        return gateway
-    }
-
-    /// Stops the gateway (again: a no-op), with its last counters at debug level.
-    static func stop(_ gateway: GatewayProcess?) {
-        guard let statistics = gateway?.stop() else { return }
-        log.debug("gateway stopped", metadata: ["counters": "\(statistics.line)"])
-    }
-
-    /// `-p PORT` (no host port): says which one the kernel picked, as `podman port` would.
-    static func reportChosenPorts(_ bound: [PublishedPort], configured: [PublishedPort]) {
-        for (port, asked) in zip(bound, configured) where asked.hostPort == 0 {
-            let line =
-                "sandbox: -p \(asked.appPort)/\(asked.transport.rawValue): host port \(port.hostPort) (\(port.hostText))\n"
-            try? SystemCalls.writeAll(2, Array(line.utf8), name: "stderr")
-        }
-    }
-
     /// Tells init to start the program under `program`. EPIPE: init failed during its setup,
     /// and the error pipe carries why (`awaitExec`).
     static func sendReady(_ readyFD: Int32, program: SeccompProgram?) throws(SandboxError) {
@@ -397,20 +354,6 @@ public struct Launcher: Sendable {
                 PosixError(call: "read", errno: EIO), detail: "error pipe (short record of \(report.count) bytes)")
         }
         throw Self.childError(report)
-    }
-
-    /// Waits until the gateway's process is confined and serving, then arms the fail-closed
-    /// path: if it dies while the program runs, the sandbox's init (and with it the program)
-    /// is killed, and `run` reports the gateway's death (exit 125). Returns the pidfd that
-    /// names init (close it after the run): a pidfd never signals a recycled pid.
-    static func failClosed(_ gateway: GatewayProcess, initPID: pid_t) throws(SandboxError) -> Int32 {
-        try gateway.waitUntilReady()
-        let handle = sbx_pidfd_open(initPID)
-        guard handle >= 0 else {
-            throw .system(PosixError(call: "pidfd_open", errno: errno), detail: "(the sandbox's init)")
-        }
-        gateway.onDeath { _ in _ = sbx_pidfd_send_signal(handle, SIGKILL) }
-        return handle
     }
 
     /// The plain-data configuration the C child path runs from (everything but the seccomp
