@@ -23,7 +23,7 @@ wait_for() { for _ in $(seq 100); do [ -n "$(ask "$1")" ] && return; sleep 0.1; 
 
 # (`ip netns exec` execs in place, so $! is the launcher; never the SB function with &.)
 ip netns exec "$HS" "$SANDBOX" run -p 18080:80 -p '[::1]:18081:81' -p 127.0.0.1:18090-18092:80-82 -p 81 \
-    -p 18053:53/udp -- python3 -c "$PEER" 2>"$WORK/ports.err" &
+    -p 18053:53/udp --log-connections "$WORK/ports.jsonl" -- python3 -c "$PEER" 2>"$WORK/ports.err" &
 launcher=$!
 wait_for TCP4:127.0.0.1:18080
 expect_eq "-p 18080:80 from IPv4 loopback: shown as the gateway" "80 10.0.2.2" "$(ask TCP4:127.0.0.1:18080)"
@@ -40,6 +40,8 @@ expect_eq "-p 81: the printed port reaches the app" "81 10.0.2.2" "$(ask "TCP4:1
 expect_eq "UDP over IPv4" "udp v4" "$(echo v4 | HX socat -T 3 - UDP4:127.0.0.1:18053 2>/dev/null)"
 expect_eq "UDP over IPv6 on the same -p" "udp v6" "$(echo v6 | HX socat -T 3 - 'UDP6:[::1]:18053' 2>/dev/null)"
 kill -TERM "$launcher"; wait "$launcher" 2>/dev/null
+expect_match "the log names an IPv4 client of the dual-stack socket as IPv4" '"source":"127\.0\.0\.1:[0-9]+","destination":"10\.0\.2\.100:80"' "$(cat "$WORK/ports.jsonl")"
+expect_eq "... never in its IPv4-mapped form" 0 "$(grep -c '::ffff:' "$WORK/ports.jsonl")"
 check_no_leftovers "published ports"
 
 # Detached: `sandbox ps` shows the host port the kernel picked.

@@ -19,7 +19,7 @@ extension GatewayTCP {
             protocolNumber: .tcp, source: .v4(appAddress), sourcePort: port.appPort,
             destination: .v4(source), destinationPort: client.port)
         var record = engine.startRecord(key, transport: .tcp, now: engine.now.nanoseconds)
-        record.source = client
+        record.source = client.unmappingIPv4
         record.destination = SocketAddress(.v4(appAddress), port: port.appPort)
         record.reason = "published \(port)"
         // Two clients shown as the gateway, with the same port, would share a four-tuple toward the app.

@@ -223,7 +223,7 @@ extension GatewayEngine {
         }
         let now = self.now.nanoseconds
         var record = startRecord(key, transport: .udp, now: now)
-        record.source = client
+        record.source = client.unmappingIPv4
         record.destination = SocketAddress(.v4(app), port: appPort)
         record.reason = "published \(publisher.port)"
         let flow = InboundUDPFlow(engine: self, publisher: publisher, key: key, client: client, record: record)

@@ -18,3 +18,12 @@ extension NetworkConfiguration {
         return v4.isLoopback ? gatewayV4 : v4
     }
 }
+
+extension SocketAddress {
+    /// An IPv4 client of a dual-stack socket as IPv4 (`127.0.0.1:5000`, not
+    /// `[::ffff:127.0.0.1]:5000`), for the connection log; any other address as it is.
+    public var unmappingIPv4: SocketAddress {
+        guard case .v6(let address) = self.address, let mapped = address.ipv4Mapped else { return self }
+        return SocketAddress(.v4(mapped), port: port)
+    }
+}

@@ -74,6 +74,8 @@ import Wire
         #expect(clients.map { network.inboundSource(for: $0.address) } == [network.gatewayV4, network.gatewayV4])
         #expect(network.inboundSource(for: .v4(IPv4Address(192, 0, 2, 7))) == IPv4Address(192, 0, 2, 7))
         #expect(network.inboundSource(for: try #require(IPAddress("::ffff:192.0.2.7"))) == IPv4Address(192, 0, 2, 7))
+        #expect(clients.first?.unmappingIPv4.description.hasPrefix("127.0.0.1:") == true, "logged as IPv4")
+        #expect(clients.last?.unmappingIPv4.description.hasPrefix("[::1]:") == true)
         publisher.close()
     }
 
