@@ -25,10 +25,10 @@ struct GatewayHandoff: Equatable {
     var dispatch: PacketDispatchMode
     var hasPcap: Bool
     var hasConnectionLog: Bool
-    var publishedPorts: Int
     /// The host port each published-port socket is bound to, in order (the kernel's pick where
     /// `-p` gave none: the confined gateway may not ask the socket).
-    var hostPorts: [UInt16] = []
+    var hostPorts: [UInt16]
+    var publishedPorts: Int { hostPorts.count }
     var log = LogSettings()
     /// RLIMIT_NOFILE, soft and hard, for the gateway (from --max-flows, within the hard limit).
     var openFiles: UInt64
@@ -59,7 +59,7 @@ struct GatewayHandoff: Equatable {
     var encoded: [UInt8] {
         let settings = [
             "dispatch=\(Self.name(of: dispatch))", "pcap=\(hasPcap ? 1 : 0)", "log=\(hasConnectionLog ? 1 : 0)",
-            "ports=\(publishedPorts)", "nofile=\(openFiles)", "groups=\(dropGroups ? 1 : 0)",
+            "nofile=\(openFiles)", "groups=\(dropGroups ? 1 : 0)",
             "last-cap=\(lastCapability)", "forbidden-syscall=\(forbiddenSyscallAfterStart ? 1 : 0)",
             "prepared=\(packetSocketPrepared ? 1 : 0)",
             "host-ports=" + hostPorts.map { String($0) }.joined(separator: ","),
@@ -72,15 +72,15 @@ struct GatewayHandoff: Equatable {
     }
 
     init(
-        flags: [String], dispatch: PacketDispatchMode, resources: GatewayResources, openFiles: UInt64,
+        flags: [String], dispatch: PacketDispatchMode, resources: GatewayResources, hostPorts: [UInt16],
+        openFiles: UInt64,
         dropGroups: Bool, lastCapability: Int32, forbiddenSyscallAfterStart: Bool, seccompProgram: [UInt8]
     ) {
         self.flags = flags
         self.dispatch = dispatch
         hasPcap = resources.pcapFD != nil
         hasConnectionLog = resources.connectionLogFD != nil
-        publishedPorts = resources.publishedPortFDs.count
-        hostPorts = resources.hostPorts
+        self.hostPorts = hostPorts
         self.openFiles = openFiles
         self.dropGroups = dropGroups
         self.lastCapability = lastCapability
@@ -109,7 +109,6 @@ struct GatewayHandoff: Equatable {
             settings[String(item[..<equals])] = String(item[item.index(after: equals)...])
         }
         guard let dispatch = settings["dispatch"].flatMap(Self.mode(named:)),
-            let ports = settings["ports"].flatMap({ Int($0) }), (0...1024).contains(ports),
             let openFiles = settings["nofile"].flatMap({ UInt64($0) }),
             let lastCap = settings["last-cap"].flatMap({ Int32($0) }), (0..<64).contains(lastCap)
         else { return nil }
@@ -117,9 +116,9 @@ struct GatewayHandoff: Equatable {
         self.dispatch = dispatch
         hasPcap = settings["pcap"] == "1"
         hasConnectionLog = settings["log"] == "1"
-        publishedPorts = ports
-        let hostPortList = settings["host-ports"]?.split(separator: ",").compactMap { UInt16($0) } ?? []
-        guard hostPortList.count == ports else { return nil }
+        let hostPortTexts = settings["host-ports"]?.split(separator: ",") ?? []
+        let hostPortList = hostPortTexts.compactMap { UInt16($0) }
+        guard hostPortList.count == hostPortTexts.count, hostPortList.count <= PublishedPort.maximum else { return nil }
         hostPorts = hostPortList
         guard
             let logSettings = try? LogSettings(level: settings["log-level"] ?? "", format: settings["log-format"] ?? "")

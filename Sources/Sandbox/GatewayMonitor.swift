@@ -117,20 +117,24 @@ final class GatewayMonitor: @unchecked Sendable {
 
     /// Sends `request` through `send` and waits for the counters line it brings.
     func counters(requestingWith send: () -> Bool) -> GatewayStatistics? {
-        let serial = locked { countersSerial }
-        guard send() else { return nil }
-        return locked(waitingUpTo: 10, until: { countersSerial > serial || exited }) {
-            countersSerial > serial ? counters : nil
-        }
+        awaitAnswer(to: send, counted: \.countersSerial) { counters }
     }
 
     /// Sends a `f FAULTS` request through `send` and waits for its answer: whether the gateway
     /// took the faults (it has a fault stage); nil if it is gone.
     func setFaults(requestingWith send: () -> Bool) -> Bool? {
-        let serial = locked { faultsSerial }
+        awaitAnswer(to: send, counted: \.faultsSerial) { faultsApplied }
+    }
+
+    /// A request and its answer line: `serial` counts the answers of that kind (`handle`), so
+    /// the one after `send` is this request's; nil if the gateway exited first or never answered.
+    private func awaitAnswer<T>(
+        to send: () -> Bool, counted serial: KeyPath<GatewayMonitor, Int>, _ answer: () -> T?
+    ) -> T? {
+        let before = locked { self[keyPath: serial] }
         guard send() else { return nil }
-        return locked(waitingUpTo: 10, until: { faultsSerial > serial || exited }) {
-            faultsSerial > serial ? faultsApplied : nil
+        return locked(waitingUpTo: 10, until: { self[keyPath: serial] > before || exited }) {
+            self[keyPath: serial] > before ? answer() : nil
         }
     }
 

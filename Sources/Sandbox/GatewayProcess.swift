@@ -67,8 +67,9 @@ public final class GatewayProcess: Sendable {
         defer { resources.close() } // the gateway's process has its own copies
         let program = try SeccompCache.program(for: GatewaySeccompPolicy.policy)
         let root = geteuid() == 0
+        let publishedPorts = resources.bound(options.publishedPorts)
         var handoff = GatewayHandoff(
-            flags: options.flags, dispatch: dispatch, resources: resources,
+            flags: options.flags, dispatch: dispatch, resources: resources, hostPorts: publishedPorts.map(\.hostPort),
             openFiles: openFileLimit(options), dropGroups: root,
             lastCapability: try Launcher.lastCapability(),
             forbiddenSyscallAfterStart: launch.forbiddenSyscallAfterStart,
@@ -96,7 +97,7 @@ public final class GatewayProcess: Sendable {
         let monitor = GatewayMonitor(pid: pid, statusFD: pipes.take(\.status, 0))
         let process = GatewayProcess(
             monitor: monitor, control: pipes.take(\.control, 1), handover: handover,
-            publishedPorts: resources.bound(options.publishedPorts))
+            publishedPorts: publishedPorts)
         try monitor.start()
         return process
     }

@@ -91,7 +91,7 @@ final class FaultyLink: WrappingLink, NetworkDispatcher {
             let kind = Held.Kind.toStack(
                 protocolNumber, linkHeaderLength: packet.linkHeader.count, gso: packet.gso,
                 checksumVerified: packet.checksumVerified)
-            hold(due, kind, [packet.linkHeader, packet.network], in: &toStack)
+            hold(due, kind, packet.linkHeader, packet.network, in: &toStack)
         }
     }
 
@@ -108,7 +108,7 @@ final class FaultyLink: WrappingLink, NetworkDispatcher {
             }
             let kind = Held.Kind.toWire(
                 packet.protocolNumber, packet.remoteLinkAddress, headerLength: packet.header.count, gso: packet.gso)
-            hold(due, kind, [packet.header, packet.payload], in: &toWire)
+            hold(due, kind, packet.header, packet.payload, in: &toWire)
         }
     }
 
@@ -154,20 +154,21 @@ final class FaultyLink: WrappingLink, NetworkDispatcher {
 
     private func roll() -> Double { Double.random(in: 0..<1, using: &generator) }
 
+    /// Copies the frame (its two parts back to back) and holds it until `due`.
     private func hold(
-        _ due: UInt64, _ kind: Held.Kind, _ parts: [UnsafeRawBufferPointer], in direction: inout Direction
+        _ due: UInt64, _ kind: Held.Kind, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        in direction: inout Direction
     ) {
-        let length = parts.reduce(0) { $0 + $1.count }
+        let length = first.count + second.count
         guard direction.heldFrames < Self.maximumHeldFrames, direction.heldBytes + length <= Self.maximumHeldBytes
         else {
             counters.queueFull &+= 1
             return
         }
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(length, 1), alignment: 16)
-        var offset = 0
-        for part in parts where part.count > 0 {
-            UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<(offset + part.count)]).copyMemory(from: part)
-            offset += part.count
+        if first.count > 0 { UnsafeMutableRawBufferPointer(rebasing: bytes[0..<first.count]).copyMemory(from: first) }
+        if second.count > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: bytes[first.count..<length]).copyMemory(from: second)
         }
         order &+= 1
         held.insert(

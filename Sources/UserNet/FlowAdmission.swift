@@ -29,9 +29,7 @@ extension NetworkConfiguration {
         // A protected destination an `--allow` rule names exactly (not `all`, not a /0) is opened:
         // the user asked for that address, which is what "explicit" means here.
         if case .unreachable(let cause) = mapped, cause.isOpenedByExplicitAllow {
-            let reached =
-                destination.address.ipv6?.ipv4Mapped.map { SocketAddress(.v4($0), port: destination.port) }
-                ?? destination
+            let reached = destination.unmappingIPv4
             if policy.explicitlyAllows(judgedAddress(reached)) { mapped = .host(reached) }
         }
         switch mapped {

@@ -11,8 +11,6 @@ struct LogWindow {
     private var start: UInt64 = 0
     private var used = 0
     private var held: UInt64 = 0
-    /// Lines held back since the gateway started.
-    private(set) var heldTotal: UInt64 = 0
 
     /// nil: hold this line back; else how many were held back before it.
     mutating func admit(now: UInt64) -> UInt64? {
@@ -22,7 +20,6 @@ struct LogWindow {
         }
         guard used < Self.linesPerSecond else {
             held &+= 1
-            heldTotal &+= 1
             return nil
         }
         used += 1

@@ -49,9 +49,6 @@ public struct GatewayResources: Sendable, Equatable {
         zip(ports, publishedPortFDs).map { port, fd in port.bound(to: fd) }
     }
 
-    /// The host port each published-port socket is bound to, in order.
-    public var hostPorts: [UInt16] { publishedPortFDs.map { (try? Syscall.localAddress($0).port) ?? 0 } }
-
     /// Every descriptor, in a fixed order (pcap, log, ports): how they are handed on.
     public var all: [Int32] { [pcapFD, connectionLogFD].compactMap { $0 } + publishedPortFDs }
 

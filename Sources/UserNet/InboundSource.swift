@@ -7,23 +7,22 @@ import Wire
 
 extension NetworkConfiguration {
     public func inboundSource(for client: IPAddress) -> IPv4Address {
-        let v4: IPv4Address
-        switch client {
-        case .v4(let address): v4 = address
-        case .v6(let address):
-            // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d (RFC 4291 2.5.5.2).
-            guard let mapped = address.ipv4Mapped else { return gatewayV4 }
-            v4 = mapped
-        }
-        return v4.isLoopback ? gatewayV4 : v4
+        guard case .v4(let v4) = client.unmappingIPv4, !v4.isLoopback else { return gatewayV4 }
+        return v4
+    }
+}
+
+extension IPAddress {
+    /// `::ffff:a.b.c.d` (RFC 4291 2.5.5.2), what a dual-stack socket shows an IPv4 peer as, as
+    /// the IPv4 address it is; any other address as it is.
+    public var unmappingIPv4: IPAddress {
+        guard case .v6(let address) = self, let mapped = address.ipv4Mapped else { return self }
+        return .v4(mapped)
     }
 }
 
 extension SocketAddress {
-    /// An IPv4 client of a dual-stack socket as IPv4 (`127.0.0.1:5000`, not
-    /// `[::ffff:127.0.0.1]:5000`), for the connection log; any other address as it is.
-    public var unmappingIPv4: SocketAddress {
-        guard case .v6(let address) = self.address, let mapped = address.ipv4Mapped else { return self }
-        return SocketAddress(.v4(mapped), port: port)
-    }
+    /// An IPv4 peer of a dual-stack socket as IPv4 (`127.0.0.1:5000`, not
+    /// `[::ffff:127.0.0.1]:5000`); any other address as it is.
+    public var unmappingIPv4: SocketAddress { SocketAddress(address.unmappingIPv4, port: port) }
 }

@@ -28,6 +28,16 @@ public struct LinkFaults: Sendable, Equatable, CustomStringConvertible {
         delay: String? = nil, loss: String? = nil, rate: String? = nil, duplicate: String? = nil,
         reorder: String? = nil, seed: String? = nil
     ) throws(LinkFaultError) {
+        self.init()
+        try apply(delay: delay, loss: loss, rate: rate, duplicate: duplicate, reorder: reorder, seed: seed)
+    }
+
+    /// Sets the faults whose flags are given (nil keeps that one as it is), then checks the
+    /// whole: `sandbox update` changes only what it names.
+    public mutating func apply(
+        delay: String? = nil, loss: String? = nil, rate: String? = nil, duplicate: String? = nil,
+        reorder: String? = nil, seed: String? = nil
+    ) throws(LinkFaultError) {
         if let delay {
             let parts = delay.split(separator: ",", omittingEmptySubsequences: false)
             guard (1...2).contains(parts.count), let base = Self.duration(parts[0]),
@@ -38,11 +48,13 @@ public struct LinkFaults: Sendable, Equatable, CustomStringConvertible {
             guard jitter <= base else { throw .bad("--net-delay", delay, "the jitter may be at most the delay") }
             (delayNanoseconds, jitterNanoseconds) = (base, jitter)
         }
-        self.loss = try Self.probability("--net-loss", loss)
-        self.duplicate = try Self.probability("--net-duplicate", duplicate)
-        self.reorder = try Self.probability("--net-reorder", reorder)
+        if let loss { self.loss = try Self.probability("--net-loss", loss) }
+        if let duplicate { self.duplicate = try Self.probability("--net-duplicate", duplicate) }
+        if let reorder { self.reorder = try Self.probability("--net-reorder", reorder) }
         if self.reorder > 0, delayNanoseconds == 0 {
-            throw .bad("--net-reorder", reorder ?? "", "needs --net-delay: reordered frames are the ones not delayed")
+            throw .bad(
+                "--net-reorder", reorder ?? "\(self.reorder * 100)%",
+                "needs --net-delay: reordered frames are the ones not delayed")
         }
         if let rate {
             guard let bits = Self.rate(rate) else {
@@ -71,8 +83,7 @@ public struct LinkFaults: Sendable, Equatable, CustomStringConvertible {
         return text == "0" ? 0 : nil
     }
 
-    static func probability(_ flag: String, _ text: String?) throws(LinkFaultError) -> Double {
-        guard let text else { return 0 }
+    static func probability(_ flag: String, _ text: String) throws(LinkFaultError) -> Double {
         let number = text.hasSuffix("%") ? text.dropLast() : Substring(text)
         guard let percent = Double(number), (0...100).contains(percent) else {
             throw .bad(flag, text, "expected a percentage from 0% to 100%")

@@ -45,21 +45,18 @@ struct LinkFaultFlags: ParsableArguments {
         ].compactMap { $0.1 == nil ? nil : $0.0 }
     }
 
-    func linkFaults() throws(SandboxError) -> LinkFaults { try applied(to: nil) }
+    func linkFaults() throws(SandboxError) -> LinkFaults { try applied(to: LinkFaults()) }
 
-    /// The flags given over `current` (`sandbox update`: what is not named stays), or alone.
-    func applied(to current: LinkFaults?) throws(SandboxError) -> LinkFaults {
-        let percent = { (share: Double) in "\(share * 100)%" }
+    /// The flags given over `current` (`sandbox update`: what is not named stays).
+    func applied(to current: LinkFaults) throws(SandboxError) -> LinkFaults {
+        var faults = current
         do {
-            return try LinkFaults(
-                delay: netDelay ?? current.map { "\($0.delayNanoseconds)ns,\($0.jitterNanoseconds)ns" },
-                loss: netLoss ?? current.map { percent($0.loss) },
-                rate: netRate ?? current?.rateBitsPerSecond.map { "\($0)bit" },
-                duplicate: netDuplicate ?? current.map { percent($0.duplicate) },
-                reorder: netReorder ?? current.map { percent($0.reorder) },
-                seed: netSeed ?? current.map { "\($0.seed)" })
+            try faults.apply(
+                delay: netDelay, loss: netLoss, rate: netRate, duplicate: netDuplicate, reorder: netReorder,
+                seed: netSeed)
         } catch {
             throw .invalidArgument(error.description)
         }
+        return faults
     }
 }
