@@ -23,7 +23,8 @@ extension FDBasedEndpoint {
         guard options.ringSize > 0, options.ringBlockSize > 0 else { throw .invalidOption("ringSize") }
     }
 
-    static func capabilities(_ options: Options) -> LinkCapabilities {
+    /// What an endpoint over `options` advertises (a switch of such endpoints advertises the same).
+    public static func capabilities(_ options: Options) -> LinkCapabilities {
         var caps: LinkCapabilities = []
         if options.ethernetHeader { caps.insert(.resolutionRequired) }
         if options.gsoMaxSize > 0 { caps.insert(.gso) }

@@ -41,6 +41,24 @@ public struct FDBasedStatistics: Sendable, Equatable {
     public var dropped: UInt64 {
         droppedShort &+ droppedOtherAddress &+ droppedBadVirtioHeader &+ droppedUnknownProtocol
     }
+
+    /// Adds another endpoint's counters (a network's switch sums its members' links).
+    public mutating func add(_ other: FDBasedStatistics) {
+        received &+= other.received
+        receivedBytes &+= other.receivedBytes
+        droppedShort &+= other.droppedShort
+        droppedOtherAddress &+= other.droppedOtherAddress
+        droppedBadVirtioHeader &+= other.droppedBadVirtioHeader
+        droppedUnknownProtocol &+= other.droppedUnknownProtocol
+        truncated &+= other.truncated
+        kernelDropped &+= other.kernelDropped
+        readErrors &+= other.readErrors
+        sent &+= other.sent
+        sentBytes &+= other.sentBytes
+        sendFailed &+= other.sendFailed
+        sendDroppedWouldBlock &+= other.sendDroppedWouldBlock
+        sendRejected &+= other.sendRejected
+    }
 }
 
 /// Local tally of one drain, added to the shared counters at its end.

@@ -14,6 +14,9 @@ public struct SandboxConfiguration: Sendable {
     public var gatewayLaunch = GatewayProcess.Launch()
     /// The user-mode network flags that were given, by name: refused with another --net mode.
     public var userNetFlags: [String] = []
+    /// `--network NAME`: the sandbox joins a named network (its gateway, policy and DNS) instead
+    /// of getting a gateway of its own (with `.user`).
+    public var networkMembership: NetworkMembership?
     /// The root file system: nil means the host's / (read-only).
     public var rootfs: String?
     /// The root directory bound read-write (an OCI bundle's `root.readonly: false`), idmapped

@@ -16,9 +16,8 @@ struct GatewayHandoff: Equatable {
         static let status: Int32 = 4
         /// Requests from the launcher; EOF means stop.
         static let control: Int32 = 5
+        /// The app's veth; a named network's gateway has none here (its members' come later).
         static let packetSocket: Int32 = 6
-        /// Then pcap, connection log, published ports (GatewayResources.all), as present.
-        static let firstResource: Int32 = 7
     }
 
     var flags: [String]
@@ -40,11 +39,14 @@ struct GatewayHandoff: Equatable {
     var forbiddenSyscallAfterStart: Bool
     /// The launcher set up the packet socket (Gateway.preparePacketSocket) before binding it.
     var packetSocketPrepared = false
+    /// The gateway serves a named network (Gateway.Settings.servesNetwork): no packet socket.
+    var servesNetwork = false
     var seccompProgram: [UInt8]
 
     /// Where the resources sit among the descriptors the process received.
     var resources: GatewayResources {
-        var next = Descriptor.firstResource
+        // Then pcap, connection log, published ports (GatewayResources.all), as present.
+        var next = servesNetwork ? Descriptor.packetSocket : Descriptor.packetSocket + 1
         func take() -> Int32 {
             defer { next += 1 }
             return next
@@ -61,7 +63,7 @@ struct GatewayHandoff: Equatable {
             "dispatch=\(Self.name(of: dispatch))", "pcap=\(hasPcap ? 1 : 0)", "log=\(hasConnectionLog ? 1 : 0)",
             "nofile=\(openFiles)", "groups=\(dropGroups ? 1 : 0)",
             "last-cap=\(lastCapability)", "forbidden-syscall=\(forbiddenSyscallAfterStart ? 1 : 0)",
-            "prepared=\(packetSocketPrepared ? 1 : 0)",
+            "prepared=\(packetSocketPrepared ? 1 : 0)", "network=\(servesNetwork ? 1 : 0)",
             "host-ports=" + hostPorts.map { String($0) }.joined(separator: ","),
             "log-level=\(log.level)", "log-format=\(log.format.rawValue)", "--"
         ]
@@ -129,6 +131,7 @@ struct GatewayHandoff: Equatable {
         lastCapability = lastCap
         forbiddenSyscallAfterStart = settings["forbidden-syscall"] == "1"
         packetSocketPrepared = settings["prepared"] == "1"
+        servesNetwork = settings["network"] == "1"
         seccompProgram = Array(bytes[end...])
     }
 

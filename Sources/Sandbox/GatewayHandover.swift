@@ -38,13 +38,14 @@ final class GatewayHandover: @unchecked Sendable {
 
     private func run() {
         defer {
-            Posix.close(packetSocket)
+            if packetSocket >= 0 { Posix.close(packetSocket) }
             Posix.close(pipeFD)
         }
         var settings = Gateway.Settings()
         settings.dispatchMode = handoff.dispatch
         do {
-            try Gateway.preparePacketSocket(packetSocket, options: options, settings: settings)
+            // A network's gateway has no socket yet: its members' launchers prepare their own.
+            if packetSocket >= 0 { try Gateway.preparePacketSocket(packetSocket, options: options, settings: settings) }
             try SystemCalls.writeAll(pipeFD, handoff.encoded, name: "gateway handoff")
         } catch let error as GatewayError {
             failure = .network("start the gateway: \(error)")

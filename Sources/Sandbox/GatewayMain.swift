@@ -50,8 +50,9 @@ public enum GatewayMain {
             // The gateway closes its copy of the packet socket when it stops; the original stays
             // open until this process exits, so the kernel's slow release of the socket (two RCU
             // grace periods) happens after the final counters went out, while nobody waits.
-            let packetSocket = fcntl(GatewayHandoff.Descriptor.packetSocket, F_DUPFD_CLOEXEC, 0)
-            guard packetSocket >= 0 else {
+            let packetSocket =
+                handoff.servesNetwork ? -1 : fcntl(GatewayHandoff.Descriptor.packetSocket, F_DUPFD_CLOEXEC, 0)
+            guard packetSocket >= 0 || handoff.servesNetwork else {
                 throw .system(PosixError(call: "dup", errno: errno), detail: "(packet socket)")
             }
             // The connection log's timestamps (gmtime_r) make glibc read /etc/localtime once;
@@ -62,6 +63,7 @@ public enum GatewayMain {
             settings.dispatchMode = handoff.dispatch
             settings.resources = handoff.resources
             settings.packetSocketPrepared = handoff.packetSocketPrepared
+            settings.servesNetwork = handoff.servesNetwork
             settings.snapshotsHostAddresses = false
             settings.logger = Logger(label: "gateway")
             do { gateway = try Gateway(options: options, packetSocket: packetSocket, settings: settings) } catch {
@@ -82,10 +84,12 @@ public enum GatewayMain {
 
     /// Answers the launcher's requests: `c` for the counters; `f FAULTS` to replace the link
     /// faults (answered `faults ok` or `faults unavailable`); `p PORT-SPEC` with a listening
-    /// socket to publish one more port; EOF (the launcher closed its end, or died) stops the
+    /// socket to publish one more port; for a named network's gateway, `j MEMBER` with the
+    /// member's packet socket (answered `member ok` or `member WHY`), `l ID` when it left, and
+    /// `F ID FAULTS` for its link faults; EOF (the launcher closed its end, or died) stops the
     /// gateway, sends the final counters and exits.
     private static func serve(_ gateway: Gateway, status: GatewayStatus) -> Never {
-        var request = [UInt8](repeating: 0, count: 256)
+        var request = [UInt8](repeating: 0, count: 4096)
         while true {
             var socket: Int32 = -1
             // EOF and a failed read alike: the launcher is gone.
@@ -109,6 +113,23 @@ public enum GatewayMain {
             let faults = LinkFaults(encoded: String(decoding: request.dropFirst(), as: UTF8.self))
         {
             status.send(gateway.setLinkFaults(faults) ? "faults ok" : "faults unavailable")
+        } else if request.first == UInt8(ascii: "j"), socket >= 0 {
+            guard let member = NetworkMemberSpec(encoded: String(decoding: request.dropFirst(), as: UTF8.self)) else {
+                Posix.close(socket)
+                return status.send("member malformed request")
+            }
+            status.send("member " + (gateway.join(member, packetSocket: socket) ?? "ok"))
+        } else if request.first == UInt8(ascii: "l"),
+            let id = UInt32(String(decoding: request.dropFirst(), as: UTF8.self))
+        {
+            gateway.leave(id)
+        } else if request.first == UInt8(ascii: "F") {
+            let fields = String(decoding: request.dropFirst(), as: UTF8.self).split(separator: " ")
+            if fields.count == 2, let id = UInt32(fields[0]), let faults = LinkFaults(encoded: String(fields[1])) {
+                status.send(gateway.setLinkFaults(faults, ofMember: id) ? "faults ok" : "faults unavailable")
+            } else {
+                status.send("faults unavailable")
+            }
         } else if request.first == UInt8(ascii: "p"), socket >= 0,
             let port = try? PublishedPort(parsing: String(decoding: request.dropFirst(), as: UTF8.self))
         {

@@ -17,6 +17,8 @@ final class GatewayMonitor: @unchecked Sendable {
     private var countersSerial = 0
     private var faultsSerial = 0
     private var faultsApplied = false
+    private var memberSerial = 0
+    private var memberAnswer = ""
     private var final: GatewayStatistics?
     private var stopping = false
     private var exited = false
@@ -80,6 +82,9 @@ final class GatewayMonitor: @unchecked Sendable {
             case "faults":
                 faultsApplied = rest == "ok"
                 faultsSerial += 1
+            case "member":
+                memberAnswer = String(rest)
+                memberSerial += 1
             case "stopped": final = GatewayStatistics(line: rest)
             default: break
             }
@@ -124,6 +129,12 @@ final class GatewayMonitor: @unchecked Sendable {
     /// took the faults (it has a fault stage); nil if it is gone.
     func setFaults(requestingWith send: () -> Bool) -> Bool? {
         awaitAnswer(to: send, counted: \.faultsSerial) { faultsApplied }
+    }
+
+    /// Sends a `j MEMBER` request (a named network's member joins) and waits for its answer:
+    /// "ok", or why not; nil if the gateway is gone.
+    func join(requestingWith send: () -> Bool) -> String? {
+        awaitAnswer(to: send, counted: \.memberSerial) { memberAnswer }
     }
 
     /// A request and its answer line: `serial` counts the answers of that kind (`handle`), so

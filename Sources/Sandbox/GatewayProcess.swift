@@ -56,8 +56,9 @@ public final class GatewayProcess: Sendable {
     /// for it to be ready (`waitUntilReady`), so its start overlaps the sandbox's.
     /// `cgroups`: the sandbox's, which the gateway joins before it runs, so that `--memory` and
     /// `--pids-limit` cover its buffers and threads as well as the app's.
+    /// `packetSocket` nil: the gateway serves a named network, whose members come later (`join`).
     static func start(
-        options: UserNetOptions, packetSocket: Int32, dispatch: PacketDispatchMode,
+        options: UserNetOptions, packetSocket: Int32?, dispatch: PacketDispatchMode,
         cgroups: CgroupPlacement? = nil, launch: Launch
     ) throws(SandboxError) -> GatewayProcess {
         let resources: GatewayResources
@@ -75,10 +76,12 @@ public final class GatewayProcess: Sendable {
             forbiddenSyscallAfterStart: launch.forbiddenSyscallAfterStart,
             seccompProgram: program.bytes)
         handoff.packetSocketPrepared = true
+        handoff.servesNetwork = packetSocket == nil
         handoff.log = launch.log
         let pipes = try Pipes()
         defer { pipes.closeAll() }
-        let fds = [pipes.handoff[0], pipes.status[1], pipes.control[0], packetSocket] + resources.all
+        let fds =
+            [pipes.handoff[0], pipes.status[1], pipes.control[0]] + (packetSocket.map { [$0] } ?? []) + resources.all
         let pid = spawn(executable: launch.executable, fds: fds, syncFD: pipes.sync[0])
         guard pid > 0 else { throw .system(PosixError(call: "clone", errno: errno), detail: "(the gateway's process)") }
         do {
@@ -91,7 +94,7 @@ public final class GatewayProcess: Sendable {
             throw error
         }
         // The ring, then the handoff, while the process execs (GatewayHandover).
-        let socketCopy = fcntl(packetSocket, F_DUPFD_CLOEXEC, 0)
+        let socketCopy = packetSocket.map { fcntl($0, F_DUPFD_CLOEXEC, 0) } ?? -1
         let handover = GatewayHandover.start(
             handoff, packetSocket: socketCopy, pipeFD: pipes.take(\.handoff, 1), options: options)
         let monitor = GatewayMonitor(pid: pid, statusFD: pipes.take(\.status, 0))
@@ -164,6 +167,40 @@ public final class GatewayProcess: Sendable {
                     && message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                         == message.count
             }
+        }
+    }
+
+    /// A named network's gateway: puts `member` on its switch over `packetSocket` (bound to
+    /// the member's veth, its ring set up; the caller keeps and closes its own). Nil once it is
+    /// on; otherwise why not.
+    public func join(_ member: NetworkMemberSpec, packetSocket: Int32) -> String? {
+        let message = Array(("j" + member.description).utf8)
+        let answer = monitor.join {
+            control.withLock { fd in
+                fd >= 0
+                    && message.withUnsafeBytes { sbx_send_fd_with_data(fd, packetSocket, $0.baseAddress, $0.count) }
+                        == 0
+            }
+        }
+        guard let answer else { return "the network's gateway is gone" }
+        return answer == "ok" ? nil : answer
+    }
+
+    /// Takes member `id` off the network's switch (its sandbox ended or left).
+    public func leave(_ id: UInt32) { sendControl(Array("l\(id)".utf8)) }
+
+    /// Replaces one member's link faults: true once taken; false if no such member; nil if gone.
+    public func setLinkFaults(_ faults: LinkFaults, ofMember id: UInt32) -> Bool? {
+        let message = Array("F\(id) \(faults)".utf8)
+        return monitor.setFaults { sendControl(message) }
+    }
+
+    @discardableResult
+    private func sendControl(_ message: [UInt8]) -> Bool {
+        control.withLock { fd in
+            fd >= 0
+                && message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    == message.count
         }
     }
 

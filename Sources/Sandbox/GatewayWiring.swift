@@ -83,10 +83,30 @@ public enum GatewayWiring {
         return gateway
     }
 
+    /// A named network's member: wires `app` to `outer` with the member's MAC and addresses
+    /// (`options.network` is placed at them), then hands the packet socket to the network's
+    /// gateway. Takes ownership of `outer`, as `start` does.
+    static func join(
+        app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0", options: UserNetOptions,
+        attachment: NetworkAttachment, dispatch: PacketDispatchMode
+    ) throws(SandboxError) {
+        defer { outer.close() }
+        var settings = Gateway.Settings()
+        settings.dispatchMode = dispatch
+        // The ring before the bind, as a sandbox's own gateway has it (Gateway.preparePacketSocket).
+        do { try Gateway.preparePacketSocket(outer.packetSocket, options: options, settings: settings) } catch {
+            throw .network("join network \(attachment.definition.name): \(error)")
+        }
+        try wire(
+            app: app, outer: outer, interface: interface, network: options.network, bringLoopbackUp: false,
+            appMAC: attachment.member.mac)
+        try attachment.link(packetSocket: outer.packetSocket)
+    }
+
     /// The veth with its gateway end bound to the packet socket, and the app's end configured.
     private static func wire(
         app: RouteNetlink, outer: OuterNetwork, interface: String, network: NetworkConfiguration,
-        bringLoopbackUp: Bool
+        bringLoopbackUp: Bool, appMAC: MACAddress? = nil
     ) throws(SandboxError) {
         do throws(NetlinkError) {
             let gatewaySide = try RouteNetlink(duplicating: outer.netlinkSocket)
@@ -102,6 +122,8 @@ public enum GatewayWiring {
             }
 
             let appIndex = try app.index(of: interface)
+            // A network's switch knows each member by the MAC it gave it.
+            if let appMAC { try app.setMACAddress(index: appIndex, appMAC) }
             if bringLoopbackUp { try app.setLinkUp(index: try app.index(of: "lo")) }
             try app.addAddress(network.appV4, prefixLength: UInt8(network.ipv4Network.prefixLength), index: appIndex)
             // IPv6 works from the program's first instruction: a fixed address without

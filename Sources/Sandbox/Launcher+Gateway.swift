@@ -10,10 +10,12 @@ import UserNet
 extension Launcher {
     /// --net=user: wires the app's eth0 to the gateway's confined process. Takes the outer
     /// namespace's three descriptors out of `received` (the gateway owns them from here).
+    /// With `network` (`--network NAME`), the link goes to that network's gateway instead, and
+    /// there is no gateway of the sandbox's own (nil).
     static func startGateway(
         _ options: UserNetOptions, received: inout [Int32], config: SandboxConfiguration,
-        cgroups: CgroupPlacement?
-    ) throws(SandboxError) -> GatewayProcess {
+        cgroups: CgroupPlacement?, network: NetworkAttachment?
+    ) throws(SandboxError) -> GatewayProcess? {
         guard let netlinkSocket = received.first, received.count == 4 else {
             throw .network("the sandbox sent no network descriptors")
         }
@@ -23,6 +25,13 @@ extension Launcher {
         do { app = try RouteNetlink(duplicating: netlinkSocket) } catch {
             outer.close()
             throw .network("rtnetlink socket from the sandbox: \(error)")
+        }
+        if let network {
+            try GatewayWiring.join(
+                app: app, outer: outer, options: options, attachment: network, dispatch: config.gatewayDispatch)
+            log.debug(
+                "joined network", metadata: ["network": "\(network.definition.name)", "member": "\(network.member)"])
+            return nil
         }
         // The app's namespace, and with it eth0, goes with the program; the gateway's empty
         // namespace may linger the few ms its packet socket takes to release.
@@ -34,6 +43,18 @@ extension Launcher {
             "gateway started",
             metadata: ["pid": "\(gateway.pid)", "published": "\(gateway.publishedPorts.map(\.description))"])
         return gateway
+    }
+
+    /// `--network NAME`: joins the network (its holder gives the sandbox its addresses), and
+    /// the gateway options as the sandbox sees them: the network's, at those addresses.
+    static func joinNetwork(_ config: SandboxConfiguration) throws(SandboxError) -> (NetworkAttachment, UserNetOptions)?
+    {
+        guard let membership = config.networkMembership else { return nil }
+        let attachment = try NetworkAttachment.join(membership, executable: config.gatewayLaunch.executable)
+        var options = try attachment.definition.options()
+        options.network.place(v4: attachment.member.ipv4, v6: attachment.member.ipv6)
+        options.network.hostname = config.hostname
+        return (attachment, options)
     }
 
     /// Stops the gateway (again: a no-op), with its last counters at debug level.

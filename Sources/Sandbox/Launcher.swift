@@ -19,6 +19,11 @@ public struct SandboxChild: Sendable {
     public let netlinkSocket: Int32?
     /// With --net=user, the gateway's process (its counters, for instance).
     public let gateway: GatewayProcess?
+    /// With `--network NAME`, the sandbox's membership of that network (its gateway is the
+    /// network's, not the sandbox's: `gateway` is nil).
+    public var networkAttachment: NetworkAttachment?
+    /// What `sandbox update` changes the link faults through.
+    public var adjustableLink: (any LinkFaultsAdjustable)? { gateway ?? networkAttachment }
     /// What the launcher removes when the sandbox ends, for whoever must do it if the launcher
     /// is killed first (a detached sandbox's `rm`): its cgroup directories and the directory of
     /// its network files.
@@ -102,7 +107,10 @@ public struct Launcher: Sendable {
         defer { withExtendedLifetime(identity) {} } // its id range's lock is the slot: held until the run ends
         let profilePolicy = try Self.checkInputs(config)
 
-        let userNet = config.network == .user ? try config.userNetOptions() : nil
+        let joined = try Self.joinNetwork(config)
+        defer { withExtendedLifetime(joined) {} } // its connection is the membership: held until the run ends
+        var userNet = joined?.1
+        if userNet == nil, config.network == .user { userNet = try config.userNetOptions() }
         let networkFiles = try userNet.map { (options) throws(SandboxError) in
             try NetworkFiles.create(
                 network: options.network, hostname: config.hostname, extraHosts: config.extraHosts,
@@ -142,8 +150,8 @@ public struct Launcher: Sendable {
                 "mount-steps": "\(mounts.count)", "seccomp": "\(config.seccomp)"
             ])
         let status = try launch(
-            config, identity: identity, mounts: mounts, userNet: userNet, profilePolicy: profilePolicy,
-            networkFiles: networkFiles, terminal: terminal, stdioRelay: stdioRelay)
+            config, identity: identity, mounts: mounts, userNet: userNet, network: joined?.0,
+            profilePolicy: profilePolicy, networkFiles: networkFiles, terminal: terminal, stdioRelay: stdioRelay)
         Self.log.debug("sandbox ended", metadata: ["status": "\(status)"])
         return status
     }
@@ -153,8 +161,8 @@ public struct Launcher: Sendable {
     /// `prepare`; ready with the filter; the program's exec; its exit status.
     func launch(
         _ config: SandboxConfiguration, identity: SandboxIdentity, mounts: [MountOperation],
-        userNet: UserNetOptions?, profilePolicy: SeccompPolicy?, networkFiles: NetworkFiles?,
-        terminal: TerminalRelay?, stdioRelay: StdioRelay?
+        userNet: UserNetOptions?, network: NetworkAttachment?, profilePolicy: SeccompPolicy?,
+        networkFiles: NetworkFiles?, terminal: TerminalRelay?, stdioRelay: StdioRelay?
     ) throws(SandboxError) -> Int32 {
         let arena = CArena()
         var spawn = try Self.spawnConfiguration(
@@ -219,11 +227,12 @@ public struct Launcher: Sendable {
         var gateway: GatewayProcess?
         defer { gateway?.stop() }
         if let userNet {
-            gateway = try Self.startGateway(userNet, received: &received, config: config, cgroups: cgroups)
+            gateway = try Self.startGateway(
+                userNet, received: &received, config: config, cgroups: cgroups, network: network)
         }
         var child = SandboxChild(
             pid: result.pid, network: config.network, userNamespace: identity.userNamespace,
-            netlinkSocket: netlinkSocket, gateway: gateway)
+            netlinkSocket: netlinkSocket, gateway: gateway, networkAttachment: network)
         child.leftovers.cgroupDirectories = cgroups?.directories ?? []
         child.leftovers.networkFiles = networkFiles?.directory
         try prepare?(child)

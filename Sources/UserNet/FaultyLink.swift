@@ -19,6 +19,15 @@ public struct LinkFaultCounters: Sendable, Equatable {
     public var delayed: UInt64 = 0
     /// Dropped because the direction already held its most.
     public var queueFull: UInt64 = 0
+
+    /// Adds another link's counters (a network's switch sums its members' links).
+    mutating func add(_ other: LinkFaultCounters) {
+        lost &+= other.lost
+        duplicated &+= other.duplicated
+        reordered &+= other.reordered
+        delayed &+= other.delayed
+        queueFull &+= other.queueFull
+    }
 }
 
 final class FaultyLink: WrappingLink, NetworkDispatcher {

@@ -100,6 +100,8 @@ public struct GatewayCounters: Sendable {
     public var link = FDBasedStatistics()
     /// What `--net-delay`, `--net-loss` and the other link faults did to frames.
     public var linkFaults = LinkFaultCounters()
+    /// A named network's switch: its members and what it forwarded between them.
+    public var network: NetworkSwitchCounters?
     public var flows = FlowTableCounters()
     public var activeFlows = 0
     public var flowsAllowed: UInt64 = 0
@@ -190,6 +192,9 @@ public final class Gateway: Sendable {
         public var snapshotsHostAddresses = true
         /// Where the gateway says what it refused and what failed (GatewayLog); nil: silent.
         public var logger: Logger?
+        /// The gateway serves a named network: its link is a switch whose members come later
+        /// (`join`), and the packet socket given to `init` is ignored (pass -1).
+        public var servesNetwork = false
 
         public init() {}
     }
@@ -231,7 +236,7 @@ public final class Gateway: Sendable {
                 let engine: GatewayEngine
                 do throws(GatewayError) {
                     engine = try GatewayEngine(
-                        loop: loop, options: options, packetSocket: packetSocket,
+                        loop: loop, options: options, packetSocket: settings.servesNetwork ? nil : packetSocket,
                         linkAddress: settings.linkAddress, dispatchMode: settings.dispatchMode,
                         dnsUpstreams: upstreams, resources: settings.resources,
                         packetSocketPrepared: settings.packetSocketPrepared)
@@ -247,7 +252,7 @@ public final class Gateway: Sendable {
                 }
             }
         } catch {
-            Posix.close(packetSocket)
+            if packetSocket >= 0 { Posix.close(packetSocket) }
             throw failure.error ?? .eventLoop(error)
         }
         self.mailbox = mailbox
@@ -302,6 +307,30 @@ public final class Gateway: Sendable {
         } ?? false
     }
 
+    /// A named network's gateway: puts `member` on its switch over `packetSocket` (owned from
+    /// here). Nil once on; otherwise why not.
+    public func join(_ member: NetworkMemberSpec, packetSocket: Int32) -> String? {
+        let outcome = onGatewayThread { engine -> String? in
+            do throws(NetworkSwitchError) { try engine.join(member, packetSocket: packetSocket) } catch {
+                return error.description
+            }
+            return nil
+        }
+        guard let outcome else {
+            Posix.close(packetSocket)
+            return "the gateway stopped"
+        }
+        return outcome
+    }
+
+    /// Takes member `id` off the network's switch (its sandbox ended).
+    public func leave(_ id: UInt32) { _ = onGatewayThread { $0.leave(id) } }
+
+    /// Replaces one member's link faults (`sandbox update` of a network's sandbox).
+    public func setLinkFaults(_ faults: LinkFaults, ofMember id: UInt32) -> Bool {
+        onGatewayThread { $0.setFaults(faults, ofMember: id) } ?? false
+    }
+
     /// Runs `body` on the gateway's thread with its engine and returns the result (nil once
     /// the gateway stopped).
     func onGatewayThread<T: Sendable>(_ body: @escaping @Sendable (GatewayEngine) -> T) -> T? {
@@ -328,7 +357,9 @@ public final class Gateway: Sendable {
         let final = result.wait()
         thread.stopAndJoin()
         mailbox.cancelAll()
-        if !releasesPacketSocketInBackground || !closeInBackground(packetSocket) { Posix.close(packetSocket) }
+        if packetSocket >= 0, !releasesPacketSocketInBackground || !closeInBackground(packetSocket) {
+            Posix.close(packetSocket)
+        }
         return final
     }
 

@@ -17,7 +17,7 @@ final class GatewayDNS: UDPEndpointDelegate {
 
     unowned let engine: GatewayEngine
     let forwarder: DNSForwarder
-    let queryPolicy: DNSQueryPolicy
+    private(set) var queryPolicy: DNSQueryPolicy
     private(set) var counters = Counters()
     /// The forwarder's endpoints on the DNS address, IPv4 and IPv6.
     private var endpoints: [UDPEndpoint] = []
@@ -35,6 +35,15 @@ final class GatewayDNS: UDPEndpointDelegate {
             forwarder.close()
             throw .tooManyRegistrations
         }
+    }
+
+    /// A named network's member joined (its names answer with `addresses`) or left (nil).
+    func setMemberNames(_ names: [DNSName], addresses: [IPAddress], present: Bool) {
+        var table = queryPolicy.names
+        for name in names {
+            if present { table.add(name, addresses) } else { table.remove(name, addresses) }
+        }
+        queryPolicy = DNSQueryPolicy(policy: queryPolicy.policy, names: table)
     }
 
     func close() {

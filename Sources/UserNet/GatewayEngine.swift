@@ -57,6 +57,8 @@ public final class GatewayEngine: GatewayFlowHook {
     var logWindow = LogWindow()
     /// `--net-delay` and the other link faults, between the stack and the veth (when asked for).
     let faultyLink: FaultyLink?
+    /// A named network's switch, when the gateway serves one (its members' ports).
+    let networkSwitch: NetworkSwitch?
 
     static let housekeepingInterval: UInt64 = 1_000_000_000
     /// Largest TCP super-segment sent to the app's veth (its gso_max_size is 65536).
@@ -83,13 +85,18 @@ public final class GatewayEngine: GatewayFlowHook {
             link.close()
             throw error
         }
-        let wire: any LinkEndpoint = pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link
+        // A network's switch captures and faults each member's link itself.
+        networkSwitch = link as? NetworkSwitch
+        networkSwitch?.pcap = pcap
+        let wire: any LinkEndpoint =
+            networkSwitch != nil ? link : pcap.map { CapturingLink(wrapping: link, pcap: $0) } ?? link
         faultyLink =
-            options.linkFaults.isEmpty && !options.adjustableLinkFaults
+            networkSwitch != nil || (options.linkFaults.isEmpty && !options.adjustableLinkFaults)
             ? nil : FaultyLink(wrapping: wire, faults: options.linkFaults, loop: loop)
-        (stack, nic) = Self.makeStack(options.network, link: faultyLink ?? wire)
+        (stack, nic) = Self.makeStack(options.network, link: faultyLink ?? wire, switched: networkSwitch != nil)
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
         stack.gatewayHook = self
+        networkSwitch?.onLinkClosed = { [unowned self] member in self.forget(member) }
         do throws(GatewayError) {
             do throws(EventLoopError) {
                 for fd in link.pollableFileDescriptors {
@@ -116,23 +123,24 @@ public final class GatewayEngine: GatewayFlowHook {
         stack.advance(to: now)
     }
 
-    /// The gateway over the AF_PACKET socket on the host end of the app's veth.
+    /// The gateway over the AF_PACKET socket on the host end of the app's veth, or (nil) over a
+    /// network's switch, whose members' sockets come later (`join`).
     convenience init(
-        loop: EventLoop, options: UserNetOptions, packetSocket: Int32, linkAddress: MACAddress,
+        loop: EventLoop, options: UserNetOptions, packetSocket: Int32?, linkAddress: MACAddress,
         dispatchMode: PacketDispatchMode, dnsUpstreams: [SocketAddress],
         resources: GatewayResources? = nil, packetSocketPrepared: Bool = false
     ) throws(GatewayError) {
-        let endpoint: FDBasedEndpoint
-        do {
-            var endpointOptions = Self.endpointOptions(
-                packetSocket: packetSocket, mtu: options.network.mtu,
-                linkAddress: linkAddress, dispatchMode: dispatchMode)
-            endpointOptions.packetSocketsPrepared = packetSocketPrepared
-            endpoint = try FDBasedEndpoint(options: endpointOptions)
-        } catch {
-            throw .link(error)
+        var endpointOptions = Self.endpointOptions(
+            packetSocket: packetSocket ?? -1, mtu: options.network.mtu,
+            linkAddress: linkAddress, dispatchMode: dispatchMode)
+        endpointOptions.packetSocketsPrepared = packetSocketPrepared
+        let link: any GatewayLink
+        if packetSocket == nil {
+            link = Self.makeSwitch(loop: loop, endpointOptions: endpointOptions)
+        } else {
+            do { link = try FDBasedEndpoint(options: endpointOptions) } catch { throw .link(error) }
         }
-        try self.init(loop: loop, options: options, link: endpoint, dnsUpstreams: dnsUpstreams, resources: resources)
+        try self.init(loop: loop, options: options, link: link, dnsUpstreams: dnsUpstreams, resources: resources)
     }
 
     /// The pcap and the connection log: opened beforehand (GatewayResources) when this runs
@@ -160,12 +168,20 @@ public final class GatewayEngine: GatewayFlowHook {
         }
     }
 
-    /// A gateway-mode stack with one NIC on `link`, holding the gateway's addresses.
-    private static func makeStack(_ network: NetworkConfiguration, link: any LinkEndpoint) -> (Stack, NICID) {
+    /// A gateway-mode stack with one NIC on `link`, holding the gateway's addresses. `switched`:
+    /// the link is a network's switch, and the stack answers address resolution for every
+    /// address of the network, so members reach each other through it (NetworkSwitch).
+    private static func makeStack(_ network: NetworkConfiguration, link: any LinkEndpoint, switched: Bool)
+        -> (Stack, NICID)
+    {
         var configuration = Stack.Configuration()
         configuration.gatewayMode = true
         let stack = Stack(configuration: configuration)
         let nic = stack.addNIC(link, name: "veth")
+        if switched {
+            stack.setARPReplyPolicy(.anyInSubnet(excluding: []), on: nic)
+            stack.setNeighbourSolicitationPolicy(.anyInPrefix(excluding: []), on: nic)
+        }
         // The gateway and the DNS forwarder are addresses of our own (the app ARPs for both:
         // the gateway as its next hop, the DNS address because it is on-link).
         let prefix = network.ipv4Network.prefixLength
@@ -447,7 +463,8 @@ public final class GatewayEngine: GatewayFlowHook {
         var out = counters
         out.nic = stack.counters(of: nic)
         out.link = link.statistics
-        out.linkFaults = faultyLink?.counters ?? LinkFaultCounters()
+        out.linkFaults = faultyLink?.counters ?? networkSwitch?.faultCounters ?? LinkFaultCounters()
+        out.network = networkSwitch?.counters
         out.flows = flows.counters
         out.activeFlows = flows.count
         out.ping = pingOpener.counters

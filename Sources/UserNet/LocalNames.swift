@@ -18,6 +18,20 @@ public struct LocalNames: Sendable, Equatable {
         }
     }
 
+    /// A named network's member's name (or alias): several members may share one, as
+    /// podman's network aliases do, and the name then answers with all their addresses.
+    public mutating func add(_ name: DNSName, _ addresses: [IPAddress]) {
+        guard !name.labels.isEmpty, name != Self.gatewayName else { return }
+        table[name, default: []].append(contentsOf: addresses.filter { !(table[name] ?? []).contains($0) })
+    }
+
+    /// Takes `addresses` off `name`; the name goes when none is left.
+    public mutating func remove(_ name: DNSName, _ addresses: [IPAddress]) {
+        guard name != Self.gatewayName, var current = table[name] else { return }
+        current.removeAll { addresses.contains($0) }
+        table[name] = current.isEmpty ? nil : current
+    }
+
     /// The answer for `question` when the name is ours: the addresses of its type (none for
     /// other types: NOERROR with no data, RFC 2308 2.2), or NXDOMAIN inside our zone.
     public func answer(_ question: DNSQuestion) -> (code: DNSResponseCode, addresses: [IPAddress])? {

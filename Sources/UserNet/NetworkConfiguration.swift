@@ -60,6 +60,12 @@ public struct NetworkConfiguration: Sendable, Equatable {
         self.mtu = mtu
     }
 
+    /// A named network's member sits at the addresses the network gave it, not host .100.
+    public mutating func place(v4: IPv4Address, v6: IPv6Address) {
+        appV4 = v4
+        appV6 = v6
+    }
+
     /// Parses `--dns ADDR` (an IP, optionally `ADDR#PORT` or `[v6]:PORT`-style with port 53
     /// default). Several may be given; they are tried in order.
     public static func parseDNSUpstream(_ text: String) throws(ConfigurationError) -> SocketAddress {

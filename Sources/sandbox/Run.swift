@@ -101,7 +101,7 @@ struct Run: ParsableCommand {
                 EnvironmentVariable(name: "TERM", value: getenv("TERM").map { String(cString: $0) } ?? "xterm"))
         }
         config.workdir = fileSystem.workdir
-        config.hostname = isolation.hostname
+        config.hostname = isolation.hostname ?? (names.network != nil ? detached.name : nil) ?? "sandbox"
         config.tty = program.tty
         guard (-1...86_400).contains(program.stopTimeout) else {
             throw .invalidArgument("bad --stop-timeout \(program.stopTimeout): use 0 to 86400 seconds, or -1 for never")
@@ -131,7 +131,12 @@ struct Run: ParsableCommand {
         for text in resources.ulimit { config.rlimits.append(try ResourceLimit.parse(text)) }
 
         config.userNetFlags = userNet.given + faults.given
-        if mode == .user {
+        if let network = names.network {
+            config.networkMembership = try membership(of: network, mode: mode)
+            config.gatewayLaunch.log = try logging.settings()
+        } else if let alias = names.networkAlias.first {
+            throw .invalidArgument("--network-alias \(alias) names the sandbox on a network: give --network NAME too")
+        } else if mode == .user {
             config.userNet = try userNet.options(arguments: arguments)
             config.userNet?.linkFaults = try faults.linkFaults()
             config.gatewayDispatch = try userNet.dispatchMode()
@@ -140,6 +145,26 @@ struct Run: ParsableCommand {
         }
         try config.validate()
         return config
+    }
+
+    /// `--network NAME`: the network's gateway serves the sandbox, so the flags that configure a
+    /// gateway of its own are refused; its own link faults are its port's.
+    func membership(of network: String, mode: NetworkMode) throws(SandboxError) -> NetworkMembership {
+        guard mode == .user else {
+            throw .invalidArgument("--network \(network) needs --net=user (got --net=\(mode.rawValue))")
+        }
+        try NetworkStore.validate(name: network)
+        if let flag = userNet.given.first {
+            throw .invalidArgument(
+                "\(flag) configures a gateway, and the sandbox on --network \(network) uses the network's: give it to `sandbox network create`"
+            )
+        }
+        let memberNames = (detached.name.map { [$0] } ?? []) + names.networkAlias
+        for name in memberNames { try NetworkStore.validate(name: name, what: "name on a network") }
+        guard memberNames.count <= NetworkMemberSpec.maximumNames else {
+            throw .invalidArgument("at most \(NetworkMemberSpec.maximumNames - 1) --network-alias names")
+        }
+        return NetworkMembership(network: network, names: memberNames, linkFaults: try faults.linkFaults())
     }
 
     /// `-d`: a supervisor runs the sandbox (ContainerRuntime.runDetached); prints its name.

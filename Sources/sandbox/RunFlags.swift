@@ -23,8 +23,10 @@ struct IsolationFlags: ParsableArguments {
             valueName: "default|unconfined|FILE"))
     var seccomp: String = "default"
 
-    @Option(help: ArgumentHelp("Host name inside the sandbox.", valueName: "NAME"))
-    var hostname: String = "sandbox"
+    @Option(
+        help: ArgumentHelp(
+            "Host name inside the sandbox. Default: sandbox; on a --network, its --name.", valueName: "NAME"))
+    var hostname: String?
 }
 
 /// File system: what the program sees as its files.
@@ -169,6 +171,18 @@ struct NameFlags: ParsableArguments {
             "A resolv.conf option for the sandbox (--net=user), e.g. ndots:2. Repeatable. Default: the host's options.",
             valueName: "OPTION"))
     var dnsOption: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Join a named network (`sandbox network create`) instead of a gateway of the sandbox's own: sandboxes on it reach each other, and resolve each other's --name and --network-alias; egress goes through the network's gateway and policy. Default: none.",
+            valueName: "NAME"))
+    var network: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Another name the network's DNS answers with this sandbox's addresses (with --network); several sandboxes may share one. Repeatable. Default: none.",
+            valueName: "NAME"))
+    var networkAlias: [String] = []
 }
 
 /// Detached sandboxes: running in the background (see `sandbox ps`, `logs`, `exec`, `stop`, `rm`).
@@ -182,7 +196,7 @@ struct DetachFlags: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "A name for a detached sandbox (letters, digits, _ + - .). Default: 12 random hex digits.",
+            "A name for a detached sandbox (letters, digits, _ + - .), and on a --network the name the others reach it by. Default: 12 random hex digits.",
             valueName: "NAME"))
     var name: String?
 

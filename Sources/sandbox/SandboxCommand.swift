@@ -25,7 +25,7 @@ struct SandboxCommand: ParsableCommand {
         subcommands: [
             Run.self, Ps.self, Exec.self, Stop.self, Rm.self, Logs.self, Update.self,
             Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Spec.self, Features.self,
-            UsernetCommand.self, Version.self, Completion.self
+            NetworkCommand.self, UsernetCommand.self, Version.self, Completion.self
         ]
     )
 
@@ -43,6 +43,8 @@ struct SandboxCommand: ParsableCommand {
             // runc's global flags (--root, --log, ...) come before the command.
             let arguments = RuntimeGlobals.extract(Array(CommandLine.arguments.dropFirst()))[...]
             if arguments.first == Supervisor.subcommand { SuperviseEntry.run(Array(arguments.dropFirst())) }
+            // A named network's holder (NetworkClient starts it): not a command for users either.
+            if arguments.first == NetworkHolder.subcommand { NetworkHolder.run(Array(arguments.dropFirst())) }
             if arguments.first == "run", var run = try? Run.parse(Array(arguments.dropFirst())) {
                 Glibc.exit(run.execute())
             }

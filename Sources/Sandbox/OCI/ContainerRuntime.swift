@@ -51,7 +51,7 @@ public struct ContainerRuntime: Sendable {
         do throws(SandboxError) {
             var record = Self.record(id: id, bundle: nil, configuration: configuration)
             record.ports = ports
-            record.linkFaults = configuration.userNet?.linkFaults.description
+            record.linkFaults = (Self.memberLinkFaults(configuration) ?? configuration.userNet?.linkFaults)?.description
             return try spawnSupervisor(id: id, record: record, arguments: ["--"] + runArguments, logToState: true)
         } catch {
             store.remove(id)
@@ -69,6 +69,14 @@ public struct ContainerRuntime: Sendable {
         let status = store.status(of: record)
         guard operation.allowed(in: status, force: force) else { throw operation.refusal(id: id, status: status) }
         return (lock, record, status)
+    }
+
+    /// A network member's link faults: its own, or else the network's (what its port starts with).
+    static func memberLinkFaults(_ configuration: SandboxConfiguration) -> LinkFaults? {
+        guard let membership = configuration.networkMembership else { return nil }
+        guard membership.linkFaults.isEmpty else { return membership.linkFaults }
+        let network = try? NetworkStore().load(membership.network).options()
+        return network?.linkFaults ?? membership.linkFaults
     }
 
     /// `sandbox update`: the link faults of a running sandbox's gateway, from `change` of the

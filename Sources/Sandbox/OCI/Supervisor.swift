@@ -83,7 +83,7 @@ public enum Supervisor {
                 }
                 try? update(store, id) { $0.status = .running }
                 if !plan.waitForStart { notify("ok") }
-                if let gateway = child.gateway { SupervisorControl.serve(in: store.directory(id), gateway: gateway) }
+                if let link = child.adjustableLink { SupervisorControl.serve(in: store.directory(id), gateway: link) }
                 if plan.publishListeners, let gateway = child.gateway {
                     ListenerForwarding.start(gateway: gateway, initPID: child.pid) { port in
                         try? update(store, id) { $0.ports.append(port.description) }

@@ -8,12 +8,22 @@ import Glibc
 import Posix
 import UserNet
 
+/// A sandbox's link whose faults change while it runs: its own gateway, or its port on a
+/// named network's switch.
+public protocol LinkFaultsAdjustable: Sendable {
+    /// True once taken; false if the link has no fault stage; nil if its gateway is gone.
+    func setLinkFaults(_ faults: LinkFaults) -> Bool?
+}
+
+extension GatewayProcess: LinkFaultsAdjustable {}
+extension NetworkAttachment: LinkFaultsAdjustable {}
+
 public enum SupervisorControl {
     static let socketName = "control.sock"
     static let maximumRequest = 1024
 
     /// Starts answering in the background, for as long as the supervisor lives.
-    static func serve(in directory: String, gateway: GatewayProcess) {
+    static func serve(in directory: String, gateway: any LinkFaultsAdjustable) {
         let path = directory + "/" + socketName
         unlink(path)
         let listener = sbx_listen_unix(path)
@@ -37,7 +47,7 @@ public enum SupervisorControl {
         }
     }
 
-    static func handle(_ request: String, gateway: GatewayProcess) -> String {
+    static func handle(_ request: String, gateway: any LinkFaultsAdjustable) -> String {
         guard request.hasPrefix("faults "), let faults = LinkFaults(encoded: String(request.dropFirst(7))) else {
             return "error unknown request"
         }

@@ -1,0 +1,151 @@
+// A sandbox's side of a named network (`sandbox run --network NAME`): the launcher joins
+// before it writes the sandbox's network files (it needs the addresses the holder gives), and
+// links its veth's packet socket once the veth exists. The connection to the holder stays open
+// for the sandbox's life: its end, however the launcher ends, is the member leaving.
+
+import CLauncher
+import Glibc
+import Posix
+import UserNet
+
+/// `--network NAME --name N --network-alias A`: what a sandbox asks of a named network.
+public struct NetworkMembership: Sendable, Equatable {
+    public var network: String
+    /// `--name` and the aliases: what the network's DNS answers with the sandbox's addresses.
+    public var names: [String]
+    /// `--net-delay` and the others on this sandbox's own link (none: the network's).
+    public var linkFaults = LinkFaults()
+
+    public init(network: String, names: [String], linkFaults: LinkFaults = LinkFaults()) {
+        self.network = network
+        self.names = names
+        self.linkFaults = linkFaults
+    }
+}
+
+public final class NetworkAttachment: Sendable {
+    public let definition: NetworkDefinition
+    public let member: NetworkMemberSpec
+    private let connection: Int32
+
+    private init(definition: NetworkDefinition, member: NetworkMemberSpec, connection: Int32) {
+        self.definition = definition
+        self.member = member
+        self.connection = connection
+    }
+
+    deinit { Posix.close(connection) }
+
+    /// Joins `membership.network`, starting its holder (and gateway) if no sandbox is on it.
+    static func join(_ membership: NetworkMembership, executable: String) throws(SandboxError) -> NetworkAttachment {
+        let store = try NetworkStore()
+        let definition = try store.load(membership.network)
+        let lock = try store.lock(definition.name)
+        defer { Posix.close(lock) }
+        var connection = sbx_connect_unix(store.socketPath(definition.name))
+        if connection < 0 {
+            try startHolder(store: store, name: definition.name, executable: executable)
+            connection = sbx_connect_unix(store.socketPath(definition.name))
+        }
+        guard connection >= 0 else {
+            throw .system(PosixError(call: "connect", errno: errno), detail: "(network \(definition.name)'s holder)")
+        }
+        let names = membership.names.isEmpty ? "-" : membership.names.joined(separator: ",")
+        let answer: String
+        do { answer = try ask("join \(names) \(membership.linkFaults)", on: connection) } catch {
+            Posix.close(connection)
+            throw error
+        }
+        guard let member = NetworkMemberSpec(encoded: answer) else {
+            Posix.close(connection)
+            throw .network("network \(definition.name): unexpected answer to join: \(answer)")
+        }
+        return NetworkAttachment(definition: definition, member: member, connection: connection)
+    }
+
+    private static func startHolder(store: NetworkStore, name: String, executable: String) throws(SandboxError) {
+        var notify: [Int32] = [-1, -1]
+        guard sbx_pipe_cloexec(&notify) == 0 else { throw .system(PosixError(call: "pipe2", errno: errno)) }
+        defer { Posix.close(notify[0]) }
+        let pid: pid_t
+        do {
+            pid = try SessionSpawn.spawn(
+                [executable, NetworkHolder.subcommand, store.root, name], notifyFD: notify[1],
+                stdio: .log(store.directory(name) + "/" + NetworkHolder.logName))
+        } catch {
+            Posix.close(notify[1])
+            throw error
+        }
+        Posix.close(notify[1])
+        let message = SessionSpawn.readLine(notify[0])
+        guard message == "ok" else {
+            _ = Launcher.wait(for: pid)
+            let why = message.hasPrefix("error ") ? String(message.dropFirst(6)) : "it ended before it was ready"
+            throw .network("network \(name): its gateway did not start: \(why)")
+        }
+        // The holder is its own session leader; init reaps it when it ends (this launcher may
+        // be long gone by then), so it is not waited for here.
+    }
+
+    /// Hands the member's packet socket (bound to its veth) to the network's gateway.
+    func link(packetSocket: Int32) throws(SandboxError) {
+        let request = Array("link".utf8)
+        let sent = request.withUnsafeBytes { sbx_send_fd_with_data(connection, packetSocket, $0.baseAddress, $0.count) }
+        guard sent == 0 else { throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(network holder)") }
+        let answer = try Self.receive(on: connection)
+        guard answer == "ok" else { throw .network("network \(definition.name): \(answer)") }
+    }
+
+    /// Replaces this sandbox's link faults (`sandbox update`): true once taken; nil if the
+    /// network's gateway is gone.
+    public func setLinkFaults(_ faults: LinkFaults) -> Bool? {
+        guard let answer = try? Self.ask("faults \(faults)", on: connection) else { return nil }
+        return answer.isEmpty ? true : nil
+    }
+
+    /// Sends `request`; the text after "ok " of the answer, or throws its "error WHY".
+    static func ask(_ request: String, on connection: Int32) throws(SandboxError) -> String {
+        let bytes = Array(request.utf8)
+        let sent = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count else {
+            throw .system(PosixError(call: "send", errno: errno), detail: "(network holder)")
+        }
+        let answer = try receive(on: connection)
+        if answer == "ok" { return "" }
+        guard answer.hasPrefix("ok ") || answer.hasPrefix("ok\n") else { throw .network(answer) }
+        return String(answer.dropFirst(3))
+    }
+
+    private static func receive(on connection: Int32) throws(SandboxError) -> String {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else {
+            throw .system(PosixError(call: "recv", errno: count == 0 ? EPIPE : errno), detail: "(network holder)")
+        }
+        return String(decoding: buffer.prefix(count), as: UTF8.self)
+    }
+}
+
+extension NetworkStore {
+    /// The answer of network `name`'s holder to `request` ("members", "stop"); nil when no
+    /// holder runs (no sandbox is on the network).
+    public func ask(_ name: String, _ request: String) throws(SandboxError) -> String? {
+        let connection = sbx_connect_unix(socketPath(name))
+        guard connection >= 0 else { return nil }
+        defer { Posix.close(connection) }
+        return try NetworkAttachment.ask(request, on: connection)
+    }
+
+    /// The members now on network `name` (none when no holder runs).
+    public func members(_ name: String) throws(SandboxError) -> [NetworkMemberSpec] {
+        let answer = try ask(name, "members") ?? ""
+        return answer.split(separator: "\n").compactMap { NetworkMemberSpec(encoded: String($0)) }
+    }
+
+    /// `network rm --force`: the holder stops the network's gateway (every member's link goes
+    /// with it) and ends; waits up to 10 s for its socket to be gone.
+    public func stopHolder(_ name: String) throws(SandboxError) {
+        guard try ask(name, "stop") != nil else { return }
+        for _ in 0..<1000 where SystemCalls.fileExists(socketPath(name)) { usleep(10_000) }
+    }
+}

@@ -1,0 +1,96 @@
+// The engine's side of a named network: members join on their packet sockets, leave, and have
+// their link faults changed, while the gateway runs (the network's holder asks, through the
+// gateway's control socket). The switch (NetworkSwitch) does the forwarding; this keeps the
+// DNS forwarder's names in step with who is on it.
+
+import FDBased
+import Link
+import Posix
+import Wire
+
+extension GatewayEngine {
+    /// The switch a network's gateway runs on; its members' endpoints are made from
+    /// `endpointOptions` (the first descriptor replaced by each member's packet socket).
+    static func makeSwitch(loop: EventLoop, endpointOptions: FDBasedEndpoint.Options) -> NetworkSwitch {
+        let networkSwitch = NetworkSwitch(
+            mtu: endpointOptions.mtu, capabilities: FDBasedEndpoint.capabilities(endpointOptions),
+            linkAddress: endpointOptions.address, gsoMaxSize: endpointOptions.gsoMaxSize, loop: loop)
+        networkSwitch.memberEndpointOptions = endpointOptions
+        return networkSwitch
+    }
+
+    /// Puts `member` on the switch over its veth's packet socket (bound, its ring set up by the
+    /// launcher; owned from here).
+    func join(_ member: NetworkMemberSpec, packetSocket: Int32) throws(NetworkSwitchError) {
+        guard var options = networkSwitch?.memberEndpointOptions else {
+            Posix.close(packetSocket)
+            throw .notANetwork
+        }
+        options.fds = [packetSocket]
+        let endpoint: FDBasedEndpoint
+        do { endpoint = try FDBasedEndpoint(options: options) } catch {
+            Posix.close(packetSocket)
+            throw .link(error)
+        }
+        // The endpoint never closes its descriptors; the member's own wrapper does.
+        try join(member, endpoint: MemberEndpoint(endpoint, packetSocket: packetSocket))
+    }
+
+    /// Puts `member` on the switch over `endpoint` (owned from here), its names in the DNS.
+    func join(_ member: NetworkMemberSpec, endpoint: any GatewayLink) throws(NetworkSwitchError) {
+        guard let networkSwitch else {
+            endpoint.close()
+            throw .notANetwork
+        }
+        try networkSwitch.add(member, endpoint: endpoint)
+        dns?.setMemberNames(member.names, addresses: member.addresses, present: true)
+    }
+
+    /// Takes member `id` off the switch (its sandbox ended); false if it was not on it.
+    @discardableResult
+    func leave(_ id: UInt32) -> Bool {
+        guard let member = networkSwitch?.members.first(where: { $0.id == id }) else { return false }
+        networkSwitch?.remove(id)
+        forget(member)
+        return true
+    }
+
+    /// The names of a member whose link went away.
+    func forget(_ member: NetworkMemberSpec) {
+        dns?.setMemberNames(member.names, addresses: member.addresses, present: false)
+    }
+
+    func setFaults(_ faults: LinkFaults, ofMember id: UInt32) -> Bool {
+        networkSwitch?.setFaults(faults, of: id) ?? false
+    }
+}
+
+extension NetworkMemberSpec {
+    var addresses: [IPAddress] { [.v4(ipv4), .v6(ipv6)] }
+}
+
+/// A member's FDBased endpoint that closes its packet socket with it (a single-sandbox
+/// gateway's socket is closed by `Gateway.stop`; a member's goes when the member leaves).
+final class MemberEndpoint: WrappingLink, GatewayLink {
+    let endpoint: FDBasedEndpoint
+    let packetSocket: Int32
+    var inner: any LinkEndpoint { endpoint }
+
+    init(_ endpoint: FDBasedEndpoint, packetSocket: Int32) {
+        self.endpoint = endpoint
+        self.packetSocket = packetSocket
+    }
+
+    var isAttached: Bool { endpoint.isAttached }
+    func attach(_ dispatcher: (any NetworkDispatcher)?) { endpoint.attach(dispatcher) }
+    func writePacket(_ packet: OutboundPacket) throws(LinkError) { try endpoint.writePacket(packet) }
+    func flush() throws(LinkError) { try endpoint.flush() }
+    var pollableFileDescriptors: [Int32] { endpoint.pollableFileDescriptors }
+    func dispatchWaiting() -> Bool { endpoint.dispatchWaiting() }
+    var statistics: FDBasedStatistics { endpoint.statistics }
+
+    func close() {
+        endpoint.close()
+        Posix.close(packetSocket)
+    }
+}
