@@ -20,7 +20,7 @@ undocumented_defaults() {
     ' <<<"$1" | tr '\n' ' ' | sed 's/ $//'
 }
 
-RUN_FLAGS="--add-host --allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --detach --dispatch --dns --dns-option --dns-search --env --env-file --flow-memory --group-add --help --hostname --interactive --log-connections --log-format --log-level --max-flows --memory --mount --mtu --name --net --net-delay --net-duplicate --net-loss --net-rate --net-reorder --net-seed --pcap --pids-limit --publish --read-only --rm --rootfs --seccomp --stop-timeout --tmpfs --tty --udp-timeout --ulimit --user --userns --version --volume --workdir --writable-root"
+RUN_FLAGS="--add-host --allow --allow-domain --allow-host-loopback --allow-link-local --cidr --cpus --deny --detach --dispatch --dns --dns-option --dns-search --env --env-file --flow-memory --group-add --help --hostname --interactive --log-connections --log-format --log-level --max-flows --memory --mount --mtu --name --net --net-delay --net-duplicate --net-loss --net-rate --net-reorder --net-seed --network --network-alias --pcap --pids-limit --publish --read-only --rm --rootfs --seccomp --stop-timeout --tmpfs --tty --udp-timeout --ulimit --user --userns --version --volume --workdir --writable-root"
 GATEWAY_FLAGS="--allow --allow-domain --allow-host-loopback --allow-link-local --cidr --deny --dispatch --dns --flow-memory --log-connections --max-flows --mtu --pcap --publish --udp-timeout"
 USERNET_FLAGS=$(tr ' ' '\n' <<<"$GATEWAY_FLAGS --help --interface --log-format --log-level --net-delay --net-duplicate --net-loss --net-rate --net-reorder --net-seed --netns --version" | sort | tr '\n' ' ' | sed 's/ $//')
 
