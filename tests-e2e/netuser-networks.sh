@@ -19,7 +19,7 @@ holders() { pgrep -fc -- "__network .* $1\$" || true; }
 within() { python3 -c 'import sys; v, lo, hi = map(float, sys.argv[1:]); sys.exit(0 if lo <= v <= hi else 1)' "$@"; }
 
 expect_eq "network create prints the name" "$N1" "$(NET create --dns 127.0.0.1:5353 "$N1" 2>&1)"
-NET create --dns 127.0.0.1:5353 "$N2" >/dev/null
+NET create --dns 127.0.0.1:5353 --net-delay 20ms "$N2" >/dev/null
 expect_eq "a second network gets the next /24" "1" "$(NET ls | grep -c "^$N2 .*10\.89\.[0-9]*\.0/24")"
 expect_match "a name in use is refused" "exists already" "$(NET create "$N1" 2>&1)"
 expect_match "an overlapping --cidr is refused" "overlaps network" \
@@ -32,7 +32,7 @@ expect_match "a gateway flag with --network is refused" "give it to .sandbox net
 # from the database (or says it could not reach it).
 R run -d --name "db$$" --network "$N1" -- sh -c \
     'while :; do busybox nc -l -p 5432 -e echo db-row-42; done' >/dev/null
-R run -d --name "server$$" --network "$N1" --network-alias api -- sh -c \
+R run -d --name "server$$" --network "$N1" --network-alias api -p 127.0.0.1:18080:8080 -- sh -c \
     "while :; do busybox nc -l -p 8080 -e sh -c 'busybox nc -w 2 db$$ 5432 </dev/null || echo db-unreachable'; done" \
     >/dev/null
 expect_eq "one gateway process serves the network" "1" "$(holders "$N1")"
@@ -49,6 +49,8 @@ ask() { SB --network "$N1" --name "client$$" -- sh -c 'busybox nc -w 5 api 8080 
 answer=""
 for _ in $(seq 30); do answer=$(ask) && [ "$answer" = db-row-42 ] && break; sleep 0.2; done
 expect_eq "client -> server (by alias) -> db (by name)" "db-row-42" "$answer"
+expect_eq "the host reaches the server's published port (and the server the db)" "db-row-42" \
+    "$(HX busybox nc -w 5 127.0.0.1 18080 </dev/null)"
 expect_eq "names resolve to the members' addresses" "$db_ip" \
     "$(SB --network "$N1" -- getent ahostsv4 "db$$" 2>/dev/null | awk 'NR == 1 {print $1}')"
 expect_eq "the client's own name is its host name" "client$$" \
@@ -76,15 +78,26 @@ isolated() {
 expect_eq "from another network: no answer, the name is the upstream's" "$REMOTE_ADDR" "$(isolated SB --network "$N2")"
 expect_eq "from --net=user: the same" "$REMOTE_ADDR" "$(isolated SB --dns 127.0.0.1:5353)"
 
+counters=$(NET inspect "$N1" | python3 -c 'import json,sys; c = json.load(sys.stdin)["counters"]; print(c["network-members"], c["frames-switched"] > 0)')
+expect_eq "the gateway's counters: two members, frames switched between them" "2 True" "$counters"
+
 expect_match "network rm refuses a network in use" "has 2 sandbox" "$(NET rm "$N1" 2>&1)"
 R rm -f "db$$" "server$$" >/dev/null
 for _ in $(seq 100); do [ "$(holders "$N1")" = 0 ] && break; sleep 0.1; done
+expect_eq "the published port is gone with its sandbox" "" "$(HX busybox nc -w 1 127.0.0.1 18080 </dev/null 2>/dev/null)"
 expect_eq "the gateway is gone with the last sandbox" "0" "$(holders "$N1")"
 expect_eq "ls: no sandbox on it" "0" "$(NET ls | awk -v n="$N1" '$1 == n {print $3}')"
 
 # network rm --force takes the gateway down under a running sandbox.
 R run -d --name "lone$$" --network "$N2" -- sleep 60 >/dev/null
 expect_eq "a sandbox on the second network" "1" "$(holders "$N2")"
+# The network's 20 ms on every member's link: a round trip between two members crosses two
+# links twice, 80 ms.
+lone_ip=$(NET inspect "$N2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["members"][0]["ipv4"])')
+out=$(SB --network "$N2" -- ping -n -c 10 -i 0.2 "$lone_ip" 2>&1)
+median=$(grep -o 'time=[0-9.]*' <<<"$out" | cut -d= -f2 | sort -n | sed -n 5p)
+within "${median:-0}" 80 96 && ok || bad "network create --net-delay 20ms: median round trip ${median:-none} ms, asked 80"
+echo "  measured: network create --net-delay 20ms -> median member-to-member round trip $median ms (asked 80)"
 expect_eq "network rm --force" "$N2" "$(NET rm -f "$N2" 2>&1)"
 for _ in $(seq 100); do [ "$(holders "$N2")" = 0 ] && break; sleep 0.1; done
 expect_eq "its gateway is gone" "0" "$(holders "$N2")"

@@ -85,8 +85,8 @@ public enum GatewayMain {
     /// Answers the launcher's requests: `c` for the counters; `f FAULTS` to replace the link
     /// faults (answered `faults ok` or `faults unavailable`); `p PORT-SPEC` with a listening
     /// socket to publish one more port; for a named network's gateway, `j MEMBER` with the
-    /// member's packet socket (answered `member ok` or `member WHY`), `l ID` when it left, and
-    /// `F ID FAULTS` for its link faults; EOF (the launcher closed its end, or died) stops the
+    /// member's packet socket (answered `member ok` or `member WHY`), `l ID` when it left,
+    /// `F ID FAULTS` for its link faults and `P ID PORT-SPEC` with a socket for its ports; EOF (the launcher closed its end, or died) stops the
     /// gateway, sends the final counters and exits.
     private static func serve(_ gateway: Gateway, status: GatewayStatus) -> Never {
         var request = [UInt8](repeating: 0, count: 4096)
@@ -129,6 +129,14 @@ public enum GatewayMain {
                 status.send(gateway.setLinkFaults(faults, ofMember: id) ? "faults ok" : "faults unavailable")
             } else {
                 status.send("faults unavailable")
+            }
+        } else if request.first == UInt8(ascii: "P"), socket >= 0 {
+            let fields = String(decoding: request.dropFirst(), as: UTF8.self).split(separator: " ", maxSplits: 1)
+            if fields.count == 2, let id = UInt32(fields[0]), let port = try? PublishedPort(parsing: String(fields[1]))
+            {
+                _ = gateway.publish(port, socket: socket, toMember: id)
+            } else {
+                Posix.close(socket)
             }
         } else if request.first == UInt8(ascii: "p"), socket >= 0,
             let port = try? PublishedPort(parsing: String(decoding: request.dropFirst(), as: UTF8.self))

@@ -207,8 +207,9 @@ public final class GatewayProcess: Sendable {
     /// Hands the running gateway one more published port: `socket` (bound and listening here,
     /// in the namespace its host sockets use) goes with the port over the control socket.
     /// The caller keeps and closes its own `socket`. False if the gateway is gone.
-    public func publish(_ port: PublishedPort, socket: Int32) -> Bool {
-        let message = Array(("p" + port.description).utf8)
+    /// `member`: a named network's member the port leads to (`run --network NAME -p`).
+    public func publish(_ port: PublishedPort, socket: Int32, toMember member: UInt32? = nil) -> Bool {
+        let message = Array((member.map { "P\($0) " } ?? "p").utf8 + Array(port.description.utf8))
         return control.withLock { fd in
             fd >= 0 && message.withUnsafeBytes { sbx_send_fd_with_data(fd, socket, $0.baseAddress, $0.count) } == 0
         }

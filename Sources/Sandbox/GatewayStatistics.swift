@@ -21,6 +21,11 @@ public struct GatewayStatistics: Sendable, Equatable {
     public var framesReordered: UInt64 = 0
     public var framesDelayed: UInt64 = 0
     public var framesDroppedQueueFull: UInt64 = 0
+    /// A named network's switch: its members now, and what it forwarded between them or dropped.
+    public var networkMembers: UInt64 = 0
+    public var framesSwitched: UInt64 = 0
+    public var framesSpoofed: UInt64 = 0
+    public var framesUndeliverable: UInt64 = 0
 
     public init() {}
 
@@ -40,6 +45,12 @@ public struct GatewayStatistics: Sendable, Equatable {
         framesReordered = counters.linkFaults.reordered
         framesDelayed = counters.linkFaults.delayed
         framesDroppedQueueFull = counters.linkFaults.queueFull
+        if let network = counters.network {
+            networkMembers = UInt64(network.members)
+            framesSwitched = network.framesSwitched
+            framesSpoofed = network.spoofedDropped
+            framesUndeliverable = network.undeliverable
+        }
     }
 
     private static var fields: [(String, WritableKeyPath<GatewayStatistics, UInt64>)] {
@@ -50,7 +61,9 @@ public struct GatewayStatistics: Sendable, Equatable {
             ("echo-forwarded", \.echoRequestsForwarded), ("pcap-frames", \.pcapFrames),
             ("log-records", \.connectionLogRecords), ("frames-lost", \.framesLost),
             ("frames-duplicated", \.framesDuplicated), ("frames-reordered", \.framesReordered),
-            ("frames-delayed", \.framesDelayed), ("frames-queue-full", \.framesDroppedQueueFull)
+            ("frames-delayed", \.framesDelayed), ("frames-queue-full", \.framesDroppedQueueFull),
+            ("network-members", \.networkMembers), ("frames-switched", \.framesSwitched),
+            ("frames-spoofed", \.framesSpoofed), ("frames-undeliverable", \.framesUndeliverable)
         ]
     }
 

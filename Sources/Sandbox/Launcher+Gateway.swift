@@ -29,6 +29,8 @@ extension Launcher {
         if let network {
             try GatewayWiring.join(
                 app: app, outer: outer, options: options, attachment: network, dispatch: config.gatewayDispatch)
+            let ports = config.networkMembership?.publishedPorts ?? []
+            reportChosenPorts(try network.publish(ports), configured: ports)
             log.debug(
                 "joined network", metadata: ["network": "\(network.definition.name)", "member": "\(network.member)"])
             return nil

@@ -323,6 +323,14 @@ public final class Gateway: Sendable {
         return outcome
     }
 
+    /// Publishes `port` from `socket` (bound, listening; owned from here) to member `id` of the
+    /// network's switch (`run --network NAME -p`); withdrawn when the member leaves.
+    public func publish(_ port: PublishedPort, socket: Int32, toMember id: UInt32) -> Bool {
+        let published = onGatewayThread { $0.publish(port, socket: socket, toMember: id) }
+        if published == nil { Posix.close(socket) }
+        return published ?? false
+    }
+
     /// Takes member `id` off the network's switch (its sandbox ended).
     public func leave(_ id: UInt32) { _ = onGatewayThread { $0.leave(id) } }
 

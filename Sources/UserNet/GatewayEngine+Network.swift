@@ -36,8 +36,19 @@ extension GatewayEngine {
         try join(member, endpoint: MemberEndpoint(endpoint, packetSocket: packetSocket))
     }
 
+    /// A network's gateway whose members' links are given to `join(_:endpoint:)` (tests give
+    /// in-memory links; `Gateway` gives FDBased endpoints on the members' packet sockets).
+    public static func network(
+        loop: EventLoop, options: UserNetOptions, linkAddress: MACAddress, capabilities: LinkCapabilities,
+        dnsUpstreams: [SocketAddress]
+    ) throws(GatewayError) -> GatewayEngine {
+        let link = NetworkSwitch(
+            mtu: options.network.mtu, capabilities: capabilities, linkAddress: linkAddress, gsoMaxSize: 0, loop: loop)
+        return try GatewayEngine(loop: loop, options: options, link: link, dnsUpstreams: dnsUpstreams)
+    }
+
     /// Puts `member` on the switch over `endpoint` (owned from here), its names in the DNS.
-    func join(_ member: NetworkMemberSpec, endpoint: any GatewayLink) throws(NetworkSwitchError) {
+    public func join(_ member: NetworkMemberSpec, endpoint: any GatewayLink) throws(NetworkSwitchError) {
         guard let networkSwitch else {
             endpoint.close()
             throw .notANetwork
@@ -48,19 +59,29 @@ extension GatewayEngine {
 
     /// Takes member `id` off the switch (its sandbox ended); false if it was not on it.
     @discardableResult
-    func leave(_ id: UInt32) -> Bool {
+    public func leave(_ id: UInt32) -> Bool {
         guard let member = networkSwitch?.members.first(where: { $0.id == id }) else { return false }
         networkSwitch?.remove(id)
         forget(member)
         return true
     }
 
-    /// The names of a member whose link went away.
+    /// The names and published ports of a member that left (or whose link went away).
     func forget(_ member: NetworkMemberSpec) {
         dns?.setMemberNames(member.names, addresses: member.addresses, present: false)
+        withdrawPorts(of: member.id)
     }
 
-    func setFaults(_ faults: LinkFaults, ofMember id: UInt32) -> Bool {
+    /// Publishes `port` from `socket` (bound, listening; owned from here) to member `id`.
+    func publish(_ port: PublishedPort, socket: Int32, toMember id: UInt32) -> Bool {
+        guard let member = networkSwitch?.members.first(where: { $0.id == id }) else {
+            Posix.close(socket)
+            return false
+        }
+        return publishLater(port, socket: socket, member: member)
+    }
+
+    public func setFaults(_ faults: LinkFaults, ofMember id: UInt32) -> Bool {
         networkSwitch?.setFaults(faults, of: id) ?? false
     }
 }

@@ -221,12 +221,13 @@ public final class GatewayEngine: GatewayFlowHook {
 
     /// Publishes one more port while the gateway runs (`socket` bound and listening, owned
     /// from here): the ports an OCI container's app listens on, found after it started.
-    func publishLater(_ port: PublishedPort, socket: Int32) -> Bool {
+    /// `member`: on a named network, the member the port leads to (withdrawn when it leaves).
+    func publishLater(_ port: PublishedPort, socket: Int32, member: NetworkMemberSpec? = nil) -> Bool {
         guard let tcp, !isShutDown else {
             Posix.close(socket)
             return false
         }
-        do { try listen(on: port, socket: socket, tcp: tcp) } catch {
+        do { try listen(on: port, socket: socket, tcp: tcp, member: member) } catch {
             Posix.close(socket)
             return false
         }
@@ -235,12 +236,15 @@ public final class GatewayEngine: GatewayFlowHook {
     }
 
     /// Serves one published port's socket on the loop.
-    private func listen(on port: PublishedPort, socket: Int32, tcp: GatewayTCP) throws(EventLoopError) {
+    private func listen(on port: PublishedPort, socket: Int32, tcp: GatewayTCP, member: NetworkMemberSpec? = nil)
+        throws(EventLoopError)
+    {
+        let app = member?.ipv4 ?? network.appV4
         switch port.transport {
         case .tcp:
             publishers.append(
                 try PortPublisher(tcp: port, socket: socket, loop: loop) { [unowned tcp] socket, client, port in
-                    tcp.inbound(socket, from: client, to: port)
+                    tcp.inbound(socket, from: client, to: port, app: app)
                 })
         case .udp:
             // The handler needs the publisher it belongs to (answers leave from its socket).
@@ -253,6 +257,13 @@ public final class GatewayEngine: GatewayFlowHook {
             slot.publisher = publisher
             publishers.append(publisher)
         }
+        publishers.last?.member = member.map { ($0.id, $0.ipv4) }
+    }
+
+    /// Closes the published ports that lead to member `id` (it left the network).
+    func withdrawPorts(of id: UInt32) {
+        for publisher in publishers where publisher.member?.id == id { publisher.close() }
+        publishers.removeAll { $0.member?.id == id }
     }
 
     deinit {

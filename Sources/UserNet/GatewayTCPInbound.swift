@@ -7,10 +7,11 @@ import Wire
 
 extension GatewayTCP {
     /// A connection accepted on a published port (`-p HOSTPORT:PORT`): the stack opens a
-    /// connection to the app's PORT, from the client's address or the gateway's
-    /// (`NetworkConfiguration.inboundSource`).
-    func inbound(_ socket: HostTCPSocket, from client: SocketAddress, to port: PublishedPort) {
-        let appAddress = engine.network.appV4
+    /// connection to PORT of the app at `appAddress` (a named network's member, or the one app),
+    /// from the client's address or the gateway's (`NetworkConfiguration.inboundSource`).
+    func inbound(
+        _ socket: HostTCPSocket, from client: SocketAddress, to port: PublishedPort, app appAddress: IPv4Address
+    ) {
         let source = engine.network.inboundSource(for: client.address)
         let flowID = TCPFlowID(
             local: TCPSocketAddress(.v4(source), client.port),

@@ -212,7 +212,7 @@ extension GatewayEngine {
     /// A datagram on a published UDP port: to the app, through its client's flow.
     func inboundDatagram(_ payload: UnsafeRawBufferPointer, from client: SocketAddress, publisher: PortPublisher) {
         let source = network.inboundSource(for: client.address)
-        let app = network.appV4
+        let app = publisher.member?.address ?? network.appV4
         let appPort = publisher.port.appPort
         let key = FlowKey(
             protocolNumber: .udp, source: .v4(app), sourcePort: appPort,

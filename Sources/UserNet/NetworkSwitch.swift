@@ -286,7 +286,7 @@ final class NetworkSwitch: GatewayLink {
     }
 }
 
-enum NetworkSwitchError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum NetworkSwitchError: Error, Sendable, Equatable, CustomStringConvertible {
     case full
     case duplicate(UInt32)
     /// The gateway serves one sandbox, not a network.
@@ -294,7 +294,7 @@ enum NetworkSwitchError: Error, Sendable, Equatable, CustomStringConvertible {
     case link(FDBasedError)
     case eventLoop(EventLoopError)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .full: "the network has \(NetworkSwitch.maximumMembers) members, its most"
         case .duplicate(let id): "member \(id): its number or an address is taken"

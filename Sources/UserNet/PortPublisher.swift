@@ -5,6 +5,7 @@
 import CNetShims
 import Glibc
 import Posix
+import Wire
 
 public final class PortPublisher {
     public struct Counters: Sendable, Equatable {
@@ -20,6 +21,9 @@ public final class PortPublisher {
     ) -> Void
 
     public let port: PublishedPort
+    /// On a named network, the member the port leads to (its number and address); nil: the
+    /// gateway's one app, at `NetworkConfiguration.appV4`.
+    var member: (id: UInt32, address: IPv4Address)?
     public private(set) var counters = Counters()
     private let loop: EventLoop
     private var fd: Int32

@@ -36,7 +36,8 @@ struct NetworkCreate: ParsableCommand {
             let store = try NetworkStore()
             try NetworkStore.validate(name: name)
             if let flag = gateway.publish.first {
-                throw .notAvailable("-p \(flag): publish a network sandbox's port with a sandbox of its own for now")
+                throw .invalidArgument(
+                    "-p \(flag): publish a port of one sandbox: `sandbox run --network \(name) -p ...`")
             }
             var flags = gateway
             if flags.cidr == nil { flags.cidr = try store.freeCIDR() }
@@ -90,6 +91,8 @@ struct NetworkInspect: ParsableCommand {
     struct Report: Encodable {
         let name: String, cidr: String, gateway: String, dns: String, flags: [String], created: String
         let members: [Member]
+        /// The gateway's counters while it runs (frames-switched, frames-spoofed, flows-opened...).
+        let counters: [String: UInt64]?
     }
 
     func run() throws {
@@ -104,7 +107,8 @@ struct NetworkInspect: ParsableCommand {
             }
             let report = Report(
                 name: definition.name, cidr: definition.cidr, gateway: "\(network.gatewayV4)", dns: "\(network.dnsV4)",
-                flags: definition.flags, created: definition.created, members: members)
+                flags: definition.flags, created: definition.created, members: members,
+                counters: try store.counters(name))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             guard let data = try? encoder.encode(report) else { throw .invalidArgument("cannot encode the report") }

@@ -154,7 +154,7 @@ struct Run: ParsableCommand {
             throw .invalidArgument("--network \(network) needs --net=user (got --net=\(mode.rawValue))")
         }
         try NetworkStore.validate(name: network)
-        if let flag = userNet.given.first {
+        if let flag = userNet.given.first(where: { $0 != "--publish" }) {
             throw .invalidArgument(
                 "\(flag) configures a gateway, and the sandbox on --network \(network) uses the network's: give it to `sandbox network create`"
             )
@@ -164,7 +164,12 @@ struct Run: ParsableCommand {
         guard memberNames.count <= NetworkMemberSpec.maximumNames else {
             throw .invalidArgument("at most \(NetworkMemberSpec.maximumNames - 1) --network-alias names")
         }
-        return NetworkMembership(network: network, names: memberNames, linkFaults: try faults.linkFaults())
+        var ports: [PublishedPort] = []
+        for text in userNet.publish {
+            do { ports += try PublishedPort.parse(text) } catch { throw .invalidArgument(error.description) }
+        }
+        return NetworkMembership(
+            network: network, names: memberNames, linkFaults: try faults.linkFaults(), publishedPorts: ports)
     }
 
     /// `-d`: a supervisor runs the sandbox (ContainerRuntime.runDetached); prints its name.

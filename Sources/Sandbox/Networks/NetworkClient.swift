@@ -15,11 +15,16 @@ public struct NetworkMembership: Sendable, Equatable {
     public var names: [String]
     /// `--net-delay` and the others on this sandbox's own link (none: the network's).
     public var linkFaults = LinkFaults()
+    /// `-p`: published on the host (from the launcher's network namespace) to this sandbox.
+    public var publishedPorts: [PublishedPort] = []
 
-    public init(network: String, names: [String], linkFaults: LinkFaults = LinkFaults()) {
+    public init(
+        network: String, names: [String], linkFaults: LinkFaults = LinkFaults(), publishedPorts: [PublishedPort] = []
+    ) {
         self.network = network
         self.names = names
         self.linkFaults = linkFaults
+        self.publishedPorts = publishedPorts
     }
 }
 
@@ -96,6 +101,30 @@ public final class NetworkAttachment: Sendable {
         guard answer == "ok" else { throw .network("network \(definition.name): \(answer)") }
     }
 
+    /// Publishes `ports` to this sandbox (once linked): each socket is opened here, with the
+    /// launcher's privileges and in its namespace, and handed to the network's gateway. Returns
+    /// them with the host port each is bound to (the kernel's pick where none was given).
+    func publish(_ ports: [PublishedPort]) throws(SandboxError) -> [PublishedPort] {
+        var bound: [PublishedPort] = []
+        for port in ports {
+            let socket: Int32
+            do { socket = try PortPublisher.openSocket(for: port) } catch {
+                throw .network(GatewayError.publish(port, error).description)
+            }
+            defer { Posix.close(socket) }
+            let actual = port.bound(to: socket)
+            let request = Array("publish \(actual)".utf8)
+            let sent = request.withUnsafeBytes { sbx_send_fd_with_data(connection, socket, $0.baseAddress, $0.count) }
+            guard sent == 0 else {
+                throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(network holder)")
+            }
+            let answer = try Self.receive(on: connection)
+            guard answer == "ok" else { throw .network("-p \(port): \(answer)") }
+            bound.append(actual)
+        }
+        return bound
+    }
+
     /// Replaces this sandbox's link faults (`sandbox update`): true once taken; nil if the
     /// network's gateway is gone.
     public func setLinkFaults(_ faults: LinkFaults) -> Bool? {
@@ -140,6 +169,17 @@ extension NetworkStore {
     public func members(_ name: String) throws(SandboxError) -> [NetworkMemberSpec] {
         let answer = try ask(name, "members") ?? ""
         return answer.split(separator: "\n").compactMap { NetworkMemberSpec(encoded: String($0)) }
+    }
+
+    /// The counters of network `name`'s gateway (`name=value` pairs); nil when none runs.
+    public func counters(_ name: String) throws(SandboxError) -> [String: UInt64]? {
+        guard let line = try ask(name, "counters") else { return nil }
+        var out: [String: UInt64] = [:]
+        for pair in line.split(separator: " ") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let value = UInt64(parts[1]) { out[String(parts[0])] = value }
+        }
+        return out
     }
 
     /// `network rm --force`: the holder stops the network's gateway (every member's link goes

@@ -10,8 +10,10 @@
 // Requests, one SOCK_SEQPACKET message each, answered "ok ..." or "error WHY":
 //   join NAMES FAULTS  the member's names (comma-separated, or "-") and link faults
 //   link               with the member's packet socket, bound to its veth
+//   publish PORT       with a listening socket: one of the member's published ports (`-p`)
 //   faults FAULTS      new link faults for this member (`sandbox update`)
 //   members            the members, one line each
+//   counters           the gateway's counters (GatewayStatistics' line)
 //   stop               `network rm --force`: the gateway stops, every member's link with it
 
 import CLauncher
@@ -163,6 +165,12 @@ private final class Holder {
             if let why = gateway.join(member, packetSocket: packetSocket) { return "error " + why }
             connections[index].linked = true
             return "ok"
+        case ("publish", let member?) where packetSocket >= 0 && connections[index].linked && words.count >= 2:
+            guard let port = try? PublishedPort(parsing: words.dropFirst().joined(separator: " ")) else {
+                return "error malformed port"
+            }
+            return gateway.publish(port, socket: packetSocket, toMember: member.id)
+                ? "ok" : "error the network's gateway is gone"
         case ("faults", let member?) where words.count == 2:
             guard let faults = LinkFaults(encoded: words[1]) else { return "error malformed faults" }
             switch gateway.setLinkFaults(faults, ofMember: member.id) {
@@ -170,6 +178,8 @@ private final class Holder {
             case false?: return "error the sandbox is not on the network's switch"
             case nil: return "error the network's gateway is gone"
             }
+        case ("counters", _):
+            return gateway.counters().map { "ok " + $0.line } ?? "error the network's gateway is gone"
         case ("members", _):
             return "ok\n" + connections.compactMap(\.member).map(\.description).joined(separator: "\n")
         case ("stop", _):
