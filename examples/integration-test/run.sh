@@ -2,7 +2,8 @@
 # An integration test over a network that misbehaves on request: a client in a sandbox talks to
 # a server across a lossy, slow link (--net-loss, --net-delay, applied by the gateway) and
 # retries until it gets through; then a detached client is cut off (`sandbox update --net-loss
-# 100%`) and healed (`--net-loss 0%`), and its log shows it failing and recovering.
+# 100%`) and healed (`--net-loss 0%`), and its log shows it failing and recovering; last, the
+# server runs in a sandbox of its own on a named network, and the client reaches it by name.
 # Usage (as root): examples/integration-test/run.sh SANDBOX_BIN
 source "$(dirname "$0")/../lib/hostside.bash"
 SERVER=198.51.100.10
@@ -35,7 +36,8 @@ HX "$SANDBOX" run --net-loss 30% --net-delay 20ms,5ms --net-seed 7 -- "$PY" -c "
 step "a detached client polling the server; cut off with sandbox update --net-loss 100%, then healed"
 STATE="$WORK/state"
 SB() { HX "$SANDBOX" --root "$STATE" "$@"; }
-trap 'SB rm -f poller >/dev/null 2>&1; cleanup' EXIT
+NET="example$$"
+trap 'SB rm -f poller shop >/dev/null 2>&1; SB network rm -f "$NET" >/dev/null 2>&1; cleanup' EXIT
 SB run -d --name poller -- sh -c "while :; do
     if curl -s --max-time 1 -o /dev/null http://$SERVER:8000/order; then echo up; else echo down; fi; sleep 0.2; done" >/dev/null
 # last_is WORD: waits (10 s at most) until the poller's latest line is WORD.
@@ -47,4 +49,12 @@ echo "   $(SB update --net-loss 0% poller)"
 last_is up || fail "the poller did not recover"
 echo "   the poller's log, runs of the same line: $(SB logs poller | uniq | tr '\n' ' ')"
 SB rm -f poller >/dev/null
+
+step "a named network: the server in a sandbox of its own (--name shop), the client reaching it by name over a flaky link"
+SB network create "$NET" >/dev/null
+SB run -d --name shop --network "$NET" -v "$WORK/www:/srv:ro" -- "$PY" -m http.server 8000 --directory /srv >/dev/null
+SB run --network "$NET" --net-loss 30% --net-seed 7 -- "$PY" -c "$CLIENT" "http://shop:8000/order" \
+    || fail "the client never reached the server on the named network"
+SB rm -f shop >/dev/null
+SB network rm "$NET" >/dev/null
 ok

@@ -88,8 +88,9 @@ public final class NetworkAttachment: Sendable {
             let why = message.hasPrefix("error ") ? String(message.dropFirst(6)) : "it ended before it was ready"
             throw .network("network \(name): its gateway did not start: \(why)")
         }
-        // The holder is its own session leader; init reaps it when it ends (this launcher may
-        // be long gone by then), so it is not waited for here.
+        // It outlives this launcher as a rule; should it end first (`network rm --force`), it
+        // is reaped in the background rather than left a zombie for the launcher's life.
+        _ = startDetachedThread { _ = Launcher.wait(for: pid) }
     }
 
     /// Hands the member's packet socket (bound to its veth) to the network's gateway.

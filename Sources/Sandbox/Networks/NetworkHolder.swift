@@ -27,6 +27,8 @@ public enum NetworkHolder {
     static let logName = "holder.log"
     /// Without a member for this long after it started, the holder ends.
     static let idleSeconds: Int32 = 10
+    /// Launchers' connections at once (the switch takes 1024 members); more are closed at once.
+    static let maximumConnections = 1024
 
     /// Runs the holder (arguments: the store's root, the network's name); never returns.
     public static func run(_ arguments: [String]) -> Never {
@@ -65,6 +67,8 @@ private final class Holder {
     var connections: [Connection] = []
     var nextID: UInt32 = 1
     var stopping = false
+    /// Connections closed because `maximumConnections` were open.
+    var refused = 0
 
     init(store: NetworkStore, name: String) throws(SandboxError) {
         self.store = store
@@ -134,6 +138,12 @@ private final class Holder {
     func accept() {
         let fd = Glibc.accept(listener, nil, nil)
         guard fd >= 0 else { return }
+        guard connections.count < NetworkHolder.maximumConnections else {
+            refused += 1
+            try? Posix.writeAll(
+                2, Array("network \(name): refused a connection (\(refused) so far): \(connections.count) open\n".utf8))
+            return Posix.close(fd)
+        }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         connections.append(Connection(fd: fd))
     }
