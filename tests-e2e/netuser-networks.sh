@@ -53,6 +53,8 @@ expect_eq "the host reaches the server's published port (and the server the db)"
     "$(HX busybox nc -w 5 127.0.0.1 18080 </dev/null)"
 expect_eq "names resolve to the members' addresses" "$db_ip" \
     "$(SB --network "$N1" -- getent ahostsv4 "db$$" 2>/dev/null | awk 'NR == 1 {print $1}')"
+expect_eq "a member's address names it (PTR, answered by the network's DNS)" "db$$" \
+    "$(SB --network "$N1" -- getent hosts "$db_ip" 2>/dev/null | awk '{print $2}')"
 expect_eq "the client's own name is its host name" "client$$" \
     "$(SB --network "$N1" --name "client$$" -- hostname 2>/dev/null)"
 

@@ -9,6 +9,8 @@ import Wire
 public struct DNSQueryPolicy: Sendable {
     public enum Decision: Sendable, Equatable {
         case answerLocally(DNSResponseCode, [IPAddress])
+        /// A reverse name of the network's own that names `DNSName` (PTR).
+        case answerPointer(DNSName)
         case refuse(reason: String)
         case forward
     }
@@ -23,6 +25,9 @@ public struct DNSQueryPolicy: Sendable {
 
     public func decide(_ query: DNSMessage) -> Decision {
         guard let question = query.questions.first else { return .refuse(reason: "no-question") }
+        if query.questions.count == 1, let local = names.pointer(question) {
+            return local.name.map { .answerPointer($0) } ?? .answerLocally(local.code, [])
+        }
         if query.questions.count == 1, let local = names.answer(question) {
             return .answerLocally(local.code, local.addresses)
         }

@@ -16,7 +16,7 @@ public enum DNSResponseWriter {
     /// its first question cannot be delimited.
     public static func response(
         toQuery query: UnsafeRawBufferPointer, code: DNSResponseCode, authoritative: Bool,
-        addresses: [IPAddress] = [], ttl: UInt32 = 60
+        addresses: [IPAddress] = [], pointer: DNSName? = nil, ttl: UInt32 = 60
     ) -> [UInt8]? {
         guard let questionEnd = endOfFirstQuestion(query) else { return nil }
         var out = [UInt8](query[0..<2])
@@ -25,7 +25,7 @@ public enum DNSResponseWriter {
         out.append(0x80 | opcodeAndRD | (authoritative ? 0x04 : 0))
         out.append(0x80 | code.rawValue)
         append16(&out, 1)
-        append16(&out, UInt16(addresses.count))
+        append16(&out, UInt16(addresses.count + (pointer == nil ? 0 : 1)))
         append16(&out, 0)
         append16(&out, 0)
         out += query[DNSHeader.length..<questionEnd]
@@ -48,6 +48,18 @@ public enum DNSResponseWriter {
                 append32(&out, UInt32(truncatingIfNeeded: a.low >> 32))
                 append32(&out, UInt32(truncatingIfNeeded: a.low))
             }
+        }
+        if let pointer {
+            // RFC 1035 3.3.12: PTRDNAME, written out (no compression).
+            var name: [UInt8] = []
+            for label in pointer.labels { name += [UInt8(truncatingIfNeeded: label.utf8.count)] + Array(label.utf8) }
+            name.append(0)
+            append16(&out, 0xC00C)
+            append16(&out, DNSRecordType.ptr.rawValue)
+            append16(&out, 1)
+            append32(&out, ttl)
+            append16(&out, UInt16(name.count))
+            out += name
         }
         return out
     }

@@ -43,6 +43,7 @@ final class GatewayDNS: UDPEndpointDelegate {
         for name in names {
             if present { table.add(name, addresses) } else { table.remove(name, addresses) }
         }
+        table.setPointers(addresses, to: present ? names.first : nil)
         queryPolicy = DNSQueryPolicy(policy: queryPolicy.policy, names: table)
     }
 
@@ -82,6 +83,7 @@ final class GatewayDNS: UDPEndpointDelegate {
             question: question, outcome: .forwarded)
         let code: DNSResponseCode
         var addresses: [IPAddress] = []
+        var pointer: DNSName?
         switch queryPolicy.decide(message) {
         case .forward:
             return forward(
@@ -106,6 +108,9 @@ final class GatewayDNS: UDPEndpointDelegate {
         case .answerLocally(let localCode, let localAddresses):
             counters.answeredLocally &+= 1
             (code, addresses, record.outcome) = (localCode, localAddresses, .local)
+        case .answerPointer(let name):
+            counters.answeredLocally &+= 1
+            (code, pointer, record.outcome) = (.noError, name, .local)
         case .refuse(let reason):
             counters.refused &+= 1
             (code, record.outcome, record.reason) = (.refused, .refused, reason)
@@ -115,7 +120,7 @@ final class GatewayDNS: UDPEndpointDelegate {
         guard
             let answer = DNSResponseWriter.response(
                 toQuery: query, code: code, authoritative: record.outcome == .local,
-                addresses: addresses)
+                addresses: addresses, pointer: pointer)
         else { return failed() }
         answer.withUnsafeBytes { reply($0) }
     }

@@ -10,12 +10,39 @@ public struct LocalNames: Sendable, Equatable {
     public static let gatewayName = DNSName("host.sandbox.internal")!
 
     private var table: [DNSName: [IPAddress]] = [:]
+    /// Reverse names of the network's addresses we know (ReverseNames), to the name each has.
+    private var pointers: [DNSName: DNSName] = [:]
+    /// The network's own subnets: their reverse names are ours to answer.
+    private let subnets: [IPSubnet]
 
     public init(network: NetworkConfiguration) {
-        table[Self.gatewayName] = [.v4(network.gatewayV4), .v6(network.gatewayV6)]
+        subnets = [network.ipv4Network, network.ipv6Network]
+        setName(Self.gatewayName, of: [.v4(network.gatewayV4), .v6(network.gatewayV6)])
         if let hostname = network.hostname, let name = DNSName(hostname), !name.labels.isEmpty {
-            table[name] = [.v4(network.appV4), .v6(network.appV6)]
+            setName(name, of: [.v4(network.appV4), .v6(network.appV6)])
         }
+    }
+
+    /// `name` answers with `addresses`, and their reverse names with `name`.
+    private mutating func setName(_ name: DNSName, of addresses: [IPAddress]) {
+        table[name] = addresses
+        for address in addresses { pointers[ReverseNames.name(of: address)] = name }
+    }
+
+    /// A named network's member: its first name is what its addresses' reverse names answer.
+    public mutating func setPointers(_ addresses: [IPAddress], to name: DNSName?) {
+        for address in addresses { pointers[ReverseNames.name(of: address)] = name }
+    }
+
+    /// The answer for a reverse name of the network's own addresses: the name the address has
+    /// (PTR, or ANY), no data for another type, NXDOMAIN for an address nobody holds; nil for
+    /// any other name (it goes upstream, as before).
+    public func pointer(_ question: DNSQuestion) -> (code: DNSResponseCode, name: DNSName?)? {
+        guard let address = ReverseNames.address(of: question.name), subnets.contains(where: { $0.contains(address) })
+        else { return nil }
+        guard let name = pointers[question.name] else { return (.nameError, nil) }
+        let wanted = question.type == .ptr || question.type == DNSRecordType(rawValue: 255)
+        return (.noError, wanted ? name : nil)
     }
 
     /// A named network's member's name (or alias): several members may share one, as

@@ -41,6 +41,47 @@ import Wire
         #expect(try decide(EgressPolicy(), "sandbox", hostname: nil) == .forward, "usernet names no host")
     }
 
+    /// Reverse names of the network's own addresses are answered here: the names they have,
+    /// NXDOMAIN for the rest of the network; reverse names outside it go upstream as before.
+    @Test func reverseNamesOfTheNetworkAreAnsweredHere() throws {
+        let sandbox = try #require(DNSName("sandbox"))
+        #expect(try decide(EgressPolicy(), "100.2.0.10.in-addr.arpa", type: 12) == .answerPointer(sandbox))
+        let v6 = "0.0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa"
+        #expect(try decide(EgressPolicy(), v6, type: 12) == .answerPointer(sandbox))
+        #expect(
+            try decide(EgressPolicy(), "2.2.0.10.in-addr.arpa", type: 12)
+                == .answerPointer(try #require(DNSName("host.sandbox.internal"))))
+        #expect(try decide(EgressPolicy(), "77.2.0.10.in-addr.arpa", type: 12) == .answerLocally(.nameError, []))
+        #expect(try decide(EgressPolicy(), "100.2.0.10.in-addr.arpa", type: 1) == .answerLocally(.noError, []))
+        #expect(try decide(EgressPolicy(), "1.2.0.192.in-addr.arpa", type: 12) == .forward, "not ours")
+        #expect(try decide(EgressPolicy(), "100.2.0.010.in-addr.arpa", type: 12) == .forward, "not a reverse name")
+        #expect(try decide(EgressPolicy(), "2.0.10.in-addr.arpa", type: 12) == .forward, "a partial one")
+    }
+
+    @Test func aMembersReverseNamesFollowItsPresence() throws {
+        var names = LocalNames(network: try NetworkConfiguration(cidr: "10.89.0.0/24"))
+        let member: [IPAddress] = [.v4(IPv4Address(10, 89, 0, 101)), try #require(IPAddress("fd00::101"))]
+        let question = DNSQuestion(name: try #require(DNSName("101.0.89.10.in-addr.arpa")), type: .ptr, recordClass: 1)
+        #expect(names.pointer(question)?.code == .nameError)
+        names.setPointers(member, to: DNSName("db"))
+        #expect(names.pointer(question)?.name == DNSName("db"))
+        names.setPointers(member, to: nil)
+        #expect(names.pointer(question)?.code == .nameError)
+    }
+
+    @Test func aPointerAnswerCarriesTheName() throws {
+        let query = DNSTestMessages.query(id: 9, name: "100.2.0.10.in-addr.arpa", type: 12)
+        let bytes = try #require(
+            query.withUnsafeBytes {
+                DNSResponseWriter.response(toQuery: $0, code: .noError, authoritative: true, pointer: DNSName("db.lan"))
+            })
+        #expect(bytes[6] == 0 && bytes[7] == 1, "one answer")
+        // The record: a pointer to the question's name, type 12, class 1, TTL, length, the name.
+        #expect(
+            Array(bytes.suffix(20)) == [0xC0, 12, 0, 12, 0, 1, 0, 0, 0, 60, 0, 8, 2, 0x64, 0x62, 3, 0x6C, 0x61, 0x6E, 0]
+        )
+    }
+
     @Test func writtenAnswersEchoTheQuestionAndCarryTheAddresses() throws {
         let query = DNSTestMessages.query(id: 0xBEEF, name: "host.sandbox.internal", type: 255)
         let addresses: [IPAddress] = [.v4(IPv4Address(10, 0, 2, 2)), try #require(IPAddress("fd00::2"))]
