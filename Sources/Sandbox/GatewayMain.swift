@@ -113,7 +113,10 @@ public enum GatewayMain {
             let faults = LinkFaults(encoded: String(decoding: request.dropFirst(), as: UTF8.self))
         {
             status.send(gateway.setLinkFaults(faults) ? "faults ok" : "faults unavailable")
-        } else if request.first == UInt8(ascii: "j"), socket >= 0 {
+        } else if request.first == UInt8(ascii: "j"), socket < 0 {
+            // The descriptor did not come (this process has none left: MSG_CTRUNC).
+            status.send("member no descriptor came with the request (the gateway's open files are at their limit)")
+        } else if request.first == UInt8(ascii: "j") {
             guard let member = NetworkMemberSpec(encoded: String(decoding: request.dropFirst(), as: UTF8.self)) else {
                 Posix.close(socket)
                 return status.send("member malformed request")

@@ -71,7 +71,7 @@ public final class GatewayProcess: Sendable {
         let publishedPorts = resources.bound(options.publishedPorts)
         var handoff = GatewayHandoff(
             flags: options.flags, dispatch: dispatch, resources: resources, hostPorts: publishedPorts.map(\.hostPort),
-            openFiles: openFileLimit(options), dropGroups: root,
+            openFiles: openFileLimit(options, servesNetwork: packetSocket == nil), dropGroups: root,
             lastCapability: try Launcher.lastCapability(),
             forbiddenSyscallAfterStart: launch.forbiddenSyscallAfterStart,
             seccompProgram: program.bytes)
@@ -133,8 +133,10 @@ public final class GatewayProcess: Sendable {
 
     /// One descriptor per flow at most, plus the gateway's own (ring, loop, files, ports, DNS),
     /// within the hard limit the launcher has.
-    static func openFileLimit(_ options: UserNetOptions) -> UInt64 {
-        let wanted = UInt64(options.flowLimits.maxFlows) + UInt64(options.publishedPorts.count) + 64
+    /// A named network's gateway also holds each member's packet socket and published ports.
+    static func openFileLimit(_ options: UserNetOptions, servesNetwork: Bool = false) -> UInt64 {
+        let members = servesNetwork ? UInt64(NetworkHolder.maximumConnections) * 2 : 0
+        let wanted = UInt64(options.flowLimits.maxFlows) + UInt64(options.publishedPorts.count) + 64 + members
         var current = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &current) == 0 else { return wanted }
         return min(wanted, UInt64(current.rlim_max))

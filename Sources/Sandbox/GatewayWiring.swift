@@ -88,11 +88,11 @@ public enum GatewayWiring {
     /// gateway. Takes ownership of `outer`, as `start` does.
     static func join(
         app: RouteNetlink, outer: OuterNetwork, interface: String = "eth0", options: UserNetOptions,
-        attachment: NetworkAttachment, dispatch: PacketDispatchMode
+        attachment: NetworkAttachment
     ) throws(SandboxError) {
         defer { outer.close() }
         var settings = Gateway.Settings()
-        settings.dispatchMode = dispatch
+        settings.dispatchMode = NetworkStore.dispatchMode
         // The ring before the bind, as a sandbox's own gateway has it (Gateway.preparePacketSocket).
         do { try Gateway.preparePacketSocket(outer.packetSocket, options: options, settings: settings) } catch {
             throw .network("join network \(attachment.definition.name): \(error)")

@@ -27,8 +27,7 @@ extension Launcher {
             throw .network("rtnetlink socket from the sandbox: \(error)")
         }
         if let network {
-            try GatewayWiring.join(
-                app: app, outer: outer, options: options, attachment: network, dispatch: config.gatewayDispatch)
+            try GatewayWiring.join(app: app, outer: outer, options: options, attachment: network)
             let ports = config.networkMembership?.publishedPorts ?? []
             reportChosenPorts(try network.publish(ports), configured: ports)
             log.debug(

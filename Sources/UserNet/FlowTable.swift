@@ -102,6 +102,14 @@ public struct FlowTable<Value> {
         return all
     }
 
+    /// Removes and returns the flows whose key matches (a named network's member left).
+    public mutating func removeAll(where matches: (FlowKey) -> Bool) -> [(FlowKey, Value)] {
+        let gone = entries.filter { matches($0.key) }.map { ($0.key, $0.value.value) }
+        for (key, _) in gone { entries.removeValue(forKey: key) }
+        counters.removed &+= UInt64(gone.count)
+        return gone
+    }
+
     /// Removes and returns flows idle past their protocol's timeout (the caller closes their
     /// host sockets). Call it from a periodic timer.
     public mutating func expireIdle(now: UInt64) -> [(FlowKey, Value)] {

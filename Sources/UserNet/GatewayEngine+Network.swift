@@ -66,10 +66,17 @@ extension GatewayEngine {
         return true
     }
 
-    /// The names and published ports of a member that left (or whose link went away).
+    /// The names, published ports and flows of a member that left (or whose link went away):
+    /// a sandbox that gets its address later must not inherit its host sockets.
     func forget(_ member: NetworkMemberSpec) {
         dns?.setMemberNames(member.names, addresses: member.addresses, present: false)
         withdrawPorts(of: member.id)
+        let addresses = member.addresses
+        let now = self.now.nanoseconds
+        for (_, flow) in flows.removeAll(where: { addresses.contains($0.source) }) {
+            flow.close()
+            connectionLog?.append(finished(flow.record, now: now))
+        }
     }
 
     /// Publishes `port` from `socket` (bound, listening; owned from here) to member `id`.
@@ -110,6 +117,9 @@ final class MemberEndpoint: WrappingLink, GatewayLink {
     func dispatchWaiting() -> Bool { endpoint.dispatchWaiting() }
     var statistics: FDBasedStatistics { endpoint.statistics }
 
+    /// Releasing a packet socket with a ring waits two RCU grace periods (20-30 ms), which the
+    /// other members' traffic waits out once per leave: the confined gateway may not start the
+    /// throwaway process `closeInBackground` would release it in (its filter forbids clone).
     func close() {
         endpoint.close()
         Posix.close(packetSocket)

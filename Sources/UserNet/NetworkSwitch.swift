@@ -82,6 +82,9 @@ final class NetworkSwitch: GatewayLink {
     private var byIPv4: [IPv4Address: Port] = [:]
     private var byIPv6: [IPv6Address: Port] = [:]
     private var byMAC: [MACAddress: Port] = [:]
+    /// The counters of members that left, so that the sums never go backwards.
+    private var departedStatistics = FDBasedStatistics()
+    private var departedFaultCounters = LinkFaultCounters()
     /// Ports written by `forward` since the last batch ended.
     private var forwardedTo: [Port] = []
     /// How each member's FDBased endpoint is made (GatewayEngine.join).
@@ -103,13 +106,13 @@ final class NetworkSwitch: GatewayLink {
     var members: [NetworkMemberSpec] { ports.values.map(\.member).sorted { $0.id < $1.id } }
 
     var statistics: FDBasedStatistics {
-        var total = FDBasedStatistics()
+        var total = departedStatistics
         for port in ports.values { total.add(port.endpoint.statistics) }
         return total
     }
 
     var faultCounters: LinkFaultCounters {
-        var total = LinkFaultCounters()
+        var total = departedFaultCounters
         for port in ports.values { total.add(port.faulty.counters) }
         return total
     }
@@ -169,6 +172,8 @@ final class NetworkSwitch: GatewayLink {
         forwardedTo.removeAll { $0 === port }
         for registration in port.registrations { loop.unregister(registration) }
         port.faulty.attach(nil)
+        departedStatistics.add(port.endpoint.statistics)
+        departedFaultCounters.add(port.faulty.counters)
         port.endpoint.close()
         byIPv4[port.member.ipv4] = nil
         byIPv6[port.member.ipv6] = nil
@@ -192,17 +197,38 @@ final class NetworkSwitch: GatewayLink {
 
     // MARK: From the stack
 
+    /// A unicast IP packet goes to the member that holds its destination address, with that
+    /// member's MAC, whatever MAC the stack's neighbour cache gave it: a member that answered
+    /// address resolution for another's address gets nothing of the other's.
     func writePacket(_ packet: OutboundPacket) throws(LinkError) {
         let destination = packet.remoteLinkAddress
         if destination.isMulticast {
             for port in ports.values { try? port.faulty.writePacket(packet) }
             return
         }
-        guard let port = byMAC[destination] else {
+        guard let port = owner(of: packet) ?? (packet.protocolNumber == .arp ? byMAC[destination] : nil) else {
             counters.undeliverable &+= 1
             return
         }
-        try port.faulty.writePacket(packet)
+        var routed = packet
+        routed.remoteLinkAddress = port.member.mac
+        try port.faulty.writePacket(routed)
+    }
+
+    /// The member an outbound IPv4 or IPv6 packet is addressed to (its header's destination).
+    private func owner(of packet: OutboundPacket) -> Port? {
+        let header = packet.header
+        switch packet.protocolNumber {
+        case .ipv4 where header.count >= 20:
+            return byIPv4[
+                IPv4Address(rawValue: UInt32(bigEndian: header.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))]
+        case .ipv6 where header.count >= 40:
+            let high = UInt64(bigEndian: header.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+            let low = UInt64(bigEndian: header.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
+            return byIPv6[IPv6Address(high: high, low: low)]
+        default:
+            return nil
+        }
     }
 
     func flush() throws(LinkError) {
@@ -229,7 +255,7 @@ final class NetworkSwitch: GatewayLink {
                 counters.spoofedDropped &+= 1
                 return
             }
-            if let target = byIPv4[ip.destination], target !== port {
+            if let target = byIPv4[ip.destination], target !== port, ip.source == port.member.ipv4 {
                 return forward(packet, protocolNumber, to: target, transportAt: ip.headerLength, ip.protocolNumber)
             }
         case .ipv6:
@@ -239,12 +265,15 @@ final class NetworkSwitch: GatewayLink {
                 counters.spoofedDropped &+= 1
                 return
             }
-            if let target = byIPv6[ip.destination], target !== port {
+            // Link-local and unspecified sources are for the gateway (NDP, router solicitations).
+            if let target = byIPv6[ip.destination], target !== port, source == port.member.ipv6 {
                 return forward(packet, protocolNumber, to: target, transportAt: 40, ip.nextHeader)
             }
         case .arp:
-            if let arp = try? ARPRepr.parse(bytes), arp.senderProtocolAddress != port.member.ipv4,
-                arp.senderProtocolAddress != IPv4Address(rawValue: 0)
+            if let arp = try? ARPRepr.parse(bytes),
+                arp.senderHardwareAddress != port.member.mac
+                    || (arp.senderProtocolAddress != port.member.ipv4
+                        && arp.senderProtocolAddress != IPv4Address(rawValue: 0))
             {
                 counters.spoofedDropped &+= 1
                 return

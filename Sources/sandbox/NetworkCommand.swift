@@ -131,14 +131,7 @@ struct NetworkRemove: ParsableCommand {
         try runtimeCommand { () throws(SandboxError) in
             let store = try NetworkStore()
             for name in names {
-                _ = try store.load(name)
-                let members = try store.members(name)
-                if !members.isEmpty, !force {
-                    throw .invalidArgument(
-                        "network \(name) has \(members.count) sandbox(es) on it: stop them, or give --force")
-                }
-                try store.stopHolder(name)
-                try store.remove(name)
+                try store.remove(name, force: force)
                 print(name)
             }
         }

@@ -106,6 +106,22 @@ import Wire
         #expect(lab.engine.snapshot.network?.spoofedDropped == 2)
     }
 
+    /// An ARP claim for another member's address is dropped at the switch, and were the
+    /// stack's neighbour cache poisoned anyway, its packets go by destination address.
+    @Test func aClaimOnAnotherMembersAddressGetsNothing() throws {
+        let lab = try Lab()
+        let claim = ARPRepr(
+            operation: .reply, senderHardwareAddress: lab.alphaSpec.mac, senderProtocolAddress: lab.betaSpec.ipv4,
+            targetHardwareAddress: Self.gatewayMAC, targetProtocolAddress: lab.network.gatewayV4)
+        lab.alpha.receive(frame: FrameBuilder.arp(claim, destination: Self.gatewayMAC))
+        lab.engine.endOfRound()
+        #expect(lab.engine.snapshot.network?.spoofedDropped == 1)
+        // Beta asks the gateway's DNS; the answer goes to beta, not to alpha.
+        lab.announce(lab.betaSpec, on: lab.beta)
+        #expect(lab.resolve("alpha", from: lab.betaSpec, on: lab.beta) == [[10, 89, 0, 100]])
+        #expect(lab.alpha.takeWrittenFrames().allSatisfy { $0[12] != 0x08 || $0[13] != 0x00 }, "no IPv4 for alpha")
+    }
+
     @Test func theStacksBroadcastsReachEveryMember() throws {
         let lab = try Lab()
         // Alpha pings the gateway without having ARPed: the stack asks who alpha is, everywhere.

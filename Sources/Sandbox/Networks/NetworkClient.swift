@@ -183,10 +183,25 @@ extension NetworkStore {
         return out
     }
 
-    /// `network rm --force`: the holder stops the network's gateway (every member's link goes
-    /// with it) and ends; waits up to 10 s for its socket to be gone.
-    public func stopHolder(_ name: String) throws(SandboxError) {
-        guard try ask(name, "stop") != nil else { return }
-        for _ in 0..<1000 where SystemCalls.fileExists(socketPath(name)) { usleep(10_000) }
+    /// `network rm`: under the network's lock (no sandbox joins meanwhile), refuses a network
+    /// with sandboxes on it unless `force`; otherwise its holder stops the gateway (every
+    /// member's link goes with it) and ends (waited for up to 10 s), and the definition goes.
+    public func remove(_ name: String, force: Bool) throws(SandboxError) {
+        _ = try load(name)
+        let lock = try self.lock(name)
+        defer { Posix.close(lock) }
+        let members = try self.members(name)
+        if !members.isEmpty, !force {
+            throw .invalidArgument("network \(name) has \(members.count) sandbox(es) on it: stop them, or give --force")
+        }
+        if try ask(name, "stop") != nil {
+            for _ in 0..<1000 {
+                let probe = sbx_connect_unix(socketPath(name))
+                guard probe >= 0 else { break }
+                Posix.close(probe)
+                usleep(10_000)
+            }
+        }
+        try remove(name)
     }
 }

@@ -33,6 +33,12 @@ public enum NetworkHolder {
     /// Runs the holder (arguments: the store's root, the network's name); never returns.
     public static func run(_ arguments: [String]) -> Never {
         guard arguments.count == 2 else { _exit(2) }
+        // One descriptor per launcher's connection: as many as the hard limit allows.
+        var files = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0 {
+            files.rlim_cur = files.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &files)
+        }
         let store = NetworkStore(root: arguments[0])
         let name = arguments[1]
         let notify = SessionSpawn.notifyFD
@@ -69,10 +75,20 @@ private final class Holder {
     var stopping = false
     /// Connections closed because `maximumConnections` were open.
     var refused = 0
+    var socketRemoved = false
+    /// The last address given (as an offset from host .100): the next goes above it, so that an
+    /// address a member just left is not at once another's.
+    var lastOffset: UInt32?
+
+    /// `maximumConnections`, within the descriptors this process may open (less its own few).
+    let connectionLimit: Int
 
     init(store: NetworkStore, name: String) throws(SandboxError) {
         self.store = store
         self.name = name
+        var files = rlimit()
+        let soft = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0 ? Int(clamping: files.rlim_cur) : 1024
+        connectionLimit = max(1, min(NetworkHolder.maximumConnections, soft - 32))
         let definition = try store.load(name)
         do { options = try GatewayWiring.withRoutableResolvers(try definition.options()) } catch let error
             as GatewayError
@@ -91,44 +107,59 @@ private final class Holder {
         listener = sbx_listen_unix(path)
         guard listener >= 0 else { throw .system(PosixError(call: "listen", errno: errno), detail: path) }
         gateway = try GatewayProcess.start(
-            options: options, packetSocket: nil, dispatch: .packetMMap, launch: GatewayProcess.Launch())
+            options: options, packetSocket: nil, dispatch: NetworkStore.dispatchMode, launch: GatewayProcess.Launch())
         try gateway.waitUntilReady()
         let write = deathPipe[1]
         gateway.onDeath { _ in _ = Glibc.write(write, "x", 1) }
     }
 
-    /// Serves until the last member left (or none came), `stop`, or the gateway's death.
+    /// Serves until the last member left (or none came in `idleSeconds`), `stop`, or the
+    /// gateway's death.
     func serve() {
         var everJoined = false
-        while true {
+        while !stopping {
             var polled = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
             polled.append(pollfd(fd: deathPipe[0], events: Int16(POLLIN), revents: 0))
             polled += connections.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            let timeout = everJoined ? -1 : NetworkHolder.idleSeconds * 1000
+            let timeout = connections.isEmpty ? NetworkHolder.idleSeconds * 1000 : -1
             let ready = poll(&polled, nfds_t(polled.count), timeout)
-            if ready < 0, errno == EINTR { continue }
-            if polled[1].revents != 0 { break }
-            if ready == 0, connections.isEmpty, endIfIdle() { return }
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if polled[1].revents != 0 {
+                let line =
+                    "network \(name): its gateway died (\(gateway.deathReason ?? "unknown")); its sandboxes are cut off\n"
+                try? Posix.writeAll(2, Array(line.utf8))
+                break
+            }
             if polled[0].revents & Int16(POLLIN) != 0 { accept() }
             for entry in polled.dropFirst(2) where entry.revents != 0 { read(entry.fd) }
             if connections.contains(where: { $0.member != nil }) { everJoined = true }
-            if stopping || (everJoined && connections.isEmpty && endIfIdle()) { break }
+            if connections.isEmpty, everJoined || ready == 0, endIfIdle() { break }
         }
         end()
     }
 
-    /// With the network's lock held (no launcher is joining), ends unless a connection waits.
+    /// Ends unless a launcher is joining: it holds the network's lock from its connect to its
+    /// answer, so the lock is only tried (waiting for it would wait for an answer from us).
     func endIfIdle() -> Bool {
-        guard let lock = try? store.lock(name) else { return false }
+        guard let lock = try? store.lock(name, wait: false) else { return false }
         defer { Posix.close(lock) }
         var waiting = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
         guard poll(&waiting, 1, 0) == 0 else { return false }
         unlink(store.socketPath(name))
+        socketRemoved = true
         return true
     }
 
+    /// Stops the gateway. The socket's name goes only under the lock: once it is released, a
+    /// launcher may have started this network's next holder at the same path.
     func end() {
-        unlink(store.socketPath(name))
+        if !socketRemoved, let lock = try? store.lock(name, wait: false) {
+            unlink(store.socketPath(name))
+            Posix.close(lock)
+        }
         Posix.close(listener)
         gateway.stop(untilExit: true)
         for connection in connections { Posix.close(connection.fd) }
@@ -138,7 +169,7 @@ private final class Holder {
     func accept() {
         let fd = Glibc.accept(listener, nil, nil)
         guard fd >= 0 else { return }
-        guard connections.count < NetworkHolder.maximumConnections else {
+        guard connections.count < connectionLimit else {
             refused += 1
             try? Posix.writeAll(
                 2, Array("network \(name): refused a connection (\(refused) so far): \(connections.count) open\n".utf8))
@@ -184,14 +215,21 @@ private final class Holder {
         case ("faults", let member?) where words.count == 2:
             guard let faults = LinkFaults(encoded: words[1]) else { return "error malformed faults" }
             switch gateway.setLinkFaults(faults, ofMember: member.id) {
-            case true?: return "ok"
+            case true?:
+                connections[index].member?.faults = faults
+                return "ok"
             case false?: return "error the sandbox is not on the network's switch"
             case nil: return "error the network's gateway is gone"
             }
         case ("counters", _):
             return gateway.counters().map { "ok " + $0.line } ?? "error the network's gateway is gone"
         case ("members", _):
-            return "ok\n" + connections.compactMap(\.member).map(\.description).joined(separator: "\n")
+            // Within what the asker reads in one message (NetworkAttachment.receive).
+            var lines = "ok"
+            for member in connections.compactMap(\.member) where lines.utf8.count < 60_000 {
+                lines += "\n" + member.description
+            }
+            return lines
         case ("stop", _):
             stopping = true
             return "ok"
@@ -207,11 +245,16 @@ private final class Holder {
         let taken = Set(connections.compactMap { $0.member?.ipv4 })
         let network = options.network
         let first = network.appV4.rawValue
-        let broadcast = first | UInt32.max >> UInt32(network.ipv4Network.prefixLength)
+        let count = (first | UInt32.max >> UInt32(network.ipv4Network.prefixLength)) - first
+        let start = lastOffset.map { $0 + 1 } ?? 0
         guard
-            let v4 = (first..<broadcast).lazy.map({ IPv4Address(rawValue: $0) }).first(where: { !taken.contains($0) })
+            let free = (0..<count).lazy.map({ (start + $0) % count }).first(where: {
+                !taken.contains(IPv4Address(rawValue: first + $0))
+            })
         else { return "error network \(name) has no free address" }
-        let offset = UInt64(v4.rawValue - first)
+        lastOffset = free
+        let v4 = IPv4Address(rawValue: first + free)
+        let offset = UInt64(free)
         let v6 = IPv6Address(high: network.appV6.high, low: network.appV6.low + offset)
         let mac = MACAddress(rawValue: 0x025B_0000_0000 | UInt64(v4.rawValue))
         let member = NetworkMemberSpec(

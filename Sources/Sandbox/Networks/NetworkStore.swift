@@ -5,6 +5,7 @@
 // Definitions live as long as the state directory (until reboot, on /run): networks for test
 // runs, not for a host's lifetime.
 
+import FDBased
 import FoundationEssentials
 import Glibc
 import Posix
@@ -50,6 +51,8 @@ public struct NetworkStore: Sendable {
     static let definitionFile = "network.json"
     static let socketName = "gateway.sock"
     static let lockName = "lock"
+    /// How the network's gateway reads its members' rings; their launchers set the rings up so.
+    static let dispatchMode = PacketDispatchMode.packetMMap
     /// Where a network's first free /24 is looked for: 10.89.0.0/16, podman's default range.
     static let automaticSecondOctet = 89
 
@@ -154,12 +157,13 @@ public struct NetworkStore: Sendable {
         }
     }
 
-    /// The network's lock (flock), held by a launcher while it joins and by the holder while it
-    /// decides to end; released when the returned descriptor is closed.
-    func lock(_ name: String) throws(SandboxError) -> Int32 {
+    /// The network's lock (flock), held by a launcher while it joins, by `network rm`, and by
+    /// the holder while it decides to end; released when the returned descriptor is closed.
+    /// `wait` false: throws at once when another holds it.
+    func lock(_ name: String, wait: Bool = true) throws(SandboxError) -> Int32 {
         let path = directory(name) + "/" + Self.lockName
         let fd = try SystemCalls.open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o600)
-        guard flock(fd, LOCK_EX) == 0 else {
+        guard flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             Posix.close(fd)
             throw .system(PosixError(call: "flock", errno: code), detail: path)
