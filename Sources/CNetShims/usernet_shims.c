@@ -63,6 +63,27 @@ int usernet_socket_error(int fd) {
     return err;
 }
 
+long usernet_send_segmented(int fd, const void *buffer, unsigned long length, unsigned short segment) {
+    // SOL_UDP and UDP_SEGMENT (linux/udp.h), spelt out: the header is not in every libc.
+    enum { sol_udp = 17, udp_segment = 103 };
+    char control[CMSG_SPACE(sizeof(uint16_t))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = { .iov_base = (void *)buffer, .iov_len = length };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = sol_udp;
+    c->cmsg_type = udp_segment;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t size = segment;
+    memcpy(CMSG_DATA(c), &size, sizeof size);
+    return sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 int usernet_read_error_queue(int fd, uint8_t *origin, uint8_t *icmp_type, uint8_t *icmp_code,
                              uint32_t *ee_errno) {
     char data[64];

@@ -117,6 +117,8 @@ public struct GatewayCounters: Sendable {
     public var flowsOpened: UInt64 = 0
     public var udpDatagramsFromApp: UInt64 = 0
     public var udpDatagramsToApp: UInt64 = 0
+    /// Sends to a host socket that carried several app datagrams at once (UDP GSO).
+    public var udpBatchedSends: UInt64 = 0
     /// App datagrams the host socket would not take (full buffer, or an error pending).
     public var udpHostSendDropped: UInt64 = 0
     public var udpAppSendDropped: UInt64 = 0

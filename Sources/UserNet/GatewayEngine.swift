@@ -55,6 +55,8 @@ public final class GatewayEngine: GatewayFlowHook {
     /// Where the gateway's own messages go (GatewayLog); silent unless the caller gives one.
     var logger = Logger(label: "gateway") { _ in SwiftLogNoOpLogHandler() }
     var logWindow = LogWindow()
+    /// App datagrams on their way to host sockets, sent at the end of the round (UDPSendBatch).
+    let udpBatch = UDPSendBatch()
     /// `--net-delay` and the other link faults, between the stack and the veth (when asked for).
     let faultyLink: FaultyLink?
     /// A named network's switch, when the gateway serves one (its members' ports).
@@ -237,6 +239,7 @@ public final class GatewayEngine: GatewayFlowHook {
     /// loop timer moved to the stack's next deadline.
     public func endOfRound() {
         guard !isShutDown else { return }
+        udpBatch.flush()
         tcp?.pumpDirty()
         stack.advance(to: now)
         // Timers may have changed connections (TIME-WAIT ended, retransmissions ran out).
@@ -410,6 +413,7 @@ public final class GatewayEngine: GatewayFlowHook {
         out.linkFaults = faultyLink?.counters ?? networkSwitch?.faultCounters ?? LinkFaultCounters()
         out.network = networkSwitch?.counters
         out.flows = flows.counters
+        out.udpBatchedSends = udpBatch.batchedSends
         out.activeFlows = flows.count
         out.ping = pingOpener.counters
         out.dns = dns?.forwarder.counters ?? DNSForwarder.Counters()

@@ -1,6 +1,7 @@
 // UDP flows: one connected host socket per app 5-tuple, and one stack endpoint bound to the
 // address and port the app addressed (connected to the app's), so the app sees the real peer.
-// App datagrams go straight from the ring to send(); host datagrams are read into the
+// App datagrams are gathered per flow and sent at the end of the round, several in one sendmsg
+// (UDPSendBatch); host datagrams are read into the
 // engine's one receive buffer and sent to the app from there. ICMP errors the host gets
 // (IP_RECVERR) come back to the app as the same ICMP error from the address it addressed,
 // quoting a header rebuilt from the flow (RFC 792: IP header + first 8 data bytes; the app's
@@ -18,6 +19,8 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
     var endpoint: UDPEndpoint?
     var registration: EventLoop.Registration?
     var record: ConnectionRecord
+    /// The host's path refused a GSO send (its MTU is below the app's datagrams).
+    var sendsOneByOne = false
 
     init(engine: GatewayEngine, key: FlowKey, host: HostUDPSocket, now: UInt64) {
         self.engine = engine
@@ -27,6 +30,7 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
     }
 
     func close() {
+        engine.udpBatch.discard(self)
         if let registration { engine.loop.unregister(registration) }
         registration = nil
         endpoint?.close()
@@ -40,19 +44,40 @@ final class UDPFlow: GatewayFlow, UDPEndpointDelegate {
         port: UInt16, to destination: IPAddress, now: NetstackInstant
     ) {
         engine.flows.touch(key, now: now.nanoseconds)
-        do {
-            switch try host.send(payload) {
+        engine.udpBatch.add(payload, for: self)
+    }
+
+    /// Sends `count` datagrams to the host: one, or (`segmentSize`) several of that size in one
+    /// GSO send, which the host's path may refuse; then they go one by one, now and later.
+    func sendToHost(_ datagrams: UnsafeRawBufferPointer, datagrams count: Int, segmentSize: Int? = nil) {
+        do throws(PosixError) {
+            let result: IOResult
+            if let segmentSize {
+                result = try host.send(datagrams, segmentSize: segmentSize)
+            } else {
+                result = try host.send(datagrams)
+            }
+            switch result {
             case .done:
-                record.bytesFromApp &+= UInt64(payload.count)
-                engine.counters.udpDatagramsFromApp &+= 1
+                record.bytesFromApp &+= UInt64(datagrams.count)
+                engine.counters.udpDatagramsFromApp &+= UInt64(count)
             case .wouldBlock:
                 // The host socket's buffer is full: UDP may drop, and we count it.
-                engine.counters.udpHostSendDropped &+= 1
+                engine.counters.udpHostSendDropped &+= UInt64(count)
             }
         } catch {
+            if let size = segmentSize, error.errno == EINVAL || error.errno == EMSGSIZE {
+                sendsOneByOne = true
+                for start in stride(from: 0, to: datagrams.count, by: size) {
+                    sendToHost(
+                        UnsafeRawBufferPointer(rebasing: datagrams[start..<min(start + size, datagrams.count)]),
+                        datagrams: 1)
+                }
+                return
+            }
             // An ICMP error from an earlier datagram surfaces here (ECONNREFUSED...); the error
             // queue holds its details, reflected to the app.
-            engine.counters.udpHostSendDropped &+= 1
+            engine.counters.udpHostSendDropped &+= UInt64(count)
             reflectHostErrors()
         }
     }

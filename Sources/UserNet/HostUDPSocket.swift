@@ -51,6 +51,14 @@ public final class HostUDPSocket {
         try Syscall.send(fd, datagram)
     }
 
+    /// Sends `datagrams` (`segmentSize` bytes each, the last perhaps shorter) in one call (UDP
+    /// GSO). EINVAL: the path cannot take them unfragmented; send them one by one instead.
+    public func send(_ datagrams: UnsafeRawBufferPointer, segmentSize: Int) throws(PosixError) -> IOResult {
+        try Posix.io("sendmsg(UDP_SEGMENT)") {
+            usernet_send_segmented(fd, datagrams.baseAddress, UInt(datagrams.count), UInt16(segmentSize))
+        }
+    }
+
     /// Receives one datagram (truncated to the buffer; returns the bytes copied).
     public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.recv(fd, buffer)

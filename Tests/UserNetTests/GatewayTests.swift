@@ -82,6 +82,32 @@ import Wire
         #expect(lines.contains { $0.contains("\"protocol\":\"icmp\"") && $0.contains("\"verdict\":\"allow\"") })
     }
 
+    /// A burst of datagrams from the app leaves in few sends (UDP GSO), each datagram intact
+    /// and in order, the shorter last one too.
+    @Test func aBurstOfDatagramsLeavesInBatchesIntactAndInOrder() throws {
+        let lab = try GatewayLab()
+        let servers = try servers(lab)
+        defer { servers.stop() }
+        let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:\(Self.dnsPort)"]))
+        defer { gateway.stop() }
+        let script = """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(5)
+            s.connect(("198.51.100.1", \(Self.echoPort)))
+            sizes = [1200] * 50 + [700]
+            for i, n in enumerate(sizes):
+                s.send(bytes([i]) * n)
+            got = [(d[0], len(d)) for d in (s.recv(70000) for _ in sizes)]
+            print("ok" if got == list(enumerate(sizes)) else "bad %r" % got[:8])
+            """
+        let result = try lab.inApp(["python3", "-c", script])
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "ok")
+        let counters = try #require(gateway.counters())
+        #expect(counters.udpDatagramsFromApp == 51)
+        #expect(counters.udpBatchedSends > 0 && counters.udpBatchedSends < 51)
+    }
+
     @Test func refusalsAreImmediateAndLogged() throws {
         let lab = try GatewayLab()
         let servers = try servers(lab)

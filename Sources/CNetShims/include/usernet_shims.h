@@ -42,6 +42,11 @@ int usernet_set_linger_zero(int fd);
 /// Reads SO_ERROR: returns the pending error (0 if none) or -1 (errno) if getsockopt failed.
 int usernet_socket_error(int fd);
 
+/// Sends `length` bytes on a connected UDP socket as datagrams of `segment` bytes each (the
+/// last may be shorter) in one sendmsg, with UDP_SEGMENT (UDP GSO, Linux 4.18). Returns the
+/// bytes sent or -1 (errno; EINVAL when a segment would not fit the path MTU unfragmented).
+long usernet_send_segmented(int fd, const void *buffer, unsigned long length, unsigned short segment);
+
 /// Reads one IP_RECVERR/IPV6_RECVERR report from the socket's error queue (MSG_ERRQUEUE).
 /// On success returns 0 and fills the origin (SO_EE_ORIGIN_*), ICMP type/code and errno of
 /// the report; returns -1 (errno, EAGAIN when the queue is empty) otherwise.
