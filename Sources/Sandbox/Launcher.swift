@@ -236,7 +236,6 @@ public struct Launcher: Sendable {
         child.leftovers.cgroupDirectories = cgroups?.directories ?? []
         child.leftovers.networkFiles = networkFiles?.directory
         try prepare?(child)
-
         let initHandle = try gateway.map { (gateway) throws(SandboxError) in
             try Self.failClosed(gateway, initPID: child.pid)
         }

@@ -89,14 +89,8 @@ private final class Holder {
         var files = rlimit()
         let soft = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0 ? Int(clamping: files.rlim_cur) : 1024
         connectionLimit = max(1, min(NetworkHolder.maximumConnections, soft - 32))
-        let definition = try store.load(name)
-        do { options = try GatewayWiring.withRoutableResolvers(try definition.options()) } catch let error
-            as GatewayError
-        {
-            throw .network("network \(name): \(error)")
-        } catch let error as SandboxError {
-            throw error
-        } catch {
+        let configured = try store.load(name).options()
+        do { options = try GatewayWiring.withRoutableResolvers(configured) } catch {
             throw .network("network \(name): \(error)")
         }
         var pipes: [Int32] = [-1, -1]
