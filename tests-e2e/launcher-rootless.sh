@@ -44,5 +44,18 @@ expect_eq "rootless exec: root inside, no capabilities" "0 0000000000000000" \
     "$(D exec rd1 -- sh -c 'echo $(id -u) $(awk "\$1 == \"CapEff:\" {print \$2}" /proc/self/status)')"
 D stop -t 1 rd1 >/dev/null; D rm rd1 >/dev/null
 expect_eq "rootless rm: nothing left" "" "$(ls "$WORK/xdg/sandbox/containers")"
+# A named network, rootless: its definition and holder under $XDG_RUNTIME_DIR, its gateway
+# the caller's; two sandboxes on it reach each other (by address: nothing is resolved here,
+# and nothing leaves the switch).
+CLEANUPS+=('D rm -f rn1 >/dev/null 2>&1; D network rm -f rl$$ >/dev/null 2>&1')
+D network create --dns 127.0.0.1:9 "rl$$" >/dev/null
+[ -f "$WORK/xdg/sandbox/networks/rl$$/network.json" ] && ok || bad "no network under XDG_RUNTIME_DIR"
+D run -d --name rn1 --network "rl$$" -- sleep 60 >/dev/null
+peer=$(D network inspect "rl$$" | python3 -c 'import json,sys; print(json.load(sys.stdin)["members"][0]["ipv4"])')
+expect_match "rootless: a member reaches another" "1 received" "$(D run --network "rl$$" -- ping -n -c 1 -W 3 "$peer" 2>&1)"
+expect_eq "rootless: the network's gateway is the caller's" "$uid" \
+    "$(ps -o uid= -p "$(pgrep -u $uid -f sandbox-gateway | head -n 1)" | tr -d ' ')"
+D rm -f rn1 >/dev/null
+expect_eq "rootless network rm" "rl$$" "$(D network rm "rl$$" 2>&1)"
 expect_eq "rootless --group-add is refused" 125 "$(R --group-add 27 -- true 2>/dev/null; echo $?)"
 finish

@@ -19,7 +19,7 @@ holders() { pgrep -fc -- "__network .* $1\$" || true; }
 within() { python3 -c 'import sys; v, lo, hi = map(float, sys.argv[1:]); sys.exit(0 if lo <= v <= hi else 1)' "$@"; }
 
 expect_eq "network create prints the name" "$N1" "$(NET create --dns 127.0.0.1:5353 "$N1" 2>&1)"
-NET create --dns 127.0.0.1:5353 --net-delay 20ms "$N2" >/dev/null
+NET create --dns 127.0.0.1:5353 --net-delay 20ms --pcap "$WORK/n2.pcap" "$N2" >/dev/null
 expect_eq "a second network gets the next /24" "1" "$(NET ls | grep -c "^$N2 .*10\.89\.[0-9]*\.0/24")"
 expect_match "a name in use is refused" "exists already" "$(NET create "$N1" 2>&1)"
 expect_match "an overlapping --cidr is refused" "overlaps network" \
@@ -53,6 +53,10 @@ expect_eq "the host reaches the server's published port (and the server the db)"
     "$(HX busybox nc -w 5 127.0.0.1 18080 </dev/null)"
 expect_eq "names resolve to the members' addresses" "$db_ip" \
     "$(SB --network "$N1" -- getent ahostsv4 "db$$" 2>/dev/null | awk 'NR == 1 {print $1}')"
+expect_eq "a host search domain does not take a member's name upstream" "$db_ip" \
+    "$(SB --network "$N1" --dns-search example.test -- getent ahostsv4 "db$$" 2>/dev/null | awk 'NR == 1 {print $1}')"
+expect_match "members search the gateway's zone first" "^search sandbox.internal example.test" \
+    "$(SB --network "$N1" --dns-search example.test -- grep ^search /etc/resolv.conf 2>/dev/null)"
 expect_eq "a member's address names it (PTR, answered by the network's DNS)" "db$$" \
     "$(SB --network "$N1" -- getent hosts "$db_ip" 2>/dev/null | awk '{print $2}')"
 expect_eq "the client's own name is its host name" "client$$" \
@@ -102,6 +106,10 @@ within "${median:-0}" 80 96 && ok || bad "network create --net-delay 20ms: media
 echo "  measured: network create --net-delay 20ms -> median member-to-member round trip $median ms (asked 80)"
 expect_eq "network rm --force" "$N2" "$(NET rm -f "$N2" 2>&1)"
 for _ in $(seq 100); do [ "$(holders "$N2")" = 0 ] && break; sleep 0.1; done
+# --pcap of the network: every frame on every member's link, so each of the 10 echo requests
+# and replies shows once leaving its sender's link and once entering the other's.
+expect_eq "the network's pcap holds each ping on both links" "40" \
+    "$(tshark -r "$WORK/n2.pcap" -Y icmp 2>/dev/null | wc -l)"
 expect_eq "its gateway is gone" "0" "$(holders "$N2")"
 R rm -f "lone$$" >/dev/null
 expect_eq "network rm" "$N1" "$(NET rm "$N1" 2>&1)"

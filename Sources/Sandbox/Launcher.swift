@@ -111,6 +111,7 @@ public struct Launcher: Sendable {
         defer { withExtendedLifetime(joined) {} } // its connection is the membership: held until the run ends
         var userNet = joined?.1
         if userNet == nil, config.network == .user { userNet = try config.userNetOptions() }
+        config.resolver.searchesOwnZoneFirst = joined != nil
         let networkFiles = try userNet.map { (options) throws(SandboxError) in
             try NetworkFiles.create(
                 network: options.network, hostname: config.hostname, extraHosts: config.extraHosts,

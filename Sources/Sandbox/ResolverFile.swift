@@ -8,6 +8,10 @@ public struct ResolverFile: Sendable, Equatable {
     /// nil: the host's.
     public var search: [String]?
     public var options: [String]?
+    /// A named network's member searches the gateway's zone first (as podman's containers
+    /// search dns.podman): a bare `db` is asked as db.sandbox.internal, which the network's DNS
+    /// answers itself, before a host search domain could send it upstream.
+    public var searchesOwnZoneFirst = false
 
     public init(search: [String]? = nil, options: [String]? = nil) {
         self.search = search
@@ -37,7 +41,9 @@ public struct ResolverFile: Sendable, Equatable {
     /// The file's text for `network`, given the host's resolv.conf (nil if unreadable).
     public func text(network: NetworkConfiguration, host: String?) -> String {
         var out = "nameserver \(network.dnsV4)\nnameserver \(network.dnsV6)\n"
-        let search = self.search ?? host.map { ResolvConf.words(of: "search", in: $0) } ?? []
+        let search =
+            (searchesOwnZoneFirst ? [LocalNames.zone.description] : [])
+            + (self.search ?? host.map { ResolvConf.words(of: "search", in: $0) } ?? [])
         let options = self.options ?? host.map { ResolvConf.words(of: "options", in: $0) } ?? []
         if !search.isEmpty { out += "search \(search.joined(separator: " "))\n" }
         if !options.isEmpty { out += "options \(options.joined(separator: " "))\n" }

@@ -40,7 +40,8 @@ final class GatewayDNS: UDPEndpointDelegate {
     /// A named network's member joined (its names answer with `addresses`) or left (nil).
     func setMemberNames(_ names: [DNSName], addresses: [IPAddress], present: Bool) {
         var table = queryPolicy.names
-        for name in names {
+        // Each name also in our zone: members search it first (their resolv.conf says so).
+        for name in names + names.map({ DNSName(labels: $0.labels + LocalNames.zone.labels) }) {
             if present { table.add(name, addresses) } else { table.remove(name, addresses) }
         }
         table.setPointers(addresses, to: present ? names.first : nil)

@@ -137,6 +137,7 @@ import Wire
         lab.announce(lab.alphaSpec, on: lab.alpha)
         #expect(lab.resolve("db", from: lab.alphaSpec, on: lab.alpha) == [[10, 89, 0, 101]])
         #expect(lab.resolve("BETA", from: lab.alphaSpec, on: lab.alpha) == [[10, 89, 0, 101]])
+        #expect(lab.resolve("db.sandbox.internal", from: lab.alphaSpec, on: lab.alpha) == [[10, 89, 0, 101]])
         #expect(lab.engine.leave(2))
         let after = lab.resolve("db", from: lab.alphaSpec, on: lab.alpha)
         #expect(after.allSatisfy { $0.isEmpty }, "gone with beta")
