@@ -137,9 +137,11 @@ public enum GatewayMain {
             let fields = String(decoding: request.dropFirst(), as: UTF8.self).split(separator: " ", maxSplits: 1)
             if fields.count == 2, let id = UInt32(fields[0]), let port = try? PublishedPort(parsing: String(fields[1]))
             {
-                _ = gateway.publish(port, socket: socket, toMember: id)
+                let served = gateway.publish(port, socket: socket, toMember: id)
+                status.send(served ? "member ok" : "member the sandbox is not on the network's switch")
             } else {
                 Posix.close(socket)
+                status.send("member malformed port")
             }
         } else if request.first == UInt8(ascii: "p"), socket >= 0,
             let port = try? PublishedPort(parsing: String(decoding: request.dropFirst(), as: UTF8.self))

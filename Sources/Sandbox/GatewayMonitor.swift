@@ -131,9 +131,9 @@ final class GatewayMonitor: @unchecked Sendable {
         awaitAnswer(to: send, counted: \.faultsSerial) { faultsApplied }
     }
 
-    /// Sends a `j MEMBER` request (a named network's member joins) and waits for its answer:
-    /// "ok", or why not; nil if the gateway is gone.
-    func join(requestingWith send: () -> Bool) -> String? {
+    /// Sends a request about a named network's member (`j MEMBER` as it joins, `P ID PORT` for
+    /// one of its ports) and waits for its answer: "ok", or why not; nil if the gateway is gone.
+    func memberAnswer(requestingWith send: () -> Bool) -> String? {
         awaitAnswer(to: send, counted: \.memberSerial) { memberAnswer }
     }
 

@@ -177,7 +177,7 @@ public final class GatewayProcess: Sendable {
     /// on; otherwise why not.
     public func join(_ member: NetworkMemberSpec, packetSocket: Int32) -> String? {
         let message = Array(("j" + member.description).utf8)
-        let answer = monitor.join {
+        let answer = monitor.memberAnswer {
             control.withLock { fd in
                 fd >= 0
                     && message.withUnsafeBytes { sbx_send_fd_with_data(fd, packetSocket, $0.baseAddress, $0.count) }
@@ -209,9 +209,19 @@ public final class GatewayProcess: Sendable {
     /// Hands the running gateway one more published port: `socket` (bound and listening here,
     /// in the namespace its host sockets use) goes with the port over the control socket.
     /// The caller keeps and closes its own `socket`. False if the gateway is gone.
-    /// `member`: a named network's member the port leads to (`run --network NAME -p`).
+    /// `member`: a named network's member the port leads to (`run --network NAME -p`); then
+    /// true only once the gateway serves it.
     public func publish(_ port: PublishedPort, socket: Int32, toMember member: UInt32? = nil) -> Bool {
         let message = Array((member.map { "P\($0) " } ?? "p").utf8 + Array(port.description.utf8))
+        if member != nil {
+            let answer = monitor.memberAnswer {
+                control.withLock { fd in
+                    fd >= 0
+                        && message.withUnsafeBytes { sbx_send_fd_with_data(fd, socket, $0.baseAddress, $0.count) } == 0
+                }
+            }
+            return answer == "ok"
+        }
         return control.withLock { fd in
             fd >= 0 && message.withUnsafeBytes { sbx_send_fd_with_data(fd, socket, $0.baseAddress, $0.count) } == 0
         }

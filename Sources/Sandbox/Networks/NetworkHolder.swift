@@ -204,8 +204,8 @@ private final class Holder {
             guard let port = try? PublishedPort(parsing: words.dropFirst().joined(separator: " ")) else {
                 return "error malformed port"
             }
-            return gateway.publish(port, socket: packetSocket, toMember: member.id)
-                ? "ok" : "error the network's gateway is gone"
+            let served = gateway.publish(port, socket: packetSocket, toMember: member.id)
+            return served ? "ok" : "error the network's gateway did not take the port"
         case ("faults", let member?) where words.count == 2:
             guard let faults = LinkFaults(encoded: words[1]) else { return "error malformed faults" }
             switch gateway.setLinkFaults(faults, ofMember: member.id) {
