@@ -69,6 +69,26 @@ import Wire
         #expect(names.pointer(question)?.code == .nameError)
     }
 
+    /// Two members sharing an alias: the name answers with both, and with the other once one goes.
+    @Test func aSharedAliasAnswersEveryMemberOnIt() throws {
+        var names = LocalNames(network: try NetworkConfiguration(cidr: "10.89.0.0/24"))
+        let alias = try #require(DNSName("api"))
+        let first: [IPAddress] = [.v4(IPv4Address(10, 89, 0, 100))]
+        let second: [IPAddress] = [.v4(IPv4Address(10, 89, 0, 101))]
+        names.add(alias, first)
+        names.add(alias, second)
+        let question = DNSQuestion(name: alias, type: .a, recordClass: 1)
+        #expect(names.answer(question)?.addresses == first + second)
+        names.remove(alias, first)
+        #expect(names.answer(question)?.addresses == second)
+        names.remove(alias, second)
+        #expect(names.answer(question) == nil, "gone: asked upstream again")
+        names.add(LocalNames.gatewayName, first)
+        #expect(
+            names.answer(DNSQuestion(name: LocalNames.gatewayName, type: .a, recordClass: 1))?.addresses
+                == [.v4(IPv4Address(10, 89, 0, 2))], "no member takes the gateway's name")
+    }
+
     @Test func aPointerAnswerCarriesTheName() throws {
         let query = DNSTestMessages.query(id: 9, name: "100.2.0.10.in-addr.arpa", type: 12)
         let bytes = try #require(
