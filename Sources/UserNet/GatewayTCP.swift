@@ -50,6 +50,8 @@ final class GatewayTCP {
             config: config, synBacklog: 4096, acceptBacklog: 4096,
             secret: (random.next(), random.next()), budget: budget)
         transport = TCPTransport(stack: engine.stack)
+        // The veth's packet socket speaks virtio_net_hdr when it does GSO: it takes partial checksums too.
+        transport.linkCompletesChecksums = engine.link.capabilities.contains(.gso)
         // Every admitted flow may wait for its host connect with its SYN held.
         transport.maxHeldSYNs = engine.flows.limits.maxFlows
         listener.onAcceptable = { [unowned self] listener in

@@ -42,6 +42,11 @@ public final class TCPTransport: TransportProtocolHandler {
     /// SYNs whose gateway verdict is deferred, by flow (TCPTransport+Admission.swift).
     var heldSYNs: [TCPFlowID: TCPRepr] = [:]
     unowned let stack: Stack
+    /// The link completes partial checksums (a packet socket speaking virtio_net_hdr, which
+    /// marks them NEEDS_CSUM): every segment then leaves with its pseudo-header sum only, as
+    /// Linux leaves them to a device with checksum offload, and neither this stack nor the
+    /// receiving kernel sums the payload (a veth peer trusts a partial checksum).
+    public var linkCompletesChecksums = false
 
     /// Creates the transport and registers it with `stack`.
     public init(stack: Stack) {
@@ -150,11 +155,12 @@ public final class TCPTransport: TransportProtocolHandler {
     fileprivate func send(_ segment: TCPRepr, payload: UnsafeRawBufferPointer, flow: TCPFlowID, segmentSize: Int? = nil)
     {
         func offload(_ kind: GSOInfo.Kind, ipHeaderLength: Int) -> GSOInfo? {
-            guard let segmentSize, payload.count > segmentSize else { return nil }
+            let cut = segmentSize.map { payload.count > $0 } ?? false
+            guard cut || linkCompletesChecksums else { return nil }
             // The TCP checksum field sits 16 bytes into the TCP header (RFC 9293 3.1).
             return GSOInfo(
-                kind: kind, headerLength: UInt16(ipHeaderLength + segment.headerLength),
-                segmentSize: UInt16(clamping: segmentSize), checksumStart: UInt16(ipHeaderLength),
+                kind: cut ? kind : .none, headerLength: UInt16(ipHeaderLength + segment.headerLength),
+                segmentSize: cut ? UInt16(clamping: segmentSize ?? 0) : 0, checksumStart: UInt16(ipHeaderLength),
                 checksumOffset: 16, needsChecksum: true)
         }
         do {
