@@ -206,7 +206,7 @@ final class NetworkSwitch: GatewayLink {
             for port in ports.values { try? port.faulty.writePacket(packet) }
             return
         }
-        guard let port = owner(of: packet) ?? (packet.protocolNumber == .arp ? byMAC[destination] : nil) else {
+        guard let port = owner(of: packet) ?? (goesByLinkAddress(packet) ? byMAC[destination] : nil) else {
             counters.undeliverable &+= 1
             return
         }
@@ -228,6 +228,21 @@ final class NetworkSwitch: GatewayLink {
             return byIPv6[IPv6Address(high: high, low: low)]
         default:
             return nil
+        }
+    }
+
+    /// ARP, and IPv6 to a link-local address (neighbour discovery answering a member's own
+    /// fe80:: address), which no member's table entry holds: these go by the MAC the stack
+    /// resolved, which a member's frames teach it only for itself unless the member can forge
+    /// frames (raw sockets, which a sandbox without capabilities has not).
+    private func goesByLinkAddress(_ packet: OutboundPacket) -> Bool {
+        switch packet.protocolNumber {
+        case .arp: return true
+        case .ipv6 where packet.header.count >= 40:
+            return IPv6Address(
+                high: UInt64(bigEndian: packet.header.loadUnaligned(fromByteOffset: 24, as: UInt64.self)), low: 0
+            ).isLinkLocal
+        default: return false
         }
     }
 

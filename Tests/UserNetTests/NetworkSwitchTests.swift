@@ -122,6 +122,31 @@ import Wire
         #expect(lab.alpha.takeWrittenFrames().allSatisfy { $0[12] != 0x08 || $0[13] != 0x00 }, "no IPv4 for alpha")
     }
 
+    /// Neighbour discovery from a member's link-local address: the gateway's answer goes to
+    /// that member (by the MAC it resolved), and to no other.
+    @Test func anAnswerToAMembersLinkLocalAddressReachesIt() throws {
+        let lab = try Lab()
+        let source = IPv6Address.linkLocal(for: lab.alphaSpec.mac)
+        let gatewayLinkLocal = IPv6Address.linkLocal(for: Self.gatewayMAC)
+        let solicitation = ICMPv6Repr.ndp(
+            .neighborSolicitation(
+                NDPNeighborSolicitation(target: gatewayLinkLocal, sourceLinkAddress: lab.alphaSpec.mac)))
+        let packet = FrameBuilder.ipv6(
+            source: source, destination: gatewayLinkLocal.solicitedNodeMulticast, nextHeader: .icmpv6,
+            payload: FrameBuilder.icmpv6(
+                solicitation, source: source, destination: gatewayLinkLocal.solicitedNodeMulticast),
+            hopLimit: 255)
+        lab.alpha.receive(
+            frame: FrameBuilder.ethernet(
+                destination: gatewayLinkLocal.solicitedNodeMulticast.multicastMAC, source: lab.alphaSpec.mac,
+                etherType: .ipv6, payload: packet))
+        lab.engine.endOfRound()
+        let answers = lab.alpha.takeWrittenFrames().filter { $0[12] == 0x86 && $0[13] == 0xDD }
+        #expect(answers.count == 1 && answers.first.map { Array($0[0..<6]) } == (0..<6).map(lab.alphaSpec.mac.octet))
+        #expect(lab.beta.takeWrittenFrames().isEmpty)
+        #expect(lab.engine.snapshot.network?.undeliverable == 0)
+    }
+
     @Test func theStacksBroadcastsReachEveryMember() throws {
         let lab = try Lab()
         // Alpha pings the gateway without having ARPed: the stack asks who alpha is, everywhere.
