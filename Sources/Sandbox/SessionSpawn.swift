@@ -13,8 +13,6 @@ enum SessionSpawn {
         /// The caller's (an engine's pipes).
         case inherit
         case null
-        /// /dev/null in, this file (appended) out.
-        case log(String)
     }
 
     /// The descriptor the helper finds its notify pipe on.
@@ -34,10 +32,6 @@ enum SessionSpawn {
             for fd: Int32 in 0...2 {
                 posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
             }
-        case .log(let path):
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

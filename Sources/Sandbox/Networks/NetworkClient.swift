@@ -75,8 +75,7 @@ public final class NetworkAttachment: Sendable {
         let pid: pid_t
         do {
             pid = try SessionSpawn.spawn(
-                [executable, NetworkHolder.subcommand, store.root, name], notifyFD: notify[1],
-                stdio: .log(store.directory(name) + "/" + NetworkHolder.logName))
+                [executable, NetworkHolder.subcommand, store.root, name], notifyFD: notify[1], stdio: .null)
         } catch {
             Posix.close(notify[1])
             throw error

@@ -24,7 +24,9 @@ import Wire
 
 public enum NetworkHolder {
     public static let subcommand = "__network"
-    static let logName = "holder.log"
+    /// What the holder and the network's gateway say (refusals, warnings), bounded as a
+    /// detached sandbox's output is: `log`, and `log.1` before it (BoundedLog).
+    static let logNames = [BoundedLog.fileName, BoundedLog.fileName + ".1"]
     /// Without a member for this long after it started, the holder ends.
     static let idleSeconds: Int32 = 10
     /// Launchers' connections at once (the switch takes 1024 members); more are closed at once.
@@ -43,6 +45,8 @@ public enum NetworkHolder {
         let name = arguments[1]
         let notify = SessionSpawn.notifyFD
         _ = fcntl(notify, F_SETFD, FD_CLOEXEC)
+        // The gateway's process inherits stderr, so its warnings land in the same bounded log.
+        let output = try? Supervisor.keepOutput(in: store.directory(name))
         let holder: Holder
         do { holder = try Holder(store: store, name: name) } catch {
             try? Posix.writeAll(notify, Array("error \(error)\n".utf8))
@@ -51,6 +55,10 @@ public enum NetworkHolder {
         try? Posix.writeAll(notify, Array("ok\n".utf8))
         Posix.close(notify)
         holder.serve()
+        // Every writer of the log's pipe is gone once these close (the gateway has exited).
+        close(STDOUT_FILENO)
+        close(STDERR_FILENO)
+        output?.drain()
         _exit(0)
     }
 }

@@ -148,7 +148,7 @@ public struct NetworkStore: Sendable {
     public func remove(_ name: String) throws(SandboxError) {
         try Self.validate(name: name)
         let path = directory(name)
-        for file in [Self.definitionFile, Self.lockName, Self.socketName, NetworkHolder.logName] {
+        for file in [Self.definitionFile, Self.lockName, Self.socketName] + NetworkHolder.logNames {
             unlink(path + "/" + file)
         }
         guard rmdir(path) == 0 else {
