@@ -154,36 +154,20 @@ public final class GatewayProcess: Sendable {
 
     /// A snapshot of its counters; nil once stopped (or dead).
     public func counters() -> GatewayStatistics? {
-        monitor.counters {
-            control.withLock { fd in fd >= 0 && send(fd, "c", 1, Int32(MSG_NOSIGNAL)) == 1 }
-        }
+        monitor.counters { sendControl(Array("c".utf8)) }
     }
 
     /// Replaces the running gateway's link faults (`sandbox update`): true once it took them;
     /// false if its link has no fault stage; nil if it is gone.
     public func setLinkFaults(_ faults: LinkFaults) -> Bool? {
-        let message = Array(("f" + faults.description).utf8)
-        return monitor.setFaults {
-            control.withLock { fd in
-                fd >= 0
-                    && message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                        == message.count
-            }
-        }
+        monitor.setFaults { sendControl(Array(("f" + faults.description).utf8)) }
     }
 
     /// A named network's gateway: puts `member` on its switch over `packetSocket` (bound to
     /// the member's veth, its ring set up; the caller keeps and closes its own). Nil once it is
     /// on; otherwise why not.
     public func join(_ member: NetworkMemberSpec, packetSocket: Int32) -> String? {
-        let message = Array(("j" + member.description).utf8)
-        let answer = monitor.memberAnswer {
-            control.withLock { fd in
-                fd >= 0
-                    && message.withUnsafeBytes { sbx_send_fd_with_data(fd, packetSocket, $0.baseAddress, $0.count) }
-                        == 0
-            }
-        }
+        let answer = monitor.memberAnswer { sendControl(Array(("j" + member.description).utf8), with: packetSocket) }
         guard let answer else { return "the network's gateway is gone" }
         return answer == "ok" ? nil : answer
     }
@@ -197,12 +181,16 @@ public final class GatewayProcess: Sendable {
         return monitor.setFaults { sendControl(message) }
     }
 
+    /// One request on the control socket, with `descriptor` (SCM_RIGHTS) when given; false if
+    /// the gateway is gone (MSG_NOSIGNAL: a dead gateway is EPIPE, never SIGPIPE).
     @discardableResult
-    private func sendControl(_ message: [UInt8]) -> Bool {
+    private func sendControl(_ message: [UInt8], with descriptor: Int32? = nil) -> Bool {
         control.withLock { fd in
-            fd >= 0
-                && message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    == message.count
+            guard fd >= 0 else { return false }
+            return message.withUnsafeBytes { bytes in
+                if let descriptor { return sbx_send_fd_with_data(fd, descriptor, bytes.baseAddress, bytes.count) == 0 }
+                return Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count
+            }
         }
     }
 
@@ -213,18 +201,8 @@ public final class GatewayProcess: Sendable {
     /// true only once the gateway serves it.
     public func publish(_ port: PublishedPort, socket: Int32, toMember member: UInt32? = nil) -> Bool {
         let message = Array((member.map { "P\($0) " } ?? "p").utf8 + Array(port.description.utf8))
-        if member != nil {
-            let answer = monitor.memberAnswer {
-                control.withLock { fd in
-                    fd >= 0
-                        && message.withUnsafeBytes { sbx_send_fd_with_data(fd, socket, $0.baseAddress, $0.count) } == 0
-                }
-            }
-            return answer == "ok"
-        }
-        return control.withLock { fd in
-            fd >= 0 && message.withUnsafeBytes { sbx_send_fd_with_data(fd, socket, $0.baseAddress, $0.count) } == 0
-        }
+        guard member != nil else { return sendControl(message, with: socket) }
+        return monitor.memberAnswer { sendControl(message, with: socket) } == "ok"
     }
 
     /// Stops the gateway (every flow closed and logged, the pcap flushed) and returns its final

@@ -60,7 +60,7 @@ extension GatewayEngine {
     /// Takes member `id` off the switch (its sandbox ended); false if it was not on it.
     @discardableResult
     public func leave(_ id: UInt32) -> Bool {
-        guard let member = networkSwitch?.members.first(where: { $0.id == id }) else { return false }
+        guard let member = networkSwitch?.member(id) else { return false }
         networkSwitch?.remove(id)
         forget(member)
         return true
@@ -81,7 +81,7 @@ extension GatewayEngine {
 
     /// Publishes `port` from `socket` (bound, listening; owned from here) to member `id`.
     func publish(_ port: PublishedPort, socket: Int32, toMember id: UInt32) -> Bool {
-        guard let member = networkSwitch?.members.first(where: { $0.id == id }) else {
+        guard let member = networkSwitch?.member(id) else {
             Posix.close(socket)
             return false
         }

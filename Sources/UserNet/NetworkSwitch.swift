@@ -73,7 +73,13 @@ final class NetworkSwitch: GatewayLink {
     let linkAddress: MACAddress
     let gsoMaxSize: Int
     let pollableFileDescriptors: [Int32] = []
-    private(set) var counters = NetworkSwitchCounters()
+    /// What happened so far; `counters` adds the members now on.
+    private var tally = NetworkSwitchCounters()
+    var counters: NetworkSwitchCounters {
+        var out = tally
+        out.members = ports.count
+        return out
+    }
     private(set) var upper: (any NetworkDispatcher)?
     private let loop: EventLoop
     /// `--pcap` of the network: set by the engine before the first member joins.
@@ -103,7 +109,7 @@ final class NetworkSwitch: GatewayLink {
     var isAttached: Bool { upper != nil }
     func attach(_ dispatcher: (any NetworkDispatcher)?) { upper = dispatcher }
 
-    var members: [NetworkMemberSpec] { ports.values.map(\.member).sorted { $0.id < $1.id } }
+    func member(_ id: UInt32) -> NetworkMemberSpec? { ports[id]?.member }
 
     var statistics: FDBasedStatistics {
         var total = departedStatistics
@@ -127,14 +133,14 @@ final class NetworkSwitch: GatewayLink {
     /// Adds `member` on `endpoint` (owned from here: closed when the member leaves).
     func add(_ member: NetworkMemberSpec, endpoint: any GatewayLink) throws(NetworkSwitchError) {
         guard ports.count < Self.maximumMembers else {
-            counters.joinsRefused &+= 1
+            tally.joinsRefused &+= 1
             endpoint.close()
             throw .full
         }
         guard ports[member.id] == nil, byIPv4[member.ipv4] == nil, byIPv6[member.ipv6] == nil,
             byMAC[member.mac] == nil
         else {
-            counters.joinsRefused &+= 1
+            tally.joinsRefused &+= 1
             endpoint.close()
             throw .duplicate(member.id)
         }
@@ -153,7 +159,7 @@ final class NetworkSwitch: GatewayLink {
         } catch {
             for registration in port.registrations { loop.unregister(registration) }
             endpoint.close()
-            counters.joinsRefused &+= 1
+            tally.joinsRefused &+= 1
             throw .eventLoop(error)
         }
         port.faulty.attach(port)
@@ -161,8 +167,7 @@ final class NetworkSwitch: GatewayLink {
         byIPv4[member.ipv4] = port
         byIPv6[member.ipv6] = port
         byMAC[member.mac] = port
-        counters.members = ports.count
-        counters.membersJoined &+= 1
+        tally.membersJoined &+= 1
     }
 
     /// Takes member `id` off the switch and closes its link; false if it is not on it.
@@ -178,8 +183,7 @@ final class NetworkSwitch: GatewayLink {
         byIPv4[port.member.ipv4] = nil
         byIPv6[port.member.ipv6] = nil
         byMAC[port.member.mac] = nil
-        counters.members = ports.count
-        counters.membersLeft &+= 1
+        tally.membersLeft &+= 1
         if closed { onLinkClosed(port.member) }
         return true
     }
@@ -207,7 +211,7 @@ final class NetworkSwitch: GatewayLink {
             return
         }
         guard let port = owner(of: packet) ?? (goesByLinkAddress(packet) ? byMAC[destination] : nil) else {
-            counters.undeliverable &+= 1
+            tally.undeliverable &+= 1
             return
         }
         var routed = packet
@@ -267,7 +271,7 @@ final class NetworkSwitch: GatewayLink {
         case .ipv4:
             guard let ip = try? IPv4Packet(bytes) else { break }
             guard ip.source == port.member.ipv4 || ip.source == IPv4Address(rawValue: 0) else {
-                counters.spoofedDropped &+= 1
+                tally.spoofedDropped &+= 1
                 return
             }
             if let target = byIPv4[ip.destination], target !== port, ip.source == port.member.ipv4 {
@@ -277,7 +281,7 @@ final class NetworkSwitch: GatewayLink {
             guard let ip = try? IPv6Packet(bytes) else { break }
             let source = ip.source
             guard source == port.member.ipv6 || source.isLinkLocal || source == IPv6Address(high: 0, low: 0) else {
-                counters.spoofedDropped &+= 1
+                tally.spoofedDropped &+= 1
                 return
             }
             // Link-local and unspecified sources are for the gateway (NDP, router solicitations).
@@ -290,7 +294,7 @@ final class NetworkSwitch: GatewayLink {
                     || (arp.senderProtocolAddress != port.member.ipv4
                         && arp.senderProtocolAddress != IPv4Address(rawValue: 0))
             {
-                counters.spoofedDropped &+= 1
+                tally.spoofedDropped &+= 1
                 return
             }
         default:
@@ -322,10 +326,10 @@ final class NetworkSwitch: GatewayLink {
                 target.needsFlush = true
                 forwardedTo.append(target)
             }
-            counters.framesSwitched &+= 1
-            counters.bytesSwitched &+= UInt64(packet.network.count)
+            tally.framesSwitched &+= 1
+            tally.bytesSwitched &+= UInt64(packet.network.count)
         } catch {
-            counters.undeliverable &+= 1
+            tally.undeliverable &+= 1
         }
     }
 }

@@ -94,10 +94,7 @@ public final class NetworkAttachment: Sendable {
 
     /// Hands the member's packet socket (bound to its veth) to the network's gateway.
     func link(packetSocket: Int32) throws(SandboxError) {
-        let request = Array("link".utf8)
-        let sent = request.withUnsafeBytes { sbx_send_fd_with_data(connection, packetSocket, $0.baseAddress, $0.count) }
-        guard sent == 0 else { throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(network holder)") }
-        let answer = try Self.receive(on: connection)
+        let answer = try Self.exchange("link", with: packetSocket, on: connection)
         guard answer == "ok" else { throw .network("network \(definition.name): \(answer)") }
     }
 
@@ -113,12 +110,7 @@ public final class NetworkAttachment: Sendable {
             }
             defer { Posix.close(socket) }
             let actual = port.bound(to: socket)
-            let request = Array("publish \(actual)".utf8)
-            let sent = request.withUnsafeBytes { sbx_send_fd_with_data(connection, socket, $0.baseAddress, $0.count) }
-            guard sent == 0 else {
-                throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(network holder)")
-            }
-            let answer = try Self.receive(on: connection)
+            let answer = try Self.exchange("publish \(actual)", with: socket, on: connection)
             guard answer == "ok" else { throw .network("-p \(port): \(answer)") }
             bound.append(actual)
         }
@@ -134,18 +126,22 @@ public final class NetworkAttachment: Sendable {
 
     /// Sends `request`; the text after "ok " of the answer, or throws its "error WHY".
     static func ask(_ request: String, on connection: Int32) throws(SandboxError) -> String {
-        let bytes = Array(request.utf8)
-        let sent = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent == bytes.count else {
-            throw .system(PosixError(call: "send", errno: errno), detail: "(network holder)")
-        }
-        let answer = try receive(on: connection)
+        let answer = try exchange(request, on: connection)
         if answer == "ok" { return "" }
         guard answer.hasPrefix("ok ") || answer.hasPrefix("ok\n") else { throw .network(answer) }
         return String(answer.dropFirst(3))
     }
 
-    private static func receive(on connection: Int32) throws(SandboxError) -> String {
+    /// Sends `request` (with `descriptor`, SCM_RIGHTS, when given) and returns the answer as sent.
+    private static func exchange(_ request: String, with descriptor: Int32? = nil, on connection: Int32)
+        throws(SandboxError) -> String
+    {
+        let bytes = Array(request.utf8)
+        let sent = bytes.withUnsafeBytes { raw in
+            if let descriptor { return sbx_send_fd_with_data(connection, descriptor, raw.baseAddress, raw.count) == 0 }
+            return send(connection, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL)) == raw.count
+        }
+        guard sent else { throw .system(PosixError(call: "sendmsg", errno: errno), detail: "(network holder)") }
         var buffer = [UInt8](repeating: 0, count: 65_536)
         let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
         guard count > 0 else {
