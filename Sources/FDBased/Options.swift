@@ -73,8 +73,8 @@ extension FDBasedEndpoint {
         /// veth hands such frames over at any MTU), and read them with a virtio_net_hdr
         /// (PACKET_VNET_HDR, also when `gsoMaxSize` is 0: outbound frames then carry an empty
         /// one) so each super-frame says what it is. A TCP super-frame is delivered as the one
-        /// large segment it is (`InboundPacket.gso` set), as GRO would; UDP GSO batches, which
-        /// are many datagrams, are not delivered as one (counted `droppedBadVirtioHeader`).
+        /// large segment it is (`InboundPacket.gso` set), as GRO would; so is a UDP GSO batch
+        /// (an app's UDP_SEGMENT send), which the stack's UDP cuts into its datagrams.
         /// False only for an interface known to do no offload: it saves ring memory at a small
         /// MTU (a 16 MiB ring holds about 250 such slots, against 10,000 of MTU 1500), at the
         /// price of dropping (and counting as `truncated`) every frame over the MTU.

@@ -32,6 +32,9 @@ public struct GSOInfo: Sendable, Hashable {
         case tcpv4 = 1
         case udp = 3
         case tcpv6 = 4
+        /// UDP GSO (UDP_SEGMENT): one UDP header over many datagrams of `segmentSize` bytes
+        /// each (the last may be shorter), cut apart by the receiver, never IP fragments.
+        case udpL4 = 5
     }
 
     public var kind: Kind

@@ -106,7 +106,7 @@ public struct InboundSegment {
     public var bytes: UnsafeRawBufferPointer
     /// The link verified the transport checksum.
     public var checksumVerified: Bool
-    /// Present when the link delivered a GSO super-segment (coalesced TCP).
+    /// Present when the link delivered a GSO super-segment (coalesced TCP, or a UDP GSO batch).
     public var gso: GSOInfo?
 
     public init(ip: IPPacketInfo, bytes: UnsafeRawBufferPointer, checksumVerified: Bool, gso: GSOInfo?) {

@@ -226,11 +226,27 @@ public final class UDP {
             // RFC 1122 4.1.3.1: port unreachable, but not for broadcasts (sendICMPv4Error checks).
             return .unreachable(.portUnreachable)
         }
-        endpoint.datagramsReceived &+= 1
-        endpoint.delegate?.udpEndpoint(
-            endpoint, received: datagram.payload, from: ip.source, port: repr.sourcePort,
-            to: ip.destination, now: now)
+        deliver(datagram.payload, to: endpoint, segmentSize: segment.udpSegmentSize, repr: repr, ip: ip, now: now)
         return .consumed
+    }
+
+    /// Hands `payload` to `endpoint`: as one datagram, or, for a UDP GSO super-datagram (an
+    /// app's UDP_SEGMENT send, passed up uncut by the veth), as the datagrams the sender's
+    /// kernel would have cut it into: `segmentSize` bytes each, the last possibly shorter.
+    private func deliver(
+        _ payload: UnsafeRawBufferPointer, to endpoint: UDPEndpoint, segmentSize: Int?, repr: UDPRepr,
+        ip: IPPacketInfo, now: NetstackInstant
+    ) {
+        let size = segmentSize ?? max(payload.count, 1)
+        var start = 0
+        repeat {
+            let end = min(start + size, payload.count)
+            endpoint.datagramsReceived &+= 1
+            endpoint.delegate?.udpEndpoint(
+                endpoint, received: UnsafeRawBufferPointer(rebasing: payload[start..<end]), from: ip.source,
+                port: repr.sourcePort, to: ip.destination, now: now)
+            start = end
+        } while start < payload.count && !endpoint.isClosed
     }
 
     func handleICMPError(_ error: TransportICMPError, now: NetstackInstant) -> Bool {
@@ -305,5 +321,13 @@ public final class UDP {
                 into: header, payload: payload, pseudoHeader: .v6(source: source, destination: destination),
                 checksum: .compute)
         }
+    }
+}
+
+extension InboundSegment {
+    /// The datagram size of a UDP GSO super-datagram; nil for one datagram.
+    var udpSegmentSize: Int? {
+        guard let gso, gso.kind == .udpL4, gso.segmentSize > 0 else { return nil }
+        return Int(gso.segmentSize)
     }
 }

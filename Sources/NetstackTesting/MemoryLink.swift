@@ -91,18 +91,19 @@ public final class MemoryLink: LinkEndpoint {
 
     public func flush() throws(LinkError) { flushes &+= 1 }
 
-    /// Hands one Ethernet frame to the attached stack, as a real endpoint would.
-    public func receive(frame: UnsafeRawBufferPointer, checksumVerified: Bool = false) {
+    /// Hands one Ethernet frame to the attached stack, as a real endpoint would (with `gso`, as
+    /// a super-frame).
+    public func receive(frame: UnsafeRawBufferPointer, checksumVerified: Bool = false, gso: GSOInfo? = nil) {
         guard let dispatcher, let ethernet = try? EthernetFrame(frame) else { return }
         dispatcher.deliverNetworkPacket(
             ethernet.etherType,
             InboundPacket(
                 linkHeader: UnsafeRawBufferPointer(rebasing: frame[0..<ethernet.headerLength]),
-                network: ethernet.payload, checksumVerified: checksumVerified))
+                network: ethernet.payload, gso: gso, checksumVerified: checksumVerified))
     }
 
-    public func receive(frame: [UInt8]) {
-        frame.withUnsafeBytes { receive(frame: $0) }
+    public func receive(frame: [UInt8], gso: GSOInfo? = nil) {
+        frame.withUnsafeBytes { receive(frame: $0, gso: gso) }
     }
 
     /// Delivers what was written so far to the peer, then tells the peer's stack the batch

@@ -45,11 +45,13 @@ final class Harness {
         stack.addStaticNeighbour(peerIP, peerMAC, on: nic)
     }
 
-    func receive(_ frame: [UInt8]) { link.receive(frame: frame) }
+    func receive(_ frame: [UInt8], gso: GSOInfo? = nil) { link.receive(frame: frame, gso: gso) }
 
     /// Hands an IPv4 packet from the peer to the stack.
-    func receiveIPv4(_ packet: [UInt8], destinationMAC: MACAddress = stackMAC) {
-        receive(FrameBuilder.ethernet(destination: destinationMAC, source: peerMAC, etherType: .ipv4, payload: packet))
+    func receiveIPv4(_ packet: [UInt8], destinationMAC: MACAddress = stackMAC, gso: GSOInfo? = nil) {
+        receive(
+            FrameBuilder.ethernet(destination: destinationMAC, source: peerMAC, etherType: .ipv4, payload: packet),
+            gso: gso)
     }
 
     func receiveUDP(
@@ -79,6 +81,8 @@ final class UDPRecorder: UDPEndpointDelegate {
     var errors: [TransportICMPError.Kind] = []
     /// When set, every datagram is sent back to where it came from.
     var echo = false
+    /// When set, the endpoint closes itself on the first datagram.
+    var closeOnFirst = false
 
     func udpEndpoint(
         _ endpoint: UDPEndpoint, received payload: UnsafeRawBufferPointer, from source: IPAddress, port: UInt16,
@@ -86,6 +90,7 @@ final class UDPRecorder: UDPEndpointDelegate {
     ) {
         datagrams.append(Datagram(payload: Array(payload), source: source, port: port, destination: destination))
         if echo { _ = try? endpoint.send(payload, to: source, port: port) }
+        if closeOnFirst { endpoint.close() }
     }
 
     func udpEndpoint(_ endpoint: UDPEndpoint, receivedError error: TransportICMPError, now: NetstackInstant) {

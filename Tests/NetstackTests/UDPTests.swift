@@ -37,6 +37,45 @@ import Wire
         #expect(h.counters[drop: .udpBadChecksum] == 1)
     }
 
+    /// A UDP GSO super-datagram (an app's UDP_SEGMENT send, passed up uncut) is received as the
+    /// datagrams the sender's kernel would have cut: `segmentSize` bytes each, the last shorter.
+    @Test func aUDPGSOSuperDatagramIsReceivedAsItsDatagrams() throws {
+        let h = Harness()
+        h.learnPeer()
+        let recorder = UDPRecorder()
+        _ = try h.stack.udp.open(localPort: 443, delegate: recorder)
+        let payload = bytes(2_500)
+        let udp = FrameBuilder.udp(
+            source: peerIP, sourcePort: 1, destination: stackIP, destinationPort: 443, payload: payload)
+        let packet = FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .udp, payload: udp)
+        func gso(_ size: UInt16) -> GSOInfo {
+            GSOInfo(kind: .udpL4, headerLength: UInt16(14 + 20 + 8), segmentSize: size)
+        }
+        h.receiveIPv4(packet, gso: gso(1_000))
+        #expect(
+            recorder.datagrams.map(\.payload)
+                == [payload[0..<1000], payload[1000..<2000], payload[2000...]].map(Array.init))
+        // A segment size over the payload is one datagram; a TCP GSO kind is no UDP batch.
+        h.receiveIPv4(packet, gso: gso(4_000))
+        h.receiveIPv4(packet, gso: GSOInfo(kind: .tcpv4, headerLength: 54, segmentSize: 100))
+        #expect(recorder.datagrams.dropFirst(3).map(\.payload) == [payload, payload])
+    }
+
+    /// An endpoint that closes on the first datagram of a batch is handed no more of it.
+    @Test func anEndpointClosedMidBatchReceivesNoMore() throws {
+        let h = Harness()
+        h.learnPeer()
+        let recorder = UDPRecorder()
+        recorder.closeOnFirst = true
+        let endpoint = try h.stack.udp.open(localPort: 443, delegate: recorder)
+        let udp = FrameBuilder.udp(
+            source: peerIP, sourcePort: 1, destination: stackIP, destinationPort: 443, payload: bytes(3_000))
+        h.receiveIPv4(
+            FrameBuilder.ipv4(source: peerIP, destination: stackIP, protocolNumber: .udp, payload: udp),
+            gso: GSOInfo(kind: .udpL4, headerLength: 42, segmentSize: 1_000))
+        #expect(recorder.datagrams.count == 1 && endpoint.datagramsReceived == 1)
+    }
+
     @Test func lengthFieldBeyondPacketIsMalformed() throws {
         let h = Harness()
         h.learnPeer()
