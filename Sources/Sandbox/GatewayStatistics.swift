@@ -9,6 +9,7 @@ public struct GatewayStatistics: Sendable, Equatable {
     public var flowsDenied: UInt64 = 0
     public var flowsFailed: UInt64 = 0
     public var flowsRefusedAtLimit: UInt64 = 0
+    public var flowsRefusedAtMemberShare: UInt64 = 0
     public var activeFlows: UInt64 = 0
     public var inboundConnections: UInt64 = 0
     public var inboundRefused: UInt64 = 0
@@ -34,6 +35,7 @@ public struct GatewayStatistics: Sendable, Equatable {
         flowsDenied = counters.flowsDenied
         flowsFailed = counters.flowsFailed
         flowsRefusedAtLimit = counters.flowsRefusedAtLimit
+        flowsRefusedAtMemberShare = counters.flowsRefusedAtMemberShare
         activeFlows = UInt64(counters.activeFlows)
         inboundConnections = counters.inboundConnections
         inboundRefused = counters.inboundRefused
@@ -56,7 +58,8 @@ public struct GatewayStatistics: Sendable, Equatable {
     private static var fields: [(String, WritableKeyPath<GatewayStatistics, UInt64>)] {
         [
             ("flows-opened", \.flowsOpened), ("flows-denied", \.flowsDenied), ("flows-failed", \.flowsFailed),
-            ("flows-refused-at-limit", \.flowsRefusedAtLimit), ("active-flows", \.activeFlows),
+            ("flows-refused-at-limit", \.flowsRefusedAtLimit),
+            ("flows-refused-at-member-share", \.flowsRefusedAtMemberShare), ("active-flows", \.activeFlows),
             ("inbound", \.inboundConnections), ("inbound-refused", \.inboundRefused),
             ("echo-forwarded", \.echoRequestsForwarded), ("pcap-frames", \.pcapFrames),
             ("log-records", \.connectionLogRecords), ("frames-lost", \.framesLost),

@@ -33,6 +33,8 @@ public struct FlowLimits: Sendable, Equatable {
 
 public enum FlowRefusal: Error, Sendable, Equatable {
     case tooManyFlows
+    /// The flow's source holds its share of the table already (`FlowTable.perSourceLimit`).
+    case sourceAtItsShare
     case alreadyExists
 }
 
@@ -41,6 +43,8 @@ public struct FlowTableCounters: Sendable, Equatable {
     public var removed: UInt64 = 0
     public var expired: UInt64 = 0
     public var refusedTooManyFlows: UInt64 = 0
+    /// Refused because their source held its share (a named network's member).
+    public var refusedSourceAtItsShare: UInt64 = 0
     public var peakFlows: Int = 0
 }
 
@@ -53,14 +57,29 @@ public struct FlowTable<Value> {
     }
 
     public let limits: FlowLimits
+    /// The most flows one source address may hold, nil for no such limit. A named network's
+    /// members share one table: with a share, a member that opens flows without end is refused
+    /// while the others still open theirs.
+    public let perSourceLimit: Int?
     public private(set) var counters = Counters()
     private var entries: [FlowKey: Entry] = [:]
+    /// Flows per source, kept only with a `perSourceLimit` (at most one entry per flow).
+    private var perSource: [IPAddress: Int] = [:]
 
-    public init(limits: FlowLimits = FlowLimits()) {
+    public init(limits: FlowLimits = FlowLimits(), perSourceLimit: Int? = nil) {
         self.limits = limits
+        self.perSourceLimit = perSourceLimit
     }
 
     public var count: Int { entries.count }
+
+    /// Flows `source` holds (0 without a `perSourceLimit`: they are not counted then).
+    public func count(from source: IPAddress) -> Int { perSource[source] ?? 0 }
+
+    /// Whether `source` holds its share already (never without a `perSourceLimit`).
+    public func isAtItsShare(_ source: IPAddress) -> Bool {
+        perSourceLimit.map { count(from: source) >= $0 } ?? false
+    }
 
     public subscript(key: FlowKey) -> Value? {
         get { entries[key]?.value }
@@ -72,6 +91,13 @@ public struct FlowTable<Value> {
         guard entries.count < limits.maxFlows else {
             counters.refusedTooManyFlows &+= 1
             throw .tooManyFlows
+        }
+        if perSourceLimit != nil {
+            guard !isAtItsShare(key.source) else {
+                counters.refusedSourceAtItsShare &+= 1
+                throw .sourceAtItsShare
+            }
+            perSource[key.source, default: 0] += 1
         }
         entries[key] = Entry(value: value, lastActivity: now)
         counters.created &+= 1
@@ -90,6 +116,7 @@ public struct FlowTable<Value> {
     @discardableResult
     public mutating func remove(_ key: FlowKey) -> Value? {
         guard let entry = entries.removeValue(forKey: key) else { return nil }
+        uncount(key)
         counters.removed &+= 1
         return entry.value
     }
@@ -98,6 +125,7 @@ public struct FlowTable<Value> {
     public mutating func removeAll() -> [(FlowKey, Value)] {
         let all = entries.map { ($0.key, $0.value.value) }
         entries.removeAll()
+        perSource.removeAll()
         counters.removed &+= UInt64(all.count)
         return all
     }
@@ -105,9 +133,17 @@ public struct FlowTable<Value> {
     /// Removes and returns the flows whose key matches (a named network's member left).
     public mutating func removeAll(where matches: (FlowKey) -> Bool) -> [(FlowKey, Value)] {
         let gone = entries.filter { matches($0.key) }.map { ($0.key, $0.value.value) }
-        for (key, _) in gone { entries.removeValue(forKey: key) }
+        for (key, _) in gone {
+            entries.removeValue(forKey: key)
+            uncount(key)
+        }
         counters.removed &+= UInt64(gone.count)
         return gone
+    }
+
+    private mutating func uncount(_ key: FlowKey) {
+        guard perSourceLimit != nil, let held = perSource[key.source] else { return }
+        perSource[key.source] = held > 1 ? held - 1 : nil
     }
 
     /// Removes and returns flows idle past their protocol's timeout (the caller closes their
@@ -120,6 +156,7 @@ public struct FlowTable<Value> {
         }
         for (key, _) in expired {
             entries.removeValue(forKey: key)
+            uncount(key)
         }
         counters.expired &+= UInt64(expired.count)
         return expired

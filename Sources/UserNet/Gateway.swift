@@ -109,6 +109,8 @@ public struct GatewayCounters: Sendable {
     /// Admitted by policy, but the host socket could not be made (or registered).
     public var flowsFailed: UInt64 = 0
     public var flowsRefusedAtLimit: UInt64 = 0
+    /// New flows refused because their member of a named network held its share of the flows.
+    public var flowsRefusedAtMemberShare: UInt64 = 0
     /// New TCP flows refused because their buffers would exceed `--flow-memory`.
     public var flowsRefusedAtMemoryBudget: UInt64 = 0
     /// Bytes the TCP connections' rings hold now, and at most so far.

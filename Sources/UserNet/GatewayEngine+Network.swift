@@ -5,10 +5,30 @@
 
 import FDBased
 import Link
+import Netstack
 import Posix
 import Wire
 
 extension GatewayEngine {
+    /// The most flows one member of a network may hold: half of what the network's table and
+    /// its TCP memory budget take (`--max-flows`; `--flow-memory` over a new connection's rings),
+    /// so that no member, however many flows it opens, leaves the others without any. Defaults:
+    /// 1,024 flows a member.
+    static func memberShare(_ limits: FlowLimits, mtu: Int) -> Int {
+        var config = TCPConfig()
+        config.mtu = mtu
+        let tcpFlows = limits.flowMemoryBytes / max(1, config.openingBufferBytes)
+        return max(1, min(limits.maxFlows, tcpFlows) / 2)
+    }
+
+    /// Counts and logs a flow refused because its member holds its share already.
+    func refusedAtMemberShare(_ key: FlowKey) {
+        counters.flowsRefusedAtMemberShare &+= 1
+        warn(
+            "refused a flow: its member holds its share of the network's flows (\(flows.perSourceLimit ?? 0))",
+            ["flow": "\(key)"])
+    }
+
     /// The switch a network's gateway runs on; its members' endpoints are made from
     /// `endpointOptions` (the first descriptor replaced by each member's packet socket).
     static func makeSwitch(loop: EventLoop, endpointOptions: FDBasedEndpoint.Options) -> NetworkSwitch {

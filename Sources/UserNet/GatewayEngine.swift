@@ -76,7 +76,10 @@ public final class GatewayEngine: GatewayFlowHook {
         self.loop = loop
         network = options.network
         policy = options.policy
-        flows = FlowTable(limits: options.flowLimits)
+        flows = FlowTable(
+            limits: options.flowLimits,
+            perSourceLimit: link is NetworkSwitch ? Self.memberShare(options.flowLimits, mtu: options.network.mtu) : nil
+        )
         self.link = link
         self.hostConnector = hostConnector
         do {
@@ -335,6 +338,9 @@ public final class GatewayEngine: GatewayFlowHook {
     func insert(_ flow: any GatewayFlow, key: FlowKey, now: UInt64) -> Bool {
         do {
             try flows.insert(key, flow, now: now)
+        } catch .sourceAtItsShare {
+            refusedAtMemberShare(key)
+            return false
         } catch {
             counters.flowsRefusedAtLimit &+= 1
             warn("refused a flow: --max-flows \(flows.limits.maxFlows) flows are open", ["flow": "\(key)"])

@@ -102,6 +102,13 @@ extension GatewayTCP {
             engine.logRefusal(key, transport: .tcp, verdict: .deny, reason: "flow-limit")
             return reset()
         }
+        // (The table refuses a member over its share again when the flow opens: flows still
+        // connecting are not counted here.)
+        guard !engine.flows.isAtItsShare(key.source) else {
+            engine.refusedAtMemberShare(key)
+            engine.logRefusal(key, transport: .tcp, verdict: .deny, reason: "member-flow-share")
+            return reset()
+        }
         let opening = pending.count * connectionBufferBytes
         guard budget.used + opening + connectionBufferBytes <= budget.limit else {
             engine.counters.flowsRefusedAtMemoryBudget &+= 1

@@ -25,6 +25,37 @@ import Wire
         #expect(table.count == 2 && table.counters.peakFlows == 2)
     }
 
+    /// With a share per source, one source at its share is refused (counted) while another
+    /// still opens flows; each way a flow goes (removed, expired, its member gone) frees its place.
+    @Test func aSourceAtItsShareIsRefusedWhileAnotherOpensFlows() throws {
+        var table = FlowTable<Int>(perSourceLimit: 2)
+        let other = IPAddress.v4(IPv4Address(10, 0, 2, 101))
+        func from(_ source: IPAddress, _ port: UInt16) -> FlowKey {
+            FlowKey(
+                protocolNumber: .udp, source: source, sourcePort: port,
+                destination: .v4(IPv4Address(192, 0, 2, 1)), destinationPort: 53)
+        }
+        let first = key(1).source
+        try table.insert(key(1), 1, now: 0)
+        try table.insert(key(2), 2, now: 0)
+        #expect(throws: FlowRefusal.sourceAtItsShare) { try table.insert(key(3), 3, now: 0) }
+        try table.insert(from(other, 1), 4, now: 0)
+        #expect(table.counters.refusedSourceAtItsShare == 1)
+        #expect(table.count(from: first) == 2 && table.count(from: other) == 1 && table.isAtItsShare(first))
+        table.remove(key(1))
+        try table.insert(key(3), 3, now: 0)
+        _ = table.expireIdle(now: 61_000_000_000)
+        #expect(table.count == 0 && table.count(from: first) == 0 && table.count(from: other) == 0)
+        try table.insert(key(4), 4, now: 0)
+        try table.insert(key(5), 5, now: 0)
+        _ = table.removeAll { $0.source == first }
+        #expect(!table.isAtItsShare(first))
+        // Without a share nothing is counted per source.
+        var unlimited = FlowTable<Int>()
+        for port in UInt16(1)...3 { try unlimited.insert(key(port), 0, now: 0) }
+        #expect(unlimited.count(from: first) == 0 && !unlimited.isAtItsShare(first))
+    }
+
     @Test func idleFlowsExpireByProtocolTimeout() throws {
         var table = FlowTable<Int>()
         let second: UInt64 = 1_000_000_000

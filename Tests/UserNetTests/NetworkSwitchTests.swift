@@ -22,9 +22,10 @@ import Wire
         let alphaSpec: NetworkMemberSpec
         let betaSpec: NetworkMemberSpec
 
-        init() throws {
+        init(maxFlows: Int? = nil) throws {
             loop = try EventLoop()
-            let options = try UserNetOptions(cidr: "10.89.0.0/24", mtu: 1500)
+            let options = try UserNetOptions(
+                cidr: "10.89.0.0/24", mtu: 1500, allowHostLoopback: true, maxFlows: maxFlows)
             network = options.network
             engine = try GatewayEngine.network(
                 loop: loop, options: options, linkAddress: NetworkSwitchTests.gatewayMAC,
@@ -180,6 +181,28 @@ import Wire
         lab.send(Self.echo, from: lab.alphaSpec, to: lab.betaSpec.ipv4, on: lab.alpha)
         #expect(lab.beta.takeWrittenFrames().count == 1)
         #expect(!lab.engine.setFaults(LinkFaults(), ofMember: 9), "no such member")
+    }
+
+    /// A member that opens flows without end is refused at its share (half the network's
+    /// flows) while another member still opens its own. (UDP to the host's loopback through
+    /// the gateway's address, where nothing listens: no datagram leaves the machine.)
+    @Test func aMemberAtItsShareOfFlowsLeavesRoomForTheOthers() throws {
+        let lab = try Lab(maxFlows: 8)
+        lab.announce(lab.alphaSpec, on: lab.alpha)
+        lab.announce(lab.betaSpec, on: lab.beta)
+        func datagram(from spec: NetworkMemberSpec, port: UInt16, on link: MemoryLink) {
+            let udp = FrameBuilder.udp(
+                source: spec.ipv4, sourcePort: port, destination: lab.network.gatewayV4, destinationPort: 9,
+                payload: [1, 2, 3])
+            lab.send(udp, from: spec, to: lab.network.gatewayV4, protocolNumber: .udp, on: link)
+        }
+        for port in UInt16(40_000)..<40_006 { datagram(from: lab.alphaSpec, port: port, on: lab.alpha) }
+        datagram(from: lab.betaSpec, port: 40_000, on: lab.beta)
+        let counters = lab.engine.snapshot
+        #expect(counters.flowsRefusedAtMemberShare == 2, "alpha's fifth and sixth flows")
+        #expect(counters.flows.refusedSourceAtItsShare == 2)
+        #expect(counters.activeFlows == 5, "alpha's four and beta's one")
+        #expect(counters.flowsRefusedAtLimit == 0)
     }
 
     @Test func aSecondMemberWithTheSameAddressIsRefused() throws {
