@@ -67,6 +67,13 @@ public final class HostTCPSocket {
         try Syscall.send(fd, bytes)
     }
 
+    /// `first` then `second` in one send.
+    public func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(PosixError)
+        -> IOResult
+    {
+        try Syscall.send(fd, first, second)
+    }
+
     /// Half-close: our FIN to the host peer (the app sent FIN). Reads keep working.
     public func shutdownWrite() throws(PosixError) {
         try Syscall.shutdown(fd, Int32(SHUT_WR))

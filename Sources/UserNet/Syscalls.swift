@@ -11,6 +11,23 @@ enum Syscall {
         try Posix.io("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// One send of two buffers, `first` then `second` (sendmsg with two iovecs; MSG_NOSIGNAL).
+    static func send(_ fd: Int32, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer)
+        throws(PosixError) -> IOResult
+    {
+        guard second.count > 0 else { return try send(fd, first) }
+        var vectors = (
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count)
+        )
+        return try withUnsafeMutableBytes(of: &vectors) { raw throws(PosixError) in
+            var message = msghdr()
+            message.msg_iov = raw.baseAddress?.assumingMemoryBound(to: iovec.self)
+            message.msg_iovlen = 2
+            return try Posix.io("sendmsg") { Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult {
         try Posix.io("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) }
     }

@@ -20,10 +20,9 @@ final class TCPFlow: PumpedTCPFlow {
     var record: ConnectionRecord
     var isDirty = false
     private var interest: EventLoop.Interest = .read
-    /// App bytes read from the connection that the host socket has not taken yet (only after
-    /// a short write; at most one read's worth). Allocated on first need.
-    private var pending: UnsafeMutableRawBufferPointer?
-    private var pendingRange = 0..<0
+    /// The host socket took less than it was offered: the rest waits in the connection's
+    /// receive ring (closing the app's window) until the socket is writable again.
+    private var hostWriteBlocked = false
     /// The app sent FIN and the host socket got shutdown(SHUT_WR).
     private var appFinished = false
     /// The host sent FIN; the connection got shutdownWrite (or will, `finAwaitsHandshake`).
@@ -48,8 +47,6 @@ final class TCPFlow: PumpedTCPFlow {
         self.connection = connection
         self.record = record
     }
-
-    deinit { pending?.deallocate() }
 
     func close() {
         guard !isClosed else { return }
@@ -106,7 +103,7 @@ final class TCPFlow: PumpedTCPFlow {
             connection.shutdownWrite()
         }
         connection.poll(now: now, output: &output)
-        if appFinished && hostFinished && pendingRange.isEmpty {
+        if appFinished && hostFinished && connection.availableToRead == 0 {
             // Both directions are done: the host socket goes; the connection finishes its
             // close (ACKs, TIME-WAIT) on its own and reports `.closed`.
             unregister(closingFD: true)
@@ -131,30 +128,28 @@ final class TCPFlow: PumpedTCPFlow {
     }
 
     /// Returns false when the host socket failed. `passingFIN`: when the app's stream ended,
-    /// half-close the host socket (not when the stream ended with a RST).
+    /// half-close the host socket (not when the stream ended with a RST). The bytes go to the
+    /// host socket straight from the connection's receive ring, as much as it holds in one
+    /// send: no copy on the way, and one wake-up of the host's reader for all of it.
     private func appToHost(passingFIN: Bool = true) -> Bool {
         guard !appFinished else { return true }
-        if !flushPending() { return false }
-        guard pendingRange.isEmpty else { return true }
-        let buffer = engine.receiveBuffer
-        while connection.availableToRead > 0 {
-            let count = connection.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<65_536]))
-            guard count > 0 else { break }
-            record.bytesFromApp &+= UInt64(count)
-            let written: Int
+        var failed = false
+        let taken = connection.read(inPlace: { [host] first, second in
             do {
-                switch try host.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) {
-                case .done(let n): written = n
-                case .wouldBlock: written = 0
+                switch try host.write(first, second) {
+                case .done(let n): return n
+                case .wouldBlock: return 0
                 }
             } catch {
-                return false
+                failed = true
+                return 0
             }
-            if written < count {
-                keepPending(UnsafeRawBufferPointer(rebasing: buffer[written..<count]))
-                return true
-            }
-        }
+        })
+        if failed { return false }
+        record.bytesFromApp &+= UInt64(taken)
+        // A short send: the socket's buffer is full.
+        hostWriteBlocked = connection.availableToRead > 0
+        if hostWriteBlocked { return true }
         if connection.isReadClosed && passingFIN {
             appFinished = true
             // When the host's stream has ended too (its EOF read, nothing left unread), `pump`
@@ -162,25 +157,6 @@ final class TCPFlow: PumpedTCPFlow {
             if !hostFinished {
                 do { try host.shutdownWrite() } catch { return false }
             }
-        }
-        return true
-    }
-
-    private func keepPending(_ bytes: UnsafeRawBufferPointer) {
-        let storage = pending ?? .allocate(byteCount: 65_536, alignment: 16)
-        pending = storage
-        UnsafeMutableRawBufferPointer(rebasing: storage[0..<bytes.count]).copyMemory(from: bytes)
-        pendingRange = 0..<bytes.count
-    }
-
-    private func flushPending() -> Bool {
-        guard !pendingRange.isEmpty, let pending else { return true }
-        do {
-            if case .done(let n) = try host.write(UnsafeRawBufferPointer(rebasing: pending[pendingRange])) {
-                pendingRange = (pendingRange.lowerBound + n)..<pendingRange.upperBound
-            }
-        } catch {
-            return false
         }
         return true
     }
@@ -227,7 +203,7 @@ final class TCPFlow: PumpedTCPFlow {
         guard host.fd >= 0 else { return }
         var wanted: EventLoop.Interest = []
         if !hostFinished && connection.writableSpace > 0 { wanted.insert(.read) }
-        if !pendingRange.isEmpty { wanted.insert(.write) }
+        if hostWriteBlocked { wanted.insert(.write) }
         guard wanted != interest || (registration == nil && !wanted.isEmpty) else { return }
         interest = wanted
         if wanted.isEmpty {

@@ -13,6 +13,29 @@ import Wire
         return config
     }
 
+    /// `read(inPlace:)` hands out the received bytes where they lie: two runs once the ring
+    /// wraps, and only what the reader took is gone.
+    @Test func readInPlaceHandsOutBothRunsOfAWrappedRingAndKeepsTheRest() throws {
+        let h = try TCPHarness.established(Self.smallWindowConfig())
+        _ = h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(3000))
+        #expect(h.read(max: 2500) == tcpBytes(2500))
+        // The delayed ACK offers the window the read opened.
+        _ = h.advance(ms: 100)
+        _ = h.segment(seq: peerISS + 3001, ack: ourISS + 1, payload: tcpBytes(3000, start: 184))
+        let expected = Array(tcpBytes(3000).suffix(500)) + tcpBytes(3000, start: 184)
+        var runs: [[UInt8]] = []
+        let taken = h.connection.read(inPlace: { first, second in
+            runs = [Array(first), Array(second)]
+            return 1000
+        })
+        #expect(taken == 1000)
+        #expect(runs.count == 2 && !runs[0].isEmpty && !runs[1].isEmpty, "the ring wrapped")
+        #expect(runs.joined().elementsEqual(expected))
+        #expect(h.connection.availableToRead == 2500)
+        #expect(h.read() == Array(expected.dropFirst(1000)))
+        #expect(h.connection.read(inPlace: { _, _ in 1 }) == 0, "nothing left to hand out")
+    }
+
     @Test func inOrderDataDelaysAckAtMost40ms() throws {
         let h = try TCPHarness.established()
         #expect(h.segment(seq: peerISS + 1, ack: ourISS + 1, payload: tcpBytes(100)).isEmpty)

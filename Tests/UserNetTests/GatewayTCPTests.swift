@@ -15,6 +15,8 @@ import Wire
 ///   9001 download source: sends DOWNLOAD_BYTES random bytes (their sha256 in download.sha256), closes
 ///   9002 echo: echoes until EOF, then closes
 ///   9003 reset: accepts, reads a little, then closes with RST (SO_LINGER 0)
+///   9006 slow sink: as 9000, but with a 4 KiB receive buffer, taking 4 KiB a millisecond for
+///        its first second (the gateway's sends to it come up short and wait for writability)
 ///   9005 observer: reads to EOF or error, appends "eof N" or "reset N" to observed.txt, and
 ///        after an EOF still sends "bye" (data after the app's half-close)
 ///   127.0.0.1:5353 a DNS-over-TCP server: every A query gets 198.51.100.1
@@ -23,11 +25,12 @@ final class HostTCPServers: @unchecked Sendable {
     static let downloadBytes = 50 << 20
 
     static let script = #"""
-        import hashlib, os, socket, struct, sys, threading, http.server, functools
+        import hashlib, os, socket, struct, sys, threading, time, http.server, functools
         host, directory, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-        def listener(port):
+        def listener(port, receive_buffer=0):
             s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if receive_buffer: s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
             s.bind((host, port))
             s.listen(1024)
             return s
@@ -37,14 +40,18 @@ final class HostTCPServers: @unchecked Sendable {
                     c, _ = s.accept()
                     threading.Thread(target=handler, args=(c,), daemon=True).start()
             threading.Thread(target=loop, daemon=True).start()
-        def sink(c):
+        def sink(c, slow=False):
             h = hashlib.sha256()
+            start = time.monotonic()
             while True:
-                b = c.recv(1 << 20)
+                crawling = slow and time.monotonic() - start < 1
+                b = c.recv(4096 if crawling else 1 << 20)
                 if not b: break
                 h.update(b)
+                if crawling: time.sleep(0.001)
             c.sendall(h.hexdigest().encode())
             c.close()
+        def slow_sink(c): sink(c, slow=True)
         payload = os.urandom(size)
         open(os.path.join(directory, 'download.sha256'), 'w').write(hashlib.sha256(payload).hexdigest())
         def source(c):
@@ -101,6 +108,7 @@ final class HostTCPServers: @unchecked Sendable {
         dns_listener.listen(64)
         serve(dns_listener, dns)
         serve(listener(9000), sink)
+        serve(listener(9006, receive_buffer=4096), slow_sink)
         serve(listener(9001), source)
         serve(listener(9002), echo)
         serve(listener(9003), reset)
@@ -123,7 +131,8 @@ final class HostTCPServers: @unchecked Sendable {
 
 @Suite(.serialized, .tags(.root), .needsRoot) struct GatewayTCPTests {
     /// An app-side TCP client (python3). Modes:
-    ///   upload N      send N random bytes, half-close, print "sent SHA" and "got SHA"
+    ///   upload N [PORT]  send N random bytes (to the sink, 9000 unless PORT), half-close, print
+    ///                 "sent SHA" and "got SHA"
     ///   download      read to EOF, print "got SHA BYTES"
     ///   connect PORT  connect only: print "ok" or "err ERRNO-NAME"
     ///   parallel N    N connections at once to the echo port, each sends and reads back its
@@ -139,7 +148,7 @@ final class HostTCPServers: @unchecked Sendable {
             return s
         if mode == 'upload':
             n = int(sys.argv[3]); data = os.urandom(n)
-            s = connect(9000)
+            s = connect(int(sys.argv[4]) if len(sys.argv) > 4 else 9000)
             s.sendall(data); s.shutdown(socket.SHUT_WR)
             got = b''
             while True:
@@ -297,6 +306,23 @@ final class HostTCPServers: @unchecked Sendable {
         let download = try client(lab, ["download"])
         let expected = try String(contentsOfFile: lab.directory + "/download.sha256", encoding: .utf8)
         #expect(download == ["got \(expected) \(HostTCPServers.downloadBytes)"])
+    }
+
+    /// Bytes from the app go to the host socket straight from the connection's ring; a host
+    /// reader that takes them slowly makes those sends come up short, and the rest waits in
+    /// the ring (the app's window closes) until the socket is writable: nothing lost, nothing
+    /// twice.
+    @Test func anUploadToASlowReaderArrivesIntact() throws {
+        let lab = try GatewayLab()
+        let servers = try HostTCPServers(lab: lab)
+        defer { servers.stop() }
+        let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:53"]))
+        defer { gateway.stop() }
+        let upload = try client(lab, ["upload", "\(8 << 20)", "9006"])
+        #expect(upload.count == 2)
+        if upload.count == 2 {
+            #expect(upload[0].dropFirst(5) == upload[1].dropFirst(4))
+        }
     }
 
     @Test func halfCloseAndResetFromTheAppUnreachableAndDNSOverTCP() throws {

@@ -273,6 +273,23 @@ public final class TCPConnection {
         return n
     }
 
+    /// The received bytes where they lie, as at most two runs (the ring may wrap; the second
+    /// is empty when it does not): `consume` passes them on and returns how many it took, and
+    /// those are gone, as if `read(into:)` had copied them out. A reader that hands the bytes to
+    /// a socket (the gateway) saves that copy. `consume` must not call back into the connection.
+    public func read(inPlace consume: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Int) -> Int {
+        let available = receiveBuffer.count
+        guard available > 0 else { return 0 }
+        let first = receiveBuffer.contiguous(at: 0, maxLength: available)
+        let second = receiveBuffer.contiguous(at: first.count, maxLength: available - first.count)
+        let n = min(max(consume(first, second), 0), available)
+        receiveBuffer.drop(n)
+        autotuneBytes += n
+        releaseBuffersInTimeWait()
+        notifyReadiness()
+        return n
+    }
+
     /// Queues bytes for sending; returns how many were taken (0: buffer full, wait for
     /// `.writable`). Throws when the write side is shut or the connection failed.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(TCPError) -> Int {
