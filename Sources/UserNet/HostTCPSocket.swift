@@ -63,6 +63,13 @@ public final class HostTCPSocket {
         try Syscall.recv(fd, buffer)
     }
 
+    /// Into `first`, then `second`, in one receive.
+    public func read(into first: UnsafeMutableRawBufferPointer, _ second: UnsafeMutableRawBufferPointer)
+        throws(PosixError) -> IOResult
+    {
+        try Syscall.recv(fd, first, second)
+    }
+
     public func write(_ bytes: UnsafeRawBufferPointer) throws(PosixError) -> IOResult {
         try Syscall.send(fd, bytes)
     }

@@ -32,6 +32,23 @@ enum Syscall {
         try Posix.io("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) }
     }
 
+    /// One receive into two buffers, `first` then `second` (recvmsg with two iovecs).
+    static func recv(_ fd: Int32, _ first: UnsafeMutableRawBufferPointer, _ second: UnsafeMutableRawBufferPointer)
+        throws(PosixError) -> IOResult
+    {
+        guard second.count > 0 else { return try recv(fd, first) }
+        var vectors = (
+            iovec(iov_base: first.baseAddress, iov_len: first.count),
+            iovec(iov_base: second.baseAddress, iov_len: second.count)
+        )
+        return try withUnsafeMutableBytes(of: &vectors) { raw throws(PosixError) in
+            var message = msghdr()
+            message.msg_iov = raw.baseAddress?.assumingMemoryBound(to: iovec.self)
+            message.msg_iovlen = 2
+            return try Posix.io("recvmsg") { Glibc.recvmsg(fd, &message, Int32(MSG_DONTWAIT)) }
+        }
+    }
+
     /// Every AF_INET6 host socket is IPV6_V6ONLY: an IPv6 socket must never reach an IPv4
     /// destination through a mapped address (the policy judged it as IPv6).
     static func socket(_ domain: Int32, _ type: Int32, _ proto: Int32) throws(PosixError) -> Int32 {

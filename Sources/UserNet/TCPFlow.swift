@@ -161,17 +161,24 @@ final class TCPFlow: PumpedTCPFlow {
         return true
     }
 
-    /// Returns false when the host socket failed (ECONNRESET...).
+    /// Returns false when the host socket failed (ECONNRESET...). The bytes are read straight
+    /// into the connection's send buffer (two iovecs when it wraps), as many as it has room for.
     private func hostToApp() -> Bool {
         guard !hostFinished else { return true }
-        let buffer = engine.receiveBuffer
-        while true {
-            let space = min(connection.writableSpace, 65_536)
-            guard space > 0 else { return true }
-            let result: IOResult
-            do { result = try host.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<space])) } catch {
+        while connection.writableSpace > 0 {
+            let space = connection.writableSpace
+            var result = IOResult.wouldBlock
+            var failed = false
+            do {
+                _ = try connection.write(inPlace: { [host] first, second in
+                    do { result = try host.read(into: first, second) } catch { failed = true }
+                    if case .done(let count) = result { return count }
+                    return 0
+                })
+            } catch {
                 return false
             }
+            if failed { return false }
             switch result {
             case .wouldBlock:
                 return true
@@ -180,20 +187,14 @@ final class TCPFlow: PumpedTCPFlow {
                 if connection.state.isSynchronized { connection.shutdownWrite() } else { finAwaitsHandshake = true }
                 return true
             case .done(let count):
-                do {
-                    let taken = try connection.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-                    record.bytesToApp &+= UInt64(taken)
-                    // `space` was the room in the send buffer, so it takes everything.
-                    if taken < count { return false }
-                    // A short read emptied the socket: the next read would only say EAGAIN.
-                    // epoll is level-triggered, so bytes arriving later are reported again;
-                    // only a hung-up peer's EOF is worth reading for now.
-                    if count < space && !hostHungUp { return true }
-                } catch {
-                    return false
-                }
+                record.bytesToApp &+= UInt64(count)
+                // A short read emptied the socket: the next read would only say EAGAIN.
+                // epoll is level-triggered, so bytes arriving later are reported again;
+                // only a hung-up peer's EOF is worth reading for now.
+                if count < space && !hostHungUp { return true }
             }
         }
+        return true
     }
 
     /// Watches the host socket for what the flow can use now. With nothing wanted it is not

@@ -13,6 +13,28 @@ import Wire
         #expect(sent.first?.payload == tcpBytes(100))
     }
 
+    /// `write(inPlace:)` offers the send buffer's free space where it lies: two runs once the
+    /// ring wraps; what the writer filled is queued and sent in order, the rest stays free.
+    @Test func writeInPlaceOffersBothRunsOfAWrappedRingAndSendsWhatWasFilled() throws {
+        let h = try TCPHarness.established()
+        _ = try h.write(tcpBytes(10_000))
+        _ = h.segment(seq: peerISS + 1, ack: ourISS + 10_001)
+        let free = h.connection.writableSpace
+        var runs: (Int, Int) = (0, 0)
+        let filled = try h.connection.write(inPlace: { first, second in
+            runs = (first.count, second.count)
+            for i in 0..<first.count { first[i] = UInt8(truncatingIfNeeded: i) }
+            second[0] = UInt8(truncatingIfNeeded: first.count)
+            return first.count + 1
+        })
+        #expect(runs.0 > 0 && runs.1 > 0 && runs.0 + runs.1 == free, "the ring wrapped")
+        #expect(filled == runs.0 + 1 && h.connection.writableSpace == free - filled)
+        h.connection.poll(now: h.now, output: &h.out)
+        let sent = h.take().flatMap(\.payload)
+        #expect(sent.elementsEqual(tcpBytes(sent.count)), "sent in order, from the first run on")
+        #expect(!sent.isEmpty)
+    }
+
     @Test func nagleHoldsSmallSegmentUntilAck() throws {
         let h = try TCPHarness.established()
         try h.write(tcpBytes(100))

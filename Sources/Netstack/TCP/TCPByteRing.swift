@@ -55,6 +55,21 @@ struct TCPByteRing: ~Copyable {
         return n
     }
 
+    /// The free space after the committed bytes, as at most two runs (the second is empty when
+    /// it does not wrap): fill them in order, then `commit` what was filled.
+    func freeRuns() -> (UnsafeMutableRawBufferPointer, UnsafeMutableRawBufferPointer) {
+        let free = storage.count - count
+        guard free > 0 else {
+            return (UnsafeMutableRawBufferPointer(start: nil, count: 0), .init(start: nil, count: 0))
+        }
+        let tail = (head + count) % storage.count
+        let first = min(free, storage.count - tail)
+        return (
+            UnsafeMutableRawBufferPointer(rebasing: storage[tail..<tail + first]),
+            UnsafeMutableRawBufferPointer(rebasing: storage[0..<free - first])
+        )
+    }
+
     /// Marks `n` bytes past the end as readable (after `write(_:at:)` filled them).
     mutating func commit(_ n: Int) {
         count = min(count + n, storage.count)

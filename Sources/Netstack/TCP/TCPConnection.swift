@@ -300,6 +300,23 @@ public final class TCPConnection {
         return n
     }
 
+    /// Queues bytes written in place: `fill` gets the send buffer's free space as at most two
+    /// runs (the second empty unless it wraps), fills them in order and returns how many bytes
+    /// it wrote, which are then queued as `write(_:)` would have copied them in. A writer that
+    /// reads them from a socket (the gateway) saves that copy. `fill` must not call back into
+    /// the connection. Throws as `write(_:)` does.
+    public func write(inPlace fill: (UnsafeMutableRawBufferPointer, UnsafeMutableRawBufferPointer) -> Int)
+        throws(TCPError) -> Int
+    {
+        if let error { throw error }
+        guard canWrite else { throw .notWritable }
+        let (first, second) = sendBuffer.freeRuns()
+        let n = min(max(fill(first, second), 0), first.count + second.count)
+        sendBuffer.commit(n)
+        notifyReadiness()
+        return n
+    }
+
     /// Half-close (RFC 9293 CLOSE in ESTABLISHED/CLOSE-WAIT): a FIN follows the queued data.
     /// "Queue this until all preceding SENDs have been segmentized, then form a FIN segment and
     /// send it. In any case, enter FIN-WAIT-1 state." Call `poll` to send it.
