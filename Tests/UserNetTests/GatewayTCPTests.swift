@@ -298,11 +298,7 @@ final class HostTCPServers: @unchecked Sendable {
         let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:53"]))
         defer { gateway.stop() }
 
-        let upload = try client(lab, ["upload", "\(50 << 20)"])
-        #expect(upload.count == 2)
-        if upload.count == 2 {
-            #expect(upload[0].dropFirst(5) == upload[1].dropFirst(4))
-        }
+        try expectUploadIntact(lab, bytes: 50 << 20)
         let download = try client(lab, ["download"])
         let expected = try String(contentsOfFile: lab.directory + "/download.sha256", encoding: .utf8)
         #expect(download == ["got \(expected) \(HostTCPServers.downloadBytes)"])
@@ -318,10 +314,16 @@ final class HostTCPServers: @unchecked Sendable {
         defer { servers.stop() }
         let gateway = try lab.startGateway(try UserNetOptions(dns: ["127.0.0.1:53"]))
         defer { gateway.stop() }
-        let upload = try client(lab, ["upload", "\(8 << 20)", "9006"])
+        try expectUploadIntact(lab, bytes: 8 << 20, port: 9006)
+    }
+
+    /// Uploads `bytes` random bytes to a sink (`port`) and checks the sink's SHA-256 of what
+    /// came is the client's of what it sent.
+    func expectUploadIntact(_ lab: GatewayLab, bytes: Int, port: Int = 9000) throws {
+        let upload = try client(lab, ["upload", "\(bytes)", "\(port)"])
         #expect(upload.count == 2)
         if upload.count == 2 {
-            #expect(upload[0].dropFirst(5) == upload[1].dropFirst(4))
+            #expect(upload[0].dropFirst(5) == upload[1].dropFirst(4), "sent and received digests")
         }
     }
 
