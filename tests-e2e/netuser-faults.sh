@@ -53,8 +53,6 @@ expect_match "--net-loss 100%: cut off" "rc=28" "$out"
 
 # Changed while it runs: a detached sandbox polls the remote server; `sandbox update --net-loss
 # 100%` cuts it off, `--net-loss 0%` heals it, and its log shows up, down, up again.
-STATE="$WORK/state"
-R() { ip netns exec "$HS" "$SANDBOX" --root "$STATE" "$@"; }
 CLEANUPS+=('R rm -f flaky1 >/dev/null 2>&1')
 R run -d --name flaky1 --net-delay 5ms -- sh -c "while :; do
     if curl -s --max-time 1 -o /dev/null http://$REMOTE_ADDR:8000/; then echo up; else echo down; fi; sleep 0.2; done" >/dev/null

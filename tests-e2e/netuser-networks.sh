@@ -7,11 +7,8 @@
 # sandbox; `network rm` refuses a network in use unless forced.
 source "$(dirname "$0")/lib/netuser-common.bash"
 
-STATE="$WORK/state"
 N1="it$$a"
 N2="it$$b"
-R() { ip netns exec "$HS" "$SANDBOX" --root "$STATE" "$@"; }
-NET() { ip netns exec "$HS" "$SANDBOX" network "$@"; }
 CLEANUPS+=('R rm -f "db$$" "server$$" "lone$$" >/dev/null 2>&1; NET rm -f "$N1" "$N2" >/dev/null 2>&1')
 # holders NAME: how many holder processes serve network NAME.
 holders() { pgrep -fc -- "__network .* $1\$" || true; }

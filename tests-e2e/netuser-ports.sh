@@ -45,8 +45,6 @@ expect_eq "... never in its IPv4-mapped form" 0 "$(grep -c '::ffff:' "$WORK/port
 check_no_leftovers "published ports"
 
 # Detached: `sandbox ps` shows the host port the kernel picked.
-STATE="$WORK/state"
-R() { ip netns exec "$HS" "$SANDBOX" --root "$STATE" "$@"; }
 cleanup_detached() { R rm -f ports1 >/dev/null 2>&1; }
 CLEANUPS+=("cleanup_detached")
 R run -d --name ports1 -p 80 -- python3 -c "$PEER" >/dev/null

@@ -54,6 +54,17 @@ public enum FrameBuilder {
         return header + payload
     }
 
+    /// A TCP segment (header + payload) with its checksum over `pseudoHeader`.
+    public static func tcp(_ segment: TCPRepr, payload: [UInt8] = [], pseudoHeader: PseudoHeader) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: segment.headerLength) + payload
+        bytes.withUnsafeMutableBytes { raw in
+            payload.withUnsafeBytes { data in
+                segment.emit(into: raw, payload: data, pseudoHeader: pseudoHeader, checksum: .compute)
+            }
+        }
+        return bytes
+    }
+
     /// An ICMPv4 message (header + data) with its checksum.
     public static func icmp(_ repr: ICMPv4Repr, data: [UInt8]) -> [UInt8] {
         var header = [UInt8](repeating: 0, count: repr.headerLength)

@@ -27,6 +27,12 @@ public struct GatewayStatistics: Sendable, Equatable {
     public var framesSwitched: UInt64 = 0
     public var framesSpoofed: UInt64 = 0
     public var framesUndeliverable: UInt64 = 0
+    /// Flows between members: opened (tracked), denied by the policy, dropped at the table's
+    /// bound (or a member's share of it), and packets that could not be judged.
+    public var memberFlowsOpened: UInt64 = 0
+    public var memberFlowsDenied: UInt64 = 0
+    public var memberFlowsDropped: UInt64 = 0
+    public var memberPacketsUnjudgeable: UInt64 = 0
 
     public init() {}
 
@@ -52,6 +58,12 @@ public struct GatewayStatistics: Sendable, Equatable {
             framesSwitched = network.framesSwitched
             framesSpoofed = network.spoofedDropped
             framesUndeliverable = network.undeliverable
+            memberFlowsOpened = network.memberFlows.opened
+            memberFlowsDenied = network.memberFlows.denied
+            memberFlowsDropped =
+                network.memberFlows.refusedTableFull &+ network.memberFlows.refusedAtShare
+                &+ network.memberFlows.strayRepliesDropped
+            memberPacketsUnjudgeable = network.memberFlows.unjudgeable
         }
     }
 
@@ -66,7 +78,9 @@ public struct GatewayStatistics: Sendable, Equatable {
             ("frames-duplicated", \.framesDuplicated), ("frames-reordered", \.framesReordered),
             ("frames-delayed", \.framesDelayed), ("frames-queue-full", \.framesDroppedQueueFull),
             ("network-members", \.networkMembers), ("frames-switched", \.framesSwitched),
-            ("frames-spoofed", \.framesSpoofed), ("frames-undeliverable", \.framesUndeliverable)
+            ("frames-spoofed", \.framesSpoofed), ("frames-undeliverable", \.framesUndeliverable),
+            ("member-flows-opened", \.memberFlowsOpened), ("member-flows-denied", \.memberFlowsDenied),
+            ("member-flows-dropped", \.memberFlowsDropped), ("member-packets-unjudgeable", \.memberPacketsUnjudgeable)
         ]
     }
 

@@ -107,6 +107,43 @@ public struct EgressPolicy: Sendable, Equatable {
     }
 }
 
+extension EgressPolicy {
+    /// Whether `rule` names addresses of a network (its CIDR lies inside one of `subnets`):
+    /// such a rule judges flows between the network's members, and no other rule does. So
+    /// `--deny all`, `--deny 10.0.0.0/8` and domain rules fence the outside without cutting
+    /// the members off from each other, and `--deny 10.89.0.101:5432` is written for them.
+    static func namesMembers(_ rule: EgressRule, of subnets: [IPSubnet]) -> Bool {
+        guard case .network(let cidr, _) = rule.matcher else { return false }
+        return subnets.contains { $0.prefixLength <= cidr.prefixLength && $0.contains(cidr.network) }
+    }
+
+    /// True when some rule names addresses of `subnets` (member-to-member flows are judged).
+    public func judgesMembers(of subnets: [IPSubnet]) -> Bool {
+        rules.contains { Self.namesMembers($0, of: subnets) }
+    }
+
+    /// Decides a new flow from one member of the network `subnets` make to another, on `port`
+    /// of the member that holds `addresses` (its IPv4 and IPv6 one: a rule naming either names
+    /// the member, so an IPv6 connection is judged as the IPv4 one would be): the first rule
+    /// naming the network that matches decides; none allows.
+    public func evaluateBetweenMembers(_ addresses: [IPAddress], port: UInt16, of subnets: [IPSubnet])
+        -> PolicyDecision
+    {
+        for (index, rule) in rules.enumerated() where Self.namesMembers(rule, of: subnets) {
+            guard case .network(let cidr, let ports) = rule.matcher else { continue }
+            if ports.contains(port), addresses.contains(where: cidr.contains) {
+                return PolicyDecision(verdict: rule.verdict, ruleIndex: index)
+            }
+        }
+        return PolicyDecision(verdict: .allow, ruleIndex: nil)
+    }
+
+    /// What the connection log and the gateway's warning name as the reason for `decision`.
+    func reason(_ decision: PolicyDecision) -> String {
+        decision.ruleIndex.map { "policy rule \($0 + 1): \(rules[$0])" } ?? "policy default"
+    }
+}
+
 public enum PolicyParseError: Error, Sendable, Equatable, CustomStringConvertible {
     case empty
     case badSyntax(String, String)

@@ -132,7 +132,16 @@ public struct FlowTable<Value> {
 
     /// Removes and returns the flows whose key matches (a named network's member left).
     public mutating func removeAll(where matches: (FlowKey) -> Bool) -> [(FlowKey, Value)] {
-        let gone = entries.filter { matches($0.key) }.map { ($0.key, $0.value.value) }
+        removeAll(matching: { key, _ in matches(key) })
+    }
+
+    /// Removes and returns the flows whose value matches.
+    public mutating func removeAll(whereValue matches: (Value) -> Bool) -> [(FlowKey, Value)] {
+        removeAll(matching: { _, value in matches(value) })
+    }
+
+    private mutating func removeAll(matching matches: (FlowKey, Value) -> Bool) -> [(FlowKey, Value)] {
+        let gone = entries.filter { matches($0.key, $0.value.value) }.map { ($0.key, $0.value.value) }
         for (key, _) in gone {
             entries.removeValue(forKey: key)
             uncount(key)

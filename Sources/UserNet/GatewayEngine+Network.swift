@@ -29,6 +29,25 @@ extension GatewayEngine {
             ["flow": "\(key)"])
     }
 
+    /// Member-to-member flows are judged when a policy rule names the network's addresses, and
+    /// tracked for the connection log when it is on; otherwise the switch has no table to keep.
+    func setUpMemberFlows() {
+        guard let networkSwitch, policy.judgesMembers(of: network.subnets) || connectionLog != nil else { return }
+        let memberFlows = MemberFlows(policy: policy, subnets: network.subnets, idle: flows.limits)
+        memberFlows.onFinished = { [unowned self] record in self.connectionLog?.append(record) }
+        memberFlows.onDropped = { [unowned self] key, reason in
+            self.warn("dropped a flow between members: \(reason)", ["flow": "\(key)"])
+        }
+        memberFlows.onOpened = { [unowned self] in self.ensureHousekeeping() }
+        networkSwitch.memberFlows = memberFlows
+        networkSwitch.now = { [unowned self] in self.now.nanoseconds }
+    }
+
+    /// Both addresses of the network's member that holds `address`; none off a network.
+    func memberAddresses(holding address: IPAddress) -> [IPAddress] {
+        networkSwitch?.member(holding: address)?.addresses ?? []
+    }
+
     /// The switch a network's gateway runs on; its members' endpoints are made from
     /// `endpointOptions` (the first descriptor replaced by each member's packet socket).
     static func makeSwitch(loop: EventLoop, endpointOptions: FDBasedEndpoint.Options) -> NetworkSwitch {
@@ -93,6 +112,7 @@ extension GatewayEngine {
         withdrawPorts(of: member.id)
         let addresses = member.addresses
         let now = self.now.nanoseconds
+        networkSwitch?.memberFlows?.forget(addresses, now: now)
         for (_, flow) in flows.removeAll(where: { addresses.contains($0.source) }) {
             flow.close()
             connectionLog?.append(finished(flow.record, now: now))

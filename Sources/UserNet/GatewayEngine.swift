@@ -102,6 +102,7 @@ public final class GatewayEngine: GatewayFlowHook {
         receiveBuffer = .allocate(byteCount: 65_536 + 8, alignment: 16)
         stack.gatewayHook = self
         networkSwitch?.onLinkClosed = { [unowned self] member in self.forget(member) }
+        setUpMemberFlows()
         do throws(GatewayError) {
             do throws(EventLoopError) {
                 for fd in link.pollableFileDescriptors {
@@ -281,9 +282,10 @@ public final class GatewayEngine: GatewayFlowHook {
             flow.close()
             connectionLog?.append(finished(flow.record, now: now))
         }
+        networkSwitch?.memberFlows?.expire(now: now)
         learned.purgeExpired(now: now)
         pcap?.flush()
-        if flows.count > 0 { ensureHousekeeping() }
+        if flows.count > 0 || (networkSwitch?.memberFlows?.count ?? 0) > 0 { ensureHousekeeping() }
     }
 
     // MARK: Flows
@@ -302,7 +304,8 @@ public final class GatewayEngine: GatewayFlowHook {
         let destination = SocketAddress(flow.destination, port: flow.destinationPort)
         let monotonic = now.nanoseconds
         let admission = network.admit(
-            destination, transport: transport, policy: policy, learned: learned, now: monotonic)
+            destination, transport: transport, policy: policy, learned: learned, now: monotonic,
+            member: memberAddresses(holding: flow.destination))
         switch admission {
         case .refuse(let reply, let reason):
             counters.flowsDenied &+= 1
@@ -394,6 +397,7 @@ public final class GatewayEngine: GatewayFlowHook {
             flow.close()
             connectionLog?.append(finished(flow.record, now: now))
         }
+        networkSwitch?.memberFlows?.finishAll(now: now)
         for publisher in publishers { publisher.close() }
         dns?.close()
         tcp?.close()

@@ -68,7 +68,8 @@ extension GatewayTCP {
         let destination = SocketAddress(key.destination, port: key.destinationPort)
         let started = engine.now.nanoseconds
         switch engine.network.admit(
-            destination, transport: .tcp, policy: engine.policy, learned: engine.learned, now: started)
+            destination, transport: .tcp, policy: engine.policy, learned: engine.learned, now: started,
+            member: engine.memberAddresses(holding: key.destination))
         {
         case .refuse(_, let reason):
             engine.counters.flowsDenied &+= 1

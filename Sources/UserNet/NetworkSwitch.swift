@@ -12,6 +12,9 @@
 // sends to a MAC no member has. Broadcast and multicast from the stack (its ARP requests, router
 // advertisements) go to every member; broadcast and multicast from a member go to the stack only.
 //
+// Between members the network's policy applies as it does to egress, by the rules that name the
+// network's addresses (MemberFlows): a denied flow goes up to the stack, which refuses it.
+//
 // Each port's chain: the member's endpoint, then the capture (`--pcap` on the network: every
 // frame on every member's link, so a frame between two members appears once on each), then the
 // member's link faults, then the port, which hands frames to the switch.
@@ -33,6 +36,10 @@ public struct NetworkSwitchCounters: Sendable, Equatable {
     public var undeliverable: UInt64 = 0
     /// Members refused because the switch held its most.
     public var joinsRefused: UInt64 = 0
+    /// Flows between members (tracked only when the policy names the network or connections
+    /// are logged).
+    public var memberFlows = MemberFlowCounters()
+    public var memberFlowsOpen = 0
 }
 
 final class NetworkSwitch: GatewayLink {
@@ -78,6 +85,8 @@ final class NetworkSwitch: GatewayLink {
     var counters: NetworkSwitchCounters {
         var out = tally
         out.members = ports.count
+        out.memberFlows = memberFlows?.counters ?? MemberFlowCounters()
+        out.memberFlowsOpen = memberFlows?.count ?? 0
         return out
     }
     private(set) var upper: (any NetworkDispatcher)?
@@ -97,6 +106,11 @@ final class NetworkSwitch: GatewayLink {
     var memberEndpointOptions: FDBasedEndpoint.Options?
     /// Called when a member's link went away by itself (its sandbox ended).
     var onLinkClosed: (NetworkMemberSpec) -> Void = { _ in }
+    /// Judges and tracks member-to-member flows, when the policy names the network's addresses
+    /// or connections are logged (set by the engine); nil forwards every frame as it comes.
+    var memberFlows: MemberFlows?
+    /// The engine's monotonic clock, for `memberFlows`.
+    var now: () -> UInt64 = { 0 }
 
     init(mtu: Int, capabilities: LinkCapabilities, linkAddress: MACAddress, gsoMaxSize: Int, loop: EventLoop) {
         self.mtu = mtu
@@ -110,6 +124,14 @@ final class NetworkSwitch: GatewayLink {
     func attach(_ dispatcher: (any NetworkDispatcher)?) { upper = dispatcher }
 
     func member(_ id: UInt32) -> NetworkMemberSpec? { ports[id]?.member }
+
+    /// The member one of whose addresses is `address`.
+    func member(holding address: IPAddress) -> NetworkMemberSpec? {
+        switch address {
+        case .v4(let a): byIPv4[a]?.member
+        case .v6(let a): byIPv6[a]?.member
+        }
+    }
 
     var statistics: FDBasedStatistics {
         var total = departedStatistics
@@ -275,7 +297,16 @@ final class NetworkSwitch: GatewayLink {
                 return
             }
             if let target = byIPv4[ip.destination], target !== port, ip.source == port.member.ipv4 {
-                return forward(packet, protocolNumber, to: target, transportAt: ip.headerLength, ip.protocolNumber)
+                // A later fragment has no ports to judge; without its first it is never reassembled.
+                let verdict =
+                    ip.fragmentOffset > 0
+                    ? .forward : judge(ip.protocolNumber, .v4(ip.source), .v4(ip.destination), target, ip.payload)
+                switch verdict {
+                case .forward:
+                    return forward(packet, protocolNumber, to: target, transportAt: ip.headerLength, ip.protocolNumber)
+                case .drop: return
+                case .handToStack: break
+                }
             }
         case .ipv6:
             guard let ip = try? IPv6Packet(bytes) else { break }
@@ -286,7 +317,11 @@ final class NetworkSwitch: GatewayLink {
             }
             // Link-local and unspecified sources are for the gateway (NDP, router solicitations).
             if let target = byIPv6[ip.destination], target !== port, source == port.member.ipv6 {
-                return forward(packet, protocolNumber, to: target, transportAt: 40, ip.nextHeader)
+                switch judge(ip.nextHeader, .v6(source), .v6(ip.destination), target, ip.payload) {
+                case .forward: return forward(packet, protocolNumber, to: target, transportAt: 40, ip.nextHeader)
+                case .drop: return
+                case .handToStack: break
+                }
             }
         case .arp:
             if let arp = try? ARPRepr.parse(bytes),
@@ -302,6 +337,15 @@ final class NetworkSwitch: GatewayLink {
         }
         // Anything the checks above could not parse goes to the stack, whose parsers count it.
         upper?.deliverNetworkPacket(protocolNumber, packet)
+    }
+
+    private func judge(
+        _ transport: IPProtocol, _ source: IPAddress, _ destination: IPAddress, _ target: Port,
+        _ payload: UnsafeRawBufferPointer
+    ) -> MemberFlowVerdict {
+        guard let memberFlows else { return .forward }
+        return memberFlows.judge(
+            transport, from: source, to: destination, holder: target.member.addresses, transport: payload, now: now())
     }
 
     /// Sends a member's packet on to another member. A TCP or UDP checksum the sender's kernel

@@ -80,14 +80,8 @@ final class ScriptedHostConnector: HostTCPConnecting {
         func send(_ segment: TCPRepr, payload: [UInt8] = [], to destination: IPv4Address = GatewayAdmissionTests.remote)
             -> [DecodedFrame]
         {
-            var bytes = [UInt8](repeating: 0, count: segment.headerLength) + payload
-            bytes.withUnsafeMutableBytes { raw in
-                payload.withUnsafeBytes { data in
-                    segment.emit(
-                        into: raw, payload: data, pseudoHeader: .v4(source: app, destination: destination),
-                        checksum: .compute)
-                }
-            }
+            let bytes = FrameBuilder.tcp(
+                segment, payload: payload, pseudoHeader: .v4(source: app, destination: destination))
             let packet = FrameBuilder.ipv4(source: app, destination: destination, protocolNumber: .tcp, payload: bytes)
             link.receive(
                 frame: FrameBuilder.ethernet(

@@ -22,10 +22,13 @@ import Wire
         let alphaSpec: NetworkMemberSpec
         let betaSpec: NetworkMemberSpec
 
-        init(maxFlows: Int? = nil) throws {
+        init(
+            maxFlows: Int? = nil, policy: [(flag: String, value: String)] = [], logConnections: String? = nil
+        ) throws {
             loop = try EventLoop()
             let options = try UserNetOptions(
-                cidr: "10.89.0.0/24", mtu: 1500, allowHostLoopback: true, maxFlows: maxFlows)
+                cidr: "10.89.0.0/24", mtu: 1500, allowHostLoopback: true, policyArguments: policy,
+                logConnections: logConnections, maxFlows: maxFlows)
             network = options.network
             engine = try GatewayEngine.network(
                 loop: loop, options: options, linkAddress: NetworkSwitchTests.gatewayMAC,

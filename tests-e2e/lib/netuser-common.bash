@@ -25,6 +25,10 @@ HX() { ip netns exec "$HS" "$@"; }
 RX() { ip netns exec "$RS" "$@"; }
 # `sandbox run` with the host side in hostsim.
 SB() { ip netns exec "$HS" "$SANDBOX" run "$@"; }
+# Any sandbox command there, with the detached sandboxes' state in $WORK; `sandbox network`.
+STATE="$WORK/state"
+R() { ip netns exec "$HS" "$SANDBOX" --root "$STATE" "$@"; }
+NET() { ip netns exec "$HS" "$SANDBOX" network "$@"; }
 
 ip netns add "$HS" || { echo "cannot make the hostsim namespace"; exit 1; }
 ip netns add "$RS" || { echo "cannot make the remote namespace"; exit 1; }
