@@ -49,6 +49,7 @@ done <<'CASES'
 --dispatch fast => bad --dispatch fast: use readv, recvmmsg or packet-mmap
 --allow 2001:db8::/32:443 => bad --allow '2001:db8::/32:443': IPv6 with ports goes in brackets: [2001:db8::/32]:443 (expected CIDR[:PORTS], IPv6 as [CIDR]:PORTS)
 --deny 10.0.0.0/33 => bad --deny '10.0.0.0/33': prefix length 33 is out of range (expected CIDR[:PORTS], all[:PORTS], IPv6 as [CIDR]:PORTS)
+--deny db:5432 => bad --deny db:5432: a member's name means something on a named network only (sandbox network create); expected CIDR[:PORTS] or all[:PORTS]
 --allow-domain 'foo.*.example' => bad --allow-domain 'foo.*.example': '*' may only be the whole first label, as in *.example.com (expected NAME[:PORTS] or *.NAME[:PORTS])
 -p 1:2:3:4 => -p 1:2:3:4: expected [HOSTIP:][HOSTPORT:]PORT[/tcp|/udp]
 -p 8080-8081:80 => -p 8080-8081:80: the host and app port ranges must be the same length

@@ -1,8 +1,8 @@
 #!/bin/bash
-# A named network's policy between its members: a rule that names a member's port
-# (`--deny 10.89.231.100:5432`) refuses a member's connection to it at once (RST from the
-# gateway), while the same member's other port, and the same port on a network without the
-# rule, answer; `--deny all` fences the outside and leaves the members to each other; the
+# A named network's policy between its members: a rule that names a member's port, by address
+# (`--deny 10.89.231.100:5432`) or by name (`--deny db:7000`), refuses a member's connection to
+# it at once (RST from the gateway) over either family, while the same member's other port, and
+# the same port on a network without the rule, answer; `--deny all` fences the outside and leaves the members to each other; the
 # network's connection log has the member-to-member flows, allowed and denied, and
 # `network inspect` counts them.
 source "$(dirname "$0")/lib/netuser-common.bash"
@@ -14,9 +14,10 @@ serve() { echo "while :; do busybox nc -l -p $1 -e echo $2; done"; }
 
 # The database is the network's first member: host .100.
 NET create --cidr 10.89.231.0/24 --dns 127.0.0.1:5353 --deny all --deny 10.89.231.100:5432 \
-    --log-connections "$WORK/fenced.log" "$FENCED" >/dev/null
+    --deny "db$$:7000" --log-connections "$WORK/fenced.log" "$FENCED" >/dev/null
 NET create --cidr 10.89.232.0/24 --dns 127.0.0.1:5353 "$OPEN" >/dev/null
-R run -d --name "db$$" --network "$FENCED" -- sh -c "$(serve 5432 db-row-42) & $(serve 8080 db-status-ok)" >/dev/null
+R run -d --name "db$$" --network "$FENCED" -- sh -c \
+    "$(serve 5432 db-row-42) & $(serve 7000 db-cache-hit) & $(serve 8080 db-status-ok)" >/dev/null
 R run -d --name "opendb$$" --network "$OPEN" -- sh -c "$(serve 5432 db-row-42)" >/dev/null
 expect_eq "the database is host .100" "10.89.231.100" \
     "$(NET inspect "$FENCED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["members"][0]["ipv4"])')"
@@ -35,6 +36,8 @@ expect_match "the named port is refused (by name: IPv6, which the IPv4 rule name
 expect_match "and nothing of it is read" "rc=1" "$refused"
 [ "$elapsed_ms" -lt 2500 ] && ok || bad "the refusal took $elapsed_ms ms: a RST, not a timeout, is expected"
 expect_match "by its IPv4 address too" "Connection refused" "$(fetch "$FENCED" 10.89.231.100 5432)"
+expect_match "a rule by the member's name refuses its port by name" "Connection refused" "$(fetch "$FENCED" "db$$" 7000)"
+expect_match "and by its IPv4 address" "Connection refused" "$(fetch "$FENCED" 10.89.231.100 7000)"
 expect_match "the outside stays fenced" "rc=1" "$(fetch "$FENCED" "$REMOTE_ADDR" 8000)"
 
 counters=$(NET inspect "$FENCED" | python3 -c 'import json,sys; c = json.load(sys.stdin)["counters"]; print(c["member-flows-denied"] >= 1, c["member-flows-opened"] >= 1)')

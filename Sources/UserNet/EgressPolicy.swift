@@ -100,6 +100,7 @@ public struct EgressPolicy: Sendable, Equatable {
             case .network(let cidr, _): matches = cidr.contains(destination.address)
             case .anyAddress: matches = true
             case .domain: matches = learned.isAdmitted(destination.address, byRule: index, now: now)
+            case .member: matches = false
             }
             if matches { return PolicyDecision(verdict: rule.verdict, ruleIndex: index) }
         }
@@ -113,8 +114,12 @@ extension EgressPolicy {
     /// `--deny all`, `--deny 10.0.0.0/8` and domain rules fence the outside without cutting
     /// the members off from each other, and `--deny 10.89.0.101:5432` is written for them.
     static func namesMembers(_ rule: EgressRule, of subnets: [IPSubnet]) -> Bool {
-        guard case .network(let cidr, _) = rule.matcher else { return false }
-        return subnets.contains { $0.prefixLength <= cidr.prefixLength && $0.contains(cidr.network) }
+        switch rule.matcher {
+        case .network(let cidr, _):
+            subnets.contains { $0.prefixLength <= cidr.prefixLength && $0.contains(cidr.network) }
+        case .member: true
+        case .anyAddress, .domain: false
+        }
     }
 
     /// True when some rule names addresses of `subnets` (member-to-member flows are judged).
@@ -124,18 +129,27 @@ extension EgressPolicy {
 
     /// Decides a new flow from one member of the network `subnets` make to another, on `port`
     /// of the member that holds `addresses` (its IPv4 and IPv6 one: a rule naming either names
-    /// the member, so an IPv6 connection is judged as the IPv4 one would be): the first rule
-    /// naming the network that matches decides; none allows.
-    public func evaluateBetweenMembers(_ addresses: [IPAddress], port: UInt16, of subnets: [IPSubnet])
-        -> PolicyDecision
-    {
-        for (index, rule) in rules.enumerated() where Self.namesMembers(rule, of: subnets) {
-            guard case .network(let cidr, let ports) = rule.matcher else { continue }
-            if ports.contains(port), addresses.contains(where: cidr.contains) {
-                return PolicyDecision(verdict: rule.verdict, ruleIndex: index)
-            }
+    /// the member, so an IPv6 connection is judged as the IPv4 one would be) and answers to
+    /// `names`: the first rule naming the network that matches decides; none allows.
+    public func evaluateBetweenMembers(
+        _ addresses: [IPAddress], names: [DNSName] = [], port: UInt16, of subnets: [IPSubnet]
+    ) -> PolicyDecision {
+        for (index, rule) in rules.enumerated() where rule.ports.contains(port) && Self.namesMembers(rule, of: subnets)
+        {
+            let matches =
+                switch rule.matcher {
+                case .network(let cidr, _): addresses.contains(where: cidr.contains)
+                case .member(let name, _): names.contains(name)
+                case .anyAddress, .domain: false
+                }
+            if matches { return PolicyDecision(verdict: rule.verdict, ruleIndex: index) }
         }
         return PolicyDecision(verdict: .allow, ruleIndex: nil)
+    }
+
+    /// The member-name rules, which mean something on a named network only.
+    public var memberRules: [EgressRule] {
+        rules.filter { if case .member = $0.matcher { true } else { false } }
     }
 
     /// What the connection log and the gateway's warning name as the reason for `decision`.

@@ -2,6 +2,8 @@
 //   --allow|--deny CIDR[:PORTS]     IPv6 with ports in brackets: [2001:db8::/32]:443
 //   --allow|--deny all[:PORTS]      every destination of both families
 //   --allow-domain NAME[:PORTS]     what DNS answered for NAME (or *.NAME), on those ports
+//   --allow|--deny MEMBER[:PORTS]   a named network's member by its --name or an alias (a
+//                                   label without dots: `db:5432`), both of its addresses
 
 import Wire
 
@@ -16,6 +18,8 @@ public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
         /// `all`: IPv4 and IPv6 alike.
         case anyAddress(PortSet)
         case domain(DomainPattern, PortSet)
+        /// A named network's member, by one of its names (MemberFlows judges it).
+        case member(DNSName, PortSet)
     }
 
     public var verdict: PolicyVerdict
@@ -28,7 +32,7 @@ public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
 
     public var ports: PortSet {
         switch matcher {
-        case .network(_, let ports), .anyAddress(let ports), .domain(_, let ports): ports
+        case .network(_, let ports), .anyAddress(let ports), .domain(_, let ports), .member(_, let ports): ports
         }
     }
 
@@ -38,7 +42,7 @@ public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
         switch matcher {
         case .anyAddress: return true
         case .network(let cidr, _): return cidr.prefixLength == 0 && cidr.network.isV4 == address.isV4
-        case .domain: return false
+        case .domain, .member: return false
         }
     }
 
@@ -52,6 +56,8 @@ public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
             return "--\(verdict.rawValue) all\(portText)"
         case .domain(let pattern, _):
             return "--allow-domain \(pattern)\(portText)"
+        case .member(let name, _):
+            return "--\(verdict.rawValue) \(name)\(portText)"
         }
     }
 
@@ -60,6 +66,9 @@ public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
         guard !text.isEmpty else { throw .empty }
         if text == "all" || text.hasPrefix("all:") {
             return EgressRule(verdict: verdict, matcher: .anyAddress(try ports(after: "all", in: text)))
+        }
+        if let name = memberName(in: text) {
+            return EgressRule(verdict: verdict, matcher: .member(name, try ports(after: name.description, in: text)))
         }
         var cidrText = Substring(text)
         var portText: Substring?
@@ -91,6 +100,19 @@ public struct EgressRule: Sendable, Equatable, CustomStringConvertible {
             do { ports = try PortSet(parsing: portText) } catch { throw .badPorts(text, error) }
         }
         return EgressRule(verdict: verdict, matcher: .network(cidr, ports))
+    }
+
+    /// The member name `text` starts with: one label of letters, digits and hyphens with a letter
+    /// in it, then nothing or `:PORTS`. Never an address: an IPv4 one has dots, an IPv6 one
+    /// two colons at least, and a label of digits alone is refused as a malformed address.
+    private static func memberName(in text: String) -> DNSName? {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let head = parts[0]
+        guard !head.isEmpty, head.utf8.count <= 63, parts.count == 1 || !parts[1].contains(":"),
+            head.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
+            head.contains(where: \.isLetter), !head.hasPrefix("-")
+        else { return nil }
+        return DNSName(String(head))
     }
 
     /// Parses `NAME[:PORTS]` (see DomainPattern for NAME).

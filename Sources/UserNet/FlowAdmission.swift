@@ -23,17 +23,18 @@ public enum FlowAdmission: Sendable, Equatable {
 extension NetworkConfiguration {
     /// Decides a new flow from the app to `destination`. Denied flows get RST (TCP) or ICMP
     /// administratively prohibited (UDP, ICMP), per the issue and RFC 1812 5.2.7.1.
-    /// `member` holds the addresses of the named network's member at `destination`, if one is.
+    /// `member` is the named network's member at `destination`, if one is.
     public func admit(
         _ destination: SocketAddress, transport: FlowTransport, policy: EgressPolicy,
-        learned: LearnedAddressTable, now: UInt64, member: [IPAddress] = []
+        learned: LearnedAddressTable, now: UInt64, member: NetworkMemberSpec? = nil
     ) -> FlowAdmission {
         if isMemberAddress(destination.address) {
             // A flow between two members of a named network that the switch handed over
             // because the policy denies it (MemberFlows), or an address of the network nobody
             // holds: refused either way, never opened on the host.
             let decision = policy.evaluateBetweenMembers(
-                member.isEmpty ? [destination.address] : member, port: destination.port, of: subnets)
+                member?.addresses ?? [destination.address], names: member?.names ?? [], port: destination.port,
+                of: subnets)
             if decision.verdict == .deny { return refusal(decision, transport: transport, policy: policy) }
         }
         var mapped = map(destination, transport: transport)

@@ -43,11 +43,6 @@ extension GatewayEngine {
         networkSwitch.now = { [unowned self] in self.now.nanoseconds }
     }
 
-    /// Both addresses of the network's member that holds `address`; none off a network.
-    func memberAddresses(holding address: IPAddress) -> [IPAddress] {
-        networkSwitch?.member(holding: address)?.addresses ?? []
-    }
-
     /// The switch a network's gateway runs on; its members' endpoints are made from
     /// `endpointOptions` (the first descriptor replaced by each member's packet socket).
     static func makeSwitch(loop: EventLoop, endpointOptions: FDBasedEndpoint.Options) -> NetworkSwitch {

@@ -305,7 +305,7 @@ public final class GatewayEngine: GatewayFlowHook {
         let monotonic = now.nanoseconds
         let admission = network.admit(
             destination, transport: transport, policy: policy, learned: learned, now: monotonic,
-            member: memberAddresses(holding: flow.destination))
+            member: networkSwitch?.member(holding: flow.destination))
         switch admission {
         case .refuse(let reply, let reason):
             counters.flowsDenied &+= 1

@@ -69,7 +69,7 @@ extension GatewayTCP {
         let started = engine.now.nanoseconds
         switch engine.network.admit(
             destination, transport: .tcp, policy: engine.policy, learned: engine.learned, now: started,
-            member: engine.memberAddresses(holding: key.destination))
+            member: engine.networkSwitch?.member(holding: key.destination))
         {
         case .refuse(_, let reason):
             engine.counters.flowsDenied &+= 1

@@ -66,8 +66,8 @@ final class MemberFlows {
     let judges: Bool
     private(set) var counters = MemberFlowCounters()
     private var table: FlowTable<MemberFlow>
-    /// The addresses of the member the packet being judged goes to.
-    private var holder: [IPAddress] = []
+    /// The member the packet being judged goes to.
+    private var holder: NetworkMemberSpec?
     /// Where a finished flow's record goes (the connection log).
     var onFinished: (ConnectionRecord) -> Void = { _ in }
     /// Told of each flow tracked (the engine's housekeeping then expires it in time).
@@ -86,11 +86,11 @@ final class MemberFlows {
 
     var count: Int { table.count }
 
-    /// Decides a packet from `source` to `destination`, both members (`holder`: both addresses
-    /// of the destination's member), whose transport header and payload are `transport` (an
-    /// IPv4 packet's later fragments never come here).
+    /// Decides a packet from `source` to `destination`, both members (`holder`: the member at
+    /// `destination`, whose other address and names the rules may name), whose transport header
+    /// and payload are `transport` (an IPv4 packet's later fragments never come here).
     func judge(
-        _ protocolNumber: IPProtocol, from source: IPAddress, to destination: IPAddress, holder: [IPAddress],
+        _ protocolNumber: IPProtocol, from source: IPAddress, to destination: IPAddress, holder: NetworkMemberSpec,
         transport: UnsafeRawBufferPointer, now: UInt64
     ) -> MemberFlowVerdict {
         self.holder = holder
@@ -209,7 +209,10 @@ final class MemberFlows {
     }
 
     private func decide(_ key: FlowKey) -> PolicyVerdict {
-        policy.evaluateBetweenMembers(holder, port: key.destinationPort, of: subnets).verdict
+        policy.evaluateBetweenMembers(
+            holder?.addresses ?? [key.destination], names: holder?.names ?? [], port: key.destinationPort,
+            of: subnets
+        ).verdict
     }
 
     private func unjudgeable() -> MemberFlowVerdict {

@@ -345,7 +345,7 @@ final class NetworkSwitch: GatewayLink {
     ) -> MemberFlowVerdict {
         guard let memberFlows else { return .forward }
         return memberFlows.judge(
-            transport, from: source, to: destination, holder: target.member.addresses, transport: payload, now: now())
+            transport, from: source, to: destination, holder: target.member, transport: payload, now: now())
     }
 
     /// Sends a member's packet on to another member. A TCP or UDP checksum the sender's kernel

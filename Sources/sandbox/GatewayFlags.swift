@@ -28,7 +28,7 @@ struct GatewayFlags: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Allow egress to a network, optionally only some ports (e.g. 192.0.2.0/24:443, [2001:db8::/32]:80-90; `all` is every address of both families). --allow, --deny and --allow-domain are checked in the order given; the first match decides; no match: allowed. An --allow naming a metadata or host address opens it. Repeatable. Default: no rules, every destination allowed.",
+            "Allow egress to a network, optionally only some ports (e.g. 192.0.2.0/24:443, [2001:db8::/32]:80-90; `all` is every address of both families). --allow, --deny and --allow-domain are checked in the order given; the first match decides; no match: allowed. An --allow naming a metadata or host address opens it. On `network create`, a member's name (db:5432) or a rule inside the network judges flows between members too. Repeatable. Default: no rules, every destination allowed.",
             valueName: "CIDR[:PORTS]|all[:PORTS]"))
     var allow: [String] = []
 
@@ -132,8 +132,9 @@ struct GatewayFlags: ParsableArguments {
     }
 
     /// Validated options. `arguments` is the command line, for the order of the policy flags
-    /// (first match wins, and argument-parser keeps each option's values apart).
-    func options(arguments: [String]) throws(SandboxError) -> UserNetOptions {
+    /// (first match wins, and argument-parser keeps each option's values apart). Rules naming
+    /// members (`--deny db:5432`) are for a named network's gateway only (`onNetwork`).
+    func options(arguments: [String], onNetwork: Bool = false) throws(SandboxError) -> UserNetOptions {
         // Only as many policy flags as were parsed: a program's own `--allow` after its name
         // (without `--`) is not ours.
         let policy = Array(
@@ -141,16 +142,13 @@ struct GatewayFlags: ParsableArguments {
         let flowMemoryBytes = try flowMemory.map { text throws(SandboxError) in
             Int(clamping: try ResourceLimits.parseMemory(text, flag: "--flow-memory", minimum: 1 << 20))
         }
+        let options: UserNetOptions
         do {
-            let options = try UserNetOptions(
+            options = try UserNetOptions(
                 cidr: cidr, mtu: mtu, allowHostLoopback: allowHostLoopback, allowLinkLocal: allowLinkLocal,
                 dns: dns, policyArguments: policy, publish: publish, pcap: pcap,
                 logConnections: logConnections, udpTimeoutSeconds: udpTimeout, maxFlows: maxFlows,
                 flowMemoryBytes: flowMemoryBytes)
-            if let warning = options.policy.openFamilyWarning {
-                FileHandleStderr.write("sandbox: warning: \(warning)\n")
-            }
-            return options
         } catch {
             // The policy parser names the rule; the flag it came with is found here.
             if case .policy(let reason) = error {
@@ -161,6 +159,15 @@ struct GatewayFlags: ParsableArguments {
             }
             throw .invalidArgument(error.description)
         }
+        if !onNetwork, let rule = options.policy.memberRules.first {
+            throw .invalidArgument(
+                "bad \(rule): a member's name means something on a named network only (sandbox network create); expected CIDR[:PORTS] or all[:PORTS]"
+            )
+        }
+        if let warning = options.policy.openFamilyWarning {
+            FileHandleStderr.write("sandbox: warning: \(warning)\n")
+        }
+        return options
     }
 
     func dispatchMode() throws(SandboxError) -> PacketDispatchMode {

@@ -41,7 +41,8 @@ struct NetworkCreate: ParsableCommand {
             }
             var flags = gateway
             if flags.cidr == nil { flags.cidr = try store.freeCIDR() }
-            var options = try flags.options(arguments: Array(CommandLine.arguments.drop(while: { $0 != "create" })))
+            var options = try flags.options(
+                arguments: Array(CommandLine.arguments.drop(while: { $0 != "create" })), onNetwork: true)
             options.linkFaults = try faults.linkFaults()
             for path in [options.pcapPath, options.connectionLogPath].compactMap({ $0 }) where !path.hasPrefix("/") {
                 throw .invalidArgument("\(path): a network's files need absolute paths (its gateway starts elsewhere)")

@@ -60,6 +60,28 @@ func parsed(_ bytes: [UInt8]) throws -> DNSMessage {
         #expect(PolicyParseError.badPorts("x:y", .badPort("y")).description.contains("not a port"))
     }
 
+    /// A label without dots is a named network's member; an address never is.
+    @Test func aBareLabelIsAMembersName() throws {
+        #expect(
+            try EgressRule.parseNetwork("DB:5432", verdict: .deny)
+                == EgressRule(verdict: .deny, matcher: .member(DNSName("db")!, try PortSet(parsing: "5432"))))
+        #expect(try EgressRule.parseNetwork("web-1", verdict: .allow).description == "--allow web-1")
+        #expect(
+            try EgressRule.parseNetwork("fd00::1", verdict: .deny).matcher
+                == .network(try IPSubnet(parsing: "fd00::1/128"), .all))
+        #expect(
+            try EgressRule.parseNetwork("beef:80", verdict: .deny).description == "--deny beef:80", "one colon: a name")
+        #expect(throws: PolicyParseError.self) { try EgressRule.parseNetwork("10", verdict: .deny) }
+        #expect(throws: PolicyParseError.self) { try EgressRule.parseNetwork("-db", verdict: .deny) }
+        #expect(throws: PolicyParseError.badPorts("db:x", .badPort("x"))) {
+            try EgressRule.parseNetwork("db:x", verdict: .deny)
+        }
+        let policy = try EgressPolicy(arguments: [("--deny", "db:5432")])
+        #expect(
+            policy.evaluate(try dest("10.89.0.101", 5432), learned: LearnedAddressTable(), now: 0).verdict == .allow)
+        #expect(policy.memberRules.count == 1)
+    }
+
     @Test func allCoversBothFamiliesWhereAnIPv4RuleCoversOne() throws {
         let v4Only = try EgressPolicy(arguments: [("--allow", "192.0.2.0/24:443"), ("--deny", "0.0.0.0/0")])
         #expect(v4Only.evaluate(try dest("2001:db8::1", 443), learned: LearnedAddressTable(), now: 0).verdict == .allow)

@@ -67,6 +67,34 @@ import Wire
         #expect(counters.flowsDenied == 1, "the stack refused it as it refuses egress")
     }
 
+    /// beta answers to `db` too: a rule by that name refuses its port, whichever address.
+    @Test func aRuleByAMembersNameNamesBothItsAddresses() throws {
+        let lab = try Lab(policy: [("--deny", "db:5432")])
+        lab.announce(lab.alphaSpec, on: lab.alpha)
+        let (alpha, beta) = (lab.alphaSpec.ipv4, lab.betaSpec.ipv4)
+        lab.send(
+            Self.tcp(.syn, from: alpha, port: 40_000, to: beta, port: 5432), from: lab.alphaSpec, to: beta,
+            protocolNumber: .tcp, on: lab.alpha)
+        #expect(lab.beta.takeWrittenFrames().isEmpty)
+        #expect(Self.ipv4(lab.alpha.takeWrittenFrames()).map(\.0) == [.tcp], "the RST")
+        let udp = FrameBuilder.udp(
+            source: lab.alphaSpec.ipv6, sourcePort: 40_000, destination: lab.betaSpec.ipv6, destinationPort: 5432,
+            payload: [1])
+        let packet = FrameBuilder.ipv6(
+            source: lab.alphaSpec.ipv6, destination: lab.betaSpec.ipv6, nextHeader: .udp, payload: udp)
+        lab.alpha.receive(
+            frame: FrameBuilder.ethernet(
+                destination: NetworkSwitchTests.gatewayMAC, source: lab.alphaSpec.mac, etherType: .ipv6, payload: packet
+            ))
+        lab.engine.endOfRound()
+        #expect(!lab.beta.takeWrittenFrames().contains { $0.count > 20 && $0[20] == 17 }, "nor over IPv6")
+        lab.send(
+            Self.tcp(.syn, from: beta, port: 40_000, to: alpha, port: 5432), from: lab.betaSpec, to: alpha,
+            protocolNumber: .tcp, on: lab.beta)
+        #expect(Self.ipv4(lab.alpha.takeWrittenFrames()).map(\.0) == [.tcp], "alpha is not db")
+        #expect(lab.engine.snapshot.network?.memberFlows.denied == 2)
+    }
+
     /// alpha's address is protected (`--deny 10.89.0.100`): beta answers alpha's datagram, but
     /// a datagram beta opens to alpha is refused, and an echo reply nobody asked for is dropped.
     @Test func anAnswerPassesWhateverTheRulesSayOfItsOpener() throws {
