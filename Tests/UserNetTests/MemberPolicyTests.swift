@@ -33,6 +33,14 @@ import Wire
             payload: [UInt8](repeating: 7, count: n))
     }
 
+    /// A SYN from alpha to beta's `port`.
+    static func syn(in lab: Lab, toBetaPort port: UInt16, from sourcePort: UInt16 = 40_000) {
+        let (alpha, beta) = (lab.alphaSpec.ipv4, lab.betaSpec.ipv4)
+        lab.send(
+            tcp(.syn, from: alpha, port: sourcePort, to: beta, port: port), from: lab.alphaSpec, to: beta,
+            protocolNumber: .tcp, on: lab.alpha)
+    }
+
     /// The IPv4 frames on `frames` as (protocol, source, destination, transport bytes).
     static func ipv4(_ frames: [[UInt8]]) -> [(IPProtocol, IPv4Address, IPv4Address, [UInt8])] {
         frames.filter { $0.count >= 34 && $0[12] == 0x08 && $0[13] == 0x00 }.map { frame in
@@ -50,16 +58,12 @@ import Wire
         let lab = try Lab(policy: [("--deny", "10.89.0.101:5432")])
         lab.announce(lab.alphaSpec, on: lab.alpha)
         let (alpha, beta) = (lab.alphaSpec.ipv4, lab.betaSpec.ipv4)
-        lab.send(
-            Self.tcp(.syn, from: alpha, port: 40_000, to: beta, port: 5432), from: lab.alphaSpec, to: beta,
-            protocolNumber: .tcp, on: lab.alpha)
+        Self.syn(in: lab, toBetaPort: 5432)
         #expect(lab.beta.takeWrittenFrames().isEmpty, "the database never sees the SYN")
         let reset = try #require(Self.ipv4(lab.alpha.takeWrittenFrames()).first { $0.0 == .tcp })
         #expect(reset.1 == beta && reset.2 == alpha, "answered in the database's name")
         #expect(TCPFlags(rawValue: reset.3[13]).contains(.rst))
-        lab.send(
-            Self.tcp(.syn, from: alpha, port: 40_001, to: beta, port: 80), from: lab.alphaSpec, to: beta,
-            protocolNumber: .tcp, on: lab.alpha)
+        Self.syn(in: lab, toBetaPort: 80, from: 40_001)
         #expect(Self.ipv4(lab.beta.takeWrittenFrames()).map(\.0) == [.tcp], "port 80 is not named: it passes")
         let counters = lab.engine.snapshot
         #expect(counters.network?.memberFlows.denied == 1)
@@ -72,9 +76,7 @@ import Wire
         let lab = try Lab(policy: [("--deny", "db:5432")])
         lab.announce(lab.alphaSpec, on: lab.alpha)
         let (alpha, beta) = (lab.alphaSpec.ipv4, lab.betaSpec.ipv4)
-        lab.send(
-            Self.tcp(.syn, from: alpha, port: 40_000, to: beta, port: 5432), from: lab.alphaSpec, to: beta,
-            protocolNumber: .tcp, on: lab.alpha)
+        Self.syn(in: lab, toBetaPort: 5432)
         #expect(lab.beta.takeWrittenFrames().isEmpty)
         #expect(Self.ipv4(lab.alpha.takeWrittenFrames()).map(\.0) == [.tcp], "the RST")
         let udp = FrameBuilder.udp(
