@@ -66,6 +66,13 @@ answer=""
 for _ in $(seq 30); do answer=$(ask) && [ "$answer" = db-row-42 ] && break; sleep 0.2; done
 expect_eq "healed: the request goes through again" "db-row-42" "$answer"
 
+# IPv6 between members for 4 s: past the ~2 s at which a member would have made itself a SLAAC
+# address from the router advertisement and taken it as its source (the switch drops any source
+# but the member's own, so that cut them off).
+db_ip6=$(python3 -c "import json,sys; print([m['ipv6'] for m in json.load(sys.stdin)['members'] if 'db$$' in m['names']][0])" <<<"$members")
+expect_match "IPv6 between members lasts (20 pings over 4 s, none lost)" " 0% packet loss" \
+    "$(SB --network "$N1" -- ping -6 -n -c 20 -i 0.2 "$db_ip6" 2>&1)"
+
 # 50 ms each way on the database's link: 100 ms more on a round trip from another member.
 R update --net-delay 50ms "db$$" >/dev/null
 out=$(SB --network "$N1" -- ping -n -c 10 -i 0.2 "$db_ip" 2>&1)

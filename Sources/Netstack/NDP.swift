@@ -139,7 +139,7 @@ extension Stack {
         prefixes.append(
             NDPPrefixInformation(
                 prefix: configuration.prefix.prefixBits, prefixLength: UInt8(configuration.prefix.prefixLength),
-                validLifetime: Self.seconds(configuration.validLifetime),
+                autonomous: configuration.autonomous, validLifetime: Self.seconds(configuration.validLifetime),
                 preferredLifetime: Self.seconds(configuration.preferredLifetime)))
         let advertisement = NDPRouterAdvertisement(
             currentHopLimit: configuration.hopLimit,

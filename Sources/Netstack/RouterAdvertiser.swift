@@ -20,6 +20,9 @@ public struct RouterAdvertisementConfiguration: Sendable, Equatable {
     /// AdvValidLifetime and AdvPreferredLifetime of the prefix (RFC 4861 defaults: 30 and 7 days).
     public var validLifetime: Duration = .seconds(2_592_000)
     public var preferredLifetime: Duration = .seconds(604_800)
+    /// The prefix's A flag (RFC 4861 4.6.2): hosts autoconfigure an address in it (RFC 4862
+    /// 5.5.3). Off where each host's address is given to it and nothing else may be its source.
+    public var autonomous = true
     /// AdvCurHopLimit for hosts.
     public var hopLimit: UInt8 = 64
     /// AdvLinkMTU; nil advertises the NIC's MTU.

@@ -194,12 +194,15 @@ public final class GatewayEngine: GatewayFlowHook {
         stack.addAddress(IPv4Subnet(network.gatewayV4, prefixLength: prefix), to: nic)
         stack.addAddress(IPv4Subnet(network.dnsV4, prefixLength: prefix), to: nic)
         // IPv6: the same two roles in the /64, and router advertisements so the app autoconfigures
-        // an address and takes us as its default router (RFC 4861 6.2, RFC 4862).
+        // an address and takes us as its default router (RFC 4861 6.2, RFC 4862). Not a network's
+        // members: each has the address it was given, and the switch drops any other source, so
+        // an address of their own making (SLAAC's, from about 2 s in) would cut them off.
         if case .v6(let prefix6) = network.ipv6Network {
             stack.addAddress(IPv6Subnet(network.gatewayV6, prefixLength: 64), to: nic)
             stack.addAddress(IPv6Subnet(network.dnsV6, prefixLength: 64), to: nic)
             var advertisements = RouterAdvertisementConfiguration(prefix: IPv6Subnet(prefix6.network, prefixLength: 64))
             advertisements.mtu = network.mtu
+            advertisements.autonomous = !switched
             stack.enableRouterAdvertisements(on: nic, advertisements)
         }
         return (stack, nic)

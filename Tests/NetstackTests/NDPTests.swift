@@ -188,6 +188,22 @@ import Wire
         #expect(h.counters.routerSolicitationsReceived == 1)
     }
 
+    /// A network's gateway gives each member its address: its prefix is on-link but not for
+    /// SLAAC (the A flag clear, RFC 4861 4.6.2), so no member makes itself another source.
+    @Test func aPrefixNotForAutoconfigurationIsAdvertisedWithItsAFlagClear() {
+        let h = Harness6()
+        var configuration = RouterAdvertisementConfiguration()
+        configuration.autonomous = false
+        h.stack.enableRouterAdvertisements(on: h.nic, configuration)
+        h.advance(by: .zero)
+        guard case .ndp(.routerAdvertisement(let ra))? = h.written().first?.icmpv6?.repr else {
+            Issue.record("no router advertisement")
+            return
+        }
+        #expect(Array(ra.prefixes).map(\.onLink) == [true])
+        #expect(Array(ra.prefixes).map(\.autonomous) == [false])
+    }
+
     @Test func routerSolicitationOnANICThatDoesNotAdvertiseIsIgnored() {
         let h = Harness6()
         h.receiveICMPv6(
