@@ -57,13 +57,13 @@ extension GatewayEngine {
     /// launcher; owned from here).
     func join(_ member: NetworkMemberSpec, packetSocket: Int32) throws(NetworkSwitchError) {
         guard var options = networkSwitch?.memberEndpointOptions else {
-            Posix.close(packetSocket)
+            closeOnReleaserThread(packetSocket)
             throw .notANetwork
         }
         options.fds = [packetSocket]
         let endpoint: FDBasedEndpoint
         do { endpoint = try FDBasedEndpoint(options: options) } catch {
-            Posix.close(packetSocket)
+            closeOnReleaserThread(packetSocket)
             throw .link(error)
         }
         // The endpoint never closes its descriptors; the member's own wrapper does.
@@ -152,11 +152,11 @@ final class MemberEndpoint: WrappingLink, GatewayLink {
     func dispatchWaiting() -> Bool { endpoint.dispatchWaiting() }
     var statistics: FDBasedStatistics { endpoint.statistics }
 
-    /// Releasing a packet socket with a ring waits two RCU grace periods (20-30 ms), which the
-    /// other members' traffic waits out once per leave: the confined gateway may not start the
-    /// throwaway process `closeInBackground` would release it in (its filter forbids clone).
+    /// Releasing a packet socket with a ring waits two RCU grace periods (20-30 ms): on the
+    /// loop's thread, every other member's traffic would wait that out once per leave, so the
+    /// releaser's thread closes it.
     func close() {
         endpoint.close()
-        Posix.close(packetSocket)
+        closeOnReleaserThread(packetSocket)
     }
 }
