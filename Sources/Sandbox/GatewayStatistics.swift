@@ -13,6 +13,7 @@ public struct GatewayStatistics: Sendable, Equatable {
     public var activeFlows: UInt64 = 0
     public var inboundConnections: UInt64 = 0
     public var inboundRefused: UInt64 = 0
+    public var inboundSourcePortsChosen: UInt64 = 0
     public var echoRequestsForwarded: UInt64 = 0
     public var pcapFrames: UInt64 = 0
     public var connectionLogRecords: UInt64 = 0
@@ -45,6 +46,7 @@ public struct GatewayStatistics: Sendable, Equatable {
         activeFlows = UInt64(counters.activeFlows)
         inboundConnections = counters.inboundConnections
         inboundRefused = counters.inboundRefused
+        inboundSourcePortsChosen = counters.inboundSourcePortsChosen
         echoRequestsForwarded = counters.echoRequestsForwarded
         pcapFrames = counters.pcapFrames
         connectionLogRecords = counters.connectionLogRecords
@@ -73,6 +75,7 @@ public struct GatewayStatistics: Sendable, Equatable {
             ("flows-refused-at-limit", \.flowsRefusedAtLimit),
             ("flows-refused-at-member-share", \.flowsRefusedAtMemberShare), ("active-flows", \.activeFlows),
             ("inbound", \.inboundConnections), ("inbound-refused", \.inboundRefused),
+            ("inbound-source-ports-chosen", \.inboundSourcePortsChosen),
             ("echo-forwarded", \.echoRequestsForwarded), ("pcap-frames", \.pcapFrames),
             ("log-records", \.connectionLogRecords), ("frames-lost", \.framesLost),
             ("frames-duplicated", \.framesDuplicated), ("frames-reordered", \.framesReordered),

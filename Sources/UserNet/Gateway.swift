@@ -142,9 +142,12 @@ public struct GatewayCounters: Sendable {
     /// Connections accepted on published TCP ports, and UDP client flows on published UDP
     /// ports, carried to the app.
     public var inboundConnections: UInt64 = 0
-    /// Published-port connections or flows that could not be carried (IPv6 client, four-tuple
-    /// in use).
+    /// Published-port connections or flows that could not be carried (at the flow limit, no
+    /// free source port toward the app).
     public var inboundRefused: UInt64 = 0
+    /// Inward flows given a source port of the gateway's choosing: their client's port was
+    /// taken toward the app by another client's flow.
+    public var inboundSourcePortsChosen: UInt64 = 0
     /// Ports published while the gateway ran (an OCI container's listeners, found later).
     public var portsPublishedLater: UInt64 = 0
     public var ping = PingSocketOpener.Counters()

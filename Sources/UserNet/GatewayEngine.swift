@@ -47,6 +47,11 @@ public final class GatewayEngine: GatewayFlowHook {
     let receiveBuffer: UnsafeMutableRawBufferPointer
     private var linkRegistrations: [EventLoop.Registration] = []
     var publishers: [PortPublisher] = []
+    /// Published UDP ports' flows by the client each serves (bounded by the flow table: a flow
+    /// leaves here when it closes).
+    var inboundUDPFlows: [InboundClient: InboundUDPFlow] = [:]
+    /// Where the search for a free source port of an inward flow resumes (`inboundSourcePort`).
+    var nextInboundSourcePort = GatewayEngine.inboundSourcePorts.lowerBound
     private var stackTimer: (id: TimerID, deadline: UInt64)?
     private var housekeepingTimer: TimerID?
     private(set) var isShutDown = false

@@ -13,25 +13,32 @@ extension GatewayTCP {
         _ socket: HostTCPSocket, from client: SocketAddress, to port: PublishedPort, app appAddress: IPv4Address
     ) {
         let source = engine.network.inboundSource(for: client.address)
-        let flowID = TCPFlowID(
-            local: TCPSocketAddress(.v4(source), client.port),
-            remote: TCPSocketAddress(.v4(appAddress), port.appPort))
-        let key = FlowKey(
-            protocolNumber: .tcp, source: .v4(appAddress), sourcePort: port.appPort,
-            destination: .v4(source), destinationPort: client.port)
-        var record = engine.startRecord(key, transport: .tcp, now: engine.now.nanoseconds)
-        record.source = client.unmappingIPv4
-        record.destination = SocketAddress(.v4(appAddress), port: port.appPort)
-        record.reason = "published \(port)"
-        // Two clients shown as the gateway, with the same port, would share a four-tuple toward the app.
-        guard transport.demux.connections[flowID] == nil, engine.flows[key] == nil,
-            let connection = connect(flowID)
+        let app = TCPSocketAddress(.v4(appAddress), port.appPort)
+        func key(_ sourcePort: UInt16) -> FlowKey {
+            FlowKey(
+                protocolNumber: .tcp, source: .v4(appAddress), sourcePort: port.appPort,
+                destination: .v4(source), destinationPort: sourcePort)
+        }
+        // A closing connection of an earlier flow still holds its four-tuple in the demux.
+        guard
+            let sourcePort = engine.inboundSourcePort(
+                preferring: client.port,
+                isFree: {
+                    transport.demux.connections[TCPFlowID(local: TCPSocketAddress(.v4(source), $0), remote: app)]
+                        == nil && engine.flows[key($0)] == nil
+                }),
+            let connection = connect(TCPFlowID(local: TCPSocketAddress(.v4(source), sourcePort), remote: app))
         else {
             engine.counters.inboundRefused &+= 1
             socket.abort()
             return
         }
-        let flow = TCPFlow(engine: engine, tcp: self, key: key, host: socket, connection: connection, record: record)
+        var record = engine.startRecord(key(sourcePort), transport: .tcp, now: engine.now.nanoseconds)
+        record.source = client.unmappingIPv4
+        record.destination = SocketAddress(.v4(appAddress), port: port.appPort)
+        record.reason = "published \(port)"
+        let flow = TCPFlow(
+            engine: engine, tcp: self, key: key(sourcePort), host: socket, connection: connection, record: record)
         guard open(flow, parked: nil) else { return }
         engine.counters.inboundConnections &+= 1
         connection.onReadiness = { [unowned flow] _, _ in flow.markDirty() }

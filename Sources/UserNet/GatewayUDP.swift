@@ -182,16 +182,17 @@ extension GatewayEngine {
 
 /// A published UDP port's flow (`-p HOSTPORT:PORT/udp`): datagrams from one host client go to
 /// the app's PORT from a stack endpoint that stands for the client (its real address, or the
-/// gateway's for a loopback client), and the app's answers go back out of the published socket.
+/// gateway's for a loopback client; its port, or one the gateway chose), and the app's answers
+/// go back out of the published socket.
 final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
     unowned let engine: GatewayEngine
     unowned let publisher: PortPublisher
     let key: FlowKey
-    let client: SocketAddress
+    let client: InboundClient
     var endpoint: UDPEndpoint?
     var record: ConnectionRecord
 
-    init(engine: GatewayEngine, publisher: PortPublisher, key: FlowKey, client: SocketAddress, record: ConnectionRecord)
+    init(engine: GatewayEngine, publisher: PortPublisher, key: FlowKey, client: InboundClient, record: ConnectionRecord)
     {
         self.engine = engine
         self.publisher = publisher
@@ -203,6 +204,7 @@ final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
     func close() {
         endpoint?.close()
         endpoint = nil
+        engine.inboundUDPFlows[client] = nil
     }
 
     /// Host client -> app.
@@ -224,7 +226,7 @@ final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
         port: UInt16, to destination: IPAddress, now: NetstackInstant
     ) {
         engine.flows.touch(key, now: now.nanoseconds)
-        if (try? publisher.send(payload, to: client)) == .done(payload.count) {
+        if (try? publisher.send(payload, to: client.address)) == .done(payload.count) {
             record.bytesFromApp &+= UInt64(payload.count)
             engine.counters.udpDatagramsFromApp &+= 1
         } else {
@@ -236,33 +238,41 @@ final class InboundUDPFlow: GatewayFlow, UDPEndpointDelegate {
 extension GatewayEngine {
     /// A datagram on a published UDP port: to the app, through its client's flow.
     func inboundDatagram(_ payload: UnsafeRawBufferPointer, from client: SocketAddress, publisher: PortPublisher) {
-        let source = network.inboundSource(for: client.address)
-        let app = publisher.member?.address ?? network.appV4
-        let appPort = publisher.port.appPort
-        let key = FlowKey(
-            protocolNumber: .udp, source: .v4(app), sourcePort: appPort,
-            destination: .v4(source), destinationPort: client.port)
-        if let flow = flows[key] as? InboundUDPFlow {
+        let inboundClient = InboundClient(publisher: ObjectIdentifier(publisher), address: client)
+        if let flow = inboundUDPFlows[inboundClient] {
             flow.forward(payload)
             return
         }
-        let now = self.now.nanoseconds
-        var record = startRecord(key, transport: .udp, now: now)
-        record.source = client.unmappingIPv4
-        record.destination = SocketAddress(.v4(app), port: appPort)
-        record.reason = "published \(publisher.port)"
-        let flow = InboundUDPFlow(engine: self, publisher: publisher, key: key, client: client, record: record)
-        // A second client shown as the gateway, with the same port, would share the four-tuple: refused.
-        guard flows[key] == nil, insert(flow, key: key, now: now) else {
+        let source = network.inboundSource(for: client.address)
+        let app = publisher.member?.address ?? network.appV4
+        let appPort = publisher.port.appPort
+        func key(_ sourcePort: UInt16) -> FlowKey {
+            FlowKey(
+                protocolNumber: .udp, source: .v4(app), sourcePort: appPort,
+                destination: .v4(source), destinationPort: sourcePort)
+        }
+        guard let sourcePort = inboundSourcePort(preferring: client.port, isFree: { flows[key($0)] == nil }) else {
             counters.inboundRefused &+= 1
             return
         }
+        let now = self.now.nanoseconds
+        var record = startRecord(key(sourcePort), transport: .udp, now: now)
+        record.source = client.unmappingIPv4
+        record.destination = SocketAddress(.v4(app), port: appPort)
+        record.reason = "published \(publisher.port)"
+        let flow = InboundUDPFlow(
+            engine: self, publisher: publisher, key: key(sourcePort), client: inboundClient, record: record)
+        guard insert(flow, key: flow.key, now: now) else {
+            counters.inboundRefused &+= 1
+            return
+        }
+        inboundUDPFlows[inboundClient] = flow
         do {
             flow.endpoint = try stack.udp.open(
-                localAddress: .v4(source), localPort: client.port, remoteAddress: .v4(app),
+                localAddress: .v4(source), localPort: sourcePort, remoteAddress: .v4(app),
                 remotePort: appPort, delegate: flow)
         } catch {
-            finish(key)
+            finish(flow.key)
             counters.inboundRefused &+= 1
             return
         }

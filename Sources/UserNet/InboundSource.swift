@@ -1,7 +1,8 @@
-// The source address an inward connection (or datagram) on a published port carries to the
-// app. The app has IPv4 only as far as published ports go (docker-proxy's rule): an IPv4 client
-// keeps its own address, so the app sees who called; a loopback client, or one over IPv6,
-// appears as the gateway, which the app can answer.
+// The source an inward connection (or datagram) on a published port carries to the app. The
+// app has IPv4 only as far as published ports go (docker-proxy's rule): an IPv4 client keeps its
+// own address, so the app sees who called; a loopback client, or one over IPv6, appears as the
+// gateway, which the app can answer. The client's port goes with it unless another client holds
+// that four-tuple toward the app: then the gateway picks a free port, as a NAT would.
 
 import Wire
 
@@ -9,6 +10,37 @@ extension NetworkConfiguration {
     public func inboundSource(for client: IPAddress) -> IPv4Address {
         guard case .v4(let v4) = client.unmappingIPv4, !v4.isLoopback else { return gatewayV4 }
         return v4
+    }
+}
+
+/// One client of one published port: the key of its UDP flow, whose four-tuple toward the app
+/// may carry a port the gateway chose.
+struct InboundClient: Hashable {
+    let publisher: ObjectIdentifier
+    let address: SocketAddress
+}
+
+extension GatewayEngine {
+    /// The dynamic ports (RFC 6335 6: 49152-65535), where a chosen source port comes from.
+    static let inboundSourcePorts: ClosedRange<UInt16> = 49_152...65_535
+
+    /// The source port for an inward flow whose client used `clientPort`: that port, when
+    /// `isFree` says its four-tuple toward the app is unused; else the next free dynamic port.
+    /// Two clients shown as the gateway (127.0.0.1:5000 and [::1]:5000), or one client of two
+    /// host ports published to one app port, would otherwise share a four-tuple. Nil when every
+    /// dynamic port is taken.
+    func inboundSourcePort(preferring clientPort: UInt16, isFree: (UInt16) -> Bool) -> UInt16? {
+        if isFree(clientPort) { return clientPort }
+        for _ in Self.inboundSourcePorts {
+            let candidate = nextInboundSourcePort
+            nextInboundSourcePort =
+                candidate == Self.inboundSourcePorts.upperBound ? Self.inboundSourcePorts.lowerBound : candidate + 1
+            if isFree(candidate) {
+                counters.inboundSourcePortsChosen &+= 1
+                return candidate
+            }
+        }
+        return nil
     }
 }
 
