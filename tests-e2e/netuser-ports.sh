@@ -16,8 +16,10 @@ for p in (80, 81, 82): threading.Thread(target=tcp, args=(p,), daemon=True).star
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("", 53))
 while True:
     d, peer = u.recvfrom(2048); u.sendto(b"udp " + d, peer)'
-# ask SOCAT-ADDRESS: what the app answered there (empty if nothing did).
-ask() { HX socat -T 3 - "$1" </dev/null 2>/dev/null; }
+# ask SOCAT-ADDRESS: what the app answered there (empty if nothing did within 3 s). socat
+# half-closes at once (stdin is empty) and then waits only -t (0.5 s unless given) for the
+# answer, so -t, not -T, is the wait.
+ask() { HX socat -t 3 -T 3 - "$1" </dev/null 2>/dev/null; }
 # wait_for SOCAT-ADDRESS: until the app answers there (the sandbox is starting).
 wait_for() { for _ in $(seq 100); do [ -n "$(ask "$1")" ] && return; sleep 0.1; done; }
 
@@ -37,8 +39,8 @@ expect_eq "a range: its last port" "82 10.0.2.2" "$(ask TCP4:127.0.0.1:18092)"
 chosen=$(sed -n 's|^sandbox: -p 81/tcp: host port \([0-9]*\) (\*:[0-9]*)$|\1|p' "$WORK/ports.err")
 expect_match "-p 81: the kernel's pick is printed" "^[0-9]+$" "$chosen"
 expect_eq "-p 81: the printed port reaches the app" "81 10.0.2.2" "$(ask "TCP4:127.0.0.1:${chosen:-1}")"
-expect_eq "UDP over IPv4" "udp v4" "$(echo v4 | HX socat -T 3 - UDP4:127.0.0.1:18053 2>/dev/null)"
-expect_eq "UDP over IPv6 on the same -p" "udp v6" "$(echo v6 | HX socat -T 3 - 'UDP6:[::1]:18053' 2>/dev/null)"
+expect_eq "UDP over IPv4" "udp v4" "$(echo v4 | HX socat -t 3 -T 3 - UDP4:127.0.0.1:18053 2>/dev/null)"
+expect_eq "UDP over IPv6 on the same -p" "udp v6" "$(echo v6 | HX socat -t 3 -T 3 - 'UDP6:[::1]:18053' 2>/dev/null)"
 kill -TERM "$launcher"; wait "$launcher" 2>/dev/null
 expect_match "the log names an IPv4 client of the dual-stack socket as IPv4" '"source":"127\.0\.0\.1:[0-9]+","destination":"10\.0\.2\.100:80"' "$(cat "$WORK/ports.jsonl")"
 expect_eq "... never in its IPv4-mapped form" 0 "$(grep -c '::ffff:' "$WORK/ports.jsonl")"

@@ -108,7 +108,7 @@ while True:
 launcher=$!
 got=""
 for _ in $(seq 100); do
-    got=$(HX socat -T 5 - "TCP:$HOST_ADDR:8081" </dev/null 2>/dev/null) && [ -n "$got" ] && break
+    got=$(HX socat -t 5 -T 5 - "TCP:$HOST_ADDR:8081" </dev/null 2>/dev/null) && [ -n "$got" ] && break
     sleep 0.1
 done
 expect_eq "published port: the app sees the client's address" "$HOST_ADDR" "$got"
