@@ -18,6 +18,7 @@ public struct GatewayStatistics: Sendable, Equatable {
     public var pcapFrames: UInt64 = 0
     public var connectionLogRecords: UInt64 = 0
     /// What the link faults (`--net-loss` and the others) did to frames.
+    public var framesThroughFaults: UInt64 = 0
     public var framesLost: UInt64 = 0
     public var framesDuplicated: UInt64 = 0
     public var framesReordered: UInt64 = 0
@@ -50,6 +51,7 @@ public struct GatewayStatistics: Sendable, Equatable {
         echoRequestsForwarded = counters.echoRequestsForwarded
         pcapFrames = counters.pcapFrames
         connectionLogRecords = counters.connectionLogRecords
+        framesThroughFaults = counters.linkFaults.judged
         framesLost = counters.linkFaults.lost
         framesDuplicated = counters.linkFaults.duplicated
         framesReordered = counters.linkFaults.reordered
@@ -78,6 +80,7 @@ public struct GatewayStatistics: Sendable, Equatable {
             ("inbound-source-ports-chosen", \.inboundSourcePortsChosen),
             ("echo-forwarded", \.echoRequestsForwarded), ("pcap-frames", \.pcapFrames),
             ("log-records", \.connectionLogRecords), ("frames-lost", \.framesLost),
+            ("frames-through-faults", \.framesThroughFaults),
             ("frames-duplicated", \.framesDuplicated), ("frames-reordered", \.framesReordered),
             ("frames-delayed", \.framesDelayed), ("frames-queue-full", \.framesDroppedQueueFull),
             ("network-members", \.networkMembers), ("frames-switched", \.framesSwitched),

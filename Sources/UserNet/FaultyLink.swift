@@ -13,6 +13,8 @@ import Netstack
 import Wire
 
 public struct LinkFaultCounters: Sendable, Equatable {
+    /// Frames the faults were applied to, both directions (what `lost` and the rest are out of).
+    public var judged: UInt64 = 0
     public var lost: UInt64 = 0
     public var duplicated: UInt64 = 0
     public var reordered: UInt64 = 0
@@ -22,6 +24,7 @@ public struct LinkFaultCounters: Sendable, Equatable {
 
     /// Adds another link's counters (a network's switch sums its members' links).
     mutating func add(_ other: LinkFaultCounters) {
+        judged &+= other.judged
         lost &+= other.lost
         duplicated &+= other.duplicated
         reordered &+= other.reordered
@@ -127,6 +130,7 @@ final class FaultyLink: WrappingLink, NetworkDispatcher {
 
     /// 0 (lost), 1, or 2 (duplicated).
     private func copies() -> Int {
+        counters.judged &+= 1
         if faults.loss > 0, roll() < faults.loss {
             counters.lost &+= 1
             return 0

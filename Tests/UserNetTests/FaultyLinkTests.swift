@@ -58,6 +58,11 @@ import Wire
         // Each way 30%: about half the pings come back (0.7 * 0.7), never all, never none.
         #expect(first.answered.count > 60 && first.answered.count < 140)
         #expect(first.counters.lost > 0 && first.counters.lost == again.counters.lost)
+        // Judged: the 64 ARP announcements and the 200 requests, and the answers to those that
+        // got through.
+        let judged = first.counters.judged
+        #expect(judged >= 264 + UInt64(first.answered.count) && judged < 528)
+        #expect(abs(Double(first.counters.lost) / Double(judged) - 0.3) < 0.07, "30% of what crossed, lost")
     }
 
     @Test func duplicationAnswersSomePingsTwice() throws {
