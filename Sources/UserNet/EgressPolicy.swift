@@ -152,6 +152,14 @@ extension EgressPolicy {
         rules.filter { if case .member = $0.matcher { true } else { false } }
     }
 
+    /// Why this policy cannot serve a sandbox on no named network: the first rule that names a
+    /// member (nil when none does).
+    public var memberRuleOffNetwork: String? {
+        memberRules.first.map {
+            "bad \($0): a member's name means something on a named network only (sandbox network create); expected CIDR[:PORTS] or all[:PORTS]"
+        }
+    }
+
     /// What the connection log and the gateway's warning name as the reason for `decision`.
     func reason(_ decision: PolicyDecision) -> String {
         decision.ruleIndex.map { "policy rule \($0 + 1): \(rules[$0])" } ?? "policy default"

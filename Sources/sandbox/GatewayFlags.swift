@@ -159,11 +159,7 @@ struct GatewayFlags: ParsableArguments {
             }
             throw .invalidArgument(error.description)
         }
-        if !onNetwork, let rule = options.policy.memberRules.first {
-            throw .invalidArgument(
-                "bad \(rule): a member's name means something on a named network only (sandbox network create); expected CIDR[:PORTS] or all[:PORTS]"
-            )
-        }
+        if !onNetwork, let refusal = options.policy.memberRuleOffNetwork { throw .invalidArgument(refusal) }
         if let warning = options.policy.openFamilyWarning {
             FileHandleStderr.write("sandbox: warning: \(warning)\n")
         }

@@ -164,6 +164,10 @@ import Testing
         #expect(
             try Self.refusal(Self.config("\"annotations\": {\"sandbox.net\": \"none\", \"sandbox.deny\": \"all\"}"))
                 .contains("needs sandbox.net=user"))
+        // A member's name means nothing to a container (on no network of ours).
+        #expect(
+            try Self.refusal(Self.config("\"annotations\": {\"sandbox.allow\": \"db:5432\"}"))
+                .contains("a member's name means something on a named network only"))
         // An annotation never takes the app out of its netns, nor names a host path to write.
         #expect(
             try Self.refusal(Self.config("\"annotations\": {\"sandbox.net\": \"host\"}")).contains("use user or none"))

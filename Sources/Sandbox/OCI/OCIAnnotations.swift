@@ -63,6 +63,10 @@ enum OCIAnnotations {
         } catch {
             throw .invalidArgument("annotations sandbox.*: \(error)")
         }
+        // A container is on no named network of ours (its engine makes its networks).
+        if let refusal = sandbox.userNet?.policy.memberRuleOffNetwork {
+            throw .invalidArgument("annotations sandbox.allow/deny: \(refusal)")
+        }
         if let engineFile {
             sandbox.resolver = ResolverFile(
                 search: ResolvConf.words(of: "search", in: engineFile),
