@@ -3,6 +3,7 @@
 // gateway runs (an OCI container's listeners, a named network's members), and withdrawn with
 // the member they lead to.
 
+import Netstack
 import Posix
 
 extension GatewayEngine {
@@ -65,6 +66,18 @@ extension GatewayEngine {
             publishers.append(publisher)
         }
         publishers.last?.member = member.map { ($0.id, $0.ipv4) }
+    }
+
+    /// The log record of an inward flow (`key`, from the app's side) starting now: from the host
+    /// client, as itself (never IPv4-mapped), to the app's port, for published port `port`.
+    func startInboundRecord(
+        _ key: FlowKey, transport: FlowTransport, client: SocketAddress, port: PublishedPort
+    ) -> ConnectionRecord {
+        var record = startRecord(key, transport: transport, now: now.nanoseconds)
+        record.source = client.unmappingIPv4
+        record.destination = SocketAddress(key.source, port: key.sourcePort)
+        record.reason = "published \(port)"
+        return record
     }
 
     /// Closes the published ports that lead to member `id` (it left the network).

@@ -13,30 +13,26 @@ extension GatewayTCP {
         _ socket: HostTCPSocket, from client: SocketAddress, to port: PublishedPort, app appAddress: IPv4Address
     ) {
         let source = engine.network.inboundSource(for: client.address)
-        let app = TCPSocketAddress(.v4(appAddress), port.appPort)
         func key(_ sourcePort: UInt16) -> FlowKey {
-            FlowKey(
-                protocolNumber: .tcp, source: .v4(appAddress), sourcePort: port.appPort,
-                destination: .v4(source), destinationPort: sourcePort)
+            .inbound(.tcp, app: appAddress, appPort: port.appPort, source: source, sourcePort: sourcePort)
+        }
+        func flowID(_ sourcePort: UInt16) -> TCPFlowID {
+            TCPFlowID(
+                local: TCPSocketAddress(.v4(source), sourcePort),
+                remote: TCPSocketAddress(.v4(appAddress), port.appPort))
         }
         // A closing connection of an earlier flow still holds its four-tuple in the demux.
         guard
             let sourcePort = engine.inboundSourcePort(
                 preferring: client.port,
-                isFree: {
-                    transport.demux.connections[TCPFlowID(local: TCPSocketAddress(.v4(source), $0), remote: app)]
-                        == nil && engine.flows[key($0)] == nil
-                }),
-            let connection = connect(TCPFlowID(local: TCPSocketAddress(.v4(source), sourcePort), remote: app))
+                isFree: { transport.demux.connections[flowID($0)] == nil && engine.flows[key($0)] == nil }),
+            let connection = connect(flowID(sourcePort))
         else {
             engine.counters.inboundRefused &+= 1
             socket.abort()
             return
         }
-        var record = engine.startRecord(key(sourcePort), transport: .tcp, now: engine.now.nanoseconds)
-        record.source = client.unmappingIPv4
-        record.destination = SocketAddress(.v4(appAddress), port: port.appPort)
-        record.reason = "published \(port)"
+        let record = engine.startInboundRecord(key(sourcePort), transport: .tcp, client: client, port: port)
         let flow = TCPFlow(
             engine: engine, tcp: self, key: key(sourcePort), host: socket, connection: connection, record: record)
         guard open(flow, parked: nil) else { return }

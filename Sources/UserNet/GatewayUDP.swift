@@ -247,19 +247,14 @@ extension GatewayEngine {
         let app = publisher.member?.address ?? network.appV4
         let appPort = publisher.port.appPort
         func key(_ sourcePort: UInt16) -> FlowKey {
-            FlowKey(
-                protocolNumber: .udp, source: .v4(app), sourcePort: appPort,
-                destination: .v4(source), destinationPort: sourcePort)
+            .inbound(.udp, app: app, appPort: appPort, source: source, sourcePort: sourcePort)
         }
         guard let sourcePort = inboundSourcePort(preferring: client.port, isFree: { flows[key($0)] == nil }) else {
             counters.inboundRefused &+= 1
             return
         }
         let now = self.now.nanoseconds
-        var record = startRecord(key(sourcePort), transport: .udp, now: now)
-        record.source = client.unmappingIPv4
-        record.destination = SocketAddress(.v4(app), port: appPort)
-        record.reason = "published \(publisher.port)"
+        let record = startInboundRecord(key(sourcePort), transport: .udp, client: client, port: publisher.port)
         let flow = InboundUDPFlow(
             engine: self, publisher: publisher, key: key(sourcePort), client: inboundClient, record: record)
         guard insert(flow, key: flow.key, now: now) else {

@@ -4,6 +4,7 @@
 // gateway, which the app can answer. The client's port goes with it unless another client holds
 // that four-tuple toward the app: then the gateway picks a free port, as a NAT would.
 
+import Netstack
 import Wire
 
 extension NetworkConfiguration {
@@ -18,6 +19,18 @@ extension NetworkConfiguration {
 struct InboundClient: Hashable {
     let publisher: ObjectIdentifier
     let address: SocketAddress
+}
+
+extension FlowKey {
+    /// An inward flow's key, as the app's packets carry it: from the app's published port to
+    /// the source the flow shows (`inboundSource`, `inboundSourcePort`).
+    static func inbound(
+        _ protocolNumber: IPProtocol, app: IPv4Address, appPort: UInt16, source: IPv4Address, sourcePort: UInt16
+    ) -> FlowKey {
+        FlowKey(
+            protocolNumber: protocolNumber, source: .v4(app), sourcePort: appPort, destination: .v4(source),
+            destinationPort: sourcePort)
+    }
 }
 
 extension GatewayEngine {
